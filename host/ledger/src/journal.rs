@@ -1,0 +1,791 @@
+//! Journal entries: what a user or a plugin proposes (`NewEntry`), the rules that decide whether
+//! it may post (`PostingRules::validate`), and the immutable record that is written
+//! (`PostedEntry`) with its canonical encoding for the hash chain.
+//!
+//! Every entry is checked the same way whatever its source: a CSV import, a JSON file, a
+//! reversal or a plugin proposal. The rules never touch the store; they run on a
+//! `PostingRules` snapshot loaded once per batch, so validating a million entries costs no
+//! queries.
+
+use crate::account::Account;
+use crate::calendar::{FiscalCalendar, Period, PeriodKind};
+use crate::dimension::{self, DimensionValues};
+use crate::entity::Entity;
+use crate::ids::{AccountNumber, CurrencyCode, EntityId, EntryKey, FiscalYearName, PeriodName, UserId};
+use crate::money::{decimals_used, format_amount, round_to_minor_units};
+use crate::period::{Module, ModuleAccess, PeriodStatus};
+use crate::rate::RateTable;
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+
+/// Lines one entry may carry: a bound on work per entry and on the size of one transaction.
+pub const ENTRY_LINES_MAX: usize = 10_000;
+
+/// The hash that precedes an entity's first entry.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One line of a proposed entry, as read from a file or a plugin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct NewLine {
+    pub account: AccountNumber,
+    pub dimensions: DimensionValues,
+    /// The transaction currency; the entity's accounting currency when none.
+    pub currency: Option<CurrencyCode>,
+    /// Transaction-currency amount; debit positive, credit negative.
+    pub amount: Decimal,
+    /// The accounting-currency amount when given; converted at the default rate otherwise.
+    pub accounting_amount: Option<Decimal>,
+    pub description: String,
+    /// The line of the source file, for messages.
+    pub source_line: Option<u64>,
+}
+
+/// A proposed journal entry (voucher).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct NewEntry {
+    pub key: EntryKey,
+    pub date: NaiveDate,
+    /// Names the opening or closing period; the date's operating period when none.
+    pub period: Option<PeriodName>,
+    pub description: String,
+    pub module: Module,
+    pub lines: Vec<NewLine>,
+}
+
+impl NewEntry {
+    /// The first source line of the entry, for messages about the entry as a whole.
+    pub fn source_line(&self) -> Option<u64> {
+        self.lines.iter().find_map(|line| line.source_line)
+    }
+
+    /// A digest of the entry as given (amounts normalised), the idempotency check: the same
+    /// key with the same fingerprint is a repeat, with another fingerprint a conflict.
+    pub fn fingerprint(&self) -> String {
+        let mut encoder = CanonicalEncoder::default();
+        encoder.field("key", self.key.as_str());
+        encoder.field("date", &self.date.to_string());
+        encoder.field("period", self.period.as_ref().map_or("", |period| period.as_str()));
+        encoder.field("description", &self.description);
+        encoder.field("module", self.module.as_str());
+        for line in &self.lines {
+            encoder.field("account", line.account.as_str());
+            encoder.field("dimensions", &dimension::canonical(&line.dimensions));
+            encoder.field("currency", line.currency.as_ref().map_or("", |currency| currency.as_str()));
+            encoder.field("amount", &line.amount.normalize().to_string());
+            encoder.field("accounting_amount", &line.accounting_amount.map(|amount| amount.normalize().to_string()).unwrap_or_default());
+            encoder.field("line_description", &line.description);
+        }
+        encoder.finish_hex()
+    }
+}
+
+/// Why an entry may not post. Each variant names the offending value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the entry has no lines")]
+    NoLines,
+    #[error("{message}")]
+    Malformed { message: String },
+    #[error("the entry has {count} lines; at most {ENTRY_LINES_MAX} are allowed")]
+    TooManyLines { count: usize },
+    #[error("lines of one entry have different dates ({first} and {other}); an entry has one date")]
+    MixedDates { first: NaiveDate, other: NaiveDate },
+    #[error("the entry does not balance: debits {debit}, credits {credit}, difference {difference} {currency}")]
+    Unbalanced { debit: String, credit: String, difference: String, currency: CurrencyCode },
+    #[error("account {account} does not exist in entity {entity}")]
+    UnknownAccount { account: AccountNumber, entity: EntityId },
+    #[error("account {account} is blocked for posting")]
+    BlockedAccount { account: AccountNumber },
+    #[error("account {account} only takes {required}, not {given}")]
+    FixedCurrency { account: AccountNumber, required: CurrencyCode, given: CurrencyCode },
+    #[error("dimension {name} does not exist")]
+    UnknownDimension { name: String },
+    #[error("dimension {name} has no value {value}")]
+    UnknownDimensionValue { name: String, value: String },
+    #[error("dimension value {name}={value} is blocked for posting")]
+    BlockedDimensionValue { name: String, value: String },
+    #[error("currency {currency} does not exist")]
+    UnknownCurrency { currency: CurrencyCode },
+    #[error("amount {amount} has more decimals than {currency} allows ({minor_units})")]
+    TooManyDecimals { amount: Decimal, currency: CurrencyCode, minor_units: u32 },
+    #[error("no {rate_type} rate from {from} to {to} on or before {date}; add one with `closebook import rates` or give accounting_amount")]
+    MissingRate { from: CurrencyCode, to: CurrencyCode, rate_type: String, date: NaiveDate },
+    #[error("no fiscal period of calendar {calendar} contains {date}; add the fiscal year to the calendar in setup")]
+    NoPeriod { calendar: String, date: NaiveDate },
+    #[error("period {period} does not exist in the calendar of entity {entity}")]
+    UnknownPeriod { period: PeriodName, entity: EntityId },
+    #[error("date {date} is outside period {period} ({start} to {end})")]
+    DateOutsidePeriod { date: NaiveDate, period: PeriodName, start: NaiveDate, end: NaiveDate },
+    #[error("period {period} of entity {entity} is {status}: posting refused; date the entry in an open period")]
+    PeriodNotOpen { period: PeriodName, entity: EntityId, status: &'static str },
+    #[error("user {user} may not post {module} entries in period {period} (module access: {level})")]
+    NoModuleAccess { user: UserId, module: &'static str, period: PeriodName, level: String },
+    #[error("the line amount is zero")]
+    ZeroLine,
+    #[error("amount 0 with accounting amount {accounting_amount} is only allowed for foreign currency revaluation")]
+    RevaluationLineNotAllowed { accounting_amount: Decimal },
+    #[error("accounting amount {accounting_amount} differs from amount {amount} in the accounting currency {currency}")]
+    AccountingAmountMismatch { amount: Decimal, accounting_amount: Decimal, currency: CurrencyCode },
+    #[error("amounts overflow when summed; split the entry")]
+    Overflow,
+    #[error("entry {key} was already imported with different data; use a new entry key or reverse the posted entry")]
+    KeyConflict { key: EntryKey },
+    #[error("the entry belongs to entity {given}, not {expected}")]
+    WrongEntity { given: EntityId, expected: EntityId },
+}
+
+/// A refusal with where it was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryRefusal {
+    pub key: EntryKey,
+    pub source_line: Option<u64>,
+    pub reason: Refusal,
+}
+
+impl fmt::Display for EntryRefusal {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.source_line {
+            write!(formatter, "line {line}: ")?;
+        }
+        write!(formatter, "entry {}: {}", self.key, self.reason)
+    }
+}
+
+/// A line as it is written: accounting amount resolved, dimensions canonical.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PostedLine {
+    pub line_no: u32,
+    pub account: AccountNumber,
+    /// Canonical dimension set text (see `dimension::canonical`).
+    pub dimensions: String,
+    pub currency: CurrencyCode,
+    pub amount: Decimal,
+    pub accounting_amount: Decimal,
+    pub description: String,
+}
+
+/// Where an entry came from, kept with it and covered by its hash.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Provenance {
+    /// `import:FILE`, `reversal`, `plugin`, `manual`…
+    pub source: String,
+    pub run_id: Option<String>,
+    pub task: Option<String>,
+    pub plugin_name: Option<String>,
+    pub plugin_version: Option<String>,
+    pub plugin_sha256: Option<String>,
+}
+
+/// An entry that passed every rule and is ready to post.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ValidEntry {
+    pub key: EntryKey,
+    pub fingerprint: String,
+    pub date: NaiveDate,
+    pub period: PeriodName,
+    pub fiscal_year: FiscalYearName,
+    pub module: Module,
+    pub description: String,
+    pub lines: Vec<PostedLine>,
+    pub reverses_entry_id: Option<i64>,
+}
+
+/// A posted entry exactly as stored; the hash chain covers all of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PostedEntry {
+    pub id: i64,
+    pub entity: EntityId,
+    pub sequence: i64,
+    pub key: EntryKey,
+    pub fingerprint: String,
+    pub date: NaiveDate,
+    pub period: PeriodName,
+    pub fiscal_year: FiscalYearName,
+    pub module: Module,
+    pub description: String,
+    pub reverses_entry_id: Option<i64>,
+    pub posted_by: UserId,
+    pub posted_at: String,
+    pub provenance: Provenance,
+    pub lines: Vec<PostedLine>,
+    pub previous_hash: String,
+    pub hash: String,
+}
+
+impl PostedEntry {
+    /// The hash of this entry chained over the previous one: SHA-256 of the previous hash and
+    /// a canonical, length-prefixed encoding of the entry, its lines and its provenance.
+    pub fn compute_hash(&self) -> String {
+        let mut encoder = CanonicalEncoder::default();
+        encoder.field("previous", &self.previous_hash);
+        encoder.field("entity", self.entity.as_str());
+        encoder.field("sequence", &self.sequence.to_string());
+        encoder.field("key", self.key.as_str());
+        encoder.field("fingerprint", &self.fingerprint);
+        encoder.field("date", &self.date.to_string());
+        encoder.field("period", self.period.as_str());
+        encoder.field("fiscal_year", self.fiscal_year.as_str());
+        encoder.field("module", self.module.as_str());
+        encoder.field("description", &self.description);
+        encoder.field("reverses", &self.reverses_entry_id.map(|id| id.to_string()).unwrap_or_default());
+        encoder.field("posted_by", self.posted_by.as_str());
+        encoder.field("posted_at", &self.posted_at);
+        let provenance = &self.provenance;
+        encoder.field("source", &provenance.source);
+        for (name, value) in [
+            ("run_id", &provenance.run_id),
+            ("task", &provenance.task),
+            ("plugin_name", &provenance.plugin_name),
+            ("plugin_version", &provenance.plugin_version),
+            ("plugin_sha256", &provenance.plugin_sha256),
+        ] {
+            encoder.field(name, value.as_deref().unwrap_or(""));
+        }
+        for line in &self.lines {
+            encoder.field("line_no", &line.line_no.to_string());
+            encoder.field("account", line.account.as_str());
+            encoder.field("dimensions", &line.dimensions);
+            encoder.field("currency", line.currency.as_str());
+            encoder.field("amount", &line.amount.to_string());
+            encoder.field("accounting_amount", &line.accounting_amount.to_string());
+            encoder.field("line_description", &line.description);
+        }
+        encoder.finish_hex()
+    }
+}
+
+/// Writes `name:length:value;` for each field so that no two different entries encode alike.
+#[derive(Default)]
+struct CanonicalEncoder {
+    hasher: Sha256,
+}
+
+impl CanonicalEncoder {
+    fn field(&mut self, name: &str, value: &str) {
+        self.hasher.update(name.as_bytes());
+        self.hasher.update(b":");
+        self.hasher.update(value.len().to_string().as_bytes());
+        self.hasher.update(b":");
+        self.hasher.update(value.as_bytes());
+        self.hasher.update(b";");
+    }
+
+    fn finish_hex(self) -> String {
+        hex::encode(self.hasher.finalize())
+    }
+}
+
+/// Options a trusted caller may set for a batch.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PostingOptions {
+    /// Allows lines with amount 0 and a non-zero accounting amount on accounts flagged for
+    /// revaluation: only foreign currency revaluation posts those.
+    pub allow_revaluation_lines: bool,
+}
+
+/// Everything the rules need about one entity, loaded once per batch.
+#[derive(Clone, Debug)]
+pub struct PostingRules {
+    pub entity: Entity,
+    pub calendar: FiscalCalendar,
+    /// Fiscal years that exist in the entity's calendar.
+    pub fiscal_years: BTreeSet<FiscalYearName>,
+    pub accounts: HashMap<AccountNumber, Account>,
+    /// Dimension name -> value -> blocked.
+    pub dimensions: HashMap<String, HashMap<String, bool>>,
+    /// Currency code -> minor units.
+    pub currencies: HashMap<CurrencyCode, u32>,
+    pub rates: RateTable,
+    pub statuses: HashMap<PeriodName, PeriodStatus>,
+    pub access: HashMap<(PeriodName, Module), ModuleAccess>,
+    pub user: UserId,
+    pub user_groups: Vec<String>,
+    pub options: PostingOptions,
+}
+
+impl PostingRules {
+    pub fn status_of(&self, period: &PeriodName) -> PeriodStatus {
+        self.statuses.get(period).copied().unwrap_or(PeriodStatus::Open)
+    }
+
+    pub fn access_of(&self, period: &PeriodName, module: Module) -> ModuleAccess {
+        self.access.get(&(period.clone(), module)).cloned().unwrap_or(ModuleAccess::All)
+    }
+
+    /// Resolves the period an entry posts in and checks that the date lies in it.
+    pub fn resolve_period(&self, date: NaiveDate, named: Option<&PeriodName>) -> Result<Period, Refusal> {
+        let period = match named {
+            Some(name) => self.calendar.period_named(name.as_str()).map_err(|_| Refusal::UnknownPeriod { period: name.clone(), entity: self.entity.id.clone() })?,
+            None => self.calendar.operating_period_of(date).map_err(|_| self.no_period(date))?,
+        };
+        if !self.fiscal_years.contains(&period.fiscal_year) {
+            return Err(match named {
+                Some(name) => Refusal::UnknownPeriod { period: name.clone(), entity: self.entity.id.clone() },
+                None => self.no_period(date),
+            });
+        }
+        if date < period.start || date > period.end {
+            return Err(Refusal::DateOutsidePeriod { date, period: period.name.clone(), start: period.start, end: period.end });
+        }
+        Ok(period)
+    }
+
+    fn no_period(&self, date: NaiveDate) -> Refusal {
+        Refusal::NoPeriod { calendar: self.entity.calendar.to_string(), date }
+    }
+
+    /// Checks that the acting user may post `module` entries in `period` now.
+    pub fn check_can_post(&self, period: &PeriodName, module: Module) -> Result<(), Refusal> {
+        let status = self.status_of(period);
+        if status != PeriodStatus::Open {
+            return Err(Refusal::PeriodNotOpen { period: period.clone(), entity: self.entity.id.clone(), status: status.as_str() });
+        }
+        let access = self.access_of(period, module);
+        if !access.allows(&self.user, &self.user_groups) {
+            return Err(Refusal::NoModuleAccess { user: self.user.clone(), module: module.as_str(), period: period.clone(), level: access.to_text() });
+        }
+        Ok(())
+    }
+
+    fn minor_units(&self, currency: &CurrencyCode) -> Result<u32, Refusal> {
+        self.currencies.get(currency).copied().ok_or_else(|| Refusal::UnknownCurrency { currency: currency.clone() })
+    }
+
+    /// Applies every posting rule to one entry. On success the entry has accounting amounts on
+    /// every line and, when conversion rounding left it a few cents out within the entity's
+    /// tolerance, a penny-rounding line.
+    pub fn validate(&self, entry: &NewEntry) -> Result<ValidEntry, Vec<EntryRefusal>> {
+        self.validate_fingerprinted(entry, entry.fingerprint())
+    }
+
+    /// `validate` for a caller that already computed the entry's fingerprint.
+    pub fn validate_fingerprinted(&self, entry: &NewEntry, fingerprint: String) -> Result<ValidEntry, Vec<EntryRefusal>> {
+        let mut refusals = Vec::new();
+        let refuse = |refusals: &mut Vec<EntryRefusal>, source_line: Option<u64>, reason: Refusal| {
+            refusals.push(EntryRefusal { key: entry.key.clone(), source_line, reason });
+        };
+        let entry_line = entry.source_line();
+        if entry.lines.is_empty() {
+            refuse(&mut refusals, entry_line, Refusal::NoLines);
+            return Err(refusals);
+        }
+        if entry.lines.len() > ENTRY_LINES_MAX {
+            refuse(&mut refusals, entry_line, Refusal::TooManyLines { count: entry.lines.len() });
+            return Err(refusals);
+        }
+        let period = match self.resolve_period(entry.date, entry.period.as_ref()) {
+            Ok(period) => period,
+            Err(reason) => {
+                refuse(&mut refusals, entry_line, reason);
+                return Err(refusals);
+            }
+        };
+        if let Err(reason) = self.check_can_post(&period.name, entry.module) {
+            refuse(&mut refusals, entry_line, reason);
+            return Err(refusals);
+        }
+        let accounting_currency = &self.entity.currency;
+        let accounting_minor_units = match self.minor_units(accounting_currency) {
+            Ok(units) => units,
+            Err(reason) => {
+                refuse(&mut refusals, entry_line, reason);
+                return Err(refusals);
+            }
+        };
+        let mut lines = Vec::with_capacity(entry.lines.len() + 1);
+        let mut converted_lines: u32 = 0;
+        for (index, line) in entry.lines.iter().enumerate() {
+            match self.validate_line(line, entry.date, accounting_currency, accounting_minor_units) {
+                Ok((accounting_amount, converted)) => {
+                    converted_lines += u32::from(converted);
+                    lines.push(PostedLine {
+                        line_no: u32::try_from(index + 1).unwrap_or(u32::MAX),
+                        account: line.account.clone(),
+                        dimensions: dimension::canonical(&line.dimensions),
+                        currency: line.currency.clone().unwrap_or_else(|| accounting_currency.clone()),
+                        amount: line.amount,
+                        accounting_amount,
+                        description: line.description.clone(),
+                    });
+                }
+                Err(reason) => refuse(&mut refusals, line.source_line.or(entry_line), reason),
+            }
+        }
+        if !refusals.is_empty() {
+            return Err(refusals);
+        }
+        if let Err(reason) = self.balance(&mut lines, converted_lines, accounting_minor_units) {
+            refuse(&mut refusals, entry_line, reason);
+            return Err(refusals);
+        }
+        Ok(ValidEntry {
+            key: entry.key.clone(),
+            fingerprint,
+            date: entry.date,
+            period: period.name,
+            fiscal_year: period.fiscal_year,
+            module: entry.module,
+            description: entry.description.clone(),
+            lines,
+            reverses_entry_id: None,
+        })
+    }
+
+    /// Checks one line and returns its accounting amount and whether it was converted.
+    fn validate_line(&self, line: &NewLine, date: NaiveDate, accounting_currency: &CurrencyCode, accounting_minor_units: u32) -> Result<(Decimal, bool), Refusal> {
+        let account = self.accounts.get(&line.account).ok_or_else(|| Refusal::UnknownAccount { account: line.account.clone(), entity: self.entity.id.clone() })?;
+        if account.blocked {
+            return Err(Refusal::BlockedAccount { account: line.account.clone() });
+        }
+        let currency = line.currency.as_ref().unwrap_or(accounting_currency);
+        let minor_units = self.minor_units(currency)?;
+        if let Some(required) = &account.fixed_currency
+            && required != currency
+        {
+            return Err(Refusal::FixedCurrency { account: line.account.clone(), required: required.clone(), given: currency.clone() });
+        }
+        for (name, value) in &line.dimensions {
+            let values = self.dimensions.get(name).ok_or_else(|| Refusal::UnknownDimension { name: name.clone() })?;
+            match values.get(value) {
+                None => return Err(Refusal::UnknownDimensionValue { name: name.clone(), value: value.clone() }),
+                Some(true) => return Err(Refusal::BlockedDimensionValue { name: name.clone(), value: value.clone() }),
+                Some(false) => {}
+            }
+        }
+        if decimals_used(line.amount) > minor_units {
+            return Err(Refusal::TooManyDecimals { amount: line.amount, currency: currency.clone(), minor_units });
+        }
+        if let Some(accounting_amount) = line.accounting_amount
+            && decimals_used(accounting_amount) > accounting_minor_units
+        {
+            return Err(Refusal::TooManyDecimals { amount: accounting_amount, currency: accounting_currency.clone(), minor_units: accounting_minor_units });
+        }
+        if currency == accounting_currency {
+            if let Some(accounting_amount) = line.accounting_amount
+                && accounting_amount != line.amount
+            {
+                return Err(Refusal::AccountingAmountMismatch { amount: line.amount, accounting_amount, currency: currency.clone() });
+            }
+            if line.amount.is_zero() {
+                return Err(Refusal::ZeroLine);
+            }
+            return Ok((line.amount, false));
+        }
+        if let Some(accounting_amount) = line.accounting_amount {
+            if line.amount.is_zero() {
+                if accounting_amount.is_zero() {
+                    return Err(Refusal::ZeroLine);
+                }
+                if !(self.options.allow_revaluation_lines && account.revalue) {
+                    return Err(Refusal::RevaluationLineNotAllowed { accounting_amount });
+                }
+            }
+            return Ok((accounting_amount, false));
+        }
+        if line.amount.is_zero() {
+            return Err(Refusal::ZeroLine);
+        }
+        let rate_type = &self.entity.default_rate_type;
+        let rate = self.rates.rate_on(currency, accounting_currency, rate_type, date).ok_or_else(|| Refusal::MissingRate {
+            from: currency.clone(),
+            to: accounting_currency.clone(),
+            rate_type: rate_type.to_string(),
+            date,
+        })?;
+        let converted = line.amount.checked_mul(rate).ok_or(Refusal::Overflow)?;
+        Ok((round_to_minor_units(converted, accounting_minor_units), true))
+    }
+
+    /// Checks debits = credits in accounting currency, absorbing conversion rounding within
+    /// the entity's tolerance (per converted line) on its penny-rounding account.
+    fn balance(&self, lines: &mut Vec<PostedLine>, converted_lines: u32, minor_units: u32) -> Result<(), Refusal> {
+        let mut debit = Decimal::ZERO;
+        let mut credit = Decimal::ZERO;
+        for line in lines.iter() {
+            if line.accounting_amount.is_sign_positive() {
+                debit = debit.checked_add(line.accounting_amount).ok_or(Refusal::Overflow)?;
+            } else {
+                credit = credit.checked_sub(line.accounting_amount).ok_or(Refusal::Overflow)?;
+            }
+        }
+        let difference = debit.checked_sub(credit).ok_or(Refusal::Overflow)?;
+        if difference.is_zero() {
+            return Ok(());
+        }
+        let tolerance = self.entity.penny_tolerance.checked_mul(Decimal::from(converted_lines)).ok_or(Refusal::Overflow)?;
+        if let Some(penny_account) = &self.entity.penny_rounding_account
+            && converted_lines > 0
+            && difference.abs() <= tolerance
+        {
+            lines.push(PostedLine {
+                line_no: u32::try_from(lines.len() + 1).unwrap_or(u32::MAX),
+                account: penny_account.clone(),
+                dimensions: String::new(),
+                currency: self.entity.currency.clone(),
+                amount: -difference,
+                accounting_amount: -difference,
+                description: "penny rounding".to_owned(),
+            });
+            return Ok(());
+        }
+        Err(Refusal::Unbalanced {
+            debit: format_amount(debit, minor_units),
+            credit: format_amount(credit, minor_units),
+            difference: format_amount(difference, minor_units),
+            currency: self.entity.currency.clone(),
+        })
+    }
+}
+
+/// Asserts the invariant every write and every read-back must hold: lines sum to exactly zero
+/// in accounting currency. Separate from validation so that it also guards the store layer.
+pub fn assert_balanced(entity: &EntityId, key: &EntryKey, lines: &[PostedLine]) {
+    let mut total = Decimal::ZERO;
+    for line in lines {
+        total = total.checked_add(line.accounting_amount).expect("a validated entry cannot overflow");
+    }
+    assert!(total.is_zero(), "entry {key} of {entity} does not balance: {total}");
+    assert!(!lines.is_empty(), "entry {key} of {entity} has no lines");
+}
+
+/// The period kinds an entry may target by name.
+pub fn is_named_period_kind(kind: PeriodKind) -> bool {
+    matches!(kind, PeriodKind::Opening | PeriodKind::Closing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::AccountType;
+    use crate::ids::RateType;
+    use crate::rate::ExchangeRate;
+    use std::str::FromStr;
+
+    fn d(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap()
+    }
+
+    fn date(text: &str) -> NaiveDate {
+        NaiveDate::from_str(text).unwrap()
+    }
+
+    fn account(number: &str, account_type: AccountType) -> (AccountNumber, Account) {
+        (
+            number.into(),
+            Account {
+                number: number.into(),
+                name: format!("Account {number}"),
+                account_type,
+                revalue: number == "1200",
+                settle: false,
+                rate_type: None,
+                fixed_currency: None,
+                category: None,
+                blocked: number == "1999",
+            },
+        )
+    }
+
+    fn rules() -> PostingRules {
+        PostingRules {
+            entity: Entity {
+                id: "ACME-US".into(),
+                name: "Acme".into(),
+                currency: "USD".into(),
+                calendar: "standard".into(),
+                chart: "group".into(),
+                retained_earnings_account: "3900".into(),
+                default_rate_type: RateType::new("spot"),
+                penny_rounding_account: Some("7990".into()),
+                penny_tolerance: d("0.01"),
+            },
+            calendar: FiscalCalendar::new(1).unwrap(),
+            fiscal_years: ["FY2026".into()].into(),
+            accounts: [
+                account("1000", AccountType::Asset),
+                account("1200", AccountType::Asset),
+                account("1999", AccountType::Asset),
+                account("4000", AccountType::Revenue),
+                account("7990", AccountType::Expense),
+            ]
+            .into(),
+            dimensions: [("department".to_owned(), [("100".to_owned(), false), ("900".to_owned(), true)].into())].into(),
+            currencies: [("USD".into(), 2), ("EUR".into(), 2), ("JPY".into(), 0)].into(),
+            rates: RateTable::new([
+                ExchangeRate { from: "EUR".into(), to: "USD".into(), rate_type: "spot".into(), effective: date("2026-01-01"), rate: d("1.08") },
+                ExchangeRate { from: "JPY".into(), to: "USD".into(), rate_type: "spot".into(), effective: date("2026-01-01"), rate: d("0.006667") },
+            ]),
+            statuses: [("2026-02".into(), PeriodStatus::OnHold)].into(),
+            access: [(("2026-03".into(), Module::Ledger), ModuleAccess::Group("closers".into()))].into(),
+            user: "alice".into(),
+            user_groups: vec![],
+            options: PostingOptions::default(),
+        }
+    }
+
+    fn line(account: &str, amount: &str) -> NewLine {
+        NewLine { account: account.into(), dimensions: DimensionValues::new(), currency: None, amount: d(amount), accounting_amount: None, description: String::new(), source_line: Some(2) }
+    }
+
+    fn entry(date_text: &str, lines: Vec<NewLine>) -> NewEntry {
+        NewEntry { key: "E1".into(), date: date(date_text), period: None, description: "test".into(), module: Module::Ledger, lines }
+    }
+
+    fn refusal(entry: &NewEntry) -> Refusal {
+        rules().validate(entry).unwrap_err().remove(0).reason
+    }
+
+    #[test]
+    fn balanced_entry_in_accounting_currency_posts() {
+        let valid = rules().validate(&entry("2026-01-15", vec![line("1000", "100.00"), line("4000", "-100.00")])).unwrap();
+        assert_eq!(valid.period.as_str(), "2026-01");
+        assert_eq!(valid.fiscal_year.as_str(), "FY2026");
+        assert_eq!(valid.lines.len(), 2);
+        assert_eq!(valid.lines[0].accounting_amount, d("100.00"));
+    }
+
+    #[test]
+    fn unbalanced_entry_is_refused_with_the_difference() {
+        let reason = refusal(&entry("2026-01-15", vec![line("1000", "100.00"), line("4000", "-99.00")]));
+        assert_eq!(reason.to_string(), "the entry does not balance: debits 100.00, credits 99.00, difference 1.00 USD");
+    }
+
+    #[test]
+    fn foreign_lines_convert_at_the_default_rate_and_penny_rounding_absorbs_cents() {
+        let mut eur = line("1200", "10.01");
+        eur.currency = Some("EUR".into());
+        let mut eur2 = eur.clone();
+        eur2.amount = d("10.01");
+        // 10.01 * 1.08 = 10.8108 -> 10.81, twice = 21.62 against a credit of 21.63: 0.01 off.
+        let valid = rules().validate(&entry("2026-01-15", vec![eur, eur2, line("4000", "-21.63")])).unwrap();
+        assert_eq!(valid.lines[0].accounting_amount, d("10.81"));
+        let penny = valid.lines.last().unwrap();
+        assert_eq!(penny.account.as_str(), "7990");
+        assert_eq!(penny.accounting_amount, d("0.01"));
+        assert_balanced(&"ACME-US".into(), &valid.key, &valid.lines);
+    }
+
+    #[test]
+    fn rounding_beyond_the_tolerance_is_refused() {
+        let mut eur = line("1200", "10.00");
+        eur.currency = Some("EUR".into());
+        let reason = refusal(&entry("2026-01-15", vec![eur, line("4000", "-10.82")]));
+        assert!(matches!(reason, Refusal::Unbalanced { .. }), "{reason}");
+    }
+
+    #[test]
+    fn each_posting_rule_refuses_with_its_reason() {
+        assert!(matches!(refusal(&entry("2026-01-15", vec![line("9999", "1"), line("4000", "-1")])), Refusal::UnknownAccount { .. }));
+        assert!(matches!(refusal(&entry("2026-01-15", vec![line("1999", "1"), line("4000", "-1")])), Refusal::BlockedAccount { .. }));
+        assert!(matches!(refusal(&entry("2026-01-15", vec![line("1000", "1.001"), line("4000", "-1.001")])), Refusal::TooManyDecimals { .. }));
+        assert!(matches!(refusal(&entry("2026-02-15", vec![line("1000", "1"), line("4000", "-1")])), Refusal::PeriodNotOpen { .. }));
+        assert!(matches!(refusal(&entry("2026-03-15", vec![line("1000", "1"), line("4000", "-1")])), Refusal::NoModuleAccess { .. }));
+        assert!(matches!(refusal(&entry("2027-01-15", vec![line("1000", "1"), line("4000", "-1")])), Refusal::NoPeriod { .. }));
+        assert!(matches!(refusal(&entry("2026-01-15", vec![line("1000", "0"), line("4000", "0")])), Refusal::ZeroLine));
+        assert!(matches!(refusal(&entry("2026-01-15", vec![])), Refusal::NoLines));
+        let mut dimensioned = line("1000", "1");
+        dimensioned.dimensions.insert("department".into(), "555".into());
+        assert!(matches!(refusal(&entry("2026-01-15", vec![dimensioned.clone(), line("4000", "-1")])), Refusal::UnknownDimensionValue { .. }));
+        dimensioned.dimensions.insert("department".into(), "900".into());
+        assert!(matches!(refusal(&entry("2026-01-15", vec![dimensioned.clone(), line("4000", "-1")])), Refusal::BlockedDimensionValue { .. }));
+        dimensioned.dimensions = [("region".to_owned(), "north".to_owned())].into();
+        assert!(matches!(refusal(&entry("2026-01-15", vec![dimensioned, line("4000", "-1")])), Refusal::UnknownDimension { .. }));
+        let mut gbp = line("1000", "1");
+        gbp.currency = Some("GBP".into());
+        assert!(matches!(refusal(&entry("2026-01-15", vec![gbp, line("4000", "-1")])), Refusal::UnknownCurrency { .. }));
+        let mut early = line("1200", "1");
+        early.currency = Some("EUR".into());
+        let mut rules_without_rates = rules();
+        rules_without_rates.rates = RateTable::default();
+        let reason = rules_without_rates.validate(&entry("2026-01-15", vec![early, line("4000", "-1.08")])).unwrap_err().remove(0).reason;
+        assert_eq!(reason.to_string(), "no spot rate from EUR to USD on or before 2026-01-15; add one with `closebook import rates` or give accounting_amount");
+    }
+
+    #[test]
+    fn user_in_the_group_may_post() {
+        let mut rules = rules();
+        rules.user_groups = vec!["closers".into()];
+        assert!(rules.validate(&entry("2026-03-15", vec![line("1000", "1"), line("4000", "-1")])).is_ok());
+    }
+
+    #[test]
+    fn revaluation_lines_need_the_option_and_a_revalued_account() {
+        let mut revaluation = line("1200", "0");
+        revaluation.currency = Some("EUR".into());
+        revaluation.accounting_amount = Some(d("-166.67"));
+        let entry = entry("2026-01-31", vec![revaluation, line("4000", "166.67")]);
+        assert!(matches!(refusal(&entry), Refusal::RevaluationLineNotAllowed { .. }));
+        let mut rules = rules();
+        rules.options.allow_revaluation_lines = true;
+        assert!(rules.validate(&entry).is_ok());
+    }
+
+    #[test]
+    fn named_closing_period_takes_a_last_month_date() {
+        let mut closing = entry("2026-12-31", vec![line("1000", "1"), line("4000", "-1")]);
+        closing.period = Some("FY2026-closing".into());
+        assert_eq!(rules().validate(&closing).unwrap().period.as_str(), "FY2026-closing");
+        closing.date = date("2026-11-30");
+        assert!(matches!(refusal(&closing), Refusal::DateOutsidePeriod { .. }));
+        let mut opening = entry("2026-01-01", vec![line("1000", "1"), line("4000", "-1")]);
+        opening.period = Some("FY2026-opening".into());
+        assert_eq!(rules().validate(&opening).unwrap().period.as_str(), "FY2026-opening");
+    }
+
+    #[test]
+    fn fingerprint_ignores_trailing_zeros_but_not_amounts() {
+        let first = entry("2026-01-15", vec![line("1000", "100.00"), line("4000", "-100.00")]);
+        let same = entry("2026-01-15", vec![line("1000", "100"), line("4000", "-100")]);
+        let other = entry("2026-01-15", vec![line("1000", "101"), line("4000", "-101")]);
+        assert_eq!(first.fingerprint(), same.fingerprint());
+        assert_ne!(first.fingerprint(), other.fingerprint());
+    }
+
+    fn posted(previous_hash: &str) -> PostedEntry {
+        let valid = rules().validate(&entry("2026-01-15", vec![line("1000", "100.00"), line("4000", "-100.00")])).unwrap();
+        let mut posted = PostedEntry {
+            id: 1,
+            entity: "ACME-US".into(),
+            sequence: 1,
+            key: valid.key,
+            fingerprint: valid.fingerprint,
+            date: valid.date,
+            period: valid.period,
+            fiscal_year: valid.fiscal_year,
+            module: valid.module,
+            description: valid.description,
+            reverses_entry_id: None,
+            posted_by: "alice".into(),
+            posted_at: "2026-01-15T10:00:00Z".into(),
+            provenance: Provenance { source: "import:test.csv".into(), ..Provenance::default() },
+            lines: valid.lines,
+            previous_hash: previous_hash.to_owned(),
+            hash: String::new(),
+        };
+        posted.hash = posted.compute_hash();
+        posted
+    }
+
+    #[test]
+    fn hash_chain_covers_previous_hash_lines_and_provenance() {
+        let first = posted(GENESIS_HASH);
+        assert_eq!(first.hash.len(), 64);
+        assert_eq!(first.hash, first.compute_hash(), "the hash is deterministic");
+        let second = posted(&first.hash);
+        assert_ne!(second.hash, first.hash, "the previous hash is chained in");
+        let mut tampered = first.clone();
+        tampered.lines[0].accounting_amount = d("100.01");
+        assert_ne!(tampered.compute_hash(), first.hash, "a changed amount changes the hash");
+        let mut tampered = first.clone();
+        tampered.provenance.plugin_sha256 = Some("ab".into());
+        assert_ne!(tampered.compute_hash(), first.hash, "provenance is covered");
+        let mut tampered = first.clone();
+        tampered.description = "tes".into();
+        tampered.key = EntryKey::new("E1t");
+        assert_ne!(tampered.compute_hash(), first.hash, "fields are length-prefixed");
+    }
+}

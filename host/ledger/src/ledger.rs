@@ -1,0 +1,383 @@
+//! The ledger's operations, each one transaction with its audit record: apply setup, import
+//! and post journals, reverse entries, change period status and module access. The CLI and
+//! the close engine call these; they hold the rules, the store holds the SQL.
+
+use crate::calendar::Period;
+use crate::entity::Entity;
+use crate::error::LedgerError;
+use crate::ids::{ChartId, EntityId, EntryKey, PeriodName, UserId};
+use crate::import::JournalItem;
+use crate::journal::{EntryRefusal, NewEntry, PostedEntry, PostedLine, PostingOptions, PostingRules, Provenance, Refusal, ValidEntry};
+use crate::period::{Module, ModuleAccess, PeriodStatus, check_status_change};
+use crate::rate::{ExchangeRate, RateTable};
+use crate::setup::{AccountSetup, SetupFile, SetupSummary};
+use crate::store::{Db, PostingBatch, Store};
+use chrono::NaiveDate;
+use serde::Serialize;
+use serde_json::json;
+use std::path::Path;
+
+/// Refusals collected from one file before reading stops: enough to fix a file in one pass,
+/// bounded so that a wrong file does not fill the terminal or memory.
+pub const REFUSALS_COLLECTED_MAX: usize = 1_000;
+
+pub struct Ledger {
+    store: Store,
+    user: UserId,
+}
+
+/// What an import did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    pub entries_read: usize,
+    pub lines_read: usize,
+    /// Entries posted by this import.
+    pub posted: usize,
+    /// Entries kept as drafts.
+    pub drafted: usize,
+    /// Entries identical to ones imported before: nothing done.
+    pub repeated: usize,
+    /// The entity's ledger sequence after the import.
+    pub sequence: i64,
+}
+
+/// A change of period status, for the report of a mass period close.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusChange {
+    pub entity: EntityId,
+    pub period: PeriodName,
+    pub from: &'static str,
+    pub to: &'static str,
+}
+
+/// A period of an entity with its status and module access.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodView {
+    pub entity: EntityId,
+    #[serde(flatten)]
+    pub period: Period,
+    pub status: &'static str,
+    /// Modules whose access is not `all`, as `module=level`.
+    pub restricted_modules: Vec<String>,
+}
+
+impl Ledger {
+    pub fn open(path: &Path, user: UserId) -> Result<Self, LedgerError> {
+        Ok(Self { store: Store::open(path)?, user })
+    }
+
+    pub fn from_store(store: Store, user: UserId) -> Self {
+        Self { store, user }
+    }
+
+    pub fn user(&self) -> &UserId {
+        &self.user
+    }
+
+    pub fn store(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// Runs a read-only query on one consistent snapshot.
+    pub fn read<T>(&mut self, work: impl FnOnce(&Db<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+        self.store.read(work)
+    }
+
+    pub fn apply_setup(&mut self, setup: &SetupFile, source: &str) -> Result<SetupSummary, LedgerError> {
+        let user = self.user.clone();
+        self.store.write(|db| {
+            let summary = crate::setup::apply(db, setup)?;
+            db.append_audit(&user, "setup.apply", None, &json!({ "file": source, "summary": summary }))?;
+            Ok(summary)
+        })
+    }
+
+    pub fn import_accounts(&mut self, chart: &ChartId, accounts: &[AccountSetup], source: &str) -> Result<usize, LedgerError> {
+        let user = self.user.clone();
+        self.store.write(|db| {
+            if !db.chart_exists(chart)? {
+                return Err(LedgerError::Invalid(format!("chart {chart} does not exist; declare it with [[chart]] in setup")));
+            }
+            for account in accounts {
+                crate::setup::apply_account(db, chart, account).map_err(|error| LedgerError::input(source, error.to_string()))?;
+            }
+            db.append_audit(&user, "import.accounts", None, &json!({ "file": source, "chart": chart, "accounts": accounts.len() }))?;
+            Ok(accounts.len())
+        })
+    }
+
+    pub fn import_rates(&mut self, rates: &[ExchangeRate], source: &str) -> Result<usize, LedgerError> {
+        let user = self.user.clone();
+        self.store.write(|db| {
+            for rate in rates {
+                crate::setup::check_rate_currencies(db, rate).map_err(|error| LedgerError::input(source, error.to_string()))?;
+                db.upsert_rate(rate)?;
+            }
+            db.append_audit(&user, "import.rates", None, &json!({ "file": source, "rates": rates.len() }))?;
+            Ok(rates.len())
+        })
+    }
+
+    /// Imports journal entries as drafts, or posts them with `post`. All or nothing: any
+    /// refusal in the file and nothing from it is written. An entry identical to one imported
+    /// before is a reported no-op; the same key with different data is refused.
+    pub fn import_journals(&mut self, entity: &EntityId, items: impl IntoIterator<Item = JournalItem>, post: bool, source: &str) -> Result<ImportSummary, LedgerError> {
+        let user = self.user.clone();
+        self.store.write(|db| {
+            let rules = posting_rules(db, entity, &user, PostingOptions::default())?;
+            let provenance = Provenance { source: format!("import:{source}"), ..Provenance::default() };
+            let mut batch = if post { Some(PostingBatch::begin(db, entity, &user)?) } else { None };
+            let mut summary = ImportSummary::default();
+            let mut refusals: Vec<EntryRefusal> = Vec::new();
+            for item in items {
+                if refusals.len() >= REFUSALS_COLLECTED_MAX {
+                    break;
+                }
+                let entry = match item {
+                    Ok(entry) => entry,
+                    Err(refusal) => {
+                        refusals.push(refusal);
+                        continue;
+                    }
+                };
+                summary.entries_read += 1;
+                summary.lines_read += entry.lines.len();
+                let fingerprint = entry.fingerprint();
+                let existing = db.existing_key(entity, &entry.key)?;
+                if let Some(existing) = &existing {
+                    if existing.fingerprint != fingerprint {
+                        refusals.push(EntryRefusal { key: entry.key.clone(), source_line: entry.source_line(), reason: Refusal::KeyConflict { key: entry.key.clone() } });
+                        continue;
+                    }
+                    // An identical posted entry, or a draft re-imported without --post.
+                    if existing.posted_entry_id.is_some() || !post {
+                        summary.repeated += 1;
+                        continue;
+                    }
+                }
+                match rules.validate_fingerprinted(&entry, fingerprint) {
+                    Err(entry_refusals) => refusals.extend(entry_refusals),
+                    Ok(valid) => match batch.as_mut() {
+                        Some(batch) => {
+                            if let Some(draft_id) = existing.as_ref().and_then(|existing| existing.draft_id) {
+                                db.delete_draft(draft_id)?;
+                            }
+                            batch.post(db, valid, &provenance)?;
+                            summary.posted += 1;
+                        }
+                        None => {
+                            let body = serde_json::to_string(&entry).map_err(|error| LedgerError::Invalid(error.to_string()))?;
+                            db.insert_draft(entity, &entry.key, &valid.fingerprint, &body, source, &user)?;
+                            summary.drafted += 1;
+                        }
+                    },
+                }
+            }
+            if !refusals.is_empty() {
+                return Err(LedgerError::Refused(refusals));
+            }
+            if let Some(batch) = batch {
+                summary.sequence = batch.sequence();
+                batch.finish(db)?;
+            } else {
+                summary.sequence = db.ledger_head(entity)?.0;
+            }
+            db.append_audit(&user, if post { "import.journals.post" } else { "import.journals.draft" }, Some(entity), &json!({ "file": source, "summary": summary }))?;
+            Ok(summary)
+        })
+    }
+
+    /// Posts the entity's drafts (those named, or all). All or nothing.
+    pub fn post_drafts(&mut self, entity: &EntityId, keys: &[EntryKey]) -> Result<ImportSummary, LedgerError> {
+        let user = self.user.clone();
+        self.store.write(|db| {
+            let rules = posting_rules(db, entity, &user, PostingOptions::default())?;
+            let mut drafts = db.drafts(entity)?;
+            if !keys.is_empty() {
+                for key in keys {
+                    if !drafts.iter().any(|draft| &draft.key == key) {
+                        return Err(LedgerError::Invalid(format!("entity {entity} has no draft entry {key}")));
+                    }
+                }
+                drafts.retain(|draft| keys.contains(&draft.key));
+            }
+            let mut batch = PostingBatch::begin(db, entity, &user)?;
+            let mut refusals = Vec::new();
+            let mut summary = ImportSummary::default();
+            for draft in drafts {
+                let entry: NewEntry = serde_json::from_str(&draft.body).map_err(|error| LedgerError::Invalid(format!("draft {} is unreadable: {error}", draft.key)))?;
+                summary.entries_read += 1;
+                summary.lines_read += entry.lines.len();
+                match rules.validate(&entry) {
+                    Err(entry_refusals) => refusals.extend(entry_refusals),
+                    Ok(valid) => {
+                        db.delete_draft(draft.id)?;
+                        batch.post(db, valid, &Provenance { source: format!("import:{}", draft.source), ..Provenance::default() })?;
+                        summary.posted += 1;
+                    }
+                }
+            }
+            if !refusals.is_empty() {
+                return Err(LedgerError::Refused(refusals));
+            }
+            summary.sequence = batch.sequence();
+            batch.finish(db)?;
+            db.append_audit(&user, "journal.post", Some(entity), &json!({ "summary": summary }))?;
+            Ok(summary)
+        })
+    }
+
+    /// Posts a reversing entry for a posted entry, dated `date` in an open period. The original
+    /// stays as it was; the reversal carries its negated lines and points back to it.
+    pub fn reverse(&mut self, entity: &EntityId, key: &EntryKey, date: NaiveDate, period: Option<&PeriodName>) -> Result<PostedEntry, LedgerError> {
+        let user = self.user.clone();
+        self.store.write(|db| {
+            let posted = reverse_in(db, entity, key, date, period, &user, &Provenance { source: "reversal".to_owned(), ..Provenance::default() })?;
+            db.append_audit(&user, "journal.reverse", Some(entity), &json!({ "entry": key, "reversal": posted.key, "date": date.to_string() }))?;
+            Ok(posted)
+        })
+    }
+
+    /// Sets the status of one period for several entities at once (mass period close). All or
+    /// nothing: one refusal and no entity changes.
+    pub fn set_period_status(&mut self, entities: &[EntityId], period: &PeriodName, status: PeriodStatus) -> Result<Vec<StatusChange>, LedgerError> {
+        let user = self.user.clone();
+        self.store.write(|db| {
+            let mut changes = Vec::new();
+            for entity_id in entities {
+                let entity = db.require_entity(entity_id)?;
+                let periods = db.periods(&entity.calendar, None)?;
+                let target = periods
+                    .iter()
+                    .find(|candidate| &candidate.name == period)
+                    .ok_or_else(|| LedgerError::Invalid(format!("period {period} does not exist in calendar {} of entity {entity_id}", entity.calendar)))?;
+                let statuses = db.period_statuses(entity_id)?;
+                let current = statuses.get(period).copied().unwrap_or(PeriodStatus::Open);
+                check_status_change(current, status).map_err(|reason| LedgerError::Invalid(format!("period {period} of entity {entity_id}: {reason}")))?;
+                if status == PeriodStatus::PermanentlyClosed
+                    && let Some(earlier) = periods.iter().filter(|candidate| candidate.ordinal < target.ordinal).find(|candidate| statuses.get(&candidate.name).copied() != Some(PeriodStatus::PermanentlyClosed))
+                {
+                    let earlier_status = statuses.get(&earlier.name).copied().unwrap_or(PeriodStatus::Open);
+                    return Err(LedgerError::Invalid(format!(
+                        "period {period} of entity {entity_id} cannot be permanently closed: earlier period {} is {}; close periods in sequence",
+                        earlier.name,
+                        earlier_status.as_str()
+                    )));
+                }
+                db.set_period_status(entity_id, period, status)?;
+                db.append_audit(&user, "period.set-status", Some(entity_id), &json!({ "period": period, "from": current.as_str(), "to": status.as_str() }))?;
+                changes.push(StatusChange { entity: entity_id.clone(), period: period.clone(), from: current.as_str(), to: status.as_str() });
+            }
+            Ok(changes)
+        })
+    }
+
+    /// Sets who may post a module's entries in a period, for several entities at once.
+    pub fn set_module_access(&mut self, entities: &[EntityId], period: &PeriodName, module: Module, level: &ModuleAccess) -> Result<(), LedgerError> {
+        let user = self.user.clone();
+        self.store.write(|db| {
+            if let ModuleAccess::Group(group) = level
+                && !db.group_exists(group)?
+            {
+                return Err(LedgerError::Invalid(format!("group {group} does not exist; declare it with [[group]] in setup")));
+            }
+            for entity_id in entities {
+                let entity = db.require_entity(entity_id)?;
+                if !db.periods(&entity.calendar, None)?.iter().any(|candidate| &candidate.name == period) {
+                    return Err(LedgerError::Invalid(format!("period {period} does not exist in calendar {} of entity {entity_id}", entity.calendar)));
+                }
+                db.set_module_access(entity_id, period, module, level)?;
+                db.append_audit(&user, "period.access", Some(entity_id), &json!({ "period": period, "module": module.as_str(), "level": level.to_text() }))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Periods of an entity with status and access, optionally of one fiscal year.
+    pub fn periods(&mut self, entity: &EntityId) -> Result<Vec<PeriodView>, LedgerError> {
+        self.store.read(|db| {
+            let entity_record = db.require_entity(entity)?;
+            let statuses = db.period_statuses(entity)?;
+            let access = db.module_access(entity)?;
+            Ok(db
+                .periods(&entity_record.calendar, None)?
+                .into_iter()
+                .map(|period| {
+                    let mut restricted_modules: Vec<String> = access
+                        .iter()
+                        .filter(|((name, _), level)| name == &period.name && **level != ModuleAccess::All)
+                        .map(|((_, module), level)| format!("{}={}", module.as_str(), level.to_text()))
+                        .collect();
+                    restricted_modules.sort();
+                    PeriodView {
+                        entity: entity.clone(),
+                        status: statuses.get(&period.name).copied().unwrap_or(PeriodStatus::Open).as_str(),
+                        restricted_modules,
+                        period,
+                    }
+                })
+                .collect())
+        })
+    }
+
+    pub fn entities(&mut self) -> Result<Vec<Entity>, LedgerError> {
+        self.store.read(|db| db.entities())
+    }
+}
+
+/// Loads everything the posting rules need about an entity, for `user`.
+pub fn posting_rules(db: &Db<'_>, entity_id: &EntityId, user: &UserId, options: PostingOptions) -> Result<PostingRules, LedgerError> {
+    let entity = db.require_entity(entity_id)?;
+    let calendar = db.calendar(&entity.calendar)?;
+    Ok(PostingRules {
+        calendar,
+        fiscal_years: db.fiscal_years(&entity.calendar)?.into_iter().collect(),
+        accounts: db.accounts(&entity.chart)?.into_iter().map(|account| (account.number.clone(), account)).collect(),
+        dimensions: db.dimensions()?,
+        currencies: db.currencies()?,
+        rates: RateTable::new(db.rates(Some(&entity.currency))?),
+        statuses: db.period_statuses(entity_id)?,
+        access: db.module_access(entity_id)?,
+        user_groups: db.groups_of(user)?,
+        user: user.clone(),
+        options,
+        entity,
+    })
+}
+
+/// Posts the reversal of `key` inside the caller's transaction (no audit record: the caller
+/// writes the one that fits its command).
+pub fn reverse_in(db: &Db<'_>, entity: &EntityId, key: &EntryKey, date: NaiveDate, period: Option<&PeriodName>, user: &UserId, provenance: &Provenance) -> Result<PostedEntry, LedgerError> {
+    let original = db.entry_by_key(entity, key)?.ok_or_else(|| LedgerError::Invalid(format!("entity {entity} has no posted entry {key}")))?;
+    if let Some(reversal) = db.reversal_of(original.id)? {
+        return Err(LedgerError::Invalid(format!("entry {key} is already reversed by entry {reversal}")));
+    }
+    if db.settled_line_count(original.id)? > 0 {
+        return Err(LedgerError::Invalid(format!("entry {key} has settled lines; reverse its settlement first with `closebook settle unsettle`")));
+    }
+    let rules = posting_rules(db, entity, user, PostingOptions::default())?;
+    let refused = |reason: Refusal| LedgerError::Refused(vec![EntryRefusal { key: key.clone(), source_line: None, reason }]);
+    let target = rules.resolve_period(date, period).map_err(refused)?;
+    rules.check_can_post(&target.name, original.module).map_err(refused)?;
+    let reversal_key = EntryKey::new(format!("reversal-of-{key}"));
+    let lines: Vec<PostedLine> = original
+        .lines
+        .iter()
+        .map(|line| PostedLine { amount: -line.amount, accounting_amount: -line.accounting_amount, ..line.clone() })
+        .collect();
+    let valid = ValidEntry {
+        fingerprint: format!("reversal:{}", original.hash),
+        key: reversal_key,
+        date,
+        period: target.name,
+        fiscal_year: target.fiscal_year,
+        module: original.module,
+        description: format!("Reversal of {key}: {}", original.description),
+        lines,
+        reverses_entry_id: Some(original.id),
+    };
+    let mut batch = PostingBatch::begin(db, entity, user)?;
+    let posted = batch.post(db, valid, provenance)?;
+    batch.finish(db)?;
+    Ok(posted)
+}

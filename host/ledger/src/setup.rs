@@ -1,0 +1,419 @@
+//! Declarative setup: one TOML file describes currencies, fiscal calendars, charts of accounts,
+//! dimensions, users and groups, legal entities and exchange rates. Applying it creates what is
+//! missing and updates what changed; applying it twice changes nothing. Changes that would
+//! rewrite the meaning of posted history (an entity's currency or calendar, an account's type)
+//! are refused once there are postings.
+
+use crate::account::{Account, AccountType};
+use crate::calendar::{FiscalCalendar, parse_fiscal_year_name};
+use crate::dimension::is_valid_dimension_text;
+use crate::entity::Entity;
+use crate::error::LedgerError;
+use crate::ids::{AccountNumber, CalendarId, ChartId, CurrencyCode, EntityId, RateType};
+use crate::money::parse_amount_text;
+use crate::rate::ExchangeRate;
+use crate::store::Db;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+/// Fiscal years one calendar may declare in one setup file: a bound on the periods it creates.
+pub const CALENDAR_YEARS_MAX: i32 = 200;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupFile {
+    #[serde(default, rename = "currency")]
+    pub currencies: Vec<CurrencySetup>,
+    #[serde(default, rename = "calendar")]
+    pub calendars: Vec<CalendarSetup>,
+    #[serde(default, rename = "chart")]
+    pub charts: Vec<ChartSetup>,
+    #[serde(default, rename = "dimension")]
+    pub dimensions: Vec<DimensionSetup>,
+    #[serde(default, rename = "group")]
+    pub groups: Vec<GroupSetup>,
+    #[serde(default, rename = "user")]
+    pub users: Vec<UserSetup>,
+    #[serde(default, rename = "entity")]
+    pub entities: Vec<EntitySetup>,
+    #[serde(default, rename = "rate")]
+    pub rates: Vec<RateSetup>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurrencySetup {
+    pub code: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub minor_units: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarSetup {
+    pub id: String,
+    /// The month the fiscal year starts in, 1 to 12.
+    pub start_month: u32,
+    /// First and last fiscal year to create, e.g. `FY2025` and `FY2027`.
+    pub first_year: String,
+    pub last_year: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartSetup {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, alias = "account")]
+    pub accounts: Vec<AccountSetup>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSetup {
+    pub number: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub account_type: AccountType,
+    #[serde(default)]
+    pub revalue: bool,
+    #[serde(default)]
+    pub settle: bool,
+    #[serde(default)]
+    pub rate_type: Option<String>,
+    #[serde(default)]
+    pub fixed_currency: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub blocked: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DimensionSetup {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub values: Vec<DimensionValueSetup>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum DimensionValueSetup {
+    Plain(String),
+    Detailed {
+        value: String,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        blocked: bool,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSetup {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSetup {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntitySetup {
+    pub id: String,
+    pub name: String,
+    pub currency: String,
+    pub calendar: String,
+    pub chart: String,
+    pub retained_earnings_account: String,
+    #[serde(default = "default_rate_type")]
+    pub default_rate_type: String,
+    #[serde(default)]
+    pub penny_rounding_account: Option<String>,
+    #[serde(default = "default_penny_tolerance")]
+    pub penny_tolerance: String,
+}
+
+fn default_rate_type() -> String {
+    "spot".to_owned()
+}
+
+fn default_penny_tolerance() -> String {
+    "0.01".to_owned()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateSetup {
+    pub from: String,
+    pub to: String,
+    #[serde(rename = "type")]
+    pub rate_type: String,
+    pub date: String,
+    pub rate: String,
+}
+
+/// What applying a setup file did, by kind.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct SetupSummary {
+    pub currencies: usize,
+    pub calendars: usize,
+    pub fiscal_years_created: usize,
+    pub accounts: usize,
+    pub dimension_values: usize,
+    pub users: usize,
+    pub groups: usize,
+    pub entities: usize,
+    pub rates: usize,
+}
+
+impl SetupFile {
+    pub fn parse(text: &str, path: &str) -> Result<Self, LedgerError> {
+        toml::from_str(text).map_err(|error| LedgerError::input(path, error.to_string().trim_end().to_owned()))
+    }
+}
+
+fn invalid(message: String) -> LedgerError {
+    LedgerError::Invalid(message)
+}
+
+/// Applies a setup file inside the caller's write transaction.
+pub fn apply(db: &Db<'_>, setup: &SetupFile) -> Result<SetupSummary, LedgerError> {
+    let mut summary = SetupSummary::default();
+    for currency in &setup.currencies {
+        if currency.code.len() != 3 || !currency.code.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(invalid(format!("currency `{}`: a currency code is three capital letters, like USD", currency.code)));
+        }
+        if currency.minor_units > 8 {
+            return Err(invalid(format!("currency {}: minor_units {} is more than 8", currency.code, currency.minor_units)));
+        }
+        db.upsert_currency(&currency.code, currency.name.as_deref().unwrap_or(&currency.code), currency.minor_units)?;
+        summary.currencies += 1;
+    }
+    for calendar in &setup.calendars {
+        summary.fiscal_years_created += apply_calendar(db, calendar)?;
+        summary.calendars += 1;
+    }
+    for chart in &setup.charts {
+        let chart_id = ChartId::new(chart.id.clone());
+        db.upsert_chart(&chart_id, chart.name.as_deref().unwrap_or(&chart.id))?;
+        for account in &chart.accounts {
+            apply_account(db, &chart_id, account)?;
+            summary.accounts += 1;
+        }
+    }
+    for dimension in &setup.dimensions {
+        if !is_valid_dimension_text(&dimension.name) {
+            return Err(invalid(format!("dimension name `{}` is empty or contains `=` or `;`", dimension.name)));
+        }
+        db.upsert_dimension(&dimension.name, dimension.description.as_deref().unwrap_or(&dimension.name))?;
+        for value in &dimension.values {
+            let (value, name, blocked) = match value {
+                DimensionValueSetup::Plain(value) => (value, None, false),
+                DimensionValueSetup::Detailed { value, name, blocked } => (value, name.as_deref(), *blocked),
+            };
+            if !is_valid_dimension_text(value) {
+                return Err(invalid(format!("dimension {}: value `{value}` is empty or contains `=` or `;`", dimension.name)));
+            }
+            db.upsert_dimension_value(&dimension.name, value, name.unwrap_or(value), blocked)?;
+            summary.dimension_values += 1;
+        }
+    }
+    for group in &setup.groups {
+        db.upsert_group(&group.id, group.name.as_deref().unwrap_or(&group.id))?;
+        summary.groups += 1;
+    }
+    for user in &setup.users {
+        db.upsert_user(&user.id, user.name.as_deref().unwrap_or(&user.id))?;
+        for group in &user.groups {
+            if !db.group_exists(group)? {
+                return Err(invalid(format!("user {}: group {group} does not exist; declare it with [[group]]", user.id)));
+            }
+        }
+        db.set_user_groups(&user.id, &user.groups)?;
+        summary.users += 1;
+    }
+    for entity in &setup.entities {
+        apply_entity(db, entity)?;
+        summary.entities += 1;
+    }
+    for rate in &setup.rates {
+        let rate = parse_rate(&rate.from, &rate.to, &rate.rate_type, &rate.date, &rate.rate)?;
+        check_rate_currencies(db, &rate)?;
+        db.upsert_rate(&rate)?;
+        summary.rates += 1;
+    }
+    Ok(summary)
+}
+
+fn apply_calendar(db: &Db<'_>, setup: &CalendarSetup) -> Result<usize, LedgerError> {
+    let calendar_id = CalendarId::new(setup.id.clone());
+    let calendar = FiscalCalendar::new(setup.start_month).map_err(|error| invalid(format!("calendar {}: {error}", setup.id)))?;
+    match db.calendar_start_month(&calendar_id)? {
+        Some(existing) if existing != setup.start_month => {
+            return Err(invalid(format!(
+                "calendar {}: start month cannot change from {existing} to {} once created; create a new calendar",
+                setup.id, setup.start_month
+            )));
+        }
+        Some(_) => {}
+        None => db.insert_calendar(&calendar_id, setup.start_month)?,
+    }
+    let first = parse_fiscal_year_name(&setup.first_year).map_err(|error| invalid(format!("calendar {}: {error}", setup.id)))?;
+    let last = parse_fiscal_year_name(&setup.last_year).map_err(|error| invalid(format!("calendar {}: {error}", setup.id)))?;
+    if last < first || last - first >= CALENDAR_YEARS_MAX {
+        return Err(invalid(format!(
+            "calendar {}: years {} to {} must be in order and at most {CALENDAR_YEARS_MAX} years",
+            setup.id, setup.first_year, setup.last_year
+        )));
+    }
+    let mut created = 0;
+    for end_year in first..=last {
+        let year = calendar.fiscal_year(end_year).map_err(|error| invalid(format!("calendar {}: {error}", setup.id)))?;
+        let periods = calendar.periods(&year);
+        if db.insert_fiscal_year(&calendar_id, &year, &periods)? {
+            created += 1;
+        }
+    }
+    Ok(created)
+}
+
+/// Creates or updates one account; refuses a type change once the account has postings.
+pub fn apply_account(db: &Db<'_>, chart: &ChartId, setup: &AccountSetup) -> Result<(), LedgerError> {
+    if setup.number.trim().is_empty() || setup.number.trim() != setup.number {
+        return Err(invalid(format!("account number `{}` is empty or has spaces around it", setup.number)));
+    }
+    let number = AccountNumber::new(setup.number.clone());
+    if let Some(existing) = db.account(chart, &number)?
+        && existing.account_type != setup.account_type
+        && db.account_has_lines(chart, &number)?
+    {
+        return Err(invalid(format!(
+            "account {}: type cannot change from {} to {} because it has postings; create a new account and reclassify",
+            setup.number,
+            existing.account_type.as_str(),
+            setup.account_type.as_str()
+        )));
+    }
+    let currencies = db.currencies()?;
+    if let Some(currency) = &setup.fixed_currency
+        && !currencies.contains_key(&CurrencyCode::new(currency.clone()))
+    {
+        return Err(invalid(format!("account {}: fixed currency {currency} does not exist", setup.number)));
+    }
+    db.upsert_account(
+        chart,
+        &Account {
+            number,
+            name: setup.name.clone(),
+            account_type: setup.account_type,
+            revalue: setup.revalue,
+            settle: setup.settle,
+            rate_type: setup.rate_type.clone().map(RateType),
+            fixed_currency: setup.fixed_currency.clone().map(CurrencyCode),
+            category: setup.category.clone(),
+            blocked: setup.blocked,
+        },
+    )
+}
+
+fn apply_entity(db: &Db<'_>, setup: &EntitySetup) -> Result<(), LedgerError> {
+    let context = |message: String| invalid(format!("entity {}: {message}", setup.id));
+    let id = EntityId::new(setup.id.clone());
+    let currency = CurrencyCode::new(setup.currency.clone());
+    if !db.currencies()?.contains_key(&currency) {
+        return Err(context(format!("currency {} does not exist; declare it with [[currency]]", setup.currency)));
+    }
+    let calendar = CalendarId::new(setup.calendar.clone());
+    if db.calendar_start_month(&calendar)?.is_none() {
+        return Err(context(format!("calendar {} does not exist; declare it with [[calendar]]", setup.calendar)));
+    }
+    let chart = ChartId::new(setup.chart.clone());
+    if !db.chart_exists(&chart)? {
+        return Err(context(format!("chart {} does not exist; declare it with [[chart]]", setup.chart)));
+    }
+    let retained_earnings = AccountNumber::new(setup.retained_earnings_account.clone());
+    match db.account(&chart, &retained_earnings)? {
+        None => return Err(context(format!("retained earnings account {retained_earnings} does not exist in chart {chart}"))),
+        Some(account) if account.account_type != AccountType::Equity => {
+            return Err(context(format!("retained earnings account {retained_earnings} is {}, not equity", account.account_type.as_str())));
+        }
+        Some(_) => {}
+    }
+    let penny_rounding_account = setup.penny_rounding_account.clone().map(AccountNumber);
+    if let Some(account) = &penny_rounding_account
+        && db.account(&chart, account)?.is_none()
+    {
+        return Err(context(format!("penny-rounding account {account} does not exist in chart {chart}")));
+    }
+    let penny_tolerance = parse_amount_text(&setup.penny_tolerance).map_err(|error| context(format!("penny_tolerance: {error}")))?;
+    if penny_tolerance.is_sign_negative() {
+        return Err(context("penny_tolerance cannot be negative".to_owned()));
+    }
+    if let Some(existing) = db.entity(&id)?
+        && db.entry_count(Some(&id))? > 0
+    {
+        if existing.currency != currency {
+            return Err(context(format!("accounting currency cannot change from {} to {currency} once entries are posted", existing.currency)));
+        }
+        if existing.calendar != calendar {
+            return Err(context(format!("calendar cannot change from {} to {calendar} once entries are posted", existing.calendar)));
+        }
+        if existing.chart != chart {
+            return Err(context(format!("chart cannot change from {} to {chart} once entries are posted", existing.chart)));
+        }
+    }
+    db.upsert_entity(&Entity {
+        id,
+        name: setup.name.clone(),
+        currency,
+        calendar,
+        chart,
+        retained_earnings_account: retained_earnings,
+        default_rate_type: RateType::new(setup.default_rate_type.clone()),
+        penny_rounding_account,
+        penny_tolerance,
+    })
+}
+
+/// Parses one rate from its text fields, refusing a zero or negative rate.
+pub fn parse_rate(from: &str, to: &str, rate_type: &str, date: &str, rate: &str) -> Result<ExchangeRate, LedgerError> {
+    let effective = NaiveDate::from_str(date.trim()).map_err(|_| invalid(format!("rate {from}/{to}: `{date}` is not a date (YYYY-MM-DD)")))?;
+    let value = parse_amount_text(rate).map_err(|error| invalid(format!("rate {from}/{to} on {date}: {error}")))?;
+    if value <= rust_decimal::Decimal::ZERO {
+        return Err(invalid(format!("rate {from}/{to} on {date}: a rate must be positive, not {value}")));
+    }
+    if from == to {
+        return Err(invalid(format!("rate {from}/{to} on {date}: a rate needs two different currencies")));
+    }
+    if rate_type.trim().is_empty() {
+        return Err(invalid(format!("rate {from}/{to} on {date}: the rate type is empty")));
+    }
+    Ok(ExchangeRate { from: from.trim().into(), to: to.trim().into(), rate_type: rate_type.trim().into(), effective, rate: value })
+}
+
+pub fn check_rate_currencies(db: &Db<'_>, rate: &ExchangeRate) -> Result<(), LedgerError> {
+    let currencies = db.currencies()?;
+    for currency in [&rate.from, &rate.to] {
+        if !currencies.contains_key(currency) {
+            return Err(invalid(format!("rate {}/{} on {}: currency {currency} does not exist", rate.from, rate.to, rate.effective)));
+        }
+    }
+    Ok(())
+}

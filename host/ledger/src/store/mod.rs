@@ -1,0 +1,817 @@
+//! The SQLite store: the only place with SQL. One file, WAL mode, versioned migrations applied
+//! on open. Every change runs in an IMMEDIATE transaction (`Store::write`) so that a writer
+//! takes the lock before it reads what it will change, and a crash leaves either all of a
+//! change or none of it.
+
+mod posting;
+mod schema;
+
+pub use posting::PostingBatch;
+
+use crate::account::{Account, AccountType};
+use crate::calendar::{FiscalCalendar, FiscalYear, Period, PeriodKind};
+use crate::entity::Entity;
+use crate::error::LedgerError;
+use crate::ids::{AccountNumber, CalendarId, ChartId, CurrencyCode, EntityId, EntryKey, FiscalYearName, PeriodName, RateType, UserId};
+use crate::journal::{PostedEntry, PostedLine, Provenance};
+use crate::money::from_store_text;
+use crate::period::{Module, ModuleAccess, PeriodStatus};
+use crate::rate::ExchangeRate;
+use chrono::NaiveDate;
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How long a writer waits for another process's transaction before giving up with a clear
+/// message instead of "database is locked".
+pub const BUSY_TIMEOUT_MS: u64 = 30_000;
+
+/// Rows one report query may return: a bound on memory for a runaway query.
+pub const QUERY_ROWS_MAX: usize = 5_000_000;
+
+pub struct Store {
+    connection: Connection,
+}
+
+/// A connection inside a transaction (or a plain read): all queries hang off it.
+pub struct Db<'a> {
+    connection: &'a Connection,
+}
+
+/// What the store knows about an entry key already used in an entity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExistingKey {
+    pub fingerprint: String,
+    pub posted_entry_id: Option<i64>,
+    pub draft_id: Option<i64>,
+}
+
+/// One maintained balance row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalanceRecord {
+    pub period: PeriodName,
+    pub account: AccountNumber,
+    pub dimensions: String,
+    pub currency: CurrencyCode,
+    pub amount: Decimal,
+    pub accounting_amount: Decimal,
+    pub debit: Decimal,
+    pub credit: Decimal,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: String,
+    pub user: String,
+    pub action: String,
+    pub entity: Option<String>,
+    pub details: serde_json::Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Draft {
+    pub id: i64,
+    pub key: EntryKey,
+    pub body: String,
+    pub source: String,
+}
+
+/// A posted line read back with its entry's context, for line queries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineRecord {
+    pub id: i64,
+    pub entry_id: i64,
+    pub entry_key: EntryKey,
+    pub date: NaiveDate,
+    pub period: PeriodName,
+    pub line: PostedLine,
+    pub settlement_id: Option<i64>,
+}
+
+impl Store {
+    /// Opens (or creates) the ledger file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        let connection = Connection::open(path).map_err(|source| LedgerError::Open { path: path.display().to_string(), source })?;
+        let store = Self::configure(connection)?;
+        Ok(store)
+    }
+
+    /// An in-memory store, for tests.
+    pub fn open_in_memory() -> Result<Self, LedgerError> {
+        Self::configure(Connection::open_in_memory()?)
+    }
+
+    fn configure(mut connection: Connection) -> Result<Self, LedgerError> {
+        connection.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        // WAL lets readers (reports, plugin snapshots) run while one writer posts.
+        let _mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+        migrate(&mut connection)?;
+        Ok(Self { connection })
+    }
+
+    /// Runs `work` in an IMMEDIATE transaction, committed only when it returns Ok.
+    pub fn write<T>(&mut self, work: impl FnOnce(&Db<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+        let transaction = self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(busy_error)?;
+        let value = work(&Db { connection: &transaction })?;
+        transaction.commit().map_err(busy_error)?;
+        Ok(value)
+    }
+
+    /// Runs `work` in a read transaction: every query inside sees one consistent snapshot.
+    pub fn read<T>(&mut self, work: impl FnOnce(&Db<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+        let transaction = self.connection.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let value = work(&Db { connection: &transaction })?;
+        transaction.commit()?;
+        Ok(value)
+    }
+
+    /// The raw connection, for callers that manage their own transaction (the close engine's
+    /// dry run, plugin snapshots).
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.connection
+    }
+
+    /// Wraps a connection the caller already holds in a transaction.
+    pub fn db(connection: &Connection) -> Db<'_> {
+        Db { connection }
+    }
+}
+
+fn busy_error(error: rusqlite::Error) -> LedgerError {
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => LedgerError::Busy,
+        _ => LedgerError::Sqlite(error),
+    }
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), LedgerError> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(busy_error)?;
+    transaction.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")?;
+    let applied: i64 = transaction.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| row.get(0))?;
+    let known = schema::MIGRATIONS.len() as i64;
+    if applied > known {
+        return Err(LedgerError::NewerSchema { found: applied, supported: known });
+    }
+    for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(applied as usize) {
+        transaction.execute_batch(migration)?;
+        transaction.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", params![index as i64 + 1, crate::now_text()])?;
+    }
+    transaction.commit()?;
+    Ok(())
+}
+
+fn parse_date(text: &str) -> NaiveDate {
+    // Dates in the store were all written by this program from a NaiveDate.
+    NaiveDate::from_str(text).unwrap_or(NaiveDate::MIN)
+}
+
+fn decimal(row: &Row<'_>, index: usize) -> rusqlite::Result<Decimal> {
+    Ok(from_store_text(&row.get::<_, String>(index)?))
+}
+
+fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
+    let account_type: String = row.get(2)?;
+    Ok(Account {
+        number: AccountNumber(row.get(0)?),
+        name: row.get(1)?,
+        account_type: AccountType::parse(&account_type).unwrap_or(AccountType::Asset),
+        revalue: row.get(3)?,
+        settle: row.get(4)?,
+        rate_type: row.get::<_, Option<String>>(5)?.map(RateType),
+        fixed_currency: row.get::<_, Option<String>>(6)?.map(CurrencyCode),
+        category: row.get(7)?,
+        blocked: row.get(8)?,
+    })
+}
+
+const ENTITY_COLUMNS: &str = "id, name, currency, calendar_id, chart_id, retained_earnings_account, default_rate_type, penny_rounding_account, penny_tolerance";
+
+fn entity_from_row(row: &Row<'_>) -> rusqlite::Result<Entity> {
+    Ok(Entity {
+        id: EntityId(row.get(0)?),
+        name: row.get(1)?,
+        currency: CurrencyCode(row.get(2)?),
+        calendar: CalendarId(row.get(3)?),
+        chart: ChartId(row.get(4)?),
+        retained_earnings_account: AccountNumber(row.get(5)?),
+        default_rate_type: RateType(row.get(6)?),
+        penny_rounding_account: row.get::<_, Option<String>>(7)?.map(AccountNumber),
+        penny_tolerance: decimal(row, 8)?,
+    })
+}
+
+const ENTRY_COLUMNS: &str = "id, entity_id, sequence, entry_key, fingerprint, date, period, fiscal_year, module, description, reverses_entry_id, posted_by, posted_at, source, run_id, task, plugin_name, plugin_version, plugin_sha256, previous_hash, hash";
+
+fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<PostedEntry> {
+    let module: String = row.get(8)?;
+    Ok(PostedEntry {
+        id: row.get(0)?,
+        entity: EntityId(row.get(1)?),
+        sequence: row.get(2)?,
+        key: EntryKey(row.get(3)?),
+        fingerprint: row.get(4)?,
+        date: parse_date(&row.get::<_, String>(5)?),
+        period: PeriodName(row.get(6)?),
+        fiscal_year: FiscalYearName(row.get(7)?),
+        module: Module::parse(&module).unwrap_or(Module::Ledger),
+        description: row.get(9)?,
+        reverses_entry_id: row.get(10)?,
+        posted_by: UserId(row.get(11)?),
+        posted_at: row.get(12)?,
+        provenance: Provenance {
+            source: row.get(13)?,
+            run_id: row.get(14)?,
+            task: row.get(15)?,
+            plugin_name: row.get(16)?,
+            plugin_version: row.get(17)?,
+            plugin_sha256: row.get(18)?,
+        },
+        lines: Vec::new(),
+        previous_hash: row.get(19)?,
+        hash: row.get(20)?,
+    })
+}
+
+fn line_from_row(row: &Row<'_>, offset: usize) -> rusqlite::Result<PostedLine> {
+    Ok(PostedLine {
+        line_no: row.get(offset)?,
+        account: AccountNumber(row.get(offset + 1)?),
+        dimensions: row.get(offset + 2)?,
+        currency: CurrencyCode(row.get(offset + 3)?),
+        amount: decimal(row, offset + 4)?,
+        accounting_amount: decimal(row, offset + 5)?,
+        description: row.get(offset + 6)?,
+    })
+}
+
+impl Db<'_> {
+    pub fn connection(&self) -> &Connection {
+        self.connection
+    }
+
+    // ----- setup -----------------------------------------------------------------------------
+
+    pub fn upsert_currency(&self, code: &str, name: &str, minor_units: u32) -> Result<(), LedgerError> {
+        self.connection.execute(
+            "INSERT INTO currencies (code, name, minor_units) VALUES (?1, ?2, ?3)
+             ON CONFLICT (code) DO UPDATE SET name = excluded.name, minor_units = excluded.minor_units",
+            params![code, name, minor_units],
+        )?;
+        Ok(())
+    }
+
+    pub fn currencies(&self) -> Result<HashMap<CurrencyCode, u32>, LedgerError> {
+        let mut statement = self.connection.prepare_cached("SELECT code, minor_units FROM currencies")?;
+        let rows = statement.query_map([], |row| Ok((CurrencyCode(row.get(0)?), row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn currency_list(&self) -> Result<Vec<(CurrencyCode, String, u32)>, LedgerError> {
+        let mut statement = self.connection.prepare_cached("SELECT code, name, minor_units FROM currencies ORDER BY code")?;
+        let rows = statement.query_map([], |row| Ok((CurrencyCode(row.get(0)?), row.get(1)?, row.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn calendar_start_month(&self, calendar: &CalendarId) -> Result<Option<u32>, LedgerError> {
+        Ok(self.connection.query_row("SELECT start_month FROM calendars WHERE id = ?1", [calendar.as_str()], |row| row.get(0)).optional()?)
+    }
+
+    pub fn insert_calendar(&self, calendar: &CalendarId, start_month: u32) -> Result<(), LedgerError> {
+        self.connection.execute("INSERT INTO calendars (id, start_month) VALUES (?1, ?2)", params![calendar.as_str(), start_month])?;
+        Ok(())
+    }
+
+    pub fn calendar(&self, calendar: &CalendarId) -> Result<FiscalCalendar, LedgerError> {
+        let start_month = self.calendar_start_month(calendar)?.ok_or_else(|| LedgerError::not_found("calendar", calendar.as_str()))?;
+        FiscalCalendar::new(start_month).map_err(|error| LedgerError::Invalid(error.to_string()))
+    }
+
+    /// Adds a fiscal year and its periods; a year that exists is left as it is.
+    pub fn insert_fiscal_year(&self, calendar: &CalendarId, year: &FiscalYear, periods: &[Period]) -> Result<bool, LedgerError> {
+        let inserted = self.connection.execute(
+            "INSERT OR IGNORE INTO fiscal_years (calendar_id, name, start_date, end_date) VALUES (?1, ?2, ?3, ?4)",
+            params![calendar.as_str(), year.name.as_str(), year.start.to_string(), year.end.to_string()],
+        )?;
+        let mut statement = self.connection.prepare_cached(
+            "INSERT OR IGNORE INTO periods (calendar_id, name, fiscal_year, kind, ordinal, start_date, end_date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for period in periods {
+            statement.execute(params![
+                calendar.as_str(),
+                period.name.as_str(),
+                period.fiscal_year.as_str(),
+                period.kind.as_str(),
+                period.ordinal,
+                period.start.to_string(),
+                period.end.to_string()
+            ])?;
+        }
+        Ok(inserted > 0)
+    }
+
+    pub fn fiscal_years(&self, calendar: &CalendarId) -> Result<Vec<FiscalYearName>, LedgerError> {
+        let mut statement = self.connection.prepare_cached("SELECT name FROM fiscal_years WHERE calendar_id = ?1 ORDER BY start_date")?;
+        let rows = statement.query_map([calendar.as_str()], |row| Ok(FiscalYearName(row.get(0)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Periods of a calendar in order, optionally of one fiscal year.
+    pub fn periods(&self, calendar: &CalendarId, fiscal_year: Option<&FiscalYearName>) -> Result<Vec<Period>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT name, kind, fiscal_year, start_date, end_date, ordinal FROM periods
+             WHERE calendar_id = ?1 AND (?2 IS NULL OR fiscal_year = ?2) ORDER BY ordinal",
+        )?;
+        let rows = statement.query_map(params![calendar.as_str(), fiscal_year.map(|year| year.as_str())], |row| {
+            let kind: String = row.get(1)?;
+            Ok(Period {
+                name: PeriodName(row.get(0)?),
+                kind: PeriodKind::parse(&kind).unwrap_or(PeriodKind::Operating),
+                fiscal_year: FiscalYearName(row.get(2)?),
+                start: parse_date(&row.get::<_, String>(3)?),
+                end: parse_date(&row.get::<_, String>(4)?),
+                ordinal: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn upsert_chart(&self, chart: &ChartId, name: &str) -> Result<(), LedgerError> {
+        self.connection.execute(
+            "INSERT INTO charts (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+            params![chart.as_str(), name],
+        )?;
+        Ok(())
+    }
+
+    pub fn chart_exists(&self, chart: &ChartId) -> Result<bool, LedgerError> {
+        Ok(self.connection.query_row("SELECT 1 FROM charts WHERE id = ?1", [chart.as_str()], |_| Ok(())).optional()?.is_some())
+    }
+
+    pub fn account(&self, chart: &ChartId, number: &AccountNumber) -> Result<Option<Account>, LedgerError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT number, name, account_type, revalue, settle, rate_type, fixed_currency, category, blocked FROM accounts WHERE chart_id = ?1 AND number = ?2",
+                [chart.as_str(), number.as_str()],
+                account_from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn upsert_account(&self, chart: &ChartId, account: &Account) -> Result<(), LedgerError> {
+        self.connection.prepare_cached(
+            "INSERT INTO accounts (chart_id, number, name, account_type, revalue, settle, rate_type, fixed_currency, category, blocked)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (chart_id, number) DO UPDATE SET name = excluded.name, account_type = excluded.account_type,
+                revalue = excluded.revalue, settle = excluded.settle, rate_type = excluded.rate_type,
+                fixed_currency = excluded.fixed_currency, category = excluded.category, blocked = excluded.blocked",
+        )?
+        .execute(params![
+            chart.as_str(),
+            account.number.as_str(),
+            account.name,
+            account.account_type.as_str(),
+            account.revalue,
+            account.settle,
+            account.rate_type.as_ref().map(|rate_type| rate_type.as_str()),
+            account.fixed_currency.as_ref().map(|currency| currency.as_str()),
+            account.category,
+            account.blocked
+        ])?;
+        Ok(())
+    }
+
+    /// Whether any entity on this chart has posted lines on the account.
+    pub fn account_has_lines(&self, chart: &ChartId, number: &AccountNumber) -> Result<bool, LedgerError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT 1 FROM lines l JOIN entities e ON e.id = l.entity_id WHERE e.chart_id = ?1 AND l.account = ?2 LIMIT 1",
+                [chart.as_str(), number.as_str()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    pub fn accounts(&self, chart: &ChartId) -> Result<Vec<Account>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT number, name, account_type, revalue, settle, rate_type, fixed_currency, category, blocked FROM accounts WHERE chart_id = ?1 ORDER BY number",
+        )?;
+        let rows = statement.query_map([chart.as_str()], account_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn upsert_dimension(&self, name: &str, description: &str) -> Result<(), LedgerError> {
+        self.connection.execute(
+            "INSERT INTO dimensions (name, description) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET description = excluded.description",
+            params![name, description],
+        )?;
+        Ok(())
+    }
+
+    pub fn upsert_dimension_value(&self, dimension: &str, value: &str, description: &str, blocked: bool) -> Result<(), LedgerError> {
+        self.connection.execute(
+            "INSERT INTO dimension_values (dimension, value, description, blocked) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (dimension, value) DO UPDATE SET description = excluded.description, blocked = excluded.blocked",
+            params![dimension, value, description, blocked],
+        )?;
+        Ok(())
+    }
+
+    /// Dimension name -> value -> blocked.
+    pub fn dimensions(&self) -> Result<HashMap<String, HashMap<String, bool>>, LedgerError> {
+        let mut dimensions: HashMap<String, HashMap<String, bool>> = HashMap::new();
+        let mut statement = self.connection.prepare_cached("SELECT name FROM dimensions")?;
+        for name in statement.query_map([], |row| row.get::<_, String>(0))? {
+            dimensions.entry(name?).or_default();
+        }
+        let mut statement = self.connection.prepare_cached("SELECT dimension, value, blocked FROM dimension_values")?;
+        let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, bool>(2)?)))?;
+        for row in rows {
+            let (dimension, value, blocked) = row?;
+            dimensions.entry(dimension).or_default().insert(value, blocked);
+        }
+        Ok(dimensions)
+    }
+
+    pub fn upsert_user(&self, user: &str, name: &str) -> Result<(), LedgerError> {
+        self.connection.execute("INSERT INTO users (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET name = excluded.name", params![user, name])?;
+        Ok(())
+    }
+
+    pub fn upsert_group(&self, group: &str, name: &str) -> Result<(), LedgerError> {
+        self.connection
+            .execute("INSERT INTO user_groups (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET name = excluded.name", params![group, name])?;
+        Ok(())
+    }
+
+    /// Makes the user a member of exactly these groups.
+    pub fn set_user_groups(&self, user: &str, groups: &[String]) -> Result<(), LedgerError> {
+        self.connection.execute("DELETE FROM group_members WHERE user_id = ?1", [user])?;
+        for group in groups {
+            self.connection.execute("INSERT INTO group_members (group_id, user_id) VALUES (?1, ?2)", params![group, user])?;
+        }
+        Ok(())
+    }
+
+    pub fn group_exists(&self, group: &str) -> Result<bool, LedgerError> {
+        Ok(self.connection.query_row("SELECT 1 FROM user_groups WHERE id = ?1", [group], |_| Ok(())).optional()?.is_some())
+    }
+
+    pub fn groups_of(&self, user: &UserId) -> Result<Vec<String>, LedgerError> {
+        let mut statement = self.connection.prepare_cached("SELECT group_id FROM group_members WHERE user_id = ?1 ORDER BY group_id")?;
+        let rows = statement.query_map([user.as_str()], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn upsert_entity(&self, entity: &Entity) -> Result<(), LedgerError> {
+        self.connection.execute(
+            "INSERT INTO entities (id, name, currency, calendar_id, chart_id, retained_earnings_account, default_rate_type, penny_rounding_account, penny_tolerance)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, currency = excluded.currency, calendar_id = excluded.calendar_id,
+                chart_id = excluded.chart_id, retained_earnings_account = excluded.retained_earnings_account,
+                default_rate_type = excluded.default_rate_type, penny_rounding_account = excluded.penny_rounding_account,
+                penny_tolerance = excluded.penny_tolerance",
+            params![
+                entity.id.as_str(),
+                entity.name,
+                entity.currency.as_str(),
+                entity.calendar.as_str(),
+                entity.chart.as_str(),
+                entity.retained_earnings_account.as_str(),
+                entity.default_rate_type.as_str(),
+                entity.penny_rounding_account.as_ref().map(|account| account.as_str()),
+                entity.penny_tolerance.to_string()
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn entity(&self, id: &EntityId) -> Result<Option<Entity>, LedgerError> {
+        Ok(self.connection.query_row(&format!("SELECT {ENTITY_COLUMNS} FROM entities WHERE id = ?1"), [id.as_str()], entity_from_row).optional()?)
+    }
+
+    /// The entity, or an error naming it.
+    pub fn require_entity(&self, id: &EntityId) -> Result<Entity, LedgerError> {
+        self.entity(id)?.ok_or_else(|| LedgerError::not_found("entity", id.as_str()))
+    }
+
+    pub fn entities(&self) -> Result<Vec<Entity>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(&format!("SELECT {ENTITY_COLUMNS} FROM entities ORDER BY id"))?;
+        let rows = statement.query_map([], entity_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn upsert_rate(&self, rate: &ExchangeRate) -> Result<(), LedgerError> {
+        self.connection
+            .prepare_cached(
+                "INSERT INTO rates (from_currency, to_currency, rate_type, effective_date, rate) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (from_currency, to_currency, rate_type, effective_date) DO UPDATE SET rate = excluded.rate",
+            )?
+            .execute(params![rate.from.as_str(), rate.to.as_str(), rate.rate_type.as_str(), rate.effective.to_string(), rate.rate.to_string()])?;
+        Ok(())
+    }
+
+    /// Rates into or out of `currency` (all rates when none), ordered.
+    pub fn rates(&self, currency: Option<&CurrencyCode>) -> Result<Vec<ExchangeRate>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT from_currency, to_currency, rate_type, effective_date, rate FROM rates
+             WHERE ?1 IS NULL OR from_currency = ?1 OR to_currency = ?1
+             ORDER BY from_currency, to_currency, rate_type, effective_date",
+        )?;
+        let rows = statement.query_map([currency.map(|currency| currency.as_str())], |row| {
+            Ok(ExchangeRate {
+                from: CurrencyCode(row.get(0)?),
+                to: CurrencyCode(row.get(1)?),
+                rate_type: RateType(row.get(2)?),
+                effective: parse_date(&row.get::<_, String>(3)?),
+                rate: decimal(row, 4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // ----- period control --------------------------------------------------------------------
+
+    pub fn period_statuses(&self, entity: &EntityId) -> Result<HashMap<PeriodName, PeriodStatus>, LedgerError> {
+        let mut statement = self.connection.prepare_cached("SELECT period, status FROM period_status WHERE entity_id = ?1")?;
+        let rows = statement.query_map([entity.as_str()], |row| Ok((PeriodName(row.get(0)?), row.get::<_, String>(1)?)))?;
+        let mut statuses = HashMap::new();
+        for row in rows {
+            let (period, status) = row?;
+            statuses.insert(period, PeriodStatus::parse(&status).unwrap_or(PeriodStatus::OnHold));
+        }
+        Ok(statuses)
+    }
+
+    pub fn set_period_status(&self, entity: &EntityId, period: &PeriodName, status: PeriodStatus) -> Result<(), LedgerError> {
+        self.connection.execute(
+            "INSERT INTO period_status (entity_id, period, status) VALUES (?1, ?2, ?3)
+             ON CONFLICT (entity_id, period) DO UPDATE SET status = excluded.status",
+            params![entity.as_str(), period.as_str(), status.as_str()],
+        )?;
+        Ok(())
+    }
+
+    pub fn module_access(&self, entity: &EntityId) -> Result<HashMap<(PeriodName, Module), ModuleAccess>, LedgerError> {
+        let mut statement = self.connection.prepare_cached("SELECT period, module, level FROM module_access WHERE entity_id = ?1")?;
+        let rows = statement.query_map([entity.as_str()], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?)))?;
+        let mut access = HashMap::new();
+        for row in rows {
+            let (period, module, level) = row?;
+            if let Some(module) = Module::parse(&module) {
+                access.insert((PeriodName(period), module), ModuleAccess::parse(&level).unwrap_or(ModuleAccess::None));
+            }
+        }
+        Ok(access)
+    }
+
+    pub fn set_module_access(&self, entity: &EntityId, period: &PeriodName, module: Module, level: &ModuleAccess) -> Result<(), LedgerError> {
+        self.connection.execute(
+            "INSERT INTO module_access (entity_id, period, module, level) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (entity_id, period, module) DO UPDATE SET level = excluded.level",
+            params![entity.as_str(), period.as_str(), module.as_str(), level.to_text()],
+        )?;
+        Ok(())
+    }
+
+    // ----- entries ---------------------------------------------------------------------------
+
+    pub fn existing_key(&self, entity: &EntityId, key: &EntryKey) -> Result<Option<ExistingKey>, LedgerError> {
+        let posted = self
+            .connection
+            .prepare_cached("SELECT id, fingerprint FROM entries WHERE entity_id = ?1 AND entry_key = ?2")?
+            .query_row([entity.as_str(), key.as_str()], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+            .optional()?;
+        if let Some((id, fingerprint)) = posted {
+            return Ok(Some(ExistingKey { fingerprint, posted_entry_id: Some(id), draft_id: None }));
+        }
+        let draft = self
+            .connection
+            .prepare_cached("SELECT id, fingerprint FROM drafts WHERE entity_id = ?1 AND entry_key = ?2")?
+            .query_row([entity.as_str(), key.as_str()], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+            .optional()?;
+        Ok(draft.map(|(id, fingerprint)| ExistingKey { fingerprint, posted_entry_id: None, draft_id: Some(id) }))
+    }
+
+    pub fn insert_draft(&self, entity: &EntityId, key: &EntryKey, fingerprint: &str, body: &str, source: &str, user: &UserId) -> Result<(), LedgerError> {
+        self.connection
+            .prepare_cached("INSERT INTO drafts (entity_id, entry_key, fingerprint, body, source, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+            .execute(params![entity.as_str(), key.as_str(), fingerprint, body, source, user.as_str(), crate::now_text()])?;
+        Ok(())
+    }
+
+    pub fn drafts(&self, entity: &EntityId) -> Result<Vec<Draft>, LedgerError> {
+        let mut statement = self.connection.prepare_cached("SELECT id, entry_key, body, source FROM drafts WHERE entity_id = ?1 ORDER BY id")?;
+        let rows = statement.query_map([entity.as_str()], |row| Ok(Draft { id: row.get(0)?, key: EntryKey(row.get(1)?), body: row.get(2)?, source: row.get(3)? }))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Drafts dated in a period, by module: what "are the subledgers' journals posted" checks.
+    pub fn draft_count(&self, entity: &EntityId) -> Result<i64, LedgerError> {
+        Ok(self.connection.query_row("SELECT COUNT(*) FROM drafts WHERE entity_id = ?1", [entity.as_str()], |row| row.get(0))?)
+    }
+
+    pub fn delete_draft(&self, draft_id: i64) -> Result<(), LedgerError> {
+        self.connection.prepare_cached("DELETE FROM drafts WHERE id = ?1")?.execute([draft_id])?;
+        Ok(())
+    }
+
+    /// The last sequence number and hash of the entity's chain.
+    pub fn ledger_head(&self, entity: &EntityId) -> Result<(i64, String), LedgerError> {
+        Ok(self
+            .connection
+            .query_row("SELECT sequence, hash FROM ledger_heads WHERE entity_id = ?1", [entity.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?
+            .unwrap_or((0, crate::journal::GENESIS_HASH.to_owned())))
+    }
+
+    pub fn entry_count(&self, entity: Option<&EntityId>) -> Result<i64, LedgerError> {
+        Ok(self.connection.query_row("SELECT COUNT(*) FROM entries WHERE ?1 IS NULL OR entity_id = ?1", [entity.map(|entity| entity.as_str())], |row| row.get(0))?)
+    }
+
+    fn lines_of(&self, entry_id: i64) -> Result<Vec<PostedLine>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT l.line_no, l.account, s.canonical, l.currency, l.amount, l.accounting_amount, l.description
+             FROM lines l JOIN dimension_sets s ON s.id = l.dimension_set_id WHERE l.entry_id = ?1 ORDER BY l.line_no",
+        )?;
+        let rows = statement.query_map([entry_id], |row| line_from_row(row, 0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn with_lines(&self, entries: Vec<PostedEntry>) -> Result<Vec<PostedEntry>, LedgerError> {
+        entries
+            .into_iter()
+            .map(|mut entry| {
+                entry.lines = self.lines_of(entry.id)?;
+                Ok(entry)
+            })
+            .collect()
+    }
+
+    pub fn entry_by_key(&self, entity: &EntityId, key: &EntryKey) -> Result<Option<PostedEntry>, LedgerError> {
+        let entry = self
+            .connection
+            .query_row(&format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 AND entry_key = ?2"), [entity.as_str(), key.as_str()], entry_from_row)
+            .optional()?;
+        Ok(self.with_lines(entry.into_iter().collect())?.pop())
+    }
+
+    pub fn entry_by_id(&self, id: i64) -> Result<Option<PostedEntry>, LedgerError> {
+        let entry = self.connection.query_row(&format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ?1"), [id], entry_from_row).optional()?;
+        Ok(self.with_lines(entry.into_iter().collect())?.pop())
+    }
+
+    /// The entry that reverses `entry_id`, if any.
+    pub fn reversal_of(&self, entry_id: i64) -> Result<Option<EntryKey>, LedgerError> {
+        Ok(self.connection.query_row("SELECT entry_key FROM entries WHERE reverses_entry_id = ?1", [entry_id], |row| Ok(EntryKey(row.get(0)?))).optional()?)
+    }
+
+    /// Entries of a period (all periods when none) in posting order, with their lines.
+    pub fn entries(&self, entity: &EntityId, period: Option<&PeriodName>) -> Result<Vec<PostedEntry>, LedgerError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(&format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 AND (?2 IS NULL OR period = ?2) ORDER BY sequence"))?;
+        let rows = statement.query_map(params![entity.as_str(), period.map(|period| period.as_str())], entry_from_row)?;
+        let entries: Vec<PostedEntry> = rows.take(QUERY_ROWS_MAX).collect::<Result<_, _>>()?;
+        self.with_lines(entries)
+    }
+
+    /// Calls `visit` with each of the entity's entries in sequence order, lines included,
+    /// without holding them all in memory (for `verify`).
+    pub fn for_each_entry(&self, entity: &EntityId, mut visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>) -> Result<(), LedgerError> {
+        let mut statement = self.connection.prepare(&format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 ORDER BY sequence"))?;
+        let mut rows = statement.query([entity.as_str()])?;
+        while let Some(row) = rows.next()? {
+            let mut entry = entry_from_row(row)?;
+            entry.lines = self.lines_of(entry.id)?;
+            visit(entry)?;
+        }
+        Ok(())
+    }
+
+    /// Lines of an entry that belong to a settlement not reversed.
+    pub fn settled_line_count(&self, entry_id: i64) -> Result<i64, LedgerError> {
+        Ok(self.connection.query_row(
+            "SELECT COUNT(*) FROM lines l JOIN settlement_lines sl ON sl.line_id = l.id
+             LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
+             WHERE l.entry_id = ?1 AND r.settlement_id IS NULL",
+            [entry_id],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Posted lines of one account in a period range, after a line id, at most `limit`.
+    pub fn account_lines(&self, entity: &EntityId, account: &AccountNumber, periods: &[PeriodName], after: i64, limit: usize, include_settled: bool) -> Result<Vec<LineRecord>, LedgerError> {
+        let period_list = serde_json::to_string(&periods.iter().map(|period| period.as_str()).collect::<Vec<_>>()).unwrap_or_default();
+        let mut statement = self.connection.prepare_cached(
+            "SELECT l.id, l.entry_id, e.entry_key, e.date, l.period, l.line_no, l.account, s.canonical, l.currency, l.amount, l.accounting_amount, l.description,
+                    (SELECT sl.settlement_id FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
+                     WHERE sl.line_id = l.id AND r.settlement_id IS NULL LIMIT 1) AS settlement_id
+             FROM lines l JOIN entries e ON e.id = l.entry_id JOIN dimension_sets s ON s.id = l.dimension_set_id
+             WHERE l.entity_id = ?1 AND l.account = ?2 AND l.id > ?3 AND l.period IN (SELECT value FROM json_each(?4))
+             ORDER BY l.id LIMIT ?5",
+        )?;
+        let rows = statement.query_map(params![entity.as_str(), account.as_str(), after, period_list, (limit as i64) * 2 + 1], |row| {
+            Ok(LineRecord {
+                id: row.get(0)?,
+                entry_id: row.get(1)?,
+                entry_key: EntryKey(row.get(2)?),
+                date: parse_date(&row.get::<_, String>(3)?),
+                period: PeriodName(row.get(4)?),
+                line: line_from_row(row, 5)?,
+                settlement_id: row.get(12)?,
+            })
+        })?;
+        let mut lines = Vec::new();
+        for row in rows {
+            let record = row?;
+            if include_settled || record.settlement_id.is_none() {
+                lines.push(record);
+            }
+            if lines.len() >= limit {
+                break;
+            }
+        }
+        Ok(lines)
+    }
+
+    // ----- balances --------------------------------------------------------------------------
+
+    /// Maintained balances of an entity in the given periods.
+    pub fn balances(&self, entity: &EntityId, periods: &[PeriodName]) -> Result<Vec<BalanceRecord>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT b.period, b.account, s.canonical, b.currency, b.amount, b.accounting_amount, b.debit, b.credit
+             FROM balances b JOIN dimension_sets s ON s.id = b.dimension_set_id
+             WHERE b.entity_id = ?1 AND b.period = ?2 ORDER BY b.account, s.canonical, b.currency",
+        )?;
+        let mut records = Vec::new();
+        for period in periods {
+            let rows = statement.query_map([entity.as_str(), period.as_str()], |row| {
+                Ok(BalanceRecord {
+                    period: PeriodName(row.get(0)?),
+                    account: AccountNumber(row.get(1)?),
+                    dimensions: row.get(2)?,
+                    currency: CurrencyCode(row.get(3)?),
+                    amount: decimal(row, 4)?,
+                    accounting_amount: decimal(row, 5)?,
+                    debit: decimal(row, 6)?,
+                    credit: decimal(row, 7)?,
+                })
+            })?;
+            for row in rows {
+                records.push(row?);
+                if records.len() > QUERY_ROWS_MAX {
+                    return Err(LedgerError::Invalid(format!("more than {QUERY_ROWS_MAX} balance rows; narrow the query")));
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Every balance row of an entity, for `verify` to compare with a recomputation.
+    pub fn all_balances(&self, entity: &EntityId) -> Result<Vec<BalanceRecord>, LedgerError> {
+        let periods: Vec<PeriodName> = {
+            let mut statement = self.connection.prepare("SELECT DISTINCT period FROM balances WHERE entity_id = ?1")?;
+            let rows = statement.query_map([entity.as_str()], |row| Ok(PeriodName(row.get(0)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        self.balances(entity, &periods)
+    }
+
+    // ----- audit trail -----------------------------------------------------------------------
+
+    pub fn append_audit(&self, user: &UserId, action: &str, entity: Option<&EntityId>, details: &serde_json::Value) -> Result<(), LedgerError> {
+        self.connection
+            .prepare_cached("INSERT INTO audit_log (at, user_id, action, entity_id, details) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![crate::now_text(), user.as_str(), action, entity.map(|entity| entity.as_str()), details.to_string()])?;
+        Ok(())
+    }
+
+    /// The newest `limit` audit records, oldest first.
+    pub fn audit(&self, entity: Option<&EntityId>, limit: usize) -> Result<Vec<AuditRecord>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id, at, user_id, action, entity_id, details FROM (
+                SELECT * FROM audit_log WHERE ?1 IS NULL OR entity_id = ?1 ORDER BY id DESC LIMIT ?2
+             ) ORDER BY id",
+        )?;
+        let rows = statement.query_map(params![entity.map(|entity| entity.as_str()), limit as i64], |row| {
+            let details: String = row.get(5)?;
+            Ok(AuditRecord {
+                id: row.get(0)?,
+                at: row.get(1)?,
+                user: row.get(2)?,
+                action: row.get(3)?,
+                entity: row.get(4)?,
+                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,239 @@
+//! The schema, as an ordered list of migrations applied on open. A released migration is never
+//! edited: a change is a new migration appended to the list.
+//!
+//! Posted ledger data (entries, lines, settlements and their reversals, the audit trail) is
+//! append-only: triggers refuse UPDATE and DELETE on those tables, so even a bug in this program
+//! cannot rewrite history. Balances and period statuses are maintained state, derivable from the
+//! ledger and the audit trail.
+
+pub const MIGRATIONS: &[&str] = &[MIGRATION_1];
+
+const MIGRATION_1: &str = r#"
+CREATE TABLE currencies (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    minor_units INTEGER NOT NULL CHECK (minor_units BETWEEN 0 AND 8)
+);
+CREATE TABLE calendars (
+    id TEXT PRIMARY KEY,
+    start_month INTEGER NOT NULL CHECK (start_month BETWEEN 1 AND 12)
+);
+CREATE TABLE fiscal_years (
+    calendar_id TEXT NOT NULL REFERENCES calendars(id),
+    name TEXT NOT NULL,
+    start_date TEXT NOT NULL,
+    end_date TEXT NOT NULL,
+    PRIMARY KEY (calendar_id, name)
+);
+CREATE TABLE periods (
+    calendar_id TEXT NOT NULL REFERENCES calendars(id),
+    name TEXT NOT NULL,
+    fiscal_year TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('opening', 'operating', 'closing')),
+    ordinal INTEGER NOT NULL,
+    start_date TEXT NOT NULL,
+    end_date TEXT NOT NULL,
+    PRIMARY KEY (calendar_id, name)
+);
+CREATE TABLE charts (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+);
+CREATE TABLE accounts (
+    chart_id TEXT NOT NULL REFERENCES charts(id),
+    number TEXT NOT NULL,
+    name TEXT NOT NULL,
+    account_type TEXT NOT NULL CHECK (account_type IN ('asset', 'liability', 'equity', 'revenue', 'expense')),
+    revalue INTEGER NOT NULL DEFAULT 0,
+    settle INTEGER NOT NULL DEFAULT 0,
+    rate_type TEXT,
+    fixed_currency TEXT,
+    category TEXT,
+    blocked INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (chart_id, number)
+);
+CREATE TABLE entities (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    currency TEXT NOT NULL REFERENCES currencies(code),
+    calendar_id TEXT NOT NULL REFERENCES calendars(id),
+    chart_id TEXT NOT NULL REFERENCES charts(id),
+    retained_earnings_account TEXT NOT NULL,
+    default_rate_type TEXT NOT NULL,
+    penny_rounding_account TEXT,
+    penny_tolerance TEXT NOT NULL
+);
+CREATE TABLE dimensions (
+    name TEXT PRIMARY KEY,
+    description TEXT NOT NULL
+);
+CREATE TABLE dimension_values (
+    dimension TEXT NOT NULL REFERENCES dimensions(name),
+    value TEXT NOT NULL,
+    description TEXT NOT NULL,
+    blocked INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (dimension, value)
+);
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+);
+CREATE TABLE user_groups (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+);
+CREATE TABLE group_members (
+    group_id TEXT NOT NULL REFERENCES user_groups(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    PRIMARY KEY (group_id, user_id)
+);
+CREATE TABLE rates (
+    from_currency TEXT NOT NULL,
+    to_currency TEXT NOT NULL,
+    rate_type TEXT NOT NULL,
+    effective_date TEXT NOT NULL,
+    rate TEXT NOT NULL,
+    PRIMARY KEY (from_currency, to_currency, rate_type, effective_date)
+);
+-- A missing row means Open.
+CREATE TABLE period_status (
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    period TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('open', 'on-hold', 'permanently-closed')),
+    PRIMARY KEY (entity_id, period)
+);
+-- A missing row means All.
+CREATE TABLE module_access (
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    period TEXT NOT NULL,
+    module TEXT NOT NULL,
+    level TEXT NOT NULL,
+    PRIMARY KEY (entity_id, period, module)
+);
+CREATE TABLE dimension_sets (
+    id INTEGER PRIMARY KEY,
+    canonical TEXT NOT NULL UNIQUE
+);
+INSERT INTO dimension_sets (id, canonical) VALUES (0, '');
+
+-- Draft entries: a workspace, not the ledger. Posting moves a draft into `entries`.
+CREATE TABLE drafts (
+    id INTEGER PRIMARY KEY,
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    entry_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    body TEXT NOT NULL,
+    source TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (entity_id, entry_key)
+);
+
+CREATE TABLE entries (
+    id INTEGER PRIMARY KEY,
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    sequence INTEGER NOT NULL,
+    entry_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    date TEXT NOT NULL,
+    period TEXT NOT NULL,
+    fiscal_year TEXT NOT NULL,
+    module TEXT NOT NULL,
+    description TEXT NOT NULL,
+    reverses_entry_id INTEGER REFERENCES entries(id),
+    posted_by TEXT NOT NULL,
+    posted_at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    run_id TEXT,
+    task TEXT,
+    plugin_name TEXT,
+    plugin_version TEXT,
+    plugin_sha256 TEXT,
+    previous_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    UNIQUE (entity_id, sequence),
+    UNIQUE (entity_id, entry_key)
+);
+CREATE INDEX entries_by_period ON entries (entity_id, period, id);
+CREATE INDEX entries_by_reversal ON entries (reverses_entry_id) WHERE reverses_entry_id IS NOT NULL;
+
+CREATE TABLE lines (
+    id INTEGER PRIMARY KEY,
+    entry_id INTEGER NOT NULL REFERENCES entries(id),
+    entity_id TEXT NOT NULL,
+    period TEXT NOT NULL,
+    line_no INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    dimension_set_id INTEGER NOT NULL REFERENCES dimension_sets(id),
+    currency TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    accounting_amount TEXT NOT NULL,
+    description TEXT NOT NULL
+);
+CREATE INDEX lines_by_entry ON lines (entry_id);
+CREATE INDEX lines_by_account ON lines (entity_id, account, id);
+
+-- The head of each entity's hash chain: derivable from `entries`, kept for speed.
+CREATE TABLE ledger_heads (
+    entity_id TEXT PRIMARY KEY REFERENCES entities(id),
+    sequence INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+
+-- Maintained as entries post: one row per entity x period x account x dimension set x currency.
+CREATE TABLE balances (
+    entity_id TEXT NOT NULL,
+    period TEXT NOT NULL,
+    account TEXT NOT NULL,
+    dimension_set_id INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    accounting_amount TEXT NOT NULL,
+    debit TEXT NOT NULL,
+    credit TEXT NOT NULL,
+    PRIMARY KEY (entity_id, period, account, dimension_set_id, currency)
+) WITHOUT ROWID;
+
+CREATE TABLE settlements (
+    id INTEGER PRIMARY KEY,
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    account TEXT NOT NULL,
+    fiscal_year TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    run_id TEXT
+);
+CREATE TABLE settlement_lines (
+    settlement_id INTEGER NOT NULL REFERENCES settlements(id),
+    line_id INTEGER NOT NULL REFERENCES lines(id),
+    PRIMARY KEY (settlement_id, line_id)
+);
+CREATE INDEX settlement_lines_by_line ON settlement_lines (line_id);
+CREATE TABLE settlement_reversals (
+    settlement_id INTEGER PRIMARY KEY REFERENCES settlements(id),
+    reversed_by TEXT NOT NULL,
+    reversed_at TEXT NOT NULL
+);
+
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    entity_id TEXT,
+    details TEXT NOT NULL
+);
+
+CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries BEGIN SELECT RAISE(ABORT, 'posted entries are immutable: post a reversing entry'); END;
+CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries BEGIN SELECT RAISE(ABORT, 'posted entries are immutable: post a reversing entry'); END;
+CREATE TRIGGER lines_no_update BEFORE UPDATE ON lines BEGIN SELECT RAISE(ABORT, 'posted lines are immutable'); END;
+CREATE TRIGGER lines_no_delete BEFORE DELETE ON lines BEGIN SELECT RAISE(ABORT, 'posted lines are immutable'); END;
+CREATE TRIGGER settlements_no_update BEFORE UPDATE ON settlements BEGIN SELECT RAISE(ABORT, 'settlements are append-only'); END;
+CREATE TRIGGER settlements_no_delete BEFORE DELETE ON settlements BEGIN SELECT RAISE(ABORT, 'settlements are append-only'); END;
+CREATE TRIGGER settlement_lines_no_update BEFORE UPDATE ON settlement_lines BEGIN SELECT RAISE(ABORT, 'settlements are append-only'); END;
+CREATE TRIGGER settlement_lines_no_delete BEFORE DELETE ON settlement_lines BEGIN SELECT RAISE(ABORT, 'settlements are append-only'); END;
+CREATE TRIGGER settlement_reversals_no_update BEFORE UPDATE ON settlement_reversals BEGIN SELECT RAISE(ABORT, 'settlements are append-only'); END;
+CREATE TRIGGER settlement_reversals_no_delete BEFORE DELETE ON settlement_reversals BEGIN SELECT RAISE(ABORT, 'settlements are append-only'); END;
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+"#;

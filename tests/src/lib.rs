@@ -1,1 +1,197 @@
-//! End-to-end tests live in `tests/tests/`; this library is empty on purpose.
+//! Support for the end-to-end tests in `tests/tests/`: run the real `closebook` binary against
+//! a real SQLite file in a temporary directory, load the demo organization, and read results
+//! back as JSON.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The workspace root (the folder of the top-level Cargo.toml).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace root")
+        .to_path_buf()
+}
+
+pub fn demo_dir() -> PathBuf {
+    workspace_root().join("examples/demo")
+}
+
+/// The `closebook` binary of this build, built once per test process if needed: test binaries
+/// live in `target/<profile>/deps/`, the binary one level up.
+pub fn closebook_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let executable = std::env::current_exe().expect("the test executable has a path");
+        let profile_dir = executable
+            .parent()
+            .and_then(Path::parent)
+            .expect("tests run from target/<profile>/deps");
+        let binary = profile_dir.join(format!("closebook{}", std::env::consts::EXE_SUFFIX));
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "closebook", "--bin", "closebook"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the closebook binary failed");
+        assert!(binary.exists(), "no closebook binary at {}", binary.display());
+        binary
+    })
+}
+
+/// The outcome of one command.
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Self {
+        Self {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with the command's output unless it succeeded.
+    #[track_caller]
+    pub fn success(self) -> Self {
+        assert_eq!(
+            self.status, 0,
+            "command failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Panics unless the command failed; returns its stderr.
+    #[track_caller]
+    pub fn failure(self) -> String {
+        assert_ne!(self.status, 0, "command was expected to fail\nstdout:\n{}", self.stdout);
+        self.stderr
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|error| panic!("not JSON ({error}):\n{}", self.stdout))
+    }
+}
+
+/// A ledger file in its own temporary directory, driven through the CLI.
+pub struct Ledger {
+    pub dir: tempfile::TempDir,
+    pub user: String,
+}
+
+impl Ledger {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            user: "alice".to_owned(),
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("closebook.db")
+    }
+
+    /// Runs `closebook` with the ledger's `--db` and acting user.
+    pub fn run(&self, arguments: &[&str]) -> Run {
+        self.run_as(&self.user, arguments)
+    }
+
+    pub fn run_as(&self, user: &str, arguments: &[&str]) -> Run {
+        let output = Command::new(closebook_binary())
+            .arg("--db")
+            .arg(self.db())
+            .arg("--as")
+            .arg(user)
+            .args(arguments)
+            .current_dir(workspace_root())
+            .env_remove("CLOSEBOOK_DB")
+            .env_remove("CLOSEBOOK_USER")
+            .output()
+            .expect("closebook runs");
+        Run::from(output)
+    }
+
+    /// Writes a file into the ledger's directory and returns its path as text.
+    pub fn write(&self, name: &str, contents: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).expect("writing a test file");
+        path.display().to_string()
+    }
+
+    /// Applies the demo setup and rates (no journals).
+    pub fn with_demo_setup() -> Self {
+        let ledger = Self::new();
+        let demo = demo_dir();
+        ledger
+            .run(&["setup", "apply", &demo.join("setup.toml").display().to_string()])
+            .success();
+        ledger
+            .run(&["import", "rates", &demo.join("rates.csv").display().to_string()])
+            .success();
+        ledger
+    }
+
+    /// The demo organization with all its journals posted.
+    pub fn with_demo_journals() -> Self {
+        let ledger = Self::with_demo_setup();
+        for (entity, file, module) in DEMO_JOURNALS {
+            let path = demo_dir().join(file).display().to_string();
+            ledger
+                .run(&[
+                    "import", "journals", &path, "--entity", entity, "--module", module, "--post",
+                ])
+                .success();
+        }
+        ledger
+    }
+
+    pub fn trial_balance(&self, entity: &str, period: &str) -> Value {
+        self.run(&[
+            "report",
+            "trial-balance",
+            "--entity",
+            entity,
+            "--period",
+            period,
+            "--format",
+            "json",
+        ])
+        .success()
+        .json()
+    }
+
+    /// Posted entries of an entity, counted straight from the SQLite file.
+    pub fn entry_count(&self, entity: &str) -> i64 {
+        let mut store = closebook_ledger::store::Store::open(&self.db()).expect("the ledger opens");
+        store
+            .read(|db| db.entry_count(Some(&entity.into())))
+            .expect("entries count")
+    }
+
+    pub fn draft_count(&self, entity: &str) -> i64 {
+        let mut store = closebook_ledger::store::Store::open(&self.db()).expect("the ledger opens");
+        store.read(|db| db.draft_count(&entity.into())).expect("drafts count")
+    }
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The demo's journal files: (entity, file, module), in import order.
+pub const DEMO_JOURNALS: [(&str, &str, &str); 5] = [
+    ("ACME-US", "us-opening.csv", "ledger"),
+    ("ACME-US", "us-receivables.csv", "receivables"),
+    ("ACME-US", "us-payables.csv", "payables"),
+    ("ACME-US", "us-ledger.csv", "ledger"),
+    ("ACME-DE", "de-ledger.csv", "ledger"),
+];

@@ -15,8 +15,13 @@ pub enum AccountType {
 }
 
 impl AccountType {
-    pub const ALL: [AccountType; 5] =
-        [AccountType::Asset, AccountType::Liability, AccountType::Equity, AccountType::Revenue, AccountType::Expense];
+    pub const ALL: [AccountType; 5] = [
+        AccountType::Asset,
+        AccountType::Liability,
+        AccountType::Equity,
+        AccountType::Revenue,
+        AccountType::Expense,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -29,7 +34,9 @@ impl AccountType {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        AccountType::ALL.into_iter().find(|kind| kind.as_str() == text.trim().to_ascii_lowercase())
+        AccountType::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text.trim().to_ascii_lowercase())
     }
 
     /// Asset, liability and equity accounts report on the balance sheet and carry their

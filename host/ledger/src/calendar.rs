@@ -113,7 +113,12 @@ impl FiscalCalendar {
         let start_year = if self.start_month == 1 { end_year } else { end_year - 1 };
         let start = NaiveDate::from_ymd_opt(start_year, self.start_month, 1).expect("year and month are in range");
         let end = start + Months::new(12) - chrono::Days::new(1);
-        Ok(FiscalYear { name: fiscal_year_name(end_year), start, end, end_year })
+        Ok(FiscalYear {
+            name: fiscal_year_name(end_year),
+            start,
+            end,
+            end_year,
+        })
     }
 
     pub fn fiscal_year_named(self, name: &str) -> Result<FiscalYear, CalendarError> {
@@ -160,7 +165,11 @@ impl FiscalCalendar {
     pub fn operating_period_of(self, date: NaiveDate) -> Result<Period, CalendarError> {
         let year = self.fiscal_year(self.fiscal_year_end_of(date))?;
         let name = operating_period_name(date);
-        Ok(self.periods(&year).into_iter().find(|period| period.name == name).expect("every date of a year has its month"))
+        Ok(self
+            .periods(&year)
+            .into_iter()
+            .find(|period| period.name == name)
+            .expect("every date of a year has its month"))
     }
 
     /// Finds a period by name: `YYYY-MM`, `FY2026-opening` or `FY2026-closing`.
@@ -171,7 +180,11 @@ impl FiscalCalendar {
         {
             let year = self.fiscal_year_named(year).map_err(|_| invalid())?;
             let periods = self.periods(&year);
-            let period = if kind == "opening" { periods.first() } else { periods.last() };
+            let period = if kind == "opening" {
+                periods.first()
+            } else {
+                periods.last()
+            };
             return Ok(period.expect("a year has periods").clone());
         }
         let (year, month) = name.split_once('-').ok_or_else(invalid)?;
@@ -223,10 +236,19 @@ mod tests {
         assert_eq!(names[1], "2026-01");
         assert_eq!(names[12], "2026-12");
         assert_eq!(names[13], "FY2026-closing");
-        assert_eq!((periods[0].start, periods[0].end), (date("2026-01-01"), date("2026-01-01")));
-        assert_eq!((periods[2].start, periods[2].end), (date("2026-02-01"), date("2026-02-28")));
+        assert_eq!(
+            (periods[0].start, periods[0].end),
+            (date("2026-01-01"), date("2026-01-01"))
+        );
+        assert_eq!(
+            (periods[2].start, periods[2].end),
+            (date("2026-02-01"), date("2026-02-28"))
+        );
         // The closing period has the dates of the last operating period.
-        assert_eq!((periods[13].start, periods[13].end), (date("2026-12-01"), date("2026-12-31")));
+        assert_eq!(
+            (periods[13].start, periods[13].end),
+            (date("2026-12-01"), date("2026-12-31"))
+        );
         assert!(periods.windows(2).all(|pair| pair[0].ordinal < pair[1].ordinal));
     }
 
@@ -257,7 +279,11 @@ mod tests {
             assert_eq!(operating[0].start, year.start);
             assert_eq!(operating[11].end, year.end);
             for pair in operating.windows(2) {
-                assert_eq!(pair[0].end.succ_opt().unwrap(), pair[1].start, "start month {start_month}");
+                assert_eq!(
+                    pair[0].end.succ_opt().unwrap(),
+                    pair[1].start,
+                    "start month {start_month}"
+                );
             }
             assert_eq!(year.end.year(), 2030);
         }
@@ -284,7 +310,16 @@ mod tests {
         assert_eq!(period.kind, PeriodKind::Closing);
         let period = calendar.period_named("2026-03").unwrap();
         assert_eq!(period.fiscal_year.as_str(), "FY2026");
-        for bad in ["2026-13", "2026-1", "26-01", "FY26-opening", "FY2026-middle", "2026", "", "FY2026"] {
+        for bad in [
+            "2026-13",
+            "2026-1",
+            "26-01",
+            "FY26-opening",
+            "FY2026-middle",
+            "2026",
+            "",
+            "FY2026",
+        ] {
             assert!(calendar.period_named(bad).is_err(), "{bad} was accepted");
         }
         assert!(FiscalCalendar::new(0).is_err());

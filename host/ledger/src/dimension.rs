@@ -43,7 +43,11 @@ pub fn project(values: &DimensionValues, keep: &[String]) -> DimensionValues {
     if keep.iter().any(|name| name == "*") {
         return values.clone();
     }
-    values.iter().filter(|(name, _)| keep.contains(name)).map(|(name, value)| (name.clone(), value.clone())).collect()
+    values
+        .iter()
+        .filter(|(name, _)| keep.contains(name))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -52,7 +56,11 @@ mod tests {
 
     #[test]
     fn canonical_text_is_sorted_and_round_trips() {
-        let values: DimensionValues = [("department".to_owned(), "100".to_owned()), ("cost-center".to_owned(), "CC7".to_owned())].into();
+        let values: DimensionValues = [
+            ("department".to_owned(), "100".to_owned()),
+            ("cost-center".to_owned(), "CC7".to_owned()),
+        ]
+        .into();
         let text = canonical(&values);
         assert_eq!(text, "cost-center=CC7;department=100");
         assert_eq!(parse_canonical(&text), values);
@@ -63,7 +71,10 @@ mod tests {
     #[test]
     fn projection_keeps_named_dimensions() {
         let values = parse_canonical("cost-center=CC7;department=100");
-        assert_eq!(canonical(&project(&values, &["department".to_owned()])), "department=100");
+        assert_eq!(
+            canonical(&project(&values, &["department".to_owned()])),
+            "department=100"
+        );
         assert_eq!(project(&values, &["*".to_owned()]), values);
         assert!(project(&values, &[]).is_empty());
     }

@@ -12,9 +12,13 @@ pub enum LedgerError {
     Open { path: String, source: rusqlite::Error },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("another closebook process is writing to this ledger and did not finish in time; try again when it is done")]
+    #[error(
+        "another closebook process is writing to this ledger and did not finish in time; try again when it is done"
+    )]
     Busy,
-    #[error("this ledger was written by a newer closebook (schema version {found}; this build knows up to {supported}): upgrade closebook")]
+    #[error(
+        "this ledger was written by a newer closebook (schema version {found}; this build knows up to {supported}): upgrade closebook"
+    )]
     NewerSchema { found: i64, supported: i64 },
     #[error("{what} {id} does not exist")]
     NotFound { what: &'static str, id: String },
@@ -36,7 +40,10 @@ impl LedgerError {
     }
 
     pub fn input(path: impl Into<String>, message: impl Into<String>) -> Self {
-        LedgerError::Input { path: path.into(), message: message.into() }
+        LedgerError::Input {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 

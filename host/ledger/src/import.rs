@@ -13,8 +13,8 @@ use crate::ids::{AccountNumber, CurrencyCode, EntryKey, PeriodName};
 use crate::journal::{EntryRefusal, NewEntry, NewLine, Refusal};
 use crate::money::parse_amount_text;
 use crate::period::Module;
-use crate::setup::{AccountSetup, parse_rate};
 use crate::rate::ExchangeRate;
+use crate::setup::{AccountSetup, parse_rate};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -43,13 +43,29 @@ struct JournalColumns {
 impl JournalColumns {
     fn from_header(header: &csv::StringRecord, path: &str) -> Result<Self, LedgerError> {
         let find = |name: &str| header.iter().position(|column| column.trim() == name);
-        let require = |name: &str| find(name).ok_or_else(|| LedgerError::input(path, format!("the header has no `{name}` column")));
-        let known = ["entry", "date", "account", "amount", "debit", "credit", "currency", "accounting_amount", "description", "period"];
+        let require = |name: &str| {
+            find(name).ok_or_else(|| LedgerError::input(path, format!("the header has no `{name}` column")))
+        };
+        let known = [
+            "entry",
+            "date",
+            "account",
+            "amount",
+            "debit",
+            "credit",
+            "currency",
+            "accounting_amount",
+            "description",
+            "period",
+        ];
         for column in header.iter().map(str::trim) {
             if !known.contains(&column) && !column.starts_with("dim.") {
                 return Err(LedgerError::input(
                     path,
-                    format!("unknown column `{column}` (expected {} or dim.<name>)", known.join(", ")),
+                    format!(
+                        "unknown column `{column}` (expected {} or dim.<name>)",
+                        known.join(", ")
+                    ),
                 ));
             }
         }
@@ -71,7 +87,10 @@ impl JournalColumns {
                 .collect(),
         };
         if columns.amount.is_none() && (columns.debit.is_none() || columns.credit.is_none()) {
-            return Err(LedgerError::input(path, "the header needs an `amount` column or both `debit` and `credit`"));
+            return Err(LedgerError::input(
+                path,
+                "the header needs an `amount` column or both `debit` and `credit`",
+            ));
         }
         Ok(columns)
     }
@@ -89,10 +108,22 @@ pub struct CsvJournalReader<R: Read> {
 
 impl<R: Read> CsvJournalReader<R> {
     pub fn new(reader: R, path: &str, module: Module) -> Result<Self, LedgerError> {
-        let mut csv_reader = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::Fields).from_reader(reader);
-        let header = csv_reader.headers().map_err(|error| LedgerError::input(path, format!("cannot read the header: {error}")))?.clone();
+        let mut csv_reader = csv::ReaderBuilder::new()
+            .flexible(false)
+            .trim(csv::Trim::Fields)
+            .from_reader(reader);
+        let header = csv_reader
+            .headers()
+            .map_err(|error| LedgerError::input(path, format!("cannot read the header: {error}")))?
+            .clone();
         let columns = JournalColumns::from_header(&header, path)?;
-        Ok(Self { records: csv_reader.into_records(), columns, module, pending: None, finished: false })
+        Ok(Self {
+            records: csv_reader.into_records(),
+            columns,
+            module,
+            pending: None,
+            finished: false,
+        })
     }
 
     fn next_record(&mut self) -> Option<Result<(u64, csv::StringRecord), EntryRefusal>> {
@@ -104,7 +135,13 @@ impl<R: Read> CsvJournalReader<R> {
             Ok(record) => Ok((record.position().map_or(0, |position| position.line()), record)),
             Err(error) => {
                 let line = error.position().map(|position| position.line());
-                Err(EntryRefusal { key: EntryKey::new("?"), source_line: line, reason: Refusal::Malformed { message: error.to_string() } })
+                Err(EntryRefusal {
+                    key: EntryKey::new("?"),
+                    source_line: line,
+                    reason: Refusal::Malformed {
+                        message: error.to_string(),
+                    },
+                })
             }
         })
     }
@@ -114,14 +151,23 @@ impl<R: Read> CsvJournalReader<R> {
     }
 
     /// Reads one CSV line into a journal line plus the entry-level fields it carries.
-    fn parse_line(&self, line_number: u64, record: &csv::StringRecord) -> Result<(EntryKey, NaiveDate, Option<PeriodName>, NewLine), EntryRefusal> {
+    fn parse_line(
+        &self,
+        line_number: u64,
+        record: &csv::StringRecord,
+    ) -> Result<(EntryKey, NaiveDate, Option<PeriodName>, NewLine), EntryRefusal> {
         let key = EntryKey::new(Self::field(record, Some(self.columns.entry)));
-        let malformed = |message: String| EntryRefusal { key: key.clone(), source_line: Some(line_number), reason: Refusal::Malformed { message } };
+        let malformed = |message: String| EntryRefusal {
+            key: key.clone(),
+            source_line: Some(line_number),
+            reason: Refusal::Malformed { message },
+        };
         if key.as_str().is_empty() {
             return Err(malformed("the `entry` column is empty".to_owned()));
         }
         let date_text = Self::field(record, Some(self.columns.date));
-        let date = NaiveDate::from_str(date_text).map_err(|_| malformed(format!("`{date_text}` is not a date (YYYY-MM-DD)")))?;
+        let date = NaiveDate::from_str(date_text)
+            .map_err(|_| malformed(format!("`{date_text}` is not a date (YYYY-MM-DD)")))?;
         let account = Self::field(record, Some(self.columns.account));
         if account.is_empty() {
             return Err(malformed("the `account` column is empty".to_owned()));
@@ -132,9 +178,14 @@ impl<R: Read> CsvJournalReader<R> {
             Self::field(record, self.columns.credit),
         )
         .map_err(malformed)?;
-        let accounting_amount = optional_amount(Self::field(record, self.columns.accounting_amount)).map_err(&malformed)?;
-        let currency = Some(Self::field(record, self.columns.currency)).filter(|text| !text.is_empty()).map(CurrencyCode::from);
-        let period = Some(Self::field(record, self.columns.period)).filter(|text| !text.is_empty()).map(PeriodName::from);
+        let accounting_amount =
+            optional_amount(Self::field(record, self.columns.accounting_amount)).map_err(&malformed)?;
+        let currency = Some(Self::field(record, self.columns.currency))
+            .filter(|text| !text.is_empty())
+            .map(CurrencyCode::from);
+        let period = Some(Self::field(record, self.columns.period))
+            .filter(|text| !text.is_empty())
+            .map(PeriodName::from);
         let mut dimensions = DimensionValues::new();
         for (name, index) in &self.columns.dimensions {
             let value = record.get(*index).unwrap_or("");
@@ -177,7 +228,14 @@ impl<R: Read> Iterator for CsvJournalReader<R> {
                 return Some(Err(refusal));
             }
         };
-        let mut entry = NewEntry { key, date, period, description: first_line.description.clone(), module: self.module, lines: vec![first_line] };
+        let mut entry = NewEntry {
+            key,
+            date,
+            period,
+            description: first_line.description.clone(),
+            module: self.module,
+            lines: vec![first_line],
+        };
         loop {
             let (line_number, record) = match self.next_record() {
                 None => break,
@@ -198,7 +256,10 @@ impl<R: Read> Iterator for CsvJournalReader<R> {
                         return Some(Err(EntryRefusal {
                             key: entry.key,
                             source_line: Some(line_number),
-                            reason: Refusal::MixedDates { first: entry.date, other: line_date },
+                            reason: Refusal::MixedDates {
+                                first: entry.date,
+                                other: line_date,
+                            },
                         }));
                     }
                     if line_period != entry.period {
@@ -206,7 +267,9 @@ impl<R: Read> Iterator for CsvJournalReader<R> {
                         return Some(Err(EntryRefusal {
                             key: entry.key,
                             source_line: Some(line_number),
-                            reason: Refusal::Malformed { message: "lines of one entry name different periods".to_owned() },
+                            reason: Refusal::Malformed {
+                                message: "lines of one entry name different periods".to_owned(),
+                            },
                         }));
                     }
                     entry.lines.push(line);
@@ -247,7 +310,9 @@ fn parse_signed_amount(amount: &str, debit: &str, credit: &str) -> Result<Decima
     if debit.is_sign_negative() || credit.is_sign_negative() {
         return Err("debit and credit are written as positive numbers".to_owned());
     }
-    debit.checked_sub(credit).ok_or_else(|| "the amount overflows".to_owned())
+    debit
+        .checked_sub(credit)
+        .ok_or_else(|| "the amount overflows".to_owned())
 }
 
 fn optional_amount(text: &str) -> Result<Option<Decimal>, String> {
@@ -292,7 +357,11 @@ struct JsonLine {
 /// Reads a JSON journal whole (JSON journals are hand-made and small; CSV is for bulk).
 pub fn read_json_journal(text: &str, path: &str, module: Module) -> Result<Vec<JournalItem>, LedgerError> {
     let describe = |error: serde_json::Error| {
-        let hint = if error.to_string().contains("expected a string") { " (amounts are strings, e.g. \"12.50\")" } else { "" };
+        let hint = if error.to_string().contains("expected a string") {
+            " (amounts are strings, e.g. \"12.50\")"
+        } else {
+            ""
+        };
         LedgerError::input(path, format!("{error}{hint}"))
     };
     let mut document: serde_json::Value = serde_json::from_str(text).map_err(describe)?;
@@ -304,8 +373,13 @@ pub fn read_json_journal(text: &str, path: &str, module: Module) -> Result<Vec<J
         .into_iter()
         .map(|entry| {
             let key = EntryKey::new(entry.entry);
-            let malformed = |message: String| EntryRefusal { key: key.clone(), source_line: None, reason: Refusal::Malformed { message } };
-            let date = NaiveDate::from_str(&entry.date).map_err(|_| malformed(format!("`{}` is not a date (YYYY-MM-DD)", entry.date)))?;
+            let malformed = |message: String| EntryRefusal {
+                key: key.clone(),
+                source_line: None,
+                reason: Refusal::Malformed { message },
+            };
+            let date = NaiveDate::from_str(&entry.date)
+                .map_err(|_| malformed(format!("`{}` is not a date (YYYY-MM-DD)", entry.date)))?;
             let mut lines = Vec::with_capacity(entry.lines.len());
             for (index, line) in entry.lines.into_iter().enumerate() {
                 let at = |message: String| malformed(format!("line {}: {message}", index + 1));
@@ -329,7 +403,9 @@ pub fn read_json_journal(text: &str, path: &str, module: Module) -> Result<Vec<J
                 key: key.clone(),
                 date,
                 period: entry.period.map(PeriodName),
-                description: entry.description.unwrap_or_else(|| lines.first().map(|line| line.description.clone()).unwrap_or_default()),
+                description: entry
+                    .description
+                    .unwrap_or_else(|| lines.first().map(|line| line.description.clone()).unwrap_or_default()),
                 module,
                 lines,
             })
@@ -364,7 +440,10 @@ pub fn read_accounts_csv(reader: impl Read, path: &str) -> Result<Vec<AccountSet
         match value.as_deref().map(str::trim).unwrap_or("") {
             "" | "false" | "no" | "0" => Ok(false),
             "true" | "yes" | "1" => Ok(true),
-            other => Err(LedgerError::input(path, format!("line {line}: `{column}` is `{other}`; write true or false"))),
+            other => Err(LedgerError::input(
+                path,
+                format!("line {line}: `{column}` is `{other}`; write true or false"),
+            )),
         }
     };
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
@@ -373,7 +452,13 @@ pub fn read_accounts_csv(reader: impl Read, path: &str) -> Result<Vec<AccountSet
         let row = record.map_err(|error| LedgerError::input(path, error.to_string()))?;
         let line = accounts.len() as u64 + 2;
         let account_type = crate::account::AccountType::parse(&row.account_type).ok_or_else(|| {
-            LedgerError::input(path, format!("line {line}: account type `{}` is not asset, liability, equity, revenue or expense", row.account_type))
+            LedgerError::input(
+                path,
+                format!(
+                    "line {line}: account type `{}` is not asset, liability, equity, revenue or expense",
+                    row.account_type
+                ),
+            )
         })?;
         let non_empty = |value: Option<String>| value.filter(|text| !text.trim().is_empty());
         accounts.push(AccountSetup {
@@ -419,7 +504,9 @@ mod tests {
     use super::*;
 
     fn read(csv: &str) -> Vec<JournalItem> {
-        CsvJournalReader::new(csv.as_bytes(), "test.csv", Module::Ledger).unwrap().collect()
+        CsvJournalReader::new(csv.as_bytes(), "test.csv", Module::Ledger)
+            .unwrap()
+            .collect()
     }
 
     #[test]
@@ -435,7 +522,10 @@ mod tests {
         let first = items[0].as_ref().unwrap();
         assert_eq!(first.key.as_str(), "J1");
         assert_eq!(first.lines.len(), 2);
-        assert_eq!(first.lines[0].dimensions.get("department").map(String::as_str), Some("100"));
+        assert_eq!(
+            first.lines[0].dimensions.get("department").map(String::as_str),
+            Some("100")
+        );
         assert!(first.lines[1].dimensions.is_empty());
         assert_eq!(first.lines[0].source_line, Some(2));
         let second = items[1].as_ref().unwrap();
@@ -453,13 +543,18 @@ mod tests {
 
     #[test]
     fn malformed_lines_are_refused_with_their_line_number() {
-        let items = read("entry,date,account,amount\nJ1,2026-01-05,1000,1e3\nJ1,2026-01-05,4000,-1000\nJ2,2026-13-01,1000,1\nJ3,2026-01-05,1000,1\nJ3,2026-01-06,4000,-1\n");
+        let items = read(
+            "entry,date,account,amount\nJ1,2026-01-05,1000,1e3\nJ1,2026-01-05,4000,-1000\nJ2,2026-13-01,1000,1\nJ3,2026-01-05,1000,1\nJ3,2026-01-06,4000,-1\n",
+        );
         assert_eq!(items.len(), 3);
         let first = items[0].as_ref().unwrap_err();
         assert_eq!(first.source_line, Some(2));
         assert!(first.to_string().contains("not a decimal"), "{first}");
         let second = items[1].as_ref().unwrap_err();
-        assert_eq!(second.to_string(), "line 4: entry J2: `2026-13-01` is not a date (YYYY-MM-DD)");
+        assert_eq!(
+            second.to_string(),
+            "line 4: entry J2: `2026-13-01` is not a date (YYYY-MM-DD)"
+        );
         let third = items[2].as_ref().unwrap_err();
         assert!(matches!(third.reason, Refusal::MixedDates { .. }));
     }
@@ -480,7 +575,11 @@ mod tests {
         .unwrap();
         let entry = items[0].as_ref().unwrap();
         assert_eq!(entry.lines[1].amount, Decimal::from(-5));
-        let error = read_json_journal(r#"[{"entry":"J1","date":"2026-01-05","lines":[{"account":"1000","amount":5}]}]"#, "j.json", Module::Ledger);
+        let error = read_json_journal(
+            r#"[{"entry":"J1","date":"2026-01-05","lines":[{"account":"1000","amount":5}]}]"#,
+            "j.json",
+            Module::Ledger,
+        );
         assert!(error.is_err());
     }
 }

@@ -74,9 +74,18 @@ impl NewEntry {
         for line in &self.lines {
             encoder.field("account", line.account.as_str());
             encoder.field("dimensions", &dimension::canonical(&line.dimensions));
-            encoder.field("currency", line.currency.as_ref().map_or("", |currency| currency.as_str()));
+            encoder.field(
+                "currency",
+                line.currency.as_ref().map_or("", |currency| currency.as_str()),
+            );
             encoder.field("amount", &line.amount.normalize().to_string());
-            encoder.field("accounting_amount", &line.accounting_amount.map(|amount| amount.normalize().to_string()).unwrap_or_default());
+            encoder.field(
+                "accounting_amount",
+                &line
+                    .accounting_amount
+                    .map(|amount| amount.normalize().to_string())
+                    .unwrap_or_default(),
+            );
             encoder.field("line_description", &line.description);
         }
         encoder.finish_hex()
@@ -95,13 +104,22 @@ pub enum Refusal {
     #[error("lines of one entry have different dates ({first} and {other}); an entry has one date")]
     MixedDates { first: NaiveDate, other: NaiveDate },
     #[error("the entry does not balance: debits {debit}, credits {credit}, difference {difference} {currency}")]
-    Unbalanced { debit: String, credit: String, difference: String, currency: CurrencyCode },
+    Unbalanced {
+        debit: String,
+        credit: String,
+        difference: String,
+        currency: CurrencyCode,
+    },
     #[error("account {account} does not exist in entity {entity}")]
     UnknownAccount { account: AccountNumber, entity: EntityId },
     #[error("account {account} is blocked for posting")]
     BlockedAccount { account: AccountNumber },
     #[error("account {account} only takes {required}, not {given}")]
-    FixedCurrency { account: AccountNumber, required: CurrencyCode, given: CurrencyCode },
+    FixedCurrency {
+        account: AccountNumber,
+        required: CurrencyCode,
+        given: CurrencyCode,
+    },
     #[error("dimension {name} does not exist")]
     UnknownDimension { name: String },
     #[error("dimension {name} has no value {value}")]
@@ -111,25 +129,54 @@ pub enum Refusal {
     #[error("currency {currency} does not exist")]
     UnknownCurrency { currency: CurrencyCode },
     #[error("amount {amount} has more decimals than {currency} allows ({minor_units})")]
-    TooManyDecimals { amount: Decimal, currency: CurrencyCode, minor_units: u32 },
-    #[error("no {rate_type} rate from {from} to {to} on or before {date}; add one with `closebook import rates` or give accounting_amount")]
-    MissingRate { from: CurrencyCode, to: CurrencyCode, rate_type: String, date: NaiveDate },
+    TooManyDecimals {
+        amount: Decimal,
+        currency: CurrencyCode,
+        minor_units: u32,
+    },
+    #[error(
+        "no {rate_type} rate from {from} to {to} on or before {date}; add one with `closebook import rates` or give accounting_amount"
+    )]
+    MissingRate {
+        from: CurrencyCode,
+        to: CurrencyCode,
+        rate_type: String,
+        date: NaiveDate,
+    },
     #[error("no fiscal period of calendar {calendar} contains {date}; add the fiscal year to the calendar in setup")]
     NoPeriod { calendar: String, date: NaiveDate },
     #[error("period {period} does not exist in the calendar of entity {entity}")]
     UnknownPeriod { period: PeriodName, entity: EntityId },
     #[error("date {date} is outside period {period} ({start} to {end})")]
-    DateOutsidePeriod { date: NaiveDate, period: PeriodName, start: NaiveDate, end: NaiveDate },
+    DateOutsidePeriod {
+        date: NaiveDate,
+        period: PeriodName,
+        start: NaiveDate,
+        end: NaiveDate,
+    },
     #[error("period {period} of entity {entity} is {status}: posting refused; date the entry in an open period")]
-    PeriodNotOpen { period: PeriodName, entity: EntityId, status: &'static str },
+    PeriodNotOpen {
+        period: PeriodName,
+        entity: EntityId,
+        status: &'static str,
+    },
     #[error("user {user} may not post {module} entries in period {period} (module access: {level})")]
-    NoModuleAccess { user: UserId, module: &'static str, period: PeriodName, level: String },
+    NoModuleAccess {
+        user: UserId,
+        module: &'static str,
+        period: PeriodName,
+        level: String,
+    },
     #[error("the line amount is zero")]
     ZeroLine,
     #[error("amount 0 with accounting amount {accounting_amount} is only allowed for foreign currency revaluation")]
     RevaluationLineNotAllowed { accounting_amount: Decimal },
     #[error("accounting amount {accounting_amount} differs from amount {amount} in the accounting currency {currency}")]
-    AccountingAmountMismatch { amount: Decimal, accounting_amount: Decimal, currency: CurrencyCode },
+    AccountingAmountMismatch {
+        amount: Decimal,
+        accounting_amount: Decimal,
+        currency: CurrencyCode,
+    },
     #[error("amounts overflow when summed; split the entry")]
     Overflow,
     #[error("entry {key} was already imported with different data; use a new entry key or reverse the posted entry")]
@@ -231,7 +278,10 @@ impl PostedEntry {
         encoder.field("fiscal_year", self.fiscal_year.as_str());
         encoder.field("module", self.module.as_str());
         encoder.field("description", &self.description);
-        encoder.field("reverses", &self.reverses_entry_id.map(|id| id.to_string()).unwrap_or_default());
+        encoder.field(
+            "reverses",
+            &self.reverses_entry_id.map(|id| id.to_string()).unwrap_or_default(),
+        );
         encoder.field("posted_by", self.posted_by.as_str());
         encoder.field("posted_at", &self.posted_at);
         let provenance = &self.provenance;
@@ -313,46 +363,83 @@ impl PostingRules {
     }
 
     pub fn access_of(&self, period: &PeriodName, module: Module) -> ModuleAccess {
-        self.access.get(&(period.clone(), module)).cloned().unwrap_or(ModuleAccess::All)
+        self.access
+            .get(&(period.clone(), module))
+            .cloned()
+            .unwrap_or(ModuleAccess::All)
     }
 
     /// Resolves the period an entry posts in and checks that the date lies in it.
     pub fn resolve_period(&self, date: NaiveDate, named: Option<&PeriodName>) -> Result<Period, Refusal> {
         let period = match named {
-            Some(name) => self.calendar.period_named(name.as_str()).map_err(|_| Refusal::UnknownPeriod { period: name.clone(), entity: self.entity.id.clone() })?,
-            None => self.calendar.operating_period_of(date).map_err(|_| self.no_period(date))?,
+            Some(name) => self
+                .calendar
+                .period_named(name.as_str())
+                .map_err(|_| Refusal::UnknownPeriod {
+                    period: name.clone(),
+                    entity: self.entity.id.clone(),
+                })?,
+            None => self
+                .calendar
+                .operating_period_of(date)
+                .map_err(|_| self.no_period(date))?,
         };
         if !self.fiscal_years.contains(&period.fiscal_year) {
             return Err(match named {
-                Some(name) => Refusal::UnknownPeriod { period: name.clone(), entity: self.entity.id.clone() },
+                Some(name) => Refusal::UnknownPeriod {
+                    period: name.clone(),
+                    entity: self.entity.id.clone(),
+                },
                 None => self.no_period(date),
             });
         }
         if date < period.start || date > period.end {
-            return Err(Refusal::DateOutsidePeriod { date, period: period.name.clone(), start: period.start, end: period.end });
+            return Err(Refusal::DateOutsidePeriod {
+                date,
+                period: period.name.clone(),
+                start: period.start,
+                end: period.end,
+            });
         }
         Ok(period)
     }
 
     fn no_period(&self, date: NaiveDate) -> Refusal {
-        Refusal::NoPeriod { calendar: self.entity.calendar.to_string(), date }
+        Refusal::NoPeriod {
+            calendar: self.entity.calendar.to_string(),
+            date,
+        }
     }
 
     /// Checks that the acting user may post `module` entries in `period` now.
     pub fn check_can_post(&self, period: &PeriodName, module: Module) -> Result<(), Refusal> {
         let status = self.status_of(period);
         if status != PeriodStatus::Open {
-            return Err(Refusal::PeriodNotOpen { period: period.clone(), entity: self.entity.id.clone(), status: status.as_str() });
+            return Err(Refusal::PeriodNotOpen {
+                period: period.clone(),
+                entity: self.entity.id.clone(),
+                status: status.as_str(),
+            });
         }
         let access = self.access_of(period, module);
         if !access.allows(&self.user, &self.user_groups) {
-            return Err(Refusal::NoModuleAccess { user: self.user.clone(), module: module.as_str(), period: period.clone(), level: access.to_text() });
+            return Err(Refusal::NoModuleAccess {
+                user: self.user.clone(),
+                module: module.as_str(),
+                period: period.clone(),
+                level: access.to_text(),
+            });
         }
         Ok(())
     }
 
     fn minor_units(&self, currency: &CurrencyCode) -> Result<u32, Refusal> {
-        self.currencies.get(currency).copied().ok_or_else(|| Refusal::UnknownCurrency { currency: currency.clone() })
+        self.currencies
+            .get(currency)
+            .copied()
+            .ok_or_else(|| Refusal::UnknownCurrency {
+                currency: currency.clone(),
+            })
     }
 
     /// Applies every posting rule to one entry. On success the entry has accounting amounts on
@@ -363,10 +450,18 @@ impl PostingRules {
     }
 
     /// `validate` for a caller that already computed the entry's fingerprint.
-    pub fn validate_fingerprinted(&self, entry: &NewEntry, fingerprint: String) -> Result<ValidEntry, Vec<EntryRefusal>> {
+    pub fn validate_fingerprinted(
+        &self,
+        entry: &NewEntry,
+        fingerprint: String,
+    ) -> Result<ValidEntry, Vec<EntryRefusal>> {
         let mut refusals = Vec::new();
         let refuse = |refusals: &mut Vec<EntryRefusal>, source_line: Option<u64>, reason: Refusal| {
-            refusals.push(EntryRefusal { key: entry.key.clone(), source_line, reason });
+            refusals.push(EntryRefusal {
+                key: entry.key.clone(),
+                source_line,
+                reason,
+            });
         };
         let entry_line = entry.source_line();
         if entry.lines.is_empty() {
@@ -374,7 +469,13 @@ impl PostingRules {
             return Err(refusals);
         }
         if entry.lines.len() > ENTRY_LINES_MAX {
-            refuse(&mut refusals, entry_line, Refusal::TooManyLines { count: entry.lines.len() });
+            refuse(
+                &mut refusals,
+                entry_line,
+                Refusal::TooManyLines {
+                    count: entry.lines.len(),
+                },
+            );
             return Err(refusals);
         }
         let period = match self.resolve_period(entry.date, entry.period.as_ref()) {
@@ -436,39 +537,82 @@ impl PostingRules {
     }
 
     /// Checks one line and returns its accounting amount and whether it was converted.
-    fn validate_line(&self, line: &NewLine, date: NaiveDate, accounting_currency: &CurrencyCode, accounting_minor_units: u32) -> Result<(Decimal, bool), Refusal> {
-        let account = self.accounts.get(&line.account).ok_or_else(|| Refusal::UnknownAccount { account: line.account.clone(), entity: self.entity.id.clone() })?;
+    fn validate_line(
+        &self,
+        line: &NewLine,
+        date: NaiveDate,
+        accounting_currency: &CurrencyCode,
+        accounting_minor_units: u32,
+    ) -> Result<(Decimal, bool), Refusal> {
+        let account = self
+            .accounts
+            .get(&line.account)
+            .ok_or_else(|| Refusal::UnknownAccount {
+                account: line.account.clone(),
+                entity: self.entity.id.clone(),
+            })?;
         if account.blocked {
-            return Err(Refusal::BlockedAccount { account: line.account.clone() });
+            return Err(Refusal::BlockedAccount {
+                account: line.account.clone(),
+            });
         }
         let currency = line.currency.as_ref().unwrap_or(accounting_currency);
         let minor_units = self.minor_units(currency)?;
         if let Some(required) = &account.fixed_currency
             && required != currency
         {
-            return Err(Refusal::FixedCurrency { account: line.account.clone(), required: required.clone(), given: currency.clone() });
+            return Err(Refusal::FixedCurrency {
+                account: line.account.clone(),
+                required: required.clone(),
+                given: currency.clone(),
+            });
         }
         for (name, value) in &line.dimensions {
-            let values = self.dimensions.get(name).ok_or_else(|| Refusal::UnknownDimension { name: name.clone() })?;
+            let values = self
+                .dimensions
+                .get(name)
+                .ok_or_else(|| Refusal::UnknownDimension { name: name.clone() })?;
             match values.get(value) {
-                None => return Err(Refusal::UnknownDimensionValue { name: name.clone(), value: value.clone() }),
-                Some(true) => return Err(Refusal::BlockedDimensionValue { name: name.clone(), value: value.clone() }),
+                None => {
+                    return Err(Refusal::UnknownDimensionValue {
+                        name: name.clone(),
+                        value: value.clone(),
+                    });
+                }
+                Some(true) => {
+                    return Err(Refusal::BlockedDimensionValue {
+                        name: name.clone(),
+                        value: value.clone(),
+                    });
+                }
                 Some(false) => {}
             }
         }
         if decimals_used(line.amount) > minor_units {
-            return Err(Refusal::TooManyDecimals { amount: line.amount, currency: currency.clone(), minor_units });
+            return Err(Refusal::TooManyDecimals {
+                amount: line.amount,
+                currency: currency.clone(),
+                minor_units,
+            });
         }
         if let Some(accounting_amount) = line.accounting_amount
             && decimals_used(accounting_amount) > accounting_minor_units
         {
-            return Err(Refusal::TooManyDecimals { amount: accounting_amount, currency: accounting_currency.clone(), minor_units: accounting_minor_units });
+            return Err(Refusal::TooManyDecimals {
+                amount: accounting_amount,
+                currency: accounting_currency.clone(),
+                minor_units: accounting_minor_units,
+            });
         }
         if currency == accounting_currency {
             if let Some(accounting_amount) = line.accounting_amount
                 && accounting_amount != line.amount
             {
-                return Err(Refusal::AccountingAmountMismatch { amount: line.amount, accounting_amount, currency: currency.clone() });
+                return Err(Refusal::AccountingAmountMismatch {
+                    amount: line.amount,
+                    accounting_amount,
+                    currency: currency.clone(),
+                });
             }
             if line.amount.is_zero() {
                 return Err(Refusal::ZeroLine);
@@ -490,12 +634,15 @@ impl PostingRules {
             return Err(Refusal::ZeroLine);
         }
         let rate_type = &self.entity.default_rate_type;
-        let rate = self.rates.rate_on(currency, accounting_currency, rate_type, date).ok_or_else(|| Refusal::MissingRate {
-            from: currency.clone(),
-            to: accounting_currency.clone(),
-            rate_type: rate_type.to_string(),
-            date,
-        })?;
+        let rate = self
+            .rates
+            .rate_on(currency, accounting_currency, rate_type, date)
+            .ok_or_else(|| Refusal::MissingRate {
+                from: currency.clone(),
+                to: accounting_currency.clone(),
+                rate_type: rate_type.to_string(),
+                date,
+            })?;
         let converted = line.amount.checked_mul(rate).ok_or(Refusal::Overflow)?;
         Ok((round_to_minor_units(converted, accounting_minor_units), true))
     }
@@ -516,7 +663,11 @@ impl PostingRules {
         if difference.is_zero() {
             return Ok(());
         }
-        let tolerance = self.entity.penny_tolerance.checked_mul(Decimal::from(converted_lines)).ok_or(Refusal::Overflow)?;
+        let tolerance = self
+            .entity
+            .penny_tolerance
+            .checked_mul(Decimal::from(converted_lines))
+            .ok_or(Refusal::Overflow)?;
         if let Some(penny_account) = &self.entity.penny_rounding_account
             && converted_lines > 0
             && difference.abs() <= tolerance
@@ -546,7 +697,9 @@ impl PostingRules {
 pub fn assert_balanced(entity: &EntityId, key: &EntryKey, lines: &[PostedLine]) {
     let mut total = Decimal::ZERO;
     for line in lines {
-        total = total.checked_add(line.accounting_amount).expect("a validated entry cannot overflow");
+        total = total
+            .checked_add(line.accounting_amount)
+            .expect("a validated entry cannot overflow");
     }
     assert!(total.is_zero(), "entry {key} of {entity} does not balance: {total}");
     assert!(!lines.is_empty(), "entry {key} of {entity} has no lines");
@@ -613,14 +766,34 @@ mod tests {
                 account("7990", AccountType::Expense),
             ]
             .into(),
-            dimensions: [("department".to_owned(), [("100".to_owned(), false), ("900".to_owned(), true)].into())].into(),
+            dimensions: [(
+                "department".to_owned(),
+                [("100".to_owned(), false), ("900".to_owned(), true)].into(),
+            )]
+            .into(),
             currencies: [("USD".into(), 2), ("EUR".into(), 2), ("JPY".into(), 0)].into(),
             rates: RateTable::new([
-                ExchangeRate { from: "EUR".into(), to: "USD".into(), rate_type: "spot".into(), effective: date("2026-01-01"), rate: d("1.08") },
-                ExchangeRate { from: "JPY".into(), to: "USD".into(), rate_type: "spot".into(), effective: date("2026-01-01"), rate: d("0.006667") },
+                ExchangeRate {
+                    from: "EUR".into(),
+                    to: "USD".into(),
+                    rate_type: "spot".into(),
+                    effective: date("2026-01-01"),
+                    rate: d("1.08"),
+                },
+                ExchangeRate {
+                    from: "JPY".into(),
+                    to: "USD".into(),
+                    rate_type: "spot".into(),
+                    effective: date("2026-01-01"),
+                    rate: d("0.006667"),
+                },
             ]),
             statuses: [("2026-02".into(), PeriodStatus::OnHold)].into(),
-            access: [(("2026-03".into(), Module::Ledger), ModuleAccess::Group("closers".into()))].into(),
+            access: [(
+                ("2026-03".into(), Module::Ledger),
+                ModuleAccess::Group("closers".into()),
+            )]
+            .into(),
             user: "alice".into(),
             user_groups: vec![],
             options: PostingOptions::default(),
@@ -628,11 +801,26 @@ mod tests {
     }
 
     fn line(account: &str, amount: &str) -> NewLine {
-        NewLine { account: account.into(), dimensions: DimensionValues::new(), currency: None, amount: d(amount), accounting_amount: None, description: String::new(), source_line: Some(2) }
+        NewLine {
+            account: account.into(),
+            dimensions: DimensionValues::new(),
+            currency: None,
+            amount: d(amount),
+            accounting_amount: None,
+            description: String::new(),
+            source_line: Some(2),
+        }
     }
 
     fn entry(date_text: &str, lines: Vec<NewLine>) -> NewEntry {
-        NewEntry { key: "E1".into(), date: date(date_text), period: None, description: "test".into(), module: Module::Ledger, lines }
+        NewEntry {
+            key: "E1".into(),
+            date: date(date_text),
+            period: None,
+            description: "test".into(),
+            module: Module::Ledger,
+            lines,
+        }
     }
 
     fn refusal(entry: &NewEntry) -> Refusal {
@@ -641,7 +829,12 @@ mod tests {
 
     #[test]
     fn balanced_entry_in_accounting_currency_posts() {
-        let valid = rules().validate(&entry("2026-01-15", vec![line("1000", "100.00"), line("4000", "-100.00")])).unwrap();
+        let valid = rules()
+            .validate(&entry(
+                "2026-01-15",
+                vec![line("1000", "100.00"), line("4000", "-100.00")],
+            ))
+            .unwrap();
         assert_eq!(valid.period.as_str(), "2026-01");
         assert_eq!(valid.fiscal_year.as_str(), "FY2026");
         assert_eq!(valid.lines.len(), 2);
@@ -650,8 +843,14 @@ mod tests {
 
     #[test]
     fn unbalanced_entry_is_refused_with_the_difference() {
-        let reason = refusal(&entry("2026-01-15", vec![line("1000", "100.00"), line("4000", "-99.00")]));
-        assert_eq!(reason.to_string(), "the entry does not balance: debits 100.00, credits 99.00, difference 1.00 USD");
+        let reason = refusal(&entry(
+            "2026-01-15",
+            vec![line("1000", "100.00"), line("4000", "-99.00")],
+        ));
+        assert_eq!(
+            reason.to_string(),
+            "the entry does not balance: debits 100.00, credits 99.00, difference 1.00 USD"
+        );
     }
 
     #[test]
@@ -661,7 +860,9 @@ mod tests {
         let mut eur2 = eur.clone();
         eur2.amount = d("10.01");
         // 10.01 * 1.08 = 10.8108 -> 10.81, twice = 21.62 against a credit of 21.63: 0.01 off.
-        let valid = rules().validate(&entry("2026-01-15", vec![eur, eur2, line("4000", "-21.63")])).unwrap();
+        let valid = rules()
+            .validate(&entry("2026-01-15", vec![eur, eur2, line("4000", "-21.63")]))
+            .unwrap();
         assert_eq!(valid.lines[0].accounting_amount, d("10.81"));
         let penny = valid.lines.last().unwrap();
         assert_eq!(penny.account.as_str(), "7990");
@@ -679,37 +880,84 @@ mod tests {
 
     #[test]
     fn each_posting_rule_refuses_with_its_reason() {
-        assert!(matches!(refusal(&entry("2026-01-15", vec![line("9999", "1"), line("4000", "-1")])), Refusal::UnknownAccount { .. }));
-        assert!(matches!(refusal(&entry("2026-01-15", vec![line("1999", "1"), line("4000", "-1")])), Refusal::BlockedAccount { .. }));
-        assert!(matches!(refusal(&entry("2026-01-15", vec![line("1000", "1.001"), line("4000", "-1.001")])), Refusal::TooManyDecimals { .. }));
-        assert!(matches!(refusal(&entry("2026-02-15", vec![line("1000", "1"), line("4000", "-1")])), Refusal::PeriodNotOpen { .. }));
-        assert!(matches!(refusal(&entry("2026-03-15", vec![line("1000", "1"), line("4000", "-1")])), Refusal::NoModuleAccess { .. }));
-        assert!(matches!(refusal(&entry("2027-01-15", vec![line("1000", "1"), line("4000", "-1")])), Refusal::NoPeriod { .. }));
-        assert!(matches!(refusal(&entry("2026-01-15", vec![line("1000", "0"), line("4000", "0")])), Refusal::ZeroLine));
+        assert!(matches!(
+            refusal(&entry("2026-01-15", vec![line("9999", "1"), line("4000", "-1")])),
+            Refusal::UnknownAccount { .. }
+        ));
+        assert!(matches!(
+            refusal(&entry("2026-01-15", vec![line("1999", "1"), line("4000", "-1")])),
+            Refusal::BlockedAccount { .. }
+        ));
+        assert!(matches!(
+            refusal(&entry(
+                "2026-01-15",
+                vec![line("1000", "1.001"), line("4000", "-1.001")]
+            )),
+            Refusal::TooManyDecimals { .. }
+        ));
+        assert!(matches!(
+            refusal(&entry("2026-02-15", vec![line("1000", "1"), line("4000", "-1")])),
+            Refusal::PeriodNotOpen { .. }
+        ));
+        assert!(matches!(
+            refusal(&entry("2026-03-15", vec![line("1000", "1"), line("4000", "-1")])),
+            Refusal::NoModuleAccess { .. }
+        ));
+        assert!(matches!(
+            refusal(&entry("2027-01-15", vec![line("1000", "1"), line("4000", "-1")])),
+            Refusal::NoPeriod { .. }
+        ));
+        assert!(matches!(
+            refusal(&entry("2026-01-15", vec![line("1000", "0"), line("4000", "0")])),
+            Refusal::ZeroLine
+        ));
         assert!(matches!(refusal(&entry("2026-01-15", vec![])), Refusal::NoLines));
         let mut dimensioned = line("1000", "1");
         dimensioned.dimensions.insert("department".into(), "555".into());
-        assert!(matches!(refusal(&entry("2026-01-15", vec![dimensioned.clone(), line("4000", "-1")])), Refusal::UnknownDimensionValue { .. }));
+        assert!(matches!(
+            refusal(&entry("2026-01-15", vec![dimensioned.clone(), line("4000", "-1")])),
+            Refusal::UnknownDimensionValue { .. }
+        ));
         dimensioned.dimensions.insert("department".into(), "900".into());
-        assert!(matches!(refusal(&entry("2026-01-15", vec![dimensioned.clone(), line("4000", "-1")])), Refusal::BlockedDimensionValue { .. }));
+        assert!(matches!(
+            refusal(&entry("2026-01-15", vec![dimensioned.clone(), line("4000", "-1")])),
+            Refusal::BlockedDimensionValue { .. }
+        ));
         dimensioned.dimensions = [("region".to_owned(), "north".to_owned())].into();
-        assert!(matches!(refusal(&entry("2026-01-15", vec![dimensioned, line("4000", "-1")])), Refusal::UnknownDimension { .. }));
+        assert!(matches!(
+            refusal(&entry("2026-01-15", vec![dimensioned, line("4000", "-1")])),
+            Refusal::UnknownDimension { .. }
+        ));
         let mut gbp = line("1000", "1");
         gbp.currency = Some("GBP".into());
-        assert!(matches!(refusal(&entry("2026-01-15", vec![gbp, line("4000", "-1")])), Refusal::UnknownCurrency { .. }));
+        assert!(matches!(
+            refusal(&entry("2026-01-15", vec![gbp, line("4000", "-1")])),
+            Refusal::UnknownCurrency { .. }
+        ));
         let mut early = line("1200", "1");
         early.currency = Some("EUR".into());
         let mut rules_without_rates = rules();
         rules_without_rates.rates = RateTable::default();
-        let reason = rules_without_rates.validate(&entry("2026-01-15", vec![early, line("4000", "-1.08")])).unwrap_err().remove(0).reason;
-        assert_eq!(reason.to_string(), "no spot rate from EUR to USD on or before 2026-01-15; add one with `closebook import rates` or give accounting_amount");
+        let reason = rules_without_rates
+            .validate(&entry("2026-01-15", vec![early, line("4000", "-1.08")]))
+            .unwrap_err()
+            .remove(0)
+            .reason;
+        assert_eq!(
+            reason.to_string(),
+            "no spot rate from EUR to USD on or before 2026-01-15; add one with `closebook import rates` or give accounting_amount"
+        );
     }
 
     #[test]
     fn user_in_the_group_may_post() {
         let mut rules = rules();
         rules.user_groups = vec!["closers".into()];
-        assert!(rules.validate(&entry("2026-03-15", vec![line("1000", "1"), line("4000", "-1")])).is_ok());
+        assert!(
+            rules
+                .validate(&entry("2026-03-15", vec![line("1000", "1"), line("4000", "-1")]))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -746,7 +994,12 @@ mod tests {
     }
 
     fn posted(previous_hash: &str) -> PostedEntry {
-        let valid = rules().validate(&entry("2026-01-15", vec![line("1000", "100.00"), line("4000", "-100.00")])).unwrap();
+        let valid = rules()
+            .validate(&entry(
+                "2026-01-15",
+                vec![line("1000", "100.00"), line("4000", "-100.00")],
+            ))
+            .unwrap();
         let mut posted = PostedEntry {
             id: 1,
             entity: "ACME-US".into(),
@@ -761,7 +1014,10 @@ mod tests {
             reverses_entry_id: None,
             posted_by: "alice".into(),
             posted_at: "2026-01-15T10:00:00Z".into(),
-            provenance: Provenance { source: "import:test.csv".into(), ..Provenance::default() },
+            provenance: Provenance {
+                source: "import:test.csv".into(),
+                ..Provenance::default()
+            },
             lines: valid.lines,
             previous_hash: previous_hash.to_owned(),
             hash: String::new(),

@@ -7,7 +7,9 @@ use crate::entity::Entity;
 use crate::error::LedgerError;
 use crate::ids::{ChartId, EntityId, EntryKey, PeriodName, UserId};
 use crate::import::JournalItem;
-use crate::journal::{EntryRefusal, NewEntry, PostedEntry, PostedLine, PostingOptions, PostingRules, Provenance, Refusal, ValidEntry};
+use crate::journal::{
+    EntryRefusal, NewEntry, PostedEntry, PostedLine, PostingOptions, PostingRules, Provenance, Refusal, ValidEntry,
+};
 use crate::period::{Module, ModuleAccess, PeriodStatus, check_status_change};
 use crate::rate::{ExchangeRate, RateTable};
 use crate::setup::{AccountSetup, SetupFile, SetupSummary};
@@ -63,7 +65,10 @@ pub struct PeriodView {
 
 impl Ledger {
     pub fn open(path: &Path, user: UserId) -> Result<Self, LedgerError> {
-        Ok(Self { store: Store::open(path)?, user })
+        Ok(Self {
+            store: Store::open(path)?,
+            user,
+        })
     }
 
     pub fn from_store(store: Store, user: UserId) -> Self {
@@ -87,21 +92,39 @@ impl Ledger {
         let user = self.user.clone();
         self.store.write(|db| {
             let summary = crate::setup::apply(db, setup)?;
-            db.append_audit(&user, "setup.apply", None, &json!({ "file": source, "summary": summary }))?;
+            db.append_audit(
+                &user,
+                "setup.apply",
+                None,
+                &json!({ "file": source, "summary": summary }),
+            )?;
             Ok(summary)
         })
     }
 
-    pub fn import_accounts(&mut self, chart: &ChartId, accounts: &[AccountSetup], source: &str) -> Result<usize, LedgerError> {
+    pub fn import_accounts(
+        &mut self,
+        chart: &ChartId,
+        accounts: &[AccountSetup],
+        source: &str,
+    ) -> Result<usize, LedgerError> {
         let user = self.user.clone();
         self.store.write(|db| {
             if !db.chart_exists(chart)? {
-                return Err(LedgerError::Invalid(format!("chart {chart} does not exist; declare it with [[chart]] in setup")));
+                return Err(LedgerError::Invalid(format!(
+                    "chart {chart} does not exist; declare it with [[chart]] in setup"
+                )));
             }
             for account in accounts {
-                crate::setup::apply_account(db, chart, account).map_err(|error| LedgerError::input(source, error.to_string()))?;
+                crate::setup::apply_account(db, chart, account)
+                    .map_err(|error| LedgerError::input(source, error.to_string()))?;
             }
-            db.append_audit(&user, "import.accounts", None, &json!({ "file": source, "chart": chart, "accounts": accounts.len() }))?;
+            db.append_audit(
+                &user,
+                "import.accounts",
+                None,
+                &json!({ "file": source, "chart": chart, "accounts": accounts.len() }),
+            )?;
             Ok(accounts.len())
         })
     }
@@ -110,10 +133,16 @@ impl Ledger {
         let user = self.user.clone();
         self.store.write(|db| {
             for rate in rates {
-                crate::setup::check_rate_currencies(db, rate).map_err(|error| LedgerError::input(source, error.to_string()))?;
+                crate::setup::check_rate_currencies(db, rate)
+                    .map_err(|error| LedgerError::input(source, error.to_string()))?;
                 db.upsert_rate(rate)?;
             }
-            db.append_audit(&user, "import.rates", None, &json!({ "file": source, "rates": rates.len() }))?;
+            db.append_audit(
+                &user,
+                "import.rates",
+                None,
+                &json!({ "file": source, "rates": rates.len() }),
+            )?;
             Ok(rates.len())
         })
     }
@@ -121,12 +150,25 @@ impl Ledger {
     /// Imports journal entries as drafts, or posts them with `post`. All or nothing: any
     /// refusal in the file and nothing from it is written. An entry identical to one imported
     /// before is a reported no-op; the same key with different data is refused.
-    pub fn import_journals(&mut self, entity: &EntityId, items: impl IntoIterator<Item = JournalItem>, post: bool, source: &str) -> Result<ImportSummary, LedgerError> {
+    pub fn import_journals(
+        &mut self,
+        entity: &EntityId,
+        items: impl IntoIterator<Item = JournalItem>,
+        post: bool,
+        source: &str,
+    ) -> Result<ImportSummary, LedgerError> {
         let user = self.user.clone();
         self.store.write(|db| {
             let rules = posting_rules(db, entity, &user, PostingOptions::default())?;
-            let provenance = Provenance { source: format!("import:{source}"), ..Provenance::default() };
-            let mut batch = if post { Some(PostingBatch::begin(db, entity, &user)?) } else { None };
+            let provenance = Provenance {
+                source: format!("import:{source}"),
+                ..Provenance::default()
+            };
+            let mut batch = if post {
+                Some(PostingBatch::begin(db, entity, &user)?)
+            } else {
+                None
+            };
             let mut summary = ImportSummary::default();
             let mut refusals: Vec<EntryRefusal> = Vec::new();
             for item in items {
@@ -146,7 +188,11 @@ impl Ledger {
                 let existing = db.existing_key(entity, &entry.key)?;
                 if let Some(existing) = &existing {
                     if existing.fingerprint != fingerprint {
-                        refusals.push(EntryRefusal { key: entry.key.clone(), source_line: entry.source_line(), reason: Refusal::KeyConflict { key: entry.key.clone() } });
+                        refusals.push(EntryRefusal {
+                            key: entry.key.clone(),
+                            source_line: entry.source_line(),
+                            reason: Refusal::KeyConflict { key: entry.key.clone() },
+                        });
                         continue;
                     }
                     // An identical posted entry, or a draft re-imported without --post.
@@ -166,7 +212,8 @@ impl Ledger {
                             summary.posted += 1;
                         }
                         None => {
-                            let body = serde_json::to_string(&entry).map_err(|error| LedgerError::Invalid(error.to_string()))?;
+                            let body = serde_json::to_string(&entry)
+                                .map_err(|error| LedgerError::Invalid(error.to_string()))?;
                             db.insert_draft(entity, &entry.key, &valid.fingerprint, &body, source, &user)?;
                             summary.drafted += 1;
                         }
@@ -182,7 +229,16 @@ impl Ledger {
             } else {
                 summary.sequence = db.ledger_head(entity)?.0;
             }
-            db.append_audit(&user, if post { "import.journals.post" } else { "import.journals.draft" }, Some(entity), &json!({ "file": source, "summary": summary }))?;
+            db.append_audit(
+                &user,
+                if post {
+                    "import.journals.post"
+                } else {
+                    "import.journals.draft"
+                },
+                Some(entity),
+                &json!({ "file": source, "summary": summary }),
+            )?;
             Ok(summary)
         })
     }
@@ -196,7 +252,9 @@ impl Ledger {
             if !keys.is_empty() {
                 for key in keys {
                     if !drafts.iter().any(|draft| &draft.key == key) {
-                        return Err(LedgerError::Invalid(format!("entity {entity} has no draft entry {key}")));
+                        return Err(LedgerError::Invalid(format!(
+                            "entity {entity} has no draft entry {key}"
+                        )));
                     }
                 }
                 drafts.retain(|draft| keys.contains(&draft.key));
@@ -205,14 +263,22 @@ impl Ledger {
             let mut refusals = Vec::new();
             let mut summary = ImportSummary::default();
             for draft in drafts {
-                let entry: NewEntry = serde_json::from_str(&draft.body).map_err(|error| LedgerError::Invalid(format!("draft {} is unreadable: {error}", draft.key)))?;
+                let entry: NewEntry = serde_json::from_str(&draft.body)
+                    .map_err(|error| LedgerError::Invalid(format!("draft {} is unreadable: {error}", draft.key)))?;
                 summary.entries_read += 1;
                 summary.lines_read += entry.lines.len();
                 match rules.validate(&entry) {
                     Err(entry_refusals) => refusals.extend(entry_refusals),
                     Ok(valid) => {
                         db.delete_draft(draft.id)?;
-                        batch.post(db, valid, &Provenance { source: format!("import:{}", draft.source), ..Provenance::default() })?;
+                        batch.post(
+                            db,
+                            valid,
+                            &Provenance {
+                                source: format!("import:{}", draft.source),
+                                ..Provenance::default()
+                            },
+                        )?;
                         summary.posted += 1;
                     }
                 }
@@ -229,18 +295,45 @@ impl Ledger {
 
     /// Posts a reversing entry for a posted entry, dated `date` in an open period. The original
     /// stays as it was; the reversal carries its negated lines and points back to it.
-    pub fn reverse(&mut self, entity: &EntityId, key: &EntryKey, date: NaiveDate, period: Option<&PeriodName>) -> Result<PostedEntry, LedgerError> {
+    pub fn reverse(
+        &mut self,
+        entity: &EntityId,
+        key: &EntryKey,
+        date: NaiveDate,
+        period: Option<&PeriodName>,
+    ) -> Result<PostedEntry, LedgerError> {
         let user = self.user.clone();
         self.store.write(|db| {
-            let posted = reverse_in(db, entity, key, date, period, &user, &Provenance { source: "reversal".to_owned(), ..Provenance::default() })?;
-            db.append_audit(&user, "journal.reverse", Some(entity), &json!({ "entry": key, "reversal": posted.key, "date": date.to_string() }))?;
+            let posted = reverse_in(
+                db,
+                entity,
+                key,
+                date,
+                period,
+                &user,
+                &Provenance {
+                    source: "reversal".to_owned(),
+                    ..Provenance::default()
+                },
+            )?;
+            db.append_audit(
+                &user,
+                "journal.reverse",
+                Some(entity),
+                &json!({ "entry": key, "reversal": posted.key, "date": date.to_string() }),
+            )?;
             Ok(posted)
         })
     }
 
     /// Sets the status of one period for several entities at once (mass period close). All or
     /// nothing: one refusal and no entity changes.
-    pub fn set_period_status(&mut self, entities: &[EntityId], period: &PeriodName, status: PeriodStatus) -> Result<Vec<StatusChange>, LedgerError> {
+    pub fn set_period_status(
+        &mut self,
+        entities: &[EntityId],
+        period: &PeriodName,
+        status: PeriodStatus,
+    ) -> Result<Vec<StatusChange>, LedgerError> {
         let user = self.user.clone();
         self.store.write(|db| {
             let mut changes = Vec::new();
@@ -273,21 +366,41 @@ impl Ledger {
     }
 
     /// Sets who may post a module's entries in a period, for several entities at once.
-    pub fn set_module_access(&mut self, entities: &[EntityId], period: &PeriodName, module: Module, level: &ModuleAccess) -> Result<(), LedgerError> {
+    pub fn set_module_access(
+        &mut self,
+        entities: &[EntityId],
+        period: &PeriodName,
+        module: Module,
+        level: &ModuleAccess,
+    ) -> Result<(), LedgerError> {
         let user = self.user.clone();
         self.store.write(|db| {
             if let ModuleAccess::Group(group) = level
                 && !db.group_exists(group)?
             {
-                return Err(LedgerError::Invalid(format!("group {group} does not exist; declare it with [[group]] in setup")));
+                return Err(LedgerError::Invalid(format!(
+                    "group {group} does not exist; declare it with [[group]] in setup"
+                )));
             }
             for entity_id in entities {
                 let entity = db.require_entity(entity_id)?;
-                if !db.periods(&entity.calendar, None)?.iter().any(|candidate| &candidate.name == period) {
-                    return Err(LedgerError::Invalid(format!("period {period} does not exist in calendar {} of entity {entity_id}", entity.calendar)));
+                if !db
+                    .periods(&entity.calendar, None)?
+                    .iter()
+                    .any(|candidate| &candidate.name == period)
+                {
+                    return Err(LedgerError::Invalid(format!(
+                        "period {period} does not exist in calendar {} of entity {entity_id}",
+                        entity.calendar
+                    )));
                 }
                 db.set_module_access(entity_id, period, module, level)?;
-                db.append_audit(&user, "period.access", Some(entity_id), &json!({ "period": period, "module": module.as_str(), "level": level.to_text() }))?;
+                db.append_audit(
+                    &user,
+                    "period.access",
+                    Some(entity_id),
+                    &json!({ "period": period, "module": module.as_str(), "level": level.to_text() }),
+                )?;
             }
             Ok(())
         })
@@ -311,7 +424,11 @@ impl Ledger {
                     restricted_modules.sort();
                     PeriodView {
                         entity: entity.clone(),
-                        status: statuses.get(&period.name).copied().unwrap_or(PeriodStatus::Open).as_str(),
+                        status: statuses
+                            .get(&period.name)
+                            .copied()
+                            .unwrap_or(PeriodStatus::Open)
+                            .as_str(),
                         restricted_modules,
                         period,
                     }
@@ -326,13 +443,22 @@ impl Ledger {
 }
 
 /// Loads everything the posting rules need about an entity, for `user`.
-pub fn posting_rules(db: &Db<'_>, entity_id: &EntityId, user: &UserId, options: PostingOptions) -> Result<PostingRules, LedgerError> {
+pub fn posting_rules(
+    db: &Db<'_>,
+    entity_id: &EntityId,
+    user: &UserId,
+    options: PostingOptions,
+) -> Result<PostingRules, LedgerError> {
     let entity = db.require_entity(entity_id)?;
     let calendar = db.calendar(&entity.calendar)?;
     Ok(PostingRules {
         calendar,
         fiscal_years: db.fiscal_years(&entity.calendar)?.into_iter().collect(),
-        accounts: db.accounts(&entity.chart)?.into_iter().map(|account| (account.number.clone(), account)).collect(),
+        accounts: db
+            .accounts(&entity.chart)?
+            .into_iter()
+            .map(|account| (account.number.clone(), account))
+            .collect(),
         dimensions: db.dimensions()?,
         currencies: db.currencies()?,
         rates: RateTable::new(db.rates(Some(&entity.currency))?),
@@ -347,23 +473,47 @@ pub fn posting_rules(db: &Db<'_>, entity_id: &EntityId, user: &UserId, options: 
 
 /// Posts the reversal of `key` inside the caller's transaction (no audit record: the caller
 /// writes the one that fits its command).
-pub fn reverse_in(db: &Db<'_>, entity: &EntityId, key: &EntryKey, date: NaiveDate, period: Option<&PeriodName>, user: &UserId, provenance: &Provenance) -> Result<PostedEntry, LedgerError> {
-    let original = db.entry_by_key(entity, key)?.ok_or_else(|| LedgerError::Invalid(format!("entity {entity} has no posted entry {key}")))?;
+pub fn reverse_in(
+    db: &Db<'_>,
+    entity: &EntityId,
+    key: &EntryKey,
+    date: NaiveDate,
+    period: Option<&PeriodName>,
+    user: &UserId,
+    provenance: &Provenance,
+) -> Result<PostedEntry, LedgerError> {
+    let original = db
+        .entry_by_key(entity, key)?
+        .ok_or_else(|| LedgerError::Invalid(format!("entity {entity} has no posted entry {key}")))?;
     if let Some(reversal) = db.reversal_of(original.id)? {
-        return Err(LedgerError::Invalid(format!("entry {key} is already reversed by entry {reversal}")));
+        return Err(LedgerError::Invalid(format!(
+            "entry {key} is already reversed by entry {reversal}"
+        )));
     }
     if db.settled_line_count(original.id)? > 0 {
-        return Err(LedgerError::Invalid(format!("entry {key} has settled lines; reverse its settlement first with `closebook settle unsettle`")));
+        return Err(LedgerError::Invalid(format!(
+            "entry {key} has settled lines; reverse its settlement first with `closebook settle unsettle`"
+        )));
     }
     let rules = posting_rules(db, entity, user, PostingOptions::default())?;
-    let refused = |reason: Refusal| LedgerError::Refused(vec![EntryRefusal { key: key.clone(), source_line: None, reason }]);
+    let refused = |reason: Refusal| {
+        LedgerError::Refused(vec![EntryRefusal {
+            key: key.clone(),
+            source_line: None,
+            reason,
+        }])
+    };
     let target = rules.resolve_period(date, period).map_err(refused)?;
     rules.check_can_post(&target.name, original.module).map_err(refused)?;
     let reversal_key = EntryKey::new(format!("reversal-of-{key}"));
     let lines: Vec<PostedLine> = original
         .lines
         .iter()
-        .map(|line| PostedLine { amount: -line.amount, accounting_amount: -line.accounting_amount, ..line.clone() })
+        .map(|line| PostedLine {
+            amount: -line.amount,
+            accounting_amount: -line.accounting_amount,
+            ..line.clone()
+        })
         .collect();
     let valid = ValidEntry {
         fingerprint: format!("reversal:{}", original.hash),
@@ -380,4 +530,131 @@ pub fn reverse_in(db: &Db<'_>, entity: &EntityId, key: &EntryKey, date: NaiveDat
     let posted = batch.post(db, valid, provenance)?;
     batch.finish(db)?;
     Ok(posted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::CsvJournalReader;
+    use crate::report::trial_balance;
+
+    const SETUP: &str = r#"
+        [[currency]]
+        code = "USD"
+        minor_units = 2
+        [[calendar]]
+        id = "standard"
+        start_month = 1
+        first_year = "FY2025"
+        last_year = "FY2026"
+        [[chart]]
+        id = "C"
+        accounts = [
+          { number = "1000", name = "Cash", type = "asset" },
+          { number = "3900", name = "Retained earnings", type = "equity" },
+          { number = "4000", name = "Revenue", type = "revenue" },
+        ]
+        [[entity]]
+        id = "E"
+        name = "E"
+        currency = "USD"
+        calendar = "standard"
+        chart = "C"
+        retained_earnings_account = "3900"
+    "#;
+
+    fn ledger_with(journal: &str) -> Ledger {
+        let mut ledger = Ledger::from_store(Store::open_in_memory().unwrap(), UserId::new("test"));
+        ledger
+            .apply_setup(&SetupFile::parse(SETUP, "setup.toml").unwrap(), "setup.toml")
+            .unwrap();
+        let reader = CsvJournalReader::new(journal.as_bytes(), "j.csv", Module::Ledger).unwrap();
+        ledger
+            .import_journals(&EntityId::new("E"), reader, true, "j.csv")
+            .unwrap();
+        ledger
+    }
+
+    fn closing(ledger: &mut Ledger, period: &str, account: &str) -> Option<String> {
+        let report = ledger
+            .read(|db| trial_balance(db, &EntityId::new("E"), &PeriodName::new(period), &[], false))
+            .unwrap();
+        report
+            .rows
+            .iter()
+            .find(|row| row.account.as_str() == account)
+            .map(|row| row.closing.to_string())
+    }
+
+    #[test]
+    fn balances_start_each_fiscal_year_from_its_opening_period() {
+        // Balance-sheet accounts carry into a new year only through its opening period (which
+        // year-end close fills); profit and loss starts every year at zero.
+        let mut ledger = ledger_with(
+            "entry,date,period,account,amount\n\
+             A,2025-12-15,,1000,100.00\nA,2025-12-15,,4000,-100.00\n\
+             B,2026-01-01,FY2026-opening,1000,100.00\nB,2026-01-01,FY2026-opening,3900,-100.00\n\
+             C,2026-01-10,,1000,5.00\nC,2026-01-10,,4000,-5.00\n",
+        );
+        assert_eq!(closing(&mut ledger, "2025-12", "1000").as_deref(), Some("100.00"));
+        assert_eq!(closing(&mut ledger, "2025-12", "4000").as_deref(), Some("-100.00"));
+        assert_eq!(
+            closing(&mut ledger, "FY2026-opening", "1000").as_deref(),
+            Some("100.00")
+        );
+        assert_eq!(closing(&mut ledger, "2026-01", "1000").as_deref(), Some("105.00"));
+        assert_eq!(
+            closing(&mut ledger, "2026-01", "4000").as_deref(),
+            Some("-5.00"),
+            "revenue restarts at zero"
+        );
+        assert_eq!(closing(&mut ledger, "2026-01", "3900").as_deref(), Some("-100.00"));
+    }
+
+    #[test]
+    fn closing_period_is_kept_apart_from_the_last_month_unless_asked() {
+        // The trial balance of December excludes closing entries unless --include-closing.
+        let mut ledger = ledger_with(
+            "entry,date,period,account,amount\n\
+             A,2025-12-15,,1000,100.00\nA,2025-12-15,,4000,-100.00\n\
+             Z,2025-12-31,FY2025-closing,4000,100.00\nZ,2025-12-31,FY2025-closing,3900,-100.00\n",
+        );
+        assert_eq!(closing(&mut ledger, "2025-12", "4000").as_deref(), Some("-100.00"));
+        let with_closing = ledger
+            .read(|db| trial_balance(db, &EntityId::new("E"), &PeriodName::new("2025-12"), &[], true))
+            .unwrap();
+        let revenue = with_closing
+            .rows
+            .iter()
+            .find(|row| row.account.as_str() == "4000")
+            .map(|row| row.closing.to_string());
+        assert_eq!(
+            revenue.as_deref(),
+            Some("0.00"),
+            "revenue is zeroed by the closing entry"
+        );
+        assert_eq!(
+            closing(&mut ledger, "FY2025-closing", "3900").as_deref(),
+            Some("-100.00")
+        );
+    }
+
+    #[test]
+    fn maintained_balances_match_a_recomputation_after_posting_and_reversal() {
+        let mut ledger = ledger_with("entry,date,account,amount\nA,2026-02-15,1000,7.50\nA,2026-02-15,4000,-7.50\n");
+        ledger
+            .reverse(
+                &EntityId::new("E"),
+                &EntryKey::new("A"),
+                NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+                None,
+            )
+            .unwrap();
+        let report = ledger
+            .read(|db| crate::verify::verify_entity(db, &EntityId::new("E")))
+            .unwrap();
+        assert_eq!(report.entries_checked, 2);
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        assert_eq!(closing(&mut ledger, "2026-03", "1000").as_deref(), Some("0.00"));
+    }
 }

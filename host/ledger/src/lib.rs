@@ -20,6 +20,7 @@ pub mod rate;
 pub mod report;
 pub mod setup;
 pub mod store;
+pub mod verify;
 
 pub use error::LedgerError;
 pub use ledger::Ledger;

@@ -91,20 +91,34 @@ mod tests {
         assert_eq!(parse_decimal("0").unwrap(), d("0"));
         assert_eq!(parse_decimal("-1250.00").unwrap(), d("-1250.00"));
         assert_eq!(parse_decimal("0.000001").unwrap(), d("0.000001"));
-        assert_eq!(parse_decimal("1234567890123456789012345678").unwrap(), d("1234567890123456789012345678"));
+        assert_eq!(
+            parse_decimal("1234567890123456789012345678").unwrap(),
+            d("1234567890123456789012345678")
+        );
     }
 
     #[test]
     fn grammar_refuses_everything_else() {
-        for text in ["", "-", "1.", ".5", "+1", "1e5", "1E-2", "1,000", " 1", "1 ", "--1", "0x10", "NaN", "1.2.3", "١"] {
-            assert!(matches!(parse_decimal(text), Err(DecimalError::Grammar(_))), "{text:?} was accepted");
+        for text in [
+            "", "-", "1.", ".5", "+1", "1e5", "1E-2", "1,000", " 1", "1 ", "--1", "0x10", "NaN", "1.2.3", "١",
+        ] {
+            assert!(
+                matches!(parse_decimal(text), Err(DecimalError::Grammar(_))),
+                "{text:?} was accepted"
+            );
         }
     }
 
     #[test]
     fn grammar_refuses_more_than_28_significant_digits() {
-        assert!(matches!(parse_decimal("12345678901234567890123456789"), Err(DecimalError::TooManyDigits(_))));
-        assert!(matches!(parse_decimal("0.12345678901234567890123456789"), Err(DecimalError::TooManyDigits(_))));
+        assert!(matches!(
+            parse_decimal("12345678901234567890123456789"),
+            Err(DecimalError::TooManyDigits(_))
+        ));
+        assert!(matches!(
+            parse_decimal("0.12345678901234567890123456789"),
+            Err(DecimalError::TooManyDigits(_))
+        ));
         // Leading zeros are not significant.
         assert!(parse_decimal("000000000001").is_ok());
     }

@@ -44,7 +44,13 @@ pub enum Module {
 }
 
 impl Module {
-    pub const ALL: [Module; 5] = [Module::Ledger, Module::Receivables, Module::Payables, Module::Inventory, Module::Close];
+    pub const ALL: [Module; 5] = [
+        Module::Ledger,
+        Module::Receivables,
+        Module::Payables,
+        Module::Inventory,
+        Module::Close,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -75,7 +81,10 @@ impl ModuleAccess {
         match text {
             "all" => Some(ModuleAccess::All),
             "none" => Some(ModuleAccess::None),
-            other => other.strip_prefix("group:").filter(|group| !group.is_empty()).map(|group| ModuleAccess::Group(group.to_owned())),
+            other => other
+                .strip_prefix("group:")
+                .filter(|group| !group.is_empty())
+                .map(|group| ModuleAccess::Group(group.to_owned())),
         }
     }
 
@@ -126,7 +135,10 @@ mod tests {
         assert!(!ModuleAccess::None.allows(&user, &closers));
         assert!(ModuleAccess::Group("closers".into()).allows(&user, &closers));
         assert!(!ModuleAccess::Group("auditors".into()).allows(&user, &closers));
-        assert_eq!(ModuleAccess::parse("group:closers"), Some(ModuleAccess::Group("closers".into())));
+        assert_eq!(
+            ModuleAccess::parse("group:closers"),
+            Some(ModuleAccess::Group("closers".into()))
+        );
         assert_eq!(ModuleAccess::parse("group:"), None);
         assert_eq!(ModuleAccess::parse("some"), None);
     }

@@ -31,7 +31,10 @@ impl RateTable {
     pub fn new(rates: impl IntoIterator<Item = ExchangeRate>) -> Self {
         let mut series: HashMap<(String, String, String), Vec<(NaiveDate, Decimal)>> = HashMap::new();
         for rate in rates {
-            series.entry((rate.from.0, rate.to.0, rate.rate_type.0)).or_default().push((rate.effective, rate.rate));
+            series
+                .entry((rate.from.0, rate.to.0, rate.rate_type.0))
+                .or_default()
+                .push((rate.effective, rate.rate));
         }
         for points in series.values_mut() {
             points.sort_by_key(|(effective, _)| *effective);
@@ -41,7 +44,13 @@ impl RateTable {
 
     /// The rate to convert `from` into `to` on `date`: 1 for the same currency, the latest
     /// direct rate on or before the date, or else the inverse of the opposite pair's.
-    pub fn rate_on(&self, from: &CurrencyCode, to: &CurrencyCode, rate_type: &RateType, date: NaiveDate) -> Option<Decimal> {
+    pub fn rate_on(
+        &self,
+        from: &CurrencyCode,
+        to: &CurrencyCode,
+        rate_type: &RateType,
+        date: NaiveDate,
+    ) -> Option<Decimal> {
         if from == to {
             return Some(Decimal::ONE);
         }
@@ -62,7 +71,9 @@ fn latest_on_or_before(points: &[(NaiveDate, Decimal)], date: NaiveDate) -> Opti
 
 /// 1 / rate, kept to `INVERSE_RATE_DECIMALS` places; none for a zero rate.
 pub fn inverse(rate: Decimal) -> Option<Decimal> {
-    Decimal::ONE.checked_div(rate).map(|value| value.round_dp(INVERSE_RATE_DECIMALS))
+    Decimal::ONE
+        .checked_div(rate)
+        .map(|value| value.round_dp(INVERSE_RATE_DECIMALS))
 }
 
 #[cfg(test)]
@@ -81,7 +92,12 @@ mod tests {
     }
 
     fn on(table: &RateTable, from: &str, to: &str, kind: &str, date: &str) -> Option<Decimal> {
-        table.rate_on(&from.into(), &to.into(), &kind.into(), NaiveDate::from_str(date).unwrap())
+        table.rate_on(
+            &from.into(),
+            &to.into(),
+            &kind.into(),
+            NaiveDate::from_str(date).unwrap(),
+        )
     }
 
     #[test]
@@ -94,22 +110,43 @@ mod tests {
         assert_eq!(on(&table, "EUR", "USD", "spot", "2025-12-31"), None);
         assert_eq!(on(&table, "EUR", "USD", "spot", "2026-01-01"), Some(Decimal::from(2)));
         assert_eq!(on(&table, "EUR", "USD", "spot", "2026-01-30"), Some(Decimal::from(2)));
-        assert_eq!(on(&table, "EUR", "USD", "spot", "2026-01-31"), Some(Decimal::from_str("1.666667").unwrap()));
-        assert_eq!(on(&table, "EUR", "USD", "spot", "2026-12-31"), Some(Decimal::from_str("2.5").unwrap()));
+        assert_eq!(
+            on(&table, "EUR", "USD", "spot", "2026-01-31"),
+            Some(Decimal::from_str("1.666667").unwrap())
+        );
+        assert_eq!(
+            on(&table, "EUR", "USD", "spot", "2026-12-31"),
+            Some(Decimal::from_str("2.5").unwrap())
+        );
     }
 
     #[test]
     fn rates_are_per_type() {
-        let table = RateTable::new([rate("EUR", "USD", "spot", "2026-01-01", "1.10"), rate("EUR", "USD", "average", "2026-01-01", "1.05")]);
-        assert_eq!(on(&table, "EUR", "USD", "average", "2026-01-15"), Some(Decimal::from_str("1.05").unwrap()));
+        let table = RateTable::new([
+            rate("EUR", "USD", "spot", "2026-01-01", "1.10"),
+            rate("EUR", "USD", "average", "2026-01-01", "1.05"),
+        ]);
+        assert_eq!(
+            on(&table, "EUR", "USD", "average", "2026-01-15"),
+            Some(Decimal::from_str("1.05").unwrap())
+        );
         assert_eq!(on(&table, "EUR", "USD", "budget", "2026-01-15"), None);
     }
 
     #[test]
     fn inverse_is_derived_only_when_the_pair_is_missing() {
-        let table = RateTable::new([rate("EUR", "USD", "spot", "2026-01-01", "1.25"), rate("USD", "JPY", "spot", "2026-01-01", "150")]);
-        assert_eq!(on(&table, "USD", "EUR", "spot", "2026-01-02"), Some(Decimal::from_str("0.8").unwrap()));
-        assert_eq!(on(&table, "JPY", "USD", "spot", "2026-01-02"), Some(Decimal::from_str("0.006666666667").unwrap()));
+        let table = RateTable::new([
+            rate("EUR", "USD", "spot", "2026-01-01", "1.25"),
+            rate("USD", "JPY", "spot", "2026-01-01", "150"),
+        ]);
+        assert_eq!(
+            on(&table, "USD", "EUR", "spot", "2026-01-02"),
+            Some(Decimal::from_str("0.8").unwrap())
+        );
+        assert_eq!(
+            on(&table, "JPY", "USD", "spot", "2026-01-02"),
+            Some(Decimal::from_str("0.006666666667").unwrap())
+        );
         // No triangulation: EUR -> JPY is not derived through USD.
         assert_eq!(on(&table, "EUR", "JPY", "spot", "2026-01-02"), None);
         assert_eq!(on(&table, "USD", "USD", "spot", "1900-01-01"), Some(Decimal::ONE));

@@ -68,13 +68,25 @@ fn year_context(db: &Db<'_>, entity_id: &EntityId, period: &PeriodName) -> Resul
         .iter()
         .find(|candidate| &candidate.name == period)
         .cloned()
-        .ok_or_else(|| LedgerError::Invalid(format!("period {period} does not exist in calendar {} of entity {entity_id}", entity.calendar)))?;
-    let year = all.into_iter().filter(|candidate| candidate.fiscal_year == target.fiscal_year).collect();
+        .ok_or_else(|| {
+            LedgerError::Invalid(format!(
+                "period {period} does not exist in calendar {} of entity {entity_id}",
+                entity.calendar
+            ))
+        })?;
+    let year = all
+        .into_iter()
+        .filter(|candidate| candidate.fiscal_year == target.fiscal_year)
+        .collect();
     let minor_units = db.currencies()?.get(&entity.currency).copied().unwrap_or(2);
     Ok(YearContext {
         target,
         year,
-        accounts: db.accounts(&entity.chart)?.into_iter().map(|account| (account.number.clone(), account)).collect(),
+        accounts: db
+            .accounts(&entity.chart)?
+            .into_iter()
+            .map(|account| (account.number.clone(), account))
+            .collect(),
         currency: entity.currency,
         minor_units,
     })
@@ -82,14 +94,21 @@ fn year_context(db: &Db<'_>, entity_id: &EntityId, period: &PeriodName) -> Resul
 
 impl YearContext {
     fn names(&self, keep: impl Fn(&Period) -> bool) -> Vec<PeriodName> {
-        self.year.iter().filter(|period| keep(period)).map(|period| period.name.clone()).collect()
+        self.year
+            .iter()
+            .filter(|period| keep(period))
+            .map(|period| period.name.clone())
+            .collect()
     }
 
     /// Periods whose movements make up the balance at the end of the target period: the year
     /// up to and including it, leaving out the closing period unless it is the target.
     fn year_to_date(&self) -> Vec<PeriodName> {
         let target = &self.target;
-        self.names(|period| period.ordinal <= target.ordinal && (period.kind != PeriodKind::Closing || target.kind == PeriodKind::Closing))
+        self.names(|period| {
+            period.ordinal <= target.ordinal
+                && (period.kind != PeriodKind::Closing || target.kind == PeriodKind::Closing)
+        })
     }
 
     fn fixed(&self, amount: Decimal) -> Decimal {
@@ -112,18 +131,41 @@ fn add(total: &mut Decimal, amount: Decimal) -> Result<(), LedgerError> {
 }
 
 /// The trial balance of one period, per account (and per the named dimensions).
-pub fn trial_balance(db: &Db<'_>, entity: &EntityId, period: &PeriodName, dimensions: &[String], include_closing: bool) -> Result<TrialBalance, LedgerError> {
+pub fn trial_balance(
+    db: &Db<'_>,
+    entity: &EntityId,
+    period: &PeriodName,
+    dimensions: &[String],
+    include_closing: bool,
+) -> Result<TrialBalance, LedgerError> {
     let context = year_context(db, entity, period)?;
     let target = &context.target;
     let opening_periods = context.names(|candidate| candidate.ordinal < target.ordinal);
-    let last_operating = context.year.iter().filter(|candidate| candidate.kind == PeriodKind::Operating).map(|candidate| candidate.ordinal).max();
+    let last_operating = context
+        .year
+        .iter()
+        .filter(|candidate| candidate.kind == PeriodKind::Operating)
+        .map(|candidate| candidate.ordinal)
+        .max();
     let movement_periods = context.names(|candidate| {
-        candidate.ordinal == target.ordinal || (include_closing && Some(target.ordinal) == last_operating && candidate.kind == PeriodKind::Closing)
+        candidate.ordinal == target.ordinal
+            || (include_closing && Some(target.ordinal) == last_operating && candidate.kind == PeriodKind::Closing)
     });
     let mut grouped: BTreeMap<(AccountNumber, String), TrialBalanceTotals> = BTreeMap::new();
-    let key = |record: &BalanceRecord| (record.account.clone(), dimension::canonical(&dimension::project(&dimension::parse_canonical(&record.dimensions), dimensions)));
+    let key = |record: &BalanceRecord| {
+        (
+            record.account.clone(),
+            dimension::canonical(&dimension::project(
+                &dimension::parse_canonical(&record.dimensions),
+                dimensions,
+            )),
+        )
+    };
     for record in db.balances(entity, &opening_periods)? {
-        add(&mut grouped.entry(key(&record)).or_default().opening, record.accounting_amount)?;
+        add(
+            &mut grouped.entry(key(&record)).or_default().opening,
+            record.accounting_amount,
+        )?;
     }
     for record in db.balances(entity, &movement_periods)? {
         let row = grouped.entry(key(&record)).or_default();
@@ -133,7 +175,11 @@ pub fn trial_balance(db: &Db<'_>, entity: &EntityId, period: &PeriodName, dimens
     let mut totals = TrialBalanceTotals::default();
     let mut rows = Vec::with_capacity(grouped.len());
     for ((account, dimension_text), amounts) in grouped {
-        let closing = amounts.opening.checked_add(amounts.debit).and_then(|sum| sum.checked_sub(amounts.credit)).ok_or(LedgerError::Overflow)?;
+        let closing = amounts
+            .opening
+            .checked_add(amounts.debit)
+            .and_then(|sum| sum.checked_sub(amounts.credit))
+            .ok_or(LedgerError::Overflow)?;
         if amounts.opening.is_zero() && amounts.debit.is_zero() && amounts.credit.is_zero() {
             continue;
         }
@@ -153,8 +199,20 @@ pub fn trial_balance(db: &Db<'_>, entity: &EntityId, period: &PeriodName, dimens
             account,
         });
     }
-    let totals = TrialBalanceTotals { opening: context.fixed(totals.opening), debit: context.fixed(totals.debit), credit: context.fixed(totals.credit), closing: context.fixed(totals.closing) };
-    Ok(TrialBalance { entity: entity.clone(), period: period.clone(), currency: context.currency.clone(), include_closing, rows, totals })
+    let totals = TrialBalanceTotals {
+        opening: context.fixed(totals.opening),
+        debit: context.fixed(totals.debit),
+        credit: context.fixed(totals.credit),
+        closing: context.fixed(totals.closing),
+    };
+    Ok(TrialBalance {
+        entity: entity.clone(),
+        period: period.clone(),
+        currency: context.currency.clone(),
+        include_closing,
+        rows,
+        totals,
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -170,6 +228,28 @@ pub struct StatementSection {
     pub title: String,
     pub lines: Vec<StatementLine>,
     pub total: Decimal,
+}
+
+/// Orders statement lines the way a chart reads: categories by their lowest account number,
+/// then accounts within each category.
+fn sort_by_category<T>(lines: &mut [T], key: impl Fn(&T) -> (&String, &AccountNumber)) {
+    let mut first_account: HashMap<String, AccountNumber> = HashMap::new();
+    for line in lines.iter() {
+        let (category, account) = key(line);
+        let first = first_account.entry(category.clone()).or_insert_with(|| account.clone());
+        if account < first {
+            *first = account.clone();
+        }
+    }
+    lines.sort_by(|left, right| {
+        let (left_category, left_account) = key(left);
+        let (right_category, right_account) = key(right);
+        (&first_account[left_category], left_category, left_account).cmp(&(
+            &first_account[right_category],
+            right_category,
+            right_account,
+        ))
+    });
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -189,7 +269,11 @@ pub struct BalanceSheet {
 }
 
 /// Sums accounting amounts per account over the given periods.
-fn account_totals(db: &Db<'_>, entity: &EntityId, periods: &[PeriodName]) -> Result<BTreeMap<AccountNumber, Decimal>, LedgerError> {
+fn account_totals(
+    db: &Db<'_>,
+    entity: &EntityId,
+    periods: &[PeriodName],
+) -> Result<BTreeMap<AccountNumber, Decimal>, LedgerError> {
     let mut totals: BTreeMap<AccountNumber, Decimal> = BTreeMap::new();
     for record in db.balances(entity, periods)? {
         add(totals.entry(record.account).or_default(), record.accounting_amount)?;
@@ -197,7 +281,13 @@ fn account_totals(db: &Db<'_>, entity: &EntityId, periods: &[PeriodName]) -> Res
     Ok(totals)
 }
 
-fn section(context: &YearContext, title: &str, totals: &BTreeMap<AccountNumber, Decimal>, types: &[AccountType], sign: Decimal) -> Result<StatementSection, LedgerError> {
+fn section(
+    context: &YearContext,
+    title: &str,
+    totals: &BTreeMap<AccountNumber, Decimal>,
+    types: &[AccountType],
+    sign: Decimal,
+) -> Result<StatementSection, LedgerError> {
     let mut lines = Vec::new();
     let mut total = Decimal::ZERO;
     for (account, amount) in totals {
@@ -207,10 +297,19 @@ fn section(context: &YearContext, title: &str, totals: &BTreeMap<AccountNumber, 
         }
         let amount = amount * sign;
         add(&mut total, amount)?;
-        lines.push(StatementLine { account: account.clone(), name, category: category.unwrap_or_else(|| title.to_owned()), amount: context.fixed(amount) });
+        lines.push(StatementLine {
+            account: account.clone(),
+            name,
+            category: category.unwrap_or_else(|| title.to_owned()),
+            amount: context.fixed(amount),
+        });
     }
-    lines.sort_by(|left, right| (&left.category, &left.account).cmp(&(&right.category, &right.account)));
-    Ok(StatementSection { title: title.to_owned(), lines, total: context.fixed(total) })
+    sort_by_category(&mut lines, |line| (&line.category, &line.account));
+    Ok(StatementSection {
+        title: title.to_owned(),
+        lines,
+        total: context.fixed(total),
+    })
 }
 
 /// The balance sheet at the end of a period.
@@ -218,8 +317,20 @@ pub fn balance_sheet(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Res
     let context = year_context(db, entity, period)?;
     let totals = account_totals(db, entity, &context.year_to_date())?;
     let assets = section(&context, "Assets", &totals, &[AccountType::Asset], Decimal::ONE)?;
-    let liabilities = section(&context, "Liabilities", &totals, &[AccountType::Liability], Decimal::NEGATIVE_ONE)?;
-    let mut equity = section(&context, "Equity", &totals, &[AccountType::Equity], Decimal::NEGATIVE_ONE)?;
+    let liabilities = section(
+        &context,
+        "Liabilities",
+        &totals,
+        &[AccountType::Liability],
+        Decimal::NEGATIVE_ONE,
+    )?;
+    let mut equity = section(
+        &context,
+        "Equity",
+        &totals,
+        &[AccountType::Equity],
+        Decimal::NEGATIVE_ONE,
+    )?;
     let mut profit_and_loss = Decimal::ZERO;
     for (account, amount) in &totals {
         if !context.account(account).1.is_balance_sheet() {
@@ -281,8 +392,20 @@ pub struct IncomeStatement {
     pub net_income_year_to_date: Decimal,
 }
 
-fn income_section(context: &YearContext, title: &str, account_type: AccountType, period: &BTreeMap<AccountNumber, Decimal>, year: &BTreeMap<AccountNumber, Decimal>, sign: Decimal) -> Result<IncomeSection, LedgerError> {
-    let mut section = IncomeSection { title: title.to_owned(), lines: Vec::new(), period: Decimal::ZERO, year_to_date: Decimal::ZERO };
+fn income_section(
+    context: &YearContext,
+    title: &str,
+    account_type: AccountType,
+    period: &BTreeMap<AccountNumber, Decimal>,
+    year: &BTreeMap<AccountNumber, Decimal>,
+    sign: Decimal,
+) -> Result<IncomeSection, LedgerError> {
+    let mut section = IncomeSection {
+        title: title.to_owned(),
+        lines: Vec::new(),
+        period: Decimal::ZERO,
+        year_to_date: Decimal::ZERO,
+    };
     for (account, year_amount) in year {
         let (name, kind, category) = context.account(account);
         let period_amount = period.get(account).copied().unwrap_or_default();
@@ -299,7 +422,7 @@ fn income_section(context: &YearContext, title: &str, account_type: AccountType,
             year_to_date: context.fixed(*year_amount * sign),
         });
     }
-    section.lines.sort_by(|left, right| (&left.category, &left.account).cmp(&(&right.category, &right.account)));
+    sort_by_category(&mut section.lines, |line| (&line.category, &line.account));
     section.period = context.fixed(section.period);
     section.year_to_date = context.fixed(section.year_to_date);
     Ok(section)
@@ -310,8 +433,22 @@ pub fn income_statement(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> 
     let context = year_context(db, entity, period)?;
     let period_totals = account_totals(db, entity, std::slice::from_ref(&context.target.name))?;
     let year_totals = account_totals(db, entity, &context.year_to_date())?;
-    let revenue = income_section(&context, "Revenue", AccountType::Revenue, &period_totals, &year_totals, Decimal::NEGATIVE_ONE)?;
-    let expenses = income_section(&context, "Expenses", AccountType::Expense, &period_totals, &year_totals, Decimal::ONE)?;
+    let revenue = income_section(
+        &context,
+        "Revenue",
+        AccountType::Revenue,
+        &period_totals,
+        &year_totals,
+        Decimal::NEGATIVE_ONE,
+    )?;
+    let expenses = income_section(
+        &context,
+        "Expenses",
+        AccountType::Expense,
+        &period_totals,
+        &year_totals,
+        Decimal::ONE,
+    )?;
     Ok(IncomeStatement {
         entity: entity.clone(),
         period: period.clone(),
@@ -333,5 +470,9 @@ pub struct JournalReport {
 /// The ledger journal report: posted entries of a period with their lines and provenance.
 pub fn journal(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Result<JournalReport, LedgerError> {
     year_context(db, entity, period)?;
-    Ok(JournalReport { entity: entity.clone(), period: period.clone(), entries: db.entries(entity, Some(period))? })
+    Ok(JournalReport {
+        entity: entity.clone(),
+        period: period.clone(),
+        entries: db.entries(entity, Some(period))?,
+    })
 }

@@ -198,12 +198,22 @@ pub fn apply(db: &Db<'_>, setup: &SetupFile) -> Result<SetupSummary, LedgerError
     let mut summary = SetupSummary::default();
     for currency in &setup.currencies {
         if currency.code.len() != 3 || !currency.code.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(invalid(format!("currency `{}`: a currency code is three capital letters, like USD", currency.code)));
+            return Err(invalid(format!(
+                "currency `{}`: a currency code is three capital letters, like USD",
+                currency.code
+            )));
         }
         if currency.minor_units > 8 {
-            return Err(invalid(format!("currency {}: minor_units {} is more than 8", currency.code, currency.minor_units)));
+            return Err(invalid(format!(
+                "currency {}: minor_units {} is more than 8",
+                currency.code, currency.minor_units
+            )));
         }
-        db.upsert_currency(&currency.code, currency.name.as_deref().unwrap_or(&currency.code), currency.minor_units)?;
+        db.upsert_currency(
+            &currency.code,
+            currency.name.as_deref().unwrap_or(&currency.code),
+            currency.minor_units,
+        )?;
         summary.currencies += 1;
     }
     for calendar in &setup.calendars {
@@ -220,16 +230,25 @@ pub fn apply(db: &Db<'_>, setup: &SetupFile) -> Result<SetupSummary, LedgerError
     }
     for dimension in &setup.dimensions {
         if !is_valid_dimension_text(&dimension.name) {
-            return Err(invalid(format!("dimension name `{}` is empty or contains `=` or `;`", dimension.name)));
+            return Err(invalid(format!(
+                "dimension name `{}` is empty or contains `=` or `;`",
+                dimension.name
+            )));
         }
-        db.upsert_dimension(&dimension.name, dimension.description.as_deref().unwrap_or(&dimension.name))?;
+        db.upsert_dimension(
+            &dimension.name,
+            dimension.description.as_deref().unwrap_or(&dimension.name),
+        )?;
         for value in &dimension.values {
             let (value, name, blocked) = match value {
                 DimensionValueSetup::Plain(value) => (value, None, false),
                 DimensionValueSetup::Detailed { value, name, blocked } => (value, name.as_deref(), *blocked),
             };
             if !is_valid_dimension_text(value) {
-                return Err(invalid(format!("dimension {}: value `{value}` is empty or contains `=` or `;`", dimension.name)));
+                return Err(invalid(format!(
+                    "dimension {}: value `{value}` is empty or contains `=` or `;`",
+                    dimension.name
+                )));
             }
             db.upsert_dimension_value(&dimension.name, value, name.unwrap_or(value), blocked)?;
             summary.dimension_values += 1;
@@ -243,7 +262,10 @@ pub fn apply(db: &Db<'_>, setup: &SetupFile) -> Result<SetupSummary, LedgerError
         db.upsert_user(&user.id, user.name.as_deref().unwrap_or(&user.id))?;
         for group in &user.groups {
             if !db.group_exists(group)? {
-                return Err(invalid(format!("user {}: group {group} does not exist; declare it with [[group]]", user.id)));
+                return Err(invalid(format!(
+                    "user {}: group {group} does not exist; declare it with [[group]]",
+                    user.id
+                )));
             }
         }
         db.set_user_groups(&user.id, &user.groups)?;
@@ -264,7 +286,8 @@ pub fn apply(db: &Db<'_>, setup: &SetupFile) -> Result<SetupSummary, LedgerError
 
 fn apply_calendar(db: &Db<'_>, setup: &CalendarSetup) -> Result<usize, LedgerError> {
     let calendar_id = CalendarId::new(setup.id.clone());
-    let calendar = FiscalCalendar::new(setup.start_month).map_err(|error| invalid(format!("calendar {}: {error}", setup.id)))?;
+    let calendar =
+        FiscalCalendar::new(setup.start_month).map_err(|error| invalid(format!("calendar {}: {error}", setup.id)))?;
     match db.calendar_start_month(&calendar_id)? {
         Some(existing) if existing != setup.start_month => {
             return Err(invalid(format!(
@@ -275,8 +298,10 @@ fn apply_calendar(db: &Db<'_>, setup: &CalendarSetup) -> Result<usize, LedgerErr
         Some(_) => {}
         None => db.insert_calendar(&calendar_id, setup.start_month)?,
     }
-    let first = parse_fiscal_year_name(&setup.first_year).map_err(|error| invalid(format!("calendar {}: {error}", setup.id)))?;
-    let last = parse_fiscal_year_name(&setup.last_year).map_err(|error| invalid(format!("calendar {}: {error}", setup.id)))?;
+    let first = parse_fiscal_year_name(&setup.first_year)
+        .map_err(|error| invalid(format!("calendar {}: {error}", setup.id)))?;
+    let last =
+        parse_fiscal_year_name(&setup.last_year).map_err(|error| invalid(format!("calendar {}: {error}", setup.id)))?;
     if last < first || last - first >= CALENDAR_YEARS_MAX {
         return Err(invalid(format!(
             "calendar {}: years {} to {} must be in order and at most {CALENDAR_YEARS_MAX} years",
@@ -285,7 +310,9 @@ fn apply_calendar(db: &Db<'_>, setup: &CalendarSetup) -> Result<usize, LedgerErr
     }
     let mut created = 0;
     for end_year in first..=last {
-        let year = calendar.fiscal_year(end_year).map_err(|error| invalid(format!("calendar {}: {error}", setup.id)))?;
+        let year = calendar
+            .fiscal_year(end_year)
+            .map_err(|error| invalid(format!("calendar {}: {error}", setup.id)))?;
         let periods = calendar.periods(&year);
         if db.insert_fiscal_year(&calendar_id, &year, &periods)? {
             created += 1;
@@ -297,7 +324,10 @@ fn apply_calendar(db: &Db<'_>, setup: &CalendarSetup) -> Result<usize, LedgerErr
 /// Creates or updates one account; refuses a type change once the account has postings.
 pub fn apply_account(db: &Db<'_>, chart: &ChartId, setup: &AccountSetup) -> Result<(), LedgerError> {
     if setup.number.trim().is_empty() || setup.number.trim() != setup.number {
-        return Err(invalid(format!("account number `{}` is empty or has spaces around it", setup.number)));
+        return Err(invalid(format!(
+            "account number `{}` is empty or has spaces around it",
+            setup.number
+        )));
     }
     let number = AccountNumber::new(setup.number.clone());
     if let Some(existing) = db.account(chart, &number)?
@@ -315,7 +345,10 @@ pub fn apply_account(db: &Db<'_>, chart: &ChartId, setup: &AccountSetup) -> Resu
     if let Some(currency) = &setup.fixed_currency
         && !currencies.contains_key(&CurrencyCode::new(currency.clone()))
     {
-        return Err(invalid(format!("account {}: fixed currency {currency} does not exist", setup.number)));
+        return Err(invalid(format!(
+            "account {}: fixed currency {currency} does not exist",
+            setup.number
+        )));
     }
     db.upsert_account(
         chart,
@@ -338,21 +371,37 @@ fn apply_entity(db: &Db<'_>, setup: &EntitySetup) -> Result<(), LedgerError> {
     let id = EntityId::new(setup.id.clone());
     let currency = CurrencyCode::new(setup.currency.clone());
     if !db.currencies()?.contains_key(&currency) {
-        return Err(context(format!("currency {} does not exist; declare it with [[currency]]", setup.currency)));
+        return Err(context(format!(
+            "currency {} does not exist; declare it with [[currency]]",
+            setup.currency
+        )));
     }
     let calendar = CalendarId::new(setup.calendar.clone());
     if db.calendar_start_month(&calendar)?.is_none() {
-        return Err(context(format!("calendar {} does not exist; declare it with [[calendar]]", setup.calendar)));
+        return Err(context(format!(
+            "calendar {} does not exist; declare it with [[calendar]]",
+            setup.calendar
+        )));
     }
     let chart = ChartId::new(setup.chart.clone());
     if !db.chart_exists(&chart)? {
-        return Err(context(format!("chart {} does not exist; declare it with [[chart]]", setup.chart)));
+        return Err(context(format!(
+            "chart {} does not exist; declare it with [[chart]]",
+            setup.chart
+        )));
     }
     let retained_earnings = AccountNumber::new(setup.retained_earnings_account.clone());
     match db.account(&chart, &retained_earnings)? {
-        None => return Err(context(format!("retained earnings account {retained_earnings} does not exist in chart {chart}"))),
+        None => {
+            return Err(context(format!(
+                "retained earnings account {retained_earnings} does not exist in chart {chart}"
+            )));
+        }
         Some(account) if account.account_type != AccountType::Equity => {
-            return Err(context(format!("retained earnings account {retained_earnings} is {}, not equity", account.account_type.as_str())));
+            return Err(context(format!(
+                "retained earnings account {retained_earnings} is {}, not equity",
+                account.account_type.as_str()
+            )));
         }
         Some(_) => {}
     }
@@ -360,9 +409,12 @@ fn apply_entity(db: &Db<'_>, setup: &EntitySetup) -> Result<(), LedgerError> {
     if let Some(account) = &penny_rounding_account
         && db.account(&chart, account)?.is_none()
     {
-        return Err(context(format!("penny-rounding account {account} does not exist in chart {chart}")));
+        return Err(context(format!(
+            "penny-rounding account {account} does not exist in chart {chart}"
+        )));
     }
-    let penny_tolerance = parse_amount_text(&setup.penny_tolerance).map_err(|error| context(format!("penny_tolerance: {error}")))?;
+    let penny_tolerance =
+        parse_amount_text(&setup.penny_tolerance).map_err(|error| context(format!("penny_tolerance: {error}")))?;
     if penny_tolerance.is_sign_negative() {
         return Err(context("penny_tolerance cannot be negative".to_owned()));
     }
@@ -370,13 +422,22 @@ fn apply_entity(db: &Db<'_>, setup: &EntitySetup) -> Result<(), LedgerError> {
         && db.entry_count(Some(&id))? > 0
     {
         if existing.currency != currency {
-            return Err(context(format!("accounting currency cannot change from {} to {currency} once entries are posted", existing.currency)));
+            return Err(context(format!(
+                "accounting currency cannot change from {} to {currency} once entries are posted",
+                existing.currency
+            )));
         }
         if existing.calendar != calendar {
-            return Err(context(format!("calendar cannot change from {} to {calendar} once entries are posted", existing.calendar)));
+            return Err(context(format!(
+                "calendar cannot change from {} to {calendar} once entries are posted",
+                existing.calendar
+            )));
         }
         if existing.chart != chart {
-            return Err(context(format!("chart cannot change from {} to {chart} once entries are posted", existing.chart)));
+            return Err(context(format!(
+                "chart cannot change from {} to {chart} once entries are posted",
+                existing.chart
+            )));
         }
     }
     db.upsert_entity(&Entity {
@@ -394,25 +455,39 @@ fn apply_entity(db: &Db<'_>, setup: &EntitySetup) -> Result<(), LedgerError> {
 
 /// Parses one rate from its text fields, refusing a zero or negative rate.
 pub fn parse_rate(from: &str, to: &str, rate_type: &str, date: &str, rate: &str) -> Result<ExchangeRate, LedgerError> {
-    let effective = NaiveDate::from_str(date.trim()).map_err(|_| invalid(format!("rate {from}/{to}: `{date}` is not a date (YYYY-MM-DD)")))?;
+    let effective = NaiveDate::from_str(date.trim())
+        .map_err(|_| invalid(format!("rate {from}/{to}: `{date}` is not a date (YYYY-MM-DD)")))?;
     let value = parse_amount_text(rate).map_err(|error| invalid(format!("rate {from}/{to} on {date}: {error}")))?;
     if value <= rust_decimal::Decimal::ZERO {
-        return Err(invalid(format!("rate {from}/{to} on {date}: a rate must be positive, not {value}")));
+        return Err(invalid(format!(
+            "rate {from}/{to} on {date}: a rate must be positive, not {value}"
+        )));
     }
     if from == to {
-        return Err(invalid(format!("rate {from}/{to} on {date}: a rate needs two different currencies")));
+        return Err(invalid(format!(
+            "rate {from}/{to} on {date}: a rate needs two different currencies"
+        )));
     }
     if rate_type.trim().is_empty() {
         return Err(invalid(format!("rate {from}/{to} on {date}: the rate type is empty")));
     }
-    Ok(ExchangeRate { from: from.trim().into(), to: to.trim().into(), rate_type: rate_type.trim().into(), effective, rate: value })
+    Ok(ExchangeRate {
+        from: from.trim().into(),
+        to: to.trim().into(),
+        rate_type: rate_type.trim().into(),
+        effective,
+        rate: value,
+    })
 }
 
 pub fn check_rate_currencies(db: &Db<'_>, rate: &ExchangeRate) -> Result<(), LedgerError> {
     let currencies = db.currencies()?;
     for currency in [&rate.from, &rate.to] {
         if !currencies.contains_key(currency) {
-            return Err(invalid(format!("rate {}/{} on {}: currency {currency} does not exist", rate.from, rate.to, rate.effective)));
+            return Err(invalid(format!(
+                "rate {}/{} on {}: currency {currency} does not exist",
+                rate.from, rate.to, rate.effective
+            )));
         }
     }
     Ok(())

@@ -12,7 +12,9 @@ use crate::account::{Account, AccountType};
 use crate::calendar::{FiscalCalendar, FiscalYear, Period, PeriodKind};
 use crate::entity::Entity;
 use crate::error::LedgerError;
-use crate::ids::{AccountNumber, CalendarId, ChartId, CurrencyCode, EntityId, EntryKey, FiscalYearName, PeriodName, RateType, UserId};
+use crate::ids::{
+    AccountNumber, CalendarId, ChartId, CurrencyCode, EntityId, EntryKey, FiscalYearName, PeriodName, RateType, UserId,
+};
 use crate::journal::{PostedEntry, PostedLine, Provenance};
 use crate::money::from_store_text;
 use crate::period::{Module, ModuleAccess, PeriodStatus};
@@ -95,7 +97,10 @@ pub struct LineRecord {
 impl Store {
     /// Opens (or creates) the ledger file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
-        let connection = Connection::open(path).map_err(|source| LedgerError::Open { path: path.display().to_string(), source })?;
+        let connection = Connection::open(path).map_err(|source| LedgerError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
         let store = Self::configure(connection)?;
         Ok(store)
     }
@@ -116,16 +121,25 @@ impl Store {
 
     /// Runs `work` in an IMMEDIATE transaction, committed only when it returns Ok.
     pub fn write<T>(&mut self, work: impl FnOnce(&Db<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
-        let transaction = self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(busy_error)?;
-        let value = work(&Db { connection: &transaction })?;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(busy_error)?;
+        let value = work(&Db {
+            connection: &transaction,
+        })?;
         transaction.commit().map_err(busy_error)?;
         Ok(value)
     }
 
     /// Runs `work` in a read transaction: every query inside sees one consistent snapshot.
     pub fn read<T>(&mut self, work: impl FnOnce(&Db<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
-        let transaction = self.connection.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let value = work(&Db { connection: &transaction })?;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let value = work(&Db {
+            connection: &transaction,
+        })?;
         transaction.commit()?;
         Ok(value)
     }
@@ -150,16 +164,28 @@ fn busy_error(error: rusqlite::Error) -> LedgerError {
 }
 
 fn migrate(connection: &mut Connection) -> Result<(), LedgerError> {
-    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(busy_error)?;
-    transaction.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")?;
-    let applied: i64 = transaction.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| row.get(0))?;
+    let transaction = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(busy_error)?;
+    transaction.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )?;
+    let applied: i64 = transaction.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| {
+        row.get(0)
+    })?;
     let known = schema::MIGRATIONS.len() as i64;
     if applied > known {
-        return Err(LedgerError::NewerSchema { found: applied, supported: known });
+        return Err(LedgerError::NewerSchema {
+            found: applied,
+            supported: known,
+        });
     }
     for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(applied as usize) {
         transaction.execute_batch(migration)?;
-        transaction.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", params![index as i64 + 1, crate::now_text()])?;
+        transaction.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![index as i64 + 1, crate::now_text()],
+        )?;
     }
     transaction.commit()?;
     Ok(())
@@ -266,36 +292,62 @@ impl Db<'_> {
     }
 
     pub fn currencies(&self) -> Result<HashMap<CurrencyCode, u32>, LedgerError> {
-        let mut statement = self.connection.prepare_cached("SELECT code, minor_units FROM currencies")?;
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT code, minor_units FROM currencies")?;
         let rows = statement.query_map([], |row| Ok((CurrencyCode(row.get(0)?), row.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn currency_list(&self) -> Result<Vec<(CurrencyCode, String, u32)>, LedgerError> {
-        let mut statement = self.connection.prepare_cached("SELECT code, name, minor_units FROM currencies ORDER BY code")?;
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT code, name, minor_units FROM currencies ORDER BY code")?;
         let rows = statement.query_map([], |row| Ok((CurrencyCode(row.get(0)?), row.get(1)?, row.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn calendar_start_month(&self, calendar: &CalendarId) -> Result<Option<u32>, LedgerError> {
-        Ok(self.connection.query_row("SELECT start_month FROM calendars WHERE id = ?1", [calendar.as_str()], |row| row.get(0)).optional()?)
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT start_month FROM calendars WHERE id = ?1",
+                [calendar.as_str()],
+                |row| row.get(0),
+            )
+            .optional()?)
     }
 
     pub fn insert_calendar(&self, calendar: &CalendarId, start_month: u32) -> Result<(), LedgerError> {
-        self.connection.execute("INSERT INTO calendars (id, start_month) VALUES (?1, ?2)", params![calendar.as_str(), start_month])?;
+        self.connection.execute(
+            "INSERT INTO calendars (id, start_month) VALUES (?1, ?2)",
+            params![calendar.as_str(), start_month],
+        )?;
         Ok(())
     }
 
     pub fn calendar(&self, calendar: &CalendarId) -> Result<FiscalCalendar, LedgerError> {
-        let start_month = self.calendar_start_month(calendar)?.ok_or_else(|| LedgerError::not_found("calendar", calendar.as_str()))?;
+        let start_month = self
+            .calendar_start_month(calendar)?
+            .ok_or_else(|| LedgerError::not_found("calendar", calendar.as_str()))?;
         FiscalCalendar::new(start_month).map_err(|error| LedgerError::Invalid(error.to_string()))
     }
 
     /// Adds a fiscal year and its periods; a year that exists is left as it is.
-    pub fn insert_fiscal_year(&self, calendar: &CalendarId, year: &FiscalYear, periods: &[Period]) -> Result<bool, LedgerError> {
+    pub fn insert_fiscal_year(
+        &self,
+        calendar: &CalendarId,
+        year: &FiscalYear,
+        periods: &[Period],
+    ) -> Result<bool, LedgerError> {
         let inserted = self.connection.execute(
             "INSERT OR IGNORE INTO fiscal_years (calendar_id, name, start_date, end_date) VALUES (?1, ?2, ?3, ?4)",
-            params![calendar.as_str(), year.name.as_str(), year.start.to_string(), year.end.to_string()],
+            params![
+                calendar.as_str(),
+                year.name.as_str(),
+                year.start.to_string(),
+                year.end.to_string()
+            ],
         )?;
         let mut statement = self.connection.prepare_cached(
             "INSERT OR IGNORE INTO periods (calendar_id, name, fiscal_year, kind, ordinal, start_date, end_date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -315,28 +367,37 @@ impl Db<'_> {
     }
 
     pub fn fiscal_years(&self, calendar: &CalendarId) -> Result<Vec<FiscalYearName>, LedgerError> {
-        let mut statement = self.connection.prepare_cached("SELECT name FROM fiscal_years WHERE calendar_id = ?1 ORDER BY start_date")?;
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT name FROM fiscal_years WHERE calendar_id = ?1 ORDER BY start_date")?;
         let rows = statement.query_map([calendar.as_str()], |row| Ok(FiscalYearName(row.get(0)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Periods of a calendar in order, optionally of one fiscal year.
-    pub fn periods(&self, calendar: &CalendarId, fiscal_year: Option<&FiscalYearName>) -> Result<Vec<Period>, LedgerError> {
+    pub fn periods(
+        &self,
+        calendar: &CalendarId,
+        fiscal_year: Option<&FiscalYearName>,
+    ) -> Result<Vec<Period>, LedgerError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT name, kind, fiscal_year, start_date, end_date, ordinal FROM periods
              WHERE calendar_id = ?1 AND (?2 IS NULL OR fiscal_year = ?2) ORDER BY ordinal",
         )?;
-        let rows = statement.query_map(params![calendar.as_str(), fiscal_year.map(|year| year.as_str())], |row| {
-            let kind: String = row.get(1)?;
-            Ok(Period {
-                name: PeriodName(row.get(0)?),
-                kind: PeriodKind::parse(&kind).unwrap_or(PeriodKind::Operating),
-                fiscal_year: FiscalYearName(row.get(2)?),
-                start: parse_date(&row.get::<_, String>(3)?),
-                end: parse_date(&row.get::<_, String>(4)?),
-                ordinal: row.get(5)?,
-            })
-        })?;
+        let rows = statement.query_map(
+            params![calendar.as_str(), fiscal_year.map(|year| year.as_str())],
+            |row| {
+                let kind: String = row.get(1)?;
+                Ok(Period {
+                    name: PeriodName(row.get(0)?),
+                    kind: PeriodKind::parse(&kind).unwrap_or(PeriodKind::Operating),
+                    fiscal_year: FiscalYearName(row.get(2)?),
+                    start: parse_date(&row.get::<_, String>(3)?),
+                    end: parse_date(&row.get::<_, String>(4)?),
+                    ordinal: row.get(5)?,
+                })
+            },
+        )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -349,7 +410,11 @@ impl Db<'_> {
     }
 
     pub fn chart_exists(&self, chart: &ChartId) -> Result<bool, LedgerError> {
-        Ok(self.connection.query_row("SELECT 1 FROM charts WHERE id = ?1", [chart.as_str()], |_| Ok(())).optional()?.is_some())
+        Ok(self
+            .connection
+            .query_row("SELECT 1 FROM charts WHERE id = ?1", [chart.as_str()], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
     pub fn account(&self, chart: &ChartId, number: &AccountNumber) -> Result<Option<Account>, LedgerError> {
@@ -415,7 +480,13 @@ impl Db<'_> {
         Ok(())
     }
 
-    pub fn upsert_dimension_value(&self, dimension: &str, value: &str, description: &str, blocked: bool) -> Result<(), LedgerError> {
+    pub fn upsert_dimension_value(
+        &self,
+        dimension: &str,
+        value: &str,
+        description: &str,
+        blocked: bool,
+    ) -> Result<(), LedgerError> {
         self.connection.execute(
             "INSERT INTO dimension_values (dimension, value, description, blocked) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (dimension, value) DO UPDATE SET description = excluded.description, blocked = excluded.blocked",
@@ -431,8 +502,16 @@ impl Db<'_> {
         for name in statement.query_map([], |row| row.get::<_, String>(0))? {
             dimensions.entry(name?).or_default();
         }
-        let mut statement = self.connection.prepare_cached("SELECT dimension, value, blocked FROM dimension_values")?;
-        let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, bool>(2)?)))?;
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT dimension, value, blocked FROM dimension_values")?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, bool>(2)?,
+            ))
+        })?;
         for row in rows {
             let (dimension, value, blocked) = row?;
             dimensions.entry(dimension).or_default().insert(value, blocked);
@@ -441,31 +520,46 @@ impl Db<'_> {
     }
 
     pub fn upsert_user(&self, user: &str, name: &str) -> Result<(), LedgerError> {
-        self.connection.execute("INSERT INTO users (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET name = excluded.name", params![user, name])?;
+        self.connection.execute(
+            "INSERT INTO users (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+            params![user, name],
+        )?;
         Ok(())
     }
 
     pub fn upsert_group(&self, group: &str, name: &str) -> Result<(), LedgerError> {
-        self.connection
-            .execute("INSERT INTO user_groups (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET name = excluded.name", params![group, name])?;
+        self.connection.execute(
+            "INSERT INTO user_groups (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+            params![group, name],
+        )?;
         Ok(())
     }
 
     /// Makes the user a member of exactly these groups.
     pub fn set_user_groups(&self, user: &str, groups: &[String]) -> Result<(), LedgerError> {
-        self.connection.execute("DELETE FROM group_members WHERE user_id = ?1", [user])?;
+        self.connection
+            .execute("DELETE FROM group_members WHERE user_id = ?1", [user])?;
         for group in groups {
-            self.connection.execute("INSERT INTO group_members (group_id, user_id) VALUES (?1, ?2)", params![group, user])?;
+            self.connection.execute(
+                "INSERT INTO group_members (group_id, user_id) VALUES (?1, ?2)",
+                params![group, user],
+            )?;
         }
         Ok(())
     }
 
     pub fn group_exists(&self, group: &str) -> Result<bool, LedgerError> {
-        Ok(self.connection.query_row("SELECT 1 FROM user_groups WHERE id = ?1", [group], |_| Ok(())).optional()?.is_some())
+        Ok(self
+            .connection
+            .query_row("SELECT 1 FROM user_groups WHERE id = ?1", [group], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
     pub fn groups_of(&self, user: &UserId) -> Result<Vec<String>, LedgerError> {
-        let mut statement = self.connection.prepare_cached("SELECT group_id FROM group_members WHERE user_id = ?1 ORDER BY group_id")?;
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT group_id FROM group_members WHERE user_id = ?1 ORDER BY group_id")?;
         let rows = statement.query_map([user.as_str()], |row| row.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -494,16 +588,26 @@ impl Db<'_> {
     }
 
     pub fn entity(&self, id: &EntityId) -> Result<Option<Entity>, LedgerError> {
-        Ok(self.connection.query_row(&format!("SELECT {ENTITY_COLUMNS} FROM entities WHERE id = ?1"), [id.as_str()], entity_from_row).optional()?)
+        Ok(self
+            .connection
+            .query_row(
+                &format!("SELECT {ENTITY_COLUMNS} FROM entities WHERE id = ?1"),
+                [id.as_str()],
+                entity_from_row,
+            )
+            .optional()?)
     }
 
     /// The entity, or an error naming it.
     pub fn require_entity(&self, id: &EntityId) -> Result<Entity, LedgerError> {
-        self.entity(id)?.ok_or_else(|| LedgerError::not_found("entity", id.as_str()))
+        self.entity(id)?
+            .ok_or_else(|| LedgerError::not_found("entity", id.as_str()))
     }
 
     pub fn entities(&self) -> Result<Vec<Entity>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(&format!("SELECT {ENTITY_COLUMNS} FROM entities ORDER BY id"))?;
+        let mut statement = self
+            .connection
+            .prepare_cached(&format!("SELECT {ENTITY_COLUMNS} FROM entities ORDER BY id"))?;
         let rows = statement.query_map([], entity_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -540,8 +644,12 @@ impl Db<'_> {
     // ----- period control --------------------------------------------------------------------
 
     pub fn period_statuses(&self, entity: &EntityId) -> Result<HashMap<PeriodName, PeriodStatus>, LedgerError> {
-        let mut statement = self.connection.prepare_cached("SELECT period, status FROM period_status WHERE entity_id = ?1")?;
-        let rows = statement.query_map([entity.as_str()], |row| Ok((PeriodName(row.get(0)?), row.get::<_, String>(1)?)))?;
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT period, status FROM period_status WHERE entity_id = ?1")?;
+        let rows = statement.query_map([entity.as_str()], |row| {
+            Ok((PeriodName(row.get(0)?), row.get::<_, String>(1)?))
+        })?;
         let mut statuses = HashMap::new();
         for row in rows {
             let (period, status) = row?;
@@ -550,7 +658,12 @@ impl Db<'_> {
         Ok(statuses)
     }
 
-    pub fn set_period_status(&self, entity: &EntityId, period: &PeriodName, status: PeriodStatus) -> Result<(), LedgerError> {
+    pub fn set_period_status(
+        &self,
+        entity: &EntityId,
+        period: &PeriodName,
+        status: PeriodStatus,
+    ) -> Result<(), LedgerError> {
         self.connection.execute(
             "INSERT INTO period_status (entity_id, period, status) VALUES (?1, ?2, ?3)
              ON CONFLICT (entity_id, period) DO UPDATE SET status = excluded.status",
@@ -560,19 +673,36 @@ impl Db<'_> {
     }
 
     pub fn module_access(&self, entity: &EntityId) -> Result<HashMap<(PeriodName, Module), ModuleAccess>, LedgerError> {
-        let mut statement = self.connection.prepare_cached("SELECT period, module, level FROM module_access WHERE entity_id = ?1")?;
-        let rows = statement.query_map([entity.as_str()], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?)))?;
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT period, module, level FROM module_access WHERE entity_id = ?1")?;
+        let rows = statement.query_map([entity.as_str()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
         let mut access = HashMap::new();
         for row in rows {
             let (period, module, level) = row?;
             if let Some(module) = Module::parse(&module) {
-                access.insert((PeriodName(period), module), ModuleAccess::parse(&level).unwrap_or(ModuleAccess::None));
+                access.insert(
+                    (PeriodName(period), module),
+                    ModuleAccess::parse(&level).unwrap_or(ModuleAccess::None),
+                );
             }
         }
         Ok(access)
     }
 
-    pub fn set_module_access(&self, entity: &EntityId, period: &PeriodName, module: Module, level: &ModuleAccess) -> Result<(), LedgerError> {
+    pub fn set_module_access(
+        &self,
+        entity: &EntityId,
+        period: &PeriodName,
+        module: Module,
+        level: &ModuleAccess,
+    ) -> Result<(), LedgerError> {
         self.connection.execute(
             "INSERT INTO module_access (entity_id, period, module, level) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (entity_id, period, module) DO UPDATE SET level = excluded.level",
@@ -587,20 +717,40 @@ impl Db<'_> {
         let posted = self
             .connection
             .prepare_cached("SELECT id, fingerprint FROM entries WHERE entity_id = ?1 AND entry_key = ?2")?
-            .query_row([entity.as_str(), key.as_str()], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+            .query_row([entity.as_str(), key.as_str()], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
             .optional()?;
         if let Some((id, fingerprint)) = posted {
-            return Ok(Some(ExistingKey { fingerprint, posted_entry_id: Some(id), draft_id: None }));
+            return Ok(Some(ExistingKey {
+                fingerprint,
+                posted_entry_id: Some(id),
+                draft_id: None,
+            }));
         }
         let draft = self
             .connection
             .prepare_cached("SELECT id, fingerprint FROM drafts WHERE entity_id = ?1 AND entry_key = ?2")?
-            .query_row([entity.as_str(), key.as_str()], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+            .query_row([entity.as_str(), key.as_str()], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
             .optional()?;
-        Ok(draft.map(|(id, fingerprint)| ExistingKey { fingerprint, posted_entry_id: None, draft_id: Some(id) }))
+        Ok(draft.map(|(id, fingerprint)| ExistingKey {
+            fingerprint,
+            posted_entry_id: None,
+            draft_id: Some(id),
+        }))
     }
 
-    pub fn insert_draft(&self, entity: &EntityId, key: &EntryKey, fingerprint: &str, body: &str, source: &str, user: &UserId) -> Result<(), LedgerError> {
+    pub fn insert_draft(
+        &self,
+        entity: &EntityId,
+        key: &EntryKey,
+        fingerprint: &str,
+        body: &str,
+        source: &str,
+        user: &UserId,
+    ) -> Result<(), LedgerError> {
         self.connection
             .prepare_cached("INSERT INTO drafts (entity_id, entry_key, fingerprint, body, source, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
             .execute(params![entity.as_str(), key.as_str(), fingerprint, body, source, user.as_str(), crate::now_text()])?;
@@ -608,18 +758,33 @@ impl Db<'_> {
     }
 
     pub fn drafts(&self, entity: &EntityId) -> Result<Vec<Draft>, LedgerError> {
-        let mut statement = self.connection.prepare_cached("SELECT id, entry_key, body, source FROM drafts WHERE entity_id = ?1 ORDER BY id")?;
-        let rows = statement.query_map([entity.as_str()], |row| Ok(Draft { id: row.get(0)?, key: EntryKey(row.get(1)?), body: row.get(2)?, source: row.get(3)? }))?;
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT id, entry_key, body, source FROM drafts WHERE entity_id = ?1 ORDER BY id")?;
+        let rows = statement.query_map([entity.as_str()], |row| {
+            Ok(Draft {
+                id: row.get(0)?,
+                key: EntryKey(row.get(1)?),
+                body: row.get(2)?,
+                source: row.get(3)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Drafts dated in a period, by module: what "are the subledgers' journals posted" checks.
     pub fn draft_count(&self, entity: &EntityId) -> Result<i64, LedgerError> {
-        Ok(self.connection.query_row("SELECT COUNT(*) FROM drafts WHERE entity_id = ?1", [entity.as_str()], |row| row.get(0))?)
+        Ok(self.connection.query_row(
+            "SELECT COUNT(*) FROM drafts WHERE entity_id = ?1",
+            [entity.as_str()],
+            |row| row.get(0),
+        )?)
     }
 
     pub fn delete_draft(&self, draft_id: i64) -> Result<(), LedgerError> {
-        self.connection.prepare_cached("DELETE FROM drafts WHERE id = ?1")?.execute([draft_id])?;
+        self.connection
+            .prepare_cached("DELETE FROM drafts WHERE id = ?1")?
+            .execute([draft_id])?;
         Ok(())
     }
 
@@ -627,13 +792,21 @@ impl Db<'_> {
     pub fn ledger_head(&self, entity: &EntityId) -> Result<(i64, String), LedgerError> {
         Ok(self
             .connection
-            .query_row("SELECT sequence, hash FROM ledger_heads WHERE entity_id = ?1", [entity.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+            .query_row(
+                "SELECT sequence, hash FROM ledger_heads WHERE entity_id = ?1",
+                [entity.as_str()],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
             .optional()?
             .unwrap_or((0, crate::journal::GENESIS_HASH.to_owned())))
     }
 
     pub fn entry_count(&self, entity: Option<&EntityId>) -> Result<i64, LedgerError> {
-        Ok(self.connection.query_row("SELECT COUNT(*) FROM entries WHERE ?1 IS NULL OR entity_id = ?1", [entity.map(|entity| entity.as_str())], |row| row.get(0))?)
+        Ok(self.connection.query_row(
+            "SELECT COUNT(*) FROM entries WHERE ?1 IS NULL OR entity_id = ?1",
+            [entity.map(|entity| entity.as_str())],
+            |row| row.get(0),
+        )?)
     }
 
     fn lines_of(&self, entry_id: i64) -> Result<Vec<PostedLine>, LedgerError> {
@@ -658,35 +831,62 @@ impl Db<'_> {
     pub fn entry_by_key(&self, entity: &EntityId, key: &EntryKey) -> Result<Option<PostedEntry>, LedgerError> {
         let entry = self
             .connection
-            .query_row(&format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 AND entry_key = ?2"), [entity.as_str(), key.as_str()], entry_from_row)
+            .query_row(
+                &format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 AND entry_key = ?2"),
+                [entity.as_str(), key.as_str()],
+                entry_from_row,
+            )
             .optional()?;
         Ok(self.with_lines(entry.into_iter().collect())?.pop())
     }
 
     pub fn entry_by_id(&self, id: i64) -> Result<Option<PostedEntry>, LedgerError> {
-        let entry = self.connection.query_row(&format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ?1"), [id], entry_from_row).optional()?;
+        let entry = self
+            .connection
+            .query_row(
+                &format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ?1"),
+                [id],
+                entry_from_row,
+            )
+            .optional()?;
         Ok(self.with_lines(entry.into_iter().collect())?.pop())
     }
 
     /// The entry that reverses `entry_id`, if any.
     pub fn reversal_of(&self, entry_id: i64) -> Result<Option<EntryKey>, LedgerError> {
-        Ok(self.connection.query_row("SELECT entry_key FROM entries WHERE reverses_entry_id = ?1", [entry_id], |row| Ok(EntryKey(row.get(0)?))).optional()?)
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT entry_key FROM entries WHERE reverses_entry_id = ?1",
+                [entry_id],
+                |row| Ok(EntryKey(row.get(0)?)),
+            )
+            .optional()?)
     }
 
     /// Entries of a period (all periods when none) in posting order, with their lines.
     pub fn entries(&self, entity: &EntityId, period: Option<&PeriodName>) -> Result<Vec<PostedEntry>, LedgerError> {
-        let mut statement = self
-            .connection
-            .prepare_cached(&format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 AND (?2 IS NULL OR period = ?2) ORDER BY sequence"))?;
-        let rows = statement.query_map(params![entity.as_str(), period.map(|period| period.as_str())], entry_from_row)?;
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 AND (?2 IS NULL OR period = ?2) ORDER BY sequence"
+        ))?;
+        let rows = statement.query_map(
+            params![entity.as_str(), period.map(|period| period.as_str())],
+            entry_from_row,
+        )?;
         let entries: Vec<PostedEntry> = rows.take(QUERY_ROWS_MAX).collect::<Result<_, _>>()?;
         self.with_lines(entries)
     }
 
     /// Calls `visit` with each of the entity's entries in sequence order, lines included,
     /// without holding them all in memory (for `verify`).
-    pub fn for_each_entry(&self, entity: &EntityId, mut visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>) -> Result<(), LedgerError> {
-        let mut statement = self.connection.prepare(&format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 ORDER BY sequence"))?;
+    pub fn for_each_entry(
+        &self,
+        entity: &EntityId,
+        mut visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 ORDER BY sequence"
+        ))?;
         let mut rows = statement.query([entity.as_str()])?;
         while let Some(row) = rows.next()? {
             let mut entry = entry_from_row(row)?;
@@ -708,8 +908,17 @@ impl Db<'_> {
     }
 
     /// Posted lines of one account in a period range, after a line id, at most `limit`.
-    pub fn account_lines(&self, entity: &EntityId, account: &AccountNumber, periods: &[PeriodName], after: i64, limit: usize, include_settled: bool) -> Result<Vec<LineRecord>, LedgerError> {
-        let period_list = serde_json::to_string(&periods.iter().map(|period| period.as_str()).collect::<Vec<_>>()).unwrap_or_default();
+    pub fn account_lines(
+        &self,
+        entity: &EntityId,
+        account: &AccountNumber,
+        periods: &[PeriodName],
+        after: i64,
+        limit: usize,
+        include_settled: bool,
+    ) -> Result<Vec<LineRecord>, LedgerError> {
+        let period_list = serde_json::to_string(&periods.iter().map(|period| period.as_str()).collect::<Vec<_>>())
+            .unwrap_or_default();
         let mut statement = self.connection.prepare_cached(
             "SELECT l.id, l.entry_id, e.entry_key, e.date, l.period, l.line_no, l.account, s.canonical, l.currency, l.amount, l.accounting_amount, l.description,
                     (SELECT sl.settlement_id FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
@@ -718,17 +927,26 @@ impl Db<'_> {
              WHERE l.entity_id = ?1 AND l.account = ?2 AND l.id > ?3 AND l.period IN (SELECT value FROM json_each(?4))
              ORDER BY l.id LIMIT ?5",
         )?;
-        let rows = statement.query_map(params![entity.as_str(), account.as_str(), after, period_list, (limit as i64) * 2 + 1], |row| {
-            Ok(LineRecord {
-                id: row.get(0)?,
-                entry_id: row.get(1)?,
-                entry_key: EntryKey(row.get(2)?),
-                date: parse_date(&row.get::<_, String>(3)?),
-                period: PeriodName(row.get(4)?),
-                line: line_from_row(row, 5)?,
-                settlement_id: row.get(12)?,
-            })
-        })?;
+        let rows = statement.query_map(
+            params![
+                entity.as_str(),
+                account.as_str(),
+                after,
+                period_list,
+                (limit as i64) * 2 + 1
+            ],
+            |row| {
+                Ok(LineRecord {
+                    id: row.get(0)?,
+                    entry_id: row.get(1)?,
+                    entry_key: EntryKey(row.get(2)?),
+                    date: parse_date(&row.get::<_, String>(3)?),
+                    period: PeriodName(row.get(4)?),
+                    line: line_from_row(row, 5)?,
+                    settlement_id: row.get(12)?,
+                })
+            },
+        )?;
         let mut lines = Vec::new();
         for row in rows {
             let record = row?;
@@ -768,7 +986,9 @@ impl Db<'_> {
             for row in rows {
                 records.push(row?);
                 if records.len() > QUERY_ROWS_MAX {
-                    return Err(LedgerError::Invalid(format!("more than {QUERY_ROWS_MAX} balance rows; narrow the query")));
+                    return Err(LedgerError::Invalid(format!(
+                        "more than {QUERY_ROWS_MAX} balance rows; narrow the query"
+                    )));
                 }
             }
         }
@@ -778,7 +998,9 @@ impl Db<'_> {
     /// Every balance row of an entity, for `verify` to compare with a recomputation.
     pub fn all_balances(&self, entity: &EntityId) -> Result<Vec<BalanceRecord>, LedgerError> {
         let periods: Vec<PeriodName> = {
-            let mut statement = self.connection.prepare("SELECT DISTINCT period FROM balances WHERE entity_id = ?1")?;
+            let mut statement = self
+                .connection
+                .prepare("SELECT DISTINCT period FROM balances WHERE entity_id = ?1")?;
             let rows = statement.query_map([entity.as_str()], |row| Ok(PeriodName(row.get(0)?)))?;
             rows.collect::<Result<_, _>>()?
         };
@@ -787,10 +1009,24 @@ impl Db<'_> {
 
     // ----- audit trail -----------------------------------------------------------------------
 
-    pub fn append_audit(&self, user: &UserId, action: &str, entity: Option<&EntityId>, details: &serde_json::Value) -> Result<(), LedgerError> {
+    pub fn append_audit(
+        &self,
+        user: &UserId,
+        action: &str,
+        entity: Option<&EntityId>,
+        details: &serde_json::Value,
+    ) -> Result<(), LedgerError> {
         self.connection
-            .prepare_cached("INSERT INTO audit_log (at, user_id, action, entity_id, details) VALUES (?1, ?2, ?3, ?4, ?5)")?
-            .execute(params![crate::now_text(), user.as_str(), action, entity.map(|entity| entity.as_str()), details.to_string()])?;
+            .prepare_cached(
+                "INSERT INTO audit_log (at, user_id, action, entity_id, details) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                crate::now_text(),
+                user.as_str(),
+                action,
+                entity.map(|entity| entity.as_str()),
+                details.to_string()
+            ])?;
         Ok(())
     }
 

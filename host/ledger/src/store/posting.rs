@@ -37,7 +37,9 @@ impl PostingBatch {
     pub fn begin(db: &Db<'_>, entity: &EntityId, posted_by: &UserId) -> Result<Self, LedgerError> {
         let (sequence, hash) = db.ledger_head(entity)?;
         let mut dimension_sets = HashMap::new();
-        let mut statement = db.connection.prepare_cached("SELECT canonical, id FROM dimension_sets")?;
+        let mut statement = db
+            .connection
+            .prepare_cached("SELECT canonical, id FROM dimension_sets")?;
         for row in statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))? {
             let (canonical, id) = row?;
             dimension_sets.insert(canonical, id);
@@ -67,14 +69,21 @@ impl PostingBatch {
         if let Some(id) = self.dimension_sets.get(canonical) {
             return Ok(*id);
         }
-        db.connection.prepare_cached("INSERT INTO dimension_sets (canonical) VALUES (?1)")?.execute([canonical])?;
+        db.connection
+            .prepare_cached("INSERT INTO dimension_sets (canonical) VALUES (?1)")?
+            .execute([canonical])?;
         let id = db.connection.last_insert_rowid();
         self.dimension_sets.insert(canonical.to_owned(), id);
         Ok(id)
     }
 
     /// Appends one validated entry to the entity's chain and stages its balance changes.
-    pub fn post(&mut self, db: &Db<'_>, valid: ValidEntry, provenance: &Provenance) -> Result<PostedEntry, LedgerError> {
+    pub fn post(
+        &mut self,
+        db: &Db<'_>,
+        valid: ValidEntry,
+        provenance: &Provenance,
+    ) -> Result<PostedEntry, LedgerError> {
         assert_balanced(&self.entity, &valid.key, &valid.lines);
         let mut entry = PostedEntry {
             id: 0,
@@ -145,13 +154,30 @@ impl PostingBatch {
                     line.accounting_amount.to_string(),
                     line.description
                 ])?;
-            let delta = self.deltas.entry((entry.period.clone(), line.account.clone(), dimension_set_id, line.currency.clone())).or_default();
+            let delta = self
+                .deltas
+                .entry((
+                    entry.period.clone(),
+                    line.account.clone(),
+                    dimension_set_id,
+                    line.currency.clone(),
+                ))
+                .or_default();
             delta.amount = delta.amount.checked_add(line.amount).ok_or(LedgerError::Overflow)?;
-            delta.accounting_amount = delta.accounting_amount.checked_add(line.accounting_amount).ok_or(LedgerError::Overflow)?;
+            delta.accounting_amount = delta
+                .accounting_amount
+                .checked_add(line.accounting_amount)
+                .ok_or(LedgerError::Overflow)?;
             if line.accounting_amount.is_sign_positive() {
-                delta.debit = delta.debit.checked_add(line.accounting_amount).ok_or(LedgerError::Overflow)?;
+                delta.debit = delta
+                    .debit
+                    .checked_add(line.accounting_amount)
+                    .ok_or(LedgerError::Overflow)?;
             } else {
-                delta.credit = delta.credit.checked_sub(line.accounting_amount).ok_or(LedgerError::Overflow)?;
+                delta.credit = delta
+                    .credit
+                    .checked_sub(line.accounting_amount)
+                    .ok_or(LedgerError::Overflow)?;
             }
         }
         self.sequence = entry.sequence;
@@ -168,14 +194,27 @@ impl PostingBatch {
         }
         let mut touched_periods = BTreeSet::new();
         for ((period, account, dimension_set_id, currency), delta) in &self.deltas {
-            let key = params![self.entity.as_str(), period.as_str(), account.as_str(), dimension_set_id, currency.as_str()];
+            let key = params![
+                self.entity.as_str(),
+                period.as_str(),
+                account.as_str(),
+                dimension_set_id,
+                currency.as_str()
+            ];
             let existing = db
                 .connection
                 .prepare_cached(
                     "SELECT amount, accounting_amount, debit, credit FROM balances
                      WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND dimension_set_id = ?4 AND currency = ?5",
                 )?
-                .query_row(key, |row| Ok(BalanceDelta { amount: decimal(row, 0)?, accounting_amount: decimal(row, 1)?, debit: decimal(row, 2)?, credit: decimal(row, 3)? }))
+                .query_row(key, |row| {
+                    Ok(BalanceDelta {
+                        amount: decimal(row, 0)?,
+                        accounting_amount: decimal(row, 1)?,
+                        debit: decimal(row, 2)?,
+                        credit: decimal(row, 3)?,
+                    })
+                })
                 .optional()?
                 .unwrap_or_default();
             let add = |left: Decimal, right: Decimal| left.checked_add(right).ok_or(LedgerError::Overflow);
@@ -207,9 +246,15 @@ impl PostingBatch {
             let records = db.balances(&self.entity, std::slice::from_ref(period))?;
             let mut total = Decimal::ZERO;
             for record in &records {
-                total = total.checked_add(record.accounting_amount).ok_or(LedgerError::Overflow)?;
+                total = total
+                    .checked_add(record.accounting_amount)
+                    .ok_or(LedgerError::Overflow)?;
             }
-            assert!(total.is_zero(), "balances of {} in {period} net to {total} after posting", self.entity);
+            assert!(
+                total.is_zero(),
+                "balances of {} in {period} net to {total} after posting",
+                self.entity
+            );
         }
         Ok(self.posted_count)
     }

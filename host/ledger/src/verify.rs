@@ -1,0 +1,205 @@
+//! The ledger's self-check: walks an entity's entries in sequence, recomputes the hash chain,
+//! checks that every entry balances, and recomputes every maintained balance from the posted
+//! lines. A row changed, inserted or deleted directly in the SQLite file shows up as the first
+//! entry whose hash or link no longer matches.
+
+use crate::error::LedgerError;
+use crate::ids::EntityId;
+use crate::journal::GENESIS_HASH;
+use crate::store::Db;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Findings one check reports before it stops listing: the first ones locate the damage.
+pub const FINDINGS_MAX: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    SequenceGap {
+        expected: i64,
+        found: i64,
+        key: String,
+    },
+    BrokenLink {
+        sequence: i64,
+        key: String,
+    },
+    HashMismatch {
+        sequence: i64,
+        key: String,
+    },
+    Unbalanced {
+        sequence: i64,
+        key: String,
+        total: Decimal,
+    },
+    HeadMismatch {
+        head_sequence: i64,
+        last_sequence: i64,
+    },
+    BalanceMismatch {
+        period: String,
+        account: String,
+        dimensions: String,
+        currency: String,
+        stored: String,
+        recomputed: String,
+    },
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Finding::SequenceGap { expected, found, key } => write!(
+                formatter,
+                "sequence gap: expected entry {expected}, found {found} ({key}): an entry was deleted or inserted"
+            ),
+            Finding::BrokenLink { sequence, key } => write!(
+                formatter,
+                "entry {sequence} ({key}) does not link to the hash of the entry before it: the chain was cut here"
+            ),
+            Finding::HashMismatch { sequence, key } => write!(
+                formatter,
+                "entry {sequence} ({key}) does not match its hash: it or its lines were changed after posting"
+            ),
+            Finding::Unbalanced { sequence, key, total } => write!(
+                formatter,
+                "entry {sequence} ({key}) does not balance: its lines sum to {total}"
+            ),
+            Finding::HeadMismatch {
+                head_sequence,
+                last_sequence,
+            } => {
+                write!(
+                    formatter,
+                    "the ledger head says {head_sequence} entries but the chain ends at {last_sequence}: entries were deleted or added at the end"
+                )
+            }
+            Finding::BalanceMismatch {
+                period,
+                account,
+                dimensions,
+                currency,
+                stored,
+                recomputed,
+            } => write!(
+                formatter,
+                "balance of account {account} [{dimensions}] {currency} in {period}: stored {stored}, recomputed from lines {recomputed}"
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct VerifyReport {
+    pub entries_checked: u64,
+    pub findings: Vec<Finding>,
+}
+
+type BucketKey = (String, String, String, String);
+
+/// Checks one entity's chain and balances.
+pub fn verify_entity(db: &Db<'_>, entity: &EntityId) -> Result<VerifyReport, LedgerError> {
+    db.require_entity(entity)?;
+    let mut report = VerifyReport::default();
+    let mut expected_sequence = 1;
+    let mut previous_hash = GENESIS_HASH.to_owned();
+    let mut recomputed: BTreeMap<BucketKey, [Decimal; 4]> = BTreeMap::new();
+    let mut findings = Vec::new();
+    db.for_each_entry(entity, |entry| {
+        report.entries_checked += 1;
+        if entry.sequence != expected_sequence {
+            findings.push(Finding::SequenceGap {
+                expected: expected_sequence,
+                found: entry.sequence,
+                key: entry.key.to_string(),
+            });
+        }
+        if entry.previous_hash != previous_hash {
+            findings.push(Finding::BrokenLink {
+                sequence: entry.sequence,
+                key: entry.key.to_string(),
+            });
+        }
+        if entry.compute_hash() != entry.hash {
+            findings.push(Finding::HashMismatch {
+                sequence: entry.sequence,
+                key: entry.key.to_string(),
+            });
+        }
+        let mut total = Decimal::ZERO;
+        for line in &entry.lines {
+            total = total.checked_add(line.accounting_amount).ok_or(LedgerError::Overflow)?;
+            let bucket = recomputed
+                .entry((
+                    entry.period.to_string(),
+                    line.account.to_string(),
+                    line.dimensions.clone(),
+                    line.currency.to_string(),
+                ))
+                .or_default();
+            bucket[0] += line.amount;
+            bucket[1] += line.accounting_amount;
+            if line.accounting_amount.is_sign_positive() {
+                bucket[2] += line.accounting_amount;
+            } else {
+                bucket[3] -= line.accounting_amount;
+            }
+        }
+        if !total.is_zero() || entry.lines.is_empty() {
+            findings.push(Finding::Unbalanced {
+                sequence: entry.sequence,
+                key: entry.key.to_string(),
+                total,
+            });
+        }
+        expected_sequence = entry.sequence + 1;
+        previous_hash = entry.hash;
+        Ok(())
+    })?;
+    let (head_sequence, head_hash) = db.ledger_head(entity)?;
+    if head_sequence != expected_sequence - 1 || head_hash != previous_hash {
+        findings.push(Finding::HeadMismatch {
+            head_sequence,
+            last_sequence: expected_sequence - 1,
+        });
+    }
+    let mut stored: BTreeMap<BucketKey, [Decimal; 4]> = BTreeMap::new();
+    for record in db.all_balances(entity)? {
+        stored.insert(
+            (
+                record.period.to_string(),
+                record.account.to_string(),
+                record.dimensions,
+                record.currency.to_string(),
+            ),
+            [record.amount, record.accounting_amount, record.debit, record.credit],
+        );
+    }
+    let keys: std::collections::BTreeSet<&BucketKey> = stored.keys().chain(recomputed.keys()).collect();
+    for key in keys {
+        let zero = [Decimal::ZERO; 4];
+        let stored_value = stored.get(key).unwrap_or(&zero);
+        let recomputed_value = recomputed.get(key).unwrap_or(&zero);
+        if stored_value != recomputed_value {
+            let show = |values: &[Decimal; 4]| {
+                format!(
+                    "amount {} accounting {} debit {} credit {}",
+                    values[0], values[1], values[2], values[3]
+                )
+            };
+            findings.push(Finding::BalanceMismatch {
+                period: key.0.clone(),
+                account: key.1.clone(),
+                dimensions: key.2.clone(),
+                currency: key.3.clone(),
+                stored: show(stored_value),
+                recomputed: show(recomputed_value),
+            });
+        }
+    }
+    findings.truncate(FINDINGS_MAX);
+    report.findings = findings;
+    Ok(report)
+}

@@ -1,0 +1,310 @@
+//! The command line, as clap derive definitions. Doc comments here are the help text a user
+//! reads, so they say what a command does, what it refuses and how to fix it.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// closebook: period-end close for the general ledger.
+///
+/// Keeps the ledger in one SQLite file, posts journals with every accounting rule checked,
+/// controls period status and module access, and reports trial balances and statements.
+#[derive(Debug, Parser)]
+#[command(name = "closebook", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// The ledger file (created on first use).
+    #[arg(
+        long,
+        global = true,
+        env = "CLOSEBOOK_DB",
+        default_value = "closebook.db",
+        value_name = "PATH"
+    )]
+    pub db: PathBuf,
+
+    /// The user acting, recorded in the audit trail (default: the operating-system user).
+    #[arg(long = "as", global = true, env = "CLOSEBOOK_USER", value_name = "USER")]
+    pub user: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update entities, calendars, accounts, dimensions, users and rates from a file.
+    #[command(subcommand)]
+    Setup(SetupCommand),
+    /// Import accounts, exchange rates or journals from files.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Post draft journals, reverse posted entries, list entries.
+    #[command(subcommand)]
+    Journal(JournalCommand),
+    /// List periods; change their status or module access (mass period close).
+    #[command(subcommand)]
+    Period(PeriodCommand),
+    /// Trial balance, ledger journal, balance sheet and income statement.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Show the audit trail: who changed what, when.
+    Audit(AuditArgs),
+    /// Check the ledger: the hash chain, that every entry balances, and that maintained
+    /// balances equal a recomputation from the posted lines. Exits non-zero on any finding.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SetupCommand {
+    /// Apply a setup file (TOML). Creates what is missing, updates what changed; applying the
+    /// same file twice changes nothing. See examples/demo/setup.toml for every section.
+    Apply {
+        /// The setup file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import accounts into a chart from CSV: number,name,type[,revalue,settle,rate_type,
+    /// fixed_currency,category,blocked].
+    Accounts {
+        file: PathBuf,
+        /// The chart of accounts to import into (declared in setup).
+        #[arg(long)]
+        chart: String,
+    },
+    /// Import exchange rates from CSV: from,to,type,date,rate (1 FROM = rate TO).
+    Rates { file: PathBuf },
+    /// Import journal entries from CSV or JSON, as drafts or posted with --post.
+    ///
+    /// CSV columns: entry, date, account, amount (debit positive) or debit/credit, and
+    /// optionally currency, accounting_amount, description, period, dim.<name>. Lines of one
+    /// entry are contiguous; `entry` is the idempotency key within the entity. Any refusal and
+    /// nothing from the file is written. Re-importing an identical entry does nothing.
+    Journals {
+        file: PathBuf,
+        #[arg(long)]
+        entity: String,
+        /// The source module of the lines (module access is checked per module).
+        #[arg(long, value_enum, default_value_t = ModuleArg::Ledger)]
+        module: ModuleArg,
+        /// Post the entries now instead of keeping them as drafts.
+        #[arg(long)]
+        post: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Post draft entries: the ones named, or every draft of the entity.
+    Post {
+        #[arg(long)]
+        entity: String,
+        /// Entry keys to post (default: all drafts).
+        keys: Vec<String>,
+    },
+    /// Reverse a posted entry with a new entry dated in an open period.
+    Reverse {
+        #[arg(long)]
+        entity: String,
+        /// The key of the posted entry.
+        key: String,
+        /// The date of the reversing entry (YYYY-MM-DD).
+        #[arg(long)]
+        date: chrono::NaiveDate,
+        /// Post the reversal in this period (to name an opening or closing period).
+        #[arg(long)]
+        period: Option<String>,
+    },
+    /// List posted entries of a period, or the drafts waiting to be posted.
+    List {
+        #[arg(long)]
+        entity: String,
+        #[arg(long, required_unless_present = "drafts")]
+        period: Option<String>,
+        /// List drafts instead of posted entries.
+        #[arg(long)]
+        drafts: bool,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+}
+
+/// Which entities a period command changes.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct EntitySelection {
+    /// An entity to change (repeat for several).
+    #[arg(long = "entity", value_name = "ENTITY")]
+    pub entities: Vec<String>,
+    /// Every entity in the ledger.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeriodCommand {
+    /// List an entity's periods with status and module access.
+    List {
+        #[arg(long)]
+        entity: String,
+        /// Only this fiscal year (e.g. FY2026).
+        #[arg(long)]
+        year: Option<String>,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Set a period's status. On hold stops posting and can be reopened; permanently closed is
+    /// final and needs every earlier period permanently closed.
+    SetStatus {
+        #[command(flatten)]
+        entities: EntitySelection,
+        #[arg(long)]
+        period: String,
+        #[arg(long, value_enum)]
+        status: StatusArg,
+    },
+    /// Set who may post a module's entries in a period: all, none, or group:NAME.
+    Access {
+        #[command(flatten)]
+        entities: EntitySelection,
+        #[arg(long)]
+        period: String,
+        #[arg(long, value_enum)]
+        module: ModuleArg,
+        /// all | none | group:NAME
+        #[arg(long)]
+        level: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Trial balance: opening, debit and credit turnovers, closing, per account.
+    TrialBalance {
+        #[command(flatten)]
+        scope: ReportScope,
+        /// Break rows down by these dimensions (comma-separated, `*` for all).
+        #[arg(long, value_delimiter = ',')]
+        dimensions: Vec<String>,
+        /// For the last month of a year, include the closing period's entries.
+        #[arg(long)]
+        include_closing: bool,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Ledger journal report: the period's posted entries with lines and provenance.
+    Journal {
+        #[command(flatten)]
+        scope: ReportScope,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Balance sheet at the period end, with current-year earnings before year-end close.
+    BalanceSheet {
+        #[command(flatten)]
+        scope: ReportScope,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Income statement for the period and the year to date.
+    IncomeStatement {
+        #[command(flatten)]
+        scope: ReportScope,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReportScope {
+    #[arg(long)]
+    pub entity: String,
+    /// The period: YYYY-MM, FY2026-opening or FY2026-closing.
+    #[arg(long)]
+    pub period: String,
+}
+
+#[derive(Debug, Args)]
+pub struct FormatArg {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only records about this entity.
+    #[arg(long)]
+    pub entity: Option<String>,
+    /// Show the newest N records.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Only this entity (default: all).
+    #[arg(long)]
+    pub entity: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    Open,
+    OnHold,
+    PermanentlyClosed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModuleArg {
+    Ledger,
+    Receivables,
+    Payables,
+    Inventory,
+    Close,
+}
+
+impl ModuleArg {
+    pub fn module(self) -> closebook_ledger::period::Module {
+        use closebook_ledger::period::Module;
+        match self {
+            ModuleArg::Ledger => Module::Ledger,
+            ModuleArg::Receivables => Module::Receivables,
+            ModuleArg::Payables => Module::Payables,
+            ModuleArg::Inventory => Module::Inventory,
+            ModuleArg::Close => Module::Close,
+        }
+    }
+}
+
+impl StatusArg {
+    pub fn status(self) -> closebook_ledger::period::PeriodStatus {
+        use closebook_ledger::period::PeriodStatus;
+        match self {
+            StatusArg::Open => PeriodStatus::Open,
+            StatusArg::OnHold => PeriodStatus::OnHold,
+            StatusArg::PermanentlyClosed => PeriodStatus::PermanentlyClosed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

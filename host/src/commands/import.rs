@@ -1,0 +1,67 @@
+//! `closebook import accounts|rates|journals`.
+
+use super::{Context, read_file};
+use crate::cli::ImportCommand;
+use crate::output::print;
+use anyhow::Context as _;
+use closebook_ledger::ids::{ChartId, EntityId};
+use closebook_ledger::import::{CsvJournalReader, read_accounts_csv, read_json_journal, read_rates_csv};
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+pub fn run(context: &Context, command: ImportCommand) -> anyhow::Result<()> {
+    match command {
+        ImportCommand::Accounts { file, chart } => {
+            let source = file.display().to_string();
+            let accounts = read_accounts_csv(open(&file)?, &source)?;
+            let count = context
+                .open_ledger()?
+                .import_accounts(&ChartId::new(chart.clone()), &accounts, &source)?;
+            print(&format!("imported {count} accounts into chart {chart} from {source}\n"))
+        }
+        ImportCommand::Rates { file } => {
+            let source = file.display().to_string();
+            let rates = read_rates_csv(open(&file)?, &source)?;
+            let count = context.open_ledger()?.import_rates(&rates, &source)?;
+            print(&format!("imported {count} exchange rates from {source}\n"))
+        }
+        ImportCommand::Journals {
+            file,
+            entity,
+            module,
+            post,
+        } => {
+            let source = file.display().to_string();
+            let entity_id = EntityId::new(entity.clone());
+            let mut ledger = context.open_ledger()?;
+            let is_json = file
+                .extension()
+                .is_some_and(|extension| extension.eq_ignore_ascii_case("json"));
+            let summary = if is_json {
+                let items = read_json_journal(&read_file(&file)?, &source, module.module())?;
+                ledger.import_journals(&entity_id, items, post, &source)
+            } else {
+                let reader = CsvJournalReader::new(open(&file)?, &source, module.module())?;
+                ledger.import_journals(&entity_id, reader, post, &source)
+            }
+            .with_context(|| format!("importing {source} into entity {entity}"))?;
+            let action = if post {
+                format!("{} posted", summary.posted)
+            } else {
+                format!("{} kept as drafts", summary.drafted)
+            };
+            print(&format!(
+                "{source}: {} entries ({} lines) read, {action}, {} already imported (unchanged); ledger sequence of {entity} is now {}\n",
+                summary.entries_read, summary.lines_read, summary.repeated, summary.sequence
+            ))
+        }
+    }
+}
+
+fn open(path: &Path) -> anyhow::Result<BufReader<File>> {
+    Ok(BufReader::with_capacity(
+        1 << 20,
+        File::open(path).with_context(|| format!("opening {}", path.display()))?,
+    ))
+}

@@ -1,0 +1,255 @@
+//! `closebook report trial-balance|journal|balance-sheet|income-statement`.
+
+use super::Context;
+use crate::cli::{Format, ReportCommand};
+use crate::output::{Table, cell, print, print_json, print_table};
+use closebook_ledger::ids::{EntityId, PeriodName};
+use closebook_ledger::report::{self, BalanceSheet, IncomeStatement, StatementSection, TrialBalance};
+
+pub fn run(context: &Context, command: ReportCommand) -> anyhow::Result<()> {
+    let mut ledger = context.open_ledger()?;
+    match command {
+        ReportCommand::TrialBalance {
+            scope,
+            dimensions,
+            include_closing,
+            format,
+        } => {
+            let (entity, period) = (EntityId::new(scope.entity), PeriodName::new(scope.period));
+            let trial_balance =
+                ledger.read(|db| report::trial_balance(db, &entity, &period, &dimensions, include_closing))?;
+            match format.format {
+                Format::Json => print_json(&trial_balance),
+                other => {
+                    if other == Format::Table {
+                        print(&format!(
+                            "Trial balance of {} for {} ({})\n\n",
+                            trial_balance.entity, trial_balance.period, trial_balance.currency
+                        ))?;
+                    }
+                    print_table(&trial_balance_table(&trial_balance, &dimensions, other), other)
+                }
+            }
+        }
+        ReportCommand::Journal { scope, format } => {
+            let (entity, period) = (EntityId::new(scope.entity), PeriodName::new(scope.period));
+            let journal = ledger.read(|db| report::journal(db, &entity, &period))?;
+            if format.format == Format::Json {
+                return print_json(&journal);
+            }
+            let mut table = Table::new(&[
+                ("Seq", true),
+                ("Entry", false),
+                ("Date", false),
+                ("Account", false),
+                ("Dimensions", false),
+                ("Currency", false),
+                ("Amount", true),
+                ("Accounting", true),
+                ("Description", false),
+                ("Source", false),
+            ]);
+            for entry in &journal.entries {
+                let provenance = &entry.provenance;
+                let source = match (&provenance.plugin_name, &provenance.task) {
+                    (Some(plugin), Some(task)) => format!(
+                        "{task} ({plugin} {})",
+                        provenance.plugin_version.clone().unwrap_or_default()
+                    ),
+                    _ => provenance.source.clone(),
+                };
+                for (index, line) in entry.lines.iter().enumerate() {
+                    let first = index == 0;
+                    table.row(vec![
+                        if first {
+                            entry.sequence.to_string()
+                        } else {
+                            String::new()
+                        },
+                        if first { entry.key.to_string() } else { String::new() },
+                        if first { entry.date.to_string() } else { String::new() },
+                        line.account.to_string(),
+                        line.dimensions.clone(),
+                        line.currency.to_string(),
+                        cell(line.amount, format.format),
+                        cell(line.accounting_amount, format.format),
+                        line.description.clone(),
+                        if first {
+                            format!("{source} by {}", entry.posted_by)
+                        } else {
+                            String::new()
+                        },
+                    ]);
+                }
+            }
+            if format.format == Format::Table {
+                print(&format!(
+                    "Ledger journal of {} for {}: {} entries\n\n",
+                    journal.entity,
+                    journal.period,
+                    journal.entries.len()
+                ))?;
+            }
+            print_table(&table, format.format)
+        }
+        ReportCommand::BalanceSheet { scope, format } => {
+            let (entity, period) = (EntityId::new(scope.entity), PeriodName::new(scope.period));
+            let sheet = ledger.read(|db| report::balance_sheet(db, &entity, &period))?;
+            match format.format {
+                Format::Json => print_json(&sheet),
+                other => {
+                    if other == Format::Table {
+                        print(&format!(
+                            "Balance sheet of {} at {} ({}, period {})\n\n",
+                            sheet.entity, sheet.as_of, sheet.currency, sheet.period
+                        ))?;
+                    }
+                    print_table(&balance_sheet_table(&sheet, other), other)?;
+                    if other == Format::Table && !sheet.balanced {
+                        print("\nwarning: assets differ from liabilities and equity; run `closebook verify`\n")?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+        ReportCommand::IncomeStatement { scope, format } => {
+            let (entity, period) = (EntityId::new(scope.entity), PeriodName::new(scope.period));
+            let statement = ledger.read(|db| report::income_statement(db, &entity, &period))?;
+            match format.format {
+                Format::Json => print_json(&statement),
+                other => {
+                    if other == Format::Table {
+                        print(&format!(
+                            "Income statement of {} for {} ({})\n\n",
+                            statement.entity, statement.period, statement.currency
+                        ))?;
+                    }
+                    print_table(&income_statement_table(&statement, other), other)
+                }
+            }
+        }
+    }
+}
+
+fn trial_balance_table(trial_balance: &TrialBalance, dimensions: &[String], format: Format) -> Table {
+    let with_dimensions = !dimensions.is_empty();
+    let mut columns = vec![("Account", false), ("Name", false)];
+    if with_dimensions {
+        columns.push(("Dimensions", false));
+    }
+    columns.extend([("Opening", true), ("Debit", true), ("Credit", true), ("Closing", true)]);
+    let mut table = Table::new(&columns);
+    for row in &trial_balance.rows {
+        let mut cells = vec![row.account.to_string(), row.name.clone()];
+        if with_dimensions {
+            cells.push(closebook_ledger::dimension::canonical(&row.dimensions));
+        }
+        cells.extend([
+            cell(row.opening, format),
+            cell(row.debit, format),
+            cell(row.credit, format),
+            cell(row.closing, format),
+        ]);
+        table.row(cells);
+    }
+    let totals = &trial_balance.totals;
+    let mut cells = vec!["Total".to_owned(), String::new()];
+    if with_dimensions {
+        cells.push(String::new());
+    }
+    cells.extend([
+        cell(totals.opening, format),
+        cell(totals.debit, format),
+        cell(totals.credit, format),
+        cell(totals.closing, format),
+    ]);
+    table.footer(cells);
+    table
+}
+
+fn push_section(table: &mut Table, section: &StatementSection, format: Format) {
+    for line in &section.lines {
+        table.row(vec![
+            section.title.clone(),
+            line.category.clone(),
+            line.account.to_string(),
+            line.name.clone(),
+            cell(line.amount, format),
+        ]);
+    }
+    table.row(vec![
+        section.title.clone(),
+        String::new(),
+        String::new(),
+        format!("Total {}", section.title.to_lowercase()),
+        cell(section.total, format),
+    ]);
+}
+
+fn balance_sheet_table(sheet: &BalanceSheet, format: Format) -> Table {
+    let mut table = Table::new(&[
+        ("Section", false),
+        ("Category", false),
+        ("Account", false),
+        ("Name", false),
+        ("Amount", true),
+    ]);
+    push_section(&mut table, &sheet.assets, format);
+    push_section(&mut table, &sheet.liabilities, format);
+    push_section(&mut table, &sheet.equity, format);
+    table.footer(vec![
+        String::new(),
+        String::new(),
+        String::new(),
+        "Total assets".to_owned(),
+        cell(sheet.assets.total, format),
+    ]);
+    table.footer(vec![
+        String::new(),
+        String::new(),
+        String::new(),
+        "Total liabilities and equity".to_owned(),
+        cell(sheet.total_liabilities_and_equity, format),
+    ]);
+    table
+}
+
+fn income_statement_table(statement: &IncomeStatement, format: Format) -> Table {
+    let mut table = Table::new(&[
+        ("Section", false),
+        ("Category", false),
+        ("Account", false),
+        ("Name", false),
+        ("Period", true),
+        ("Year to date", true),
+    ]);
+    for section in [&statement.revenue, &statement.expenses] {
+        for line in &section.lines {
+            table.row(vec![
+                section.title.clone(),
+                line.category.clone(),
+                line.account.to_string(),
+                line.name.clone(),
+                cell(line.period, format),
+                cell(line.year_to_date, format),
+            ]);
+        }
+        table.row(vec![
+            section.title.clone(),
+            String::new(),
+            String::new(),
+            format!("Total {}", section.title.to_lowercase()),
+            cell(section.period, format),
+            cell(section.year_to_date, format),
+        ]);
+    }
+    table.footer(vec![
+        String::new(),
+        String::new(),
+        String::new(),
+        "Net income".to_owned(),
+        cell(statement.net_income_period, format),
+        cell(statement.net_income_year_to_date, format),
+    ]);
+    table
+}

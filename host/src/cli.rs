@@ -46,6 +46,9 @@ pub enum Command {
     /// Trial balance, ledger journal, balance sheet and income statement.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Inspect, run and scaffold close-step plugins (WebAssembly components).
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Show the audit trail: who changed what, when.
     Audit(AuditArgs),
     /// Check the ledger: the hash chain, that every entry balances, and that maintained
@@ -176,6 +179,88 @@ pub enum PeriodCommand {
         #[arg(long)]
         level: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Show a plugin's name, version, interface version, SHA-256 and config schema.
+    Inspect {
+        /// The plugin component (.wasm).
+        file: PathBuf,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Run a plugin for one entity and period: a dry run that prints the proposed entries,
+    /// messages, fuel and time, unless --post. Posting validates every proposal like an
+    /// imported journal and posts them all or none.
+    Run {
+        /// The plugin component (.wasm).
+        file: PathBuf,
+        #[arg(long)]
+        entity: String,
+        /// The period the step runs for (YYYY-MM, FY2026-opening, FY2026-closing).
+        #[arg(long)]
+        period: String,
+        /// The step's configuration as JSON.
+        #[arg(long, conflicts_with = "config_file")]
+        config: Option<String>,
+        /// A file holding the step's configuration as JSON.
+        #[arg(long, value_name = "FILE")]
+        config_file: Option<PathBuf>,
+        /// Read balances as of this date (default: the period end).
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+        /// Other entities the step may read (repeat); add `:post` to let it post there too,
+        /// e.g. `--allow ACME-DE:post`.
+        #[arg(long = "allow", value_name = "ENTITY[:post]")]
+        allow: Vec<String>,
+        /// Post the proposals instead of only showing them.
+        #[arg(long)]
+        post: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Scaffold a new close-step plugin project that builds and passes its own test.
+    New {
+        /// The plugin's name (a Rust package name, e.g. `accrue-bonus`).
+        name: String,
+        /// Where to create the project folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The language of the project.
+        #[arg(long, value_enum, default_value_t = PluginLanguage::Rust)]
+        lang: PluginLanguage,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PluginLanguage {
+    Rust,
+}
+
+/// Per-run limit overrides; each is refused above its hard maximum.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LimitArgs {
+    /// Fuel (instructions, roughly) the step may burn.
+    #[arg(long, value_name = "UNITS")]
+    pub fuel: Option<u64>,
+    /// Linear memory the step may grow to.
+    #[arg(long, value_name = "BYTES")]
+    pub memory_bytes: Option<u64>,
+    /// Wall-clock backstop.
+    #[arg(long, value_name = "MS")]
+    pub wall_time_ms: Option<u64>,
+    /// Size of the step's output (proposals and messages).
+    #[arg(long, value_name = "BYTES")]
+    pub output_bytes: Option<u64>,
+    /// Size of the step's log.
+    #[arg(long, value_name = "BYTES")]
+    pub log_bytes: Option<u64>,
+    /// Ledger rows the step's queries may return in all.
+    #[arg(long, value_name = "ROWS")]
+    pub query_rows: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,8 @@
 pub mod cli;
 pub mod commands;
 pub mod output;
+pub mod plugin;
+pub mod step;
 
 /// Maps a command's outcome to the process exit code, in one place: 0 on success (a closed
 /// pipe, as in `closebook report … | head`, is success too), 1 with the error chain on stderr.

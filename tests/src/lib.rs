@@ -41,6 +41,23 @@ pub fn closebook_binary() -> &'static Path {
     })
 }
 
+/// A plugin component built by `scripts/build-plugins`, by crate file name (e.g.
+/// `custom_plugin`). Missing files fail the test with the command that builds them.
+pub fn plugin_wasm(name: &str) -> PathBuf {
+    let executable = std::env::current_exe().expect("the test executable has a path");
+    let target = executable
+        .ancestors()
+        .nth(3)
+        .expect("tests run from target/<profile>/deps");
+    let path = target.join("wasm32-wasip2/release").join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `scripts/build-plugins` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
 /// The outcome of one command.
 pub struct Run {
     pub status: i32,
@@ -71,7 +88,11 @@ impl Run {
     /// Panics unless the command failed; returns its stderr.
     #[track_caller]
     pub fn failure(self) -> String {
-        assert_ne!(self.status, 0, "command was expected to fail\nstdout:\n{}", self.stdout);
+        let shown: String = self.stdout.chars().take(4_000).collect();
+        assert_ne!(
+            self.status, 0,
+            "command was expected to fail\nstdout (first 4,000 characters):\n{shown}"
+        );
         self.stderr
     }
 

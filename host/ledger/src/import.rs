@@ -146,7 +146,7 @@ impl<R: Read> CsvJournalReader<R> {
         })
     }
 
-    fn field<'r>(record: &'r csv::StringRecord, column: Option<usize>) -> &'r str {
+    fn field(record: &csv::StringRecord, column: Option<usize>) -> &str {
         column.and_then(|index| record.get(index)).unwrap_or("")
     }
 

@@ -5,6 +5,10 @@
 //! This crate does not depend on the plugin runtime, so that its tests, property tests and
 //! fuzzing build fast. The `closebook` crate builds the CLI, plugins and close engine on it.
 
+// Refusals carry the offending values so that messages can name them; they are built only on
+// the error path, where their size costs nothing worth boxing for.
+#![allow(clippy::result_large_err)]
+
 pub mod account;
 pub mod calendar;
 pub mod dimension;
@@ -16,8 +20,10 @@ pub mod journal;
 pub mod ledger;
 pub mod money;
 pub mod period;
+pub mod query;
 pub mod rate;
 pub mod report;
+pub mod settlement;
 pub mod setup;
 pub mod store;
 pub mod verify;

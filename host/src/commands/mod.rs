@@ -5,6 +5,8 @@ mod audit;
 mod import;
 mod journal;
 mod period;
+mod plugin;
+mod plugin_new;
 mod report;
 mod verify;
 
@@ -64,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Journal(command) => journal::run(&context, command),
         Command::Period(command) => period::run(&context, command),
         Command::Report(command) => report::run(&context, command),
+        Command::Plugin(command) => plugin::run(&context, command),
         Command::Audit(arguments) => audit::run(&context, arguments),
         Command::Verify(arguments) => verify::run(&context, arguments),
     }

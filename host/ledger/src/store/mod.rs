@@ -74,6 +74,53 @@ pub struct AuditRecord {
     pub details: serde_json::Value,
 }
 
+/// A posted line as settlement sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettlementLine {
+    pub entity: EntityId,
+    pub account: AccountNumber,
+    pub fiscal_year: FiscalYearName,
+    pub accounting_amount: Decimal,
+    pub active_settlement: Option<i64>,
+}
+
+/// The completion record of one plugin step run that posted.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StepRunRecord {
+    pub run_id: String,
+    pub entity: EntityId,
+    pub period: PeriodName,
+    pub task: Option<String>,
+    pub plugin_name: String,
+    pub plugin_version: String,
+    pub plugin_sha256: String,
+    pub config: String,
+    pub run_by: UserId,
+    pub started_at: String,
+    pub finished_at: String,
+    pub sequence_before: i64,
+    pub sequence_after: i64,
+    pub entries_posted: i64,
+    pub settlements_posted: i64,
+    pub fuel_consumed: u64,
+    pub duration_ms: u64,
+    pub log: String,
+}
+
+/// A read transaction held open for as long as a close step runs: every query through it sees
+/// the ledger as it was when the snapshot was taken, whatever other processes post meanwhile.
+pub struct Snapshot {
+    connection: Connection,
+}
+
+impl Snapshot {
+    pub fn db(&self) -> Db<'_> {
+        Db {
+            connection: &self.connection,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Draft {
     pub id: i64,
@@ -148,6 +195,19 @@ impl Store {
     /// dry run, plugin snapshots).
     pub fn connection(&mut self) -> &mut Connection {
         &mut self.connection
+    }
+
+    /// Turns this store into a snapshot: a read transaction that starts now and lasts until
+    /// the snapshot is dropped. (WAL mode lets writers go on meanwhile.)
+    pub fn into_snapshot(self) -> Result<Snapshot, LedgerError> {
+        self.connection.execute_batch("BEGIN DEFERRED")?;
+        // The snapshot is fixed at the first read, so read now.
+        let _heads: i64 = self
+            .connection
+            .query_row("SELECT COUNT(*) FROM ledger_heads", [], |row| row.get(0))?;
+        Ok(Snapshot {
+            connection: self.connection,
+        })
     }
 
     /// Wraps a connection the caller already holds in a transaction.
@@ -1005,6 +1065,135 @@ impl Db<'_> {
             rows.collect::<Result<_, _>>()?
         };
         self.balances(entity, &periods)
+    }
+
+    // ----- settlements ---------------------------------------------------------------------
+
+    /// A posted line with what settlement needs to know about it.
+    pub fn line_for_settlement(&self, line_id: i64) -> Result<Option<SettlementLine>, LedgerError> {
+        Ok(self
+            .connection
+            .prepare_cached(
+                "SELECT l.entity_id, l.account, e.fiscal_year, l.accounting_amount,
+                    (SELECT sl.settlement_id FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
+                     WHERE sl.line_id = l.id AND r.settlement_id IS NULL LIMIT 1)
+                 FROM lines l JOIN entries e ON e.id = l.entry_id WHERE l.id = ?1",
+            )?
+            .query_row([line_id], |row| {
+                Ok(SettlementLine {
+                    entity: EntityId(row.get(0)?),
+                    account: AccountNumber(row.get(1)?),
+                    fiscal_year: FiscalYearName(row.get(2)?),
+                    accounting_amount: decimal(row, 3)?,
+                    active_settlement: row.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
+    pub fn insert_settlement(
+        &self,
+        entity: &EntityId,
+        account: &AccountNumber,
+        fiscal_year: &FiscalYearName,
+        line_ids: &[i64],
+        user: &UserId,
+        run_id: Option<&str>,
+    ) -> Result<i64, LedgerError> {
+        self.connection.execute(
+            "INSERT INTO settlements (entity_id, account, fiscal_year, created_by, created_at, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![entity.as_str(), account.as_str(), fiscal_year.as_str(), user.as_str(), crate::now_text(), run_id],
+        )?;
+        let settlement_id = self.connection.last_insert_rowid();
+        let mut statement = self
+            .connection
+            .prepare_cached("INSERT INTO settlement_lines (settlement_id, line_id) VALUES (?1, ?2)")?;
+        for line_id in line_ids {
+            statement.execute([settlement_id, *line_id])?;
+        }
+        Ok(settlement_id)
+    }
+
+    /// The entity a settlement belongs to and whether it was reversed.
+    pub fn settlement_state(&self, settlement_id: i64) -> Result<Option<(EntityId, bool)>, LedgerError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT s.entity_id, r.settlement_id IS NOT NULL FROM settlements s LEFT JOIN settlement_reversals r ON r.settlement_id = s.id WHERE s.id = ?1",
+                [settlement_id],
+                |row| Ok((EntityId(row.get(0)?), row.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    pub fn insert_settlement_reversal(&self, settlement_id: i64, user: &UserId) -> Result<(), LedgerError> {
+        self.connection.execute(
+            "INSERT INTO settlement_reversals (settlement_id, reversed_by, reversed_at) VALUES (?1, ?2, ?3)",
+            params![settlement_id, user.as_str(), crate::now_text()],
+        )?;
+        Ok(())
+    }
+
+    // ----- step runs -------------------------------------------------------------------------
+
+    pub fn insert_step_run(&self, run: &StepRunRecord) -> Result<(), LedgerError> {
+        self.connection.execute(
+            "INSERT INTO step_runs (run_id, entity_id, period, task, plugin_name, plugin_version, plugin_sha256, config, run_by,
+                started_at, finished_at, sequence_before, sequence_after, entries_posted, settlements_posted, fuel_consumed, duration_ms, log)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            params![
+                run.run_id,
+                run.entity.as_str(),
+                run.period.as_str(),
+                run.task,
+                run.plugin_name,
+                run.plugin_version,
+                run.plugin_sha256,
+                run.config,
+                run.run_by.as_str(),
+                run.started_at,
+                run.finished_at,
+                run.sequence_before,
+                run.sequence_after,
+                run.entries_posted,
+                run.settlements_posted,
+                run.fuel_consumed as i64,
+                run.duration_ms as i64,
+                run.log
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn step_runs(&self, entity: Option<&EntityId>, limit: usize) -> Result<Vec<StepRunRecord>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT run_id, entity_id, period, task, plugin_name, plugin_version, plugin_sha256, config, run_by, started_at, finished_at,
+                    sequence_before, sequence_after, entries_posted, settlements_posted, fuel_consumed, duration_ms, log
+             FROM (SELECT rowid AS position, * FROM step_runs WHERE ?1 IS NULL OR entity_id = ?1 ORDER BY rowid DESC LIMIT ?2) ORDER BY position",
+        )?;
+        let rows = statement.query_map(params![entity.map(|entity| entity.as_str()), limit as i64], |row| {
+            Ok(StepRunRecord {
+                run_id: row.get(0)?,
+                entity: EntityId(row.get(1)?),
+                period: PeriodName(row.get(2)?),
+                task: row.get(3)?,
+                plugin_name: row.get(4)?,
+                plugin_version: row.get(5)?,
+                plugin_sha256: row.get(6)?,
+                config: row.get(7)?,
+                run_by: UserId(row.get(8)?),
+                started_at: row.get(9)?,
+                finished_at: row.get(10)?,
+                sequence_before: row.get(11)?,
+                sequence_after: row.get(12)?,
+                entries_posted: row.get(13)?,
+                settlements_posted: row.get(14)?,
+                fuel_consumed: row.get::<_, i64>(15)? as u64,
+                duration_ms: row.get::<_, i64>(16)? as u64,
+                log: row.get(17)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     // ----- audit trail -----------------------------------------------------------------------

@@ -6,7 +6,7 @@
 //! cannot rewrite history. Balances and period statuses are maintained state, derivable from the
 //! ledger and the audit trail.
 
-pub const MIGRATIONS: &[&str] = &[MIGRATION_1];
+pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
 
 const MIGRATION_1: &str = r#"
 CREATE TABLE currencies (
@@ -236,4 +236,32 @@ CREATE TRIGGER settlement_reversals_no_update BEFORE UPDATE ON settlement_revers
 CREATE TRIGGER settlement_reversals_no_delete BEFORE DELETE ON settlement_reversals BEGIN SELECT RAISE(ABORT, 'settlements are append-only'); END;
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+"#;
+
+/// Completion records of plugin step runs that posted: what ran, on which ledger state, what
+/// it posted and what it cost. Written in the same transaction as the step's entries.
+const MIGRATION_2: &str = r#"
+CREATE TABLE step_runs (
+    run_id TEXT PRIMARY KEY,
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    period TEXT NOT NULL,
+    task TEXT,
+    plugin_name TEXT NOT NULL,
+    plugin_version TEXT NOT NULL,
+    plugin_sha256 TEXT NOT NULL,
+    config TEXT NOT NULL,
+    run_by TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    sequence_before INTEGER NOT NULL,
+    sequence_after INTEGER NOT NULL,
+    entries_posted INTEGER NOT NULL,
+    settlements_posted INTEGER NOT NULL,
+    fuel_consumed INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    log TEXT NOT NULL
+);
+CREATE INDEX entries_by_run ON entries (run_id) WHERE run_id IS NOT NULL;
+CREATE TRIGGER step_runs_no_update BEFORE UPDATE ON step_runs BEGIN SELECT RAISE(ABORT, 'step runs are append-only'); END;
+CREATE TRIGGER step_runs_no_delete BEFORE DELETE ON step_runs BEGIN SELECT RAISE(ABORT, 'step runs are append-only'); END;
 "#;

@@ -1,6 +1,6 @@
 //! Test guest `panic`: `run` panics with a known message.
 
-wit_bindgen::generate!({ path: "../../../host/src/plugin/wit", world: "close-step" });
+wit_bindgen::generate!({ path: "../../../plugin-sdk/wit", world: "close-step" });
 
 struct Panic;
 

@@ -1,0 +1,242 @@
+//! `closebook plugin inspect|run|new`.
+
+use super::{Context, read_file};
+use crate::cli::{Format, LimitArgs, PluginCommand};
+use crate::output::{Table, grouped, print, print_json};
+use crate::plugin::{LimitOverrides, Limits, LoadedPlugin, PluginRuntime};
+use crate::step::{StepRequest, post_step, run_step};
+use anyhow::Context as _;
+use closebook_ledger::ids::{EntityId, PeriodName};
+use closebook_ledger::money::parse_decimal;
+use std::path::{Path, PathBuf};
+
+/// Where compiled plugins are cached: `CLOSEBOOK_CACHE`, else `.closebook-cache` beside the
+/// ledger file, so that a second run never recompiles.
+pub fn cache_directory(db: &Path) -> PathBuf {
+    if let Some(directory) = std::env::var_os("CLOSEBOOK_CACHE") {
+        return PathBuf::from(directory);
+    }
+    let parent = db
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    parent.join(".closebook-cache")
+}
+
+pub fn load_plugin(db: &Path, file: &Path) -> anyhow::Result<(PluginRuntime, LoadedPlugin)> {
+    let runtime = PluginRuntime::new(&cache_directory(db))?;
+    let plugin = runtime
+        .load_file(file)
+        .with_context(|| format!("loading plugin {}", file.display()))?;
+    Ok((runtime, plugin))
+}
+
+pub fn limits_from(arguments: &LimitArgs) -> anyhow::Result<Limits> {
+    Ok(Limits::default().with_overrides(&LimitOverrides {
+        fuel: arguments.fuel,
+        memory_bytes: arguments.memory_bytes,
+        wall_time_ms: arguments.wall_time_ms,
+        output_bytes: arguments.output_bytes,
+        log_bytes: arguments.log_bytes,
+        query_rows: arguments.query_rows,
+    })?)
+}
+
+pub fn run(context: &Context, command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::New { name, dir, lang } => super::plugin_new::run_new(&name, &dir, lang),
+        PluginCommand::Inspect { file, format } => inspect(context, &file, format.format),
+        PluginCommand::Run {
+            file,
+            entity,
+            period,
+            config,
+            config_file,
+            as_of,
+            allow,
+            post,
+            limits,
+            format,
+        } => {
+            let config = match (config, config_file) {
+                (Some(config), _) => config,
+                (None, Some(path)) => read_file(&path)?,
+                (None, None) => "{}".to_owned(),
+            };
+            let mut other_entities = Vec::new();
+            for allowed in allow {
+                let (entity, post_there) = match allowed.split_once(':') {
+                    Some((entity, "post")) => (entity.to_owned(), true),
+                    Some((_, other)) => {
+                        anyhow::bail!("--allow {allowed}: `{other}` is not `post`; write ENTITY or ENTITY:post")
+                    }
+                    None => (allowed.clone(), false),
+                };
+                other_entities.push((EntityId::new(entity), post_there));
+            }
+            let request = StepRequest {
+                entity: EntityId::new(entity),
+                period: PeriodName::new(period),
+                as_of,
+                config,
+                other_entities,
+                task: None,
+                limits: limits_from(&limits)?,
+            };
+            run_plugin(context, &file, &request, post, format.format)
+        }
+    }
+}
+
+fn inspect(context: &Context, file: &Path, format: Format) -> anyhow::Result<()> {
+    let (_runtime, plugin) = load_plugin(&context.db, file)?;
+    let info = plugin.describe(&Limits::default())?;
+    let schema: serde_json::Value =
+        serde_json::from_str(&info.config_schema).unwrap_or(serde_json::Value::String(info.config_schema.clone()));
+    let sha256 = hex::encode(plugin.sha256());
+    if format == Format::Json {
+        return print_json(&serde_json::json!({
+            "name": info.name,
+            "version": info.version,
+            "summary": info.summary,
+            "interface_version": plugin.interface_version(),
+            "sha256": sha256,
+            "config_schema": schema,
+        }));
+    }
+    print(&format!(
+        "name:              {}\nversion:           {}\nsummary:           {}\ninterface version: {}\nsha256:            {sha256}\nconfig schema:\n{}\n\npin it in close.toml:\n  [plugins]\n  {} = {{ path = \"{}\", sha256 = \"{sha256}\" }}\n",
+        info.name,
+        info.version,
+        info.summary,
+        plugin.interface_version(),
+        serde_json::to_string_pretty(&schema)?,
+        info.name,
+        file.display(),
+    ))
+}
+
+fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool, format: Format) -> anyhow::Result<()> {
+    let (_runtime, plugin) = load_plugin(&context.db, file)?;
+    let preview = run_step(&context.db, &plugin, request).with_context(|| {
+        format!(
+            "running plugin {} for {} {}",
+            plugin.name(),
+            request.entity,
+            request.period
+        )
+    })?;
+    let usage = preview.run.usage;
+    let outcome = if post {
+        let mut ledger = context.open_ledger()?;
+        Some(post_step(&mut ledger, &plugin, &preview)?)
+    } else {
+        None
+    };
+    if format == Format::Json {
+        return print_json(&serde_json::json!({
+            "run_id": preview.run_id,
+            "plugin": { "name": preview.info.name, "version": preview.info.version, "sha256": hex::encode(plugin.sha256()) },
+            "output": preview.run.output.as_ref().map_err(|error| error.to_string()),
+            "log": preview.run.log,
+            "fuel_consumed": usage.fuel_consumed,
+            "rows_read": usage.rows_read,
+            "duration_ms": usage.duration.as_secs_f64() * 1000.0,
+            "posted": outcome,
+        }));
+    }
+    let mut text = format!(
+        "plugin {} {} on {} {}\n",
+        preview.info.name, preview.info.version, request.entity, request.period
+    );
+    for record in &preview.run.log.records {
+        text.push_str(&format!("  log {:?}: {}\n", record.level, record.message));
+    }
+    for (name, stream) in [("stdout", &preview.run.log.stdout), ("stderr", &preview.run.log.stderr)] {
+        for line in stream.lines() {
+            text.push_str(&format!("  {name}: {line}\n"));
+        }
+    }
+    let output = match &preview.run.output {
+        Ok(output) => output,
+        Err(error) => {
+            print(&text)?;
+            anyhow::bail!("{error}");
+        }
+    };
+    text.push_str(&format!(
+        "\n{} proposed entries, {} proposed settlements\n",
+        output.entries.len(),
+        output.settlements.len()
+    ));
+    let mut table = Table::new(&[
+        ("#", true),
+        ("Entity", false),
+        ("Date", false),
+        ("Account", false),
+        ("Dimensions", false),
+        ("Currency", false),
+        ("Amount", true),
+        ("Accounting", true),
+        ("Description", false),
+    ]);
+    let show = |text: &str| {
+        parse_decimal(text)
+            .map(grouped)
+            .unwrap_or_else(|_| format!("{text} (not a decimal)"))
+    };
+    for (index, entry) in output.entries.iter().enumerate() {
+        for (line_index, line) in entry.lines.iter().enumerate() {
+            let first = line_index == 0;
+            let dimensions: Vec<String> = line
+                .dimensions
+                .iter()
+                .map(|dimension| format!("{}={}", dimension.name, dimension.value))
+                .collect();
+            table.row(vec![
+                if first { (index + 1).to_string() } else { String::new() },
+                if first { entry.entity.clone() } else { String::new() },
+                if first { entry.date.clone() } else { String::new() },
+                line.account.clone(),
+                dimensions.join(";"),
+                line.currency.clone().unwrap_or_default(),
+                show(&line.amount),
+                line.accounting_amount.as_deref().map(show).unwrap_or_default(),
+                if first {
+                    entry.description.clone()
+                } else {
+                    line.description.clone().unwrap_or_default()
+                },
+            ]);
+        }
+    }
+    if !table.is_empty() {
+        text.push('\n');
+        text.push_str(&table.render());
+    }
+    for settlement in &output.settlements {
+        text.push_str(&format!(
+            "settle in {}: lines {:?}\n",
+            settlement.entity, settlement.line_ids
+        ));
+    }
+    for message in &output.messages {
+        text.push_str(&format!("{:?}: {}\n", message.level, message.text));
+    }
+    text.push_str(&format!(
+        "\nfuel {} units, {} ledger rows read, {:.1} ms\n",
+        grouped(usage.fuel_consumed.into()),
+        usage.rows_read,
+        usage.duration.as_secs_f64() * 1000.0
+    ));
+    match outcome {
+        Some(outcome) => text.push_str(&format!(
+            "posted {} entries and {} settlements as run {}\n",
+            outcome.entries.len(),
+            outcome.settlements.len(),
+            outcome.run_id
+        )),
+        None => text.push_str("dry run: nothing was posted (add --post to post)\n"),
+    }
+    print(&text)
+}

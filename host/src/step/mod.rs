@@ -1,0 +1,396 @@
+//! Running one close step: check its configuration against the schema it declares, take a
+//! snapshot of the ledger, run the plugin in its sandbox, and — when asked — validate every
+//! proposal like an imported journal and post them all in one transaction that also records
+//! the run. The transaction first checks that no entity the step read has moved on since the
+//! snapshot: a stale proposal is never posted.
+
+pub mod snapshot;
+
+use crate::plugin::wit::{EntityAccess, StepInfo, StepInput, StepOutput};
+use crate::plugin::{Limits, LoadedPlugin, SandboxEnvironment, StepRun};
+use anyhow::Context as _;
+use chrono::{NaiveDate, TimeZone};
+use closebook_ledger::dimension::DimensionValues;
+use closebook_ledger::ids::{AccountNumber, CurrencyCode, EntityId, EntryKey, PeriodName};
+use closebook_ledger::journal::{
+    EntryRefusal, NewEntry, NewLine, PostedLine, PostingOptions, PostingRules, Provenance, Refusal, ValidEntry,
+};
+use closebook_ledger::ledger::posting_rules;
+use closebook_ledger::period::Module;
+use closebook_ledger::store::{Db, PostingBatch, StepRunRecord, Store};
+use closebook_ledger::{Ledger, LedgerError};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use snapshot::{SnapshotReader, plugin_decimal};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::str::FromStr;
+
+/// What to run: the plugin's context apart from the plugin itself.
+#[derive(Debug, Clone)]
+pub struct StepRequest {
+    pub entity: EntityId,
+    pub period: PeriodName,
+    /// Balances are read as of this date; the period end when none.
+    pub as_of: Option<NaiveDate>,
+    /// The step's configuration as JSON text.
+    pub config: String,
+    /// Other entities the step may read, and whether it may post there.
+    pub other_entities: Vec<(EntityId, bool)>,
+    /// The close task the step runs for, if any (provenance).
+    pub task: Option<String>,
+    pub limits: Limits,
+}
+
+/// A finished run, not yet posted.
+pub struct StepPreview {
+    pub run_id: String,
+    pub info: StepInfo,
+    pub input: StepInput,
+    pub run: StepRun,
+    /// The ledger sequence of every readable entity when the snapshot was taken.
+    pub sequences: BTreeMap<EntityId, i64>,
+    pub started_at: String,
+}
+
+/// What posting a step wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PostOutcome {
+    pub run_id: String,
+    pub entries: Vec<(EntityId, EntryKey, i64)>,
+    pub settlements: Vec<i64>,
+}
+
+fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Checks a configuration against the JSON Schema a step declares. Remote `$ref`s cannot
+/// resolve (the validator is built without network or file access), so they are refused too.
+pub fn validate_config(info: &StepInfo, config: &str) -> anyhow::Result<serde_json::Value> {
+    let instance: serde_json::Value = serde_json::from_str(config)
+        .with_context(|| format!("the configuration of plugin {} is not JSON", info.name))?;
+    let schema: serde_json::Value = serde_json::from_str(&info.config_schema)
+        .with_context(|| format!("plugin {} declares a config schema that is not JSON", info.name))?;
+    let validator = jsonschema::validator_for(&schema)
+        .map_err(|error| anyhow::anyhow!("plugin {} declares an unusable config schema: {error}", info.name))?;
+    let problems: Vec<String> = validator
+        .iter_errors(&instance)
+        .take(20)
+        .map(|error| {
+            let path = error.instance_path().to_string();
+            if path.is_empty() {
+                format!("{error}")
+            } else {
+                format!("{path}: {error}")
+            }
+        })
+        .collect();
+    anyhow::ensure!(
+        problems.is_empty(),
+        "the configuration does not match the schema of plugin {}:\n  {}",
+        info.name,
+        problems.join("\n  ")
+    );
+    Ok(instance)
+}
+
+/// Runs a step over a fresh snapshot of the ledger in `db_path`.
+pub fn run_step(db_path: &Path, plugin: &LoadedPlugin, request: &StepRequest) -> anyhow::Result<StepPreview> {
+    let started_at = closebook_ledger::now_text();
+    let info = plugin.describe(&request.limits)?;
+    let config_value = validate_config(&info, &request.config)?;
+    let config = config_value.to_string();
+    let reader = SnapshotReader::open(db_path)?;
+    let mut readable = vec![request.entity.clone()];
+    readable.extend(request.other_entities.iter().map(|(entity, _)| entity.clone()));
+    let sequences = reader.sequences(&readable)?;
+    let period = {
+        let mut store = Store::open(db_path)?;
+        store.read(|db| {
+            for entity in &readable {
+                db.require_entity(entity)?;
+            }
+            let periods = snapshot::periods_of(db, &request.entity, None)?;
+            periods
+                .into_iter()
+                .find(|period| period.name == request.period.as_str())
+                .ok_or_else(|| {
+                    LedgerError::Invalid(format!(
+                        "period {} does not exist for entity {}",
+                        request.period, request.entity
+                    ))
+                })
+        })?
+    };
+    let period_end = NaiveDate::from_str(&period.end).context("period end date")?;
+    let as_of = request.as_of.unwrap_or(period_end);
+    let mut entities = vec![EntityAccess {
+        entity: request.entity.to_string(),
+        post: true,
+    }];
+    entities.extend(request.other_entities.iter().map(|(entity, post)| EntityAccess {
+        entity: entity.to_string(),
+        post: *post,
+    }));
+    let sequence = sequences.get(&request.entity).copied().unwrap_or(0);
+    let seed_hex = sha256_hex(&[
+        &plugin.sha256(),
+        config.as_bytes(),
+        request.entity.as_str().as_bytes(),
+        request.period.as_str().as_bytes(),
+        &sequence.to_le_bytes(),
+    ]);
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(&seed_hex, &mut seed).expect("a SHA-256 hex digest is 32 bytes");
+    let environment = SandboxEnvironment {
+        clock: chrono::Utc.from_utc_datetime(&as_of.and_hms_opt(0, 0, 0).expect("midnight exists")),
+        seed,
+    };
+    let run_id = format!(
+        "{}-{}-{}-s{sequence}-{}",
+        info.name,
+        request.entity,
+        request.period,
+        &seed_hex[..8]
+    );
+    let input = StepInput {
+        entity: request.entity.to_string(),
+        period,
+        entities,
+        as_of: as_of.to_string(),
+        config,
+    };
+    let run = plugin.run(&input, Box::new(reader), &request.limits, &environment);
+    Ok(StepPreview {
+        run_id,
+        info,
+        input,
+        run,
+        sequences,
+        started_at,
+    })
+}
+
+/// Converts one proposed entry into a journal entry, parsing its decimals strictly.
+#[allow(clippy::result_large_err)] // a refusal names its values; see closebook-ledger's lib.rs
+fn proposed_entry(
+    run_id: &str,
+    index: usize,
+    proposal: &crate::plugin::wit::ProposedEntry,
+) -> Result<NewEntry, EntryRefusal> {
+    let key = EntryKey::new(format!("{run_id}/{}", index + 1));
+    let malformed = |message: String| EntryRefusal {
+        key: key.clone(),
+        source_line: None,
+        reason: Refusal::Malformed { message },
+    };
+    let date = NaiveDate::from_str(&proposal.date)
+        .map_err(|_| malformed(format!("`{}` is not a date (YYYY-MM-DD)", proposal.date)))?;
+    let mut lines = Vec::with_capacity(proposal.lines.len());
+    for (line_index, line) in proposal.lines.iter().enumerate() {
+        let at = |message: String| malformed(format!("line {}: {message}", line_index + 1));
+        let amount = plugin_decimal(&line.amount).map_err(at)?;
+        let accounting_amount = line
+            .accounting_amount
+            .as_deref()
+            .map(plugin_decimal)
+            .transpose()
+            .map_err(at)?;
+        let mut dimensions = DimensionValues::new();
+        for dimension in &line.dimensions {
+            if dimensions
+                .insert(dimension.name.clone(), dimension.value.clone())
+                .is_some()
+            {
+                return Err(at(format!("dimension {} is given twice", dimension.name)));
+            }
+        }
+        lines.push(NewLine {
+            account: AccountNumber::new(line.account.clone()),
+            dimensions,
+            currency: line.currency.clone().map(CurrencyCode),
+            amount,
+            accounting_amount,
+            description: line.description.clone().unwrap_or_else(|| proposal.description.clone()),
+            source_line: None,
+        });
+    }
+    Ok(NewEntry {
+        key,
+        date,
+        period: proposal.period.clone().map(PeriodName),
+        description: proposal.description.clone(),
+        module: Module::Close,
+        lines,
+    })
+}
+
+/// The reversing entry of a validated proposal, dated `date` in its own (open) period.
+fn reversal_of(rules: &PostingRules, valid: &ValidEntry, date: NaiveDate) -> Result<ValidEntry, Refusal> {
+    let period = rules.resolve_period(date, None)?;
+    rules.check_can_post(&period.name, valid.module)?;
+    Ok(ValidEntry {
+        key: EntryKey::new(format!("{}/reversal", valid.key)),
+        fingerprint: format!("reversal:{}", valid.fingerprint),
+        date,
+        period: period.name,
+        fiscal_year: period.fiscal_year,
+        module: valid.module,
+        description: format!("Reversal of {}", valid.description),
+        lines: valid
+            .lines
+            .iter()
+            .map(|line| PostedLine {
+                amount: -line.amount,
+                accounting_amount: -line.accounting_amount,
+                ..line.clone()
+            })
+            .collect(),
+        reverses_entry_id: None,
+    })
+}
+
+/// Validates a step's output and posts it, all or nothing, with the run's completion record.
+pub fn post_step(ledger: &mut Ledger, plugin: &LoadedPlugin, preview: &StepPreview) -> anyhow::Result<PostOutcome> {
+    let output: &StepOutput = match &preview.run.output {
+        Ok(output) => output,
+        Err(error) => anyhow::bail!("plugin {} failed, nothing to post: {error}", plugin.name()),
+    };
+    let user = ledger.user().clone();
+    let run_entity = EntityId::new(preview.input.entity.clone());
+    let may_post: HashMap<String, bool> = preview
+        .input
+        .entities
+        .iter()
+        .map(|access| (access.entity.clone(), access.post))
+        .collect();
+    let provenance = Provenance {
+        source: "plugin".to_owned(),
+        run_id: Some(preview.run_id.clone()),
+        task: None,
+        plugin_name: Some(preview.info.name.clone()),
+        plugin_version: Some(preview.info.version.clone()),
+        plugin_sha256: Some(hex::encode(plugin.sha256())),
+    };
+    let outcome = ledger.store().write(|db| {
+        check_not_stale(db, &preview.sequences)?;
+        let mut rules: BTreeMap<EntityId, PostingRules> = BTreeMap::new();
+        let mut valid_entries: Vec<(EntityId, ValidEntry)> = Vec::new();
+        let mut refusals = Vec::new();
+        for (index, proposal) in output.entries.iter().enumerate() {
+            let entity = EntityId::new(proposal.entity.clone());
+            let entry = match proposed_entry(&preview.run_id, index, proposal) {
+                Ok(entry) => entry,
+                Err(refusal) => {
+                    refusals.push(refusal);
+                    continue;
+                }
+            };
+            if may_post.get(entity.as_str()) != Some(&true) {
+                refusals.push(EntryRefusal { key: entry.key.clone(), source_line: None, reason: Refusal::Malformed { message: format!("the step may not post into entity {entity}") } });
+                continue;
+            }
+            if !rules.contains_key(&entity) {
+                let options = PostingOptions { allow_revaluation_lines: true };
+                rules.insert(entity.clone(), posting_rules(db, &entity, &user, options)?);
+            }
+            let entity_rules = &rules[&entity];
+            match entity_rules.validate(&entry) {
+                Err(entry_refusals) => refusals.extend(entry_refusals),
+                Ok(valid) => {
+                    if let Some(reversal_date) = &proposal.reversal_date {
+                        match NaiveDate::from_str(reversal_date).map_err(|_| Refusal::Malformed { message: format!("reversal date `{reversal_date}` is not a date") }).and_then(|date| reversal_of(entity_rules, &valid, date)) {
+                            Ok(reversal) => {
+                                valid_entries.push((entity.clone(), valid));
+                                valid_entries.push((entity, reversal));
+                            }
+                            Err(reason) => refusals.push(EntryRefusal { key: valid.key.clone(), source_line: None, reason }),
+                        }
+                    } else {
+                        valid_entries.push((entity, valid));
+                    }
+                }
+            }
+        }
+        if !refusals.is_empty() {
+            return Err(LedgerError::Refused(refusals));
+        }
+        let mut batches: BTreeMap<EntityId, PostingBatch> = BTreeMap::new();
+        let mut posted = Vec::new();
+        for (entity, valid) in valid_entries {
+            if !batches.contains_key(&entity) {
+                batches.insert(entity.clone(), PostingBatch::begin(db, &entity, &user)?);
+            }
+            let batch = batches.get_mut(&entity).expect("the batch was just inserted");
+            let entry = batch.post(db, valid, &provenance)?;
+            posted.push((entity, entry.key, entry.sequence));
+        }
+        for batch in batches.into_values() {
+            batch.finish(db)?;
+        }
+        let mut settlements = Vec::new();
+        for proposal in &output.settlements {
+            let entity = EntityId::new(proposal.entity.clone());
+            if may_post.get(entity.as_str()) != Some(&true) {
+                return Err(LedgerError::Invalid(format!("the step may not settle lines of entity {entity}")));
+            }
+            let line_ids: Vec<i64> = proposal.line_ids.iter().map(|id| i64::try_from(*id).unwrap_or(i64::MAX)).collect();
+            let settlement = closebook_ledger::settlement::settle(db, &entity, &line_ids, &user, Some(&preview.run_id))
+                .map_err(|error| LedgerError::Invalid(format!("settlement of lines {:?} refused: {error}", proposal.line_ids)))?;
+            settlements.push(settlement);
+        }
+        let log = serde_json::to_string(&preview.run.log).unwrap_or_default();
+        db.insert_step_run(&StepRunRecord {
+            run_id: preview.run_id.clone(),
+            entity: run_entity.clone(),
+            period: PeriodName::new(preview.input.period.name.clone()),
+            task: None,
+            plugin_name: preview.info.name.clone(),
+            plugin_version: preview.info.version.clone(),
+            plugin_sha256: hex::encode(plugin.sha256()),
+            config: preview.input.config.clone(),
+            run_by: user.clone(),
+            started_at: preview.started_at.clone(),
+            finished_at: closebook_ledger::now_text(),
+            sequence_before: preview.sequences.get(&run_entity).copied().unwrap_or(0),
+            sequence_after: db.ledger_head(&run_entity)?.0,
+            entries_posted: posted.len() as i64,
+            settlements_posted: settlements.len() as i64,
+            fuel_consumed: preview.run.usage.fuel_consumed,
+            duration_ms: preview.run.usage.duration.as_millis() as u64,
+            log,
+        })?;
+        db.append_audit(
+            &user,
+            "plugin.post",
+            Some(&run_entity),
+            &json!({ "run_id": preview.run_id, "plugin": preview.info.name, "version": preview.info.version, "sha256": hex::encode(plugin.sha256()), "entries": posted.len(), "settlements": settlements.len() }),
+        )?;
+        Ok(PostOutcome { run_id: preview.run_id.clone(), entries: posted, settlements })
+    });
+    outcome.with_context(|| {
+        format!(
+            "posting the proposals of plugin {} for {} {}",
+            preview.info.name, preview.input.entity, preview.input.period.name
+        )
+    })
+}
+
+/// Refuses to post when any entity the step read has posted since its snapshot.
+fn check_not_stale(db: &Db<'_>, sequences: &BTreeMap<EntityId, i64>) -> Result<(), LedgerError> {
+    for (entity, sequence) in sequences {
+        let now = db.ledger_head(entity)?.0;
+        if now != *sequence {
+            return Err(LedgerError::Invalid(format!(
+                "the ledger of {entity} moved from sequence {sequence} to {now} while the step ran; nothing was posted: run the step again on the current ledger"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -29,7 +29,11 @@ fn cargo(project: &Path, arguments: &[&str]) -> Output {
         .env("CARGO_TARGET_DIR", scaffold_target_dir())
         .output()
         .expect("cargo runs");
-    eprintln!("cargo {}: {:.1} s", arguments.join(" "), started.elapsed().as_secs_f64());
+    eprintln!(
+        "cargo {}: {:.1} s",
+        arguments.join(" "),
+        started.elapsed().as_secs_f64()
+    );
     assert!(
         output.status.success(),
         "cargo {} failed in {}\nstdout:\n{}\nstderr:\n{}",
@@ -61,7 +65,13 @@ fn plugin_new(arguments: &[&str], sdk_path: Option<&Path>) -> (i32, String, Stri
 fn entries(folder: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(folder)
         .expect("the folder exists")
-        .map(|entry| entry.expect("a folder entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("a folder entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     names
@@ -73,9 +83,7 @@ fn entries(folder: &Path) -> Vec<String> {
 fn scaffold_passes_its_own_test_and_builds_a_component() {
     let ledger = Ledger::new();
     let dir = ledger.dir.path().display().to_string();
-    let created = ledger
-        .run(&["plugin", "new", "accrue-bonus", "--dir", &dir])
-        .success();
+    let created = ledger.run(&["plugin", "new", "accrue-bonus", "--dir", &dir]).success();
     let project = ledger.dir.path().join("accrue-bonus");
     assert!(
         created.stdout.starts_with(&format!(
@@ -86,10 +94,7 @@ fn scaffold_passes_its_own_test_and_builds_a_component() {
         created.stdout
     );
     assert!(created.stdout.contains("  cargo test\n"), "{}", created.stdout);
-    assert_eq!(
-        entries(&project),
-        [".gitignore", "Cargo.toml", "README.md", "src"]
-    );
+    assert_eq!(entries(&project), [".gitignore", "Cargo.toml", "README.md", "src"]);
     let manifest = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
     let sdk = std::fs::canonicalize(workspace_root().join("plugin-sdk")).unwrap();
     assert!(
@@ -126,7 +131,10 @@ fn refusals_name_the_problem_and_write_nothing() {
     let dir_text = dir.display().to_string();
 
     for (name, message) in [
-        ("Accrue", "error: plugin name `Accrue` has upper-case letters: use `accrue`"),
+        (
+            "Accrue",
+            "error: plugin name `Accrue` has upper-case letters: use `accrue`",
+        ),
         ("2fast", "error: plugin name `2fast` must start with a letter"),
         ("my plugin", "error: plugin name `my plugin` contains ` `"),
         ("../escape", "error: plugin name `../escape` contains `.`"),

@@ -150,7 +150,7 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
         preview.info.name, preview.info.version, request.entity, request.period
     );
     for record in &preview.run.log.records {
-        text.push_str(&format!("  log {:?}: {}\n", record.level, record.message));
+        text.push_str(&format!("  log {}: {}\n", level_name(record.level), record.message));
     }
     for (name, stream) in [("stdout", &preview.run.log.stdout), ("stderr", &preview.run.log.stderr)] {
         for line in stream.lines() {
@@ -221,7 +221,7 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
         ));
     }
     for message in &output.messages {
-        text.push_str(&format!("{:?}: {}\n", message.level, message.text));
+        text.push_str(&format!("{}: {}\n", level_name(message.level), message.text));
     }
     text.push_str(&format!(
         "\nfuel {} units, {} ledger rows read, {:.1} ms\n",
@@ -239,4 +239,14 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
         None => text.push_str("dry run: nothing was posted (add --post to post)\n"),
     }
     print(&text)
+}
+
+fn level_name(level: crate::plugin::wit::Level) -> &'static str {
+    use crate::plugin::wit::Level;
+    match level {
+        Level::Debug => "debug",
+        Level::Info => "info",
+        Level::Warning => "warning",
+        Level::Error => "error",
+    }
 }

@@ -10,7 +10,8 @@
 use closebook_plugin_sdk::rust_decimal::Decimal;
 use closebook_plugin_sdk::serde_json::{Value, json};
 use closebook_plugin_sdk::{
-    AccountNumber, CloseStep, JournalBuilder, Ledger, Level, StepError, StepInfo, StepInput, StepOutput,
+    AccountNumber, CloseStep, JournalBuilder, Ledger, Level, StepError, StepInfo, StepInput,
+    StepOutput,
 };
 use serde::Deserialize;
 
@@ -77,7 +78,9 @@ impl CloseStep for Accrual {
             .credit(config.accrual_account.clone(), config.amount);
         if config.reverse {
             let Some(next_day) = input.period.end.succ_opt() else {
-                return Err(StepError::new("the period ends on the last representable date"));
+                return Err(StepError::new(
+                    "the period ends on the last representable date",
+                ));
             };
             entry = entry.reversal_date(next_day);
         }
@@ -132,8 +135,14 @@ mod tests {
         ledger
             .add_currency("USD", 2)
             .add_entity(EntityInfo::new("ACME", "Acme Inc.", "USD", "3900", "spot"))
-            .add_account("ACME", AccountInfo::new("2100", "Accrued liabilities", AccountType::Liability))
-            .add_account("ACME", AccountInfo::new("6200", "Utilities", AccountType::Expense))
+            .add_account(
+                "ACME",
+                AccountInfo::new("2100", "Accrued liabilities", AccountType::Liability),
+            )
+            .add_account(
+                "ACME",
+                AccountInfo::new("6200", "Utilities", AccountType::Expense),
+            )
             .add_fiscal_year("ACME", 2026);
         ledger
     }
@@ -158,7 +167,10 @@ mod tests {
             .iter()
             .map(|line| (line.account.as_str(), line.amount))
             .collect();
-        assert_eq!(lines, [("6200", decimal("1500.00")), ("2100", decimal("-1500.00"))]);
+        assert_eq!(
+            lines,
+            [("6200", decimal("1500.00")), ("2100", decimal("-1500.00"))]
+        );
 
         ledger.post_output(&output);
         let utilities = |period: &str| {
@@ -175,13 +187,20 @@ mod tests {
         // USD has two decimals; a zero or negative accrual is a configuration mistake.
         let ledger = ledger();
         for (amount, refusal) in [
-            ("10.001", "amount 10.001 has more decimals than USD allows (2)"),
+            (
+                "10.001",
+                "amount 10.001 has more decimals than USD allows (2)",
+            ),
             ("0", "amount 0 is not positive"),
             ("-5.00", "amount -5.00 is not positive"),
         ] {
             let input = ledger.step_input("ACME", "2026-01", config(amount));
             let error = ledger.run_step::<Accrual>(input).unwrap_err();
-            assert!(error.message.starts_with(refusal), "{amount}: {}", error.message);
+            assert!(
+                error.message.starts_with(refusal),
+                "{amount}: {}",
+                error.message
+            );
         }
     }
 }

@@ -46,6 +46,9 @@ pub enum Command {
     /// Trial balance, ledger journal, balance sheet and income statement.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Settle posted lines that net to zero (open-item matching), or release a settlement.
+    #[command(subcommand)]
+    Settle(SettleCommand),
     /// Inspect, run and scaffold close-step plugins (WebAssembly components).
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -182,6 +185,26 @@ pub enum PeriodCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SettleCommand {
+    /// Settle posted lines of one settlement-enabled account and fiscal year whose accounting
+    /// amounts sum to exactly zero. Line ids are shown by `report open-items`.
+    Mark {
+        #[arg(long)]
+        entity: String,
+        /// The ids of the lines to settle together.
+        #[arg(required = true, num_args = 2..)]
+        lines: Vec<i64>,
+    },
+    /// Reverse a settlement: its lines are open again (and their entries reversible).
+    Unsettle {
+        #[arg(long)]
+        entity: String,
+        /// The settlement id.
+        settlement: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum PluginCommand {
     /// Show a plugin's name, version, interface version, SHA-256 and config schema.
     Inspect {
@@ -217,6 +240,10 @@ pub enum PluginCommand {
         /// Post the proposals instead of only showing them.
         #[arg(long)]
         post: bool,
+        /// The step is a foreign currency revaluation: it may post lines with amount 0 and an
+        /// accounting amount on accounts flagged `revalue`. Refused for any other step.
+        #[arg(long)]
+        revaluation: bool,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]
@@ -289,6 +316,15 @@ pub enum ReportCommand {
     BalanceSheet {
         #[command(flatten)]
         scope: ReportScope,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Unsettled (open) posted lines of a settlement-enabled account.
+    OpenItems {
+        #[arg(long)]
+        entity: String,
+        #[arg(long)]
+        account: String,
         #[command(flatten)]
         format: FormatArg,
     },

@@ -134,7 +134,8 @@ fn dates_outside_the_calendar_are_refused() {
 
 #[test]
 fn amounts_that_overflow_when_summed_are_refused_not_panicking() {
-    // Proves checked arithmetic: eight 28-digit debits overflow the decimal range.
+    // Proves amounts are bounded so that no sum can round: a 28-digit amount is refused, and
+    // so is a foreign amount whose accounting amount has the opposite sign.
     let ledger = Ledger::with_demo_journals();
     let big = "9999999999999999999999999999";
     let mut body = String::new();
@@ -144,7 +145,16 @@ fn amounts_that_overflow_when_summed_are_refused_not_panicking() {
     for _ in 0..8 {
         body.push_str(&format!("X-1,2026-01-15,4000,-{big},,,,100\n"));
     }
-    refused_import(&ledger, &body, &["entry X-1: amounts overflow when summed"]);
+    refused_import(
+        &ledger,
+        &body,
+        &["entry X-1: amount 9999999999999999999999999999 is beyond the largest amount a line may carry"],
+    );
+    refused_import(
+        &ledger,
+        "X-3,2026-01-15,1200,100.00,EUR,-108.00,,\nX-3,2026-01-15,4000,108.00,,,,100\n",
+        &["accounting amount -108.00 has the opposite sign of amount 100.00"],
+    );
     refused_import(
         &ledger,
         "X-2,2026-01-15,1000,1e3,,,,\nX-2,2026-01-15,4000,-1000,,,,100\n",

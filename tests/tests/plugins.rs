@@ -295,7 +295,7 @@ fn the_host_never_trusts_a_proposal() {
     refused_proposal(
         &ledger,
         json!([{"date": "2026-03-31", "lines": lines}]),
-        "amounts overflow when summed",
+        "is beyond the largest amount a line may carry",
     );
     ledger
         .run(&[
@@ -333,6 +333,7 @@ fn a_snapshot_made_stale_before_commit_is_never_posted() {
         other_entities: Vec::new(),
         task: None,
         limits: closebook::plugin::Limits::default(),
+        allow_revaluation_lines: false,
     };
     let preview = closebook::step::run_step(&ledger.db(), &plugin, &request).unwrap();
     let journal = ledger.write(

@@ -272,6 +272,16 @@ impl<R: Read> Iterator for CsvJournalReader<R> {
                             },
                         }));
                     }
+                    if entry.lines.len() >= crate::journal::ENTRY_LINES_MAX {
+                        self.skip_rest_of(&entry.key);
+                        return Some(Err(EntryRefusal {
+                            key: entry.key,
+                            source_line: Some(line_number),
+                            reason: Refusal::TooManyLines {
+                                count: crate::journal::ENTRY_LINES_MAX + 1,
+                            },
+                        }));
+                    }
                     entry.lines.push(line);
                 }
                 Err(refusal) => {
@@ -378,6 +388,9 @@ pub fn read_json_journal(text: &str, path: &str, module: Module) -> Result<Vec<J
                 source_line: None,
                 reason: Refusal::Malformed { message },
             };
+            if key.as_str().is_empty() {
+                return Err(malformed("the `entry` key is empty".to_owned()));
+            }
             let date = NaiveDate::from_str(&entry.date)
                 .map_err(|_| malformed(format!("`{}` is not a date (YYYY-MM-DD)", entry.date)))?;
             let mut lines = Vec::with_capacity(entry.lines.len());

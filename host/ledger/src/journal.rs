@@ -25,6 +25,12 @@ use std::fmt;
 /// Lines one entry may carry: a bound on work per entry and on the size of one transaction.
 pub const ENTRY_LINES_MAX: usize = 10_000;
 
+/// The largest amount (absolute, in units of its currency) one line may carry, transaction or
+/// accounting. Far above any real posting, and low enough that the sum of `ENTRY_LINES_MAX`
+/// lines with 8 decimals stays within the 28 digits `Decimal` holds exactly: beyond them a sum
+/// would round silently and an unbalanced entry could look balanced.
+pub const LINE_AMOUNT_ABS_MAX_UNITS: i64 = 1_000_000_000_000_000;
+
 /// The hash that precedes an entity's first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -179,6 +185,17 @@ pub enum Refusal {
     },
     #[error("amounts overflow when summed; split the entry")]
     Overflow,
+    #[error(
+        "amount {amount} is beyond the largest amount a line may carry ({LINE_AMOUNT_ABS_MAX_UNITS} in absolute value); split it"
+    )]
+    AmountTooLarge { amount: Decimal },
+    #[error("accounting amount {accounting_amount} has the opposite sign of amount {amount}")]
+    AccountingAmountSign {
+        amount: Decimal,
+        accounting_amount: Decimal,
+    },
+    #[error("the penny-rounding account {account} cannot take the rounding line: {reason}")]
+    PennyAccountUnusable { account: AccountNumber, reason: String },
     #[error("entry {key} was already imported with different data; use a new entry key or reverse the posted entry")]
     KeyConflict { key: EntryKey },
     #[error("the entry belongs to entity {given}, not {expected}")]
@@ -588,6 +605,22 @@ impl PostingRules {
                 Some(false) => {}
             }
         }
+        let amount_max = Decimal::from(LINE_AMOUNT_ABS_MAX_UNITS);
+        for amount in std::iter::once(line.amount).chain(line.accounting_amount) {
+            if amount.abs() > amount_max {
+                return Err(Refusal::AmountTooLarge { amount });
+            }
+        }
+        if let Some(accounting_amount) = line.accounting_amount
+            && !line.amount.is_zero()
+            && !accounting_amount.is_zero()
+            && line.amount.is_sign_negative() != accounting_amount.is_sign_negative()
+        {
+            return Err(Refusal::AccountingAmountSign {
+                amount: line.amount,
+                accounting_amount,
+            });
+        }
         if decimals_used(line.amount) > minor_units {
             return Err(Refusal::TooManyDecimals {
                 amount: line.amount,
@@ -643,8 +676,14 @@ impl PostingRules {
                 rate_type: rate_type.to_string(),
                 date,
             })?;
-        let converted = line.amount.checked_mul(rate).ok_or(Refusal::Overflow)?;
-        Ok((round_to_minor_units(converted, accounting_minor_units), true))
+        let converted = round_to_minor_units(
+            line.amount.checked_mul(rate).ok_or(Refusal::Overflow)?,
+            accounting_minor_units,
+        );
+        if converted.abs() > amount_max {
+            return Err(Refusal::AmountTooLarge { amount: converted });
+        }
+        Ok((converted, true))
     }
 
     /// Checks debits = credits in accounting currency, absorbing conversion rounding within
@@ -672,6 +711,23 @@ impl PostingRules {
             && converted_lines > 0
             && difference.abs() <= tolerance
         {
+            let unusable = |reason: &str| Refusal::PennyAccountUnusable {
+                account: penny_account.clone(),
+                reason: reason.to_owned(),
+            };
+            match self.accounts.get(penny_account) {
+                None => return Err(unusable("it does not exist in the chart")),
+                Some(account) if account.blocked => return Err(unusable("it is blocked")),
+                Some(account)
+                    if account
+                        .fixed_currency
+                        .as_ref()
+                        .is_some_and(|currency| currency != &self.entity.currency) =>
+                {
+                    return Err(unusable("it is fixed to another currency"));
+                }
+                Some(_) => {}
+            }
             lines.push(PostedLine {
                 line_no: u32::try_from(lines.len() + 1).unwrap_or(u32::MAX),
                 account: penny_account.clone(),

@@ -326,6 +326,35 @@ impl Ledger {
         })
     }
 
+    /// Settles posted lines that net to zero; returns the settlement id.
+    pub fn settle(&mut self, entity: &EntityId, line_ids: &[i64]) -> Result<i64, LedgerError> {
+        let user = self.user.clone();
+        self.store.write(|db| {
+            let settlement = crate::settlement::settle(db, entity, line_ids, &user, None)?;
+            db.append_audit(
+                &user,
+                "settle.mark",
+                Some(entity),
+                &json!({ "settlement": settlement, "lines": line_ids }),
+            )?;
+            Ok(settlement)
+        })
+    }
+
+    /// Reverses a settlement, releasing its lines.
+    pub fn unsettle(&mut self, entity: &EntityId, settlement_id: i64) -> Result<(), LedgerError> {
+        let user = self.user.clone();
+        self.store.write(|db| {
+            crate::settlement::unsettle(db, entity, settlement_id, &user)?;
+            db.append_audit(
+                &user,
+                "settle.unsettle",
+                Some(entity),
+                &json!({ "settlement": settlement_id }),
+            )
+        })
+    }
+
     /// Sets the status of one period for several entities at once (mass period close). All or
     /// nothing: one refusal and no entity changes.
     pub fn set_period_status(
@@ -506,6 +535,11 @@ pub fn reverse_in(
     let target = rules.resolve_period(date, period).map_err(refused)?;
     rules.check_can_post(&target.name, original.module).map_err(refused)?;
     let reversal_key = EntryKey::new(format!("reversal-of-{key}"));
+    if db.existing_key(entity, &reversal_key)?.is_some() {
+        return Err(LedgerError::Invalid(format!(
+            "entry key {reversal_key} is already used in entity {entity}; the reversal of {key} needs it"
+        )));
+    }
     let lines: Vec<PostedLine> = original
         .lines
         .iter()

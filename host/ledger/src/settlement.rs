@@ -119,5 +119,12 @@ pub fn unsettle(db: &Db<'_>, entity: &EntityId, settlement_id: i64, user: &UserI
     if reversed {
         return Err(refused(format!("settlement {settlement_id} is already reversed")));
     }
+    let fiscal_year = db.settlement_fiscal_year(settlement_id)?;
+    let closing = crate::ids::PeriodName::new(format!("{fiscal_year}-closing"));
+    if db.period_statuses(entity)?.get(&closing) == Some(&PeriodStatus::PermanentlyClosed) {
+        return Err(refused(format!(
+            "fiscal year {fiscal_year} of entity {entity} is closed: its settlements stay"
+        )));
+    }
     db.insert_settlement_reversal(settlement_id, user)
 }

@@ -406,12 +406,23 @@ fn apply_entity(db: &Db<'_>, setup: &EntitySetup) -> Result<(), LedgerError> {
         Some(_) => {}
     }
     let penny_rounding_account = setup.penny_rounding_account.clone().map(AccountNumber);
-    if let Some(account) = &penny_rounding_account
-        && db.account(&chart, account)?.is_none()
-    {
-        return Err(context(format!(
-            "penny-rounding account {account} does not exist in chart {chart}"
-        )));
+    if let Some(number) = &penny_rounding_account {
+        match db.account(&chart, number)? {
+            None => {
+                return Err(context(format!(
+                    "penny-rounding account {number} does not exist in chart {chart}"
+                )));
+            }
+            Some(account) if account.blocked => {
+                return Err(context(format!("penny-rounding account {number} is blocked")));
+            }
+            Some(account) if account.fixed_currency.as_ref().is_some_and(|fixed| fixed != &currency) => {
+                return Err(context(format!(
+                    "penny-rounding account {number} is fixed to another currency than {currency}"
+                )));
+            }
+            Some(_) => {}
+        }
     }
     let penny_tolerance =
         parse_amount_text(&setup.penny_tolerance).map_err(|error| context(format!("penny_tolerance: {error}")))?;

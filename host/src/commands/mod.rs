@@ -8,6 +8,7 @@ mod period;
 mod plugin;
 mod plugin_new;
 mod report;
+mod settle;
 mod verify;
 
 use crate::cli::{Cli, Command, EntitySelection, SetupCommand};
@@ -66,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Journal(command) => journal::run(&context, command),
         Command::Period(command) => period::run(&context, command),
         Command::Report(command) => report::run(&context, command),
+        Command::Settle(command) => settle::run(&context, command),
         Command::Plugin(command) => plugin::run(&context, command),
         Command::Audit(arguments) => audit::run(&context, arguments),
         Command::Verify(arguments) => verify::run(&context, arguments),

@@ -55,15 +55,17 @@ pub fn run(context: &Context, command: PluginCommand) -> anyhow::Result<()> {
             as_of,
             allow,
             post,
+            revaluation,
             limits,
             format,
         } => {
+            let entity_arg = entity.clone();
             let config = match (config, config_file) {
                 (Some(config), _) => config,
                 (None, Some(path)) => read_file(&path)?,
                 (None, None) => "{}".to_owned(),
             };
-            let mut other_entities = Vec::new();
+            let mut other_entities: Vec<(EntityId, bool)> = Vec::new();
             for allowed in allow {
                 let (entity, post_there) = match allowed.split_once(':') {
                     Some((entity, "post")) => (entity.to_owned(), true),
@@ -72,6 +74,14 @@ pub fn run(context: &Context, command: PluginCommand) -> anyhow::Result<()> {
                     }
                     None => (allowed.clone(), false),
                 };
+                anyhow::ensure!(
+                    entity != entity_arg,
+                    "--allow {allowed}: the step always reads and posts its own entity"
+                );
+                anyhow::ensure!(
+                    !other_entities.iter().any(|(seen, _)| seen.as_str() == entity),
+                    "--allow names entity {entity} twice; name each entity once"
+                );
                 other_entities.push((EntityId::new(entity), post_there));
             }
             let request = StepRequest {
@@ -82,6 +92,7 @@ pub fn run(context: &Context, command: PluginCommand) -> anyhow::Result<()> {
                 other_entities,
                 task: None,
                 limits: limits_from(&limits)?,
+                allow_revaluation_lines: revaluation,
             };
             run_plugin(context, &file, &request, post, format.format)
         }

@@ -6,6 +6,9 @@ use crate::output::{Table, cell, print, print_json, print_table};
 use closebook_ledger::ids::{EntityId, PeriodName};
 use closebook_ledger::report::{self, BalanceSheet, IncomeStatement, StatementSection, TrialBalance};
 
+/// Lines one open-items report lists: enough for any account a person reads line by line.
+const OPEN_ITEMS_ROWS_MAX: usize = 100_000;
+
 pub fn run(context: &Context, command: ReportCommand) -> anyhow::Result<()> {
     let mut ledger = context.open_ledger()?;
     match command {
@@ -111,6 +114,59 @@ pub fn run(context: &Context, command: ReportCommand) -> anyhow::Result<()> {
                     Ok(())
                 }
             }
+        }
+        ReportCommand::OpenItems {
+            entity,
+            account,
+            format,
+        } => {
+            let (entity, account) = (
+                EntityId::new(entity),
+                closebook_ledger::ids::AccountNumber::new(account),
+            );
+            let lines = ledger.read(|db| db.open_items(&entity, &account, OPEN_ITEMS_ROWS_MAX))?;
+            if format.format == Format::Json {
+                let rows: Vec<serde_json::Value> = lines
+                    .iter()
+                    .map(|record| {
+                        serde_json::json!({
+                            "line": record.id, "entry": record.entry_key, "date": record.date.to_string(), "period": record.period,
+                            "dimensions": record.line.dimensions, "currency": record.line.currency, "amount": record.line.amount,
+                            "accounting_amount": record.line.accounting_amount, "description": record.line.description,
+                        })
+                    })
+                    .collect();
+                return print_json(&rows);
+            }
+            let mut table = Table::new(&[
+                ("Line", true),
+                ("Entry", false),
+                ("Date", false),
+                ("Dimensions", false),
+                ("Currency", false),
+                ("Amount", true),
+                ("Accounting", true),
+                ("Description", false),
+            ]);
+            for record in &lines {
+                table.row(vec![
+                    record.id.to_string(),
+                    record.entry_key.to_string(),
+                    record.date.to_string(),
+                    record.line.dimensions.clone(),
+                    record.line.currency.to_string(),
+                    cell(record.line.amount, format.format),
+                    cell(record.line.accounting_amount, format.format),
+                    record.line.description.clone(),
+                ]);
+            }
+            if format.format == Format::Table {
+                print(&format!(
+                    "Open items of account {account} in {entity}: {} lines\n\n",
+                    lines.len()
+                ))?;
+            }
+            print_table(&table, format.format)
         }
         ReportCommand::IncomeStatement { scope, format } => {
             let (entity, period) = (EntityId::new(scope.entity), PeriodName::new(scope.period));

@@ -40,6 +40,10 @@ pub struct StepRequest {
     /// The close task the step runs for, if any (provenance).
     pub task: Option<String>,
     pub limits: Limits,
+    /// Lets the step post lines with amount 0 and an accounting amount on accounts flagged
+    /// `revalue`: only a foreign currency revaluation step may, so the close configuration
+    /// (or `plugin run --revaluation`) must say so.
+    pub allow_revaluation_lines: bool,
 }
 
 /// A finished run, not yet posted.
@@ -51,6 +55,8 @@ pub struct StepPreview {
     /// The ledger sequence of every readable entity when the snapshot was taken.
     pub sequences: BTreeMap<EntityId, i64>,
     pub started_at: String,
+    pub task: Option<String>,
+    pub allow_revaluation_lines: bool,
 }
 
 /// What posting a step wrote.
@@ -139,12 +145,17 @@ pub fn run_step(db_path: &Path, plugin: &LoadedPlugin, request: &StepRequest) ->
         post: *post,
     }));
     let sequence = sequences.get(&request.entity).copied().unwrap_or(0);
+    // Everything that makes the run: a rerun on the same ledger sees the same random bytes,
+    // and a run after any posting in an entity it reads gets another run id.
+    let sequences_text = serde_json::to_string(&sequences).unwrap_or_default();
     let seed_hex = sha256_hex(&[
         &plugin.sha256(),
         config.as_bytes(),
         request.entity.as_str().as_bytes(),
         request.period.as_str().as_bytes(),
-        &sequence.to_le_bytes(),
+        sequences_text.as_bytes(),
+        as_of.to_string().as_bytes(),
+        request.task.as_deref().unwrap_or("").as_bytes(),
     ]);
     let mut seed = [0u8; 32];
     hex::decode_to_slice(&seed_hex, &mut seed).expect("a SHA-256 hex digest is 32 bytes");
@@ -174,6 +185,8 @@ pub fn run_step(db_path: &Path, plugin: &LoadedPlugin, request: &StepRequest) ->
         run,
         sequences,
         started_at,
+        task: request.task.clone(),
+        allow_revaluation_lines: request.allow_revaluation_lines,
     })
 }
 
@@ -233,6 +246,11 @@ fn proposed_entry(
 
 /// The reversing entry of a validated proposal, dated `date` in its own (open) period.
 fn reversal_of(rules: &PostingRules, valid: &ValidEntry, date: NaiveDate) -> Result<ValidEntry, Refusal> {
+    if date <= valid.date {
+        return Err(Refusal::Malformed {
+            message: format!("reversal date {date} is not after the entry date {}", valid.date),
+        });
+    }
     let period = rules.resolve_period(date, None)?;
     rules.check_can_post(&period.name, valid.module)?;
     Ok(ValidEntry {
@@ -273,7 +291,7 @@ pub fn post_step(ledger: &mut Ledger, plugin: &LoadedPlugin, preview: &StepPrevi
     let provenance = Provenance {
         source: "plugin".to_owned(),
         run_id: Some(preview.run_id.clone()),
-        task: None,
+        task: preview.task.clone(),
         plugin_name: Some(preview.info.name.clone()),
         plugin_version: Some(preview.info.version.clone()),
         plugin_sha256: Some(hex::encode(plugin.sha256())),
@@ -281,7 +299,10 @@ pub fn post_step(ledger: &mut Ledger, plugin: &LoadedPlugin, preview: &StepPrevi
     let outcome = ledger.store().write(|db| {
         check_not_stale(db, &preview.sequences)?;
         let mut rules: BTreeMap<EntityId, PostingRules> = BTreeMap::new();
-        let mut valid_entries: Vec<(EntityId, ValidEntry)> = Vec::new();
+        let mut valid_entries: Vec<(EntityId, ValidEntry, Option<ValidEntry>)> = Vec::new();
+        let run_year = closebook_ledger::calendar::parse_fiscal_year_name(&preview.input.period.fiscal_year)
+            .map_err(|error| LedgerError::Invalid(error.to_string()))?;
+        let next_opening = format!("FY{}-opening", run_year + 1);
         let mut refusals = Vec::new();
         for (index, proposal) in output.entries.iter().enumerate() {
             let entity = EntityId::new(proposal.entity.clone());
@@ -297,23 +318,35 @@ pub fn post_step(ledger: &mut Ledger, plugin: &LoadedPlugin, preview: &StepPrevi
                 continue;
             }
             if !rules.contains_key(&entity) {
-                let options = PostingOptions { allow_revaluation_lines: true };
+                let options = PostingOptions { allow_revaluation_lines: preview.allow_revaluation_lines };
                 rules.insert(entity.clone(), posting_rules(db, &entity, &user, options)?);
             }
             let entity_rules = &rules[&entity];
             match entity_rules.validate(&entry) {
                 Err(entry_refusals) => refusals.extend(entry_refusals),
                 Ok(valid) => {
+                    // A step proposes into the fiscal year it runs for, or into the next
+                    // year's opening period (year-end close carries balances there).
+                    if valid.fiscal_year.as_str() != preview.input.period.fiscal_year && valid.period.as_str() != next_opening {
+                        refusals.push(EntryRefusal {
+                            key: valid.key.clone(),
+                            source_line: None,
+                            reason: Refusal::Malformed {
+                                message: format!(
+                                    "the step runs for {} {} but proposes an entry in period {}; a step posts in its own fiscal year or the next year's opening period",
+                                    preview.input.period.fiscal_year, preview.input.period.name, valid.period
+                                ),
+                            },
+                        });
+                        continue;
+                    }
                     if let Some(reversal_date) = &proposal.reversal_date {
                         match NaiveDate::from_str(reversal_date).map_err(|_| Refusal::Malformed { message: format!("reversal date `{reversal_date}` is not a date") }).and_then(|date| reversal_of(entity_rules, &valid, date)) {
-                            Ok(reversal) => {
-                                valid_entries.push((entity.clone(), valid));
-                                valid_entries.push((entity, reversal));
-                            }
+                            Ok(reversal) => valid_entries.push((entity, valid, Some(reversal))),
                             Err(reason) => refusals.push(EntryRefusal { key: valid.key.clone(), source_line: None, reason }),
                         }
                     } else {
-                        valid_entries.push((entity, valid));
+                        valid_entries.push((entity, valid, None));
                     }
                 }
             }
@@ -323,13 +356,24 @@ pub fn post_step(ledger: &mut Ledger, plugin: &LoadedPlugin, preview: &StepPrevi
         }
         let mut batches: BTreeMap<EntityId, PostingBatch> = BTreeMap::new();
         let mut posted = Vec::new();
-        for (entity, valid) in valid_entries {
+        for (entity, valid, reversal) in valid_entries {
+            for key in std::iter::once(&valid.key).chain(reversal.as_ref().map(|reversal| &reversal.key)) {
+                if db.existing_key(&entity, key)?.is_some() {
+                    return Err(LedgerError::Invalid(format!("entry key {key} is already used in entity {entity}; run the step again")));
+                }
+            }
             if !batches.contains_key(&entity) {
                 batches.insert(entity.clone(), PostingBatch::begin(db, &entity, &user)?);
             }
             let batch = batches.get_mut(&entity).expect("the batch was just inserted");
             let entry = batch.post(db, valid, &provenance)?;
-            posted.push((entity, entry.key, entry.sequence));
+            posted.push((entity.clone(), entry.key, entry.sequence));
+            if let Some(mut reversal) = reversal {
+                // Linked to its original, so the original cannot be reversed a second time.
+                reversal.reverses_entry_id = Some(entry.id);
+                let reversal_entry = batch.post(db, reversal, &provenance)?;
+                posted.push((entity, reversal_entry.key, reversal_entry.sequence));
+            }
         }
         for batch in batches.into_values() {
             batch.finish(db)?;
@@ -350,7 +394,7 @@ pub fn post_step(ledger: &mut Ledger, plugin: &LoadedPlugin, preview: &StepPrevi
             run_id: preview.run_id.clone(),
             entity: run_entity.clone(),
             period: PeriodName::new(preview.input.period.name.clone()),
-            task: None,
+            task: preview.task.clone(),
             plugin_name: preview.info.name.clone(),
             plugin_version: preview.info.version.clone(),
             plugin_sha256: hex::encode(plugin.sha256()),

@@ -251,17 +251,19 @@ impl LedgerReader for SnapshotReader {
         .collect();
         let limit = query.limit as usize;
         let after = i64::try_from(query.after.unwrap_or(0)).unwrap_or(i64::MAX);
-        let records = db
+        // One line more than the page tells whether another page follows.
+        let mut records = db
             .account_lines(
                 &entity,
                 &AccountNumber::new(query.account.clone()),
                 &periods,
                 after,
-                limit,
+                limit.saturating_add(1),
                 query.include_settled,
             )
             .map_err(convert)?;
-        let next = if records.len() == limit {
+        let next = if records.len() > limit {
+            records.truncate(limit);
             records.last().map(|record| record.id as u64)
         } else {
             None

@@ -979,13 +979,16 @@ impl Db<'_> {
     ) -> Result<Vec<LineRecord>, LedgerError> {
         let period_list = serde_json::to_string(&periods.iter().map(|period| period.as_str()).collect::<Vec<_>>())
             .unwrap_or_default();
+        // Settled lines are filtered in SQL, so that a page is short only at the end of the
+        // account: a step that stops at a short page never misses lines.
         let mut statement = self.connection.prepare_cached(
-            "SELECT l.id, l.entry_id, e.entry_key, e.date, l.period, l.line_no, l.account, s.canonical, l.currency, l.amount, l.accounting_amount, l.description,
+            "SELECT * FROM (
+                SELECT l.id, l.entry_id, e.entry_key, e.date, l.period, l.line_no, l.account, s.canonical, l.currency, l.amount, l.accounting_amount, l.description,
                     (SELECT sl.settlement_id FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
                      WHERE sl.line_id = l.id AND r.settlement_id IS NULL LIMIT 1) AS settlement_id
-             FROM lines l JOIN entries e ON e.id = l.entry_id JOIN dimension_sets s ON s.id = l.dimension_set_id
-             WHERE l.entity_id = ?1 AND l.account = ?2 AND l.id > ?3 AND l.period IN (SELECT value FROM json_each(?4))
-             ORDER BY l.id LIMIT ?5",
+                FROM lines l JOIN entries e ON e.id = l.entry_id JOIN dimension_sets s ON s.id = l.dimension_set_id
+                WHERE l.entity_id = ?1 AND l.account = ?2 AND l.id > ?3 AND l.period IN (SELECT value FROM json_each(?4))
+             ) WHERE ?6 OR settlement_id IS NULL ORDER BY id LIMIT ?5",
         )?;
         let rows = statement.query_map(
             params![
@@ -993,7 +996,8 @@ impl Db<'_> {
                 account.as_str(),
                 after,
                 period_list,
-                (limit as i64) * 2 + 1
+                limit as i64,
+                include_settled
             ],
             |row| {
                 Ok(LineRecord {
@@ -1007,17 +1011,7 @@ impl Db<'_> {
                 })
             },
         )?;
-        let mut lines = Vec::new();
-        for row in rows {
-            let record = row?;
-            if include_settled || record.settlement_id.is_none() {
-                lines.push(record);
-            }
-            if lines.len() >= limit {
-                break;
-            }
-        }
-        Ok(lines)
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     // ----- balances --------------------------------------------------------------------------
@@ -1124,6 +1118,31 @@ impl Db<'_> {
                 |row| Ok((EntityId(row.get(0)?), row.get(1)?)),
             )
             .optional()?)
+    }
+
+    pub fn settlement_fiscal_year(&self, settlement_id: i64) -> Result<FiscalYearName, LedgerError> {
+        Ok(FiscalYearName(self.connection.query_row(
+            "SELECT fiscal_year FROM settlements WHERE id = ?1",
+            [settlement_id],
+            |row| row.get(0),
+        )?))
+    }
+
+    /// Active settlements of an entity's account, with their lines, for reports.
+    pub fn open_items(
+        &self,
+        entity: &EntityId,
+        account: &AccountNumber,
+        limit: usize,
+    ) -> Result<Vec<LineRecord>, LedgerError> {
+        let periods: Vec<PeriodName> = {
+            let mut statement = self
+                .connection
+                .prepare_cached("SELECT DISTINCT period FROM lines WHERE entity_id = ?1 AND account = ?2")?;
+            let rows = statement.query_map([entity.as_str(), account.as_str()], |row| Ok(PeriodName(row.get(0)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        self.account_lines(entity, account, &periods, 0, limit, false)
     }
 
     pub fn insert_settlement_reversal(&self, settlement_id: i64, user: &UserId) -> Result<(), LedgerError> {

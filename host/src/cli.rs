@@ -46,6 +46,9 @@ pub enum Command {
     /// Trial balance, ledger journal, balance sheet and income statement.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Run a configured period-end close (close.toml): tasks, sign-offs, status board, history.
+    #[command(subcommand)]
+    Close(CloseCommand),
     /// Settle posted lines that net to zero (open-item matching), or release a settlement.
     #[command(subcommand)]
     Settle(SettleCommand),
@@ -181,6 +184,73 @@ pub enum PeriodCommand {
         /// all | none | group:NAME
         #[arg(long)]
         level: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CloseCommand {
+    /// Run the close for a period: every task whose dependencies are complete, in order, each
+    /// step in its own transaction. Running it again resumes; a step never posts twice. Stops a
+    /// chain at a failure, a manual task or a proposal awaiting review, and says who waits on whom.
+    Run {
+        /// The close configuration.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long)]
+        period: String,
+        /// Only these entities of the close (repeat for several).
+        #[arg(long = "entity", value_name = "ENTITY")]
+        entities: Vec<String>,
+        /// Run the whole chain on a copy of the ledger and show what it would post; the ledger
+        /// is left unchanged.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run a completed task again: its entries are reversed and new ones posted.
+        #[arg(long, value_name = "TASK")]
+        rerun: Option<String>,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Sign off a task as the acting user: a manual task's preparer (then, with --review, its
+    /// reviewer, who must be someone else), or the review of a step's proposal, which posts it.
+    Signoff {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long)]
+        period: String,
+        #[arg(long)]
+        entity: String,
+        #[arg(long)]
+        task: String,
+        /// Sign off as the reviewer.
+        #[arg(long)]
+        review: bool,
+        /// A note kept with the sign-off.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// The status board: each task's status, owner, due date, overdue and blocked markers, and
+    /// the share complete by entity, area and owner.
+    Status {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long)]
+        period: String,
+        /// Judge due dates against this day (default: today).
+        #[arg(long)]
+        today: Option<chrono::NaiveDate>,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Past runs of the close's steps: who, when, what was posted, plugin versions and hashes.
+    History {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The newest N events.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[command(flatten)]
+        format: FormatArg,
     },
 }
 

@@ -2,6 +2,7 @@
 //! the `closebook-ledger` crate — everything a close needs around the ledger.
 
 pub mod cli;
+pub mod close;
 pub mod commands;
 pub mod output;
 pub mod plugin;

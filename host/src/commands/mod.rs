@@ -2,6 +2,7 @@
 //! result. Errors get `anyhow` context naming the file, entity or period involved.
 
 mod audit;
+mod close;
 mod import;
 mod journal;
 mod period;
@@ -67,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Journal(command) => journal::run(&context, command),
         Command::Period(command) => period::run(&context, command),
         Command::Report(command) => report::run(&context, command),
+        Command::Close(command) => close::run(&context, command),
         Command::Settle(command) => settle::run(&context, command),
         Command::Plugin(command) => plugin::run(&context, command),
         Command::Audit(arguments) => audit::run(&context, arguments),

@@ -8,7 +8,7 @@ wasmtime::component::bindgen!({
     path: "../plugin-sdk/wit",
     world: "close-step",
     imports: { default: trappable },
-    additional_derives: [PartialEq, Eq, serde::Serialize],
+    additional_derives: [PartialEq, Eq, serde::Serialize, serde::Deserialize],
 });
 
 /// The records of `closebook:plugin/types`: what crosses the plugin boundary, as Rust types.

@@ -274,15 +274,66 @@ fn reversal_of(rules: &PostingRules, valid: &ValidEntry, date: NaiveDate) -> Res
     })
 }
 
+/// Everything needed to post a step's output later (at once, or after a review): the output
+/// and the run it came from. Kept as JSON with a proposal awaiting review.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StepRecord {
+    pub run_id: String,
+    pub plugin_name: String,
+    pub plugin_version: String,
+    pub plugin_sha256: String,
+    pub input: StepInput,
+    pub sequences: BTreeMap<EntityId, i64>,
+    pub started_at: String,
+    pub task: Option<String>,
+    pub allow_revaluation_lines: bool,
+    pub output: StepOutput,
+    pub fuel_consumed: u64,
+    pub duration_ms: u64,
+    pub log_json: String,
+}
+
+impl StepPreview {
+    /// The run as a record to post, or the plugin's failure.
+    pub fn record(&self, plugin: &LoadedPlugin) -> anyhow::Result<StepRecord> {
+        let output = match &self.run.output {
+            Ok(output) => output.clone(),
+            Err(error) => anyhow::bail!("plugin {} failed, nothing to post: {error}", plugin.name()),
+        };
+        Ok(StepRecord {
+            run_id: self.run_id.clone(),
+            plugin_name: self.info.name.clone(),
+            plugin_version: self.info.version.clone(),
+            plugin_sha256: hex::encode(plugin.sha256()),
+            input: self.input.clone(),
+            sequences: self.sequences.clone(),
+            started_at: self.started_at.clone(),
+            task: self.task.clone(),
+            allow_revaluation_lines: self.allow_revaluation_lines,
+            output,
+            fuel_consumed: self.run.usage.fuel_consumed,
+            duration_ms: self.run.usage.duration.as_millis() as u64,
+            log_json: serde_json::to_string(&self.run.log).unwrap_or_default(),
+        })
+    }
+}
+
 /// Validates a step's output and posts it, all or nothing, with the run's completion record.
 pub fn post_step(ledger: &mut Ledger, plugin: &LoadedPlugin, preview: &StepPreview) -> anyhow::Result<PostOutcome> {
-    let output: &StepOutput = match &preview.run.output {
-        Ok(output) => output,
-        Err(error) => anyhow::bail!("plugin {} failed, nothing to post: {error}", plugin.name()),
-    };
+    post_record(ledger, &preview.record(plugin)?, |_, _| Ok(()))
+}
+
+/// Posts a recorded step output; `on_commit` runs in the same transaction (the close engine
+/// records the task's completion there, so a crash leaves both or neither).
+pub fn post_record(
+    ledger: &mut Ledger,
+    record: &StepRecord,
+    on_commit: impl FnOnce(&Db<'_>, &PostOutcome) -> Result<(), LedgerError>,
+) -> anyhow::Result<PostOutcome> {
+    let output = &record.output;
     let user = ledger.user().clone();
-    let run_entity = EntityId::new(preview.input.entity.clone());
-    let may_post: HashMap<String, bool> = preview
+    let run_entity = EntityId::new(record.input.entity.clone());
+    let may_post: HashMap<String, bool> = record
         .input
         .entities
         .iter()
@@ -290,23 +341,23 @@ pub fn post_step(ledger: &mut Ledger, plugin: &LoadedPlugin, preview: &StepPrevi
         .collect();
     let provenance = Provenance {
         source: "plugin".to_owned(),
-        run_id: Some(preview.run_id.clone()),
-        task: preview.task.clone(),
-        plugin_name: Some(preview.info.name.clone()),
-        plugin_version: Some(preview.info.version.clone()),
-        plugin_sha256: Some(hex::encode(plugin.sha256())),
+        run_id: Some(record.run_id.clone()),
+        task: record.task.clone(),
+        plugin_name: Some(record.plugin_name.clone()),
+        plugin_version: Some(record.plugin_version.clone()),
+        plugin_sha256: Some(record.plugin_sha256.clone()),
     };
     let outcome = ledger.store().write(|db| {
-        check_not_stale(db, &preview.sequences)?;
+        check_not_stale(db, &record.sequences)?;
         let mut rules: BTreeMap<EntityId, PostingRules> = BTreeMap::new();
         let mut valid_entries: Vec<(EntityId, ValidEntry, Option<ValidEntry>)> = Vec::new();
-        let run_year = closebook_ledger::calendar::parse_fiscal_year_name(&preview.input.period.fiscal_year)
+        let run_year = closebook_ledger::calendar::parse_fiscal_year_name(&record.input.period.fiscal_year)
             .map_err(|error| LedgerError::Invalid(error.to_string()))?;
         let next_opening = format!("FY{}-opening", run_year + 1);
         let mut refusals = Vec::new();
         for (index, proposal) in output.entries.iter().enumerate() {
             let entity = EntityId::new(proposal.entity.clone());
-            let entry = match proposed_entry(&preview.run_id, index, proposal) {
+            let entry = match proposed_entry(&record.run_id, index, proposal) {
                 Ok(entry) => entry,
                 Err(refusal) => {
                     refusals.push(refusal);
@@ -318,7 +369,7 @@ pub fn post_step(ledger: &mut Ledger, plugin: &LoadedPlugin, preview: &StepPrevi
                 continue;
             }
             if !rules.contains_key(&entity) {
-                let options = PostingOptions { allow_revaluation_lines: preview.allow_revaluation_lines };
+                let options = PostingOptions { allow_revaluation_lines: record.allow_revaluation_lines };
                 rules.insert(entity.clone(), posting_rules(db, &entity, &user, options)?);
             }
             let entity_rules = &rules[&entity];
@@ -327,14 +378,14 @@ pub fn post_step(ledger: &mut Ledger, plugin: &LoadedPlugin, preview: &StepPrevi
                 Ok(valid) => {
                     // A step proposes into the fiscal year it runs for, or into the next
                     // year's opening period (year-end close carries balances there).
-                    if valid.fiscal_year.as_str() != preview.input.period.fiscal_year && valid.period.as_str() != next_opening {
+                    if valid.fiscal_year.as_str() != record.input.period.fiscal_year && valid.period.as_str() != next_opening {
                         refusals.push(EntryRefusal {
                             key: valid.key.clone(),
                             source_line: None,
                             reason: Refusal::Malformed {
                                 message: format!(
                                     "the step runs for {} {} but proposes an entry in period {}; a step posts in its own fiscal year or the next year's opening period",
-                                    preview.input.period.fiscal_year, preview.input.period.name, valid.period
+                                    record.input.period.fiscal_year, record.input.period.name, valid.period
                                 ),
                             },
                         });
@@ -385,43 +436,45 @@ pub fn post_step(ledger: &mut Ledger, plugin: &LoadedPlugin, preview: &StepPrevi
                 return Err(LedgerError::Invalid(format!("the step may not settle lines of entity {entity}")));
             }
             let line_ids: Vec<i64> = proposal.line_ids.iter().map(|id| i64::try_from(*id).unwrap_or(i64::MAX)).collect();
-            let settlement = closebook_ledger::settlement::settle(db, &entity, &line_ids, &user, Some(&preview.run_id))
+            let settlement = closebook_ledger::settlement::settle(db, &entity, &line_ids, &user, Some(&record.run_id))
                 .map_err(|error| LedgerError::Invalid(format!("settlement of lines {:?} refused: {error}", proposal.line_ids)))?;
             settlements.push(settlement);
         }
-        let log = serde_json::to_string(&preview.run.log).unwrap_or_default();
+        let log = record.log_json.clone();
         db.insert_step_run(&StepRunRecord {
-            run_id: preview.run_id.clone(),
+            run_id: record.run_id.clone(),
             entity: run_entity.clone(),
-            period: PeriodName::new(preview.input.period.name.clone()),
-            task: preview.task.clone(),
-            plugin_name: preview.info.name.clone(),
-            plugin_version: preview.info.version.clone(),
-            plugin_sha256: hex::encode(plugin.sha256()),
-            config: preview.input.config.clone(),
+            period: PeriodName::new(record.input.period.name.clone()),
+            task: record.task.clone(),
+            plugin_name: record.plugin_name.clone(),
+            plugin_version: record.plugin_version.clone(),
+            plugin_sha256: record.plugin_sha256.clone(),
+            config: record.input.config.clone(),
             run_by: user.clone(),
-            started_at: preview.started_at.clone(),
+            started_at: record.started_at.clone(),
             finished_at: closebook_ledger::now_text(),
-            sequence_before: preview.sequences.get(&run_entity).copied().unwrap_or(0),
+            sequence_before: record.sequences.get(&run_entity).copied().unwrap_or(0),
             sequence_after: db.ledger_head(&run_entity)?.0,
             entries_posted: posted.len() as i64,
             settlements_posted: settlements.len() as i64,
-            fuel_consumed: preview.run.usage.fuel_consumed,
-            duration_ms: preview.run.usage.duration.as_millis() as u64,
+            fuel_consumed: record.fuel_consumed,
+            duration_ms: record.duration_ms,
             log,
         })?;
         db.append_audit(
             &user,
             "plugin.post",
             Some(&run_entity),
-            &json!({ "run_id": preview.run_id, "plugin": preview.info.name, "version": preview.info.version, "sha256": hex::encode(plugin.sha256()), "entries": posted.len(), "settlements": settlements.len() }),
+            &json!({ "run_id": record.run_id, "plugin": record.plugin_name, "version": record.plugin_version, "sha256": record.plugin_sha256.clone(), "entries": posted.len(), "settlements": settlements.len() }),
         )?;
-        Ok(PostOutcome { run_id: preview.run_id.clone(), entries: posted, settlements })
+        let outcome = PostOutcome { run_id: record.run_id.clone(), entries: posted, settlements };
+        on_commit(db, &outcome)?;
+        Ok(outcome)
     });
     outcome.with_context(|| {
         format!(
             "posting the proposals of plugin {} for {} {}",
-            preview.info.name, preview.input.entity, preview.input.period.name
+            record.plugin_name, record.input.entity, record.input.period.name
         )
     })
 }

@@ -107,6 +107,52 @@ pub struct StepRunRecord {
     pub log: String,
 }
 
+/// The close engine's state of one task for one entity and period.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CloseTaskRecord {
+    pub close: String,
+    pub entity: EntityId,
+    pub period: PeriodName,
+    pub task: String,
+    /// done | failed | awaiting-review | awaiting-signoff | prepared | signed-off | stale | pending
+    pub status: String,
+    pub run_id: Option<String>,
+    pub ran_by: Option<String>,
+    pub prepared_by: Option<String>,
+    pub reviewed_by: Option<String>,
+    /// The entity's ledger sequence when the task was signed off: its fingerprint.
+    pub signoff_sequence: Option<i64>,
+    pub entries_posted: i64,
+    pub fuel_consumed: u64,
+    pub duration_ms: u64,
+    /// A step's proposal awaiting review, as JSON.
+    #[serde(skip)]
+    pub proposal: Option<String>,
+    pub message: Option<String>,
+}
+
+const CLOSE_TASK_COLUMNS: &str = "close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by, signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message";
+
+fn close_task_from_row(row: &Row<'_>) -> rusqlite::Result<CloseTaskRecord> {
+    Ok(CloseTaskRecord {
+        close: row.get(0)?,
+        entity: EntityId(row.get(1)?),
+        period: PeriodName(row.get(2)?),
+        task: row.get(3)?,
+        status: row.get(4)?,
+        run_id: row.get(5)?,
+        ran_by: row.get(6)?,
+        prepared_by: row.get(7)?,
+        reviewed_by: row.get(8)?,
+        signoff_sequence: row.get(9)?,
+        entries_posted: row.get(10)?,
+        fuel_consumed: row.get::<_, i64>(11)? as u64,
+        duration_ms: row.get::<_, i64>(12)? as u64,
+        proposal: row.get(13)?,
+        message: row.get(14)?,
+    })
+}
+
 /// A read transaction held open for as long as a close step runs: every query through it sees
 /// the ledger as it was when the snapshot was taken, whatever other processes post meanwhile.
 pub struct Snapshot {
@@ -214,6 +260,20 @@ impl Store {
     pub fn db(connection: &Connection) -> Db<'_> {
         Db { connection }
     }
+}
+
+/// Copies a ledger file, consistently, to a new file (`VACUUM INTO`): the copy a dry run works
+/// on, so that the real file is left byte for byte as it was.
+pub fn copy_database(from: &Path, to: &Path) -> Result<(), LedgerError> {
+    let connection =
+        Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|source| {
+            LedgerError::Open {
+                path: from.display().to_string(),
+                source,
+            }
+        })?;
+    connection.execute("VACUUM INTO ?1", [to.display().to_string()])?;
+    Ok(())
 }
 
 fn busy_error(error: rusqlite::Error) -> LedgerError {
@@ -1213,6 +1273,116 @@ impl Db<'_> {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // ----- close engine state ----------------------------------------------------------------
+
+    pub fn close_task(
+        &self,
+        close: &str,
+        entity: &EntityId,
+        period: &PeriodName,
+        task: &str,
+    ) -> Result<Option<CloseTaskRecord>, LedgerError> {
+        Ok(self
+            .connection
+            .prepare_cached(&format!("SELECT {CLOSE_TASK_COLUMNS} FROM close_tasks WHERE close_name = ?1 AND entity_id = ?2 AND period = ?3 AND task_id = ?4"))?
+            .query_row(params![close, entity.as_str(), period.as_str(), task], close_task_from_row)
+            .optional()?)
+    }
+
+    pub fn close_tasks(&self, close: &str, period: &PeriodName) -> Result<Vec<CloseTaskRecord>, LedgerError> {
+        let mut statement = self
+            .connection
+            .prepare_cached(&format!("SELECT {CLOSE_TASK_COLUMNS} FROM close_tasks WHERE close_name = ?1 AND period = ?2 ORDER BY entity_id, task_id"))?;
+        let rows = statement.query_map(params![close, period.as_str()], close_task_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Writes a task's state and appends the event that changed it.
+    pub fn save_close_task(
+        &self,
+        record: &CloseTaskRecord,
+        user: &UserId,
+        event: &str,
+        details: &serde_json::Value,
+    ) -> Result<(), LedgerError> {
+        self.connection.execute(
+            "INSERT OR REPLACE INTO close_tasks (close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by,
+                signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            params![
+                record.close,
+                record.entity.as_str(),
+                record.period.as_str(),
+                record.task,
+                record.status,
+                record.run_id,
+                record.ran_by,
+                record.prepared_by,
+                record.reviewed_by,
+                record.signoff_sequence,
+                record.entries_posted,
+                record.fuel_consumed as i64,
+                record.duration_ms as i64,
+                record.proposal,
+                record.message,
+                crate::now_text()
+            ],
+        )?;
+        self.connection.execute(
+            "INSERT INTO close_events (at, user_id, close_name, entity_id, period, task_id, event, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![crate::now_text(), user.as_str(), record.close, record.entity.as_str(), record.period.as_str(), record.task, event, details.to_string()],
+        )?;
+        Ok(())
+    }
+
+    pub fn close_events(&self, close: &str, limit: usize) -> Result<Vec<serde_json::Value>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT at, user_id, entity_id, period, task_id, event, details FROM (
+                SELECT * FROM close_events WHERE close_name = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+        )?;
+        let rows = statement.query_map(params![close, limit as i64], |row| {
+            let details: String = row.get(6)?;
+            Ok(serde_json::json!({
+                "at": row.get::<_, String>(0)?, "user": row.get::<_, String>(1)?, "entity": row.get::<_, String>(2)?,
+                "period": row.get::<_, String>(3)?, "task": row.get::<_, String>(4)?, "event": row.get::<_, String>(5)?,
+                "details": serde_json::from_str::<serde_json::Value>(&details).unwrap_or(serde_json::Value::String(details)),
+            }))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Entries of an entity after a sequence number: (key, period, task, run id).
+    pub fn entries_after(
+        &self,
+        entity: &EntityId,
+        sequence: i64,
+    ) -> Result<Vec<(EntryKey, PeriodName, Option<String>, Option<String>)>, LedgerError> {
+        let mut statement = self.connection.prepare_cached("SELECT entry_key, period, task, run_id FROM entries WHERE entity_id = ?1 AND sequence > ?2 ORDER BY sequence")?;
+        let rows = statement.query_map(params![entity.as_str(), sequence], |row| {
+            Ok((EntryKey(row.get(0)?), PeriodName(row.get(1)?), row.get(2)?, row.get(3)?))
+        })?;
+        Ok(rows.take(QUERY_ROWS_MAX).collect::<Result<_, _>>()?)
+    }
+
+    /// Keys of the entries a run posted that are not reversed yet.
+    pub fn unreversed_entries_of_run(&self, entity: &EntityId, run_id: &str) -> Result<Vec<EntryKey>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT e.entry_key FROM entries e WHERE e.entity_id = ?1 AND e.run_id = ?2 AND e.reverses_entry_id IS NULL
+               AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reverses_entry_id = e.id) ORDER BY e.sequence",
+        )?;
+        let rows = statement.query_map(params![entity.as_str(), run_id], |row| Ok(EntryKey(row.get(0)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Draft entries of an entity as (key, body JSON).
+    pub fn draft_bodies(&self, entity: &EntityId) -> Result<Vec<(EntryKey, String)>, LedgerError> {
+        Ok(self
+            .drafts(entity)?
+            .into_iter()
+            .map(|draft| (draft.key, draft.body))
+            .collect())
     }
 
     // ----- audit trail -----------------------------------------------------------------------

@@ -6,7 +6,7 @@
 //! cannot rewrite history. Balances and period statuses are maintained state, derivable from the
 //! ledger and the audit trail.
 
-pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3];
 
 const MIGRATION_1: &str = r#"
 CREATE TABLE currencies (
@@ -264,4 +264,41 @@ CREATE TABLE step_runs (
 CREATE INDEX entries_by_run ON entries (run_id) WHERE run_id IS NOT NULL;
 CREATE TRIGGER step_runs_no_update BEFORE UPDATE ON step_runs BEGIN SELECT RAISE(ABORT, 'step runs are append-only'); END;
 CREATE TRIGGER step_runs_no_delete BEFORE DELETE ON step_runs BEGIN SELECT RAISE(ABORT, 'step runs are append-only'); END;
+"#;
+
+/// The close engine's state: one row per close x entity x period x task (the status board),
+/// and the append-only history of what happened to each task.
+const MIGRATION_3: &str = r#"
+CREATE TABLE close_tasks (
+    close_name TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    period TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    run_id TEXT,
+    ran_by TEXT,
+    prepared_by TEXT,
+    reviewed_by TEXT,
+    signoff_sequence INTEGER,
+    entries_posted INTEGER NOT NULL DEFAULT 0,
+    fuel_consumed INTEGER NOT NULL DEFAULT 0,
+    duration_ms INTEGER NOT NULL DEFAULT 0,
+    proposal TEXT,
+    message TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (close_name, entity_id, period, task_id)
+);
+CREATE TABLE close_events (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    close_name TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    period TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE TRIGGER close_events_no_update BEFORE UPDATE ON close_events BEGIN SELECT RAISE(ABORT, 'the close history is append-only'); END;
+CREATE TRIGGER close_events_no_delete BEFORE DELETE ON close_events BEGIN SELECT RAISE(ABORT, 'the close history is append-only'); END;
 "#;

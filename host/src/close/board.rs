@@ -1,0 +1,118 @@
+//! The status board of a close: every task of every entity with its status, owner, due date,
+//! overdue and blocked markers, and the share complete by entity, area and owner.
+
+use super::config::CloseConfig;
+use super::{CloseContext, is_complete, waiting_on};
+use chrono::NaiveDate;
+use closebook_ledger::store::Store;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BoardRow {
+    pub entity: String,
+    pub task: String,
+    pub name: String,
+    pub area: String,
+    pub owner: String,
+    pub status: String,
+    pub due: NaiveDate,
+    pub overdue: bool,
+    pub blocked_by: Vec<String>,
+    pub prepared_by: Option<String>,
+    pub reviewed_by: Option<String>,
+    pub entries_posted: i64,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Board {
+    pub close: String,
+    pub period: String,
+    pub today: NaiveDate,
+    pub rows: Vec<BoardRow>,
+    /// Percent complete, by entity, area and owner.
+    pub complete_by_entity: BTreeMap<String, u32>,
+    pub complete_by_area: BTreeMap<String, u32>,
+    pub complete_by_owner: BTreeMap<String, u32>,
+}
+
+fn percent(counts: BTreeMap<String, (u32, u32)>) -> BTreeMap<String, u32> {
+    counts
+        .into_iter()
+        .map(|(key, (done, total))| (key, if total == 0 { 0 } else { done * 100 / total }))
+        .collect()
+}
+
+pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Board> {
+    let config: &CloseConfig = context.config;
+    let entities = context.entities()?;
+    let mut store = Store::open(&context.db)?;
+    let mut rows = Vec::new();
+    for entity in &entities {
+        let period_end = store.read(|db| {
+            let record = db.require_entity(entity)?;
+            Ok(db
+                .periods(&record.calendar, None)?
+                .into_iter()
+                .find(|candidate| candidate.name == context.period)
+                .map(|candidate| candidate.end))
+        })?;
+        let period_end = period_end.unwrap_or(today);
+        for task in &config.tasks {
+            let (state, waiting) = store.read(|db| {
+                let state = db.close_task(&config.name, entity, &context.period, &task.id)?;
+                let waiting = waiting_on(db, context, &entities, entity, task)
+                    .map_err(|error| closebook_ledger::LedgerError::Invalid(format!("{error:#}")))?;
+                Ok((state, waiting))
+            })?;
+            let mut status = state
+                .as_ref()
+                .map(|record| record.status.clone())
+                .unwrap_or_else(|| "pending".to_owned());
+            if !is_complete(&status) && !waiting.is_empty() {
+                status = "blocked".to_owned();
+            }
+            let due = config.due_date(period_end, task.due_working_days);
+            rows.push(BoardRow {
+                entity: entity.to_string(),
+                task: task.id.clone(),
+                name: task.name.clone(),
+                area: task.area.clone(),
+                owner: task.owner.clone(),
+                overdue: !is_complete(&status) && due < today,
+                due,
+                blocked_by: waiting,
+                prepared_by: state.as_ref().and_then(|record| record.prepared_by.clone()),
+                reviewed_by: state.as_ref().and_then(|record| record.reviewed_by.clone()),
+                entries_posted: state.as_ref().map_or(0, |record| record.entries_posted),
+                message: state.as_ref().and_then(|record| record.message.clone()),
+                status,
+            });
+        }
+    }
+    let mut by_entity: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    let mut by_area: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    let mut by_owner: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    for row in &rows {
+        let done = u32::from(is_complete(&row.status));
+        for (map, key) in [
+            (&mut by_entity, &row.entity),
+            (&mut by_area, &row.area),
+            (&mut by_owner, &row.owner),
+        ] {
+            let slot = map.entry(key.clone()).or_default();
+            slot.0 += done;
+            slot.1 += 1;
+        }
+    }
+    Ok(Board {
+        close: config.name.clone(),
+        period: context.period.to_string(),
+        today,
+        rows,
+        complete_by_entity: percent(by_entity),
+        complete_by_area: percent(by_area),
+        complete_by_owner: percent(by_owner),
+    })
+}

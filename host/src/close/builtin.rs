@@ -1,0 +1,162 @@
+//! The built-in steps of a close: checks and actions every close needs, run by the host
+//! itself. Each is idempotent, so running one again after a crash does no harm.
+
+use super::CloseContext;
+use super::config::Task;
+use anyhow::Context as _;
+use closebook_ledger::ids::EntityId;
+use closebook_ledger::import::CsvJournalReader;
+use closebook_ledger::journal::NewEntry;
+use closebook_ledger::period::{Module, PeriodStatus};
+use closebook_ledger::report;
+use closebook_ledger::store::CloseTaskRecord;
+use serde_json::json;
+
+pub fn run(
+    context: &CloseContext<'_>,
+    entity: &EntityId,
+    task: &Task,
+    name: &str,
+    record: &mut CloseTaskRecord,
+) -> anyhow::Result<()> {
+    let mut ledger = closebook_ledger::Ledger::open(&context.db, context.user.clone())?;
+    let period = context.period.clone();
+    let message = match name {
+        "verify-journals-posted" => {
+            let modules: Vec<Module> = task.config["modules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|module| module.as_str().and_then(Module::parse))
+                .collect();
+            let (start, end) = ledger
+                .read(|db| {
+                    let record = db.require_entity(entity)?;
+                    let target = db
+                        .periods(&record.calendar, None)?
+                        .into_iter()
+                        .find(|candidate| candidate.name == period);
+                    Ok(target.map(|target| (target.start, target.end)))
+                })?
+                .context("the close period does not exist")?;
+            let drafts = ledger.read(|db| db.draft_bodies(entity))?;
+            let mut unposted = Vec::new();
+            for (key, body) in drafts {
+                let entry: NewEntry =
+                    serde_json::from_str(&body).with_context(|| format!("draft {key} is unreadable"))?;
+                if modules.contains(&entry.module) && entry.date >= start && entry.date <= end {
+                    unposted.push(format!("{key} ({})", entry.module.as_str()));
+                }
+            }
+            anyhow::ensure!(
+                unposted.is_empty(),
+                "{} draft entries dated in {period} are not posted: {}; post them with `closebook journal post --entity {entity}`",
+                unposted.len(),
+                unposted.join(", ")
+            );
+            format!(
+                "no unposted {} journals in {period}",
+                modules
+                    .iter()
+                    .map(|module| module.as_str())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            )
+        }
+        "period-status" => {
+            let status = task.config["status"]
+                .as_str()
+                .and_then(PeriodStatus::parse)
+                .context("period-status needs a status")?;
+            let changes = ledger.set_period_status(std::slice::from_ref(entity), &period, status)?;
+            changes
+                .iter()
+                .map(|change| format!("{} {}: {} -> {}", change.entity, change.period, change.from, change.to))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+        "trial-balance-check" => {
+            let trial_balance = ledger.read(|db| report::trial_balance(db, entity, &period, &[], false))?;
+            anyhow::ensure!(
+                trial_balance.totals.closing.is_zero(),
+                "the trial balance of {entity} for {period} nets to {}, not zero",
+                trial_balance.totals.closing
+            );
+            anyhow::ensure!(
+                trial_balance.totals.debit == trial_balance.totals.credit,
+                "debits {} and credits {} differ",
+                trial_balance.totals.debit,
+                trial_balance.totals.credit
+            );
+            let verify = ledger.read(|db| closebook_ledger::verify::verify_entity(db, entity))?;
+            anyhow::ensure!(
+                verify.findings.is_empty(),
+                "the ledger check found {} problems, the first: {}",
+                verify.findings.len(),
+                verify.findings[0]
+            );
+            format!(
+                "trial balance nets to zero; {} entries verified",
+                verify.entries_checked
+            )
+        }
+        "post-adjustments" => {
+            let file = context
+                .config
+                .directory
+                .join(task.config["file"].as_str().unwrap_or_default());
+            let pinned = task.config["sha256"].as_str().unwrap_or_default().to_ascii_lowercase();
+            let actual = super::config::file_sha256(&file)?;
+            anyhow::ensure!(
+                actual == pinned,
+                "{} has sha256 {actual} but the task pins {pinned}: the file changed after it was reviewed",
+                file.display()
+            );
+            let source = file.display().to_string();
+            let reader = CsvJournalReader::new(
+                std::io::BufReader::new(std::fs::File::open(&file).with_context(|| format!("opening {source}"))?),
+                &source,
+                Module::Ledger,
+            )?;
+            let summary = ledger.import_journals(entity, reader, true, &source)?;
+            record.entries_posted = summary.posted as i64;
+            format!(
+                "{} adjustments posted, {} already posted",
+                summary.posted, summary.repeated
+            )
+        }
+        "reports" => {
+            let folder = context
+                .config
+                .directory
+                .join(task.config["folder"].as_str().unwrap_or_default());
+            std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+            let (trial_balance, sheet, income) = ledger.read(|db| {
+                Ok((
+                    report::trial_balance(db, entity, &period, &[], false)?,
+                    report::balance_sheet(db, entity, &period)?,
+                    report::income_statement(db, entity, &period)?,
+                ))
+            })?;
+            let mut written = Vec::new();
+            for (name, value) in [
+                ("trial-balance", json!(trial_balance)),
+                ("balance-sheet", json!(sheet)),
+                ("income-statement", json!(income)),
+            ] {
+                let path = folder.join(format!("{entity}-{period}-{name}.json"));
+                std::fs::write(&path, serde_json::to_string_pretty(&value)? + "\n")
+                    .with_context(|| format!("writing {}", path.display()))?;
+                written.push(path.display().to_string());
+            }
+            format!("wrote {} reports to {}", written.len(), folder.display())
+        }
+        other => anyhow::bail!("unknown built-in step {other}"),
+    };
+    record.status = "done".to_owned();
+    record.message = Some(message.clone());
+    ledger
+        .store()
+        .write(|db| db.save_close_task(record, &context.user, "done", &json!({ "message": message })))?;
+    Ok(())
+}

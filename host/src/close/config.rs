@@ -1,0 +1,569 @@
+//! `close.toml`: the plugins a close pins, its tasks and their dependencies, the entities it
+//! covers and its working-day calendar. Everything that can be checked before a run is checked
+//! on load — unknown tasks in `after`, cycles, unknown plugins or built-ins, a plugin whose file
+//! no longer matches its pinned hash, configuration that fails a step's schema — and refused
+//! with a message naming the task.
+
+use crate::plugin::LimitOverrides;
+use anyhow::Context as _;
+use chrono::{Datelike, NaiveDate, Weekday};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Tasks one close may hold: a bound on the graph the engine walks every round.
+pub const CLOSE_TASKS_MAX: usize = 500;
+
+/// The built-in steps.
+pub const BUILTINS: [&str; 5] = [
+    "verify-journals-posted",
+    "period-status",
+    "trial-balance-check",
+    "post-adjustments",
+    "reports",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseFile {
+    close: CloseSection,
+    #[serde(default)]
+    calendar: CalendarSection,
+    #[serde(default)]
+    plugins: BTreeMap<String, PluginPin>,
+    #[serde(default, rename = "task")]
+    tasks: Vec<TaskSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseSection {
+    name: String,
+    /// `"all"` or a list of entity ids.
+    entities: toml::Value,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalendarSection {
+    #[serde(default)]
+    weekend: Option<Vec<String>>,
+    /// Dates, written as TOML dates or as "YYYY-MM-DD" strings.
+    #[serde(default)]
+    holidays: Vec<toml::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginPin {
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskSection {
+    id: String,
+    name: String,
+    #[serde(default)]
+    area: Option<String>,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    reviewer: Option<String>,
+    #[serde(default)]
+    after: Vec<String>,
+    #[serde(default)]
+    due: i32,
+    #[serde(default)]
+    review: bool,
+    #[serde(default)]
+    revaluation: bool,
+    #[serde(default)]
+    step: Option<String>,
+    #[serde(default)]
+    manual: Option<String>,
+    #[serde(default)]
+    config: Option<toml::Value>,
+    #[serde(default)]
+    limits: Option<LimitsSection>,
+    /// Other entities the step may read (`"E"`) or read and post to (`"E:post"`).
+    #[serde(default)]
+    allow: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    fuel: Option<u64>,
+    memory_bytes: Option<u64>,
+    wall_time_ms: Option<u64>,
+    output_bytes: Option<u64>,
+    log_bytes: Option<u64>,
+    query_rows: Option<u64>,
+}
+
+/// What a task does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskKind {
+    Plugin { plugin: String },
+    Builtin { name: String },
+    Manual { instructions: String },
+}
+
+/// A dependency: a task of the same entity, or of every entity of the close (`*:id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    pub task: String,
+    pub every_entity: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: String,
+    pub name: String,
+    pub area: String,
+    pub owner: String,
+    pub reviewer: Option<String>,
+    pub after: Vec<Dependency>,
+    pub due_working_days: i32,
+    pub review: bool,
+    pub revaluation: bool,
+    pub kind: TaskKind,
+    /// The step's configuration as JSON.
+    pub config: serde_json::Value,
+    pub limits: LimitOverrides,
+    pub allow: Vec<(String, bool)>,
+}
+
+/// Which entities a close covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntityScope {
+    All,
+    List(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct CloseConfig {
+    pub name: String,
+    pub entities: EntityScope,
+    pub weekend: Vec<Weekday>,
+    pub holidays: BTreeSet<NaiveDate>,
+    /// Plugin name -> absolute path and pinned hash.
+    pub plugins: BTreeMap<String, PluginPin>,
+    /// In dependency order.
+    pub tasks: Vec<Task>,
+    /// The folder of close.toml: relative paths in it are relative to here.
+    pub directory: PathBuf,
+}
+
+fn weekday(text: &str) -> Option<Weekday> {
+    Some(match text.to_ascii_lowercase().get(..3)? {
+        "mon" => Weekday::Mon,
+        "tue" => Weekday::Tue,
+        "wed" => Weekday::Wed,
+        "thu" => Weekday::Thu,
+        "fri" => Weekday::Fri,
+        "sat" => Weekday::Sat,
+        "sun" => Weekday::Sun,
+        _ => return None,
+    })
+}
+
+/// SHA-256 of a file as lower-case hex.
+pub fn file_sha256(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(hex::encode(Sha256::digest(bytes)))
+}
+
+impl CloseConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text, path).with_context(|| format!("loading {}", path.display()))
+    }
+
+    pub fn parse(text: &str, path: &Path) -> anyhow::Result<Self> {
+        let file: CloseFile =
+            toml::from_str(text).map_err(|error| anyhow::anyhow!("{}", error.to_string().trim_end()))?;
+        let directory = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let entities = match &file.close.entities {
+            toml::Value::String(all) if all == "all" => EntityScope::All,
+            toml::Value::Array(items) => EntityScope::List(
+                items
+                    .iter()
+                    .map(|item| {
+                        item.as_str()
+                            .map(str::to_owned)
+                            .context("close.entities lists entity ids as strings")
+                    })
+                    .collect::<anyhow::Result<_>>()?,
+            ),
+            other => anyhow::bail!("close.entities is `{other}`; write \"all\" or a list of entity ids"),
+        };
+        let weekend = match &file.calendar.weekend {
+            None => vec![Weekday::Sat, Weekday::Sun],
+            Some(days) => days
+                .iter()
+                .map(|day| weekday(day).with_context(|| format!("calendar.weekend: `{day}` is not a day of the week")))
+                .collect::<anyhow::Result<_>>()?,
+        };
+        anyhow::ensure!(
+            file.tasks.len() <= CLOSE_TASKS_MAX,
+            "the close has {} tasks; at most {CLOSE_TASKS_MAX} are allowed",
+            file.tasks.len()
+        );
+        anyhow::ensure!(!file.tasks.is_empty(), "the close has no [[task]]");
+        let plugins: BTreeMap<String, PluginPin> = file
+            .plugins
+            .into_iter()
+            .map(|(name, pin)| {
+                let path = if pin.path.is_absolute() {
+                    pin.path
+                } else {
+                    directory.join(pin.path)
+                };
+                (
+                    name,
+                    PluginPin {
+                        path,
+                        sha256: pin.sha256.to_ascii_lowercase(),
+                    },
+                )
+            })
+            .collect();
+        let ids: BTreeSet<&str> = file.tasks.iter().map(|task| task.id.as_str()).collect();
+        let mut tasks = Vec::with_capacity(file.tasks.len());
+        let mut seen = BTreeSet::new();
+        for section in &file.tasks {
+            let task = Self::parse_task(section, &ids, &plugins).with_context(|| format!("task {}", section.id))?;
+            anyhow::ensure!(seen.insert(task.id.clone()), "task id {} is used twice", task.id);
+            tasks.push(task);
+        }
+        let tasks = dependency_order(tasks)?;
+        let mut holidays = BTreeSet::new();
+        for holiday in &file.calendar.holidays {
+            let text = match holiday {
+                toml::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            let date: NaiveDate = text
+                .parse()
+                .with_context(|| format!("calendar.holidays: `{text}` is not a date (YYYY-MM-DD)"))?;
+            holidays.insert(date);
+        }
+        Ok(Self {
+            name: file.close.name,
+            entities,
+            weekend,
+            holidays,
+            plugins,
+            tasks,
+            directory,
+        })
+    }
+
+    fn parse_task(
+        section: &TaskSection,
+        ids: &BTreeSet<&str>,
+        plugins: &BTreeMap<String, PluginPin>,
+    ) -> anyhow::Result<Task> {
+        anyhow::ensure!(
+            !section.id.is_empty()
+                && section
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "the task id `{}` must be letters, digits, - or _",
+            section.id
+        );
+        let kind = match (&section.step, &section.manual) {
+            (Some(_), Some(_)) => anyhow::bail!("a task has either `step` or `manual`, not both"),
+            (None, None) => anyhow::bail!(
+                "the task needs `step = \"plugin:NAME\"`, `step = \"builtin:NAME\"` or `manual = \"what to do\"`"
+            ),
+            (None, Some(instructions)) => TaskKind::Manual {
+                instructions: instructions.clone(),
+            },
+            (Some(step), None) => match step.split_once(':') {
+                Some(("plugin", name)) => {
+                    anyhow::ensure!(plugins.contains_key(name), "plugin {name} is not declared in [plugins]");
+                    TaskKind::Plugin {
+                        plugin: name.to_owned(),
+                    }
+                }
+                Some(("builtin", name)) => {
+                    anyhow::ensure!(
+                        BUILTINS.contains(&name),
+                        "unknown built-in step `{name}` (known: {})",
+                        BUILTINS.join(", ")
+                    );
+                    TaskKind::Builtin { name: name.to_owned() }
+                }
+                _ => anyhow::bail!("step `{step}` is neither plugin:NAME nor builtin:NAME"),
+            },
+        };
+        let mut after = Vec::new();
+        for dependency in &section.after {
+            let (every_entity, task) = match dependency.strip_prefix("*:") {
+                Some(task) => (true, task),
+                None => (false, dependency.as_str()),
+            };
+            anyhow::ensure!(
+                ids.contains(task),
+                "`after` names task {task}, which does not exist in this close"
+            );
+            anyhow::ensure!(every_entity || task != section.id, "the task cannot wait for itself");
+            after.push(Dependency {
+                task: task.to_owned(),
+                every_entity,
+            });
+        }
+        let config_toml = section.config.clone().unwrap_or(toml::Value::Table(Default::default()));
+        let config = serde_json::to_value(&config_toml).context("the config table cannot be read as JSON")?;
+        if let TaskKind::Builtin { name } = &kind {
+            check_builtin_config(name, &config)?;
+        }
+        let limits = section.limits.as_ref().map(|limits| LimitOverrides {
+            fuel: limits.fuel,
+            memory_bytes: limits.memory_bytes,
+            wall_time_ms: limits.wall_time_ms,
+            output_bytes: limits.output_bytes,
+            log_bytes: limits.log_bytes,
+            query_rows: limits.query_rows,
+        });
+        let mut allow = Vec::new();
+        for allowed in &section.allow {
+            match allowed.split_once(':') {
+                Some((entity, "post")) => allow.push((entity.to_owned(), true)),
+                None => allow.push((allowed.clone(), false)),
+                Some(_) => anyhow::bail!("allow `{allowed}`: write ENTITY or ENTITY:post"),
+            }
+        }
+        anyhow::ensure!(
+            !(section.review && matches!(kind, TaskKind::Manual { .. })),
+            "`review = true` is for steps; a manual task is signed off"
+        );
+        Ok(Task {
+            id: section.id.clone(),
+            name: section.name.clone(),
+            area: section.area.clone().unwrap_or_else(|| "GL".to_owned()),
+            owner: section.owner.clone().unwrap_or_default(),
+            reviewer: section.reviewer.clone(),
+            after,
+            due_working_days: section.due,
+            review: section.review,
+            revaluation: section.revaluation,
+            kind,
+            config,
+            limits: limits.unwrap_or_default(),
+            allow,
+        })
+    }
+
+    pub fn task(&self, id: &str) -> Option<&Task> {
+        self.tasks.iter().find(|task| task.id == id)
+    }
+
+    /// Checks each pinned plugin file against its hash.
+    pub fn check_plugin_pins(&self) -> anyhow::Result<()> {
+        for (name, pin) in &self.plugins {
+            let actual = file_sha256(&pin.path).with_context(|| format!("plugin {name}"))?;
+            anyhow::ensure!(
+                actual == pin.sha256,
+                "plugin {name}: {} has sha256 {actual}, but close.toml pins {}; the file changed since it was reviewed: pin the new hash only after reviewing it",
+                pin.path.display(),
+                pin.sha256
+            );
+        }
+        Ok(())
+    }
+
+    pub fn is_working_day(&self, date: NaiveDate) -> bool {
+        !self.weekend.contains(&date.weekday()) && !self.holidays.contains(&date)
+    }
+
+    /// The due date `days` working days after (before, when negative) the period end; day 0
+    /// is the period end itself, or the next working day when it is not one.
+    pub fn due_date(&self, period_end: NaiveDate, days: i32) -> NaiveDate {
+        let mut date = period_end;
+        if days == 0 {
+            while !self.is_working_day(date) {
+                date = date.succ_opt().unwrap_or(date);
+            }
+            return date;
+        }
+        let mut remaining = days.unsigned_abs();
+        // Bounded: a year of calendar days per working day asked for is far beyond any holiday list.
+        let mut steps = 0u32;
+        while remaining > 0 && steps < 366 * (days.unsigned_abs() + 1) {
+            date = if days > 0 {
+                date.succ_opt().unwrap_or(date)
+            } else {
+                date.pred_opt().unwrap_or(date)
+            };
+            if self.is_working_day(date) {
+                remaining -= 1;
+            }
+            steps += 1;
+        }
+        date
+    }
+
+    /// Every task that depends on `task` (directly or through others), same entity or `*:`.
+    pub fn downstream_of(&self, task: &str) -> BTreeSet<String> {
+        let mut found: BTreeSet<String> = BTreeSet::new();
+        let mut frontier = vec![task.to_owned()];
+        while let Some(current) = frontier.pop() {
+            for candidate in &self.tasks {
+                if candidate.after.iter().any(|dependency| dependency.task == current)
+                    && found.insert(candidate.id.clone())
+                {
+                    frontier.push(candidate.id.clone());
+                }
+            }
+        }
+        found
+    }
+}
+
+fn check_builtin_config(name: &str, config: &serde_json::Value) -> anyhow::Result<()> {
+    let object = config.as_object().context("the config is a table")?;
+    let allowed: &[&str] = match name {
+        "verify-journals-posted" => &["modules"],
+        "period-status" => &["status"],
+        "trial-balance-check" => &[],
+        "post-adjustments" => &["file", "sha256"],
+        "reports" => &["folder"],
+        _ => &[],
+    };
+    for key in object.keys() {
+        anyhow::ensure!(
+            allowed.contains(&key.as_str()),
+            "built-in {name} has no setting `{key}` (it takes: {})",
+            allowed.join(", ")
+        );
+    }
+    match name {
+        "verify-journals-posted" => {
+            let modules = object
+                .get("modules")
+                .and_then(|modules| modules.as_array())
+                .context("verify-journals-posted needs `modules = [\"receivables\", …]`")?;
+            for module in modules {
+                let module = module.as_str().unwrap_or_default();
+                anyhow::ensure!(
+                    closebook_ledger::period::Module::parse(module).is_some(),
+                    "`{module}` is not a module (ledger, receivables, payables, inventory, close)"
+                );
+            }
+        }
+        "period-status" => {
+            let status = object
+                .get("status")
+                .and_then(|status| status.as_str())
+                .context("period-status needs `status = \"on-hold\"` (or open, permanently-closed)")?;
+            anyhow::ensure!(
+                closebook_ledger::period::PeriodStatus::parse(status).is_some(),
+                "`{status}` is not open, on-hold or permanently-closed"
+            );
+        }
+        "post-adjustments" => {
+            anyhow::ensure!(
+                object.get("file").and_then(|file| file.as_str()).is_some(),
+                "post-adjustments needs `file` (the reviewed journal)"
+            );
+            anyhow::ensure!(
+                object.get("sha256").and_then(|hash| hash.as_str()).is_some(),
+                "post-adjustments needs `sha256`, the hash of the reviewed file"
+            );
+        }
+        "reports" => {
+            anyhow::ensure!(
+                object.get("folder").and_then(|folder| folder.as_str()).is_some(),
+                "reports needs `folder`"
+            );
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Orders tasks so every task comes after the ones it waits for; refuses a cycle, naming it.
+fn dependency_order(tasks: Vec<Task>) -> anyhow::Result<Vec<Task>> {
+    let mut remaining: Vec<Task> = tasks;
+    let mut ordered: Vec<Task> = Vec::with_capacity(remaining.len());
+    while !remaining.is_empty() {
+        let placed: BTreeSet<String> = ordered.iter().map(|task| task.id.clone()).collect();
+        let ready = remaining.iter().position(|task| {
+            task.after.iter().all(|dependency| {
+                placed.contains(&dependency.task) || (dependency.every_entity && dependency.task == task.id)
+            })
+        });
+        match ready {
+            Some(index) => ordered.push(remaining.remove(index)),
+            None => {
+                let names: Vec<&str> = remaining.iter().map(|task| task.id.as_str()).collect();
+                anyhow::bail!(
+                    "the tasks {} wait for each other in a cycle; remove one of their `after` entries",
+                    names.join(", ")
+                );
+            }
+        }
+    }
+    Ok(ordered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(tasks: &str) -> anyhow::Result<CloseConfig> {
+        CloseConfig::parse(
+            &format!("[close]\nname = \"test\"\nentities = \"all\"\n{tasks}"),
+            Path::new("close.toml"),
+        )
+    }
+
+    #[test]
+    fn tasks_are_ordered_by_dependency() {
+        let config = parse("[[task]]\nid = \"b\"\nname = \"B\"\nmanual = \"x\"\nafter = [\"a\"]\n[[task]]\nid = \"a\"\nname = \"A\"\nmanual = \"y\"\n").unwrap();
+        let ids: Vec<&str> = config.tasks.iter().map(|task| task.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(config.downstream_of("a"), BTreeSet::from(["b".to_owned()]));
+    }
+
+    #[test]
+    fn cycles_unknown_tasks_and_unknown_steps_are_refused_by_name() {
+        let cycle = parse(
+            "[[task]]\nid = \"a\"\nname = \"A\"\nmanual = \"x\"\nafter = [\"b\"]\n[[task]]\nid = \"b\"\nname = \"B\"\nmanual = \"y\"\nafter = [\"a\"]\n",
+        );
+        assert!(format!("{:#}", cycle.unwrap_err()).contains("the tasks a, b wait for each other in a cycle"));
+        let unknown = parse("[[task]]\nid = \"a\"\nname = \"A\"\nmanual = \"x\"\nafter = [\"nope\"]\n");
+        assert!(
+            format!("{:#}", unknown.unwrap_err()).contains("task a: `after` names task nope, which does not exist")
+        );
+        let builtin = parse("[[task]]\nid = \"a\"\nname = \"A\"\nstep = \"builtin:magic\"\n");
+        assert!(format!("{:#}", builtin.unwrap_err()).contains("unknown built-in step `magic`"));
+        let plugin = parse("[[task]]\nid = \"a\"\nname = \"A\"\nstep = \"plugin:fx\"\n");
+        assert!(format!("{:#}", plugin.unwrap_err()).contains("plugin fx is not declared in [plugins]"));
+    }
+
+    #[test]
+    fn due_dates_count_working_days() {
+        let config = CloseConfig::parse(
+            "[close]\nname = \"t\"\nentities = \"all\"\n[calendar]\nholidays = [2026-02-02]\n[[task]]\nid = \"a\"\nname = \"A\"\nmanual = \"x\"\n",
+            Path::new("close.toml"),
+        )
+        .unwrap();
+        let end = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(); // a Saturday
+        assert_eq!(
+            config.due_date(end, 0),
+            NaiveDate::from_ymd_opt(2026, 2, 3).unwrap(),
+            "Monday Feb 2 is a holiday"
+        );
+        assert_eq!(config.due_date(end, 1), NaiveDate::from_ymd_opt(2026, 2, 3).unwrap());
+        assert_eq!(config.due_date(end, 3), NaiveDate::from_ymd_opt(2026, 2, 5).unwrap());
+        assert_eq!(config.due_date(end, -1), NaiveDate::from_ymd_opt(2026, 1, 30).unwrap());
+    }
+}

@@ -1,0 +1,692 @@
+//! The close engine: runs a configured close (`close.toml`) for a period over its entities,
+//! task by task in dependency order, each step in its own transaction with its completion
+//! record, so a crash leaves the ledger consistent and the next run resumes where this one
+//! stopped. Stops a chain at a failure, a manual task waiting for sign-off or a proposal
+//! waiting for review, finishes what does not depend on it, and reports what waits on whom.
+
+pub mod board;
+pub mod builtin;
+pub mod config;
+
+use crate::plugin::{Limits, LoadedPlugin, PluginRuntime};
+use crate::step::{StepRecord, StepRequest, post_record, run_step};
+use anyhow::Context as _;
+use closebook_ledger::Ledger;
+use closebook_ledger::ids::{EntityId, PeriodName, UserId};
+use closebook_ledger::store::{CloseTaskRecord, Db, Store};
+use config::{CloseConfig, Task, TaskKind};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Statuses in which a task counts as complete for the tasks that wait on it.
+pub fn is_complete(status: &str) -> bool {
+    matches!(status, "done" | "signed-off")
+}
+
+/// How a run reports progress: one line per task as it finishes.
+pub struct Progress<'a> {
+    pub out: &'a mut dyn Write,
+}
+
+impl Progress<'_> {
+    fn line(&mut self, text: &str) {
+        // Progress is best effort: a closed stderr must not stop the close.
+        let _ = writeln!(self.out, "{text}");
+    }
+}
+
+/// What one task did in this run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TaskOutcome {
+    pub entity: EntityId,
+    pub task: String,
+    pub status: String,
+    pub entries_posted: i64,
+    pub duration_ms: u64,
+    pub fuel_consumed: u64,
+    pub message: Option<String>,
+    /// Proposed entries, kept for dry runs and reviews: (account, amount) per line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub proposals: Vec<serde_json::Value>,
+}
+
+/// Everything a close run needs.
+pub struct CloseContext<'a> {
+    pub config: &'a CloseConfig,
+    pub db: PathBuf,
+    pub cache: PathBuf,
+    pub user: UserId,
+    pub period: PeriodName,
+    /// Only these entities (all of the close when empty).
+    pub entity_filter: Vec<EntityId>,
+}
+
+impl CloseContext<'_> {
+    fn ledger(&self) -> anyhow::Result<Ledger> {
+        Ok(Ledger::open(&self.db, self.user.clone())?)
+    }
+
+    /// The close's entities for this run, checked to exist, with the period.
+    pub fn entities(&self) -> anyhow::Result<Vec<EntityId>> {
+        let mut store = Store::open(&self.db)?;
+        let all: Vec<EntityId> = store
+            .read(|db| db.entities())?
+            .into_iter()
+            .map(|entity| entity.id)
+            .collect();
+        let mut entities: Vec<EntityId> = match &self.config.entities {
+            config::EntityScope::All => all.clone(),
+            config::EntityScope::List(list) => list.iter().map(|entity| EntityId::new(entity.clone())).collect(),
+        };
+        for entity in &entities {
+            anyhow::ensure!(
+                all.contains(entity),
+                "close.toml names entity {entity}, which does not exist in the ledger"
+            );
+        }
+        if !self.entity_filter.is_empty() {
+            for entity in &self.entity_filter {
+                anyhow::ensure!(
+                    entities.contains(entity),
+                    "entity {entity} is not part of close {}",
+                    self.config.name
+                );
+            }
+            entities.retain(|entity| self.entity_filter.contains(entity));
+        }
+        let period = self.period.clone();
+        store.read(|db| {
+            for entity in &entities {
+                let record = db.require_entity(entity)?;
+                if !db
+                    .periods(&record.calendar, None)?
+                    .iter()
+                    .any(|candidate| candidate.name == period)
+                {
+                    return Err(closebook_ledger::LedgerError::Invalid(format!(
+                        "period {period} does not exist for entity {entity}"
+                    )));
+                }
+            }
+            Ok(())
+        })?;
+        Ok(entities)
+    }
+
+    fn record(&self, entity: &EntityId, task: &str) -> CloseTaskRecord {
+        CloseTaskRecord {
+            close: self.config.name.clone(),
+            entity: entity.clone(),
+            period: self.period.clone(),
+            task: task.to_owned(),
+            status: "pending".to_owned(),
+            ..CloseTaskRecord::default()
+        }
+    }
+}
+
+/// Loads every plugin the close pins (refusing a changed file) and checks each plugin task's
+/// configuration against the schema the plugin declares.
+pub fn load_plugins(context: &CloseContext<'_>) -> anyhow::Result<(PluginRuntime, BTreeMap<String, LoadedPlugin>)> {
+    context.config.check_plugin_pins()?;
+    let runtime = PluginRuntime::new(&context.cache)?;
+    let mut plugins = BTreeMap::new();
+    for (name, pin) in &context.config.plugins {
+        let plugin = runtime
+            .load_file(&pin.path)
+            .with_context(|| format!("loading plugin {name} from {}", pin.path.display()))?;
+        plugins.insert(name.clone(), plugin);
+    }
+    for task in &context.config.tasks {
+        if let TaskKind::Plugin { plugin } = &task.kind {
+            let loaded = &plugins[plugin];
+            let info = loaded.describe(&Limits::default())?;
+            crate::step::validate_config(&info, &task.config.to_string())
+                .with_context(|| format!("task {}", task.id))?;
+            Limits::default()
+                .with_overrides(&task.limits)
+                .with_context(|| format!("task {}: limits", task.id))?;
+        }
+    }
+    Ok((runtime, plugins))
+}
+
+/// The tasks `task` waits on that are not complete yet, as `entity:task (status)`.
+fn waiting_on(
+    db: &Db<'_>,
+    context: &CloseContext<'_>,
+    entities: &[EntityId],
+    entity: &EntityId,
+    task: &Task,
+) -> anyhow::Result<Vec<String>> {
+    let mut waiting = Vec::new();
+    for dependency in &task.after {
+        let targets: Vec<&EntityId> = if dependency.every_entity {
+            entities.iter().collect()
+        } else {
+            vec![entity]
+        };
+        for target in targets {
+            let status = db
+                .close_task(&context.config.name, target, &context.period, &dependency.task)?
+                .map(|record| record.status)
+                .unwrap_or_else(|| "pending".to_owned());
+            if !is_complete(&status) {
+                waiting.push(format!("{target}:{} ({status})", dependency.task));
+            }
+        }
+    }
+    Ok(waiting)
+}
+
+/// Runs the close: resumes from the recorded state, runs every task whose dependencies are
+/// complete, and repeats until nothing more can run.
+pub fn run_close(
+    context: &CloseContext<'_>,
+    rerun: Option<&str>,
+    progress: &mut Progress<'_>,
+) -> anyhow::Result<Vec<TaskOutcome>> {
+    let entities = context.entities()?;
+    let (_runtime, plugins) = load_plugins(context)?;
+    if let Some(task_id) = rerun {
+        let task = context
+            .config
+            .task(task_id)
+            .with_context(|| format!("--rerun {task_id}: no such task in close {}", context.config.name))?;
+        for entity in &entities {
+            reset_for_rerun(context, entity, task)?;
+        }
+    }
+    mark_stale_signoffs(context, &entities)?;
+    let total = entities.len() * context.config.tasks.len();
+    let mut attempted: BTreeSet<(EntityId, String)> = BTreeSet::new();
+    let mut outcomes: BTreeMap<(EntityId, String), TaskOutcome> = BTreeMap::new();
+    let mut store = Store::open(&context.db)?;
+    // Each round runs every task that became ready; cross-entity dependencies (`*:task`) may need
+    // several rounds. Each task runs at most once per invocation, so the loop ends.
+    for _round in 0..=total {
+        let mut ran_any = false;
+        for entity in &entities {
+            for task in &context.config.tasks {
+                let key = (entity.clone(), task.id.clone());
+                if attempted.contains(&key) {
+                    continue;
+                }
+                let (state, waiting) = store.read(|db| {
+                    let state = db.close_task(&context.config.name, entity, &context.period, &task.id)?;
+                    let waiting = waiting_on(db, context, &entities, entity, task)
+                        .map_err(|error| closebook_ledger::LedgerError::Invalid(format!("{error:#}")))?;
+                    Ok((state, waiting))
+                })?;
+                let status = state
+                    .as_ref()
+                    .map(|record| record.status.clone())
+                    .unwrap_or_else(|| "pending".to_owned());
+                if is_complete(&status) || status == "awaiting-review" || status == "prepared" || !waiting.is_empty() {
+                    continue;
+                }
+                if matches!(task.kind, TaskKind::Manual { .. }) && status == "awaiting-signoff" {
+                    continue;
+                }
+                attempted.insert(key.clone());
+                ran_any = true;
+                let outcome = run_task(context, &plugins, entity, task)?;
+                progress.line(&format!(
+                    "[{}/{total}] {entity} {}: {}{}",
+                    attempted.len(),
+                    task.id,
+                    outcome.status,
+                    describe_outcome(&outcome)
+                ));
+                outcomes.insert(key, outcome);
+            }
+        }
+        if !ran_any {
+            break;
+        }
+    }
+    // Every task gets a line: what ran now, and the state (or the wait) of the others.
+    let mut report = Vec::new();
+    for entity in &entities {
+        for task in &context.config.tasks {
+            if let Some(outcome) = outcomes.remove(&(entity.clone(), task.id.clone())) {
+                report.push(outcome);
+                continue;
+            }
+            let (state, waiting) = store.read(|db| {
+                let state = db.close_task(&context.config.name, entity, &context.period, &task.id)?;
+                let waiting = waiting_on(db, context, &entities, entity, task)
+                    .map_err(|error| closebook_ledger::LedgerError::Invalid(format!("{error:#}")))?;
+                Ok((state, waiting))
+            })?;
+            let mut status = state
+                .as_ref()
+                .map(|record| record.status.clone())
+                .unwrap_or_else(|| "pending".to_owned());
+            let mut message = state.as_ref().and_then(|record| record.message.clone());
+            if !is_complete(&status) && !waiting.is_empty() {
+                status = "blocked".to_owned();
+                message = Some(format!("waits on {}", waiting.join(", ")));
+            }
+            report.push(TaskOutcome {
+                entity: entity.clone(),
+                task: task.id.clone(),
+                status,
+                entries_posted: state.as_ref().map_or(0, |record| record.entries_posted),
+                duration_ms: state.as_ref().map_or(0, |record| record.duration_ms),
+                fuel_consumed: state.as_ref().map_or(0, |record| record.fuel_consumed),
+                message,
+                proposals: Vec::new(),
+            });
+        }
+    }
+    Ok(report)
+}
+
+fn describe_outcome(outcome: &TaskOutcome) -> String {
+    let mut parts = Vec::new();
+    if outcome.entries_posted > 0 {
+        parts.push(format!("{} entries posted", outcome.entries_posted));
+    }
+    if outcome.fuel_consumed > 0 {
+        parts.push(format!("fuel {}", outcome.fuel_consumed));
+    }
+    parts.push(format!("{} ms", outcome.duration_ms));
+    let mut text = format!(" ({})", parts.join(", "));
+    if let Some(message) = &outcome.message {
+        text.push_str(&format!(": {message}"));
+    }
+    text
+}
+
+/// Runs one task and records its state.
+fn run_task(
+    context: &CloseContext<'_>,
+    plugins: &BTreeMap<String, LoadedPlugin>,
+    entity: &EntityId,
+    task: &Task,
+) -> anyhow::Result<TaskOutcome> {
+    let started = Instant::now();
+    let mut record = context.record(entity, &task.id);
+    record.ran_by = Some(context.user.to_string());
+    let mut proposals = Vec::new();
+    let result: anyhow::Result<&'static str> = match &task.kind {
+        TaskKind::Manual { instructions } => {
+            record.status = "awaiting-signoff".to_owned();
+            record.message = Some(instructions.clone());
+            let mut ledger = context.ledger()?;
+            ledger
+                .store()
+                .write(|db| db.save_close_task(&record, &context.user, "awaiting-signoff", &json!({})))?;
+            Ok("awaiting-signoff")
+        }
+        TaskKind::Builtin { name } => builtin::run(context, entity, task, name, &mut record).map(|()| "done"),
+        TaskKind::Plugin { plugin } => {
+            run_plugin_task(context, &plugins[plugin], entity, task, &mut record, &mut proposals)
+        }
+    };
+    record.duration_ms = record.duration_ms.max(started.elapsed().as_millis() as u64);
+    match result {
+        Ok(status) => {
+            record.status = status.to_owned();
+        }
+        Err(error) => {
+            record.status = "failed".to_owned();
+            record.message = Some(format!("{error:#}"));
+            let mut ledger = context.ledger()?;
+            ledger.store().write(|db| {
+                db.save_close_task(
+                    &record,
+                    &context.user,
+                    "failed",
+                    &json!({ "error": format!("{error:#}") }),
+                )
+            })?;
+        }
+    }
+    Ok(TaskOutcome {
+        entity: entity.clone(),
+        task: task.id.clone(),
+        status: record.status.clone(),
+        entries_posted: record.entries_posted,
+        duration_ms: record.duration_ms,
+        fuel_consumed: record.fuel_consumed,
+        message: record.message.clone(),
+        proposals,
+    })
+}
+
+/// The step request of a plugin task.
+fn request_for(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -> anyhow::Result<StepRequest> {
+    Ok(StepRequest {
+        entity: entity.clone(),
+        period: context.period.clone(),
+        as_of: None,
+        config: task.config.to_string(),
+        other_entities: task
+            .allow
+            .iter()
+            .filter(|(other, _)| other != entity.as_str())
+            .map(|(other, post)| (EntityId::new(other.clone()), *post))
+            .collect(),
+        task: Some(task.id.clone()),
+        limits: Limits::default().with_overrides(&task.limits)?,
+        allow_revaluation_lines: task.revaluation,
+    })
+}
+
+fn run_plugin_task(
+    context: &CloseContext<'_>,
+    plugin: &LoadedPlugin,
+    entity: &EntityId,
+    task: &Task,
+    record: &mut CloseTaskRecord,
+    proposals: &mut Vec<serde_json::Value>,
+) -> anyhow::Result<&'static str> {
+    let request = request_for(context, entity, task)?;
+    // A snapshot made stale by a concurrent posting is run again once, never posted stale.
+    for attempt in 0..2 {
+        let preview = run_step(&context.db, plugin, &request)?;
+        let step_record = preview.record(plugin)?;
+        record.run_id = Some(step_record.run_id.clone());
+        record.fuel_consumed = step_record.fuel_consumed;
+        record.duration_ms = step_record.duration_ms;
+        proposals.extend(
+            step_record
+                .output
+                .entries
+                .iter()
+                .map(|entry| serde_json::to_value(entry).unwrap_or_default()),
+        );
+        if task.review {
+            record.status = "awaiting-review".to_owned();
+            record.proposal = Some(serde_json::to_string(&step_record)?);
+            record.message = Some(format!(
+                "{} proposed entries wait for review",
+                step_record.output.entries.len()
+            ));
+            let mut ledger = context.ledger()?;
+            ledger.store().write(|db| {
+                db.save_close_task(
+                    record,
+                    &context.user,
+                    "proposed",
+                    &json!({ "run_id": step_record.run_id }),
+                )
+            })?;
+            return Ok("awaiting-review");
+        }
+        let mut ledger = context.ledger()?;
+        let done = CloseTaskRecord {
+            status: "done".to_owned(),
+            entries_posted: (step_record.output.entries.len()) as i64,
+            ..record.clone()
+        };
+        let posted = post_record(&mut ledger, &step_record, |db, outcome| {
+            let done = CloseTaskRecord {
+                entries_posted: outcome.entries.len() as i64,
+                ..done.clone()
+            };
+            db.save_close_task(&done, &context.user, "done", &json!({ "run_id": outcome.run_id, "entries": outcome.entries.len(), "settlements": outcome.settlements.len() }))
+        });
+        match posted {
+            Ok(outcome) => {
+                record.entries_posted = outcome.entries.len() as i64;
+                return Ok("done");
+            }
+            Err(error) if attempt == 0 && format!("{error:#}").contains("while the step ran") => {
+                proposals.clear();
+                continue;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    anyhow::bail!("the ledger kept moving while task {} ran; run the close again", task.id)
+}
+
+/// Prepares a task to run again: reverses the entries its last run posted (dated in the close
+/// period, on its last day) and clears its state, in one transaction.
+fn reset_for_rerun(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -> anyhow::Result<()> {
+    let mut ledger = context.ledger()?;
+    let user = context.user.clone();
+    let period = context.period.clone();
+    ledger.store().write(|db| {
+        let Some(state) = db.close_task(&context.config.name, entity, &period, &task.id)? else {
+            return Ok(());
+        };
+        let record = db.require_entity(entity)?;
+        let period_end = db
+            .periods(&record.calendar, None)?
+            .into_iter()
+            .find(|candidate| candidate.name == period)
+            .map(|candidate| candidate.end);
+        let mut reversed = Vec::new();
+        if let (Some(run_id), Some(date)) = (&state.run_id, period_end) {
+            for key in db.unreversed_entries_of_run(entity, run_id)? {
+                let provenance = closebook_ledger::journal::Provenance {
+                    source: "close-rerun".to_owned(),
+                    task: Some(task.id.clone()),
+                    run_id: Some(run_id.clone()),
+                    ..Default::default()
+                };
+                let entry = closebook_ledger::ledger::reverse_in(db, entity, &key, date, None, &user, &provenance)?;
+                reversed.push(entry.key.to_string());
+            }
+        }
+        let reset = CloseTaskRecord {
+            status: "pending".to_owned(),
+            ..context.record(entity, &task.id)
+        };
+        db.save_close_task(
+            &reset,
+            &user,
+            "rerun",
+            &json!({ "reversed": reversed, "previous_run": state.run_id }),
+        )
+    })?;
+    Ok(())
+}
+
+/// A sign-off covers the ledger as it was: any later posting in its scope (the close period and
+/// earlier periods of its year) that is not made by a task downstream of it makes it stale, and
+/// undoes it and the tasks after it.
+fn mark_stale_signoffs(context: &CloseContext<'_>, entities: &[EntityId]) -> anyhow::Result<()> {
+    let mut ledger = context.ledger()?;
+    let user = context.user.clone();
+    ledger.store().write(|db| {
+        for entity in entities {
+            let record = db.require_entity(entity)?;
+            let periods = db.periods(&record.calendar, None)?;
+            let Some(target) = periods.iter().find(|candidate| candidate.name == context.period) else {
+                continue;
+            };
+            let in_scope: BTreeSet<&str> = periods
+                .iter()
+                .filter(|candidate| candidate.fiscal_year == target.fiscal_year && candidate.ordinal <= target.ordinal)
+                .map(|candidate| candidate.name.as_str())
+                .collect();
+            for task in &context.config.tasks {
+                let Some(state) = db.close_task(&context.config.name, entity, &context.period, &task.id)? else {
+                    continue;
+                };
+                let Some(sequence) = state.signoff_sequence else {
+                    continue;
+                };
+                if !is_complete(&state.status) {
+                    continue;
+                }
+                let downstream = context.config.downstream_of(&task.id);
+                let late: Vec<String> = db
+                    .entries_after(entity, sequence)?
+                    .into_iter()
+                    .filter(|(_, period, entry_task, _)| {
+                        in_scope.contains(period.as_str())
+                            && !entry_task
+                                .as_ref()
+                                .is_some_and(|entry_task| downstream.contains(entry_task))
+                    })
+                    .map(|(key, _, _, _)| key.to_string())
+                    .collect();
+                if late.is_empty() {
+                    continue;
+                }
+                let message = format!(
+                    "stale: entries {} posted after the sign-off; sign off again",
+                    late.join(", ")
+                );
+                let stale = CloseTaskRecord {
+                    status: "stale".to_owned(),
+                    message: Some(message.clone()),
+                    ..state.clone()
+                };
+                db.save_close_task(&stale, &user, "stale", &json!({ "late_entries": late }))?;
+                for after in &downstream {
+                    if let Some(state) = db.close_task(&context.config.name, entity, &context.period, after)?
+                        && is_complete(&state.status)
+                    {
+                        let undone = CloseTaskRecord {
+                            status: "stale".to_owned(),
+                            message: Some(format!("stale: task {} it depends on is stale", task.id)),
+                            ..state
+                        };
+                        db.save_close_task(&undone, &user, "stale", &json!({ "because": task.id }))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Signs off a task: a manual task's preparer, then (when the task has a reviewer) its
+/// reviewer; or the review of a step's proposal, which posts it.
+pub fn signoff(
+    context: &CloseContext<'_>,
+    entity: &EntityId,
+    task_id: &str,
+    review: bool,
+    note: Option<&str>,
+) -> anyhow::Result<String> {
+    let task = context
+        .config
+        .task(task_id)
+        .with_context(|| format!("close {} has no task {task_id}", context.config.name))?;
+    let entities = context.entities()?;
+    anyhow::ensure!(
+        entities.contains(entity),
+        "entity {entity} is not part of close {}",
+        context.config.name
+    );
+    mark_stale_signoffs(context, &entities)?;
+    let mut store = Store::open(&context.db)?;
+    let (state, waiting) = store.read(|db| {
+        let state = db.close_task(&context.config.name, entity, &context.period, task_id)?;
+        let waiting = waiting_on(db, context, &entities, entity, task)
+            .map_err(|error| closebook_ledger::LedgerError::Invalid(format!("{error:#}")))?;
+        Ok((state, waiting))
+    })?;
+    anyhow::ensure!(
+        waiting.is_empty(),
+        "task {task_id} of {entity} cannot be signed off: it waits on {}",
+        waiting.join(", ")
+    );
+    let user = context.user.to_string();
+    let mut record = state.unwrap_or_else(|| context.record(entity, task_id));
+    if let Some(reviewer) = &task.reviewer
+        && review
+    {
+        anyhow::ensure!(
+            reviewer == &user,
+            "task {task_id} is reviewed by {reviewer}, not {user}"
+        );
+    }
+    match (&task.kind, review) {
+        (TaskKind::Manual { .. }, false) => {
+            anyhow::ensure!(
+                matches!(record.status.as_str(), "pending" | "awaiting-signoff" | "stale"),
+                "task {task_id} of {entity} is {}; nothing to sign off",
+                record.status
+            );
+            record.prepared_by = Some(user.clone());
+            record.reviewed_by = None;
+            record.message = note.map(str::to_owned);
+            record.status = if task.reviewer.is_some() {
+                "prepared".to_owned()
+            } else {
+                "signed-off".to_owned()
+            };
+        }
+        (TaskKind::Manual { .. }, true) => {
+            anyhow::ensure!(
+                record.status == "prepared",
+                "task {task_id} of {entity} is {}; the preparer signs off first",
+                record.status
+            );
+            anyhow::ensure!(
+                record.prepared_by.as_deref() != Some(user.as_str()),
+                "the reviewer of task {task_id} must not be its preparer ({user})"
+            );
+            record.reviewed_by = Some(user.clone());
+            record.status = "signed-off".to_owned();
+        }
+        (TaskKind::Plugin { .. }, true) if record.status == "awaiting-review" => {
+            anyhow::ensure!(
+                record.ran_by.as_deref() != Some(user.as_str()),
+                "the reviewer of task {task_id} must not be the user who ran the step ({user})"
+            );
+            let proposal = record
+                .proposal
+                .clone()
+                .context("the proposal of the task is missing; run the close again")?;
+            let step_record: StepRecord = serde_json::from_str(&proposal)
+                .context("the stored proposal is unreadable; run the close with --rerun")?;
+            let mut ledger = context.ledger()?;
+            let reviewed = CloseTaskRecord {
+                status: "done".to_owned(),
+                reviewed_by: Some(user.clone()),
+                proposal: None,
+                message: note.map(str::to_owned),
+                ..record.clone()
+            };
+            let outcome = post_record(&mut ledger, &step_record, |db, outcome| {
+                let sequence = db.ledger_head(entity)?.0;
+                let done = CloseTaskRecord { entries_posted: outcome.entries.len() as i64, signoff_sequence: Some(sequence), ..reviewed.clone() };
+                db.save_close_task(&done, &context.user, "reviewed", &json!({ "note": note, "run_id": outcome.run_id }))
+            })
+            .with_context(|| format!("posting the reviewed proposal of task {task_id}; if the ledger moved, run `closebook close run --rerun {task_id}` to propose again"))?;
+            return Ok(format!(
+                "reviewed task {task_id} of {entity}: posted {} entries",
+                outcome.entries.len()
+            ));
+        }
+        (_, _) => anyhow::bail!(
+            "task {task_id} of {entity} is {}: a step is signed off with --review once its proposal waits for review (`review = true`)",
+            record.status
+        ),
+    }
+    let mut ledger = context.ledger()?;
+    let status = record.status.clone();
+    ledger.store().write(|db| {
+        record.signoff_sequence = Some(db.ledger_head(entity)?.0);
+        db.save_close_task(
+            &record,
+            &context.user,
+            if review { "reviewed" } else { "signed-off" },
+            &json!({ "note": note }),
+        )
+    })?;
+    Ok(format!("task {task_id} of {entity} is {status}"))
+}
+
+/// A copy of the ledger for a dry run, made with `VACUUM INTO` so the real file is not touched.
+pub fn dry_run_copy(db: &Path, directory: &Path) -> anyhow::Result<PathBuf> {
+    let copy = directory.join("dry-run.db");
+    let store = Store::open(db)?;
+    drop(store);
+    closebook_ledger::store::copy_database(db, &copy)?;
+    Ok(copy)
+}

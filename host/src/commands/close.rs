@@ -1,0 +1,280 @@
+//! `closebook close run|signoff|status|history`.
+
+use super::Context;
+use crate::cli::{CloseCommand, Format};
+use crate::close::config::CloseConfig;
+use crate::close::{CloseContext, Progress, TaskOutcome, board, dry_run_copy, run_close, signoff};
+use crate::output::{Table, grouped, print, print_json, print_table};
+use anyhow::Context as _;
+use closebook_ledger::ids::{EntityId, PeriodName};
+use closebook_ledger::store::Store;
+use std::path::Path;
+
+fn close_context<'a>(
+    context: &Context,
+    config: &'a CloseConfig,
+    period: &str,
+    entities: &[String],
+) -> CloseContext<'a> {
+    CloseContext {
+        config,
+        db: context.db.clone(),
+        cache: super::plugin::cache_directory(&context.db),
+        user: context.user.clone(),
+        period: PeriodName::new(period),
+        entity_filter: entities.iter().map(|entity| EntityId::new(entity.clone())).collect(),
+    }
+}
+
+pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
+    match command {
+        CloseCommand::Run {
+            config,
+            period,
+            entities,
+            dry_run,
+            rerun,
+            format,
+        } => {
+            let close = CloseConfig::load(&config)?;
+            let mut stderr = std::io::stderr();
+            let mut progress = Progress { out: &mut stderr };
+            let outcomes = if dry_run {
+                let directory = tempfile_directory(&context.db)?;
+                let copy = dry_run_copy(&context.db, &directory)?;
+                let mut close_context = close_context(context, &close, &period, &entities);
+                close_context.db = copy;
+                let outcomes = run_close(&close_context, rerun.as_deref(), &mut progress);
+                let _ = std::fs::remove_dir_all(&directory);
+                outcomes?
+            } else {
+                run_close(
+                    &close_context(context, &close, &period, &entities),
+                    rerun.as_deref(),
+                    &mut progress,
+                )?
+            };
+            report(&close, &period, &outcomes, dry_run, format.format)?;
+            let failed = outcomes.iter().filter(|outcome| outcome.status == "failed").count();
+            anyhow::ensure!(
+                failed == 0,
+                "{failed} tasks failed; fix the cause and run `closebook close run` again to resume"
+            );
+            Ok(())
+        }
+        CloseCommand::Signoff {
+            config,
+            period,
+            entity,
+            task,
+            review,
+            note,
+        } => {
+            let close = CloseConfig::load(&config)?;
+            let message = signoff(
+                &close_context(context, &close, &period, &[]),
+                &EntityId::new(entity.clone()),
+                &task,
+                review,
+                note.as_deref(),
+            )
+            .with_context(|| format!("signing off task {task} of {entity} for {period}"))?;
+            print(&format!("{message} (by {})\n", context.user))
+        }
+        CloseCommand::Status {
+            config,
+            period,
+            today,
+            format,
+        } => {
+            let close = CloseConfig::load(&config)?;
+            let today = today.unwrap_or_else(|| chrono::Local::now().date_naive());
+            let board = board::board(&close_context(context, &close, &period, &[]), today)?;
+            if format.format == Format::Json {
+                return print_json(&board);
+            }
+            let mut table = Table::new(&[
+                ("Entity", false),
+                ("Area", false),
+                ("Task", false),
+                ("Owner", false),
+                ("Due", false),
+                ("Status", false),
+                ("Notes", false),
+            ]);
+            for row in &board.rows {
+                let mut notes = Vec::new();
+                if row.overdue {
+                    notes.push("OVERDUE".to_owned());
+                }
+                if !row.blocked_by.is_empty() {
+                    notes.push(format!("waits on {}", row.blocked_by.join(", ")));
+                }
+                if let Some(message) = &row.message {
+                    notes.push(message.clone());
+                }
+                table.row(vec![
+                    row.entity.clone(),
+                    row.area.clone(),
+                    row.task.clone(),
+                    row.owner.clone(),
+                    row.due.to_string(),
+                    row.status.clone(),
+                    notes.join("; "),
+                ]);
+            }
+            if format.format == Format::Csv {
+                return print_table(&table, Format::Csv);
+            }
+            let mut text = format!(
+                "Close {} for {} (as of {})\n\n{}",
+                board.close,
+                board.period,
+                board.today,
+                table.render()
+            );
+            let share = |map: &std::collections::BTreeMap<String, u32>| {
+                map.iter()
+                    .map(|(key, value)| format!("{key} {value}%"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            text.push_str(&format!(
+                "\ncomplete by entity: {}\ncomplete by area:   {}\ncomplete by owner:  {}\n",
+                share(&board.complete_by_entity),
+                share(&board.complete_by_area),
+                share(&board.complete_by_owner)
+            ));
+            print(&text)
+        }
+        CloseCommand::History { config, limit, format } => {
+            let close = CloseConfig::load(&config)?;
+            let mut store = Store::open(&context.db)?;
+            let (events, runs) =
+                store.read(|db| Ok((db.close_events(&close.name, limit)?, db.step_runs(None, limit)?)))?;
+            if format.format == Format::Json {
+                return print_json(&serde_json::json!({ "events": events, "step_runs": runs }));
+            }
+            let mut table = Table::new(&[
+                ("When", false),
+                ("User", false),
+                ("Entity", false),
+                ("Period", false),
+                ("Task", false),
+                ("Event", false),
+                ("Details", false),
+            ]);
+            for event in &events {
+                let text = |key: &str| event[key].as_str().unwrap_or_default().to_owned();
+                table.row(vec![
+                    text("at"),
+                    text("user"),
+                    text("entity"),
+                    text("period"),
+                    text("task"),
+                    text("event"),
+                    event["details"].to_string(),
+                ]);
+            }
+            let mut runs_table = Table::new(&[
+                ("Run", false),
+                ("Entity", false),
+                ("Period", false),
+                ("Task", false),
+                ("Plugin", false),
+                ("SHA-256", false),
+                ("By", false),
+                ("Entries", true),
+                ("Fuel", true),
+                ("ms", true),
+            ]);
+            for run in &runs {
+                runs_table.row(vec![
+                    run.run_id.clone(),
+                    run.entity.to_string(),
+                    run.period.to_string(),
+                    run.task.clone().unwrap_or_default(),
+                    format!("{} {}", run.plugin_name, run.plugin_version),
+                    run.plugin_sha256.chars().take(12).collect(),
+                    run.run_by.to_string(),
+                    run.entries_posted.to_string(),
+                    grouped(run.fuel_consumed.into()),
+                    run.duration_ms.to_string(),
+                ]);
+            }
+            print(&format!(
+                "Close {}: task events\n\n{}\nPlugin step runs that posted\n\n{}",
+                close.name,
+                table.render(),
+                runs_table.render()
+            ))
+        }
+    }
+}
+
+/// A private folder for the dry-run copy, beside the ledger so it is on the same disk.
+fn tempfile_directory(db: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let parent = db
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let directory = parent.join(format!(".closebook-dry-run-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).with_context(|| format!("creating {}", directory.display()))?;
+    Ok(directory)
+}
+
+fn report(
+    close: &CloseConfig,
+    period: &str,
+    outcomes: &[TaskOutcome],
+    dry_run: bool,
+    format: Format,
+) -> anyhow::Result<()> {
+    if format == Format::Json {
+        return print_json(
+            &serde_json::json!({ "close": close.name, "period": period, "dry_run": dry_run, "tasks": outcomes }),
+        );
+    }
+    let mut table = Table::new(&[
+        ("Entity", false),
+        ("Task", false),
+        ("Status", false),
+        ("Entries", true),
+        ("ms", true),
+        ("Fuel", true),
+        ("Notes", false),
+    ]);
+    for outcome in outcomes {
+        table.row(vec![
+            outcome.entity.to_string(),
+            outcome.task.clone(),
+            outcome.status.clone(),
+            outcome.entries_posted.to_string(),
+            outcome.duration_ms.to_string(),
+            if outcome.fuel_consumed > 0 {
+                grouped(outcome.fuel_consumed.into())
+            } else {
+                String::new()
+            },
+            outcome.message.clone().unwrap_or_default(),
+        ]);
+    }
+    if format == Format::Csv {
+        return print_table(&table, Format::Csv);
+    }
+    let mut text = format!(
+        "Close {} for {period}{}\n\n{}",
+        close.name,
+        if dry_run { " (dry run: nothing was written)" } else { "" },
+        table.render()
+    );
+    if dry_run {
+        for outcome in outcomes.iter().filter(|outcome| !outcome.proposals.is_empty()) {
+            text.push_str(&format!("\n{} {} would propose:\n", outcome.entity, outcome.task));
+            for proposal in &outcome.proposals {
+                text.push_str(&format!("  {proposal}\n"));
+            }
+        }
+    }
+    print(&text)
+}

@@ -158,8 +158,10 @@ fn check_accounts(input: &StepInput, ledger: &dyn Ledger, config: &Config) -> Re
     Ok(())
 }
 
-/// Whether the accrual account already has a line of this period's fee entry. Pages through
-/// every line of the account in the period, so the check holds however busy the account is.
+/// Whether this period's fee is already accrued: the lines of the fee entry on the accrual
+/// account do not net to zero. (A rerun of the close cancels an accrual with opposite lines of
+/// the same description, which nets it back to zero.) Pages through every line of the account
+/// in the period, so the check holds however busy the account is.
 fn already_accrued(
     input: &StepInput,
     ledger: &dyn Ledger,
@@ -173,22 +175,23 @@ fn already_accrued(
         input.period.name.clone(),
     );
     let mut lines_read: u64 = 0;
+    let mut matching: u64 = 0;
+    let mut net = Decimal::ZERO;
     for line in ledger.all_lines(query) {
         let line = line?;
         lines_read += 1;
         if line.description == description {
-            ledger.debug(&format!(
-                "found line {} of entry {} after reading {lines_read} lines",
-                line.id, line.entry_key
-            ));
-            return Ok(true);
+            matching += 1;
+            net = net
+                .checked_add(line.accounting_amount)
+                .ok_or_else(|| StepError::new("the accrual account's lines overflow when summed"))?;
         }
     }
     ledger.debug(&format!(
-        "read {lines_read} lines of account {} in {}: no earlier accrual",
+        "read {lines_read} lines of account {} in {}: {matching} of the fee entry, netting to {net}",
         config.accrual_account, input.period.name
     ));
-    Ok(false)
+    Ok(!net.is_zero())
 }
 
 /// The period's revenue (credits made positive) per value of the configured dimension, or in
@@ -379,7 +382,32 @@ mod tests {
         let second = run(&ledger, config()).unwrap();
         assert!(second.entries.is_empty());
         let logs: Vec<_> = ledger.logs().into_iter().map(|message| message.text).collect();
-        assert!(logs.iter().any(|text| text.ends_with("after reading 1201 lines")));
+        assert!(
+            logs.iter()
+                .any(|text| text.starts_with("read 1201 lines of account 2150 in 2026-01: 1 of the fee entry")),
+            "{logs:?}"
+        );
+    }
+
+    #[test]
+    fn an_accrual_cancelled_by_a_rerun_is_proposed_again() {
+        // A close rerun posts the opposite lines under the same description: the fee nets to
+        // zero on the accrual account, so the step proposes it again.
+        let mut ledger = ledger();
+        let first = run(&ledger, config()).unwrap();
+        ledger.post_output(&first);
+        let entry = &first.entries[0];
+        let mut cancel = JournalBuilder::new("ACME", date("2026-01-31"), entry.description.clone());
+        for line in &entry.lines {
+            cancel = cancel.line(ProposedLine {
+                amount: -line.amount,
+                ..line.clone()
+            });
+        }
+        ledger.post(cancel.build().unwrap());
+        let second = run(&ledger, config()).unwrap();
+        assert_eq!(second.entries.len(), 1);
+        assert_eq!(second.entries[0].lines, first.entries[0].lines);
     }
 
     #[test]

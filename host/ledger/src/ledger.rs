@@ -544,8 +544,8 @@ pub fn reverse_in(
         .lines
         .iter()
         .map(|line| PostedLine {
-            amount: -line.amount,
-            accounting_amount: -line.accounting_amount,
+            amount: crate::money::negate(line.amount),
+            accounting_amount: crate::money::negate(line.accounting_amount),
             ..line.clone()
         })
         .collect();
@@ -559,6 +559,60 @@ pub fn reverse_in(
         description: format!("Reversal of {key}: {}", original.description),
         lines,
         reverses_entry_id: Some(original.id),
+    };
+    let mut batch = PostingBatch::begin(db, entity, user)?;
+    let posted = batch.post(db, valid, provenance)?;
+    batch.finish(db)?;
+    Ok(posted)
+}
+
+/// Negates an entry for a rerun of the step that posted it: a `rerun-of-KEY` entry with the
+/// opposite lines, on the same date and in the same period, so that every period the run
+/// touched (an accrual and its automatic reversal next month) returns to where it was. The
+/// period must still be open to the acting user.
+pub fn negate_for_rerun(
+    db: &Db<'_>,
+    entity: &EntityId,
+    key: &EntryKey,
+    user: &UserId,
+    provenance: &Provenance,
+) -> Result<PostedEntry, LedgerError> {
+    let original = db
+        .entry_by_key(entity, key)?
+        .ok_or_else(|| LedgerError::Invalid(format!("entity {entity} has no posted entry {key}")))?;
+    if db.settled_line_count(original.id)? > 0 {
+        return Err(LedgerError::Invalid(format!(
+            "entry {key} has settled lines; reverse its settlement first with `closebook settle unsettle`"
+        )));
+    }
+    let rules = posting_rules(db, entity, user, PostingOptions::default())?;
+    rules
+        .check_can_post(&original.period, original.module)
+        .map_err(|reason| {
+            LedgerError::Refused(vec![EntryRefusal {
+                key: key.clone(),
+                source_line: None,
+                reason,
+            }])
+        })?;
+    let valid = ValidEntry {
+        key: EntryKey::new(format!("rerun-of-{key}")),
+        fingerprint: format!("rerun:{}", original.hash),
+        date: original.date,
+        period: original.period.clone(),
+        fiscal_year: original.fiscal_year.clone(),
+        module: original.module,
+        description: format!("Rerun: cancels {key}: {}", original.description),
+        lines: original
+            .lines
+            .iter()
+            .map(|line| PostedLine {
+                amount: crate::money::negate(line.amount),
+                accounting_amount: crate::money::negate(line.accounting_amount),
+                ..line.clone()
+            })
+            .collect(),
+        reverses_entry_id: None,
     };
     let mut batch = PostingBatch::begin(db, entity, user)?;
     let posted = batch.post(db, valid, provenance)?;

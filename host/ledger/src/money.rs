@@ -71,6 +71,12 @@ pub fn checked_sum(left: Decimal, right: Decimal) -> Option<Decimal> {
     left.checked_add(right)
 }
 
+/// The opposite amount, with zero kept as plain zero: `-0` would print as "-0" and change a
+/// reversal's canonical text (and so its hash) between writing and reading back.
+pub fn negate(amount: Decimal) -> Decimal {
+    if amount.is_zero() { Decimal::ZERO } else { -amount }
+}
+
 /// Parses the canonical text the store keeps (always written by `Decimal::to_string`).
 pub fn from_store_text(text: &str) -> Decimal {
     // The store only ever holds text this program wrote from a Decimal; a failure here means the

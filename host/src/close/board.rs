@@ -47,6 +47,8 @@ fn percent(counts: BTreeMap<String, (u32, u32)>) -> BTreeMap<String, u32> {
 pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Board> {
     let config: &CloseConfig = context.config;
     let entities = context.entities()?;
+    // A posting since a sign-off shows on the board at once.
+    super::mark_stale_signoffs(context, &entities)?;
     let mut store = Store::open(&context.db)?;
     let mut rows = Vec::new();
     for entity in &entities {
@@ -70,7 +72,7 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
                 .as_ref()
                 .map(|record| record.status.clone())
                 .unwrap_or_else(|| "pending".to_owned());
-            if !is_complete(&status) && !waiting.is_empty() {
+            if matches!(status.as_str(), "pending" | "failed") && !waiting.is_empty() {
                 status = "blocked".to_owned();
             }
             let due = config.due_date(period_end, task.due_working_days);

@@ -267,7 +267,7 @@ pub fn run_close(
                 .map(|record| record.status.clone())
                 .unwrap_or_else(|| "pending".to_owned());
             let mut message = state.as_ref().and_then(|record| record.message.clone());
-            if !is_complete(&status) && !waiting.is_empty() {
+            if matches!(status.as_str(), "pending" | "failed") && !waiting.is_empty() {
                 status = "blocked".to_owned();
                 message = Some(format!("waits on {}", waiting.join(", ")));
             }
@@ -447,8 +447,8 @@ fn run_plugin_task(
     anyhow::bail!("the ledger kept moving while task {} ran; run the close again", task.id)
 }
 
-/// Prepares a task to run again: reverses the entries its last run posted (dated in the close
-/// period, on its last day) and clears its state, in one transaction.
+/// Prepares a task to run again: cancels every entry its last run posted (each on its own date,
+/// automatic reversals included) and clears its state, in one transaction.
 fn reset_for_rerun(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -> anyhow::Result<()> {
     let mut ledger = context.ledger()?;
     let user = context.user.clone();
@@ -457,22 +457,16 @@ fn reset_for_rerun(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -
         let Some(state) = db.close_task(&context.config.name, entity, &period, &task.id)? else {
             return Ok(());
         };
-        let record = db.require_entity(entity)?;
-        let period_end = db
-            .periods(&record.calendar, None)?
-            .into_iter()
-            .find(|candidate| candidate.name == period)
-            .map(|candidate| candidate.end);
         let mut reversed = Vec::new();
-        if let (Some(run_id), Some(date)) = (&state.run_id, period_end) {
-            for key in db.unreversed_entries_of_run(entity, run_id)? {
+        if let Some(run_id) = &state.run_id {
+            for key in db.entries_to_negate_for_rerun(entity, run_id)? {
+                // Not tagged with the old run id: the cancellations are not part of that run.
                 let provenance = closebook_ledger::journal::Provenance {
-                    source: "close-rerun".to_owned(),
+                    source: format!("close-rerun:{run_id}"),
                     task: Some(task.id.clone()),
-                    run_id: Some(run_id.clone()),
                     ..Default::default()
                 };
-                let entry = closebook_ledger::ledger::reverse_in(db, entity, &key, date, None, &user, &provenance)?;
+                let entry = closebook_ledger::ledger::negate_for_rerun(db, entity, &key, &user, &provenance)?;
                 reversed.push(entry.key.to_string());
             }
         }
@@ -493,7 +487,7 @@ fn reset_for_rerun(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -
 /// A sign-off covers the ledger as it was: any later posting in its scope (the close period and
 /// earlier periods of its year) that is not made by a task downstream of it makes it stale, and
 /// undoes it and the tasks after it.
-fn mark_stale_signoffs(context: &CloseContext<'_>, entities: &[EntityId]) -> anyhow::Result<()> {
+pub(crate) fn mark_stale_signoffs(context: &CloseContext<'_>, entities: &[EntityId]) -> anyhow::Result<()> {
     let mut ledger = context.ledger()?;
     let user = context.user.clone();
     ledger.store().write(|db| {

@@ -265,8 +265,8 @@ fn reversal_of(rules: &PostingRules, valid: &ValidEntry, date: NaiveDate) -> Res
             .lines
             .iter()
             .map(|line| PostedLine {
-                amount: -line.amount,
-                accounting_amount: -line.accounting_amount,
+                amount: closebook_ledger::money::negate(line.amount),
+                accounting_amount: closebook_ledger::money::negate(line.accounting_amount),
                 ..line.clone()
             })
             .collect(),
@@ -339,9 +339,9 @@ pub fn post_record(
         .iter()
         .map(|access| (access.entity.clone(), access.post))
         .collect();
-    let provenance = Provenance {
+    let provenance_template = Provenance {
         source: "plugin".to_owned(),
-        run_id: Some(record.run_id.clone()),
+        run_id: None,
         task: record.task.clone(),
         plugin_name: Some(record.plugin_name.clone()),
         plugin_version: Some(record.plugin_version.clone()),
@@ -349,6 +349,8 @@ pub fn post_record(
     };
     let outcome = ledger.store().write(|db| {
         check_not_stale(db, &record.sequences)?;
+        let run_id = db.unused_run_id(&record.run_id)?;
+        let provenance = Provenance { run_id: Some(run_id.clone()), ..provenance_template.clone() };
         let mut rules: BTreeMap<EntityId, PostingRules> = BTreeMap::new();
         let mut valid_entries: Vec<(EntityId, ValidEntry, Option<ValidEntry>)> = Vec::new();
         let run_year = closebook_ledger::calendar::parse_fiscal_year_name(&record.input.period.fiscal_year)
@@ -357,7 +359,7 @@ pub fn post_record(
         let mut refusals = Vec::new();
         for (index, proposal) in output.entries.iter().enumerate() {
             let entity = EntityId::new(proposal.entity.clone());
-            let entry = match proposed_entry(&record.run_id, index, proposal) {
+            let entry = match proposed_entry(&run_id, index, proposal) {
                 Ok(entry) => entry,
                 Err(refusal) => {
                     refusals.push(refusal);
@@ -436,13 +438,13 @@ pub fn post_record(
                 return Err(LedgerError::Invalid(format!("the step may not settle lines of entity {entity}")));
             }
             let line_ids: Vec<i64> = proposal.line_ids.iter().map(|id| i64::try_from(*id).unwrap_or(i64::MAX)).collect();
-            let settlement = closebook_ledger::settlement::settle(db, &entity, &line_ids, &user, Some(&record.run_id))
+            let settlement = closebook_ledger::settlement::settle(db, &entity, &line_ids, &user, Some(&run_id))
                 .map_err(|error| LedgerError::Invalid(format!("settlement of lines {:?} refused: {error}", proposal.line_ids)))?;
             settlements.push(settlement);
         }
         let log = record.log_json.clone();
         db.insert_step_run(&StepRunRecord {
-            run_id: record.run_id.clone(),
+            run_id: run_id.clone(),
             entity: run_entity.clone(),
             period: PeriodName::new(record.input.period.name.clone()),
             task: record.task.clone(),
@@ -465,9 +467,9 @@ pub fn post_record(
             &user,
             "plugin.post",
             Some(&run_entity),
-            &json!({ "run_id": record.run_id, "plugin": record.plugin_name, "version": record.plugin_version, "sha256": record.plugin_sha256.clone(), "entries": posted.len(), "settlements": settlements.len() }),
+            &json!({ "run_id": run_id, "plugin": record.plugin_name, "version": record.plugin_version, "sha256": record.plugin_sha256.clone(), "entries": posted.len(), "settlements": settlements.len() }),
         )?;
-        let outcome = PostOutcome { run_id: record.run_id.clone(), entries: posted, settlements };
+        let outcome = PostOutcome { run_id: run_id.clone(), entries: posted, settlements };
         on_commit(db, &outcome)?;
         Ok(outcome)
     });

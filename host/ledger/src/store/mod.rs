@@ -1244,6 +1244,26 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// `run_id`, or `run_id-2`, `-3`… : the first one no recorded run uses. A step that posted
+    /// nothing leaves the ledger sequence (and so its natural run id) where it was.
+    pub fn unused_run_id(&self, run_id: &str) -> Result<String, LedgerError> {
+        let mut candidate = run_id.to_owned();
+        for suffix in 2..=10_000 {
+            let taken = self
+                .connection
+                .query_row("SELECT 1 FROM step_runs WHERE run_id = ?1", [&candidate], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if !taken {
+                return Ok(candidate);
+            }
+            candidate = format!("{run_id}-{suffix}");
+        }
+        Err(LedgerError::Invalid(format!(
+            "run id {run_id} is used more than 10,000 times"
+        )))
+    }
+
     pub fn step_runs(&self, entity: Option<&EntityId>, limit: usize) -> Result<Vec<StepRunRecord>, LedgerError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT run_id, entity_id, period, task, plugin_name, plugin_version, plugin_sha256, config, run_by, started_at, finished_at,
@@ -1366,11 +1386,13 @@ impl Db<'_> {
         Ok(rows.take(QUERY_ROWS_MAX).collect::<Result<_, _>>()?)
     }
 
-    /// Keys of the entries a run posted that are not reversed yet.
-    pub fn unreversed_entries_of_run(&self, entity: &EntityId, run_id: &str) -> Result<Vec<EntryKey>, LedgerError> {
+    /// Keys of the entries a run posted (its automatic reversals included) that a rerun has not
+    /// negated yet, in posting order.
+    pub fn entries_to_negate_for_rerun(&self, entity: &EntityId, run_id: &str) -> Result<Vec<EntryKey>, LedgerError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT e.entry_key FROM entries e WHERE e.entity_id = ?1 AND e.run_id = ?2 AND e.reverses_entry_id IS NULL
-               AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reverses_entry_id = e.id) ORDER BY e.sequence",
+            "SELECT e.entry_key FROM entries e WHERE e.entity_id = ?1 AND e.run_id = ?2
+               AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.entity_id = e.entity_id AND r.entry_key = 'rerun-of-' || e.entry_key)
+             ORDER BY e.sequence",
         )?;
         let rows = statement.query_map(params![entity.as_str(), run_id], |row| Ok(EntryKey(row.get(0)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)

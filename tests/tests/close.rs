@@ -1,0 +1,502 @@
+//! The close engine end to end: the demo's month-end close through `closebook close`, with
+//! reviews and sign-offs, resumption after a failure, reruns, dry runs, staleness after a late
+//! journal, refusals at load, and a close killed mid-run that resumes to the same result.
+
+use closebook_tests::{Ledger, closebook_binary, demo_dir, plugin_wasm};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// The demo close.toml, pointed at this build's plugins (pinned to their current hashes) and
+/// writing its reports into the ledger's folder.
+fn pinned_close(ledger: &Ledger) -> String {
+    let release = plugin_wasm("custom_plugin").parent().unwrap().display().to_string();
+    let mut text = std::fs::read_to_string(demo_dir().join("close.toml")).unwrap();
+    text = text.replace("../../target/wasm32-wasip2/release", &release);
+    text = text.replace(
+        "../../target/demo/reports",
+        &ledger.dir.path().join("reports").display().to_string(),
+    );
+    for (name, file) in [
+        ("fx-revaluation", "fx_revaluation"),
+        ("management-fee", "custom_plugin"),
+    ] {
+        let hash = hex::encode(Sha256::digest(std::fs::read(plugin_wasm(file)).unwrap()));
+        let start = text.find(&format!("{name} = {{")).unwrap();
+        let sha_start = start + text[start..].find("sha256 = \"").unwrap() + 10;
+        text.replace_range(sha_start..sha_start + 64, &hash);
+    }
+    ledger.write("close.toml", &text)
+}
+
+fn close(ledger: &Ledger, user: &str, config: &str, arguments: &[&str]) -> closebook_tests::Run {
+    let mut all = vec!["close", arguments[0], "--config", config, "--period", "2026-01"];
+    all.extend_from_slice(&arguments[1..]);
+    ledger.run_as(user, &all)
+}
+
+fn statuses(ledger: &Ledger, config: &str) -> BTreeMap<String, String> {
+    let board = close(ledger, "alice", config, &["status", "--format", "json"])
+        .success()
+        .json();
+    board["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                format!("{}:{}", row["entity"].as_str().unwrap(), row["task"].as_str().unwrap()),
+                row["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn closing(trial_balance: &Value, account: &str) -> String {
+    trial_balance["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["account"] == account)
+        .map(|row| row["closing"].as_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// Runs the reviews and sign-offs a person makes in the demo close.
+fn sign_everything(ledger: &Ledger, config: &str) {
+    for entity in ["ACME-US", "ACME-DE"] {
+        close(
+            ledger,
+            "alice",
+            config,
+            &["signoff", "--entity", entity, "--task", "management-fee", "--review"],
+        )
+        .success();
+        close(
+            ledger,
+            "bob",
+            config,
+            &["signoff", "--entity", entity, "--task", "review-accruals"],
+        )
+        .success();
+        close(
+            ledger,
+            "alice",
+            config,
+            &["signoff", "--entity", entity, "--task", "review-accruals", "--review"],
+        )
+        .success();
+    }
+}
+
+#[test]
+fn demo_month_end_close_runs_to_the_end_with_reviews_and_signoffs() {
+    // Proves the full close: figures worked out by hand for January 2026.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    let first = close(&ledger, "bob", &config, &["run"]).success().stdout;
+    assert!(first.contains("awaiting-review"), "{first}");
+    let board = statuses(&ledger, &config);
+    assert_eq!(board["ACME-US:fx-revaluation"], "done");
+    assert_eq!(board["ACME-US:management-fee"], "awaiting-review");
+    assert_eq!(board["ACME-US:review-accruals"], "blocked");
+    sign_everything(&ledger, &config);
+    close(&ledger, "bob", &config, &["run"]).success();
+    let board = statuses(&ledger, &config);
+    assert!(
+        board.values().all(|status| status == "done" || status == "signed-off"),
+        "{board:?}"
+    );
+    let us = ledger.trial_balance("ACME-US", "2026-01");
+    // Management fee: 2.5 % of January sales of department 100, 30,000.00 + 8,640.00 = 966.00.
+    assert_eq!(closing(&us, "6900"), "966.00");
+    // Revaluation at Jan 31: 45,000 EUR at 1.10 = 49,500.00 against 48,570.00 carried: gain 930.00;
+    // the GBP loan, 50,000 at 1.27 = 63,500.00 against 62,500.00: loss 1,000.00.
+    assert_eq!(closing(&us, "7100"), "-930.00");
+    assert_eq!(closing(&us, "7200"), "1000.00");
+    assert_eq!(closing(&us, "1200"), "49500.00");
+    assert_eq!(
+        closing(&us, "2100"),
+        "-2166.00",
+        "1,200.00 utilities and the 966.00 fee accrued"
+    );
+    assert_eq!(us["totals"]["closing"], "0.00");
+    let de = ledger.trial_balance("ACME-DE", "2026-01");
+    assert_eq!(closing(&de, "6900"), "500.00", "2.5 % of 20,000.00");
+    let periods = ledger
+        .run(&[
+            "period", "list", "--entity", "ACME-DE", "--year", "FY2026", "--format", "json",
+        ])
+        .success()
+        .json();
+    assert_eq!(
+        periods[1]["status"], "on-hold",
+        "the close ends by putting January on hold"
+    );
+    assert!(
+        ledger
+            .dir
+            .path()
+            .join("reports/ACME-US-2026-01-balance-sheet.json")
+            .exists()
+    );
+    // Running the finished close again posts nothing.
+    let count = ledger.entry_count("ACME-US");
+    close(&ledger, "bob", &config, &["run"]).success();
+    assert_eq!(ledger.entry_count("ACME-US"), count);
+    let history = ledger
+        .run(&["close", "history", "--config", &config, "--format", "json"])
+        .success()
+        .json();
+    assert!(
+        history["step_runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|run| run["plugin_name"] == "fx-revaluation" && run["task"] == "fx-revaluation")
+    );
+}
+
+#[test]
+fn a_failing_step_stops_its_chain_others_finish_and_the_next_run_resumes() {
+    // Proves the chain stops at a failure (ACME-US January on hold refuses the revaluation),
+    // independent work goes on (ACME-DE), and a second run resumes without posting twice.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    ledger
+        .run(&[
+            "period",
+            "set-status",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--status",
+            "on-hold",
+        ])
+        .success();
+    let stderr = close(&ledger, "bob", &config, &["run"]).failure();
+    assert!(stderr.contains("1 tasks failed"), "{stderr}");
+    let board = statuses(&ledger, &config);
+    assert_eq!(board["ACME-US:fx-revaluation"], "failed");
+    assert_eq!(board["ACME-US:management-fee"], "blocked");
+    assert_eq!(board["ACME-DE:management-fee"], "awaiting-review");
+    let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
+    assert!(
+        status.contains("period 2026-01 of entity ACME-US is on-hold"),
+        "{status}"
+    );
+    let de_entries = ledger.entry_count("ACME-DE");
+    ledger
+        .run(&[
+            "period",
+            "set-status",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--status",
+            "open",
+        ])
+        .success();
+    close(&ledger, "bob", &config, &["run"]).success();
+    let board = statuses(&ledger, &config);
+    assert_eq!(board["ACME-US:fx-revaluation"], "done");
+    assert_eq!(board["ACME-US:management-fee"], "awaiting-review");
+    assert_eq!(
+        ledger.entry_count("ACME-DE"),
+        de_entries,
+        "ACME-DE's finished steps did not run again"
+    );
+}
+
+#[test]
+fn rerun_reverses_the_previous_entries_and_posts_new_ones() {
+    // Proves --rerun: the revaluation's two entries are reversed and two new ones posted, and
+    // the balances end where they were.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    close(&ledger, "bob", &config, &["run"]).success();
+    let before = ledger.trial_balance("ACME-US", "2026-01");
+    let count = ledger.entry_count("ACME-US");
+    close(&ledger, "bob", &config, &["run", "--rerun", "fx-revaluation"]).success();
+    assert_eq!(
+        ledger.entry_count("ACME-US"),
+        count + 4,
+        "two reversals and two new revaluation entries"
+    );
+    let after = ledger.trial_balance("ACME-US", "2026-01");
+    for account in ["1200", "2300", "7100", "7200"] {
+        assert_eq!(closing(&after, account), closing(&before, account), "account {account}");
+    }
+    ledger.run(&["verify"]).success();
+}
+
+#[test]
+fn dry_run_leaves_the_ledger_file_byte_for_byte_unchanged() {
+    // Proves --dry-run works on a copy: later steps see earlier proposals, the file is untouched.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    let digest = || hex::encode(Sha256::digest(std::fs::read(ledger.db()).unwrap()));
+    let before = digest();
+    let run = close(&ledger, "bob", &config, &["run", "--dry-run"]).success().stdout;
+    assert!(run.contains("(dry run: nothing was written)"), "{run}");
+    assert!(run.contains("ACME-US management-fee would propose"), "{run}");
+    assert_eq!(digest(), before);
+    assert!(
+        !ledger.db().with_extension("db-wal").exists()
+            || std::fs::metadata(ledger.db().with_extension("db-wal")).unwrap().len() == 0
+    );
+    assert_eq!(
+        statuses(&ledger, &config)["ACME-US:subledgers-posted"],
+        "pending",
+        "no close state was written"
+    );
+}
+
+#[test]
+fn signoffs_follow_dependencies_separate_duties_and_go_stale_after_a_late_journal() {
+    // Proves sign-off ordering, reviewer separation and staleness.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    let stderr = close(
+        &ledger,
+        "bob",
+        &config,
+        &["signoff", "--entity", "ACME-US", "--task", "review-accruals"],
+    )
+    .failure();
+    assert!(
+        stderr.contains("cannot be signed off: it waits on ACME-US:management-fee"),
+        "{stderr}"
+    );
+    close(&ledger, "bob", &config, &["run"]).success();
+    let stderr = close(
+        &ledger,
+        "bob",
+        &config,
+        &["signoff", "--entity", "ACME-US", "--task", "management-fee", "--review"],
+    )
+    .failure();
+    assert!(
+        stderr.contains("task management-fee is reviewed by alice, not bob"),
+        "{stderr}"
+    );
+    close(
+        &ledger,
+        "alice",
+        &config,
+        &["signoff", "--entity", "ACME-US", "--task", "management-fee", "--review"],
+    )
+    .success();
+    // The rerun cancelled the first accrual and its February reversal: one fee in January.
+    assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-01"), "6900"), "966.00");
+    assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-02"), "6900"), "0.00");
+    close(
+        &ledger,
+        "alice",
+        &config,
+        &["signoff", "--entity", "ACME-US", "--task", "review-accruals"],
+    )
+    .success();
+    let stderr = close(
+        &ledger,
+        "alice",
+        &config,
+        &[
+            "signoff",
+            "--entity",
+            "ACME-US",
+            "--task",
+            "review-accruals",
+            "--review",
+        ],
+    )
+    .failure();
+    assert!(
+        stderr.contains("the reviewer of task review-accruals must not be its preparer (alice)"),
+        "{stderr}"
+    );
+    close(
+        &ledger,
+        "bob",
+        &config,
+        &["signoff", "--entity", "ACME-US", "--task", "review-accruals"],
+    )
+    .failure();
+    // Start over with bob as preparer so alice can review.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    close(&ledger, "bob", &config, &["run"]).success();
+    close(
+        &ledger,
+        "alice",
+        &config,
+        &["signoff", "--entity", "ACME-US", "--task", "management-fee", "--review"],
+    )
+    .success();
+    // The rerun cancelled the first accrual and its February reversal: one fee in January.
+    assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-01"), "6900"), "966.00");
+    assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-02"), "6900"), "0.00");
+    close(
+        &ledger,
+        "bob",
+        &config,
+        &["signoff", "--entity", "ACME-US", "--task", "review-accruals"],
+    )
+    .success();
+    close(
+        &ledger,
+        "alice",
+        &config,
+        &[
+            "signoff",
+            "--entity",
+            "ACME-US",
+            "--task",
+            "review-accruals",
+            "--review",
+        ],
+    )
+    .success();
+    assert_eq!(statuses(&ledger, &config)["ACME-US:review-accruals"], "signed-off");
+    let late = ledger.write(
+        "late.csv",
+        "entry,date,account,amount\nLATE-1,2026-01-30,6200,250.00\nLATE-1,2026-01-30,2100,-250.00\n",
+    );
+    ledger
+        .run(&["import", "journals", &late, "--entity", "ACME-US", "--post"])
+        .success();
+    // The late journal changes January revenue and accruals: the reviewed fee and the accrual
+    // review after it are both undone.
+    let board = statuses(&ledger, &config);
+    assert_eq!(board["ACME-US:management-fee"], "stale", "{board:?}");
+    assert_eq!(board["ACME-US:review-accruals"], "stale", "{board:?}");
+    assert_eq!(
+        board["ACME-DE:review-accruals"], "blocked",
+        "ACME-DE is not affected by ACME-US's journal"
+    );
+    let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
+    assert!(
+        status.contains("stale: entries LATE-1 posted after the sign-off"),
+        "{status}"
+    );
+    let stderr = close(
+        &ledger,
+        "bob",
+        &config,
+        &["signoff", "--entity", "ACME-US", "--task", "review-accruals"],
+    )
+    .failure();
+    assert!(stderr.contains("waits on ACME-US:management-fee (stale)"), "{stderr}");
+    close(&ledger, "bob", &config, &["run", "--rerun", "management-fee"]).success();
+    close(
+        &ledger,
+        "alice",
+        &config,
+        &["signoff", "--entity", "ACME-US", "--task", "management-fee", "--review"],
+    )
+    .success();
+    // The rerun cancelled the first accrual and its February reversal: one fee in January.
+    assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-01"), "6900"), "966.00");
+    assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-02"), "6900"), "0.00");
+    close(
+        &ledger,
+        "bob",
+        &config,
+        &["signoff", "--entity", "ACME-US", "--task", "review-accruals"],
+    )
+    .success();
+}
+
+#[test]
+fn bad_close_configurations_are_refused_at_load() {
+    // Proves a cycle, an unknown task and a plugin whose file no longer matches its pin are
+    // refused before anything runs, each naming what is wrong.
+    let ledger = Ledger::with_demo_journals();
+    let config = std::fs::read_to_string(pinned_close(&ledger)).unwrap();
+    let cycle = ledger.write(
+        "cycle.toml",
+        &config.replace(
+            "after = [\"subledgers-posted\"]",
+            "after = [\"subledgers-posted\", \"reports\"]",
+        ),
+    );
+    let stderr = close(&ledger, "bob", &cycle, &["run"]).failure();
+    assert!(stderr.contains("wait for each other in a cycle"), "{stderr}");
+    let unknown = ledger.write(
+        "unknown.toml",
+        &config.replace("after = [\"subledgers-posted\"]", "after = [\"subledger-posted\"]"),
+    );
+    let stderr = close(&ledger, "bob", &unknown, &["run"]).failure();
+    assert!(
+        stderr.contains("task fx-revaluation: `after` names task subledger-posted, which does not exist"),
+        "{stderr}"
+    );
+    let start = config.find("management-fee = {").unwrap();
+    let sha = start + config[start..].find("sha256 = \"").unwrap() + 10;
+    let mut tampered = config.clone();
+    tampered.replace_range(sha..sha + 4, "0000");
+    let tampered = ledger.write("tampered.toml", &tampered);
+    let count = ledger.entry_count("ACME-US");
+    let stderr = close(&ledger, "bob", &tampered, &["run"]).failure();
+    assert!(
+        stderr.contains("plugin management-fee:") && stderr.contains("the file changed since it was reviewed"),
+        "{stderr}"
+    );
+    assert_eq!(ledger.entry_count("ACME-US"), count);
+    let bad_config = ledger.write("bad-config.toml", &config.replace("percent = \"2.5\"", "percent = 2.5"));
+    let stderr = close(&ledger, "bob", &bad_config, &["run"]).failure();
+    assert!(
+        stderr.contains("task management-fee") && stderr.contains("does not match the schema of plugin management-fee"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_close_killed_mid_run_resumes_to_the_same_trial_balance() {
+    // Proves crash safety: SIGKILL at several moments of a close run, then a second run; the
+    // ledger verifies and ends with the trial balance of an uninterrupted run.
+    let reference = Ledger::with_demo_journals();
+    let config = pinned_close(&reference);
+    close(&reference, "bob", &config, &["run"]).success();
+    let expected = (
+        reference.trial_balance("ACME-US", "2026-01"),
+        reference.trial_balance("ACME-DE", "2026-01"),
+    );
+    for delay_ms in [20u64, 60, 120, 250] {
+        let ledger = Ledger::with_demo_journals();
+        let config = pinned_close(&ledger);
+        let mut child = std::process::Command::new(closebook_binary())
+            .args([
+                "--db",
+                &ledger.db().display().to_string(),
+                "--as",
+                "bob",
+                "close",
+                "run",
+                "--config",
+                &config,
+                "--period",
+                "2026-01",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        ledger.run(&["verify"]).success();
+        close(&ledger, "bob", &config, &["run"]).success();
+        ledger.run(&["verify"]).success();
+        assert_eq!(
+            (
+                ledger.trial_balance("ACME-US", "2026-01"),
+                ledger.trial_balance("ACME-DE", "2026-01")
+            ),
+            expected,
+            "killed after {delay_ms} ms"
+        );
+    }
+}

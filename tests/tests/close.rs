@@ -17,9 +17,12 @@ fn pinned_close(ledger: &Ledger) -> String {
         "../../target/demo/reports",
         &ledger.dir.path().join("reports").display().to_string(),
     );
+    text = text.replace("../../examples/demo", &demo_dir().display().to_string());
     for (name, file) in [
         ("fx-revaluation", "fx_revaluation"),
         ("management-fee", "custom_plugin"),
+        ("allocation", "allocation"),
+        ("auto-settle", "auto_settle"),
     ] {
         let hash = hex::encode(Sha256::digest(std::fs::read(plugin_wasm(file)).unwrap()));
         let start = text.find(&format!("{name} = {{")).unwrap();
@@ -117,8 +120,60 @@ fn demo_month_end_close_runs_to_the_end_with_reviews_and_signoffs() {
     assert_eq!(closing(&us, "1200"), "49500.00");
     assert_eq!(
         closing(&us, "2100"),
-        "-2166.00",
-        "1,200.00 utilities and the 966.00 fee accrued"
+        "-3666.00",
+        "1,200.00 utilities, the 966.00 fee and the 1,500.00 storage rent adjustment"
+    );
+    // Rent allocation: January administration rent 4,500.00 at 50/30/20 to departments 100/200/300.
+    let by_department = ledger
+        .run(&[
+            "report",
+            "trial-balance",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--dimensions",
+            "department",
+            "--format",
+            "json",
+        ])
+        .success()
+        .json();
+    let rent: BTreeMap<String, String> = by_department["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["account"] == "6100")
+        .map(|row| {
+            (
+                row["dimensions"]["department"].as_str().unwrap_or("").to_owned(),
+                row["closing"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(rent["100"], "2250.00");
+    assert_eq!(rent["200"], "1350.00");
+    assert_eq!(
+        rent["300"], "2400.00",
+        "900.00 kept plus the 1,500.00 storage rent adjusted after the allocation"
+    );
+    // Auto-settle matched the January receipt of 25,000.00 against the opening receivable.
+    let open = ledger
+        .run(&[
+            "report",
+            "open-items",
+            "--entity",
+            "ACME-US",
+            "--account",
+            "1100",
+            "--format",
+            "json",
+        ])
+        .success()
+        .json();
+    assert!(
+        !open.as_array().unwrap().iter().any(|item| item["entry"] == "US-AR-002"),
+        "{open}"
     );
     assert_eq!(us["totals"]["closing"], "0.00");
     let de = ledger.trial_balance("ACME-DE", "2026-01");
@@ -430,7 +485,7 @@ fn bad_close_configurations_are_refused_at_load() {
     );
     let stderr = close(&ledger, "bob", &unknown, &["run"]).failure();
     assert!(
-        stderr.contains("task fx-revaluation: `after` names task subledger-posted, which does not exist"),
+        stderr.contains("task settle-open-items: `after` names task subledger-posted, which does not exist"),
         "{stderr}"
     );
     let start = config.find("management-fee = {").unwrap();

@@ -101,29 +101,37 @@ pub fn run(
             )
         }
         "post-adjustments" => {
-            let file = context
-                .config
-                .directory
-                .join(task.config["file"].as_str().unwrap_or_default());
-            let pinned = task.config["sha256"].as_str().unwrap_or_default().to_ascii_lowercase();
-            let actual = super::config::file_sha256(&file)?;
-            anyhow::ensure!(
-                actual == pinned,
-                "{} has sha256 {actual} but the task pins {pinned}: the file changed after it was reviewed",
-                file.display()
-            );
-            let source = file.display().to_string();
-            let reader = CsvJournalReader::new(
-                std::io::BufReader::new(std::fs::File::open(&file).with_context(|| format!("opening {source}"))?),
-                &source,
-                Module::Ledger,
-            )?;
-            let summary = ledger.import_journals(entity, reader, true, &source)?;
-            record.entries_posted = summary.posted as i64;
-            format!(
-                "{} adjustments posted, {} already posted",
-                summary.posted, summary.repeated
-            )
+            let pin = match task.config.get("files") {
+                Some(files) => files.get(entity.as_str()).cloned(),
+                None => Some(task.config.clone()),
+            };
+            match pin {
+                None => format!("no adjustments for {entity}"),
+                Some(pin) => {
+                    let file = context.config.directory.join(pin["file"].as_str().unwrap_or_default());
+                    let pinned = pin["sha256"].as_str().unwrap_or_default().to_ascii_lowercase();
+                    let actual = super::config::file_sha256(&file)?;
+                    anyhow::ensure!(
+                        actual == pinned,
+                        "{} has sha256 {actual} but the task pins {pinned}: the file changed after it was reviewed",
+                        file.display()
+                    );
+                    let source = file.display().to_string();
+                    let reader = CsvJournalReader::new(
+                        std::io::BufReader::new(
+                            std::fs::File::open(&file).with_context(|| format!("opening {source}"))?,
+                        ),
+                        &source,
+                        Module::Ledger,
+                    )?;
+                    let summary = ledger.import_journals(entity, reader, true, &source)?;
+                    record.entries_posted = summary.posted as i64;
+                    format!(
+                        "{} adjustments posted, {} already posted",
+                        summary.posted, summary.repeated
+                    )
+                }
+            }
         }
         "reports" => {
             let folder = context

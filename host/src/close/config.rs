@@ -433,7 +433,7 @@ fn check_builtin_config(name: &str, config: &serde_json::Value) -> anyhow::Resul
         "verify-journals-posted" => &["modules"],
         "period-status" => &["status"],
         "trial-balance-check" => &[],
-        "post-adjustments" => &["file", "sha256"],
+        "post-adjustments" => &["file", "sha256", "files"],
         "reports" => &["folder"],
         _ => &[],
     };
@@ -469,14 +469,24 @@ fn check_builtin_config(name: &str, config: &serde_json::Value) -> anyhow::Resul
             );
         }
         "post-adjustments" => {
-            anyhow::ensure!(
-                object.get("file").and_then(|file| file.as_str()).is_some(),
-                "post-adjustments needs `file` (the reviewed journal)"
-            );
-            anyhow::ensure!(
-                object.get("sha256").and_then(|hash| hash.as_str()).is_some(),
-                "post-adjustments needs `sha256`, the hash of the reviewed file"
-            );
+            let pinned = |value: &serde_json::Value| {
+                value.get("file").and_then(|file| file.as_str()).is_some()
+                    && value.get("sha256").and_then(|hash| hash.as_str()).is_some()
+            };
+            match object.get("files").and_then(|files| files.as_object()) {
+                Some(files) => {
+                    for (entity, pin) in files {
+                        anyhow::ensure!(
+                            pinned(pin),
+                            "post-adjustments: files.{entity} needs `file` and `sha256`"
+                        );
+                    }
+                }
+                None => anyhow::ensure!(
+                    pinned(config),
+                    "post-adjustments needs `file` (the reviewed journal) and `sha256` (its hash), or `files = {{ ENTITY = {{ file, sha256 }} }}`"
+                ),
+            }
         }
         "reports" => {
             anyhow::ensure!(

@@ -40,7 +40,7 @@ pub struct Board {
 fn percent(counts: BTreeMap<String, (u32, u32)>) -> BTreeMap<String, u32> {
     counts
         .into_iter()
-        .map(|(key, (done, total))| (key, if total == 0 { 0 } else { done * 100 / total }))
+        .map(|(key, (done, total))| (key, (done * 100).checked_div(total).unwrap_or(0)))
         .collect()
 }
 

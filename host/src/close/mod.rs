@@ -516,13 +516,11 @@ pub(crate) fn mark_stale_signoffs(context: &CloseContext<'_>, entities: &[Entity
                 let late: Vec<String> = db
                     .entries_after(entity, sequence)?
                     .into_iter()
-                    .filter(|(_, period, entry_task, _)| {
-                        in_scope.contains(period.as_str())
-                            && !entry_task
-                                .as_ref()
-                                .is_some_and(|entry_task| downstream.contains(entry_task))
+                    .filter(|entry| {
+                        in_scope.contains(entry.period.as_str())
+                            && !entry.task.as_ref().is_some_and(|task| downstream.contains(task))
                     })
-                    .map(|(key, _, _, _)| key.to_string())
+                    .map(|entry| entry.key.to_string())
                     .collect();
                 if late.is_empty() {
                     continue;

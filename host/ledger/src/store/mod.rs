@@ -107,6 +107,15 @@ pub struct StepRunRecord {
     pub log: String,
 }
 
+/// An entry posted after some point, as staleness checks see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaterEntry {
+    pub key: EntryKey,
+    pub period: PeriodName,
+    /// The close task that posted it, if any.
+    pub task: Option<String>,
+}
+
 /// The close engine's state of one task for one entity and period.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CloseTaskRecord {
@@ -1373,15 +1382,17 @@ impl Db<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Entries of an entity after a sequence number: (key, period, task, run id).
-    pub fn entries_after(
-        &self,
-        entity: &EntityId,
-        sequence: i64,
-    ) -> Result<Vec<(EntryKey, PeriodName, Option<String>, Option<String>)>, LedgerError> {
-        let mut statement = self.connection.prepare_cached("SELECT entry_key, period, task, run_id FROM entries WHERE entity_id = ?1 AND sequence > ?2 ORDER BY sequence")?;
+    /// Entries of an entity after a sequence number, oldest first.
+    pub fn entries_after(&self, entity: &EntityId, sequence: i64) -> Result<Vec<LaterEntry>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT entry_key, period, task FROM entries WHERE entity_id = ?1 AND sequence > ?2 ORDER BY sequence",
+        )?;
         let rows = statement.query_map(params![entity.as_str(), sequence], |row| {
-            Ok((EntryKey(row.get(0)?), PeriodName(row.get(1)?), row.get(2)?, row.get(3)?))
+            Ok(LaterEntry {
+                key: EntryKey(row.get(0)?),
+                period: PeriodName(row.get(1)?),
+                task: row.get(2)?,
+            })
         })?;
         Ok(rows.take(QUERY_ROWS_MAX).collect::<Result<_, _>>()?)
     }

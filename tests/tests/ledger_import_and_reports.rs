@@ -381,3 +381,48 @@ fn journal_report_shows_provenance_and_verify_passes() {
         "{verify}"
     );
 }
+
+#[test]
+fn accounts_import_from_csv_and_journals_from_json() {
+    // Proves the other import paths: a chart extended from CSV, then a JSON journal posting to
+    // the new account with a dimension, checked in the trial balance.
+    let ledger = Ledger::with_demo_journals();
+    let accounts = ledger.write(
+        "accounts.csv",
+        "number,name,type,category\n6950,Bank fees,expense,Financial items\n1050,Petty cash,asset,Cash\n",
+    );
+    let run = ledger
+        .run(&["import", "accounts", &accounts, "--chart", "GROUP"])
+        .success();
+    assert!(
+        run.stdout.contains("imported 2 accounts into chart GROUP"),
+        "{}",
+        run.stdout
+    );
+    let journal = ledger.write(
+        "fees.json",
+        r#"{"entries": [{"entry": "FEE-1", "date": "2026-03-10", "description": "March bank fees",
+            "lines": [{"account": "6950", "amount": "42.50", "dimensions": {"department": "300"}},
+                      {"account": "1050", "credit": "42.50"}]}]}"#,
+    );
+    ledger
+        .run(&["import", "journals", &journal, "--entity", "ACME-US", "--post"])
+        .success();
+    let march = rows_by_account(&ledger.trial_balance("ACME-US", "2026-03"));
+    assert_eq!(march["6950"]["debit"], "42.50");
+    assert_eq!(march["1050"]["closing"], "-42.50");
+    let bad = ledger.write("bad.csv", "number,name,type\n7000,Odd,assets\n");
+    let stderr = ledger.run(&["import", "accounts", &bad, "--chart", "GROUP"]).failure();
+    assert!(
+        stderr.contains("line 2: account type `assets` is not asset, liability, equity, revenue or expense"),
+        "{stderr}"
+    );
+    let numbers = ledger.write(
+        "numbers.json",
+        r#"[{"entry": "N-1", "date": "2026-03-10", "lines": [{"account": "6950", "amount": 1}]}]"#,
+    );
+    let stderr = ledger
+        .run(&["import", "journals", &numbers, "--entity", "ACME-US", "--post"])
+        .failure();
+    assert!(stderr.contains("amounts are strings"), "{stderr}");
+}

@@ -27,14 +27,41 @@ pub fn is_complete(status: &str) -> bool {
 }
 
 /// How a run reports progress: one line per task as it finishes.
+/// On a terminal, a bar redrawn in place while a task runs, then the task's line; in a pipe,
+/// plain lines only.
 pub struct Progress<'a> {
     pub out: &'a mut dyn Write,
+    pub terminal: bool,
 }
+
+/// Width of the progress bar, in characters.
+const PROGRESS_BAR_WIDTH_CHARS: usize = 24;
 
 impl Progress<'_> {
     fn line(&mut self, text: &str) {
         // Progress is best effort: a closed stderr must not stop the close.
+        if self.terminal {
+            let _ = write!(self.out, "\r\x1b[2K");
+        }
         let _ = writeln!(self.out, "{text}");
+    }
+
+    /// Shows the task about to run, on a terminal only.
+    fn starting(&mut self, done: usize, total: usize, what: &str) {
+        if !self.terminal || total == 0 {
+            return;
+        }
+        let filled = (done * PROGRESS_BAR_WIDTH_CHARS)
+            .checked_div(total)
+            .unwrap_or(0)
+            .min(PROGRESS_BAR_WIDTH_CHARS);
+        let bar = format!(
+            "{}{}",
+            "#".repeat(filled),
+            "-".repeat(PROGRESS_BAR_WIDTH_CHARS - filled)
+        );
+        let _ = write!(self.out, "\r\x1b[2K[{bar}] {done}/{total} running {what}");
+        let _ = self.out.flush();
     }
 }
 
@@ -197,7 +224,8 @@ pub fn run_close(
             .task(task_id)
             .with_context(|| format!("--rerun {task_id}: no such task in close {}", context.config.name))?;
         for entity in &entities {
-            reset_for_rerun(context, entity, task)?;
+            reset_for_rerun(context, entity, task)
+                .with_context(|| format!("--rerun {task_id}: cancelling its entries in {entity}"))?;
         }
     }
     mark_stale_signoffs(context, &entities)?;
@@ -233,6 +261,7 @@ pub fn run_close(
                 }
                 attempted.insert(key.clone());
                 ran_any = true;
+                progress.starting(attempted.len() - 1, total, &format!("{entity} {}", task.id));
                 let outcome = run_task(context, &plugins, entity, task)?;
                 progress.line(&format!(
                     "[{}/{total}] {entity} {}: {}{}",

@@ -38,7 +38,11 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
         } => {
             let close = CloseConfig::load(&config)?;
             let mut stderr = std::io::stderr();
-            let mut progress = Progress { out: &mut stderr };
+            let terminal = std::io::IsTerminal::is_terminal(&stderr);
+            let mut progress = Progress {
+                out: &mut stderr,
+                terminal,
+            };
             let outcomes = if dry_run {
                 let directory = tempfile_directory(&context.db)?;
                 let copy = dry_run_copy(&context.db, &directory)?;

@@ -49,6 +49,10 @@ pub enum Command {
     /// Run a configured period-end close (close.toml): tasks, sign-offs, status board, history.
     #[command(subcommand)]
     Close(CloseCommand),
+    /// Year-end close: carry balances into the next year and close profit and loss to retained
+    /// earnings, with the year-end plugin; rerun replaces, reverse removes.
+    #[command(subcommand)]
+    YearEnd(YearEndCommand),
     /// Settle posted lines that net to zero (open-item matching), or release a settlement.
     #[command(subcommand)]
     Settle(SettleCommand),
@@ -249,6 +253,39 @@ pub enum CloseCommand {
         /// The newest N events.
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum YearEndCommand {
+    /// Run the year-end close of a fiscal year for entities: earlier year-end entries of that
+    /// year are cancelled first, so running again replaces them. Needs the next year to exist.
+    Run {
+        #[command(flatten)]
+        entities: EntitySelection,
+        /// The fiscal year to close, e.g. FY2026.
+        #[arg(long)]
+        year: String,
+        /// The year-end plugin (built by scripts/build-plugins as year_end.wasm).
+        #[arg(long, value_name = "FILE.wasm")]
+        plugin: PathBuf,
+        /// The step's configuration as JSON (dimension mode, closing entries…).
+        #[arg(long, default_value = "{}")]
+        config: String,
+    },
+    /// Remove the year-end close of a fiscal year: cancels every entry its runs posted.
+    Reverse {
+        #[command(flatten)]
+        entities: EntitySelection,
+        #[arg(long)]
+        year: String,
+    },
+    /// Year-end runs per entity and year: who, when, what was posted.
+    History {
+        #[arg(long)]
+        entity: Option<String>,
         #[command(flatten)]
         format: FormatArg,
     },

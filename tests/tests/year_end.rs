@@ -217,3 +217,46 @@ fn a_mid_year_period_is_refused_and_nothing_is_written() {
     );
     assert_eq!(ledger.entry_count(ENTITY), entries);
 }
+
+#[test]
+fn year_end_command_replaces_an_earlier_run_reverses_and_keeps_history() {
+    // Proves `closebook year-end run|reverse|history`: a second run replaces the first (the new
+    // year opens with the same balances, not twice them), reverse removes it, and FY2027 is
+    // refused because FY2028 does not exist.
+    let ledger = Ledger::with_demo_journals();
+    let plugin = plugin_wasm("year_end").display().to_string();
+    let run = |arguments: &[&str]| ledger.run(arguments);
+    run(&["year-end", "run", "--all", "--year", "FY2026", "--plugin", &plugin]).success();
+    let first = closing_balances(&ledger.trial_balance("ACME-US", "FY2027-opening"));
+    assert!(first.get("3900").is_some_and(|amount| !amount.is_zero()), "{first:?}");
+    let again = run(&[
+        "year-end", "run", "--entity", "ACME-US", "--year", "FY2026", "--plugin", &plugin,
+    ])
+    .success()
+    .stdout;
+    assert!(again.contains("cancelled 1 entries of the earlier year-end"), "{again}");
+    assert_eq!(
+        closing_balances(&ledger.trial_balance("ACME-US", "FY2027-opening")),
+        first
+    );
+    let history = run(&["year-end", "history", "--format", "json"]).success().json();
+    assert_eq!(
+        history.as_array().map(Vec::len),
+        Some(3),
+        "two runs for ACME-US, one for ACME-DE"
+    );
+    run(&["year-end", "reverse", "--entity", "ACME-US", "--year", "FY2026"]).success();
+    let reversed = closing_balances(&ledger.trial_balance("ACME-US", "FY2027-opening"));
+    assert!(reversed.values().all(Decimal::is_zero), "{reversed:?}");
+    let stderr = run(&["year-end", "reverse", "--entity", "ACME-US", "--year", "FY2026"]).failure();
+    assert!(
+        stderr.contains("entity ACME-US has no year-end close of FY2026 to reverse"),
+        "{stderr}"
+    );
+    let stderr = run(&[
+        "year-end", "run", "--entity", "ACME-US", "--year", "FY2027", "--plugin", &plugin,
+    ])
+    .failure();
+    assert!(stderr.contains("fiscal year FY2028 does not exist"), "{stderr}");
+    run(&["verify"]).success();
+}

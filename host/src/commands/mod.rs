@@ -11,6 +11,7 @@ mod plugin_new;
 mod report;
 mod settle;
 mod verify;
+mod year_end;
 
 use crate::cli::{Cli, Command, EntitySelection, SetupCommand};
 use anyhow::Context as _;
@@ -69,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Period(command) => period::run(&context, command),
         Command::Report(command) => report::run(&context, command),
         Command::Close(command) => close::run(&context, command),
+        Command::YearEnd(command) => year_end::run(&context, command),
         Command::Settle(command) => settle::run(&context, command),
         Command::Plugin(command) => plugin::run(&context, command),
         Command::Audit(arguments) => audit::run(&context, arguments),

@@ -129,7 +129,7 @@ fn last_operating_period(db: &Db<'_>, entity: &EntityId, year: &str) -> Result<P
         .into_iter()
         .filter(|period| period.kind == PeriodKind::Operating)
         .map(|period| period.name)
-        .last()
+        .next_back()
         .ok_or_else(|| {
             LedgerError::Invalid(format!(
                 "fiscal year {year} does not exist in calendar {} of entity {entity}",

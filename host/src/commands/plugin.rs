@@ -213,11 +213,14 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
                 line.currency.clone().unwrap_or_default(),
                 show(&line.amount),
                 line.accounting_amount.as_deref().map(show).unwrap_or_default(),
-                if first {
-                    entry.description.clone()
-                } else {
-                    line.description.clone().unwrap_or_default()
-                },
+                // A line's own description, else the entry's (which every line inherits).
+                line.description.clone().unwrap_or_else(|| {
+                    if first {
+                        entry.description.clone()
+                    } else {
+                        String::new()
+                    }
+                }),
             ]);
         }
     }

@@ -81,6 +81,7 @@ pub enum ImportCommand {
     /// Import accounts into a chart from CSV: number,name,type[,revalue,settle,rate_type,
     /// fixed_currency,category,blocked].
     Accounts {
+        /// The file to read.
         file: PathBuf,
         /// The chart of accounts to import into (declared in setup).
         #[arg(long)]
@@ -95,7 +96,9 @@ pub enum ImportCommand {
     /// entry are contiguous; `entry` is the idempotency key within the entity. Any refusal and
     /// nothing from the file is written. Re-importing an identical entry does nothing.
     Journals {
+        /// The file to read.
         file: PathBuf,
+        /// The legal entity, e.g. ACME-US.
         #[arg(long)]
         entity: String,
         /// The source module of the lines (module access is checked per module).
@@ -111,6 +114,7 @@ pub enum ImportCommand {
 pub enum JournalCommand {
     /// Post draft entries: the ones named, or every draft of the entity.
     Post {
+        /// The legal entity, e.g. ACME-US.
         #[arg(long)]
         entity: String,
         /// Entry keys to post (default: all drafts).
@@ -118,6 +122,7 @@ pub enum JournalCommand {
     },
     /// Reverse a posted entry with a new entry dated in an open period.
     Reverse {
+        /// The legal entity, e.g. ACME-US.
         #[arg(long)]
         entity: String,
         /// The key of the posted entry.
@@ -131,6 +136,7 @@ pub enum JournalCommand {
     },
     /// List posted entries of a period, or the drafts waiting to be posted.
     List {
+        /// The legal entity, e.g. ACME-US.
         #[arg(long)]
         entity: String,
         #[arg(long, required_unless_present = "drafts")]
@@ -159,6 +165,7 @@ pub struct EntitySelection {
 pub enum PeriodCommand {
     /// List an entity's periods with status and module access.
     List {
+        /// The legal entity, e.g. ACME-US.
         #[arg(long)]
         entity: String,
         /// Only this fiscal year (e.g. FY2026).
@@ -172,6 +179,7 @@ pub enum PeriodCommand {
     SetStatus {
         #[command(flatten)]
         entities: EntitySelection,
+        /// The period: YYYY-MM, FY2026-opening or FY2026-closing.
         #[arg(long)]
         period: String,
         #[arg(long, value_enum)]
@@ -181,6 +189,7 @@ pub enum PeriodCommand {
     Access {
         #[command(flatten)]
         entities: EntitySelection,
+        /// The period: YYYY-MM, FY2026-opening or FY2026-closing.
         #[arg(long)]
         period: String,
         #[arg(long, value_enum)]
@@ -200,6 +209,7 @@ pub enum CloseCommand {
         /// The close configuration.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// The period: YYYY-MM, FY2026-opening or FY2026-closing.
         #[arg(long)]
         period: String,
         /// Only these entities of the close (repeat for several).
@@ -218,12 +228,16 @@ pub enum CloseCommand {
     /// Sign off a task as the acting user: a manual task's preparer (then, with --review, its
     /// reviewer, who must be someone else), or the review of a step's proposal, which posts it.
     Signoff {
+        /// The close configuration (close.toml).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// The period: YYYY-MM, FY2026-opening or FY2026-closing.
         #[arg(long)]
         period: String,
+        /// The entity whose task is signed off.
         #[arg(long)]
         entity: String,
+        /// The task id in close.toml.
         #[arg(long)]
         task: String,
         /// Sign off as the reviewer.
@@ -236,8 +250,10 @@ pub enum CloseCommand {
     /// The status board: each task's status, owner, due date, overdue and blocked markers, and
     /// the share complete by entity, area and owner.
     Status {
+        /// The close configuration (close.toml).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// The period: YYYY-MM, FY2026-opening or FY2026-closing.
         #[arg(long)]
         period: String,
         /// Judge due dates against this day (default: today).
@@ -248,6 +264,7 @@ pub enum CloseCommand {
     },
     /// Past runs of the close's steps: who, when, what was posted, plugin versions and hashes.
     History {
+        /// The close configuration (close.toml).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
         /// The newest N events.
@@ -279,11 +296,13 @@ pub enum YearEndCommand {
     Reverse {
         #[command(flatten)]
         entities: EntitySelection,
+        /// The fiscal year, e.g. FY2026.
         #[arg(long)]
         year: String,
     },
     /// Year-end runs per entity and year: who, when, what was posted.
     History {
+        /// Only this legal entity.
         #[arg(long)]
         entity: Option<String>,
         #[command(flatten)]
@@ -296,6 +315,7 @@ pub enum SettleCommand {
     /// Settle posted lines of one settlement-enabled account and fiscal year whose accounting
     /// amounts sum to exactly zero. Line ids are shown by `report open-items`.
     Mark {
+        /// The legal entity, e.g. ACME-US.
         #[arg(long)]
         entity: String,
         /// The ids of the lines to settle together.
@@ -304,6 +324,7 @@ pub enum SettleCommand {
     },
     /// Reverse a settlement: its lines are open again (and their entries reversible).
     Unsettle {
+        /// The legal entity, e.g. ACME-US.
         #[arg(long)]
         entity: String,
         /// The settlement id.
@@ -326,6 +347,7 @@ pub enum PluginCommand {
     Run {
         /// The plugin component (.wasm).
         file: PathBuf,
+        /// The legal entity, e.g. ACME-US.
         #[arg(long)]
         entity: String,
         /// The period the step runs for (YYYY-MM, FY2026-opening, FY2026-closing).
@@ -428,8 +450,10 @@ pub enum ReportCommand {
     },
     /// Unsettled (open) posted lines of a settlement-enabled account.
     OpenItems {
+        /// The legal entity, e.g. ACME-US.
         #[arg(long)]
         entity: String,
+        /// The account number.
         #[arg(long)]
         account: String,
         #[command(flatten)]

@@ -344,19 +344,32 @@ fn signoffs_follow_dependencies_separate_duties_and_go_stale_after_a_late_journa
         &["signoff", "--entity", "ACME-US", "--task", "management-fee", "--review"],
     )
     .success();
-    // The rerun cancelled the first accrual and its February reversal: one fee in January.
+    // One fee in January, reversed on February 1.
     assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-01"), "6900"), "966.00");
     assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-02"), "6900"), "0.00");
-    close(
+    // The named reviewer cannot prepare the task she reviews, and a preparer cannot review
+    // his own preparation.
+    let stderr = close(
         &ledger,
         "alice",
+        &config,
+        &["signoff", "--entity", "ACME-US", "--task", "review-accruals"],
+    )
+    .failure();
+    assert!(
+        stderr.contains("alice is the reviewer of task review-accruals; someone else prepares it"),
+        "{stderr}"
+    );
+    close(
+        &ledger,
+        "carol",
         &config,
         &["signoff", "--entity", "ACME-US", "--task", "review-accruals"],
     )
     .success();
     let stderr = close(
         &ledger,
-        "alice",
+        "carol",
         &config,
         &[
             "signoff",
@@ -369,7 +382,7 @@ fn signoffs_follow_dependencies_separate_duties_and_go_stale_after_a_late_journa
     )
     .failure();
     assert!(
-        stderr.contains("the reviewer of task review-accruals must not be its preparer (alice)"),
+        stderr.contains("task review-accruals is reviewed by alice, not carol"),
         "{stderr}"
     );
     close(
@@ -390,7 +403,7 @@ fn signoffs_follow_dependencies_separate_duties_and_go_stale_after_a_late_journa
         &["signoff", "--entity", "ACME-US", "--task", "management-fee", "--review"],
     )
     .success();
-    // The rerun cancelled the first accrual and its February reversal: one fee in January.
+    // One fee in January, reversed on February 1.
     assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-01"), "6900"), "966.00");
     assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-02"), "6900"), "0.00");
     close(

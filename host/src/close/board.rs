@@ -47,6 +47,7 @@ fn percent(counts: BTreeMap<String, (u32, u32)>) -> BTreeMap<String, u32> {
 pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Board> {
     let config: &CloseConfig = context.config;
     let entities = context.entities()?;
+    let all_entities = context.close_entities()?;
     // A posting since a sign-off shows on the board at once.
     super::mark_stale_signoffs(context, &entities)?;
     let mut store = Store::open(&context.db)?;
@@ -64,7 +65,7 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
         for task in &config.tasks {
             let (state, waiting) = store.read(|db| {
                 let state = db.close_task(&config.name, entity, &context.period, &task.id)?;
-                let waiting = waiting_on(db, context, &entities, entity, task)
+                let waiting = waiting_on(db, context, &all_entities, entity, task)
                     .map_err(|error| closebook_ledger::LedgerError::Invalid(format!("{error:#}")))?;
                 Ok((state, waiting))
             })?;

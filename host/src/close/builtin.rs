@@ -138,6 +138,16 @@ pub fn run(
                 .config
                 .directory
                 .join(task.config["folder"].as_str().unwrap_or_default());
+            if context.dry_run {
+                // A dry run writes no files: the real reports would show unposted proposals.
+                let message = format!("dry run: would write 3 reports to {}", folder.display());
+                record.status = "done".to_owned();
+                record.message = Some(message.clone());
+                ledger
+                    .store()
+                    .write(|db| db.save_close_task(record, &context.user, "done", &json!({ "message": message })))?;
+                return Ok(());
+            }
             std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
             let (trial_balance, sheet, income) = ledger.read(|db| {
                 Ok((

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 /// Tasks one close may hold: a bound on the graph the engine walks every round.
 pub const CLOSE_TASKS_MAX: usize = 500;
 
+/// How far from the period end a task may be due, in working days: a year.
+pub const DUE_WORKING_DAYS_MAX: u32 = 260;
+
 /// The built-in steps.
 pub const BUILTINS: [&str; 5] = [
     "verify-journals-posted",
@@ -208,6 +211,11 @@ impl CloseConfig {
                 .map(|day| weekday(day).with_context(|| format!("calendar.weekend: `{day}` is not a day of the week")))
                 .collect::<anyhow::Result<_>>()?,
         };
+        let distinct_weekend_days: BTreeSet<String> = weekend.iter().map(|day: &Weekday| day.to_string()).collect();
+        anyhow::ensure!(
+            distinct_weekend_days.len() < 7,
+            "calendar.weekend names every day of the week; a close needs working days"
+        );
         anyhow::ensure!(
             file.tasks.len() <= CLOSE_TASKS_MAX,
             "the close has {} tasks; at most {CLOSE_TASKS_MAX} are allowed",
@@ -313,7 +321,10 @@ impl CloseConfig {
                 ids.contains(task),
                 "`after` names task {task}, which does not exist in this close"
             );
-            anyhow::ensure!(every_entity || task != section.id, "the task cannot wait for itself");
+            anyhow::ensure!(
+                task != section.id,
+                "the task cannot wait for itself (`*:{task}` names itself in its own entity)"
+            );
             after.push(Dependency {
                 task: task.to_owned(),
                 every_entity,
@@ -343,6 +354,15 @@ impl CloseConfig {
         anyhow::ensure!(
             !(section.review && matches!(kind, TaskKind::Manual { .. })),
             "`review = true` is for steps; a manual task is signed off"
+        );
+        anyhow::ensure!(
+            !section.review || section.reviewer.is_some(),
+            "`review = true` needs `reviewer`, the person who approves the proposal"
+        );
+        anyhow::ensure!(
+            section.due.unsigned_abs() <= DUE_WORKING_DAYS_MAX,
+            "due = {} is more than {DUE_WORKING_DAYS_MAX} working days from the period end",
+            section.due
         );
         Ok(Task {
             id: section.id.clone(),

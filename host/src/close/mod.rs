@@ -89,11 +89,35 @@ pub struct CloseContext<'a> {
     pub period: PeriodName,
     /// Only these entities (all of the close when empty).
     pub entity_filter: Vec<EntityId>,
+    /// A dry run works on a copy of the ledger and writes no files.
+    pub dry_run: bool,
 }
 
 impl CloseContext<'_> {
     fn ledger(&self) -> anyhow::Result<Ledger> {
         Ok(Ledger::open(&self.db, self.user.clone())?)
+    }
+
+    /// Every entity of the close, whatever `--entity` narrows the run to: `*:task`
+    /// dependencies wait on all of them.
+    pub fn close_entities(&self) -> anyhow::Result<Vec<EntityId>> {
+        let unfiltered = CloseContext {
+            entity_filter: Vec::new(),
+            ..self.clone_context()
+        };
+        unfiltered.entities()
+    }
+
+    fn clone_context(&self) -> CloseContext<'_> {
+        CloseContext {
+            config: self.config,
+            db: self.db.clone(),
+            cache: self.cache.clone(),
+            user: self.user.clone(),
+            period: self.period.clone(),
+            entity_filter: self.entity_filter.clone(),
+            dry_run: self.dry_run,
+        }
     }
 
     /// The close's entities for this run, checked to exist, with the period.
@@ -217,6 +241,7 @@ pub fn run_close(
     progress: &mut Progress<'_>,
 ) -> anyhow::Result<Vec<TaskOutcome>> {
     let entities = context.entities()?;
+    let all_entities = context.close_entities()?;
     let (_runtime, plugins) = load_plugins(context)?;
     if let Some(task_id) = rerun {
         let task = context
@@ -245,7 +270,7 @@ pub fn run_close(
                 }
                 let (state, waiting) = store.read(|db| {
                     let state = db.close_task(&context.config.name, entity, &context.period, &task.id)?;
-                    let waiting = waiting_on(db, context, &entities, entity, task)
+                    let waiting = waiting_on(db, context, &all_entities, entity, task)
                         .map_err(|error| closebook_ledger::LedgerError::Invalid(format!("{error:#}")))?;
                     Ok((state, waiting))
                 })?;
@@ -261,6 +286,13 @@ pub fn run_close(
                 }
                 attempted.insert(key.clone());
                 ran_any = true;
+                // A step undone by staleness cancels what it posted before it runs again, so
+                // its effect is never counted twice.
+                if status == "stale" && matches!(task.kind, TaskKind::Plugin { .. }) {
+                    reset_for_rerun(context, entity, task).with_context(|| {
+                        format!("task {} of {entity} is stale: cancelling its earlier entries", task.id)
+                    })?;
+                }
                 progress.starting(attempted.len() - 1, total, &format!("{entity} {}", task.id));
                 let outcome = run_task(context, &plugins, entity, task)?;
                 progress.line(&format!(
@@ -287,7 +319,7 @@ pub fn run_close(
             }
             let (state, waiting) = store.read(|db| {
                 let state = db.close_task(&context.config.name, entity, &context.period, &task.id)?;
-                let waiting = waiting_on(db, context, &entities, entity, task)
+                let waiting = waiting_on(db, context, &all_entities, entity, task)
                     .map_err(|error| closebook_ledger::LedgerError::Invalid(format!("{error:#}")))?;
                 Ok((state, waiting))
             })?;
@@ -538,7 +570,7 @@ pub(crate) fn mark_stale_signoffs(context: &CloseContext<'_>, entities: &[Entity
                 let Some(sequence) = state.signoff_sequence else {
                     continue;
                 };
-                if !is_complete(&state.status) {
+                if !is_complete(&state.status) && state.status != "prepared" {
                     continue;
                 }
                 let downstream = context.config.downstream_of(&task.id);
@@ -597,6 +629,7 @@ pub fn signoff(
         .task(task_id)
         .with_context(|| format!("close {} has no task {task_id}", context.config.name))?;
     let entities = context.entities()?;
+    let all_entities = context.close_entities()?;
     anyhow::ensure!(
         entities.contains(entity),
         "entity {entity} is not part of close {}",
@@ -606,7 +639,7 @@ pub fn signoff(
     let mut store = Store::open(&context.db)?;
     let (state, waiting) = store.read(|db| {
         let state = db.close_task(&context.config.name, entity, &context.period, task_id)?;
-        let waiting = waiting_on(db, context, &entities, entity, task)
+        let waiting = waiting_on(db, context, &all_entities, entity, task)
             .map_err(|error| closebook_ledger::LedgerError::Invalid(format!("{error:#}")))?;
         Ok((state, waiting))
     })?;
@@ -627,6 +660,10 @@ pub fn signoff(
     }
     match (&task.kind, review) {
         (TaskKind::Manual { .. }, false) => {
+            anyhow::ensure!(
+                task.reviewer.as_deref() != Some(user.as_str()),
+                "{user} is the reviewer of task {task_id}; someone else prepares it"
+            );
             anyhow::ensure!(
                 matches!(record.status.as_str(), "pending" | "awaiting-signoff" | "stale"),
                 "task {task_id} of {entity} is {}; nothing to sign off",
@@ -706,8 +743,7 @@ pub fn signoff(
 /// A copy of the ledger for a dry run, made with `VACUUM INTO` so the real file is not touched.
 pub fn dry_run_copy(db: &Path, directory: &Path) -> anyhow::Result<PathBuf> {
     let copy = directory.join("dry-run.db");
-    let store = Store::open(db)?;
-    drop(store);
+    anyhow::ensure!(db.exists(), "the ledger file {} does not exist", db.display());
     closebook_ledger::store::copy_database(db, &copy)?;
     Ok(copy)
 }

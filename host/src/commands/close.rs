@@ -23,6 +23,7 @@ fn close_context<'a>(
         user: context.user.clone(),
         period: PeriodName::new(period),
         entity_filter: entities.iter().map(|entity| EntityId::new(entity.clone())).collect(),
+        dry_run: false,
     }
 }
 
@@ -48,6 +49,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                 let copy = dry_run_copy(&context.db, &directory)?;
                 let mut close_context = close_context(context, &close, &period, &entities);
                 close_context.db = copy;
+                close_context.dry_run = true;
                 let outcomes = run_close(&close_context, rerun.as_deref(), &mut progress);
                 let _ = std::fs::remove_dir_all(&directory);
                 outcomes?

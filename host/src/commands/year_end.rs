@@ -44,14 +44,15 @@ pub fn run(context: &Context, command: YearEndCommand) -> anyhow::Result<()> {
                     allow_revaluation_lines: false,
                 };
                 let preview = run_step(&context.db, &loaded, &request)
-                    .with_context(|| format!("year-end close of {entity} for {year}"))?;
+                    .with_context(|| format!("year-end close of {entity} for {year}{}", replaced_note(cancelled)))?;
                 let record = preview
                     .record(&loaded)
-                    .with_context(|| format!("year-end close of {entity} for {year}"))?;
+                    .with_context(|| format!("year-end close of {entity} for {year}{}", replaced_note(cancelled)))?;
                 let user = context.user.clone();
                 let outcome = post_record(&mut ledger, &record, |db, outcome| {
                     db.append_audit(&user, "year-end.run", Some(entity), &json!({ "year": year, "run_id": outcome.run_id, "entries": outcome.entries.len(), "replaced": cancelled }))
-                })?;
+                })
+                .with_context(|| format!("posting the year-end close of {entity} for {year}{}", replaced_note(cancelled)))?;
                 text.push_str(&format!(
                     "{entity} {year}: posted {} entries (run {}){}\n",
                     outcome.entries.len(),
@@ -119,6 +120,16 @@ pub fn run(context: &Context, command: YearEndCommand) -> anyhow::Result<()> {
             }
             print_table(&table, format.format)
         }
+    }
+}
+
+/// Says, in an error, that the earlier year-end is already cancelled (its cancellation is
+/// committed before the new run), so the user knows the year is now without one.
+fn replaced_note(cancelled: usize) -> String {
+    if cancelled == 0 {
+        String::new()
+    } else {
+        format!(" (the earlier year-end's {cancelled} entries were cancelled; run again to post a new one)")
     }
 }
 

@@ -568,3 +568,41 @@ fn a_close_killed_mid_run_resumes_to_the_same_trial_balance() {
         );
     }
 }
+
+#[test]
+fn rerun_cancels_entries_a_step_posted_into_another_entity() {
+    // Proves --rerun covers every entity a run posted to: a step for ACME-US that also posts
+    // into ACME-DE, rerun, leaves ACME-DE with one posting's effect, not two.
+    let ledger = Ledger::with_demo_journals();
+    let wasm = plugin_wasm("guest_propose");
+    let hash = hex::encode(Sha256::digest(std::fs::read(&wasm).unwrap()));
+    let config = ledger.write(
+        "cross.toml",
+        &format!(
+            r#"[close]
+name = "cross"
+entities = ["ACME-US"]
+[plugins]
+propose = {{ path = "{}", sha256 = "{hash}" }}
+[[task]]
+id = "intercompany"
+name = "Intercompany charge"
+step = "plugin:propose"
+allow = ["ACME-DE:post"]
+config = {{ entries = [{{ entity = "ACME-DE", date = "2026-01-31", description = "charge", lines = [{{ account = "6900", amount = "100.00" }}, {{ account = "2400", amount = "-100.00" }}] }}] }}
+"#,
+            wasm.display()
+        ),
+    );
+    close(&ledger, "bob", &config, &["run"]).success();
+    let once = ledger.trial_balance("ACME-DE", "2026-01");
+    assert_eq!(closing(&once, "6900"), "100.00");
+    close(&ledger, "bob", &config, &["run", "--rerun", "intercompany"]).success();
+    let after = ledger.trial_balance("ACME-DE", "2026-01");
+    assert_eq!(
+        closing(&after, "6900"),
+        "100.00",
+        "the first charge was cancelled in ACME-DE before the new one"
+    );
+    ledger.run(&["verify"]).success();
+}

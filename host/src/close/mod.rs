@@ -520,14 +520,15 @@ fn reset_for_rerun(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -
         };
         let mut reversed = Vec::new();
         if let Some(run_id) = &state.run_id {
-            for key in db.entries_to_negate_for_rerun(entity, run_id)? {
+            for (posted_in, key) in db.entries_to_negate_for_rerun(run_id)? {
                 // Not tagged with the old run id: the cancellations are not part of that run.
                 let provenance = closebook_ledger::journal::Provenance {
                     source: format!("close-rerun:{run_id}"),
                     task: Some(task.id.clone()),
                     ..Default::default()
                 };
-                let entry = closebook_ledger::ledger::negate_for_rerun(db, entity, &key, &user, &provenance)?;
+                // Each cancellation goes into the entity the entry was posted to.
+                let entry = closebook_ledger::ledger::negate_for_rerun(db, &posted_in, &key, &user, &provenance)?;
                 reversed.push(entry.key.to_string());
             }
         }

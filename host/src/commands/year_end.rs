@@ -166,13 +166,14 @@ fn cancel_year_end(ledger: &mut Ledger, entity: &EntityId, year: &str, action: &
             .iter()
             .filter(|run| run.task.as_deref() == Some(YEAR_END_TASK) && periods.contains(&run.period))
         {
-            for key in db.entries_to_negate_for_rerun(entity, &run.run_id)? {
+            for (posted_in, key) in db.entries_to_negate_for_rerun(&run.run_id)? {
                 let provenance = Provenance {
                     source: format!("{action}:{}", run.run_id),
                     task: Some(YEAR_END_TASK.to_owned()),
                     ..Provenance::default()
                 };
-                let entry = closebook_ledger::ledger::negate_for_rerun(db, entity, &key, &user, &provenance)?;
+                // Each cancellation goes into the entity the entry was posted to.
+                let entry = closebook_ledger::ledger::negate_for_rerun(db, &posted_in, &key, &user, &provenance)?;
                 cancelled.push(entry.key.to_string());
             }
         }

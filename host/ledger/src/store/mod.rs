@@ -1397,15 +1397,17 @@ impl Db<'_> {
         Ok(rows.take(QUERY_ROWS_MAX).collect::<Result<_, _>>()?)
     }
 
-    /// Keys of the entries a run posted (its automatic reversals included) that a rerun has not
-    /// negated yet, in posting order.
-    pub fn entries_to_negate_for_rerun(&self, entity: &EntityId, run_id: &str) -> Result<Vec<EntryKey>, LedgerError> {
+    /// The entries a run posted, in every entity it posted to (its automatic reversals
+    /// included), that a rerun has not cancelled yet, in posting order.
+    pub fn entries_to_negate_for_rerun(&self, run_id: &str) -> Result<Vec<(EntityId, EntryKey)>, LedgerError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT e.entry_key FROM entries e WHERE e.entity_id = ?1 AND e.run_id = ?2
+            "SELECT e.entity_id, e.entry_key FROM entries e WHERE e.run_id = ?1
                AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.entity_id = e.entity_id AND r.entry_key = 'rerun-of-' || e.entry_key)
-             ORDER BY e.sequence",
+             ORDER BY e.id",
         )?;
-        let rows = statement.query_map(params![entity.as_str(), run_id], |row| Ok(EntryKey(row.get(0)?)))?;
+        let rows = statement.query_map(params![run_id], |row| {
+            Ok((EntityId(row.get(0)?), EntryKey(row.get(1)?)))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -606,3 +606,73 @@ config = {{ entries = [{{ entity = "ACME-DE", date = "2026-01-31", description =
     );
     ledger.run(&["verify"]).success();
 }
+
+#[test]
+fn the_demo_year_end_close_carries_fy2026_into_fy2027_after_review() {
+    // Proves year-end runs in a close.toml: proposed, reviewed by carol (not the runner alice),
+    // posted into FY2027's opening period, which then holds balance-sheet accounts only.
+    let ledger = Ledger::with_demo_journals();
+    let wasm = plugin_wasm("year_end");
+    let hash = hex::encode(Sha256::digest(std::fs::read(&wasm).unwrap()));
+    let mut text = std::fs::read_to_string(demo_dir().join("year-end.toml")).unwrap();
+    text = text.replace(
+        "../../target/wasm32-wasip2/release/year_end.wasm",
+        &wasm.display().to_string(),
+    );
+    text = text.replace(
+        "../../target/demo/reports",
+        &ledger.dir.path().join("reports").display().to_string(),
+    );
+    let start = text.find("sha256 = \"").unwrap() + 10;
+    text.replace_range(start..start + 64, &hash);
+    let config = ledger.write("year-end.toml", &text);
+    let run = |user: &str, arguments: &[&str]| {
+        let mut all = vec![
+            "close",
+            arguments[0],
+            "--config",
+            config.as_str(),
+            "--period",
+            "2026-12",
+        ];
+        all.extend_from_slice(&arguments[1..]);
+        ledger.run_as(user, &all)
+    };
+    run("alice", &["run"]).success();
+    assert!(
+        ledger.trial_balance("ACME-US", "FY2027-opening")["rows"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing posts before the review"
+    );
+    for entity in ["ACME-US", "ACME-DE"] {
+        let stderr = run(
+            "alice",
+            &["signoff", "--entity", entity, "--task", "year-end", "--review"],
+        )
+        .failure();
+        assert!(stderr.contains("reviewed by carol, not alice"), "{stderr}");
+        run(
+            "carol",
+            &["signoff", "--entity", entity, "--task", "year-end", "--review"],
+        )
+        .success();
+    }
+    run("alice", &["run"]).success();
+    let opening = ledger.trial_balance("ACME-US", "FY2027-opening");
+    let accounts: Vec<&str> = opening["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["account"].as_str().unwrap())
+        .collect();
+    assert!(
+        accounts.iter().all(|account| account.starts_with(['1', '2', '3'])),
+        "only balance-sheet accounts open the year: {accounts:?}"
+    );
+    // Retained earnings: -181,700.00 brought forward plus the FY2026 loss of 18,977.95.
+    assert_eq!(closing(&opening, "3900"), "-162722.05");
+    assert_eq!(opening["totals"]["closing"], "0.00");
+    ledger.run(&["verify"]).success();
+}

@@ -566,6 +566,21 @@ pub fn reverse_in(
     Ok(posted)
 }
 
+/// Cancels every entry a run posted that is not cancelled yet, each in the entity it was
+/// posted to (see `negate_for_rerun`); returns the keys of the cancelling entries.
+pub fn cancel_run(
+    db: &Db<'_>,
+    run_id: &str,
+    user: &UserId,
+    provenance: &Provenance,
+) -> Result<Vec<EntryKey>, LedgerError> {
+    let mut cancelled = Vec::new();
+    for (entity, key) in db.entries_to_negate_for_rerun(run_id)? {
+        cancelled.push(negate_for_rerun(db, &entity, &key, user, provenance)?.key);
+    }
+    Ok(cancelled)
+}
+
 /// Negates an entry for a rerun of the step that posted it: a `rerun-of-KEY` entry with the
 /// opposite lines, on the same date and in the same period, so that every period the run
 /// touched (an accrual and its automatic reversal next month) returns to where it was. The

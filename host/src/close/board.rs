@@ -2,7 +2,7 @@
 //! overdue and blocked markers, and the share complete by entity, area and owner.
 
 use super::config::CloseConfig;
-use super::{CloseContext, is_complete, waiting_on};
+use super::{CloseContext, is_complete, task_state};
 use chrono::NaiveDate;
 use closebook_ledger::store::Store;
 use serde::Serialize;
@@ -63,12 +63,7 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
         })?;
         let period_end = period_end.unwrap_or(today);
         for task in &config.tasks {
-            let (state, waiting) = store.read(|db| {
-                let state = db.close_task(&config.name, entity, &context.period, &task.id)?;
-                let waiting = waiting_on(db, context, &all_entities, entity, task)
-                    .map_err(|error| closebook_ledger::LedgerError::Invalid(format!("{error:#}")))?;
-                Ok((state, waiting))
-            })?;
+            let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
             let mut status = state
                 .as_ref()
                 .map(|record| record.status.clone())

@@ -206,13 +206,28 @@ pub fn load_plugins(context: &CloseContext<'_>) -> anyhow::Result<(PluginRuntime
 }
 
 /// The tasks `task` waits on that are not complete yet, as `entity:task (status)`.
+/// A task's recorded state (none before it first runs) and what it still waits on, read in one
+/// snapshot.
+pub(crate) fn task_state(
+    store: &mut Store,
+    context: &CloseContext<'_>,
+    all_entities: &[EntityId],
+    entity: &EntityId,
+    task: &Task,
+) -> anyhow::Result<(Option<CloseTaskRecord>, Vec<String>)> {
+    Ok(store.read(|db| {
+        let state = db.close_task(&context.config.name, entity, &context.period, &task.id)?;
+        Ok((state, waiting_on(db, context, all_entities, entity, task)?))
+    })?)
+}
+
 fn waiting_on(
     db: &Db<'_>,
     context: &CloseContext<'_>,
     entities: &[EntityId],
     entity: &EntityId,
     task: &Task,
-) -> anyhow::Result<Vec<String>> {
+) -> Result<Vec<String>, closebook_ledger::LedgerError> {
     let mut waiting = Vec::new();
     for dependency in &task.after {
         let targets: Vec<&EntityId> = if dependency.every_entity {
@@ -268,12 +283,7 @@ pub fn run_close(
                 if attempted.contains(&key) {
                     continue;
                 }
-                let (state, waiting) = store.read(|db| {
-                    let state = db.close_task(&context.config.name, entity, &context.period, &task.id)?;
-                    let waiting = waiting_on(db, context, &all_entities, entity, task)
-                        .map_err(|error| closebook_ledger::LedgerError::Invalid(format!("{error:#}")))?;
-                    Ok((state, waiting))
-                })?;
+                let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
                 let status = state
                     .as_ref()
                     .map(|record| record.status.clone())
@@ -317,12 +327,7 @@ pub fn run_close(
                 report.push(outcome);
                 continue;
             }
-            let (state, waiting) = store.read(|db| {
-                let state = db.close_task(&context.config.name, entity, &context.period, &task.id)?;
-                let waiting = waiting_on(db, context, &all_entities, entity, task)
-                    .map_err(|error| closebook_ledger::LedgerError::Invalid(format!("{error:#}")))?;
-                Ok((state, waiting))
-            })?;
+            let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
             let mut status = state
                 .as_ref()
                 .map(|record| record.status.clone())
@@ -520,17 +525,16 @@ fn reset_for_rerun(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -
         };
         let mut reversed = Vec::new();
         if let Some(run_id) = &state.run_id {
-            for (posted_in, key) in db.entries_to_negate_for_rerun(run_id)? {
-                // Not tagged with the old run id: the cancellations are not part of that run.
-                let provenance = closebook_ledger::journal::Provenance {
-                    source: format!("close-rerun:{run_id}"),
-                    task: Some(task.id.clone()),
-                    ..Default::default()
-                };
-                // Each cancellation goes into the entity the entry was posted to.
-                let entry = closebook_ledger::ledger::negate_for_rerun(db, &posted_in, &key, &user, &provenance)?;
-                reversed.push(entry.key.to_string());
-            }
+            // Not tagged with the old run id: the cancellations are not part of that run.
+            let provenance = closebook_ledger::journal::Provenance {
+                source: format!("close-rerun:{run_id}"),
+                task: Some(task.id.clone()),
+                ..Default::default()
+            };
+            reversed = closebook_ledger::ledger::cancel_run(db, run_id, &user, &provenance)?
+                .into_iter()
+                .map(|key| key.to_string())
+                .collect();
         }
         let reset = CloseTaskRecord {
             status: "pending".to_owned(),
@@ -638,12 +642,7 @@ pub fn signoff(
     );
     mark_stale_signoffs(context, &entities)?;
     let mut store = Store::open(&context.db)?;
-    let (state, waiting) = store.read(|db| {
-        let state = db.close_task(&context.config.name, entity, &context.period, task_id)?;
-        let waiting = waiting_on(db, context, &all_entities, entity, task)
-            .map_err(|error| closebook_ledger::LedgerError::Invalid(format!("{error:#}")))?;
-        Ok((state, waiting))
-    })?;
+    let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
     anyhow::ensure!(
         waiting.is_empty(),
         "task {task_id} of {entity} cannot be signed off: it waits on {}",

@@ -166,16 +166,13 @@ fn cancel_year_end(ledger: &mut Ledger, entity: &EntityId, year: &str, action: &
             .iter()
             .filter(|run| run.task.as_deref() == Some(YEAR_END_TASK) && periods.contains(&run.period))
         {
-            for (posted_in, key) in db.entries_to_negate_for_rerun(&run.run_id)? {
-                let provenance = Provenance {
-                    source: format!("{action}:{}", run.run_id),
-                    task: Some(YEAR_END_TASK.to_owned()),
-                    ..Provenance::default()
-                };
-                // Each cancellation goes into the entity the entry was posted to.
-                let entry = closebook_ledger::ledger::negate_for_rerun(db, &posted_in, &key, &user, &provenance)?;
-                cancelled.push(entry.key.to_string());
-            }
+            let provenance = Provenance {
+                source: format!("{action}:{}", run.run_id),
+                task: Some(YEAR_END_TASK.to_owned()),
+                ..Provenance::default()
+            };
+            let keys = closebook_ledger::ledger::cancel_run(db, &run.run_id, &user, &provenance)?;
+            cancelled.extend(keys.into_iter().map(|key| key.to_string()));
         }
         if !cancelled.is_empty() {
             db.append_audit(

@@ -26,7 +26,7 @@ use crate::wire::{WireError, format_date, format_decimal, parse_date, parse_deci
 #[allow(missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "wit",
+        path: "wit/v0.1",
         world: "close-step",
         pub_export_macro: true,
         default_bindings_module: "$crate::__private::bindings",

@@ -5,7 +5,7 @@
 // Every import is `trappable`: a host failure (the database is gone, the row budget is spent)
 // must end the run as a trap, while refusals the guest should handle travel as `query-error`.
 wasmtime::component::bindgen!({
-    path: "../plugin-sdk/wit",
+    path: "../plugin-sdk/wit/v0.1",
     world: "close-step",
     imports: { default: trappable },
     additional_derives: [PartialEq, Eq, serde::Serialize, serde::Deserialize],

@@ -1,7 +1,7 @@
 //! Test guest `clock`: `run` reads the wall clock and the monotonic clock, sleeps for an hour,
 //! and reports what it saw, so the host can check that time is pinned and sleeping is free.
 
-wit_bindgen::generate!({ path: "../../../plugin-sdk/wit", world: "close-step" });
+wit_bindgen::generate!({ path: "../../../plugin-sdk/wit/v0.1", world: "close-step" });
 
 use closebook::plugin::types::{Level, Message};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

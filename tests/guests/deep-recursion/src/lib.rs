@@ -1,6 +1,6 @@
 //! Test guest `deep-recursion`: `run` recurses until the stack runs out.
 
-wit_bindgen::generate!({ path: "../../../plugin-sdk/wit", world: "close-step" });
+wit_bindgen::generate!({ path: "../../../plugin-sdk/wit/v0.1", world: "close-step" });
 
 struct DeepRecursion;
 

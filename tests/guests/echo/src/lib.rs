@@ -2,7 +2,7 @@
 //! writes to the step log and stdout, and returns a fixed proposal, so host tests can check the
 //! happy path end to end.
 
-wit_bindgen::generate!({ path: "../../../plugin-sdk/wit", world: "close-step" });
+wit_bindgen::generate!({ path: "../../../plugin-sdk/wit/v0.1", world: "close-step" });
 
 use closebook::plugin::ledger;
 use closebook::plugin::log::log;

@@ -1,7 +1,7 @@
 //! Test guest `env-read`: `run` reports its environment variables, arguments and working
 //! directory as messages, so the host can check that it has none.
 
-wit_bindgen::generate!({ path: "../../../plugin-sdk/wit", world: "close-step" });
+wit_bindgen::generate!({ path: "../../../plugin-sdk/wit/v0.1", world: "close-step" });
 
 use closebook::plugin::types::{Level, Message};
 

@@ -1,7 +1,7 @@
 //! Test guest `file-read`: `run` tries to read, list and create files, and reports each
 //! attempt's result as a message, so the host can check that every one failed.
 
-wit_bindgen::generate!({ path: "../../../plugin-sdk/wit", world: "close-step" });
+wit_bindgen::generate!({ path: "../../../plugin-sdk/wit/v0.1", world: "close-step" });
 
 use closebook::plugin::types::{Level, Message};
 

@@ -1,6 +1,6 @@
 //! Test guest `huge-output`: `run` returns eight messages of one megabyte each.
 
-wit_bindgen::generate!({ path: "../../../plugin-sdk/wit", world: "close-step" });
+wit_bindgen::generate!({ path: "../../../plugin-sdk/wit/v0.1", world: "close-step" });
 
 use closebook::plugin::types::{Level, Message};
 

@@ -1,6 +1,6 @@
 //! Test guest `infinite-loop`: `run` never returns. Only the host's limits can end it.
 
-wit_bindgen::generate!({ path: "../../../plugin-sdk/wit", world: "close-step" });
+wit_bindgen::generate!({ path: "../../../plugin-sdk/wit/v0.1", world: "close-step" });
 
 struct InfiniteLoop;
 

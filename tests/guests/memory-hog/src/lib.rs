@@ -1,6 +1,6 @@
 //! Test guest `memory-hog`: `run` allocates (and touches) a megabyte at a time, forever.
 
-wit_bindgen::generate!({ path: "../../../plugin-sdk/wit", world: "close-step" });
+wit_bindgen::generate!({ path: "../../../plugin-sdk/wit/v0.1", world: "close-step" });
 
 struct MemoryHog;
 

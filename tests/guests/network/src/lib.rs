@@ -1,7 +1,7 @@
 //! Test guest `network`: `run` opens a TCP connection. The component therefore imports WASI
 //! sockets, which the sandbox does not link, so the host must refuse to load it.
 
-wit_bindgen::generate!({ path: "../../../plugin-sdk/wit", world: "close-step" });
+wit_bindgen::generate!({ path: "../../../plugin-sdk/wit/v0.1", world: "close-step" });
 
 use closebook::plugin::types::{Level, Message};
 

@@ -1,6 +1,6 @@
 //! Test guest `panic`: `run` panics with a known message.
 
-wit_bindgen::generate!({ path: "../../../plugin-sdk/wit", world: "close-step" });
+wit_bindgen::generate!({ path: "../../../plugin-sdk/wit/v0.1", world: "close-step" });
 
 struct Panic;
 

@@ -6,7 +6,7 @@
 //! "lines": [{"account", "amount", "currency"?, "accounting_amount"?, "dimensions"?: {..}}]}],
 //! "settlements": [{"entity", "line_ids": [..]}]}`.
 
-wit_bindgen::generate!({ path: "../../../plugin-sdk/wit", world: "close-step" });
+wit_bindgen::generate!({ path: "../../../plugin-sdk/wit/v0.1", world: "close-step" });
 
 use closebook::plugin::types::{Dimension, ProposedEntry, ProposedLine, ProposedSettlement};
 use serde_json::Value;

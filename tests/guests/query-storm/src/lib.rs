@@ -2,7 +2,7 @@
 //! The guest does little work per row, so without the host charging rows it would run until
 //! the wall-time limit.
 
-wit_bindgen::generate!({ path: "../../../plugin-sdk/wit", world: "close-step" });
+wit_bindgen::generate!({ path: "../../../plugin-sdk/wit/v0.1", world: "close-step" });
 
 use closebook::plugin::ledger;
 use closebook::plugin::types::{AccountFilter, BalanceQuery, LineQuery};

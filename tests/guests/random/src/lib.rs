@@ -2,7 +2,7 @@
 //! fresh `RandomState`, both of which come from the sandbox's random sources, so the host can
 //! check that the same seed gives the same output and another seed another one.
 
-wit_bindgen::generate!({ path: "../../../plugin-sdk/wit", world: "close-step" });
+wit_bindgen::generate!({ path: "../../../plugin-sdk/wit/v0.1", world: "close-step" });
 
 use closebook::plugin::types::{Level, Message};
 use std::collections::HashMap;

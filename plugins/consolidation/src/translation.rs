@@ -1,0 +1,241 @@
+//! Currency translation of one member entity (DOMAIN.md §8): its balances from the opening
+//! period of the fiscal year through the run period, in its accounting currency, become
+//! balances in the consolidation currency at the member's ownership share:
+//!
+//! - assets and liabilities at the **current** rate on the as-of date (the period end);
+//! - equity other than retained earnings (share capital) at the **historical** rate;
+//! - retained earnings: the opening balance as the prior consolidation translated it (from the
+//!   configuration, or the balance itself when the currencies are the same), plus the year's
+//!   movements at each period's average rate;
+//! - profit-and-loss movements at each period's **average** rate, period by period, so that the
+//!   year to date is the sum of the translated months and never the year's total at one rate.
+//!
+//! What is left is the translation difference (CTA): the amount that makes the member's
+//! translated balances net to zero. Every amount is the member's functional amount × rate ×
+//! share, rounded once to the consolidation currency; the CTA absorbs the rounding too.
+
+use std::collections::BTreeMap;
+
+use closebook_plugin_sdk::chrono::NaiveDate;
+use closebook_plugin_sdk::rust_decimal::Decimal;
+use closebook_plugin_sdk::{
+    AccountInfo, AccountNumber, AccountType, BalanceQuery, CurrencyCode, CurrencyInfo, Dimension, EntityInfo, Ledger,
+    PeriodInfo, PeriodKind, PeriodName, StepError,
+};
+
+use crate::config::{Config, Member};
+
+/// A consolidated balance: the consolidation account and the line's dimensions, ordered by name.
+pub type BucketKey = (AccountNumber, Vec<Dimension>);
+
+/// One member's translated balances and the rates that produced them.
+#[derive(Clone, Debug)]
+pub struct MemberTranslation {
+    /// The member's accounting currency.
+    pub currency: CurrencyCode,
+    /// Translated balances per consolidation bucket, the CTA not included.
+    pub balances: BTreeMap<BucketKey, Decimal>,
+    /// The translation difference: minus the sum of `balances`.
+    pub translation_difference: Decimal,
+    /// The current rate (assets and liabilities).
+    pub current_rate: Decimal,
+    /// The historical rate (share capital).
+    pub historical_rate: Decimal,
+    /// The average rate of each period with profit-and-loss movements, in calendar order.
+    pub average_rates: Vec<(PeriodName, Decimal)>,
+}
+
+/// What the translation needs besides the member: the consolidation currency, the periods of
+/// the year up to the run period, and the as-of date.
+pub struct Target<'a> {
+    pub config: &'a Config,
+    pub currency: &'a CurrencyInfo,
+    /// From the year's opening period through the run period, in calendar order.
+    pub periods: &'a [PeriodInfo],
+    pub as_of: NaiveDate,
+}
+
+/// A member's functional balances per bucket, before translation.
+type Functional = BTreeMap<BucketKey, Decimal>;
+
+/// How a member account is translated.
+enum Treatment {
+    Current,
+    Historical,
+    RetainedEarnings,
+    ProfitAndLoss,
+}
+
+/// Translates one member's balances into the consolidation currency at its ownership share.
+pub fn translate_member(
+    ledger: &dyn Ledger,
+    target: &Target<'_>,
+    member: &Member,
+) -> Result<MemberTranslation, StepError> {
+    let entity = ledger.entity(&member.entity)?;
+    let chart: BTreeMap<AccountNumber, AccountInfo> = ledger
+        .accounts(&member.entity)?
+        .into_iter()
+        .map(|account| (account.number.clone(), account))
+        .collect();
+    let share = member.ownership_percent / Decimal::ONE_HUNDRED;
+    let current_rate = rate(ledger, &entity, target, &target.config.current_rate_type, target.as_of)?;
+    let historical_rate = rate(
+        ledger,
+        &entity,
+        target,
+        &target.config.historical_rate_type,
+        target.as_of,
+    )?;
+
+    let mut current: Functional = BTreeMap::new();
+    let mut historical: Functional = BTreeMap::new();
+    let mut opening_retained_earnings: Functional = BTreeMap::new();
+    let mut balances: BTreeMap<BucketKey, Decimal> = BTreeMap::new();
+    let mut average_rates = Vec::new();
+    for period in target.periods {
+        let query = BalanceQuery::new(member.entity.clone(), period.name.clone(), period.name.clone()).group_by("*");
+        // Movements of this period translated at its average rate, per bucket.
+        let mut movements: Functional = BTreeMap::new();
+        for row in ledger.balances(&query)? {
+            if row.accounting_amount.is_zero() {
+                continue;
+            }
+            let Some(account) = chart.get(&row.account) else {
+                return Err(StepError::new(format!(
+                    "account {} holds a balance in {} but is not in the chart of member {}",
+                    row.account, period.name, member.entity
+                )));
+            };
+            let key = bucket_key(target.config, &member.entity, &row.account, row.dimensions);
+            let bucket = match treatment(account, &entity) {
+                Treatment::Current => &mut current,
+                Treatment::Historical => &mut historical,
+                Treatment::RetainedEarnings if period.kind == PeriodKind::Opening => &mut opening_retained_earnings,
+                Treatment::RetainedEarnings | Treatment::ProfitAndLoss => &mut movements,
+            };
+            *bucket.entry(key).or_default() += row.accounting_amount;
+        }
+        if movements.values().all(|amount| amount.is_zero()) {
+            continue;
+        }
+        let average_rate = rate(ledger, &entity, target, &target.config.average_rate_type, period.end)?;
+        average_rates.push((period.name.clone(), average_rate));
+        add_translated(&mut balances, movements, average_rate, share, target.currency)?;
+    }
+    add_translated(&mut balances, current, current_rate, share, target.currency)?;
+    add_translated(&mut balances, historical, historical_rate, share, target.currency)?;
+    let opening_total: Decimal = opening_retained_earnings.values().copied().sum();
+    match member.opening_retained_earnings {
+        // The prior consolidation's figure, at 100 %, on one line without dimensions.
+        Some(translated) => {
+            let key = bucket_key(
+                target.config,
+                &member.entity,
+                &entity.retained_earnings_account,
+                Vec::new(),
+            );
+            add_translated(
+                &mut balances,
+                BTreeMap::from([(key, translated)]),
+                Decimal::ONE,
+                share,
+                target.currency,
+            )?;
+        }
+        None if entity.currency == target.currency.code => {
+            add_translated(
+                &mut balances,
+                opening_retained_earnings,
+                Decimal::ONE,
+                share,
+                target.currency,
+            )?;
+        }
+        None if opening_total.is_zero() => {}
+        None => {
+            return Err(StepError::new(format!(
+                "member {} keeps its books in {} and opens the year with retained earnings of {opening_total} {}: \
+                 give opening_retained_earnings for it, the retained earnings the prior consolidation translated \
+                 into {} (at 100 %)",
+                member.entity, entity.currency, entity.currency, target.currency.code
+            )));
+        }
+    }
+    balances.retain(|_, amount| !amount.is_zero());
+    let translation_difference = -balances.values().copied().sum::<Decimal>();
+    Ok(MemberTranslation {
+        currency: entity.currency,
+        balances,
+        translation_difference,
+        current_rate,
+        historical_rate,
+        average_rates,
+    })
+}
+
+/// The consolidation bucket of a member balance: the mapped account, and the dimensions with
+/// the member dimension (when configured) set to the member's id.
+pub fn bucket_key(
+    config: &Config,
+    member: &closebook_plugin_sdk::EntityId,
+    account: &AccountNumber,
+    mut dimensions: Vec<Dimension>,
+) -> BucketKey {
+    if let Some(name) = &config.member_dimension {
+        dimensions.retain(|dimension| &dimension.name != name);
+        dimensions.push(Dimension::new(name.clone(), member.as_str()));
+        dimensions.sort();
+    }
+    (config.map_account(account), dimensions)
+}
+
+fn treatment(account: &AccountInfo, entity: &EntityInfo) -> Treatment {
+    match account.account_type {
+        AccountType::Asset | AccountType::Liability => Treatment::Current,
+        AccountType::Equity if account.number == entity.retained_earnings_account => Treatment::RetainedEarnings,
+        AccountType::Equity => Treatment::Historical,
+        AccountType::Revenue | AccountType::Expense => Treatment::ProfitAndLoss,
+    }
+}
+
+/// Adds functional amounts × rate × share, each rounded to the consolidation currency.
+fn add_translated(
+    balances: &mut BTreeMap<BucketKey, Decimal>,
+    functional: Functional,
+    rate: Decimal,
+    share: Decimal,
+    currency: &CurrencyInfo,
+) -> Result<(), StepError> {
+    for (key, amount) in functional {
+        let product = amount
+            .checked_mul(rate)
+            .and_then(|value| value.checked_mul(share))
+            .ok_or_else(|| {
+                StepError::new(format!(
+                    "translating {amount} on account {} at rate {rate} overflows: check the rate",
+                    key.0
+                ))
+            })?;
+        *balances.entry(key).or_default() += currency.round(product);
+    }
+    Ok(())
+}
+
+/// The rate from the member's currency to the consolidation currency, refused when missing.
+fn rate(
+    ledger: &dyn Ledger,
+    member: &EntityInfo,
+    target: &Target<'_>,
+    rate_type: &str,
+    on: NaiveDate,
+) -> Result<Decimal, StepError> {
+    ledger
+        .rate(&member.currency, &target.currency.code, rate_type, on)?
+        .ok_or_else(|| {
+            StepError::new(format!(
+                "no {rate_type} rate from {} to {} on or before {on}, needed to translate member {}: import one",
+                member.currency, target.currency.code, member.id
+            ))
+        })
+}

@@ -110,6 +110,17 @@ impl CloseStep for Consolidation {
         }
         for (account, _) in consolidated.keys() {
             check_target_account(account, &input.entity, &chart)?;
+            // Consolidated lines are in the consolidation currency: an account fixed to another
+            // currency (a member's EUR bank account) needs a mapping.
+            if let Some(fixed) = chart.get(account).and_then(|info| info.fixed_currency.as_ref())
+                && fixed != &group.currency
+            {
+                return Err(StepError::new(format!(
+                    "account {account} of consolidation entity {} only takes {fixed}, but consolidated balances are \
+                     in {}: map it to an account in {} in account_map",
+                    input.entity, group.currency, group.currency
+                )));
+            }
         }
 
         // What the consolidation entity already holds over the same range: the step posts only
@@ -315,6 +326,16 @@ mod tests {
         ledger
     }
 
+    /// The same ledger, but the group's cash account takes only EUR.
+    fn ledger_with_fixed_currency_bank() -> TestLedger {
+        let mut ledger = ledger();
+        let mut bank = AccountInfo::new("1000", "Bank EUR", AccountType::Asset);
+        bank.fixed_currency = Some("EUR".into());
+        ledger.add_account("G", bank);
+        ledger.add_account("G", AccountInfo::new("1010", "Bank USD", AccountType::Asset));
+        ledger
+    }
+
     fn post(ledger: &mut TestLedger, entity: &str, period: &str, day: &str, lines: &[(&str, &str)]) {
         let mut builder = JournalBuilder::new(entity, date(day), "fixture").period(period);
         for (account, amount) in lines {
@@ -464,7 +485,8 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_translate() {
         // A member the task may not read, a missing opening retained earnings for a EUR member,
-        // a missing rate and a CTA account that is not equity are refused with a reason.
+        // a missing rate, an account fixed to another currency (until mapped) and a CTA account
+        // that is not equity are refused with a reason.
         let ledger = ledger();
         let mut input = ledger.step_input("G", "2026-02", config());
         input.entities.retain(|access| access.entity != "S");
@@ -483,6 +505,18 @@ mod tests {
         other_rate["current_rate_type"] = json!("closing");
         let error = run(&ledger, "2026-02", other_rate).unwrap_err();
         assert!(error.message.contains("no closing rate from EUR to USD"), "{error}");
+
+        let fixed = ledger_with_fixed_currency_bank();
+        let error = run(&fixed, "2026-02", config()).unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("account 1000 of consolidation entity G only takes EUR"),
+            "{error}"
+        );
+        let mut mapped = config();
+        mapped["account_map"]["1000"] = json!("1010");
+        assert!(run(&fixed, "2026-02", mapped).is_ok());
 
         let mut revenue_cta = config();
         revenue_cta["cta_account"] = json!("4000");

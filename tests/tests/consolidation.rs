@@ -1,0 +1,393 @@
+//! Consolidation and intercompany elimination end to end: the real `consolidation.wasm` and
+//! `elimination.wasm` (built by `scripts/build-plugins consolidation elimination`) run by the
+//! real binary. First on a small group whose figures are worked out by hand below — a USD
+//! parent at 100 % and a EUR subsidiary at 60 %, translated at current, average (month by
+//! month) and historical rates with the CTA left over — then on the demo organization through
+//! `examples/demo/consolidation.toml`, where ACME-US's and ACME-DE's intercompany balances are
+//! eliminated into ACME-ELIM and their differences reported.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use closebook_tests::{Ledger, demo_dir, plugin_wasm};
+use rust_decimal::Decimal;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const SETUP: &str = r#"
+[[currency]]
+code = "USD"
+minor_units = 2
+
+[[currency]]
+code = "EUR"
+minor_units = 2
+
+[[calendar]]
+id = "standard"
+start_month = 1
+first_year = "FY2026"
+last_year = "FY2026"
+
+[[chart]]
+id = "MAIN"
+accounts = [
+  { number = "1000", name = "Cash", type = "asset" },
+  { number = "2000", name = "Payables", type = "liability" },
+  { number = "3000", name = "Share capital", type = "equity" },
+  { number = "3800", name = "Currency translation reserve", type = "equity" },
+  { number = "3900", name = "Retained earnings", type = "equity" },
+  { number = "4000", name = "Sales", type = "revenue" },
+  { number = "6000", name = "Expenses", type = "expense" },
+  { number = "6010", name = "Staff costs", type = "expense" },
+]
+
+[[entity]]
+id = "G"
+name = "Group (consolidated)"
+currency = "USD"
+calendar = "standard"
+chart = "MAIN"
+retained_earnings_account = "3900"
+default_rate_type = "spot"
+
+[[entity]]
+id = "P"
+name = "Parent"
+currency = "USD"
+calendar = "standard"
+chart = "MAIN"
+retained_earnings_account = "3900"
+default_rate_type = "spot"
+
+[[entity]]
+id = "S"
+name = "Subsidiary"
+currency = "EUR"
+calendar = "standard"
+chart = "MAIN"
+retained_earnings_account = "3900"
+default_rate_type = "spot"
+
+[[rate]]
+from = "EUR"
+to = "USD"
+type = "spot"
+date = "2026-01-31"
+rate = "1.12"
+
+[[rate]]
+from = "EUR"
+to = "USD"
+type = "spot"
+date = "2026-02-28"
+rate = "1.20"
+
+[[rate]]
+from = "EUR"
+to = "USD"
+type = "average"
+date = "2026-01-01"
+rate = "1.10"
+
+[[rate]]
+from = "EUR"
+to = "USD"
+type = "average"
+date = "2026-02-01"
+rate = "1.15"
+
+[[rate]]
+from = "EUR"
+to = "USD"
+type = "historical"
+date = "2020-01-01"
+rate = "1.00"
+"#;
+
+/// S in EUR: opening cash 10,000, share capital 6,000, retained earnings 4,000; January sales
+/// 2,000 and staff costs 500; February sales 3,000 and staff costs 1,000 still owed.
+const SUBSIDIARY: &str = "\
+entry,date,period,account,amount,description
+S-OB,2026-01-01,FY2026-opening,1000,10000.00,Opening balance
+S-OB,2026-01-01,FY2026-opening,3000,-6000.00,Opening balance
+S-OB,2026-01-01,FY2026-opening,3900,-4000.00,Opening balance
+S-1,2026-01-15,,1000,1500.00,January sales less staff costs
+S-1,2026-01-15,,4000,-2000.00,January sales less staff costs
+S-1,2026-01-15,,6010,500.00,January sales less staff costs
+S-2,2026-02-15,,1000,3000.00,February sales
+S-2,2026-02-15,,4000,-3000.00,February sales
+S-3,2026-02-20,,6010,1000.00,February staff costs
+S-3,2026-02-20,,2000,-1000.00,February staff costs
+";
+
+/// P in USD: opening cash and share capital 20,000; January expenses 1,000.
+const PARENT: &str = "\
+entry,date,period,account,amount,description
+P-OB,2026-01-01,FY2026-opening,1000,20000.00,Opening balance
+P-OB,2026-01-01,FY2026-opening,3000,-20000.00,Opening balance
+P-1,2026-01-20,,6000,1000.00,January expenses
+P-1,2026-01-20,,1000,-1000.00,January expenses
+";
+
+/// P at 100 %, S at 60 % with its retained earnings as last year's consolidation translated them
+/// (-4,200.00 USD); S's staff costs 6010 map to the group's 6000.
+const CONFIG: &str = r#"{"members":[{"entity":"P","ownership_percent":"100"},{"entity":"S","ownership_percent":"60","opening_retained_earnings":"-4200.00"}],"cta_account":"3800","account_map":{"6010":"6000"}}"#;
+
+fn group_ledger() -> Ledger {
+    let ledger = Ledger::new();
+    let setup = ledger.write("setup.toml", SETUP);
+    ledger.run(&["setup", "apply", &setup]).success();
+    for (entity, name, text) in [("S", "s.csv", SUBSIDIARY), ("P", "p.csv", PARENT)] {
+        let file = ledger.write(name, text);
+        ledger
+            .run(&["import", "journals", &file, "--entity", entity, "--post"])
+            .success();
+    }
+    ledger
+}
+
+/// Runs the consolidation plugin for G with read access to `members`; `extra` adds `--post`.
+fn consolidate(ledger: &Ledger, period: &str, members: &[&str], extra: &[&str]) -> closebook_tests::Run {
+    let wasm = plugin_wasm("consolidation").display().to_string();
+    let mut arguments = vec![
+        "plugin", "run", &wasm, "--entity", "G", "--period", period, "--config", CONFIG,
+    ];
+    for member in members {
+        arguments.extend(["--allow", member]);
+    }
+    arguments.extend_from_slice(extra);
+    ledger.run(&arguments)
+}
+
+/// Non-zero closing balances of an entity's trial balance by account, after checking that the
+/// trial balance nets to zero.
+fn closing(ledger: &Ledger, entity: &str, period: &str) -> BTreeMap<String, String> {
+    let trial_balance = ledger.trial_balance(entity, period);
+    assert_eq!(
+        trial_balance["totals"]["closing"], "0.00",
+        "the trial balance of {entity} must net to zero"
+    );
+    rows(&trial_balance)
+        .into_iter()
+        .filter(|(_, row)| row["closing"] != "0.00")
+        .map(|(account, row)| (account, text(&row["closing"])))
+        .collect()
+}
+
+fn rows(trial_balance: &Value) -> BTreeMap<String, Value> {
+    trial_balance["rows"]
+        .as_array()
+        .expect("trial balance rows")
+        .iter()
+        .map(|row| (text(&row["account"]), row.clone()))
+        .collect()
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().expect("a text value").to_owned()
+}
+
+fn expected(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(account, amount)| ((*account).to_owned(), (*amount).to_owned()))
+        .collect()
+}
+
+#[test]
+fn consolidates_two_currencies_at_a_sixty_percent_share_with_the_cta_worked_by_hand() {
+    // Proves DOMAIN.md §8's translation on figures worked out by hand, month by month.
+    let ledger = group_ledger();
+
+    // January, S at 60 %: cash 11,500 EUR × 1.12 (current) × 0.6 = 7,728.00; share capital
+    // -6,000 × 1.00 (historical) × 0.6 = -3,600.00; retained earnings -4,200.00 (prior
+    // translation) × 0.6 = -2,520.00; sales -2,000 × 1.10 (January average) × 0.6 = -1,320.00;
+    // staff costs 500 × 1.10 × 0.6 = 330.00 on 6000. They sum to 618.00: the CTA is -618.00.
+    // P adds cash 19,000, share capital -20,000 and expenses 1,000 at 1 with no CTA.
+    consolidate(&ledger, "2026-01", &["P", "S"], &["--post"]).success();
+    assert_eq!(
+        closing(&ledger, "G", "2026-01"),
+        expected(&[
+            ("1000", "26728.00"),
+            ("3000", "-23600.00"),
+            ("3800", "-618.00"),
+            ("3900", "-2520.00"),
+            ("4000", "-1320.00"),
+            ("6000", "1330.00"),
+        ])
+    );
+
+    // February year to date: cash 14,500 × 1.20 × 0.6 = 10,440.00; payables -1,000 × 1.20 ×
+    // 0.6 = -720.00; sales -1,320.00 (January at 1.10) + -3,000 × 1.15 × 0.6 = -2,070.00
+    // (February at 1.15) = -3,390.00 — not -5,000 × 1.15 × 0.6 = -3,450.00 at one rate; staff
+    // costs 330.00 + 1,000 × 1.15 × 0.6 = 690.00. S's translated balances: 10,440 - 720
+    // - 3,600 - 2,520 - 3,390 + 1,020 = 1,230.00, so the CTA is -1,230.00.
+    consolidate(&ledger, "2026-02", &["P", "S"], &["--post"]).success();
+    let february = closing(&ledger, "G", "2026-02");
+    assert_eq!(
+        february,
+        expected(&[
+            ("1000", "29440.00"),
+            ("2000", "-720.00"),
+            ("3000", "-23600.00"),
+            ("3800", "-1230.00"),
+            ("3900", "-2520.00"),
+            ("4000", "-3390.00"),
+            ("6000", "2020.00"),
+        ])
+    );
+    // February's sales land in February at February's average rate.
+    let turnover = rows(&ledger.trial_balance("G", "2026-02"));
+    assert_eq!(turnover["4000"]["credit"], "2070.00");
+
+    // Re-running replaces the earlier consolidation: nothing new is posted, nothing doubles.
+    let entries = ledger.entry_count("G");
+    let rerun = consolidate(&ledger, "2026-02", &["P", "S"], &["--post"]).success();
+    assert!(rerun.stdout.contains("nothing to post"), "{}", rerun.stdout);
+    assert_eq!(ledger.entry_count("G"), entries);
+    assert_eq!(closing(&ledger, "G", "2026-02"), february);
+}
+
+#[test]
+fn refuses_a_member_the_run_may_not_read_and_writes_nothing() {
+    // Without --allow S the step is refused with the fix, and G holds no entry.
+    let ledger = group_ledger();
+    let error = consolidate(&ledger, "2026-02", &["P"], &["--post"]).failure();
+    assert!(error.contains("the task may not read member S"), "{error}");
+    assert_eq!(ledger.entry_count("G"), 0);
+}
+
+/// The demo consolidation.toml pointed at this build's plugins, pinned to their current hashes.
+fn pinned_consolidation(ledger: &Ledger) -> String {
+    let mut text = std::fs::read_to_string(demo_dir().join("consolidation.toml")).unwrap();
+    for (name, file) in [("consolidation", "consolidation"), ("elimination", "elimination")] {
+        let wasm = plugin_wasm(file);
+        text = text.replace(
+            &format!("../../target/wasm32-wasip2/release/{file}.wasm"),
+            &wasm.display().to_string(),
+        );
+        let hash = hex::encode(Sha256::digest(std::fs::read(&wasm).unwrap()));
+        let start = text.find(&format!("{name} = {{")).unwrap();
+        let sha_start = start + text[start..].find("sha256 = \"").unwrap() + 10;
+        text.replace_range(sha_start..sha_start + 64, &hash);
+    }
+    ledger.write("consolidation.toml", &text)
+}
+
+/// The sum of GROUP and ELIM closing balances per account, zeros left out: the consolidated
+/// figures.
+fn consolidated(ledger: &Ledger) -> BTreeMap<String, Decimal> {
+    let mut totals: BTreeMap<String, Decimal> = BTreeMap::new();
+    for entity in ["ACME-GROUP", "ACME-ELIM"] {
+        for (account, amount) in closing(ledger, entity, "2026-03") {
+            *totals.entry(account).or_default() += Decimal::from_str(&amount).expect("a decimal amount");
+        }
+    }
+    totals.retain(|_, amount| !amount.is_zero());
+    totals
+}
+
+#[test]
+fn demo_consolidation_eliminates_intercompany_balances_and_reports_the_differences() {
+    // Proves the demo's consolidation.toml end to end: consolidate, eliminate after review,
+    // check; the intercompany accounts net to zero in GROUP + ELIM, the rate differences go to
+    // the difference accounts, and a rerun leaves the same consolidated balances.
+    let ledger = Ledger::with_demo_journals();
+    let group_setup = demo_dir().join("group-setup.toml").display().to_string();
+    ledger.run(&["setup", "apply", &group_setup]).success();
+    let config = pinned_consolidation(&ledger);
+    let close = |user: &str, extra: &[&str]| {
+        let mut arguments = vec!["close", "run", "--config", config.as_str(), "--period", "2026-03"];
+        arguments.extend_from_slice(extra);
+        ledger.run_as(user, &arguments).success()
+    };
+    let review = || {
+        ledger
+            .run_as(
+                "alice",
+                &[
+                    "close",
+                    "signoff",
+                    "--config",
+                    &config,
+                    "--period",
+                    "2026-03",
+                    "--entity",
+                    "ACME-GROUP",
+                    "--task",
+                    "eliminate",
+                    "--review",
+                ],
+            )
+            .success()
+    };
+
+    let first = close("bob", &[]);
+    assert!(first.stdout.contains("awaiting-review"), "{}", first.stdout);
+    assert_eq!(ledger.entry_count("ACME-ELIM"), 0, "eliminations wait for review");
+    review();
+    let done = close("bob", &[]);
+    assert!(done.stdout.contains("trial balance nets to zero"), "{}", done.stdout);
+
+    let group = closing(&ledger, "ACME-GROUP", "2026-03");
+    // Share capital: ACME-US -200,000.00 + ACME-DE -50,000 EUR × 1.12 (historical).
+    assert_eq!(group["3000"], "-256000.00");
+    // Retained earnings: ACME-US -181,700.00 + ACME-DE's configured -102,600.00.
+    assert_eq!(group["3900"], "-284300.00");
+    // The intercompany receivable (5,475.00 at ACME-US) and payable (-5,000 EUR × 1.07 =
+    // -5,350.00 at ACME-DE) are in the group before elimination.
+    assert_eq!(group["1300"], "5475.00");
+    assert_eq!(group["2400"], "-5350.00");
+
+    let elimination = closing(&ledger, "ACME-ELIM", "2026-03");
+    // The receivable and payable differ by 125.00 (to 3800); the fee, -5,475.00 income at
+    // ACME-US and 5,000 EUR × 1.105 (February average) = 5,525.00 expense at ACME-DE, by 50.00.
+    assert_eq!(elimination["3800"], "125.00");
+    assert_eq!(elimination["7900"], "50.00");
+    let totals = consolidated(&ledger);
+    for account in ["1300", "2400", "4100", "6900"] {
+        assert_eq!(
+            totals.get(account),
+            None,
+            "account {account} must be eliminated to zero"
+        );
+    }
+    assert_eq!(
+        totals.values().sum::<Decimal>(),
+        Decimal::ZERO,
+        "the consolidated trial balance nets to zero"
+    );
+
+    // The mismatches are reported to whoever previews the elimination.
+    let preview = ledger
+        .run(&[
+            "plugin",
+            "run",
+            &plugin_wasm("elimination").display().to_string(),
+            "--entity",
+            "ACME-GROUP",
+            "--period",
+            "2026-03",
+            "--allow",
+            "ACME-ELIM:post",
+            "--config",
+            r#"{"elimination_entity":"ACME-ELIM","member_dimension":"company","partner_dimension":"partner","rules":[{"name":"intercompany fees","accounts":["4100","6900"],"difference_account":"7900"}]}"#,
+        ])
+        .success();
+    assert!(
+        preview.stdout.contains(
+            "rule \"intercompany fees\": ACME-DE holds 5525.00 but ACME-US holds -5475.00: they differ by 50.00"
+        ),
+        "{}",
+        preview.stdout
+    );
+
+    // A rerun of the consolidation (its entries cancelled, proposed again) and of the reviewed
+    // elimination leaves the same consolidated balances, not doubled ones.
+    close("bob", &["--rerun", "consolidate"]);
+    review();
+    close("bob", &[]);
+    assert_eq!(closing(&ledger, "ACME-GROUP", "2026-03"), group);
+    assert_eq!(closing(&ledger, "ACME-ELIM", "2026-03"), elimination);
+}

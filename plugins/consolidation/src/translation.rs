@@ -163,7 +163,9 @@ pub fn translate_member(
         }
     }
     balances.retain(|_, amount| !amount.is_zero());
-    let translation_difference = -balances.values().copied().sum::<Decimal>();
+    let sum: Decimal = balances.values().copied().sum();
+    // Zero stays 0 rather than -0 in messages.
+    let translation_difference = if sum.is_zero() { Decimal::ZERO } else { -sum };
     Ok(MemberTranslation {
         currency: entity.currency,
         balances,

@@ -258,6 +258,9 @@ fn refuses_a_member_the_run_may_not_read_and_writes_nothing() {
     assert_eq!(ledger.entry_count("G"), 0);
 }
 
+/// The demo's fee rule alone, for previews of the elimination step.
+const ELIMINATE_FEES: &str = r#"{"elimination_entity":"ACME-ELIM","member_dimension":"company","partner_dimension":"partner","rules":[{"name":"intercompany fees","accounts":["4100","6900"],"difference_account":"7900"}]}"#;
+
 /// The demo consolidation.toml pointed at this build's plugins, pinned to their current hashes.
 fn pinned_consolidation(ledger: &Ledger) -> String {
     let mut text = std::fs::read_to_string(demo_dir().join("consolidation.toml")).unwrap();
@@ -326,6 +329,27 @@ fn demo_consolidation_eliminates_intercompany_balances_and_reports_the_differenc
     let first = close("bob", &[]);
     assert!(first.stdout.contains("awaiting-review"), "{}", first.stdout);
     assert_eq!(ledger.entry_count("ACME-ELIM"), 0, "eliminations wait for review");
+
+    // Without posting access to ACME-ELIM the elimination is refused and writes nothing.
+    let refused = ledger
+        .run(&[
+            "plugin",
+            "run",
+            &plugin_wasm("elimination").display().to_string(),
+            "--entity",
+            "ACME-GROUP",
+            "--period",
+            "2026-03",
+            "--config",
+            ELIMINATE_FEES,
+            "--post",
+        ])
+        .failure();
+    assert!(
+        refused.contains("may not post into elimination entity ACME-ELIM"),
+        "{refused}"
+    );
+    assert_eq!(ledger.entry_count("ACME-ELIM"), 0);
     review();
     let done = close("bob", &[]);
     assert!(done.stdout.contains("trial balance nets to zero"), "{}", done.stdout);
@@ -372,7 +396,7 @@ fn demo_consolidation_eliminates_intercompany_balances_and_reports_the_differenc
             "--allow",
             "ACME-ELIM:post",
             "--config",
-            r#"{"elimination_entity":"ACME-ELIM","member_dimension":"company","partner_dimension":"partner","rules":[{"name":"intercompany fees","accounts":["4100","6900"],"difference_account":"7900"}]}"#,
+            ELIMINATE_FEES,
         ])
         .success();
     assert!(

@@ -452,14 +452,25 @@ mod tests {
     }
 
     #[test]
-    fn january_profit_and_loss_stays_at_the_january_average() {
-        // Run for January, the group's January sales are S's -2,000 × 1.10 × 0.6 = -1,320; a
-        // year-to-date translation at February's average would give -1,380 instead.
+    fn each_month_lands_in_its_own_period_at_its_own_average() {
+        // Run for January then February: January holds S's sales at January's average,
+        // -2,000 × 1.10 × 0.6 = -1,320; February's entry adds only -3,000 × 1.15 × 0.6 = -2,070.
+        // Translating the year to date at February's average would put -2,130 in February.
         let mut ledger = ledger();
         ledger.post_output(&run(&ledger, "2026-01", config()).unwrap());
         ledger.post_output(&run(&ledger, "2026-02", config()).unwrap());
-        let january: BTreeMap<String, Decimal> = group_balances(&ledger, "2026-01").into_iter().collect();
-        assert_eq!(january["4000"], decimal("-1320.00"));
+        let sales = |from: &str, to: &str| -> Decimal {
+            let query = BalanceQuery::new("G", from, to)
+                .accounts(closebook_plugin_sdk::AccountFilter::List(vec!["4000".into()]));
+            ledger
+                .balances(&query)
+                .unwrap()
+                .iter()
+                .map(|row| row.accounting_amount)
+                .sum()
+        };
+        assert_eq!(sales("2026-01", "2026-01"), decimal("-1320.00"));
+        assert_eq!(sales("2026-02", "2026-02"), decimal("-2070.00"));
     }
 
     #[test]

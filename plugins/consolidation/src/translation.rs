@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use closebook_plugin_sdk::chrono::NaiveDate;
 use closebook_plugin_sdk::rust_decimal::Decimal;
 use closebook_plugin_sdk::{
-    AccountInfo, AccountNumber, AccountType, BalanceQuery, CurrencyCode, CurrencyInfo, Dimension, EntityInfo, Ledger,
-    PeriodInfo, PeriodKind, PeriodName, StepError,
+    AccountInfo, AccountNumber, AccountType, BalanceQuery, CurrencyCode, CurrencyInfo, Dimension, EntityId, EntityInfo,
+    Ledger, PeriodInfo, PeriodKind, PeriodName, StepError,
 };
 
 use crate::config::{Config, Member};
@@ -48,10 +48,13 @@ pub struct MemberTranslation {
 /// What the translation needs besides the member: the consolidation currency, the periods of
 /// the year up to the run period, and the as-of date.
 pub struct Target<'a> {
+    /// The step's configuration: rate types, account mapping, member dimension.
     pub config: &'a Config,
+    /// The consolidation entity's accounting currency.
     pub currency: &'a CurrencyInfo,
     /// From the year's opening period through the run period, in calendar order.
     pub periods: &'a [PeriodInfo],
+    /// The date of the current and historical rates: the run's as-of date (the period end).
     pub as_of: NaiveDate,
 }
 
@@ -180,7 +183,7 @@ pub fn translate_member(
 /// the member dimension (when configured) set to the member's id.
 pub fn bucket_key(
     config: &Config,
-    member: &closebook_plugin_sdk::EntityId,
+    member: &EntityId,
     account: &AccountNumber,
     mut dimensions: Vec<Dimension>,
 ) -> BucketKey {

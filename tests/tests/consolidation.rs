@@ -328,6 +328,13 @@ fn demo_consolidation_eliminates_intercompany_balances_and_reports_the_differenc
 
     let first = close("bob", &[]);
     assert!(first.stdout.contains("awaiting-review"), "{}", first.stdout);
+    // The reviewer sees the step's warnings with the task, in the run and on the status board.
+    assert!(first.stdout.contains("2 warnings: rule "), "{}", first.stdout);
+    assert!(first.stdout.contains("they differ by 125.00"), "{}", first.stdout);
+    let board = ledger
+        .run(&["close", "status", "--config", &config, "--period", "2026-03"])
+        .success();
+    assert!(board.stdout.contains("they differ by 50.00"), "{}", board.stdout);
     assert_eq!(ledger.entry_count("ACME-ELIM"), 0, "eliminations wait for review");
 
     // Without posting access to ACME-ELIM the elimination is refused and writes nothing.

@@ -467,13 +467,15 @@ fn run_plugin_task(
                 .iter()
                 .map(|entry| serde_json::to_value(entry).unwrap_or_default()),
         );
+        let findings = step_findings(&step_record.output.messages);
         if task.review {
             record.status = "awaiting-review".to_owned();
             record.proposal = Some(serde_json::to_string(&step_record)?);
-            record.message = Some(format!(
-                "{} proposed entries wait for review",
-                step_record.output.entries.len()
-            ));
+            let waiting = format!("{} proposed entries wait for review", step_record.output.entries.len());
+            record.message = Some(match &findings {
+                Some(findings) => format!("{waiting}; {findings}"),
+                None => waiting,
+            });
             let mut ledger = context.ledger()?;
             ledger.store().write(|db| {
                 db.save_close_task(
@@ -486,6 +488,7 @@ fn run_plugin_task(
             return Ok("awaiting-review");
         }
         let mut ledger = context.ledger()?;
+        record.message = findings;
         let done = CloseTaskRecord {
             status: "done".to_owned(),
             entries_posted: (step_record.output.entries.len()) as i64,
@@ -511,6 +514,42 @@ fn run_plugin_task(
         }
     }
     anyhow::bail!("the ledger kept moving while task {} ran; run the close again", task.id)
+}
+
+/// How many of a step's warnings and errors a task's note quotes; the rest are counted. The
+/// step log (`closebook plugin run`, the audit trail) keeps them all.
+const TASK_FINDINGS_QUOTED_MAX: usize = 5;
+
+/// A step's warnings and errors as one note, e.g. `2 warnings: partner ACME-FR is not in the
+/// consolidation; …`, or none when it had none. A reviewer reads them before signing off, so
+/// the close shows them with the task rather than only in the plugin's own preview.
+fn step_findings(messages: &[crate::plugin::wit::Message]) -> Option<String> {
+    use crate::plugin::wit::Level;
+    let findings: Vec<&str> = messages
+        .iter()
+        .filter(|message| matches!(message.level, Level::Warning | Level::Error))
+        .map(|message| message.text.as_str())
+        .collect();
+    if findings.is_empty() {
+        return None;
+    }
+    let errors = messages
+        .iter()
+        .filter(|message| matches!(message.level, Level::Error))
+        .count();
+    let warnings = findings.len() - errors;
+    let mut counts = Vec::new();
+    if warnings > 0 {
+        counts.push(format!("{warnings} warning{}", if warnings == 1 { "" } else { "s" }));
+    }
+    if errors > 0 {
+        counts.push(format!("{errors} error{}", if errors == 1 { "" } else { "s" }));
+    }
+    let mut quoted = findings[..findings.len().min(TASK_FINDINGS_QUOTED_MAX)].join("; ");
+    if findings.len() > TASK_FINDINGS_QUOTED_MAX {
+        quoted.push_str(&format!("; and {} more", findings.len() - TASK_FINDINGS_QUOTED_MAX));
+    }
+    Some(format!("{}: {quoted}", counts.join(", ")))
 }
 
 /// Prepares a task to run again: cancels every entry its last run posted (each on its own date,
@@ -746,4 +785,46 @@ pub fn dry_run_copy(db: &Path, directory: &Path) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(db.exists(), "the ledger file {} does not exist", db.display());
     closebook_ledger::store::copy_database(db, &copy)?;
     Ok(copy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::wit::{Level, Message};
+
+    fn message(level: Level, text: &str) -> Message {
+        Message {
+            level,
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_task_note_quotes_warnings_and_errors_but_not_info() {
+        // Proves the note a reviewer reads carries the step's warnings and errors, counted,
+        // and leaves out debug and info messages.
+        let messages = [
+            message(Level::Info, "read 12 rows"),
+            message(Level::Warning, "fees differ by 50.00"),
+            message(Level::Error, "partner ACME-FR is unknown"),
+            message(Level::Debug, "trace"),
+        ];
+        assert_eq!(
+            step_findings(&messages).as_deref(),
+            Some("1 warning, 1 error: fees differ by 50.00; partner ACME-FR is unknown")
+        );
+        assert_eq!(step_findings(&[message(Level::Info, "fine")]), None);
+    }
+
+    #[test]
+    fn a_task_note_counts_the_findings_it_does_not_quote() {
+        // Proves a long list of warnings is cut at the quoted maximum and the rest counted.
+        let messages: Vec<Message> = (1..=7)
+            .map(|number| message(Level::Warning, &format!("w{number}")))
+            .collect();
+        assert_eq!(
+            step_findings(&messages).as_deref(),
+            Some("7 warnings: w1; w2; w3; w4; w5; and 2 more")
+        );
+    }
 }

@@ -235,6 +235,9 @@ const PAGE_STYLE: &str = r#"
   thead th { font-weight: bold; text-align: left; border-bottom: 0.75pt solid #111; padding: 3pt 4pt; vertical-align: bottom; }
   th.amount, td.amount { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; width: 22mm; }
   th.change, td.change { color: #444; }
+  th.group-start, td.group-start { padding-left: 10mm; }
+  tr.groups th { border-bottom: none; padding-bottom: 0; font-size: 8pt; text-transform: uppercase; letter-spacing: 0.05em; color: #444; text-align: center; }
+  tr.groups th.group { border-bottom: 0.5pt solid #999; }
   td { padding: 1.6pt 4pt; vertical-align: top; }
   td.account { width: 14mm; color: #444; }
   tr { break-inside: avoid; page-break-inside: avoid; }
@@ -260,7 +263,7 @@ fn html(statement: &Statement) -> String {
     // `write!` into a String cannot fail; the results are ignored for that reason.
     let _ = write!(
         page,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{} — {} — {}</title>\n<style>\n  @page {{ size: A4 {}; margin: 16mm 14mm 16mm 14mm;\n    @top-left {{ content: \"{}\"; font-size: 7.5pt; color: #555; }}\n    @top-right {{ content: \"{}\"; font-size: 7.5pt; color: #555; }}\n    @bottom-right {{ content: \"Page \" counter(page) \" of \" counter(pages); font-size: 7.5pt; color: #555; }}\n  }}{}</style>\n</head>\n<body>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{} — {} — {}</title>\n<style>\n  @page {{ size: A4 {}; margin: 16mm 14mm 16mm 14mm;\n    @top-left {{ content: \"{}\"; font-family: sans-serif; font-size: 7.5pt; color: #555; }}\n    @top-right {{ content: \"{}\"; font-family: sans-serif; font-size: 7.5pt; color: #555; }}\n    @bottom-right {{ content: \"Page \" counter(page) \" of \" counter(pages); font-family: sans-serif; font-size: 7.5pt; color: #555; }}\n  }}{}</style>\n</head>\n<body>\n",
         escape_html(statement.title),
         escape_html(&entity),
         escape_html(statement.period.as_str()),
@@ -277,23 +280,43 @@ fn html(statement: &Statement) -> String {
         escape_html(&subtitle),
     );
     let column_count = statement.columns.len() + 2;
-    page.push_str("<table>\n<thead>\n<tr><th>Account</th><th>Name</th>");
-    for column in &statement.columns {
-        let class = if column.change_of.is_some() {
-            "amount change"
-        } else {
-            "amount"
-        };
+    // A column that starts a new group (the year to date after the period) gets a gap before it.
+    let classes: Vec<&str> = statement
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(index, column)| {
+            let group_start = index > 0 && statement.columns[index - 1].group != column.group;
+            match (column.change_of.is_some(), group_start) {
+                (true, _) => "amount change",
+                (false, true) => "amount group-start",
+                (false, false) => "amount",
+            }
+        })
+        .collect();
+    page.push_str("<table>\n<thead>\n<tr class=\"groups\"><th></th><th></th>");
+    let mut index = 0;
+    while index < statement.columns.len() {
+        let group = statement.columns[index].group;
+        let span = statement.columns[index..]
+            .iter()
+            .take_while(|column| column.group == group)
+            .count();
+        let class = if index > 0 { "group group-start" } else { "group" };
+        let _ = write!(
+            page,
+            "<th class=\"{class}\" colspan=\"{span}\">{}</th>",
+            escape_html(group)
+        );
+        index += span;
+    }
+    page.push_str("</tr>\n<tr><th>Account</th><th>Name</th>");
+    for (column, class) in statement.columns.iter().zip(&classes) {
         let _ = write!(page, "<th class=\"{class}\">{}</th>", escape_html(&column.title));
     }
     page.push_str("</tr>\n</thead>\n");
     let amount_cells = |page: &mut String, amounts: &[Decimal]| {
-        for (column, amount) in statement.columns.iter().zip(amounts) {
-            let class = if column.change_of.is_some() {
-                "amount change"
-            } else {
-                "amount"
-            };
+        for (class, amount) in classes.iter().zip(amounts) {
             let _ = write!(page, "<td class=\"{class}\">{}</td>", printed(*amount));
         }
     };

@@ -129,6 +129,9 @@ pub struct Column {
     /// The heading people read, e.g. `2026-03` or `FY2026 YTD`.
     pub title: String,
     pub kind: ColumnKind,
+    /// The heading of the columns that belong together, e.g. `Period` or `Year to date`;
+    /// `As at` for every balance-sheet column.
+    pub group: &'static str,
     /// The first and last day the column covers (a balance column: the fiscal year's start and
     /// the balance date). None when the prior year is not set up in the calendar.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -356,6 +359,7 @@ impl Scope {
                 None => "(prior year not set up)".to_owned(),
             },
             kind: ColumnKind::Balance,
+            group: "As at",
             from: period.map(|period| self.year_start(period)),
             to: period.map(|period| period.end),
             periods: period.map(|period| self.year_to_date(period)).unwrap_or_default(),
@@ -373,6 +377,7 @@ impl Scope {
             key,
             title,
             kind: ColumnKind::Movement,
+            group: if year_to_date { "Year to date" } else { "Period" },
             from: period.map(|period| {
                 if year_to_date {
                     self.year_start(period)
@@ -403,11 +408,12 @@ impl Scope {
     }
 }
 
-fn change_column(key: &'static str, current: usize, prior: usize) -> Column {
+fn change_column(key: &'static str, group: &'static str, current: usize, prior: usize) -> Column {
     Column {
         key,
         title: "Change".to_owned(),
         kind: ColumnKind::Change,
+        group,
         from: None,
         to: None,
         periods: Vec::new(),
@@ -653,10 +659,10 @@ pub fn income_statement(db: &Db<'_>, entities: &[EntityId], period: &PeriodName)
     let columns = vec![
         scope.movement_column("period", Some(&scope.target), false),
         scope.movement_column("prior_year_period", prior, false),
-        change_column("period_change", 0, 1),
+        change_column("period_change", "Period", 0, 1),
         scope.movement_column("year_to_date", Some(&scope.target), true),
         scope.movement_column("prior_year_to_date", prior, true),
-        change_column("year_to_date_change", 3, 4),
+        change_column("year_to_date_change", "Year to date", 3, 4),
     ];
     let amounts = account_amounts(db, &scope, &columns)?;
     let revenue = section(&scope, &columns, &amounts, "revenue", "Revenue", AccountType::Revenue)?;

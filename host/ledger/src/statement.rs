@@ -36,12 +36,17 @@ use std::collections::{BTreeMap, HashMap};
 /// entities fits many times over, and the bound keeps one report's reads bounded.
 pub const STATEMENT_ENTITIES_MAX: usize = 64;
 
+/// How many known entities a refusal of an unknown one lists: enough to spot a typo.
+const KNOWN_ENTITIES_LISTED_MAX: usize = 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StatementError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("name at least one entity, e.g. --entity ACME-US")]
     NoEntity,
+    #[error("entity {entity} does not exist; the ledger has: {known}")]
+    UnknownEntity { entity: EntityId, known: String },
     #[error("entity {0} is named more than once; name each entity once")]
     RepeatedEntity(EntityId),
     #[error("{count} entities named; a statement combines at most {STATEMENT_ENTITIES_MAX}")]
@@ -239,7 +244,7 @@ fn scope(db: &Db<'_>, entity_ids: &[EntityId], period: &PeriodName) -> Result<Sc
             count: entity_ids.len(),
         });
     }
-    let first = db.require_entity(first_id)?;
+    let first = require_entity(db, first_id)?;
     let first_start_month = db.calendar_start_month(&first.calendar)?.unwrap_or(1);
     let mut entities = Vec::with_capacity(entity_ids.len());
     let mut target = None;
@@ -248,7 +253,7 @@ fn scope(db: &Db<'_>, entity_ids: &[EntityId], period: &PeriodName) -> Result<Sc
         if entity_ids[..index].contains(id) {
             return Err(StatementError::RepeatedEntity(id.clone()));
         }
-        let entity = db.require_entity(id)?;
+        let entity = require_entity(db, id)?;
         if entity.currency != first.currency {
             return Err(StatementError::MixedCurrencies {
                 entity: entity.id,
@@ -304,6 +309,26 @@ fn scope(db: &Db<'_>, entity_ids: &[EntityId], period: &PeriodName) -> Result<Sc
         accounts,
         periods: first_periods,
         target,
+    })
+}
+
+fn require_entity(db: &Db<'_>, id: &EntityId) -> Result<crate::entity::Entity, StatementError> {
+    if let Some(entity) = db.entity(id)? {
+        return Ok(entity);
+    }
+    let known: Vec<String> = db
+        .entities()?
+        .into_iter()
+        .take(KNOWN_ENTITIES_LISTED_MAX)
+        .map(|entity| entity.id.to_string())
+        .collect();
+    Err(StatementError::UnknownEntity {
+        entity: id.clone(),
+        known: if known.is_empty() {
+            "no entities yet (run `closebook setup apply FILE.toml`)".to_owned()
+        } else {
+            known.join(", ")
+        },
     })
 }
 
@@ -1002,8 +1027,11 @@ W2,2026-03-28,,2000,-120.00
         assert!(years.contains("starts in month 7"), "{years}");
         let repeated = message(income(&mut ledger, &["E", "E"], "2026-03"));
         assert!(repeated.contains("entity E is named more than once"), "{repeated}");
-        let unknown = message(sheet(&mut ledger, &["NOPE"], "2026-03"));
-        assert!(unknown.contains("NOPE"), "{unknown}");
+        let unknown = message(sheet(&mut ledger, &["E", "NOPE"], "2026-03"));
+        assert!(
+            unknown.contains("entity NOPE does not exist; the ledger has: D, E, G, J, O"),
+            "{unknown}"
+        );
         let period = message(income(&mut ledger, &["E"], "2027-01"));
         assert!(
             period.contains("period 2027-01 does not exist in the calendar of entity E"),

@@ -1,0 +1,384 @@
+//! End-to-end tests of the financial statements (`closebook report balance-sheet` and
+//! `income-statement`) on a ledger spanning two fiscal years, worked out by hand: every output
+//! format, combined entities, `--output`, and the refusals, which write nothing.
+//!
+//! The figures: FY2025 earns 200.00 (sales 500, rent 200, salaries 100), closed to retained
+//! earnings in FY2025-closing and carried into FY2026-opening. March 2026 has sales 800, other
+//! income 50, rent 250 and salaries 120; January 2026 sales 150.
+
+use closebook_tests::Ledger;
+use serde_json::Value;
+
+const SETUP: &str = r#"[[currency]]
+code = "USD"
+minor_units = 2
+[[currency]]
+code = "EUR"
+minor_units = 2
+[[calendar]]
+id = "standard"
+start_month = 1
+first_year = "FY2025"
+last_year = "FY2026"
+[[chart]]
+id = "C"
+accounts = [
+  { number = "1000", name = "Cash", type = "asset", category = "Cash" },
+  { number = "1100", name = "Receivables", type = "asset", category = "Receivables" },
+  { number = "2000", name = "Payables", type = "liability", category = "Payables" },
+  { number = "3000", name = "Share capital", type = "equity", category = "Share capital" },
+  { number = "3900", name = "Retained earnings", type = "equity", category = "Retained earnings" },
+  { number = "4000", name = "Sales", type = "revenue", category = "Revenue" },
+  { number = "4100", name = "Other income", type = "revenue" },
+  { number = "6000", name = "Salaries", type = "expense", category = "Personnel" },
+  { number = "6100", name = "Rent", type = "expense", category = "Premises" },
+]
+[[entity]]
+id = "E"
+name = "Example Ltd"
+currency = "USD"
+calendar = "standard"
+chart = "C"
+retained_earnings_account = "3900"
+[[entity]]
+id = "G"
+name = "Group eliminations"
+currency = "USD"
+calendar = "standard"
+chart = "C"
+retained_earnings_account = "3900"
+[[entity]]
+id = "D"
+name = "Example GmbH"
+currency = "EUR"
+calendar = "standard"
+chart = "C"
+retained_earnings_account = "3900"
+
+"#;
+
+const JOURNALS: &str = "entry,date,period,account,amount
+OB25,2025-01-01,FY2025-opening,1000,1000.00
+OB25,2025-01-01,FY2025-opening,3000,-1000.00
+S1,2025-03-15,,1100,500.00
+S1,2025-03-15,,4000,-500.00
+R1,2025-03-20,,6100,200.00
+R1,2025-03-20,,1000,-200.00
+C1,2025-06-10,,1000,300.00
+C1,2025-06-10,,1100,-300.00
+W1,2025-11-05,,6000,100.00
+W1,2025-11-05,,2000,-100.00
+CL25,2025-12-31,FY2025-closing,4000,500.00
+CL25,2025-12-31,FY2025-closing,6100,-200.00
+CL25,2025-12-31,FY2025-closing,6000,-100.00
+CL25,2025-12-31,FY2025-closing,3900,-200.00
+OB26,2026-01-01,FY2026-opening,1000,1100.00
+OB26,2026-01-01,FY2026-opening,1100,200.00
+OB26,2026-01-01,FY2026-opening,2000,-100.00
+OB26,2026-01-01,FY2026-opening,3000,-1000.00
+OB26,2026-01-01,FY2026-opening,3900,-200.00
+S2,2026-01-10,,1000,150.00
+S2,2026-01-10,,4000,-150.00
+S3,2026-03-05,,1100,800.00
+S3,2026-03-05,,4000,-800.00
+O1,2026-03-06,,1000,50.00
+O1,2026-03-06,,4100,-50.00
+R2,2026-03-25,,6100,250.00
+R2,2026-03-25,,1000,-250.00
+W2,2026-03-28,,6000,120.00
+W2,2026-03-28,,2000,-120.00
+";
+
+/// The two-year ledger of entity E; G (USD) and D (EUR) exist without entries.
+fn two_year_ledger() -> Ledger {
+    let ledger = Ledger::new();
+    let setup = ledger.write("setup.toml", SETUP);
+    ledger.run(&["setup", "apply", &setup]).success();
+    let journals = ledger.write("journals.csv", JOURNALS);
+    ledger
+        .run(&[
+            "import", "journals", &journals, "--entity", "E", "--module", "ledger", "--post",
+        ])
+        .success();
+    ledger
+}
+
+fn statement(ledger: &Ledger, report: &str, arguments: &[&str]) -> String {
+    let mut all = vec!["report", report];
+    all.extend_from_slice(arguments);
+    ledger.run(&all).success().stdout
+}
+
+fn json(ledger: &Ledger, report: &str, entities: &[&str], period: &str) -> Value {
+    let mut arguments = vec!["--period", period, "--format", "json"];
+    for entity in entities {
+        arguments.extend(["--entity", entity]);
+    }
+    serde_json::from_str(&statement(ledger, report, &arguments)).expect("the statement is JSON")
+}
+
+/// The amounts of an account's line in a JSON statement.
+fn line(statement: &Value, account: &str) -> Vec<String> {
+    for section in statement["sections"].as_array().expect("sections") {
+        for category in section["categories"].as_array().expect("categories") {
+            for line in category["lines"].as_array().expect("lines") {
+                if line["account"] == account {
+                    return strings(&line["amounts"]);
+                }
+            }
+        }
+    }
+    panic!("no line for account {account}");
+}
+
+fn strings(amounts: &Value) -> Vec<String> {
+    amounts
+        .as_array()
+        .expect("amounts")
+        .iter()
+        .map(|amount| amount.as_str().expect("amounts are decimal strings").to_owned())
+        .collect()
+}
+
+fn sha256(path: &std::path::Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).expect("the ledger file")))
+}
+
+#[test]
+fn balance_sheet_table_compares_with_the_prior_year() {
+    // Proves the terminal balance sheet: categories, subtotals, current-year earnings and the
+    // prior year end and same date a year before, with the figures worked out by hand.
+    let ledger = two_year_ledger();
+    let table = statement(&ledger, "balance-sheet", &["--entity", "E", "--period", "2026-03"]);
+    assert_eq!(
+        table,
+        "\
+Balance sheet
+Example Ltd (E)
+As at 2026-03-31 (period 2026-03, FY2026), in USD
+
+Account  Name                          2026-03-31  2025-12-31  2025-03-31
+-------  ----------------------------  ----------  ----------  ----------
+         ASSETS
+           Cash
+1000         Cash                        1,050.00    1,100.00      800.00
+           Receivables
+1100         Receivables                 1,000.00      200.00      500.00
+         Total assets                    2,050.00    1,300.00    1,300.00
+
+         LIABILITIES
+           Payables
+2000         Payables                      220.00      100.00        0.00
+         Total liabilities                 220.00      100.00        0.00
+
+         EQUITY
+           Share capital
+3000         Share capital               1,000.00    1,000.00    1,000.00
+           Retained earnings
+3900         Retained earnings             200.00        0.00        0.00
+           Current-year earnings
+             Net income of the year        630.00      200.00      300.00
+         Total equity                    1,830.00    1,200.00    1,300.00
+-------  ----------------------------  ----------  ----------  ----------
+         Total liabilities and equity    2,050.00    1,300.00    1,300.00
+"
+    );
+}
+
+#[test]
+fn income_statement_csv_has_period_year_to_date_and_prior_year() {
+    // Proves the CSV export: one row per line and total, the period, prior-year period, year to
+    // date and prior year to date with their changes, revenue and expenses read positive.
+    let ledger = two_year_ledger();
+    let csv = statement(
+        &ledger,
+        "income-statement",
+        &["--entity", "E", "--period", "2026-03", "--format", "csv"],
+    );
+    assert_eq!(
+        csv,
+        "\
+row,section,category,account,name,period,prior_year_period,period_change,year_to_date,prior_year_to_date,year_to_date_change
+line,revenue,Revenue,4000,Sales,800.00,500.00,300.00,950.00,500.00,450.00
+category_total,revenue,Revenue,,Total revenue,800.00,500.00,300.00,950.00,500.00,450.00
+line,revenue,Other revenue,4100,Other income,50.00,0.00,50.00,50.00,0.00,50.00
+category_total,revenue,Other revenue,,Total other revenue,50.00,0.00,50.00,50.00,0.00,50.00
+section_total,revenue,,,Total revenue,850.00,500.00,350.00,1000.00,500.00,500.00
+line,expenses,Personnel,6000,Salaries,120.00,0.00,120.00,120.00,0.00,120.00
+category_total,expenses,Personnel,,Total personnel,120.00,0.00,120.00,120.00,0.00,120.00
+line,expenses,Premises,6100,Rent,250.00,200.00,50.00,250.00,200.00,50.00
+category_total,expenses,Premises,,Total premises,250.00,200.00,50.00,250.00,200.00,50.00
+section_total,expenses,,,Total expenses,370.00,200.00,170.00,370.00,200.00,170.00
+total,,,,Net income,480.00,300.00,180.00,630.00,300.00,330.00
+"
+    );
+}
+
+#[test]
+fn json_statements_balance_and_agree_with_each_other() {
+    // Proves the JSON structure: column keys and periods, the balance check per column, and
+    // that year-to-date net income is the balance sheet's current-year earnings.
+    let ledger = two_year_ledger();
+    let sheet = json(&ledger, "balance-sheet", &["E"], "2026-03");
+    assert_eq!(sheet["kind"], "balance-sheet");
+    assert_eq!(sheet["currency"], "USD");
+    let keys: Vec<&str> = sheet["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|column| column["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["period_end", "prior_year_end", "prior_year_period_end"]);
+    assert_eq!(
+        sheet["columns"][1]["periods"].as_array().unwrap().len(),
+        13,
+        "the prior year end is FY2025's opening period and twelve months, without its closing period"
+    );
+    assert_eq!(sheet["balanced"], true);
+    assert_eq!(strings(&sheet["difference"]), ["0.00", "0.00", "0.00"]);
+    assert_eq!(
+        strings(&sheet["sections"][0]["total"]),
+        ["2050.00", "1300.00", "1300.00"]
+    );
+    assert_eq!(
+        strings(&sheet["totals"][0]["amounts"]),
+        ["2050.00", "1300.00", "1300.00"]
+    );
+    let equity = &sheet["sections"][2]["categories"];
+    let earnings = &equity[equity.as_array().unwrap().len() - 1];
+    assert_eq!(earnings["name"], "Current-year earnings");
+    let income = json(&ledger, "income-statement", &["E"], "2026-03");
+    assert_eq!(income["totals"][0]["key"], "net_income");
+    assert_eq!(
+        strings(&income["totals"][0]["amounts"]),
+        ["480.00", "300.00", "180.00", "630.00", "300.00", "330.00"]
+    );
+    assert_eq!(
+        strings(&earnings["total"])[0],
+        strings(&income["totals"][0]["amounts"])[3]
+    );
+}
+
+#[test]
+fn html_page_is_self_contained_printable_and_deterministic() {
+    // Proves the HTML page: one file with inline CSS for A4, no scripts or outside resources,
+    // the statement's rows, and the same bytes from stdout, --output and a second run.
+    let ledger = two_year_ledger();
+    let arguments = ["--entity", "E", "--period", "2026-03", "--format", "html"];
+    let page = statement(&ledger, "income-statement", &arguments);
+    assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Income statement — Example Ltd (E) — 2026-03</title>\n<style>\n  @page { size: A4 landscape;"), "{page}");
+    assert!(page.ends_with("</footer>\n</body>\n</html>\n"), "{page}");
+    for outside in ["<script", "<link", "src=", "url(", "@import", "http://", "https://"] {
+        assert!(!page.contains(outside), "the page contains {outside}");
+    }
+    for row in [
+        "<tr><th>Account</th><th>Name</th><th class=\"amount\">2026-03</th><th class=\"amount\">2025-03</th><th class=\"amount change\">Change</th><th class=\"amount group-start\">FY2026 YTD</th><th class=\"amount\">FY2025 YTD</th><th class=\"amount change\">Change</th></tr>\n",
+        "<tr class=\"line\"><td class=\"account\">4100</td><td class=\"name\">Other income</td><td class=\"amount\">50.00</td><td class=\"amount\">–</td><td class=\"amount change\">50.00</td><td class=\"amount group-start\">50.00</td><td class=\"amount\">–</td><td class=\"amount change\">50.00</td></tr>\n",
+        "<tr class=\"grand-total\"><td class=\"account\"></td><td class=\"name\">Net income</td><td class=\"amount\">480.00</td><td class=\"amount\">300.00</td><td class=\"amount change\">180.00</td><td class=\"amount group-start\">630.00</td><td class=\"amount\">300.00</td><td class=\"amount change\">330.00</td></tr>\n",
+    ] {
+        assert!(page.contains(row), "missing {row}in\n{page}");
+    }
+    assert_eq!(statement(&ledger, "income-statement", &arguments), page);
+    let file = ledger.dir.path().join("income.html");
+    let file_text = file.display().to_string();
+    let mut with_output = arguments.to_vec();
+    with_output.extend(["--output", &file_text]);
+    let confirmation = statement(&ledger, "income-statement", &with_output);
+    assert_eq!(
+        confirmation,
+        format!("wrote the income statement of E for 2026-03 to {file_text}\n")
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), page);
+    let sheet = statement(
+        &ledger,
+        "balance-sheet",
+        &["--entity", "E", "--period", "2026-03", "--format", "html"],
+    );
+    assert!(sheet.contains("@page { size: A4 portrait;"), "{sheet}");
+    assert!(sheet.contains("<tr class=\"line\"><td class=\"account\">1000</td><td class=\"name\">Cash</td><td class=\"amount\">1,050.00</td><td class=\"amount\">1,100.00</td><td class=\"amount\">800.00</td></tr>\n"), "{sheet}");
+    assert!(
+        sheet
+            .contains("<p class=\"check\">Check: total assets equal total liabilities and equity in every column.</p>")
+    );
+}
+
+#[test]
+fn entities_sharing_a_currency_combine() {
+    // Proves repeated --entity adds the entities' balances account by account (e.g. a
+    // consolidation entity with its elimination entity) and names them all in the heading.
+    let ledger = two_year_ledger();
+    let journal = ledger.write(
+        "eliminations.csv",
+        "entry,date,account,amount\nX1,2026-03-10,4000,200.00\nX1,2026-03-10,1000,-200.00\n",
+    );
+    ledger
+        .run(&[
+            "import", "journals", &journal, "--entity", "G", "--module", "ledger", "--post",
+        ])
+        .success();
+    let income = json(&ledger, "income-statement", &["E", "G"], "2026-03");
+    assert_eq!(income["entities"][1]["id"], "G");
+    assert_eq!(
+        line(&income, "4000"),
+        ["600.00", "500.00", "100.00", "750.00", "500.00", "250.00"]
+    );
+    let sheet = json(&ledger, "balance-sheet", &["E", "G"], "2026-03");
+    assert_eq!(line(&sheet, "1000"), ["850.00", "1100.00", "800.00"]);
+    assert_eq!(sheet["balanced"], true);
+    let table = statement(
+        &ledger,
+        "balance-sheet",
+        &["--entity", "E", "--entity", "G", "--period", "2026-03"],
+    );
+    assert!(
+        table.starts_with("Balance sheet\nExample Ltd (E) + Group eliminations (G)\n"),
+        "{table}"
+    );
+}
+
+#[test]
+fn refused_statements_write_nothing() {
+    // Proves an unknown entity, mixed accounting currencies, an unknown period and a repeated
+    // entity are refused with a message naming the value, no --output file and the ledger
+    // file unchanged.
+    let ledger = two_year_ledger();
+    let before = sha256(&ledger.db());
+    let output = ledger.dir.path().join("statement.html");
+    let output_text = output.display().to_string();
+    let cases: [(&str, &[&str], &str); 4] = [
+        (
+            "balance-sheet",
+            &["--entity", "NOPE", "--period", "2026-03"],
+            "balance sheet of NOPE for 2026-03: entity NOPE does not exist; the ledger has: D, E, G",
+        ),
+        (
+            "balance-sheet",
+            &["--entity", "E", "--entity", "D", "--period", "2026-03"],
+            "entity D keeps its books in EUR but E keeps them in USD: a combined statement needs one accounting currency",
+        ),
+        (
+            "income-statement",
+            &["--entity", "E", "--period", "2027-01"],
+            "period 2027-01 does not exist in the calendar of entity E",
+        ),
+        (
+            "income-statement",
+            &["--entity", "E", "--entity", "E", "--period", "2026-03"],
+            "entity E is named more than once",
+        ),
+    ];
+    for (report, arguments, message) in cases {
+        let mut all = vec!["report", report, "--format", "html", "--output", &output_text];
+        all.extend_from_slice(arguments);
+        let stderr = ledger.run(&all).failure();
+        assert!(stderr.contains(message), "{report} {arguments:?}: {stderr}");
+        assert!(!output.exists(), "{report} {arguments:?} wrote {output_text}");
+    }
+    assert_eq!(
+        sha256(&ledger.db()),
+        before,
+        "a refused statement changed the ledger file"
+    );
+    assert_eq!(ledger.entry_count("E"), 12);
+}

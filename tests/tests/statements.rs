@@ -382,3 +382,41 @@ fn refused_statements_write_nothing() {
     );
     assert_eq!(ledger.entry_count("E"), 12);
 }
+
+#[test]
+fn after_year_end_close_the_new_year_compares_with_the_closed_year() {
+    // Proves the statements read through the real year-end step: FY2027's opening balance sheet
+    // shows FY2026's net income in retained earnings, the FY2026 year-end column still shows it
+    // as current-year earnings, and total assets carry over unchanged.
+    let ledger = Ledger::with_demo_journals();
+    let before = json(&ledger, "income-statement", &["ACME-US"], "2026-12");
+    let net_income = strings(&before["totals"][0]["amounts"])[3].clone();
+    assert_eq!(net_income, "-18977.95", "the demo's FY2026 net income");
+    let wasm = closebook_tests::plugin_wasm("year_end").display().to_string();
+    ledger
+        .run(&[
+            "plugin", "run", &wasm, "--entity", "ACME-US", "--period", "2026-12", "--config", "{}", "--post",
+        ])
+        .success();
+    let sheet = json(&ledger, "balance-sheet", &["ACME-US"], "FY2027-opening");
+    let titles: Vec<&str> = sheet["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|column| column["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["2027-01-01", "2026-12-31", "2026-01-01"]);
+    assert_eq!(sheet["balanced"], true);
+    let assets = strings(&sheet["sections"][0]["total"]);
+    assert_eq!(assets[0], "448652.05");
+    assert_eq!(
+        assets[0], assets[1],
+        "the opening balance sheet carries the year end's assets"
+    );
+    // Retained earnings: 181,700.00 brought into FY2026, plus FY2026's net income.
+    assert_eq!(line(&sheet, "3900"), ["162722.05", "181700.00", "181700.00"]);
+    let equity = sheet["sections"][2]["categories"].as_array().unwrap();
+    let earnings = equity.last().unwrap();
+    assert_eq!(earnings["name"], "Current-year earnings");
+    assert_eq!(strings(&earnings["total"]), ["0.00", "-18977.95", "0.00"]);
+}

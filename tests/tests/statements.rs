@@ -420,3 +420,48 @@ fn after_year_end_close_the_new_year_compares_with_the_closed_year() {
     assert_eq!(earnings["name"], "Current-year earnings");
     assert_eq!(strings(&earnings["total"]), ["0.00", "-18977.95", "0.00"]);
 }
+
+#[test]
+fn a_balance_sheet_that_does_not_balance_says_so() {
+    // Proves the balance check is computed, not assumed: a maintained balance altered behind
+    // the ledger's back (as `verify` would find) shows as a difference in every format.
+    let ledger = two_year_ledger();
+    let connection = rusqlite::Connection::open(ledger.db()).expect("the ledger file opens");
+    let changed = connection
+        .execute(
+            "UPDATE balances SET accounting_amount = '-190.00'
+             WHERE entity_id = 'E' AND period = '2026-03' AND account = '1000'",
+            [],
+        )
+        .expect("the balance row updates");
+    assert_eq!(changed, 1);
+    drop(connection);
+    let sheet = json(&ledger, "balance-sheet", &["E"], "2026-03");
+    assert_eq!(sheet["balanced"], false);
+    assert_eq!(strings(&sheet["difference"]), ["10.00", "0.00", "0.00"]);
+    let table = statement(&ledger, "balance-sheet", &["--entity", "E", "--period", "2026-03"]);
+    assert!(
+        table.ends_with(
+            "\nwarning: assets differ from liabilities and equity by 10.00 / 0.00 / 0.00; run `closebook verify`\n"
+        ),
+        "{table}"
+    );
+    let csv = statement(
+        &ledger,
+        "balance-sheet",
+        &["--entity", "E", "--period", "2026-03", "--format", "csv"],
+    );
+    assert!(
+        csv.ends_with("difference,,,,Assets minus liabilities and equity,10.00,0.00,0.00\n"),
+        "{csv}"
+    );
+    let page = statement(
+        &ledger,
+        "balance-sheet",
+        &["--entity", "E", "--period", "2026-03", "--format", "html"],
+    );
+    assert!(
+        page.contains("<p class=\"check failed\">warning: assets differ from liabilities and equity by 10.00 / 0.00 / 0.00; run `closebook verify`</p>"),
+        "{page}"
+    );
+}

@@ -391,7 +391,7 @@ fn html(statement: &Statement) -> String {
         escape_html(statement.currency.as_str()),
         match statement.kind {
             StatementKind::BalanceSheet =>
-                "Assets and expenses are shown as debits, liabilities and equity as credits. Comparative columns: the prior fiscal year end and, when it is another date, the same period end a year before. Current-year earnings is the year's net income not yet closed to retained earnings.",
+                "Assets are shown as debits, liabilities and equity as credits. Comparative columns: the prior fiscal year end and, when it is another date, the same period end a year before. Current-year earnings is the year's net income not yet closed to retained earnings.",
             StatementKind::IncomeStatement =>
                 "Revenue is shown as credits, expenses as debits; net income is revenue less expenses. Change is the current column less the prior-year column.",
         }

@@ -441,12 +441,14 @@ pub enum ReportCommand {
         #[command(flatten)]
         format: FormatArg,
     },
-    /// Balance sheet at the period end, with current-year earnings before year-end close.
+    /// Balance sheet at the period end beside the prior fiscal year end (and the same period end
+    /// a year before), grouped by account category, with current-year earnings before year-end
+    /// close and the check that assets equal liabilities and equity.
     BalanceSheet {
         #[command(flatten)]
-        scope: ReportScope,
+        scope: StatementScope,
         #[command(flatten)]
-        format: FormatArg,
+        output: StatementOutput,
     },
     /// Unsettled (open) posted lines of a settlement-enabled account.
     OpenItems {
@@ -459,12 +461,13 @@ pub enum ReportCommand {
         #[command(flatten)]
         format: FormatArg,
     },
-    /// Income statement for the period and the year to date.
+    /// Income statement for the period and the year to date, each beside the same range of the
+    /// prior year and the change, grouped by account category, with net income.
     IncomeStatement {
         #[command(flatten)]
-        scope: ReportScope,
+        scope: StatementScope,
         #[command(flatten)]
-        format: FormatArg,
+        output: StatementOutput,
     },
 }
 
@@ -475,6 +478,36 @@ pub struct ReportScope {
     /// The period: YYYY-MM, FY2026-opening or FY2026-closing.
     #[arg(long)]
     pub period: String,
+}
+
+/// The entities and period of a financial statement.
+#[derive(Debug, Args)]
+pub struct StatementScope {
+    /// The legal entity, e.g. ACME-US. Repeat to combine entities that share an accounting
+    /// currency and chart, e.g. --entity ACME-GROUP --entity ACME-ELIM.
+    #[arg(long = "entity", required = true)]
+    pub entities: Vec<String>,
+    /// The period: YYYY-MM, FY2026-opening or FY2026-closing.
+    #[arg(long)]
+    pub period: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StatementOutput {
+    /// Output format; html is one self-contained page laid out for printing on A4.
+    #[arg(long, value_enum, default_value_t = StatementFormat::Table)]
+    pub format: StatementFormat,
+    /// Write the statement to this file instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatementFormat {
+    Table,
+    Csv,
+    Json,
+    Html,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ pub mod close;
 pub mod commands;
 pub mod output;
 pub mod plugin;
+pub mod statements;
 pub mod step;
 
 /// Maps a command's outcome to the process exit code, in one place: 0 on success (a closed

@@ -25,6 +25,7 @@ pub mod rate;
 pub mod report;
 pub mod settlement;
 pub mod setup;
+pub mod statement;
 pub mod store;
 pub mod verify;
 

@@ -1,5 +1,6 @@
-//! Reports built from the maintained balances (never by rescanning lines): trial balance,
-//! balance sheet, income statement, and the ledger journal report.
+//! Reports built from the maintained balances (never by rescanning lines): trial balance and
+//! the ledger journal report here; the balance sheet and income statement live in `statement`
+//! and are reachable from here for one entity.
 //!
 //! Rules (DOMAIN.md sections 3 and 9):
 //! - Trial balance columns: opening (the year's balance before the period, opening period
@@ -15,6 +16,7 @@ use crate::dimension::{self, DimensionValues};
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, PeriodName};
 use crate::journal::PostedEntry;
+use crate::statement::{self, Statement};
 use crate::store::{BalanceRecord, Db};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -99,16 +101,6 @@ impl YearContext {
             .filter(|period| keep(period))
             .map(|period| period.name.clone())
             .collect()
-    }
-
-    /// Periods whose movements make up the balance at the end of the target period: the year
-    /// up to and including it, leaving out the closing period unless it is the target.
-    fn year_to_date(&self) -> Vec<PeriodName> {
-        let target = &self.target;
-        self.names(|period| {
-            period.ordinal <= target.ordinal
-                && (period.kind != PeriodKind::Closing || target.kind == PeriodKind::Closing)
-        })
     }
 
     fn fixed(&self, amount: Decimal) -> Decimal {
@@ -215,249 +207,14 @@ pub fn trial_balance(
     })
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct StatementLine {
-    pub account: AccountNumber,
-    pub name: String,
-    pub category: String,
-    pub amount: Decimal,
+/// The balance sheet of one entity at the end of a period (see `statement::balance_sheet`).
+pub fn balance_sheet(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Result<Statement, LedgerError> {
+    Ok(statement::balance_sheet(db, std::slice::from_ref(entity), period)?)
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct StatementSection {
-    pub title: String,
-    pub lines: Vec<StatementLine>,
-    pub total: Decimal,
-}
-
-/// Orders statement lines the way a chart reads: categories by their lowest account number,
-/// then accounts within each category.
-fn sort_by_category<T>(lines: &mut [T], key: impl Fn(&T) -> (&String, &AccountNumber)) {
-    let mut first_account: HashMap<String, AccountNumber> = HashMap::new();
-    for line in lines.iter() {
-        let (category, account) = key(line);
-        let first = first_account.entry(category.clone()).or_insert_with(|| account.clone());
-        if account < first {
-            *first = account.clone();
-        }
-    }
-    lines.sort_by(|left, right| {
-        let (left_category, left_account) = key(left);
-        let (right_category, right_account) = key(right);
-        (&first_account[left_category], left_category, left_account).cmp(&(
-            &first_account[right_category],
-            right_category,
-            right_account,
-        ))
-    });
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct BalanceSheet {
-    pub entity: EntityId,
-    pub period: PeriodName,
-    pub as_of: chrono::NaiveDate,
-    pub currency: CurrencyCode,
-    pub assets: StatementSection,
-    pub liabilities: StatementSection,
-    /// Equity accounts plus the current-year earnings line.
-    pub equity: StatementSection,
-    pub current_year_earnings: Decimal,
-    pub total_liabilities_and_equity: Decimal,
-    /// Assets = liabilities + equity.
-    pub balanced: bool,
-}
-
-/// Sums accounting amounts per account over the given periods.
-fn account_totals(
-    db: &Db<'_>,
-    entity: &EntityId,
-    periods: &[PeriodName],
-) -> Result<BTreeMap<AccountNumber, Decimal>, LedgerError> {
-    let mut totals: BTreeMap<AccountNumber, Decimal> = BTreeMap::new();
-    for record in db.balances(entity, periods)? {
-        add(totals.entry(record.account).or_default(), record.accounting_amount)?;
-    }
-    Ok(totals)
-}
-
-fn section(
-    context: &YearContext,
-    title: &str,
-    totals: &BTreeMap<AccountNumber, Decimal>,
-    types: &[AccountType],
-    sign: Decimal,
-) -> Result<StatementSection, LedgerError> {
-    let mut lines = Vec::new();
-    let mut total = Decimal::ZERO;
-    for (account, amount) in totals {
-        let (name, account_type, category) = context.account(account);
-        if !types.contains(&account_type) || amount.is_zero() {
-            continue;
-        }
-        let amount = amount * sign;
-        add(&mut total, amount)?;
-        lines.push(StatementLine {
-            account: account.clone(),
-            name,
-            category: category.unwrap_or_else(|| title.to_owned()),
-            amount: context.fixed(amount),
-        });
-    }
-    sort_by_category(&mut lines, |line| (&line.category, &line.account));
-    Ok(StatementSection {
-        title: title.to_owned(),
-        lines,
-        total: context.fixed(total),
-    })
-}
-
-/// The balance sheet at the end of a period.
-pub fn balance_sheet(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Result<BalanceSheet, LedgerError> {
-    let context = year_context(db, entity, period)?;
-    let totals = account_totals(db, entity, &context.year_to_date())?;
-    let assets = section(&context, "Assets", &totals, &[AccountType::Asset], Decimal::ONE)?;
-    let liabilities = section(
-        &context,
-        "Liabilities",
-        &totals,
-        &[AccountType::Liability],
-        Decimal::NEGATIVE_ONE,
-    )?;
-    let mut equity = section(
-        &context,
-        "Equity",
-        &totals,
-        &[AccountType::Equity],
-        Decimal::NEGATIVE_ONE,
-    )?;
-    let mut profit_and_loss = Decimal::ZERO;
-    for (account, amount) in &totals {
-        if !context.account(account).1.is_balance_sheet() {
-            add(&mut profit_and_loss, *amount)?;
-        }
-    }
-    let current_year_earnings = context.fixed(-profit_and_loss);
-    if !current_year_earnings.is_zero() {
-        equity.lines.push(StatementLine {
-            account: AccountNumber::new(""),
-            name: "Current-year earnings".to_owned(),
-            category: "Current-year earnings".to_owned(),
-            amount: current_year_earnings,
-        });
-        equity.total = context.fixed(equity.total + current_year_earnings);
-    }
-    let total_liabilities_and_equity = context.fixed(liabilities.total + equity.total);
-    Ok(BalanceSheet {
-        entity: entity.clone(),
-        period: period.clone(),
-        as_of: context.target.end,
-        currency: context.currency.clone(),
-        balanced: assets.total == total_liabilities_and_equity,
-        assets,
-        liabilities,
-        equity,
-        current_year_earnings,
-        total_liabilities_and_equity,
-    })
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct IncomeLine {
-    pub account: AccountNumber,
-    pub name: String,
-    pub category: String,
-    pub period: Decimal,
-    pub year_to_date: Decimal,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct IncomeSection {
-    pub title: String,
-    pub lines: Vec<IncomeLine>,
-    pub period: Decimal,
-    pub year_to_date: Decimal,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct IncomeStatement {
-    pub entity: EntityId,
-    pub period: PeriodName,
-    pub currency: CurrencyCode,
-    /// Shown as positive numbers (credits).
-    pub revenue: IncomeSection,
-    /// Shown as positive numbers (debits).
-    pub expenses: IncomeSection,
-    pub net_income_period: Decimal,
-    pub net_income_year_to_date: Decimal,
-}
-
-fn income_section(
-    context: &YearContext,
-    title: &str,
-    account_type: AccountType,
-    period: &BTreeMap<AccountNumber, Decimal>,
-    year: &BTreeMap<AccountNumber, Decimal>,
-    sign: Decimal,
-) -> Result<IncomeSection, LedgerError> {
-    let mut section = IncomeSection {
-        title: title.to_owned(),
-        lines: Vec::new(),
-        period: Decimal::ZERO,
-        year_to_date: Decimal::ZERO,
-    };
-    for (account, year_amount) in year {
-        let (name, kind, category) = context.account(account);
-        let period_amount = period.get(account).copied().unwrap_or_default();
-        if kind != account_type || (year_amount.is_zero() && period_amount.is_zero()) {
-            continue;
-        }
-        add(&mut section.period, period_amount * sign)?;
-        add(&mut section.year_to_date, *year_amount * sign)?;
-        section.lines.push(IncomeLine {
-            account: account.clone(),
-            name,
-            category: category.unwrap_or_else(|| title.to_owned()),
-            period: context.fixed(period_amount * sign),
-            year_to_date: context.fixed(*year_amount * sign),
-        });
-    }
-    sort_by_category(&mut section.lines, |line| (&line.category, &line.account));
-    section.period = context.fixed(section.period);
-    section.year_to_date = context.fixed(section.year_to_date);
-    Ok(section)
-}
-
-/// The income statement of a period and of the year to its end.
-pub fn income_statement(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Result<IncomeStatement, LedgerError> {
-    let context = year_context(db, entity, period)?;
-    let period_totals = account_totals(db, entity, std::slice::from_ref(&context.target.name))?;
-    let year_totals = account_totals(db, entity, &context.year_to_date())?;
-    let revenue = income_section(
-        &context,
-        "Revenue",
-        AccountType::Revenue,
-        &period_totals,
-        &year_totals,
-        Decimal::NEGATIVE_ONE,
-    )?;
-    let expenses = income_section(
-        &context,
-        "Expenses",
-        AccountType::Expense,
-        &period_totals,
-        &year_totals,
-        Decimal::ONE,
-    )?;
-    Ok(IncomeStatement {
-        entity: entity.clone(),
-        period: period.clone(),
-        currency: context.currency.clone(),
-        net_income_period: context.fixed(revenue.period - expenses.period),
-        net_income_year_to_date: context.fixed(revenue.year_to_date - expenses.year_to_date),
-        revenue,
-        expenses,
-    })
+/// The income statement of one entity for a period (see `statement::income_statement`).
+pub fn income_statement(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Result<Statement, LedgerError> {
+    Ok(statement::income_statement(db, std::slice::from_ref(entity), period)?)
 }
 
 #[derive(Debug, Clone, Serialize)]

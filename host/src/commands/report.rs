@@ -1,10 +1,14 @@
-//! `closebook report trial-balance|journal|balance-sheet|income-statement`.
+//! `closebook report trial-balance|journal|balance-sheet|income-statement|open-items`; the
+//! financial statements render through `crate::statements`.
 
 use super::Context;
-use crate::cli::{Format, ReportCommand};
+use crate::cli::{Format, ReportCommand, StatementOutput, StatementScope};
 use crate::output::{Table, cell, print, print_json, print_table};
+use crate::statements;
+use anyhow::Context as _;
 use closebook_ledger::ids::{EntityId, PeriodName};
-use closebook_ledger::report::{self, BalanceSheet, IncomeStatement, StatementSection, TrialBalance};
+use closebook_ledger::report::{self, TrialBalance};
+use closebook_ledger::statement::{self, Statement};
 
 /// Lines one open-items report lists: enough for any account a person reads line by line.
 const OPEN_ITEMS_ROWS_MAX: usize = 100_000;
@@ -95,25 +99,12 @@ pub fn run(context: &Context, command: ReportCommand) -> anyhow::Result<()> {
             }
             print_table(&table, format.format)
         }
-        ReportCommand::BalanceSheet { scope, format } => {
-            let (entity, period) = (EntityId::new(scope.entity), PeriodName::new(scope.period));
-            let sheet = ledger.read(|db| report::balance_sheet(db, &entity, &period))?;
-            match format.format {
-                Format::Json => print_json(&sheet),
-                other => {
-                    if other == Format::Table {
-                        print(&format!(
-                            "Balance sheet of {} at {} ({}, period {})\n\n",
-                            sheet.entity, sheet.as_of, sheet.currency, sheet.period
-                        ))?;
-                    }
-                    print_table(&balance_sheet_table(&sheet, other), other)?;
-                    if other == Format::Table && !sheet.balanced {
-                        print("\nwarning: assets differ from liabilities and equity; run `closebook verify`\n")?;
-                    }
-                    Ok(())
-                }
-            }
+        ReportCommand::BalanceSheet { scope, output } => {
+            let (entities, period) = statement_scope(&scope);
+            let sheet = ledger
+                .read(|db| Ok(statement::balance_sheet(db, &entities, &period)?))
+                .with_context(|| format!("balance sheet of {} for {period}", scope.entities.join(" + ")))?;
+            write_statement(&sheet, &output)
         }
         ReportCommand::OpenItems {
             entity,
@@ -168,21 +159,47 @@ pub fn run(context: &Context, command: ReportCommand) -> anyhow::Result<()> {
             }
             print_table(&table, format.format)
         }
-        ReportCommand::IncomeStatement { scope, format } => {
-            let (entity, period) = (EntityId::new(scope.entity), PeriodName::new(scope.period));
-            let statement = ledger.read(|db| report::income_statement(db, &entity, &period))?;
-            match format.format {
-                Format::Json => print_json(&statement),
-                other => {
-                    if other == Format::Table {
-                        print(&format!(
-                            "Income statement of {} for {} ({})\n\n",
-                            statement.entity, statement.period, statement.currency
-                        ))?;
-                    }
-                    print_table(&income_statement_table(&statement, other), other)
-                }
-            }
+        ReportCommand::IncomeStatement { scope, output } => {
+            let (entities, period) = statement_scope(&scope);
+            let income = ledger
+                .read(|db| Ok(statement::income_statement(db, &entities, &period)?))
+                .with_context(|| format!("income statement of {} for {period}", scope.entities.join(" + ")))?;
+            write_statement(&income, &output)
+        }
+    }
+}
+
+fn statement_scope(scope: &StatementScope) -> (Vec<EntityId>, PeriodName) {
+    (
+        scope
+            .entities
+            .iter()
+            .map(|entity| EntityId::new(entity.clone()))
+            .collect(),
+        PeriodName::new(scope.period.clone()),
+    )
+}
+
+/// Renders a statement and prints it, or writes it to `--output` once it is complete (a refused
+/// statement creates no file).
+fn write_statement(statement: &Statement, output: &StatementOutput) -> anyhow::Result<()> {
+    let text = statements::render(statement, output.format)?;
+    match &output.output {
+        None => print(&text),
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            print(&format!(
+                "wrote the {} of {} for {} to {}\n",
+                statement.title.to_lowercase(),
+                statement
+                    .entities
+                    .iter()
+                    .map(|entity| entity.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" + "),
+                statement.period,
+                path.display()
+            ))
         }
     }
 }
@@ -220,92 +237,5 @@ fn trial_balance_table(trial_balance: &TrialBalance, dimensions: &[String], form
         cell(totals.closing, format),
     ]);
     table.footer(cells);
-    table
-}
-
-fn push_section(table: &mut Table, section: &StatementSection, format: Format) {
-    for line in &section.lines {
-        table.row(vec![
-            section.title.clone(),
-            line.category.clone(),
-            line.account.to_string(),
-            line.name.clone(),
-            cell(line.amount, format),
-        ]);
-    }
-    table.row(vec![
-        section.title.clone(),
-        String::new(),
-        String::new(),
-        format!("Total {}", section.title.to_lowercase()),
-        cell(section.total, format),
-    ]);
-}
-
-fn balance_sheet_table(sheet: &BalanceSheet, format: Format) -> Table {
-    let mut table = Table::new(&[
-        ("Section", false),
-        ("Category", false),
-        ("Account", false),
-        ("Name", false),
-        ("Amount", true),
-    ]);
-    push_section(&mut table, &sheet.assets, format);
-    push_section(&mut table, &sheet.liabilities, format);
-    push_section(&mut table, &sheet.equity, format);
-    table.footer(vec![
-        String::new(),
-        String::new(),
-        String::new(),
-        "Total assets".to_owned(),
-        cell(sheet.assets.total, format),
-    ]);
-    table.footer(vec![
-        String::new(),
-        String::new(),
-        String::new(),
-        "Total liabilities and equity".to_owned(),
-        cell(sheet.total_liabilities_and_equity, format),
-    ]);
-    table
-}
-
-fn income_statement_table(statement: &IncomeStatement, format: Format) -> Table {
-    let mut table = Table::new(&[
-        ("Section", false),
-        ("Category", false),
-        ("Account", false),
-        ("Name", false),
-        ("Period", true),
-        ("Year to date", true),
-    ]);
-    for section in [&statement.revenue, &statement.expenses] {
-        for line in &section.lines {
-            table.row(vec![
-                section.title.clone(),
-                line.category.clone(),
-                line.account.to_string(),
-                line.name.clone(),
-                cell(line.period, format),
-                cell(line.year_to_date, format),
-            ]);
-        }
-        table.row(vec![
-            section.title.clone(),
-            String::new(),
-            String::new(),
-            format!("Total {}", section.title.to_lowercase()),
-            cell(section.period, format),
-            cell(section.year_to_date, format),
-        ]);
-    }
-    table.footer(vec![
-        String::new(),
-        String::new(),
-        String::new(),
-        "Net income".to_owned(),
-        cell(statement.net_income_period, format),
-        cell(statement.net_income_year_to_date, format),
-    ]);
     table
 }

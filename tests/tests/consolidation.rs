@@ -361,6 +361,47 @@ fn demo_consolidation_eliminates_intercompany_balances_and_reports_the_differenc
     let done = close("bob", &[]);
     assert!(done.stdout.contains("trial balance nets to zero"), "{}", done.stdout);
 
+    // The group's balance sheet, consolidation and eliminations combined, balances in every
+    // column, and the eliminated intercompany receivable is gone from it.
+    let sheet = ledger
+        .run(&[
+            "report",
+            "balance-sheet",
+            "--entity",
+            "ACME-GROUP",
+            "--entity",
+            "ACME-ELIM",
+            "--period",
+            "2026-03",
+            "--format",
+            "json",
+        ])
+        .success();
+    let sheet: Value = serde_json::from_str(&sheet.stdout).expect("the balance sheet is JSON");
+    assert_eq!(sheet["balanced"], true, "{sheet:#}");
+    assert_eq!(sheet["currency"], "USD");
+    assert!(
+        !sheet.to_string().contains("\"1300\""),
+        "the eliminated receivable 1300 still shows: {sheet:#}"
+    );
+    let before_elimination = ledger
+        .run(&[
+            "report",
+            "balance-sheet",
+            "--entity",
+            "ACME-GROUP",
+            "--period",
+            "2026-03",
+            "--format",
+            "json",
+        ])
+        .success();
+    assert!(
+        before_elimination.stdout.contains("\"1300\""),
+        "ACME-GROUP alone shows the receivable: {}",
+        before_elimination.stdout
+    );
+
     let group = closing(&ledger, "ACME-GROUP", "2026-03");
     // Share capital: ACME-US -200,000.00 + ACME-DE -50,000 EUR × 1.12 (historical).
     assert_eq!(group["3000"], "-256000.00");

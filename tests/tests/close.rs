@@ -195,6 +195,11 @@ fn demo_month_end_close_runs_to_the_end_with_reviews_and_signoffs() {
             .join("reports/ACME-US-2026-01-balance-sheet.json")
             .exists()
     );
+    // The reports step also writes the printable statements, self-contained HTML pages.
+    let page = std::fs::read_to_string(ledger.dir.path().join("reports/ACME-DE-2026-01-income-statement.html"))
+        .expect("the reports step writes the income statement page");
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.contains("Acme GmbH"), "{page}");
     // Running the finished close again posts nothing.
     let count = ledger.entry_count("ACME-US");
     close(&ledger, "bob", &config, &["run"]).success();

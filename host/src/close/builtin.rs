@@ -140,7 +140,7 @@ pub fn run(
                 .join(task.config["folder"].as_str().unwrap_or_default());
             if context.dry_run {
                 // A dry run writes no files: the real reports would show unposted proposals.
-                let message = format!("dry run: would write 3 reports to {}", folder.display());
+                let message = format!("dry run: would write 5 reports to {}", folder.display());
                 record.status = "done".to_owned();
                 record.message = Some(message.clone());
                 ledger
@@ -165,6 +165,13 @@ pub fn run(
                 let path = folder.join(format!("{entity}-{period}-{name}.json"));
                 std::fs::write(&path, serde_json::to_string_pretty(&value)? + "\n")
                     .with_context(|| format!("writing {}", path.display()))?;
+                written.push(path.display().to_string());
+            }
+            // The statements also as the printable pages a reviewer signs, next to the data.
+            for (name, statement) in [("balance-sheet", &sheet), ("income-statement", &income)] {
+                let path = folder.join(format!("{entity}-{period}-{name}.html"));
+                let page = crate::statements::render(statement, crate::cli::StatementFormat::Html)?;
+                std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
                 written.push(path.display().to_string());
             }
             format!("wrote {} reports to {}", written.len(), folder.display())

@@ -570,7 +570,7 @@ fn newer_interface_is_refused_before_instantiation() {
 // first socket call ends the run with a trap naming the socket function; nothing is proposed.
 #[test]
 fn network_traps_at_the_first_socket_call() {
-    let (error, run) = run_error("network", &Limits::default());
+    let (error, _run) = run_error("network", &Limits::default());
     match &error {
         PluginError::Trapped { reason, .. } => {
             assert!(reason.starts_with("it called wasi:sockets/"), "{reason}");

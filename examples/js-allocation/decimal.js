@@ -39,7 +39,7 @@ export const ZERO = integer(0);
 
 /** The text the host reads: `-4500.00`, `0.00`, `50`. */
 export function format(decimal) {
-  const negative = decimal.units < 0n;
+  const negative = decimal.units < 0n || decimal.negativeZero === true;
   let digits = (negative ? -decimal.units : decimal.units).toString();
   if (decimal.scale > 0) {
     digits = digits.padStart(decimal.scale + 1, "0");
@@ -57,8 +57,15 @@ export function add(left, right) {
   return { units: rescale(left, scale) + rescale(right, scale), scale };
 }
 
+/**
+ * The opposite. A BigInt zero has no sign, but rust_decimal's has (-0 prints as `-0`), so a
+ * negated zero remembers it for `format`; any arithmetic on it gives a plain zero again.
+ */
 export function negate(decimal) {
-  return { units: -decimal.units, scale: decimal.scale };
+  const negativeZero = decimal.units === 0n && !decimal.negativeZero;
+  return negativeZero
+    ? { units: 0n, scale: decimal.scale, negativeZero }
+    : { units: -decimal.units, scale: decimal.scale };
 }
 
 export function subtract(left, right) {

@@ -90,7 +90,13 @@ def split_by_weights(amount, weights, minor_units, remainder):
     if total_weight == 0:
         raise StepError("every weight is zero: at least one weight must be positive")
     target = round_to_minor_units(amount, minor_units)
-    shares = [round_to_minor_units(target * weight / total_weight, minor_units) for weight in weights]
+    # A zero share is unsigned, as in rust_decimal, even when its weight is a negative zero.
+    shares = [
+        round_to_minor_units(target * weight / total_weight, minor_units).copy_abs()
+        if weight == 0
+        else round_to_minor_units(target * weight / total_weight, minor_units)
+        for weight in weights
+    ]
     if remainder == "last":
         receiver = max(
             (position for position, weight in enumerate(weights) if weight != 0),
@@ -431,7 +437,9 @@ def basis_weights(step_input, config):
             "destination: nothing to weigh the destinations by"
         )
     if credits:
-        return [-balance for balance in balances]
+        # copy_negate keeps the sign of a zero, as rust_decimal's negation does: a destination
+        # without basis shows weight -0 in the log, like the Rust step's.
+        return [balance.copy_negate() for balance in balances]
     return balances
 
 

@@ -5,7 +5,7 @@
 //! JSON `plugin run --format json` prints), that the Python step runs inside a `close run`, and
 //! that the sandbox contains a misbehaving Python step as it contains a Rust one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use std::process::Command;
 
@@ -51,7 +51,7 @@ fn run_cached(ledger: &Ledger, user: &str, arguments: &[&str]) -> Run {
 }
 
 /// `plugin run --format json` of one component; a refusal is kept as the JSON's `output.Err`.
-fn run_json(ledger: &Ledger, wasm: &PathBuf, period: &str, config: &Value, extra: &[&str]) -> Value {
+fn run_json(ledger: &Ledger, wasm: &Path, period: &str, config: &Value, extra: &[&str]) -> Value {
     let path = wasm.display().to_string();
     let config = config.to_string();
     let mut arguments = vec![

@@ -393,7 +393,12 @@ pub enum PluginCommand {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PluginLanguage {
+    /// A Rust crate on the closebook plugin SDK (cargo, wasm32-wasip2).
     Rust,
+    /// A Python module built with componentize-py.
+    Python,
+    /// A JavaScript module built with componentize-js.
+    Javascript,
 }
 
 /// Per-run limit overrides; each is refused above its hard maximum.

@@ -1,6 +1,8 @@
 //! `closebook plugin new`: the scaffolded project builds and passes its own test offline, builds
 //! as a WebAssembly component the host can inspect, and bad names, occupied folders and a
-//! wrong SDK path are refused with a message and nothing written.
+//! wrong SDK path are refused with a message and nothing written. The Python and JavaScript
+//! scaffolds (`--lang python|javascript`) build with componentize-py and componentize-js into
+//! components that run in the sandbox.
 //!
 //! The scaffold's builds use their own target folder, `target/scaffold`, shared by every run:
 //! the first run compiles the SDK's dependencies natively and for `wasm32-wasip2` (about 20 s
@@ -169,4 +171,135 @@ fn refusals_name_the_problem_and_write_nothing() {
         "{stderr}"
     );
     assert!(!dir.join("fresh").exists());
+}
+
+/// Runs a build command of a scaffolded Python or JavaScript project and panics with its
+/// output unless it succeeds.
+fn build(project: &Path, program: &str, arguments: &[&str]) {
+    let started = Instant::now();
+    let output = Command::new(program)
+        .args(arguments)
+        .current_dir(project)
+        .output()
+        .unwrap_or_else(|error| panic!("{program} runs: {error}"));
+    eprintln!(
+        "{program} {}: {:.1} s",
+        arguments.join(" "),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        output.status.success(),
+        "{program} {} failed in {}\nstdout:\n{}\nstderr:\n{}",
+        arguments.join(" "),
+        project.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Scaffolds `name` in `language` into a demo ledger's folder, builds it with `build_project`,
+/// and runs the component in the sandbox with the template's configuration: the accrual of
+/// 1,500.00 on 6200 against 2100 at the end of January, reversed on February 1st.
+fn scaffold_builds_and_runs(language: &str, name: &str, files: &[&str], build_project: impl Fn(&Path)) {
+    let ledger = Ledger::with_demo_setup();
+    let dir = ledger.dir.path().display().to_string();
+    let created = ledger
+        .run(&["plugin", "new", name, "--lang", language, "--dir", &dir])
+        .success();
+    let project = ledger.dir.path().join(name);
+    assert!(
+        created.stdout.contains("closebook plugin inspect"),
+        "{}",
+        created.stdout
+    );
+    assert_eq!(entries(&project), files);
+    assert_eq!(
+        std::fs::read_to_string(project.join("wit/closebook.wit")).unwrap(),
+        std::fs::read_to_string(workspace_root().join("plugin-sdk/wit/v0.1/closebook.wit")).unwrap(),
+        "the project's WIT must be the frozen interface"
+    );
+    build_project(&project);
+    let wasm = project.join(format!("{}.wasm", name.replace('-', "_")));
+    let bytes = std::fs::read(&wasm).unwrap_or_else(|error| panic!("reading {}: {error}", wasm.display()));
+    assert_eq!(bytes[..8], COMPONENT_HEADER, "{} is not a component", wasm.display());
+    let wasm = wasm.display().to_string();
+    let inspected = ledger
+        .run(&["plugin", "inspect", &wasm, "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(inspected["name"], name);
+    let run = ledger
+        .run(&[
+            "plugin",
+            "run",
+            &wasm,
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--config",
+            r#"{"expense_account":"6200","accrual_account":"2100","amount":"1500.00"}"#,
+            "--format",
+            "json",
+        ])
+        .success()
+        .json();
+    let entry = &run["output"]["Ok"]["entries"][0];
+    assert_eq!(entry["date"], "2026-01-31", "{run}");
+    assert_eq!(entry["reversal_date"], "2026-02-01", "{run}");
+    assert_eq!(entry["lines"][0]["amount"], "1500.00", "{run}");
+    assert_eq!(entry["lines"][1]["amount"], "-1500.00", "{run}");
+    let refused = ledger
+        .run(&[
+            "plugin",
+            "run",
+            &wasm,
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--config",
+            r#"{"expense_account":"6200","accrual_account":"2100","amount":"1500.005"}"#,
+        ])
+        .failure();
+    assert!(
+        refused.contains("amount 1500.005 has more decimals than USD allows (2): round it"),
+        "{refused}"
+    );
+}
+
+// Proves `--lang python` scaffolds a project whose build script (componentize-py, installed by
+// scripts/build-polyglot-plugins in CI) makes a component that proposes the accrual, and refuses
+// an amount with too many decimals.
+#[test]
+fn python_scaffold_builds_a_component_that_runs() {
+    scaffold_builds_and_runs(
+        "python",
+        "accrue-bonus-py",
+        &[".gitignore", "README.md", "app.py", "build.sh", "wit"],
+        |project| build(project, "bash", &["build.sh"]),
+    );
+}
+
+// Proves `--lang javascript` scaffolds a project that componentize-js builds into a component
+// that proposes the accrual. The project borrows the node_modules of examples/js-allocation
+// (the same pinned componentize-js, installed by scripts/build-polyglot-plugins) rather than
+// downloading 400 MB again.
+#[test]
+fn javascript_scaffold_builds_a_component_that_runs() {
+    scaffold_builds_and_runs(
+        "javascript",
+        "accrue-bonus-js",
+        &[".gitignore", "README.md", "app.js", "package.json", "wit"],
+        |project| {
+            let modules = workspace_root().join("examples/js-allocation/node_modules");
+            assert!(
+                modules.join(".bin/componentize-js").exists(),
+                "{} is missing: run `scripts/build-polyglot-plugins javascript` first (scripts/test does)",
+                modules.display()
+            );
+            std::os::unix::fs::symlink(&modules, project.join("node_modules")).unwrap();
+            build(project, "npm", &["run", "build"]);
+        },
+    );
 }

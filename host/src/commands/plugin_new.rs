@@ -1,8 +1,10 @@
-//! `closebook plugin new NAME [--dir DIR] [--lang rust]`: scaffolds a close-step plugin project
-//! that builds, and passes its own test, offline. The template lives next to the SDK it targets
-//! (`plugin-sdk/template/rust/`) and is embedded in the binary, so the command reads no files
-//! at run time except the SDK's manifest, to check that the path the project will depend on
-//! really holds the SDK.
+//! `closebook plugin new NAME [--dir DIR] [--lang rust|python|javascript]`: scaffolds a
+//! close-step plugin project. A Rust project builds, and passes its own test, offline; a Python
+//! or JavaScript one carries the frozen WIT file and builds with componentize-py or
+//! componentize-js, which its build installs from PyPI or npm. The templates live next to the
+//! SDK (`plugin-sdk/template/LANGUAGE/`) and are embedded in the binary, so the command reads
+//! no files at run time except, for Rust, the SDK's manifest, to check that the path the project
+//! will depend on really holds the SDK.
 //!
 //! Placeholders in the template: `{{name}}` (the package name), `{{crate_name}}` (its library
 //! name, as in the `.wasm` file name) and `{{sdk_path_toml}}` (the SDK folder as a quoted TOML
@@ -73,6 +75,59 @@ const RUST_TEMPLATE: [TemplateFile; 4] = [
     },
 ];
 
+/// closebook's plugin interface, copied into Python and JavaScript projects (`wit/`): their
+/// build tools generate bindings from it, and there is no SDK crate to carry it.
+const INTERFACE_WIT: &str = include_str!("../../../plugin-sdk/wit/v0.1/closebook.wit");
+
+/// The Python template (componentize-py). `.gitignore` is stored as `gitignore`, as for Rust.
+const PYTHON_TEMPLATE: [TemplateFile; 5] = [
+    TemplateFile {
+        path: "app.py",
+        text: include_str!("../../../plugin-sdk/template/python/app.py"),
+    },
+    TemplateFile {
+        path: "build.sh",
+        text: include_str!("../../../plugin-sdk/template/python/build.sh"),
+    },
+    TemplateFile {
+        path: "README.md",
+        text: include_str!("../../../plugin-sdk/template/python/README.md"),
+    },
+    TemplateFile {
+        path: ".gitignore",
+        text: include_str!("../../../plugin-sdk/template/python/gitignore"),
+    },
+    TemplateFile {
+        path: "wit/closebook.wit",
+        text: INTERFACE_WIT,
+    },
+];
+
+/// The JavaScript template (componentize-js). `package.json` is stored under another name so
+/// that the template folder is not an npm package of the closebook repository.
+const JAVASCRIPT_TEMPLATE: [TemplateFile; 5] = [
+    TemplateFile {
+        path: "app.js",
+        text: include_str!("../../../plugin-sdk/template/javascript/app.js"),
+    },
+    TemplateFile {
+        path: "package.json",
+        text: include_str!("../../../plugin-sdk/template/javascript/package.json.template"),
+    },
+    TemplateFile {
+        path: "README.md",
+        text: include_str!("../../../plugin-sdk/template/javascript/README.md"),
+    },
+    TemplateFile {
+        path: ".gitignore",
+        text: include_str!("../../../plugin-sdk/template/javascript/gitignore"),
+    },
+    TemplateFile {
+        path: "wit/closebook.wit",
+        text: INTERFACE_WIT,
+    },
+];
+
 /// What the placeholders of a template stand for.
 struct Placeholders {
     name: String,
@@ -92,15 +147,25 @@ impl Placeholders {
 /// created and the commands to run next.
 pub fn run_new(name: &str, dir: &Path, language: PluginLanguage) -> anyhow::Result<()> {
     validate_name(name)?;
+    let project = dir.join(name);
+    let crate_name = name.replace('-', "_");
     let template: &[TemplateFile] = match language {
         PluginLanguage::Rust => &RUST_TEMPLATE,
+        PluginLanguage::Python => &PYTHON_TEMPLATE,
+        PluginLanguage::Javascript => &JAVASCRIPT_TEMPLATE,
     };
-    let sdk = sdk_folder()?;
-    let project = dir.join(name);
+    // Only a Rust project depends on the SDK crate; the others carry the WIT file.
+    let sdk = match language {
+        PluginLanguage::Rust => Some(sdk_folder()?),
+        PluginLanguage::Python | PluginLanguage::Javascript => None,
+    };
     let placeholders = Placeholders {
         name: name.to_owned(),
-        crate_name: name.replace('-', "_"),
-        sdk_path_toml: toml::Value::String(sdk.clone()).to_string(),
+        crate_name: crate_name.clone(),
+        sdk_path_toml: sdk
+            .as_ref()
+            .map(|sdk| toml::Value::String(sdk.clone()).to_string())
+            .unwrap_or_default(),
     };
     create_project(&project, template, &placeholders)?;
 
@@ -108,6 +173,17 @@ pub fn run_new(name: &str, dir: &Path, language: PluginLanguage) -> anyhow::Resu
     for file in template {
         report.push_str(&format!("  {}\n", file.path));
     }
+    let Some(sdk) = sdk else {
+        let build = match language {
+            PluginLanguage::Python => "bash build.sh",
+            _ => "npm install\n  npm run build",
+        };
+        report.push_str(&format!(
+            "\nnext:\n  cd {}\n  {build}\n  closebook plugin inspect {crate_name}.wasm\n",
+            project.display()
+        ));
+        return crate::output::print(&report);
+    };
     report.push_str(&format!(
         "it depends on the closebook plugin SDK at {sdk} (set {SDK_PATH_VARIABLE} to use another)\n\n\
          next:\n  cd {}\n  cargo test\n  cargo build --release --target wasm32-wasip2\n  \

@@ -97,4 +97,10 @@ pub(crate) enum HostTrap {
     QueryRowsExceeded { limit: u64 },
     #[error("{reason}")]
     LedgerFailed { reason: String },
+    /// The guest called an import the sandbox stubs out (a socket function).
+    #[error(
+        "it called {function}, which the close-step sandbox does not provide (no network, no HTTP, no host services \
+         beyond the ledger and the log); remove the code that uses it"
+    )]
+    SandboxDenied { function: String },
 }

@@ -10,7 +10,7 @@ use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
 use super::error::PluginError;
-use super::sandbox::is_linked_wasi_interface;
+use super::sandbox::{is_linked_wasi_interface, is_stubbed_wasi_interface};
 
 /// The WIT package close steps are written against.
 pub const INTERFACE_PACKAGE: &str = "closebook:plugin";
@@ -42,7 +42,7 @@ pub(crate) fn check_component(plugin: &str, component: &Component, engine: &Engi
             if !IMPORTABLE_INTERFACES.contains(&interface) {
                 unsupported_import.get_or_insert_with(|| import.to_string());
             }
-        } else if !is_linked_wasi_interface(import) {
+        } else if !is_linked_wasi_interface(import) && !is_stubbed_wasi_interface(import) {
             unsupported_import.get_or_insert_with(|| import.to_string());
         }
     }

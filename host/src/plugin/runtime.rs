@@ -19,7 +19,7 @@ use super::error::{HostTrap, PluginError};
 use super::interface::check_component;
 use super::ledger::{LedgerGate, LedgerReader, NoLedger};
 use super::limits::{Limits, MemoryGuard, PLUGIN_EPOCH_TICK_MS};
-use super::sandbox::{SandboxEnvironment, add_wasi_to_linker};
+use super::sandbox::{SandboxEnvironment, add_wasi_to_linker, is_stubbed_wasi_interface, stub_socket_imports};
 use super::step_log::{SharedStepLog, StepLog};
 use super::wit::{StepInfo, StepInput, StepOutput};
 
@@ -152,7 +152,20 @@ impl PluginRuntime {
             plugin: name.to_string(),
             reason: format!("{error:#}"),
         };
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(instantiate_error)?;
+        // A plugin that imports sockets gets a linker of its own with them stubbed as traps;
+        // every other plugin shares the runtime's linker.
+        let imports_sockets = component
+            .component_type()
+            .imports(&self.engine)
+            .any(|(import, _)| is_stubbed_wasi_interface(import));
+        let instance_pre = if imports_sockets {
+            let mut linker = self.linker.clone();
+            stub_socket_imports(&mut linker, &component, &self.engine).map_err(instantiate_error)?;
+            linker.instantiate_pre(&component)
+        } else {
+            self.linker.instantiate_pre(&component)
+        }
+        .map_err(instantiate_error)?;
         let pre = CloseStepPre::new(instance_pre).map_err(instantiate_error)?;
         Ok(LoadedPlugin {
             name: Arc::from(name),
@@ -300,6 +313,10 @@ impl LoadedPlugin {
                 HostTrap::LedgerFailed { reason } => PluginError::LedgerFailed {
                     plugin,
                     reason: reason.clone(),
+                },
+                HostTrap::SandboxDenied { .. } => PluginError::Trapped {
+                    plugin,
+                    reason: host_trap.to_string(),
                 },
             };
         }

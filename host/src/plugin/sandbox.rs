@@ -3,24 +3,30 @@
 //! linked, but each one gives nothing real away: no environment, no arguments, no preopened
 //! directories, an empty stdin, stdout and stderr captured into the step log, clocks pinned to
 //! the close's as-of time, and randomness drawn from a seed the caller derives from the run. Two
-//! runs with the same inputs therefore see exactly the same world. Sockets and HTTP are not
-//! linked at all: a guest that imports them is refused before it is instantiated.
+//! runs with the same inputs therefore see exactly the same world. HTTP is not linked at all: a
+//! guest that imports it is refused before it is instantiated. Sockets are not linked either,
+//! but a component that imports them still loads with every socket function replaced by a trap
+//! (see [`stub_socket_imports`]): CPython built by componentize-py imports them whether or not
+//! the step uses the network, so refusing the import would refuse every Python close step.
 
 use chacha20::ChaCha20Rng;
 use chacha20::rand_core::SeedableRng;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
-use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime::Engine;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, HasData, Linker, Resource, ResourceTable, ResourceType};
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 use wasmtime_wasi::p2::bindings::sync;
-use wasmtime_wasi::p2::{DynPollable, Pollable};
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, IoError, Pollable};
 use wasmtime_wasi::random::WasiRandom;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiView};
 
+use super::error::HostTrap;
 use super::step_log::SharedStepLog;
 
 /// The WASI interfaces linked into the sandbox, without their versions (any 0.2.x is accepted).
@@ -221,6 +227,67 @@ pub(crate) fn add_wasi_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) 
     Ok(())
 }
 
+/// The WASI package whose imports are replaced by traps instead of being linked or refused.
+const STUBBED_WASI_PACKAGE: &str = "wasi:sockets/";
+
+/// Whether `import` (e.g. `wasi:sockets/tcp@0.2.9`) is a WASI 0.2 socket interface, which a
+/// component may import but never use: [`stub_socket_imports`] makes every call trap.
+pub(crate) fn is_stubbed_wasi_interface(import: &str) -> bool {
+    let Some((interface, version)) = import.split_once('@') else {
+        return false;
+    };
+    version.starts_with("0.2.") && interface.starts_with(STUBBED_WASI_PACKAGE)
+}
+
+/// Defines every socket function `component` imports as a trap naming the function, and every
+/// socket resource as an empty host type, in `linker`: the guest loads, and the first socket it
+/// tries to create, bind, connect or look up ends the run.
+pub(crate) fn stub_socket_imports<T: 'static>(
+    linker: &mut Linker<T>,
+    component: &Component,
+    engine: &Engine,
+) -> wasmtime::Result<()> {
+    /// What a stubbed socket resource is on the host side: nothing, as none is ever created.
+    struct NoSocket;
+
+    for (import, item) in component.component_type().imports(engine) {
+        if !is_stubbed_wasi_interface(import) {
+            continue;
+        }
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        let mut linker_instance = linker.instance(import)?;
+        for (name, export) in instance.exports(engine) {
+            match export.ty {
+                ComponentItem::ComponentFunc(_) => {
+                    let function = format!("{import}#{name}");
+                    linker_instance.func_new(name, move |_, _, _, _| {
+                        Err(HostTrap::SandboxDenied {
+                            function: function.clone(),
+                        }
+                        .into())
+                    })?;
+                }
+                // The socket interfaces re-export the wasi:io resources they use under their
+                // own names; those must be the very types the linked wasi:io gives out.
+                ComponentItem::Resource(_) => {
+                    let resource_type = match name {
+                        "pollable" => ResourceType::host::<DynPollable>(),
+                        "input-stream" => ResourceType::host::<DynInputStream>(),
+                        "output-stream" => ResourceType::host::<DynOutputStream>(),
+                        "error" => ResourceType::host::<IoError>(),
+                        _ => ResourceType::host::<NoSocket>(),
+                    };
+                    linker_instance.resource(name, resource_type, |_, _| Ok(()))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether `import` (e.g. `wasi:cli/stdout@0.2.6`) is one of the linked WASI interfaces.
 pub(crate) fn is_linked_wasi_interface(import: &str) -> bool {
     let Some((interface, version)) = import.split_once('@') else {
@@ -233,7 +300,8 @@ pub(crate) fn is_linked_wasi_interface(import: &str) -> bool {
 mod tests {
     use super::*;
 
-    // Proves only 0.2 versions of the linked interfaces are accepted, and sockets never are.
+    // Proves only 0.2 versions of the linked interfaces are accepted, and sockets are never
+    // linked, only stubbed.
     #[test]
     fn linked_interfaces_are_recognised() {
         assert!(is_linked_wasi_interface("wasi:cli/stdout@0.2.6"));
@@ -242,6 +310,9 @@ mod tests {
         assert!(!is_linked_wasi_interface("wasi:cli/stdout@0.3.0"));
         assert!(!is_linked_wasi_interface("wasi:sockets/tcp@0.2.6"));
         assert!(!is_linked_wasi_interface("wasi:http/outgoing-handler@0.2.6"));
+        assert!(is_stubbed_wasi_interface("wasi:sockets/tcp@0.2.9"));
+        assert!(!is_stubbed_wasi_interface("wasi:sockets/tcp@0.3.0"));
+        assert!(!is_stubbed_wasi_interface("wasi:http/outgoing-handler@0.2.6"));
     }
 
     // Proves the random sources are seeded from the caller's seed and differ from each other.

@@ -566,15 +566,20 @@ fn newer_interface_is_refused_before_instantiation() {
     );
 }
 
-// Proves a plugin importing sockets is refused at load, naming the import.
+// Proves a plugin importing sockets loads (CPython components always import them) but its
+// first socket call ends the run with a trap naming the socket function; nothing is proposed.
 #[test]
-fn network_is_refused_at_load() {
-    let error = load_error("network");
+fn network_traps_at_the_first_socket_call() {
+    let (error, _run) = run_error("network", &Limits::default());
     match &error {
-        PluginError::UnsupportedImport { import, .. } => {
-            assert!(import.starts_with("wasi:sockets/"), "{import}");
+        PluginError::Trapped { reason, .. } => {
+            assert!(reason.starts_with("it called wasi:sockets/"), "{reason}");
+            assert!(
+                reason.contains("which the close-step sandbox does not provide"),
+                "{reason}"
+            );
         }
-        other => panic!("expected the sockets import to be refused, got: {other}"),
+        other => panic!("expected the socket call to trap, got: {other}"),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Test guest `network`: `run` opens a TCP connection. The component therefore imports WASI
-//! sockets, which the sandbox does not link, so the host must refuse to load it.
+//! sockets, which the sandbox does not link: it loads with every socket function stubbed, and
+//! the connection attempt must end the run with a trap naming the socket function.
 
 wit_bindgen::generate!({ path: "../../../plugin-sdk/wit/v0.1", world: "close-step" });
 

@@ -29,6 +29,8 @@ const SEED: u64 = 0x00c1_05eb_00c1_05eb;
 /// Open receivables and payables kept for later payments, oldest paid first. Bounds the
 /// generator's memory whatever N is.
 const OPEN_ITEMS_KEPT_MAX: usize = 10_000;
+/// The share capital paid in by the first entry, in cents (50 million dollars).
+const SHARE_CAPITAL_CENTS: i64 = 5_000_000_000;
 /// Buffer of each output file.
 const WRITE_BUFFER_BYTES: usize = 1 << 20;
 
@@ -292,8 +294,8 @@ fn write_journals(folder: &Path, entries: u64, rates: &[(i64, i64)]) -> anyhow::
         let project = Some(1 + random.below(PROJECT_COUNT));
         lines.clear();
         let description = if index == 0 {
-            lines.push(Line::usd(1000, 50_000_000_00));
-            lines.push(Line::usd(3000, -50_000_000_00));
+            lines.push(Line::usd(1000, SHARE_CAPITAL_CENTS));
+            lines.push(Line::usd(3000, -SHARE_CAPITAL_CENTS));
             "Share capital paid in"
         } else {
             match random.below(100) {

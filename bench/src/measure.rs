@@ -25,6 +25,11 @@ const PLUGIN_CALLS: usize = 200;
 /// The period the month-end close and the reports run for: the last month of FY2026, so that
 /// every entry of the year is in scope.
 const CLOSE_PERIOD: &str = "2026-12";
+/// How long one peer run may take before it is stopped and reported as not finished: the
+/// benchmark must end, whatever a peer does with a large journal.
+const PEER_TIME_LIMIT: Duration = Duration::from_secs(300);
+/// How often a peer run is checked for having finished (the resolution of its wall time).
+const PEER_POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// The plugin the load and call overhead is measured on.
 const OVERHEAD_PLUGIN: &str = "fx_revaluation";
 
@@ -62,6 +67,8 @@ pub struct Figures {
     pub raw_insert: Duration,
     pub import: Duration,
     pub import_peak_rss_bytes: u64,
+    pub csv_parse: Duration,
+    pub verify: Duration,
     pub trial_balance: Duration,
     pub balance_sheet: Duration,
     pub income_statement: Duration,
@@ -80,7 +87,8 @@ pub struct Figures {
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub version: String,
-    pub balance: Duration,
+    /// The median time, or why there is none (a run failed or was stopped at the time limit).
+    pub balance: Result<Duration, String>,
     pub max_rss_bytes: u64,
 }
 
@@ -99,6 +107,15 @@ pub fn run(options: &Options) -> anyhow::Result<Figures> {
     if options.runs == 0 {
         bail!("--runs 0 measures nothing: give at least 1");
     }
+    // A close.toml resolves paths against its own folder: give it absolute ones.
+    let absolute =
+        |path: &Path| std::fs::canonicalize(path).with_context(|| format!("{} does not exist", path.display()));
+    let options = &Options {
+        closebook: absolute(&options.closebook)?,
+        plugins: absolute(&options.plugins)?,
+        work: absolute(&options.work)?,
+        ..options.clone()
+    };
     let data = options.work.join(format!("data-{}", options.entries));
     eprintln!("generating {} entries into {}", options.entries, data.display());
     let generated = generate::generate(&data, options.entries)?;
@@ -144,6 +161,32 @@ pub fn run(options: &Options) -> anyhow::Result<Figures> {
         peak_rss = peak_rss.max(run.max_rss_bytes);
     }
 
+    eprintln!("csv parse only ({} runs)", options.runs);
+    let mut parses = Vec::new();
+    for _ in 0..options.runs {
+        let start = Instant::now();
+        let parsed = parse_only(&journal)?;
+        parses.push(start.elapsed());
+        if parsed != generated.lines {
+            bail!("parsing read {parsed} lines, expected {}", generated.lines);
+        }
+    }
+
+    eprintln!("ledger verify (once)");
+    let verify = {
+        let mut ledger = Ledger::open(&ledger_db, UserId::new(USER))?;
+        let start = Instant::now();
+        let report = ledger.read(|db| closebook_ledger::verify::verify_entity(db, &EntityId::new(ENTITY)))?;
+        let elapsed = start.elapsed();
+        if !report.findings.is_empty() {
+            bail!(
+                "verify found problems in the imported ledger: {:?}",
+                report.findings.first()
+            );
+        }
+        elapsed
+    };
+
     eprintln!("reports ({REPORT_CALLS} calls each)");
     let (trial_balance, balance_sheet, income_statement, balance_rows) = measure_reports(&ledger_db)?;
 
@@ -179,6 +222,8 @@ pub fn run(options: &Options) -> anyhow::Result<Figures> {
         raw_insert: median(raw),
         import: median(imports),
         import_peak_rss_bytes: peak_rss,
+        csv_parse: median(parses),
+        verify,
         trial_balance,
         balance_sheet,
         income_statement,
@@ -232,13 +277,18 @@ fn closebook(options: &Options, database: &Path, arguments: &[&str]) -> anyhow::
         .args(arguments)
         .env("CLOSEBOOK_CACHE", options.work.join("plugin-cache"));
     let log = options.work.join("closebook.log");
-    let run = run_child(&mut command, &log, Stdio::null())?;
+    let run = run_child(&mut command, &log, Stdio::null(), None)?;
     run.with_context(|| format!("closebook {}", arguments.join(" ")))
 }
 
 /// Spawns `command` with stderr into `log` and waits for it with `wait4`, which returns the
 /// child's own resource usage (its peak resident set), not that of every child so far.
-fn run_child(command: &mut Command, log: &Path, stdout: Stdio) -> anyhow::Result<anyhow::Result<ChildRun>> {
+fn run_child(
+    command: &mut Command,
+    log: &Path,
+    stdout: Stdio,
+    time_limit: Option<Duration>,
+) -> anyhow::Result<anyhow::Result<ChildRun>> {
     let log_file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
     command.stdin(Stdio::null()).stdout(stdout).stderr(log_file);
     let start = Instant::now();
@@ -249,8 +299,26 @@ fn run_child(command: &mut Command, log: &Path, stdout: Stdio) -> anyhow::Result
     let mut status: libc::c_int = 0;
     // SAFETY: `rusage` is plain data that wait4 fills; zeroed is a valid value for it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child, whose `Child` handle is never waited on afterwards.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let flags = if time_limit.is_some() { libc::WNOHANG } else { 0 };
+    let waited = loop {
+        // SAFETY: waits for our own child, whose `Child` handle is never waited on afterwards.
+        let waited = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+        if waited != 0 {
+            break waited;
+        }
+        if time_limit.is_some_and(|limit| start.elapsed() > limit) {
+            // SAFETY: signals and then reaps our own child, still running (wait4 said so).
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::wait4(pid, &mut status, 0, &mut usage);
+            }
+            return Ok(Err(anyhow::anyhow!(
+                "did not finish within {} s; stopped",
+                time_limit.map_or(0, |limit| limit.as_secs())
+            )));
+        }
+        std::thread::sleep(PEER_POLL_INTERVAL);
+    };
     let wall = start.elapsed();
     if waited != pid {
         bail!(
@@ -268,6 +336,24 @@ fn run_child(command: &mut Command, log: &Path, stdout: Stdio) -> anyhow::Result
         )));
     }
     Ok(Ok(ChildRun { wall, max_rss_bytes }))
+}
+
+/// Reads and parses the journal into entries as the import does, without the ledger; returns
+/// the lines read.
+fn parse_only(journal: &Path) -> anyhow::Result<u64> {
+    let file = File::open(journal).with_context(|| format!("opening {}", journal.display()))?;
+    let reader = closebook_ledger::import::CsvJournalReader::new(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        "journal.csv",
+        closebook_ledger::period::Module::Ledger,
+    )?;
+    let mut lines = 0;
+    for item in reader {
+        let entry = item.map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
+        lines += entry.lines.len() as u64;
+        std::hint::black_box(entry.fingerprint());
+    }
+    Ok(lines)
 }
 
 /// Medians of the three statements for `CLOSE_PERIOD`, and the number of balance rows.
@@ -499,13 +585,24 @@ fn measure_peer(tool: &str, version_arguments: &[&str], journal: &Path, runs: us
     for _ in 0..runs {
         let mut command = Command::new(tool);
         command.arg("-f").arg(journal).arg("balance");
-        let run = run_child(&mut command, &log, Stdio::null())?.with_context(|| format!("{tool} balance"))?;
-        durations.push(run.wall);
-        max_rss_bytes = max_rss_bytes.max(run.max_rss_bytes);
+        match run_child(&mut command, &log, Stdio::null(), Some(PEER_TIME_LIMIT))? {
+            Ok(run) => {
+                durations.push(run.wall);
+                max_rss_bytes = max_rss_bytes.max(run.max_rss_bytes);
+            }
+            Err(error) => {
+                eprintln!("{tool} balance: {error:#}");
+                return Ok(Some(Peer {
+                    version,
+                    balance: Err(format!("{error:#}")),
+                    max_rss_bytes,
+                }));
+            }
+        }
     }
     Ok(Some(Peer {
         version,
-        balance: median(durations),
+        balance: Ok(median(durations)),
         max_rss_bytes,
     }))
 }

@@ -95,19 +95,33 @@ fn close_breakdown(text: &mut String, name: &str, close: &CloseFigures) {
 
 fn peer_rows(text: &mut String, name: &str, peer: Option<&Peer>, figures: &Figures) {
     match peer {
+        None if figures.peer_runs == 0 => {
+            let _ = writeln!(text, "| {name} balance | not run (--peer-runs 0) | | | |");
+        }
         None => {
             let _ = writeln!(text, "| {name} balance | not installed | | | |");
         }
-        Some(peer) => {
+        Some(Peer {
+            version,
+            balance: Err(reason),
+            ..
+        }) => {
+            let _ = writeln!(text, "| {name} balance ({version}) | {reason} | | | no ratio |");
+        }
+        Some(Peer {
+            version,
+            balance: Ok(balance),
+            max_rss_bytes,
+        }) => {
             let closebook_read = figures.import + figures.trial_balance;
             let _ = writeln!(
                 text,
                 "| {name} balance ({}) | {:.2} s, peak {} | | | {:.0}× the closebook trial balance; {:.2}× closebook import + trial balance |",
-                peer.version,
-                seconds(peer.balance),
-                mebibytes(peer.max_rss_bytes),
-                seconds(peer.balance) / seconds(figures.trial_balance).max(f64::MIN_POSITIVE),
-                seconds(peer.balance) / seconds(closebook_read).max(f64::MIN_POSITIVE),
+                version,
+                seconds(*balance),
+                mebibytes(*max_rss_bytes),
+                seconds(*balance) / seconds(figures.trial_balance).max(f64::MIN_POSITIVE),
+                seconds(*balance) / seconds(closebook_read).max(f64::MIN_POSITIVE),
             );
         }
     }
@@ -153,6 +167,12 @@ pub fn render(figures: &Figures, date: &str, machine: &str, command: &str, notes
     );
     let _ = writeln!(
         text,
+        "| of which reading and parsing the CSV (in process, with fingerprints) | {:.2} s | | share of the import: {:.0} % | |",
+        seconds(figures.csv_parse),
+        100.0 * seconds(figures.csv_parse) / seconds(figures.import).max(f64::MIN_POSITIVE)
+    );
+    let _ = writeln!(
+        text,
         "| peak memory of the import | {} | < 300 MiB | {} | |",
         mebibytes(figures.import_peak_rss_bytes),
         if figures.import_peak_rss_bytes < IMPORT_PEAK_RSS_TARGET_BYTES {
@@ -181,6 +201,12 @@ pub fn render(figures: &Figures, date: &str, machine: &str, command: &str, notes
         "| month-end close 2026-12 (auto-settle, fx-revaluation, allocation, checks, reports, hold) | {:.2} s | < 3 s | {} | |",
         seconds(figures.month_end_close.wall),
         under(figures.month_end_close.wall, MONTH_END_CLOSE_TARGET)
+    );
+    let _ = writeln!(
+        text,
+        "| of which the full-ledger verify of trial-balance-check (in process, 1 run) | {:.2} s | | share of the close: {:.0} % | |",
+        seconds(figures.verify),
+        100.0 * seconds(figures.verify) / seconds(figures.month_end_close.wall).max(f64::MIN_POSITIVE)
     );
     let _ = writeln!(
         text,

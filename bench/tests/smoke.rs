@@ -80,7 +80,7 @@ fn the_benchmark_runs_end_to_end_on_a_small_ledger() {
         "trial balance",
         "month-end close",
         "plugin instantiate",
-        "hledger balance | not installed",
+        "hledger balance | not run",
     ] {
         assert!(table.contains(row), "the table has no `{row}` row:\n{table}");
     }

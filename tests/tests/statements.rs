@@ -459,13 +459,13 @@ fn after_year_end_close_the_new_year_compares_with_the_closed_year() {
 
 #[test]
 fn a_balance_sheet_that_does_not_balance_says_so() {
-    // Proves the balance check is computed, not assumed: a maintained balance altered behind
+    // Proves the balance check is computed, not assumed: a maintained account balance altered behind
     // the ledger's back (as `verify` would find) shows as a difference in every format.
     let ledger = two_year_ledger();
     let connection = rusqlite::Connection::open(ledger.db()).expect("the ledger file opens");
     let changed = connection
         .execute(
-            "UPDATE balances SET accounting_amount = '-190.00'
+            "UPDATE account_balances SET accounting_amount = '-190.00'
              WHERE entity_id = 'E' AND period = '2026-03' AND account = '1000'",
             [],
         )

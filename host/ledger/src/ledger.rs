@@ -640,6 +640,8 @@ mod tests {
     use super::*;
     use crate::import::CsvJournalReader;
     use crate::report::trial_balance;
+    use rust_decimal::Decimal;
+    use std::collections::BTreeMap;
 
     const SETUP: &str = r#"
         [[currency]]
@@ -759,5 +761,135 @@ mod tests {
         assert_eq!(report.entries_checked, 2);
         assert!(report.findings.is_empty(), "{:?}", report.findings);
         assert_eq!(closing(&mut ledger, "2026-03", "1000").as_deref(), Some("0.00"));
+    }
+
+    /// Sums `balances` over dimensions, the way `account_balances` must hold them.
+    fn summed_dimension_balances(ledger: &mut Ledger) -> Vec<(String, String, String, Decimal, Decimal)> {
+        let mut sums: BTreeMap<(String, String, String), (Decimal, Decimal)> = BTreeMap::new();
+        ledger
+            .read(|db| {
+                for record in db.all_balances(&EntityId::new("E"))? {
+                    let sum = sums
+                        .entry((
+                            record.period.to_string(),
+                            record.account.to_string(),
+                            record.currency.to_string(),
+                        ))
+                        .or_default();
+                    sum.0 += record.amount;
+                    sum.1 += record.debit - record.credit;
+                }
+                Ok(())
+            })
+            .unwrap();
+        sums.into_iter()
+            .map(|((period, account, currency), (amount, net))| (period, account, currency, amount, net))
+            .collect()
+    }
+
+    fn account_balance_rows(ledger: &mut Ledger) -> Vec<(String, String, String, Decimal, Decimal)> {
+        ledger
+            .read(|db| db.all_account_balances(&EntityId::new("E")))
+            .unwrap()
+            .into_iter()
+            .map(|record| {
+                (
+                    record.period.to_string(),
+                    record.account.to_string(),
+                    record.currency.to_string(),
+                    record.amount,
+                    record.debit - record.credit,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn account_balances_are_the_dimension_balances_summed_and_verify_checks_them() {
+        // Issue #7: the statements read account_balances; they must equal balances summed over
+        // dimensions after several batches, and verify must catch a tampered row.
+        let mut ledger = ledger_with(
+            "entry,date,account,amount
+A,2026-01-10,1000,100.00
+A,2026-01-10,4000,-100.00
+             B,2026-02-10,1000,-30.00
+B,2026-02-10,4000,30.00
+",
+        );
+        let reader = CsvJournalReader::new(
+            "entry,date,account,amount
+C,2026-01-20,1000,7.00
+C,2026-01-20,4000,-7.00
+"
+            .as_bytes(),
+            "k.csv",
+            Module::Ledger,
+        )
+        .unwrap();
+        ledger
+            .import_journals(&EntityId::new("E"), reader, true, "k.csv")
+            .unwrap();
+        let expected = summed_dimension_balances(&mut ledger);
+        assert_eq!(expected.len(), 4, "{expected:?}");
+        assert_eq!(account_balance_rows(&mut ledger), expected);
+        assert_eq!(closing(&mut ledger, "2026-02", "1000").as_deref(), Some("77.00"));
+        ledger
+            .store()
+            .connection()
+            .execute(
+                "UPDATE account_balances SET accounting_amount = '1' WHERE period = '2026-01' AND account = '1000'",
+                [],
+            )
+            .unwrap();
+        let report = ledger
+            .read(|db| crate::verify::verify_entity(db, &EntityId::new("E")))
+            .unwrap();
+        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+        assert!(matches!(
+            report.findings[0],
+            crate::verify::Finding::BalanceMismatch { .. }
+        ));
+    }
+
+    #[test]
+    fn the_account_balances_migration_fills_the_table_from_existing_balances() {
+        // Issue #7: a ledger posted to before account_balances existed reads the same totals
+        // once the migration has run.
+        let path = std::env::temp_dir().join(format!("closebook-migration-4-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        {
+            let mut ledger = Ledger::open(&path, UserId::new("test")).unwrap();
+            ledger
+                .apply_setup(&SetupFile::parse(SETUP, "setup.toml").unwrap(), "setup.toml")
+                .unwrap();
+            let reader = CsvJournalReader::new(
+                "entry,date,account,amount
+A,2026-01-10,1000,100.00
+A,2026-01-10,4000,-100.00
+"
+                .as_bytes(),
+                "j.csv",
+                Module::Ledger,
+            )
+            .unwrap();
+            ledger
+                .import_journals(&EntityId::new("E"), reader, true, "j.csv")
+                .unwrap();
+            // Back to the schema before the migration.
+            ledger
+                .store()
+                .connection()
+                .execute_batch("DROP TABLE account_balances; DELETE FROM schema_migrations WHERE version = 4;")
+                .unwrap();
+        }
+        let mut ledger = Ledger::open(&path, UserId::new("test")).unwrap();
+        let expected = summed_dimension_balances(&mut ledger);
+        assert_eq!(expected.len(), 2);
+        assert_eq!(account_balance_rows(&mut ledger), expected);
+        assert_eq!(closing(&mut ledger, "2026-01", "4000").as_deref(), Some("-100.00"));
+        drop(ledger);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 }

@@ -153,13 +153,21 @@ pub fn trial_balance(
             )),
         )
     };
-    for record in db.balances(entity, &opening_periods)? {
+    // Without dimensions, the few per-account rows hold the same totals as the per-dimension rows.
+    let read = |periods: &[PeriodName]| {
+        if dimensions.is_empty() {
+            db.account_balances(entity, periods)
+        } else {
+            db.balances(entity, periods)
+        }
+    };
+    for record in read(&opening_periods)? {
         add(
             &mut grouped.entry(key(&record)).or_default().opening,
             record.accounting_amount,
         )?;
     }
-    for record in db.balances(entity, &movement_periods)? {
+    for record in read(&movement_periods)? {
         let row = grouped.entry(key(&record)).or_default();
         add(&mut row.debit, record.debit)?;
         add(&mut row.credit, record.credit)?;

@@ -471,7 +471,7 @@ fn account_amounts(
             if column.periods.is_empty() {
                 continue;
             }
-            for record in db.balances(&entity.id, &column.periods)? {
+            for record in db.account_balances(&entity.id, &column.periods)? {
                 let row = amounts
                     .entry(record.account)
                     .or_insert_with(|| vec![Decimal::ZERO; columns.len()]);

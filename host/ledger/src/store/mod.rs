@@ -311,6 +311,9 @@ fn migrate(connection: &mut Connection) -> Result<(), LedgerError> {
     }
     for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(applied as usize) {
         transaction.execute_batch(migration)?;
+        if index + 1 == schema::MIGRATION_4_VERSION {
+            posting::fill_account_balances(&transaction)?;
+        }
         transaction.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
             params![index as i64 + 1, crate::now_text()],
@@ -1116,6 +1119,56 @@ impl Db<'_> {
             }
         }
         Ok(records)
+    }
+
+    /// The balances of the given periods without their dimensions: one record per period,
+    /// account and currency, with `dimensions` empty. Reads the maintained `account_balances`,
+    /// whose size depends on the chart, not on the number of entries.
+    pub fn account_balances(
+        &self,
+        entity: &EntityId,
+        periods: &[PeriodName],
+    ) -> Result<Vec<BalanceRecord>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT period, account, currency, amount, accounting_amount, debit, credit
+             FROM account_balances WHERE entity_id = ?1 AND period = ?2 ORDER BY account, currency",
+        )?;
+        let mut records = Vec::new();
+        for period in periods {
+            let rows = statement.query_map([entity.as_str(), period.as_str()], |row| {
+                Ok(BalanceRecord {
+                    period: PeriodName(row.get(0)?),
+                    account: AccountNumber(row.get(1)?),
+                    dimensions: String::new(),
+                    currency: CurrencyCode(row.get(2)?),
+                    amount: decimal(row, 3)?,
+                    accounting_amount: decimal(row, 4)?,
+                    debit: decimal(row, 5)?,
+                    credit: decimal(row, 6)?,
+                })
+            })?;
+            for row in rows {
+                records.push(row?);
+                if records.len() > QUERY_ROWS_MAX {
+                    return Err(LedgerError::Invalid(format!(
+                        "more than {QUERY_ROWS_MAX} balance rows; narrow the query"
+                    )));
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Every row of an entity's `account_balances`, for `verify`.
+    pub fn all_account_balances(&self, entity: &EntityId) -> Result<Vec<BalanceRecord>, LedgerError> {
+        let periods: Vec<PeriodName> = {
+            let mut statement = self
+                .connection
+                .prepare("SELECT DISTINCT period FROM account_balances WHERE entity_id = ?1")?;
+            let rows = statement.query_map([entity.as_str()], |row| Ok(PeriodName(row.get(0)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        self.account_balances(entity, &periods)
     }
 
     /// Every balance row of an entity, for `verify` to compare with a recomputation.

@@ -1,7 +1,8 @@
 //! Writing posted entries: the per-entity sequence and hash chain, the lines, and the maintained
 //! balances. A `PostingBatch` lives inside one write transaction; balance changes are summed in
 //! memory and written once at `finish`, so posting a million entries touches each balance row
-//! once, not once per line.
+//! once, not once per line. `finish` writes both maintained tables: `balances` (per dimension
+//! set) and `account_balances` (the same without dimensions, what the statements read).
 
 use super::{Db, decimal};
 use crate::error::LedgerError;
@@ -9,7 +10,7 @@ use crate::ids::{AccountNumber, CurrencyCode, EntityId, PeriodName, UserId};
 use crate::journal::{PostedEntry, Provenance, ValidEntry, assert_balanced};
 use rusqlite::{OptionalExtension, params};
 use rust_decimal::Decimal;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Default, Clone, Copy)]
 struct BalanceDelta {
@@ -17,6 +18,101 @@ struct BalanceDelta {
     accounting_amount: Decimal,
     debit: Decimal,
     credit: Decimal,
+}
+
+impl BalanceDelta {
+    fn plus(self, other: Self) -> Result<Self, LedgerError> {
+        let add = |left: Decimal, right: Decimal| left.checked_add(right).ok_or(LedgerError::Overflow);
+        Ok(Self {
+            amount: add(self.amount, other.amount)?,
+            accounting_amount: add(self.accounting_amount, other.accounting_amount)?,
+            debit: add(self.debit, other.debit)?,
+            credit: add(self.credit, other.credit)?,
+        })
+    }
+}
+
+/// A row of `account_balances`: period, account, currency.
+type AccountBalanceKey = (PeriodName, AccountNumber, CurrencyCode);
+
+/// Adds `delta` to the `account_balances` row of `key` in `entity`, creating it if missing.
+fn add_to_account_balance(
+    connection: &rusqlite::Connection,
+    entity: &str,
+    (period, account, currency): &AccountBalanceKey,
+    delta: BalanceDelta,
+) -> Result<(), LedgerError> {
+    let existing = connection
+        .prepare_cached(
+            "SELECT amount, accounting_amount, debit, credit FROM account_balances
+             WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND currency = ?4",
+        )?
+        .query_row(
+            params![entity, period.as_str(), account.as_str(), currency.as_str()],
+            |row| {
+                Ok(BalanceDelta {
+                    amount: decimal(row, 0)?,
+                    accounting_amount: decimal(row, 1)?,
+                    debit: decimal(row, 2)?,
+                    credit: decimal(row, 3)?,
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_default();
+    let total = existing.plus(delta)?;
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO account_balances (entity_id, period, account, currency, amount, accounting_amount, debit, credit)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            entity,
+            period.as_str(),
+            account.as_str(),
+            currency.as_str(),
+            total.amount.to_string(),
+            total.accounting_amount.to_string(),
+            total.debit.to_string(),
+            total.credit.to_string()
+        ])?;
+    Ok(())
+}
+
+/// Fills `account_balances` from `balances` (the migration that adds the table runs this once,
+/// in its transaction, so that a ledger posted to before it reads the same totals).
+pub(super) fn fill_account_balances(connection: &rusqlite::Connection) -> Result<(), LedgerError> {
+    let mut sums: BTreeMap<(String, AccountBalanceKey), BalanceDelta> = BTreeMap::new();
+    let mut statement = connection.prepare(
+        "SELECT entity_id, period, account, currency, amount, accounting_amount, debit, credit FROM balances",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            (
+                row.get::<_, String>(0)?,
+                (
+                    PeriodName::from(row.get::<_, String>(1)?.as_str()),
+                    AccountNumber::new(row.get::<_, String>(2)?),
+                    CurrencyCode::from(row.get::<_, String>(3)?.as_str()),
+                ),
+            ),
+            BalanceDelta {
+                amount: decimal(row, 4)?,
+                accounting_amount: decimal(row, 5)?,
+                debit: decimal(row, 6)?,
+                credit: decimal(row, 7)?,
+            },
+        ))
+    })?;
+    for row in rows {
+        let (key, delta) = row?;
+        let sum = sums.entry(key).or_default();
+        *sum = sum.plus(delta)?;
+    }
+    for ((entity, key), delta) in sums {
+        add_to_account_balance(connection, &entity, &key, delta)?;
+    }
+    Ok(())
 }
 
 type BalanceKey = (PeriodName, AccountNumber, i64, CurrencyCode);
@@ -193,7 +289,12 @@ impl PostingBatch {
             return Ok(0);
         }
         let mut touched_periods = BTreeSet::new();
+        let mut account_deltas: BTreeMap<AccountBalanceKey, BalanceDelta> = BTreeMap::new();
         for ((period, account, dimension_set_id, currency), delta) in &self.deltas {
+            let account_delta = account_deltas
+                .entry((period.clone(), account.clone(), currency.clone()))
+                .or_default();
+            *account_delta = account_delta.plus(*delta)?;
             let key = params![
                 self.entity.as_str(),
                 period.as_str(),
@@ -236,6 +337,9 @@ impl PostingBatch {
                 ])?;
             touched_periods.insert(period.clone());
         }
+        for (key, delta) in &account_deltas {
+            add_to_account_balance(db.connection, self.entity.as_str(), key, *delta)?;
+        }
         db.connection.execute(
             "INSERT INTO ledger_heads (entity_id, sequence, hash) VALUES (?1, ?2, ?3)
              ON CONFLICT (entity_id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash",
@@ -253,6 +357,17 @@ impl PostingBatch {
             assert!(
                 total.is_zero(),
                 "balances of {} in {period} net to {total} after posting",
+                self.entity
+            );
+            let mut account_total = Decimal::ZERO;
+            for record in db.account_balances(&self.entity, std::slice::from_ref(period))? {
+                account_total = account_total
+                    .checked_add(record.accounting_amount)
+                    .ok_or(LedgerError::Overflow)?;
+            }
+            assert!(
+                account_total.is_zero(),
+                "account balances of {} in {period} net to {account_total} after posting",
                 self.entity
             );
         }

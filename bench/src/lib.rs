@@ -1,0 +1,9 @@
+//! closebook's benchmark: a deterministic generator of a large ledger (`generate`), the raw-SQLite
+//! insert ceiling (`baseline`), the measurements of closebook's real code paths and of the peers
+//! hledger and ledger (`measure`), and the results table (`results`). The binary
+//! `closebook-bench` drives them; see the README's Performance section.
+
+pub mod baseline;
+pub mod generate;
+pub mod measure;
+pub mod results;

@@ -1,0 +1,103 @@
+//! `closebook-bench generate` writes the benchmark ledger; `closebook-bench run` measures it and
+//! writes the results table. Build it with `--release` for honest figures.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use closebook_bench::{generate, measure, results};
+use std::path::PathBuf;
+
+/// Benchmark of closebook on a generated ledger, with hledger, ledger and raw SQLite beside it.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write the benchmark organization (setup.toml, rates.csv, journal.csv, journal.ledger).
+    Generate {
+        /// Journal entries to generate (about three lines each).
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// The folder to write into.
+        #[arg(long, default_value = "target/bench/data")]
+        out: PathBuf,
+    },
+    /// Generate, import, report, close and compare; print the table and write it to --results.
+    Run {
+        /// Journal entries to generate (about three lines each).
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Repetitions of each closebook measurement; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Repetitions of hledger and ledger; 0 leaves them out.
+        #[arg(long, default_value_t = 3)]
+        peer_runs: usize,
+        /// The closebook binary to measure.
+        #[arg(long, default_value = "target/release/closebook")]
+        closebook: PathBuf,
+        /// The folder of the compiled plugins (scripts/build-plugins).
+        #[arg(long, default_value = "target/wasm32-wasip2/release")]
+        plugins: PathBuf,
+        /// Where generated files, ledgers and caches go (not committed).
+        #[arg(long, default_value = "target/bench")]
+        work: PathBuf,
+        /// The Markdown results file to write (none: print only).
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// A Markdown file of analysis (bottlenecks of missed targets) appended to the results.
+        #[arg(long)]
+        notes: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Generate { entries, out } => {
+            let generated = generate::generate(&out, entries)?;
+            println!(
+                "wrote {} entries ({} lines, {} accounts) into {}",
+                generated.entries,
+                generated.lines,
+                generated.accounts,
+                out.display()
+            );
+        }
+        Command::Run {
+            entries,
+            runs,
+            peer_runs,
+            closebook,
+            plugins,
+            work,
+            results: results_file,
+            notes,
+        } => {
+            std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+            let options = measure::Options {
+                entries,
+                runs,
+                peer_runs,
+                closebook,
+                plugins,
+                work,
+            };
+            let figures = measure::run(&options)?;
+            let notes = match &notes {
+                Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+                None => String::new(),
+            };
+            let command = format!("closebook-bench run --entries {entries} --runs {runs} --peer-runs {peer_runs}");
+            let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+            let table = results::render(&figures, &date, &results::machine(), &command, &notes);
+            print!("{table}");
+            if let Some(path) = results_file {
+                std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! CI's smoke run of the benchmark: the same code as `closebook-bench run`, on 2,000 entries,
+//! with the debug binary and without the peers. It proves the benchmark still works end to
+//! end; it asserts no times (machines are noisy), only that every step did its work.
+
+use closebook_bench::measure::{self, Options};
+use closebook_bench::results;
+use closebook_tests::{closebook_binary, plugin_wasm};
+
+/// Entries of the smoke run: enough for every kind of entry the generator makes.
+const SMOKE_ENTRIES: u64 = 2_000;
+
+#[test]
+fn the_benchmark_runs_end_to_end_on_a_small_ledger() {
+    // Proves generate → raw insert → import → reports → both closes → plugin overhead all run
+    // on the real binary and plugins, and that the table names every target.
+    let work = std::env::temp_dir().join(format!("closebook-bench-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let options = Options {
+        entries: SMOKE_ENTRIES,
+        runs: 1,
+        peer_runs: 0,
+        closebook: closebook_binary().to_path_buf(),
+        plugins: plugin_wasm("fx_revaluation").parent().unwrap().to_path_buf(),
+        work: work.clone(),
+    };
+    let figures = measure::run(&options).unwrap();
+    assert_eq!(figures.entries, SMOKE_ENTRIES);
+    assert!(figures.lines > 2 * SMOKE_ENTRIES, "{} lines", figures.lines);
+    assert!(figures.balance_rows > 0);
+    assert!(figures.import_peak_rss_bytes > 0, "the child's peak memory was read");
+    assert!(
+        !figures.plugin_second_load_compiled,
+        "a second load must come from the cache"
+    );
+    let tasks: Vec<&str> = figures
+        .month_end_close
+        .tasks
+        .iter()
+        .map(|task| task.task.as_str())
+        .collect();
+    for task in [
+        "settle-open-items",
+        "fx-revaluation",
+        "allocate-rent",
+        "trial-balance-check",
+        "period-on-hold",
+    ] {
+        assert!(
+            tasks.contains(&task),
+            "the month-end close did not run {task}: {tasks:?}"
+        );
+    }
+    let posted = |name: &str| {
+        figures
+            .month_end_close
+            .tasks
+            .iter()
+            .find(|task| task.task == name)
+            .map_or(0, |task| task.entries_posted)
+    };
+    assert!(posted("fx-revaluation") > 0, "fx revaluation posted nothing");
+    assert!(posted("settle-open-items") + posted("allocate-rent") > 0);
+    assert!(
+        figures
+            .year_end_close
+            .tasks
+            .iter()
+            .any(|task| task.task == "year-end" && task.entries_posted > 0)
+    );
+    let ledger = rusqlite_count(&work.join("ledger.db"), "SELECT COUNT(*) FROM entries");
+    assert_eq!(
+        ledger,
+        i64::try_from(SMOKE_ENTRIES).unwrap(),
+        "every generated entry was posted"
+    );
+    let table = results::render(&figures, "today", &results::machine(), "smoke", "");
+    for row in [
+        "import + post",
+        "peak memory",
+        "trial balance",
+        "month-end close",
+        "plugin instantiate",
+        "hledger balance | not run",
+    ] {
+        assert!(table.contains(row), "the table has no `{row}` row:\n{table}");
+    }
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+fn rusqlite_count(database: &std::path::Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(database)
+        .unwrap()
+        .query_row(sql, [], |row| row.get(0))
+        .unwrap()
+}

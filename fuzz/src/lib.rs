@@ -55,7 +55,7 @@ thread_local! {
                 let entity = EntityId::new(entity.to_owned());
                 rules.push(
                     ledger
-                        .read(|db| closebook_ledger::ledger::posting_rules(db, &entity, &user, options.clone()))
+                        .read(|db| closebook_ledger::ledger::posting_rules(db, &entity, &user, options))
                         .expect("the demo posting rules load"),
                 );
             }
@@ -78,10 +78,8 @@ pub fn journal_csv(data: &[u8]) {
     let Ok(reader) = CsvJournalReader::new(data, "fuzz.csv", Module::Ledger) else {
         return;
     };
-    for item in reader.take(JOURNAL_ENTRIES_MAX) {
-        if let Ok(entry) = item {
-            validate_everywhere(&entry);
-        }
+    for entry in reader.take(JOURNAL_ENTRIES_MAX).flatten() {
+        validate_everywhere(&entry);
     }
 }
 

@@ -2,10 +2,8 @@
 //! same code a user's file or a plugin's proposal goes through. The `cargo fuzz` targets in
 //! `fuzz_targets/` call these, and so does the stable test `tests/tests/fuzz_corpus.rs`, which
 //! replays every seed and corpus file in CI without nightly. A function may return any refusal;
-//! the only failures are a panic or a hang.
+//! the only failures are a panic or a hang. `close_toml` lives in `close.rs`.
 
-use chrono::NaiveDate;
-use closebook::close::config::CloseConfig;
 use closebook_ledger::Ledger;
 use closebook_ledger::ids::{EntityId, UserId};
 use closebook_ledger::import::{CsvJournalReader, read_json_journal, read_rates_csv};
@@ -13,7 +11,13 @@ use closebook_ledger::journal::{NewEntry, PostingOptions, PostingRules};
 use closebook_ledger::period::Module;
 use closebook_ledger::setup::SetupFile;
 use closebook_ledger::store::Store;
-use std::path::Path;
+
+// The close.toml target needs the host crate (and wasmtime): its own file, compiled only with
+// the `close` feature here, and included on its own by the stable corpus test.
+#[cfg(feature = "close")]
+mod close;
+#[cfg(feature = "close")]
+pub use close::close_toml;
 
 /// Entries one journal input may yield before the harness stops reading: the importer streams,
 /// so this only bounds the fuzzer's time per input, not the importer.
@@ -25,9 +29,6 @@ const DEMO_RATES: &str = include_str!("../../examples/demo/rates.csv");
 
 /// The demo's entities, whose posting rules every parsed entry is validated against.
 const DEMO_ENTITIES: [&str; 2] = ["ACME-US", "ACME-DE"];
-
-/// The period end a close's due dates are computed from.
-const PERIOD_END: (i32, u32, u32) = (2026, 1, 31);
 
 /// A ledger holding the demo setup and rates, in memory.
 fn demo_ledger() -> Ledger {
@@ -108,23 +109,6 @@ pub fn setup_toml(data: &[u8]) {
     let store = Store::open_in_memory().expect("an in-memory ledger opens");
     let mut ledger = Ledger::from_store(store, UserId::new("fuzz".to_owned()));
     let _outcome = ledger.apply_setup(&setup, "setup.toml");
-}
-
-/// A close.toml, parsed and checked as `closebook close run` loads it (without the plugin
-/// files, which a fuzzer cannot provide), then the engine's own walks over the task graph.
-pub fn close_toml(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let Ok(config) = CloseConfig::parse(text, Path::new("/nonexistent/close.toml")) else {
-        return;
-    };
-    let (year, month, day) = PERIOD_END;
-    let period_end = NaiveDate::from_ymd_opt(year, month, day).expect("a valid date");
-    for task in &config.tasks {
-        let _due = config.due_date(period_end, task.due_working_days);
-        let _downstream = config.downstream_of(&task.id);
-    }
 }
 
 /// A plugin's proposed entry, as JSON of the host's `NewEntry` (what a proposal is converted

@@ -2,6 +2,8 @@
 //! keeps the harness compiling and proves that every seed, every corpus file a fuzzing run
 //! kept, and every input that once crashed (fuzz/regressions/) still runs without a panic.
 
+#[path = "../../fuzz/src/close.rs"]
+mod close_harness;
 #[path = "../../fuzz/src/lib.rs"]
 mod harness;
 
@@ -62,7 +64,7 @@ fn setup_toml_inputs_run_without_panic() {
 #[test]
 fn close_toml_inputs_run_without_panic() {
     // Proves the same for close.toml files, loaded and walked.
-    replay("close_toml", harness::close_toml);
+    replay("close_toml", close_harness::close_toml);
 }
 
 #[test]

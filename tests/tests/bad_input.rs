@@ -250,3 +250,44 @@ fn rows_inserted_into_the_file_are_named_by_verify() {
         run.stdout
     );
 }
+
+#[test]
+fn a_ledger_from_a_newer_closebook_is_refused_untouched() {
+    // Proves a schema version beyond this build's is refused by name before anything is
+    // migrated or written.
+    let ledger = Ledger::with_demo_journals();
+    rusqlite::Connection::open(ledger.db())
+        .unwrap()
+        .execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (999, '2030-01-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+    let digest = file_digest(&ledger.db());
+    let run = ledger.run(&["report", "trial-balance", "--entity", "ACME-US", "--period", "2026-01"]);
+    let stderr = run.stderr.clone();
+    assert_clean_failure(
+        run,
+        "this ledger was written by a newer closebook (schema version 999; this build knows up to",
+    );
+    assert!(stderr.contains("): upgrade closebook"), "{stderr}");
+    assert_eq!(file_digest(&ledger.db()), digest);
+}
+
+#[test]
+fn a_journal_with_an_unknown_column_is_refused_before_reading_entries() {
+    // Proves a misspelt header is named with the columns closebook knows, and nothing of the
+    // file is written.
+    let ledger = Ledger::with_demo_journals();
+    let entries_before = ledger.entry_count("ACME-US");
+    let file = ledger.write(
+        "typo.csv",
+        "entry,date,acount,amount\nT-1,2026-01-15,1000,5.00\nT-1,2026-01-15,4000,-5.00\n",
+    );
+    assert_clean_failure(
+        ledger.run(&["import", "journals", &file, "--entity", "ACME-US", "--post"]),
+        "typo.csv: unknown column `acount` (expected entry, date, account, amount, debit, credit, currency, accounting_amount, description, period or dim.<name>)",
+    );
+    assert_eq!(ledger.entry_count("ACME-US"), entries_before);
+    assert_eq!(ledger.draft_count("ACME-US"), 0);
+}

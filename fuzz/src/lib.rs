@@ -2,7 +2,8 @@
 //! same code a user's file or a plugin's proposal goes through. The `cargo fuzz` targets in
 //! `fuzz_targets/` call these, and so does the stable test `tests/tests/fuzz_corpus.rs`, which
 //! replays every seed and corpus file in CI without nightly. A function may return any refusal;
-//! the only failures are a panic or a hang. `close_toml` lives in `close.rs`.
+//! the only failures are a panic or a hang. `close_toml` lives in `close.rs`, which only the
+//! close.toml target and the corpus test include: it needs the host crate (see Cargo.toml).
 
 use closebook_ledger::Ledger;
 use closebook_ledger::ids::{EntityId, UserId};
@@ -11,13 +12,6 @@ use closebook_ledger::journal::{NewEntry, PostingOptions, PostingRules};
 use closebook_ledger::period::Module;
 use closebook_ledger::setup::SetupFile;
 use closebook_ledger::store::Store;
-
-// The close.toml target needs the host crate (and wasmtime): its own file, compiled only with
-// the `close` feature here, and included on its own by the stable corpus test.
-#[cfg(feature = "close")]
-mod close;
-#[cfg(feature = "close")]
-pub use close::close_toml;
 
 /// Entries one journal input may yield before the harness stops reading: the importer streams,
 /// so this only bounds the fuzzer's time per input, not the importer.

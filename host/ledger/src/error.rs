@@ -11,7 +11,19 @@ pub enum LedgerError {
     #[error("cannot open the ledger file {path}: {source}")]
     Open { path: String, source: rusqlite::Error },
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    #[error(
+        "the ledger file is not a closebook database or is damaged ({detail}): check that --db names the right file, or restore it from a backup"
+    )]
+    Damaged { detail: String },
+    #[error(
+        "the ledger file is read-only, so nothing was written: make it writable (chmod u+w) or work on a copy; reports and verify still work on it"
+    )]
+    ReadOnly,
+    #[error(
+        "the disk is full or the ledger file reached its size limit, so nothing was written: free some space and run the command again"
+    )]
+    Full,
     #[error(
         "another closebook process is writing to this ledger and did not finish in time; try again when it is done"
     )]
@@ -34,7 +46,38 @@ pub enum LedgerError {
     Io { path: String, source: std::io::Error },
 }
 
+/// SQLite failures a user can act on get their own message; the rest stay database errors.
+impl From<rusqlite::Error> for LedgerError {
+    fn from(error: rusqlite::Error) -> Self {
+        match error.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseCorrupt) | Some(rusqlite::ErrorCode::NotADatabase) => {
+                LedgerError::Damaged {
+                    detail: error.to_string(),
+                }
+            }
+            Some(rusqlite::ErrorCode::ReadOnly) => LedgerError::ReadOnly,
+            Some(rusqlite::ErrorCode::DiskFull) => LedgerError::Full,
+            _ => LedgerError::Sqlite(error),
+        }
+    }
+}
+
 impl LedgerError {
+    /// Whether the error is the storage's (the file, the disk, another process) rather than
+    /// a refusal of what was asked.
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(
+            self,
+            LedgerError::Sqlite(_)
+                | LedgerError::Open { .. }
+                | LedgerError::Busy
+                | LedgerError::Io { .. }
+                | LedgerError::Damaged { .. }
+                | LedgerError::ReadOnly
+                | LedgerError::Full
+        )
+    }
+
     pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
         LedgerError::NotFound { what, id: id.into() }
     }

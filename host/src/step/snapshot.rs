@@ -50,11 +50,10 @@ impl SnapshotReader {
 /// A refusal the step sees for a ledger error that is its own doing (unknown period…), or a
 /// host failure for a database error.
 fn convert(error: LedgerError) -> ReaderError {
-    match error {
-        LedgerError::Sqlite(_) | LedgerError::Open { .. } | LedgerError::Busy | LedgerError::Io { .. } => {
-            ReaderError::Failed(Box::new(error))
-        }
-        other => ReaderError::refused(other.to_string()),
+    if error.is_storage_failure() {
+        ReaderError::Failed(Box::new(error))
+    } else {
+        ReaderError::refused(error.to_string())
     }
 }
 

@@ -20,7 +20,7 @@ use crate::money::from_store_text;
 use crate::period::{Module, ModuleAccess, PeriodStatus};
 use crate::rate::ExchangeRate;
 use chrono::NaiveDate;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::path::Path;
@@ -198,22 +198,42 @@ pub struct LineRecord {
 
 impl Store {
     /// Opens (or creates) the ledger file and brings its schema up to date.
+    ///
+    /// A file whose permissions allow nobody to write (`chmod a-w`) is opened read-only by
+    /// SQLite itself: reports and `verify` work, and every write is refused with
+    /// [`LedgerError::ReadOnly`] — for root too, whom file permissions alone would not stop.
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
-        let connection = Connection::open(path).map_err(|source| LedgerError::Open {
+        let read_only = std::fs::metadata(path).is_ok_and(|metadata| metadata.permissions().readonly());
+        let flags = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::default()
+        };
+        let connection = Connection::open_with_flags(path, flags).map_err(|source| LedgerError::Open {
             path: path.display().to_string(),
             source,
         })?;
-        let store = Self::configure(connection)?;
+        let store = Self::configure(connection, read_only)?;
         Ok(store)
     }
 
     /// An in-memory store, for tests.
     pub fn open_in_memory() -> Result<Self, LedgerError> {
-        Self::configure(Connection::open_in_memory()?)
+        Self::configure(Connection::open_in_memory()?, false)
     }
 
-    fn configure(mut connection: Connection) -> Result<Self, LedgerError> {
+    fn configure(mut connection: Connection, read_only: bool) -> Result<Self, LedgerError> {
         connection.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        if let Some(pages) = max_pages_from_environment()? {
+            // SQLite never lowers the limit below the file's current size.
+            let _limit: i64 =
+                connection.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |row| row.get(0))?;
+        }
+        if read_only {
+            connection.execute_batch("PRAGMA foreign_keys = ON;")?;
+            check_schema_read_only(&connection)?;
+            return Ok(Self { connection });
+        }
         // WAL lets readers (reports, plugin snapshots) run while one writer posts.
         let _mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
@@ -288,8 +308,42 @@ pub fn copy_database(from: &Path, to: &Path) -> Result<(), LedgerError> {
 fn busy_error(error: rusqlite::Error) -> LedgerError {
     match error.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => LedgerError::Busy,
-        _ => LedgerError::Sqlite(error),
+        _ => LedgerError::from(error),
     }
+}
+
+/// The environment variable that caps the ledger file's size, in database pages (SQLite's
+/// `max_page_count`). It exists to simulate a full disk: the bad-input tests set it to just
+/// above the file's size and prove that a write which outgrows it is refused whole.
+pub const MAX_PAGES_ENV: &str = "CLOSEBOOK_MAX_PAGES";
+
+fn max_pages_from_environment() -> Result<Option<u64>, LedgerError> {
+    let Ok(text) = std::env::var(MAX_PAGES_ENV) else {
+        return Ok(None);
+    };
+    text.trim().parse::<u64>().map(Some).map_err(|_| {
+        LedgerError::Invalid(format!(
+            "{MAX_PAGES_ENV} is `{text}`: give a whole number of database pages, or unset it"
+        ))
+    })
+}
+
+/// A read-only store cannot migrate: it must already have this build's schema.
+fn check_schema_read_only(connection: &Connection) -> Result<(), LedgerError> {
+    let applied: i64 = connection.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| {
+        row.get(0)
+    })?;
+    let known = schema::MIGRATIONS.len() as i64;
+    if applied > known {
+        return Err(LedgerError::NewerSchema {
+            found: applied,
+            supported: known,
+        });
+    }
+    if applied < known {
+        return Err(LedgerError::ReadOnly);
+    }
+    Ok(())
 }
 
 fn migrate(connection: &mut Connection) -> Result<(), LedgerError> {

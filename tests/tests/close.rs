@@ -271,6 +271,69 @@ fn a_failing_step_stops_its_chain_others_finish_and_the_next_run_resumes() {
 }
 
 #[test]
+fn the_trial_balance_check_finds_a_changed_line_of_the_close_period() {
+    // Proves builtin:trial-balance-check checks the close period's entries against their hashes
+    // and the period's maintained balances against its lines (not only that the balances net to
+    // zero), and that on an untouched ledger it passes naming how many entries it checked.
+    let ledger = Ledger::with_demo_journals();
+    let config = ledger.write(
+        "check.toml",
+        r#"[close]
+name = "check"
+entities = ["ACME-US"]
+
+[calendar]
+weekend = ["sat", "sun"]
+
+[[task]]
+id = "check"
+name = "Trial balance check"
+area = "GL"
+owner = "bob"
+due = 1
+step = "builtin:trial-balance-check"
+"#,
+    );
+    let check = |ledger: &Ledger| {
+        ledger.run_as(
+            "bob",
+            &[
+                "close", "run", "--config", &config, "--period", "2026-01", "--rerun", "check",
+            ],
+        )
+    };
+    let clean = check(&ledger).success();
+    // ACME-US posts 9 entries in January: 4 journals, 2 payables and 3 receivables (its opening
+    // balances are in FY2026-opening).
+    assert!(
+        clean
+            .stdout
+            .contains("trial balance nets to zero; 9 entries of 2026-01 verified"),
+        "{}",
+        clean.stdout
+    );
+    // A line of January's rent (US-GL-002) changed behind the ledger's back, and its
+    // counter-line too, so that the entry still balances and the trial balance still nets to zero.
+    let connection = rusqlite::Connection::open(ledger.db()).unwrap();
+    connection
+        .execute_batch(
+            "DROP TRIGGER lines_no_update;
+             UPDATE lines SET accounting_amount = '4600.00', amount = '4600.00'
+             WHERE entry_id = (SELECT id FROM entries WHERE entry_key = 'US-GL-002') AND account = '6100';
+             UPDATE lines SET accounting_amount = '-4600.00', amount = '-4600.00'
+             WHERE entry_id = (SELECT id FROM entries WHERE entry_key = 'US-GL-002') AND account = '1000';",
+        )
+        .unwrap();
+    drop(connection);
+    let stderr = check(&ledger).failure();
+    assert!(
+        stderr.contains("the check of ACME-US's 2026-01 entries found 5 problems, the first: entry"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(US-GL-002) does not match its hash"), "{stderr}");
+}
+
+#[test]
 fn rerun_reverses_the_previous_entries_and_posts_new_ones() {
     // Proves --rerun: the revaluation's two entries are reversed and two new ones posted, and
     // the balances end where they were.

@@ -4,9 +4,9 @@
 //! entry whose hash or link no longer matches.
 
 use crate::error::LedgerError;
-use crate::ids::EntityId;
-use crate::journal::GENESIS_HASH;
-use crate::store::Db;
+use crate::ids::{EntityId, PeriodName};
+use crate::journal::{GENESIS_HASH, PostedEntry};
+use crate::store::{BalanceRecord, Db};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -116,44 +116,7 @@ pub fn verify_entity(db: &Db<'_>, entity: &EntityId) -> Result<VerifyReport, Led
                 key: entry.key.to_string(),
             });
         }
-        if entry.previous_hash != previous_hash {
-            findings.push(Finding::BrokenLink {
-                sequence: entry.sequence,
-                key: entry.key.to_string(),
-            });
-        }
-        if entry.compute_hash() != entry.hash {
-            findings.push(Finding::HashMismatch {
-                sequence: entry.sequence,
-                key: entry.key.to_string(),
-            });
-        }
-        let mut total = Decimal::ZERO;
-        for line in &entry.lines {
-            total = total.checked_add(line.accounting_amount).ok_or(LedgerError::Overflow)?;
-            let bucket = recomputed
-                .entry((
-                    entry.period.to_string(),
-                    line.account.to_string(),
-                    line.dimensions.clone(),
-                    line.currency.to_string(),
-                ))
-                .or_default();
-            bucket[0] += line.amount;
-            bucket[1] += line.accounting_amount;
-            if line.accounting_amount.is_sign_positive() {
-                bucket[2] += line.accounting_amount;
-            } else {
-                bucket[3] -= line.accounting_amount;
-            }
-        }
-        if !total.is_zero() || entry.lines.is_empty() {
-            findings.push(Finding::Unbalanced {
-                sequence: entry.sequence,
-                key: entry.key.to_string(),
-                total,
-            });
-        }
+        check_entry(&entry, &previous_hash, &mut recomputed, &mut findings)?;
         expected_sequence = entry.sequence + 1;
         previous_hash = entry.hash;
         Ok(())
@@ -165,22 +128,136 @@ pub fn verify_entity(db: &Db<'_>, entity: &EntityId) -> Result<VerifyReport, Led
             last_sequence: expected_sequence - 1,
         });
     }
-    let mut stored: BTreeMap<BucketKey, [Decimal; 4]> = BTreeMap::new();
-    for record in db.all_balances(entity)? {
-        stored.insert(
-            (
-                record.period.to_string(),
-                record.account.to_string(),
-                record.dimensions,
-                record.currency.to_string(),
-            ),
-            [record.amount, record.accounting_amount, record.debit, record.credit],
-        );
+    compare_balances(
+        &db.all_balances(entity)?,
+        &db.all_account_balances(entity)?,
+        &recomputed,
+        &mut findings,
+    )?;
+    findings.truncate(FINDINGS_MAX);
+    report.findings = findings;
+    Ok(report)
+}
+
+/// Checks one period of an entity at a cost that follows the period's size, not the ledger's:
+/// every entry of the period against its own hash and the stored hash of the entry before it
+/// in the chain, that each balances, and the period's maintained balances (per dimension set
+/// and per account) against its lines. The close's trial-balance check runs it. What it cannot
+/// see from one period (an entry deleted from another period, a cut at the chain's head) is
+/// `verify_entity`'s job, which `closebook verify` runs over the whole ledger.
+pub fn verify_period(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Result<VerifyReport, LedgerError> {
+    db.require_entity(entity)?;
+    let mut report = VerifyReport::default();
+    let mut recomputed: BTreeMap<BucketKey, [Decimal; 4]> = BTreeMap::new();
+    let mut findings = Vec::new();
+    db.for_each_entry_in_period(entity, period, |entry| {
+        report.entries_checked += 1;
+        match db.entry_hash_at(entity, entry.sequence - 1)? {
+            Some(previous_hash) => check_entry(&entry, &previous_hash, &mut recomputed, &mut findings)?,
+            None => {
+                findings.push(Finding::SequenceGap {
+                    expected: entry.sequence - 1,
+                    found: entry.sequence,
+                    key: entry.key.to_string(),
+                });
+                check_entry(&entry, &entry.previous_hash, &mut recomputed, &mut findings)?;
+            }
+        }
+        Ok(())
+    })?;
+    let periods = std::slice::from_ref(period);
+    compare_balances(
+        &db.balances(entity, periods)?,
+        &db.account_balances(entity, periods)?,
+        &recomputed,
+        &mut findings,
+    )?;
+    findings.truncate(FINDINGS_MAX);
+    report.findings = findings;
+    Ok(report)
+}
+
+/// Checks one entry (its hash, its link to the hash before it, that it balances) and adds its
+/// lines to the recomputed balances.
+fn check_entry(
+    entry: &PostedEntry,
+    previous_hash: &str,
+    recomputed: &mut BTreeMap<BucketKey, [Decimal; 4]>,
+    findings: &mut Vec<Finding>,
+) -> Result<(), LedgerError> {
+    if entry.previous_hash != previous_hash {
+        findings.push(Finding::BrokenLink {
+            sequence: entry.sequence,
+            key: entry.key.to_string(),
+        });
     }
-    compare_buckets(&stored, &recomputed, &mut findings);
+    if entry.compute_hash() != entry.hash {
+        findings.push(Finding::HashMismatch {
+            sequence: entry.sequence,
+            key: entry.key.to_string(),
+        });
+    }
+    let mut total = Decimal::ZERO;
+    for line in &entry.lines {
+        total = total.checked_add(line.accounting_amount).ok_or(LedgerError::Overflow)?;
+        let bucket = recomputed
+            .entry((
+                entry.period.to_string(),
+                line.account.to_string(),
+                line.dimensions.clone(),
+                line.currency.to_string(),
+            ))
+            .or_default();
+        bucket[0] += line.amount;
+        bucket[1] += line.accounting_amount;
+        if line.accounting_amount.is_sign_positive() {
+            bucket[2] += line.accounting_amount;
+        } else {
+            bucket[3] -= line.accounting_amount;
+        }
+    }
+    if !total.is_zero() || entry.lines.is_empty() {
+        findings.push(Finding::Unbalanced {
+            sequence: entry.sequence,
+            key: entry.key.to_string(),
+            total,
+        });
+    }
+    Ok(())
+}
+
+/// Compares the stored balances (per dimension set, and per account without dimensions) with
+/// the ones recomputed from the lines, adding a finding per difference.
+fn compare_balances(
+    balances: &[BalanceRecord],
+    account_balances: &[BalanceRecord],
+    recomputed: &BTreeMap<BucketKey, [Decimal; 4]>,
+    findings: &mut Vec<Finding>,
+) -> Result<(), LedgerError> {
+    let stored_of = |records: &[BalanceRecord], with_dimensions: bool| -> BTreeMap<BucketKey, [Decimal; 4]> {
+        records
+            .iter()
+            .map(|record| {
+                (
+                    (
+                        record.period.to_string(),
+                        record.account.to_string(),
+                        if with_dimensions {
+                            record.dimensions.clone()
+                        } else {
+                            String::new()
+                        },
+                        record.currency.to_string(),
+                    ),
+                    [record.amount, record.accounting_amount, record.debit, record.credit],
+                )
+            })
+            .collect()
+    };
+    compare_buckets(&stored_of(balances, true), recomputed, findings);
     // The per-account totals must be the per-dimension balances summed over dimensions.
     let mut recomputed_accounts: BTreeMap<BucketKey, [Decimal; 4]> = BTreeMap::new();
-    for ((period, account, _, currency), values) in &recomputed {
+    for ((period, account, _, currency), values) in recomputed {
         let sums = recomputed_accounts
             .entry((period.clone(), account.clone(), String::new(), currency.clone()))
             .or_insert([Decimal::ZERO; 4]);
@@ -188,22 +265,8 @@ pub fn verify_entity(db: &Db<'_>, entity: &EntityId) -> Result<VerifyReport, Led
             *sum = sum.checked_add(*value).ok_or(LedgerError::Overflow)?;
         }
     }
-    let mut stored_accounts: BTreeMap<BucketKey, [Decimal; 4]> = BTreeMap::new();
-    for record in db.all_account_balances(entity)? {
-        stored_accounts.insert(
-            (
-                record.period.to_string(),
-                record.account.to_string(),
-                String::new(),
-                record.currency.to_string(),
-            ),
-            [record.amount, record.accounting_amount, record.debit, record.credit],
-        );
-    }
-    compare_buckets(&stored_accounts, &recomputed_accounts, &mut findings);
-    findings.truncate(FINDINGS_MAX);
-    report.findings = findings;
-    Ok(report)
+    compare_buckets(&stored_of(account_balances, false), &recomputed_accounts, findings);
+    Ok(())
 }
 
 /// Adds a finding for every bucket whose stored values differ from the recomputed ones.

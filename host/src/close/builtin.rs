@@ -88,15 +88,17 @@ pub fn run(
                 trial_balance.totals.debit,
                 trial_balance.totals.credit
             );
-            let verify = ledger.read(|db| closebook_ledger::verify::verify_entity(db, entity))?;
+            // The period's entries and balances, at a cost that follows the period, not the
+            // ledger: `closebook verify` checks the whole chain.
+            let verify = ledger.read(|db| closebook_ledger::verify::verify_period(db, entity, &period))?;
             anyhow::ensure!(
                 verify.findings.is_empty(),
-                "the ledger check found {} problems, the first: {}",
+                "the check of {entity}'s {period} entries found {} problems, the first: {}; run `closebook verify` for the whole ledger",
                 verify.findings.len(),
                 verify.findings[0]
             );
             format!(
-                "trial balance nets to zero; {} entries verified",
+                "trial balance nets to zero; {} entries of {period} verified",
                 verify.entries_checked
             )
         }

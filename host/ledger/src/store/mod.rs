@@ -1082,6 +1082,38 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// Visits the entries an entity posted in one period, in sequence order, with their lines.
+    pub fn for_each_entry_in_period(
+        &self,
+        entity: &EntityId,
+        period: &PeriodName,
+        mut visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 AND period = ?2 ORDER BY sequence"
+        ))?;
+        let mut rows = statement.query([entity.as_str(), period.as_str()])?;
+        while let Some(row) = rows.next()? {
+            let mut entry = entry_from_row(row)?;
+            entry.lines = self.lines_of(entry.id)?;
+            visit(entry)?;
+        }
+        Ok(())
+    }
+
+    /// The stored hash of an entity's entry with this sequence number, none when there is no such
+    /// entry (the genesis hash stands before sequence 1).
+    pub fn entry_hash_at(&self, entity: &EntityId, sequence: i64) -> Result<Option<String>, LedgerError> {
+        if sequence == 0 {
+            return Ok(Some(crate::journal::GENESIS_HASH.to_owned()));
+        }
+        Ok(self
+            .connection
+            .prepare_cached("SELECT hash FROM entries WHERE entity_id = ?1 AND sequence = ?2")?
+            .query_row(params![entity.as_str(), sequence], |row| row.get(0))
+            .optional()?)
+    }
+
     /// Lines of an entry that belong to a settlement not reversed.
     pub fn settled_line_count(&self, entry_id: i64) -> Result<i64, LedgerError> {
         Ok(self.connection.query_row(

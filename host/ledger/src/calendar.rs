@@ -164,12 +164,22 @@ impl FiscalCalendar {
     /// The operating period that contains `date`.
     pub fn operating_period_of(self, date: NaiveDate) -> Result<Period, CalendarError> {
         let year = self.fiscal_year(self.fiscal_year_end_of(date))?;
-        let name = operating_period_name(date);
-        Ok(self
-            .periods(&year)
-            .into_iter()
-            .find(|period| period.name == name)
-            .expect("every date of a year has its month"))
+        // Computed directly instead of building the year's fourteen periods and searching them:
+        // an import resolves one period per entry. A test checks both agree on every day.
+        let months_since_start =
+            (date.year() - year.start.year()) * 12 + date.month0() as i32 - year.start.month0() as i32;
+        let month_index = u32::try_from(months_since_start).expect("a date of a fiscal year is not before its start");
+        assert!(month_index < 12, "{date} lies outside fiscal year {}", year.name);
+        let start = year.start + Months::new(month_index);
+        let end = start + Months::new(1) - chrono::Days::new(1);
+        Ok(Period {
+            name: operating_period_name(start),
+            kind: PeriodKind::Operating,
+            fiscal_year: year.name,
+            start,
+            end,
+            ordinal: i64::from(year.end_year) * 100 + i64::from(month_index) + 1,
+        })
     }
 
     /// Finds a period by name: `YYYY-MM`, `FY2026-opening` or `FY2026-closing`.
@@ -221,6 +231,27 @@ mod tests {
 
     fn date(text: &str) -> NaiveDate {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    // Proves the direct month arithmetic of `operating_period_of` finds the same period as the
+    // list of the year's periods, for every day of two years of a calendar- and a July-year.
+    #[test]
+    fn operating_period_of_matches_the_period_list_on_every_day() {
+        for start_month in [1, 7] {
+            let calendar = FiscalCalendar::new(start_month).unwrap();
+            let mut day = date("2025-01-01");
+            while day <= date("2026-12-31") {
+                let found = calendar.operating_period_of(day).unwrap();
+                let year = calendar.fiscal_year(calendar.fiscal_year_end_of(day)).unwrap();
+                let listed = calendar
+                    .periods(&year)
+                    .into_iter()
+                    .find(|period| period.kind == PeriodKind::Operating && period.start <= day && day <= period.end)
+                    .unwrap();
+                assert_eq!(found, listed, "start month {start_month}, {day}");
+                day = day.succ_opt().unwrap();
+            }
+        }
     }
 
     #[test]

@@ -169,6 +169,9 @@ impl Ledger {
             } else {
                 None
             };
+            // A posting import writes no drafts, so when the entity has none at the start no key
+            // of the file can name one, and the per-entry draft lookup is left out.
+            let drafts_possible = !post || db.draft_count(entity)? > 0;
             let mut summary = ImportSummary::default();
             let mut refusals: Vec<EntryRefusal> = Vec::new();
             for item in items {
@@ -185,7 +188,11 @@ impl Ledger {
                 summary.entries_read += 1;
                 summary.lines_read += entry.lines.len();
                 let fingerprint = entry.fingerprint();
-                let existing = db.existing_key(entity, &entry.key)?;
+                let existing = if drafts_possible {
+                    db.existing_key(entity, &entry.key)?
+                } else {
+                    db.existing_posted_key(entity, &entry.key)?
+                };
                 if let Some(existing) = &existing {
                     if existing.fingerprint != fingerprint {
                         refusals.push(EntryRefusal {

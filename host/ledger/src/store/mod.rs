@@ -900,19 +900,8 @@ impl Db<'_> {
     // ----- entries ---------------------------------------------------------------------------
 
     pub fn existing_key(&self, entity: &EntityId, key: &EntryKey) -> Result<Option<ExistingKey>, LedgerError> {
-        let posted = self
-            .connection
-            .prepare_cached("SELECT id, fingerprint FROM entries WHERE entity_id = ?1 AND entry_key = ?2")?
-            .query_row([entity.as_str(), key.as_str()], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-            })
-            .optional()?;
-        if let Some((id, fingerprint)) = posted {
-            return Ok(Some(ExistingKey {
-                fingerprint,
-                posted_entry_id: Some(id),
-                draft_id: None,
-            }));
+        if let Some(posted) = self.existing_posted_key(entity, key)? {
+            return Ok(Some(posted));
         }
         let draft = self
             .connection
@@ -925,6 +914,22 @@ impl Db<'_> {
             fingerprint,
             posted_entry_id: None,
             draft_id: Some(id),
+        }))
+    }
+
+    /// The posted entry of `key`, if any; drafts are not looked at (see `existing_key`).
+    pub fn existing_posted_key(&self, entity: &EntityId, key: &EntryKey) -> Result<Option<ExistingKey>, LedgerError> {
+        let posted = self
+            .connection
+            .prepare_cached("SELECT id, fingerprint FROM entries WHERE entity_id = ?1 AND entry_key = ?2")?
+            .query_row([entity.as_str(), key.as_str()], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
+            .optional()?;
+        Ok(posted.map(|(id, fingerprint)| ExistingKey {
+            fingerprint,
+            posted_entry_id: Some(id),
+            draft_id: None,
         }))
     }
 

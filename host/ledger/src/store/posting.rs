@@ -79,6 +79,74 @@ fn add_to_account_balance(
     Ok(())
 }
 
+/// Adds `delta` to the `balances` row of `key` in `entity`. A row new to the ledger (every row
+/// of a first import) is written by one insert; only a row that exists is read, summed in
+/// `Decimal` and updated.
+fn add_to_balance(
+    connection: &rusqlite::Connection,
+    entity: &str,
+    (period, account, dimension_set_id, currency): (&PeriodName, &AccountNumber, i64, &CurrencyCode),
+    delta: BalanceDelta,
+) -> Result<(), LedgerError> {
+    let inserted = connection
+        .prepare_cached(
+            "INSERT INTO balances (entity_id, period, account, dimension_set_id, currency, amount, accounting_amount, debit, credit)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            entity,
+            period.as_str(),
+            account.as_str(),
+            dimension_set_id,
+            currency.as_str(),
+            delta.amount.to_string(),
+            delta.accounting_amount.to_string(),
+            delta.debit.to_string(),
+            delta.credit.to_string()
+        ])?;
+    if inserted == 1 {
+        return Ok(());
+    }
+    let key = params![
+        entity,
+        period.as_str(),
+        account.as_str(),
+        dimension_set_id,
+        currency.as_str()
+    ];
+    let existing = connection
+        .prepare_cached(
+            "SELECT amount, accounting_amount, debit, credit FROM balances
+             WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND dimension_set_id = ?4 AND currency = ?5",
+        )?
+        .query_row(key, |row| {
+            Ok(BalanceDelta {
+                amount: decimal(row, 0)?,
+                accounting_amount: decimal(row, 1)?,
+                debit: decimal(row, 2)?,
+                credit: decimal(row, 3)?,
+            })
+        })?;
+    let total = existing.plus(delta)?;
+    connection
+        .prepare_cached(
+            "UPDATE balances SET amount = ?6, accounting_amount = ?7, debit = ?8, credit = ?9
+             WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND dimension_set_id = ?4 AND currency = ?5",
+        )?
+        .execute(params![
+            entity,
+            period.as_str(),
+            account.as_str(),
+            dimension_set_id,
+            currency.as_str(),
+            total.amount.to_string(),
+            total.accounting_amount.to_string(),
+            total.debit.to_string(),
+            total.credit.to_string()
+        ])?;
+    Ok(())
+}
+
 /// Fills `account_balances` from `balances` (the migration that adds the table runs this once,
 /// in its transaction, so that a ledger posted to before it reads the same totals).
 pub(super) fn fill_account_balances(connection: &rusqlite::Connection) -> Result<(), LedgerError> {
@@ -290,51 +358,21 @@ impl PostingBatch {
         }
         let mut touched_periods = BTreeSet::new();
         let mut account_deltas: BTreeMap<AccountBalanceKey, BalanceDelta> = BTreeMap::new();
-        for ((period, account, dimension_set_id, currency), delta) in &self.deltas {
+        // In key order, so that the inserts into the `balances` B-tree land next to each other
+        // instead of on random pages.
+        let mut deltas: Vec<(&BalanceKey, &BalanceDelta)> = self.deltas.iter().collect();
+        deltas.sort_unstable_by(|left, right| left.0.cmp(right.0));
+        for ((period, account, dimension_set_id, currency), delta) in deltas {
             let account_delta = account_deltas
                 .entry((period.clone(), account.clone(), currency.clone()))
                 .or_default();
             *account_delta = account_delta.plus(*delta)?;
-            let key = params![
+            add_to_balance(
+                db.connection,
                 self.entity.as_str(),
-                period.as_str(),
-                account.as_str(),
-                dimension_set_id,
-                currency.as_str()
-            ];
-            let existing = db
-                .connection
-                .prepare_cached(
-                    "SELECT amount, accounting_amount, debit, credit FROM balances
-                     WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND dimension_set_id = ?4 AND currency = ?5",
-                )?
-                .query_row(key, |row| {
-                    Ok(BalanceDelta {
-                        amount: decimal(row, 0)?,
-                        accounting_amount: decimal(row, 1)?,
-                        debit: decimal(row, 2)?,
-                        credit: decimal(row, 3)?,
-                    })
-                })
-                .optional()?
-                .unwrap_or_default();
-            let add = |left: Decimal, right: Decimal| left.checked_add(right).ok_or(LedgerError::Overflow);
-            db.connection
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO balances (entity_id, period, account, dimension_set_id, currency, amount, accounting_amount, debit, credit)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )?
-                .execute(params![
-                    self.entity.as_str(),
-                    period.as_str(),
-                    account.as_str(),
-                    dimension_set_id,
-                    currency.as_str(),
-                    add(existing.amount, delta.amount)?.to_string(),
-                    add(existing.accounting_amount, delta.accounting_amount)?.to_string(),
-                    add(existing.debit, delta.debit)?.to_string(),
-                    add(existing.credit, delta.credit)?.to_string()
-                ])?;
+                (period, account, *dimension_set_id, currency),
+                *delta,
+            )?;
             touched_periods.insert(period.clone());
         }
         for (key, delta) in &account_deltas {

@@ -68,7 +68,10 @@ pub struct Figures {
     pub import: Duration,
     pub import_peak_rss_bytes: u64,
     pub csv_parse: Duration,
+    /// `closebook verify` of the whole ledger: not part of a close.
     pub verify: Duration,
+    /// The close period's check that `builtin:trial-balance-check` runs inside the close.
+    pub verify_period: Duration,
     pub trial_balance: Duration,
     pub balance_sheet: Duration,
     pub income_statement: Duration,
@@ -186,6 +189,22 @@ pub fn run(options: &Options) -> anyhow::Result<Figures> {
         }
         elapsed
     };
+    eprintln!("period verify of {CLOSE_PERIOD} (once)");
+    let verify_period = {
+        let mut ledger = Ledger::open(&ledger_db, UserId::new(USER))?;
+        let start = Instant::now();
+        let report = ledger.read(|db| {
+            closebook_ledger::verify::verify_period(db, &EntityId::new(ENTITY), &PeriodName::new(CLOSE_PERIOD))
+        })?;
+        let elapsed = start.elapsed();
+        if !report.findings.is_empty() {
+            bail!(
+                "the period verify found problems in the imported ledger: {:?}",
+                report.findings.first()
+            );
+        }
+        elapsed
+    };
 
     eprintln!("reports ({REPORT_CALLS} calls each)");
     let (trial_balance, balance_sheet, income_statement, balance_rows) = measure_reports(&ledger_db)?;
@@ -224,6 +243,7 @@ pub fn run(options: &Options) -> anyhow::Result<Figures> {
         import_peak_rss_bytes: peak_rss,
         csv_parse: median(parses),
         verify,
+        verify_period,
         trial_balance,
         balance_sheet,
         income_statement,

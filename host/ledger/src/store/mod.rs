@@ -1252,26 +1252,24 @@ impl Db<'_> {
 
     /// Every row of an entity's `account_balances`, for `verify`.
     pub fn all_account_balances(&self, entity: &EntityId) -> Result<Vec<BalanceRecord>, LedgerError> {
-        let periods: Vec<PeriodName> = {
-            let mut statement = self
-                .connection
-                .prepare("SELECT DISTINCT period FROM account_balances WHERE entity_id = ?1")?;
-            let rows = statement.query_map([entity.as_str()], |row| Ok(PeriodName(row.get(0)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
+        let periods = self.periods_with_balances("account_balances", entity)?;
         self.account_balances(entity, &periods)
     }
 
     /// Every balance row of an entity, for `verify` to compare with a recomputation.
     pub fn all_balances(&self, entity: &EntityId) -> Result<Vec<BalanceRecord>, LedgerError> {
-        let periods: Vec<PeriodName> = {
-            let mut statement = self
-                .connection
-                .prepare("SELECT DISTINCT period FROM balances WHERE entity_id = ?1")?;
-            let rows = statement.query_map([entity.as_str()], |row| Ok(PeriodName(row.get(0)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
+        let periods = self.periods_with_balances("balances", entity)?;
         self.balances(entity, &periods)
+    }
+
+    /// The periods in which an entity has rows in a maintained balance table (`balances` or
+    /// `account_balances`: a fixed name, never input).
+    fn periods_with_balances(&self, table: &'static str, entity: &EntityId) -> Result<Vec<PeriodName>, LedgerError> {
+        let mut statement = self
+            .connection
+            .prepare(&format!("SELECT DISTINCT period FROM {table} WHERE entity_id = ?1"))?;
+        let rows = statement.query_map([entity.as_str()], |row| Ok(PeriodName(row.get(0)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     // ----- settlements ---------------------------------------------------------------------

@@ -1186,30 +1186,7 @@ impl Db<'_> {
              FROM balances b JOIN dimension_sets s ON s.id = b.dimension_set_id
              WHERE b.entity_id = ?1 AND b.period = ?2 ORDER BY b.account, s.canonical, b.currency",
         )?;
-        let mut records = Vec::new();
-        for period in periods {
-            let rows = statement.query_map([entity.as_str(), period.as_str()], |row| {
-                Ok(BalanceRecord {
-                    period: PeriodName(row.get(0)?),
-                    account: AccountNumber(row.get(1)?),
-                    dimensions: row.get(2)?,
-                    currency: CurrencyCode(row.get(3)?),
-                    amount: decimal(row, 4)?,
-                    accounting_amount: decimal(row, 5)?,
-                    debit: decimal(row, 6)?,
-                    credit: decimal(row, 7)?,
-                })
-            })?;
-            for row in rows {
-                records.push(row?);
-                if records.len() > QUERY_ROWS_MAX {
-                    return Err(LedgerError::Invalid(format!(
-                        "more than {QUERY_ROWS_MAX} balance rows; narrow the query"
-                    )));
-                }
-            }
-        }
-        Ok(records)
+        balance_records(&mut statement, entity, periods)
     }
 
     /// The balances of the given periods without their dimensions: one record per period,
@@ -1221,33 +1198,10 @@ impl Db<'_> {
         periods: &[PeriodName],
     ) -> Result<Vec<BalanceRecord>, LedgerError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT period, account, currency, amount, accounting_amount, debit, credit
+            "SELECT period, account, '', currency, amount, accounting_amount, debit, credit
              FROM account_balances WHERE entity_id = ?1 AND period = ?2 ORDER BY account, currency",
         )?;
-        let mut records = Vec::new();
-        for period in periods {
-            let rows = statement.query_map([entity.as_str(), period.as_str()], |row| {
-                Ok(BalanceRecord {
-                    period: PeriodName(row.get(0)?),
-                    account: AccountNumber(row.get(1)?),
-                    dimensions: String::new(),
-                    currency: CurrencyCode(row.get(2)?),
-                    amount: decimal(row, 3)?,
-                    accounting_amount: decimal(row, 4)?,
-                    debit: decimal(row, 5)?,
-                    credit: decimal(row, 6)?,
-                })
-            })?;
-            for row in rows {
-                records.push(row?);
-                if records.len() > QUERY_ROWS_MAX {
-                    return Err(LedgerError::Invalid(format!(
-                        "more than {QUERY_ROWS_MAX} balance rows; narrow the query"
-                    )));
-                }
-            }
-        }
-        Ok(records)
+        balance_records(&mut statement, entity, periods)
     }
 
     /// Every row of an entity's `account_balances`, for `verify`.
@@ -1605,4 +1559,37 @@ impl Db<'_> {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Runs a balance query (columns: period, account, dimensions, currency, amount, accounting
+/// amount, debit, credit; parameters: entity, period) once per period, up to `QUERY_ROWS_MAX` rows.
+fn balance_records(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    entity: &EntityId,
+    periods: &[PeriodName],
+) -> Result<Vec<BalanceRecord>, LedgerError> {
+    let mut records = Vec::new();
+    for period in periods {
+        let rows = statement.query_map([entity.as_str(), period.as_str()], |row| {
+            Ok(BalanceRecord {
+                period: PeriodName(row.get(0)?),
+                account: AccountNumber(row.get(1)?),
+                dimensions: row.get(2)?,
+                currency: CurrencyCode(row.get(3)?),
+                amount: decimal(row, 4)?,
+                accounting_amount: decimal(row, 5)?,
+                debit: decimal(row, 6)?,
+                credit: decimal(row, 7)?,
+            })
+        })?;
+        for row in rows {
+            records.push(row?);
+            if records.len() > QUERY_ROWS_MAX {
+                return Err(LedgerError::Invalid(format!(
+                    "more than {QUERY_ROWS_MAX} balance rows; narrow the query"
+                )));
+            }
+        }
+    }
+    Ok(records)
 }

@@ -20,7 +20,8 @@ use std::path::Path;
 pub const ENTITY: &str = "BENCH-US";
 /// The user the benchmark acts as (member of the closers group).
 pub const USER: &str = "bench";
-/// The fiscal year the entries fall in.
+/// The fiscal year the entries fall in, and its first day.
+pub const FISCAL_YEAR: &str = "FY2026";
 pub const FIRST_DAY: (i32, u32, u32) = (2026, 1, 1);
 /// Days in FY2026.
 const YEAR_DAYS: i64 = 365;

@@ -6,6 +6,11 @@ use clap::{Parser, Subcommand};
 use closebook_bench::{generate, measure, results};
 use std::path::PathBuf;
 
+/// The allocator the closebook binary uses, so that the raw-SQLite ceiling measured in this
+/// process and the import measured in closebook's run on the same one.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Benchmark of closebook on a generated ledger, with hledger, ledger and raw SQLite beside it.
 #[derive(Parser)]
 #[command(version)]
@@ -24,6 +29,22 @@ enum Command {
         /// The folder to write into.
         #[arg(long, default_value = "target/bench/data")]
         out: PathBuf,
+    },
+    /// Measure the import alone: the raw-SQLite ceiling, the minimal reference and `closebook
+    /// import journals --post`, interleaved; print their medians and the ratio to the ceiling.
+    Import {
+        /// Journal entries to generate (about three lines each).
+        #[arg(long, default_value_t = 200_000)]
+        entries: u64,
+        /// Rounds; the median of each figure is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// The closebook binary to measure.
+        #[arg(long, default_value = "target/release/closebook")]
+        closebook: PathBuf,
+        /// Where generated files and ledgers go (not committed).
+        #[arg(long, default_value = "target/bench")]
+        work: PathBuf,
     },
     /// Generate, import, report, close and compare; print the table and write it to --results.
     Run {
@@ -65,6 +86,52 @@ fn main() -> anyhow::Result<()> {
                 generated.accounts,
                 out.display()
             );
+        }
+        Command::Import {
+            entries,
+            runs,
+            closebook,
+            work,
+        } => {
+            if runs == 0 {
+                anyhow::bail!("--runs 0 measures nothing: give at least 1");
+            }
+            std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+            let options = measure::Options {
+                entries,
+                runs,
+                peer_runs: 0,
+                closebook: std::fs::canonicalize(&closebook).with_context(|| {
+                    format!(
+                        "{} does not exist: build it with cargo build --release",
+                        closebook.display()
+                    )
+                })?,
+                plugins: PathBuf::new(),
+                work: std::fs::canonicalize(&work)?,
+            };
+            let data = options.work.join(format!("data-{entries}"));
+            let generated = generate::generate(&data, entries)?;
+            let figures = measure::measure_import(&options, &data, &generated)?;
+            let rate = |duration: std::time::Duration| generated.lines as f64 / duration.as_secs_f64();
+            println!(
+                "{} entries, {} lines, medians of {runs} rounds",
+                generated.entries, generated.lines
+            );
+            println!("| measure | time | lines/s | closebook / this |\n| --- | ---: | ---: | ---: |");
+            for (name, duration) in [
+                ("raw SQLite, closebook's tables (the ceiling)", figures.raw_insert),
+                ("raw SQLite, minimal tables (reference)", figures.minimal_insert),
+                ("closebook import journals --post", figures.import),
+            ] {
+                println!(
+                    "| {name} | {:.2} s | {:.0} | {:.0} % |",
+                    duration.as_secs_f64(),
+                    rate(duration),
+                    100.0 * rate(figures.import) / rate(duration)
+                );
+            }
+            println!("peak memory of the import: {} MiB", figures.peak_rss_bytes >> 20);
         }
         Command::Run {
             entries,

@@ -64,7 +64,10 @@ pub struct Figures {
     pub accounts: usize,
     pub runs: usize,
     pub peer_runs: usize,
+    /// The ceiling: closebook's rows into closebook's tables, raw.
     pub raw_insert: Duration,
+    /// The reference: fewer columns into bare tables.
+    pub minimal_insert: Duration,
     pub import: Duration,
     pub import_peak_rss_bytes: u64,
     pub csv_parse: Duration,
@@ -124,45 +127,8 @@ pub fn run(options: &Options) -> anyhow::Result<Figures> {
     let generated = generate::generate(&data, options.entries)?;
     let journal = data.join("journal.csv");
 
-    eprintln!("raw sqlite ceiling ({} runs)", options.runs);
-    let mut raw = Vec::new();
-    for _ in 0..options.runs {
-        let start = Instant::now();
-        let inserted = crate::baseline::insert_raw(&journal, &options.work.join("raw.db"))?;
-        raw.push(start.elapsed());
-        if inserted != generated.lines {
-            bail!("the raw insert wrote {inserted} lines, expected {}", generated.lines);
-        }
-    }
-    remove_database(&options.work.join("raw.db"))?;
-
-    let template = options.work.join("template.db");
-    remove_database(&template)?;
-    closebook(
-        options,
-        &template,
-        &["setup", "apply", path_text(&data.join("setup.toml"))?],
-    )?;
-    closebook(
-        options,
-        &template,
-        &["import", "rates", path_text(&data.join("rates.csv"))?],
-    )?;
-
-    eprintln!("closebook import ({} runs)", options.runs);
-    let ledger_db = options.work.join("ledger.db");
-    let mut imports = Vec::new();
-    let mut peak_rss = 0;
-    for _ in 0..options.runs {
-        copy_database(&template, &ledger_db)?;
-        let run = closebook(
-            options,
-            &ledger_db,
-            &["import", "journals", path_text(&journal)?, "--entity", ENTITY, "--post"],
-        )?;
-        imports.push(run.wall);
-        peak_rss = peak_rss.max(run.max_rss_bytes);
-    }
+    let import = measure_import(options, &data, &generated)?;
+    let ledger_db = import.ledger_db.clone();
 
     eprintln!("csv parse only ({} runs)", options.runs);
     let mut parses = Vec::new();
@@ -238,9 +204,10 @@ pub fn run(options: &Options) -> anyhow::Result<Figures> {
         accounts: generated.accounts,
         runs: options.runs,
         peer_runs: options.peer_runs,
-        raw_insert: median(raw),
-        import: median(imports),
-        import_peak_rss_bytes: peak_rss,
+        raw_insert: import.raw_insert,
+        minimal_insert: import.minimal_insert,
+        import: import.import,
+        import_peak_rss_bytes: import.peak_rss_bytes,
         csv_parse: median(parses),
         verify,
         verify_period,
@@ -259,13 +226,89 @@ pub fn run(options: &Options) -> anyhow::Result<Figures> {
     })
 }
 
+/// The import figures: medians of `runs` rounds, each round the ceiling, the reference and the
+/// closebook import one after the other, so that a change in the machine's load touches all
+/// three alike.
+#[derive(Debug, Clone)]
+pub struct ImportFigures {
+    pub raw_insert: Duration,
+    pub minimal_insert: Duration,
+    pub import: Duration,
+    pub peak_rss_bytes: u64,
+    /// The ledger the last import wrote (set up, rates imported, journal posted).
+    pub ledger_db: PathBuf,
+}
+
+/// Sets up a template ledger (setup.toml, rates), then measures the raw-SQLite ceiling, the
+/// minimal reference and `closebook import journals --post` on copies of it, interleaved.
+pub fn measure_import(
+    options: &Options,
+    data: &Path,
+    generated: &generate::Generated,
+) -> anyhow::Result<ImportFigures> {
+    let journal = data.join("journal.csv");
+    let template = options.work.join("template.db");
+    remove_database(&template)?;
+    closebook(
+        options,
+        &template,
+        &["setup", "apply", path_text(&data.join("setup.toml"))?],
+    )?;
+    closebook(
+        options,
+        &template,
+        &["import", "rates", path_text(&data.join("rates.csv"))?],
+    )?;
+    // Checkpointed, so that the main file alone holds the template.
+    rusqlite::Connection::open(&template)?.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    let ledger_db = options.work.join("ledger.db");
+    let raw_db = options.work.join("raw.db");
+    let (mut raw, mut minimal, mut imports, mut peak_rss) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    for round in 1..=options.runs {
+        eprintln!("import round {round} of {}: raw sqlite ceiling", options.runs);
+        let start = Instant::now();
+        let inserted = crate::baseline::insert_raw(&journal, &template, &raw_db)?;
+        raw.push(start.elapsed());
+        if inserted != generated.lines {
+            bail!("the raw insert wrote {inserted} lines, expected {}", generated.lines);
+        }
+        eprintln!("import round {round} of {}: minimal tables", options.runs);
+        let start = Instant::now();
+        let inserted = crate::baseline::insert_minimal(&journal, &raw_db)?;
+        minimal.push(start.elapsed());
+        if inserted != generated.lines {
+            bail!(
+                "the minimal insert wrote {inserted} lines, expected {}",
+                generated.lines
+            );
+        }
+        remove_database(&raw_db)?;
+        eprintln!("import round {round} of {}: closebook import", options.runs);
+        copy_database(&template, &ledger_db)?;
+        let run = closebook(
+            options,
+            &ledger_db,
+            &["import", "journals", path_text(&journal)?, "--entity", ENTITY, "--post"],
+        )?;
+        imports.push(run.wall);
+        peak_rss = peak_rss.max(run.max_rss_bytes);
+    }
+    Ok(ImportFigures {
+        raw_insert: median(raw),
+        minimal_insert: median(minimal),
+        import: median(imports),
+        peak_rss_bytes: peak_rss,
+        ledger_db,
+    })
+}
+
 fn path_text(path: &Path) -> anyhow::Result<&str> {
     path.to_str()
         .with_context(|| format!("the path {} is not UTF-8: use a UTF-8 --work folder", path.display()))
 }
 
 /// Removes a SQLite file and its WAL and shared-memory files, if there.
-fn remove_database(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn remove_database(path: &Path) -> anyhow::Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);

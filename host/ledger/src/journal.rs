@@ -280,25 +280,50 @@ pub struct PostedEntry {
     pub hash: String,
 }
 
+/// The text forms of an entry's values that both its hash and its stored row use, rendered once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EntryTexts {
+    pub date: String,
+    /// Each line's amount and accounting amount.
+    pub amounts: Vec<(String, String)>,
+}
+
 impl PostedEntry {
+    /// The texts of this entry's date and amounts, as stored and as hashed.
+    pub fn texts(&self) -> EntryTexts {
+        EntryTexts {
+            date: self.date.to_string(),
+            amounts: self
+                .lines
+                .iter()
+                .map(|line| (line.amount.to_string(), line.accounting_amount.to_string()))
+                .collect(),
+        }
+    }
+
     /// The hash of this entry chained over the previous one: SHA-256 of the previous hash and
     /// a canonical, length-prefixed encoding of the entry, its lines and its provenance.
     pub fn compute_hash(&self) -> String {
+        self.compute_hash_with(&self.texts())
+    }
+
+    /// `compute_hash` with the entry's texts already rendered (`texts` must be `self.texts()`).
+    pub fn compute_hash_with(&self, texts: &EntryTexts) -> String {
         let mut encoder = CanonicalEncoder::default();
         encoder.field("previous", &self.previous_hash);
         encoder.field("entity", self.entity.as_str());
-        encoder.field("sequence", &self.sequence.to_string());
+        encoder.number("sequence", self.sequence);
         encoder.field("key", self.key.as_str());
         encoder.field("fingerprint", &self.fingerprint);
-        encoder.field("date", &self.date.to_string());
+        encoder.field("date", &texts.date);
         encoder.field("period", self.period.as_str());
         encoder.field("fiscal_year", self.fiscal_year.as_str());
         encoder.field("module", self.module.as_str());
         encoder.field("description", &self.description);
-        encoder.field(
-            "reverses",
-            &self.reverses_entry_id.map(|id| id.to_string()).unwrap_or_default(),
-        );
+        match self.reverses_entry_id {
+            Some(id) => encoder.number("reverses", id),
+            None => encoder.field("reverses", ""),
+        }
         encoder.field("posted_by", self.posted_by.as_str());
         encoder.field("posted_at", &self.posted_at);
         let provenance = &self.provenance;
@@ -312,13 +337,13 @@ impl PostedEntry {
         ] {
             encoder.field(name, value.as_deref().unwrap_or(""));
         }
-        for line in &self.lines {
-            encoder.field("line_no", &line.line_no.to_string());
+        for (line, (amount, accounting_amount)) in self.lines.iter().zip(&texts.amounts) {
+            encoder.number("line_no", i64::from(line.line_no));
             encoder.field("account", line.account.as_str());
             encoder.field("dimensions", &line.dimensions);
             encoder.field("currency", line.currency.as_str());
-            encoder.field("amount", &line.amount.to_string());
-            encoder.field("accounting_amount", &line.accounting_amount.to_string());
+            encoder.field("amount", amount);
+            encoder.field("accounting_amount", accounting_amount);
             encoder.field("line_description", &line.description);
         }
         encoder.finish_hex()
@@ -333,17 +358,48 @@ struct CanonicalEncoder {
 
 impl CanonicalEncoder {
     fn field(&mut self, name: &str, value: &str) {
+        self.field_bytes(name, value.as_bytes());
+    }
+
+    fn field_bytes(&mut self, name: &str, value: &[u8]) {
         self.hasher.update(name.as_bytes());
         self.hasher.update(b":");
-        self.hasher.update(value.len().to_string().as_bytes());
+        self.hasher.update(decimal_digits(&mut [0; 20], value.len() as u64));
         self.hasher.update(b":");
-        self.hasher.update(value.as_bytes());
+        self.hasher.update(value);
         self.hasher.update(b";");
+    }
+
+    /// A field whose value is `number` in decimal: what `field(name, &number.to_string())`
+    /// writes, without the allocation.
+    fn number(&mut self, name: &str, number: i64) {
+        let mut buffer = [0; 21];
+        let start = buffer.len() - decimal_digits(&mut buffer[1..], number.unsigned_abs()).len();
+        if number < 0 {
+            buffer[start - 1] = b'-';
+            self.field_bytes(name, &buffer[start - 1..]);
+        } else {
+            self.field_bytes(name, &buffer[start..]);
+        }
     }
 
     fn finish_hex(self) -> String {
         hex::encode(self.hasher.finalize())
     }
+}
+
+/// `number` in decimal, written at the end of `buffer` (at least 20 bytes); returns the digits.
+fn decimal_digits(buffer: &mut [u8], mut number: u64) -> &[u8] {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (number % 10) as u8;
+        number /= 10;
+        if number == 0 {
+            break;
+        }
+    }
+    &buffer[start..]
 }
 
 /// Options a trusted caller may set for a batch.
@@ -1099,5 +1155,71 @@ mod tests {
         tampered.description = "tes".into();
         tampered.key = EntryKey::new("E1t");
         assert_ne!(tampered.compute_hash(), first.hash, "fields are length-prefixed");
+    }
+
+    /// The encoding every stored hash was written with: each number and length as `to_string`.
+    fn plain_text_hash(entry: &PostedEntry) -> String {
+        let mut hasher = Sha256::new();
+        let mut field = |name: &str, value: &str| {
+            hasher.update(format!("{name}:{}:{value};", value.len()).as_bytes());
+        };
+        field("previous", &entry.previous_hash);
+        field("entity", entry.entity.as_str());
+        field("sequence", &entry.sequence.to_string());
+        field("key", entry.key.as_str());
+        field("fingerprint", &entry.fingerprint);
+        field("date", &entry.date.to_string());
+        field("period", entry.period.as_str());
+        field("fiscal_year", entry.fiscal_year.as_str());
+        field("module", entry.module.as_str());
+        field("description", &entry.description);
+        field(
+            "reverses",
+            &entry.reverses_entry_id.map(|id| id.to_string()).unwrap_or_default(),
+        );
+        field("posted_by", entry.posted_by.as_str());
+        field("posted_at", &entry.posted_at);
+        field("source", &entry.provenance.source);
+        for (name, value) in [
+            ("run_id", &entry.provenance.run_id),
+            ("task", &entry.provenance.task),
+            ("plugin_name", &entry.provenance.plugin_name),
+            ("plugin_version", &entry.provenance.plugin_version),
+            ("plugin_sha256", &entry.provenance.plugin_sha256),
+        ] {
+            field(name, value.as_deref().unwrap_or(""));
+        }
+        for line in &entry.lines {
+            field("line_no", &line.line_no.to_string());
+            field("account", line.account.as_str());
+            field("dimensions", &line.dimensions);
+            field("currency", line.currency.as_str());
+            field("amount", &line.amount.to_string());
+            field("accounting_amount", &line.accounting_amount.to_string());
+            field("line_description", &line.description);
+        }
+        hex::encode(hasher.finalize())
+    }
+
+    #[test]
+    fn hash_encoding_is_the_plain_text_one_for_every_number() {
+        // Stored hashes must still verify: the allocation-free number and length encoding
+        // writes exactly what `to_string` wrote, for zero, one digit, many digits and negatives.
+        let mut entry = posted(GENESIS_HASH);
+        for (sequence, reverses) in [
+            (0, None),
+            (1, Some(9)),
+            (10, Some(10)),
+            (1_000_000_007, Some(-1)),
+            (-42, Some(i64::MIN)),
+            (i64::MAX, Some(i64::MAX)),
+        ] {
+            entry.sequence = sequence;
+            entry.reverses_entry_id = reverses;
+            entry.description = "d".repeat(usize::try_from(sequence.unsigned_abs() % 1000).unwrap());
+            assert_eq!(entry.compute_hash(), plain_text_hash(&entry), "sequence {sequence}");
+        }
+        entry.lines[0].line_no = 123_456;
+        assert_eq!(entry.compute_hash(), plain_text_hash(&entry));
     }
 }

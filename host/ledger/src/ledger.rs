@@ -11,13 +11,23 @@ use crate::journal::{
     EntryRefusal, NewEntry, PostedEntry, PostedLine, PostingOptions, PostingRules, Provenance, Refusal, ValidEntry,
 };
 use crate::period::{Module, ModuleAccess, PeriodStatus, check_status_change};
+use crate::pipeline::{self, Checked, ReadItem};
 use crate::rate::{ExchangeRate, RateTable};
 use crate::setup::{AccountSetup, SetupFile, SetupSummary};
-use crate::store::{Db, PostingBatch, Store};
+use crate::store::{Db, PostingBatch, PostingStatements, Store};
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
+
+/// The refusal of an entry whose key the entity used for different data.
+fn key_conflict(entry: &NewEntry) -> EntryRefusal {
+    EntryRefusal {
+        key: entry.key.clone(),
+        source_line: entry.source_line(),
+        reason: Refusal::KeyConflict { key: entry.key.clone() },
+    }
+}
 
 /// Refusals collected from one file before reading stops: enough to fix a file in one pass,
 /// bounded so that a wrong file does not fill the terminal or memory.
@@ -150,10 +160,13 @@ impl Ledger {
     /// Imports journal entries as drafts, or posts them with `post`. All or nothing: any
     /// refusal in the file and nothing from it is written. An entry identical to one imported
     /// before is a reported no-op; the same key with different data is refused.
+    ///
+    /// The file is read, fingerprinted, validated and hash-stamped on a second thread while
+    /// this one writes (see `pipeline`), so `items` must be `Send`.
     pub fn import_journals(
         &mut self,
         entity: &EntityId,
-        items: impl IntoIterator<Item = JournalItem>,
+        items: impl IntoIterator<Item = JournalItem, IntoIter: Send>,
         post: bool,
         source: &str,
     ) -> Result<ImportSummary, LedgerError> {
@@ -170,63 +183,94 @@ impl Ledger {
                 None
             };
             // A posting import writes no drafts, so when the entity has none at the start no key
-            // of the file can name one, and the per-entry draft lookup is left out.
+            // of the file can name one, and the per-entry draft lookup is left out; the insert
+            // itself then finds a key posted before.
             let drafts_possible = !post || db.draft_count(entity)? > 0;
+            let mut statements = if post {
+                Some(PostingStatements::prepare(db)?)
+            } else {
+                None
+            };
             let mut summary = ImportSummary::default();
             let mut refusals: Vec<EntryRefusal> = Vec::new();
-            for item in items {
-                if refusals.len() >= REFUSALS_COLLECTED_MAX {
-                    break;
-                }
-                let entry = match item {
-                    Ok(entry) => entry,
-                    Err(refusal) => {
-                        refusals.push(refusal);
-                        continue;
-                    }
-                };
-                summary.entries_read += 1;
-                summary.lines_read += entry.lines.len();
-                let fingerprint = entry.fingerprint();
-                let existing = if drafts_possible {
-                    db.existing_key(entity, &entry.key)?
-                } else {
-                    db.existing_posted_key(entity, &entry.key)?
-                };
-                if let Some(existing) = &existing {
-                    if existing.fingerprint != fingerprint {
-                        refusals.push(EntryRefusal {
-                            key: entry.key.clone(),
-                            source_line: entry.source_line(),
-                            reason: Refusal::KeyConflict { key: entry.key.clone() },
-                        });
-                        continue;
-                    }
-                    // An identical posted entry, or a draft re-imported without --post.
-                    if existing.posted_entry_id.is_some() || !post {
-                        summary.repeated += 1;
-                        continue;
-                    }
-                }
-                match rules.validate_fingerprinted(&entry, fingerprint) {
-                    Err(entry_refusals) => refusals.extend(entry_refusals),
-                    Ok(valid) => match batch.as_mut() {
-                        Some(batch) => {
-                            if let Some(draft_id) = existing.as_ref().and_then(|existing| existing.draft_id) {
-                                db.delete_draft(draft_id)?;
+            std::thread::scope(|scope| -> Result<(), LedgerError> {
+                let (sender, receiver) = std::sync::mpsc::sync_channel(pipeline::CHUNKS_AHEAD);
+                let stager = batch.as_ref().map(|batch| batch.stager(&provenance));
+                let (rules, items) = (&rules, items.into_iter());
+                let reader = scope.spawn(move || pipeline::read_ahead(items, rules, stager, &sender));
+                'read: for chunk in &receiver {
+                    for item in chunk {
+                        if refusals.len() >= REFUSALS_COLLECTED_MAX {
+                            break 'read;
+                        }
+                        let (entry, fingerprint, checked) = match item {
+                            ReadItem::Unreadable(refusal) => {
+                                refusals.push(refusal);
+                                continue;
                             }
-                            batch.post(db, valid, &provenance)?;
-                            summary.posted += 1;
+                            ReadItem::Entry {
+                                entry,
+                                fingerprint,
+                                checked,
+                            } => (entry, fingerprint, checked),
+                        };
+                        summary.entries_read += 1;
+                        summary.lines_read += entry.lines.len();
+                        let existing = if drafts_possible {
+                            db.existing_key(entity, &entry.key)?
+                        } else if let Checked::Staged(_) = checked {
+                            None
+                        } else {
+                            db.existing_posted_key(entity, &entry.key)?
+                        };
+                        if let Some(existing) = &existing {
+                            if existing.fingerprint != fingerprint {
+                                refusals.push(key_conflict(&entry));
+                                continue;
+                            }
+                            // An identical posted entry, or a draft re-imported without --post.
+                            if existing.posted_entry_id.is_some() || !post {
+                                summary.repeated += 1;
+                                continue;
+                            }
                         }
-                        None => {
-                            let body = serde_json::to_string(&entry)
-                                .map_err(|error| LedgerError::Invalid(error.to_string()))?;
-                            db.insert_draft(entity, &entry.key, &valid.fingerprint, &body, source, &user)?;
-                            summary.drafted += 1;
+                        match checked {
+                            Checked::Refused(entry_refusals) => refusals.extend(entry_refusals),
+                            Checked::Staged(staged) => {
+                                let (Some(batch), Some(statements)) = (batch.as_mut(), statements.as_mut()) else {
+                                    unreachable!("entries are staged for a posting import only");
+                                };
+                                if let Some(draft_id) = existing.as_ref().and_then(|existing| existing.draft_id) {
+                                    db.delete_draft(draft_id)?;
+                                }
+                                if batch.post_staged(statements, *staged)?.is_some() {
+                                    summary.posted += 1;
+                                    continue;
+                                }
+                                // The key is posted already: a repeat, or a conflict.
+                                let posted = db
+                                    .existing_posted_key(entity, &entry.key)?
+                                    .expect("the insert found the key posted");
+                                if posted.fingerprint == fingerprint {
+                                    summary.repeated += 1;
+                                } else {
+                                    refusals.push(key_conflict(&entry));
+                                }
+                            }
+                            Checked::Valid => {
+                                let body = serde_json::to_string(&entry)
+                                    .map_err(|error| LedgerError::Invalid(error.to_string()))?;
+                                db.insert_draft(entity, &entry.key, &fingerprint, &body, source, &user)?;
+                                summary.drafted += 1;
+                            }
                         }
-                    },
+                    }
                 }
-            }
+                drop(receiver);
+                reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                Ok(())
+            })?;
+            drop(statements);
             if !refusals.is_empty() {
                 return Err(LedgerError::Refused(refusals));
             }
@@ -696,6 +740,91 @@ mod tests {
             .iter()
             .find(|row| row.account.as_str() == account)
             .map(|row| row.closing.to_string())
+    }
+
+    fn import(ledger: &mut Ledger, journal: &str) -> Result<ImportSummary, LedgerError> {
+        let reader = CsvJournalReader::new(journal.as_bytes(), "j.csv", Module::Ledger).unwrap();
+        ledger.import_journals(&EntityId::new("E"), reader, true, "j.csv")
+    }
+
+    fn verify_findings(ledger: &mut Ledger) -> usize {
+        ledger
+            .read(|db| crate::verify::verify_entity(db, &EntityId::new("E")))
+            .unwrap()
+            .findings
+            .len()
+    }
+
+    #[test]
+    fn repeats_among_new_entries_keep_the_hash_chain_whole() {
+        // The reading thread stamps each entry as if all before it post; entries already posted
+        // (from before, or earlier in the same file) are skipped by the writer, which re-stamps
+        // the entries after them: the chain verifies and the sequence has no gap.
+        let mut ledger = ledger_with(
+            "entry,date,account,amount\nA,2026-01-05,1000,1.00\nA,2026-01-05,4000,-1.00\n\
+             B,2026-01-06,1000,2.00\nB,2026-01-06,4000,-2.00\n",
+        );
+        let summary = import(
+            &mut ledger,
+            "entry,date,account,amount\nA,2026-01-05,1000,1.00\nA,2026-01-05,4000,-1.00\n\
+             C,2026-01-07,1000,3.00\nC,2026-01-07,4000,-3.00\n\
+             B,2026-01-06,1000,2.00\nB,2026-01-06,4000,-2.00\n\
+             D,2026-01-08,1000,4.00\nD,2026-01-08,4000,-4.00\n\
+             C,2026-01-07,1000,3.00\nC,2026-01-07,4000,-3.00\n\
+             E,2026-01-09,1000,5.00\nE,2026-01-09,4000,-5.00\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (summary.entries_read, summary.posted, summary.repeated, summary.sequence),
+            (6, 3, 3, 5)
+        );
+        assert_eq!(verify_findings(&mut ledger), 0);
+        assert_eq!(closing(&mut ledger, "2026-01", "1000").as_deref(), Some("15.00"));
+    }
+
+    #[test]
+    fn a_key_reused_later_in_the_same_file_with_other_data_refuses_the_file() {
+        // Proves the insert-time key check: the second F differs, so nothing of the file is
+        // written, not even the entries before it.
+        let mut ledger = ledger_with("entry,date,account,amount\nA,2026-01-05,1000,1.00\nA,2026-01-05,4000,-1.00\n");
+        let error = import(
+            &mut ledger,
+            "entry,date,account,amount\nF,2026-01-05,1000,7.00\nF,2026-01-05,4000,-7.00\n\
+             G,2026-01-06,1000,1.00\nG,2026-01-06,4000,-1.00\n\
+             F,2026-01-05,1000,8.00\nF,2026-01-05,4000,-8.00\n",
+        )
+        .unwrap_err();
+        let LedgerError::Refused(refusals) = error else {
+            panic!("expected refusals, got {error}");
+        };
+        assert_eq!(refusals.len(), 1);
+        assert_eq!(
+            refusals[0].reason,
+            Refusal::KeyConflict {
+                key: EntryKey::new("F")
+            }
+        );
+        assert_eq!(refusals[0].source_line, Some(6));
+        assert_eq!(closing(&mut ledger, "2026-01", "1000").as_deref(), Some("1.00"));
+        assert_eq!(ledger.read(|db| db.ledger_head(&EntityId::new("E"))).unwrap().0, 1);
+    }
+
+    #[test]
+    fn a_file_of_endless_refusals_stops_at_the_collection_limit() {
+        // The writer stops at REFUSALS_COLLECTED_MAX and hangs up; the reading thread must stop
+        // too (the import returns instead of waiting for it) and nothing is written.
+        let mut ledger = ledger_with("entry,date,account,amount\nA,2026-01-05,1000,1.00\nA,2026-01-05,4000,-1.00\n");
+        let mut journal = String::from("entry,date,account,amount\n");
+        for index in 0..(REFUSALS_COLLECTED_MAX * 3) {
+            journal.push_str(&format!(
+                "X{index},2026-01-05,9999,1.00\nX{index},2026-01-05,4000,-1.00\n"
+            ));
+        }
+        let LedgerError::Refused(refusals) = import(&mut ledger, &journal).unwrap_err() else {
+            panic!("expected refusals");
+        };
+        assert_eq!(refusals.len(), REFUSALS_COLLECTED_MAX);
+        assert_eq!(ledger.read(|db| db.ledger_head(&EntityId::new("E"))).unwrap().0, 1);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod journal;
 pub mod ledger;
 pub mod money;
 pub mod period;
+mod pipeline;
 pub mod query;
 pub mod rate;
 pub mod report;

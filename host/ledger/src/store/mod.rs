@@ -6,7 +6,7 @@
 mod posting;
 mod schema;
 
-pub use posting::PostingBatch;
+pub use posting::{PostingBatch, PostingStatements, StagedEntry, Stager};
 
 use crate::account::{Account, AccountType};
 use crate::calendar::{FiscalCalendar, FiscalYear, Period, PeriodKind};

@@ -6,8 +6,8 @@
 
 use super::{Db, decimal};
 use crate::error::LedgerError;
-use crate::ids::{AccountNumber, CurrencyCode, EntityId, PeriodName, UserId};
-use crate::journal::{PostedEntry, Provenance, ValidEntry, assert_balanced};
+use crate::ids::{AccountNumber, CurrencyCode, EntityId, EntryKey, PeriodName, UserId};
+use crate::journal::{EntryTexts, PostedEntry, Provenance, ValidEntry, assert_balanced};
 use rusqlite::{OptionalExtension, params};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -185,6 +185,176 @@ pub(super) fn fill_account_balances(connection: &rusqlite::Connection) -> Result
 
 type BalanceKey = (PeriodName, AccountNumber, i64, CurrencyCode);
 
+/// Balance keys as small integers while a batch sums its deltas, so that the per-line update of
+/// the sums neither clones nor hashes three strings. Periods and currencies are few (looked up by
+/// position); accounts are a map.
+#[derive(Default)]
+struct DeltaKeys {
+    periods: Vec<PeriodName>,
+    accounts: HashMap<AccountNumber, u32>,
+    account_numbers: Vec<AccountNumber>,
+    currencies: Vec<CurrencyCode>,
+}
+
+/// A `balances` key as `DeltaKeys` indexes: period, account, dimension set, currency.
+type DeltaKey = (u32, u32, i64, u32);
+
+fn index_in<T: PartialEq + Clone>(values: &mut Vec<T>, value: &T) -> u32 {
+    let index = match values.iter().position(|known| known == value) {
+        Some(index) => index,
+        None => {
+            values.push(value.clone());
+            values.len() - 1
+        }
+    };
+    u32::try_from(index).expect("fewer than 2^32 periods or currencies in one batch")
+}
+
+impl DeltaKeys {
+    fn account(&mut self, account: &AccountNumber) -> u32 {
+        if let Some(index) = self.accounts.get(account) {
+            return *index;
+        }
+        let index = u32::try_from(self.account_numbers.len()).expect("fewer than 2^32 accounts in one batch");
+        self.account_numbers.push(account.clone());
+        self.accounts.insert(account.clone(), index);
+        index
+    }
+
+    fn resolve(&self, (period, account, dimension_set_id, currency): DeltaKey) -> BalanceKey {
+        (
+            self.periods[period as usize].clone(),
+            self.account_numbers[account as usize].clone(),
+            dimension_set_id,
+            self.currencies[currency as usize].clone(),
+        )
+    }
+}
+
+const INSERT_ENTRY: &str = "INSERT INTO entries (entity_id, sequence, entry_key, fingerprint, date, period, fiscal_year, module, description,
+        reverses_entry_id, posted_by, posted_at, source, run_id, task, plugin_name, plugin_version, plugin_sha256, previous_hash, hash)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+     ON CONFLICT (entity_id, entry_key) DO NOTHING";
+const INSERT_LINE: &str = "INSERT INTO lines (entry_id, entity_id, period, line_no, account, dimension_set_id, currency, amount, accounting_amount, description)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+/// The columns every entry of a batch shares: bound once, not per row (SQLite keeps a
+/// statement's bindings from one execution to the next).
+#[derive(PartialEq, Eq)]
+struct SharedColumns {
+    entity: EntityId,
+    posted_by: UserId,
+    posted_at: String,
+    provenance: Provenance,
+}
+
+/// The two inserts of posting, prepared once and held for a whole batch.
+pub struct PostingStatements<'c> {
+    connection: &'c rusqlite::Connection,
+    entry: rusqlite::CachedStatement<'c>,
+    line: rusqlite::CachedStatement<'c>,
+    /// What the shared columns are bound to now.
+    shared: Option<SharedColumns>,
+}
+
+impl<'c> PostingStatements<'c> {
+    pub fn prepare(db: &Db<'c>) -> Result<Self, LedgerError> {
+        Ok(Self {
+            connection: db.connection,
+            entry: db.connection.prepare_cached(INSERT_ENTRY)?,
+            line: db.connection.prepare_cached(INSERT_LINE)?,
+            shared: None,
+        })
+    }
+
+    /// Binds the shared columns of `entry`, unless they are bound already.
+    fn bind_shared(&mut self, entry: &PostedEntry) -> Result<(), LedgerError> {
+        let unchanged = self.shared.as_ref().is_some_and(|shared| {
+            shared.entity == entry.entity
+                && shared.posted_by == entry.posted_by
+                && shared.posted_at == entry.posted_at
+                && shared.provenance == entry.provenance
+        });
+        if unchanged {
+            return Ok(());
+        }
+        let provenance = &entry.provenance;
+        let statement = &mut self.entry;
+        statement.raw_bind_parameter(1, entry.entity.as_str())?;
+        statement.raw_bind_parameter(11, entry.posted_by.as_str())?;
+        statement.raw_bind_parameter(12, &entry.posted_at)?;
+        statement.raw_bind_parameter(13, &provenance.source)?;
+        statement.raw_bind_parameter(14, &provenance.run_id)?;
+        statement.raw_bind_parameter(15, &provenance.task)?;
+        statement.raw_bind_parameter(16, &provenance.plugin_name)?;
+        statement.raw_bind_parameter(17, &provenance.plugin_version)?;
+        statement.raw_bind_parameter(18, &provenance.plugin_sha256)?;
+        self.line.raw_bind_parameter(2, entry.entity.as_str())?;
+        self.shared = Some(SharedColumns {
+            entity: entry.entity.clone(),
+            posted_by: entry.posted_by.clone(),
+            posted_at: entry.posted_at.clone(),
+            provenance: provenance.clone(),
+        });
+        Ok(())
+    }
+}
+
+/// An entry made ready to post ahead of the writer (on another thread, for an import): its
+/// hash-chain fields stamped on the assumption that every entry staged before it posts, and the
+/// texts its row and hash share rendered once. `PostingBatch::post_staged` re-stamps it when the
+/// assumption failed (an entry before it turned out to be posted already).
+pub struct StagedEntry {
+    entry: PostedEntry,
+    texts: EntryTexts,
+}
+
+impl StagedEntry {
+    pub fn key(&self) -> &EntryKey {
+        &self.entry.key
+    }
+}
+
+/// Stamps validated entries in chain order: the sequence and hash they will have if every entry
+/// stamped before them posts.
+pub struct Stager {
+    entity: EntityId,
+    sequence: i64,
+    hash: String,
+    posted_by: UserId,
+    posted_at: String,
+    provenance: Provenance,
+}
+
+impl Stager {
+    pub fn stage(&mut self, valid: ValidEntry) -> StagedEntry {
+        let mut entry = PostedEntry {
+            id: 0,
+            entity: self.entity.clone(),
+            sequence: self.sequence + 1,
+            key: valid.key,
+            fingerprint: valid.fingerprint,
+            date: valid.date,
+            period: valid.period,
+            fiscal_year: valid.fiscal_year,
+            module: valid.module,
+            description: valid.description,
+            reverses_entry_id: valid.reverses_entry_id,
+            posted_by: self.posted_by.clone(),
+            posted_at: self.posted_at.clone(),
+            provenance: self.provenance.clone(),
+            lines: valid.lines,
+            previous_hash: std::mem::take(&mut self.hash),
+            hash: String::new(),
+        };
+        let texts = entry.texts();
+        entry.hash = entry.compute_hash_with(&texts);
+        self.sequence = entry.sequence;
+        self.hash.clone_from(&entry.hash);
+        StagedEntry { entry, texts }
+    }
+}
+
 pub struct PostingBatch {
     entity: EntityId,
     sequence: i64,
@@ -192,7 +362,8 @@ pub struct PostingBatch {
     posted_by: UserId,
     posted_at: String,
     dimension_sets: HashMap<String, i64>,
-    deltas: HashMap<BalanceKey, BalanceDelta>,
+    keys: DeltaKeys,
+    deltas: HashMap<DeltaKey, BalanceDelta>,
     posted_count: usize,
 }
 
@@ -215,6 +386,7 @@ impl PostingBatch {
             posted_by: posted_by.clone(),
             posted_at: crate::now_text(),
             dimension_sets,
+            keys: DeltaKeys::default(),
             deltas: HashMap::new(),
             posted_count: 0,
         })
@@ -229,104 +401,103 @@ impl PostingBatch {
         self.posted_count
     }
 
-    fn dimension_set_id(&mut self, db: &Db<'_>, canonical: &str) -> Result<i64, LedgerError> {
+    /// A stager that continues this batch's chain as it stands, for entries of `provenance`.
+    pub fn stager(&self, provenance: &Provenance) -> Stager {
+        Stager {
+            entity: self.entity.clone(),
+            sequence: self.sequence,
+            hash: self.hash.clone(),
+            posted_by: self.posted_by.clone(),
+            posted_at: self.posted_at.clone(),
+            provenance: provenance.clone(),
+        }
+    }
+
+    fn dimension_set_id(&mut self, connection: &rusqlite::Connection, canonical: &str) -> Result<i64, LedgerError> {
         if let Some(id) = self.dimension_sets.get(canonical) {
             return Ok(*id);
         }
-        db.connection
+        connection
             .prepare_cached("INSERT INTO dimension_sets (canonical) VALUES (?1)")?
             .execute([canonical])?;
-        let id = db.connection.last_insert_rowid();
+        let id = connection.last_insert_rowid();
         self.dimension_sets.insert(canonical.to_owned(), id);
         Ok(id)
     }
 
     /// Appends one validated entry to the entity's chain and stages its balance changes.
+    /// Refuses an entry whose key the entity has posted already.
     pub fn post(
         &mut self,
         db: &Db<'_>,
         valid: ValidEntry,
         provenance: &Provenance,
     ) -> Result<PostedEntry, LedgerError> {
-        assert_balanced(&self.entity, &valid.key, &valid.lines);
-        let mut entry = PostedEntry {
-            id: 0,
-            entity: self.entity.clone(),
-            sequence: self.sequence + 1,
-            key: valid.key,
-            fingerprint: valid.fingerprint,
-            date: valid.date,
-            period: valid.period,
-            fiscal_year: valid.fiscal_year,
-            module: valid.module,
-            description: valid.description,
-            reverses_entry_id: valid.reverses_entry_id,
-            posted_by: self.posted_by.clone(),
-            posted_at: self.posted_at.clone(),
-            provenance: provenance.clone(),
-            lines: valid.lines,
-            previous_hash: self.hash.clone(),
-            hash: String::new(),
-        };
-        entry.hash = entry.compute_hash();
-        db.connection
-            .prepare_cached(
-                "INSERT INTO entries (entity_id, sequence, entry_key, fingerprint, date, period, fiscal_year, module, description,
-                    reverses_entry_id, posted_by, posted_at, source, run_id, task, plugin_name, plugin_version, plugin_sha256, previous_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-            )?
-            .execute(params![
-                entry.entity.as_str(),
-                entry.sequence,
-                entry.key.as_str(),
-                entry.fingerprint,
-                entry.date.to_string(),
-                entry.period.as_str(),
-                entry.fiscal_year.as_str(),
-                entry.module.as_str(),
-                entry.description,
-                entry.reverses_entry_id,
-                entry.posted_by.as_str(),
-                entry.posted_at,
-                entry.provenance.source,
-                entry.provenance.run_id,
-                entry.provenance.task,
-                entry.provenance.plugin_name,
-                entry.provenance.plugin_version,
-                entry.provenance.plugin_sha256,
-                entry.previous_hash,
-                entry.hash
-            ])?;
-        entry.id = db.connection.last_insert_rowid();
-        for index in 0..entry.lines.len() {
-            let dimension_set_id = self.dimension_set_id(db, &entry.lines[index].dimensions)?;
-            let line = &entry.lines[index];
-            db.connection
-                .prepare_cached(
-                    "INSERT INTO lines (entry_id, entity_id, period, line_no, account, dimension_set_id, currency, amount, accounting_amount, description)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )?
-                .execute(params![
-                    entry.id,
-                    entry.entity.as_str(),
-                    entry.period.as_str(),
-                    line.line_no,
-                    line.account.as_str(),
-                    dimension_set_id,
-                    line.currency.as_str(),
-                    line.amount.to_string(),
-                    line.accounting_amount.to_string(),
-                    line.description
-                ])?;
-            let delta = self
-                .deltas
-                .entry((
-                    entry.period.clone(),
-                    line.account.clone(),
-                    dimension_set_id,
-                    line.currency.clone(),
+        let key = valid.key.clone();
+        let staged = self.stager(provenance).stage(valid);
+        self.post_staged(&mut PostingStatements::prepare(db)?, staged)?
+            .ok_or_else(|| {
+                LedgerError::Invalid(format!(
+                    "entity {} has posted an entry {key} already: give the new entry another key",
+                    self.entity
                 ))
-                .or_default();
+            })
+    }
+
+    /// Posts a staged entry: appends it to the chain (re-stamping it if the chain moved
+    /// otherwise than its stager assumed), writes its rows and stages its balance changes.
+    /// Returns `None`, having written nothing, when the entity has posted an entry with its key.
+    pub fn post_staged(
+        &mut self,
+        statements: &mut PostingStatements<'_>,
+        staged: StagedEntry,
+    ) -> Result<Option<PostedEntry>, LedgerError> {
+        let StagedEntry { mut entry, texts } = staged;
+        assert_balanced(&self.entity, &entry.key, &entry.lines);
+        assert_eq!(entry.entity, self.entity, "an entry staged for another entity");
+        if entry.sequence != self.sequence + 1 || entry.previous_hash != self.hash {
+            entry.sequence = self.sequence + 1;
+            entry.previous_hash.clone_from(&self.hash);
+            entry.hash = entry.compute_hash_with(&texts);
+        }
+        statements.bind_shared(&entry)?;
+        let statement = &mut statements.entry;
+        statement.raw_bind_parameter(2, entry.sequence)?;
+        statement.raw_bind_parameter(3, entry.key.as_str())?;
+        statement.raw_bind_parameter(4, &entry.fingerprint)?;
+        statement.raw_bind_parameter(5, &texts.date)?;
+        statement.raw_bind_parameter(6, entry.period.as_str())?;
+        statement.raw_bind_parameter(7, entry.fiscal_year.as_str())?;
+        statement.raw_bind_parameter(8, entry.module.as_str())?;
+        statement.raw_bind_parameter(9, &entry.description)?;
+        statement.raw_bind_parameter(10, entry.reverses_entry_id)?;
+        statement.raw_bind_parameter(19, &entry.previous_hash)?;
+        statement.raw_bind_parameter(20, &entry.hash)?;
+        if statement.raw_execute()? == 0 {
+            return Ok(None);
+        }
+        entry.id = statements.connection.last_insert_rowid();
+        let period = index_in(&mut self.keys.periods, &entry.period);
+        statements.line.raw_bind_parameter(1, entry.id)?;
+        statements.line.raw_bind_parameter(3, entry.period.as_str())?;
+        for (line, (amount, accounting_amount)) in entry.lines.iter().zip(&texts.amounts) {
+            let dimension_set_id = self.dimension_set_id(statements.connection, &line.dimensions)?;
+            let statement = &mut statements.line;
+            statement.raw_bind_parameter(4, line.line_no)?;
+            statement.raw_bind_parameter(5, line.account.as_str())?;
+            statement.raw_bind_parameter(6, dimension_set_id)?;
+            statement.raw_bind_parameter(7, line.currency.as_str())?;
+            statement.raw_bind_parameter(8, amount)?;
+            statement.raw_bind_parameter(9, accounting_amount)?;
+            statement.raw_bind_parameter(10, &line.description)?;
+            statement.raw_execute()?;
+            let key = (
+                period,
+                self.keys.account(&line.account),
+                dimension_set_id,
+                index_in(&mut self.keys.currencies, &line.currency),
+            );
+            let delta = self.deltas.entry(key).or_default();
             delta.amount = delta.amount.checked_add(line.amount).ok_or(LedgerError::Overflow)?;
             delta.accounting_amount = delta
                 .accounting_amount
@@ -347,7 +518,7 @@ impl PostingBatch {
         self.sequence = entry.sequence;
         self.hash.clone_from(&entry.hash);
         self.posted_count += 1;
-        Ok(entry)
+        Ok(Some(entry))
     }
 
     /// Writes the staged balance changes and the new chain head, then reads the touched
@@ -360,9 +531,13 @@ impl PostingBatch {
         let mut account_deltas: BTreeMap<AccountBalanceKey, BalanceDelta> = BTreeMap::new();
         // In key order, so that the inserts into the `balances` B-tree land next to each other
         // instead of on random pages.
-        let mut deltas: Vec<(&BalanceKey, &BalanceDelta)> = self.deltas.iter().collect();
-        deltas.sort_unstable_by(|left, right| left.0.cmp(right.0));
-        for ((period, account, dimension_set_id, currency), delta) in deltas {
+        let mut deltas: Vec<(BalanceKey, BalanceDelta)> = self
+            .deltas
+            .iter()
+            .map(|(key, delta)| (self.keys.resolve(*key), *delta))
+            .collect();
+        deltas.sort_unstable_by(|left, right| left.0.cmp(&right.0));
+        for ((period, account, dimension_set_id, currency), delta) in &deltas {
             let account_delta = account_deltas
                 .entry((period.clone(), account.clone(), currency.clone()))
                 .or_default();
@@ -375,6 +550,7 @@ impl PostingBatch {
             )?;
             touched_periods.insert(period.clone());
         }
+        drop(deltas);
         for (key, delta) in &account_deltas {
             add_to_account_balance(db.connection, self.entity.as_str(), key, *delta)?;
         }
@@ -383,32 +559,35 @@ impl PostingBatch {
              ON CONFLICT (entity_id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash",
             params![self.entity.as_str(), self.sequence, self.hash],
         )?;
-        let touched: Vec<PeriodName> = touched_periods.into_iter().collect();
-        for period in &touched {
-            let records = db.balances(&self.entity, std::slice::from_ref(period))?;
-            let mut total = Decimal::ZERO;
-            for record in &records {
-                total = total
-                    .checked_add(record.accounting_amount)
-                    .ok_or(LedgerError::Overflow)?;
+        for period in &touched_periods {
+            for table in ["balances", "account_balances"] {
+                let total = accounting_total(db.connection, table, &self.entity, period)?;
+                assert!(
+                    total.is_zero(),
+                    "{table} of {} in {period} net to {total} after posting",
+                    self.entity
+                );
             }
-            assert!(
-                total.is_zero(),
-                "balances of {} in {period} net to {total} after posting",
-                self.entity
-            );
-            let mut account_total = Decimal::ZERO;
-            for record in db.account_balances(&self.entity, std::slice::from_ref(period))? {
-                account_total = account_total
-                    .checked_add(record.accounting_amount)
-                    .ok_or(LedgerError::Overflow)?;
-            }
-            assert!(
-                account_total.is_zero(),
-                "account balances of {} in {period} net to {account_total} after posting",
-                self.entity
-            );
         }
         Ok(self.posted_count)
     }
+}
+
+/// The sum of the accounting amounts of one maintained balance table's rows of an entity's
+/// period: zero in a balanced ledger.
+fn accounting_total(
+    connection: &rusqlite::Connection,
+    table: &str,
+    entity: &EntityId,
+    period: &PeriodName,
+) -> Result<Decimal, LedgerError> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT accounting_amount FROM {table} WHERE entity_id = ?1 AND period = ?2"
+    ))?;
+    let mut rows = statement.query(params![entity.as_str(), period.as_str()])?;
+    let mut total = Decimal::ZERO;
+    while let Some(row) = rows.next()? {
+        total = total.checked_add(decimal(row, 0)?).ok_or(LedgerError::Overflow)?;
+    }
+    Ok(total)
 }

@@ -20,6 +20,9 @@ use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
 
+/// How often a long import reports its progress, in entries read.
+pub const IMPORT_PROGRESS_ENTRIES: usize = 20_000;
+
 /// The refusal of an entry whose key the entity used for different data.
 fn key_conflict(entry: &NewEntry) -> EntryRefusal {
     EntryRefusal {
@@ -170,6 +173,19 @@ impl Ledger {
         post: bool,
         source: &str,
     ) -> Result<ImportSummary, LedgerError> {
+        self.import_journals_with_progress(entity, items, post, source, &mut |_| {})
+    }
+
+    /// `import_journals`, calling `progress` with the summary so far every
+    /// `IMPORT_PROGRESS_ENTRIES` entries read (nothing is committed until the end).
+    pub fn import_journals_with_progress(
+        &mut self,
+        entity: &EntityId,
+        items: impl IntoIterator<Item = JournalItem, IntoIter: Send>,
+        post: bool,
+        source: &str,
+        progress: &mut dyn FnMut(&ImportSummary),
+    ) -> Result<ImportSummary, LedgerError> {
         let user = self.user.clone();
         self.store.write(|db| {
             let rules = posting_rules(db, entity, &user, PostingOptions::default())?;
@@ -216,6 +232,9 @@ impl Ledger {
                         };
                         summary.entries_read += 1;
                         summary.lines_read += entry.lines.len();
+                        if summary.entries_read % IMPORT_PROGRESS_ENTRIES == 0 {
+                            progress(&summary);
+                        }
                         let existing = if drafts_possible {
                             db.existing_key(entity, &entry.key)?
                         } else if let Checked::Staged(_) = checked {
@@ -825,6 +844,34 @@ mod tests {
         };
         assert_eq!(refusals.len(), REFUSALS_COLLECTED_MAX);
         assert_eq!(ledger.read(|db| db.ledger_head(&EntityId::new("E"))).unwrap().0, 1);
+    }
+
+    #[test]
+    fn a_long_import_reports_its_progress_every_so_many_entries() {
+        // The CLI shows this on a terminal; the summaries passed are the running counts.
+        let mut ledger = ledger_with("entry,date,account,amount\n");
+        let entries = IMPORT_PROGRESS_ENTRIES * 2 + 7;
+        let mut journal = String::from("entry,date,account,amount\n");
+        for index in 0..entries {
+            journal.push_str(&format!(
+                "P{index},2026-01-05,1000,1.00\nP{index},2026-01-05,4000,-1.00\n"
+            ));
+        }
+        let reader = CsvJournalReader::new(journal.as_bytes(), "p.csv", Module::Ledger).unwrap();
+        let mut reported = Vec::new();
+        let summary = ledger
+            .import_journals_with_progress(&EntityId::new("E"), reader, true, "p.csv", &mut |summary| {
+                reported.push((summary.entries_read, summary.lines_read));
+            })
+            .unwrap();
+        assert_eq!(summary.posted, entries);
+        assert_eq!(
+            reported,
+            [
+                (IMPORT_PROGRESS_ENTRIES, 2 * IMPORT_PROGRESS_ENTRIES),
+                (2 * IMPORT_PROGRESS_ENTRIES, 4 * IMPORT_PROGRESS_ENTRIES)
+            ]
+        );
     }
 
     #[test]

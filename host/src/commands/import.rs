@@ -6,8 +6,10 @@ use crate::output::print;
 use anyhow::Context as _;
 use closebook_ledger::ids::{ChartId, EntityId};
 use closebook_ledger::import::{CsvJournalReader, read_accounts_csv, read_json_journal, read_rates_csv};
+use closebook_ledger::ledger::ImportSummary;
 use std::fs::File;
 use std::io::BufReader;
+use std::io::Write as _;
 use std::path::Path;
 
 pub fn run(context: &Context, command: ImportCommand) -> anyhow::Result<()> {
@@ -38,14 +40,31 @@ pub fn run(context: &Context, command: ImportCommand) -> anyhow::Result<()> {
             let is_json = file
                 .extension()
                 .is_some_and(|extension| extension.eq_ignore_ascii_case("json"));
+            let mut stderr = std::io::stderr();
+            let terminal = std::io::IsTerminal::is_terminal(&stderr);
+            let mut shown = false;
+            let mut progress = |summary: &ImportSummary| {
+                if terminal {
+                    // One line, rewritten in place; nothing when stderr is a file or a pipe.
+                    let _ = write!(
+                        stderr,
+                        "\r{source}: {} entries ({} lines) read…",
+                        summary.entries_read, summary.lines_read
+                    );
+                    shown = true;
+                }
+            };
             let summary = if is_json {
                 let items = read_json_journal(&read_file(&file)?, &source, module.module())?;
-                ledger.import_journals(&entity_id, items, post, &source)
+                ledger.import_journals_with_progress(&entity_id, items, post, &source, &mut progress)
             } else {
                 let reader = CsvJournalReader::new(open(&file)?, &source, module.module())?;
-                ledger.import_journals(&entity_id, reader, post, &source)
+                ledger.import_journals_with_progress(&entity_id, reader, post, &source, &mut progress)
+            };
+            if shown {
+                let _ = write!(std::io::stderr(), "\r\x1b[K");
             }
-            .with_context(|| format!("importing {source} into entity {entity}"))?;
+            let summary = summary.with_context(|| format!("importing {source} into entity {entity}"))?;
             let action = if post {
                 format!("{} posted", summary.posted)
             } else {

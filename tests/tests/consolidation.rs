@@ -463,3 +463,111 @@ fn demo_consolidation_eliminates_intercompany_balances_and_reports_the_differenc
     assert_eq!(closing(&ledger, "ACME-GROUP", "2026-03"), group);
     assert_eq!(closing(&ledger, "ACME-ELIM", "2026-03"), elimination);
 }
+
+/// Status and message of each task of the demo consolidation's board, by task.
+fn board(ledger: &Ledger, config: &str) -> BTreeMap<String, (String, String)> {
+    let board = ledger
+        .run(&[
+            "close", "status", "--config", config, "--period", "2026-03", "--format", "json",
+        ])
+        .success()
+        .json();
+    board["rows"]
+        .as_array()
+        .expect("board rows")
+        .iter()
+        .map(|row| {
+            (
+                text(&row["task"]),
+                (
+                    text(&row["status"]),
+                    row["message"].as_str().unwrap_or_default().to_owned(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_late_journal_in_a_member_makes_the_group_signoff_stale_and_a_rerun_consolidates_it() {
+    // Proves a sign-off in ACME-GROUP goes stale when a member the consolidation read (ACME-DE)
+    // gets a late journal in the period, that the board names the member and the entry, and
+    // that the next run consolidates again so the group figures include the late journal.
+    let ledger = Ledger::with_demo_journals();
+    let group_setup = demo_dir().join("group-setup.toml").display().to_string();
+    ledger.run(&["setup", "apply", &group_setup]).success();
+    let config = pinned_consolidation(&ledger);
+    let close = || {
+        ledger
+            .run_as("bob", &["close", "run", "--config", &config, "--period", "2026-03"])
+            .success()
+    };
+    let review = || {
+        ledger
+            .run_as(
+                "alice",
+                &[
+                    "close",
+                    "signoff",
+                    "--config",
+                    &config,
+                    "--period",
+                    "2026-03",
+                    "--entity",
+                    "ACME-GROUP",
+                    "--task",
+                    "eliminate",
+                    "--review",
+                ],
+            )
+            .success()
+    };
+    close();
+    review();
+    close();
+    let signed = board(&ledger, &config);
+    assert_eq!(signed["eliminate"].0, "done", "{signed:?}");
+    assert_eq!(signed["trial-balance-check"].0, "done", "{signed:?}");
+    let group_before = closing(&ledger, "ACME-GROUP", "2026-03");
+
+    // 1,000 EUR of cash reclassified to receivables in ACME-DE on March 30.
+    let late = ledger.write(
+        "late-de.csv",
+        "entry,date,account,amount\nDE-LATE-1,2026-03-30,1100,1000.00\nDE-LATE-1,2026-03-30,1000,-1000.00\n",
+    );
+    ledger
+        .run(&["import", "journals", &late, "--entity", "ACME-DE", "--post"])
+        .success();
+
+    let stale = board(&ledger, &config);
+    assert_eq!(stale["eliminate"].0, "stale", "{stale:?}");
+    assert!(
+        stale["eliminate"]
+            .1
+            .contains("ACME-DE, which the sign-off covers, changed after it: entries DE-LATE-1"),
+        "{stale:?}"
+    );
+    assert_eq!(
+        stale["consolidate"].0, "stale",
+        "the step that read ACME-DE runs again: {stale:?}"
+    );
+    assert!(stale["consolidate"].1.contains("ACME-DE, which it reads"), "{stale:?}");
+    assert_eq!(stale["trial-balance-check"].0, "stale", "{stale:?}");
+
+    // The next run consolidates again and proposes the elimination for a new review.
+    let rerun = close();
+    assert!(rerun.stdout.contains("awaiting-review"), "{}", rerun.stdout);
+    review();
+    close();
+    let done = board(&ledger, &config);
+    assert_eq!(done["eliminate"].0, "done", "{done:?}");
+    assert_eq!(done["trial-balance-check"].0, "done", "{done:?}");
+    // Both sides translate at the March 31 spot rate, 1.07: 1,000 EUR = 1,070.00 USD moved
+    // from cash (1000) to receivables (1100) in the group.
+    let group_after = closing(&ledger, "ACME-GROUP", "2026-03");
+    let moved = |account: &str| {
+        Decimal::from_str(&group_after[account]).unwrap() - Decimal::from_str(&group_before[account]).unwrap()
+    };
+    assert_eq!(moved("1100"), Decimal::from_str("1070.00").unwrap());
+    assert_eq!(moved("1000"), Decimal::from_str("-1070.00").unwrap());
+}

@@ -22,7 +22,7 @@ use crate::rate::ExchangeRate;
 use chrono::NaiveDate;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use rust_decimal::Decimal;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -131,6 +131,10 @@ pub struct CloseTaskRecord {
     pub reviewed_by: Option<String>,
     /// The entity's ledger sequence when the task was signed off: its fingerprint.
     pub signoff_sequence: Option<i64>,
+    /// The ledger sequences, when the task was signed off, of the other entities the sign-off
+    /// covers: those its step and the steps before it read. Empty when it covers its own
+    /// entity alone.
+    pub signoff_sequences: BTreeMap<EntityId, i64>,
     pub entries_posted: i64,
     pub fuel_consumed: u64,
     pub duration_ms: u64,
@@ -140,7 +144,7 @@ pub struct CloseTaskRecord {
     pub message: Option<String>,
 }
 
-const CLOSE_TASK_COLUMNS: &str = "close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by, signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message";
+const CLOSE_TASK_COLUMNS: &str = "close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by, signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, signoff_sequences";
 
 fn close_task_from_row(row: &Row<'_>) -> rusqlite::Result<CloseTaskRecord> {
     Ok(CloseTaskRecord {
@@ -159,6 +163,11 @@ fn close_task_from_row(row: &Row<'_>) -> rusqlite::Result<CloseTaskRecord> {
         duration_ms: row.get::<_, i64>(12)? as u64,
         proposal: row.get(13)?,
         message: row.get(14)?,
+        // Written by this program from a map; an unreadable value covers no other entity.
+        signoff_sequences: row
+            .get::<_, Option<String>>(15)?
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -1434,8 +1443,8 @@ impl Db<'_> {
     ) -> Result<(), LedgerError> {
         self.connection.execute(
             "INSERT OR REPLACE INTO close_tasks (close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by,
-                signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, updated_at, signoff_sequences)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             params![
                 record.close,
                 record.entity.as_str(),
@@ -1452,7 +1461,9 @@ impl Db<'_> {
                 record.duration_ms as i64,
                 record.proposal,
                 record.message,
-                crate::now_text()
+                crate::now_text(),
+                (!record.signoff_sequences.is_empty())
+                    .then(|| serde_json::to_string(&record.signoff_sequences).unwrap_or_default())
             ],
         )?;
         self.connection.execute(

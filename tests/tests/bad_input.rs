@@ -274,6 +274,58 @@ fn a_ledger_from_a_newer_closebook_is_refused_untouched() {
     assert_eq!(file_digest(&ledger.db()), digest);
 }
 
+/// Takes a ledger file back to schema version 3, as a closebook from before migration 4
+/// (`account_balances`) left it: the tables and columns of later migrations dropped, their
+/// versions forgotten.
+fn rewind_to_schema_3(database: &Path) {
+    rusqlite::Connection::open(database)
+        .unwrap()
+        .execute_batch(
+            "ALTER TABLE close_tasks DROP COLUMN signoff_sequences; DROP TABLE account_balances;
+             DELETE FROM schema_migrations WHERE version >= 4;",
+        )
+        .unwrap();
+}
+
+fn set_read_only(database: &Path, read_only: bool) {
+    let mut permissions = std::fs::metadata(database).unwrap().permissions();
+    permissions.set_readonly(read_only);
+    std::fs::set_permissions(database, permissions).unwrap();
+}
+
+#[test]
+fn a_read_only_ledger_of_an_older_schema_is_refused_by_name_until_opened_writable_once() {
+    // Proves a read-only file that would need a migration is refused with its path, its schema
+    // version, the version needed and the fix, not a raw SQLite error, and is left unchanged;
+    // and that the fix works: one writable open upgrades it and reports then work read-only.
+    let ledger = Ledger::with_demo_journals();
+    let trial_balance_before = ledger.trial_balance("ACME-US", "2026-03");
+    rewind_to_schema_3(&ledger.db());
+    set_read_only(&ledger.db(), true);
+    let digest = file_digest(&ledger.db());
+    let expected = format!(
+        "the ledger file {} is read-only and has schema version 3, but this closebook needs version {}: open it once writable to upgrade it (chmod u+w {}",
+        ledger.db().display(),
+        closebook_ledger::store::SCHEMA_VERSION,
+        ledger.db().display()
+    );
+    for arguments in [
+        vec!["report", "trial-balance", "--entity", "ACME-US", "--period", "2026-03"],
+        vec!["verify"],
+    ] {
+        let run = ledger.run(&arguments);
+        let stderr = run.stderr.clone();
+        assert_clean_failure(run, &expected);
+        assert!(!stderr.contains("no such table"), "{stderr}");
+    }
+    assert_eq!(file_digest(&ledger.db()), digest, "the read-only file was written to");
+
+    set_read_only(&ledger.db(), false);
+    ledger.run(&["verify"]).success();
+    set_read_only(&ledger.db(), true);
+    assert_eq!(ledger.trial_balance("ACME-US", "2026-03"), trial_balance_before);
+}
+
 #[test]
 fn a_journal_with_an_unknown_column_is_refused_before_reading_entries() {
     // Proves a misspelt header is named with the columns closebook knows, and nothing of the

@@ -222,25 +222,27 @@ impl Store {
             path: path.display().to_string(),
             source,
         })?;
-        let store = Self::configure(connection, read_only)?;
+        let store = Self::configure(connection, read_only.then_some(path))?;
         Ok(store)
     }
 
     /// An in-memory store, for tests.
     pub fn open_in_memory() -> Result<Self, LedgerError> {
-        Self::configure(Connection::open_in_memory()?, false)
+        Self::configure(Connection::open_in_memory()?, None)
     }
 
-    fn configure(mut connection: Connection, read_only: bool) -> Result<Self, LedgerError> {
+    /// Configures a fresh connection: migrates it, or, for a file opened read-only
+    /// (`read_only_path`), checks that it already has this build's schema.
+    fn configure(mut connection: Connection, read_only_path: Option<&Path>) -> Result<Self, LedgerError> {
         connection.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
         if let Some(pages) = max_pages_from_environment()? {
             // SQLite never lowers the limit below the file's current size.
             let _limit: i64 =
                 connection.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |row| row.get(0))?;
         }
-        if read_only {
+        if let Some(path) = read_only_path {
             connection.execute_batch("PRAGMA foreign_keys = ON;")?;
-            check_schema_read_only(&connection)?;
+            check_schema_read_only(&connection, path)?;
             return Ok(Self { connection });
         }
         // WAL lets readers (reports, plugin snapshots) run while one writer posts.
@@ -321,6 +323,9 @@ fn busy_error(error: rusqlite::Error) -> LedgerError {
     }
 }
 
+/// The schema version this build writes and needs: the number of its migrations.
+pub const SCHEMA_VERSION: usize = schema::MIGRATIONS.len();
+
 /// The environment variable that caps the ledger file's size, in database pages (SQLite's
 /// `max_page_count`). It exists to simulate a full disk: the bad-input tests set it to just
 /// above the file's size and prove that a write which outgrows it is refused whole.
@@ -338,10 +343,27 @@ fn max_pages_from_environment() -> Result<Option<u64>, LedgerError> {
 }
 
 /// A read-only store cannot migrate: it must already have this build's schema.
-fn check_schema_read_only(connection: &Connection) -> Result<(), LedgerError> {
-    let applied: i64 = connection.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| {
-        row.get(0)
-    })?;
+///
+/// A file of an older schema is refused whole, naming its version and the fix, rather than
+/// served: this build's queries assume its schema (reports read `account_balances`, migration
+/// 4; the close board reads `close_tasks.signoff_sequences`, migration 5), so serving some
+/// reads and failing others with a missing table would leave a user guessing which command
+/// works. One writable open migrates the file in a single transaction, after which every
+/// read works on it read-only again. A file with no schema at all (an empty file, version 0)
+/// gets the same refusal.
+fn check_schema_read_only(connection: &Connection, path: &Path) -> Result<(), LedgerError> {
+    let has_migrations_table: bool = connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')",
+        [],
+        |row| row.get(0),
+    )?;
+    let applied: i64 = if has_migrations_table {
+        connection.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| {
+            row.get(0)
+        })?
+    } else {
+        0
+    };
     let known = schema::MIGRATIONS.len() as i64;
     if applied > known {
         return Err(LedgerError::NewerSchema {
@@ -350,7 +372,11 @@ fn check_schema_read_only(connection: &Connection) -> Result<(), LedgerError> {
         });
     }
     if applied < known {
-        return Err(LedgerError::ReadOnly);
+        return Err(LedgerError::OlderSchemaReadOnly {
+            path: path.display().to_string(),
+            found: applied,
+            needed: known,
+        });
     }
     Ok(())
 }

@@ -343,3 +343,58 @@ fn a_journal_with_an_unknown_column_is_refused_before_reading_entries() {
     assert_eq!(ledger.entry_count("ACME-US"), entries_before);
     assert_eq!(ledger.draft_count("ACME-US"), 0);
 }
+
+#[test]
+fn a_missing_or_empty_ledger_file_is_refused_by_every_command_but_setup_apply() {
+    // Proves a --db that does not exist or is 0 bytes is refused by the commands that need a
+    // ledger, with the fix named, and neither created nor written; and that `setup apply`, the
+    // command that creates a ledger, accepts the empty file and makes a ledger of it.
+    let directory = tempfile::tempdir().unwrap();
+    let empty = directory.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let missing = directory.path().join("missing.db");
+    let journal = demo_dir().join("us-ledger.csv").display().to_string();
+    let close = demo_dir().join("close.toml").display().to_string();
+    let commands = [
+        vec!["verify"],
+        vec!["report", "trial-balance", "--entity", "ACME-US", "--period", "2026-01"],
+        vec!["import", "journals", journal.as_str(), "--entity", "ACME-US", "--post"],
+        vec!["close", "status", "--config", close.as_str(), "--period", "2026-01"],
+        vec!["audit"],
+    ];
+    for arguments in &commands {
+        assert_clean_failure(
+            run_with_environment(&empty, &[], arguments),
+            &format!(
+                "opening ledger {0}: the ledger file {0} is empty (0 bytes), so it holds no ledger: run `closebook setup apply SETUP.toml` first",
+                empty.display()
+            ),
+        );
+        assert_clean_failure(
+            run_with_environment(&missing, &[], arguments),
+            &format!(
+                "opening ledger {0}: the ledger file {0} does not exist: run `closebook setup apply SETUP.toml` first to create it",
+                missing.display()
+            ),
+        );
+    }
+    assert_eq!(
+        std::fs::metadata(&empty).unwrap().len(),
+        0,
+        "the empty file was written to"
+    );
+    assert!(!missing.exists(), "the missing ledger file was created");
+    let side_files: Vec<_> = std::fs::read_dir(directory.path())
+        .unwrap()
+        .map(|file| file.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with("-wal") || name.ends_with("-shm") || name.ends_with("-journal"))
+        .collect();
+    assert!(side_files.is_empty(), "SQLite opened a refused file: {side_files:?}");
+
+    let setup = demo_dir().join("setup.toml").display().to_string();
+    let applied = run_with_environment(&empty, &[], &["setup", "apply", &setup]);
+    assert_eq!(applied.status, 0, "{}", applied.stderr);
+    assert!(std::fs::metadata(&empty).unwrap().len() > 0);
+    let verified = run_with_environment(&empty, &[], &["verify"]);
+    assert_eq!(verified.status, 0, "{}", verified.stderr);
+}

@@ -323,6 +323,24 @@ fn busy_error(error: rusqlite::Error) -> LedgerError {
     }
 }
 
+/// Refuses a ledger file that does not exist or is empty (0 bytes), for the commands that need
+/// an existing ledger. SQLite would take either as a new, empty database and create the schema
+/// in it, so a mistyped `--db` or a file truncated to nothing would read as a ledger with no
+/// entities, and a write would start a second ledger beside the real one. Only the command
+/// that creates a ledger (`setup apply`) opens such a file. Other errors reading the file's
+/// metadata are left to the open, which names them.
+pub fn require_ledger_file(path: &Path) -> Result<(), LedgerError> {
+    match std::fs::metadata(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(LedgerError::MissingLedger {
+            path: path.display().to_string(),
+        }),
+        Ok(metadata) if metadata.is_file() && metadata.len() == 0 => Err(LedgerError::EmptyLedger {
+            path: path.display().to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The schema version this build writes and needs: the number of its migrations.
 pub const SCHEMA_VERSION: usize = schema::MIGRATIONS.len();
 

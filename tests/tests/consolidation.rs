@@ -571,3 +571,129 @@ fn a_late_journal_in_a_member_makes_the_group_signoff_stale_and_a_rerun_consolid
     assert_eq!(moved("1100"), Decimal::from_str("1070.00").unwrap());
     assert_eq!(moved("1000"), Decimal::from_str("-1070.00").unwrap());
 }
+
+/// The small group over two fiscal years, with a member dimension and the rates of January 2027.
+fn two_year_group_ledger() -> Ledger {
+    let ledger = Ledger::new();
+    let setup = SETUP.replace(r#"last_year = "FY2026""#, r#"last_year = "FY2027""#)
+        + r#"
+[[dimension]]
+name = "company"
+description = "Member entity of a consolidated balance"
+values = ["P", "S"]
+
+[[rate]]
+from = "EUR"
+to = "USD"
+type = "spot"
+date = "2027-01-31"
+rate = "1.25"
+
+[[rate]]
+from = "EUR"
+to = "USD"
+type = "average"
+date = "2027-01-01"
+rate = "1.22"
+"#;
+    let setup = ledger.write("setup.toml", &setup);
+    ledger.run(&["setup", "apply", &setup]).success();
+    for (entity, name, text) in [("S", "s.csv", SUBSIDIARY), ("P", "p.csv", PARENT)] {
+        let file = ledger.write(name, text);
+        ledger
+            .run(&["import", "journals", &file, "--entity", entity, "--post"])
+            .success();
+    }
+    ledger
+}
+
+/// Runs the consolidation for G with read access to P and S and `config`; `extra` adds `--post`.
+fn consolidate_with(ledger: &Ledger, period: &str, config: &str, extra: &[&str]) -> closebook_tests::Run {
+    let wasm = plugin_wasm("consolidation").display().to_string();
+    let mut arguments = vec![
+        "plugin", "run", &wasm, "--entity", "G", "--period", period, "--config", config, "--allow", "P", "--allow", "S",
+    ];
+    arguments.extend_from_slice(extra);
+    ledger.run(&arguments)
+}
+
+#[test]
+fn the_second_year_takes_a_foreign_members_opening_retained_earnings_from_the_group_ledger() {
+    // Proves, on figures worked out by hand, that a second-year consolidation reads S's opening
+    // retained earnings from what G carries into FY2027 for company S (FY2026's translated
+    // retained earnings and profit, closed by G's year-end), with no figure in the
+    // configuration; and that a configured figure still overrides it.
+    let ledger = two_year_group_ledger();
+    let first_year = r#"{"members":[{"entity":"P","ownership_percent":"100"},{"entity":"S","ownership_percent":"60","opening_retained_earnings":"-4200.00"}],"cta_account":"3800","account_map":{"6010":"6000"},"member_dimension":"company"}"#;
+    consolidate_with(&ledger, "2026-02", first_year, &["--post"]).success();
+    // FY2026 as the first test works it out: S's retained earnings -2,520.00, sales -3,390.00,
+    // staff costs 1,020.00, CTA -1,230.00.
+    assert_eq!(
+        closing(&ledger, "G", "2026-02"),
+        expected(&[
+            ("1000", "29440.00"),
+            ("2000", "-720.00"),
+            ("3000", "-23600.00"),
+            ("3800", "-1230.00"),
+            ("3900", "-2520.00"),
+            ("4000", "-3390.00"),
+            ("6000", "2020.00"),
+        ])
+    );
+    let year_end = plugin_wasm("year_end").display().to_string();
+    for entity in ["P", "S", "G"] {
+        ledger
+            .run(&[
+                "plugin", "run", &year_end, "--entity", entity, "--period", "2026-12", "--config", "{}", "--post",
+            ])
+            .success();
+    }
+    // G carries S's retained earnings into FY2027: -2,520.00 - 3,390.00 + 1,020.00 = -4,890.00
+    // (already at 60 %); P's are its expenses, 1,000.00.
+    assert_eq!(closing(&ledger, "G", "FY2027-opening")["3900"], "-3890.00");
+
+    // S sells 1,000 EUR for cash in January 2027.
+    let january = ledger.write(
+        "s-2027.csv",
+        "entry,date,account,amount\nS-2027-1,2027-01-10,1000,1000.00\nS-2027-1,2027-01-10,4000,-1000.00\n",
+    );
+    ledger
+        .run(&["import", "journals", &january, "--entity", "S", "--post"])
+        .success();
+    let second_year = r#"{"members":[{"entity":"P","ownership_percent":"100"},{"entity":"S","ownership_percent":"60"}],"cta_account":"3800","account_map":{"6010":"6000"},"member_dimension":"company"}"#;
+    let run = consolidate_with(&ledger, "2027-01", second_year, &["--post"]).success();
+    // S at 60 %: cash 15,500 EUR × 1.25 (current) × 0.6 = 11,625.00; payables -1,000 × 1.25 ×
+    // 0.6 = -750.00; share capital -6,000 × 1.00 × 0.6 = -3,600.00; retained earnings as G
+    // carries them, -4,890.00; sales -1,000 × 1.22 (January average) × 0.6 = -732.00. They sum
+    // to 1,653.00: the CTA is -1,653.00. P adds cash 19,000.00, share capital -20,000.00 and
+    // retained earnings 1,000.00.
+    assert!(
+        run.stdout.contains("translation difference -1653.00 to 3800"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        closing(&ledger, "G", "2027-01"),
+        expected(&[
+            ("1000", "30625.00"),
+            ("2000", "-750.00"),
+            ("3000", "-23600.00"),
+            ("3800", "-1653.00"),
+            ("3900", "-3890.00"),
+            ("4000", "-732.00"),
+        ])
+    );
+
+    // The configured figure overrides the group's: -8,000.00 × 0.6 = -4,800.00 instead of
+    // -4,890.00, so the CTA is -1,743.00 (a preview, nothing posted).
+    let overridden = second_year.replace(
+        r#"{"entity":"S","ownership_percent":"60"}"#,
+        r#"{"entity":"S","ownership_percent":"60","opening_retained_earnings":"-8000.00"}"#,
+    );
+    let preview = consolidate_with(&ledger, "2027-01", &overridden, &[]).success();
+    assert!(
+        preview.stdout.contains("translation difference -1743.00 to 3800"),
+        "{}",
+        preview.stdout
+    );
+}

@@ -274,6 +274,58 @@ fn a_ledger_from_a_newer_closebook_is_refused_untouched() {
     assert_eq!(file_digest(&ledger.db()), digest);
 }
 
+/// Takes a ledger file back to schema version 3, as a closebook from before migration 4
+/// (`account_balances`) left it: the tables and columns of later migrations dropped, their
+/// versions forgotten.
+fn rewind_to_schema_3(database: &Path) {
+    rusqlite::Connection::open(database)
+        .unwrap()
+        .execute_batch(
+            "ALTER TABLE close_tasks DROP COLUMN signoff_sequences; DROP TABLE account_balances;
+             DELETE FROM schema_migrations WHERE version >= 4;",
+        )
+        .unwrap();
+}
+
+fn set_read_only(database: &Path, read_only: bool) {
+    let mut permissions = std::fs::metadata(database).unwrap().permissions();
+    permissions.set_readonly(read_only);
+    std::fs::set_permissions(database, permissions).unwrap();
+}
+
+#[test]
+fn a_read_only_ledger_of_an_older_schema_is_refused_by_name_until_opened_writable_once() {
+    // Proves a read-only file that would need a migration is refused with its path, its schema
+    // version, the version needed and the fix, not a raw SQLite error, and is left unchanged;
+    // and that the fix works: one writable open upgrades it and reports then work read-only.
+    let ledger = Ledger::with_demo_journals();
+    let trial_balance_before = ledger.trial_balance("ACME-US", "2026-03");
+    rewind_to_schema_3(&ledger.db());
+    set_read_only(&ledger.db(), true);
+    let digest = file_digest(&ledger.db());
+    let expected = format!(
+        "the ledger file {} is read-only and has schema version 3, but this closebook needs version {}: open it once writable to upgrade it (chmod u+w {}",
+        ledger.db().display(),
+        closebook_ledger::store::SCHEMA_VERSION,
+        ledger.db().display()
+    );
+    for arguments in [
+        vec!["report", "trial-balance", "--entity", "ACME-US", "--period", "2026-03"],
+        vec!["verify"],
+    ] {
+        let run = ledger.run(&arguments);
+        let stderr = run.stderr.clone();
+        assert_clean_failure(run, &expected);
+        assert!(!stderr.contains("no such table"), "{stderr}");
+    }
+    assert_eq!(file_digest(&ledger.db()), digest, "the read-only file was written to");
+
+    set_read_only(&ledger.db(), false);
+    ledger.run(&["verify"]).success();
+    set_read_only(&ledger.db(), true);
+    assert_eq!(ledger.trial_balance("ACME-US", "2026-03"), trial_balance_before);
+}
+
 #[test]
 fn a_journal_with_an_unknown_column_is_refused_before_reading_entries() {
     // Proves a misspelt header is named with the columns closebook knows, and nothing of the
@@ -290,4 +342,59 @@ fn a_journal_with_an_unknown_column_is_refused_before_reading_entries() {
     );
     assert_eq!(ledger.entry_count("ACME-US"), entries_before);
     assert_eq!(ledger.draft_count("ACME-US"), 0);
+}
+
+#[test]
+fn a_missing_or_empty_ledger_file_is_refused_by_every_command_but_setup_apply() {
+    // Proves a --db that does not exist or is 0 bytes is refused by the commands that need a
+    // ledger, with the fix named, and neither created nor written; and that `setup apply`, the
+    // command that creates a ledger, accepts the empty file and makes a ledger of it.
+    let directory = tempfile::tempdir().unwrap();
+    let empty = directory.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let missing = directory.path().join("missing.db");
+    let journal = demo_dir().join("us-ledger.csv").display().to_string();
+    let close = demo_dir().join("close.toml").display().to_string();
+    let commands = [
+        vec!["verify"],
+        vec!["report", "trial-balance", "--entity", "ACME-US", "--period", "2026-01"],
+        vec!["import", "journals", journal.as_str(), "--entity", "ACME-US", "--post"],
+        vec!["close", "status", "--config", close.as_str(), "--period", "2026-01"],
+        vec!["audit"],
+    ];
+    for arguments in &commands {
+        assert_clean_failure(
+            run_with_environment(&empty, &[], arguments),
+            &format!(
+                "opening ledger {0}: the ledger file {0} is empty (0 bytes), so it holds no ledger: run `closebook setup apply SETUP.toml` first",
+                empty.display()
+            ),
+        );
+        assert_clean_failure(
+            run_with_environment(&missing, &[], arguments),
+            &format!(
+                "opening ledger {0}: the ledger file {0} does not exist: run `closebook setup apply SETUP.toml` first to create it",
+                missing.display()
+            ),
+        );
+    }
+    assert_eq!(
+        std::fs::metadata(&empty).unwrap().len(),
+        0,
+        "the empty file was written to"
+    );
+    assert!(!missing.exists(), "the missing ledger file was created");
+    let side_files: Vec<_> = std::fs::read_dir(directory.path())
+        .unwrap()
+        .map(|file| file.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with("-wal") || name.ends_with("-shm") || name.ends_with("-journal"))
+        .collect();
+    assert!(side_files.is_empty(), "SQLite opened a refused file: {side_files:?}");
+
+    let setup = demo_dir().join("setup.toml").display().to_string();
+    let applied = run_with_environment(&empty, &[], &["setup", "apply", &setup]);
+    assert_eq!(applied.status, 0, "{}", applied.stderr);
+    assert!(std::fs::metadata(&empty).unwrap().len() > 0);
+    let verified = run_with_environment(&empty, &[], &["verify"]);
+    assert_eq!(verified.status, 0, "{}", verified.stderr);
 }

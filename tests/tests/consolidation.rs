@@ -463,3 +463,237 @@ fn demo_consolidation_eliminates_intercompany_balances_and_reports_the_differenc
     assert_eq!(closing(&ledger, "ACME-GROUP", "2026-03"), group);
     assert_eq!(closing(&ledger, "ACME-ELIM", "2026-03"), elimination);
 }
+
+/// Status and message of each task of the demo consolidation's board, by task.
+fn board(ledger: &Ledger, config: &str) -> BTreeMap<String, (String, String)> {
+    let board = ledger
+        .run(&[
+            "close", "status", "--config", config, "--period", "2026-03", "--format", "json",
+        ])
+        .success()
+        .json();
+    board["rows"]
+        .as_array()
+        .expect("board rows")
+        .iter()
+        .map(|row| {
+            (
+                text(&row["task"]),
+                (
+                    text(&row["status"]),
+                    row["message"].as_str().unwrap_or_default().to_owned(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_late_journal_in_a_member_makes_the_group_signoff_stale_and_a_rerun_consolidates_it() {
+    // Proves a sign-off in ACME-GROUP goes stale when a member the consolidation read (ACME-DE)
+    // gets a late journal in the period, that the board names the member and the entry, and
+    // that the next run consolidates again so the group figures include the late journal.
+    let ledger = Ledger::with_demo_journals();
+    let group_setup = demo_dir().join("group-setup.toml").display().to_string();
+    ledger.run(&["setup", "apply", &group_setup]).success();
+    let config = pinned_consolidation(&ledger);
+    let close = || {
+        ledger
+            .run_as("bob", &["close", "run", "--config", &config, "--period", "2026-03"])
+            .success()
+    };
+    let review = || {
+        ledger
+            .run_as(
+                "alice",
+                &[
+                    "close",
+                    "signoff",
+                    "--config",
+                    &config,
+                    "--period",
+                    "2026-03",
+                    "--entity",
+                    "ACME-GROUP",
+                    "--task",
+                    "eliminate",
+                    "--review",
+                ],
+            )
+            .success()
+    };
+    close();
+    review();
+    close();
+    let signed = board(&ledger, &config);
+    assert_eq!(signed["eliminate"].0, "done", "{signed:?}");
+    assert_eq!(signed["trial-balance-check"].0, "done", "{signed:?}");
+    let group_before = closing(&ledger, "ACME-GROUP", "2026-03");
+
+    // 1,000 EUR of cash reclassified to receivables in ACME-DE on March 30.
+    let late = ledger.write(
+        "late-de.csv",
+        "entry,date,account,amount\nDE-LATE-1,2026-03-30,1100,1000.00\nDE-LATE-1,2026-03-30,1000,-1000.00\n",
+    );
+    ledger
+        .run(&["import", "journals", &late, "--entity", "ACME-DE", "--post"])
+        .success();
+
+    let stale = board(&ledger, &config);
+    assert_eq!(stale["eliminate"].0, "stale", "{stale:?}");
+    assert!(
+        stale["eliminate"]
+            .1
+            .contains("ACME-DE, which the sign-off covers, changed after it: entries DE-LATE-1"),
+        "{stale:?}"
+    );
+    assert_eq!(
+        stale["consolidate"].0, "stale",
+        "the step that read ACME-DE runs again: {stale:?}"
+    );
+    assert!(stale["consolidate"].1.contains("ACME-DE, which it reads"), "{stale:?}");
+    assert_eq!(stale["trial-balance-check"].0, "stale", "{stale:?}");
+
+    // The next run consolidates again and proposes the elimination for a new review.
+    let rerun = close();
+    assert!(rerun.stdout.contains("awaiting-review"), "{}", rerun.stdout);
+    review();
+    close();
+    let done = board(&ledger, &config);
+    assert_eq!(done["eliminate"].0, "done", "{done:?}");
+    assert_eq!(done["trial-balance-check"].0, "done", "{done:?}");
+    // Both sides translate at the March 31 spot rate, 1.07: 1,000 EUR = 1,070.00 USD moved
+    // from cash (1000) to receivables (1100) in the group.
+    let group_after = closing(&ledger, "ACME-GROUP", "2026-03");
+    let moved = |account: &str| {
+        Decimal::from_str(&group_after[account]).unwrap() - Decimal::from_str(&group_before[account]).unwrap()
+    };
+    assert_eq!(moved("1100"), Decimal::from_str("1070.00").unwrap());
+    assert_eq!(moved("1000"), Decimal::from_str("-1070.00").unwrap());
+}
+
+/// The small group over two fiscal years, with a member dimension and the rates of January 2027.
+fn two_year_group_ledger() -> Ledger {
+    let ledger = Ledger::new();
+    let setup = SETUP.replace(r#"last_year = "FY2026""#, r#"last_year = "FY2027""#)
+        + r#"
+[[dimension]]
+name = "company"
+description = "Member entity of a consolidated balance"
+values = ["P", "S"]
+
+[[rate]]
+from = "EUR"
+to = "USD"
+type = "spot"
+date = "2027-01-31"
+rate = "1.25"
+
+[[rate]]
+from = "EUR"
+to = "USD"
+type = "average"
+date = "2027-01-01"
+rate = "1.22"
+"#;
+    let setup = ledger.write("setup.toml", &setup);
+    ledger.run(&["setup", "apply", &setup]).success();
+    for (entity, name, text) in [("S", "s.csv", SUBSIDIARY), ("P", "p.csv", PARENT)] {
+        let file = ledger.write(name, text);
+        ledger
+            .run(&["import", "journals", &file, "--entity", entity, "--post"])
+            .success();
+    }
+    ledger
+}
+
+/// Runs the consolidation for G with read access to P and S and `config`; `extra` adds `--post`.
+fn consolidate_with(ledger: &Ledger, period: &str, config: &str, extra: &[&str]) -> closebook_tests::Run {
+    let wasm = plugin_wasm("consolidation").display().to_string();
+    let mut arguments = vec![
+        "plugin", "run", &wasm, "--entity", "G", "--period", period, "--config", config, "--allow", "P", "--allow", "S",
+    ];
+    arguments.extend_from_slice(extra);
+    ledger.run(&arguments)
+}
+
+#[test]
+fn the_second_year_takes_a_foreign_members_opening_retained_earnings_from_the_group_ledger() {
+    // Proves, on figures worked out by hand, that a second-year consolidation reads S's opening
+    // retained earnings from what G carries into FY2027 for company S (FY2026's translated
+    // retained earnings and profit, closed by G's year-end), with no figure in the
+    // configuration; and that a configured figure still overrides it.
+    let ledger = two_year_group_ledger();
+    let first_year = r#"{"members":[{"entity":"P","ownership_percent":"100"},{"entity":"S","ownership_percent":"60","opening_retained_earnings":"-4200.00"}],"cta_account":"3800","account_map":{"6010":"6000"},"member_dimension":"company"}"#;
+    consolidate_with(&ledger, "2026-02", first_year, &["--post"]).success();
+    // FY2026 as the first test works it out: S's retained earnings -2,520.00, sales -3,390.00,
+    // staff costs 1,020.00, CTA -1,230.00.
+    assert_eq!(
+        closing(&ledger, "G", "2026-02"),
+        expected(&[
+            ("1000", "29440.00"),
+            ("2000", "-720.00"),
+            ("3000", "-23600.00"),
+            ("3800", "-1230.00"),
+            ("3900", "-2520.00"),
+            ("4000", "-3390.00"),
+            ("6000", "2020.00"),
+        ])
+    );
+    let year_end = plugin_wasm("year_end").display().to_string();
+    for entity in ["P", "S", "G"] {
+        ledger
+            .run(&[
+                "plugin", "run", &year_end, "--entity", entity, "--period", "2026-12", "--config", "{}", "--post",
+            ])
+            .success();
+    }
+    // G carries S's retained earnings into FY2027: -2,520.00 - 3,390.00 + 1,020.00 = -4,890.00
+    // (already at 60 %); P's are its expenses, 1,000.00.
+    assert_eq!(closing(&ledger, "G", "FY2027-opening")["3900"], "-3890.00");
+
+    // S sells 1,000 EUR for cash in January 2027.
+    let january = ledger.write(
+        "s-2027.csv",
+        "entry,date,account,amount\nS-2027-1,2027-01-10,1000,1000.00\nS-2027-1,2027-01-10,4000,-1000.00\n",
+    );
+    ledger
+        .run(&["import", "journals", &january, "--entity", "S", "--post"])
+        .success();
+    let second_year = r#"{"members":[{"entity":"P","ownership_percent":"100"},{"entity":"S","ownership_percent":"60"}],"cta_account":"3800","account_map":{"6010":"6000"},"member_dimension":"company"}"#;
+    let run = consolidate_with(&ledger, "2027-01", second_year, &["--post"]).success();
+    // S at 60 %: cash 15,500 EUR × 1.25 (current) × 0.6 = 11,625.00; payables -1,000 × 1.25 ×
+    // 0.6 = -750.00; share capital -6,000 × 1.00 × 0.6 = -3,600.00; retained earnings as G
+    // carries them, -4,890.00; sales -1,000 × 1.22 (January average) × 0.6 = -732.00. They sum
+    // to 1,653.00: the CTA is -1,653.00. P adds cash 19,000.00, share capital -20,000.00 and
+    // retained earnings 1,000.00.
+    assert!(
+        run.stdout.contains("translation difference -1653.00 to 3800"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        closing(&ledger, "G", "2027-01"),
+        expected(&[
+            ("1000", "30625.00"),
+            ("2000", "-750.00"),
+            ("3000", "-23600.00"),
+            ("3800", "-1653.00"),
+            ("3900", "-3890.00"),
+            ("4000", "-732.00"),
+        ])
+    );
+
+    // The configured figure overrides the group's: -8,000.00 × 0.6 = -4,800.00 instead of
+    // -4,890.00, so the CTA is -1,743.00 (a preview, nothing posted).
+    let overridden = second_year.replace(
+        r#"{"entity":"S","ownership_percent":"60"}"#,
+        r#"{"entity":"S","ownership_percent":"60","opening_retained_earnings":"-8000.00"}"#,
+    );
+    let preview = consolidate_with(&ledger, "2027-01", &overridden, &[]).success();
+    assert!(
+        preview.stdout.contains("translation difference -1743.00 to 3800"),
+        "{}",
+        preview.stdout
+    );
+}

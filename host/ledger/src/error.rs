@@ -32,6 +32,18 @@ pub enum LedgerError {
         "this ledger was written by a newer closebook (schema version {found}; this build knows up to {supported}): upgrade closebook"
     )]
     NewerSchema { found: i64, supported: i64 },
+    #[error(
+        "the ledger file {path} is read-only and has schema version {found}, but this closebook needs version {needed}: open it once writable to upgrade it (chmod u+w {path}, then run any command, e.g. `closebook verify`), or work on a writable copy"
+    )]
+    OlderSchemaReadOnly { path: String, found: i64, needed: i64 },
+    #[error(
+        "the ledger file {path} does not exist: run `closebook setup apply SETUP.toml` first to create it, or check --db (or CLOSEBOOK_DB)"
+    )]
+    MissingLedger { path: String },
+    #[error(
+        "the ledger file {path} is empty (0 bytes), so it holds no ledger: run `closebook setup apply SETUP.toml` first to create the ledger in it, or check --db (or CLOSEBOOK_DB)"
+    )]
+    EmptyLedger { path: String },
     #[error("{what} {id} does not exist")]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
@@ -74,6 +86,7 @@ impl LedgerError {
                 | LedgerError::Io { .. }
                 | LedgerError::Damaged { .. }
                 | LedgerError::ReadOnly
+                | LedgerError::OlderSchemaReadOnly { .. }
                 | LedgerError::Full
         )
     }

@@ -7,6 +7,7 @@
 use crate::plugin::LimitOverrides;
 use anyhow::Context as _;
 use chrono::{Datelike, NaiveDate, Weekday};
+use closebook_ledger::ids::EntityId;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -431,6 +432,47 @@ impl CloseConfig {
     }
 
     /// Every task that depends on `task` (directly or through others), same entity or `*:`.
+    /// Every task `task` waits on, directly or through others.
+    pub fn upstream_of(&self, task: &str) -> BTreeSet<String> {
+        let mut found: BTreeSet<String> = BTreeSet::new();
+        let mut frontier = vec![task.to_owned()];
+        while let Some(current) = frontier.pop() {
+            let Some(candidate) = self.task(&current) else {
+                continue;
+            };
+            for dependency in &candidate.after {
+                if found.insert(dependency.task.clone()) {
+                    frontier.push(dependency.task.clone());
+                }
+            }
+        }
+        found
+    }
+
+    /// The entities other than `entity` that a sign-off of `task` covers, each with the tasks
+    /// that read it: the entities the task's step and the steps before it may read (`allow`).
+    /// A consolidation reads its members, so the sign-off of the elimination after it covers
+    /// them too: what it approved was computed from them.
+    pub fn entities_read_for_signoff(&self, task: &str, entity: &EntityId) -> BTreeMap<EntityId, BTreeSet<String>> {
+        let mut covered: BTreeMap<EntityId, BTreeSet<String>> = BTreeMap::new();
+        let mut tasks = self.upstream_of(task);
+        tasks.insert(task.to_owned());
+        for id in tasks {
+            let Some(reader) = self.task(&id) else {
+                continue;
+            };
+            for (other, _post) in &reader.allow {
+                if other != entity.as_str() {
+                    covered
+                        .entry(EntityId::new(other.clone()))
+                        .or_default()
+                        .insert(id.clone());
+                }
+            }
+        }
+        covered
+    }
+
     pub fn downstream_of(&self, task: &str) -> BTreeSet<String> {
         let mut found: BTreeSet<String> = BTreeSet::new();
         let mut frontier = vec![task.to_owned()];

@@ -589,24 +589,79 @@ fn reset_for_rerun(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -
     Ok(())
 }
 
+/// The names of the periods a sign-off in `period` covers for `entity`: that period and the
+/// earlier periods of its fiscal year. None when the entity's calendar has no such period.
+fn periods_in_scope(
+    db: &Db<'_>,
+    entity: &EntityId,
+    period: &PeriodName,
+) -> Result<Option<BTreeSet<String>>, closebook_ledger::LedgerError> {
+    let record = db.require_entity(entity)?;
+    let periods = db.periods(&record.calendar, None)?;
+    let Some(target) = periods.iter().find(|candidate| &candidate.name == period) else {
+        return Ok(None);
+    };
+    Ok(Some(
+        periods
+            .iter()
+            .filter(|candidate| candidate.fiscal_year == target.fiscal_year && candidate.ordinal <= target.ordinal)
+            .map(|candidate| candidate.name.to_string())
+            .collect(),
+    ))
+}
+
+/// The ledger sequences, now, of the other entities a sign-off of `task` covers (see
+/// [`config::CloseConfig::entities_read_for_signoff`]): recorded with the sign-off so that a
+/// later posting in any of them makes it stale.
+fn covered_sequences(
+    db: &Db<'_>,
+    config: &CloseConfig,
+    entity: &EntityId,
+    task: &str,
+) -> Result<BTreeMap<EntityId, i64>, closebook_ledger::LedgerError> {
+    config
+        .entities_read_for_signoff(task, entity)
+        .into_keys()
+        .map(|other| {
+            let sequence = db.ledger_head(&other)?.0;
+            Ok((other, sequence))
+        })
+        .collect()
+}
+
+/// The entries of `entity` posted after `sequence` in the periods a sign-off covers, leaving
+/// out those posted by the tasks downstream of the signed-off one (they are part of the close).
+fn late_entries(
+    db: &Db<'_>,
+    entity: &EntityId,
+    sequence: i64,
+    in_scope: &BTreeSet<String>,
+    downstream: &BTreeSet<String>,
+) -> Result<Vec<String>, closebook_ledger::LedgerError> {
+    Ok(db
+        .entries_after(entity, sequence)?
+        .into_iter()
+        .filter(|entry| {
+            in_scope.contains(entry.period.as_str())
+                && !entry.task.as_ref().is_some_and(|task| downstream.contains(task))
+        })
+        .map(|entry| entry.key.to_string())
+        .collect())
+}
+
 /// A sign-off covers the ledger as it was: any later posting in its scope (the close period and
 /// earlier periods of its year) that is not made by a task downstream of it makes it stale, and
-/// undoes it and the tasks after it.
+/// undoes it and the tasks after it. Its scope is its own entity and the other entities its
+/// step and the steps before it read (a consolidation's members): a late journal in a member
+/// also undoes the steps that read that member, so the next run computes them again.
 pub(crate) fn mark_stale_signoffs(context: &CloseContext<'_>, entities: &[EntityId]) -> anyhow::Result<()> {
     let mut ledger = context.ledger()?;
     let user = context.user.clone();
     ledger.store().write(|db| {
         for entity in entities {
-            let record = db.require_entity(entity)?;
-            let periods = db.periods(&record.calendar, None)?;
-            let Some(target) = periods.iter().find(|candidate| candidate.name == context.period) else {
+            let Some(in_scope) = periods_in_scope(db, entity, &context.period)? else {
                 continue;
             };
-            let in_scope: BTreeSet<&str> = periods
-                .iter()
-                .filter(|candidate| candidate.fiscal_year == target.fiscal_year && candidate.ordinal <= target.ordinal)
-                .map(|candidate| candidate.name.as_str())
-                .collect();
             for task in &context.config.tasks {
                 let Some(state) = db.close_task(&context.config.name, entity, &context.period, &task.id)? else {
                     continue;
@@ -618,29 +673,91 @@ pub(crate) fn mark_stale_signoffs(context: &CloseContext<'_>, entities: &[Entity
                     continue;
                 }
                 let downstream = context.config.downstream_of(&task.id);
-                let late: Vec<String> = db
-                    .entries_after(entity, sequence)?
-                    .into_iter()
-                    .filter(|entry| {
-                        in_scope.contains(entry.period.as_str())
-                            && !entry.task.as_ref().is_some_and(|task| downstream.contains(task))
-                    })
-                    .map(|entry| entry.key.to_string())
-                    .collect();
-                if late.is_empty() {
+                let late = late_entries(db, entity, sequence, &in_scope, &downstream)?;
+                // Other entities the sign-off covers, with their late entries.
+                let mut late_elsewhere: BTreeMap<EntityId, Vec<String>> = BTreeMap::new();
+                for (other, other_sequence) in &state.signoff_sequences {
+                    let Some(other_scope) = periods_in_scope(db, other, &context.period)? else {
+                        continue;
+                    };
+                    let other_late = late_entries(db, other, *other_sequence, &other_scope, &downstream)?;
+                    if !other_late.is_empty() {
+                        late_elsewhere.insert(other.clone(), other_late);
+                    }
+                }
+                if late.is_empty() && late_elsewhere.is_empty() {
                     continue;
                 }
-                let message = format!(
-                    "stale: entries {} posted after the sign-off; sign off again",
-                    late.join(", ")
-                );
+                let mut changes = Vec::new();
+                if !late.is_empty() {
+                    changes.push(format!("entries {} posted after the sign-off", late.join(", ")));
+                }
+                for (other, keys) in &late_elsewhere {
+                    changes.push(format!(
+                        "{other}, which the sign-off covers, changed after it: entries {}",
+                        keys.join(", ")
+                    ));
+                }
+                let message = if late_elsewhere.is_empty() {
+                    format!("stale: {}; sign off again", changes.join("; "))
+                } else {
+                    format!("stale: {}; run the close again and sign off again", changes.join("; "))
+                };
                 let stale = CloseTaskRecord {
                     status: "stale".to_owned(),
                     message: Some(message.clone()),
                     ..state.clone()
                 };
-                db.save_close_task(&stale, &user, "stale", &json!({ "late_entries": late }))?;
-                for after in &downstream {
+                let late_elsewhere_json: BTreeMap<String, &Vec<String>> = late_elsewhere
+                    .iter()
+                    .map(|(other, keys)| (other.to_string(), keys))
+                    .collect();
+                db.save_close_task(
+                    &stale,
+                    &user,
+                    "stale",
+                    &json!({ "late_entries": late, "late_entries_elsewhere": late_elsewhere_json }),
+                )?;
+                // The steps before it that read a changed entity computed from the old ledger:
+                // they are undone too, and run again (their entries cancelled) by the next run.
+                let readers = context.config.entities_read_for_signoff(&task.id, entity);
+                let mut undone_tasks: BTreeSet<String> = BTreeSet::new();
+                for (other, keys) in &late_elsewhere {
+                    for reader in readers.get(other).into_iter().flatten() {
+                        if reader == &task.id {
+                            continue;
+                        }
+                        if let Some(state) = db.close_task(&context.config.name, entity, &context.period, reader)?
+                            && is_complete(&state.status)
+                        {
+                            let undone = CloseTaskRecord {
+                                status: "stale".to_owned(),
+                                message: Some(format!(
+                                    "stale: {other}, which it reads, changed after task {} was signed off: entries {}",
+                                    task.id,
+                                    keys.join(", ")
+                                )),
+                                ..state
+                            };
+                            db.save_close_task(
+                                &undone,
+                                &user,
+                                "stale",
+                                &json!({ "because": task.id, "entity": other.as_str(), "late_entries": keys }),
+                            )?;
+                        }
+                        undone_tasks.insert(reader.clone());
+                    }
+                }
+                let mut after_undone = downstream.clone();
+                for undone in &undone_tasks {
+                    after_undone.extend(context.config.downstream_of(undone));
+                }
+                after_undone.remove(&task.id);
+                for after in &after_undone {
+                    if undone_tasks.contains(after) {
+                        continue;
+                    }
                     if let Some(state) = db.close_task(&context.config.name, entity, &context.period, after)?
                         && is_complete(&state.status)
                     {
@@ -751,7 +868,12 @@ pub fn signoff(
             };
             let outcome = post_record(&mut ledger, &step_record, |db, outcome| {
                 let sequence = db.ledger_head(entity)?.0;
-                let done = CloseTaskRecord { entries_posted: outcome.entries.len() as i64, signoff_sequence: Some(sequence), ..reviewed.clone() };
+                let done = CloseTaskRecord {
+                    entries_posted: outcome.entries.len() as i64,
+                    signoff_sequence: Some(sequence),
+                    signoff_sequences: covered_sequences(db, context.config, entity, task_id)?,
+                    ..reviewed.clone()
+                };
                 db.save_close_task(&done, &context.user, "reviewed", &json!({ "note": note, "run_id": outcome.run_id }))
             })
             .with_context(|| format!("posting the reviewed proposal of task {task_id}; if the ledger moved, run `closebook close run --rerun {task_id}` to propose again"))?;
@@ -769,6 +891,7 @@ pub fn signoff(
     let status = record.status.clone();
     ledger.store().write(|db| {
         record.signoff_sequence = Some(db.ledger_head(entity)?.0);
+        record.signoff_sequences = covered_sequences(db, context.config, entity, task_id)?;
         db.save_close_task(
             &record,
             &context.user,

@@ -13,7 +13,7 @@ mod settle;
 mod verify;
 mod year_end;
 
-use crate::cli::{Cli, Command, EntitySelection, SetupCommand};
+use crate::cli::{Cli, Command, EntitySelection, PluginCommand, SetupCommand};
 use anyhow::Context as _;
 use closebook_ledger::Ledger;
 use closebook_ledger::ids::{EntityId, UserId};
@@ -63,6 +63,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         db: cli.db.clone(),
         user: acting_user(cli.user.as_deref()),
     };
+    if needs_existing_ledger(&cli.command) {
+        closebook_ledger::store::require_ledger_file(&context.db)
+            .with_context(|| format!("opening ledger {}", context.db.display()))?;
+    }
     match cli.command {
         Command::Setup(SetupCommand::Apply { file }) => setup_apply(&context, &file),
         Command::Import(command) => import::run(&context, command),
@@ -76,6 +80,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(arguments) => audit::run(&context, arguments),
         Command::Verify(arguments) => verify::run(&context, arguments),
     }
+}
+
+/// Whether a command works on an existing ledger, so a missing or empty ledger file is refused
+/// before it opens. `setup apply` creates the ledger (in a new or an empty file); `plugin new`
+/// and `plugin inspect` do not read a ledger at all.
+fn needs_existing_ledger(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Setup(SetupCommand::Apply { .. })
+            | Command::Plugin(PluginCommand::New { .. } | PluginCommand::Inspect { .. })
+    )
 }
 
 pub fn read_file(path: &Path) -> anyhow::Result<String> {

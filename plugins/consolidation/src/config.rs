@@ -32,7 +32,10 @@ pub struct Member {
     pub ownership_percent: Decimal,
     /// The member's opening retained earnings as the prior consolidation translated them, in
     /// the consolidation currency and at 100 %: retained earnings are rolled forward from it.
-    /// Needed for a member whose accounting currency is not the consolidation's.
+    /// An explicit override: without it, a member whose accounting currency is not the
+    /// consolidation's takes what the consolidation entity carries into the year for it (its
+    /// opening period's retained earnings tagged with the member, needs `member_dimension`).
+    /// Needed in the first consolidated year, when the group carries nothing yet.
     #[serde(default, deserialize_with = "deserialize_optional_decimal")]
     pub opening_retained_earnings: Option<Decimal>,
 }

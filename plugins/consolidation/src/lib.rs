@@ -69,6 +69,7 @@ impl CloseStep for Consolidation {
             )));
         };
         let target = Target {
+            group: &input.entity,
             config: &config,
             currency: &currency,
             periods: &periods,

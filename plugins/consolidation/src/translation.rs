@@ -4,9 +4,13 @@
 //!
 //! - assets and liabilities at the **current** rate on the as-of date (the period end);
 //! - equity other than retained earnings (share capital) at the **historical** rate;
-//! - retained earnings: the opening balance as the prior consolidation translated it (from the
-//!   configuration, or the balance itself when the currencies are the same), plus the year's
-//!   movements at each period's average rate;
+//! - retained earnings: the opening balance as the prior consolidation translated it, plus the
+//!   year's movements at each period's average rate. The opening balance is, in this order: the
+//!   configuration's `opening_retained_earnings` (an explicit override, at 100 %); for a member
+//!   in another currency, what the consolidation entity itself carries into the year for the
+//!   member (its opening period's retained earnings tagged with the member dimension: last
+//!   year's consolidation, closed by its year-end, already translated and at the share); or the
+//!   member's own balance when the currencies are the same;
 //! - profit-and-loss movements at each period's **average** rate, period by period, so that the
 //!   year to date is the sum of the translated months and never the year's total at one rate.
 //!
@@ -48,6 +52,9 @@ pub struct MemberTranslation {
 /// What the translation needs besides the member: the consolidation currency, the periods of
 /// the year up to the run period, and the as-of date.
 pub struct Target<'a> {
+    /// The consolidation entity (the run entity), whose opening period carries last year's
+    /// translated retained earnings of each member.
+    pub group: &'a EntityId,
     /// The step's configuration: rate types, account mapping, member dimension.
     pub config: &'a Config,
     /// The consolidation entity's accounting currency.
@@ -129,8 +136,14 @@ pub fn translate_member(
     add_translated(&mut balances, current, current_rate, share, target.currency)?;
     add_translated(&mut balances, historical, historical_rate, share, target.currency)?;
     let opening_total: Decimal = opening_retained_earnings.values().copied().sum();
+    let carried = if member.opening_retained_earnings.is_none() && entity.currency != target.currency.code {
+        carried_retained_earnings(ledger, target, member, &entity)?
+    } else {
+        BTreeMap::new()
+    };
     match member.opening_retained_earnings {
-        // The prior consolidation's figure, at 100 %, on one line without dimensions.
+        // The explicit override: the prior consolidation's figure, at 100 %, on one line
+        // without dimensions.
         Some(translated) => {
             let key = bucket_key(
                 target.config,
@@ -155,13 +168,25 @@ pub fn translate_member(
                 target.currency,
             )?;
         }
+        // Already translated and at the share: taken as the group carries it, bucket by bucket,
+        // so the consolidation proposes nothing for it.
+        None if !carried.is_empty() => {
+            add_translated(&mut balances, carried, Decimal::ONE, Decimal::ONE, target.currency)?;
+        }
         None if opening_total.is_zero() => {}
         None => {
             return Err(StepError::new(format!(
-                "member {} keeps its books in {} and opens the year with retained earnings of {opening_total} {}: \
-                 give opening_retained_earnings for it, the retained earnings the prior consolidation translated \
-                 into {} (at 100 %)",
-                member.entity, entity.currency, entity.currency, target.currency.code
+                "member {} keeps its books in {} and opens the year with retained earnings of {opening_total} {}, \
+                 but {} carries none for it into {}: give opening_retained_earnings for it, the retained earnings \
+                 the prior consolidation translated into {} (at 100 %), or consolidate and close the prior year in {} \
+                 with member_dimension set",
+                member.entity,
+                entity.currency,
+                entity.currency,
+                target.group,
+                target.periods.first().map_or("the year", |period| period.name.as_str()),
+                target.currency.code,
+                target.group
             )));
         }
     }
@@ -177,6 +202,46 @@ pub fn translate_member(
         historical_rate,
         average_rates,
     })
+}
+
+/// The member's retained earnings the consolidation entity carries into the year: its balances
+/// in the year's opening period on the member's (mapped) retained earnings account, tagged with
+/// the member in the member dimension, per bucket. Last year's consolidation put them there,
+/// translated and at the share, and the group's year-end closed that year's translated profit
+/// and loss into them. Empty without a member dimension (the group's balances cannot be told
+/// apart by member) or when the year has no opening period.
+fn carried_retained_earnings(
+    ledger: &dyn Ledger,
+    target: &Target<'_>,
+    member: &Member,
+    entity: &EntityInfo,
+) -> Result<Functional, StepError> {
+    let Some(dimension) = &target.config.member_dimension else {
+        return Ok(BTreeMap::new());
+    };
+    let Some(opening) = target
+        .periods
+        .first()
+        .filter(|period| period.kind == PeriodKind::Opening)
+    else {
+        return Ok(BTreeMap::new());
+    };
+    let account = target.config.map_account(&entity.retained_earnings_account);
+    let query = BalanceQuery::new(target.group.clone(), opening.name.clone(), opening.name.clone()).group_by("*");
+    let mut carried: Functional = BTreeMap::new();
+    for row in ledger.balances(&query)? {
+        let of_member = row
+            .dimensions
+            .iter()
+            .any(|value| &value.name == dimension && value.value == member.entity.as_str());
+        if row.account != account || !of_member || row.accounting_amount.is_zero() {
+            continue;
+        }
+        let mut dimensions = row.dimensions;
+        dimensions.sort();
+        *carried.entry((row.account, dimensions)).or_default() += row.accounting_amount;
+    }
+    Ok(carried)
 }
 
 /// The consolidation bucket of a member balance: the mapped account, and the dimensions with

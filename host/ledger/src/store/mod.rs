@@ -22,7 +22,7 @@ use crate::rate::ExchangeRate;
 use chrono::NaiveDate;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use rust_decimal::Decimal;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -131,6 +131,10 @@ pub struct CloseTaskRecord {
     pub reviewed_by: Option<String>,
     /// The entity's ledger sequence when the task was signed off: its fingerprint.
     pub signoff_sequence: Option<i64>,
+    /// The ledger sequences, when the task was signed off, of the other entities the sign-off
+    /// covers: those its step and the steps before it read. Empty when it covers its own
+    /// entity alone.
+    pub signoff_sequences: BTreeMap<EntityId, i64>,
     pub entries_posted: i64,
     pub fuel_consumed: u64,
     pub duration_ms: u64,
@@ -140,7 +144,7 @@ pub struct CloseTaskRecord {
     pub message: Option<String>,
 }
 
-const CLOSE_TASK_COLUMNS: &str = "close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by, signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message";
+const CLOSE_TASK_COLUMNS: &str = "close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by, signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, signoff_sequences";
 
 fn close_task_from_row(row: &Row<'_>) -> rusqlite::Result<CloseTaskRecord> {
     Ok(CloseTaskRecord {
@@ -159,6 +163,11 @@ fn close_task_from_row(row: &Row<'_>) -> rusqlite::Result<CloseTaskRecord> {
         duration_ms: row.get::<_, i64>(12)? as u64,
         proposal: row.get(13)?,
         message: row.get(14)?,
+        // Written by this program from a map; an unreadable value covers no other entity.
+        signoff_sequences: row
+            .get::<_, Option<String>>(15)?
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -213,25 +222,27 @@ impl Store {
             path: path.display().to_string(),
             source,
         })?;
-        let store = Self::configure(connection, read_only)?;
+        let store = Self::configure(connection, read_only.then_some(path))?;
         Ok(store)
     }
 
     /// An in-memory store, for tests.
     pub fn open_in_memory() -> Result<Self, LedgerError> {
-        Self::configure(Connection::open_in_memory()?, false)
+        Self::configure(Connection::open_in_memory()?, None)
     }
 
-    fn configure(mut connection: Connection, read_only: bool) -> Result<Self, LedgerError> {
+    /// Configures a fresh connection: migrates it, or, for a file opened read-only
+    /// (`read_only_path`), checks that it already has this build's schema.
+    fn configure(mut connection: Connection, read_only_path: Option<&Path>) -> Result<Self, LedgerError> {
         connection.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
         if let Some(pages) = max_pages_from_environment()? {
             // SQLite never lowers the limit below the file's current size.
             let _limit: i64 =
                 connection.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |row| row.get(0))?;
         }
-        if read_only {
+        if let Some(path) = read_only_path {
             connection.execute_batch("PRAGMA foreign_keys = ON;")?;
-            check_schema_read_only(&connection)?;
+            check_schema_read_only(&connection, path)?;
             return Ok(Self { connection });
         }
         // WAL lets readers (reports, plugin snapshots) run while one writer posts.
@@ -312,6 +323,27 @@ fn busy_error(error: rusqlite::Error) -> LedgerError {
     }
 }
 
+/// Refuses a ledger file that does not exist or is empty (0 bytes), for the commands that need
+/// an existing ledger. SQLite would take either as a new, empty database and create the schema
+/// in it, so a mistyped `--db` or a file truncated to nothing would read as a ledger with no
+/// entities, and a write would start a second ledger beside the real one. Only the command
+/// that creates a ledger (`setup apply`) opens such a file. Other errors reading the file's
+/// metadata are left to the open, which names them.
+pub fn require_ledger_file(path: &Path) -> Result<(), LedgerError> {
+    match std::fs::metadata(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(LedgerError::MissingLedger {
+            path: path.display().to_string(),
+        }),
+        Ok(metadata) if metadata.is_file() && metadata.len() == 0 => Err(LedgerError::EmptyLedger {
+            path: path.display().to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The schema version this build writes and needs: the number of its migrations.
+pub const SCHEMA_VERSION: usize = schema::MIGRATIONS.len();
+
 /// The environment variable that caps the ledger file's size, in database pages (SQLite's
 /// `max_page_count`). It exists to simulate a full disk: the bad-input tests set it to just
 /// above the file's size and prove that a write which outgrows it is refused whole.
@@ -329,10 +361,27 @@ fn max_pages_from_environment() -> Result<Option<u64>, LedgerError> {
 }
 
 /// A read-only store cannot migrate: it must already have this build's schema.
-fn check_schema_read_only(connection: &Connection) -> Result<(), LedgerError> {
-    let applied: i64 = connection.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| {
-        row.get(0)
-    })?;
+///
+/// A file of an older schema is refused whole, naming its version and the fix, rather than
+/// served: this build's queries assume its schema (reports read `account_balances`, migration
+/// 4; the close board reads `close_tasks.signoff_sequences`, migration 5), so serving some
+/// reads and failing others with a missing table would leave a user guessing which command
+/// works. One writable open migrates the file in a single transaction, after which every
+/// read works on it read-only again. A file with no schema at all (an empty file, version 0)
+/// gets the same refusal.
+fn check_schema_read_only(connection: &Connection, path: &Path) -> Result<(), LedgerError> {
+    let has_migrations_table: bool = connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')",
+        [],
+        |row| row.get(0),
+    )?;
+    let applied: i64 = if has_migrations_table {
+        connection.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| {
+            row.get(0)
+        })?
+    } else {
+        0
+    };
     let known = schema::MIGRATIONS.len() as i64;
     if applied > known {
         return Err(LedgerError::NewerSchema {
@@ -341,7 +390,11 @@ fn check_schema_read_only(connection: &Connection) -> Result<(), LedgerError> {
         });
     }
     if applied < known {
-        return Err(LedgerError::ReadOnly);
+        return Err(LedgerError::OlderSchemaReadOnly {
+            path: path.display().to_string(),
+            found: applied,
+            needed: known,
+        });
     }
     Ok(())
 }
@@ -1434,8 +1487,8 @@ impl Db<'_> {
     ) -> Result<(), LedgerError> {
         self.connection.execute(
             "INSERT OR REPLACE INTO close_tasks (close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by,
-                signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, updated_at, signoff_sequences)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             params![
                 record.close,
                 record.entity.as_str(),
@@ -1452,7 +1505,9 @@ impl Db<'_> {
                 record.duration_ms as i64,
                 record.proposal,
                 record.message,
-                crate::now_text()
+                crate::now_text(),
+                (!record.signoff_sequences.is_empty())
+                    .then(|| serde_json::to_string(&record.signoff_sequences).unwrap_or_default())
             ],
         )?;
         self.connection.execute(

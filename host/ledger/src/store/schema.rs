@@ -6,7 +6,7 @@
 //! cannot rewrite history. Balances and period statuses are maintained state, derivable from the
 //! ledger and the audit trail.
 
-pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
+pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5];
 
 const MIGRATION_1: &str = r#"
 CREATE TABLE currencies (
@@ -321,4 +321,12 @@ CREATE TABLE account_balances (
     credit TEXT NOT NULL,
     PRIMARY KEY (entity_id, period, account, currency)
 ) WITHOUT ROWID;
+"#;
+
+/// The ledger sequences of the other entities a sign-off covers, as a JSON object (entity to
+/// sequence): a task whose step, or a step before it, reads other entities (a consolidation
+/// reads its members) goes stale when one of them changes in the period, not only when its own
+/// entity does. NULL for a sign-off that covers its own entity alone.
+const MIGRATION_5: &str = r#"
+ALTER TABLE close_tasks ADD COLUMN signoff_sequences TEXT;
 "#;

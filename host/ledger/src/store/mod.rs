@@ -1186,7 +1186,7 @@ impl Db<'_> {
              FROM balances b JOIN dimension_sets s ON s.id = b.dimension_set_id
              WHERE b.entity_id = ?1 AND b.period = ?2 ORDER BY b.account, s.canonical, b.currency",
         )?;
-        balance_records(&mut statement, entity, periods)
+        balance_records(&mut statement, entity, periods, &[])
     }
 
     /// The balances of the given periods without their dimensions: one record per period,
@@ -1201,7 +1201,54 @@ impl Db<'_> {
             "SELECT period, account, '', currency, amount, accounting_amount, debit, credit
              FROM account_balances WHERE entity_id = ?1 AND period = ?2 ORDER BY account, currency",
         )?;
-        balance_records(&mut statement, entity, periods)
+        balance_records(&mut statement, entity, periods, &[])
+    }
+
+    /// The maintained balances of some accounts in the given periods: the rows `balances`
+    /// (`with_dimensions`) or `account_balances` would return for those accounts, read through
+    /// the tables' primary key (entity, period, account, …) instead of the whole period.
+    pub fn balances_of_accounts(
+        &self,
+        entity: &EntityId,
+        periods: &[PeriodName],
+        accounts: AccountRows<'_>,
+        with_dimensions: bool,
+    ) -> Result<Vec<BalanceRecord>, LedgerError> {
+        let select = if with_dimensions {
+            "SELECT b.period, b.account, s.canonical, b.currency, b.amount, b.accounting_amount, b.debit, b.credit
+             FROM balances b JOIN dimension_sets s ON s.id = b.dimension_set_id
+             WHERE b.entity_id = ?1 AND b.period = ?2"
+        } else {
+            "SELECT b.period, b.account, '', b.currency, b.amount, b.accounting_amount, b.debit, b.credit
+             FROM account_balances b WHERE b.entity_id = ?1 AND b.period = ?2"
+        };
+        match accounts {
+            AccountRows::All => {
+                let mut statement = self.connection.prepare_cached(select)?;
+                balance_records(&mut statement, entity, periods, &[])
+            }
+            AccountRows::List(accounts) => {
+                let mut statement = self
+                    .connection
+                    .prepare_cached(&format!("{select} AND b.account = ?3"))?;
+                // Each account once, however often the list names it.
+                let unique: std::collections::BTreeSet<&AccountNumber> = accounts.iter().collect();
+                let mut records = Vec::new();
+                for account in unique {
+                    records.extend(balance_records(&mut statement, entity, periods, &[&account.as_str()])?);
+                    if records.len() > QUERY_ROWS_MAX {
+                        return Err(too_many_balance_rows());
+                    }
+                }
+                Ok(records)
+            }
+            AccountRows::Range(first, last) => {
+                let mut statement = self
+                    .connection
+                    .prepare_cached(&format!("{select} AND b.account BETWEEN ?3 AND ?4"))?;
+                balance_records(&mut statement, entity, periods, &[&first.as_str(), &last.as_str()])
+            }
+        }
     }
 
     /// Every row of an entity's `account_balances`, for `verify`.
@@ -1561,16 +1608,35 @@ impl Db<'_> {
     }
 }
 
+/// Which accounts a balance read returns. Account numbers compare as text, in SQLite as in Rust
+/// (byte by byte).
+#[derive(Clone, Copy, Debug)]
+pub enum AccountRows<'a> {
+    All,
+    List(&'a [AccountNumber]),
+    /// Inclusive.
+    Range(&'a AccountNumber, &'a AccountNumber),
+}
+
+fn too_many_balance_rows() -> LedgerError {
+    LedgerError::Invalid(format!("more than {QUERY_ROWS_MAX} balance rows; narrow the query"))
+}
+
 /// Runs a balance query (columns: period, account, dimensions, currency, amount, accounting
-/// amount, debit, credit; parameters: entity, period) once per period, up to `QUERY_ROWS_MAX` rows.
+/// amount, debit, credit; parameters: entity, period, then `extra`) once per period, up to
+/// `QUERY_ROWS_MAX` rows.
 fn balance_records(
     statement: &mut rusqlite::CachedStatement<'_>,
     entity: &EntityId,
     periods: &[PeriodName],
+    extra: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<BalanceRecord>, LedgerError> {
     let mut records = Vec::new();
     for period in periods {
-        let rows = statement.query_map([entity.as_str(), period.as_str()], |row| {
+        let (entity, period) = (entity.as_str(), period.as_str());
+        let mut parameters: Vec<&dyn rusqlite::ToSql> = vec![&entity, &period];
+        parameters.extend_from_slice(extra);
+        let rows = statement.query_map(parameters.as_slice(), |row| {
             Ok(BalanceRecord {
                 period: PeriodName(row.get(0)?),
                 account: AccountNumber(row.get(1)?),
@@ -1585,9 +1651,7 @@ fn balance_records(
         for row in rows {
             records.push(row?);
             if records.len() > QUERY_ROWS_MAX {
-                return Err(LedgerError::Invalid(format!(
-                    "more than {QUERY_ROWS_MAX} balance rows; narrow the query"
-                )));
+                return Err(too_many_balance_rows());
             }
         }
     }

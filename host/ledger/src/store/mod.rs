@@ -1073,18 +1073,9 @@ impl Db<'_> {
     pub fn for_each_entry(
         &self,
         entity: &EntityId,
-        mut visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>,
+        visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>,
     ) -> Result<(), LedgerError> {
-        let mut statement = self.connection.prepare(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 ORDER BY sequence"
-        ))?;
-        let mut rows = statement.query([entity.as_str()])?;
-        while let Some(row) = rows.next()? {
-            let mut entry = entry_from_row(row)?;
-            entry.lines = self.lines_of(entry.id)?;
-            visit(entry)?;
-        }
-        Ok(())
+        self.visit_entries_with_lines("entries e", "e.entity_id = ?1", &[&entity.as_str()], visit)
     }
 
     /// Visits the entries an entity posted in one period, in sequence order, with their lines.
@@ -1092,16 +1083,61 @@ impl Db<'_> {
         &self,
         entity: &EntityId,
         period: &PeriodName,
+        visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        // Through the period index: the cost follows the period, not the whole chain (SQLite
+        // would otherwise walk every entry of the entity in sequence order and filter).
+        self.visit_entries_with_lines(
+            "entries e INDEXED BY entries_by_period",
+            "e.entity_id = ?1 AND e.period = ?2",
+            &[&entity.as_str(), &period.as_str()],
+            visit,
+        )
+    }
+
+    /// The entries of `source` matching `condition` (fixed SQL texts over `e`, never input) in
+    /// sequence order, each with its lines in line order, read in one query rather than one
+    /// per entry.
+    fn visit_entries_with_lines(
+        &self,
+        source: &'static str,
+        condition: &'static str,
+        parameters: &[&dyn rusqlite::ToSql],
         mut visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>,
     ) -> Result<(), LedgerError> {
+        let entry_columns = ENTRY_COLUMNS
+            .split(", ")
+            .map(|column| format!("e.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut statement = self.connection.prepare(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 AND period = ?2 ORDER BY sequence"
+            "SELECT {entry_columns}, l.line_no, l.account, s.canonical, l.currency, l.amount, l.accounting_amount, l.description
+             FROM {source} LEFT JOIN lines l ON l.entry_id = e.id LEFT JOIN dimension_sets s ON s.id = l.dimension_set_id
+             WHERE {condition} ORDER BY e.sequence, l.line_no"
         ))?;
-        let mut rows = statement.query([entity.as_str(), period.as_str()])?;
+        let line_offset = ENTRY_COLUMNS.split(", ").count();
+        let mut rows = statement.query(parameters)?;
+        let mut current: Option<PostedEntry> = None;
         while let Some(row) = rows.next()? {
-            let mut entry = entry_from_row(row)?;
-            entry.lines = self.lines_of(entry.id)?;
-            visit(entry)?;
+            let id: i64 = row.get(0)?;
+            if current.as_ref().is_none_or(|entry| entry.id != id) {
+                if let Some(done) = current.take() {
+                    visit(done)?;
+                }
+                current = Some(entry_from_row(row)?);
+            }
+            // An entry without lines comes once, with NULL line columns; a line whose dimension
+            // set is missing is left out, as the inner join of `lines_of` leaves it out (the
+            // entry's hash then shows it).
+            if row.get::<_, Option<i64>>(line_offset)?.is_some()
+                && row.get::<_, Option<String>>(line_offset + 2)?.is_some()
+            {
+                let entry = current.as_mut().expect("the entry of this row was just read");
+                entry.lines.push(line_from_row(row, line_offset)?);
+            }
+        }
+        if let Some(done) = current {
+            visit(done)?;
         }
         Ok(())
     }
@@ -1306,8 +1342,9 @@ impl Db<'_> {
         user: &UserId,
         run_id: Option<&str>,
     ) -> Result<i64, LedgerError> {
-        self.connection.execute(
+        self.connection.prepare_cached(
             "INSERT INTO settlements (entity_id, account, fiscal_year, created_by, created_at, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?.execute(
             params![entity.as_str(), account.as_str(), fiscal_year.as_str(), user.as_str(), crate::now_text(), run_id],
         )?;
         let settlement_id = self.connection.last_insert_rowid();

@@ -175,10 +175,8 @@ mod tests {
 
     const DEMO_SETUP: &str = include_str!("../../../examples/demo/setup.toml");
 
-    #[test]
-    fn settlements_sharing_a_cache_refuse_what_single_settlements_refuse() {
-        // Issue #7: a step's many settlements share one SettleCache; the checks behind it give
-        // the refusals a settlement on its own gives, and a refused one writes nothing.
+    /// The demo organization with four lines on receivables (1100) that settle in pairs.
+    fn receivables_ledger() -> Ledger {
         let mut ledger = Ledger::from_store(Store::open_in_memory().unwrap(), UserId::new("test"));
         ledger
             .apply_setup(&SetupFile::parse(DEMO_SETUP, "setup.toml").unwrap(), "setup.toml")
@@ -192,17 +190,92 @@ mod tests {
         ledger
             .import_journals(&EntityId::new("ACME-US"), reader, true, "j.csv")
             .unwrap();
+        ledger
+    }
+
+    fn line(db: &Db<'_>, key: &str, account: &str) -> i64 {
+        db.connection()
+            .query_row(
+                "SELECT l.id FROM lines l JOIN entries e ON e.id = l.entry_id WHERE e.entry_key = ?1 AND l.account = ?2",
+                [key, account],
+                |row| row.get(0),
+            )
+            .unwrap()
+    }
+
+    /// The receivables lines a line query returns: (id, settlement) per line.
+    fn receivables(db: &Db<'_>, include_settled: bool) -> Vec<(i64, Option<i64>)> {
+        let periods = [crate::ids::PeriodName::new("2026-01")];
+        db.account_lines(
+            &EntityId::new("ACME-US"),
+            &AccountNumber::new("1100"),
+            &periods,
+            0,
+            100,
+            include_settled,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|record| (record.id, record.settlement_id))
+        .collect()
+    }
+
+    #[test]
+    fn the_open_lines_query_follows_settlements_and_their_reversals() {
+        // Issue #7: the query without settled lines (auto-settle's) returns exactly the lines the
+        // query with them shows without an active settlement, after settling and reversing.
+        let mut ledger = receivables_ledger();
         let user = UserId::new("test");
         let entity = EntityId::new("ACME-US");
-        let line = |db: &Db<'_>, key: &str, account: &str| -> i64 {
-            db.connection()
-                .query_row(
-                    "SELECT l.id FROM lines l JOIN entries e ON e.id = l.entry_id WHERE e.entry_key = ?1 AND l.account = ?2",
-                    [key, account],
-                    |row| row.get(0),
-                )
-                .unwrap()
-        };
+        ledger
+            .store()
+            .write(|db| {
+                let (a, b, c, d) = (
+                    line(db, "A", "1100"),
+                    line(db, "B", "1100"),
+                    line(db, "C", "1100"),
+                    line(db, "D", "1100"),
+                );
+                let open_of = |all: Vec<(i64, Option<i64>)>| -> Vec<(i64, Option<i64>)> {
+                    all.into_iter().filter(|(_, settlement)| settlement.is_none()).collect()
+                };
+                assert_eq!(receivables(db, false), [(a, None), (b, None), (c, None), (d, None)]);
+                let first = settle(db, &entity, &[a, b], &user, None)?;
+                assert_eq!(
+                    receivables(db, true),
+                    [(a, Some(first)), (b, Some(first)), (c, None), (d, None)]
+                );
+                assert_eq!(receivables(db, false), [(c, None), (d, None)]);
+                let second = settle(db, &entity, &[c, d], &user, None)?;
+                assert_eq!(receivables(db, false), []);
+                unsettle(db, &entity, first, &user)?;
+                assert_eq!(
+                    receivables(db, true),
+                    [(a, None), (b, None), (c, Some(second)), (d, Some(second))]
+                );
+                assert_eq!(receivables(db, false), [(a, None), (b, None)]);
+                // Settled again after the reversal: the new settlement counts, the reversed one not.
+                let third = settle(db, &entity, &[a, b], &user, None)?;
+                assert_eq!(
+                    receivables(db, true),
+                    [(a, Some(third)), (b, Some(third)), (c, Some(second)), (d, Some(second))]
+                );
+                assert_eq!(receivables(db, false), open_of(receivables(db, true)));
+                unsettle(db, &entity, second, &user)?;
+                assert_eq!(receivables(db, false), [(c, None), (d, None)]);
+                assert_eq!(receivables(db, false), open_of(receivables(db, true)));
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn settlements_sharing_a_cache_refuse_what_single_settlements_refuse() {
+        // Issue #7: a step's many settlements share one SettleCache; the checks behind it give
+        // the refusals a settlement on its own gives, and a refused one writes nothing.
+        let mut ledger = receivables_ledger();
+        let user = UserId::new("test");
+        let entity = EntityId::new("ACME-US");
         let refusals = ledger
             .store()
             .write(|db| {

@@ -1075,10 +1075,19 @@ impl Db<'_> {
         entity: &EntityId,
         visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>,
     ) -> Result<(), LedgerError> {
-        self.visit_entries_with_lines("entries e", "e.entity_id = ?1", &[&entity.as_str()], visit)
+        self.visit_entries_with_lines(
+            "entries e",
+            "e.entity_id = ?1",
+            "e.sequence",
+            &[&entity.as_str()],
+            visit,
+        )
     }
 
-    /// Visits the entries an entity posted in one period, in sequence order, with their lines.
+    /// Visits the entries an entity posted in one period, with their lines, in posting (id)
+    /// order: the order of the period index, so that no sort of the whole period is needed. It
+    /// is the sequence order unless the file was tampered with; a caller that reports in
+    /// sequence order sorts what it found.
     pub fn for_each_entry_in_period(
         &self,
         entity: &EntityId,
@@ -1090,18 +1099,20 @@ impl Db<'_> {
         self.visit_entries_with_lines(
             "entries e INDEXED BY entries_by_period",
             "e.entity_id = ?1 AND e.period = ?2",
+            "e.id",
             &[&entity.as_str(), &period.as_str()],
             visit,
         )
     }
 
     /// The entries of `source` matching `condition` (fixed SQL texts over `e`, never input) in
-    /// sequence order, each with its lines in line order, read in one query rather than one
-    /// per entry.
+    /// `order` (`e.sequence` or `e.id`), each with its lines in line order, read in one query
+    /// rather than one per entry.
     fn visit_entries_with_lines(
         &self,
         source: &'static str,
         condition: &'static str,
+        order: &'static str,
         parameters: &[&dyn rusqlite::ToSql],
         mut visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>,
     ) -> Result<(), LedgerError> {
@@ -1113,7 +1124,7 @@ impl Db<'_> {
         let mut statement = self.connection.prepare(&format!(
             "SELECT {entry_columns}, l.line_no, l.account, s.canonical, l.currency, l.amount, l.accounting_amount, l.description
              FROM {source} LEFT JOIN lines l ON l.entry_id = e.id LEFT JOIN dimension_sets s ON s.id = l.dimension_set_id
-             WHERE {condition} ORDER BY e.sequence, l.line_no"
+             WHERE {condition} ORDER BY {order}, l.line_no"
         ))?;
         let line_offset = ENTRY_COLUMNS.split(", ").count();
         let mut rows = statement.query(parameters)?;
@@ -1180,24 +1191,25 @@ impl Db<'_> {
             .unwrap_or_default();
         // Settled lines are filtered in SQL, so that a page is short only at the end of the
         // account: a step that stops at a short page never misses lines.
-        let mut statement = self.connection.prepare_cached(
-            "SELECT * FROM (
-                SELECT l.id, l.entry_id, e.entry_key, e.date, l.period, l.line_no, l.account, s.canonical, l.currency, l.amount, l.accounting_amount, l.description,
-                    (SELECT sl.settlement_id FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
-                     WHERE sl.line_id = l.id AND r.settlement_id IS NULL LIMIT 1) AS settlement_id
-                FROM lines l JOIN entries e ON e.id = l.entry_id JOIN dimension_sets s ON s.id = l.dimension_set_id
-                WHERE l.entity_id = ?1 AND l.account = ?2 AND l.id > ?3 AND l.period IN (SELECT value FROM json_each(?4))
-             ) WHERE ?6 OR settlement_id IS NULL ORDER BY id LIMIT ?5",
-        )?;
+        // With settled lines, each line carries its active settlement; without, a line passes
+        // only when it has none, so its settlement is NULL and is looked up once, not twice.
+        let mut statement = self.connection.prepare_cached(if include_settled {
+            "SELECT l.id, l.entry_id, e.entry_key, e.date, l.period, l.line_no, l.account, s.canonical, l.currency, l.amount, l.accounting_amount, l.description,
+                (SELECT sl.settlement_id FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
+                 WHERE sl.line_id = l.id AND r.settlement_id IS NULL LIMIT 1)
+             FROM lines l JOIN entries e ON e.id = l.entry_id JOIN dimension_sets s ON s.id = l.dimension_set_id
+             WHERE l.entity_id = ?1 AND l.account = ?2 AND l.id > ?3 AND l.period IN (SELECT value FROM json_each(?4))
+             ORDER BY l.id LIMIT ?5"
+        } else {
+            "SELECT l.id, l.entry_id, e.entry_key, e.date, l.period, l.line_no, l.account, s.canonical, l.currency, l.amount, l.accounting_amount, l.description, NULL
+             FROM lines l JOIN entries e ON e.id = l.entry_id JOIN dimension_sets s ON s.id = l.dimension_set_id
+             WHERE l.entity_id = ?1 AND l.account = ?2 AND l.id > ?3 AND l.period IN (SELECT value FROM json_each(?4))
+                AND NOT EXISTS (SELECT 1 FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
+                                WHERE sl.line_id = l.id AND r.settlement_id IS NULL)
+             ORDER BY l.id LIMIT ?5"
+        })?;
         let rows = statement.query_map(
-            params![
-                entity.as_str(),
-                account.as_str(),
-                after,
-                period_list,
-                limit as i64,
-                include_settled
-            ],
+            params![entity.as_str(), account.as_str(), after, period_list, limit as i64],
             |row| {
                 Ok(LineRecord {
                     id: row.get(0)?,

@@ -946,6 +946,56 @@ mod tests {
         assert_eq!(closing(&mut ledger, "2026-03", "1000").as_deref(), Some("0.00"));
     }
 
+    #[test]
+    fn the_period_check_names_a_changed_hash_a_broken_link_and_an_entry_whose_lines_were_deleted() {
+        // Issue #7: verify_period reads the period's entries with their lines in one query and
+        // takes the previous hash from the entry it visited last; it still finds what it found.
+        let mut ledger = ledger_with(
+            "entry,date,account,amount\n\
+             A,2026-02-27,1000,1.00\nA,2026-02-27,4000,-1.00\n\
+             B,2026-03-01,1000,2.00\nB,2026-03-01,4000,-2.00\n\
+             C,2026-03-02,1000,3.00\nC,2026-03-02,4000,-3.00\n\
+             D,2026-03-03,1000,4.00\nD,2026-03-03,4000,-4.00\n",
+        );
+        let check = |ledger: &mut Ledger| {
+            ledger
+                .read(|db| crate::verify::verify_period(db, &EntityId::new("E"), &PeriodName::new("2026-03")))
+                .unwrap()
+        };
+        let clean = check(&mut ledger);
+        assert_eq!(clean.entries_checked, 3);
+        assert!(clean.findings.is_empty(), "{:?}", clean.findings);
+        ledger
+            .store()
+            .connection()
+            .execute_batch(
+                "DROP TRIGGER entries_no_update; DROP TRIGGER lines_no_delete;
+                 UPDATE entries SET hash = 'changed' WHERE entry_key IN ('A', 'C');
+                 DELETE FROM lines WHERE entry_id = (SELECT id FROM entries WHERE entry_key = 'D');",
+            )
+            .unwrap();
+        let findings: Vec<String> = check(&mut ledger)
+            .findings
+            .iter()
+            .map(|finding| finding.to_string())
+            .collect();
+        let expected = [
+            "entry 2 (B) does not link to the hash of the entry before it",
+            "entry 3 (C) does not match its hash",
+            "entry 4 (D) does not link to the hash of the entry before it",
+            "entry 4 (D) does not match its hash",
+            "entry 4 (D) does not balance",
+            "balance of account 1000 [] USD in 2026-03",
+            "balance of account 4000 [] USD in 2026-03",
+        ];
+        for text in expected {
+            assert!(
+                findings.iter().any(|finding| finding.starts_with(text)),
+                "{text} is missing from {findings:?}"
+            );
+        }
+    }
+
     /// Sums `balances` over dimensions, the way `account_balances` must hold them.
     fn summed_dimension_balances(ledger: &mut Ledger) -> Vec<(String, String, String, Decimal, Decimal)> {
         let mut sums: BTreeMap<(String, String, String), (Decimal, Decimal)> = BTreeMap::new();

@@ -150,9 +150,21 @@ pub fn verify_period(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Res
     let mut report = VerifyReport::default();
     let mut recomputed: BTreeMap<BucketKey, [Decimal; 4]> = BTreeMap::new();
     let mut findings = Vec::new();
+    // The stored hash of the entry visited last: the one before in the chain when the period's
+    // entries are consecutive, which saves looking it up.
+    let mut last_visited: Option<(i64, String)> = None;
+    // Each entry's findings with its sequence: the entries come in posting order, the findings
+    // are reported in sequence order.
+    let mut entry_findings: Vec<(i64, Finding)> = Vec::new();
     db.for_each_entry_in_period(entity, period, |entry| {
         report.entries_checked += 1;
-        match db.entry_hash_at(entity, entry.sequence - 1)? {
+        let mut findings = Vec::new();
+        let stored_previous = match last_visited.take() {
+            Some((sequence, hash)) if sequence == entry.sequence - 1 => Some(hash),
+            _ => db.entry_hash_at(entity, entry.sequence - 1)?,
+        };
+        last_visited = Some((entry.sequence, entry.hash.clone()));
+        match stored_previous {
             Some(previous_hash) => check_entry(&entry, &previous_hash, &mut recomputed, &mut findings)?,
             None => {
                 findings.push(Finding::SequenceGap {
@@ -163,8 +175,12 @@ pub fn verify_period(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Res
                 check_entry(&entry, &entry.previous_hash, &mut recomputed, &mut findings)?;
             }
         }
+        entry_findings.extend(findings.into_iter().map(|finding| (entry.sequence, finding)));
         Ok(())
     })?;
+    // A stable sort: one entry's findings keep their order.
+    entry_findings.sort_by_key(|(sequence, _)| *sequence);
+    findings.extend(entry_findings.into_iter().map(|(_, finding)| finding));
     let periods = std::slice::from_ref(period);
     compare_balances(
         &db.balances(entity, periods)?,

@@ -11,6 +11,7 @@ use closebook_ledger::period::{Module, PeriodStatus};
 use closebook_ledger::report;
 use closebook_ledger::store::CloseTaskRecord;
 use serde_json::json;
+use std::time::Instant;
 
 pub fn run(
     context: &CloseContext<'_>,
@@ -19,6 +20,8 @@ pub fn run(
     name: &str,
     record: &mut CloseTaskRecord,
 ) -> anyhow::Result<()> {
+    // The task's own time goes into the record it saves, so the status board shows it.
+    let started = Instant::now();
     let mut ledger = closebook_ledger::Ledger::open(&context.db, context.user.clone())?;
     let period = context.period.clone();
     let message = match name {
@@ -145,6 +148,7 @@ pub fn run(
                 let message = format!("dry run: would write 5 reports to {}", folder.display());
                 record.status = "done".to_owned();
                 record.message = Some(message.clone());
+                record.duration_ms = started.elapsed().as_millis() as u64;
                 ledger
                     .store()
                     .write(|db| db.save_close_task(record, &context.user, "done", &json!({ "message": message })))?;
@@ -182,6 +186,7 @@ pub fn run(
     };
     record.status = "done".to_owned();
     record.message = Some(message.clone());
+    record.duration_ms = started.elapsed().as_millis() as u64;
     ledger
         .store()
         .write(|db| db.save_close_task(record, &context.user, "done", &json!({ "message": message })))?;

@@ -432,13 +432,14 @@ pub fn post_record(
             batch.finish(db)?;
         }
         let mut settlements = Vec::new();
+        let mut settle_cache = closebook_ledger::settlement::SettleCache::default();
         for proposal in &output.settlements {
             let entity = EntityId::new(proposal.entity.clone());
             if may_post.get(entity.as_str()) != Some(&true) {
                 return Err(LedgerError::Invalid(format!("the step may not settle lines of entity {entity}")));
             }
             let line_ids: Vec<i64> = proposal.line_ids.iter().map(|id| i64::try_from(*id).unwrap_or(i64::MAX)).collect();
-            let settlement = closebook_ledger::settlement::settle(db, &entity, &line_ids, &user, Some(&run_id))
+            let settlement = closebook_ledger::settlement::settle_with(db, &mut settle_cache, &entity, &line_ids, &user, Some(&run_id))
                 .map_err(|error| LedgerError::Invalid(format!("settlement of lines {:?} refused: {error}", proposal.line_ids)))?;
             settlements.push(settlement);
         }

@@ -1126,35 +1126,82 @@ impl Db<'_> {
     pub fn for_each_entry(
         &self,
         entity: &EntityId,
-        mut visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>,
+        visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>,
     ) -> Result<(), LedgerError> {
-        let mut statement = self.connection.prepare(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 ORDER BY sequence"
-        ))?;
-        let mut rows = statement.query([entity.as_str()])?;
-        while let Some(row) = rows.next()? {
-            let mut entry = entry_from_row(row)?;
-            entry.lines = self.lines_of(entry.id)?;
-            visit(entry)?;
-        }
-        Ok(())
+        self.visit_entries_with_lines(
+            "entries e",
+            "e.entity_id = ?1",
+            "e.sequence",
+            &[&entity.as_str()],
+            visit,
+        )
     }
 
-    /// Visits the entries an entity posted in one period, in sequence order, with their lines.
+    /// Visits the entries an entity posted in one period, with their lines, in posting (id)
+    /// order: the order of the period index, so that no sort of the whole period is needed. It
+    /// is the sequence order unless the file was tampered with; a caller that reports in
+    /// sequence order sorts what it found.
     pub fn for_each_entry_in_period(
         &self,
         entity: &EntityId,
         period: &PeriodName,
+        visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        // Through the period index: the cost follows the period, not the whole chain (SQLite
+        // would otherwise walk every entry of the entity in sequence order and filter).
+        self.visit_entries_with_lines(
+            "entries e INDEXED BY entries_by_period",
+            "e.entity_id = ?1 AND e.period = ?2",
+            "e.id",
+            &[&entity.as_str(), &period.as_str()],
+            visit,
+        )
+    }
+
+    /// The entries of `source` matching `condition` (fixed SQL texts over `e`, never input) in
+    /// `order` (`e.sequence` or `e.id`), each with its lines in line order, read in one query
+    /// rather than one per entry.
+    fn visit_entries_with_lines(
+        &self,
+        source: &'static str,
+        condition: &'static str,
+        order: &'static str,
+        parameters: &[&dyn rusqlite::ToSql],
         mut visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>,
     ) -> Result<(), LedgerError> {
+        let entry_columns = ENTRY_COLUMNS
+            .split(", ")
+            .map(|column| format!("e.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut statement = self.connection.prepare(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 AND period = ?2 ORDER BY sequence"
+            "SELECT {entry_columns}, l.line_no, l.account, s.canonical, l.currency, l.amount, l.accounting_amount, l.description
+             FROM {source} LEFT JOIN lines l ON l.entry_id = e.id LEFT JOIN dimension_sets s ON s.id = l.dimension_set_id
+             WHERE {condition} ORDER BY {order}, l.line_no"
         ))?;
-        let mut rows = statement.query([entity.as_str(), period.as_str()])?;
+        let line_offset = ENTRY_COLUMNS.split(", ").count();
+        let mut rows = statement.query(parameters)?;
+        let mut current: Option<PostedEntry> = None;
         while let Some(row) = rows.next()? {
-            let mut entry = entry_from_row(row)?;
-            entry.lines = self.lines_of(entry.id)?;
-            visit(entry)?;
+            let id: i64 = row.get(0)?;
+            if current.as_ref().is_none_or(|entry| entry.id != id) {
+                if let Some(done) = current.take() {
+                    visit(done)?;
+                }
+                current = Some(entry_from_row(row)?);
+            }
+            // An entry without lines comes once, with NULL line columns; a line whose dimension
+            // set is missing is left out, as the inner join of `lines_of` leaves it out (the
+            // entry's hash then shows it).
+            if row.get::<_, Option<i64>>(line_offset)?.is_some()
+                && row.get::<_, Option<String>>(line_offset + 2)?.is_some()
+            {
+                let entry = current.as_mut().expect("the entry of this row was just read");
+                entry.lines.push(line_from_row(row, line_offset)?);
+            }
+        }
+        if let Some(done) = current {
+            visit(done)?;
         }
         Ok(())
     }
@@ -1197,24 +1244,25 @@ impl Db<'_> {
             .unwrap_or_default();
         // Settled lines are filtered in SQL, so that a page is short only at the end of the
         // account: a step that stops at a short page never misses lines.
-        let mut statement = self.connection.prepare_cached(
-            "SELECT * FROM (
-                SELECT l.id, l.entry_id, e.entry_key, e.date, l.period, l.line_no, l.account, s.canonical, l.currency, l.amount, l.accounting_amount, l.description,
-                    (SELECT sl.settlement_id FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
-                     WHERE sl.line_id = l.id AND r.settlement_id IS NULL LIMIT 1) AS settlement_id
-                FROM lines l JOIN entries e ON e.id = l.entry_id JOIN dimension_sets s ON s.id = l.dimension_set_id
-                WHERE l.entity_id = ?1 AND l.account = ?2 AND l.id > ?3 AND l.period IN (SELECT value FROM json_each(?4))
-             ) WHERE ?6 OR settlement_id IS NULL ORDER BY id LIMIT ?5",
-        )?;
+        // With settled lines, each line carries its active settlement; without, a line passes
+        // only when it has none, so its settlement is NULL and is looked up once, not twice.
+        let mut statement = self.connection.prepare_cached(if include_settled {
+            "SELECT l.id, l.entry_id, e.entry_key, e.date, l.period, l.line_no, l.account, s.canonical, l.currency, l.amount, l.accounting_amount, l.description,
+                (SELECT sl.settlement_id FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
+                 WHERE sl.line_id = l.id AND r.settlement_id IS NULL LIMIT 1)
+             FROM lines l JOIN entries e ON e.id = l.entry_id JOIN dimension_sets s ON s.id = l.dimension_set_id
+             WHERE l.entity_id = ?1 AND l.account = ?2 AND l.id > ?3 AND l.period IN (SELECT value FROM json_each(?4))
+             ORDER BY l.id LIMIT ?5"
+        } else {
+            "SELECT l.id, l.entry_id, e.entry_key, e.date, l.period, l.line_no, l.account, s.canonical, l.currency, l.amount, l.accounting_amount, l.description, NULL
+             FROM lines l JOIN entries e ON e.id = l.entry_id JOIN dimension_sets s ON s.id = l.dimension_set_id
+             WHERE l.entity_id = ?1 AND l.account = ?2 AND l.id > ?3 AND l.period IN (SELECT value FROM json_each(?4))
+                AND NOT EXISTS (SELECT 1 FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
+                                WHERE sl.line_id = l.id AND r.settlement_id IS NULL)
+             ORDER BY l.id LIMIT ?5"
+        })?;
         let rows = statement.query_map(
-            params![
-                entity.as_str(),
-                account.as_str(),
-                after,
-                period_list,
-                limit as i64,
-                include_settled
-            ],
+            params![entity.as_str(), account.as_str(), after, period_list, limit as i64],
             |row| {
                 Ok(LineRecord {
                     id: row.get(0)?,
@@ -1239,7 +1287,7 @@ impl Db<'_> {
              FROM balances b JOIN dimension_sets s ON s.id = b.dimension_set_id
              WHERE b.entity_id = ?1 AND b.period = ?2 ORDER BY b.account, s.canonical, b.currency",
         )?;
-        balance_records(&mut statement, entity, periods)
+        balance_records(&mut statement, entity, periods, &[])
     }
 
     /// The balances of the given periods without their dimensions: one record per period,
@@ -1254,7 +1302,54 @@ impl Db<'_> {
             "SELECT period, account, '', currency, amount, accounting_amount, debit, credit
              FROM account_balances WHERE entity_id = ?1 AND period = ?2 ORDER BY account, currency",
         )?;
-        balance_records(&mut statement, entity, periods)
+        balance_records(&mut statement, entity, periods, &[])
+    }
+
+    /// The maintained balances of some accounts in the given periods: the rows `balances`
+    /// (`with_dimensions`) or `account_balances` would return for those accounts, read through
+    /// the tables' primary key (entity, period, account, …) instead of the whole period.
+    pub fn balances_of_accounts(
+        &self,
+        entity: &EntityId,
+        periods: &[PeriodName],
+        accounts: AccountRows<'_>,
+        with_dimensions: bool,
+    ) -> Result<Vec<BalanceRecord>, LedgerError> {
+        let select = if with_dimensions {
+            "SELECT b.period, b.account, s.canonical, b.currency, b.amount, b.accounting_amount, b.debit, b.credit
+             FROM balances b JOIN dimension_sets s ON s.id = b.dimension_set_id
+             WHERE b.entity_id = ?1 AND b.period = ?2"
+        } else {
+            "SELECT b.period, b.account, '', b.currency, b.amount, b.accounting_amount, b.debit, b.credit
+             FROM account_balances b WHERE b.entity_id = ?1 AND b.period = ?2"
+        };
+        match accounts {
+            AccountRows::All => {
+                let mut statement = self.connection.prepare_cached(select)?;
+                balance_records(&mut statement, entity, periods, &[])
+            }
+            AccountRows::List(accounts) => {
+                let mut statement = self
+                    .connection
+                    .prepare_cached(&format!("{select} AND b.account = ?3"))?;
+                // Each account once, however often the list names it.
+                let unique: std::collections::BTreeSet<&AccountNumber> = accounts.iter().collect();
+                let mut records = Vec::new();
+                for account in unique {
+                    records.extend(balance_records(&mut statement, entity, periods, &[&account.as_str()])?);
+                    if records.len() > QUERY_ROWS_MAX {
+                        return Err(too_many_balance_rows());
+                    }
+                }
+                Ok(records)
+            }
+            AccountRows::Range(first, last) => {
+                let mut statement = self
+                    .connection
+                    .prepare_cached(&format!("{select} AND b.account BETWEEN ?3 AND ?4"))?;
+                balance_records(&mut statement, entity, periods, &[&first.as_str(), &last.as_str()])
+            }
+        }
     }
 
     /// Every row of an entity's `account_balances`, for `verify`.
@@ -1312,8 +1407,9 @@ impl Db<'_> {
         user: &UserId,
         run_id: Option<&str>,
     ) -> Result<i64, LedgerError> {
-        self.connection.execute(
+        self.connection.prepare_cached(
             "INSERT INTO settlements (entity_id, account, fiscal_year, created_by, created_at, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?.execute(
             params![entity.as_str(), account.as_str(), fiscal_year.as_str(), user.as_str(), crate::now_text(), run_id],
         )?;
         let settlement_id = self.connection.last_insert_rowid();
@@ -1616,16 +1712,35 @@ impl Db<'_> {
     }
 }
 
+/// Which accounts a balance read returns. Account numbers compare as text, in SQLite as in Rust
+/// (byte by byte).
+#[derive(Clone, Copy, Debug)]
+pub enum AccountRows<'a> {
+    All,
+    List(&'a [AccountNumber]),
+    /// Inclusive.
+    Range(&'a AccountNumber, &'a AccountNumber),
+}
+
+fn too_many_balance_rows() -> LedgerError {
+    LedgerError::Invalid(format!("more than {QUERY_ROWS_MAX} balance rows; narrow the query"))
+}
+
 /// Runs a balance query (columns: period, account, dimensions, currency, amount, accounting
-/// amount, debit, credit; parameters: entity, period) once per period, up to `QUERY_ROWS_MAX` rows.
+/// amount, debit, credit; parameters: entity, period, then `extra`) once per period, up to
+/// `QUERY_ROWS_MAX` rows.
 fn balance_records(
     statement: &mut rusqlite::CachedStatement<'_>,
     entity: &EntityId,
     periods: &[PeriodName],
+    extra: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<BalanceRecord>, LedgerError> {
     let mut records = Vec::new();
     for period in periods {
-        let rows = statement.query_map([entity.as_str(), period.as_str()], |row| {
+        let (entity, period) = (entity.as_str(), period.as_str());
+        let mut parameters: Vec<&dyn rusqlite::ToSql> = vec![&entity, &period];
+        parameters.extend_from_slice(extra);
+        let rows = statement.query_map(parameters.as_slice(), |row| {
             Ok(BalanceRecord {
                 period: PeriodName(row.get(0)?),
                 account: AccountNumber(row.get(1)?),
@@ -1640,9 +1755,7 @@ fn balance_records(
         for row in rows {
             records.push(row?);
             if records.len() > QUERY_ROWS_MAX {
-                return Err(LedgerError::Invalid(format!(
-                    "more than {QUERY_ROWS_MAX} balance rows; narrow the query"
-                )));
+                return Err(too_many_balance_rows());
             }
         }
     }

@@ -572,6 +572,143 @@ fn a_late_journal_in_a_member_makes_the_group_signoff_stale_and_a_rerun_consolid
     assert_eq!(moved("1000"), Decimal::from_str("-1070.00").unwrap());
 }
 
+/// The demo group's ledger with the consolidation close pinned, ready to run.
+fn demo_group_ledger() -> (Ledger, String) {
+    let ledger = Ledger::with_demo_journals();
+    let group_setup = demo_dir().join("group-setup.toml").display().to_string();
+    ledger.run(&["setup", "apply", &group_setup]).success();
+    let config = pinned_consolidation(&ledger);
+    (ledger, config)
+}
+
+/// Alice's sign-off of the elimination's proposal in ACME-GROUP, as run (not checked).
+fn review_elimination(ledger: &Ledger, config: &str) -> closebook_tests::Run {
+    ledger.run_as(
+        "alice",
+        &[
+            "close",
+            "signoff",
+            "--config",
+            config,
+            "--period",
+            "2026-03",
+            "--entity",
+            "ACME-GROUP",
+            "--task",
+            "eliminate",
+            "--review",
+        ],
+    )
+}
+
+/// 1,000 EUR of cash reclassified to receivables in ACME-DE on March 30, posted.
+fn post_late_de_journal(ledger: &Ledger) {
+    let late = ledger.write(
+        "late-de.csv",
+        "entry,date,account,amount\nDE-LATE-1,2026-03-30,1100,1000.00\nDE-LATE-1,2026-03-30,1000,-1000.00\n",
+    );
+    ledger
+        .run(&["import", "journals", &late, "--entity", "ACME-DE", "--post"])
+        .success();
+}
+
+#[test]
+fn a_journal_posted_to_a_member_after_the_consolidation_ran_refuses_the_group_signoff() {
+    // Proves a sign-off approves what the tasks computed, not the ledger at sign-off time: a
+    // late ACME-DE journal posted after the consolidation read ACME-DE, before the elimination
+    // is reviewed, refuses the review by entity and entry and posts nothing; the board says why;
+    // the next run consolidates again and the review then passes with the journal included.
+    let (ledger, config) = demo_group_ledger();
+    let close = || {
+        ledger
+            .run_as("bob", &["close", "run", "--config", &config, "--period", "2026-03"])
+            .success()
+    };
+    let first = close();
+    assert!(first.stdout.contains("awaiting-review"), "{}", first.stdout);
+    let group_before = closing(&ledger, "ACME-GROUP", "2026-03");
+    post_late_de_journal(&ledger);
+
+    let refused = review_elimination(&ledger, &config).failure();
+    assert!(
+        refused.contains("task eliminate of ACME-GROUP cannot be signed off"),
+        "{refused}"
+    );
+    assert!(refused.contains("ACME-DE: entries DE-LATE-1"), "{refused}");
+    assert!(refused.contains("run the close again"), "{refused}");
+    assert_eq!(ledger.entry_count("ACME-ELIM"), 0, "a refused review posts nothing");
+    let stale = board(&ledger, &config);
+    assert_eq!(stale["eliminate"].0, "stale", "{stale:?}");
+    assert!(stale["eliminate"].1.contains("ACME-DE: entries DE-LATE-1"), "{stale:?}");
+    assert_eq!(
+        stale["consolidate"].0, "stale",
+        "the step that read ACME-DE runs again: {stale:?}"
+    );
+    assert!(stale["consolidate"].1.contains("ACME-DE, which it reads"), "{stale:?}");
+    let events = ledger
+        .run(&["close", "history", "--config", &config, "--format", "json"])
+        .success();
+    assert!(!events.stdout.contains("\"reviewed\""), "{}", events.stdout);
+
+    // The next run consolidates again and proposes the elimination anew; the review passes.
+    let rerun = close();
+    assert!(rerun.stdout.contains("awaiting-review"), "{}", rerun.stdout);
+    review_elimination(&ledger, &config).success();
+    close();
+    let done = board(&ledger, &config);
+    assert_eq!(done["eliminate"].0, "done", "{done:?}");
+    assert_eq!(done["trial-balance-check"].0, "done", "{done:?}");
+    assert!(ledger.entry_count("ACME-ELIM") > 0);
+    // Both sides translate at the March 31 spot rate, 1.07: the reviewed group figures include
+    // the late journal, 1,070.00 USD moved from cash (1000) to receivables (1100).
+    let group_after = closing(&ledger, "ACME-GROUP", "2026-03");
+    let moved = |account: &str| {
+        Decimal::from_str(&group_after[account]).unwrap() - Decimal::from_str(&group_before[account]).unwrap()
+    };
+    assert_eq!(moved("1100"), Decimal::from_str("1070.00").unwrap());
+    assert_eq!(moved("1000"), Decimal::from_str("-1070.00").unwrap());
+}
+
+#[test]
+fn a_journal_in_an_entity_the_signoff_does_not_cover_leaves_it_alone() {
+    // Proves a journal posted, between the run and the review, to an entity no task of the
+    // group close reads (ACME-UK) neither refuses the review nor makes it stale afterwards.
+    let (ledger, config) = demo_group_ledger();
+    let uk = ledger.write(
+        "uk-setup.toml",
+        "[[entity]]\nid = \"ACME-UK\"\nname = \"Acme Ltd\"\ncurrency = \"USD\"\ncalendar = \"standard\"\nchart = \"GROUP\"\nretained_earnings_account = \"3900\"\ndefault_rate_type = \"spot\"\n",
+    );
+    ledger.run(&["setup", "apply", &uk]).success();
+    let close = || {
+        ledger
+            .run_as("bob", &["close", "run", "--config", &config, "--period", "2026-03"])
+            .success()
+    };
+    close();
+    let journal = |key: &str| {
+        let file = ledger.write(
+            &format!("{key}.csv"),
+            &format!("entry,date,account,amount\n{key},2026-03-30,1100,250.00\n{key},2026-03-30,1000,-250.00\n"),
+        );
+        ledger
+            .run(&["import", "journals", &file, "--entity", "ACME-UK", "--post"])
+            .success();
+    };
+    journal("UK-1");
+    let reviewed = review_elimination(&ledger, &config).success();
+    assert!(
+        reviewed.stdout.contains("reviewed task eliminate"),
+        "{}",
+        reviewed.stdout
+    );
+    journal("UK-2");
+    close();
+    let done = board(&ledger, &config);
+    assert_eq!(done["consolidate"].0, "done", "{done:?}");
+    assert_eq!(done["eliminate"].0, "done", "{done:?}");
+    assert_eq!(done["trial-balance-check"].0, "done", "{done:?}");
+}
+
 /// The small group over two fiscal years, with a member dimension and the rates of January 2027.
 fn two_year_group_ledger() -> Ledger {
     let ledger = Ledger::new();

@@ -389,7 +389,13 @@ fn run_task(
                 .write(|db| db.save_close_task(&record, &context.user, "awaiting-signoff", &json!({})))?;
             Ok("awaiting-signoff")
         }
-        TaskKind::Builtin { name } => builtin::run(context, entity, task, name, &mut record).map(|()| "done"),
+        TaskKind::Builtin { name } => {
+            // A built-in step checks its own entity as it is now: the position a sign-off of a
+            // task after it compares with.
+            let head = context.ledger()?.read(|db| db.ledger_head(entity))?.0;
+            record.run_sequences = BTreeMap::from([(entity.clone(), head)]);
+            builtin::run(context, entity, task, name, &mut record).map(|()| "done")
+        }
         TaskKind::Plugin { plugin } => {
             run_plugin_task(context, &plugins[plugin], entity, task, &mut record, &mut proposals)
         }
@@ -458,6 +464,8 @@ fn run_plugin_task(
         let preview = run_step(&context.db, plugin, &request)?;
         let step_record = preview.record(plugin)?;
         record.run_id = Some(step_record.run_id.clone());
+        // The snapshot the step read: what a sign-off of it, or of a task after it, approves.
+        record.run_sequences = step_record.sequences.clone();
         record.fuel_consumed = step_record.fuel_consumed;
         record.duration_ms = step_record.duration_ms;
         proposals.extend(
@@ -610,23 +618,190 @@ fn periods_in_scope(
     ))
 }
 
-/// The ledger sequences, now, of the other entities a sign-off of `task` covers (see
-/// [`config::CloseConfig::entities_read_for_signoff`]): recorded with the sign-off so that a
-/// later posting in any of them makes it stale.
-fn covered_sequences(
+/// The ledger sequence at which a sign-off of `task` approves each other entity it covers (see
+/// [`config::CloseConfig::entities_read_for_signoff`]): the earliest at which the task or a
+/// task before it read that entity when it ran, since the figures the reviewer sees were
+/// computed from it as it was then. A consolidation that read ACME-DE at sequence 40 feeds the
+/// elimination signed off later: a journal ACME-DE got at 41 is not in what was reviewed. The
+/// ledger as it is now stands in for a reader with no recorded run (a run from before
+/// migration 6, or a manual task: its preparer works on the ledger as it is).
+fn reviewed_sequences(
     db: &Db<'_>,
-    config: &CloseConfig,
+    context: &CloseContext<'_>,
     entity: &EntityId,
     task: &str,
 ) -> Result<BTreeMap<EntityId, i64>, closebook_ledger::LedgerError> {
-    config
-        .entities_read_for_signoff(task, entity)
-        .into_keys()
-        .map(|other| {
-            let sequence = db.ledger_head(&other)?.0;
-            Ok((other, sequence))
-        })
-        .collect()
+    let mut reviewed = BTreeMap::new();
+    for (other, readers) in context.config.entities_read_for_signoff(task, entity) {
+        let mut earliest: Option<i64> = None;
+        for reader in &readers {
+            let Some(state) = db.close_task(&context.config.name, entity, &context.period, reader)? else {
+                continue;
+            };
+            if let Some(sequence) = state.run_sequences.get(&other) {
+                earliest = Some(earliest.map_or(*sequence, |found| found.min(*sequence)));
+            }
+        }
+        let sequence = match earliest {
+            Some(sequence) => sequence,
+            None => db.ledger_head(&other)?.0,
+        };
+        reviewed.insert(other, sequence);
+    }
+    Ok(reviewed)
+}
+
+/// The entries posted, after the sequences a sign-off of `task` holds, in the other entities it
+/// covers, by entity (entities without any left out). Entries of the tasks that read the entity
+/// (a step with `:post` access writes into it), of `task` itself and of the tasks after it are
+/// part of the close, not changes to what was reviewed.
+fn late_entries_elsewhere(
+    db: &Db<'_>,
+    context: &CloseContext<'_>,
+    entity: &EntityId,
+    task: &str,
+    sequences: &BTreeMap<EntityId, i64>,
+) -> Result<BTreeMap<EntityId, Vec<String>>, closebook_ledger::LedgerError> {
+    let readers = context.config.entities_read_for_signoff(task, entity);
+    let mut late_elsewhere = BTreeMap::new();
+    for (other, sequence) in sequences {
+        let Some(scope) = periods_in_scope(db, other, &context.period)? else {
+            continue;
+        };
+        let mut part_of_close = context.config.downstream_of(task);
+        part_of_close.insert(task.to_owned());
+        part_of_close.extend(readers.get(other).into_iter().flatten().cloned());
+        let late = late_entries(db, other, *sequence, &scope, &part_of_close)?;
+        if !late.is_empty() {
+            late_elsewhere.insert(other.clone(), late);
+        }
+    }
+    Ok(late_elsewhere)
+}
+
+/// What a sign-off of `task` would approve, checked against what the task computed: the
+/// sequences of the other entities it covers (see [`reviewed_sequences`]) and the entries
+/// posted since in its scope, by entity. A step awaiting review is checked in its own entity
+/// too, from the snapshot it proposed on; a manual task's preparer works on its own entity as
+/// it is, and a later change there makes the preparer's sign-off stale.
+fn changes_since_run(
+    db: &Db<'_>,
+    context: &CloseContext<'_>,
+    record: &CloseTaskRecord,
+) -> Result<(BTreeMap<EntityId, i64>, BTreeMap<EntityId, Vec<String>>), closebook_ledger::LedgerError> {
+    let entity = &record.entity;
+    let reviewed = reviewed_sequences(db, context, entity, &record.task)?;
+    let mut changes = late_entries_elsewhere(db, context, entity, &record.task, &reviewed)?;
+    if record.status == "awaiting-review"
+        && let Some(sequence) = record.run_sequences.get(entity)
+        && let Some(scope) = periods_in_scope(db, entity, &context.period)?
+    {
+        let mut part_of_close = context.config.downstream_of(&record.task);
+        part_of_close.insert(record.task.clone());
+        let late = late_entries(db, entity, *sequence, &scope, &part_of_close)?;
+        if !late.is_empty() {
+            changes.insert(entity.clone(), late);
+        }
+    }
+    Ok((reviewed, changes))
+}
+
+/// The changes that refuse a sign-off, as `ACME-DE: entries DE-LATE-1, DE-LATE-2`.
+fn describe_changes(changes: &BTreeMap<EntityId, Vec<String>>) -> String {
+    changes
+        .iter()
+        .map(|(other, keys)| format!("{other}: entries {}", keys.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Refuses a sign-off whose task computed from a ledger that has changed since: the task, and
+/// the tasks before it that read a changed entity (with the complete tasks after those), are
+/// recorded stale, so the board says why and the next `closebook close run` computes them
+/// again. Returns the refusal.
+///
+/// Refused rather than recorded stale at once: a reviewer approves figures, and approving
+/// figures known to leave out a posted journal is what a review exists to prevent; for a step
+/// awaiting review the sign-off would also post a proposal computed without it. The accountant
+/// expects to be told now, not to find a sign-off that was never valid.
+fn refuse_changed_signoff(
+    db: &Db<'_>,
+    context: &CloseContext<'_>,
+    record: &CloseTaskRecord,
+    changes: &BTreeMap<EntityId, Vec<String>>,
+) -> Result<String, closebook_ledger::LedgerError> {
+    let entity = &record.entity;
+    let described = describe_changes(changes);
+    let stale = CloseTaskRecord {
+        status: "stale".to_owned(),
+        proposal: None,
+        message: Some(format!(
+            "stale: changed after the task ran, before its sign-off: {described}; run the close again, then sign off"
+        )),
+        ..record.clone()
+    };
+    let changes_json: BTreeMap<&str, &Vec<String>> =
+        changes.iter().map(|(other, keys)| (other.as_str(), keys)).collect();
+    db.save_close_task(
+        &stale,
+        &context.user,
+        "signoff-refused",
+        &json!({ "late_entries": changes_json }),
+    )?;
+    let readers = context.config.entities_read_for_signoff(&record.task, entity);
+    let mut undone_tasks: BTreeSet<String> = BTreeSet::new();
+    for (other, keys) in changes {
+        for reader in readers.get(other).into_iter().flatten() {
+            if reader == &record.task {
+                continue;
+            }
+            if let Some(state) = db.close_task(&context.config.name, entity, &context.period, reader)?
+                && is_complete(&state.status)
+            {
+                let undone = CloseTaskRecord {
+                    status: "stale".to_owned(),
+                    message: Some(format!(
+                        "stale: {other}, which it reads, changed after it ran: entries {}; task {} was not signed off",
+                        keys.join(", "),
+                        record.task
+                    )),
+                    ..state
+                };
+                db.save_close_task(
+                    &undone,
+                    &context.user,
+                    "stale",
+                    &json!({ "because": record.task, "entity": other.as_str(), "late_entries": keys }),
+                )?;
+                undone_tasks.insert(reader.clone());
+            }
+        }
+    }
+    let mut after_undone: BTreeSet<String> = BTreeSet::new();
+    for undone in &undone_tasks {
+        after_undone.extend(context.config.downstream_of(undone));
+    }
+    for after in after_undone.difference(&undone_tasks) {
+        if after == &record.task {
+            continue;
+        }
+        if let Some(state) = db.close_task(&context.config.name, entity, &context.period, after)?
+            && is_complete(&state.status)
+        {
+            let undone = CloseTaskRecord {
+                status: "stale".to_owned(),
+                message: Some(format!(
+                    "stale: a task it depends on read {described} before it changed"
+                )),
+                ..state
+            };
+            db.save_close_task(&undone, &context.user, "stale", &json!({ "because": record.task }))?;
+        }
+    }
+    Ok(format!(
+        "task {} of {entity} cannot be signed off: the ledger changed after the task ran, so the figures reviewed leave out {described}; run the close again (`closebook close run`), then sign off",
+        record.task
+    ))
 }
 
 /// The entries of `entity` posted after `sequence` in the periods a sign-off covers, leaving
@@ -675,16 +850,7 @@ pub(crate) fn mark_stale_signoffs(context: &CloseContext<'_>, entities: &[Entity
                 let downstream = context.config.downstream_of(&task.id);
                 let late = late_entries(db, entity, sequence, &in_scope, &downstream)?;
                 // Other entities the sign-off covers, with their late entries.
-                let mut late_elsewhere: BTreeMap<EntityId, Vec<String>> = BTreeMap::new();
-                for (other, other_sequence) in &state.signoff_sequences {
-                    let Some(other_scope) = periods_in_scope(db, other, &context.period)? else {
-                        continue;
-                    };
-                    let other_late = late_entries(db, other, *other_sequence, &other_scope, &downstream)?;
-                    if !other_late.is_empty() {
-                        late_elsewhere.insert(other.clone(), other_late);
-                    }
-                }
+                let late_elsewhere = late_entries_elsewhere(db, context, entity, &task.id, &state.signoff_sequences)?;
                 if late.is_empty() && late_elsewhere.is_empty() {
                     continue;
                 }
@@ -806,6 +972,8 @@ pub fn signoff(
     );
     let user = context.user.to_string();
     let mut record = state.unwrap_or_else(|| context.record(entity, task_id));
+    // The task as it was before this sign-off: what a refused sign-off leaves, marked stale.
+    let before_signoff = record.clone();
     if let Some(reviewer) = &task.reviewer
         && review
     {
@@ -859,6 +1027,16 @@ pub fn signoff(
             let step_record: StepRecord = serde_json::from_str(&proposal)
                 .context("the stored proposal is unreadable; run the close with --rerun")?;
             let mut ledger = context.ledger()?;
+            let refused = ledger.store().write(|db| {
+                let (_, changes) = changes_since_run(db, context, &record)?;
+                if changes.is_empty() {
+                    return Ok(None);
+                }
+                refuse_changed_signoff(db, context, &record, &changes).map(Some)
+            })?;
+            if let Some(refusal) = refused {
+                anyhow::bail!(refusal);
+            }
             let reviewed = CloseTaskRecord {
                 status: "done".to_owned(),
                 reviewed_by: Some(user.clone()),
@@ -867,11 +1045,20 @@ pub fn signoff(
                 ..record.clone()
             };
             let outcome = post_record(&mut ledger, &step_record, |db, outcome| {
+                // Checked again with the posting: a journal that landed since the check above
+                // undoes the posting rather than being approved unseen.
+                let (reviewed_sequences, changes) = changes_since_run(db, context, &record)?;
+                if !changes.is_empty() {
+                    return Err(closebook_ledger::LedgerError::Invalid(format!(
+                        "the ledger changed while task {task_id} was being signed off: {}; sign off again",
+                        describe_changes(&changes)
+                    )));
+                }
                 let sequence = db.ledger_head(entity)?.0;
                 let done = CloseTaskRecord {
                     entries_posted: outcome.entries.len() as i64,
                     signoff_sequence: Some(sequence),
-                    signoff_sequences: covered_sequences(db, context.config, entity, task_id)?,
+                    signoff_sequences: reviewed_sequences,
                     ..reviewed.clone()
                 };
                 db.save_close_task(&done, &context.user, "reviewed", &json!({ "note": note, "run_id": outcome.run_id }))
@@ -889,16 +1076,24 @@ pub fn signoff(
     }
     let mut ledger = context.ledger()?;
     let status = record.status.clone();
-    ledger.store().write(|db| {
+    let refused = ledger.store().write(|db| {
+        let (reviewed_sequences, changes) = changes_since_run(db, context, &before_signoff)?;
+        if !changes.is_empty() {
+            return refuse_changed_signoff(db, context, &before_signoff, &changes).map(Some);
+        }
         record.signoff_sequence = Some(db.ledger_head(entity)?.0);
-        record.signoff_sequences = covered_sequences(db, context.config, entity, task_id)?;
+        record.signoff_sequences = reviewed_sequences;
         db.save_close_task(
             &record,
             &context.user,
             if review { "reviewed" } else { "signed-off" },
             &json!({ "note": note }),
-        )
+        )?;
+        Ok(None)
     })?;
+    if let Some(refusal) = refused {
+        anyhow::bail!(refusal);
+    }
     Ok(format!("task {task_id} of {entity} is {status}"))
 }
 

@@ -131,10 +131,14 @@ pub struct CloseTaskRecord {
     pub reviewed_by: Option<String>,
     /// The entity's ledger sequence when the task was signed off: its fingerprint.
     pub signoff_sequence: Option<i64>,
-    /// The ledger sequences, when the task was signed off, of the other entities the sign-off
-    /// covers: those its step and the steps before it read. Empty when it covers its own
-    /// entity alone.
+    /// The ledger sequences of the other entities the sign-off covers (those its step and the
+    /// steps before it read) at which it approved them: the earliest at which a task read each
+    /// when it ran, not the ledger at sign-off time. Empty when it covers its own entity alone.
     pub signoff_sequences: BTreeMap<EntityId, i64>,
+    /// The ledger sequences the task's last run read: a plugin step's snapshot (its own entity
+    /// and the entities it may read), a built-in step's own entity when it checked it. Empty
+    /// for a manual task and for a run recorded before migration 6.
+    pub run_sequences: BTreeMap<EntityId, i64>,
     pub entries_posted: i64,
     pub fuel_consumed: u64,
     pub duration_ms: u64,
@@ -144,7 +148,7 @@ pub struct CloseTaskRecord {
     pub message: Option<String>,
 }
 
-const CLOSE_TASK_COLUMNS: &str = "close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by, signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, signoff_sequences";
+const CLOSE_TASK_COLUMNS: &str = "close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by, signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, signoff_sequences, run_sequences";
 
 fn close_task_from_row(row: &Row<'_>) -> rusqlite::Result<CloseTaskRecord> {
     Ok(CloseTaskRecord {
@@ -166,6 +170,12 @@ fn close_task_from_row(row: &Row<'_>) -> rusqlite::Result<CloseTaskRecord> {
         // Written by this program from a map; an unreadable value covers no other entity.
         signoff_sequences: row
             .get::<_, Option<String>>(15)?
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default(),
+        // The same: an unreadable value records no run position, so a sign-off falls back to
+        // the ledger as it is.
+        run_sequences: row
+            .get::<_, Option<String>>(16)?
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default(),
     })
@@ -364,7 +374,7 @@ fn max_pages_from_environment() -> Result<Option<u64>, LedgerError> {
 ///
 /// A file of an older schema is refused whole, naming its version and the fix, rather than
 /// served: this build's queries assume its schema (reports read `account_balances`, migration
-/// 4; the close board reads `close_tasks.signoff_sequences`, migration 5), so serving some
+/// 4; the close board reads `close_tasks.signoff_sequences`, migration 5, and `run_sequences`, 6), so serving some
 /// reads and failing others with a missing table would leave a user guessing which command
 /// works. One writable open migrates the file in a single transaction, after which every
 /// read works on it read-only again. A file with no schema at all (an empty file, version 0)
@@ -1583,8 +1593,8 @@ impl Db<'_> {
     ) -> Result<(), LedgerError> {
         self.connection.execute(
             "INSERT OR REPLACE INTO close_tasks (close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by,
-                signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, updated_at, signoff_sequences)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, updated_at, signoff_sequences, run_sequences)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             params![
                 record.close,
                 record.entity.as_str(),
@@ -1603,7 +1613,9 @@ impl Db<'_> {
                 record.message,
                 crate::now_text(),
                 (!record.signoff_sequences.is_empty())
-                    .then(|| serde_json::to_string(&record.signoff_sequences).unwrap_or_default())
+                    .then(|| serde_json::to_string(&record.signoff_sequences).unwrap_or_default()),
+                (!record.run_sequences.is_empty())
+                    .then(|| serde_json::to_string(&record.run_sequences).unwrap_or_default())
             ],
         )?;
         self.connection.execute(

@@ -6,7 +6,14 @@
 //! cannot rewrite history. Balances and period statuses are maintained state, derivable from the
 //! ledger and the audit trail.
 
-pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5];
+pub const MIGRATIONS: &[&str] = &[
+    MIGRATION_1,
+    MIGRATION_2,
+    MIGRATION_3,
+    MIGRATION_4,
+    MIGRATION_5,
+    MIGRATION_6,
+];
 
 const MIGRATION_1: &str = r#"
 CREATE TABLE currencies (
@@ -329,4 +336,13 @@ CREATE TABLE account_balances (
 /// entity does. NULL for a sign-off that covers its own entity alone.
 const MIGRATION_5: &str = r#"
 ALTER TABLE close_tasks ADD COLUMN signoff_sequences TEXT;
+"#;
+
+/// The ledger sequences a task's run read, as a JSON object (entity to sequence): for a plugin
+/// step, those of the snapshot it ran on (its own entity and the entities it may read); for a
+/// built-in step, its own entity's when it checked it. A sign-off compares the entities it
+/// covers with these, not with the ledger at sign-off time, so a journal posted after the run
+/// is not approved unseen. NULL for a task that has not run since this migration.
+const MIGRATION_6: &str = r#"
+ALTER TABLE close_tasks ADD COLUMN run_sequences TEXT;
 "#;

@@ -546,6 +546,59 @@ fn signoffs_follow_dependencies_separate_duties_and_go_stale_after_a_late_journa
 }
 
 #[test]
+fn a_journal_posted_after_a_step_proposed_refuses_its_review_and_the_next_run_proposes_again() {
+    // Proves a review approves what the step computed: a journal posted to ACME-US after the
+    // management fee was proposed refuses the review by entity and entry, posts nothing and
+    // leaves the task stale on the board; the next run proposes again and that review passes.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    close(&ledger, "bob", &config, &["run"]).success();
+    assert_eq!(statuses(&ledger, &config)["ACME-US:management-fee"], "awaiting-review");
+    let late = ledger.write(
+        "late.csv",
+        "entry,date,account,amount\nLATE-1,2026-01-30,6200,250.00\nLATE-1,2026-01-30,2100,-250.00\n",
+    );
+    ledger
+        .run(&["import", "journals", &late, "--entity", "ACME-US", "--post"])
+        .success();
+    let entries_before = ledger.entry_count("ACME-US");
+    let review = || {
+        close(
+            &ledger,
+            "alice",
+            &config,
+            &["signoff", "--entity", "ACME-US", "--task", "management-fee", "--review"],
+        )
+    };
+    let refused = review().failure();
+    assert!(
+        refused.contains("task management-fee of ACME-US cannot be signed off"),
+        "{refused}"
+    );
+    assert!(refused.contains("ACME-US: entries LATE-1"), "{refused}");
+    assert!(refused.contains("then sign off"), "{refused}");
+    assert_eq!(
+        ledger.entry_count("ACME-US"),
+        entries_before,
+        "a refused review posts nothing"
+    );
+    assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-01"), "6900"), "");
+    assert_eq!(statuses(&ledger, &config)["ACME-US:management-fee"], "stale");
+    let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
+    assert!(
+        status.contains("stale: changed after the task ran, before its sign-off: ACME-US: entries LATE-1"),
+        "{status}"
+    );
+
+    close(&ledger, "bob", &config, &["run"]).success();
+    assert_eq!(statuses(&ledger, &config)["ACME-US:management-fee"], "awaiting-review");
+    review().success();
+    // One fee in January, reversed on February 1: the refused proposal was never posted.
+    assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-01"), "6900"), "966.00");
+    assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-02"), "6900"), "0.00");
+}
+
+#[test]
 fn bad_close_configurations_are_refused_at_load() {
     // Proves a cycle, an unknown task and a plugin whose file no longer matches its pin are
     // refused before anything runs, each naming what is wrong.

@@ -618,6 +618,10 @@ fn periods_in_scope(
     ))
 }
 
+/// Entry keys by entity: journals posted to the entities a sign-off covers after the ledger
+/// positions it compares with.
+type LateEntries = BTreeMap<EntityId, Vec<String>>;
+
 /// The ledger sequence at which a sign-off of `task` approves each other entity it covers (see
 /// [`config::CloseConfig::entities_read_for_signoff`]): the earliest at which the task or a
 /// task before it read that entity when it ran, since the figures the reviewer sees were
@@ -661,7 +665,7 @@ fn late_entries_elsewhere(
     entity: &EntityId,
     task: &str,
     sequences: &BTreeMap<EntityId, i64>,
-) -> Result<BTreeMap<EntityId, Vec<String>>, closebook_ledger::LedgerError> {
+) -> Result<LateEntries, closebook_ledger::LedgerError> {
     let readers = context.config.entities_read_for_signoff(task, entity);
     let mut late_elsewhere = BTreeMap::new();
     for (other, sequence) in sequences {
@@ -688,7 +692,7 @@ fn changes_since_run(
     db: &Db<'_>,
     context: &CloseContext<'_>,
     record: &CloseTaskRecord,
-) -> Result<(BTreeMap<EntityId, i64>, BTreeMap<EntityId, Vec<String>>), closebook_ledger::LedgerError> {
+) -> Result<(BTreeMap<EntityId, i64>, LateEntries), closebook_ledger::LedgerError> {
     let entity = &record.entity;
     let reviewed = reviewed_sequences(db, context, entity, &record.task)?;
     let mut changes = late_entries_elsewhere(db, context, entity, &record.task, &reviewed)?;
@@ -707,7 +711,7 @@ fn changes_since_run(
 }
 
 /// The changes that refuse a sign-off, as `ACME-DE: entries DE-LATE-1, DE-LATE-2`.
-fn describe_changes(changes: &BTreeMap<EntityId, Vec<String>>) -> String {
+fn describe_changes(changes: &LateEntries) -> String {
     changes
         .iter()
         .map(|(other, keys)| format!("{other}: entries {}", keys.join(", ")))
@@ -728,7 +732,7 @@ fn refuse_changed_signoff(
     db: &Db<'_>,
     context: &CloseContext<'_>,
     record: &CloseTaskRecord,
-    changes: &BTreeMap<EntityId, Vec<String>>,
+    changes: &LateEntries,
 ) -> Result<String, closebook_ledger::LedgerError> {
     let entity = &record.entity;
     let described = describe_changes(changes);

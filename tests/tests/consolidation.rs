@@ -648,12 +648,20 @@ fn a_journal_posted_to_a_member_after_the_consolidation_ran_refuses_the_group_si
     let events = ledger
         .run(&["close", "history", "--config", &config, "--format", "json"])
         .success();
-    assert!(!events.stdout.contains("\"reviewed\""), "{}", events.stdout);
+    assert!(
+        !events.stdout.contains("\"reviewed\""),
+        "no review recorded: {}",
+        events.stdout
+    );
 
     // The next run consolidates again and proposes the elimination anew; the review passes.
     let rerun = close();
     assert!(rerun.stdout.contains("awaiting-review"), "{}", rerun.stdout);
     review_elimination(&ledger, &config).success();
+    let events = ledger
+        .run(&["close", "history", "--config", &config, "--format", "json"])
+        .success();
+    assert!(events.stdout.contains("\"reviewed\""), "{}", events.stdout);
     close();
     let done = board(&ledger, &config);
     assert_eq!(done["eliminate"].0, "done", "{done:?}");

@@ -148,37 +148,42 @@ pub fn verify_entity(db: &Db<'_>, entity: &EntityId) -> Result<VerifyReport, Led
 pub fn verify_period(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Result<VerifyReport, LedgerError> {
     db.require_entity(entity)?;
     let mut report = VerifyReport::default();
-    let mut recomputed: BTreeMap<BucketKey, [Decimal; 4]> = BTreeMap::new();
     let mut findings = Vec::new();
-    // The stored hash of the entry visited last: the one before in the chain when the period's
-    // entries are consecutive, which saves looking it up.
-    let mut last_visited: Option<(i64, String)> = None;
-    // Each entry's findings with its sequence: the entries come in posting order, the findings
-    // are reported in sequence order.
-    let mut entry_findings: Vec<(i64, Finding)> = Vec::new();
-    db.for_each_entry_in_period(entity, period, |entry| {
-        report.entries_checked += 1;
-        let mut findings = Vec::new();
-        let stored_previous = match last_visited.take() {
-            Some((sequence, hash)) if sequence == entry.sequence - 1 => Some(hash),
-            _ => db.entry_hash_at(entity, entry.sequence - 1)?,
-        };
-        last_visited = Some((entry.sequence, entry.hash.clone()));
-        match stored_previous {
-            Some(previous_hash) => check_entry(&entry, &previous_hash, &mut recomputed, &mut findings)?,
-            None => {
-                findings.push(Finding::SequenceGap {
-                    expected: entry.sequence - 1,
-                    found: entry.sequence,
-                    key: entry.key.to_string(),
-                });
-                check_entry(&entry, &entry.previous_hash, &mut recomputed, &mut findings)?;
+    // This thread reads the entries (the connection stays on it) and finds the stored hash
+    // before each; a second thread recomputes the hashes and the balances meanwhile.
+    let (recomputed, mut entry_findings) = std::thread::scope(|scope| {
+        let (sender, receiver) =
+            std::sync::mpsc::sync_channel::<Vec<(PostedEntry, Option<String>)>>(CHECK_CHUNKS_AHEAD);
+        let checker = scope.spawn(move || check_entries(receiver));
+        // The stored hash of the entry visited last: the one before in the chain when the
+        // period's entries are consecutive, which saves looking it up.
+        let mut last_visited: Option<(i64, String)> = None;
+        let mut chunk = Vec::with_capacity(CHECK_CHUNK_ENTRIES);
+        let read = db.for_each_entry_in_period(entity, period, |entry| {
+            report.entries_checked += 1;
+            let stored_previous = match last_visited.take() {
+                Some((sequence, hash)) if sequence == entry.sequence - 1 => Some(hash),
+                _ => db.entry_hash_at(entity, entry.sequence - 1)?,
+            };
+            last_visited = Some((entry.sequence, entry.hash.clone()));
+            chunk.push((entry, stored_previous));
+            if chunk.len() == CHECK_CHUNK_ENTRIES {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHECK_CHUNK_ENTRIES));
+                // A closed channel means the checker stopped on an error, which join reports.
+                let _ = sender.send(full);
             }
+            Ok(())
+        });
+        if !chunk.is_empty() {
+            let _ = sender.send(chunk);
         }
-        entry_findings.extend(findings.into_iter().map(|finding| (entry.sequence, finding)));
-        Ok(())
+        drop(sender);
+        let checked = checker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        read?;
+        checked
     })?;
-    // A stable sort: one entry's findings keep their order.
+    // Each entry's findings come with its sequence: the entries come in posting order, the
+    // findings are reported in sequence order (a stable sort keeps one entry's in order).
     entry_findings.sort_by_key(|(sequence, _)| *sequence);
     findings.extend(entry_findings.into_iter().map(|(_, finding)| finding));
     let periods = std::slice::from_ref(period);
@@ -191,6 +196,39 @@ pub fn verify_period(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Res
     findings.truncate(FINDINGS_MAX);
     report.findings = findings;
     Ok(report)
+}
+
+/// Entries per message from the reading thread to the checking one in `verify_period`.
+const CHECK_CHUNK_ENTRIES: usize = 256;
+/// Messages the reader may be ahead of the checker.
+const CHECK_CHUNKS_AHEAD: usize = 8;
+
+/// The checking half of `verify_period`: each entry with the stored hash before it (none: a
+/// gap in the sequence), checked; returns the recomputed balances and the findings by sequence.
+#[allow(clippy::type_complexity)]
+fn check_entries(
+    receiver: std::sync::mpsc::Receiver<Vec<(PostedEntry, Option<String>)>>,
+) -> Result<(BTreeMap<BucketKey, [Decimal; 4]>, Vec<(i64, Finding)>), LedgerError> {
+    let mut recomputed = BTreeMap::new();
+    let mut entry_findings = Vec::new();
+    for chunk in receiver {
+        for (entry, stored_previous) in chunk {
+            let mut findings = Vec::new();
+            match stored_previous {
+                Some(previous_hash) => check_entry(&entry, &previous_hash, &mut recomputed, &mut findings)?,
+                None => {
+                    findings.push(Finding::SequenceGap {
+                        expected: entry.sequence - 1,
+                        found: entry.sequence,
+                        key: entry.key.to_string(),
+                    });
+                    check_entry(&entry, &entry.previous_hash, &mut recomputed, &mut findings)?;
+                }
+            }
+            entry_findings.extend(findings.into_iter().map(|finding| (entry.sequence, finding)));
+        }
+    }
+    Ok((recomputed, entry_findings))
 }
 
 /// Checks one entry (its hash, its link to the hash before it, that it balances) and adds its

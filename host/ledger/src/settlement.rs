@@ -5,7 +5,7 @@
 
 use crate::entity::Entity;
 use crate::error::LedgerError;
-use crate::ids::{AccountNumber, ChartId, EntityId, PeriodName, UserId};
+use crate::ids::{AccountNumber, ChartId, EntityId, FiscalYearName, PeriodName, UserId};
 use crate::period::PeriodStatus;
 use crate::store::Db;
 use rust_decimal::Decimal;
@@ -18,14 +18,25 @@ fn refused(message: String) -> LedgerError {
     LedgerError::Invalid(message)
 }
 
-/// What the checks of many settlements in one transaction share: each entity's record and
-/// period statuses, and whether each account is enabled for settlement. Settling changes none
-/// of them, so a step that proposes thousands of settlements reads them once, not per
-/// settlement. Valid for one transaction only.
+/// What settling in one entity needs to know about it, read once per batch.
+#[derive(Debug)]
+struct EntityFacts {
+    record: Entity,
+    statuses: HashMap<PeriodName, PeriodStatus>,
+    /// The fiscal year of each period of the entity's calendar.
+    fiscal_years: HashMap<PeriodName, FiscalYearName>,
+}
+
+/// What the checks of many settlements in one transaction share: each entity's record, period
+/// statuses and periods' fiscal years, and whether each account is enabled for settlement.
+/// Settling changes none of them, so a step that proposes thousands of settlements reads them
+/// once, not per settlement. Valid for one transaction only.
 #[derive(Default)]
 pub struct SettleCache {
-    entities: HashMap<EntityId, (Entity, HashMap<PeriodName, PeriodStatus>)>,
+    entities: HashMap<EntityId, EntityFacts>,
     accounts: HashMap<(ChartId, AccountNumber), Option<bool>>,
+    /// The time the settlements are recorded with: one transaction, one time.
+    created_at: Option<String>,
 }
 
 /// Settles the given posted lines of an entity; returns the settlement id.
@@ -61,9 +72,25 @@ pub fn settle_with(
     if !cache.entities.contains_key(entity) {
         let record = db.require_entity(entity)?;
         let statuses = db.period_statuses(entity)?;
-        cache.entities.insert(entity.clone(), (record, statuses));
+        let fiscal_years = db
+            .periods(&record.calendar, None)?
+            .into_iter()
+            .map(|period| (period.name, period.fiscal_year))
+            .collect();
+        cache.entities.insert(
+            entity.clone(),
+            EntityFacts {
+                record,
+                statuses,
+                fiscal_years,
+            },
+        );
     }
-    let (record, statuses) = &cache.entities[entity];
+    let EntityFacts {
+        record,
+        statuses,
+        fiscal_years,
+    } = &cache.entities[entity];
     let mut account = None;
     let mut fiscal_year = None;
     let mut total = Decimal::ZERO;
@@ -92,12 +119,19 @@ pub fn settle_with(
             }
             Some(_) => {}
         }
+        // The period's fiscal year in the entity's calendar: what the entry was posted with,
+        // read without a lookup of the entry.
+        let line_year = fiscal_years.get(&line.period).ok_or_else(|| {
+            LedgerError::Invalid(format!(
+                "line {line_id} is in period {}, which the calendar of entity {entity} does not have",
+                line.period
+            ))
+        })?;
         match &fiscal_year {
-            None => fiscal_year = Some(line.fiscal_year.clone()),
-            Some(first) if first != &line.fiscal_year => {
+            None => fiscal_year = Some(line_year.clone()),
+            Some(first) if first != line_year => {
                 return Err(refused(format!(
-                    "line {line_id} is in {} and another in {first}: settlement never crosses fiscal years",
-                    line.fiscal_year
+                    "line {line_id} is in {line_year} and another in {first}: settlement never crosses fiscal years"
                 )));
             }
             Some(_) => {}
@@ -131,12 +165,13 @@ pub fn settle_with(
             "fiscal year {fiscal_year} of entity {entity} is closed: no settling in a closed year"
         )));
     }
+    let created_at = cache.created_at.get_or_insert_with(crate::now_text);
     db.insert_settlement(
         entity,
         &account,
         &fiscal_year,
         &unique.into_iter().collect::<Vec<_>>(),
-        user,
+        (user, created_at),
         run_id,
     )
 }
@@ -218,6 +253,43 @@ mod tests {
         .into_iter()
         .map(|record| (record.id, record.settlement_id))
         .collect()
+    }
+
+    #[test]
+    fn lines_of_two_fiscal_years_never_settle_together() {
+        // The fiscal year comes from each line's period in the entity's calendar (not from its
+        // entry): a pair across the year end is refused and nothing is written.
+        let mut ledger = receivables_ledger();
+        let journal = "entry,date,account,amount\n\
+            Y,2025-12-30,1100,7.00\nY,2025-12-30,4000,-7.00\n\
+            Z,2026-01-05,1100,-7.00\nZ,2026-01-05,1000,7.00\n";
+        let reader = CsvJournalReader::new(journal.as_bytes(), "y.csv", Module::Ledger).unwrap();
+        ledger
+            .import_journals(&EntityId::new("ACME-US"), reader, true, "y.csv")
+            .unwrap();
+        let user = UserId::new("test");
+        let error = ledger
+            .store()
+            .write(|db| {
+                let lines = [line(db, "Y", "1100"), line(db, "Z", "1100")];
+                settle(db, &EntityId::new("ACME-US"), &lines, &user, None)
+            })
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("is in FY2026 and another in FY2025: settlement never crosses fiscal years"),
+            "{error}"
+        );
+        let count: i64 = ledger
+            .store()
+            .read(|db| {
+                Ok(db
+                    .connection()
+                    .query_row("SELECT COUNT(*) FROM settlements", [], |row| row.get(0))?)
+            })
+            .unwrap();
+        assert_eq!(count, 0);
     }
 
     #[test]

@@ -79,7 +79,8 @@ pub struct AuditRecord {
 pub struct SettlementLine {
     pub entity: EntityId,
     pub account: AccountNumber,
-    pub fiscal_year: FiscalYearName,
+    /// The line's period; its entity's calendar says which fiscal year that is.
+    pub period: PeriodName,
     pub accounting_amount: Decimal,
     pub active_settlement: Option<i64>,
 }
@@ -1391,16 +1392,16 @@ impl Db<'_> {
         Ok(self
             .connection
             .prepare_cached(
-                "SELECT l.entity_id, l.account, e.fiscal_year, l.accounting_amount,
+                "SELECT l.entity_id, l.account, l.period, l.accounting_amount,
                     (SELECT sl.settlement_id FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
                      WHERE sl.line_id = l.id AND r.settlement_id IS NULL LIMIT 1)
-                 FROM lines l JOIN entries e ON e.id = l.entry_id WHERE l.id = ?1",
+                 FROM lines l WHERE l.id = ?1",
             )?
             .query_row([line_id], |row| {
                 Ok(SettlementLine {
                     entity: EntityId(row.get(0)?),
                     account: AccountNumber(row.get(1)?),
-                    fiscal_year: FiscalYearName(row.get(2)?),
+                    period: PeriodName(row.get(2)?),
                     accounting_amount: decimal(row, 3)?,
                     active_settlement: row.get(4)?,
                 })
@@ -1414,13 +1415,13 @@ impl Db<'_> {
         account: &AccountNumber,
         fiscal_year: &FiscalYearName,
         line_ids: &[i64],
-        user: &UserId,
+        (user, created_at): (&UserId, &str),
         run_id: Option<&str>,
     ) -> Result<i64, LedgerError> {
         self.connection.prepare_cached(
             "INSERT INTO settlements (entity_id, account, fiscal_year, created_by, created_at, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?.execute(
-            params![entity.as_str(), account.as_str(), fiscal_year.as_str(), user.as_str(), crate::now_text(), run_id],
+            params![entity.as_str(), account.as_str(), fiscal_year.as_str(), user.as_str(), created_at, run_id],
         )?;
         let settlement_id = self.connection.last_insert_rowid();
         let mut statement = self

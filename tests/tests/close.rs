@@ -356,6 +356,42 @@ fn rerun_reverses_the_previous_entries_and_posts_new_ones() {
 }
 
 #[test]
+fn a_rerun_of_a_settlement_step_records_and_later_cancels_the_run_it_posted() {
+    // A step that posts only settlements leaves the ledger sequence as it was, so its rerun
+    // proposes the same run id again and posts under a suffixed one. The task must record the
+    // id it posted under: a second --rerun then cancels that run, not the first (reversed) one.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    close(&ledger, "bob", &config, &["run"]).success();
+    let query = |sql: &str| -> String {
+        let connection = rusqlite::Connection::open(ledger.db()).unwrap();
+        connection.query_row(sql, [], |row| row.get::<_, String>(0)).unwrap()
+    };
+    let task_run = "SELECT run_id FROM close_tasks WHERE entity_id = 'ACME-US' AND task_id = 'settle-open-items'";
+    let latest_run = "SELECT run_id FROM step_runs WHERE entity_id = 'ACME-US' AND task = 'settle-open-items'
+                      ORDER BY rowid DESC LIMIT 1";
+    let active = "SELECT CAST(COUNT(*) AS TEXT) FROM settlements s WHERE s.entity_id = 'ACME-US'
+                  AND NOT EXISTS (SELECT 1 FROM settlement_reversals r WHERE r.settlement_id = s.id)";
+    let first_run = query(task_run);
+    assert_eq!(first_run, query(latest_run));
+    let settled = query(active);
+    assert_ne!(settled, "0", "the demo settles receivables");
+    let mut recorded = Vec::new();
+    for rerun in 1..=3 {
+        close(&ledger, "bob", &config, &["run", "--rerun", "settle-open-items"]).success();
+        assert_eq!(query(task_run), query(latest_run), "rerun {rerun}");
+        assert_eq!(query(active), settled, "rerun {rerun} settles the same lines again");
+        recorded.push(query(task_run));
+    }
+    // The first rerun ran after later tasks had posted (a new id); the next ones found the
+    // ledger where the one before left it, so they proposed its id again.
+    assert_ne!(recorded[0], first_run);
+    assert_eq!(recorded[1], format!("{}-2", recorded[0]));
+    assert_eq!(recorded[2], format!("{}-3", recorded[0]));
+    ledger.run(&["verify"]).success();
+}
+
+#[test]
 fn dry_run_leaves_the_ledger_file_byte_for_byte_unchanged() {
     // Proves --dry-run works on a copy: later steps see earlier proposals, the file is untouched.
     let ledger = Ledger::with_demo_journals();

@@ -505,6 +505,10 @@ fn run_plugin_task(
         let posted = post_record(&mut ledger, &step_record, |db, outcome| {
             let done = CloseTaskRecord {
                 entries_posted: outcome.entries.len() as i64,
+                // The id the run was posted under: a rerun of a step that posted no entry (only
+                // settlements) proposes the same id again and posts it with a suffix, and
+                // `--rerun` must cancel this run, not the earlier one.
+                run_id: Some(outcome.run_id.clone()),
                 ..done.clone()
             };
             db.save_close_task(&done, &context.user, "done", &json!({ "run_id": outcome.run_id, "entries": outcome.entries.len(), "settlements": outcome.settlements.len() }))
@@ -512,6 +516,7 @@ fn run_plugin_task(
         match posted {
             Ok(outcome) => {
                 record.entries_posted = outcome.entries.len() as i64;
+                record.run_id = Some(outcome.run_id);
                 return Ok("done");
             }
             Err(error) if attempt == 0 && format!("{error:#}").contains("while the step ran") => {
@@ -1061,6 +1066,7 @@ pub fn signoff(
                 let sequence = db.ledger_head(entity)?.0;
                 let done = CloseTaskRecord {
                     entries_posted: outcome.entries.len() as i64,
+                    run_id: Some(outcome.run_id.clone()),
                     signoff_sequence: Some(sequence),
                     signoff_sequences: reviewed_sequences,
                     ..reviewed.clone()

@@ -764,24 +764,13 @@ fn refuse_changed_signoff(
             if reader == &record.task {
                 continue;
             }
-            if let Some(state) = db.close_task(&context.config.name, entity, &context.period, reader)?
-                && is_complete(&state.status)
-            {
-                let undone = CloseTaskRecord {
-                    status: "stale".to_owned(),
-                    message: Some(format!(
-                        "stale: {other}, which it reads, changed after it ran: entries {}; task {} was not signed off",
-                        keys.join(", "),
-                        record.task
-                    )),
-                    ..state
-                };
-                db.save_close_task(
-                    &undone,
-                    &context.user,
-                    "stale",
-                    &json!({ "because": record.task, "entity": other.as_str(), "late_entries": keys }),
-                )?;
+            let message = format!(
+                "stale: {other}, which it reads, changed after it ran: entries {}; task {} was not signed off",
+                keys.join(", "),
+                record.task
+            );
+            let details = json!({ "because": record.task, "entity": other.as_str(), "late_entries": keys });
+            if mark_stale_if_complete(db, context, entity, reader, message, &details)? {
                 undone_tasks.insert(reader.clone());
             }
         }
@@ -794,23 +783,38 @@ fn refuse_changed_signoff(
         if after == &record.task {
             continue;
         }
-        if let Some(state) = db.close_task(&context.config.name, entity, &context.period, after)?
-            && is_complete(&state.status)
-        {
-            let undone = CloseTaskRecord {
-                status: "stale".to_owned(),
-                message: Some(format!(
-                    "stale: a task it depends on read {described} before it changed"
-                )),
-                ..state
-            };
-            db.save_close_task(&undone, &context.user, "stale", &json!({ "because": record.task }))?;
-        }
+        let message = format!("stale: a task it depends on read {described} before it changed");
+        mark_stale_if_complete(db, context, entity, after, message, &json!({ "because": record.task }))?;
     }
     Ok(format!(
         "task {} of {entity} cannot be signed off: the ledger changed after the task ran, so the figures reviewed leave out {described}; run the close again (`closebook close run`), then sign off",
         record.task
     ))
+}
+
+/// Marks task `task_id` of `entity` stale with `message` when it is complete (a task not yet
+/// done has nothing to undo); returns whether it did.
+fn mark_stale_if_complete(
+    db: &Db<'_>,
+    context: &CloseContext<'_>,
+    entity: &EntityId,
+    task_id: &str,
+    message: String,
+    details: &serde_json::Value,
+) -> Result<bool, closebook_ledger::LedgerError> {
+    let Some(state) = db.close_task(&context.config.name, entity, &context.period, task_id)? else {
+        return Ok(false);
+    };
+    if !is_complete(&state.status) {
+        return Ok(false);
+    }
+    let undone = CloseTaskRecord {
+        status: "stale".to_owned(),
+        message: Some(message),
+        ..state
+    };
+    db.save_close_task(&undone, &context.user, "stale", details)?;
+    Ok(true)
 }
 
 /// The entries of `entity` posted after `sequence` in the periods a sign-off covers, leaving
@@ -902,25 +906,13 @@ pub(crate) fn mark_stale_signoffs(context: &CloseContext<'_>, entities: &[Entity
                         if reader == &task.id {
                             continue;
                         }
-                        if let Some(state) = db.close_task(&context.config.name, entity, &context.period, reader)?
-                            && is_complete(&state.status)
-                        {
-                            let undone = CloseTaskRecord {
-                                status: "stale".to_owned(),
-                                message: Some(format!(
-                                    "stale: {other}, which it reads, changed after task {} was signed off: entries {}",
-                                    task.id,
-                                    keys.join(", ")
-                                )),
-                                ..state
-                            };
-                            db.save_close_task(
-                                &undone,
-                                &user,
-                                "stale",
-                                &json!({ "because": task.id, "entity": other.as_str(), "late_entries": keys }),
-                            )?;
-                        }
+                        let message = format!(
+                            "stale: {other}, which it reads, changed after task {} was signed off: entries {}",
+                            task.id,
+                            keys.join(", ")
+                        );
+                        let details = json!({ "because": task.id, "entity": other.as_str(), "late_entries": keys });
+                        mark_stale_if_complete(db, context, entity, reader, message, &details)?;
                         undone_tasks.insert(reader.clone());
                     }
                 }
@@ -933,16 +925,8 @@ pub(crate) fn mark_stale_signoffs(context: &CloseContext<'_>, entities: &[Entity
                     if undone_tasks.contains(after) {
                         continue;
                     }
-                    if let Some(state) = db.close_task(&context.config.name, entity, &context.period, after)?
-                        && is_complete(&state.status)
-                    {
-                        let undone = CloseTaskRecord {
-                            status: "stale".to_owned(),
-                            message: Some(format!("stale: task {} it depends on is stale", task.id)),
-                            ..state
-                        };
-                        db.save_close_task(&undone, &user, "stale", &json!({ "because": task.id }))?;
-                    }
+                    let message = format!("stale: task {} it depends on is stale", task.id);
+                    mark_stale_if_complete(db, context, entity, after, message, &json!({ "because": task.id }))?;
                 }
             }
         }

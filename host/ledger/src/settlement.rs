@@ -7,7 +7,7 @@ use crate::entity::Entity;
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, ChartId, EntityId, FiscalYearName, PeriodName, UserId};
 use crate::period::PeriodStatus;
-use crate::store::Db;
+use crate::store::{Db, SettlementLine};
 use rust_decimal::Decimal;
 use std::collections::{BTreeSet, HashMap};
 
@@ -23,20 +23,358 @@ fn refused(message: String) -> LedgerError {
 struct EntityFacts {
     record: Entity,
     statuses: HashMap<PeriodName, PeriodStatus>,
-    /// The fiscal year of each period of the entity's calendar.
-    fiscal_years: HashMap<PeriodName, FiscalYearName>,
+    /// The fiscal year of each period of the entity's calendar, by period name.
+    fiscal_years: HashMap<String, FiscalYearName>,
 }
 
-/// What the checks of many settlements in one transaction share: each entity's record, period
-/// statuses and periods' fiscal years, and whether each account is enabled for settlement.
-/// Settling changes none of them, so a step that proposes thousands of settlements reads them
-/// once, not per settlement. Valid for one transaction only.
+/// What settlement checks of a line that never changes: its entity, account, period and
+/// accounting amount, for many lines, each name stored once.
+///
+/// A posted line never changes (the schema refuses updates and deletes of lines), so what a
+/// read of a line showed still holds in any later transaction on the same ledger. Only whether
+/// the line is settled can change, and a [`SettlementBatch`] reads that again. A close step's
+/// reader records here the lines it serves, so that posting the step's settlements does not
+/// read those lines a second time.
 #[derive(Default)]
-pub struct SettleCache {
+pub struct KnownLines {
+    /// Entity ids, account numbers and period names, each stored once.
+    names: Vec<String>,
+    name_index: HashMap<String, u32>,
+    /// The last name looked up for each of the three fields: lines come in runs of one entity,
+    /// one account and one period, so most records find their names here without hashing.
+    last: [u32; 3],
+    /// Per line: its entity, account and period (indexes into `names`) and accounting amount.
+    lines: HashMap<i64, ([u32; 3], Decimal)>,
+}
+
+impl std::fmt::Debug for KnownLines {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "KnownLines({} lines)", self.lines.len())
+    }
+}
+
+/// A line as settlement checks it, borrowed from [`KnownLines`].
+struct LineFacts<'a> {
+    entity: &'a str,
+    account: &'a str,
+    period: &'a str,
+    accounting_amount: Decimal,
+}
+
+impl KnownLines {
+    /// Records what a read of the ledger showed of line `id`.
+    pub fn record(&mut self, id: i64, entity: &str, account: &str, period: &str, accounting_amount: Decimal) {
+        let mut names = [0u32; 3];
+        for (field, name) in [entity, account, period].into_iter().enumerate() {
+            names[field] = self.name(field, name);
+        }
+        self.lines.insert(id, (names, accounting_amount));
+    }
+
+    fn name(&mut self, field: usize, name: &str) -> u32 {
+        let last = self.last[field];
+        if self.names.get(last as usize).is_some_and(|known| known == name) {
+            return last;
+        }
+        let index = match self.name_index.get(name) {
+            Some(index) => *index,
+            None => {
+                let index =
+                    u32::try_from(self.names.len()).expect("fewer than 4 billion entities, accounts and periods");
+                self.names.push(name.to_owned());
+                self.name_index.insert(name.to_owned(), index);
+                index
+            }
+        };
+        self.last[field] = index;
+        index
+    }
+
+    /// How many lines are known.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    fn contains(&self, id: i64) -> bool {
+        self.lines.contains_key(&id)
+    }
+
+    fn get(&self, id: i64) -> Option<LineFacts<'_>> {
+        let ([entity, account, period], accounting_amount) = self.lines.get(&id)?;
+        Some(LineFacts {
+            entity: &self.names[*entity as usize],
+            account: &self.names[*account as usize],
+            period: &self.names[*period as usize],
+            accounting_amount: *accounting_amount,
+        })
+    }
+}
+
+/// Many settlements in one transaction, each checked exactly as [`settle`] checks one, and
+/// written in bulk.
+///
+/// - What the checks share is read once: each entity's record, period statuses and periods'
+///   fiscal years, whether each account is enabled for settlement, and one timestamp.
+/// - The lines are read once each: those the caller already knows (a [`KnownLines`] of the
+///   same ledger) are not read at all, only whether they are settled; and
+///   [`SettlementBatch::read_lines`] reads the coming settlements' lines in one pass, in line
+///   order, instead of one random lookup per line.
+/// - [`SettlementBatch::settle`] records a settlement at once (so it has its id) and keeps its
+///   lines; [`SettlementBatch::finish`] writes every settlement's lines in line order, so that
+///   the foreign-key check of each (its line must exist) reads the lines table in order too.
+///
+/// A line a settlement of the batch marks counts as settled for every later settlement of the
+/// batch. Valid for one transaction only; a batch that is not finished leaves settlements
+/// without lines, so the transaction must either fail or call `finish`.
+#[must_use = "a settlement batch writes its lines only in `finish`"]
+pub struct SettlementBatch<'k> {
+    known: &'k KnownLines,
+    /// Lines the batch read from the ledger itself.
+    read: KnownLines,
+    /// The active settlement, if any, of every line checked or marked so far.
+    settled: HashMap<i64, Option<i64>>,
     entities: HashMap<EntityId, EntityFacts>,
     accounts: HashMap<(ChartId, AccountNumber), Option<bool>>,
     /// The time the settlements are recorded with: one transaction, one time.
     created_at: Option<String>,
+    /// (line, settlement) of every settlement recorded, to write in `finish`.
+    marks: Vec<(i64, i64)>,
+}
+
+/// Lines read per query: bounds the size of the id list one query carries.
+const READ_LINES_PER_QUERY: usize = 50_000;
+
+/// No line known beforehand.
+static NO_KNOWN_LINES: std::sync::LazyLock<KnownLines> = std::sync::LazyLock::new(KnownLines::default);
+
+impl Default for SettlementBatch<'static> {
+    fn default() -> Self {
+        Self::new(&NO_KNOWN_LINES)
+    }
+}
+
+impl<'k> SettlementBatch<'k> {
+    /// A batch that takes what `known` says of a line instead of reading it. `known` must come
+    /// from the same ledger.
+    pub fn new(known: &'k KnownLines) -> Self {
+        Self {
+            known,
+            read: KnownLines::default(),
+            settled: HashMap::new(),
+            entities: HashMap::new(),
+            accounts: HashMap::new(),
+            created_at: None,
+            marks: Vec::new(),
+        }
+    }
+
+    /// Reads the lines the coming settlements mark in one pass, in line order: only whether
+    /// each is settled for a known line, everything for another. A line that does not exist is
+    /// looked up again, and refused, when a settlement names it.
+    pub fn read_lines(&mut self, db: &Db<'_>, line_ids: impl IntoIterator<Item = i64>) -> Result<(), LedgerError> {
+        let mut ids: Vec<i64> = line_ids
+            .into_iter()
+            .filter(|id| !self.settled.contains_key(id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        self.settled.reserve(ids.len());
+        let (known, unknown): (Vec<i64>, Vec<i64>) = ids.into_iter().partition(|id| self.known.contains(*id));
+        for chunk in known.chunks(READ_LINES_PER_QUERY) {
+            let active: HashMap<i64, i64> = db.active_settlements(chunk)?.into_iter().collect();
+            self.settled
+                .extend(chunk.iter().map(|id| (*id, active.get(id).copied())));
+        }
+        for chunk in unknown.chunks(READ_LINES_PER_QUERY) {
+            for (id, line) in db.lines_for_settlement(chunk)? {
+                self.remember(id, line);
+            }
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, id: i64, line: SettlementLine) {
+        self.read.record(
+            id,
+            line.entity.as_str(),
+            line.account.as_str(),
+            line.period.as_str(),
+            line.accounting_amount,
+        );
+        self.settled.insert(id, line.active_settlement);
+    }
+
+    /// Makes sure the batch knows line `id` and whether it is settled; false when the line
+    /// does not exist.
+    fn look_up(&mut self, db: &Db<'_>, id: i64) -> Result<bool, LedgerError> {
+        if self.settled.contains_key(&id) {
+            return Ok(true);
+        }
+        if self.known.contains(id) {
+            let active = db.active_settlements(&[id])?.first().map(|(_, settlement)| *settlement);
+            self.settled.insert(id, active);
+            return Ok(true);
+        }
+        match db.line_for_settlement(id)? {
+            Some(line) => {
+                self.remember(id, line);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn facts(&self, id: i64) -> LineFacts<'_> {
+        self.known
+            .get(id)
+            .or_else(|| self.read.get(id))
+            .expect("looked up before")
+    }
+
+    fn entity_facts(&mut self, db: &Db<'_>, entity: &EntityId) -> Result<(), LedgerError> {
+        if !self.entities.contains_key(entity) {
+            let record = db.require_entity(entity)?;
+            let statuses = db.period_statuses(entity)?;
+            let fiscal_years = db
+                .periods(&record.calendar, None)?
+                .into_iter()
+                .map(|period| (period.name.0, period.fiscal_year))
+                .collect();
+            self.entities.insert(
+                entity.clone(),
+                EntityFacts {
+                    record,
+                    statuses,
+                    fiscal_years,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks a settlement of the given posted lines of an entity, as [`settle`] does, and
+    /// records it; returns its id. Its lines are written by [`SettlementBatch::finish`]. A
+    /// refused settlement records nothing.
+    pub fn settle(
+        &mut self,
+        db: &Db<'_>,
+        entity: &EntityId,
+        line_ids: &[i64],
+        user: &UserId,
+        run_id: Option<&str>,
+    ) -> Result<i64, LedgerError> {
+        let unique: BTreeSet<i64> = line_ids.iter().copied().collect();
+        if unique.len() < 2 {
+            return Err(refused("a settlement needs at least two different lines".to_owned()));
+        }
+        if unique.len() > SETTLEMENT_LINES_MAX {
+            return Err(refused(format!(
+                "a settlement may mark at most {SETTLEMENT_LINES_MAX} lines"
+            )));
+        }
+        self.entity_facts(db, entity)?;
+        let mut account: Option<&str> = None;
+        let mut fiscal_year: Option<&FiscalYearName> = None;
+        let mut total = Decimal::ZERO;
+        for line_id in &unique {
+            if !self.look_up(db, *line_id)? {
+                return Err(refused(format!("line {line_id} does not exist")));
+            }
+        }
+        let EntityFacts {
+            record,
+            statuses,
+            fiscal_years,
+        } = &self.entities[entity];
+        for line_id in &unique {
+            let line = self.facts(*line_id);
+            if line.entity != entity.as_str() {
+                return Err(refused(format!(
+                    "line {line_id} belongs to entity {}, not {entity}",
+                    line.entity
+                )));
+            }
+            if let Some(settlement) = self.settled[line_id] {
+                return Err(refused(format!(
+                    "line {line_id} is already settled by settlement {settlement}"
+                )));
+            }
+            match account {
+                None => account = Some(line.account),
+                Some(first) if first != line.account => {
+                    return Err(refused(format!(
+                        "lines {} are on accounts {first} and {}: a settlement stays on one account",
+                        line_id, line.account
+                    )));
+                }
+                Some(_) => {}
+            }
+            // The period's fiscal year in the entity's calendar: what the entry was posted
+            // with, read without a lookup of the entry.
+            let line_year = fiscal_years.get(line.period).ok_or_else(|| {
+                LedgerError::Invalid(format!(
+                    "line {line_id} is in period {}, which the calendar of entity {entity} does not have",
+                    line.period
+                ))
+            })?;
+            match fiscal_year {
+                None => fiscal_year = Some(line_year),
+                Some(first) if first != line_year => {
+                    return Err(refused(format!(
+                        "line {line_id} is in {line_year} and another in {first}: settlement never crosses fiscal years"
+                    )));
+                }
+                Some(_) => {}
+            }
+            total = total.checked_add(line.accounting_amount).ok_or(LedgerError::Overflow)?;
+        }
+        let account = AccountNumber::new(account.expect("at least two lines were read"));
+        let fiscal_year = fiscal_year.expect("at least two lines were read").clone();
+        let key = (record.chart.clone(), account.clone());
+        let settle_enabled = match self.accounts.get(&key) {
+            Some(known) => *known,
+            None => {
+                let known = db.account(&record.chart, &account)?.map(|found| found.settle);
+                self.accounts.insert(key, known);
+                known
+            }
+        };
+        let settle_enabled = settle_enabled.ok_or_else(|| LedgerError::not_found("account", account.as_str()))?;
+        if !settle_enabled {
+            return Err(refused(format!(
+                "account {account} is not enabled for settlement; set `settle = true` in setup"
+            )));
+        }
+        if !total.is_zero() {
+            return Err(refused(format!(
+                "the lines sum to {total} in accounting currency, not zero: only lines that net to zero settle"
+            )));
+        }
+        let closing = crate::ids::PeriodName::new(format!("{fiscal_year}-closing"));
+        if statuses.get(&closing) == Some(&PeriodStatus::PermanentlyClosed) {
+            return Err(refused(format!(
+                "fiscal year {fiscal_year} of entity {entity} is closed: no settling in a closed year"
+            )));
+        }
+        let created_at = self.created_at.get_or_insert_with(crate::now_text);
+        let settlement_id = db.insert_settlement(entity, &account, &fiscal_year, (user, created_at), run_id)?;
+        for line_id in unique {
+            self.marks.push((line_id, settlement_id));
+            // A later settlement of the batch must find this line settled.
+            self.settled.insert(line_id, Some(settlement_id));
+        }
+        Ok(settlement_id)
+    }
+
+    /// Writes the lines of every settlement of the batch, in line order.
+    pub fn finish(mut self, db: &Db<'_>) -> Result<(), LedgerError> {
+        self.marks.sort_unstable();
+        db.insert_settlement_lines(self.marks.iter().map(|(line, settlement)| (*settlement, *line)))
+    }
 }
 
 /// Settles the given posted lines of an entity; returns the settlement id.
@@ -47,133 +385,10 @@ pub fn settle(
     user: &UserId,
     run_id: Option<&str>,
 ) -> Result<i64, LedgerError> {
-    settle_with(db, &mut SettleCache::default(), entity, line_ids, user, run_id)
-}
-
-/// [`settle`], one of many in the same transaction, with what they share in `cache`: the same
-/// checks in the same order, with the same refusals.
-pub fn settle_with(
-    db: &Db<'_>,
-    cache: &mut SettleCache,
-    entity: &EntityId,
-    line_ids: &[i64],
-    user: &UserId,
-    run_id: Option<&str>,
-) -> Result<i64, LedgerError> {
-    let unique: BTreeSet<i64> = line_ids.iter().copied().collect();
-    if unique.len() < 2 {
-        return Err(refused("a settlement needs at least two different lines".to_owned()));
-    }
-    if unique.len() > SETTLEMENT_LINES_MAX {
-        return Err(refused(format!(
-            "a settlement may mark at most {SETTLEMENT_LINES_MAX} lines"
-        )));
-    }
-    if !cache.entities.contains_key(entity) {
-        let record = db.require_entity(entity)?;
-        let statuses = db.period_statuses(entity)?;
-        let fiscal_years = db
-            .periods(&record.calendar, None)?
-            .into_iter()
-            .map(|period| (period.name, period.fiscal_year))
-            .collect();
-        cache.entities.insert(
-            entity.clone(),
-            EntityFacts {
-                record,
-                statuses,
-                fiscal_years,
-            },
-        );
-    }
-    let EntityFacts {
-        record,
-        statuses,
-        fiscal_years,
-    } = &cache.entities[entity];
-    let mut account = None;
-    let mut fiscal_year = None;
-    let mut total = Decimal::ZERO;
-    for line_id in &unique {
-        let line = db
-            .line_for_settlement(*line_id)?
-            .ok_or_else(|| refused(format!("line {line_id} does not exist")))?;
-        if &line.entity != entity {
-            return Err(refused(format!(
-                "line {line_id} belongs to entity {}, not {entity}",
-                line.entity
-            )));
-        }
-        if let Some(settlement) = line.active_settlement {
-            return Err(refused(format!(
-                "line {line_id} is already settled by settlement {settlement}"
-            )));
-        }
-        match &account {
-            None => account = Some(line.account.clone()),
-            Some(first) if first != &line.account => {
-                return Err(refused(format!(
-                    "lines {} are on accounts {first} and {}: a settlement stays on one account",
-                    line_id, line.account
-                )));
-            }
-            Some(_) => {}
-        }
-        // The period's fiscal year in the entity's calendar: what the entry was posted with,
-        // read without a lookup of the entry.
-        let line_year = fiscal_years.get(&line.period).ok_or_else(|| {
-            LedgerError::Invalid(format!(
-                "line {line_id} is in period {}, which the calendar of entity {entity} does not have",
-                line.period
-            ))
-        })?;
-        match &fiscal_year {
-            None => fiscal_year = Some(line_year.clone()),
-            Some(first) if first != line_year => {
-                return Err(refused(format!(
-                    "line {line_id} is in {line_year} and another in {first}: settlement never crosses fiscal years"
-                )));
-            }
-            Some(_) => {}
-        }
-        total = total.checked_add(line.accounting_amount).ok_or(LedgerError::Overflow)?;
-    }
-    let account = account.expect("at least two lines were read");
-    let fiscal_year = fiscal_year.expect("at least two lines were read");
-    let settle_enabled = match cache.accounts.get(&(record.chart.clone(), account.clone())) {
-        Some(known) => *known,
-        None => {
-            let known = db.account(&record.chart, &account)?.map(|found| found.settle);
-            cache.accounts.insert((record.chart.clone(), account.clone()), known);
-            known
-        }
-    };
-    let settle_enabled = settle_enabled.ok_or_else(|| LedgerError::not_found("account", account.as_str()))?;
-    if !settle_enabled {
-        return Err(refused(format!(
-            "account {account} is not enabled for settlement; set `settle = true` in setup"
-        )));
-    }
-    if !total.is_zero() {
-        return Err(refused(format!(
-            "the lines sum to {total} in accounting currency, not zero: only lines that net to zero settle"
-        )));
-    }
-    let closing = crate::ids::PeriodName::new(format!("{fiscal_year}-closing"));
-    if statuses.get(&closing) == Some(&PeriodStatus::PermanentlyClosed) {
-        return Err(refused(format!(
-            "fiscal year {fiscal_year} of entity {entity} is closed: no settling in a closed year"
-        )));
-    }
-    let created_at = cache.created_at.get_or_insert_with(crate::now_text);
-    db.insert_settlement(
-        entity,
-        &account,
-        &fiscal_year,
-        &unique.into_iter().collect::<Vec<_>>(),
-        (user, created_at),
-        run_id,
-    )
+    let mut batch = SettlementBatch::default();
+    let settlement_id = batch.settle(db, entity, line_ids, user, run_id)?;
+    batch.finish(db)?;
+    Ok(settlement_id)
 }
 
 /// Reverses a settlement, releasing its lines.
@@ -341,59 +556,188 @@ mod tests {
             .unwrap();
     }
 
+    /// What a read of `ids` shows of them, as a step's reader records it.
+    fn known(db: &Db<'_>, ids: &[i64]) -> KnownLines {
+        let mut known = KnownLines::default();
+        for id in ids {
+            let line = db.line_for_settlement(*id).unwrap().unwrap();
+            known.record(
+                *id,
+                line.entity.as_str(),
+                line.account.as_str(),
+                line.period.as_str(),
+                line.accounting_amount,
+            );
+        }
+        known
+    }
+
     #[test]
-    fn settlements_sharing_a_cache_refuse_what_single_settlements_refuse() {
-        // Issue #7: a step's many settlements share one SettleCache; the checks behind it give
-        // the refusals a settlement on its own gives, and a refused one writes nothing.
-        let mut ledger = receivables_ledger();
-        let user = UserId::new("test");
-        let entity = EntityId::new("ACME-US");
-        let refusals = ledger
-            .store()
-            .write(|db| {
-                let mut cache = SettleCache::default();
-                let (a, b, c, d) = (
-                    line(db, "A", "1100"),
-                    line(db, "B", "1100"),
-                    line(db, "C", "1100"),
-                    line(db, "D", "1100"),
-                );
-                let mut refusals = Vec::new();
-                settle_with(db, &mut cache, &entity, &[a, b], &user, None)?;
-                for lines in [
-                    vec![a, c, d, b],
-                    vec![c, line(db, "A", "4000")],
-                    vec![line(db, "A", "4000"), line(db, "C", "4000")],
-                    vec![c, c],
-                    vec![c, line(db, "D", "1000")],
-                ] {
-                    let cached = settle_with(db, &mut cache, &entity, &lines, &user, None).unwrap_err();
-                    let single = settle(db, &entity, &lines, &user, None).unwrap_err();
-                    assert_eq!(cached.to_string(), single.to_string());
-                    refusals.push(cached.to_string());
-                }
-                settle_with(db, &mut cache, &entity, &[c, d], &user, None)?;
-                Ok(refusals)
-            })
-            .unwrap();
-        assert!(refusals[0].contains("is already settled by settlement"), "{refusals:?}");
-        assert!(
-            refusals[1].contains("a settlement stays on one account"),
-            "{refusals:?}"
-        );
-        assert!(
-            refusals[2].contains("account 4000 is not enabled for settlement"),
-            "{refusals:?}"
-        );
-        assert!(refusals[3].contains("at least two different lines"), "{refusals:?}");
-        let settled: i64 = ledger
-            .store()
-            .connection()
-            .query_row("SELECT COUNT(*) FROM settlement_lines", [], |row| row.get(0))
-            .unwrap();
+    fn a_batch_refuses_what_single_settlements_refuse() {
+        // Issue #7: a step's settlements are checked in one batch, with the lines its reader
+        // served, read ahead or not; every way gives the refusals a settlement on its own
+        // gives, and writes nothing for a refused one.
+        for (known_lines, read_ahead) in [(false, false), (false, true), (true, false), (true, true)] {
+            let mut ledger = receivables_ledger();
+            let user = UserId::new("test");
+            let entity = EntityId::new("ACME-US");
+            let (refusals, singles) = ledger
+                .store()
+                .write(|db| {
+                    let (a, b, c, d) = (
+                        line(db, "A", "1100"),
+                        line(db, "B", "1100"),
+                        line(db, "C", "1100"),
+                        line(db, "D", "1100"),
+                    );
+                    let (revenue_a, revenue_c, cash_d) =
+                        (line(db, "A", "4000"), line(db, "C", "4000"), line(db, "D", "1000"));
+                    let proposals = [
+                        vec![a, c, d, b],
+                        vec![c, revenue_a],
+                        vec![revenue_a, revenue_c],
+                        vec![c, c],
+                        vec![c, cash_d],
+                        vec![c, 999_999],
+                        vec![revenue_a, cash_d],
+                    ];
+                    let known = if known_lines {
+                        known(db, &[a, b, c, d, revenue_a, revenue_c, cash_d])
+                    } else {
+                        KnownLines::default()
+                    };
+                    let mut batch = SettlementBatch::new(&known);
+                    if read_ahead {
+                        batch.read_lines(db, proposals.iter().flatten().copied())?;
+                    }
+                    // Settled in the opposite of line order, to show `finish` writes in line order.
+                    batch.settle(db, &entity, &[d, c], &user, None)?;
+                    batch.settle(db, &entity, &[a, b], &user, None)?;
+                    let unwritten: i64 =
+                        db.connection()
+                            .query_row("SELECT COUNT(*) FROM settlement_lines", [], |row| row.get(0))?;
+                    assert_eq!(unwritten, 0, "a batch writes its lines in finish");
+                    let refusals: Vec<String> = proposals
+                        .iter()
+                        .map(|lines| batch.settle(db, &entity, lines, &user, None).unwrap_err().to_string())
+                        .collect();
+                    batch.finish(db)?;
+                    // The same proposals on their own, now that the batch is written.
+                    let singles: Vec<String> = proposals
+                        .iter()
+                        .map(|lines| settle(db, &entity, lines, &user, None).unwrap_err().to_string())
+                        .collect();
+                    Ok((refusals, singles))
+                })
+                .unwrap();
+            let mode = format!("known lines {known_lines}, read ahead {read_ahead}");
+            assert_eq!(refusals, singles, "{mode}");
+            assert!(
+                refusals[0].contains("is already settled by settlement"),
+                "{mode}: {refusals:?}"
+            );
+            assert!(
+                refusals[1].contains("is already settled by settlement"),
+                "{mode}: {refusals:?}"
+            );
+            assert!(
+                refusals[2].contains("account 4000 is not enabled for settlement"),
+                "{mode}: {refusals:?}"
+            );
+            assert!(
+                refusals[3].contains("at least two different lines"),
+                "{mode}: {refusals:?}"
+            );
+            assert!(
+                refusals[4].contains("is already settled by settlement"),
+                "{mode}: {refusals:?}"
+            );
+            assert!(
+                refusals[5].contains("line 999999 does not exist"),
+                "{mode}: {refusals:?}"
+            );
+            assert!(
+                refusals[6].contains("a settlement stays on one account"),
+                "{mode}: {refusals:?}"
+            );
+            let marks: Vec<(i64, i64)> = {
+                let connection = ledger.store().connection();
+                let mut statement = connection
+                    .prepare("SELECT settlement_id, line_id FROM settlement_lines ORDER BY rowid")
+                    .unwrap();
+                statement
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap()
+            };
+            assert_eq!(marks.len(), 4, "{mode}: the two accepted settlements, two lines each");
+            assert!(
+                marks.windows(2).all(|pair| pair[0].1 < pair[1].1),
+                "{mode}: written in line order: {marks:?}"
+            );
+            assert_ne!(marks[0].0, marks[2].0, "{mode}: two settlements");
+        }
+    }
+
+    #[test]
+    fn a_known_line_settled_since_it_was_read_is_refused() {
+        // Issue #7: known lines give a line's facts, never whether it is settled: a line that
+        // was settled after the step read it is refused, read ahead or not.
+        for read_ahead in [false, true] {
+            let mut ledger = receivables_ledger();
+            let user = UserId::new("test");
+            let entity = EntityId::new("ACME-US");
+            let refusal = ledger
+                .store()
+                .write(|db| {
+                    let (a, b) = (line(db, "A", "1100"), line(db, "B", "1100"));
+                    let known = known(db, &[a, b]);
+                    // Someone settles the pair after the step read it.
+                    let earlier = settle(db, &entity, &[a, b], &user, None)?;
+                    let mut batch = SettlementBatch::new(&known);
+                    if read_ahead {
+                        batch.read_lines(db, [a, b])?;
+                    }
+                    let refusal = batch.settle(db, &entity, &[a, b], &user, None).unwrap_err();
+                    batch.finish(db)?;
+                    Ok((refusal.to_string(), earlier))
+                })
+                .unwrap();
+            assert_eq!(
+                refusal.0,
+                format!(
+                    "line {} is already settled by settlement {}",
+                    {
+                        let connection = ledger.store().connection();
+                        connection
+                            .query_row("SELECT MIN(line_id) FROM settlement_lines", [], |row| {
+                                row.get::<_, i64>(0)
+                            })
+                            .unwrap()
+                    },
+                    refusal.1
+                ),
+                "read ahead {read_ahead}"
+            );
+        }
+    }
+
+    #[test]
+    fn known_lines_store_each_name_once() {
+        let mut known = KnownLines::default();
+        for id in 0..1000 {
+            let period = if id < 500 { "2026-01" } else { "2026-02" };
+            let account = if id % 2 == 0 { "1100" } else { "2000" };
+            known.record(id, "ACME-US", account, period, Decimal::new(id, 2));
+        }
+        assert_eq!(known.len(), 1000);
+        assert_eq!(known.names, ["ACME-US", "1100", "2026-01", "2000", "2026-02"]);
+        let line = known.get(501).unwrap();
         assert_eq!(
-            settled, 4,
-            "the two accepted settlements marked two lines each, the refused ones none"
+            (line.entity, line.account, line.period, line.accounting_amount),
+            ("ACME-US", "2000", "2026-02", Decimal::new(501, 2))
         );
+        assert!(known.get(1000).is_none());
     }
 }

@@ -17,6 +17,7 @@ use closebook_ledger::journal::{
 };
 use closebook_ledger::ledger::posting_rules;
 use closebook_ledger::period::Module;
+use closebook_ledger::settlement::KnownLines;
 use closebook_ledger::store::{Db, PostingBatch, StepRunRecord, Store};
 use closebook_ledger::{Ledger, LedgerError};
 use serde_json::json;
@@ -25,6 +26,7 @@ use snapshot::{SnapshotReader, plugin_decimal};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 /// What to run: the plugin's context apart from the plugin itself.
 #[derive(Debug, Clone)]
@@ -57,6 +59,8 @@ pub struct StepPreview {
     pub started_at: String,
     pub task: Option<String>,
     pub allow_revaluation_lines: bool,
+    /// The lines the step's reader served.
+    pub known_lines: Arc<Mutex<KnownLines>>,
 }
 
 /// What posting a step wrote.
@@ -113,6 +117,7 @@ pub fn run_step(db_path: &Path, plugin: &LoadedPlugin, request: &StepRequest) ->
     let config_value = validate_config(&info, &request.config)?;
     let config = config_value.to_string();
     let reader = SnapshotReader::open(db_path)?;
+    let known_lines = reader.known_lines();
     let mut readable = vec![request.entity.clone()];
     readable.extend(request.other_entities.iter().map(|(entity, _)| entity.clone()));
     let sequences = reader.sequences(&readable)?;
@@ -187,6 +192,7 @@ pub fn run_step(db_path: &Path, plugin: &LoadedPlugin, request: &StepRequest) ->
         started_at,
         task: request.task.clone(),
         allow_revaluation_lines: request.allow_revaluation_lines,
+        known_lines,
     })
 }
 
@@ -291,6 +297,10 @@ pub struct StepRecord {
     pub fuel_consumed: u64,
     pub duration_ms: u64,
     pub log_json: String,
+    /// The lines the step's reader served, when the record comes straight from the run: their
+    /// settlements are checked without reading them again. Not kept with a saved proposal.
+    #[serde(skip)]
+    pub known_lines: Arc<Mutex<KnownLines>>,
 }
 
 impl StepPreview {
@@ -314,6 +324,7 @@ impl StepPreview {
             fuel_consumed: self.run.usage.fuel_consumed,
             duration_ms: self.run.usage.duration.as_millis() as u64,
             log_json: serde_json::to_string(&self.run.log).unwrap_or_default(),
+            known_lines: Arc::clone(&self.known_lines),
         })
     }
 }
@@ -432,17 +443,27 @@ pub fn post_record(
             batch.finish(db)?;
         }
         let mut settlements = Vec::new();
-        let mut settle_cache = closebook_ledger::settlement::SettleCache::default();
+        let known_lines = record.known_lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut settlement_batch = closebook_ledger::settlement::SettlementBatch::new(&known_lines);
+        settlement_batch.read_lines(
+            db,
+            output
+                .settlements
+                .iter()
+                .flat_map(|proposal| proposal.line_ids.iter().map(|id| i64::try_from(*id).unwrap_or(i64::MAX))),
+        )?;
         for proposal in &output.settlements {
             let entity = EntityId::new(proposal.entity.clone());
             if may_post.get(entity.as_str()) != Some(&true) {
                 return Err(LedgerError::Invalid(format!("the step may not settle lines of entity {entity}")));
             }
             let line_ids: Vec<i64> = proposal.line_ids.iter().map(|id| i64::try_from(*id).unwrap_or(i64::MAX)).collect();
-            let settlement = closebook_ledger::settlement::settle_with(db, &mut settle_cache, &entity, &line_ids, &user, Some(&run_id))
+            let settlement = settlement_batch
+                .settle(db, &entity, &line_ids, &user, Some(&run_id))
                 .map_err(|error| LedgerError::Invalid(format!("settlement of lines {:?} refused: {error}", proposal.line_ids)))?;
             settlements.push(settlement);
         }
+        settlement_batch.finish(db)?;
         let log = record.log_json.clone();
         db.insert_step_run(&StepRunRecord {
             run_id: run_id.clone(),

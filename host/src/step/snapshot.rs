@@ -18,28 +18,44 @@ use closebook_ledger::money::parse_decimal;
 use closebook_ledger::period::PeriodStatus;
 use closebook_ledger::query::{self, AccountSelection, BalanceSelection};
 use closebook_ledger::rate::RateTable;
-use closebook_ledger::store::{Snapshot, Store};
+use closebook_ledger::settlement::KnownLines;
+use closebook_ledger::store::{Db, Snapshot, Store};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, mpsc};
 
 pub struct SnapshotReader {
-    snapshot: Snapshot,
+    /// Shared with the thread that reads line pages ahead.
+    snapshot: Arc<Mutex<Snapshot>>,
     rates: Option<RateTable>,
+    /// The pages after the last one the step read, when it read one with more to follow.
+    pages: Option<PageStream>,
+    /// Every line served, for the checks of the step's settlements.
+    known_lines: Arc<Mutex<KnownLines>>,
 }
 
 impl SnapshotReader {
     pub fn open(db_path: &Path) -> Result<Self, LedgerError> {
         Ok(Self {
-            snapshot: Store::open(db_path)?.into_snapshot()?,
+            snapshot: Arc::new(Mutex::new(Store::open(db_path)?.into_snapshot()?)),
             rates: None,
+            pages: None,
+            known_lines: Arc::default(),
         })
+    }
+
+    /// What the reader has served of each line so far, and will serve: posting the step's
+    /// settlements reads these lines no second time (see [`KnownLines`]).
+    pub fn known_lines(&self) -> Arc<Mutex<KnownLines>> {
+        Arc::clone(&self.known_lines)
     }
 
     /// The ledger sequence of each entity in this snapshot: what must still hold when the
     /// step's proposals post.
     pub fn sequences(&self, entities: &[EntityId]) -> Result<BTreeMap<EntityId, i64>, LedgerError> {
-        let db = self.snapshot.db();
+        let snapshot = lock(&self.snapshot);
+        let db = snapshot.db();
         entities
             .iter()
             .map(|entity| Ok((entity.clone(), db.ledger_head(entity)?.0)))
@@ -126,8 +142,7 @@ pub fn periods_of(
 
 impl LedgerReader for SnapshotReader {
     fn entity(&mut self, entity: &str) -> Result<EntityInfo, ReaderError> {
-        let record = self
-            .snapshot
+        let record = lock(&self.snapshot)
             .db()
             .require_entity(&EntityId::new(entity))
             .map_err(convert)?;
@@ -142,7 +157,7 @@ impl LedgerReader for SnapshotReader {
     }
 
     fn currencies(&mut self) -> Result<Vec<CurrencyInfo>, ReaderError> {
-        let currencies = self.snapshot.db().currency_list().map_err(convert)?;
+        let currencies = lock(&self.snapshot).db().currency_list().map_err(convert)?;
         Ok(currencies
             .into_iter()
             .map(|(code, _, minor_units)| CurrencyInfo {
@@ -153,7 +168,8 @@ impl LedgerReader for SnapshotReader {
     }
 
     fn accounts(&mut self, entity: &str) -> Result<Vec<AccountInfo>, ReaderError> {
-        let db = self.snapshot.db();
+        let snapshot = lock(&self.snapshot);
+        let db = snapshot.db();
         let record = db.require_entity(&EntityId::new(entity)).map_err(convert)?;
         let accounts = db.accounts(&record.chart).map_err(convert)?;
         Ok(accounts
@@ -173,7 +189,7 @@ impl LedgerReader for SnapshotReader {
     }
 
     fn dimensions(&mut self) -> Result<Vec<DimensionInfo>, ReaderError> {
-        let dimensions = self.snapshot.db().dimensions().map_err(convert)?;
+        let dimensions = lock(&self.snapshot).db().dimensions().map_err(convert)?;
         let mut infos: Vec<DimensionInfo> = dimensions
             .into_iter()
             .map(|(name, values)| {
@@ -188,7 +204,7 @@ impl LedgerReader for SnapshotReader {
 
     fn periods(&mut self, entity: &str, fiscal_year: Option<&str>) -> Result<Vec<PeriodInfo>, ReaderError> {
         let year = fiscal_year.map(FiscalYearName::new);
-        periods_of(&self.snapshot.db(), &EntityId::new(entity), year.as_ref()).map_err(convert)
+        periods_of(&lock(&self.snapshot).db(), &EntityId::new(entity), year.as_ref()).map_err(convert)
     }
 
     fn balances(&mut self, query: &BalanceQuery) -> Result<Vec<BalanceRow>, ReaderError> {
@@ -219,8 +235,12 @@ impl LedgerReader for SnapshotReader {
                 .collect(),
             group_by: query.group_by_dimensions.clone(),
         };
-        let sums =
-            query::balances(&self.snapshot.db(), &EntityId::new(query.entity.clone()), &selection).map_err(convert)?;
+        let sums = query::balances(
+            &lock(&self.snapshot).db(),
+            &EntityId::new(query.entity.clone()),
+            &selection,
+        )
+        .map_err(convert)?;
         Ok(sums
             .into_iter()
             .map(|sum| BalanceRow {
@@ -236,64 +256,34 @@ impl LedgerReader for SnapshotReader {
     }
 
     fn lines(&mut self, query: &LineQuery) -> Result<LinePage, ReaderError> {
-        let db = self.snapshot.db();
-        let entity = EntityId::new(query.entity.clone());
-        let periods: Vec<PeriodName> = query::period_range(
-            &db,
-            &entity,
-            &PeriodName::new(query.from_period.clone()),
-            &PeriodName::new(query.to_period.clone()),
-        )
-        .map_err(convert)?
-        .into_iter()
-        .map(|period| period.name)
-        .collect();
-        let limit = query.limit as usize;
-        let after = i64::try_from(query.after.unwrap_or(0)).unwrap_or(i64::MAX);
-        // One line more than the page tells whether another page follows.
-        let mut records = db
-            .account_lines(
-                &entity,
-                &AccountNumber::new(query.account.clone()),
-                &periods,
-                after,
-                limit.saturating_add(1),
-                query.include_settled,
-            )
-            .map_err(convert)?;
-        let next = if records.len() > limit {
-            records.truncate(limit);
-            records.last().map(|record| record.id as u64)
-        } else {
-            None
-        };
-        Ok(LinePage {
-            lines: records
-                .into_iter()
-                .map(|record| PostedLine {
-                    id: record.id as u64,
-                    entry_id: record.entry_id as u64,
-                    entry_key: record.entry_key.to_string(),
-                    date: record.date.to_string(),
-                    period: record.period.to_string(),
-                    account: record.line.account.to_string(),
-                    dimensions: dimensions_to_wit(&dimension::parse_canonical(&record.line.dimensions)),
-                    currency: record.line.currency.to_string(),
-                    amount: record.line.amount.to_string(),
-                    accounting_amount: record.line.accounting_amount.to_string(),
-                    description: record.line.description,
-                    settlement_id: record.settlement_id.map(|id| id as u64),
-                })
-                .collect(),
-            next,
-        })
+        if let Some(page) = self.pages.as_mut().and_then(|stream| stream.take(query)) {
+            if page.as_ref().is_ok_and(|page| page.next.is_none()) || page.is_err() {
+                self.pages = None;
+            }
+            return page;
+        }
+        // Not the page a stream read ahead: stop that stream, answer now, and read on.
+        self.pages = None;
+        let page = line_page(&lock(&self.snapshot).db(), query, &self.known_lines)?;
+        if let Some(after) = page.next {
+            let next = LineQuery {
+                after: Some(after),
+                ..query.clone()
+            };
+            self.pages = Some(PageStream::start(
+                Arc::clone(&self.snapshot),
+                Arc::clone(&self.known_lines),
+                next,
+            ));
+        }
+        Ok(page)
     }
 
     fn rate(&mut self, from: &str, to: &str, rate_type: &str, on: &str) -> Result<Option<String>, ReaderError> {
         let date = chrono::NaiveDate::from_str(on)
             .map_err(|_| ReaderError::refused(format!("`{on}` is not a date (YYYY-MM-DD)")))?;
         if self.rates.is_none() {
-            self.rates = Some(RateTable::new(self.snapshot.db().rates(None).map_err(convert)?));
+            self.rates = Some(RateTable::new(lock(&self.snapshot).db().rates(None).map_err(convert)?));
         }
         let table = self.rates.as_ref().expect("the rate table was just loaded");
         Ok(table
@@ -307,7 +297,316 @@ impl LedgerReader for SnapshotReader {
     }
 }
 
+/// One page of lines of a line query, read in `db`; each line's settlement facts are recorded
+/// in `known`.
+fn line_page(db: &Db<'_>, query: &LineQuery, known: &Mutex<KnownLines>) -> Result<LinePage, ReaderError> {
+    let entity = EntityId::new(query.entity.clone());
+    let periods: Vec<PeriodName> = query::period_range(
+        db,
+        &entity,
+        &PeriodName::new(query.from_period.clone()),
+        &PeriodName::new(query.to_period.clone()),
+    )
+    .map_err(convert)?
+    .into_iter()
+    .map(|period| period.name)
+    .collect();
+    let limit = query.limit as usize;
+    let after = i64::try_from(query.after.unwrap_or(0)).unwrap_or(i64::MAX);
+    // One line more than the page tells whether another page follows.
+    let mut records = db
+        .account_lines(
+            &entity,
+            &AccountNumber::new(query.account.clone()),
+            &periods,
+            after,
+            limit.saturating_add(1),
+            query.include_settled,
+        )
+        .map_err(convert)?;
+    let next = if records.len() > limit {
+        records.truncate(limit);
+        records.last().map(|record| record.id as u64)
+    } else {
+        None
+    };
+    {
+        let mut known = known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for record in &records {
+            known.record(
+                record.id,
+                entity.as_str(),
+                record.line.account.as_str(),
+                record.period.as_str(),
+                record.line.accounting_amount,
+            );
+        }
+    }
+    Ok(LinePage {
+        lines: records
+            .into_iter()
+            .map(|record| PostedLine {
+                id: record.id as u64,
+                entry_id: record.entry_id as u64,
+                entry_key: record.entry_key.to_string(),
+                date: record.date.to_string(),
+                period: record.period.to_string(),
+                account: record.line.account.to_string(),
+                dimensions: dimensions_to_wit(&dimension::parse_canonical(&record.line.dimensions)),
+                currency: record.line.currency.to_string(),
+                amount: record.line.amount.to_string(),
+                accounting_amount: record.line.accounting_amount.to_string(),
+                description: record.line.description,
+                settlement_id: record.settlement_id.map(|id| id as u64),
+            })
+            .collect(),
+        next,
+    })
+}
+
+/// Pages a line stream reads ahead of the step: enough to keep the reading thread busy while
+/// the step works on the page it has, few enough to bound memory (at most 4 × 10,000 lines).
+const PAGES_AHEAD: usize = 4;
+
+/// The pages that follow one a step read, read by a second thread while the step works on that
+/// page: a step that reads an account page by page waits for SQLite only on its first page.
+/// The thread reads through the same snapshot (so the pages are exactly those the step would
+/// read itself), one page at a time under the snapshot's lock, so that the step's other queries
+/// still get through between pages.
+struct PageStream {
+    /// The query of the page the stream delivers next.
+    next: LineQuery,
+    receiver: Option<mpsc::Receiver<Result<LinePage, ReaderError>>>,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PageStream {
+    fn start(snapshot: Arc<Mutex<Snapshot>>, known: Arc<Mutex<KnownLines>>, first: LineQuery) -> Self {
+        let (sender, receiver) = mpsc::sync_channel(PAGES_AHEAD);
+        let mut query = first.clone();
+        let worker = std::thread::Builder::new()
+            .name("closebook-lines".to_owned())
+            .spawn(move || {
+                loop {
+                    let page = line_page(&lock(&snapshot).db(), &query, &known);
+                    let next = page.as_ref().ok().and_then(|page| page.next);
+                    // A send fails once the step asked for another page and the stream was
+                    // dropped: stop reading.
+                    if sender.send(page).is_err() {
+                        return;
+                    }
+                    match next {
+                        Some(after) => query.after = Some(after),
+                        None => return,
+                    }
+                }
+            });
+        match worker {
+            Ok(worker) => Self {
+                next: first,
+                receiver: Some(receiver),
+                worker: Some(worker),
+            },
+            // No thread: a stream that never matches, so every page is read on demand.
+            Err(_) => Self {
+                next: first,
+                receiver: None,
+                worker: None,
+            },
+        }
+    }
+
+    /// The page `query` asks for when it is the one this stream reads next.
+    fn take(&mut self, query: &LineQuery) -> Option<Result<LinePage, ReaderError>> {
+        if query != &self.next {
+            return None;
+        }
+        let page = self.receiver.as_ref()?.recv().ok()?;
+        if let Ok(LinePage { next: Some(after), .. }) = &page {
+            self.next.after = Some(*after);
+        }
+        Some(page)
+    }
+}
+
+impl Drop for PageStream {
+    fn drop(&mut self) {
+        // Dropping the receiver fails the worker's next send, which ends it.
+        self.receiver = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// The snapshot, even if a thread that held it panicked: the connection is still consistent,
+/// because a read never leaves it half-changed.
+fn lock(snapshot: &Mutex<Snapshot>) -> std::sync::MutexGuard<'_, Snapshot> {
+    snapshot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Parses a decimal a plugin sent, with the interface's strict grammar.
 pub fn plugin_decimal(text: &str) -> Result<rust_decimal::Decimal, String> {
     parse_decimal(text).map_err(|error| error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use closebook_ledger::Ledger;
+    use closebook_ledger::ids::UserId;
+    use closebook_ledger::import::CsvJournalReader;
+    use closebook_ledger::period::Module;
+    use closebook_ledger::setup::SetupFile;
+
+    const DEMO_SETUP: &str = include_str!("../../../examples/demo/setup.toml");
+
+    /// The demo organization with `entries` entries on receivables (1100) in January 2026,
+    /// in a ledger file.
+    fn receivables_ledger(directory: &Path, entries: usize) -> std::path::PathBuf {
+        let path = directory.join("ledger.db");
+        let mut ledger = Ledger::open(&path, UserId::new("test")).unwrap();
+        ledger
+            .apply_setup(&SetupFile::parse(DEMO_SETUP, "setup.toml").unwrap(), "setup.toml")
+            .unwrap();
+        post(&mut ledger, "E", entries);
+        path
+    }
+
+    fn post(ledger: &mut Ledger, prefix: &str, entries: usize) {
+        let mut journal = String::from("entry,date,account,amount\n");
+        for entry in 0..entries {
+            let day = 1 + entry % 28;
+            let cents = 100 + entry;
+            journal.push_str(&format!(
+                "{prefix}{entry},2026-01-{day:02},1100,{}.{:02}\n{prefix}{entry},2026-01-{day:02},4000,-{}.{:02}\n",
+                cents / 100,
+                cents % 100,
+                cents / 100,
+                cents % 100
+            ));
+        }
+        let reader = CsvJournalReader::new(journal.as_bytes(), "j.csv", Module::Ledger).unwrap();
+        ledger
+            .import_journals(&EntityId::new("ACME-US"), reader, true, "j.csv")
+            .unwrap();
+    }
+
+    fn query(account: &str, after: Option<u64>, limit: u32) -> LineQuery {
+        LineQuery {
+            entity: "ACME-US".to_owned(),
+            account: account.to_owned(),
+            from_period: "2026-01".to_owned(),
+            to_period: "2026-01".to_owned(),
+            after,
+            limit,
+            include_settled: false,
+        }
+    }
+
+    /// Every page of `account`, following `next`, with `between` run before each page after
+    /// the first.
+    fn all_pages(
+        reader: &mut SnapshotReader,
+        account: &str,
+        limit: u32,
+        mut between: impl FnMut(&mut SnapshotReader),
+    ) -> Vec<LinePage> {
+        let mut pages = vec![reader.lines(&query(account, None, limit)).unwrap()];
+        while let Some(after) = pages.last().unwrap().next {
+            between(reader);
+            pages.push(reader.lines(&query(account, Some(after), limit)).unwrap());
+        }
+        pages
+    }
+
+    #[test]
+    fn pages_read_ahead_are_the_pages_read_on_demand() {
+        // Issue #7: a second thread reads the pages after the one a step asked for. The step
+        // gets exactly the pages a read of each page on its own gives, whatever it asks in
+        // between, and the snapshot's ledger, not lines posted since.
+        let directory = tempfile::tempdir().unwrap();
+        let path = receivables_ledger(directory.path(), 95);
+        let mut reader = SnapshotReader::open(&path).unwrap();
+        let reference = Mutex::new(Store::open(&path).unwrap().into_snapshot().unwrap());
+        // Lines posted after the snapshots were taken are not in them.
+        post(&mut Ledger::open(&path, UserId::new("test")).unwrap(), "LATE", 10);
+        let on_demand = |snapshot: &Mutex<Snapshot>| -> Vec<LinePage> {
+            let unknown = Mutex::new(KnownLines::default());
+            let mut pages = vec![line_page(&lock(snapshot).db(), &query("1100", None, 10), &unknown).unwrap()];
+            while let Some(after) = pages.last().unwrap().next {
+                pages.push(line_page(&lock(snapshot).db(), &query("1100", Some(after), 10), &unknown).unwrap());
+            }
+            pages
+        };
+        let now = on_demand(&Mutex::new(Store::open(&path).unwrap().into_snapshot().unwrap()));
+        assert_eq!(now.iter().map(|page| page.lines.len()).sum::<usize>(), 105);
+        let snapshot_pages = on_demand(&reference);
+        assert_eq!(snapshot_pages.len(), 10);
+        assert_eq!(snapshot_pages.iter().map(|page| page.lines.len()).sum::<usize>(), 95);
+
+        // Straight through.
+        let pages = all_pages(&mut reader, "1100", 10, |_| {});
+        assert_eq!(pages, snapshot_pages);
+
+        // With other queries between the pages, and another account read page by page.
+        let pages = all_pages(&mut reader, "1100", 10, |reader| {
+            assert_eq!(reader.accounts("ACME-US").unwrap().len(), 23);
+            let revenue = all_pages(reader, "4000", 7, |_| {});
+            assert_eq!(revenue.iter().map(|page| page.lines.len()).sum::<usize>(), 95);
+        });
+        assert_eq!(pages, snapshot_pages);
+
+        // Jumping: a page out of order, then one the stream would have read next.
+        let third = snapshot_pages[1].next;
+        assert_eq!(reader.lines(&query("1100", third, 10)).unwrap(), snapshot_pages[2]);
+        let first = reader.lines(&query("1100", None, 10)).unwrap();
+        assert_eq!(first, snapshot_pages[0]);
+        // Another page size for the same account is another query.
+        let wide = reader.lines(&query("1100", first.next, 30)).unwrap();
+        assert_eq!(
+            wide.lines,
+            [
+                &snapshot_pages[1].lines[..],
+                &snapshot_pages[2].lines[..],
+                &snapshot_pages[3].lines[..]
+            ]
+            .concat()
+        );
+        // A step that stops early leaves a stream that reads no further and ends with the reader.
+        drop(reader);
+    }
+
+    #[test]
+    fn a_reader_knows_every_line_it_served() {
+        // Issue #7: posting a step's settlements takes the lines' facts from what the reader
+        // served; they are those of the ledger.
+        let directory = tempfile::tempdir().unwrap();
+        let path = receivables_ledger(directory.path(), 25);
+        let mut reader = SnapshotReader::open(&path).unwrap();
+        let known = reader.known_lines();
+        let pages = all_pages(&mut reader, "1100", 4, |_| {});
+        let served: Vec<&PostedLine> = pages.iter().flat_map(|page| &page.lines).collect();
+        assert_eq!(served.len(), 25);
+        drop(reader);
+        let known = known.lock().unwrap();
+        assert_eq!(known.len(), 25);
+        let mut store = Store::open(&path).unwrap();
+        store
+            .read(|db| {
+                for line in &served {
+                    let id = line.id as i64;
+                    let stored = db.line_for_settlement(id)?.unwrap();
+                    // The batch reads from `known` what the ledger holds.
+                    let mut batch = closebook_ledger::settlement::SettlementBatch::new(&known);
+                    batch.read_lines(db, [id])?;
+                    assert_eq!(stored.account.as_str(), line.account);
+                    assert_eq!(stored.period.as_str(), line.period);
+                    assert_eq!(stored.accounting_amount.to_string(), line.accounting_amount);
+                    batch.finish(db)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
 }

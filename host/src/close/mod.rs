@@ -396,9 +396,13 @@ fn run_task(
             record.run_sequences = BTreeMap::from([(entity.clone(), head)]);
             builtin::run(context, entity, task, name, &mut record).map(|()| "done")
         }
-        TaskKind::Plugin { plugin } => {
-            run_plugin_task(context, &plugins[plugin], entity, task, &mut record, &mut proposals)
-        }
+        TaskKind::Plugin { plugin } => run_plugin_task(
+            context,
+            &plugins[plugin],
+            (entity, task, started),
+            &mut record,
+            &mut proposals,
+        ),
     };
     record.duration_ms = record.duration_ms.max(started.elapsed().as_millis() as u64);
     match result {
@@ -450,11 +454,12 @@ fn request_for(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -> an
     })
 }
 
+/// Runs a plugin task that started at `started`: its board time runs from then to the posting
+/// of the step's output, not only the step.
 fn run_plugin_task(
     context: &CloseContext<'_>,
     plugin: &LoadedPlugin,
-    entity: &EntityId,
-    task: &Task,
+    (entity, task, started): (&EntityId, &Task, Instant),
     record: &mut CloseTaskRecord,
     proposals: &mut Vec<serde_json::Value>,
 ) -> anyhow::Result<&'static str> {
@@ -509,6 +514,8 @@ fn run_plugin_task(
                 // settlements) proposes the same id again and posts it with a suffix, and
                 // `--rerun` must cancel this run, not the earlier one.
                 run_id: Some(outcome.run_id.clone()),
+                // Up to the commit of what the step proposed, which is part of the task.
+                duration_ms: done.duration_ms.max(started.elapsed().as_millis() as u64),
                 ..done.clone()
             };
             db.save_close_task(&done, &context.user, "done", &json!({ "run_id": outcome.run_id, "entries": outcome.entries.len(), "settlements": outcome.settlements.len() }))

@@ -106,32 +106,40 @@ pub fn balances(db: &Db<'_>, entity: &EntityId, selection: &BalanceSelection) ->
     };
     let with_dimensions = !(selection.group_by.is_empty() && selection.dimension_filter.is_empty());
     let mut grouped: BTreeMap<(AccountNumber, String, CurrencyCode), [Decimal; 4]> = BTreeMap::new();
-    for balance in db.balances_of_accounts(entity, &periods, rows, with_dimensions)? {
+    // A dimension set's projection on `group_by`, worked out once per set, not once per row.
+    let mut projections: HashMap<String, Option<String>> = HashMap::new();
+    db.balances_of_accounts(entity, &periods, rows, with_dimensions, &mut |balance| {
         if !selected(&balance.account)
             || selection
                 .currency
                 .as_ref()
                 .is_some_and(|currency| currency != &balance.currency)
         {
-            continue;
+            return Ok(());
         }
-        let values = dimension::parse_canonical(&balance.dimensions);
-        if selection
-            .dimension_filter
-            .iter()
-            .any(|(name, value)| values.get(name) != Some(value))
-        {
-            continue;
+        if !projections.contains_key(&balance.dimensions) {
+            let values = dimension::parse_canonical(&balance.dimensions);
+            let passes = selection
+                .dimension_filter
+                .iter()
+                .all(|(name, value)| values.get(name) == Some(value));
+            let kept = passes.then(|| dimension::canonical(&dimension::project(&values, &selection.group_by)));
+            projections.insert(balance.dimensions.clone(), kept);
         }
-        let kept = dimension::canonical(&dimension::project(&values, &selection.group_by));
-        let sums = grouped.entry((balance.account, kept, balance.currency)).or_default();
+        let Some(kept) = &projections[&balance.dimensions] else {
+            return Ok(());
+        };
+        let sums = grouped
+            .entry((balance.account, kept.clone(), balance.currency))
+            .or_default();
         for (sum, amount) in
             sums.iter_mut()
                 .zip([balance.amount, balance.accounting_amount, balance.debit, balance.credit])
         {
             *sum = sum.checked_add(amount).ok_or(LedgerError::Overflow)?;
         }
-    }
+        Ok(())
+    })?;
     Ok(grouped
         .into_iter()
         .map(

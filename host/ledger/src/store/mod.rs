@@ -1328,13 +1328,17 @@ impl Db<'_> {
     /// The maintained balances of some accounts in the given periods: the rows `balances`
     /// (`with_dimensions`) or `account_balances` would return for those accounts, read through
     /// the tables' primary key (entity, period, account, …) instead of the whole period.
+    ///
+    /// The rows go to `visit` as they are read, so a query over a year of a large ledger holds
+    /// no more than one row at a time.
     pub fn balances_of_accounts(
         &self,
         entity: &EntityId,
         periods: &[PeriodName],
         accounts: AccountRows<'_>,
         with_dimensions: bool,
-    ) -> Result<Vec<BalanceRecord>, LedgerError> {
+        visit: &mut dyn FnMut(BalanceRecord) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
         let select = if with_dimensions {
             "SELECT b.period, b.account, s.canonical, b.currency, b.amount, b.accounting_amount, b.debit, b.credit
              FROM balances b JOIN dimension_sets s ON s.id = b.dimension_set_id
@@ -1343,10 +1347,19 @@ impl Db<'_> {
             "SELECT b.period, b.account, '', b.currency, b.amount, b.accounting_amount, b.debit, b.credit
              FROM account_balances b WHERE b.entity_id = ?1 AND b.period = ?2"
         };
+        // One count over every period and account: a query reads at most QUERY_ROWS_MAX rows.
+        let mut rows = 0usize;
+        let mut counted = |record: BalanceRecord| {
+            rows += 1;
+            if rows > QUERY_ROWS_MAX {
+                return Err(too_many_balance_rows());
+            }
+            visit(record)
+        };
         match accounts {
             AccountRows::All => {
                 let mut statement = self.connection.prepare_cached(select)?;
-                balance_records(&mut statement, entity, periods, &[])
+                for_each_balance_record(&mut statement, entity, periods, &[], &mut counted)
             }
             AccountRows::List(accounts) => {
                 let mut statement = self
@@ -1354,20 +1367,22 @@ impl Db<'_> {
                     .prepare_cached(&format!("{select} AND b.account = ?3"))?;
                 // Each account once, however often the list names it.
                 let unique: std::collections::BTreeSet<&AccountNumber> = accounts.iter().collect();
-                let mut records = Vec::new();
                 for account in unique {
-                    records.extend(balance_records(&mut statement, entity, periods, &[&account.as_str()])?);
-                    if records.len() > QUERY_ROWS_MAX {
-                        return Err(too_many_balance_rows());
-                    }
+                    for_each_balance_record(&mut statement, entity, periods, &[&account.as_str()], &mut counted)?;
                 }
-                Ok(records)
+                Ok(())
             }
             AccountRows::Range(first, last) => {
                 let mut statement = self
                     .connection
                     .prepare_cached(&format!("{select} AND b.account BETWEEN ?3 AND ?4"))?;
-                balance_records(&mut statement, entity, periods, &[&first.as_str(), &last.as_str()])
+                for_each_balance_record(
+                    &mut statement,
+                    entity,
+                    periods,
+                    &[&first.as_str(), &last.as_str()],
+                    &mut counted,
+                )
             }
         }
     }
@@ -1799,6 +1814,24 @@ fn balance_records(
     extra: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<BalanceRecord>, LedgerError> {
     let mut records = Vec::new();
+    for_each_balance_record(statement, entity, periods, extra, &mut |record| {
+        records.push(record);
+        if records.len() > QUERY_ROWS_MAX {
+            return Err(too_many_balance_rows());
+        }
+        Ok(())
+    })?;
+    Ok(records)
+}
+
+/// Runs a balance statement for each period, handing each row to `visit` as it is read.
+fn for_each_balance_record(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    entity: &EntityId,
+    periods: &[PeriodName],
+    extra: &[&dyn rusqlite::ToSql],
+    visit: &mut dyn FnMut(BalanceRecord) -> Result<(), LedgerError>,
+) -> Result<(), LedgerError> {
     for period in periods {
         let (entity, period) = (entity.as_str(), period.as_str());
         let mut parameters: Vec<&dyn rusqlite::ToSql> = vec![&entity, &period];
@@ -1816,11 +1849,8 @@ fn balance_records(
             })
         })?;
         for row in rows {
-            records.push(row?);
-            if records.len() > QUERY_ROWS_MAX {
-                return Err(too_many_balance_rows());
-            }
+            visit(row?)?;
         }
     }
-    Ok(records)
+    Ok(())
 }

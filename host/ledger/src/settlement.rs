@@ -43,8 +43,12 @@ pub struct KnownLines {
     /// The last name looked up for each of the three fields: lines come in runs of one entity,
     /// one account and one period, so most records find their names here without hashing.
     last: [u32; 3],
-    /// Per line: its entity, account and period (indexes into `names`) and accounting amount.
-    lines: HashMap<i64, ([u32; 3], Decimal)>,
+    /// Per line: its id, its entity, account and period (indexes into `names`) and its
+    /// accounting amount. Appended as lines are read (a step's reader records hundreds of
+    /// thousands, and appending is cheaper than hashing them); sorted by id before lookups.
+    lines: Vec<(i64, [u32; 3], Decimal)>,
+    /// Whether a line was recorded out of id order, or twice, since the last sort.
+    unsorted: bool,
 }
 
 impl std::fmt::Debug for KnownLines {
@@ -68,7 +72,19 @@ impl KnownLines {
         for (field, name) in [entity, account, period].into_iter().enumerate() {
             names[field] = self.name(field, name);
         }
-        self.lines.insert(id, (names, accounting_amount));
+        if self.lines.last().is_some_and(|(last, _, _)| *last >= id) {
+            self.unsorted = true;
+        }
+        self.lines.push((id, names, accounting_amount));
+    }
+
+    /// Puts the lines in id order, each once, as lookups need.
+    fn sort(&mut self) {
+        if self.unsorted {
+            self.lines.sort_unstable_by_key(|(id, _, _)| *id);
+            self.lines.dedup_by_key(|(id, _, _)| *id);
+            self.unsorted = false;
+        }
     }
 
     fn name(&mut self, field: usize, name: &str) -> u32 {
@@ -90,7 +106,8 @@ impl KnownLines {
         index
     }
 
-    /// How many lines are known.
+    /// How many lines were recorded (a line recorded twice counts twice until a
+    /// [`SettlementBatch`] sorts them).
     pub fn len(&self) -> usize {
         self.lines.len()
     }
@@ -99,12 +116,17 @@ impl KnownLines {
         self.lines.is_empty()
     }
 
+    fn position(&self, id: i64) -> Option<usize> {
+        debug_assert!(!self.unsorted, "known lines are sorted before they are looked up");
+        self.lines.binary_search_by_key(&id, |(line, _, _)| *line).ok()
+    }
+
     fn contains(&self, id: i64) -> bool {
-        self.lines.contains_key(&id)
+        self.position(id).is_some()
     }
 
     fn get(&self, id: i64) -> Option<LineFacts<'_>> {
-        let ([entity, account, period], accounting_amount) = self.lines.get(&id)?;
+        let (_, [entity, account, period], accounting_amount) = &self.lines[self.position(id)?];
         Some(LineFacts {
             entity: &self.names[*entity as usize],
             account: &self.names[*account as usize],
@@ -134,9 +156,9 @@ impl KnownLines {
 pub struct SettlementBatch<'k> {
     known: &'k KnownLines,
     /// Lines the batch read from the ledger itself.
-    read: KnownLines,
+    read: rustc_hash::FxHashMap<i64, SettlementLine>,
     /// The active settlement, if any, of every line checked or marked so far.
-    settled: HashMap<i64, Option<i64>>,
+    settled: rustc_hash::FxHashMap<i64, Option<i64>>,
     entities: HashMap<EntityId, EntityFacts>,
     accounts: HashMap<(ChartId, AccountNumber), Option<bool>>,
     /// The time the settlements are recorded with: one transaction, one time.
@@ -153,18 +175,24 @@ static NO_KNOWN_LINES: std::sync::LazyLock<KnownLines> = std::sync::LazyLock::ne
 
 impl Default for SettlementBatch<'static> {
     fn default() -> Self {
-        Self::new(&NO_KNOWN_LINES)
+        Self::with(&NO_KNOWN_LINES)
     }
 }
 
 impl<'k> SettlementBatch<'k> {
     /// A batch that takes what `known` says of a line instead of reading it. `known` must come
     /// from the same ledger.
-    pub fn new(known: &'k KnownLines) -> Self {
+    pub fn new(known: &'k mut KnownLines) -> Self {
+        known.sort();
+        Self::with(known)
+    }
+
+    /// A batch with `known`, sorted.
+    fn with(known: &'k KnownLines) -> Self {
         Self {
             known,
-            read: KnownLines::default(),
-            settled: HashMap::new(),
+            read: rustc_hash::FxHashMap::default(),
+            settled: rustc_hash::FxHashMap::default(),
             entities: HashMap::new(),
             accounts: HashMap::new(),
             created_at: None,
@@ -185,7 +213,7 @@ impl<'k> SettlementBatch<'k> {
         self.settled.reserve(ids.len());
         let (known, unknown): (Vec<i64>, Vec<i64>) = ids.into_iter().partition(|id| self.known.contains(*id));
         for chunk in known.chunks(READ_LINES_PER_QUERY) {
-            let active: HashMap<i64, i64> = db.active_settlements(chunk)?.into_iter().collect();
+            let active: rustc_hash::FxHashMap<i64, i64> = db.active_settlements(chunk)?.into_iter().collect();
             self.settled
                 .extend(chunk.iter().map(|id| (*id, active.get(id).copied())));
         }
@@ -198,14 +226,8 @@ impl<'k> SettlementBatch<'k> {
     }
 
     fn remember(&mut self, id: i64, line: SettlementLine) {
-        self.read.record(
-            id,
-            line.entity.as_str(),
-            line.account.as_str(),
-            line.period.as_str(),
-            line.accounting_amount,
-        );
         self.settled.insert(id, line.active_settlement);
+        self.read.insert(id, line);
     }
 
     /// Makes sure the batch knows line `id` and whether it is settled; false when the line
@@ -231,7 +253,14 @@ impl<'k> SettlementBatch<'k> {
     fn facts(&self, id: i64) -> LineFacts<'_> {
         self.known
             .get(id)
-            .or_else(|| self.read.get(id))
+            .or_else(|| {
+                self.read.get(&id).map(|line| LineFacts {
+                    entity: line.entity.as_str(),
+                    account: line.account.as_str(),
+                    period: line.period.as_str(),
+                    accounting_amount: line.accounting_amount,
+                })
+            })
             .expect("looked up before")
     }
 
@@ -601,12 +630,12 @@ mod tests {
                         vec![c, 999_999],
                         vec![revenue_a, cash_d],
                     ];
-                    let known = if known_lines {
+                    let mut known = if known_lines {
                         known(db, &[a, b, c, d, revenue_a, revenue_c, cash_d])
                     } else {
                         KnownLines::default()
                     };
-                    let mut batch = SettlementBatch::new(&known);
+                    let mut batch = SettlementBatch::new(&mut known);
                     if read_ahead {
                         batch.read_lines(db, proposals.iter().flatten().copied())?;
                     }
@@ -692,10 +721,10 @@ mod tests {
                 .store()
                 .write(|db| {
                     let (a, b) = (line(db, "A", "1100"), line(db, "B", "1100"));
-                    let known = known(db, &[a, b]);
+                    let mut known = known(db, &[a, b]);
                     // Someone settles the pair after the step read it.
                     let earlier = settle(db, &entity, &[a, b], &user, None)?;
-                    let mut batch = SettlementBatch::new(&known);
+                    let mut batch = SettlementBatch::new(&mut known);
                     if read_ahead {
                         batch.read_lines(db, [a, b])?;
                     }
@@ -724,20 +753,31 @@ mod tests {
     }
 
     #[test]
-    fn known_lines_store_each_name_once() {
+    fn known_lines_store_each_name_once_and_find_lines_recorded_in_any_order() {
         let mut known = KnownLines::default();
-        for id in 0..1000 {
+        // Two queries' pages interleave, and a page read again records its lines twice.
+        for id in (0..1000).rev().chain(400..450) {
             let period = if id < 500 { "2026-01" } else { "2026-02" };
             let account = if id % 2 == 0 { "1100" } else { "2000" };
             known.record(id, "ACME-US", account, period, Decimal::new(id, 2));
         }
-        assert_eq!(known.len(), 1000);
-        assert_eq!(known.names, ["ACME-US", "1100", "2026-01", "2000", "2026-02"]);
-        let line = known.get(501).unwrap();
-        assert_eq!(
-            (line.entity, line.account, line.period, line.accounting_amount),
-            ("ACME-US", "2000", "2026-02", Decimal::new(501, 2))
-        );
+        assert_eq!(known.len(), 1050);
+        known.sort();
+        assert_eq!(known.len(), 1000, "each line once after sorting");
+        assert_eq!(known.names, ["ACME-US", "2000", "2026-02", "1100", "2026-01"]);
+        for id in [0, 1, 449, 500, 501, 999] {
+            let line = known.get(id).unwrap();
+            assert_eq!(
+                (line.entity, line.account, line.period, line.accounting_amount),
+                (
+                    "ACME-US",
+                    if id % 2 == 0 { "1100" } else { "2000" },
+                    if id < 500 { "2026-01" } else { "2026-02" },
+                    Decimal::new(id, 2)
+                )
+            );
+        }
         assert!(known.get(1000).is_none());
+        assert!(known.get(-1).is_none());
     }
 }

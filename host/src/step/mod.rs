@@ -443,8 +443,8 @@ pub fn post_record(
             batch.finish(db)?;
         }
         let mut settlements = Vec::new();
-        let known_lines = record.known_lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut settlement_batch = closebook_ledger::settlement::SettlementBatch::new(&known_lines);
+        let mut known_lines = record.known_lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut settlement_batch = closebook_ledger::settlement::SettlementBatch::new(&mut known_lines);
         settlement_batch.read_lines(
             db,
             output

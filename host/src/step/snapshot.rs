@@ -589,7 +589,7 @@ mod tests {
         let served: Vec<&PostedLine> = pages.iter().flat_map(|page| &page.lines).collect();
         assert_eq!(served.len(), 25);
         drop(reader);
-        let known = known.lock().unwrap();
+        let mut known = known.lock().unwrap();
         assert_eq!(known.len(), 25);
         let mut store = Store::open(&path).unwrap();
         store
@@ -598,7 +598,7 @@ mod tests {
                     let id = line.id as i64;
                     let stored = db.line_for_settlement(id)?.unwrap();
                     // The batch reads from `known` what the ledger holds.
-                    let mut batch = closebook_ledger::settlement::SettlementBatch::new(&known);
+                    let mut batch = closebook_ledger::settlement::SettlementBatch::new(&mut known);
                     batch.read_lines(db, [id])?;
                     assert_eq!(stored.account.as_str(), line.account);
                     assert_eq!(stored.period.as_str(), line.period);

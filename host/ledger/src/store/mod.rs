@@ -31,6 +31,9 @@ use std::time::Duration;
 /// message instead of "database is locked".
 pub const BUSY_TIMEOUT_MS: u64 = 30_000;
 
+/// The most lines a page of [`Db::account_lines`] reserves room for before reading.
+const LINE_PAGE_CAPACITY_MAX: usize = 10_001;
+
 /// Rows one report query may return: a bound on memory for a runaway query.
 pub const QUERY_ROWS_MAX: usize = 5_000_000;
 
@@ -1295,7 +1298,13 @@ impl Db<'_> {
                 })
             },
         )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        // Sized for a full page up front: a page is read per call, and growing it by copying
+        // costs more than the rows it moves.
+        let mut records = Vec::with_capacity(limit.min(LINE_PAGE_CAPACITY_MAX));
+        for row in rows {
+            records.push(row?);
+        }
+        Ok(records)
     }
 
     // ----- balances --------------------------------------------------------------------------

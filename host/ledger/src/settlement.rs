@@ -661,34 +661,22 @@ mod tests {
                 .unwrap();
             let mode = format!("known lines {known_lines}, read ahead {read_ahead}");
             assert_eq!(refusals, singles, "{mode}");
-            assert!(
-                refusals[0].contains("is already settled by settlement"),
-                "{mode}: {refusals:?}"
-            );
-            assert!(
-                refusals[1].contains("is already settled by settlement"),
-                "{mode}: {refusals:?}"
-            );
-            assert!(
-                refusals[2].contains("account 4000 is not enabled for settlement"),
-                "{mode}: {refusals:?}"
-            );
-            assert!(
-                refusals[3].contains("at least two different lines"),
-                "{mode}: {refusals:?}"
-            );
-            assert!(
-                refusals[4].contains("is already settled by settlement"),
-                "{mode}: {refusals:?}"
-            );
-            assert!(
-                refusals[5].contains("line 999999 does not exist"),
-                "{mode}: {refusals:?}"
-            );
-            assert!(
-                refusals[6].contains("a settlement stays on one account"),
-                "{mode}: {refusals:?}"
-            );
+            let expected = [
+                "is already settled by settlement",
+                "is already settled by settlement",
+                "account 4000 is not enabled for settlement",
+                "at least two different lines",
+                "is already settled by settlement",
+                "line 999999 does not exist",
+                "a settlement stays on one account",
+            ];
+            assert_eq!(refusals.len(), expected.len());
+            for (refusal, fragment) in refusals.iter().zip(expected) {
+                assert!(
+                    refusal.contains(fragment),
+                    "{mode}: {refusal:?} should say {fragment:?}"
+                );
+            }
             let marks: Vec<(i64, i64)> = {
                 let connection = ledger.store().connection();
                 let mut statement = connection

@@ -187,10 +187,6 @@ fn close_task_from_row(row: &Row<'_>) -> rusqlite::Result<CloseTaskRecord> {
 
 /// A read transaction held open for as long as a close step runs: every query through it sees
 /// the ledger as it was when the snapshot was taken, whatever other processes post meanwhile.
-/// The most of the ledger file a snapshot maps into memory (SQLite caps it at 2 GiB, less
-/// 64 KiB). A larger file is read past that point as usual.
-pub const SNAPSHOT_MMAP_BYTES: i64 = 0x7fff_0000;
-
 pub struct Snapshot {
     connection: Connection,
 }
@@ -304,11 +300,6 @@ impl Store {
     /// Turns this store into a snapshot: a read transaction that starts now and lasts until
     /// the snapshot is dropped. (WAL mode lets writers go on meanwhile.)
     pub fn into_snapshot(self) -> Result<Snapshot, LedgerError> {
-        // A snapshot only reads: mapping the file spares a copy of each page it reads, which is
-        // most of the cost of a step that reads hundreds of thousands of lines spread over the
-        // file. (Writers keep reading pages with pread, so an import's memory stays bounded.)
-        self.connection
-            .execute_batch(&format!("PRAGMA mmap_size = {SNAPSHOT_MMAP_BYTES}"))?;
         self.connection.execute_batch("BEGIN DEFERRED")?;
         // The snapshot is fixed at the first read, so read now.
         let _heads: i64 = self

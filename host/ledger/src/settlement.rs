@@ -482,6 +482,11 @@ mod tests {
             .unwrap()
     }
 
+    /// The four receivables (1100) lines of entries A to D, in entry order.
+    fn receivables_lines(db: &Db<'_>) -> [i64; 4] {
+        ["A", "B", "C", "D"].map(|key| line(db, key, "1100"))
+    }
+
     /// The receivables lines a line query returns: (id, settlement) per line.
     fn receivables(db: &Db<'_>, include_settled: bool) -> Vec<(i64, Option<i64>)> {
         let periods = [crate::ids::PeriodName::new("2026-01")];
@@ -546,12 +551,7 @@ mod tests {
         ledger
             .store()
             .write(|db| {
-                let (a, b, c, d) = (
-                    line(db, "A", "1100"),
-                    line(db, "B", "1100"),
-                    line(db, "C", "1100"),
-                    line(db, "D", "1100"),
-                );
+                let [a, b, c, d] = receivables_lines(db);
                 let open_of = |all: Vec<(i64, Option<i64>)>| -> Vec<(i64, Option<i64>)> {
                     all.into_iter().filter(|(_, settlement)| settlement.is_none()).collect()
                 };
@@ -613,12 +613,7 @@ mod tests {
             let (refusals, singles) = ledger
                 .store()
                 .write(|db| {
-                    let (a, b, c, d) = (
-                        line(db, "A", "1100"),
-                        line(db, "B", "1100"),
-                        line(db, "C", "1100"),
-                        line(db, "D", "1100"),
-                    );
+                    let [a, b, c, d] = receivables_lines(db);
                     let (revenue_a, revenue_c, cash_d) =
                         (line(db, "A", "4000"), line(db, "C", "4000"), line(db, "D", "1000"));
                     let proposals = [

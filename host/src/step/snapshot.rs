@@ -257,7 +257,8 @@ impl LedgerReader for SnapshotReader {
 
     fn lines(&mut self, query: &LineQuery) -> Result<LinePage, ReaderError> {
         if let Some(page) = self.pages.as_mut().and_then(|stream| stream.take(query)) {
-            if page.as_ref().is_ok_and(|page| page.next.is_none()) || page.is_err() {
+            // The stream ends with the query's last page, or with an error.
+            if !page.as_ref().is_ok_and(|page| page.next.is_some()) {
                 self.pages = None;
             }
             return page;

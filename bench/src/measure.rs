@@ -553,7 +553,12 @@ fn measure_close(options: &Options, ledger_db: &Path, config: &Path, period: &st
         })?;
         rows.collect::<Result<Vec<_>, _>>()?
     };
-    if let Some(task) = tasks.iter().find(|task| !closebook::close::is_complete(&task.status)) {
+    let complete = |status: &str| {
+        status
+            .parse::<closebook_ledger::close_task::TaskStatus>()
+            .is_ok_and(|status| status.is_complete())
+    };
+    if let Some(task) = tasks.iter().find(|task| !complete(&task.status)) {
         bail!(
             "the close of {} left task {} {}: see {}",
             config.display(),

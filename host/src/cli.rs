@@ -247,6 +247,25 @@ pub enum CloseCommand {
         #[arg(long)]
         note: Option<String>,
     },
+    /// One task as its reviewer sees it: status, who prepared, ran and reviewed it and when,
+    /// its dependencies, messages and step log, and every entry it proposes (or posted) with its
+    /// lines, debit and credit columns and totals.
+    Show {
+        /// The close configuration (close.toml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The period: YYYY-MM, FY2026-opening or FY2026-closing.
+        #[arg(long)]
+        period: String,
+        /// The entity whose task is shown.
+        #[arg(long)]
+        entity: String,
+        /// The task id in close.toml.
+        #[arg(long)]
+        task: String,
+        #[command(flatten)]
+        format: FormatArg,
+    },
     /// The status board: each task's status, owner, due date, overdue and blocked markers, and
     /// the share complete by entity, area and owner.
     Status {
@@ -373,6 +392,10 @@ pub enum PluginCommand {
         /// accounting amount on accounts flagged `revalue`. Refused for any other step.
         #[arg(long)]
         revaluation: bool,
+        /// The step is a year-end close: it may post into the next fiscal year's opening
+        /// period, where year-end close carries balances (`year_end = true` in close.toml).
+        #[arg(long)]
+        year_end: bool,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]

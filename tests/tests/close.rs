@@ -55,6 +55,47 @@ fn statuses(ledger: &Ledger, config: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// ACME-US January rent (6100) by department, as the trial balance closes it.
+fn rent_by_department(ledger: &Ledger) -> BTreeMap<String, String> {
+    let by_department = ledger
+        .run(&[
+            "report",
+            "trial-balance",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--dimensions",
+            "department",
+            "--format",
+            "json",
+        ])
+        .success()
+        .json();
+    by_department["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["account"] == "6100")
+        .map(|row| {
+            (
+                row["dimensions"]["department"].as_str().unwrap_or("").to_owned(),
+                row["closing"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The demo's January rent of department 300 (4,500.00 imported + 1,500.00 adjusted) allocated
+/// 50/30/20, worked by hand: department 300 keeps its 20 % after crediting the whole 6,000.00.
+fn demo_rent_allocated_in_full() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("100".to_owned(), "3000.00".to_owned()),
+        ("200".to_owned(), "1800.00".to_owned()),
+        ("300".to_owned(), "1200.00".to_owned()),
+    ])
+}
+
 fn closing(trial_balance: &Value, account: &str) -> String {
     trial_balance["rows"]
         .as_array()
@@ -123,40 +164,11 @@ fn demo_month_end_close_runs_to_the_end_with_reviews_and_signoffs() {
         "-3666.00",
         "1,200.00 utilities, the 966.00 fee and the 1,500.00 storage rent adjustment"
     );
-    // Rent allocation: January administration rent 4,500.00 at 50/30/20 to departments 100/200/300.
-    let by_department = ledger
-        .run(&[
-            "report",
-            "trial-balance",
-            "--entity",
-            "ACME-US",
-            "--period",
-            "2026-01",
-            "--dimensions",
-            "department",
-            "--format",
-            "json",
-        ])
-        .success()
-        .json();
-    let rent: BTreeMap<String, String> = by_department["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|row| row["account"] == "6100")
-        .map(|row| {
-            (
-                row["dimensions"]["department"].as_str().unwrap_or("").to_owned(),
-                row["closing"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    assert_eq!(rent["100"], "2250.00");
-    assert_eq!(rent["200"], "1350.00");
-    assert_eq!(
-        rent["300"], "2400.00",
-        "900.00 kept plus the 1,500.00 storage rent adjusted after the allocation"
-    );
+    // Rent allocation (issue 15): January administration rent of department 300 is 4,500.00
+    // imported plus the 1,500.00 storage rent the adjustments task posts, 6,000.00, at 50/30/20
+    // to departments 100/200/300: 3,000.00, 1,800.00 and 1,200.00. The allocation ran before the
+    // adjustment, was made stale by it and ran again in the same close run.
+    assert_eq!(rent_by_department(&ledger), demo_rent_allocated_in_full());
     // Auto-settle matched the January receipt of 25,000.00 against the opening receivable.
     let open = ledger
         .run(&[
@@ -583,16 +595,17 @@ fn signoffs_follow_dependencies_separate_duties_and_go_stale_after_a_late_journa
 
 #[test]
 fn a_journal_posted_after_a_step_proposed_refuses_its_review_and_the_next_run_proposes_again() {
-    // Proves a review approves what the step computed: a journal posted to ACME-US after the
-    // management fee was proposed refuses the review by entity and entry, posts nothing and
-    // leaves the task stale on the board; the next run proposes again and that review passes.
+    // Proves a review approves what the step computed: a sales journal posted to ACME-US after
+    // the management fee (2.5 % of sales) was proposed refuses the review by entity and entry,
+    // posts nothing and leaves the task stale on the board; the next run proposes again and that
+    // review passes.
     let ledger = Ledger::with_demo_journals();
     let config = pinned_close(&ledger);
     close(&ledger, "bob", &config, &["run"]).success();
     assert_eq!(statuses(&ledger, &config)["ACME-US:management-fee"], "awaiting-review");
     let late = ledger.write(
         "late.csv",
-        "entry,date,account,amount\nLATE-1,2026-01-30,6200,250.00\nLATE-1,2026-01-30,2100,-250.00\n",
+        "entry,date,account,amount,dim.department\nLATE-1,2026-01-30,1100,250.00,\nLATE-1,2026-01-30,4000,-250.00,100\n",
     );
     ledger
         .run(&["import", "journals", &late, "--entity", "ACME-US", "--post"])
@@ -622,15 +635,16 @@ fn a_journal_posted_after_a_step_proposed_refuses_its_review_and_the_next_run_pr
     assert_eq!(statuses(&ledger, &config)["ACME-US:management-fee"], "stale");
     let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
     assert!(
-        status.contains("stale: changed after the task ran, before its sign-off: ACME-US: entries LATE-1"),
+        status.contains("stale: ACME-US: entries LATE-1 posted after it ran changed what it read"),
         "{status}"
     );
 
     close(&ledger, "bob", &config, &["run"]).success();
     assert_eq!(statuses(&ledger, &config)["ACME-US:management-fee"], "awaiting-review");
     review().success();
-    // One fee in January, reversed on February 1: the refused proposal was never posted.
-    assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-01"), "6900"), "966.00");
+    // One fee in January, on the late sale too (2.5 % of 38,890.00), reversed on February 1:
+    // the refused proposal was never posted.
+    assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-01"), "6900"), "972.25");
     assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-02"), "6900"), "0.00");
 }
 
@@ -832,4 +846,491 @@ fn the_demo_year_end_close_carries_fy2026_into_fy2027_after_review() {
     assert_eq!(closing(&opening, "3900"), "-162722.05");
     assert_eq!(opening["totals"]["closing"], "0.00");
     ledger.run(&["verify"]).success();
+}
+
+/// The demo close.toml with the adjustments task moved before the allocation.
+fn adjustments_first(ledger: &Ledger) -> String {
+    let text = std::fs::read_to_string(pinned_close(ledger)).unwrap();
+    let block = |id: &str| {
+        let start = text.find(&format!("[[task]]\nid = \"{id}\"")).unwrap();
+        let end = start + 8 + text[start + 8..].find("[[task]]").unwrap();
+        (start, end)
+    };
+    let (allocation_start, allocation_end) = block("allocate-rent");
+    let (adjustments_start, adjustments_end) = block("adjustments");
+    assert_eq!(
+        allocation_end, adjustments_start,
+        "the demo lists the allocation right before the adjustments"
+    );
+    let swapped = format!(
+        "{}{}{}{}",
+        &text[..allocation_start],
+        &text[adjustments_start..adjustments_end],
+        &text[allocation_start..allocation_end],
+        &text[adjustments_end..]
+    );
+    ledger.write("adjustments-first.toml", &swapped)
+}
+
+#[test]
+fn the_allocation_takes_the_adjustment_whichever_order_the_two_tasks_run_in() {
+    // Proves issue 15's correctness rule: allocate-rent and adjustments are independent tasks;
+    // run in the demo's order the adjustment makes the finished allocation stale and it runs
+    // again in the same close run, run the other way round it reads the adjustment at once.
+    // Both allocate the full 6,000.00, and the board is at 100 % only after.
+    for order in ["allocation first", "adjustments first"] {
+        let ledger = Ledger::with_demo_journals();
+        let config = if order == "allocation first" {
+            pinned_close(&ledger)
+        } else {
+            adjustments_first(&ledger)
+        };
+        let run = close(&ledger, "bob", &config, &["run"]).success();
+        if order == "allocation first" {
+            assert!(
+                run.stderr
+                    .contains("ACME-US allocate-rent (again: its inputs changed): done"),
+                "{order}: {}",
+                run.stderr
+            );
+        }
+        sign_everything(&ledger, &config);
+        close(&ledger, "bob", &config, &["run"]).success();
+        let board = statuses(&ledger, &config);
+        assert!(
+            board.values().all(|status| status == "done" || status == "signed-off"),
+            "{order}: {board:?}"
+        );
+        assert_eq!(rent_by_department(&ledger), demo_rent_allocated_in_full(), "{order}");
+        ledger.run(&["verify"]).success();
+    }
+}
+
+/// The close's completion for an entity, as the board's JSON gives it.
+fn complete_percent(ledger: &Ledger, config: &str, entity: &str) -> u64 {
+    let board = close(ledger, "alice", config, &["status", "--format", "json"])
+        .success()
+        .json();
+    board["complete_by_entity"][entity].as_u64().unwrap()
+}
+
+#[test]
+fn a_late_journal_after_the_close_makes_the_allocation_stale_and_the_next_run_reallocates() {
+    // Proves a close at 100 % drops below it when a late journal changes what a finished step
+    // read (issue 15): 500.00 more rent for department 300, posted after January was closed and
+    // reopened for it, makes allocate-rent stale (and every task after it, and the period-status
+    // task, since the period was reopened); the next run reallocates 6,500.00.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    close(&ledger, "bob", &config, &["run"]).success();
+    sign_everything(&ledger, &config);
+    close(&ledger, "bob", &config, &["run"]).success();
+    assert_eq!(complete_percent(&ledger, &config, "ACME-US"), 100);
+    ledger
+        .run(&[
+            "period",
+            "set-status",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--status",
+            "open",
+        ])
+        .success();
+    let late = ledger.write(
+        "late-rent.csv",
+        "entry,date,account,amount,description,dim.department\n\
+         LATE-RENT,2026-01-30,6100,500.00,Late rent invoice,300\n\
+         LATE-RENT,2026-01-30,1000,-500.00,Late rent invoice,\n",
+    );
+    ledger
+        .run(&["import", "journals", &late, "--entity", "ACME-US", "--post"])
+        .success();
+    let board = statuses(&ledger, &config);
+    assert_eq!(board["ACME-US:allocate-rent"], "stale");
+    assert_eq!(
+        board["ACME-US:review-accruals"], "stale",
+        "signed off on the old figures"
+    );
+    assert_eq!(board["ACME-US:period-on-hold"], "stale", "the period was reopened");
+    assert_eq!(
+        board["ACME-US:management-fee"],
+        "done",
+        "it read sales and accruals, which did not change: {}",
+        close(&ledger, "alice", &config, &["status"]).success().stdout
+    );
+    assert_eq!(board["ACME-DE:allocate-rent"], "done", "ACME-DE did not change");
+    assert!(complete_percent(&ledger, &config, "ACME-US") < 100);
+    let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
+    assert!(
+        status.contains("ACME-US: entries LATE-RENT posted after it ran changed what it read"),
+        "{status}"
+    );
+
+    close(&ledger, "bob", &config, &["run"]).success();
+    // 4,500.00 + 1,500.00 + 500.00 = 6,500.00 at 50/30/20: 3,250.00, 1,950.00, 1,300.00.
+    assert_eq!(
+        rent_by_department(&ledger),
+        BTreeMap::from([
+            ("100".to_owned(), "3250.00".to_owned()),
+            ("200".to_owned(), "1950.00".to_owned()),
+            ("300".to_owned(), "1300.00".to_owned()),
+        ])
+    );
+    let board = statuses(&ledger, &config);
+    assert_eq!(board["ACME-US:allocate-rent"], "done");
+    assert_eq!(
+        board["ACME-US:review-accruals"], "awaiting-signoff",
+        "signed again on the new figures"
+    );
+    assert!(complete_percent(&ledger, &config, "ACME-US") < 100);
+    for (user, review) in [("bob", false), ("alice", true)] {
+        let mut arguments = vec!["signoff", "--entity", "ACME-US", "--task", "review-accruals"];
+        if review {
+            arguments.push("--review");
+        }
+        close(&ledger, user, &config, &arguments).success();
+    }
+    close(&ledger, "bob", &config, &["run"]).success();
+    assert_eq!(complete_percent(&ledger, &config, "ACME-US"), 100);
+    let periods = ledger
+        .run(&[
+            "period", "list", "--entity", "ACME-US", "--year", "FY2026", "--format", "json",
+        ])
+        .success()
+        .json();
+    assert_eq!(periods[1]["status"], "on-hold", "the close put January on hold again");
+    ledger.run(&["verify"]).success();
+}
+
+#[test]
+fn a_stale_step_in_a_period_on_hold_fails_with_the_fix() {
+    // Proves a stale step whose earlier entries cannot be cancelled (its period is on hold)
+    // fails and says how to go on, instead of posting into a closed period or staying done.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    close(&ledger, "bob", &config, &["run"]).success();
+    sign_everything(&ledger, &config);
+    close(&ledger, "bob", &config, &["run"]).success();
+    ledger
+        .run(&[
+            "period",
+            "set-status",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--status",
+            "open",
+        ])
+        .success();
+    let late = ledger.write(
+        "late-rent.csv",
+        "entry,date,account,amount,dim.department\nLATE-RENT,2026-01-30,6100,500.00,300\nLATE-RENT,2026-01-30,1000,-500.00,\n",
+    );
+    ledger
+        .run(&["import", "journals", &late, "--entity", "ACME-US", "--post"])
+        .success();
+    ledger
+        .run(&[
+            "period",
+            "set-status",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--status",
+            "on-hold",
+        ])
+        .success();
+    let count = ledger.entry_count("ACME-US");
+    let stderr = close(&ledger, "bob", &config, &["run"]).failure();
+    assert!(stderr.contains("tasks failed"), "{stderr}");
+    let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
+    assert!(
+        status.contains("stale, and its earlier entries cannot be cancelled")
+            && status.contains("reopen 2026-01 for module close"),
+        "{status}"
+    );
+    assert_eq!(ledger.entry_count("ACME-US"), count, "nothing was posted");
+}
+
+#[test]
+fn close_show_lists_every_proposed_line_before_the_review() {
+    // Proves a reviewer sees what they approve (issue 15): the management fee waiting for
+    // alice's review shows each proposed line with its account name, dimensions, debit and
+    // credit, and totals of 966.00; the sign-off prints the same entries as it posts them.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    let run = close(&ledger, "bob", &config, &["run"]).success();
+    assert!(
+        run.stdout.contains("ACME-US management-fee proposes, for review, "),
+        "{}",
+        run.stdout
+    );
+    let shown = close(
+        &ledger,
+        "alice",
+        &config,
+        &["show", "--entity", "ACME-US", "--task", "management-fee"],
+    )
+    .success()
+    .stdout;
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[time]");
+    settings.add_filter(r"-s\d+-[0-9a-f]{8}", "-s[seq]-[seed]");
+    settings.bind(|| insta::assert_snapshot!("management_fee_awaiting_review", shown));
+    let json = close(
+        &ledger,
+        "alice",
+        &config,
+        &[
+            "show",
+            "--entity",
+            "ACME-US",
+            "--task",
+            "management-fee",
+            "--format",
+            "json",
+        ],
+    )
+    .success()
+    .json();
+    assert_eq!(json["status"], "awaiting-review");
+    assert_eq!(json["entries_are"], "proposed");
+    assert_eq!(json["ran_by"], "bob");
+    let debits: f64 = json["entries"][0]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|line| line["accounting_amount"].as_str())
+        .filter(|amount| !amount.starts_with('-'))
+        .map(|amount| amount.parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(format!("{debits:.2}"), "966.00");
+    let signed = close(
+        &ledger,
+        "alice",
+        &config,
+        &["signoff", "--entity", "ACME-US", "--task", "management-fee", "--review"],
+    )
+    .success()
+    .stdout;
+    assert!(
+        signed.contains("reviewed task management-fee of ACME-US: posted 2 entries"),
+        "the fee and its reversal: {signed}"
+    );
+    assert!(signed.contains("Debit") && signed.contains("966.00"), "{signed}");
+}
+
+#[test]
+fn a_dry_run_shows_what_it_would_post_as_tables_and_writes_nothing() {
+    // Proves `close run --dry-run` prints proposals as the reviewer's table and its progress
+    // says "would post", never "posted"; the ledger is unchanged.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    let count = ledger.entry_count("ACME-US");
+    let run = close(&ledger, "bob", &config, &["run", "--dry-run"]).success();
+    assert!(run.stdout.contains("dry run: nothing was written"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("ACME-US fx-revaluation would post"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("Debit") && run.stdout.contains("Credit"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("{\""), "no raw JSON: {}", run.stdout);
+    assert!(run.stderr.contains("would post"), "{}", run.stderr);
+    assert!(!run.stderr.contains("entries posted"), "{}", run.stderr);
+    assert_eq!(ledger.entry_count("ACME-US"), count);
+}
+
+/// A close of one task that proposes `entries` through the test guest `propose`, with review
+/// by alice when `review`, and `extra` settings on the task.
+fn propose_close(ledger: &Ledger, entries: &str, review: bool, extra: &str) -> String {
+    let wasm = plugin_wasm("guest_propose");
+    let hash = hex::encode(Sha256::digest(std::fs::read(&wasm).unwrap()));
+    let review = if review {
+        "review = true\nreviewer = \"alice\"\n"
+    } else {
+        ""
+    };
+    ledger.write(
+        "propose.toml",
+        &format!(
+            r#"[close]
+name = "propose"
+entities = ["ACME-US"]
+[plugins]
+propose = {{ path = "{}", sha256 = "{hash}" }}
+[[task]]
+id = "adjust"
+name = "Adjust"
+owner = "bob"
+step = "plugin:propose"
+{review}{extra}
+config = {{ entries = [{entries}] }}
+"#,
+            wasm.display()
+        ),
+    )
+}
+
+#[test]
+fn a_proposal_that_breaks_a_posting_rule_fails_its_task_when_it_runs() {
+    // Proves proposals are checked when they are made (issue 15), not at the reviewer's
+    // sign-off: the task fails with the rule and the line, saying whether the entry or its
+    // reversal broke it, and nothing is written.
+    let cases = [
+        (
+            r#"{ date = "2026-01-31", description = "x", lines = [{ account = "9999", amount = "1.00" }, { account = "2100", amount = "-1.00" }] }"#,
+            "account 9999 does not exist in entity ACME-US",
+        ),
+        (
+            r#"{ date = "2026-01-31", reversal_date = "2026-02-01", description = "x", lines = [{ account = "6100", amount = "1.00" }, { account = "2100", amount = "-1.00" }] }"#,
+            "its reversal: period 2026-02 of entity ACME-US is on-hold",
+        ),
+        (
+            r#"{ date = "2026-01-31", reversal_date = "2027-01-05", description = "x", lines = [{ account = "6100", amount = "1.00" }, { account = "2100", amount = "-1.00" }] }"#,
+            "its reversal: the step runs for FY2026 2026-01 but proposes an entry in period 2027-01",
+        ),
+        (
+            r#"{ date = "2027-01-01", period = "FY2027-opening", description = "x", lines = [{ account = "1000", amount = "1.00" }, { account = "2100", amount = "-1.00" }] }"#,
+            "period FY2027-opening is the next year's opening period, which only a year-end step may post to (`year_end = true` on the task)",
+        ),
+    ];
+    for (entries, refusal) in cases {
+        let ledger = Ledger::with_demo_journals();
+        ledger
+            .run(&[
+                "period",
+                "set-status",
+                "--entity",
+                "ACME-US",
+                "--period",
+                "2026-02",
+                "--status",
+                "on-hold",
+            ])
+            .success();
+        let config = propose_close(&ledger, entries, true, "");
+        let count = ledger.entry_count("ACME-US");
+        let run = ledger.run_as("bob", &["close", "run", "--config", &config, "--period", "2026-01"]);
+        assert_eq!(run.status, 1, "{refusal}: {}", run.stderr);
+        assert!(run.stderr.contains("1 tasks failed"), "{}", run.stderr);
+        let board = statuses(&ledger, &config);
+        assert_eq!(board["ACME-US:adjust"], "failed", "{refusal}");
+        let status = ledger
+            .run_as(
+                "alice",
+                &["close", "status", "--config", &config, "--period", "2026-01"],
+            )
+            .success()
+            .stdout;
+        assert!(status.contains(refusal), "{refusal}:\n{status}");
+        assert_eq!(ledger.entry_count("ACME-US"), count, "{refusal}: nothing was written");
+    }
+}
+
+#[test]
+fn only_a_year_end_task_posts_into_the_next_years_opening_period() {
+    // Proves the next year's opening period is a declared capability (issue 17): the same
+    // proposal posts once the task says `year_end = true`.
+    let ledger = Ledger::with_demo_journals();
+    let entry = r#"{ date = "2027-01-01", period = "FY2027-opening", description = "carry", lines = [{ account = "1000", amount = "1.00" }, { account = "2100", amount = "-1.00" }] }"#;
+    let config = propose_close(&ledger, entry, false, "year_end = true\n");
+    ledger
+        .run_as("bob", &["close", "run", "--config", &config, "--period", "2026-01"])
+        .success();
+    assert_eq!(
+        closing(&ledger.trial_balance("ACME-US", "FY2027-opening"), "1000"),
+        "1.00"
+    );
+}
+
+#[test]
+fn signoff_refusals_say_the_true_reason() {
+    // Proves each refused sign-off names its real cause and the fix (issue 15).
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    close(&ledger, "bob", &config, &["run"]).success();
+    let refusal = |user: &str, arguments: &[&str]| close(&ledger, user, &config, arguments).failure();
+    let built_in = refusal(
+        "bob",
+        &["signoff", "--entity", "ACME-US", "--task", "subledgers-posted"],
+    );
+    assert!(
+        built_in.contains("task subledgers-posted is the built-in step builtin:verify-journals-posted: it completes when `closebook close run` runs it; there is nothing to sign off"),
+        "{built_in}"
+    );
+    let forgot = refusal("alice", &["signoff", "--entity", "ACME-US", "--task", "management-fee"]);
+    assert!(
+        forgot.contains("task management-fee of ACME-US waits for the review of its proposal: add --review"),
+        "{forgot}"
+    );
+    let no_review = refusal("bob", &["signoff", "--entity", "ACME-US", "--task", "allocate-rent"]);
+    assert!(
+        no_review.contains("task allocate-rent is a plugin step without review"),
+        "{no_review}"
+    );
+    close(
+        &ledger,
+        "alice",
+        &config,
+        &["signoff", "--entity", "ACME-US", "--task", "management-fee", "--review"],
+    )
+    .success();
+    let again = refusal(
+        "alice",
+        &["signoff", "--entity", "ACME-US", "--task", "management-fee", "--review"],
+    );
+    assert!(
+        again.contains("task management-fee of ACME-US is already reviewed (by alice) and posted; nothing to sign off"),
+        "{again}"
+    );
+}
+
+#[test]
+fn the_board_table_shows_who_prepared_and_who_reviewed() {
+    // Proves the board's table (not only its JSON) names the preparer and the reviewer.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    close(&ledger, "bob", &config, &["run"]).success();
+    sign_everything(&ledger, &config);
+    let board = close(&ledger, "alice", &config, &["status", "--today", "2026-02-02"])
+        .success()
+        .stdout;
+    let header = board.lines().find(|line| line.starts_with("Entity")).unwrap();
+    assert!(header.contains("Prepared") && header.contains("Reviewed"), "{board}");
+    let row = board
+        .lines()
+        .find(|line| line.starts_with("ACME-US") && line.contains("review-accruals"))
+        .unwrap();
+    assert!(row.contains("bob") && row.contains("alice"), "{row}");
+}
+
+#[test]
+fn a_changed_task_config_is_reported_not_ignored() {
+    // Proves a completed task whose configuration changed in close.toml says so on the board
+    // and in the run's report, with the command that applies it.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    close(&ledger, "bob", &config, &["run"]).success();
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "percent = \"50\" }, { dimensions = { department = \"200\" }, percent = \"30\" }",
+        "percent = \"40\" }, { dimensions = { department = \"200\" }, percent = \"40\" }",
+    );
+    std::fs::write(&config, text).unwrap();
+    let note = "config of allocate-rent changed since it ran; run with --rerun allocate-rent";
+    let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
+    assert!(status.contains(note), "{status}");
+    let run = close(&ledger, "bob", &config, &["run"]).success().stdout;
+    assert!(run.contains(note), "{run}");
+    close(&ledger, "bob", &config, &["run", "--rerun", "allocate-rent"]).success();
+    let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
+    assert!(!status.contains(note), "{status}");
 }

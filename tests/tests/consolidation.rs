@@ -789,7 +789,17 @@ fn the_second_year_takes_a_foreign_members_opening_retained_earnings_from_the_gr
     for entity in ["P", "S", "G"] {
         ledger
             .run(&[
-                "plugin", "run", &year_end, "--entity", entity, "--period", "2026-12", "--config", "{}", "--post",
+                "plugin",
+                "run",
+                &year_end,
+                "--entity",
+                entity,
+                "--period",
+                "2026-12",
+                "--config",
+                "{}",
+                "--year-end",
+                "--post",
             ])
             .success();
     }

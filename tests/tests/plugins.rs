@@ -334,6 +334,7 @@ fn a_snapshot_made_stale_before_commit_is_never_posted() {
         task: None,
         limits: closebook::plugin::Limits::default(),
         allow_revaluation_lines: false,
+        allow_next_year_opening: false,
     };
     let preview = closebook::step::run_step(&ledger.db(), &plugin, &request).unwrap();
     let journal = ledger.write(

@@ -431,7 +431,17 @@ fn after_year_end_close_the_new_year_compares_with_the_closed_year() {
     let wasm = closebook_tests::plugin_wasm("year_end").display().to_string();
     ledger
         .run(&[
-            "plugin", "run", &wasm, "--entity", "ACME-US", "--period", "2026-12", "--config", "{}", "--post",
+            "plugin",
+            "run",
+            &wasm,
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-12",
+            "--config",
+            "{}",
+            "--year-end",
+            "--post",
         ])
         .success();
     let sheet = json(&ledger, "balance-sheet", &["ACME-US"], "FY2027-opening");

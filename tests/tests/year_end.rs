@@ -30,6 +30,7 @@ fn year_end(ledger: &Ledger, period: &str, config: &str, extra: &[&str]) -> clos
         period,
         "--config",
         config,
+        "--year-end",
     ];
     arguments.extend_from_slice(extra);
     ledger.run(&arguments)

@@ -11,6 +11,7 @@
 
 pub mod account;
 pub mod calendar;
+pub mod close_task;
 pub mod dimension;
 pub mod entity;
 pub mod error;

@@ -2,8 +2,9 @@
 //! overdue and blocked markers, and the share complete by entity, area and owner.
 
 use super::config::CloseConfig;
-use super::{CloseContext, is_complete, task_state};
+use super::{CloseContext, ShownStatus, config_changed_note, task_state};
 use chrono::NaiveDate;
+use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::store::Store;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -15,7 +16,7 @@ pub struct BoardRow {
     pub name: String,
     pub area: String,
     pub owner: String,
-    pub status: String,
+    pub status: ShownStatus,
     pub due: NaiveDate,
     pub overdue: bool,
     pub blocked_by: Vec<String>,
@@ -48,8 +49,8 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
     let config: &CloseConfig = context.config;
     let entities = context.entities()?;
     let all_entities = context.close_entities()?;
-    // A posting since a sign-off shows on the board at once.
-    super::mark_stale_signoffs(context, &entities)?;
+    // A posting since a sign-off, or since a step read its figures, shows on the board at once.
+    super::stale::mark_stale(context)?;
     let mut store = Store::open(&context.db)?;
     let mut rows = Vec::new();
     for entity in &entities {
@@ -64,13 +65,17 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
         let period_end = period_end.unwrap_or(today);
         for task in &config.tasks {
             let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
-            let mut status = state
-                .as_ref()
-                .map(|record| record.status.clone())
-                .unwrap_or_else(|| "pending".to_owned());
-            if matches!(status.as_str(), "pending" | "failed") && !waiting.is_empty() {
-                status = "blocked".to_owned();
-            }
+            let status = ShownStatus::of(
+                state.as_ref().map_or(TaskStatus::Pending, |record| record.status),
+                &waiting,
+            );
+            let message = match (
+                config_changed_note(task, state.as_ref()),
+                state.as_ref().and_then(|record| record.message.clone()),
+            ) {
+                (Some(note), Some(message)) => Some(format!("{note}; {message}")),
+                (note, message) => note.or(message),
+            };
             let due = config.due_date(period_end, task.due_working_days);
             rows.push(BoardRow {
                 entity: entity.to_string(),
@@ -78,13 +83,13 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
                 name: task.name.clone(),
                 area: task.area.clone(),
                 owner: task.owner.clone(),
-                overdue: !is_complete(&status) && due < today,
+                overdue: !status.is_complete() && due < today,
                 due,
                 blocked_by: waiting,
                 prepared_by: state.as_ref().and_then(|record| record.prepared_by.clone()),
                 reviewed_by: state.as_ref().and_then(|record| record.reviewed_by.clone()),
                 entries_posted: state.as_ref().map_or(0, |record| record.entries_posted),
-                message: state.as_ref().and_then(|record| record.message.clone()),
+                message,
                 status,
             });
         }
@@ -93,7 +98,7 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
     let mut by_area: BTreeMap<String, (u32, u32)> = BTreeMap::new();
     let mut by_owner: BTreeMap<String, (u32, u32)> = BTreeMap::new();
     for row in &rows {
-        let done = u32::from(is_complete(&row.status));
+        let done = u32::from(row.status.is_complete());
         for (map, key) in [
             (&mut by_entity, &row.entity),
             (&mut by_area, &row.area),

@@ -4,6 +4,7 @@
 use super::CloseContext;
 use super::config::Task;
 use anyhow::Context as _;
+use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::ids::EntityId;
 use closebook_ledger::import::CsvJournalReader;
 use closebook_ledger::journal::NewEntry;
@@ -12,6 +13,13 @@ use closebook_ledger::report;
 use closebook_ledger::store::CloseTaskRecord;
 use serde_json::json;
 use std::time::Instant;
+
+/// Whether a built-in step's result depends on the entity's postings (so a later posting makes
+/// it stale): the trial-balance check and the reports do; the draft check reads drafts, the
+/// adjustments come from files, and the period status is checked on its own.
+pub fn reads_the_ledger(name: &str) -> bool {
+    matches!(name, "trial-balance-check" | "reports")
+}
 
 pub fn run(
     context: &CloseContext<'_>,
@@ -146,7 +154,7 @@ pub fn run(
             if context.dry_run {
                 // A dry run writes no files: the real reports would show unposted proposals.
                 let message = format!("dry run: would write 5 reports to {}", folder.display());
-                record.status = "done".to_owned();
+                record.status = TaskStatus::Done;
                 record.message = Some(message.clone());
                 record.duration_ms = started.elapsed().as_millis() as u64;
                 ledger
@@ -184,7 +192,7 @@ pub fn run(
         }
         other => anyhow::bail!("unknown built-in step {other}"),
     };
-    record.status = "done".to_owned();
+    record.status = TaskStatus::Done;
     record.message = Some(message.clone());
     record.duration_ms = started.elapsed().as_millis() as u64;
     ledger

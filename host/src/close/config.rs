@@ -85,6 +85,8 @@ struct TaskSection {
     #[serde(default)]
     revaluation: bool,
     #[serde(default)]
+    year_end: bool,
+    #[serde(default)]
     step: Option<String>,
     #[serde(default)]
     manual: Option<String>,
@@ -134,6 +136,8 @@ pub struct Task {
     pub due_working_days: i32,
     pub review: bool,
     pub revaluation: bool,
+    /// The step may post into the next fiscal year's opening period, as year-end close does.
+    pub year_end: bool,
     pub kind: TaskKind,
     /// The step's configuration as JSON.
     pub config: serde_json::Value,
@@ -173,6 +177,11 @@ fn weekday(text: &str) -> Option<Weekday> {
         "sun" => Weekday::Sun,
         _ => return None,
     })
+}
+
+/// SHA-256 of a text as lower-case hex.
+pub fn text_sha256(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// SHA-256 of a file as lower-case hex.
@@ -375,6 +384,7 @@ impl CloseConfig {
             due_working_days: section.due,
             review: section.review,
             revaluation: section.revaluation,
+            year_end: section.year_end,
             kind,
             config,
             limits: limits.unwrap_or_default(),

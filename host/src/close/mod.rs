@@ -7,24 +7,72 @@
 pub mod board;
 pub mod builtin;
 pub mod config;
+pub mod review;
+mod signoff;
+mod stale;
+
+pub use signoff::signoff;
 
 use crate::plugin::{Limits, LoadedPlugin, PluginRuntime};
-use crate::step::{StepRecord, StepRequest, post_record, run_step};
+use crate::step::{PostError, StepRequest, post_record, run_step};
 use anyhow::Context as _;
 use closebook_ledger::Ledger;
+use closebook_ledger::close_task::{EntityRead, TaskStatus};
 use closebook_ledger::ids::{EntityId, PeriodName, UserId};
 use closebook_ledger::store::{CloseTaskRecord, Db, Store};
 use config::{CloseConfig, Task, TaskKind};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Statuses in which a task counts as complete for the tasks that wait on it.
-pub fn is_complete(status: &str) -> bool {
-    matches!(status, "done" | "signed-off")
+/// What the board and a run's report show for a task: its status, or `blocked` while a
+/// pending or failed task waits on unfinished tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShownStatus {
+    Task(TaskStatus),
+    Blocked,
 }
+
+impl ShownStatus {
+    pub fn of(status: TaskStatus, waiting: &[String]) -> Self {
+        if matches!(status, TaskStatus::Pending | TaskStatus::Failed) && !waiting.is_empty() {
+            ShownStatus::Blocked
+        } else {
+            ShownStatus::Task(status)
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShownStatus::Task(status) => status.as_str(),
+            ShownStatus::Blocked => "blocked",
+        }
+    }
+
+    pub fn is_complete(self) -> bool {
+        matches!(self, ShownStatus::Task(status) if status.is_complete())
+    }
+}
+
+impl std::fmt::Display for ShownStatus {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for ShownStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// How many times one `close run` may run the same task. A task runs again in the same
+/// invocation only when a later task's posting made it stale (an adjustment posted after the
+/// allocation read its account); two tasks that keep changing each other's inputs would
+/// otherwise loop for ever.
+pub const TASK_RUNS_PER_CLOSE_RUN_MAX: usize = 3;
 
 /// How a run reports progress: one line per task as it finishes.
 /// On a terminal, a bar redrawn in place while a task runs, then the task's line; in a pipe,
@@ -70,14 +118,15 @@ impl Progress<'_> {
 pub struct TaskOutcome {
     pub entity: EntityId,
     pub task: String,
-    pub status: String,
+    pub status: ShownStatus,
     pub entries_posted: i64,
     pub duration_ms: u64,
     pub fuel_consumed: u64,
     pub message: Option<String>,
-    /// Proposed entries, kept for dry runs and reviews: (account, amount) per line.
+    /// The entries the step proposed in this run, as the ledger would post them (dry runs and
+    /// reviews show them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub proposals: Vec<serde_json::Value>,
+    pub proposals: Vec<review::ProposedEntryView>,
 }
 
 /// Everything a close run needs.
@@ -173,7 +222,7 @@ impl CloseContext<'_> {
             entity: entity.clone(),
             period: self.period.clone(),
             task: task.to_owned(),
-            status: "pending".to_owned(),
+            status: TaskStatus::Pending,
             ..CloseTaskRecord::default()
         }
     }
@@ -238,9 +287,8 @@ fn waiting_on(
         for target in targets {
             let status = db
                 .close_task(&context.config.name, target, &context.period, &dependency.task)?
-                .map(|record| record.status)
-                .unwrap_or_else(|| "pending".to_owned());
-            if !is_complete(&status) {
+                .map_or(TaskStatus::Pending, |record| record.status);
+            if !status.is_complete() {
                 waiting.push(format!("{target}:{} ({status})", dependency.task));
             }
         }
@@ -249,7 +297,10 @@ fn waiting_on(
 }
 
 /// Runs the close: resumes from the recorded state, runs every task whose dependencies are
-/// complete, and repeats until nothing more can run.
+/// complete, and repeats until nothing more can run. After every task, the tasks whose inputs
+/// its postings changed are marked stale and run again (at most
+/// [`TASK_RUNS_PER_CLOSE_RUN_MAX`] times each), so the order in which independent tasks run
+/// does not change the figures.
 pub fn run_close(
     context: &CloseContext<'_>,
     rerun: Option<&str>,
@@ -268,94 +319,129 @@ pub fn run_close(
                 .with_context(|| format!("--rerun {task_id}: cancelling its entries in {entity}"))?;
         }
     }
-    mark_stale_signoffs(context, &entities)?;
+    stale::mark_stale(context)?;
     let total = entities.len() * context.config.tasks.len();
-    let mut attempted: BTreeSet<(EntityId, String)> = BTreeSet::new();
+    let mut runs: BTreeMap<(EntityId, String), usize> = BTreeMap::new();
     let mut outcomes: BTreeMap<(EntityId, String), TaskOutcome> = BTreeMap::new();
     let mut store = Store::open(&context.db)?;
-    // Each round runs every task that became ready; cross-entity dependencies (`*:task`) may need
-    // several rounds. Each task runs at most once per invocation, so the loop ends.
-    for _round in 0..=total {
+    // Each round runs every task that became ready; cross-entity dependencies (`*:task`) and
+    // tasks made stale by a later task need more rounds. A task runs at most
+    // TASK_RUNS_PER_CLOSE_RUN_MAX times, so the loop ends.
+    for _round in 0..=total * TASK_RUNS_PER_CLOSE_RUN_MAX {
         let mut ran_any = false;
         for entity in &entities {
             for task in &context.config.tasks {
                 let key = (entity.clone(), task.id.clone());
-                if attempted.contains(&key) {
-                    continue;
-                }
                 let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
-                let status = state
-                    .as_ref()
-                    .map(|record| record.status.clone())
-                    .unwrap_or_else(|| "pending".to_owned());
-                if is_complete(&status) || status == "awaiting-review" || status == "prepared" || !waiting.is_empty() {
+                let status = state.as_ref().map_or(TaskStatus::Pending, |record| record.status);
+                let runs_so_far = runs.get(&key).copied().unwrap_or(0);
+                // A task this invocation already ran runs again only when it became stale.
+                let may_run = if runs_so_far == 0 {
+                    !status.is_complete() && !status.waits_for_a_person()
+                } else {
+                    status == TaskStatus::Stale && runs_so_far < TASK_RUNS_PER_CLOSE_RUN_MAX
+                };
+                if !may_run || !waiting.is_empty() {
                     continue;
                 }
-                if matches!(task.kind, TaskKind::Manual { .. }) && status == "awaiting-signoff" {
-                    continue;
-                }
-                attempted.insert(key.clone());
+                runs.insert(key.clone(), runs_so_far + 1);
                 ran_any = true;
-                // A step undone by staleness cancels what it posted before it runs again, so
-                // its effect is never counted twice.
-                if status == "stale" && matches!(task.kind, TaskKind::Plugin { .. }) {
-                    reset_for_rerun(context, entity, task).with_context(|| {
-                        format!("task {} of {entity} is stale: cancelling its earlier entries", task.id)
-                    })?;
-                }
-                progress.starting(attempted.len() - 1, total, &format!("{entity} {}", task.id));
-                let outcome = run_task(context, &plugins, entity, task)?;
+                let done = runs.values().filter(|count| **count > 0).count();
+                progress.starting(done - 1, total, &format!("{entity} {}", task.id));
+                let outcome = run_ready_task(context, &plugins, entity, task, status)?;
+                let again = if runs_so_far > 0 {
+                    " (again: its inputs changed)"
+                } else {
+                    ""
+                };
                 progress.line(&format!(
-                    "[{}/{total}] {entity} {}: {}{}",
-                    attempted.len(),
+                    "[{done}/{total}] {entity} {}{again}: {}{}",
                     task.id,
                     outcome.status,
-                    describe_outcome(&outcome)
+                    describe_outcome(&outcome, context.dry_run)
                 ));
                 outcomes.insert(key, outcome);
+                // What this task posted may change what a finished task read.
+                stale::mark_stale(context)?;
             }
         }
         if !ran_any {
             break;
         }
     }
-    // Every task gets a line: what ran now, and the state (or the wait) of the others.
+    // Every task gets a line: what ran now (as it stands after the tasks that ran later), and
+    // the state (or the wait) of the others.
     let mut report = Vec::new();
     for entity in &entities {
         for task in &context.config.tasks {
-            if let Some(outcome) = outcomes.remove(&(entity.clone(), task.id.clone())) {
-                report.push(outcome);
-                continue;
-            }
+            let key = (entity.clone(), task.id.clone());
             let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
-            let mut status = state
-                .as_ref()
-                .map(|record| record.status.clone())
-                .unwrap_or_else(|| "pending".to_owned());
-            let mut message = state.as_ref().and_then(|record| record.message.clone());
-            if matches!(status.as_str(), "pending" | "failed") && !waiting.is_empty() {
-                status = "blocked".to_owned();
-                message = Some(format!("waits on {}", waiting.join(", ")));
+            let status = state.as_ref().map_or(TaskStatus::Pending, |record| record.status);
+            let mut outcome = match outcomes.remove(&key) {
+                Some(mut outcome) => {
+                    // A task made stale after it ran in this invocation shows as stale.
+                    if status == TaskStatus::Stale {
+                        outcome.status = ShownStatus::Task(status);
+                        outcome.message = state.as_ref().and_then(|record| record.message.clone());
+                    }
+                    outcome
+                }
+                None => TaskOutcome {
+                    entity: entity.clone(),
+                    task: task.id.clone(),
+                    status: ShownStatus::of(status, &waiting),
+                    entries_posted: state.as_ref().map_or(0, |record| record.entries_posted),
+                    duration_ms: state.as_ref().map_or(0, |record| record.duration_ms),
+                    fuel_consumed: state.as_ref().map_or(0, |record| record.fuel_consumed),
+                    message: if ShownStatus::of(status, &waiting) == ShownStatus::Blocked {
+                        Some(format!("waits on {}", waiting.join(", ")))
+                    } else {
+                        state.as_ref().and_then(|record| record.message.clone())
+                    },
+                    proposals: Vec::new(),
+                },
+            };
+            if status == TaskStatus::Stale && runs.get(&key).copied().unwrap_or(0) >= TASK_RUNS_PER_CLOSE_RUN_MAX {
+                outcome.message = Some(format!(
+                    "ran {TASK_RUNS_PER_CLOSE_RUN_MAX} times in this close run and its inputs changed again each time: tasks that change each other's inputs need a dependency (`after`) between them; {}",
+                    outcome.message.unwrap_or_default()
+                ));
             }
-            report.push(TaskOutcome {
-                entity: entity.clone(),
-                task: task.id.clone(),
-                status,
-                entries_posted: state.as_ref().map_or(0, |record| record.entries_posted),
-                duration_ms: state.as_ref().map_or(0, |record| record.duration_ms),
-                fuel_consumed: state.as_ref().map_or(0, |record| record.fuel_consumed),
-                message,
-                proposals: Vec::new(),
-            });
+            if let Some(note) = config_changed_note(task, state.as_ref()) {
+                outcome.message = Some(match outcome.message {
+                    Some(message) => format!("{note}; {message}"),
+                    None => note,
+                });
+            }
+            report.push(outcome);
         }
     }
     Ok(report)
 }
 
-fn describe_outcome(outcome: &TaskOutcome) -> String {
+/// The SHA-256 of a task's configuration (its canonical JSON), recorded with each run.
+pub fn config_sha256(task: &Task) -> String {
+    crate::close::config::text_sha256(&task.config.to_string())
+}
+
+/// A note when a completed task ran with another configuration than close.toml's now: its
+/// figures are those of the old one, and only `--rerun` replaces them.
+pub fn config_changed_note(task: &Task, state: Option<&CloseTaskRecord>) -> Option<String> {
+    let state = state?;
+    let ran_with = state.config_sha256.as_deref()?;
+    (state.status.is_complete() && ran_with != config_sha256(task)).then(|| {
+        format!(
+            "config of {} changed since it ran; run with --rerun {}",
+            task.id, task.id
+        )
+    })
+}
+
+fn describe_outcome(outcome: &TaskOutcome, dry_run: bool) -> String {
     let mut parts = Vec::new();
     if outcome.entries_posted > 0 {
-        parts.push(format!("{} entries posted", outcome.entries_posted));
+        let verb = if dry_run { "would post" } else { "posted" };
+        parts.push(format!("{} entries {verb}", outcome.entries_posted));
     }
     if outcome.fuel_consumed > 0 {
         parts.push(format!("fuel {}", outcome.fuel_consumed));
@@ -368,7 +454,59 @@ fn describe_outcome(outcome: &TaskOutcome) -> String {
     text
 }
 
-/// Runs one task and records its state.
+/// Runs a task the close found ready. A stale plugin step first cancels what its last run
+/// posted, so its effect is never counted twice; where the period no longer accepts that, the
+/// task fails with the fix.
+fn run_ready_task(
+    context: &CloseContext<'_>,
+    plugins: &BTreeMap<String, LoadedPlugin>,
+    entity: &EntityId,
+    task: &Task,
+    status: TaskStatus,
+) -> anyhow::Result<TaskOutcome> {
+    if status == TaskStatus::Stale
+        && matches!(task.kind, TaskKind::Plugin { .. })
+        && let Err(error) = reset_for_rerun(context, entity, task)
+    {
+        let message = format!(
+            "stale, and its earlier entries cannot be cancelled: {error:#}; reopen {period} for module close (`closebook period set-status --entity {entity} --period {period} --status open`), or post a correction in the next period",
+            period = context.period
+        );
+        let mut ledger = context.ledger()?;
+        let state = ledger
+            .store()
+            .read(|db| db.close_task(&context.config.name, entity, &context.period, &task.id))?;
+        let failed = CloseTaskRecord {
+            status: TaskStatus::Failed,
+            message: Some(message.clone()),
+            proposal: None,
+            ..state.unwrap_or_else(|| context.record(entity, &task.id))
+        };
+        ledger
+            .store()
+            .write(|db| db.save_close_task(&failed, &context.user, "failed", &json!({ "error": message })))?;
+        return Ok(TaskOutcome {
+            entity: entity.clone(),
+            task: task.id.clone(),
+            status: ShownStatus::Task(TaskStatus::Failed),
+            entries_posted: 0,
+            duration_ms: 0,
+            fuel_consumed: 0,
+            message: Some(message),
+            proposals: Vec::new(),
+        });
+    }
+    run_task(context, plugins, entity, task)
+}
+
+/// What running one task ended in, before it is saved.
+struct TaskResult {
+    status: TaskStatus,
+    proposals: Vec<review::ProposedEntryView>,
+}
+
+/// Runs one task and records its state: one place saves a failure; each kind saves its own
+/// success in the transaction that does its work.
 fn run_task(
     context: &CloseContext<'_>,
     plugins: &BTreeMap<String, LoadedPlugin>,
@@ -378,39 +516,45 @@ fn run_task(
     let started = Instant::now();
     let mut record = context.record(entity, &task.id);
     record.ran_by = Some(context.user.to_string());
-    let mut proposals = Vec::new();
-    let result: anyhow::Result<&'static str> = match &task.kind {
+    record.config_sha256 = Some(config_sha256(task));
+    let result: anyhow::Result<TaskResult> = match &task.kind {
         TaskKind::Manual { instructions } => {
-            record.status = "awaiting-signoff".to_owned();
+            record.status = TaskStatus::AwaitingSignoff;
             record.message = Some(instructions.clone());
+            record.config_sha256 = None;
             let mut ledger = context.ledger()?;
             ledger
                 .store()
                 .write(|db| db.save_close_task(&record, &context.user, "awaiting-signoff", &json!({})))?;
-            Ok("awaiting-signoff")
+            Ok(TaskResult {
+                status: TaskStatus::AwaitingSignoff,
+                proposals: Vec::new(),
+            })
         }
         TaskKind::Builtin { name } => {
             // A built-in step checks its own entity as it is now: the position a sign-off of a
-            // task after it compares with.
+            // task after it compares with, and what a later posting makes stale.
             let head = context.ledger()?.read(|db| db.ledger_head(entity))?.0;
             record.run_sequences = BTreeMap::from([(entity.clone(), head)]);
-            builtin::run(context, entity, task, name, &mut record).map(|()| "done")
+            if builtin::reads_the_ledger(name) {
+                record.run_reads = BTreeMap::from([(entity.clone(), EntityRead::everything(head))]);
+            }
+            builtin::run(context, entity, task, name, &mut record).map(|()| TaskResult {
+                status: TaskStatus::Done,
+                proposals: Vec::new(),
+            })
         }
-        TaskKind::Plugin { plugin } => run_plugin_task(
-            context,
-            &plugins[plugin],
-            (entity, task, started),
-            &mut record,
-            &mut proposals,
-        ),
+        TaskKind::Plugin { plugin } => run_plugin_task(context, &plugins[plugin], (entity, task, started), &mut record),
     };
     record.duration_ms = record.duration_ms.max(started.elapsed().as_millis() as u64);
-    match result {
-        Ok(status) => {
-            record.status = status.to_owned();
+    let proposals = match result {
+        Ok(result) => {
+            record.status = result.status;
+            result.proposals
         }
         Err(error) => {
-            record.status = "failed".to_owned();
+            record.status = TaskStatus::Failed;
+            record.proposal = None;
             record.message = Some(format!("{error:#}"));
             let mut ledger = context.ledger()?;
             ledger.store().write(|db| {
@@ -421,12 +565,13 @@ fn run_task(
                     &json!({ "error": format!("{error:#}") }),
                 )
             })?;
+            Vec::new()
         }
-    }
+    };
     Ok(TaskOutcome {
         entity: entity.clone(),
         task: task.id.clone(),
-        status: record.status.clone(),
+        status: ShownStatus::Task(record.status),
         entries_posted: record.entries_posted,
         duration_ms: record.duration_ms,
         fuel_consumed: record.fuel_consumed,
@@ -451,44 +596,49 @@ fn request_for(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -> an
         task: Some(task.id.clone()),
         limits: Limits::default().with_overrides(&task.limits)?,
         allow_revaluation_lines: task.revaluation,
+        allow_next_year_opening: task.year_end,
     })
 }
 
 /// Runs a plugin task that started at `started`: its board time runs from then to the posting
-/// of the step's output, not only the step.
+/// of the step's output, not only the step. A proposal that waits for review is checked against
+/// every posting rule first, so a reviewer is never handed one that cannot post.
 fn run_plugin_task(
     context: &CloseContext<'_>,
     plugin: &LoadedPlugin,
     (entity, task, started): (&EntityId, &Task, Instant),
     record: &mut CloseTaskRecord,
-    proposals: &mut Vec<serde_json::Value>,
-) -> anyhow::Result<&'static str> {
+) -> anyhow::Result<TaskResult> {
     let request = request_for(context, entity, task)?;
     // A snapshot made stale by a concurrent posting is run again once, never posted stale.
     for attempt in 0..2 {
         let preview = run_step(&context.db, plugin, &request)?;
         let step_record = preview.record(plugin)?;
         record.run_id = Some(step_record.run_id.clone());
-        // The snapshot the step read: what a sign-off of it, or of a task after it, approves.
+        // The snapshot the step read: what a sign-off of it, or of a task after it, approves,
+        // and what a later posting makes stale.
         record.run_sequences = step_record.sequences.clone();
+        record.run_reads = step_record.reads.clone();
         record.fuel_consumed = step_record.fuel_consumed;
         record.duration_ms = step_record.duration_ms;
-        proposals.extend(
-            step_record
-                .output
-                .entries
-                .iter()
-                .map(|entry| serde_json::to_value(entry).unwrap_or_default()),
-        );
+        let proposals = {
+            let mut store = Store::open(&context.db)?;
+            store.read(|db| review::proposed_entries(db, &step_record))?
+        };
         let findings = step_findings(&step_record.output.messages);
         if task.review {
-            record.status = "awaiting-review".to_owned();
+            crate::step::check_proposals(&context.db, &step_record, &context.user)?;
             record.proposal = Some(serde_json::to_string(&step_record)?);
-            let waiting = format!("{} proposed entries wait for review", step_record.output.entries.len());
+            let waiting = format!(
+                "{} proposed entries wait for review (`closebook close show --task {}`)",
+                step_record.output.entries.len(),
+                task.id
+            );
             record.message = Some(match &findings {
                 Some(findings) => format!("{waiting}; {findings}"),
                 None => waiting,
             });
+            record.status = TaskStatus::AwaitingReview;
             let mut ledger = context.ledger()?;
             ledger.store().write(|db| {
                 db.save_close_task(
@@ -498,12 +648,15 @@ fn run_plugin_task(
                     &json!({ "run_id": step_record.run_id }),
                 )
             })?;
-            return Ok("awaiting-review");
+            return Ok(TaskResult {
+                status: TaskStatus::AwaitingReview,
+                proposals,
+            });
         }
         let mut ledger = context.ledger()?;
         record.message = findings;
         let done = CloseTaskRecord {
-            status: "done".to_owned(),
+            status: TaskStatus::Done,
             entries_posted: (step_record.output.entries.len()) as i64,
             ..record.clone()
         };
@@ -524,13 +677,13 @@ fn run_plugin_task(
             Ok(outcome) => {
                 record.entries_posted = outcome.entries.len() as i64;
                 record.run_id = Some(outcome.run_id);
-                return Ok("done");
+                return Ok(TaskResult {
+                    status: TaskStatus::Done,
+                    proposals,
+                });
             }
-            Err(error) if attempt == 0 && format!("{error:#}").contains("while the step ran") => {
-                proposals.clear();
-                continue;
-            }
-            Err(error) => return Err(error),
+            Err(PostError::SnapshotMoved(_)) if attempt == 0 => continue,
+            Err(error) => return Err(error.into()),
         }
     }
     anyhow::bail!("the ledger kept moving while task {} ran; run the close again", task.id)
@@ -596,7 +749,7 @@ fn reset_for_rerun(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -
                 .collect();
         }
         let reset = CloseTaskRecord {
-            status: "pending".to_owned(),
+            status: TaskStatus::Pending,
             ..context.record(entity, &task.id)
         };
         db.save_close_task(
@@ -607,495 +760,6 @@ fn reset_for_rerun(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -
         )
     })?;
     Ok(())
-}
-
-/// The names of the periods a sign-off in `period` covers for `entity`: that period and the
-/// earlier periods of its fiscal year. None when the entity's calendar has no such period.
-fn periods_in_scope(
-    db: &Db<'_>,
-    entity: &EntityId,
-    period: &PeriodName,
-) -> Result<Option<BTreeSet<String>>, closebook_ledger::LedgerError> {
-    let record = db.require_entity(entity)?;
-    let periods = db.periods(&record.calendar, None)?;
-    let Some(target) = periods.iter().find(|candidate| &candidate.name == period) else {
-        return Ok(None);
-    };
-    Ok(Some(
-        periods
-            .iter()
-            .filter(|candidate| candidate.fiscal_year == target.fiscal_year && candidate.ordinal <= target.ordinal)
-            .map(|candidate| candidate.name.to_string())
-            .collect(),
-    ))
-}
-
-/// Entry keys by entity: journals posted to the entities a sign-off covers after the ledger
-/// positions it compares with.
-type LateEntries = BTreeMap<EntityId, Vec<String>>;
-
-/// The ledger sequence at which a sign-off of `task` approves each other entity it covers (see
-/// [`config::CloseConfig::entities_read_for_signoff`]): the earliest at which the task or a
-/// task before it read that entity when it ran, since the figures the reviewer sees were
-/// computed from it as it was then. A consolidation that read ACME-DE at sequence 40 feeds the
-/// elimination signed off later: a journal ACME-DE got at 41 is not in what was reviewed. The
-/// ledger as it is now stands in for a reader with no recorded run (a run from before
-/// migration 6, or a manual task: its preparer works on the ledger as it is).
-fn reviewed_sequences(
-    db: &Db<'_>,
-    context: &CloseContext<'_>,
-    entity: &EntityId,
-    task: &str,
-) -> Result<BTreeMap<EntityId, i64>, closebook_ledger::LedgerError> {
-    let mut reviewed = BTreeMap::new();
-    for (other, readers) in context.config.entities_read_for_signoff(task, entity) {
-        let mut earliest: Option<i64> = None;
-        for reader in &readers {
-            let Some(state) = db.close_task(&context.config.name, entity, &context.period, reader)? else {
-                continue;
-            };
-            if let Some(sequence) = state.run_sequences.get(&other) {
-                earliest = Some(earliest.map_or(*sequence, |found| found.min(*sequence)));
-            }
-        }
-        let sequence = match earliest {
-            Some(sequence) => sequence,
-            None => db.ledger_head(&other)?.0,
-        };
-        reviewed.insert(other, sequence);
-    }
-    Ok(reviewed)
-}
-
-/// The entries posted, after the sequences a sign-off of `task` holds, in the other entities it
-/// covers, by entity (entities without any left out). Entries of the tasks that read the entity
-/// (a step with `:post` access writes into it), of `task` itself and of the tasks after it are
-/// part of the close, not changes to what was reviewed.
-fn late_entries_elsewhere(
-    db: &Db<'_>,
-    context: &CloseContext<'_>,
-    entity: &EntityId,
-    task: &str,
-    sequences: &BTreeMap<EntityId, i64>,
-) -> Result<LateEntries, closebook_ledger::LedgerError> {
-    let readers = context.config.entities_read_for_signoff(task, entity);
-    let mut late_elsewhere = BTreeMap::new();
-    for (other, sequence) in sequences {
-        let Some(scope) = periods_in_scope(db, other, &context.period)? else {
-            continue;
-        };
-        let mut part_of_close = context.config.downstream_of(task);
-        part_of_close.insert(task.to_owned());
-        part_of_close.extend(readers.get(other).into_iter().flatten().cloned());
-        let late = late_entries(db, other, *sequence, &scope, &part_of_close)?;
-        if !late.is_empty() {
-            late_elsewhere.insert(other.clone(), late);
-        }
-    }
-    Ok(late_elsewhere)
-}
-
-/// What a sign-off of `task` would approve, checked against what the task computed: the
-/// sequences of the other entities it covers (see [`reviewed_sequences`]) and the entries
-/// posted since in its scope, by entity. A step awaiting review is checked in its own entity
-/// too, from the snapshot it proposed on; a manual task's preparer works on its own entity as
-/// it is, and a later change there makes the preparer's sign-off stale.
-fn changes_since_run(
-    db: &Db<'_>,
-    context: &CloseContext<'_>,
-    record: &CloseTaskRecord,
-) -> Result<(BTreeMap<EntityId, i64>, LateEntries), closebook_ledger::LedgerError> {
-    let entity = &record.entity;
-    let reviewed = reviewed_sequences(db, context, entity, &record.task)?;
-    let mut changes = late_entries_elsewhere(db, context, entity, &record.task, &reviewed)?;
-    if record.status == "awaiting-review"
-        && let Some(sequence) = record.run_sequences.get(entity)
-        && let Some(scope) = periods_in_scope(db, entity, &context.period)?
-    {
-        let mut part_of_close = context.config.downstream_of(&record.task);
-        part_of_close.insert(record.task.clone());
-        let late = late_entries(db, entity, *sequence, &scope, &part_of_close)?;
-        if !late.is_empty() {
-            changes.insert(entity.clone(), late);
-        }
-    }
-    Ok((reviewed, changes))
-}
-
-/// The changes that refuse a sign-off, as `ACME-DE: entries DE-LATE-1, DE-LATE-2`.
-fn describe_changes(changes: &LateEntries) -> String {
-    changes
-        .iter()
-        .map(|(other, keys)| format!("{other}: entries {}", keys.join(", ")))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// Refuses a sign-off whose task computed from a ledger that has changed since: the task, and
-/// the tasks before it that read a changed entity (with the complete tasks after those), are
-/// recorded stale, so the board says why and the next `closebook close run` computes them
-/// again. Returns the refusal.
-///
-/// Refused rather than recorded stale at once: a reviewer approves figures, and approving
-/// figures known to leave out a posted journal is what a review exists to prevent; for a step
-/// awaiting review the sign-off would also post a proposal computed without it. The accountant
-/// expects to be told now, not to find a sign-off that was never valid.
-fn refuse_changed_signoff(
-    db: &Db<'_>,
-    context: &CloseContext<'_>,
-    record: &CloseTaskRecord,
-    changes: &LateEntries,
-) -> Result<String, closebook_ledger::LedgerError> {
-    let entity = &record.entity;
-    let described = describe_changes(changes);
-    let stale = CloseTaskRecord {
-        status: "stale".to_owned(),
-        proposal: None,
-        message: Some(format!(
-            "stale: changed after the task ran, before its sign-off: {described}; run the close again, then sign off"
-        )),
-        ..record.clone()
-    };
-    let changes_json: BTreeMap<&str, &Vec<String>> =
-        changes.iter().map(|(other, keys)| (other.as_str(), keys)).collect();
-    db.save_close_task(
-        &stale,
-        &context.user,
-        "signoff-refused",
-        &json!({ "late_entries": changes_json }),
-    )?;
-    let readers = context.config.entities_read_for_signoff(&record.task, entity);
-    let mut undone_tasks: BTreeSet<String> = BTreeSet::new();
-    for (other, keys) in changes {
-        for reader in readers.get(other).into_iter().flatten() {
-            if reader == &record.task {
-                continue;
-            }
-            let message = format!(
-                "stale: {other}, which it reads, changed after it ran: entries {}; task {} was not signed off",
-                keys.join(", "),
-                record.task
-            );
-            let details = json!({ "because": record.task, "entity": other.as_str(), "late_entries": keys });
-            if mark_stale_if_complete(db, context, entity, reader, message, &details)? {
-                undone_tasks.insert(reader.clone());
-            }
-        }
-    }
-    let mut after_undone: BTreeSet<String> = BTreeSet::new();
-    for undone in &undone_tasks {
-        after_undone.extend(context.config.downstream_of(undone));
-    }
-    for after in after_undone.difference(&undone_tasks) {
-        if after == &record.task {
-            continue;
-        }
-        let message = format!("stale: a task it depends on read {described} before it changed");
-        mark_stale_if_complete(db, context, entity, after, message, &json!({ "because": record.task }))?;
-    }
-    Ok(format!(
-        "task {} of {entity} cannot be signed off: the ledger changed after the task ran, so the figures reviewed leave out {described}; run the close again (`closebook close run`), then sign off",
-        record.task
-    ))
-}
-
-/// Marks task `task_id` of `entity` stale with `message` when it is complete (a task not yet
-/// done has nothing to undo); returns whether it did.
-fn mark_stale_if_complete(
-    db: &Db<'_>,
-    context: &CloseContext<'_>,
-    entity: &EntityId,
-    task_id: &str,
-    message: String,
-    details: &serde_json::Value,
-) -> Result<bool, closebook_ledger::LedgerError> {
-    let Some(state) = db.close_task(&context.config.name, entity, &context.period, task_id)? else {
-        return Ok(false);
-    };
-    if !is_complete(&state.status) {
-        return Ok(false);
-    }
-    let undone = CloseTaskRecord {
-        status: "stale".to_owned(),
-        message: Some(message),
-        ..state
-    };
-    db.save_close_task(&undone, &context.user, "stale", details)?;
-    Ok(true)
-}
-
-/// The entries of `entity` posted after `sequence` in the periods a sign-off covers, leaving
-/// out those posted by the tasks downstream of the signed-off one (they are part of the close).
-fn late_entries(
-    db: &Db<'_>,
-    entity: &EntityId,
-    sequence: i64,
-    in_scope: &BTreeSet<String>,
-    downstream: &BTreeSet<String>,
-) -> Result<Vec<String>, closebook_ledger::LedgerError> {
-    Ok(db
-        .entries_after(entity, sequence)?
-        .into_iter()
-        .filter(|entry| {
-            in_scope.contains(entry.period.as_str())
-                && !entry.task.as_ref().is_some_and(|task| downstream.contains(task))
-        })
-        .map(|entry| entry.key.to_string())
-        .collect())
-}
-
-/// A sign-off covers the ledger as it was: any later posting in its scope (the close period and
-/// earlier periods of its year) that is not made by a task downstream of it makes it stale, and
-/// undoes it and the tasks after it. Its scope is its own entity and the other entities its
-/// step and the steps before it read (a consolidation's members): a late journal in a member
-/// also undoes the steps that read that member, so the next run computes them again.
-pub(crate) fn mark_stale_signoffs(context: &CloseContext<'_>, entities: &[EntityId]) -> anyhow::Result<()> {
-    let mut ledger = context.ledger()?;
-    let user = context.user.clone();
-    ledger.store().write(|db| {
-        for entity in entities {
-            let Some(in_scope) = periods_in_scope(db, entity, &context.period)? else {
-                continue;
-            };
-            for task in &context.config.tasks {
-                let Some(state) = db.close_task(&context.config.name, entity, &context.period, &task.id)? else {
-                    continue;
-                };
-                let Some(sequence) = state.signoff_sequence else {
-                    continue;
-                };
-                if !is_complete(&state.status) && state.status != "prepared" {
-                    continue;
-                }
-                let downstream = context.config.downstream_of(&task.id);
-                let late = late_entries(db, entity, sequence, &in_scope, &downstream)?;
-                // Other entities the sign-off covers, with their late entries.
-                let late_elsewhere = late_entries_elsewhere(db, context, entity, &task.id, &state.signoff_sequences)?;
-                if late.is_empty() && late_elsewhere.is_empty() {
-                    continue;
-                }
-                let mut changes = Vec::new();
-                if !late.is_empty() {
-                    changes.push(format!("entries {} posted after the sign-off", late.join(", ")));
-                }
-                for (other, keys) in &late_elsewhere {
-                    changes.push(format!(
-                        "{other}, which the sign-off covers, changed after it: entries {}",
-                        keys.join(", ")
-                    ));
-                }
-                let message = if late_elsewhere.is_empty() {
-                    format!("stale: {}; sign off again", changes.join("; "))
-                } else {
-                    format!("stale: {}; run the close again and sign off again", changes.join("; "))
-                };
-                let stale = CloseTaskRecord {
-                    status: "stale".to_owned(),
-                    message: Some(message.clone()),
-                    ..state.clone()
-                };
-                let late_elsewhere_json: BTreeMap<String, &Vec<String>> = late_elsewhere
-                    .iter()
-                    .map(|(other, keys)| (other.to_string(), keys))
-                    .collect();
-                db.save_close_task(
-                    &stale,
-                    &user,
-                    "stale",
-                    &json!({ "late_entries": late, "late_entries_elsewhere": late_elsewhere_json }),
-                )?;
-                // The steps before it that read a changed entity computed from the old ledger:
-                // they are undone too, and run again (their entries cancelled) by the next run.
-                let readers = context.config.entities_read_for_signoff(&task.id, entity);
-                let mut undone_tasks: BTreeSet<String> = BTreeSet::new();
-                for (other, keys) in &late_elsewhere {
-                    for reader in readers.get(other).into_iter().flatten() {
-                        if reader == &task.id {
-                            continue;
-                        }
-                        let message = format!(
-                            "stale: {other}, which it reads, changed after task {} was signed off: entries {}",
-                            task.id,
-                            keys.join(", ")
-                        );
-                        let details = json!({ "because": task.id, "entity": other.as_str(), "late_entries": keys });
-                        mark_stale_if_complete(db, context, entity, reader, message, &details)?;
-                        undone_tasks.insert(reader.clone());
-                    }
-                }
-                let mut after_undone = downstream.clone();
-                for undone in &undone_tasks {
-                    after_undone.extend(context.config.downstream_of(undone));
-                }
-                after_undone.remove(&task.id);
-                for after in &after_undone {
-                    if undone_tasks.contains(after) {
-                        continue;
-                    }
-                    let message = format!("stale: task {} it depends on is stale", task.id);
-                    mark_stale_if_complete(db, context, entity, after, message, &json!({ "because": task.id }))?;
-                }
-            }
-        }
-        Ok(())
-    })?;
-    Ok(())
-}
-
-/// Signs off a task: a manual task's preparer, then (when the task has a reviewer) its
-/// reviewer; or the review of a step's proposal, which posts it.
-pub fn signoff(
-    context: &CloseContext<'_>,
-    entity: &EntityId,
-    task_id: &str,
-    review: bool,
-    note: Option<&str>,
-) -> anyhow::Result<String> {
-    let task = context
-        .config
-        .task(task_id)
-        .with_context(|| format!("close {} has no task {task_id}", context.config.name))?;
-    let entities = context.entities()?;
-    let all_entities = context.close_entities()?;
-    anyhow::ensure!(
-        entities.contains(entity),
-        "entity {entity} is not part of close {}",
-        context.config.name
-    );
-    mark_stale_signoffs(context, &entities)?;
-    let mut store = Store::open(&context.db)?;
-    let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
-    anyhow::ensure!(
-        waiting.is_empty(),
-        "task {task_id} of {entity} cannot be signed off: it waits on {}",
-        waiting.join(", ")
-    );
-    let user = context.user.to_string();
-    let mut record = state.unwrap_or_else(|| context.record(entity, task_id));
-    // The task as it was before this sign-off: what a refused sign-off leaves, marked stale.
-    let before_signoff = record.clone();
-    if let Some(reviewer) = &task.reviewer
-        && review
-    {
-        anyhow::ensure!(
-            reviewer == &user,
-            "task {task_id} is reviewed by {reviewer}, not {user}"
-        );
-    }
-    match (&task.kind, review) {
-        (TaskKind::Manual { .. }, false) => {
-            anyhow::ensure!(
-                task.reviewer.as_deref() != Some(user.as_str()),
-                "{user} is the reviewer of task {task_id}; someone else prepares it"
-            );
-            anyhow::ensure!(
-                matches!(record.status.as_str(), "pending" | "awaiting-signoff" | "stale"),
-                "task {task_id} of {entity} is {}; nothing to sign off",
-                record.status
-            );
-            record.prepared_by = Some(user.clone());
-            record.reviewed_by = None;
-            record.message = note.map(str::to_owned);
-            record.status = if task.reviewer.is_some() {
-                "prepared".to_owned()
-            } else {
-                "signed-off".to_owned()
-            };
-        }
-        (TaskKind::Manual { .. }, true) => {
-            anyhow::ensure!(
-                record.status == "prepared",
-                "task {task_id} of {entity} is {}; the preparer signs off first",
-                record.status
-            );
-            anyhow::ensure!(
-                record.prepared_by.as_deref() != Some(user.as_str()),
-                "the reviewer of task {task_id} must not be its preparer ({user})"
-            );
-            record.reviewed_by = Some(user.clone());
-            record.status = "signed-off".to_owned();
-        }
-        (TaskKind::Plugin { .. }, true) if record.status == "awaiting-review" => {
-            anyhow::ensure!(
-                record.ran_by.as_deref() != Some(user.as_str()),
-                "the reviewer of task {task_id} must not be the user who ran the step ({user})"
-            );
-            let proposal = record
-                .proposal
-                .clone()
-                .context("the proposal of the task is missing; run the close again")?;
-            let step_record: StepRecord = serde_json::from_str(&proposal)
-                .context("the stored proposal is unreadable; run the close with --rerun")?;
-            let mut ledger = context.ledger()?;
-            let refused = ledger.store().write(|db| {
-                let (_, changes) = changes_since_run(db, context, &record)?;
-                if changes.is_empty() {
-                    return Ok(None);
-                }
-                refuse_changed_signoff(db, context, &record, &changes).map(Some)
-            })?;
-            if let Some(refusal) = refused {
-                anyhow::bail!(refusal);
-            }
-            let reviewed = CloseTaskRecord {
-                status: "done".to_owned(),
-                reviewed_by: Some(user.clone()),
-                proposal: None,
-                message: note.map(str::to_owned),
-                ..record.clone()
-            };
-            let outcome = post_record(&mut ledger, &step_record, |db, outcome| {
-                // Checked again with the posting: a journal that landed since the check above
-                // undoes the posting rather than being approved unseen.
-                let (reviewed_sequences, changes) = changes_since_run(db, context, &record)?;
-                if !changes.is_empty() {
-                    return Err(closebook_ledger::LedgerError::Invalid(format!(
-                        "the ledger changed while task {task_id} was being signed off: {}; sign off again",
-                        describe_changes(&changes)
-                    )));
-                }
-                let sequence = db.ledger_head(entity)?.0;
-                let done = CloseTaskRecord {
-                    entries_posted: outcome.entries.len() as i64,
-                    run_id: Some(outcome.run_id.clone()),
-                    signoff_sequence: Some(sequence),
-                    signoff_sequences: reviewed_sequences,
-                    ..reviewed.clone()
-                };
-                db.save_close_task(&done, &context.user, "reviewed", &json!({ "note": note, "run_id": outcome.run_id }))
-            })
-            .with_context(|| format!("posting the reviewed proposal of task {task_id}; if the ledger moved, run `closebook close run --rerun {task_id}` to propose again"))?;
-            return Ok(format!(
-                "reviewed task {task_id} of {entity}: posted {} entries",
-                outcome.entries.len()
-            ));
-        }
-        (_, _) => anyhow::bail!(
-            "task {task_id} of {entity} is {}: a step is signed off with --review once its proposal waits for review (`review = true`)",
-            record.status
-        ),
-    }
-    let mut ledger = context.ledger()?;
-    let status = record.status.clone();
-    let refused = ledger.store().write(|db| {
-        let (reviewed_sequences, changes) = changes_since_run(db, context, &before_signoff)?;
-        if !changes.is_empty() {
-            return refuse_changed_signoff(db, context, &before_signoff, &changes).map(Some);
-        }
-        record.signoff_sequence = Some(db.ledger_head(entity)?.0);
-        record.signoff_sequences = reviewed_sequences;
-        db.save_close_task(
-            &record,
-            &context.user,
-            if review { "reviewed" } else { "signed-off" },
-            &json!({ "note": note }),
-        )?;
-        Ok(None)
-    })?;
-    if let Some(refusal) = refused {
-        anyhow::bail!(refusal);
-    }
-    Ok(format!("task {task_id} of {entity} is {status}"))
 }
 
 /// A copy of the ledger for a dry run, made with `VACUUM INTO` so the real file is not touched.

@@ -3,9 +3,11 @@
 use super::Context;
 use crate::cli::{CloseCommand, Format};
 use crate::close::config::CloseConfig;
-use crate::close::{CloseContext, Progress, TaskOutcome, board, dry_run_copy, run_close, signoff};
+use crate::close::review::{entries_table, render_task_view, task_view};
+use crate::close::{CloseContext, Progress, ShownStatus, TaskOutcome, board, dry_run_copy, run_close, signoff};
 use crate::output::{Table, grouped, print, print_json, print_table};
 use anyhow::Context as _;
+use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::ids::{EntityId, PeriodName};
 use closebook_ledger::store::Store;
 use std::path::Path;
@@ -61,7 +63,10 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                 )?
             };
             report(&close, &period, &outcomes, dry_run, format.format)?;
-            let failed = outcomes.iter().filter(|outcome| outcome.status == "failed").count();
+            let failed = outcomes
+                .iter()
+                .filter(|outcome| outcome.status == ShownStatus::Task(TaskStatus::Failed))
+                .count();
             anyhow::ensure!(
                 failed == 0,
                 "{failed} tasks failed; fix the cause and run `closebook close run` again to resume"
@@ -77,7 +82,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             note,
         } => {
             let close = CloseConfig::load(&config)?;
-            let message = signoff(
+            let signed = signoff(
                 &close_context(context, &close, &period, &[]),
                 &EntityId::new(entity.clone()),
                 &task,
@@ -85,7 +90,32 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                 note.as_deref(),
             )
             .with_context(|| format!("signing off task {task} of {entity} for {period}"))?;
-            print(&format!("{message} (by {})\n", context.user))
+            let mut text = format!("{} (by {})\n", signed.summary, context.user);
+            if !signed.posted.is_empty() {
+                text.push('\n');
+                text.push_str(&entries_table(&signed.posted).render());
+            }
+            print(&text)
+        }
+        CloseCommand::Show {
+            config,
+            period,
+            entity,
+            task,
+            format,
+        } => {
+            let close = CloseConfig::load(&config)?;
+            let view = task_view(
+                &close_context(context, &close, &period, &[]),
+                &EntityId::new(entity.clone()),
+                &task,
+            )
+            .with_context(|| format!("showing task {task} of {entity} for {period}"))?;
+            match format.format {
+                Format::Json => print_json(&view),
+                Format::Csv => print_table(&entries_table(&view.entries), Format::Csv),
+                Format::Table => print(&render_task_view(&view)),
+            }
         }
         CloseCommand::Status {
             config,
@@ -106,6 +136,8 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                 ("Owner", false),
                 ("Due", false),
                 ("Status", false),
+                ("Prepared", false),
+                ("Reviewed", false),
                 ("Notes", false),
             ]);
             for row in &board.rows {
@@ -125,7 +157,9 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                     row.task.clone(),
                     row.owner.clone(),
                     row.due.to_string(),
-                    row.status.clone(),
+                    row.status.to_string(),
+                    row.prepared_by.clone().unwrap_or_default(),
+                    row.reviewed_by.clone().unwrap_or_default(),
                     notes.join("; "),
                 ]);
             }
@@ -254,7 +288,7 @@ fn report(
         table.row(vec![
             outcome.entity.to_string(),
             outcome.task.clone(),
-            outcome.status.clone(),
+            outcome.status.to_string(),
             outcome.entries_posted.to_string(),
             outcome.duration_ms.to_string(),
             if outcome.fuel_consumed > 0 {
@@ -274,13 +308,21 @@ fn report(
         if dry_run { " (dry run: nothing was written)" } else { "" },
         table.render()
     );
-    if dry_run {
-        for outcome in outcomes.iter().filter(|outcome| !outcome.proposals.is_empty()) {
-            text.push_str(&format!("\n{} {} would propose:\n", outcome.entity, outcome.task));
-            for proposal in &outcome.proposals {
-                text.push_str(&format!("  {proposal}\n"));
-            }
-        }
+    for outcome in outcomes.iter().filter(|outcome| !outcome.proposals.is_empty()) {
+        let for_review = outcome.status == ShownStatus::Task(TaskStatus::AwaitingReview);
+        let verb = match (dry_run, for_review) {
+            (true, true) => "would propose, for review,",
+            (true, false) => "would post",
+            (false, true) => "proposes, for review,",
+            (false, false) => continue,
+        };
+        text.push_str(&format!(
+            "\n{} {} {verb} {} entries:\n\n{}",
+            outcome.entity,
+            outcome.task,
+            outcome.proposals.len(),
+            entries_table(&outcome.proposals).render()
+        ));
     }
     print(&text)
 }

@@ -56,6 +56,7 @@ pub fn run(context: &Context, command: PluginCommand) -> anyhow::Result<()> {
             allow,
             post,
             revaluation,
+            year_end,
             limits,
             format,
         } => {
@@ -93,6 +94,7 @@ pub fn run(context: &Context, command: PluginCommand) -> anyhow::Result<()> {
                 task: None,
                 limits: limits_from(&limits)?,
                 allow_revaluation_lines: revaluation,
+                allow_next_year_opening: year_end,
             };
             run_plugin(context, &file, &request, post, format.format)
         }

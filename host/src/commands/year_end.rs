@@ -42,6 +42,7 @@ pub fn run(context: &Context, command: YearEndCommand) -> anyhow::Result<()> {
                     task: Some(YEAR_END_TASK.to_owned()),
                     limits: Limits::default(),
                     allow_revaluation_lines: false,
+                    allow_next_year_opening: true,
                 };
                 let preview = run_step(&context.db, &loaded, &request)
                     .with_context(|| format!("year-end close of {entity} for {year}{}", replaced_note(cancelled)))?;

@@ -12,6 +12,7 @@ use crate::plugin::{LedgerError as ReaderError, LedgerReader};
 use closebook_ledger::LedgerError;
 use closebook_ledger::account::AccountType;
 use closebook_ledger::calendar::PeriodKind;
+use closebook_ledger::close_task::AccountsRead;
 use closebook_ledger::dimension::{self, DimensionValues};
 use closebook_ledger::ids::{AccountNumber, CurrencyCode, EntityId, FiscalYearName, PeriodName, RateType};
 use closebook_ledger::money::parse_decimal;
@@ -20,7 +21,7 @@ use closebook_ledger::query::{self, AccountSelection, BalanceSelection};
 use closebook_ledger::rate::RateTable;
 use closebook_ledger::settlement::KnownLines;
 use closebook_ledger::store::{Db, Snapshot, Store};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, mpsc};
@@ -33,7 +34,12 @@ pub struct SnapshotReader {
     pages: Option<PageStream>,
     /// Every line served, for the checks of the step's settlements.
     known_lines: Arc<Mutex<KnownLines>>,
+    /// The accounts and periods of every balance and line query the step made, by entity.
+    reads: Arc<Mutex<QueriesRead>>,
 }
+
+/// What the step's queries read, by entity: accounts, and the periods of each query's range.
+pub type QueriesRead = BTreeMap<EntityId, (AccountsRead, BTreeSet<PeriodName>)>;
 
 impl SnapshotReader {
     pub fn open(db_path: &Path) -> Result<Self, LedgerError> {
@@ -42,7 +48,75 @@ impl SnapshotReader {
             rates: None,
             pages: None,
             known_lines: Arc::default(),
+            reads: Arc::default(),
         })
+    }
+
+    /// What the step's queries have read so far (and will read): what makes it stale when a
+    /// later posting changes it.
+    pub fn reads(&self) -> Arc<Mutex<QueriesRead>> {
+        Arc::clone(&self.reads)
+    }
+
+    /// Records that a query read `accounts` of `entity` from period `from` to period `to`. A
+    /// range that names no period of the entity reads nothing (the query is refused anyway).
+    fn record_read(&self, entity: &EntityId, accounts: AccountsRead, from: &str, to: &str) {
+        let periods: BTreeSet<PeriodName> = match periods_of(&lock(&self.snapshot).db(), entity, None) {
+            Ok(periods) => {
+                let position = |name: &str| periods.iter().position(|period| period.name == name);
+                match (position(from), position(to)) {
+                    (Some(first), Some(last)) if first <= last => periods[first..=last]
+                        .iter()
+                        .map(|period| PeriodName::new(period.name.clone()))
+                        .collect(),
+                    _ => BTreeSet::new(),
+                }
+            }
+            Err(_) => BTreeSet::new(),
+        };
+        let mut reads = self.reads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slot = reads
+            .entry(entity.clone())
+            .or_insert_with(|| (AccountsRead::Only(BTreeSet::new()), BTreeSet::new()));
+        slot.0.merge(accounts);
+        slot.1.extend(periods);
+    }
+
+    /// The accounts of `entity` a balance query's filter selects: the chart's accounts in a
+    /// range or of some types, as they are in this snapshot.
+    fn accounts_selected(&self, entity: &EntityId, filter: &AccountFilter) -> AccountsRead {
+        let chosen = |keep: &dyn Fn(&closebook_ledger::account::Account) -> bool| {
+            let snapshot = lock(&self.snapshot);
+            let db = snapshot.db();
+            let accounts = db.require_entity(entity).and_then(|record| db.accounts(&record.chart));
+            match accounts {
+                Ok(accounts) => AccountsRead::Only(
+                    accounts
+                        .into_iter()
+                        .filter(|account| keep(account))
+                        .map(|account| account.number)
+                        .collect(),
+                ),
+                // An unreadable chart: count every account as read rather than none.
+                Err(_) => AccountsRead::All,
+            }
+        };
+        match filter {
+            AccountFilter::All => AccountsRead::All,
+            AccountFilter::List(accounts) => AccountsRead::Only(
+                accounts
+                    .iter()
+                    .map(|account| AccountNumber::new(account.clone()))
+                    .collect(),
+            ),
+            AccountFilter::Range((first, last)) => {
+                chosen(&|account| account.number.as_str() >= first.as_str() && account.number.as_str() <= last.as_str())
+            }
+            AccountFilter::Types(kinds) => {
+                let kinds: Vec<AccountType> = kinds.iter().map(|kind| account_type_from_wit(*kind)).collect();
+                chosen(&|account| kinds.contains(&account.account_type))
+            }
+        }
     }
 
     /// What the reader has served of each line so far, and will serve: posting the step's
@@ -208,6 +282,9 @@ impl LedgerReader for SnapshotReader {
     }
 
     fn balances(&mut self, query: &BalanceQuery) -> Result<Vec<BalanceRow>, ReaderError> {
+        let entity = EntityId::new(query.entity.clone());
+        let read = self.accounts_selected(&entity, &query.accounts);
+        self.record_read(&entity, read, &query.from_period, &query.to_period);
         let accounts = match &query.accounts {
             AccountFilter::All => AccountSelection::All,
             AccountFilter::List(accounts) => AccountSelection::List(
@@ -256,6 +333,13 @@ impl LedgerReader for SnapshotReader {
     }
 
     fn lines(&mut self, query: &LineQuery) -> Result<LinePage, ReaderError> {
+        let read = AccountsRead::Only(BTreeSet::from([AccountNumber::new(query.account.clone())]));
+        self.record_read(
+            &EntityId::new(query.entity.clone()),
+            read,
+            &query.from_period,
+            &query.to_period,
+        );
         if let Some(page) = self.pages.as_mut().and_then(|stream| stream.take(query)) {
             // The stream ends with the query's last page, or with an error.
             if !page.as_ref().is_ok_and(|page| page.next.is_some()) {

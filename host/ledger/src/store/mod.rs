@@ -10,6 +10,7 @@ pub use posting::{PostingBatch, PostingStatements, StagedEntry, Stager};
 
 use crate::account::{Account, AccountType};
 use crate::calendar::{FiscalCalendar, FiscalYear, Period, PeriodKind};
+use crate::close_task::{TaskReads, TaskStatus};
 use crate::entity::Entity;
 use crate::error::LedgerError;
 use crate::ids::{
@@ -22,7 +23,7 @@ use crate::rate::ExchangeRate;
 use chrono::NaiveDate;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -118,6 +119,18 @@ pub struct LaterEntry {
     pub period: PeriodName,
     /// The close task that posted it, if any.
     pub task: Option<String>,
+    /// The accounts its lines post to.
+    pub accounts: BTreeSet<AccountNumber>,
+}
+
+/// One event in a task's history.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TaskEvent {
+    pub at: String,
+    pub user: String,
+    /// `done`, `failed`, `proposed`, `reviewed`, `signed-off`, `stale`, `rerun`…
+    pub event: String,
+    pub details: serde_json::Value,
 }
 
 /// The close engine's state of one task for one entity and period.
@@ -127,8 +140,7 @@ pub struct CloseTaskRecord {
     pub entity: EntityId,
     pub period: PeriodName,
     pub task: String,
-    /// done | failed | awaiting-review | awaiting-signoff | prepared | signed-off | stale | pending
-    pub status: String,
+    pub status: TaskStatus,
     pub run_id: Option<String>,
     pub ran_by: Option<String>,
     pub prepared_by: Option<String>,
@@ -143,6 +155,13 @@ pub struct CloseTaskRecord {
     /// and the entities it may read), a built-in step's own entity when it checked it. Empty
     /// for a manual task and for a run recorded before migration 6.
     pub run_sequences: BTreeMap<EntityId, i64>,
+    /// What the task's last run read, by entity: the accounts and periods its figures come
+    /// from. A posting there after the run makes the task stale. Empty for a manual task and
+    /// for a run recorded before migration 7.
+    pub run_reads: TaskReads,
+    /// SHA-256 of the task's configuration when it last ran, to report a configuration changed
+    /// since. None for a manual task and for a run recorded before migration 7.
+    pub config_sha256: Option<String>,
     pub entries_posted: i64,
     pub fuel_consumed: u64,
     pub duration_ms: u64,
@@ -152,37 +171,55 @@ pub struct CloseTaskRecord {
     pub message: Option<String>,
 }
 
-const CLOSE_TASK_COLUMNS: &str = "close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by, signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, signoff_sequences, run_sequences";
+const CLOSE_TASK_COLUMNS: &str = "close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by, signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, signoff_sequences, run_sequences, run_reads, config_sha256";
 
 fn close_task_from_row(row: &Row<'_>) -> rusqlite::Result<CloseTaskRecord> {
+    let status: String = row.get("status")?;
     Ok(CloseTaskRecord {
-        close: row.get(0)?,
-        entity: EntityId(row.get(1)?),
-        period: PeriodName(row.get(2)?),
-        task: row.get(3)?,
-        status: row.get(4)?,
-        run_id: row.get(5)?,
-        ran_by: row.get(6)?,
-        prepared_by: row.get(7)?,
-        reviewed_by: row.get(8)?,
-        signoff_sequence: row.get(9)?,
-        entries_posted: row.get(10)?,
-        fuel_consumed: row.get::<_, i64>(11)? as u64,
-        duration_ms: row.get::<_, i64>(12)? as u64,
-        proposal: row.get(13)?,
-        message: row.get(14)?,
-        // Written by this program from a map; an unreadable value covers no other entity.
-        signoff_sequences: row
-            .get::<_, Option<String>>(15)?
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default(),
-        // The same: an unreadable value records no run position, so a sign-off falls back to
-        // the ledger as it is.
-        run_sequences: row
-            .get::<_, Option<String>>(16)?
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default(),
+        close: row.get("close_name")?,
+        entity: EntityId(row.get("entity_id")?),
+        period: PeriodName(row.get("period")?),
+        task: row.get("task_id")?,
+        status: status
+            .parse()
+            .map_err(|error| corrupt_column("close_tasks", "status", error))?,
+        run_id: row.get("run_id")?,
+        ran_by: row.get("ran_by")?,
+        prepared_by: row.get("prepared_by")?,
+        reviewed_by: row.get("reviewed_by")?,
+        signoff_sequence: row.get("signoff_sequence")?,
+        entries_posted: row.get("entries_posted")?,
+        fuel_consumed: row.get::<_, i64>("fuel_consumed")? as u64,
+        duration_ms: row.get::<_, i64>("duration_ms")? as u64,
+        proposal: row.get("proposal")?,
+        message: row.get("message")?,
+        signoff_sequences: json_column(row, "close_tasks", "signoff_sequences")?,
+        run_sequences: json_column(row, "close_tasks", "run_sequences")?,
+        run_reads: json_column(row, "close_tasks", "run_reads")?,
+        config_sha256: row.get("config_sha256")?,
     })
+}
+
+/// A column that holds unreadable data: an error naming the table, the column and the value's
+/// fault, never a default standing in for it.
+fn corrupt_column(table: &str, column: &str, error: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("{table}.{column} holds unreadable data: {error}").into(),
+    )
+}
+
+/// A JSON column written by this program from a map: NULL is empty, unreadable JSON an error.
+fn json_column<T: serde::de::DeserializeOwned + Default>(
+    row: &Row<'_>,
+    table: &str,
+    column: &str,
+) -> rusqlite::Result<T> {
+    match row.get::<_, Option<String>>(column)? {
+        None => Ok(T::default()),
+        Some(text) => serde_json::from_str(&text).map_err(|error| corrupt_column(table, column, error)),
+    }
 }
 
 /// A read transaction held open for as long as a close step runs: every query through it sees
@@ -1659,14 +1696,15 @@ impl Db<'_> {
     ) -> Result<(), LedgerError> {
         self.connection.execute(
             "INSERT OR REPLACE INTO close_tasks (close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by,
-                signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, updated_at, signoff_sequences, run_sequences)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, updated_at, signoff_sequences, run_sequences,
+                run_reads, config_sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
             params![
                 record.close,
                 record.entity.as_str(),
                 record.period.as_str(),
                 record.task,
-                record.status,
+                record.status.as_str(),
                 record.run_id,
                 record.ran_by,
                 record.prepared_by,
@@ -1681,7 +1719,9 @@ impl Db<'_> {
                 (!record.signoff_sequences.is_empty())
                     .then(|| serde_json::to_string(&record.signoff_sequences).unwrap_or_default()),
                 (!record.run_sequences.is_empty())
-                    .then(|| serde_json::to_string(&record.run_sequences).unwrap_or_default())
+                    .then(|| serde_json::to_string(&record.run_sequences).unwrap_or_default()),
+                (!record.run_reads.is_empty()).then(|| serde_json::to_string(&record.run_reads).unwrap_or_default()),
+                record.config_sha256
             ],
         )?;
         self.connection.execute(
@@ -1707,16 +1747,50 @@ impl Db<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The history of one task (close x entity x period x task), oldest first: when, who, what.
+    pub fn task_events(
+        &self,
+        close: &str,
+        entity: &EntityId,
+        period: &PeriodName,
+        task: &str,
+    ) -> Result<Vec<TaskEvent>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT at, user_id, event, details FROM close_events
+             WHERE close_name = ?1 AND entity_id = ?2 AND period = ?3 AND task_id = ?4 ORDER BY id",
+        )?;
+        let rows = statement.query_map(params![close, entity.as_str(), period.as_str(), task], |row| {
+            let details: String = row.get("details")?;
+            Ok(TaskEvent {
+                at: row.get("at")?,
+                user: row.get("user_id")?,
+                event: row.get("event")?,
+                details: serde_json::from_str(&details)
+                    .map_err(|error| corrupt_column("close_events", "details", error))?,
+            })
+        })?;
+        Ok(rows.take(QUERY_ROWS_MAX).collect::<Result<_, _>>()?)
+    }
+
     /// Entries of an entity after a sequence number, oldest first.
     pub fn entries_after(&self, entity: &EntityId, sequence: i64) -> Result<Vec<LaterEntry>, LedgerError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT entry_key, period, task FROM entries WHERE entity_id = ?1 AND sequence > ?2 ORDER BY sequence",
+            "SELECT e.entry_key, e.period, e.task,
+                    (SELECT group_concat(account, char(31)) FROM (SELECT DISTINCT account FROM lines WHERE entry_id = e.id))
+             FROM entries e WHERE e.entity_id = ?1 AND e.sequence > ?2 ORDER BY e.sequence",
         )?;
         let rows = statement.query_map(params![entity.as_str(), sequence], |row| {
             Ok(LaterEntry {
                 key: EntryKey(row.get(0)?),
                 period: PeriodName(row.get(1)?),
                 task: row.get(2)?,
+                accounts: row
+                    .get::<_, Option<String>>(3)?
+                    .unwrap_or_default()
+                    .split('\u{1f}')
+                    .filter(|account| !account.is_empty())
+                    .map(AccountNumber::new)
+                    .collect(),
             })
         })?;
         Ok(rows.take(QUERY_ROWS_MAX).collect::<Result<_, _>>()?)

@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_4,
     MIGRATION_5,
     MIGRATION_6,
+    MIGRATION_7,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -345,4 +346,14 @@ ALTER TABLE close_tasks ADD COLUMN signoff_sequences TEXT;
 /// is not approved unseen. NULL for a task that has not run since this migration.
 const MIGRATION_6: &str = r#"
 ALTER TABLE close_tasks ADD COLUMN run_sequences TEXT;
+"#;
+
+/// What a task's run read, as JSON (entity to sequence, accounts and periods): a posting on one
+/// of those accounts in one of those periods after the run makes the task stale, so a close never
+/// reaches 100 % on figures a late journal changed. And the SHA-256 of the task's configuration
+/// when it ran, so a changed configuration is reported instead of silently ignored. NULL for a
+/// task that has not run since this migration.
+const MIGRATION_7: &str = r#"
+ALTER TABLE close_tasks ADD COLUMN run_reads TEXT;
+ALTER TABLE close_tasks ADD COLUMN config_sha256 TEXT;
 "#;

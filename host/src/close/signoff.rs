@@ -1,0 +1,314 @@
+//! Sign-offs: a manual task's preparer and reviewer, and the review of a step's proposal, which
+//! posts it. A sign-off approves what the reviewer can see: it is refused when the figures the
+//! task computed have changed since, and the proposal is validated again when it posts.
+
+use super::config::{Task, TaskKind};
+use super::review::{ProposedEntryView, proposed_entries};
+use super::stale::{changes_since_run, describe_changes, late_reads, mark_stale, refuse_changed_signoff};
+use super::{CloseContext, task_state};
+use crate::step::{PostError, StepRecord, post_record};
+use anyhow::Context as _;
+use closebook_ledger::LedgerError;
+use closebook_ledger::close_task::TaskStatus;
+use closebook_ledger::ids::EntityId;
+use closebook_ledger::store::{CloseTaskRecord, Db, Store};
+use serde_json::json;
+
+/// What a sign-off did.
+pub struct Signoff {
+    /// One line for the terminal, e.g. `task review-accruals of ACME-US is prepared`.
+    pub summary: String,
+    /// The entries a review posted, as they were posted.
+    pub posted: Vec<ProposedEntryView>,
+}
+
+/// Signs off a task: a manual task's preparer, then (when the task has a reviewer) its
+/// reviewer; or the review of a step's proposal, which posts it.
+pub fn signoff(
+    context: &CloseContext<'_>,
+    entity: &EntityId,
+    task_id: &str,
+    review: bool,
+    note: Option<&str>,
+) -> anyhow::Result<Signoff> {
+    let task = context
+        .config
+        .task(task_id)
+        .with_context(|| format!("close {} has no task {task_id}", context.config.name))?;
+    let entities = context.entities()?;
+    let all_entities = context.close_entities()?;
+    anyhow::ensure!(
+        entities.contains(entity),
+        "entity {entity} is not part of close {}",
+        context.config.name
+    );
+    mark_stale(context)?;
+    let mut store = Store::open(&context.db)?;
+    let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
+    anyhow::ensure!(
+        waiting.is_empty(),
+        "task {task_id} of {entity} cannot be signed off: it waits on {}",
+        waiting.join(", ")
+    );
+    let user = context.user.to_string();
+    let record = state.unwrap_or_else(|| context.record(entity, task_id));
+    if let Some(reviewer) = &task.reviewer
+        && review
+    {
+        anyhow::ensure!(
+            reviewer == &user,
+            "task {task_id} is reviewed by {reviewer}, not {user}"
+        );
+    }
+    let signed = match (&task.kind, review) {
+        (TaskKind::Manual { .. }, false) => prepare(task, &record, &user, note)?,
+        (TaskKind::Manual { .. }, true) => review_manual(task, &record, &user)?,
+        (TaskKind::Plugin { .. }, true) if record.status == TaskStatus::AwaitingReview => {
+            return review_proposal(context, task, record, &user, note);
+        }
+        (kind, review) => anyhow::bail!(no_signoff_reason(task, kind, review, &record)),
+    };
+    save_signoff(context, &record, signed, review, note)?;
+    let status = if task.reviewer.is_some() && !review {
+        TaskStatus::Prepared
+    } else {
+        TaskStatus::SignedOff
+    };
+    Ok(Signoff {
+        summary: format!("task {task_id} of {entity} is {status}"),
+        posted: Vec::new(),
+    })
+}
+
+/// The preparer's sign-off of a manual task.
+fn prepare(task: &Task, record: &CloseTaskRecord, user: &str, note: Option<&str>) -> anyhow::Result<CloseTaskRecord> {
+    let task_id = &task.id;
+    let entity = &record.entity;
+    if task.reviewer.as_deref() == Some(user) {
+        anyhow::ensure!(
+            record.status != TaskStatus::Prepared,
+            "task {task_id} of {entity} is prepared by {} and waits for your review: add --review",
+            record.prepared_by.as_deref().unwrap_or("its preparer")
+        );
+        anyhow::bail!("{user} is the reviewer of task {task_id}; someone else prepares it");
+    }
+    anyhow::ensure!(
+        matches!(
+            record.status,
+            TaskStatus::Pending | TaskStatus::AwaitingSignoff | TaskStatus::Stale
+        ),
+        "task {task_id} of {entity} is {}{}; nothing to sign off",
+        record.status,
+        match (&record.prepared_by, record.status) {
+            (Some(preparer), TaskStatus::Prepared | TaskStatus::SignedOff) => format!(" (prepared by {preparer})"),
+            _ => String::new(),
+        }
+    );
+    Ok(CloseTaskRecord {
+        prepared_by: Some(user.to_owned()),
+        reviewed_by: None,
+        message: note.map(str::to_owned),
+        status: if task.reviewer.is_some() {
+            TaskStatus::Prepared
+        } else {
+            TaskStatus::SignedOff
+        },
+        ..record.clone()
+    })
+}
+
+/// The reviewer's sign-off of a prepared manual task.
+fn review_manual(task: &Task, record: &CloseTaskRecord, user: &str) -> anyhow::Result<CloseTaskRecord> {
+    let task_id = &task.id;
+    let entity = &record.entity;
+    anyhow::ensure!(
+        task.reviewer.is_some(),
+        "task {task_id} has no reviewer in close.toml: its preparer's sign-off completes it (sign off without --review)"
+    );
+    anyhow::ensure!(
+        record.status != TaskStatus::SignedOff,
+        "task {task_id} of {entity} is already reviewed (by {}); nothing to sign off",
+        record.reviewed_by.as_deref().unwrap_or("its reviewer")
+    );
+    anyhow::ensure!(
+        record.status == TaskStatus::Prepared,
+        "task {task_id} of {entity} is {}; the preparer signs off first",
+        record.status
+    );
+    anyhow::ensure!(
+        record.prepared_by.as_deref() != Some(user),
+        "the reviewer of task {task_id} must not be its preparer ({user})"
+    );
+    Ok(CloseTaskRecord {
+        reviewed_by: Some(user.to_owned()),
+        status: TaskStatus::SignedOff,
+        ..record.clone()
+    })
+}
+
+/// Why a task cannot be signed off as asked, naming the true reason and the fix.
+fn no_signoff_reason(task: &Task, kind: &TaskKind, review: bool, record: &CloseTaskRecord) -> String {
+    let task_id = &task.id;
+    let entity = &record.entity;
+    match kind {
+        TaskKind::Builtin { name } => format!(
+            "task {task_id} is the built-in step builtin:{name}: it completes when `closebook close run` runs it; there is nothing to sign off"
+        ),
+        TaskKind::Plugin { .. } if !task.review => format!(
+            "task {task_id} is a plugin step without review: it posts when `closebook close run` runs it; there is nothing to sign off (set `review = true` and a reviewer in close.toml to review its proposals)"
+        ),
+        TaskKind::Plugin { .. } if record.status == TaskStatus::Stale => format!(
+            "task {task_id} of {entity} cannot be signed off: the ledger changed after the task ran, so its figures are out of date ({}); run the close again (`closebook close run`), then sign off",
+            record.message.as_deref().unwrap_or("stale")
+        ),
+        TaskKind::Plugin { .. } if !review && record.status == TaskStatus::AwaitingReview => format!(
+            "task {task_id} of {entity} waits for the review of its proposal: add --review (its reviewer signs it off)"
+        ),
+        TaskKind::Plugin { .. } if record.status == TaskStatus::Done && record.reviewed_by.is_some() => format!(
+            "task {task_id} of {entity} is already reviewed (by {}) and posted; nothing to sign off",
+            record.reviewed_by.as_deref().unwrap_or_default()
+        ),
+        _ => format!(
+            "task {task_id} of {entity} is {}: a step is signed off with --review once its proposal waits for review (run `closebook close run` first)",
+            record.status
+        ),
+    }
+}
+
+/// Saves a manual task's sign-off, unless the figures it covers changed since the task ran.
+fn save_signoff(
+    context: &CloseContext<'_>,
+    before_signoff: &CloseTaskRecord,
+    mut signed: CloseTaskRecord,
+    review: bool,
+    note: Option<&str>,
+) -> anyhow::Result<()> {
+    let entity = before_signoff.entity.clone();
+    let mut ledger = context.ledger()?;
+    let refused = ledger.store().write(|db| {
+        let (reviewed_sequences, changes) = changes_since_run(db, context, before_signoff)?;
+        if !changes.is_empty() {
+            return refuse_changed_signoff(db, context, before_signoff, &changes).map(Some);
+        }
+        signed.signoff_sequence = Some(db.ledger_head(&entity)?.0);
+        signed.signoff_sequences = reviewed_sequences;
+        db.save_close_task(
+            &signed,
+            &context.user,
+            if review { "reviewed" } else { "signed-off" },
+            &json!({ "note": note }),
+        )?;
+        Ok(None)
+    })?;
+    if let Some(refusal) = refused {
+        anyhow::bail!(refusal);
+    }
+    Ok(())
+}
+
+/// The changes since a step ran that refuse its review: entries in the scope its sign-off
+/// covers, and entries that changed what it read.
+fn review_changes(
+    db: &Db<'_>,
+    context: &CloseContext<'_>,
+    record: &CloseTaskRecord,
+) -> Result<(std::collections::BTreeMap<EntityId, i64>, super::stale::LateEntries), LedgerError> {
+    let (reviewed_sequences, mut changes) = changes_since_run(db, context, record)?;
+    for (entity, keys) in late_reads(db, context, record)? {
+        let known = changes.entry(entity).or_default();
+        for key in keys {
+            if !known.contains(&key) {
+                known.push(key);
+            }
+        }
+    }
+    Ok((reviewed_sequences, changes))
+}
+
+/// The reviewer's sign-off of a step's proposal: validated again against the ledger as it is
+/// now, and posted with the task's completion in one transaction.
+fn review_proposal(
+    context: &CloseContext<'_>,
+    task: &Task,
+    record: CloseTaskRecord,
+    user: &str,
+    note: Option<&str>,
+) -> anyhow::Result<Signoff> {
+    let task_id = &task.id;
+    let entity = record.entity.clone();
+    anyhow::ensure!(
+        record.ran_by.as_deref() != Some(user),
+        "the reviewer of task {task_id} must not be the user who ran the step ({user})"
+    );
+    let proposal = record
+        .proposal
+        .clone()
+        .context("the proposal of the task is missing; run the close again")?;
+    let mut step_record: StepRecord =
+        serde_json::from_str(&proposal).context("the stored proposal is unreadable; run the close with --rerun")?;
+    // What the step read is checked account by account (`review_changes`): a posting elsewhere
+    // in its entities since it ran does not refuse the review, so the whole-entity check of a
+    // fresh run does not apply.
+    step_record.sequences.clear();
+    let mut ledger = context.ledger()?;
+    let refused = ledger.store().write(|db| {
+        let (_, changes) = review_changes(db, context, &record)?;
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        refuse_changed_signoff(db, context, &record, &changes).map(Some)
+    })?;
+    if let Some(refusal) = refused {
+        anyhow::bail!(refusal);
+    }
+    let reviewed = CloseTaskRecord {
+        status: TaskStatus::Done,
+        reviewed_by: Some(user.to_owned()),
+        proposal: None,
+        message: note.map(str::to_owned),
+        ..record.clone()
+    };
+    let posted = post_record(&mut ledger, &step_record, |db, outcome| {
+        // Checked again with the posting: a journal that landed since the check above undoes
+        // the posting rather than being approved unseen.
+        let (reviewed_sequences, changes) = review_changes(db, context, &record)?;
+        if !changes.is_empty() {
+            return Err(LedgerError::Invalid(format!(
+                "the ledger changed while task {task_id} was being signed off: {}; sign off again",
+                describe_changes(&changes)
+            )));
+        }
+        let sequence = db.ledger_head(&entity)?.0;
+        let done = CloseTaskRecord {
+            entries_posted: outcome.entries.len() as i64,
+            run_id: Some(outcome.run_id.clone()),
+            signoff_sequence: Some(sequence),
+            signoff_sequences: reviewed_sequences,
+            ..reviewed.clone()
+        };
+        db.save_close_task(
+            &done,
+            &context.user,
+            "reviewed",
+            &json!({ "note": note, "run_id": outcome.run_id }),
+        )
+    });
+    let outcome = match posted {
+        Ok(outcome) => outcome,
+        Err(PostError::SnapshotMoved(moved)) => return Err(moved.into()),
+        Err(PostError::Refused(error)) => {
+            return Err(error.context(format!(
+                "the proposal of task {task_id} no longer passes the posting rules, so nothing was posted; fix the cause and run `closebook close run --rerun {task_id}` to propose again"
+            )));
+        }
+    };
+    let mut store = Store::open(&context.db)?;
+    let posted = store.read(|db| proposed_entries(db, &step_record))?;
+    Ok(Signoff {
+        summary: format!(
+            "reviewed task {task_id} of {entity}: posted {} entries",
+            outcome.entries.len()
+        ),
+        posted,
+    })
+}

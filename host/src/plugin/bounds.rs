@@ -183,4 +183,109 @@ mod tests {
             check_step_info("ok", &info(name)).unwrap();
         }
     }
+
+    fn output(entries: Vec<ProposedEntry>, messages: Vec<&str>) -> StepOutput {
+        StepOutput {
+            entries,
+            settlements: Vec::new(),
+            messages: messages
+                .into_iter()
+                .map(|text| super::super::wit::Message {
+                    level: super::super::wit::Level::Info,
+                    text: text.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    fn entry(line: ProposedLine) -> ProposedEntry {
+        ProposedEntry {
+            entity: "ACME-US".to_string(),
+            period: None,
+            date: "2026-03-31".to_string(),
+            description: String::new(),
+            lines: vec![line],
+            reversal_date: None,
+        }
+    }
+
+    fn line() -> ProposedLine {
+        ProposedLine {
+            account: "1000".to_string(),
+            dimensions: Vec::new(),
+            currency: None,
+            amount: "1.00".to_string(),
+            accounting_amount: None,
+            description: None,
+        }
+    }
+
+    // Proves each text of a step output is bounded, the refusal naming where and which field.
+    #[test]
+    fn step_output_texts_are_bounded() {
+        let long_message = "m".repeat(MESSAGE_CHARS_MAX + 1);
+        let error = check_step_output("p", &output(Vec::new(), vec!["fine", &long_message])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "plugin p proposed message 2, which is refused: the message is 4001 characters long; at most 4000 are allowed; nothing was posted"
+        );
+        let mut amount = line();
+        amount.amount = "9".repeat(DECIMAL_CHARS_MAX + 1);
+        let error = check_step_output("p", &output(vec![entry(amount)], Vec::new())).unwrap_err();
+        assert!(
+            error.to_string().contains(
+                "entry 1, line 1, which is refused: the amount is 65 characters long; at most 64 are allowed"
+            ),
+            "{error}"
+        );
+        let mut dimension = line();
+        dimension.dimensions.push(super::super::wit::Dimension {
+            name: "d".repeat(DIMENSION_CHARS_MAX + 1),
+            value: "100".to_string(),
+        });
+        let error = check_step_output("p", &output(vec![entry(dimension)], Vec::new())).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("the dimension name is 65 characters long; at most 64 are allowed"),
+            "{error}"
+        );
+        let mut currency = line();
+        currency.currency = Some("USD\u{1b}".to_string());
+        let error = check_step_output("p", &output(vec![entry(currency)], Vec::new())).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("the currency `USD\\u{1b}` contains a control character"),
+            "{error}"
+        );
+        check_step_output("p", &output(vec![entry(line())], vec!["fine"])).unwrap();
+    }
+
+    // Proves the other fields of describe() are bounded too.
+    #[test]
+    fn describe_fields_beyond_their_bounds_are_refused() {
+        let mut summary = info("ok");
+        summary.summary = "s".repeat(STEP_SUMMARY_CHARS_MAX + 1);
+        assert!(
+            check_step_info("p", &summary)
+                .unwrap_err()
+                .to_string()
+                .ends_with("a summary that is refused: the summary is 1001 characters long; at most 1000 are allowed")
+        );
+        let mut version = info("ok");
+        version.version = "1.0\n".to_string();
+        assert!(
+            check_step_info("p", &version)
+                .unwrap_err()
+                .to_string()
+                .contains("the version `1.0\\u{a}` contains a control character")
+        );
+        let mut schema = info("ok");
+        schema.config_schema = " ".repeat(CONFIG_SCHEMA_BYTES_MAX + 1);
+        assert_eq!(
+            check_step_info("p", &schema).unwrap_err().to_string(),
+            "plugin p: describe() returned a config-schema that is refused: the config schema is 65537 bytes long; at most 65536 are allowed"
+        );
+    }
 }

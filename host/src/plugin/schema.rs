@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use anyhow::Context as _;
+use closebook_ledger::journal::escape_control_characters;
 use jsonschema::PatternOptions;
 use serde_json::Value;
 
@@ -62,17 +63,25 @@ pub fn validate_config(info: &StepInfo, config: &str) -> anyhow::Result<Value> {
     let validator = jsonschema::options()
         .with_pattern_options(patterns)
         .build(&schema)
-        .map_err(|error| anyhow::anyhow!("plugin {} declares an unusable config schema: {error}", info.name))?;
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "plugin {} declares an unusable config schema: {}",
+                info.name,
+                escape_control_characters(&error.to_string())
+            )
+        })?;
     let problems: Vec<String> = validator
         .iter_errors(&instance)
         .take(20)
         .map(|error| {
+            // The message may quote the schema, which is plugin text.
             let path = error.instance_path().to_string();
-            if path.is_empty() {
+            let problem = if path.is_empty() {
                 format!("{error}")
             } else {
                 format!("{path}: {error}")
-            }
+            };
+            escape_control_characters(&problem).into_owned()
         })
         .collect();
     anyhow::ensure!(

@@ -135,7 +135,7 @@ fn run_bounded(ledger: &Ledger, arguments: &[&str]) -> Run {
     run
 }
 
-/// Runs `closebook` with `arguments`, expecting exit code 1, and returns stderr.
+/// Checks a command was refused with exit code 1, and returns its stderr.
 #[track_caller]
 fn refused(run: Run) -> String {
     assert_eq!(

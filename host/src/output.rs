@@ -1,10 +1,24 @@
 //! Rendering results for people and programs: aligned tables with thousands separators on a
 //! terminal, CSV and JSON (decimal strings, never floats) for the next tool in a pipe.
+//!
+//! Text that people read may have come from a plugin or a journal file, so it is never trusted:
+//! control characters are shown escaped (an escape sequence or a carriage return cannot rewrite
+//! the terminal, a newline cannot forge a line), and cells are padded by hand so that no stored
+//! length can make rendering fail. CSV and JSON keep every character exactly, except that a CSV
+//! text cell a spreadsheet would run as a formula is prefixed with `'`.
 
 use crate::cli::Format;
 use rust_decimal::Decimal;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::io::Write;
+
+/// `text` with every control character (and every bidirectional override, which can reorder
+/// what a terminal shows) replaced by a visible escape such as `\u{1b}`, for human-readable
+/// output. Everything else, including backslashes, is kept as it is.
+pub fn visible(text: &str) -> Cow<'_, str> {
+    closebook_ledger::journal::escape_control_characters(text)
+}
 
 /// A table of text cells; numeric columns are right-aligned.
 pub struct Table {
@@ -39,8 +53,13 @@ impl Table {
     }
 
     pub fn render(&self) -> String {
-        let mut widths: Vec<usize> = self.headers.iter().map(|header| header.chars().count()).collect();
-        for row in self.rows.iter().chain(&self.footer) {
+        let escape =
+            |cells: &[String]| -> Vec<String> { cells.iter().map(|cell| visible(cell).into_owned()).collect() };
+        let headers = escape(&self.headers);
+        let rows: Vec<Vec<String>> = self.rows.iter().map(|row| escape(row)).collect();
+        let footer: Vec<Vec<String>> = self.footer.iter().map(|row| escape(row)).collect();
+        let mut widths: Vec<usize> = headers.iter().map(|header| header.chars().count()).collect();
+        for row in rows.iter().chain(&footer) {
             for (index, cell) in row.iter().enumerate() {
                 if let Some(width) = widths.get_mut(index) {
                     *width = (*width).max(cell.chars().count());
@@ -48,47 +67,91 @@ impl Table {
             }
         }
         let mut text = String::new();
+        // Padding is written by hand: `format!("{cell:<width$}")` panics for widths of 65,536 and
+        // more, and a stored description or account may be that long.
         let line = |cells: &[String], text: &mut String| {
-            let mut rendered = Vec::with_capacity(cells.len());
+            let start = text.len();
             for (index, cell) in cells.iter().enumerate() {
+                if index > 0 {
+                    text.push_str("  ");
+                }
                 let width = widths.get(index).copied().unwrap_or(0);
+                let padding = width.saturating_sub(cell.chars().count());
                 if self.numeric.get(index).copied().unwrap_or(false) {
-                    rendered.push(format!("{cell:>width$}"));
+                    text.extend(std::iter::repeat_n(' ', padding));
+                    text.push_str(cell);
                 } else {
-                    rendered.push(format!("{cell:<width$}"));
+                    text.push_str(cell);
+                    text.extend(std::iter::repeat_n(' ', padding));
                 }
             }
-            text.push_str(rendered.join("  ").trim_end());
+            let trimmed = text[start..].trim_end().len();
+            text.truncate(start + trimmed);
             text.push('\n');
         };
-        line(&self.headers, &mut text);
+        line(&headers, &mut text);
         let rule: Vec<String> = widths.iter().map(|width| "-".repeat(*width)).collect();
         line(&rule, &mut text);
-        for row in &self.rows {
+        for row in &rows {
             line(row, &mut text);
         }
-        if !self.footer.is_empty() {
+        if !footer.is_empty() {
             line(&rule, &mut text);
-            for row in &self.footer {
+            for row in &footer {
                 line(row, &mut text);
             }
         }
         text
     }
 
-    /// The rows (and footer) as CSV, headers first, in lower-case snake case.
+    /// The rows as CSV, headers first, in lower-case snake case. Cells keep their exact text,
+    /// except that a cell a spreadsheet would evaluate as a formula gets a leading `'`
+    /// ([`csv_safe`]); a numeric column's cells that are numbers are left alone.
     pub fn to_csv(&self) -> anyhow::Result<String> {
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.write_record(
             self.headers
                 .iter()
-                .map(|header| header.to_lowercase().replace(' ', "_")),
+                .map(|header| csv_safe(&header.to_lowercase().replace(' ', "_")).into_owned()),
         )?;
         for row in &self.rows {
-            writer.write_record(row)?;
+            let cells: Vec<Cow<'_, str>> = row
+                .iter()
+                .enumerate()
+                .map(|(index, cell)| {
+                    let numeric = self.numeric.get(index).copied().unwrap_or(false);
+                    if numeric && is_number(cell) {
+                        Cow::Borrowed(cell.as_str())
+                    } else {
+                        csv_safe(cell)
+                    }
+                })
+                .collect();
+            writer.write_record(cells.iter().map(|cell| cell.as_bytes()))?;
         }
         Ok(String::from_utf8(writer.into_inner()?)?)
     }
+}
+
+/// A CSV text cell that a spreadsheet would not run as a formula: one starting with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return gets a leading `'` (OWASP's advice on CSV injection).
+pub fn csv_safe(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+/// Whether a cell is a plain decimal number (digits with an optional sign, fraction and
+/// thousands separators), which a spreadsheet reads as a number and never as a formula.
+fn is_number(cell: &str) -> bool {
+    let unsigned = cell.strip_prefix('-').unwrap_or(cell);
+    !unsigned.is_empty()
+        && unsigned.starts_with(|first: char| first.is_ascii_digit())
+        && unsigned
+            .chars()
+            .all(|character| character.is_ascii_digit() || character == '.' || character == ',')
 }
 
 /// `1234567.5` -> `1,234,567.5`, keeping the sign and every decimal.
@@ -156,6 +219,45 @@ mod tests {
         assert_eq!(grouped(Decimal::from_str("-1000").unwrap()), "-1,000");
         assert_eq!(grouped(Decimal::from_str("999.99").unwrap()), "999.99");
         assert_eq!(grouped(Decimal::from_str("0.00").unwrap()), "0.00");
+    }
+
+    // Proves a cell of any length renders (issue 17, weakness 1: widths of 65,536 and more
+    // panicked in `format!`), and stays aligned.
+    #[test]
+    fn cells_of_any_width_render() {
+        let mut table = Table::new(&[("Description", false), ("Amount", true)]);
+        let long = "x".repeat(70_000);
+        table.row(vec![long.clone(), "5.00".into()]);
+        table.row(vec!["short".into(), "-1,000.00".into()]);
+        let text = table.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[2], format!("{long}       5.00"));
+        assert_eq!(lines[3], format!("short{}  -1,000.00", " ".repeat(70_000 - 5)));
+    }
+
+    // Proves control characters in a cell are shown escaped, so a cell cannot move the cursor
+    // or forge a line (issue 17, weakness 6).
+    #[test]
+    fn control_characters_in_cells_are_escaped() {
+        let mut table = Table::new(&[("Description", false)]);
+        table.row(vec!["a\u{1b}[2J\r\nforged".into()]);
+        let text = table.render();
+        assert_eq!(text.lines().nth(2), Some("a\\u{1b}[2J\\u{d}\\u{a}forged"));
+        assert!(!text.contains('\u{1b}'));
+    }
+
+    // Proves CSV neutralises formulas in text cells but leaves numbers and other text exact.
+    #[test]
+    fn csv_text_cells_cannot_be_formulas() {
+        let mut table = Table::new(&[("Description", false), ("Amount", true)]);
+        table.row(vec!["=1+2".into(), "-5.00".into()]);
+        table.row(vec!["-2+3".into(), "=cmd".into()]);
+        table.row(vec!["line\none".into(), "1,234.50".into()]);
+        table.row(vec!["@SUM(A1)".into(), "".into()]);
+        assert_eq!(
+            table.to_csv().unwrap(),
+            "description,amount\n'=1+2,-5.00\n'-2+3,'=cmd\n\"line\none\",\"1,234.50\"\n'@SUM(A1),\n"
+        );
     }
 
     #[test]

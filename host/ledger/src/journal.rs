@@ -19,6 +19,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
@@ -30,6 +31,23 @@ pub const ENTRY_LINES_MAX: usize = 10_000;
 /// lines with 8 decimals stays within the 28 digits `Decimal` holds exactly: beyond them a sum
 /// would round silently and an unbalanced entry could look balanced.
 pub const LINE_AMOUNT_ABS_MAX_UNITS: i64 = 1_000_000_000_000_000;
+
+/// Characters an account number may have. Charts use a few digits; the bound keeps a proposal
+/// from storing (and every report from printing) an "account" of megabytes.
+pub const ACCOUNT_CHARS_MAX: usize = 64;
+/// Characters an entity id may have, for the same reason.
+pub const ENTITY_CHARS_MAX: usize = 64;
+/// Characters an entry key may have. A plugin's keys are its run id (step name, entity, period,
+/// ledger sequence and a digest, well under 200 characters) plus `/N` or `/N/reversal`.
+pub const ENTRY_KEY_CHARS_MAX: usize = 256;
+/// Characters a dimension name or value may have.
+pub const DIMENSION_CHARS_MAX: usize = 64;
+/// Characters a currency code or a named period may have (`USD`, `FY2026-opening`).
+pub const CODE_CHARS_MAX: usize = 32;
+/// Characters an entry or line description may have: a long sentence or two, not a document.
+pub const DESCRIPTION_CHARS_MAX: usize = 1_000;
+/// Characters of an offending value a message quotes before it cuts the value short.
+const QUOTED_CHARS_MAX: usize = 40;
 
 /// The hash that precedes an entity's first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -200,6 +218,101 @@ pub enum Refusal {
     KeyConflict { key: EntryKey },
     #[error("the entry belongs to entity {given}, not {expected}")]
     WrongEntity { given: EntityId, expected: EntityId },
+    #[error("the {field} is {length_chars} characters long; at most {maximum_chars} are allowed")]
+    TextTooLong {
+        field: &'static str,
+        length_chars: usize,
+        maximum_chars: usize,
+    },
+    #[error(
+        "the {field} `{shown}` contains a control character (shown escaped); ids, keys and codes may not contain control characters"
+    )]
+    ControlCharacter { field: &'static str, shown: String },
+}
+
+/// `text` with every control character, and every bidirectional override (which can reorder
+/// what a terminal shows), replaced by a visible escape such as `\u{1b}`. Used wherever a person
+/// reads text that came from a file or a plugin, so that it cannot move the cursor, rewrite a
+/// line, or forge one. Other characters, backslashes included, are kept.
+pub fn escape_control_characters(text: &str) -> Cow<'_, str> {
+    let hidden = |character: char| {
+        character.is_control() || matches!(character, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.contains(hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for character in text.chars() {
+        if hidden(character) {
+            escaped.push_str(&format!("\\u{{{:x}}}", u32::from(character)));
+        } else {
+            escaped.push(character);
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// An offending value as a message quotes it: escaped, and cut to its first
+/// `QUOTED_CHARS_MAX` characters.
+pub fn quoted_for_message(text: &str) -> String {
+    let cut: String = text.chars().take(QUOTED_CHARS_MAX).collect();
+    let mut shown = escape_control_characters(&cut).into_owned();
+    if cut.len() < text.len() {
+        shown.push('…');
+    }
+    shown
+}
+
+/// Refuses an id, key or code longer than `maximum_chars` or holding a control character.
+pub fn check_id_text(field: &'static str, text: &str, maximum_chars: usize) -> Result<(), Refusal> {
+    check_text_length(field, text, maximum_chars)?;
+    if escape_control_characters(text) != text {
+        return Err(Refusal::ControlCharacter {
+            field,
+            shown: quoted_for_message(text),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a text longer than `maximum_chars`. Free text (descriptions) may hold control
+/// characters: it is stored exactly and escaped wherever it is shown.
+pub fn check_text_length(field: &'static str, text: &str, maximum_chars: usize) -> Result<(), Refusal> {
+    // Counting characters costs a pass over the text; a text of fewer bytes than the maximum
+    // cannot have more characters, which is almost every text.
+    if text.len() > maximum_chars {
+        let length_chars = text.chars().count();
+        if length_chars > maximum_chars {
+            return Err(Refusal::TextTooLong {
+                field,
+                length_chars,
+                maximum_chars,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks the texts of an entry as a whole against their limits.
+fn check_entry_texts(entry: &NewEntry) -> Result<(), Refusal> {
+    check_text_length("entry description", &entry.description, DESCRIPTION_CHARS_MAX)?;
+    if let Some(period) = &entry.period {
+        check_id_text("period", period.as_str(), CODE_CHARS_MAX)?;
+    }
+    Ok(())
+}
+
+/// Checks the texts of one line against their limits.
+fn check_line_texts(line: &NewLine) -> Result<(), Refusal> {
+    check_id_text("account", line.account.as_str(), ACCOUNT_CHARS_MAX)?;
+    for (name, value) in &line.dimensions {
+        check_id_text("dimension name", name, DIMENSION_CHARS_MAX)?;
+        check_id_text("dimension value", value, DIMENSION_CHARS_MAX)?;
+    }
+    if let Some(currency) = &line.currency {
+        check_id_text("currency", currency.as_str(), CODE_CHARS_MAX)?;
+    }
+    check_text_length("line description", &line.description, DESCRIPTION_CHARS_MAX)
 }
 
 /// A refusal with where it was found.
@@ -537,6 +650,28 @@ impl PostingRules {
             });
         };
         let entry_line = entry.source_line();
+        // Texts are checked first, so that no later message quotes a value of megabytes or one
+        // that holds a control character.
+        if let Err(reason) = check_id_text("entry key", entry.key.as_str(), ENTRY_KEY_CHARS_MAX) {
+            refusals.push(EntryRefusal {
+                key: EntryKey::new(quoted_for_message(entry.key.as_str())),
+                source_line: entry_line,
+                reason,
+            });
+            return Err(refusals);
+        }
+        if let Err(reason) = check_entry_texts(entry) {
+            refuse(&mut refusals, entry_line, reason);
+            return Err(refusals);
+        }
+        for line in &entry.lines {
+            if let Err(reason) = check_line_texts(line) {
+                refuse(&mut refusals, line.source_line.or(entry_line), reason);
+            }
+        }
+        if !refusals.is_empty() {
+            return Err(refusals);
+        }
         if entry.lines.is_empty() {
             refuse(&mut refusals, entry_line, Refusal::NoLines);
             return Err(refusals);
@@ -937,6 +1072,82 @@ mod tests {
 
     fn refusal(entry: &NewEntry) -> Refusal {
         rules().validate(entry).unwrap_err().remove(0).reason
+    }
+
+    // Proves every text of an entry is bounded, and the refusal names the field, its length and
+    // the limit without quoting the text (issue 17, weakness 1).
+    #[test]
+    fn texts_beyond_their_limits_are_refused_by_field() {
+        let mut long = entry("2026-01-15", vec![line("1000", "5.00"), line("4000", "-5.00")]);
+        long.description = "d".repeat(DESCRIPTION_CHARS_MAX + 1);
+        assert_eq!(
+            refusal(&long).to_string(),
+            "the entry description is 1001 characters long; at most 1000 are allowed"
+        );
+        let mut account = line("1".repeat(65_536).as_str(), "5.00");
+        account.description = String::new();
+        let long = entry("2026-01-15", vec![account, line("4000", "-5.00")]);
+        assert_eq!(
+            refusal(&long).to_string(),
+            "the account is 65536 characters long; at most 64 are allowed"
+        );
+        let mut key = entry("2026-01-15", vec![line("1000", "5.00"), line("4000", "-5.00")]);
+        key.key = EntryKey::new("k".repeat(ENTRY_KEY_CHARS_MAX + 1));
+        let refused = rules().validate(&key).unwrap_err().remove(0);
+        assert!(
+            refused
+                .to_string()
+                .ends_with("the entry key is 257 characters long; at most 256 are allowed")
+        );
+        assert!(refused.to_string().len() < 200, "{refused}");
+        // Characters, not bytes: 1,000 three-byte characters fit.
+        let mut wide = entry("2026-01-15", vec![line("1000", "5.00"), line("4000", "-5.00")]);
+        wide.description = "€".repeat(DESCRIPTION_CHARS_MAX);
+        rules().validate(&wide).unwrap();
+    }
+
+    // Proves a control character is refused in every id, shown escaped, and allowed (kept
+    // exactly) in descriptions (issue 17, weakness 6).
+    #[test]
+    fn control_characters_are_refused_in_ids_and_kept_in_descriptions() {
+        let mut dimension = line("1000", "5.00");
+        dimension.dimensions.insert("department".into(), "100\n".into());
+        let cases = [
+            (
+                line("1000\u{1b}[2J", "5.00"),
+                "the account `1000\\u{1b}[2J` contains a control character",
+            ),
+            (
+                dimension,
+                "the dimension value `100\\u{a}` contains a control character",
+            ),
+        ];
+        for (bad, expected) in cases {
+            let message = refusal(&entry("2026-01-15", vec![bad, line("4000", "-5.00")])).to_string();
+            assert!(message.starts_with(expected), "{message}");
+        }
+        let mut key = entry("2026-01-15", vec![line("1000", "5.00"), line("4000", "-5.00")]);
+        key.key = EntryKey::new("E\r1");
+        assert!(
+            refusal(&key)
+                .to_string()
+                .contains("the entry key `E\\u{d}1` contains a control character")
+        );
+        let mut described = entry("2026-01-15", vec![line("1000", "5.00"), line("4000", "-5.00")]);
+        described.description = "two\nlines\u{1b}[0m".into();
+        assert_eq!(rules().validate(&described).unwrap().description, "two\nlines\u{1b}[0m");
+    }
+
+    // Proves the escape shows every control character and bidirectional override visibly and
+    // leaves other text alone.
+    #[test]
+    fn control_characters_are_escaped_visibly() {
+        assert_eq!(escape_control_characters("plain €"), "plain €");
+        assert_eq!(
+            escape_control_characters("a\u{1b}[31mb\r\n\u{0}\u{7f}\u{9b}\u{202e}c"),
+            "a\\u{1b}[31mb\\u{d}\\u{a}\\u{0}\\u{7f}\\u{9b}\\u{202e}c"
+        );
+        assert_eq!(quoted_for_message(&"x".repeat(100)), format!("{}…", "x".repeat(40)));
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! `closebook plugin inspect|run|new`.
+//!
+//! Everything a plugin says is untrusted text, so the text output shows it through
+//! [`visible`]: a control character in a log line, a message or stdout is printed escaped and
+//! cannot rewrite the terminal or forge a line. JSON output keeps it exact.
 
 use super::{Context, read_file};
 use crate::cli::{Format, LimitArgs, PluginCommand};
-use crate::output::{Table, grouped, print, print_json};
+use crate::output::{Table, grouped, print, print_json, visible};
 use crate::plugin::{LimitOverrides, Limits, LoadedPlugin, PluginRuntime};
 use crate::step::{StepRequest, post_step, run_step};
 use anyhow::Context as _;
@@ -119,13 +123,13 @@ fn inspect(context: &Context, file: &Path, format: Format) -> anyhow::Result<()>
     }
     print(&format!(
         "name:              {}\nversion:           {}\nsummary:           {}\ninterface version: {}\nsha256:            {sha256}\nconfig schema:\n{}\n\npin it in close.toml:\n  [plugins]\n  {} = {{ path = \"{}\", sha256 = \"{sha256}\" }}\n",
-        info.name,
-        info.version,
-        info.summary,
+        visible(&info.name),
+        visible(&info.version),
+        visible(&info.summary),
         plugin.interface_version(),
-        serde_json::to_string_pretty(&schema)?,
-        info.name,
-        file.display(),
+        visible(&serde_json::to_string_pretty(&schema)?),
+        visible(&info.name),
+        visible(&file.display().to_string()),
     ))
 }
 
@@ -160,15 +164,28 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
     }
     let mut text = format!(
         "plugin {} {} on {} {}\n",
-        preview.info.name, preview.info.version, request.entity, request.period
+        visible(&preview.info.name),
+        visible(&preview.info.version),
+        request.entity,
+        request.period
     );
     for record in &preview.run.log.records {
-        text.push_str(&format!("  log {}: {}\n", level_name(record.level), record.message));
+        text.push_str(&format!(
+            "  log {}: {}\n",
+            level_name(record.level),
+            visible(&record.message)
+        ));
     }
     for (name, stream) in [("stdout", &preview.run.log.stdout), ("stderr", &preview.run.log.stderr)] {
         for line in stream.lines() {
-            text.push_str(&format!("  {name}: {line}\n"));
+            text.push_str(&format!("  {name}: {}\n", visible(line)));
         }
+    }
+    if preview.run.log.truncated {
+        text.push_str(&format!(
+            "  log truncated: the step said more than its log limit of {} bytes; the rest was dropped (raise `log_bytes` to keep more)\n",
+            request.limits.log_bytes()
+        ));
     }
     let output = match &preview.run.output {
         Ok(output) => output,
@@ -233,11 +250,12 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
     for settlement in &output.settlements {
         text.push_str(&format!(
             "settle in {}: lines {:?}\n",
-            settlement.entity, settlement.line_ids
+            visible(&settlement.entity),
+            settlement.line_ids
         ));
     }
     for message in &output.messages {
-        text.push_str(&format!("{}: {}\n", level_name(message.level), message.text));
+        text.push_str(&format!("{}: {}\n", level_name(message.level), visible(&message.text)));
     }
     text.push_str(&format!(
         "\nfuel {} units, {} ledger rows read, {:.1} ms\n",

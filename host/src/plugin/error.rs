@@ -15,6 +15,15 @@ pub enum PluginError {
     #[error("plugin {plugin} is not a WebAssembly component (it does not start with the component header)")]
     NotWebAssembly { plugin: String },
 
+    #[error(
+        "plugin {plugin} is {size_bytes} bytes; at most {limit_bytes} bytes of component are compiled (PLUGIN_COMPONENT_BYTES_MAX); build it smaller, e.g. in release mode with debug information stripped"
+    )]
+    ComponentTooLarge {
+        plugin: String,
+        size_bytes: u64,
+        limit_bytes: u64,
+    },
+
     #[error("plugin {plugin} could not be compiled: {reason}")]
     Compile { plugin: String, reason: String },
 
@@ -76,11 +85,39 @@ pub enum PluginError {
     )]
     QueryRowsExceeded { plugin: String, limit: u64 },
 
+    #[error("plugin {plugin}: describe() returned a {field} that is refused: {reason}")]
+    DescribeRefused {
+        plugin: String,
+        field: &'static str,
+        reason: String,
+    },
+
+    #[error("plugin {plugin} proposed {place}, which is refused: {reason}; nothing was posted")]
+    ProposalRefused {
+        plugin: String,
+        place: String,
+        /// Boxed: a refusal carries its values, and every `Result` of the runtime holds this enum.
+        reason: Box<closebook_ledger::journal::Refusal>,
+    },
+
+    #[error(
+        "plugin {plugin} passed more than {limit} bytes to the host in one call (its copy budget: twice the output limit `output_bytes`, at least 128 MiB); propose fewer or smaller entries, log less per call, or raise `output_bytes` in the task's limits"
+    )]
+    CopyBudgetExceeded { plugin: String, limit: u64 },
+
     #[error("plugin {plugin} trapped: {reason}")]
     Trapped { plugin: String, reason: String },
 
     #[error("plugin {plugin} called exit({code}); a close step must return from `run` instead")]
     Exited { plugin: String, code: i32 },
+
+    /// WASI 0.2's `exit` takes only success or failure, and a guest's C library (wasi-libc,
+    /// under Rust's `std::process::exit` too) passes any code but 0 as failure, so the code the
+    /// plugin gave cannot be known; calling that `exit(1)` would misreport it.
+    #[error(
+        "plugin {plugin} exited with a failure status (WASI 0.2 passes on only success or failure, not the exit code the plugin gave); a close step must return from `run` instead, with a step error saying what went wrong"
+    )]
+    ExitedWithFailure { plugin: String },
 
     #[error("plugin {plugin} failed: {message}")]
     StepFailed { plugin: String, message: String },

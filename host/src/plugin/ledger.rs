@@ -5,10 +5,12 @@
 
 use super::bindings::closebook::plugin::ledger;
 use super::error::HostTrap;
-use super::limits::{PLUGIN_LINE_PAGE_ROWS_MAX, PLUGIN_QUERY_ROW_FUEL};
+use super::limits::{
+    PLUGIN_LINE_PAGE_ROWS_MAX, PLUGIN_QUERY_INPUT_ITEM_FUEL, PLUGIN_QUERY_LIST_ITEMS_MAX, PLUGIN_QUERY_ROW_FUEL,
+};
 use super::wit::{
-    AccountInfo, BalanceQuery, BalanceRow, CurrencyInfo, DimensionInfo, EntityInfo, LinePage, LineQuery, PeriodInfo,
-    QueryError,
+    AccountFilter, AccountInfo, BalanceQuery, BalanceRow, CurrencyInfo, DimensionInfo, EntityInfo, LinePage, LineQuery,
+    PeriodInfo, QueryError,
 };
 
 /// Why a [`LedgerReader`] did not answer.
@@ -149,6 +151,13 @@ impl LedgerGate {
         Ok(())
     }
 
+    /// Charges the fuel owed for `items` listed in a query's input.
+    fn charge_inputs(&mut self, items: u64) {
+        self.fuel_debt = self
+            .fuel_debt
+            .saturating_add(items.saturating_mul(PLUGIN_QUERY_INPUT_ITEM_FUEL));
+    }
+
     /// Turns a reader's answer into what the guest sees: rows are charged, refusals become
     /// `query-error`, failures end the run.
     fn answer<T>(
@@ -230,6 +239,28 @@ impl ledger::Host for LedgerGate {
         if let Err(refusal) = self.check_entity(&query.entity) {
             return Ok(Err(refusal));
         }
+        let listed = match &query.accounts {
+            AccountFilter::List(accounts) => accounts.len(),
+            AccountFilter::Types(types) => types.len(),
+            AccountFilter::All | AccountFilter::Range(_) => 0,
+        };
+        for (what, count) in [
+            ("accounts", listed),
+            ("dimension filters", query.dimension_filter.len()),
+            ("group-by dimensions", query.group_by_dimensions.len()),
+        ] {
+            if count > PLUGIN_QUERY_LIST_ITEMS_MAX {
+                return Ok(Err(QueryError {
+                    message: format!(
+                        "the balance query lists {count} {what}; at most {PLUGIN_QUERY_LIST_ITEMS_MAX} are allowed; query a range or in several parts"
+                    ),
+                }));
+            }
+        }
+        // The host's work grows with what the query lists, whatever it returns: a list of a
+        // million accounts that do not exist returns nothing and still costs seconds.
+        let items = listed + query.dimension_filter.len() + query.group_by_dimensions.len();
+        self.charge_inputs(items as u64);
         let answer = self.reader.balances(&query);
         self.answer(answer, Vec::len)
     }
@@ -358,5 +389,36 @@ mod tests {
         ));
         let error = gate.currencies().unwrap_err();
         assert!(error.to_string().contains("`currencies` was refused"), "{error}");
+    }
+
+    fn balance_query(accounts: usize) -> BalanceQuery {
+        BalanceQuery {
+            entity: "ACME-US".to_string(),
+            accounts: AccountFilter::List((0..accounts).map(|number| format!("A{number}")).collect()),
+            from_period: "2026-01".to_string(),
+            to_period: "2026-03".to_string(),
+            currency: None,
+            dimension_filter: Vec::new(),
+            group_by_dimensions: Vec::new(),
+        }
+    }
+
+    // Proves a balance query is charged for the accounts it lists, though it returns nothing,
+    // and that a list beyond PLUGIN_QUERY_LIST_ITEMS_MAX is refused before the reader is asked
+    // (issue 17, weakness 8: a million listed accounts ran 12 s and cost no fuel).
+    #[test]
+    fn balance_queries_are_charged_and_bounded_by_what_they_list() {
+        let mut gate = gate(100);
+        assert!(gate.balances(balance_query(500)).unwrap().unwrap().is_empty());
+        assert_eq!(gate.take_fuel_debt(), 500 * PLUGIN_QUERY_INPUT_ITEM_FUEL);
+        let refusal = gate
+            .balances(balance_query(PLUGIN_QUERY_LIST_ITEMS_MAX + 1))
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            refusal.message,
+            "the balance query lists 10001 accounts; at most 10000 are allowed; query a range or in several parts"
+        );
+        assert_eq!(gate.take_fuel_debt(), 0);
     }
 }

@@ -44,6 +44,17 @@ pub const PLUGIN_QUERY_ROWS_MAX: u64 = 50_000_000;
 /// the fuel budget even though the work happens outside the guest.
 pub const PLUGIN_QUERY_ROW_FUEL: u64 = 1_000;
 
+/// Items one list in a query may hold (the accounts of a balance query, its dimension filters,
+/// its group-by dimensions). Looking up each listed item is host work, and a chart has far
+/// fewer accounts than this; a step that needs more queries a range or in several parts.
+pub const PLUGIN_QUERY_LIST_ITEMS_MAX: usize = 10_000;
+
+/// Fuel charged for every item a query lists: the host looks each one up whether or not it
+/// matches anything. Measured on the query (a million listed accounts, 12.3 s), one
+/// lookup costs about 12 µs, some tens of thousands of guest instructions; at this price the
+/// default fuel pays for about 500,000 listed items, a few seconds of host work.
+pub const PLUGIN_QUERY_INPUT_ITEM_FUEL: u64 = 10_000;
+
 /// The most lines one `lines` call returns, whatever `limit` the guest asks for (the WIT says
 /// "the host caps it"): a page must fit comfortably in guest memory.
 pub const PLUGIN_LINE_PAGE_ROWS_MAX: u32 = 10_000;

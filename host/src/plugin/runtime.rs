@@ -14,6 +14,7 @@ use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::closebook::plugin::{ledger, log};
 use super::bindings::{CloseStep, CloseStepPre};
+use super::bounds::{MESSAGE_CHARS_MAX, check_step_info, check_step_output};
 use super::cache::{CacheStatus, ComponentCache};
 use super::error::{HostTrap, PluginError};
 use super::interface::check_component;
@@ -120,14 +121,18 @@ impl PluginRuntime {
     /// Loads the plugin at `path`, named after the file (`fx-revaluation.wasm` is
     /// `fx-revaluation`).
     pub fn load_file(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
-        let wasm = std::fs::read(path).map_err(|source| PluginError::ReadFile {
+        let read_error = |source| PluginError::ReadFile {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
         let name = path
             .file_stem()
             .map(|stem| stem.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
+        // The size is checked before the file is read, so a huge file is never held in memory.
+        let size_bytes = std::fs::metadata(path).map_err(read_error)?.len();
+        check_component_size(&name, size_bytes)?;
+        let wasm = std::fs::read(path).map_err(read_error)?;
         self.load(&name, &wasm)
     }
 
@@ -135,6 +140,7 @@ impl PluginRuntime {
     /// interface version that imports only what the sandbox provides, compiles it (or loads it
     /// from the cache) and pre-instantiates it.
     pub fn load(&self, name: &str, wasm: &[u8]) -> Result<LoadedPlugin, PluginError> {
+        check_component_size(name, wasm.len() as u64)?;
         if wasm.get(..4) != Some(&WASM_MAGIC[..]) {
             return Err(PluginError::NotWebAssembly {
                 plugin: name.to_string(),
@@ -208,7 +214,9 @@ impl LoadedPlugin {
         let run = self.call(Box::new(NoLedger), Vec::new(), limits, &environment, |step, store| {
             step.call_describe(store)
         });
-        run.output
+        let info = run.output?;
+        check_step_info(&self.name, &info)?;
+        Ok(info)
     }
 
     /// Runs the step over `input`, reading the ledger through `reader`, in a sandbox whose clocks
@@ -235,12 +243,12 @@ impl LoadedPlugin {
                         size,
                     })
                 } else {
-                    Ok(output)
+                    check_step_output(&self.name, &output).map(|()| output)
                 }
             }
             Ok(Err(step_error)) => Err(PluginError::StepFailed {
                 plugin: self.name.to_string(),
-                message: step_error.message,
+                message: step_error_message(&step_error.message),
             }),
             Err(error) => Err(error),
         };
@@ -266,6 +274,7 @@ impl LoadedPlugin {
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.memory);
+        store.set_hostcall_fuel(copy_budget_bytes(limits));
         store.call_hook(charge_ledger_fuel);
         // The deadline is counted in ticks of the epoch thread, rounded up, plus one because
         // the current tick may be about to end.
@@ -320,7 +329,22 @@ impl LoadedPlugin {
                 },
             };
         }
+        // wasmtime's error for a spent copy budget is a private type, so it can only be
+        // recognised by its text; the test `wasmtimes_copy_budget_is_named_as_the_output_limit` (tests/tests/hostile.rs) pins the text.
+        if error
+            .chain()
+            .any(|cause| cause.to_string().contains(WASMTIME_COPY_BUDGET_SPENT))
+        {
+            return PluginError::CopyBudgetExceeded {
+                plugin,
+                limit: copy_budget_bytes(limits) as u64,
+            };
+        }
         if let Some(exit) = error.downcast_ref::<I32Exit>() {
+            // Status 1 is what WASI 0.2's `exit(err)` becomes, whatever code the guest gave.
+            if exit.0 == 1 {
+                return PluginError::ExitedWithFailure { plugin };
+            }
             return PluginError::Exited { plugin, code: exit.0 };
         }
         let reason = match error.downcast_ref::<Trap>() {
@@ -344,8 +368,55 @@ impl LoadedPlugin {
             Some(stderr) => format!("{reason}; stderr: {stderr}"),
             None => reason,
         };
+        let reason = closebook_ledger::journal::escape_control_characters(&reason).into_owned();
         PluginError::Trapped { plugin, reason }
     }
+}
+
+/// Bytes a plugin component may have. Compiling costs host memory and time in proportion to the
+/// code (and sometimes far more), before any other check can run; the largest components
+/// closebook knows, Python steps built by componentize-py, are 12–19 MB.
+pub const PLUGIN_COMPONENT_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+fn check_component_size(plugin: &str, size_bytes: u64) -> Result<(), PluginError> {
+    if size_bytes > PLUGIN_COMPONENT_BYTES_MAX {
+        return Err(PluginError::ComponentTooLarge {
+            plugin: plugin.to_string(),
+            size_bytes,
+            limit_bytes: PLUGIN_COMPONENT_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+/// What wasmtime's error says when a call copied more than the store's hostcall fuel.
+const WASMTIME_COPY_BUDGET_SPENT: &str = "fuel allocated for hostcalls has been exhausted";
+
+/// Bytes the guest may pass to the host in one call at the least: wasmtime's own default
+/// "hostcall fuel". An output somewhat above the output limit still arrives whole, so that it
+/// is refused with its size.
+const PLUGIN_COPY_BUDGET_BYTES_MIN: u64 = 128 * 1024 * 1024;
+
+/// Bytes the guest may pass to the host in one call (wasmtime's hostcall fuel, which would
+/// otherwise cap `output_bytes` at 128 MiB whatever the task allows). The output limit counts
+/// only the bytes of the output's strings, while the copy also holds each record's fixed part,
+/// so the budget is twice the output limit, and never below [`PLUGIN_COPY_BUDGET_BYTES_MIN`].
+fn copy_budget_bytes(limits: &Limits) -> usize {
+    let budget = limits
+        .output_bytes()
+        .saturating_mul(2)
+        .max(PLUGIN_COPY_BUDGET_BYTES_MIN);
+    usize::try_from(budget).unwrap_or(usize::MAX)
+}
+
+/// A step error's message as the host repeats it: escaped, and cut to `MESSAGE_CHARS_MAX`
+/// characters, since it is quoted in the error a person reads.
+fn step_error_message(message: &str) -> String {
+    let mut shown: String = message.chars().take(MESSAGE_CHARS_MAX).collect();
+    if shown.len() < message.len() {
+        shown.push_str("… (cut)");
+    }
+    closebook_ledger::journal::escape_control_characters(&shown).into_owned()
 }
 
 /// The engine every plugin runs on. Fuel and epochs bound a run; NaN canonicalization and

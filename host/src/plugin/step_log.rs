@@ -1,6 +1,12 @@
 //! The step log: what a close step says while it runs, through the `log` import and through
 //! stdout and stderr. All three share one byte budget; what does not fit is dropped and the log
 //! is marked truncated, because a chatty step should not fail a close, nor fill the host's memory.
+//!
+//! The budget counts what the log costs to keep, not what the guest sent: the log is stored as
+//! JSON with the run, so each record is charged its JSON text (a control character takes six
+//! bytes there) plus a fixed overhead for the record itself, and an invalid UTF-8 sequence in
+//! stdout is charged as the three-byte replacement character it becomes. A million one-byte
+//! `log` calls therefore cost some 65 MB, not 1 MB, and are cut at the budget like any other log.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,6 +18,49 @@ use super::wit::Level;
 /// How much a guest may write to stdout or stderr in one call. Writes beyond the log budget are
 /// accepted and dropped, so the permit never has to shrink.
 const PIPE_WRITE_PERMIT_BYTES: usize = 64 * 1024;
+
+/// What keeping one log record costs beyond the JSON text of its message: its JSON framing
+/// (`{"level":"warning","message":""},` is 34 bytes) and, while the run lasts, the record in
+/// memory (32 bytes), rounded up.
+pub const LOG_RECORD_OVERHEAD_BYTES: u64 = 64;
+
+/// The bytes `character` takes inside a JSON string, as `serde_json` writes it.
+fn json_bytes(character: char) -> u64 {
+    match character {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        character if u32::from(character) < 0x20 => 6,
+        character => character.len_utf8() as u64,
+    }
+}
+
+/// The bytes a run of invalid UTF-8 takes once decoded: one replacement character.
+const INVALID_SEQUENCE_JSON_BYTES: u64 = 3;
+
+/// The longest prefix of `bytes` whose stored (JSON) size fits in `available` bytes: its length
+/// in bytes and its stored size.
+fn stored_prefix(bytes: &[u8], available: u64) -> (usize, u64) {
+    let mut length = 0usize;
+    let mut cost = 0u64;
+    for chunk in bytes.utf8_chunks() {
+        for character in chunk.valid().chars() {
+            let next = cost + json_bytes(character);
+            if next > available {
+                return (length, cost);
+            }
+            cost = next;
+            length += character.len_utf8();
+        }
+        if !chunk.invalid().is_empty() {
+            let next = cost + INVALID_SEQUENCE_JSON_BYTES;
+            if next > available {
+                return (length, cost);
+            }
+            cost = next;
+            length += chunk.invalid().len();
+        }
+    }
+    (length, cost)
+}
 
 /// One call to the `log` import.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -43,15 +92,23 @@ struct LogBuffer {
 }
 
 impl LogBuffer {
-    /// How many of `wanted` bytes still fit; marks the log truncated when not all of them do.
-    fn reserve(&mut self, wanted: usize) -> usize {
-        let available = self.capacity_bytes.saturating_sub(self.used_bytes);
-        let granted = (wanted as u64).min(available);
-        if granted < wanted as u64 {
+    fn available(&self) -> u64 {
+        self.capacity_bytes.saturating_sub(self.used_bytes)
+    }
+
+    /// The prefix of `bytes` that still fits, charged to the budget; marks the log truncated
+    /// when not all of it fits. `overhead` is charged first, and nothing is kept unless it fits.
+    fn reserve(&mut self, bytes: &[u8], overhead: u64) -> Option<usize> {
+        let Some(available) = self.available().checked_sub(overhead) else {
+            self.truncated = true;
+            return None;
+        };
+        let (length, cost) = stored_prefix(bytes, available);
+        if length < bytes.len() {
             self.truncated = true;
         }
-        self.used_bytes += granted;
-        granted as usize
+        self.used_bytes += overhead + cost;
+        Some(length)
     }
 }
 
@@ -82,29 +139,25 @@ impl SharedStepLog {
 
     pub(crate) fn record(&self, level: Level, mut message: String) {
         self.with(|buffer| {
-            let granted = buffer.reserve(message.len());
-            if granted == 0 {
+            let Some(length) = buffer.reserve(message.as_bytes(), LOG_RECORD_OVERHEAD_BYTES) else {
                 return;
-            }
-            if granted < message.len() {
-                let mut end = granted;
-                while !message.is_char_boundary(end) {
-                    end -= 1;
-                }
-                message.truncate(end);
-            }
+            };
+            // A valid string's stored prefix ends on a character boundary.
+            message.truncate(length);
             buffer.records.push(LogRecord { level, message });
         });
     }
 
     fn write(&self, stream: Stream, bytes: &[u8]) {
         self.with(|buffer| {
-            let granted = buffer.reserve(bytes.len());
+            let Some(length) = buffer.reserve(bytes, 0) else {
+                return;
+            };
             let target = match stream {
                 Stream::Stdout => &mut buffer.stdout,
                 Stream::Stderr => &mut buffer.stderr,
             };
-            target.extend_from_slice(&bytes[..granted]);
+            target.extend_from_slice(&bytes[..length]);
         });
     }
 
@@ -222,7 +275,7 @@ mod tests {
     // Proves log records, stdout and stderr share one budget and the overflow is dropped, marked.
     #[test]
     fn log_budget_is_shared_and_truncates() {
-        let log = SharedStepLog::new(10);
+        let log = SharedStepLog::new(LOG_RECORD_OVERHEAD_BYTES + 6 + 3 + 1);
         log.record(Level::Info, "héllo".to_string());
         log.write(Stream::Stdout, b"abc");
         log.write(Stream::Stderr, b"defgh");
@@ -238,10 +291,40 @@ mod tests {
     // Proves a record cut by the budget is cut on a character boundary.
     #[test]
     fn truncated_record_stays_utf8() {
-        let log = SharedStepLog::new(2);
+        let log = SharedStepLog::new(LOG_RECORD_OVERHEAD_BYTES + 2);
         log.record(Level::Info, "éé".to_string());
         let finished = log.finish();
         assert_eq!(finished.records[0].message, "é");
         assert!(finished.truncated);
+    }
+
+    // Proves the budget bounds the stored log, whatever the records (issue 17, weakness 9):
+    // a million one-byte records and stdout full of control characters and invalid UTF-8 never
+    // store more JSON than the budget.
+    #[test]
+    fn the_budget_bounds_the_stored_json() {
+        let budget = 64 * 1024;
+        let log = SharedStepLog::new(budget);
+        for _ in 0..1_000_000 {
+            log.record(Level::Debug, "x".to_string());
+        }
+        let finished = log.finish();
+        assert!(finished.truncated);
+        let stored = serde_json::to_string(&finished).unwrap().len() as u64;
+        assert!(stored <= budget, "stored {stored} bytes under a budget of {budget}");
+        let log = SharedStepLog::new(budget);
+        let hostile: Vec<u8> = (0..1_000_000u32)
+            .map(|index| [0u8, 0x1b, 0xff, b'"'][index as usize % 4])
+            .collect();
+        log.write(Stream::Stdout, &hostile);
+        let finished = log.finish();
+        assert!(finished.truncated);
+        // The budget counts the streams' text; the log's own keys add a fixed few bytes.
+        let stored = serde_json::to_string(&finished).unwrap().len() as u64;
+        assert!(
+            stored <= budget + 128,
+            "stored {stored} bytes under a budget of {budget}"
+        );
+        assert!(stored > budget / 2, "the budget was not used: {stored} bytes");
     }
 }

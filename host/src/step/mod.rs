@@ -88,34 +88,10 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Checks a configuration against the JSON Schema a step declares. Remote `$ref`s cannot
-/// resolve (the validator is built without network or file access), so they are refused too.
+/// Checks a configuration against the JSON Schema a step declares, within the bounds the plugin
+/// runtime puts on schemas (see `plugin::validate_config`).
 pub fn validate_config(info: &StepInfo, config: &str) -> anyhow::Result<serde_json::Value> {
-    let instance: serde_json::Value = serde_json::from_str(config)
-        .with_context(|| format!("the configuration of plugin {} is not JSON", info.name))?;
-    let schema: serde_json::Value = serde_json::from_str(&info.config_schema)
-        .with_context(|| format!("plugin {} declares a config schema that is not JSON", info.name))?;
-    let validator = jsonschema::validator_for(&schema)
-        .map_err(|error| anyhow::anyhow!("plugin {} declares an unusable config schema: {error}", info.name))?;
-    let problems: Vec<String> = validator
-        .iter_errors(&instance)
-        .take(20)
-        .map(|error| {
-            let path = error.instance_path().to_string();
-            if path.is_empty() {
-                format!("{error}")
-            } else {
-                format!("{path}: {error}")
-            }
-        })
-        .collect();
-    anyhow::ensure!(
-        problems.is_empty(),
-        "the configuration does not match the schema of plugin {}:\n  {}",
-        info.name,
-        problems.join("\n  ")
-    );
-    Ok(instance)
+    crate::plugin::validate_config(info, config)
 }
 
 /// Runs a step over a fresh snapshot of the ledger in `db_path`.

@@ -1334,3 +1334,113 @@ fn a_changed_task_config_is_reported_not_ignored() {
     let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
     assert!(!status.contains(note), "{status}");
 }
+
+#[test]
+fn close_toml_names_only_users_of_the_ledger_and_a_reviewer_who_is_not_the_owner() {
+    // Proves close.toml's people are checked against the ledger before anything runs (issue
+    // 15), naming the file, the task and the fix, and that nothing is written.
+    let ledger = Ledger::with_demo_journals();
+    let config = std::fs::read_to_string(pinned_close(&ledger)).unwrap();
+    let cases = [
+        (
+            config.replacen("owner = \"bob\"", "owner = \"mallory\"", 1),
+            "task subledgers-posted: owner mallory is not a user of the ledger (users: alice, bob, carol); add them under [[user]] in the setup file",
+        ),
+        (
+            config.replacen("reviewer = \"alice\"", "reviewer = \"bob\"", 1),
+            "task management-fee: the reviewer bob is also its owner; a reviewer must be someone other than the preparer",
+        ),
+    ];
+    for (text, refusal) in cases {
+        let file = ledger.write("people.toml", &text);
+        let count = ledger.entry_count("ACME-US");
+        for command in ["run", "status"] {
+            let stderr = close(&ledger, "bob", &file, &[command]).failure();
+            assert!(stderr.contains(&format!("{file}: {refusal}")), "{command}: {stderr}");
+        }
+        assert_eq!(ledger.entry_count("ACME-US"), count);
+        assert!(
+            ledger
+                .run(&["close", "history", "--config", &file, "--format", "json"])
+                .success()
+                .json()["events"]
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            "no task state was written"
+        );
+    }
+}
+
+#[test]
+fn a_task_limited_to_some_entities_runs_and_is_waited_on_only_there() {
+    // Proves `entities = [...]` on a task: a group-level check signed once in ACME-US has no
+    // row in ACME-DE, ACME-DE's tasks do not wait on it, and signing it off there is refused.
+    let ledger = Ledger::with_demo_journals();
+    let text = std::fs::read_to_string(pinned_close(&ledger)).unwrap().replace(
+        "id = \"review-accruals\"\n",
+        "id = \"review-accruals\"\nentities = [\"ACME-US\"]\n",
+    );
+    let config = ledger.write("limited.toml", &text);
+    close(&ledger, "bob", &config, &["run"]).success();
+    let board = statuses(&ledger, &config);
+    assert!(!board.contains_key("ACME-DE:review-accruals"), "{board:?}");
+    assert_eq!(board["ACME-US:review-accruals"], "blocked");
+    let stderr = close(
+        &ledger,
+        "bob",
+        &config,
+        &["signoff", "--entity", "ACME-DE", "--task", "review-accruals"],
+    )
+    .failure();
+    assert!(
+        stderr.contains("task review-accruals does not run in entity ACME-DE: close.toml limits it to ACME-US"),
+        "{stderr}"
+    );
+    close(
+        &ledger,
+        "alice",
+        &config,
+        &["signoff", "--entity", "ACME-DE", "--task", "management-fee", "--review"],
+    )
+    .success();
+    close(&ledger, "bob", &config, &["run"]).success();
+    let board = statuses(&ledger, &config);
+    assert_eq!(
+        board["ACME-DE:trial-balance-check"], "done",
+        "ACME-DE did not wait on a task it does not run"
+    );
+    let unknown = ledger.write(
+        "unknown-entity.toml",
+        &text.replace("entities = [\"ACME-US\"]\n", "entities = [\"ACME-FR\"]\n"),
+    );
+    let stderr = close(&ledger, "bob", &unknown, &["status"]).failure();
+    assert!(
+        stderr.contains("`entities` names ACME-FR, which is not an entity of this close (its entities: ACME-US, ACME-DE)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn running_a_close_warns_when_the_previous_periods_close_is_incomplete() {
+    // Proves `close run` for February warns, and still runs, while January's close is started
+    // but not complete; with January complete it does not warn.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    close(&ledger, "bob", &config, &["run"]).success();
+    let february = |ledger: &Ledger| {
+        ledger.run_as(
+            "bob",
+            &["close", "run", "--config", &config, "--period", "2026-02", "--dry-run"],
+        )
+    };
+    let warned = february(&ledger).success().stderr;
+    assert!(
+        warned.contains("warning: the previous close is incomplete: ACME-US 2026-01 ("),
+        "{warned}"
+    );
+    sign_everything(&ledger, &config);
+    close(&ledger, "bob", &config, &["run"]).success();
+    let quiet = february(&ledger).success().stderr;
+    assert!(!quiet.contains("previous close is incomplete"), "{quiet}");
+}

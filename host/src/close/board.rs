@@ -63,7 +63,7 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
                 .map(|candidate| candidate.end))
         })?;
         let period_end = period_end.unwrap_or(today);
-        for task in &config.tasks {
+        for task in config.tasks.iter().filter(|task| task.runs_in(entity)) {
             let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
             let status = ShownStatus::of(
                 state.as_ref().map_or(TaskStatus::Pending, |record| record.status),

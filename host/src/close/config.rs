@@ -97,6 +97,9 @@ struct TaskSection {
     /// Other entities the step may read (`"E"`) or read and post to (`"E:post"`).
     #[serde(default)]
     allow: Vec<String>,
+    /// Only these entities of the close run the task (a group-level task signed once).
+    #[serde(default)]
+    entities: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -143,6 +146,18 @@ pub struct Task {
     pub config: serde_json::Value,
     pub limits: LimitOverrides,
     pub allow: Vec<(String, bool)>,
+    /// The entities of the close that run the task; every entity when none.
+    pub entities: Option<BTreeSet<String>>,
+}
+
+impl Task {
+    /// Whether the task runs in `entity` (a task limited to some entities has no state, row or
+    /// sign-off in the others, and a task of those others does not wait on it).
+    pub fn runs_in(&self, entity: &EntityId) -> bool {
+        self.entities
+            .as_ref()
+            .is_none_or(|entities| entities.contains(entity.as_str()))
+    }
 }
 
 /// Which entities a close covers.
@@ -162,6 +177,8 @@ pub struct CloseConfig {
     pub plugins: BTreeMap<String, PluginPin>,
     /// In dependency order.
     pub tasks: Vec<Task>,
+    /// The close.toml it was read from, as given: refusals name it.
+    pub file: PathBuf,
     /// The folder of close.toml: relative paths in it are relative to here.
     pub directory: PathBuf,
 }
@@ -254,7 +271,12 @@ impl CloseConfig {
         let mut tasks = Vec::with_capacity(file.tasks.len());
         let mut seen = BTreeSet::new();
         for section in &file.tasks {
-            let task = Self::parse_task(section, &ids, &plugins).with_context(|| format!("task {}", section.id))?;
+            let close_entities = match &entities {
+                EntityScope::All => None,
+                EntityScope::List(list) => Some(list.as_slice()),
+            };
+            let task = Self::parse_task(section, &ids, &plugins, close_entities)
+                .with_context(|| format!("task {}", section.id))?;
             anyhow::ensure!(seen.insert(task.id.clone()), "task id {} is used twice", task.id);
             tasks.push(task);
         }
@@ -278,6 +300,7 @@ impl CloseConfig {
             plugins,
             tasks,
             directory,
+            file: path.to_path_buf(),
         })
     }
 
@@ -285,6 +308,7 @@ impl CloseConfig {
         section: &TaskSection,
         ids: &BTreeSet<&str>,
         plugins: &BTreeMap<String, PluginPin>,
+        close_entities: Option<&[String]>,
     ) -> anyhow::Result<Task> {
         anyhow::ensure!(
             !section.id.is_empty()
@@ -353,6 +377,25 @@ impl CloseConfig {
             log_bytes: limits.log_bytes,
             query_rows: limits.query_rows,
         });
+        let entities = match &section.entities {
+            None => None,
+            Some(list) => {
+                anyhow::ensure!(
+                    !list.is_empty(),
+                    "`entities = []` runs the task nowhere; name at least one entity or leave `entities` out"
+                );
+                if let Some(close_entities) = close_entities {
+                    for entity in list {
+                        anyhow::ensure!(
+                            close_entities.contains(entity),
+                            "`entities` names {entity}, which is not an entity of this close (its entities: {})",
+                            close_entities.join(", ")
+                        );
+                    }
+                }
+                Some(list.iter().cloned().collect())
+            }
+        };
         let mut allow = Vec::new();
         for allowed in &section.allow {
             match allowed.split_once(':') {
@@ -389,6 +432,7 @@ impl CloseConfig {
             config,
             limits: limits.unwrap_or_default(),
             allow,
+            entities,
         })
     }
 
@@ -481,6 +525,34 @@ impl CloseConfig {
             }
         }
         covered
+    }
+
+    /// Refuses people the ledger does not know: an owner or reviewer who is not a user in the
+    /// ledger's setup, and a reviewer who is also the task's owner (who prepares it).
+    pub fn check_people(&self, users: &BTreeSet<String>) -> anyhow::Result<()> {
+        for task in &self.tasks {
+            let mut people = vec![("owner", &task.owner)];
+            if let Some(reviewer) = &task.reviewer {
+                people.push(("reviewer", reviewer));
+            }
+            for (role, user) in people {
+                anyhow::ensure!(
+                    user.is_empty() || users.contains(user),
+                    "{}: task {}: {role} {user} is not a user of the ledger (users: {}); add them under [[user]] in the setup file and run `closebook setup apply`, or name an existing user",
+                    self.file.display(),
+                    task.id,
+                    users.iter().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+            anyhow::ensure!(
+                task.reviewer.as_deref() != Some(task.owner.as_str()),
+                "{}: task {}: the reviewer {} is also its owner; a reviewer must be someone other than the preparer: name another reviewer",
+                self.file.display(),
+                task.id,
+                task.owner
+            );
+        }
+        Ok(())
     }
 
     pub fn downstream_of(&self, task: &str) -> BTreeSet<String> {

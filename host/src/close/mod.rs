@@ -216,6 +216,53 @@ impl CloseContext<'_> {
         Ok(entities)
     }
 
+    /// Checks close.toml against the ledger: its owners and reviewers must be users, and a
+    /// reviewer not the owner. Every close command calls it once, before anything runs.
+    pub fn check_config(&self) -> anyhow::Result<()> {
+        let users = Store::open(&self.db)?.read(|db| db.user_ids())?;
+        self.config.check_people(&users)
+    }
+
+    /// A warning when the close of the period before this one was started and is not complete
+    /// in some entity: closes go in sequence, but a late task there is not a reason to stop this
+    /// one. None when it is complete, or was never run with closebook.
+    pub fn previous_close_incomplete(&self) -> anyhow::Result<Option<String>> {
+        let entities = self.entities()?;
+        let mut store = Store::open(&self.db)?;
+        let mut incomplete = Vec::new();
+        store.read(|db| {
+            for entity in &entities {
+                let record = db.require_entity(entity)?;
+                let periods = db.periods(&record.calendar, None)?;
+                let Some(position) = periods.iter().position(|period| period.name == self.period) else {
+                    continue;
+                };
+                let Some(previous) = position.checked_sub(1).map(|index| &periods[index].name) else {
+                    continue;
+                };
+                let mut started = false;
+                let mut complete = 0;
+                let mut total = 0;
+                for task in self.config.tasks.iter().filter(|task| task.runs_in(entity)) {
+                    let state = db.close_task(&self.config.name, entity, previous, &task.id)?;
+                    started |= state.is_some();
+                    total += 1;
+                    complete += usize::from(state.is_some_and(|state| state.status.is_complete()));
+                }
+                if started && complete < total {
+                    incomplete.push(format!("{entity} {previous} ({complete} of {total} tasks complete)"));
+                }
+            }
+            Ok(())
+        })?;
+        Ok((!incomplete.is_empty()).then(|| {
+            format!(
+                "the previous close is incomplete: {}; closes normally go in sequence (`closebook close status --period …` shows what is left)",
+                incomplete.join(", ")
+            )
+        }))
+    }
+
     fn record(&self, entity: &EntityId, task: &str) -> CloseTaskRecord {
         CloseTaskRecord {
             close: self.config.name.clone(),
@@ -284,7 +331,14 @@ fn waiting_on(
         } else {
             vec![entity]
         };
-        for target in targets {
+        let runs_in = |target: &EntityId| {
+            context
+                .config
+                .task(&dependency.task)
+                .is_some_and(|dependency| dependency.runs_in(target))
+        };
+        // A task limited to some entities is waited on only where it runs.
+        for target in targets.into_iter().filter(|target| runs_in(target)) {
             let status = db
                 .close_task(&context.config.name, target, &context.period, &dependency.task)?
                 .map_or(TaskStatus::Pending, |record| record.status);
@@ -320,7 +374,10 @@ pub fn run_close(
         }
     }
     stale::mark_stale(context)?;
-    let total = entities.len() * context.config.tasks.len();
+    let total: usize = entities
+        .iter()
+        .map(|entity| context.config.tasks.iter().filter(|task| task.runs_in(entity)).count())
+        .sum();
     let mut runs: BTreeMap<(EntityId, String), usize> = BTreeMap::new();
     let mut outcomes: BTreeMap<(EntityId, String), TaskOutcome> = BTreeMap::new();
     let mut store = Store::open(&context.db)?;
@@ -330,7 +387,7 @@ pub fn run_close(
     for _round in 0..=total * TASK_RUNS_PER_CLOSE_RUN_MAX {
         let mut ran_any = false;
         for entity in &entities {
-            for task in &context.config.tasks {
+            for task in context.config.tasks.iter().filter(|task| task.runs_in(entity)) {
                 let key = (entity.clone(), task.id.clone());
                 let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
                 let status = state.as_ref().map_or(TaskStatus::Pending, |record| record.status);
@@ -373,7 +430,7 @@ pub fn run_close(
     // the state (or the wait) of the others.
     let mut report = Vec::new();
     for entity in &entities {
-        for task in &context.config.tasks {
+        for task in context.config.tasks.iter().filter(|task| task.runs_in(entity)) {
             let key = (entity.clone(), task.id.clone());
             let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
             let status = state.as_ref().map_or(TaskStatus::Pending, |record| record.status);
@@ -417,6 +474,22 @@ pub fn run_close(
         }
     }
     Ok(report)
+}
+
+/// Refuses a task limited to other entities (`entities = [...]` in close.toml).
+pub(crate) fn ensure_runs_in(task: &Task, entity: &EntityId) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        task.runs_in(entity),
+        "task {} does not run in entity {entity}: close.toml limits it to {}",
+        task.id,
+        task.entities
+            .iter()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
 }
 
 /// The SHA-256 of a task's configuration (its canonical JSON), recorded with each run.

@@ -317,6 +317,7 @@ pub fn task_view(context: &CloseContext<'_>, entity: &EntityId, task_id: &str) -
         "entity {entity} is not part of close {}",
         context.config.name
     );
+    super::ensure_runs_in(task, entity)?;
     super::stale::mark_stale(context)?;
     let all_entities = context.close_entities()?;
     let mut store = Store::open(&context.db)?;
@@ -330,7 +331,13 @@ pub fn task_view(context: &CloseContext<'_>, entity: &EntityId, task_id: &str) -
             } else {
                 vec![entity]
             };
-            for target in targets {
+            let runs_in = |target: &&EntityId| {
+                context
+                    .config
+                    .task(&dependency.task)
+                    .is_some_and(|dependency| dependency.runs_in(target))
+            };
+            for target in targets.into_iter().filter(runs_in) {
                 let status = db
                     .close_task(&context.config.name, target, &context.period, &dependency.task)?
                     .map_or(TaskStatus::Pending, |record| record.status);

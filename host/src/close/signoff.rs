@@ -42,6 +42,7 @@ pub fn signoff(
         "entity {entity} is not part of close {}",
         context.config.name
     );
+    super::ensure_runs_in(task, entity)?;
     mark_stale(context)?;
     let mut store = Store::open(&context.db)?;
     let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;

@@ -40,12 +40,16 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             format,
         } => {
             let close = CloseConfig::load(&config)?;
+            close_context(context, &close, &period, &[]).check_config()?;
             let mut stderr = std::io::stderr();
             let terminal = std::io::IsTerminal::is_terminal(&stderr);
             let mut progress = Progress {
                 out: &mut stderr,
                 terminal,
             };
+            if let Some(warning) = close_context(context, &close, &period, &entities).previous_close_incomplete()? {
+                eprintln!("warning: {warning}");
+            }
             let outcomes = if dry_run {
                 let directory = tempfile_directory(&context.db)?;
                 let copy = dry_run_copy(&context.db, &directory)?;
@@ -82,6 +86,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             note,
         } => {
             let close = CloseConfig::load(&config)?;
+            close_context(context, &close, &period, &[]).check_config()?;
             let signed = signoff(
                 &close_context(context, &close, &period, &[]),
                 &EntityId::new(entity.clone()),
@@ -105,6 +110,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             format,
         } => {
             let close = CloseConfig::load(&config)?;
+            close_context(context, &close, &period, &[]).check_config()?;
             let view = task_view(
                 &close_context(context, &close, &period, &[]),
                 &EntityId::new(entity.clone()),
@@ -124,6 +130,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             format,
         } => {
             let close = CloseConfig::load(&config)?;
+            close_context(context, &close, &period, &[]).check_config()?;
             let today = today.unwrap_or_else(|| chrono::Local::now().date_naive());
             let board = board::board(&close_context(context, &close, &period, &[]), today)?;
             if format.format == Format::Json {

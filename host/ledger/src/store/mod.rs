@@ -838,6 +838,13 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// Every user declared in setup.
+    pub fn user_ids(&self) -> Result<BTreeSet<String>, LedgerError> {
+        let mut statement = self.connection.prepare_cached("SELECT id FROM users ORDER BY id")?;
+        let rows = statement.query_map([], |row| row.get::<_, String>("id"))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn group_exists(&self, group: &str) -> Result<bool, LedgerError> {
         Ok(self
             .connection

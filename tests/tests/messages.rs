@@ -1,8 +1,9 @@
 //! Issue 15's config and message fixes, through the real binary: each test proves the exact
 //! message a user now reads and, for a refusal, that nothing was written.
 
-use closebook_tests::{Ledger, Run};
+use closebook_tests::{Ledger, Run, closebook_binary};
 use serde_json::Value;
+use std::process::Command;
 
 /// The audit records of an action, in the order `closebook audit --format json` lists them.
 fn audit_records(ledger: &Ledger, action: &str) -> Vec<Value> {
@@ -104,5 +105,159 @@ SE-401,2026-01-11,4000,-50.00,Cash sale
             .success()
             .stdout
             .contains("0 posted, 3 already imported (unchanged)")
+    );
+}
+
+#[test]
+fn csv_files_from_other_locales_are_refused_naming_the_real_cause() {
+    // Issue 15: `;` between columns, thousands separators, decimal commas and negatives in
+    // parentheses are each named; --delimiter reads a `;` file.
+    let ledger = Ledger::with_demo_setup();
+    refused_import(
+        &ledger,
+        "semicolons.csv",
+        "entry;date;account;amount\nX-1;2026-01-10;1000;100.00\nX-1;2026-01-10;4000;-100.00\n",
+        &[],
+        "error: {file}: the header `entry;date;account;amount` separates its columns with ';', but the file is read with ',' between columns: pass --delimiter ';'\n",
+    );
+    refused_import(
+        &ledger,
+        "decimal-comma.csv",
+        "entry;date;account;amount\nX-1;2026-01-10;1000;100,50\nX-1;2026-01-10;4000;-100,50\n",
+        &["--delimiter", ";"],
+        "error: importing {file} into entity ACME-US: 1 problem refused; nothing was written:
+  line 2: entry X-1: amounts must use '.' as decimal point and no thousands separator: '100,50'
+",
+    );
+    refused_import(
+        &ledger,
+        "thousands-quoted.csv",
+        "entry,date,account,amount\nX-1,2026-01-10,1000,\"1,234.56\"\nX-1,2026-01-10,4000,-1234.56\n",
+        &[],
+        "error: importing {file} into entity ACME-US: 1 problem refused; nothing was written:
+  line 2: entry X-1: amounts must use '.' as decimal point and no thousands separator: '1,234.56'
+",
+    );
+    refused_import(
+        &ledger,
+        "thousands.csv",
+        "entry,date,account,amount,description\nX-1,2026-01-10,1000,1,234.56,Sale\nX-1,2026-01-10,4000,-1234.56,Sale\nX-2,2026-01-10,1000,5,Sale,extra\nX-2,2026-01-10,4000,-5,Sale\n",
+        &[],
+        "error: importing {file} into entity ACME-US: 2 problems refused; nothing was written:
+  line 2: entry X-1: amounts must use '.' as decimal point and no thousands separator: '1,234.56'
+  line 4: entry X-2: the line has 6 fields but the header has 5; quote a field that contains ','
+",
+    );
+    refused_import(
+        &ledger,
+        "parentheses.csv",
+        "entry,date,account,debit,credit,amount\nX-1,2026-01-10,1000,,,100.00\nX-1,2026-01-10,4000,,,(100.00)\n",
+        &[],
+        "error: importing {file} into entity ACME-US: 1 problem refused; nothing was written:
+  line 3: entry X-1: negative amounts take a minus sign, not parentheses: '(100.00)'; write -100.00
+",
+    );
+    // The same journal with `;` and --delimiter posts.
+    let (_, run) = import_journal(
+        &ledger,
+        "semicolons.csv",
+        "entry;date;account;amount\nX-1;2026-01-10;1000;100.00\nX-1;2026-01-10;4000;-100.00\n",
+        &["--delimiter", ";"],
+    );
+    assert!(run.success().stdout.contains("1 entries (2 lines) read, 1 posted"));
+    // Rates take --delimiter too, and name a `;` header the same way.
+    let rates = ledger.write("rates.csv", "from;to;type;date;rate\nEUR;USD;spot;2026-01-20;1.1\n");
+    let error = ledger.run(&["import", "rates", &rates]).failure();
+    assert_eq!(
+        error,
+        format!(
+            "error: {rates}: the header `from;to;type;date;rate` separates its columns with ';', but the file is read with ',' between columns: pass --delimiter ';'\n"
+        )
+    );
+    let comma_rate = ledger.write(
+        "comma-rate.csv",
+        "from;to;type;date;rate\nEUR;USD;spot;2026-01-20;1,1\n",
+    );
+    let error = ledger
+        .run(&["import", "rates", &comma_rate, "--delimiter", ";"])
+        .failure();
+    assert_eq!(
+        error,
+        format!(
+            "error: {comma_rate}: line 2: rate EUR/USD on 2026-01-20: amounts must use '.' as decimal point and no thousands separator: '1,1'\n"
+        )
+    );
+    ledger.run(&["import", "rates", &rates, "--delimiter", ";"]).success();
+    let error = ledger
+        .run(&["import", "rates", &rates, "--delimiter", "semicolon"])
+        .failure();
+    assert!(
+        error.contains(
+            "`semicolon` is not a column delimiter: give one punctuation character such as ';' or '|', or `tab`"
+        ),
+        "{error}"
+    );
+}
+
+const RATE_SETUP: &str = r#"[[currency]]
+code = "USD"
+minor_units = 2
+[[currency]]
+code = "EUR"
+minor_units = 2
+[[rate]]
+from = "EUR"
+to = "USD"
+type = "spot"
+date = 2026-01-31
+rate = "1.09"
+[[rate]]
+from = "EUR"
+to = "USD"
+type = "spot"
+date = "2026-02-28"
+rate = "1.10"
+"#;
+
+#[test]
+fn setup_rates_take_toml_dates_and_errors_name_the_file_given() {
+    // Issue 15: `[[rate]]` takes `date = 2026-01-31` as close.toml does; a setup error names
+    // the file given; `--db` help says which command creates the file.
+    let ledger = Ledger::new();
+    let setup = ledger.write("group-rates.toml", RATE_SETUP);
+    let applied = ledger.run(&["setup", "apply", &setup]).success().stdout;
+    assert!(applied.ends_with(", 2 rates\n"), "{applied}");
+    let wrong = ledger.write(
+        "my-organisation.toml",
+        &RATE_SETUP.replace("date = 2026-01-31", "date = 2026-01-31T10:00:00"),
+    );
+    let error = ledger.run(&["setup", "apply", &wrong]).failure();
+    assert_eq!(
+        error,
+        format!("error: applying {wrong}: rate EUR/USD: `2026-01-31T10:00:00` is not a date (YYYY-MM-DD)\n")
+    );
+    let number = ledger.write(
+        "numbers.toml",
+        &RATE_SETUP.replace("date = 2026-01-31", "date = 20260131"),
+    );
+    let error = ledger.run(&["setup", "apply", &number]).failure();
+    assert!(
+        error.starts_with(&format!("error: {number}: TOML parse error at line 11")),
+        "{error}"
+    );
+    assert!(
+        error.contains("expected a date like 2026-01-31 (a TOML date or a string), found integer `20260131`"),
+        "{error}"
+    );
+    let help = Command::new(closebook_binary())
+        .arg("--help")
+        .env_remove("CLOSEBOOK_DB")
+        .output()
+        .expect("closebook runs");
+    let help = String::from_utf8(help.stdout).expect("help is text");
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains("--db <PATH> The ledger file. `setup apply` creates it when it does not exist (or is empty); every other command refuses a missing or empty file rather than start a new ledger. A relative path is taken from the current directory [env: CLOSEBOOK_DB=] [default: closebook.db]"),
+        "{help}"
     );
 }

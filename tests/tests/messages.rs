@@ -1,7 +1,7 @@
 //! Issue 15's config and message fixes, through the real binary: each test proves the exact
 //! message a user now reads and, for a refusal, that nothing was written.
 
-use closebook_tests::{Ledger, Run, closebook_binary};
+use closebook_tests::{Ledger, Run, closebook_binary, workspace_root};
 use serde_json::Value;
 use std::process::Command;
 
@@ -105,6 +105,96 @@ SE-401,2026-01-11,4000,-50.00,Cash sale
             .success()
             .stdout
             .contains("0 posted, 3 already imported (unchanged)")
+    );
+}
+
+#[test]
+fn a_repeated_entity_changes_its_period_once_and_no_change_is_not_audited() {
+    // Issue 15: `--entity` twice applies once; a period already at the status asked for is
+    // reported and leaves no audit record.
+    let ledger = Ledger::with_demo_setup();
+    let set = |entities: &[&str]| {
+        let mut arguments = vec!["period", "set-status", "--period", "2026-01", "--status", "on-hold"];
+        for entity in entities {
+            arguments.extend(["--entity", entity]);
+        }
+        ledger.run(&arguments).success().stdout
+    };
+    assert_eq!(set(&["ACME-US", "ACME-US"]), "ACME-US 2026-01: open -> on-hold\n");
+    assert_eq!(audit_records(&ledger, "period.set-status").len(), 1);
+    assert_eq!(
+        set(&["ACME-US"]),
+        "period 2026-01 of entity ACME-US is already on-hold; nothing changed\n"
+    );
+    assert_eq!(audit_records(&ledger, "period.set-status").len(), 1);
+    assert_eq!(
+        set(&["ACME-US", "ACME-DE"]),
+        "period 2026-01 of entity ACME-US is already on-hold; nothing changed\nACME-DE 2026-01: open -> on-hold\n"
+    );
+    let mut entities: Vec<String> = audit_records(&ledger, "period.set-status")
+        .iter()
+        .map(|record| record["entity"].as_str().expect("an entity").to_owned())
+        .collect();
+    entities.sort();
+    assert_eq!(entities, ["ACME-DE", "ACME-US"]);
+    // A period that does not exist is still refused by name, not reported as unchanged.
+    let error = ledger
+        .run(&[
+            "period",
+            "set-status",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2031-01",
+            "--status",
+            "open",
+        ])
+        .failure();
+    assert_eq!(
+        error,
+        "error: setting the status of period 2031-01: period 2031-01 does not exist in calendar standard of entity ACME-US\n"
+    );
+}
+
+#[test]
+fn without_user_variables_the_acting_user_is_the_operating_system_account() {
+    // Issue 15: with $USER, $USERNAME and CLOSEBOOK_USER unset and no --as, the audit trail
+    // records the operating-system account (getpwuid), never "unknown".
+    let ledger = Ledger::with_demo_setup();
+    let account = Command::new("id").arg("-un").output().expect("id runs");
+    let account = String::from_utf8(account.stdout)
+        .expect("an account name")
+        .trim()
+        .to_owned();
+    assert!(!account.is_empty());
+    let output = Command::new(closebook_binary())
+        .args(["--db", &ledger.db().display().to_string()])
+        .args([
+            "period",
+            "set-status",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-02",
+            "--status",
+            "on-hold",
+        ])
+        .current_dir(workspace_root())
+        .env_remove("USER")
+        .env_remove("USERNAME")
+        .env_remove("CLOSEBOOK_USER")
+        .env_remove("CLOSEBOOK_DB")
+        .output()
+        .expect("closebook runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let records = audit_records(&ledger, "period.set-status");
+    assert_eq!(records[0]["user"], account.as_str());
+    assert_ne!(records[0]["user"], "unknown");
+    // A blank --as is refused rather than quietly replaced by the operating-system user.
+    let error = ledger.run_as(" ", &["audit"]).failure();
+    assert_eq!(
+        error,
+        "error: the acting user is blank: name one with --as USER (or CLOSEBOOK_USER)\n"
     );
 }
 

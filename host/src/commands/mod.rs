@@ -40,28 +40,88 @@ impl Context {
             );
             return Ok(entities);
         }
-        Ok(selection
-            .entities
-            .iter()
-            .map(|entity| EntityId::new(entity.clone()))
-            .collect())
+        // An entity named twice is changed once: a mass change applies per entity.
+        let mut entities: Vec<EntityId> = Vec::with_capacity(selection.entities.len());
+        for entity in &selection.entities {
+            let entity = EntityId::new(entity.clone());
+            if !entities.contains(&entity) {
+                entities.push(entity);
+            }
+        }
+        Ok(entities)
     }
 }
 
-/// The acting user: `--as`, `CLOSEBOOK_USER`, else the operating-system user.
-fn acting_user(cli_user: Option<&str>) -> UserId {
-    let from_os = || {
-        std::env::var("USER")
-            .or_else(|_| std::env::var("USERNAME"))
-            .unwrap_or_else(|_| "unknown".to_owned())
-    };
-    UserId::new(cli_user.map(str::to_owned).unwrap_or_else(from_os))
+/// The acting user: `--as`, `CLOSEBOOK_USER`, else the operating-system account: `$USER`,
+/// `$USERNAME`, or, when neither is set (cron, containers, `env -i`), the name the password
+/// database gives the effective user id. Refused when none of them names anyone, rather than
+/// recorded in the audit trail as a made-up name.
+fn acting_user(cli_user: Option<&str>) -> anyhow::Result<UserId> {
+    let named = |text: String| Some(text).filter(|text| !text.trim().is_empty());
+    if let Some(given) = cli_user {
+        // A blank `--as "$REVIEWER"` must not quietly act as whoever runs the command.
+        anyhow::ensure!(
+            !given.trim().is_empty(),
+            "the acting user is blank: name one with --as USER (or CLOSEBOOK_USER)"
+        );
+        return Ok(UserId::new(given.to_owned()));
+    }
+    let user = std::env::var("USER")
+        .ok()
+        .and_then(named)
+        .or_else(|| std::env::var("USERNAME").ok().and_then(named))
+        .or_else(operating_system_account);
+    match user {
+        Some(user) => Ok(UserId::new(user)),
+        None => anyhow::bail!(
+            "cannot tell who is acting: $USER and $USERNAME are not set and the operating system has no account name for this process; pass --as USER or set CLOSEBOOK_USER"
+        ),
+    }
+}
+
+/// The largest buffer `getpwuid_r` is given for one account record: records are a few hundred
+/// bytes; the buffer starts small and doubles up to this when the call says it is too small.
+#[cfg(unix)]
+const ACCOUNT_RECORD_BYTES_MAX: usize = 1 << 20;
+
+/// The account name of the process's effective user id, from the password database (local
+/// files, LDAP, whatever the system's name service uses).
+#[cfg(unix)]
+fn operating_system_account() -> Option<String> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let user_id = unsafe { libc::geteuid() };
+    let mut buffer_bytes = 1024;
+    while buffer_bytes <= ACCOUNT_RECORD_BYTES_MAX {
+        let mut buffer: Vec<libc::c_char> = vec![0; buffer_bytes];
+        // SAFETY: `passwd` is plain data (integers and pointers), for which all zeros is valid.
+        let mut record: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call, `buffer` is as long as the length given,
+        // and the strings `record` points to live in `buffer`, read below before it is dropped.
+        let status = unsafe { libc::getpwuid_r(user_id, &mut record, buffer.as_mut_ptr(), buffer.len(), &mut found) };
+        if status == libc::ERANGE {
+            buffer_bytes *= 2;
+            continue;
+        }
+        if status != 0 || found.is_null() || record.pw_name.is_null() {
+            return None;
+        }
+        // SAFETY: on success `pw_name` points to a NUL-terminated string inside `buffer`.
+        let name = unsafe { std::ffi::CStr::from_ptr(record.pw_name) };
+        return name.to_str().ok().filter(|name| !name.is_empty()).map(str::to_owned);
+    }
+    None
+}
+
+#[cfg(not(unix))]
+fn operating_system_account() -> Option<String> {
+    None
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let context = Context {
         db: cli.db.clone(),
-        user: acting_user(cli.user.as_deref()),
+        user: acting_user(cli.user.as_deref())?,
     };
     if needs_existing_ledger(&cli.command) {
         closebook_ledger::store::require_ledger_file(&context.db)

@@ -289,6 +289,91 @@ fn csv_files_from_other_locales_are_refused_naming_the_real_cause() {
     );
 }
 
+#[test]
+fn csv_reports_carry_entity_currency_and_every_row_its_entry() {
+    // Issue 15: every row of the journal CSV names its entry and date; the trial balance,
+    // journal and statement CSVs name the entity and currency.
+    let ledger = Ledger::with_demo_journals();
+    let journal = ledger
+        .run(&[
+            "report", "journal", "--entity", "ACME-US", "--period", "2026-01", "--format", "csv",
+        ])
+        .success()
+        .stdout;
+    let mut reader = csv::Reader::from_reader(journal.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(
+        header,
+        [
+            "entity",
+            "accounting_currency",
+            "seq",
+            "entry",
+            "date",
+            "period",
+            "account",
+            "dimensions",
+            "currency",
+            "amount",
+            "accounting",
+            "description",
+            "source"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert!(rows.len() > 10, "the demo's January has many lines");
+    for row in &rows {
+        assert_eq!(&row[0], "ACME-US");
+        assert_eq!(&row[1], "USD");
+        assert!(!row[2].is_empty() && !row[3].is_empty(), "{row:?}");
+        assert!(row[4].starts_with("2026-01-"), "{row:?}");
+        assert_eq!(&row[5], "2026-01");
+        assert!(row[12].ends_with(" by alice"), "{row:?}");
+    }
+    let salaries: Vec<&csv::StringRecord> = rows.iter().filter(|row| &row[3] == "US-GL-001").collect();
+    assert_eq!(salaries.len(), 4, "every line of the entry carries its key");
+    assert!(salaries.iter().all(|row| &row[4] == "2026-01-25"));
+
+    let trial_balance = ledger
+        .run(&[
+            "report",
+            "trial-balance",
+            "--entity",
+            "ACME-DE",
+            "--period",
+            "2026-03",
+            "--format",
+            "csv",
+        ])
+        .success()
+        .stdout;
+    assert!(
+        trial_balance.starts_with("entity,currency,account,name,opening,debit,credit,closing\nACME-DE,EUR,"),
+        "{trial_balance}"
+    );
+    let statement = ledger
+        .run(&[
+            "report",
+            "income-statement",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-03",
+            "--format",
+            "csv",
+        ])
+        .success()
+        .stdout;
+    assert!(
+        statement.starts_with("entity,currency,row,section,category,account,name,period,"),
+        "{statement}"
+    );
+    assert!(
+        statement.lines().skip(1).all(|line| line.starts_with("ACME-US,USD,")),
+        "{statement}"
+    );
+}
+
 const RATE_SETUP: &str = r#"[[currency]]
 code = "USD"
 minor_units = 2
@@ -350,4 +435,119 @@ fn setup_rates_take_toml_dates_and_errors_name_the_file_given() {
         help.contains("--db <PATH> The ledger file. `setup apply` creates it when it does not exist (or is empty); every other command refuses a missing or empty file rather than start a new ledger. A relative path is taken from the current directory [env: CLOSEBOOK_DB=] [default: closebook.db]"),
         "{help}"
     );
+}
+
+const STATEMENT_SETUP: &str = r#"[[currency]]
+code = "USD"
+minor_units = 2
+[[calendar]]
+id = "standard"
+start_month = 1
+first_year = "FY2026"
+last_year = "FY2026"
+[[chart]]
+id = "C"
+accounts = [
+  { number = "1000", name = "Cash", type = "asset", category = "Cash" },
+  { number = "3000", name = "Share capital", type = "equity", category = "Equity" },
+  { number = "3100", name = "Capital reserve", type = "equity", category = "Equity" },
+  { number = "3900", name = "Retained earnings", type = "equity", category = "Equity" },
+  { number = "4000", name = "Sales", type = "revenue", category = "Revenue" },
+  { number = "6100", name = "Rent", type = "expense", category = "Premises" },
+]
+[[entity]]
+id = "E"
+name = "Example Ltd"
+currency = "USD"
+calendar = "standard"
+chart = "C"
+retained_earnings_account = "3900"
+"#;
+
+/// Capital paid in, sales of 300.00 in January and rent of 500.00 in March: a loss of 200.00
+/// for the year to March, and of 500.00 in March.
+const STATEMENT_JOURNALS: &str = "entry,date,period,account,amount
+OB,2026-01-01,FY2026-opening,1000,1500.00
+OB,2026-01-01,FY2026-opening,3000,-1000.00
+OB,2026-01-01,FY2026-opening,3100,-500.00
+S1,2026-01-15,,1000,300.00
+S1,2026-01-15,,4000,-300.00
+R1,2026-03-15,,6100,500.00
+R1,2026-03-15,,1000,-500.00
+";
+
+#[test]
+fn statements_name_a_loss_and_a_category_named_like_its_section_once() {
+    // Issue 15: category "Equity" in section Equity gives one "Total equity" row; a loss reads
+    // "Net loss" in the table, CSV and HTML, while JSON keeps the key `net_income`.
+    let ledger = Ledger::new();
+    let setup = ledger.write("setup.toml", STATEMENT_SETUP);
+    ledger.run(&["setup", "apply", &setup]).success();
+    let journals = ledger.write("journals.csv", STATEMENT_JOURNALS);
+    ledger
+        .run(&["import", "journals", &journals, "--entity", "E", "--post"])
+        .success();
+    let report = |kind: &str, format: &str| {
+        ledger
+            .run(&[
+                "report", kind, "--entity", "E", "--period", "2026-03", "--format", format,
+            ])
+            .success()
+            .stdout
+    };
+    let sheet = report("balance-sheet", "table");
+    assert_eq!(
+        sheet,
+        "\
+Balance sheet
+Example Ltd (E)
+As at 2026-03-31 (period 2026-03, FY2026), in USD
+
+Account  Name                          2026-03-31  (prior year not set up)
+-------  ----------------------------  ----------  -----------------------
+         ASSETS
+           Cash
+1000         Cash                        1,300.00                     0.00
+         Total assets                    1,300.00                     0.00
+
+         LIABILITIES
+         Total liabilities                   0.00                     0.00
+
+         EQUITY
+           Equity
+3000         Share capital               1,000.00                     0.00
+3100         Capital reserve               500.00                     0.00
+           Subtotal equity               1,500.00                     0.00
+           Current-year earnings
+             Net loss of the year         -200.00                     0.00
+         Total equity                    1,300.00                     0.00
+-------  ----------------------------  ----------  -----------------------
+         Total liabilities and equity    1,300.00                     0.00
+"
+    );
+    let income = report("income-statement", "table");
+    assert!(
+        income.ends_with(
+            "         Net loss        -500.00                     0.00  -500.00     -200.00                     0.00  -200.00\n"
+        ),
+        "{income}"
+    );
+    let csv = report("income-statement", "csv");
+    assert!(
+        csv.contains("E,USD,category_total,revenue,Revenue,,Subtotal revenue,0.00,0.00,0.00,300.00,0.00,300.00\nE,USD,section_total,revenue,,,Total revenue,"),
+        "{csv}"
+    );
+    assert!(
+        csv.ends_with("E,USD,total,,,,Net loss,-500.00,0.00,-500.00,-200.00,0.00,-200.00\n"),
+        "{csv}"
+    );
+    let page = report("income-statement", "html");
+    assert!(
+        page.contains("<td class=\"name\">Net loss</td><td class=\"amount\">(500.00)</td>"),
+        "{page}"
+    );
+    let json: Value = serde_json::from_str(&report("income-statement", "json")).expect("JSON");
+    assert_eq!(json["totals"][0]["key"], "net_income");
+    assert_eq!(json["totals"][0]["title"], "Net loss");
+    assert_eq!(json["totals"][0]["amounts"][3], "-200.00");
 }

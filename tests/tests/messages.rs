@@ -1,7 +1,7 @@
 //! Issue 15's config and message fixes, through the real binary: each test proves the exact
 //! message a user now reads and, for a refusal, that nothing was written.
 
-use closebook_tests::{Ledger, Run, closebook_binary, workspace_root};
+use closebook_tests::{Ledger, Run, closebook_binary, demo_dir, workspace_root};
 use serde_json::Value;
 use std::process::Command;
 
@@ -550,4 +550,44 @@ Account  Name                          2026-03-31  (prior year not set up)
     assert_eq!(json["totals"][0]["key"], "net_income");
     assert_eq!(json["totals"][0]["title"], "Net loss");
     assert_eq!(json["totals"][0]["amounts"][3], "-200.00");
+}
+
+#[test]
+fn audit_and_journal_tables_fit_a_terminal_of_100_columns() {
+    // Issue 15: every line of the journal report and the audit trail of the demo ledger fits
+    // 100 columns; long descriptions and details wrap onto lines of their own.
+    let ledger = Ledger::with_demo_journals();
+    let rates = demo_dir().join("rates.csv").display().to_string();
+    ledger.run(&["import", "rates", &rates]).success();
+    let mut reports = vec![ledger.run(&["audit"]).success().stdout];
+    for period in ["FY2026-opening", "2026-01", "2026-02", "2026-03"] {
+        for entity in ["ACME-US", "ACME-DE"] {
+            reports.push(
+                ledger
+                    .run(&["report", "journal", "--entity", entity, "--period", period])
+                    .success()
+                    .stdout,
+            );
+        }
+    }
+    for report in &reports {
+        for line in report.lines() {
+            assert!(
+                line.chars().count() <= 100,
+                "{} characters:\n{line}",
+                line.chars().count()
+            );
+        }
+    }
+    let february = &reports[5];
+    let indent = " ".repeat(66);
+    let expected = format!(
+        "\n 23  US-GL-008  2026-02-27  1300     EUR    5,000.00    5,475.00  Management fee charged to Acme
+{indent}GmbH [partner=ACME-DE]
+                            4100     USD   -5,475.00   -5,475.00  Management fee charged to Acme
+{indent}GmbH [department=100;
+{indent}partner=ACME-DE]
+{indent}(from import:"
+    );
+    assert!(february.contains(&expected), "{february}");
 }

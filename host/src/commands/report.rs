@@ -1,7 +1,7 @@
 //! `closebook report trial-balance|journal|balance-sheet|income-statement|open-items`; the
 //! financial statements render through `crate::statements`.
 
-use super::Context;
+use super::{Context, wrap_last_column};
 use crate::cli::{Format, ReportCommand, StatementOutput, StatementScope};
 use crate::output::{Table, cell, print, print_json, print_table};
 use crate::statements;
@@ -229,38 +229,51 @@ fn entry_source(entry: &PostedEntry) -> String {
     format!("{source} by {}", entry.posted_by)
 }
 
-/// The journal for a terminal: an entry's sequence, key, date and source on its first line.
+/// The journal for a terminal: an entry's sequence, key and date on its first line; each line's
+/// description followed by its dimensions, and after the lines a note of where the entry came
+/// from, in the last column, which wraps so that the table fits
+/// `TERMINAL_TABLE_WIDTH_CHARS_MAX` (dimension sets such as `department=100;partner=ACME-DE`
+/// would not fit in a column of their own).
 fn journal_table(journal: &JournalReport) -> Table {
-    let mut table = Table::new(&[
+    let columns = [
         ("Seq", true),
         ("Entry", false),
         ("Date", false),
         ("Account", false),
-        ("Dimensions", false),
-        ("Currency", false),
+        ("Cur", false),
         ("Amount", true),
         ("Accounting", true),
-        ("Description", false),
-        ("Source", false),
-    ]);
+        ("Description [dimensions]", false),
+    ];
+    let mut rows = Vec::new();
     for entry in &journal.entries {
-        let source = entry_source(entry);
         for (index, line) in entry.lines.iter().enumerate() {
             let first = index == 0;
-            let on_first = |text: &str| if first { text.to_owned() } else { String::new() };
-            table.row(vec![
-                on_first(&entry.sequence.to_string()),
-                on_first(entry.key.as_str()),
-                on_first(&entry.date.to_string()),
+            let on_first = |text: String| if first { text } else { String::new() };
+            let description = match (line.description.is_empty(), line.dimensions.is_empty()) {
+                (_, true) => line.description.clone(),
+                (true, false) => format!("[{}]", line.dimensions),
+                (false, false) => format!("{} [{}]", line.description, line.dimensions),
+            };
+            rows.push(vec![
+                on_first(entry.sequence.to_string()),
+                on_first(entry.key.to_string()),
+                on_first(entry.date.to_string()),
                 line.account.to_string(),
-                line.dimensions.clone(),
                 line.currency.to_string(),
                 cell(line.amount, Format::Table),
                 cell(line.accounting_amount, Format::Table),
-                line.description.clone(),
-                on_first(&source),
+                description,
             ]);
         }
+        let mut note = vec![String::new(); columns.len() - 1];
+        note.push(format!("(from {})", entry_source(entry)));
+        rows.push(note);
+    }
+    let headers: Vec<&str> = columns.iter().map(|(header, _)| *header).collect();
+    let mut table = Table::new(&columns);
+    for row in wrap_last_column(&headers, rows) {
+        table.row(row);
     }
     table
 }

@@ -278,6 +278,21 @@ fn csv_files_from_other_locales_are_refused_naming_the_real_cause() {
         )
     );
     ledger.run(&["import", "rates", &rates, "--delimiter", ";"]).success();
+    // And accounts: a `,` header read with `;` is named too.
+    let accounts = ledger.write("accounts.csv", "number,name,type\n6950,Bank fees,expense\n");
+    let error = ledger
+        .run(&["import", "accounts", &accounts, "--chart", "GROUP", "--delimiter", ";"])
+        .failure();
+    assert_eq!(
+        error,
+        format!(
+            "error: {accounts}: the header `number,name,type` separates its columns with ',', but the file is read with ';' between columns: leave out --delimiter (or pass --delimiter ',')\n"
+        )
+    );
+    let accounts = ledger.write("accounts.csv", "number|name|type\n6950|Bank fees|expense\n");
+    ledger
+        .run(&["import", "accounts", &accounts, "--chart", "GROUP", "--delimiter", "|"])
+        .success();
     let error = ledger
         .run(&["import", "rates", &rates, "--delimiter", "semicolon"])
         .failure();

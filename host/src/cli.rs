@@ -11,7 +11,9 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "closebook", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
-    /// The ledger file (created on first use).
+    /// The ledger file. `setup apply` creates it when it does not exist (or is empty); every
+    /// other command refuses a missing or empty file rather than start a new ledger. A
+    /// relative path is taken from the current directory.
     #[arg(
         long,
         global = true,
@@ -86,15 +88,24 @@ pub enum ImportCommand {
         /// The chart of accounts to import into (declared in setup).
         #[arg(long)]
         chart: String,
+        #[command(flatten)]
+        delimiter: DelimiterArg,
     },
     /// Import exchange rates from CSV: from,to,type,date,rate (1 FROM = rate TO).
-    Rates { file: PathBuf },
+    Rates {
+        /// The file to read.
+        file: PathBuf,
+        #[command(flatten)]
+        delimiter: DelimiterArg,
+    },
     /// Import journal entries from CSV or JSON, as drafts or posted with --post.
     ///
     /// CSV columns: entry, date, account, amount (debit positive) or debit/credit, and
     /// optionally currency, accounting_amount, description, period, dim.<name>. Lines of one
-    /// entry are contiguous; `entry` is the idempotency key within the entity. Any refusal and
-    /// nothing from the file is written. Re-importing an identical entry does nothing.
+    /// entry are contiguous; `entry` is the idempotency key within the entity, and appears once
+    /// in a file. Amounts are written like -1234.56: '.' as decimal point, no thousands
+    /// separator, a minus sign for negatives. Any refusal and nothing from the file is written.
+    /// Re-importing an identical entry does nothing.
     Journals {
         /// The file to read.
         file: PathBuf,
@@ -107,7 +118,45 @@ pub enum ImportCommand {
         /// Post the entries now instead of keeping them as drafts.
         #[arg(long)]
         post: bool,
+        #[command(flatten)]
+        delimiter: DelimiterArg,
     },
+}
+
+/// The column delimiter of a CSV file.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct DelimiterArg {
+    /// The character between the columns of a CSV file, e.g. ';' for files from spreadsheets
+    /// that use a decimal comma, or `tab` [default: ,]
+    #[arg(long = "delimiter", value_name = "CHARACTER", value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+}
+
+impl DelimiterArg {
+    /// The delimiter given, or `,`.
+    pub fn byte(self) -> u8 {
+        self.delimiter.unwrap_or(b',')
+    }
+}
+
+/// One ASCII character that can separate CSV columns, or `tab`.
+fn parse_delimiter(text: &str) -> Result<u8, String> {
+    if text == "tab" || text == "\\t" {
+        return Ok(b'\t');
+    }
+    let mut characters = text.chars();
+    match (characters.next(), characters.next()) {
+        (Some(character), None)
+            if character.is_ascii()
+                && !matches!(character, '"' | '\n' | '\r')
+                && !character.is_ascii_alphanumeric() =>
+        {
+            Ok(character as u8)
+        }
+        _ => Err(format!(
+            "`{text}` is not a column delimiter: give one punctuation character such as ';' or '|', or `tab`"
+        )),
+    }
 }
 
 #[derive(Debug, Subcommand)]

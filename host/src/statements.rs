@@ -7,7 +7,7 @@
 
 use crate::cli::StatementFormat;
 use crate::output::{Table, grouped};
-use closebook_ledger::statement::{Statement, StatementKind};
+use closebook_ledger::statement::{Category, Section, Statement, StatementKind};
 use rust_decimal::Decimal;
 use std::fmt::Write as _;
 
@@ -39,9 +39,38 @@ fn subtitle(statement: &Statement) -> String {
     }
 }
 
-/// A category's subtotal is worth a row only when it adds more than one line.
-fn shows_subtotal(lines: usize) -> bool {
-    lines > 1
+/// Whether a category is named like its section (category "Equity" in the equity section),
+/// so that `Total equity` would name both its subtotal and the section's total.
+fn named_like_section(section: &Section, category: &Category) -> bool {
+    category.name.trim().eq_ignore_ascii_case(section.title)
+}
+
+/// A category's subtotal row is worth showing a person only when it adds more than one line,
+/// and not when it is its section's only category named like the section: that row would
+/// repeat the section total under the same name.
+fn shows_subtotal(section: &Section, category: &Category) -> bool {
+    category.lines.len() > 1 && !(named_like_section(section, category) && section.categories.len() == 1)
+}
+
+/// `Total premises`; `Subtotal equity` for a category named like its section, so that no two
+/// rows read `Total equity`.
+fn subtotal_label(section: &Section, category: &Category) -> String {
+    let word = if named_like_section(section, category) {
+        "Subtotal"
+    } else {
+        "Total"
+    };
+    format!("{word} {}", category.name.to_lowercase())
+}
+
+/// The entities of a statement for a CSV cell: `ACME-GROUP+ACME-ELIM`.
+fn entity_ids(statement: &Statement) -> String {
+    statement
+        .entities
+        .iter()
+        .map(|entity| entity.id.to_string())
+        .collect::<Vec<_>>()
+        .join("+")
 }
 
 fn difference_warning(statement: &Statement) -> Option<String> {
@@ -80,10 +109,10 @@ fn table(statement: &Statement) -> String {
                 let account = line.account.as_ref().map(ToString::to_string).unwrap_or_default();
                 table.row(row(account, format!("    {}", line.name), amounts(&line.amounts)));
             }
-            if shows_subtotal(category.lines.len()) {
+            if shows_subtotal(section, category) {
                 table.row(row(
                     String::new(),
-                    format!("  Total {}", category.name.to_lowercase()),
+                    format!("  {}", subtotal_label(section, category)),
                     amounts(&category.total),
                 ));
             }
@@ -113,14 +142,19 @@ fn table(statement: &Statement) -> String {
 }
 
 /// One row per account line, category subtotal, section total and statement total; `row`
-/// says which, so that a spreadsheet can filter the account lines alone.
+/// says which, so that a spreadsheet can filter the account lines alone. Every row names the
+/// entities (joined with `+` when combined) and the currency, so that rows of several exports
+/// pasted together stay apart.
 fn csv(statement: &Statement) -> anyhow::Result<String> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let mut header: Vec<&str> = vec!["row", "section", "category", "account", "name"];
+    let mut header: Vec<&str> = vec!["entity", "currency", "row", "section", "category", "account", "name"];
     header.extend(statement.columns.iter().map(|column| column.key));
     writer.write_record(&header)?;
+    let entities = entity_ids(statement);
     let record = |kind: &str, section: &str, category: &str, account: &str, name: &str, amounts: &[Decimal]| {
         let mut cells: Vec<String> = vec![
+            entities.clone(),
+            statement.currency.to_string(),
             kind.to_owned(),
             section.to_owned(),
             category.to_owned(),
@@ -148,7 +182,7 @@ fn csv(statement: &Statement) -> anyhow::Result<String> {
                 section.key,
                 &category.name,
                 "",
-                &format!("Total {}", category.name.to_lowercase()),
+                &subtotal_label(section, category),
                 &category.total,
             ))?;
         }
@@ -345,11 +379,11 @@ fn html(statement: &Statement) -> String {
                 amount_cells(&mut page, &line.amounts);
                 page.push_str("</tr>\n");
             }
-            if shows_subtotal(category.lines.len()) {
+            if shows_subtotal(section, category) {
                 let _ = write!(
                     page,
-                    "<tr class=\"subtotal\"><td class=\"account\"></td><td class=\"name\">Total {}</td>",
-                    escape_html(&category.name.to_lowercase())
+                    "<tr class=\"subtotal\"><td class=\"account\"></td><td class=\"name\">{}</td>",
+                    escape_html(&subtotal_label(section, category))
                 );
                 amount_cells(&mut page, &category.total);
                 page.push_str("</tr>\n");

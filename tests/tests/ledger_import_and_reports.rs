@@ -348,8 +348,8 @@ fn table_and_csv_formats_carry_the_same_figures() {
     assert_eq!(
         first_lines,
         [
-            "account,name,opening,debit,credit,closing",
-            "1000,Cash at bank,224000.00,40000.00,57500.00,206500.00"
+            "entity,currency,account,name,opening,debit,credit,closing",
+            "ACME-US,USD,1000,Cash at bank,224000.00,40000.00,57500.00,206500.00"
         ]
     );
 }

@@ -189,7 +189,9 @@ Account  Name                          2026-03-31  2025-12-31  2025-03-31
 #[test]
 fn income_statement_csv_has_period_year_to_date_and_prior_year() {
     // Proves the CSV export: one row per line and total, the period, prior-year period, year to
-    // date and prior year to date with their changes, revenue and expenses read positive.
+    // date and prior year to date with their changes, revenue and expenses read positive; every
+    // row names the entity and currency, and the category named like its section is a
+    // subtotal (issue 15).
     let ledger = two_year_ledger();
     let csv = statement(
         &ledger,
@@ -199,18 +201,18 @@ fn income_statement_csv_has_period_year_to_date_and_prior_year() {
     assert_eq!(
         csv,
         "\
-row,section,category,account,name,period,prior_year_period,period_change,year_to_date,prior_year_to_date,year_to_date_change
-line,revenue,Revenue,4000,Sales,800.00,500.00,300.00,950.00,500.00,450.00
-category_total,revenue,Revenue,,Total revenue,800.00,500.00,300.00,950.00,500.00,450.00
-line,revenue,Other revenue,4100,Other income,50.00,0.00,50.00,50.00,0.00,50.00
-category_total,revenue,Other revenue,,Total other revenue,50.00,0.00,50.00,50.00,0.00,50.00
-section_total,revenue,,,Total revenue,850.00,500.00,350.00,1000.00,500.00,500.00
-line,expenses,Personnel,6000,Salaries,120.00,0.00,120.00,120.00,0.00,120.00
-category_total,expenses,Personnel,,Total personnel,120.00,0.00,120.00,120.00,0.00,120.00
-line,expenses,Premises,6100,Rent,250.00,200.00,50.00,250.00,200.00,50.00
-category_total,expenses,Premises,,Total premises,250.00,200.00,50.00,250.00,200.00,50.00
-section_total,expenses,,,Total expenses,370.00,200.00,170.00,370.00,200.00,170.00
-total,,,,Net income,480.00,300.00,180.00,630.00,300.00,330.00
+entity,currency,row,section,category,account,name,period,prior_year_period,period_change,year_to_date,prior_year_to_date,year_to_date_change
+E,USD,line,revenue,Revenue,4000,Sales,800.00,500.00,300.00,950.00,500.00,450.00
+E,USD,category_total,revenue,Revenue,,Subtotal revenue,800.00,500.00,300.00,950.00,500.00,450.00
+E,USD,line,revenue,Other revenue,4100,Other income,50.00,0.00,50.00,50.00,0.00,50.00
+E,USD,category_total,revenue,Other revenue,,Total other revenue,50.00,0.00,50.00,50.00,0.00,50.00
+E,USD,section_total,revenue,,,Total revenue,850.00,500.00,350.00,1000.00,500.00,500.00
+E,USD,line,expenses,Personnel,6000,Salaries,120.00,0.00,120.00,120.00,0.00,120.00
+E,USD,category_total,expenses,Personnel,,Total personnel,120.00,0.00,120.00,120.00,0.00,120.00
+E,USD,line,expenses,Premises,6100,Rent,250.00,200.00,50.00,250.00,200.00,50.00
+E,USD,category_total,expenses,Premises,,Total premises,250.00,200.00,50.00,250.00,200.00,50.00
+E,USD,section_total,expenses,,,Total expenses,370.00,200.00,170.00,370.00,200.00,170.00
+E,USD,total,,,,Net income,480.00,300.00,180.00,630.00,300.00,330.00
 "
     );
 }

@@ -6,6 +6,12 @@
 //! `debit` / `credit`, optional `currency`, `accounting_amount`, `description`, `period`, and
 //! one `dim.<name>` column per dimension. JSON holds the same fields as an array of entries
 //! (or `{"entries": [...]}`) with a `lines` array each; amounts are strings, never numbers.
+//!
+//! Files made by spreadsheets in other locales are the usual bad input: `;` between columns,
+//! thousands separators, decimal commas, negatives in parentheses. Each is named as such
+//! ([`amount_format_problem`], [`check_header_delimiter`]) rather than as "not a decimal
+//! number" or "unknown column `entry;date;account;amount`". The column delimiter is `,` unless
+//! the caller names another (`--delimiter`).
 
 use crate::dimension::DimensionValues;
 use crate::error::LedgerError;
@@ -38,33 +44,89 @@ struct JournalColumns {
     description: Option<usize>,
     period: Option<usize>,
     dimensions: Vec<(String, usize)>,
+    /// The number of columns of the header, which every line must have.
+    count: usize,
+}
+
+/// The columns a journal CSV may have besides `dim.<name>`.
+const JOURNAL_COLUMNS: [&str; 10] = [
+    "entry",
+    "date",
+    "account",
+    "amount",
+    "debit",
+    "credit",
+    "currency",
+    "accounting_amount",
+    "description",
+    "period",
+];
+
+/// The delimiters a header is checked for when it does not split on the one given.
+const DELIMITERS_RECOGNISED: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// A delimiter as a person types it on the command line: `;`, or `tab` for a tab.
+pub fn delimiter_text(delimiter: u8) -> String {
+    match delimiter {
+        b'\t' => "tab".to_owned(),
+        other => char::from(other).to_string(),
+    }
+}
+
+/// Refuses a header that holds known columns joined by another delimiter than the one the file
+/// is read with, e.g. `entry;date;account;amount` read with `,`, naming the fix.
+pub fn check_header_delimiter(
+    header: &csv::StringRecord,
+    delimiter: u8,
+    is_known: impl Fn(&str) -> bool,
+    path: &str,
+) -> Result<(), LedgerError> {
+    for field in header.iter() {
+        for other in DELIMITERS_RECOGNISED.into_iter().filter(|other| *other != delimiter) {
+            let separator = char::from(other);
+            if !field.contains(separator) {
+                continue;
+            }
+            let parts: Vec<&str> = field.split(separator).map(str::trim).collect();
+            if parts.len() > 1 && parts.iter().all(|part| is_known(part)) {
+                let fix = if other == b',' {
+                    "leave out --delimiter (or pass --delimiter ',')".to_owned()
+                } else {
+                    format!("pass --delimiter '{}'", delimiter_text(other))
+                };
+                return Err(LedgerError::input(
+                    path,
+                    format!(
+                        "the header `{}` separates its columns with '{}', but the file is read with '{}' between columns: {fix}",
+                        field.trim(),
+                        delimiter_text(other),
+                        delimiter_text(delimiter)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_journal_column(column: &str) -> bool {
+    JOURNAL_COLUMNS.contains(&column) || column.starts_with("dim.")
 }
 
 impl JournalColumns {
-    fn from_header(header: &csv::StringRecord, path: &str) -> Result<Self, LedgerError> {
+    fn from_header(header: &csv::StringRecord, delimiter: u8, path: &str) -> Result<Self, LedgerError> {
         let find = |name: &str| header.iter().position(|column| column.trim() == name);
         let require = |name: &str| {
             find(name).ok_or_else(|| LedgerError::input(path, format!("the header has no `{name}` column")))
         };
-        let known = [
-            "entry",
-            "date",
-            "account",
-            "amount",
-            "debit",
-            "credit",
-            "currency",
-            "accounting_amount",
-            "description",
-            "period",
-        ];
+        check_header_delimiter(header, delimiter, is_journal_column, path)?;
         for column in header.iter().map(str::trim) {
-            if !known.contains(&column) && !column.starts_with("dim.") {
+            if !is_journal_column(column) {
                 return Err(LedgerError::input(
                     path,
                     format!(
                         "unknown column `{column}` (expected {} or dim.<name>)",
-                        known.join(", ")
+                        JOURNAL_COLUMNS.join(", ")
                     ),
                 ));
             }
@@ -85,6 +147,7 @@ impl JournalColumns {
                 .enumerate()
                 .filter_map(|(index, column)| column.trim().strip_prefix("dim.").map(|name| (name.to_owned(), index)))
                 .collect(),
+            count: header.len(),
         };
         if columns.amount.is_none() && (columns.debit.is_none() || columns.credit.is_none()) {
             return Err(LedgerError::input(
@@ -104,25 +167,36 @@ pub struct CsvJournalReader<R: Read> {
     /// The first line of the next entry, read ahead while finishing the previous one.
     pending: Option<(u64, csv::StringRecord)>,
     finished: bool,
+    delimiter: u8,
 }
 
 impl<R: Read> CsvJournalReader<R> {
+    /// A reader of a comma-separated journal.
     pub fn new(reader: R, path: &str, module: Module) -> Result<Self, LedgerError> {
+        Self::with_delimiter(reader, path, module, b',')
+    }
+
+    /// A reader of a journal whose columns are separated by `delimiter` (e.g. `;`).
+    pub fn with_delimiter(reader: R, path: &str, module: Module, delimiter: u8) -> Result<Self, LedgerError> {
+        // Flexible: a line with more or fewer fields than the header is refused by the reader
+        // itself, which can then say which amount a thousands separator split.
         let mut csv_reader = csv::ReaderBuilder::new()
-            .flexible(false)
+            .delimiter(delimiter)
+            .flexible(true)
             .trim(csv::Trim::Fields)
             .from_reader(reader);
         let header = csv_reader
             .headers()
             .map_err(|error| LedgerError::input(path, format!("cannot read the header: {error}")))?
             .clone();
-        let columns = JournalColumns::from_header(&header, path)?;
+        let columns = JournalColumns::from_header(&header, delimiter, path)?;
         Ok(Self {
             records: csv_reader.into_records(),
             columns,
             module,
             pending: None,
             finished: false,
+            delimiter,
         })
     }
 
@@ -158,10 +232,17 @@ impl<R: Read> CsvJournalReader<R> {
     ) -> Result<(EntryKey, NaiveDate, Option<PeriodName>, NewLine), EntryRefusal> {
         let key = EntryKey::new(Self::field(record, Some(self.columns.entry)));
         let malformed = |message: String| EntryRefusal {
-            key: key.clone(),
+            key: if key.as_str().is_empty() {
+                EntryKey::new("?")
+            } else {
+                key.clone()
+            },
             source_line: Some(line_number),
             reason: Refusal::Malformed { message },
         };
+        if record.len() != self.columns.count {
+            return Err(malformed(self.field_count_problem(record)));
+        }
         if key.as_str().is_empty() {
             return Err(malformed("the `entry` column is empty".to_owned()));
         }
@@ -216,7 +297,7 @@ impl<R: Read> Iterator for CsvJournalReader<R> {
         let (line_number, record) = match self.next_record()? {
             Ok(read) => read,
             Err(refusal) => {
-                // A broken CSV record (wrong number of fields) makes the rest unreliable.
+                // A record the CSV reader cannot read (invalid UTF-8, say) makes the rest unreliable.
                 self.finished = true;
                 return Some(Err(refusal));
             }
@@ -295,6 +376,34 @@ impl<R: Read> Iterator for CsvJournalReader<R> {
 }
 
 impl<R: Read> CsvJournalReader<R> {
+    /// Why a line has another number of fields than the header: an amount split by a thousands
+    /// separator or a decimal comma that is also the delimiter, or else the counts.
+    fn field_count_problem(&self, record: &csv::StringRecord) -> String {
+        let delimiter = delimiter_text(self.delimiter);
+        if let Some(extra) = record.len().checked_sub(self.columns.count).filter(|extra| *extra > 0) {
+            let amount_columns = [
+                self.columns.amount,
+                self.columns.debit,
+                self.columns.credit,
+                self.columns.accounting_amount,
+            ];
+            for start in amount_columns.into_iter().flatten() {
+                let parts: Vec<&str> = (start..=start + extra).filter_map(|index| record.get(index)).collect();
+                if parts.len() == extra + 1 && looks_like_split_amount(&parts) {
+                    return format!(
+                        "amounts must use '.' as decimal point and no thousands separator: '{}'",
+                        parts.join(&delimiter)
+                    );
+                }
+            }
+        }
+        format!(
+            "the line has {} fields but the header has {}; quote a field that contains '{delimiter}'",
+            record.len(),
+            self.columns.count
+        )
+    }
+
     /// After a refusal, skips the remaining lines of the same entry so that each entry is
     /// reported once.
     fn skip_rest_of(&mut self, key: &EntryKey) {
@@ -313,7 +422,7 @@ fn parse_signed_amount(amount: &str, debit: &str, credit: &str) -> Result<Decima
         if !debit.is_empty() || !credit.is_empty() {
             return Err("give either `amount` or `debit`/`credit`, not both".to_owned());
         }
-        return parse_amount_text(amount).map_err(|error| error.to_string());
+        return parse_amount(amount);
     }
     let debit = optional_amount(debit)?.unwrap_or_default();
     let credit = optional_amount(credit)?.unwrap_or_default();
@@ -329,7 +438,70 @@ fn optional_amount(text: &str) -> Result<Option<Decimal>, String> {
     if text.is_empty() {
         return Ok(None);
     }
-    parse_amount_text(text).map(Some).map_err(|error| error.to_string())
+    parse_amount(text).map(Some)
+}
+
+/// An amount of a file, refused with its likely cause when it is written the way a spreadsheet
+/// in another locale writes it.
+fn parse_amount(text: &str) -> Result<Decimal, String> {
+    parse_amount_text(text).map_err(|error| amount_format_problem(text).unwrap_or_else(|| error.to_string()))
+}
+
+/// Characters that group thousands in some locale: comma, space, no-break spaces, apostrophes.
+const THOUSANDS_SEPARATORS: [char; 6] = [',', ' ', '\u{a0}', '\u{202f}', '\'', '\u{2019}'];
+
+/// Why `text` is not a plain decimal when it is a number in a common spreadsheet format: a
+/// thousands separator or decimal comma (`1,234.56`, `1.234,56`, `1234,56`, `1 234.56`), or a
+/// negative in parentheses (`(100.00)`). None for anything else.
+pub fn amount_format_problem(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    if let Some(inner) = trimmed.strip_prefix('(').and_then(|rest| rest.strip_suffix(')')) {
+        let inner = inner.trim();
+        if !inner.is_empty() && inner.chars().all(is_number_character) {
+            let fix = match parse_amount_text(inner) {
+                Ok(amount) => format!("; write -{amount}"),
+                Err(_) => ", and use '.' as decimal point and no thousands separator".to_owned(),
+            };
+            return Some(format!(
+                "negative amounts take a minus sign, not parentheses: '{trimmed}'{fix}"
+            ));
+        }
+        return None;
+    }
+    let grouped = trimmed.contains(THOUSANDS_SEPARATORS);
+    if grouped
+        && trimmed.chars().any(|character| character.is_ascii_digit())
+        && trimmed.chars().all(is_number_character)
+    {
+        return Some(format!(
+            "amounts must use '.' as decimal point and no thousands separator: '{trimmed}'"
+        ));
+    }
+    None
+}
+
+fn is_number_character(character: char) -> bool {
+    character.is_ascii_digit() || matches!(character, '-' | '+' | '.') || THOUSANDS_SEPARATORS.contains(&character)
+}
+
+/// Whether fields are the pieces of one amount cut at a thousands separator or a decimal comma
+/// that is also the delimiter: `1` `234.56`, `-1234` `56`, `1` `234` `567.89`.
+fn looks_like_split_amount(parts: &[&str]) -> bool {
+    let Some((first, rest)) = parts.split_first() else {
+        return false;
+    };
+    let digits = |text: &str| !text.is_empty() && text.chars().all(|character| character.is_ascii_digit());
+    let first = first.strip_prefix(['-', '+']).unwrap_or(first);
+    if !digits(first) || rest.is_empty() {
+        return false;
+    }
+    rest.iter().enumerate().all(|(index, part)| {
+        let last = index + 1 == rest.len();
+        match part.split_once('.') {
+            Some((whole, fraction)) => last && digits(whole) && digits(fraction),
+            None => digits(part),
+        }
+    })
 }
 
 #[derive(Deserialize)]
@@ -429,6 +601,28 @@ pub fn read_json_journal(text: &str, path: &str, module: Module) -> Result<Vec<J
 /// Reads a chart of accounts CSV: `number,name,type` and optional `revalue`, `settle`,
 /// `rate_type`, `fixed_currency`, `category`, `blocked` (true/false).
 pub fn read_accounts_csv(reader: impl Read, path: &str) -> Result<Vec<AccountSetup>, LedgerError> {
+    read_accounts_csv_with_delimiter(reader, path, b',')
+}
+
+/// The columns an accounts CSV may have.
+const ACCOUNT_COLUMNS: [&str; 9] = [
+    "number",
+    "name",
+    "type",
+    "revalue",
+    "settle",
+    "rate_type",
+    "fixed_currency",
+    "category",
+    "blocked",
+];
+
+/// `read_accounts_csv` for a file whose columns are separated by `delimiter`.
+pub fn read_accounts_csv_with_delimiter(
+    reader: impl Read,
+    path: &str,
+    delimiter: u8,
+) -> Result<Vec<AccountSetup>, LedgerError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Row {
@@ -459,7 +653,14 @@ pub fn read_accounts_csv(reader: impl Read, path: &str) -> Result<Vec<AccountSet
             )),
         }
     };
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .trim(csv::Trim::All)
+        .from_reader(reader);
+    let header = reader
+        .headers()
+        .map_err(|error| LedgerError::input(path, format!("cannot read the header: {error}")))?;
+    check_header_delimiter(header, delimiter, |column| ACCOUNT_COLUMNS.contains(&column), path)?;
     let mut accounts = Vec::new();
     for record in reader.deserialize::<Row>() {
         let row = record.map_err(|error| LedgerError::input(path, error.to_string()))?;
@@ -491,6 +692,18 @@ pub fn read_accounts_csv(reader: impl Read, path: &str) -> Result<Vec<AccountSet
 
 /// Reads an exchange rate CSV: `from,to,type,date,rate`.
 pub fn read_rates_csv(reader: impl Read, path: &str) -> Result<Vec<ExchangeRate>, LedgerError> {
+    read_rates_csv_with_delimiter(reader, path, b',')
+}
+
+/// The columns of a rates CSV.
+const RATE_COLUMNS: [&str; 5] = ["from", "to", "type", "date", "rate"];
+
+/// `read_rates_csv` for a file whose columns are separated by `delimiter`.
+pub fn read_rates_csv_with_delimiter(
+    reader: impl Read,
+    path: &str,
+    delimiter: u8,
+) -> Result<Vec<ExchangeRate>, LedgerError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Row {
@@ -501,7 +714,14 @@ pub fn read_rates_csv(reader: impl Read, path: &str) -> Result<Vec<ExchangeRate>
         date: String,
         rate: String,
     }
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .trim(csv::Trim::All)
+        .from_reader(reader);
+    let header = reader
+        .headers()
+        .map_err(|error| LedgerError::input(path, format!("cannot read the header: {error}")))?;
+    check_header_delimiter(header, delimiter, |column| RATE_COLUMNS.contains(&column), path)?;
     let mut rates = Vec::new();
     for (index, record) in reader.deserialize::<Row>().enumerate() {
         let row = record.map_err(|error| LedgerError::input(path, error.to_string()))?;
@@ -594,5 +814,50 @@ mod tests {
             Module::Ledger,
         );
         assert!(error.is_err());
+    }
+
+    #[test]
+    fn amounts_in_other_locales_are_named_as_such() {
+        // Proves the diagnosis of thousands separators, decimal commas and parentheses, and
+        // that other bad amounts keep the general message.
+        let separators = "amounts must use '.' as decimal point and no thousands separator";
+        for text in ["1,234.56", "1.234,56", "1234,56", "1 234.56", "1'234.56", "-1,000"] {
+            assert_eq!(amount_format_problem(text), Some(format!("{separators}: '{text}'")));
+        }
+        assert_eq!(
+            amount_format_problem(" (100.00) "),
+            Some("negative amounts take a minus sign, not parentheses: '(100.00)'; write -100.00".to_owned())
+        );
+        assert_eq!(
+            amount_format_problem("(1,234.56)"),
+            Some("negative amounts take a minus sign, not parentheses: '(1,234.56)', and use '.' as decimal point and no thousands separator".to_owned())
+        );
+        for text in ["1e3", "$100", "abc", "(x)", ","] {
+            assert_eq!(amount_format_problem(text), None, "{text}");
+        }
+        assert!(looks_like_split_amount(&["1", "234.56"]));
+        assert!(looks_like_split_amount(&["-1", "234", "567.89"]));
+        assert!(!looks_like_split_amount(&["1", "Sale"]));
+        assert!(!looks_like_split_amount(&["1.5", "20"]));
+    }
+
+    #[test]
+    fn a_header_joined_by_another_delimiter_is_named() {
+        // Proves a `;` header read with `,` (and the reverse) is refused with the option to pass.
+        let error = CsvJournalReader::new("entry;date;account;amount\n".as_bytes(), "x.csv", Module::Ledger)
+            .err()
+            .unwrap();
+        assert_eq!(
+            error.to_string(),
+            "x.csv: the header `entry;date;account;amount` separates its columns with ';', but the file is read with ',' between columns: pass --delimiter ';'"
+        );
+        let error =
+            CsvJournalReader::with_delimiter("entry,date,account,amount\n".as_bytes(), "x.csv", Module::Ledger, b';')
+                .err()
+                .unwrap();
+        assert_eq!(
+            error.to_string(),
+            "x.csv: the header `entry,date,account,amount` separates its columns with ',', but the file is read with ';' between columns: leave out --delimiter (or pass --delimiter ',')"
+        );
     }
 }

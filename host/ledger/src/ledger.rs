@@ -776,9 +776,10 @@ mod tests {
 
     #[test]
     fn repeats_among_new_entries_keep_the_hash_chain_whole() {
-        // The reading thread stamps each entry as if all before it post; entries already posted
-        // (from before, or earlier in the same file) are skipped by the writer, which re-stamps
-        // the entries after them: the chain verifies and the sequence has no gap.
+        // The reading thread stamps each entry as if all before it post; entries posted before
+        // are skipped by the writer, which re-stamps the entries after them: the chain verifies
+        // and the sequence has no gap. (A key repeated within one file is refused by the reader
+        // since issue 15; see `pipeline`.)
         let mut ledger = ledger_with(
             "entry,date,account,amount\nA,2026-01-05,1000,1.00\nA,2026-01-05,4000,-1.00\n\
              B,2026-01-06,1000,2.00\nB,2026-01-06,4000,-2.00\n",
@@ -789,13 +790,12 @@ mod tests {
              C,2026-01-07,1000,3.00\nC,2026-01-07,4000,-3.00\n\
              B,2026-01-06,1000,2.00\nB,2026-01-06,4000,-2.00\n\
              D,2026-01-08,1000,4.00\nD,2026-01-08,4000,-4.00\n\
-             C,2026-01-07,1000,3.00\nC,2026-01-07,4000,-3.00\n\
              E,2026-01-09,1000,5.00\nE,2026-01-09,4000,-5.00\n",
         )
         .unwrap();
         assert_eq!(
             (summary.entries_read, summary.posted, summary.repeated, summary.sequence),
-            (6, 3, 3, 5)
+            (5, 3, 2, 5)
         );
         assert_eq!(verify_findings(&mut ledger), 0);
         assert_eq!(closing(&mut ledger, "2026-01", "1000").as_deref(), Some("15.00"));
@@ -803,14 +803,15 @@ mod tests {
 
     #[test]
     fn a_key_reused_later_in_the_same_file_with_other_data_refuses_the_file() {
-        // Proves the insert-time key check: the second F differs, so nothing of the file is
-        // written, not even the entries before it.
+        // Proves the insert-time key check: A, posted before, comes again later in the file with
+        // other data, so nothing of the file is written, not even the entries before it. (The
+        // same key twice within one file is refused by the reader since issue 15.)
         let mut ledger = ledger_with("entry,date,account,amount\nA,2026-01-05,1000,1.00\nA,2026-01-05,4000,-1.00\n");
         let error = import(
             &mut ledger,
             "entry,date,account,amount\nF,2026-01-05,1000,7.00\nF,2026-01-05,4000,-7.00\n\
              G,2026-01-06,1000,1.00\nG,2026-01-06,4000,-1.00\n\
-             F,2026-01-05,1000,8.00\nF,2026-01-05,4000,-8.00\n",
+             A,2026-01-05,1000,8.00\nA,2026-01-05,4000,-8.00\n",
         )
         .unwrap_err();
         let LedgerError::Refused(refusals) = error else {
@@ -820,7 +821,7 @@ mod tests {
         assert_eq!(
             refusals[0].reason,
             Refusal::KeyConflict {
-                key: EntryKey::new("F")
+                key: EntryKey::new("A")
             }
         );
         assert_eq!(refusals[0].source_line, Some(6));

@@ -165,8 +165,23 @@ pub struct RateSetup {
     pub to: String,
     #[serde(rename = "type")]
     pub rate_type: String,
+    /// A TOML date (`date = 2026-01-31`) or a string (`date = "2026-01-31"`), as close.toml
+    /// takes its holidays; kept as text and parsed with the rate.
+    #[serde(deserialize_with = "date_text")]
     pub date: String,
     pub rate: String,
+}
+
+/// A date written as a TOML date or as a string, as its text.
+fn date_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    match toml::Value::deserialize(deserializer)? {
+        toml::Value::String(text) => Ok(text),
+        toml::Value::Datetime(date) => Ok(date.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a date like 2026-01-31 (a TOML date or a string), found {} `{other}`",
+            other.type_str()
+        ))),
+    }
 }
 
 /// What applying a setup file did, by kind.
@@ -468,7 +483,10 @@ fn apply_entity(db: &Db<'_>, setup: &EntitySetup) -> Result<(), LedgerError> {
 pub fn parse_rate(from: &str, to: &str, rate_type: &str, date: &str, rate: &str) -> Result<ExchangeRate, LedgerError> {
     let effective = NaiveDate::from_str(date.trim())
         .map_err(|_| invalid(format!("rate {from}/{to}: `{date}` is not a date (YYYY-MM-DD)")))?;
-    let value = parse_amount_text(rate).map_err(|error| invalid(format!("rate {from}/{to} on {date}: {error}")))?;
+    let value = parse_amount_text(rate).map_err(|error| {
+        let problem = crate::import::amount_format_problem(rate).unwrap_or_else(|| error.to_string());
+        invalid(format!("rate {from}/{to} on {date}: {problem}"))
+    })?;
     if value <= rust_decimal::Decimal::ZERO {
         return Err(invalid(format!(
             "rate {from}/{to} on {date}: a rate must be positive, not {value}"

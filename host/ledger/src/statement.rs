@@ -589,6 +589,27 @@ fn net_income(
     Ok(total)
 }
 
+/// What a net income row is called: "Net loss" when it is a loss in every amount column that
+/// has one, "Net income (loss)" when the columns differ, else "Net income". Change columns do
+/// not count: a smaller profit than last year is a negative change, not a loss. The amounts
+/// keep their sign either way (a loss is negative), so programs read them alike.
+pub fn net_income_title(columns: &[Column], amounts: &[Decimal]) -> &'static str {
+    let results = || {
+        columns
+            .iter()
+            .zip(amounts)
+            .filter(|(column, _)| column.kind != ColumnKind::Change)
+            .map(|(_, amount)| *amount)
+    };
+    let loss = results().any(|amount| amount.is_sign_negative() && !amount.is_zero());
+    let income = results().any(|amount| amount.is_sign_positive() && !amount.is_zero());
+    match (income, loss) {
+        (false, true) => "Net loss",
+        (true, true) => "Net income (loss)",
+        _ => "Net income",
+    }
+}
+
 fn statement(scope: Scope, kind: StatementKind, columns: Vec<Column>, sections: Vec<Section>) -> Statement {
     Statement {
         kind,
@@ -640,11 +661,12 @@ pub fn balance_sheet(db: &Db<'_>, entities: &[EntityId], period: &PeriodName) ->
     if earnings.iter().any(|amount| !amount.is_zero()) {
         let earnings = scope.fixed_all(&earnings);
         add_all(&mut equity.total, &earnings)?;
+        let name = format!("{} of the year", net_income_title(&columns, &earnings));
         equity.categories.push(Category {
             name: "Current-year earnings".to_owned(),
             lines: vec![StatementLine {
                 account: None,
-                name: "Net income of the year".to_owned(),
+                name,
                 amounts: earnings.clone(),
             }],
             total: earnings,
@@ -696,7 +718,7 @@ pub fn income_statement(db: &Db<'_>, entities: &[EntityId], period: &PeriodName)
     let mut statement = statement(scope, StatementKind::IncomeStatement, columns, vec![revenue, expenses]);
     statement.totals.push(TotalLine {
         key: "net_income",
-        title: "Net income",
+        title: net_income_title(&statement.columns, &income),
         amounts: income,
     });
     Ok(statement)

@@ -5,7 +5,9 @@ use crate::cli::ImportCommand;
 use crate::output::print;
 use anyhow::Context as _;
 use closebook_ledger::ids::{ChartId, EntityId};
-use closebook_ledger::import::{CsvJournalReader, read_accounts_csv, read_json_journal, read_rates_csv};
+use closebook_ledger::import::{
+    CsvJournalReader, read_accounts_csv_with_delimiter, read_json_journal, read_rates_csv_with_delimiter,
+};
 use closebook_ledger::ledger::ImportSummary;
 use std::fs::File;
 use std::io::BufReader;
@@ -14,17 +16,17 @@ use std::path::Path;
 
 pub fn run(context: &Context, command: ImportCommand) -> anyhow::Result<()> {
     match command {
-        ImportCommand::Accounts { file, chart } => {
+        ImportCommand::Accounts { file, chart, delimiter } => {
             let source = file.display().to_string();
-            let accounts = read_accounts_csv(open(&file)?, &source)?;
+            let accounts = read_accounts_csv_with_delimiter(open(&file)?, &source, delimiter.byte())?;
             let count = context
                 .open_ledger()?
                 .import_accounts(&ChartId::new(chart.clone()), &accounts, &source)?;
             print(&format!("imported {count} accounts into chart {chart} from {source}\n"))
         }
-        ImportCommand::Rates { file } => {
+        ImportCommand::Rates { file, delimiter } => {
             let source = file.display().to_string();
-            let rates = read_rates_csv(open(&file)?, &source)?;
+            let rates = read_rates_csv_with_delimiter(open(&file)?, &source, delimiter.byte())?;
             let count = context.open_ledger()?.import_rates(&rates, &source)?;
             print(&format!("imported {count} exchange rates from {source}\n"))
         }
@@ -33,13 +35,18 @@ pub fn run(context: &Context, command: ImportCommand) -> anyhow::Result<()> {
             entity,
             module,
             post,
+            delimiter,
         } => {
             let source = file.display().to_string();
             let entity_id = EntityId::new(entity.clone());
-            let mut ledger = context.open_ledger()?;
             let is_json = file
                 .extension()
                 .is_some_and(|extension| extension.eq_ignore_ascii_case("json"));
+            anyhow::ensure!(
+                !(is_json && delimiter.delimiter.is_some()),
+                "--delimiter applies to CSV files, but {source} is read as JSON; leave --delimiter out"
+            );
+            let mut ledger = context.open_ledger()?;
             let mut stderr = std::io::stderr();
             let terminal = std::io::IsTerminal::is_terminal(&stderr);
             let mut shown = false;
@@ -58,7 +65,8 @@ pub fn run(context: &Context, command: ImportCommand) -> anyhow::Result<()> {
                 let items = read_json_journal(&read_file(&file)?, &source, module.module())?;
                 ledger.import_journals_with_progress(&entity_id, items, post, &source, &mut progress)
             } else {
-                let reader = CsvJournalReader::new(open(&file)?, &source, module.module())?;
+                let reader =
+                    CsvJournalReader::with_delimiter(open(&file)?, &source, module.module(), delimiter.byte())?;
                 ledger.import_journals_with_progress(&entity_id, reader, post, &source, &mut progress)
             };
             if shown {

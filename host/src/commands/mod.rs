@@ -40,28 +40,88 @@ impl Context {
             );
             return Ok(entities);
         }
-        Ok(selection
-            .entities
-            .iter()
-            .map(|entity| EntityId::new(entity.clone()))
-            .collect())
+        // An entity named twice is changed once: a mass change applies per entity.
+        let mut entities: Vec<EntityId> = Vec::with_capacity(selection.entities.len());
+        for entity in &selection.entities {
+            let entity = EntityId::new(entity.clone());
+            if !entities.contains(&entity) {
+                entities.push(entity);
+            }
+        }
+        Ok(entities)
     }
 }
 
-/// The acting user: `--as`, `CLOSEBOOK_USER`, else the operating-system user.
-fn acting_user(cli_user: Option<&str>) -> UserId {
-    let from_os = || {
-        std::env::var("USER")
-            .or_else(|_| std::env::var("USERNAME"))
-            .unwrap_or_else(|_| "unknown".to_owned())
-    };
-    UserId::new(cli_user.map(str::to_owned).unwrap_or_else(from_os))
+/// The acting user: `--as`, `CLOSEBOOK_USER`, else the operating-system account: `$USER`,
+/// `$USERNAME`, or, when neither is set (cron, containers, `env -i`), the name the password
+/// database gives the effective user id. Refused when none of them names anyone, rather than
+/// recorded in the audit trail as a made-up name.
+fn acting_user(cli_user: Option<&str>) -> anyhow::Result<UserId> {
+    let named = |text: String| Some(text).filter(|text| !text.trim().is_empty());
+    if let Some(given) = cli_user {
+        // A blank `--as "$REVIEWER"` must not quietly act as whoever runs the command.
+        anyhow::ensure!(
+            !given.trim().is_empty(),
+            "the acting user is blank: name one with --as USER (or CLOSEBOOK_USER)"
+        );
+        return Ok(UserId::new(given.to_owned()));
+    }
+    let user = std::env::var("USER")
+        .ok()
+        .and_then(named)
+        .or_else(|| std::env::var("USERNAME").ok().and_then(named))
+        .or_else(operating_system_account);
+    match user {
+        Some(user) => Ok(UserId::new(user)),
+        None => anyhow::bail!(
+            "cannot tell who is acting: $USER and $USERNAME are not set and the operating system has no account name for this process; pass --as USER or set CLOSEBOOK_USER"
+        ),
+    }
+}
+
+/// The largest buffer `getpwuid_r` is given for one account record: records are a few hundred
+/// bytes; the buffer starts small and doubles up to this when the call says it is too small.
+#[cfg(unix)]
+const ACCOUNT_RECORD_BYTES_MAX: usize = 1 << 20;
+
+/// The account name of the process's effective user id, from the password database (local
+/// files, LDAP, whatever the system's name service uses).
+#[cfg(unix)]
+fn operating_system_account() -> Option<String> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let user_id = unsafe { libc::geteuid() };
+    let mut buffer_bytes = 1024;
+    while buffer_bytes <= ACCOUNT_RECORD_BYTES_MAX {
+        let mut buffer: Vec<libc::c_char> = vec![0; buffer_bytes];
+        // SAFETY: `passwd` is plain data (integers and pointers), for which all zeros is valid.
+        let mut record: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call, `buffer` is as long as the length given,
+        // and the strings `record` points to live in `buffer`, read below before it is dropped.
+        let status = unsafe { libc::getpwuid_r(user_id, &mut record, buffer.as_mut_ptr(), buffer.len(), &mut found) };
+        if status == libc::ERANGE {
+            buffer_bytes *= 2;
+            continue;
+        }
+        if status != 0 || found.is_null() || record.pw_name.is_null() {
+            return None;
+        }
+        // SAFETY: on success `pw_name` points to a NUL-terminated string inside `buffer`.
+        let name = unsafe { std::ffi::CStr::from_ptr(record.pw_name) };
+        return name.to_str().ok().filter(|name| !name.is_empty()).map(str::to_owned);
+    }
+    None
+}
+
+#[cfg(not(unix))]
+fn operating_system_account() -> Option<String> {
+    None
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let context = Context {
         db: cli.db.clone(),
-        user: acting_user(cli.user.as_deref()),
+        user: acting_user(cli.user.as_deref())?,
     };
     if needs_existing_ledger(&cli.command) {
         closebook_ledger::store::require_ledger_file(&context.db)
@@ -117,4 +177,119 @@ fn setup_apply(context: &Context, file: &Path) -> anyhow::Result<()> {
         summary.entities,
         summary.rates
     ))
+}
+
+/// The width, in characters, a report table for a terminal is laid out to fit: the help text's
+/// width too (`max_term_width` in cli.rs), and what a terminal beside another window shows.
+pub const TERMINAL_TABLE_WIDTH_CHARS_MAX: usize = 100;
+
+/// The narrowest the wrapped last column gets, however wide the others are: narrower, a
+/// description is harder to read than a table that overflows.
+const WRAPPED_COLUMN_WIDTH_CHARS_MIN: usize = 24;
+
+/// Rows for a `Table` whose last column (a description or notes) is wrapped so that every
+/// rendered line fits `TERMINAL_TABLE_WIDTH_CHARS_MAX`: a cell too long for the room the other
+/// columns leave continues on rows of its own, with the other cells blank. The table renders
+/// its columns two spaces apart, each as wide as its widest cell or header.
+pub fn wrap_last_column(headers: &[&str], rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    let Some(last) = headers.len().checked_sub(1) else {
+        return rows;
+    };
+    let mut widths: Vec<usize> = headers[..last].iter().map(|header| header.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let taken: usize = widths.iter().sum::<usize>() + 2 * last;
+    let room = TERMINAL_TABLE_WIDTH_CHARS_MAX
+        .saturating_sub(taken)
+        .max(WRAPPED_COLUMN_WIDTH_CHARS_MIN)
+        .max(headers[last].chars().count());
+    let mut wrapped = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        let text = row.get(last).cloned().unwrap_or_default();
+        let mut pieces = wrap_text(&text, room).into_iter();
+        if let Some(cell) = row.get_mut(last) {
+            *cell = pieces.next().unwrap_or_default();
+        }
+        wrapped.push(row);
+        for piece in pieces {
+            let mut continuation = vec![String::new(); last];
+            continuation.push(piece);
+            wrapped.push(continuation);
+        }
+    }
+    wrapped
+}
+
+/// Splits text into lines of at most `width` characters, breaking after a space, a comma or a
+/// semicolon (so that JSON details and dimension sets wrap between fields) or a slash (paths),
+/// and inside a word only when it is longer than a line.
+fn wrap_text(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    let mut line_chars = 0;
+    for piece in text.split_inclusive([' ', ',', ';', '/']) {
+        if line_chars > 0 && line_chars + piece.chars().count() > width {
+            lines.push(line.trim_end().to_owned());
+            line.clear();
+            line_chars = 0;
+        }
+        for character in piece.chars() {
+            if line_chars == width {
+                lines.push(line.trim_end().to_owned());
+                line.clear();
+                line_chars = 0;
+            }
+            // A continuation line does not start with the space it was broken at.
+            if line_chars == 0 && character == ' ' && !lines.is_empty() {
+                continue;
+            }
+            line.push(character);
+            line_chars += 1;
+        }
+    }
+    lines.push(line.trim_end().to_owned());
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_wraps_after_spaces_and_commas_and_inside_long_words() {
+        // Proves the wrapping of a notes column: at spaces, between JSON fields, and a word
+        // longer than a line cut to the width.
+        assert_eq!(wrap_text("short", 10), ["short"]);
+        assert_eq!(wrap_text("", 10), [""]);
+        assert_eq!(wrap_text("one two three four", 9), ["one two", "three", "four"]);
+        assert_eq!(
+            wrap_text(r#"{"a":1,"bb":22,"ccc":333}"#, 12),
+            [r#"{"a":1,"#, r#""bb":22,"#, r#""ccc":333}"#]
+        );
+        assert_eq!(wrap_text("abcdefghijkl", 5), ["abcde", "fghij", "kl"]);
+    }
+
+    #[test]
+    fn the_last_column_takes_the_room_the_others_leave() {
+        // Proves every rendered line of a wrapped table fits the terminal width.
+        let long = "word ".repeat(60);
+        let rows = vec![vec![
+            "2026-01-05".to_owned(),
+            "alice".to_owned(),
+            long.trim_end().to_owned(),
+        ]];
+        let wrapped = wrap_last_column(&["When", "User", "Notes"], rows);
+        assert!(wrapped.len() > 1);
+        let mut table = crate::output::Table::new(&[("When", false), ("User", false), ("Notes", false)]);
+        for row in wrapped {
+            table.row(row);
+        }
+        for line in table.render().lines() {
+            assert!(line.chars().count() <= TERMINAL_TABLE_WIDTH_CHARS_MAX, "{line}");
+        }
+    }
 }

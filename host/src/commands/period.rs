@@ -47,15 +47,48 @@ pub fn run(context: &Context, command: PeriodCommand) -> anyhow::Result<()> {
         } => {
             let mut ledger = context.open_ledger()?;
             let entity_ids = context.entities(&mut ledger, &entities)?;
-            let changes = ledger
-                .set_period_status(&entity_ids, &PeriodName::new(period.clone()), status.status())
-                .with_context(|| format!("setting the status of period {period}"))?;
+            let period_name = PeriodName::new(period.clone());
+            let target = status.status();
+            // A period already at the status asked for is left alone and reported, so the audit
+            // trail records only real changes. A period that does not exist stays in the change,
+            // which refuses it by name.
+            let mut unchanged = Vec::new();
+            for entity in &entity_ids {
+                let current = ledger
+                    .periods(entity)
+                    .with_context(|| format!("setting the status of period {period}"))?
+                    .into_iter()
+                    .find(|view| view.period.name == period_name)
+                    .map(|view| view.status);
+                if current == Some(target.as_str()) {
+                    unchanged.push(entity.clone());
+                }
+            }
+            let to_change: Vec<EntityId> = entity_ids
+                .iter()
+                .filter(|entity| !unchanged.contains(entity))
+                .cloned()
+                .collect();
+            let changes = if to_change.is_empty() {
+                Vec::new()
+            } else {
+                ledger
+                    .set_period_status(&to_change, &period_name, target)
+                    .with_context(|| format!("setting the status of period {period}"))?
+            };
             let mut text = String::new();
-            for change in changes {
-                text.push_str(&format!(
-                    "{} {}: {} -> {}\n",
-                    change.entity, change.period, change.from, change.to
-                ));
+            for entity in &entity_ids {
+                if unchanged.contains(entity) {
+                    text.push_str(&format!(
+                        "period {period} of entity {entity} is already {}; nothing changed\n",
+                        target.as_str()
+                    ));
+                } else if let Some(change) = changes.iter().find(|change| &change.entity == entity) {
+                    text.push_str(&format!(
+                        "{} {}: {} -> {}\n",
+                        change.entity, change.period, change.from, change.to
+                    ));
+                }
             }
             print(&text)
         }

@@ -1416,7 +1416,9 @@ fn a_task_limited_to_some_entities_runs_and_is_waited_on_only_there() {
     );
     let stderr = close(&ledger, "bob", &unknown, &["status"]).failure();
     assert!(
-        stderr.contains("`entities` names ACME-FR, which is not an entity of this close (its entities: ACME-US, ACME-DE)"),
+        stderr.contains(
+            "`entities` names ACME-FR, which is not an entity of this close (its entities: ACME-US, ACME-DE)"
+        ),
         "{stderr}"
     );
 }

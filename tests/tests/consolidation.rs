@@ -544,14 +544,19 @@ fn a_late_journal_in_a_member_makes_the_group_signoff_stale_and_a_rerun_consolid
     assert!(
         stale["eliminate"]
             .1
-            .contains("ACME-DE, which the sign-off covers, changed after it: entries DE-LATE-1"),
+            .contains("stale: task consolidate it depends on is stale (ACME-DE: entries DE-LATE-1)"),
         "{stale:?}"
     );
     assert_eq!(
         stale["consolidate"].0, "stale",
         "the step that read ACME-DE runs again: {stale:?}"
     );
-    assert!(stale["consolidate"].1.contains("ACME-DE, which it reads"), "{stale:?}");
+    assert!(
+        stale["consolidate"]
+            .1
+            .contains("ACME-DE: entries DE-LATE-1 posted after it ran changed what it read"),
+        "{stale:?}"
+    );
     assert_eq!(stale["trial-balance-check"].0, "stale", "{stale:?}");
 
     // The next run consolidates again and proposes the elimination for a new review.
@@ -644,7 +649,12 @@ fn a_journal_posted_to_a_member_after_the_consolidation_ran_refuses_the_group_si
         stale["consolidate"].0, "stale",
         "the step that read ACME-DE runs again: {stale:?}"
     );
-    assert!(stale["consolidate"].1.contains("ACME-DE, which it reads"), "{stale:?}");
+    assert!(
+        stale["consolidate"]
+            .1
+            .contains("ACME-DE: entries DE-LATE-1 posted after it ran changed what it read"),
+        "{stale:?}"
+    );
     let events = ledger
         .run(&["close", "history", "--config", &config, "--format", "json"])
         .success();

@@ -482,12 +482,7 @@ pub(crate) fn ensure_runs_in(task: &Task, entity: &EntityId) -> anyhow::Result<(
         task.runs_in(entity),
         "task {} does not run in entity {entity}: close.toml limits it to {}",
         task.id,
-        task.entities
-            .iter()
-            .flatten()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
+        task.entities.iter().flatten().cloned().collect::<Vec<_>>().join(", ")
     );
     Ok(())
 }

@@ -46,6 +46,12 @@ pub fn signoff(
     mark_stale(context)?;
     let mut store = Store::open(&context.db)?;
     let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
+    if let Some(stale) = state.as_ref().filter(|state| state.status == TaskStatus::Stale)
+        && matches!(task.kind, TaskKind::Plugin { .. })
+    {
+        // Why it is stale comes first: what it waits on is stale for the same reason.
+        anyhow::bail!(no_signoff_reason(task, &task.kind, review, stale));
+    }
     anyhow::ensure!(
         waiting.is_empty(),
         "task {task_id} of {entity} cannot be signed off: it waits on {}",

@@ -462,8 +462,9 @@ pub(super) fn mark_stale_reads(
             if !matches!(state.status, TaskStatus::Done | TaskStatus::AwaitingReview) {
                 continue;
             }
-            let (message, details) = if let Some(message) = period_status_changed(db, context, task, &state)? {
-                (message, json!({ "period_status_changed": true }))
+            let (message, details, cause) = if let Some(message) = period_status_changed(db, context, task, &state)? {
+                let cause = format!("period {} of {entity} changed status", context.period);
+                (message, json!({ "period_status_changed": true }), cause)
             } else {
                 let late = late_reads(db, context, &state)?;
                 if late.is_empty() {
@@ -475,11 +476,11 @@ pub(super) fn mark_stale_reads(
                 );
                 let late_json: BTreeMap<&str, &Vec<String>> =
                     late.iter().map(|(other, keys)| (other.as_str(), keys)).collect();
-                (message, json!({ "late_entries": late_json }))
+                (message, json!({ "late_entries": late_json }), describe_changes(&late))
             };
             mark_stale_if_complete(db, context, entity, &task.id, message, &details)?;
             marked += 1;
-            marked += mark_after_stale(db, context, entities, entity, &task.id)?;
+            marked += mark_after_stale(db, context, entities, entity, &task.id, &cause)?;
         }
     }
     Ok(marked)
@@ -494,10 +495,11 @@ pub(super) fn mark_after_stale(
     all_entities: &[EntityId],
     entity: &EntityId,
     task_id: &str,
+    cause: &str,
 ) -> Result<usize, LedgerError> {
     let (same_entity, every_entity) = tasks_after(context, task_id);
-    let message = format!("stale: task {task_id} it depends on is stale");
-    let details = json!({ "because": task_id, "entity": entity.as_str() });
+    let message = format!("stale: task {task_id} it depends on is stale ({cause})");
+    let details = json!({ "because": task_id, "entity": entity.as_str(), "cause": cause });
     let mut marked = 0;
     for after in &same_entity {
         marked += usize::from(mark_stale_if_complete(

@@ -680,7 +680,19 @@ fn bad_close_configurations_are_refused_at_load() {
     let count = ledger.entry_count("ACME-US");
     let stderr = close(&ledger, "bob", &tampered, &["run"]).failure();
     assert!(
-        stderr.contains("plugin management-fee:") && stderr.contains("the file changed since it was reviewed"),
+        stderr.contains("plugin management-fee:")
+            && stderr.contains(&format!("but {tampered} pins 0000"))
+            && stderr.contains("the file changed since it was reviewed"),
+        "{stderr}"
+    );
+    assert_eq!(ledger.entry_count("ACME-US"), count);
+    // A hash that is not one is refused as malformed, not as a changed file (issue 15).
+    let mut malformed = config.clone();
+    malformed.replace_range(sha..sha + 64, "abc123");
+    let malformed = ledger.write("malformed.toml", &malformed);
+    let stderr = close(&ledger, "bob", &malformed, &["run"]).failure();
+    assert!(
+        stderr.contains("plugin management-fee: sha256 `abc123` is not a SHA-256 (64 hexadecimal characters)"),
         "{stderr}"
     );
     assert_eq!(ledger.entry_count("ACME-US"), count);

@@ -245,10 +245,20 @@ fn nondeterministic_plugin_gives_identical_proposals_in_two_processes_on_two_cop
     assert!(outputs[0].contains("Ok"), "{}", outputs[0]);
 }
 
-/// Runs the `propose` guest with one entry; returns stderr of the refused --post.
+/// Runs the `propose` guest with one entry, as a dry run and with --post: both are refused
+/// with `expected` (issue 15: a dry run applies every posting rule too) and write nothing.
 fn refused_proposal(ledger: &Ledger, entries: Value, expected: &str) {
     let before = state(ledger);
-    let stderr = run_plugin(ledger, "guest_propose", &json!({"entries": entries}), &["--post"]).failure();
+    let config = json!({ "entries": entries });
+    let dry_run = run_plugin(ledger, "guest_propose", &config, &[]);
+    assert_eq!(dry_run.status, 1, "the dry run is refused too: {}", dry_run.stdout);
+    assert!(
+        dry_run.stdout.contains("--post would refuse these proposals"),
+        "{}",
+        dry_run.stdout
+    );
+    assert!(dry_run.stderr.contains(expected), "expected {expected:?} in:\n{}", dry_run.stderr);
+    let stderr = run_plugin(ledger, "guest_propose", &config, &["--post"]).failure();
     assert!(stderr.contains(expected), "expected {expected:?} in:\n{stderr}");
     assert_eq!(state(ledger), before, "a refused proposal changed the ledger");
 }

@@ -267,6 +267,14 @@ impl CloseConfig {
                 )
             })
             .collect();
+        for (name, pin) in &plugins {
+            anyhow::ensure!(
+                pin.sha256.len() == 64 && pin.sha256.bytes().all(|byte| byte.is_ascii_hexdigit()),
+                "plugin {name}: sha256 `{}` is not a SHA-256 (64 hexadecimal characters); pin the file's hash, e.g. from `sha256sum {}`",
+                pin.sha256,
+                pin.path.display()
+            );
+        }
         let ids: BTreeSet<&str> = file.tasks.iter().map(|task| task.id.as_str()).collect();
         let mut tasks = Vec::with_capacity(file.tasks.len());
         let mut seen = BTreeSet::new();
@@ -446,8 +454,9 @@ impl CloseConfig {
             let actual = file_sha256(&pin.path).with_context(|| format!("plugin {name}"))?;
             anyhow::ensure!(
                 actual == pin.sha256,
-                "plugin {name}: {} has sha256 {actual}, but close.toml pins {}; the file changed since it was reviewed: pin the new hash only after reviewing it",
+                "plugin {name}: {} has sha256 {actual}, but {} pins {}; the file changed since it was reviewed: pin the new hash only after reviewing it",
                 pin.path.display(),
+                self.file.display(),
                 pin.sha256
             );
         }

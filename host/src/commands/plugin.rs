@@ -150,8 +150,18 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
     } else {
         None
     };
+    // A dry run applies every posting rule too, so what it shows is what --post would post.
+    let refused = if post {
+        None
+    } else {
+        preview
+            .record(&plugin)
+            .ok()
+            .and_then(|record| crate::step::check_proposals(&context.db, &record, &context.user).err())
+    };
     if format == Format::Json {
-        return print_json(&serde_json::json!({
+        print_json(&serde_json::json!({
+            "refused": refused.as_ref().map(|error| format!("{error:#}")),
             "run_id": preview.run_id,
             "plugin": { "name": preview.info.name, "version": preview.info.version, "sha256": hex::encode(plugin.sha256()) },
             "output": preview.run.output.as_ref().map_err(|error| error.to_string()),
@@ -160,7 +170,11 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
             "rows_read": usage.rows_read,
             "duration_ms": usage.duration.as_secs_f64() * 1000.0,
             "posted": outcome,
-        }));
+        }))?;
+        return match refused {
+            Some(error) => Err(error),
+            None => Ok(()),
+        };
     }
     let mut text = format!(
         "plugin {} {} on {} {}\n",
@@ -270,9 +284,16 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
             outcome.settlements.len(),
             outcome.run_id
         )),
+        None if refused.is_some() => {
+            text.push_str("dry run: nothing was posted, and --post would refuse these proposals (below)\n")
+        }
         None => text.push_str("dry run: nothing was posted (add --post to post)\n"),
     }
-    print(&text)
+    print(&text)?;
+    match refused {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }
 
 fn level_name(level: crate::plugin::wit::Level) -> &'static str {

@@ -96,6 +96,29 @@ fn demo_rent_allocated_in_full() -> BTreeMap<String, String> {
     ])
 }
 
+/// Every board row's status and notes (its message, what it waits on), one line per task, from
+/// the board's JSON: the table wraps notes to fit the terminal, so phrases are looked up here.
+fn board_notes(ledger: &Ledger, config: &str) -> String {
+    let board = close(ledger, "alice", config, &["status", "--format", "json"])
+        .success()
+        .json();
+    board["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            format!(
+                "{} {} {}: {} {}\n",
+                row["entity"].as_str().unwrap(),
+                row["task"].as_str().unwrap(),
+                row["status"].as_str().unwrap(),
+                row["message"].as_str().unwrap_or_default(),
+                row["blocked_by"]
+            )
+        })
+        .collect()
+}
+
 fn closing(trial_balance: &Value, account: &str) -> String {
     trial_balance["rows"]
         .as_array()
@@ -253,7 +276,7 @@ fn a_failing_step_stops_its_chain_others_finish_and_the_next_run_resumes() {
     assert_eq!(board["ACME-US:fx-revaluation"], "failed");
     assert_eq!(board["ACME-US:management-fee"], "blocked");
     assert_eq!(board["ACME-DE:management-fee"], "awaiting-review");
-    let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
+    let status = board_notes(&ledger, &config);
     assert!(
         status.contains("period 2026-01 of entity ACME-US is on-hold"),
         "{status}"
@@ -560,7 +583,7 @@ fn signoffs_follow_dependencies_separate_duties_and_go_stale_after_a_late_journa
         board["ACME-DE:review-accruals"], "blocked",
         "ACME-DE is not affected by ACME-US's journal"
     );
-    let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
+    let status = board_notes(&ledger, &config);
     assert!(
         status.contains("stale: entries LATE-1 posted after the sign-off"),
         "{status}"
@@ -633,7 +656,7 @@ fn a_journal_posted_after_a_step_proposed_refuses_its_review_and_the_next_run_pr
     );
     assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-01"), "6900"), "");
     assert_eq!(statuses(&ledger, &config)["ACME-US:management-fee"], "stale");
-    let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
+    let status = board_notes(&ledger, &config);
     assert!(
         status.contains("stale: ACME-US: entries LATE-1 posted after it ran changed what it read"),
         "{status}"
@@ -970,11 +993,11 @@ fn a_late_journal_after_the_close_makes_the_allocation_stale_and_the_next_run_re
         board["ACME-US:management-fee"],
         "done",
         "it read sales and accruals, which did not change: {}",
-        close(&ledger, "alice", &config, &["status"]).success().stdout
+        board_notes(&ledger, &config)
     );
     assert_eq!(board["ACME-DE:allocate-rent"], "done", "ACME-DE did not change");
     assert!(complete_percent(&ledger, &config, "ACME-US") < 100);
-    let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
+    let status = board_notes(&ledger, &config);
     assert!(
         status.contains("ACME-US: entries LATE-RENT posted after it ran changed what it read"),
         "{status}"
@@ -1059,7 +1082,7 @@ fn a_stale_step_in_a_period_on_hold_fails_with_the_fix() {
     let count = ledger.entry_count("ACME-US");
     let stderr = close(&ledger, "bob", &config, &["run"]).failure();
     assert!(stderr.contains("tasks failed"), "{stderr}");
-    let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
+    let status = board_notes(&ledger, &config);
     assert!(
         status.contains("stale, and its earlier entries cannot be cancelled")
             && status.contains("reopen 2026-01 for module close"),
@@ -1307,6 +1330,33 @@ fn signoff_refusals_say_the_true_reason() {
 }
 
 #[test]
+fn the_board_fits_100_columns_with_its_notes_wrapped_under_each_task() {
+    // Proves the board table fits a 100-column terminal (issue 15) even with long stale
+    // messages: the notes wrap on indented lines under their task.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    close(&ledger, "bob", &config, &["run"]).success();
+    let late = ledger.write(
+        "late.csv",
+        "entry,date,account,amount,dim.department\nLATE-1,2026-01-30,1100,250.00,\nLATE-1,2026-01-30,4000,-250.00,100\n",
+    );
+    ledger
+        .run(&["import", "journals", &late, "--entity", "ACME-US", "--post"])
+        .success();
+    let board = close(&ledger, "alice", &config, &["status", "--today", "2026-02-09"])
+        .success()
+        .stdout;
+    for line in board.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} characters: {line}",
+            line.chars().count()
+        );
+    }
+    assert!(board.contains("\n    OVERDUE; stale: "), "{board}");
+}
+
+#[test]
 fn the_board_table_shows_who_prepared_and_who_reviewed() {
     // Proves the board's table (not only its JSON) names the preparer and the reviewer.
     let ledger = Ledger::with_demo_journals();
@@ -1338,12 +1388,12 @@ fn a_changed_task_config_is_reported_not_ignored() {
     );
     std::fs::write(&config, text).unwrap();
     let note = "config of allocate-rent changed since it ran; run with --rerun allocate-rent";
-    let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
+    let status = board_notes(&ledger, &config);
     assert!(status.contains(note), "{status}");
     let run = close(&ledger, "bob", &config, &["run"]).success().stdout;
     assert!(run.contains(note), "{run}");
     close(&ledger, "bob", &config, &["run", "--rerun", "allocate-rent"]).success();
-    let status = close(&ledger, "alice", &config, &["status"]).success().stdout;
+    let status = board_notes(&ledger, &config);
     assert!(!status.contains(note), "{status}");
 }
 

@@ -332,7 +332,9 @@ fn demo_consolidation_eliminates_intercompany_balances_and_reports_the_differenc
     assert!(first.stdout.contains("2 warnings: rule "), "{}", first.stdout);
     assert!(first.stdout.contains("they differ by 125.00"), "{}", first.stdout);
     let board = ledger
-        .run(&["close", "status", "--config", &config, "--period", "2026-03"])
+        .run(&[
+            "close", "status", "--config", &config, "--period", "2026-03", "--format", "json",
+        ])
         .success();
     assert!(board.stdout.contains("they differ by 50.00"), "{}", board.stdout);
     assert_eq!(ledger.entry_count("ACME-ELIM"), 0, "eliminations wait for review");

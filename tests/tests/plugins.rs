@@ -257,7 +257,11 @@ fn refused_proposal(ledger: &Ledger, entries: Value, expected: &str) {
         "{}",
         dry_run.stdout
     );
-    assert!(dry_run.stderr.contains(expected), "expected {expected:?} in:\n{}", dry_run.stderr);
+    assert!(
+        dry_run.stderr.contains(expected),
+        "expected {expected:?} in:\n{}",
+        dry_run.stderr
+    );
     let stderr = run_plugin(ledger, "guest_propose", &config, &["--post"]).failure();
     assert!(stderr.contains(expected), "expected {expected:?} in:\n{stderr}");
     assert_eq!(state(ledger), before, "a refused proposal changed the ledger");

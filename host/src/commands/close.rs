@@ -145,8 +145,8 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                 ("Status", false),
                 ("Prepared", false),
                 ("Reviewed", false),
-                ("Notes", false),
             ]);
+            let mut notes_by_row = Vec::with_capacity(board.rows.len());
             for row in &board.rows {
                 let mut notes = Vec::new();
                 if row.overdue {
@@ -158,6 +158,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                 if let Some(message) = &row.message {
                     notes.push(message.clone());
                 }
+                notes_by_row.push(notes.join("; "));
                 table.row(vec![
                     row.entity.clone(),
                     row.area.clone(),
@@ -167,10 +168,33 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                     row.status.to_string(),
                     row.prepared_by.clone().unwrap_or_default(),
                     row.reviewed_by.clone().unwrap_or_default(),
-                    notes.join("; "),
                 ]);
             }
             if format.format == Format::Csv {
+                let mut table = Table::new(&[
+                    ("Entity", false),
+                    ("Area", false),
+                    ("Task", false),
+                    ("Owner", false),
+                    ("Due", false),
+                    ("Status", false),
+                    ("Prepared", false),
+                    ("Reviewed", false),
+                    ("Notes", false),
+                ]);
+                for (row, notes) in board.rows.iter().zip(&notes_by_row) {
+                    table.row(vec![
+                        row.entity.clone(),
+                        row.area.clone(),
+                        row.task.clone(),
+                        row.owner.clone(),
+                        row.due.to_string(),
+                        row.status.to_string(),
+                        row.prepared_by.clone().unwrap_or_default(),
+                        row.reviewed_by.clone().unwrap_or_default(),
+                        notes.clone(),
+                    ]);
+                }
                 return print_table(&table, Format::Csv);
             }
             let mut text = format!(
@@ -178,7 +202,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                 board.close,
                 board.period,
                 board.today,
-                table.render()
+                with_notes(&table.render(), &notes_by_row)
             );
             let share = |map: &std::collections::BTreeMap<String, u32>| {
                 map.iter()
@@ -257,6 +281,34 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             ))
         }
     }
+}
+
+/// Indent of a board row's notes, on the lines under the row.
+const BOARD_NOTES_INDENT: &str = "    ";
+
+/// The board's table with each row's notes wrapped on the lines under it, so every line fits
+/// the terminal width however long a stale or failure message is.
+fn with_notes(rendered: &str, notes: &[String]) -> String {
+    let width = super::TERMINAL_TABLE_WIDTH_CHARS_MAX - BOARD_NOTES_INDENT.len();
+    let mut text = String::new();
+    // The rendered table is the header, its rule, then one line per row.
+    for (index, line) in rendered.lines().enumerate() {
+        text.push_str(line);
+        text.push('\n');
+        let Some(note) = index
+            .checked_sub(2)
+            .and_then(|row| notes.get(row))
+            .filter(|note| !note.is_empty())
+        else {
+            continue;
+        };
+        for piece in super::wrap_text(note, width) {
+            text.push_str(BOARD_NOTES_INDENT);
+            text.push_str(piece.trim_end());
+            text.push('\n');
+        }
+    }
+    text
 }
 
 /// A private folder for the dry-run copy, beside the ledger so it is on the same disk.

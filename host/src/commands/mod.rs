@@ -226,7 +226,7 @@ pub fn wrap_last_column(headers: &[&str], rows: Vec<Vec<String>>) -> Vec<Vec<Str
 /// Splits text into lines of at most `width` characters, breaking after a space, a comma or a
 /// semicolon (so that JSON details and dimension sets wrap between fields) or a slash (paths),
 /// and inside a word only when it is longer than a line.
-fn wrap_text(text: &str, width: usize) -> Vec<String> {
+pub fn wrap_text(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut lines: Vec<String> = Vec::new();
     let mut line = String::new();

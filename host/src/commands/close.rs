@@ -302,7 +302,8 @@ fn with_notes(rendered: &str, notes: &[String]) -> String {
         else {
             continue;
         };
-        for piece in super::wrap_text(note, width) {
+        // Notes quote plugin messages: escaped like every table cell.
+        for piece in super::wrap_text(&crate::output::visible(note), width) {
             text.push_str(BOARD_NOTES_INDENT);
             text.push_str(piece.trim_end());
             text.push('\n');

@@ -208,7 +208,9 @@ pub fn wrap_last_column(headers: &[&str], rows: Vec<Vec<String>>) -> Vec<Vec<Str
         .max(headers[last].chars().count());
     let mut wrapped = Vec::with_capacity(rows.len());
     for mut row in rows {
-        let text = row.get(last).cloned().unwrap_or_default();
+        // Escaped before it is wrapped: a stored newline must not break the cell as if it were
+        // the table's own (the table escapes every cell again, which changes nothing here).
+        let text = crate::output::visible(row.get(last).map_or("", String::as_str)).into_owned();
         let mut pieces = wrap_text(&text, room).into_iter();
         if let Some(cell) = row.get_mut(last) {
             *cell = pieces.next().unwrap_or_default();

@@ -216,3 +216,26 @@ pub const DEMO_JOURNALS: [(&str, &str, &str); 5] = [
     ("ACME-US", "us-ledger.csv", "ledger"),
     ("ACME-DE", "de-ledger.csv", "ledger"),
 ];
+
+/// Starts a command (with whatever it works on, e.g. a fresh ledger) and kills it with SIGKILL
+/// after `delay_ms`, checking that it was still running when killed. A run that had already
+/// finished tested no crash, so it is started again, fresh, with half the delay (down to 0 ms).
+/// Returns what it worked on and the delay that killed it.
+pub fn kill_while_running<T>(mut start: impl FnMut() -> (T, std::process::Child), delay_ms: u64) -> (T, u64) {
+    let mut delay_ms = delay_ms;
+    loop {
+        let (state, mut child) = start();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let finished = child.try_wait().expect("the child's status can be read").is_some();
+        if !finished {
+            child.kill().expect("SIGKILL reaches a running child");
+            let _ = child.wait();
+            return (state, delay_ms);
+        }
+        assert!(
+            delay_ms > 0,
+            "the command finished before it could be killed, even at 0 ms"
+        );
+        delay_ms /= 2;
+    }
+}

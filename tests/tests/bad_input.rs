@@ -281,7 +281,8 @@ fn rewind_to_schema_3(database: &Path) {
     rusqlite::Connection::open(database)
         .unwrap()
         .execute_batch(
-            "ALTER TABLE close_tasks DROP COLUMN signoff_sequences; ALTER TABLE close_tasks DROP COLUMN run_sequences; DROP TABLE account_balances;
+            "ALTER TABLE close_tasks DROP COLUMN signoff_sequences; ALTER TABLE close_tasks DROP COLUMN run_sequences;
+             ALTER TABLE close_tasks DROP COLUMN run_reads; ALTER TABLE close_tasks DROP COLUMN config_sha256; DROP TABLE account_balances;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .unwrap();

@@ -2,44 +2,30 @@
 //! itself. Each is idempotent, so running one again after a crash does no harm.
 
 use super::CloseContext;
-use super::config::Task;
+use super::config::Builtin;
 use anyhow::Context as _;
 use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::ids::EntityId;
 use closebook_ledger::import::CsvJournalReader;
 use closebook_ledger::journal::NewEntry;
-use closebook_ledger::period::{Module, PeriodStatus};
+use closebook_ledger::period::Module;
 use closebook_ledger::report;
 use closebook_ledger::store::CloseTaskRecord;
 use serde_json::json;
 use std::time::Instant;
 
-/// Whether a built-in step's result depends on the entity's postings (so a later posting makes
-/// it stale): the trial-balance check and the reports do; the draft check reads drafts, the
-/// adjustments come from files, and the period status is checked on its own.
-pub fn reads_the_ledger(name: &str) -> bool {
-    matches!(name, "trial-balance-check" | "reports")
-}
-
 pub fn run(
     context: &CloseContext<'_>,
     entity: &EntityId,
-    task: &Task,
-    name: &str,
+    builtin: &Builtin,
     record: &mut CloseTaskRecord,
 ) -> anyhow::Result<()> {
     // The task's own time goes into the record it saves, so the status board shows it.
     let started = Instant::now();
     let mut ledger = closebook_ledger::Ledger::open(&context.db, context.user.clone())?;
     let period = context.period.clone();
-    let message = match name {
-        "verify-journals-posted" => {
-            let modules: Vec<Module> = task.config["modules"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|module| module.as_str().and_then(Module::parse))
-                .collect();
+    let message = match builtin {
+        Builtin::VerifyJournalsPosted { modules } => {
             let (start, end) = ledger
                 .read(|db| {
                     let record = db.require_entity(entity)?;
@@ -74,19 +60,15 @@ pub fn run(
                     .join("/")
             )
         }
-        "period-status" => {
-            let status = task.config["status"]
-                .as_str()
-                .and_then(PeriodStatus::parse)
-                .context("period-status needs a status")?;
-            let changes = ledger.set_period_status(std::slice::from_ref(entity), &period, status)?;
+        Builtin::PeriodStatus { status } => {
+            let changes = ledger.set_period_status(std::slice::from_ref(entity), &period, *status)?;
             changes
                 .iter()
                 .map(|change| format!("{} {}: {} -> {}", change.entity, change.period, change.from, change.to))
                 .collect::<Vec<_>>()
                 .join("; ")
         }
-        "trial-balance-check" => {
+        Builtin::TrialBalanceCheck => {
             let trial_balance = ledger.read(|db| report::trial_balance(db, entity, &period, &[], false))?;
             anyhow::ensure!(
                 trial_balance.totals.closing.is_zero(),
@@ -113,44 +95,33 @@ pub fn run(
                 verify.entries_checked
             )
         }
-        "post-adjustments" => {
-            let pin = match task.config.get("files") {
-                Some(files) => files.get(entity.as_str()).cloned(),
-                None => Some(task.config.clone()),
-            };
-            match pin {
-                None => format!("no adjustments for {entity}"),
-                Some(pin) => {
-                    let file = context.config.directory.join(pin["file"].as_str().unwrap_or_default());
-                    let pinned = pin["sha256"].as_str().unwrap_or_default().to_ascii_lowercase();
-                    let actual = super::config::file_sha256(&file)?;
-                    anyhow::ensure!(
-                        actual == pinned,
-                        "{} has sha256 {actual} but the task pins {pinned}: the file changed after it was reviewed",
-                        file.display()
-                    );
-                    let source = file.display().to_string();
-                    let reader = CsvJournalReader::new(
-                        std::io::BufReader::new(
-                            std::fs::File::open(&file).with_context(|| format!("opening {source}"))?,
-                        ),
-                        &source,
-                        Module::Ledger,
-                    )?;
-                    let summary = ledger.import_journals(entity, reader, true, &source)?;
-                    record.entries_posted = summary.posted as i64;
-                    format!(
-                        "{} adjustments posted, {} already posted",
-                        summary.posted, summary.repeated
-                    )
-                }
+        Builtin::PostAdjustments { files } => match files.for_entity(entity.as_str()) {
+            None => format!("no adjustments for {entity}"),
+            Some(pin) => {
+                let file = context.config.directory.join(&pin.file);
+                let pinned = &pin.sha256;
+                let actual = super::config::file_sha256(&file)?;
+                anyhow::ensure!(
+                    &actual == pinned,
+                    "{} has sha256 {actual} but the task pins {pinned}: the file changed after it was reviewed",
+                    file.display()
+                );
+                let source = file.display().to_string();
+                let reader = CsvJournalReader::new(
+                    std::io::BufReader::new(std::fs::File::open(&file).with_context(|| format!("opening {source}"))?),
+                    &source,
+                    Module::Ledger,
+                )?;
+                let summary = ledger.import_journals(entity, reader, true, &source)?;
+                record.entries_posted = summary.posted as i64;
+                format!(
+                    "{} adjustments posted, {} already posted",
+                    summary.posted, summary.repeated
+                )
             }
-        }
-        "reports" => {
-            let folder = context
-                .config
-                .directory
-                .join(task.config["folder"].as_str().unwrap_or_default());
+        },
+        Builtin::Reports { folder } => {
+            let folder = context.config.directory.join(folder);
             if context.dry_run {
                 // A dry run writes no files: the real reports would show unposted proposals.
                 let message = format!("dry run: would write 5 reports to {}", folder.display());
@@ -190,7 +161,6 @@ pub fn run(
             }
             format!("wrote {} reports to {}", written.len(), folder.display())
         }
-        other => anyhow::bail!("unknown built-in step {other}"),
     };
     record.status = TaskStatus::Done;
     record.message = Some(message.clone());

@@ -8,6 +8,7 @@ use crate::plugin::LimitOverrides;
 use anyhow::Context as _;
 use chrono::{Datelike, NaiveDate, Weekday};
 use closebook_ledger::ids::EntityId;
+use closebook_ledger::period::{Module, PeriodStatus};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -117,7 +118,7 @@ struct LimitsSection {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskKind {
     Plugin { plugin: String },
-    Builtin { name: String },
+    Builtin(Builtin),
     Manual { instructions: String },
 }
 
@@ -342,14 +343,7 @@ impl CloseConfig {
                         plugin: name.to_owned(),
                     }
                 }
-                Some(("builtin", name)) => {
-                    anyhow::ensure!(
-                        BUILTINS.contains(&name),
-                        "unknown built-in step `{name}` (known: {})",
-                        BUILTINS.join(", ")
-                    );
-                    TaskKind::Builtin { name: name.to_owned() }
-                }
+                Some(("builtin", name)) => TaskKind::Builtin(Builtin::parse(name, &builtin_config(section)?)?),
                 _ => anyhow::bail!("step `{step}` is neither plugin:NAME nor builtin:NAME"),
             },
         };
@@ -372,11 +366,7 @@ impl CloseConfig {
                 every_entity,
             });
         }
-        let config_toml = section.config.clone().unwrap_or(toml::Value::Table(Default::default()));
-        let config = serde_json::to_value(&config_toml).context("the config table cannot be read as JSON")?;
-        if let TaskKind::Builtin { name } = &kind {
-            check_builtin_config(name, &config)?;
-        }
+        let config = builtin_config(section)?;
         let limits = section.limits.as_ref().map(|limits| LimitOverrides {
             fuel: limits.fuel,
             memory_bytes: limits.memory_bytes,
@@ -580,76 +570,160 @@ impl CloseConfig {
     }
 }
 
-fn check_builtin_config(name: &str, config: &serde_json::Value) -> anyhow::Result<()> {
-    let object = config.as_object().context("the config is a table")?;
-    let allowed: &[&str] = match name {
-        "verify-journals-posted" => &["modules"],
-        "period-status" => &["status"],
-        "trial-balance-check" => &[],
-        "post-adjustments" => &["file", "sha256", "files"],
-        "reports" => &["folder"],
-        _ => &[],
-    };
-    for key in object.keys() {
+/// A task's `config` table as JSON.
+fn builtin_config(section: &TaskSection) -> anyhow::Result<serde_json::Value> {
+    let config_toml = section.config.clone().unwrap_or(toml::Value::Table(Default::default()));
+    serde_json::to_value(&config_toml).context("the config table cannot be read as JSON")
+}
+
+/// A built-in step with its settings, read once when close.toml loads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Builtin {
+    /// No draft of these modules is dated in the period.
+    VerifyJournalsPosted { modules: Vec<Module> },
+    /// Sets the period's status in the task's entity.
+    PeriodStatus { status: PeriodStatus },
+    /// The trial balance nets to zero and the period's entries verify.
+    TrialBalanceCheck,
+    /// Posts reviewed adjustment journals, each pinned by its SHA-256; `None` for an entity
+    /// without a file (when the files are given per entity).
+    PostAdjustments { files: AdjustmentFiles },
+    /// Writes the period's reports into a folder (relative to close.toml).
+    Reports { folder: PathBuf },
+}
+
+/// The adjustment journals of a `post-adjustments` task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdjustmentFiles {
+    /// One file for every entity.
+    Every(AdjustmentFile),
+    /// A file per entity; the others have none.
+    PerEntity(BTreeMap<String, AdjustmentFile>),
+}
+
+/// A reviewed journal file and the hash it was reviewed at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdjustmentFile {
+    /// As written in close.toml: relative to its folder.
+    pub file: PathBuf,
+    /// Lower-case hex.
+    pub sha256: String,
+}
+
+impl AdjustmentFiles {
+    /// The file for `entity`, if it has one.
+    pub fn for_entity(&self, entity: &str) -> Option<&AdjustmentFile> {
+        match self {
+            AdjustmentFiles::Every(file) => Some(file),
+            AdjustmentFiles::PerEntity(files) => files.get(entity),
+        }
+    }
+}
+
+impl Builtin {
+    /// The name after `builtin:` in close.toml.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Builtin::VerifyJournalsPosted { .. } => "verify-journals-posted",
+            Builtin::PeriodStatus { .. } => "period-status",
+            Builtin::TrialBalanceCheck => "trial-balance-check",
+            Builtin::PostAdjustments { .. } => "post-adjustments",
+            Builtin::Reports { .. } => "reports",
+        }
+    }
+
+    /// Reads `builtin:NAME` and its `config` table, refusing an unknown name, an unknown
+    /// setting or a missing or malformed one, naming it.
+    pub fn parse(name: &str, config: &serde_json::Value) -> anyhow::Result<Self> {
         anyhow::ensure!(
-            allowed.contains(&key.as_str()),
-            "built-in {name} has no setting `{key}` (it takes: {})",
-            allowed.join(", ")
+            BUILTINS.contains(&name),
+            "unknown built-in step `{name}` (known: {})",
+            BUILTINS.join(", ")
         );
-    }
-    match name {
-        "verify-journals-posted" => {
-            let modules = object
-                .get("modules")
-                .and_then(|modules| modules.as_array())
-                .context("verify-journals-posted needs `modules = [\"receivables\", …]`")?;
-            for module in modules {
-                let module = module.as_str().unwrap_or_default();
-                anyhow::ensure!(
-                    closebook_ledger::period::Module::parse(module).is_some(),
-                    "`{module}` is not a module (ledger, receivables, payables, inventory, close)"
-                );
-            }
-        }
-        "period-status" => {
-            let status = object
-                .get("status")
-                .and_then(|status| status.as_str())
-                .context("period-status needs `status = \"on-hold\"` (or open, permanently-closed)")?;
+        let object = config.as_object().context("the config is a table")?;
+        let allowed: &[&str] = match name {
+            "verify-journals-posted" => &["modules"],
+            "period-status" => &["status"],
+            "post-adjustments" => &["file", "sha256", "files"],
+            "reports" => &["folder"],
+            _ => &[],
+        };
+        for key in object.keys() {
             anyhow::ensure!(
-                closebook_ledger::period::PeriodStatus::parse(status).is_some(),
-                "`{status}` is not open, on-hold or permanently-closed"
+                allowed.contains(&key.as_str()),
+                "built-in {name} has no setting `{key}` (it takes: {})",
+                allowed.join(", ")
             );
         }
-        "post-adjustments" => {
-            let pinned = |value: &serde_json::Value| {
-                value.get("file").and_then(|file| file.as_str()).is_some()
-                    && value.get("sha256").and_then(|hash| hash.as_str()).is_some()
-            };
-            match object.get("files").and_then(|files| files.as_object()) {
-                Some(files) => {
-                    for (entity, pin) in files {
-                        anyhow::ensure!(
-                            pinned(pin),
-                            "post-adjustments: files.{entity} needs `file` and `sha256`"
-                        );
-                    }
+        Ok(match name {
+            "verify-journals-posted" => {
+                let modules = object
+                    .get("modules")
+                    .and_then(|modules| modules.as_array())
+                    .context("verify-journals-posted needs `modules = [\"receivables\", …]`")?;
+                let mut parsed = Vec::with_capacity(modules.len());
+                for module in modules {
+                    let module = module.as_str().unwrap_or_default();
+                    parsed.push(Module::parse(module).with_context(|| {
+                        format!("`{module}` is not a module (ledger, receivables, payables, inventory, close)")
+                    })?);
                 }
-                None => anyhow::ensure!(
-                    pinned(config),
-                    "post-adjustments needs `file` (the reviewed journal) and `sha256` (its hash), or `files = {{ ENTITY = {{ file, sha256 }} }}`"
-                ),
+                Builtin::VerifyJournalsPosted { modules: parsed }
             }
-        }
-        "reports" => {
-            anyhow::ensure!(
-                object.get("folder").and_then(|folder| folder.as_str()).is_some(),
-                "reports needs `folder`"
-            );
-        }
-        _ => {}
+            "period-status" => {
+                let status = object
+                    .get("status")
+                    .and_then(|status| status.as_str())
+                    .context("period-status needs `status = \"on-hold\"` (or open, permanently-closed)")?;
+                Builtin::PeriodStatus {
+                    status: PeriodStatus::parse(status)
+                        .with_context(|| format!("`{status}` is not open, on-hold or permanently-closed"))?,
+                }
+            }
+            "trial-balance-check" => Builtin::TrialBalanceCheck,
+            "post-adjustments" => {
+                let pinned = |value: &serde_json::Value| {
+                    let file = value.get("file").and_then(|file| file.as_str())?;
+                    let sha256 = value.get("sha256").and_then(|hash| hash.as_str())?;
+                    Some(AdjustmentFile {
+                        file: PathBuf::from(file),
+                        sha256: sha256.to_ascii_lowercase(),
+                    })
+                };
+                let files = match object.get("files").and_then(|files| files.as_object()) {
+                    Some(files) => {
+                        let mut per_entity = BTreeMap::new();
+                        for (entity, pin) in files {
+                            let pin = pinned(pin)
+                                .with_context(|| format!("post-adjustments: files.{entity} needs `file` and `sha256`"))?;
+                            per_entity.insert(entity.clone(), pin);
+                        }
+                        AdjustmentFiles::PerEntity(per_entity)
+                    }
+                    None => AdjustmentFiles::Every(pinned(config).context(
+                        "post-adjustments needs `file` (the reviewed journal) and `sha256` (its hash), or `files = { ENTITY = { file, sha256 } }`",
+                    )?),
+                };
+                Builtin::PostAdjustments { files }
+            }
+            "reports" => Builtin::Reports {
+                folder: PathBuf::from(
+                    object
+                        .get("folder")
+                        .and_then(|folder| folder.as_str())
+                        .context("reports needs `folder`")?,
+                ),
+            },
+            other => unreachable!("{other} is in BUILTINS and has a parse arm"),
+        })
     }
-    Ok(())
+
+    /// Whether its result depends on the entity's postings, so a later posting makes it stale:
+    /// the trial-balance check and the reports do; the draft check reads drafts, the
+    /// adjustments come from files, and the period status is checked on its own.
+    pub fn reads_the_ledger(&self) -> bool {
+        matches!(self, Builtin::TrialBalanceCheck | Builtin::Reports { .. })
+    }
 }
 
 /// Orders tasks so every task comes after the ones it waits for; refuses a cycle, naming it.

@@ -599,15 +599,15 @@ fn run_task(
                 proposals: Vec::new(),
             })
         }
-        TaskKind::Builtin { name } => {
+        TaskKind::Builtin(builtin) => {
             // A built-in step checks its own entity as it is now: the position a sign-off of a
             // task after it compares with, and what a later posting makes stale.
             let head = context.ledger()?.read(|db| db.ledger_head(entity))?.0;
             record.run_sequences = BTreeMap::from([(entity.clone(), head)]);
-            if builtin::reads_the_ledger(name) {
+            if builtin.reads_the_ledger() {
                 record.run_reads = BTreeMap::from([(entity.clone(), EntityRead::everything(head))]);
             }
-            builtin::run(context, entity, task, name, &mut record).map(|()| TaskResult {
+            builtin::run(context, entity, builtin, &mut record).map(|()| TaskResult {
                 status: TaskStatus::Done,
                 proposals: Vec::new(),
             })

@@ -367,7 +367,7 @@ pub fn task_view(context: &CloseContext<'_>, entity: &EntityId, task_id: &str) -
     let (after, events, entries_are, entries, step_log) = view;
     let step = match &task.kind {
         TaskKind::Manual { .. } => "manual".to_owned(),
-        TaskKind::Builtin { name } => format!("builtin:{name}"),
+        TaskKind::Builtin(builtin) => format!("builtin:{}", builtin.name()),
         TaskKind::Plugin { plugin } => format!("plugin:{plugin}"),
     };
     let message = match (

@@ -158,8 +158,9 @@ fn no_signoff_reason(task: &Task, kind: &TaskKind, review: bool, record: &CloseT
     let task_id = &task.id;
     let entity = &record.entity;
     match kind {
-        TaskKind::Builtin { name } => format!(
-            "task {task_id} is the built-in step builtin:{name}: it completes when `closebook close run` runs it; there is nothing to sign off"
+        TaskKind::Builtin(builtin) => format!(
+            "task {task_id} is the built-in step builtin:{}: it completes when `closebook close run` runs it; there is nothing to sign off",
+            builtin.name()
         ),
         TaskKind::Plugin { .. } if !task.review => format!(
             "task {task_id} is a plugin step without review: it posts when `closebook close run` runs it; there is nothing to sign off (set `review = true` and a reviewer in close.toml to review its proposals)"

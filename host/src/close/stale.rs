@@ -7,8 +7,9 @@
 //! makes it stale, and the next `close run` computes it again. A sign-off records the ledger
 //! positions it approved; a later entry in its scope withdraws it.
 
+use super::CloseContext;
 use super::config::Task;
-use super::{CloseContext, config::TaskKind};
+use super::config::{Builtin, TaskKind};
 use closebook_ledger::LedgerError;
 use closebook_ledger::close_task::{EntityRead, TaskStatus};
 use closebook_ledger::ids::{EntityId, PeriodName};
@@ -420,15 +421,13 @@ fn period_status_changed(
     task: &Task,
     record: &CloseTaskRecord,
 ) -> Result<Option<String>, LedgerError> {
-    let TaskKind::Builtin { name } = &task.kind else {
+    let TaskKind::Builtin(Builtin::PeriodStatus { status: wanted }) = &task.kind else {
         return Ok(None);
     };
-    if name != "period-status" || record.status != TaskStatus::Done {
+    let wanted = *wanted;
+    if record.status != TaskStatus::Done {
         return Ok(None);
     }
-    let Some(wanted) = task.config["status"].as_str().and_then(PeriodStatus::parse) else {
-        return Ok(None);
-    };
     let now = db
         .period_statuses(&record.entity)?
         .get(&context.period)

@@ -511,7 +511,7 @@ after = [\"reports\"]\nstep = \"builtin:period-status\"\nconfig = {{ status = \"
 [[task]]\nid = \"trial-balance-check\"\nname = \"FY2026 trial balance nets to zero\"\narea = \"GL\"\nowner = \"{USER}\"\n\
 step = \"builtin:trial-balance-check\"\n\n\
 [[task]]\nid = \"year-end\"\nname = \"Carry FY2026 into FY2027\"\narea = \"GL\"\nowner = \"{USER}\"\ndue = 10\n\
-after = [\"trial-balance-check\"]\nstep = \"plugin:year-end\"\nconfig = {{ dimension_mode = \"close-all\" }}\n",
+after = [\"trial-balance-check\"]\nstep = \"plugin:year-end\"\nyear_end = true\nconfig = {{ dimension_mode = \"close-all\" }}\n",
         pin(options, "year-end", "year_end")?,
     );
     let month_end_path = options.work.join("close.toml");

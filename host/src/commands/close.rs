@@ -86,9 +86,10 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             note,
         } => {
             let close = CloseConfig::load(&config)?;
-            close_context(context, &close, &period, &[]).check_config()?;
+            let close_context = close_context(context, &close, &period, &[]);
+            close_context.check_config()?;
             let signed = signoff(
-                &close_context(context, &close, &period, &[]),
+                &close_context,
                 &EntityId::new(entity.clone()),
                 &task,
                 review,
@@ -110,13 +111,10 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             format,
         } => {
             let close = CloseConfig::load(&config)?;
-            close_context(context, &close, &period, &[]).check_config()?;
-            let view = task_view(
-                &close_context(context, &close, &period, &[]),
-                &EntityId::new(entity.clone()),
-                &task,
-            )
-            .with_context(|| format!("showing task {task} of {entity} for {period}"))?;
+            let close_context = close_context(context, &close, &period, &[]);
+            close_context.check_config()?;
+            let view = task_view(&close_context, &EntityId::new(entity.clone()), &task)
+                .with_context(|| format!("showing task {task} of {entity} for {period}"))?;
             match format.format {
                 Format::Json => print_json(&view),
                 Format::Csv => print_table(&entries_table(&view.entries), Format::Csv),

@@ -152,15 +152,20 @@ fn csv(statement: &Statement) -> anyhow::Result<String> {
     writer.write_record(&header)?;
     let entities = entity_ids(statement);
     let record = |kind: &str, section: &str, category: &str, account: &str, name: &str, amounts: &[Decimal]| {
-        let mut cells: Vec<String> = vec![
-            entities.clone(),
-            statement.currency.to_string(),
-            kind.to_owned(),
-            section.to_owned(),
-            category.to_owned(),
-            account.to_owned(),
-            name.to_owned(),
-        ];
+        // Text cells come from the chart (names, categories): neutralised against formula
+        // injection like every CSV text cell; amounts stay numbers.
+        let mut cells: Vec<String> = [
+            entities.as_str(),
+            statement.currency.as_str(),
+            kind,
+            section,
+            category,
+            account,
+            name,
+        ]
+        .iter()
+        .map(|cell| crate::output::csv_safe(cell).into_owned())
+        .collect();
         cells.extend(amounts.iter().map(ToString::to_string));
         cells
     };

@@ -161,3 +161,52 @@ fn settlements_that_do_not_net_to_zero_or_leave_their_account_are_refused() {
         .stdout;
     assert!(stderr.starts_with('['));
 }
+
+#[test]
+fn a_step_settles_lines_of_a_period_on_hold_which_keeps_its_balances() {
+    // Proves the choice written in README's accounting rules (issue 17): settling marks posted
+    // lines as matched and posts no amount, so a March step may settle January and February
+    // lines while those periods are on hold; their balances do not change. Only a closed year
+    // refuses settlement (DOMAIN.md section 5).
+    let ledger = Ledger::with_demo_journals();
+    let items = open_items(&ledger, "2000");
+    let purchase: u64 = line_of(&items, "US-AP-001").parse().unwrap();
+    let payment: u64 = line_of(&items, "US-AP-003").parse().unwrap();
+    for period in ["2026-01", "2026-02"] {
+        ledger
+            .run(&[
+                "period",
+                "set-status",
+                "--entity",
+                "ACME-US",
+                "--period",
+                period,
+                "--status",
+                "on-hold",
+            ])
+            .success();
+    }
+    let january = ledger.trial_balance("ACME-US", "2026-01");
+    let february = ledger.trial_balance("ACME-US", "2026-02");
+    let propose = closebook_tests::plugin_wasm("guest_propose").display().to_string();
+    let config = serde_json::json!({ "settlements": [{ "entity": "ACME-US", "line_ids": [purchase, payment] }] });
+    ledger
+        .run(&[
+            "plugin",
+            "run",
+            &propose,
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-03",
+            "--config",
+            &config.to_string(),
+            "--post",
+        ])
+        .success();
+    let remaining = open_items(&ledger, "2000");
+    assert_eq!(remaining.len(), items.len() - 2, "{remaining:?}");
+    assert_eq!(ledger.trial_balance("ACME-US", "2026-01"), january);
+    assert_eq!(ledger.trial_balance("ACME-US", "2026-02"), february);
+    ledger.run(&["verify"]).success();
+}

@@ -513,3 +513,40 @@ fn a_balance_sheet_that_does_not_balance_says_so() {
         "{page}"
     );
 }
+
+#[test]
+fn statement_csv_text_cells_cannot_run_as_formulas() {
+    // Proves the statements' CSV neutralises text from the chart like every CSV report (OWASP
+    // CSV injection, issue 15): an account named `=1+2` reads `'=1+2`; amounts stay numbers.
+    let ledger = Ledger::with_demo_journals();
+    let setup = std::fs::read_to_string(closebook_tests::demo_dir().join("setup.toml"))
+        .unwrap()
+        .replace("name = \"Cash at bank\"", "name = \"=1+2 Cash at bank\"");
+    let setup = ledger.write("setup.toml", &setup);
+    ledger.run(&["setup", "apply", &setup]).success();
+    let csv = ledger
+        .run(&[
+            "report",
+            "balance-sheet",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-03",
+            "--format",
+            "csv",
+        ])
+        .success()
+        .stdout;
+    let cash = csv
+        .lines()
+        .find(|line| line.contains("Cash at bank"))
+        .unwrap_or_else(|| panic!("no cash line:\n{csv}"));
+    assert!(cash.contains(",'=1+2 Cash at bank,"), "{cash}");
+    assert!(!cash.split(',').any(|cell| cell.starts_with('=')), "{cash}");
+    assert!(
+        cash.split(',')
+            .next_back()
+            .is_some_and(|amount| amount.parse::<f64>().is_ok()),
+        "the amounts stay numbers: {cash}"
+    );
+}

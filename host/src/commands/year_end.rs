@@ -84,13 +84,17 @@ pub fn run(context: &Context, command: YearEndCommand) -> anyhow::Result<()> {
         }
         YearEndCommand::History { entity, format } => {
             let entity = entity.map(EntityId::new);
-            let runs = context
-                .open_ledger()?
-                .read(|db| db.step_runs(entity.as_ref(), 10_000))?;
-            let runs: Vec<_> = runs
-                .into_iter()
-                .filter(|run| run.task.as_deref() == Some(YEAR_END_TASK))
-                .collect();
+            let runs = context.open_ledger()?.read(|db| {
+                let entities = match &entity {
+                    Some(entity) => vec![entity.clone()],
+                    None => db.entities()?.into_iter().map(|entity| entity.id).collect(),
+                };
+                let mut runs = Vec::new();
+                for entity in &entities {
+                    runs.extend(db.step_runs_of_task(entity, YEAR_END_TASK)?);
+                }
+                Ok(runs)
+            })?;
             if format.format == Format::Json {
                 return print_json(&runs);
             }
@@ -161,7 +165,7 @@ fn cancel_year_end(ledger: &mut Ledger, entity: &EntityId, year: &str, action: &
             .into_iter()
             .map(|period| period.name)
             .collect();
-        let runs = db.step_runs(Some(entity), 10_000)?;
+        let runs = db.step_runs_of_task(entity, YEAR_END_TASK)?;
         let mut cancelled = Vec::new();
         for run in runs
             .iter()

@@ -133,6 +133,36 @@ pub struct TaskEvent {
     pub details: serde_json::Value,
 }
 
+/// How many runs may share one natural run id (a step that posts nothing keeps the ledger
+/// sequence its id is made of): far more than reruns of one step on an unchanged ledger, and a
+/// bound on the search for a free suffix.
+pub const RUN_ID_SUFFIX_MAX: usize = 10_000;
+
+const STEP_RUN_COLUMNS: &str = "run_id, entity_id, period, task, plugin_name, plugin_version, plugin_sha256, config, run_by, started_at, finished_at, sequence_before, sequence_after, entries_posted, settlements_posted, fuel_consumed, duration_ms, log";
+
+fn step_run_from_row(row: &Row<'_>) -> rusqlite::Result<StepRunRecord> {
+    Ok(StepRunRecord {
+        run_id: row.get("run_id")?,
+        entity: EntityId(row.get("entity_id")?),
+        period: PeriodName(row.get("period")?),
+        task: row.get("task")?,
+        plugin_name: row.get("plugin_name")?,
+        plugin_version: row.get("plugin_version")?,
+        plugin_sha256: row.get("plugin_sha256")?,
+        config: row.get("config")?,
+        run_by: UserId(row.get("run_by")?),
+        started_at: row.get("started_at")?,
+        finished_at: row.get("finished_at")?,
+        sequence_before: row.get("sequence_before")?,
+        sequence_after: row.get("sequence_after")?,
+        entries_posted: row.get("entries_posted")?,
+        settlements_posted: row.get("settlements_posted")?,
+        fuel_consumed: row.get::<_, i64>("fuel_consumed")? as u64,
+        duration_ms: row.get::<_, i64>("duration_ms")? as u64,
+        log: row.get("log")?,
+    })
+}
+
 /// The close engine's state of one task for one entity and period.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CloseTaskRecord {
@@ -1618,11 +1648,12 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// `run_id`, or `run_id-2`, `-3`… : the first one no recorded run uses. A step that posted
+    /// `run_id`, or `run_id-2`, `-3`… : the first one no recorded run uses (up to
+    /// [`RUN_ID_SUFFIX_MAX`]). A step that posted
     /// nothing leaves the ledger sequence (and so its natural run id) where it was.
     pub fn unused_run_id(&self, run_id: &str) -> Result<String, LedgerError> {
         let mut candidate = run_id.to_owned();
-        for suffix in 2..=10_000 {
+        for suffix in 2..=RUN_ID_SUFFIX_MAX {
             let taken = self
                 .connection
                 .query_row("SELECT 1 FROM step_runs WHERE run_id = ?1", [&candidate], |_| Ok(()))
@@ -1634,38 +1665,29 @@ impl Db<'_> {
             candidate = format!("{run_id}-{suffix}");
         }
         Err(LedgerError::Invalid(format!(
-            "run id {run_id} is used more than 10,000 times"
+            "run id {run_id} is used more than {RUN_ID_SUFFIX_MAX} times"
         )))
     }
 
     pub fn step_runs(&self, entity: Option<&EntityId>, limit: usize) -> Result<Vec<StepRunRecord>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT run_id, entity_id, period, task, plugin_name, plugin_version, plugin_sha256, config, run_by, started_at, finished_at,
-                    sequence_before, sequence_after, entries_posted, settlements_posted, fuel_consumed, duration_ms, log
-             FROM (SELECT rowid AS position, * FROM step_runs WHERE ?1 IS NULL OR entity_id = ?1 ORDER BY rowid DESC LIMIT ?2) ORDER BY position",
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {STEP_RUN_COLUMNS}
+             FROM (SELECT rowid AS position, * FROM step_runs WHERE ?1 IS NULL OR entity_id = ?1 ORDER BY rowid DESC LIMIT ?2) ORDER BY position"
+        ))?;
+        let rows = statement.query_map(
+            params![entity.map(|entity| entity.as_str()), limit as i64],
+            step_run_from_row,
         )?;
-        let rows = statement.query_map(params![entity.map(|entity| entity.as_str()), limit as i64], |row| {
-            Ok(StepRunRecord {
-                run_id: row.get(0)?,
-                entity: EntityId(row.get(1)?),
-                period: PeriodName(row.get(2)?),
-                task: row.get(3)?,
-                plugin_name: row.get(4)?,
-                plugin_version: row.get(5)?,
-                plugin_sha256: row.get(6)?,
-                config: row.get(7)?,
-                run_by: UserId(row.get(8)?),
-                started_at: row.get(9)?,
-                finished_at: row.get(10)?,
-                sequence_before: row.get(11)?,
-                sequence_after: row.get(12)?,
-                entries_posted: row.get(13)?,
-                settlements_posted: row.get(14)?,
-                fuel_consumed: row.get::<_, i64>(15)? as u64,
-                duration_ms: row.get::<_, i64>(16)? as u64,
-                log: row.get(17)?,
-            })
-        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every run of a close task in an entity, oldest first, however many runs the entity has:
+    /// what cancelling a task's work (year-end close reversed or rerun) must find in full.
+    pub fn step_runs_of_task(&self, entity: &EntityId, task: &str) -> Result<Vec<StepRunRecord>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {STEP_RUN_COLUMNS} FROM step_runs WHERE entity_id = ?1 AND task = ?2 ORDER BY rowid"
+        ))?;
+        let rows = statement.query_map(params![entity.as_str(), task], step_run_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -1114,8 +1114,9 @@ A,2026-01-10,4000,-100.00
                 .store()
                 .connection()
                 .execute_batch(
-                    "ALTER TABLE close_tasks DROP COLUMN signoff_sequences; ALTER TABLE close_tasks DROP COLUMN run_sequences; DROP TABLE account_balances;
-                     DELETE FROM schema_migrations WHERE version >= 4;",
+                    "ALTER TABLE close_tasks DROP COLUMN signoff_sequences; ALTER TABLE close_tasks DROP COLUMN run_sequences;
+                     ALTER TABLE close_tasks DROP COLUMN run_reads; ALTER TABLE close_tasks DROP COLUMN config_sha256;
+                     DROP TABLE account_balances; DELETE FROM schema_migrations WHERE version >= 4;",
                 )
                 .unwrap();
         }

@@ -1072,11 +1072,36 @@ fn a_stale_step_in_a_period_on_hold_fails_with_the_fix() {
     assert!(stderr.contains("tasks failed"), "{stderr}");
     let status = board_notes(&ledger, &config);
     assert!(
-        status.contains("stale, and its earlier entries cannot be cancelled")
-            && status.contains("reopen 2026-01 for module close"),
+        status.contains("the entries its last run posted cannot be cancelled")
+            && status.contains("period 2026-01 of entity ACME-US is on-hold")
+            && status.contains("reopen it for module close"),
         "{status}"
     );
     assert_eq!(ledger.entry_count("ACME-US"), count, "nothing was posted");
+    // Reopened as told, the next run cancels the earlier allocation once and allocates again:
+    // 6,500.00 at 50/30/20, not twice.
+    ledger
+        .run(&[
+            "period",
+            "set-status",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--status",
+            "open",
+        ])
+        .success();
+    close(&ledger, "bob", &config, &["run"]).success();
+    assert_eq!(
+        rent_by_department(&ledger),
+        BTreeMap::from([
+            ("100".to_owned(), "3250.00".to_owned()),
+            ("200".to_owned(), "1950.00".to_owned()),
+            ("300".to_owned(), "1300.00".to_owned()),
+        ])
+    );
+    ledger.run(&["verify"]).success();
 }
 
 #[test]

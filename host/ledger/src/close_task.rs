@@ -140,6 +140,10 @@ pub struct EntityRead {
     /// The entity's ledger sequence the task read at.
     pub sequence: i64,
     pub accounts: AccountsRead,
+    /// Ranges of account numbers read (inclusive, compared as text), kept as ranges so that an
+    /// account added to the chart after the run, inside one, counts as read.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub account_ranges: BTreeSet<(AccountNumber, AccountNumber)>,
     /// The periods read, by name; `None` for every period up to the close period in its fiscal
     /// year (what a built-in step or a sign-off covers).
     pub periods: Option<BTreeSet<PeriodName>>,
@@ -152,6 +156,7 @@ impl EntityRead {
         Self {
             sequence,
             accounts: AccountsRead::All,
+            account_ranges: BTreeSet::new(),
             periods: None,
         }
     }
@@ -161,8 +166,31 @@ impl EntityRead {
         Self {
             sequence,
             accounts: AccountsRead::Only(BTreeSet::new()),
+            account_ranges: BTreeSet::new(),
             periods: Some(BTreeSet::new()),
         }
+    }
+
+    /// Adds a range of account numbers (inclusive, compared as text) read by one query.
+    pub fn add_range(
+        &mut self,
+        first: AccountNumber,
+        last: AccountNumber,
+        periods: impl IntoIterator<Item = PeriodName>,
+    ) {
+        self.account_ranges.insert((first, last));
+        if let Some(read) = &mut self.periods {
+            read.extend(periods);
+        }
+    }
+
+    /// Whether the task read `account`: listed, in a range, or every account.
+    pub fn covers_account(&self, account: &AccountNumber) -> bool {
+        self.accounts.contains(account)
+            || self
+                .account_ranges
+                .iter()
+                .any(|(first, last)| first <= account && account <= last)
     }
 
     /// Adds one query's accounts and periods.
@@ -175,7 +203,8 @@ impl EntityRead {
 
     /// Whether the task read anything of the entity's postings.
     pub fn is_empty(&self) -> bool {
-        matches!(&self.accounts, AccountsRead::Only(accounts) if accounts.is_empty())
+        (matches!(&self.accounts, AccountsRead::Only(accounts) if accounts.is_empty())
+            && self.account_ranges.is_empty())
             || self.periods.as_ref().is_some_and(BTreeSet::is_empty)
     }
 }
@@ -228,5 +257,19 @@ mod tests {
         assert!(read.accounts.contains(&AccountNumber::new("6200")));
         assert_eq!(read.periods.as_ref().map(BTreeSet::len), Some(2));
         assert!(!read.is_empty());
+    }
+
+    #[test]
+    fn a_range_covers_accounts_added_to_the_chart_after_the_run() {
+        // Proves a range is kept as a range: 6150, created after the run, is inside 6000-6999.
+        let mut read = EntityRead::nothing(3);
+        read.add_range(
+            AccountNumber::new("6000"),
+            AccountNumber::new("6999"),
+            [PeriodName::new("2026-01")],
+        );
+        assert!(!read.is_empty());
+        assert!(read.covers_account(&AccountNumber::new("6150")));
+        assert!(!read.covers_account(&AccountNumber::new("7000")));
     }
 }

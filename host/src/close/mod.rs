@@ -522,9 +522,10 @@ fn describe_outcome(outcome: &TaskOutcome, dry_run: bool) -> String {
     text
 }
 
-/// Runs a task the close found ready. A stale plugin step first cancels what its last run
-/// posted, so its effect is never counted twice; where the period no longer accepts that, the
-/// task fails with the fix.
+/// Runs a task the close found ready. A plugin step whose last run still has entries in effect
+/// (it is stale, or an earlier attempt to cancel them failed) first cancels them, so its effect
+/// is never counted twice; where that is refused (a period no longer open, a settled line), the
+/// task fails with the refusal and its entries stay recorded, so the next run tries again.
 fn run_ready_task(
     context: &CloseContext<'_>,
     plugins: &BTreeMap<String, LoadedPlugin>,
@@ -532,18 +533,19 @@ fn run_ready_task(
     task: &Task,
     status: TaskStatus,
 ) -> anyhow::Result<TaskOutcome> {
-    if status == TaskStatus::Stale
-        && matches!(task.kind, TaskKind::Plugin { .. })
+    if matches!(task.kind, TaskKind::Plugin { .. })
+        && matches!(status, TaskStatus::Stale | TaskStatus::Failed)
+        && has_entries_in_effect(context, entity, task)?
         && let Err(error) = reset_for_rerun(context, entity, task)
     {
         let message = format!(
-            "stale, and its earlier entries cannot be cancelled: {error:#}; reopen {period} for module close (`closebook period set-status --entity {entity} --period {period} --status open`), or post a correction in the next period",
-            period = context.period
+            "its inputs changed, and the entries its last run posted cannot be cancelled: {error:#}; fix that (for a period that no longer accepts postings: reopen it for module close with `closebook period set-status`, or post a correction in the next period), then run the close again"
         );
         let mut ledger = context.ledger()?;
         let state = ledger
             .store()
             .read(|db| db.close_task(&context.config.name, entity, &context.period, &task.id))?;
+        // The run id stays: the next run finds the entries still in effect and cancels them.
         let failed = CloseTaskRecord {
             status: TaskStatus::Failed,
             message: Some(message.clone()),
@@ -565,6 +567,20 @@ fn run_ready_task(
         });
     }
     run_task(context, plugins, entity, task)
+}
+
+/// Whether the task's last recorded run still has entries no rerun has cancelled.
+fn has_entries_in_effect(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -> anyhow::Result<bool> {
+    let mut store = Store::open(&context.db)?;
+    Ok(store.read(|db| {
+        let Some(state) = db.close_task(&context.config.name, entity, &context.period, &task.id)? else {
+            return Ok(false);
+        };
+        match &state.run_id {
+            Some(run_id) => Ok(!db.entries_to_negate_for_rerun(run_id)?.is_empty()),
+            None => Ok(false),
+        }
+    })?)
 }
 
 /// What running one task ended in, before it is saved.

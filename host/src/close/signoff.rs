@@ -3,7 +3,7 @@
 //! task computed have changed since, and the proposal is validated again when it posts.
 
 use super::config::{Task, TaskKind};
-use super::review::{ProposedEntryView, proposed_entries};
+use super::review::{ProposedEntryView, posted_entries};
 use super::stale::{changes_since_run, describe_changes, late_reads, mark_stale, refuse_changed_signoff};
 use super::{CloseContext, task_state};
 use crate::step::{PostError, StepRecord, post_record};
@@ -71,11 +71,11 @@ pub fn signoff(
         (TaskKind::Manual { .. }, false) => prepare(task, &record, &user, note)?,
         (TaskKind::Manual { .. }, true) => review_manual(task, &record, &user)?,
         (TaskKind::Plugin { .. }, true) if record.status == TaskStatus::AwaitingReview => {
-            return review_proposal(context, task, record, &user, note);
+            return review_proposal(context, &all_entities, task, record, &user, note);
         }
         (kind, review) => anyhow::bail!(no_signoff_reason(task, kind, review, &record)),
     };
-    save_signoff(context, &record, signed, review, note)?;
+    save_signoff(context, &all_entities, &record, signed, review, note)?;
     let status = if task.reviewer.is_some() && !review {
         TaskStatus::Prepared
     } else {
@@ -186,6 +186,7 @@ fn no_signoff_reason(task: &Task, kind: &TaskKind, review: bool, record: &CloseT
 /// Saves a manual task's sign-off, unless the figures it covers changed since the task ran.
 fn save_signoff(
     context: &CloseContext<'_>,
+    all_entities: &[EntityId],
     before_signoff: &CloseTaskRecord,
     mut signed: CloseTaskRecord,
     review: bool,
@@ -196,7 +197,7 @@ fn save_signoff(
     let refused = ledger.store().write(|db| {
         let (reviewed_sequences, changes) = changes_since_run(db, context, before_signoff)?;
         if !changes.is_empty() {
-            return refuse_changed_signoff(db, context, before_signoff, &changes).map(Some);
+            return refuse_changed_signoff(db, context, all_entities, before_signoff, &changes).map(Some);
         }
         signed.signoff_sequence = Some(db.ledger_head(&entity)?.0);
         signed.signoff_sequences = reviewed_sequences;
@@ -214,29 +215,26 @@ fn save_signoff(
     Ok(())
 }
 
-/// The changes since a step ran that refuse its review: entries in the scope its sign-off
-/// covers, and entries that changed what it read.
+/// The changes since a step ran that refuse its review: the entries that changed what it read.
+/// A proposal recorded before reads were (migration 7) falls back to the entities its sign-off
+/// covers, any posting there.
 fn review_changes(
     db: &Db<'_>,
     context: &CloseContext<'_>,
     record: &CloseTaskRecord,
 ) -> Result<(std::collections::BTreeMap<EntityId, i64>, super::stale::LateEntries), LedgerError> {
-    let (reviewed_sequences, mut changes) = changes_since_run(db, context, record)?;
-    for (entity, keys) in late_reads(db, context, record)? {
-        let known = changes.entry(entity).or_default();
-        for key in keys {
-            if !known.contains(&key) {
-                known.push(key);
-            }
-        }
+    let (reviewed_sequences, changes) = changes_since_run(db, context, record)?;
+    if record.run_reads.is_empty() {
+        return Ok((reviewed_sequences, changes));
     }
-    Ok((reviewed_sequences, changes))
+    Ok((reviewed_sequences, late_reads(db, context, record)?))
 }
 
 /// The reviewer's sign-off of a step's proposal: validated again against the ledger as it is
 /// now, and posted with the task's completion in one transaction.
 fn review_proposal(
     context: &CloseContext<'_>,
+    all_entities: &[EntityId],
     task: &Task,
     record: CloseTaskRecord,
     user: &str,
@@ -247,6 +245,13 @@ fn review_proposal(
     anyhow::ensure!(
         record.ran_by.as_deref() != Some(user),
         "the reviewer of task {task_id} must not be the user who ran the step ({user})"
+    );
+    anyhow::ensure!(
+        record
+            .config_sha256
+            .as_deref()
+            .is_none_or(|ran_with| ran_with == super::config_sha256(task)),
+        "the config of task {task_id} in close.toml changed since it proposed these entries; run `closebook close run --rerun {task_id}` to propose with the new config, then review"
     );
     let proposal = record
         .proposal
@@ -264,7 +269,7 @@ fn review_proposal(
         if changes.is_empty() {
             return Ok(None);
         }
-        refuse_changed_signoff(db, context, &record, &changes).map(Some)
+        refuse_changed_signoff(db, context, all_entities, &record, &changes).map(Some)
     })?;
     if let Some(refusal) = refused {
         anyhow::bail!(refusal);
@@ -276,15 +281,18 @@ fn review_proposal(
         message: note.map(str::to_owned),
         ..record.clone()
     };
+    let mut changed_meanwhile = None;
     let posted = post_record(&mut ledger, &step_record, |db, outcome| {
         // Checked again with the posting: a journal that landed since the check above undoes
         // the posting rather than being approved unseen.
         let (reviewed_sequences, changes) = review_changes(db, context, &record)?;
         if !changes.is_empty() {
-            return Err(LedgerError::Invalid(format!(
-                "the ledger changed while task {task_id} was being signed off: {}; sign off again",
+            let message = format!(
+                "the ledger changed while task {task_id} was being signed off ({}), so nothing was posted; sign off again (`closebook close run` first if the task is then stale)",
                 describe_changes(&changes)
-            )));
+            );
+            changed_meanwhile = Some(message.clone());
+            return Err(LedgerError::Invalid(message));
         }
         let sequence = db.ledger_head(&entity)?.0;
         let done = CloseTaskRecord {
@@ -301,6 +309,9 @@ fn review_proposal(
             &json!({ "note": note, "run_id": outcome.run_id }),
         )
     });
+    if let Some(message) = changed_meanwhile {
+        anyhow::bail!(message);
+    }
     let outcome = match posted {
         Ok(outcome) => outcome,
         Err(PostError::SnapshotMoved(moved)) => return Err(moved.into()),
@@ -311,7 +322,7 @@ fn review_proposal(
         }
     };
     let mut store = Store::open(&context.db)?;
-    let posted = store.read(|db| proposed_entries(db, &step_record))?;
+    let posted = store.read(|db| posted_entries(db, &outcome.run_id))?;
     Ok(Signoff {
         summary: format!(
             "reviewed task {task_id} of {entity}: posted {} entries",

@@ -24,7 +24,7 @@ pub(super) fn periods_in_scope(
     db: &Db<'_>,
     entity: &EntityId,
     period: &PeriodName,
-) -> Result<Option<BTreeSet<String>>, closebook_ledger::LedgerError> {
+) -> Result<Option<BTreeSet<String>>, LedgerError> {
     let record = db.require_entity(entity)?;
     let periods = db.periods(&record.calendar, None)?;
     let Some(target) = periods.iter().find(|candidate| &candidate.name == period) else {
@@ -55,7 +55,7 @@ pub(super) fn reviewed_sequences(
     context: &CloseContext<'_>,
     entity: &EntityId,
     task: &str,
-) -> Result<BTreeMap<EntityId, i64>, closebook_ledger::LedgerError> {
+) -> Result<BTreeMap<EntityId, i64>, LedgerError> {
     let mut reviewed = BTreeMap::new();
     for (other, readers) in context.config.entities_read_for_signoff(task, entity) {
         let mut earliest: Option<i64> = None;
@@ -86,7 +86,7 @@ pub(super) fn late_entries_elsewhere(
     entity: &EntityId,
     task: &str,
     sequences: &BTreeMap<EntityId, i64>,
-) -> Result<LateEntries, closebook_ledger::LedgerError> {
+) -> Result<LateEntries, LedgerError> {
     let readers = context.config.entities_read_for_signoff(task, entity);
     let mut late_elsewhere = BTreeMap::new();
     for (other, sequence) in sequences {
@@ -113,7 +113,7 @@ pub(super) fn changes_since_run(
     db: &Db<'_>,
     context: &CloseContext<'_>,
     record: &CloseTaskRecord,
-) -> Result<(BTreeMap<EntityId, i64>, LateEntries), closebook_ledger::LedgerError> {
+) -> Result<(BTreeMap<EntityId, i64>, LateEntries), LedgerError> {
     let entity = &record.entity;
     let reviewed = reviewed_sequences(db, context, entity, &record.task)?;
     let changes = late_entries_elsewhere(db, context, entity, &record.task, &reviewed)?;
@@ -124,9 +124,22 @@ pub(super) fn changes_since_run(
 pub(super) fn describe_changes(changes: &LateEntries) -> String {
     changes
         .iter()
-        .map(|(other, keys)| format!("{other}: entries {}", keys.join(", ")))
+        .map(|(other, keys)| format!("{other}: entries {}", quoted_keys(keys)))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// How many entry keys a staleness message quotes; the rest are counted (the close history's
+/// details keep them all). A late import of 50,000 entries must not make the board unreadable.
+const LATE_KEYS_QUOTED_MAX: usize = 5;
+
+/// `K1, K2, K3` or `K1, …, K5 and 49,995 more`.
+fn quoted_keys(keys: &[String]) -> String {
+    let quoted = keys[..keys.len().min(LATE_KEYS_QUOTED_MAX)].join(", ");
+    match keys.len().checked_sub(LATE_KEYS_QUOTED_MAX) {
+        Some(more) if more > 0 => format!("{quoted} and {more} more"),
+        _ => quoted,
+    }
 }
 
 /// Refuses a sign-off whose task computed from a ledger that has changed since: the task, and
@@ -141,9 +154,10 @@ pub(super) fn describe_changes(changes: &LateEntries) -> String {
 pub(super) fn refuse_changed_signoff(
     db: &Db<'_>,
     context: &CloseContext<'_>,
+    all_entities: &[EntityId],
     record: &CloseTaskRecord,
     changes: &LateEntries,
-) -> Result<String, closebook_ledger::LedgerError> {
+) -> Result<String, LedgerError> {
     let entity = &record.entity;
     let described = describe_changes(changes);
     let stale = CloseTaskRecord {
@@ -171,7 +185,7 @@ pub(super) fn refuse_changed_signoff(
             }
             let message = format!(
                 "stale: {other}, which it reads, changed after it ran: entries {}; task {} was not signed off",
-                keys.join(", "),
+                quoted_keys(keys),
                 record.task
             );
             let details = json!({ "because": record.task, "entity": other.as_str(), "late_entries": keys });
@@ -180,16 +194,10 @@ pub(super) fn refuse_changed_signoff(
             }
         }
     }
-    let mut after_undone: BTreeSet<String> = BTreeSet::new();
+    // Every task after them, in this entity and (through `*:`) in the others; the refused task
+    // itself is stale already.
     for undone in &undone_tasks {
-        after_undone.extend(context.config.downstream_of(undone));
-    }
-    for after in after_undone.difference(&undone_tasks) {
-        if after == &record.task {
-            continue;
-        }
-        let message = format!("stale: a task it depends on read {described} before it changed");
-        mark_stale_if_complete(db, context, entity, after, message, &json!({ "because": record.task }))?;
+        mark_after_stale(db, context, all_entities, entity, undone, &described)?;
     }
     Ok(format!(
         "task {} of {entity} cannot be signed off: the ledger changed after the task ran, so the figures reviewed leave out {described}; run the close again (`closebook close run`), then sign off",
@@ -206,7 +214,7 @@ pub(super) fn mark_stale_if_complete(
     task_id: &str,
     message: String,
     details: &serde_json::Value,
-) -> Result<bool, closebook_ledger::LedgerError> {
+) -> Result<bool, LedgerError> {
     let Some(state) = db.close_task(&context.config.name, entity, &context.period, task_id)? else {
         return Ok(false);
     };
@@ -231,7 +239,7 @@ pub(super) fn late_entries(
     sequence: i64,
     in_scope: &BTreeSet<String>,
     downstream: &BTreeSet<String>,
-) -> Result<Vec<String>, closebook_ledger::LedgerError> {
+) -> Result<Vec<String>, LedgerError> {
     Ok(db
         .entries_after(entity, sequence)?
         .into_iter()
@@ -285,12 +293,12 @@ pub(super) fn mark_stale_signoffs(
                 }
                 let mut changes = Vec::new();
                 if !late.is_empty() {
-                    changes.push(format!("entries {} posted after the sign-off", late.join(", ")));
+                    changes.push(format!("entries {} posted after the sign-off", quoted_keys(&late)));
                 }
                 for (other, keys) in &late_elsewhere {
                     changes.push(format!(
                         "{other}, which the sign-off covers, changed after it: entries {}",
-                        keys.join(", ")
+                        quoted_keys(keys)
                     ));
                 }
                 let message = if late_elsewhere.is_empty() {
@@ -325,24 +333,18 @@ pub(super) fn mark_stale_signoffs(
                         let message = format!(
                             "stale: {other}, which it reads, changed after task {} was signed off: entries {}",
                             task.id,
-                            keys.join(", ")
+                            quoted_keys(keys)
                         );
                         let details = json!({ "because": task.id, "entity": other.as_str(), "late_entries": keys });
                         mark_stale_if_complete(db, context, entity, reader, message, &details)?;
                         undone_tasks.insert(reader.clone());
                     }
                 }
-                let mut after_undone = downstream.clone();
+                // Every task after them, in this entity and (through `*:`) in the others.
+                let cause = changes.join("; ");
+                mark_after_stale(db, context, entities, entity, &task.id, &cause)?;
                 for undone in &undone_tasks {
-                    after_undone.extend(context.config.downstream_of(undone));
-                }
-                after_undone.remove(&task.id);
-                for after in &after_undone {
-                    if undone_tasks.contains(after) {
-                        continue;
-                    }
-                    let message = format!("stale: task {} it depends on is stale", task.id);
-                    mark_stale_if_complete(db, context, entity, after, message, &json!({ "because": task.id }))?;
+                    mark_after_stale(db, context, entities, entity, undone, &cause)?;
                 }
             }
         }
@@ -384,7 +386,7 @@ pub(super) fn late_reads(
             .filter(|entry| {
                 !entry.task.as_ref().is_some_and(|task| part_of_close.contains(task))
                     && periods.contains(&entry.period)
-                    && entry.accounts.iter().any(|account| read.accounts.contains(account))
+                    && entry.accounts.iter().any(|account| read.covers_account(account))
             })
             .map(|entry| entry.key.to_string())
             .collect();
@@ -544,4 +546,18 @@ fn tasks_after(context: &CloseContext<'_>, task_id: &str) -> (BTreeSet<String>, 
         }
     }
     (same_entity, every_entity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_list_of_late_entries_is_quoted_in_part_and_counted() {
+        // Proves a stale message stays readable however many entries a late import posted.
+        let keys: Vec<String> = (1..=8).map(|number| format!("K{number}")).collect();
+        assert_eq!(quoted_keys(&keys[..2]), "K1, K2");
+        assert_eq!(quoted_keys(&keys[..5]), "K1, K2, K3, K4, K5");
+        assert_eq!(quoted_keys(&keys), "K1, K2, K3, K4, K5 and 3 more");
+    }
 }

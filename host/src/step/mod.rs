@@ -191,10 +191,13 @@ fn task_reads(sequences: &BTreeMap<EntityId, i64>, queries: &Mutex<snapshot::Que
     sequences
         .iter()
         .map(|(entity, sequence)| {
-            let mut read = EntityRead::nothing(*sequence);
-            if let Some((accounts, periods)) = queries.get(entity) {
-                read.add(accounts.clone(), periods.iter().cloned());
-            }
+            let read = EntityRead {
+                sequence: *sequence,
+                ..queries
+                    .get(entity)
+                    .cloned()
+                    .unwrap_or_else(|| EntityRead::nothing(*sequence))
+            };
             (entity.clone(), read)
         })
         .collect()

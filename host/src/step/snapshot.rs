@@ -12,7 +12,7 @@ use crate::plugin::{LedgerError as ReaderError, LedgerReader};
 use closebook_ledger::LedgerError;
 use closebook_ledger::account::AccountType;
 use closebook_ledger::calendar::PeriodKind;
-use closebook_ledger::close_task::AccountsRead;
+use closebook_ledger::close_task::{AccountsRead, EntityRead};
 use closebook_ledger::dimension::{self, DimensionValues};
 use closebook_ledger::ids::{AccountNumber, CurrencyCode, EntityId, FiscalYearName, PeriodName, RateType};
 use closebook_ledger::money::parse_decimal;
@@ -38,8 +38,16 @@ pub struct SnapshotReader {
     reads: Arc<Mutex<QueriesRead>>,
 }
 
-/// What the step's queries read, by entity: accounts, and the periods of each query's range.
-pub type QueriesRead = BTreeMap<EntityId, (AccountsRead, BTreeSet<PeriodName>)>;
+/// The accounts one query selected.
+enum AccountsSelected {
+    Read(AccountsRead),
+    /// Inclusive, compared as text.
+    Range(AccountNumber, AccountNumber),
+}
+
+/// What the step's queries read, by entity: accounts (listed, in ranges or all) and the periods
+/// of each query's range. Its sequences are the snapshot's, filled in when the run ends.
+pub type QueriesRead = BTreeMap<EntityId, EntityRead>;
 
 impl SnapshotReader {
     pub fn open(db_path: &Path) -> Result<Self, LedgerError> {
@@ -60,7 +68,7 @@ impl SnapshotReader {
 
     /// Records that a query read `accounts` of `entity` from period `from` to period `to`. A
     /// range that names no period of the entity reads nothing (the query is refused anyway).
-    fn record_read(&self, entity: &EntityId, accounts: AccountsRead, from: &str, to: &str) {
+    fn record_read(&self, entity: &EntityId, accounts: AccountsSelected, from: &str, to: &str) {
         let periods: BTreeSet<PeriodName> = match periods_of(&lock(&self.snapshot).db(), entity, None) {
             Ok(periods) => {
                 let position = |name: &str| periods.iter().position(|period| period.name == name);
@@ -75,46 +83,27 @@ impl SnapshotReader {
             Err(_) => BTreeSet::new(),
         };
         let mut reads = self.reads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let slot = reads
-            .entry(entity.clone())
-            .or_insert_with(|| (AccountsRead::Only(BTreeSet::new()), BTreeSet::new()));
-        slot.0.merge(accounts);
-        slot.1.extend(periods);
+        let read = reads.entry(entity.clone()).or_insert_with(|| EntityRead::nothing(0));
+        match accounts {
+            AccountsSelected::Read(accounts) => read.add(accounts, periods),
+            AccountsSelected::Range(first, last) => read.add_range(first, last, periods),
+        }
     }
 
-    /// The accounts of `entity` a balance query's filter selects: the chart's accounts in a
-    /// range or of some types, as they are in this snapshot.
-    fn accounts_selected(&self, entity: &EntityId, filter: &AccountFilter) -> AccountsRead {
-        let chosen = |keep: &dyn Fn(&closebook_ledger::account::Account) -> bool| {
-            let snapshot = lock(&self.snapshot);
-            let db = snapshot.db();
-            let accounts = db.require_entity(entity).and_then(|record| db.accounts(&record.chart));
-            match accounts {
-                Ok(accounts) => AccountsRead::Only(
-                    accounts
-                        .into_iter()
-                        .filter(|account| keep(account))
-                        .map(|account| account.number)
-                        .collect(),
-                ),
-                // An unreadable chart: count every account as read rather than none.
-                Err(_) => AccountsRead::All,
-            }
-        };
+    /// The accounts a balance query's filter selects, as they are recorded: a list as listed,
+    /// a range as a range (so an account created after the run inside it counts), and a filter
+    /// by account type as every account (a superset: the chart may gain accounts of the type).
+    fn accounts_selected(filter: &AccountFilter) -> AccountsSelected {
         match filter {
-            AccountFilter::All => AccountsRead::All,
-            AccountFilter::List(accounts) => AccountsRead::Only(
+            AccountFilter::All | AccountFilter::Types(_) => AccountsSelected::Read(AccountsRead::All),
+            AccountFilter::List(accounts) => AccountsSelected::Read(AccountsRead::Only(
                 accounts
                     .iter()
                     .map(|account| AccountNumber::new(account.clone()))
                     .collect(),
-            ),
+            )),
             AccountFilter::Range((first, last)) => {
-                chosen(&|account| account.number.as_str() >= first.as_str() && account.number.as_str() <= last.as_str())
-            }
-            AccountFilter::Types(kinds) => {
-                let kinds: Vec<AccountType> = kinds.iter().map(|kind| account_type_from_wit(*kind)).collect();
-                chosen(&|account| kinds.contains(&account.account_type))
+                AccountsSelected::Range(AccountNumber::new(first.clone()), AccountNumber::new(last.clone()))
             }
         }
     }
@@ -283,7 +272,7 @@ impl LedgerReader for SnapshotReader {
 
     fn balances(&mut self, query: &BalanceQuery) -> Result<Vec<BalanceRow>, ReaderError> {
         let entity = EntityId::new(query.entity.clone());
-        let read = self.accounts_selected(&entity, &query.accounts);
+        let read = Self::accounts_selected(&query.accounts);
         self.record_read(&entity, read, &query.from_period, &query.to_period);
         let accounts = match &query.accounts {
             AccountFilter::All => AccountSelection::All,
@@ -333,7 +322,9 @@ impl LedgerReader for SnapshotReader {
     }
 
     fn lines(&mut self, query: &LineQuery) -> Result<LinePage, ReaderError> {
-        let read = AccountsRead::Only(BTreeSet::from([AccountNumber::new(query.account.clone())]));
+        let read = AccountsSelected::Read(AccountsRead::Only(BTreeSet::from([AccountNumber::new(
+            query.account.clone(),
+        )])));
         self.record_read(
             &EntityId::new(query.entity.clone()),
             read,

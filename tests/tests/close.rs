@@ -1515,3 +1515,41 @@ fn running_a_close_warns_when_the_previous_periods_close_is_incomplete() {
     let quiet = february(&ledger).success().stderr;
     assert!(!quiet.contains("previous close is incomplete"), "{quiet}");
 }
+
+#[test]
+fn a_proposal_made_under_another_config_cannot_be_reviewed() {
+    // Proves a reviewer never approves figures of a configuration close.toml no longer has:
+    // the fee proposed at 2.5 % is refused once the file says 3.0 %; rerun, the new proposal
+    // (3 % of 38,640.00 = 1,159.20) passes.
+    let ledger = Ledger::with_demo_journals();
+    let config = pinned_close(&ledger);
+    close(&ledger, "bob", &config, &["run"]).success();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("percent = \"2.5\"", "percent = \"3.0\"");
+    std::fs::write(&config, text).unwrap();
+    let count = ledger.entry_count("ACME-US");
+    let review = || {
+        close(
+            &ledger,
+            "alice",
+            &config,
+            &["signoff", "--entity", "ACME-US", "--task", "management-fee", "--review"],
+        )
+    };
+    let refused = review().failure();
+    assert!(
+        refused.contains("the config of task management-fee in close.toml changed since it proposed these entries; run `closebook close run --rerun management-fee`"),
+        "{refused}"
+    );
+    assert_eq!(ledger.entry_count("ACME-US"), count, "nothing was posted");
+    close(
+        &ledger,
+        "bob",
+        &config,
+        &["run", "--rerun", "management-fee", "--entity", "ACME-US"],
+    )
+    .success();
+    review().success();
+    assert_eq!(closing(&ledger.trial_balance("ACME-US", "2026-01"), "6900"), "1159.20");
+}

@@ -513,3 +513,53 @@ fn a_component_above_the_size_limit_is_refused_before_it_is_read() {
     assert!(stderr.contains(expected), "{stderr}");
     assert_eq!(ledger.entry_count("ACME-US"), 0);
 }
+
+#[test]
+fn the_wall_time_limit_stops_a_long_ledger_query() {
+    // Proves issue 17, weakness 8: a single balance query that costs the host minutes of SQLite
+    // work (10,000 listed accounts over the 2,800 periods of a 200-year calendar) ends at the
+    // run's wall-time limit with the wall-time error, not minutes later; nothing is written.
+    let ledger = Ledger::new();
+    let setup = std::fs::read_to_string(closebook_tests::demo_dir().join("setup.toml"))
+        .unwrap()
+        .replace(r#"first_year = "FY2025""#, r#"first_year = "FY1900""#)
+        .replace(r#"last_year = "FY2027""#, r#"last_year = "FY2099""#);
+    let setup = ledger.write("setup.toml", &setup);
+    ledger.run(&["setup", "apply", &setup]).success();
+    let path = plugin_wasm("guest_slow_query").display().to_string();
+    // Compiled into the cache first, so that the timed run below is the run alone.
+    ledger.run(&["plugin", "inspect", &path]).success();
+    let before = state(&ledger);
+    let limit_ms: u64 = 1_000;
+    let started = std::time::Instant::now();
+    let stderr = refused(run_bounded(
+        &ledger,
+        &[
+            "plugin",
+            "run",
+            &path,
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-03",
+            "--wall-time-ms",
+            &limit_ms.to_string(),
+            "--post",
+        ],
+    ));
+    let elapsed = started.elapsed();
+    eprintln!("the command ended after {elapsed:?}");
+    assert!(
+        stderr.contains(
+            "plugin guest_slow_query exceeded its wall-time limit of 1000 ms; make the step do less work or raise `wall_time_ms` in the task's limits"
+        ),
+        "{stderr}"
+    );
+    // Ten times the limit for the whole command: the machine is shared. The query alone runs
+    // for minutes in a debug build.
+    assert!(
+        elapsed < std::time::Duration::from_millis(10 * limit_ms),
+        "the command ended after {elapsed:?}"
+    );
+    assert_eq!(state(&ledger), before);
+}

@@ -134,6 +134,9 @@ pub(crate) enum HostTrap {
     QueryRowsExceeded { limit: u64 },
     #[error("{reason}")]
     LedgerFailed { reason: String },
+    /// A ledger query was still running, or was answered, after the run's wall-time limit.
+    #[error("a ledger query outlasted the run's wall-time limit")]
+    WallTimeExceeded,
     /// The guest called an import the sandbox stubs out (a socket function).
     #[error(
         "it called {function}, which the close-step sandbox does not provide (no network, no HTTP, no host services \

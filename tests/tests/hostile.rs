@@ -563,3 +563,87 @@ fn the_wall_time_limit_stops_a_long_ledger_query() {
     );
     assert_eq!(state(&ledger), before);
 }
+
+#[test]
+fn compiling_beyond_the_compile_memory_limit_is_refused_naming_the_limit() {
+    // Proves issue 17, weakness 3: a component is compiled in a child process held to a memory
+    // limit (RLIMIT_DATA), so a compile that needs more ends with an error naming the limit
+    // (exit code 1), and nothing is cached or written. The limit is lowered to 32 MiB
+    // here (CLOSEBOOK_PLUGIN_COMPILE_MEMORY_BYTES), which the 90 KB echo step needs more than,
+    // standing in for a component that needs more than the default 768 MiB.
+    let ledger = Ledger::with_demo_journals();
+    let before = state(&ledger);
+    let path = plugin_wasm("guest_echo").display().to_string();
+    let cache = ledger.dir.path().join("compile-cache");
+    let run = |limit: Option<&str>, arguments: &[&str]| {
+        let mut command = std::process::Command::new(closebook_binary());
+        command
+            .arg("--db")
+            .arg(ledger.db())
+            .arg("--as")
+            .arg(&ledger.user)
+            .args(arguments)
+            .env("CLOSEBOOK_CACHE", &cache)
+            .env_remove("CLOSEBOOK_PLUGIN_COMPILE_MEMORY_BYTES");
+        if let Some(limit) = limit {
+            command.env("CLOSEBOOK_PLUGIN_COMPILE_MEMORY_BYTES", limit);
+        }
+        command.output().expect("closebook runs")
+    };
+    let expected = "compiling plugin guest_echo needed more than 32 MiB of memory (PLUGIN_COMPILE_MEMORY_BYTES_MAX), so it was stopped (it was ended by signal";
+    for arguments in [
+        &["plugin", "inspect", path.as_str()][..],
+        &[
+            "plugin",
+            "run",
+            path.as_str(),
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-03",
+            "--post",
+        ][..],
+    ] {
+        let output = run(Some("33554432"), arguments);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
+        assert!(cached.is_empty(), "a refused compile left {cached:?}");
+    }
+    assert_eq!(state(&ledger), before);
+
+    // With the default limit the same component compiles, once: the next load is a cache hit,
+    // which no lowered limit can refuse.
+    let output = run(None, &["plugin", "inspect", path.as_str()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    let output = run(Some("33554432"), &["plugin", "inspect", path.as_str()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn the_largest_real_components_compile_under_the_default_limits() {
+    // Proves the compile memory limit (issue 17, weakness 3) leaves room for the largest real
+    // close steps, the 19 MB Python and 12 MB JavaScript allocation steps built by
+    // `scripts/build-polyglot-plugins`: each compiles in a fresh cache, and the command, its
+    // compiling child included (`wait4` counts the children it waited for), stays below the
+    // host's bound.
+    let release = plugin_wasm("allocation");
+    let polyglot = release
+        .ancestors()
+        .nth(3)
+        .expect("target/wasm32-wasip2/release/x.wasm")
+        .join("polyglot");
+    for name in ["python_allocation", "js_allocation"] {
+        let path = polyglot.join(format!("{name}.wasm"));
+        assert!(
+            path.exists(),
+            "{} is missing: run `scripts/build-polyglot-plugins` first (scripts/test does)",
+            path.display()
+        );
+        let ledger = Ledger::new();
+        let run = run_bounded(&ledger, &["plugin", "inspect", &path.display().to_string()]).success();
+        assert!(run.stdout.contains("name:              allocation"), "{}", run.stdout);
+    }
+}

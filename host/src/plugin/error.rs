@@ -27,6 +27,15 @@ pub enum PluginError {
     #[error("plugin {plugin} could not be compiled: {reason}")]
     Compile { plugin: String, reason: String },
 
+    #[error(
+        "compiling plugin {plugin} needed more than {limit_mib} MiB of memory (PLUGIN_COMPILE_MEMORY_BYTES_MAX), so it was stopped ({how}); a close step needs far less: build it smaller, or split it"
+    )]
+    CompileMemoryExceeded {
+        plugin: String,
+        limit_mib: u64,
+        how: String,
+    },
+
     #[error("could not start the WebAssembly engine for plugins: {reason}")]
     Engine { reason: String },
 

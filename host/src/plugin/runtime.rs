@@ -430,7 +430,7 @@ fn step_error_message(message: &str) -> String {
 /// deterministic relaxed SIMD make floating point give the same bits on every machine, so a
 /// rerun proposes the same entries. Threads are refused outright (whatever wasmtime features
 /// other crates enable): a step's result must not depend on scheduling.
-fn engine_config() -> Config {
+pub(super) fn engine_config() -> Config {
     let mut config = Config::new();
     config
         .consume_fuel(true)

@@ -564,6 +564,82 @@ fn the_wall_time_limit_stops_a_long_ledger_query() {
     assert_eq!(state(&ledger), before);
 }
 
+/// A component of 8 KB whose one function passes 1,000 values through 1,000 nested blocks: a
+/// million block parameters, which took 2.2 GB resident and 3.7 s to compile before the compile
+/// memory limit (debug build).
+fn compile_bomb() -> Vec<u8> {
+    /// `value` in unsigned LEB128, as WebAssembly writes sizes and counts.
+    fn leb128(mut value: usize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                bytes.push(byte);
+                return bytes;
+            }
+            bytes.push(byte | 0x80);
+        }
+    }
+    fn section(id: u8, payload: &[u8]) -> Vec<u8> {
+        [&[id][..], &leb128(payload.len()), payload].concat()
+    }
+    const VALUES: usize = 1_000;
+    const BLOCKS: usize = 1_000;
+    const I32: u8 = 0x7f;
+    let results = [leb128(VALUES), vec![I32; VALUES]].concat();
+    // Type 0, of every block: 1,000 i32 in, 1,000 out. Type 1, of the function: none in.
+    let types = [&[2, 0x60][..], &results, &results, &[0x60, 0], &results].concat();
+    let mut body = vec![0]; // no locals
+    for _ in 0..VALUES {
+        body.extend_from_slice(&[0x41, 0]); // i32.const 0
+    }
+    for _ in 0..BLOCKS {
+        body.extend_from_slice(&[0x02, 0]); // block (type 0)
+    }
+    body.extend(std::iter::repeat_n(0x0b, BLOCKS + 1)); // the blocks' ends, the function's
+    let code = [&[1][..], &leb128(body.len()), &body].concat();
+    let module = [
+        &b"\0asm\x01\0\0\0"[..],
+        &section(1, &types),
+        &section(3, &[1, 1]),
+        &section(10, &code),
+    ]
+    .concat();
+    // A component that holds the module (a core-module section); nothing instantiates it, and
+    // wasmtime compiles it all the same.
+    [&b"\0asm\x0d\0\x01\0"[..], &section(1, &module)].concat()
+}
+
+#[test]
+fn a_compile_bomb_is_stopped_at_the_compile_memory_limit() {
+    // Proves issue 17, weakness 3: an 8 KB component that needs 2.2 GB to compile is stopped
+    // at PLUGIN_COMPILE_MEMORY_BYTES_MAX (768 MiB) by `plugin inspect` and `plugin run` alike,
+    // with an error naming the limit and exit code 1; the command, its compiling child
+    // included, stays below the host's bound, and nothing is cached or written.
+    let ledger = Ledger::with_demo_journals();
+    let before = state(&ledger);
+    let bomb = compile_bomb();
+    assert!(bomb.len() < 10_000, "{} bytes", bomb.len());
+    let path = ledger.dir.path().join("compile-bomb.wasm");
+    std::fs::write(&path, &bomb).unwrap();
+    let path = path.display().to_string();
+    let expected = "compiling plugin compile-bomb needed more than 768 MiB of memory (PLUGIN_COMPILE_MEMORY_BYTES_MAX), so it was stopped (it was ended by signal";
+    let stderr = refused(run_bounded(&ledger, &["plugin", "inspect", &path]));
+    assert!(stderr.contains(expected), "{stderr}");
+    let stderr = refused(run_bounded(
+        &ledger,
+        &[
+            "plugin", "run", &path, "--entity", "ACME-US", "--period", "2026-03", "--post",
+        ],
+    ));
+    assert!(stderr.contains(expected), "{stderr}");
+    let cache = ledger.dir.path().join(".closebook-cache");
+    let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
+    assert!(cached.is_empty(), "a refused compile left {cached:?}");
+    assert_eq!(state(&ledger), before);
+}
+
 #[test]
 fn compiling_beyond_the_compile_memory_limit_is_refused_naming_the_limit() {
     // Proves issue 17, weakness 3: a component is compiled in a child process held to a memory

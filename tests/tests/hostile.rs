@@ -641,6 +641,61 @@ fn a_compile_bomb_is_stopped_at_the_compile_memory_limit() {
 }
 
 #[test]
+fn close_run_stops_a_compile_bomb_at_the_same_limit() {
+    // Proves issue 17, weakness 3, for `close run`: a close.toml that pins the compile bomb
+    // as one of its plugins is stopped when it loads the plugins, with the same error, below
+    // the host's bound, and nothing is written.
+    use sha2::{Digest, Sha256};
+    let ledger = Ledger::with_demo_journals();
+    let before = state(&ledger);
+    let bomb = ledger.dir.path().join("compile-bomb.wasm");
+    std::fs::write(&bomb, compile_bomb()).unwrap();
+    let release = plugin_wasm("custom_plugin").parent().unwrap().display().to_string();
+    let demo = closebook_tests::demo_dir();
+    let mut text = std::fs::read_to_string(demo.join("close.toml"))
+        .unwrap()
+        .replace("../../target/wasm32-wasip2/release", &release)
+        .replace(
+            "../../target/demo/reports",
+            &ledger.dir.path().join("reports").display().to_string(),
+        )
+        .replace("../../examples/demo", &demo.display().to_string());
+    let pinned = |path: &std::path::Path| hex::encode(Sha256::digest(std::fs::read(path).unwrap()));
+    for (name, file) in [
+        ("allocation", "allocation"),
+        ("auto-settle", "auto_settle"),
+        ("management-fee", "custom_plugin"),
+    ] {
+        let start = text.find(&format!("{name} = {{")).unwrap();
+        let sha_start = start + text[start..].find("sha256 = \"").unwrap() + 10;
+        text.replace_range(sha_start..sha_start + 64, &pinned(&plugin_wasm(file)));
+    }
+    // The revaluation step's file is the bomb.
+    let start = text.find("fx-revaluation = {").unwrap();
+    let end = start + text[start..].find('\n').unwrap();
+    text.replace_range(
+        start..end,
+        &format!(
+            "fx-revaluation = {{ path = \"{}\", sha256 = \"{}\" }}",
+            bomb.display(),
+            pinned(&bomb)
+        ),
+    );
+    let config = ledger.write("close.toml", &text);
+    let stderr = refused(run_bounded(
+        &ledger,
+        &["close", "run", "--config", &config, "--period", "2026-01"],
+    ));
+    assert!(
+        stderr.contains(
+            "compiling plugin compile-bomb needed more than 768 MiB of memory (PLUGIN_COMPILE_MEMORY_BYTES_MAX)"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(state(&ledger), before);
+}
+
+#[test]
 fn compiling_beyond_the_compile_memory_limit_is_refused_naming_the_limit() {
     // Proves issue 17, weakness 3: a component is compiled in a child process held to a memory
     // limit (RLIMIT_DATA), so a compile that needs more ends with an error naming the limit

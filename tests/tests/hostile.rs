@@ -696,61 +696,60 @@ fn close_run_stops_a_compile_bomb_at_the_same_limit() {
 }
 
 #[test]
-fn compiling_beyond_the_compile_memory_limit_is_refused_naming_the_limit() {
-    // Proves issue 17, weakness 3: a component is compiled in a child process held to a memory
-    // limit (RLIMIT_DATA), so a compile that needs more ends with an error naming the limit
-    // (exit code 1), and nothing is cached or written. The limit is lowered to 32 MiB
-    // here (CLOSEBOOK_PLUGIN_COMPILE_MEMORY_BYTES), which the 90 KB echo step needs more than,
-    // standing in for a component that needs more than the default 768 MiB.
-    let ledger = Ledger::with_demo_journals();
-    let before = state(&ledger);
-    let path = plugin_wasm("guest_echo").display().to_string();
+fn the_compile_memory_limit_can_be_lowered_and_never_recompiles_a_cached_component() {
+    // Proves CLOSEBOOK_PLUGIN_COMPILE_MEMORY_BYTES lowers the compile memory limit (and a value
+    // above PLUGIN_COMPILE_MEMORY_BYTES_MAX is refused), and that a component in the cache is
+    // loaded without compiling, so no limit applies to it.
+    let ledger = Ledger::with_demo_setup();
+    let bomb = ledger.dir.path().join("compile-bomb.wasm");
+    std::fs::write(&bomb, compile_bomb()).unwrap();
+    let bomb = bomb.display().to_string();
+    let echo = plugin_wasm("guest_echo").display().to_string();
     let cache = ledger.dir.path().join("compile-cache");
-    let run = |limit: Option<&str>, arguments: &[&str]| {
+    let inspect = |limit: Option<&str>, path: &str| {
         let mut command = std::process::Command::new(closebook_binary());
         command
             .arg("--db")
             .arg(ledger.db())
-            .arg("--as")
-            .arg(&ledger.user)
-            .args(arguments)
+            .args(["plugin", "inspect", path])
             .env("CLOSEBOOK_CACHE", &cache)
             .env_remove("CLOSEBOOK_PLUGIN_COMPILE_MEMORY_BYTES");
         if let Some(limit) = limit {
             command.env("CLOSEBOOK_PLUGIN_COMPILE_MEMORY_BYTES", limit);
         }
-        command.output().expect("closebook runs")
+        let output = command.output().expect("closebook runs");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.code(), stderr)
     };
-    let expected = "compiling plugin guest_echo needed more than 32 MiB of memory (PLUGIN_COMPILE_MEMORY_BYTES_MAX), so it was stopped (it was ended by signal";
-    for arguments in [
-        &["plugin", "inspect", path.as_str()][..],
-        &[
-            "plugin",
-            "run",
-            path.as_str(),
-            "--entity",
-            "ACME-US",
-            "--period",
-            "2026-03",
-            "--post",
-        ][..],
-    ] {
-        let output = run(Some("33554432"), arguments);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains(expected), "{stderr}");
-        let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
-        assert!(cached.is_empty(), "a refused compile left {cached:?}");
-    }
-    assert_eq!(state(&ledger), before);
+    let (code, stderr) = inspect(Some("314572800"), &bomb);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("compiling plugin compile-bomb needed more than 300 MiB of memory"),
+        "{stderr}"
+    );
+    let (code, stderr) = inspect(Some("2147483648"), &bomb);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr
+            .contains("CLOSEBOOK_PLUGIN_COMPILE_MEMORY_BYTES=2147483648 is not a number of bytes from 1 to 805306368"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
 
-    // With the default limit the same component compiles, once: the next load is a cache hit,
-    // which no lowered limit can refuse.
-    let output = run(None, &["plugin", "inspect", path.as_str()]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // Compiled once with the default limit; loaded from the cache under a limit of 8 MiB, in
+    // which no compile can even start its threads, and the cache entry is not rewritten.
+    let (code, stderr) = inspect(None, &echo);
+    assert_eq!(code, Some(0), "{stderr}");
+    let entries: Vec<std::path::PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let written = std::fs::metadata(&entries[0]).unwrap().modified().unwrap();
+    let (code, stderr) = inspect(Some("8388608"), &echo);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(std::fs::metadata(&entries[0]).unwrap().modified().unwrap(), written);
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
-    let output = run(Some("33554432"), &["plugin", "inspect", path.as_str()]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
 
 #[test]

@@ -182,25 +182,51 @@ fn compile_in_child(compiler: &Path, plugin: &str, wasm: &[u8], output: &Path) -
     }
     let _ = std::fs::remove_file(output);
     let said = String::from_utf8_lossy(&said).trim().to_string();
+    let limit_mib = limit_bytes / (1024 * 1024);
     if status.code() == Some(CHILD_REFUSED_EXIT_CODE) {
-        return Err(compile_error(
-            closebook_ledger::journal::escape_control_characters(&said).into_owned(),
-        ));
+        let said = closebook_ledger::journal::escape_control_characters(&said).into_owned();
+        // wasmtime maps its code memory itself, and reports a refused mapping as an error.
+        if said.contains(OUT_OF_MEMORY_ERROR) {
+            return Err(PluginError::CompileMemoryExceeded {
+                plugin: plugin.to_string(),
+                limit_mib,
+                how: format!("the compiler said: {said}"),
+            });
+        }
+        return Err(compile_error(said));
     }
-    // A child out of memory says which allocation failed on its first line.
-    let said = said.lines().next().unwrap_or("").to_string();
-    let said = closebook_ledger::journal::escape_control_characters(&said).into_owned();
+    // A child out of memory says which allocation failed on its first line, and aborts.
+    let first_line = said.lines().next().unwrap_or("").to_string();
+    let first_line = closebook_ledger::journal::escape_control_characters(&first_line).into_owned();
     let how = match (status.code(), status.signal()) {
         (_, Some(signal)) => format!("it was ended by signal {signal}"),
         (Some(code), None) => format!("it exited with status {code}"),
         (None, None) => "it failed".to_string(),
     };
-    Err(PluginError::CompileMemoryExceeded {
-        plugin: plugin.to_string(),
-        limit_mib: limit_bytes / (1024 * 1024),
-        how: if said.is_empty() { how } else { format!("{how}: {said}") },
-    })
+    let how = if first_line.is_empty() {
+        how
+    } else {
+        format!("{how}: {first_line}")
+    };
+    if first_line.starts_with(ALLOCATION_FAILED_PREFIX) {
+        return Err(PluginError::CompileMemoryExceeded {
+            plugin: plugin.to_string(),
+            limit_mib,
+            how,
+        });
+    }
+    // Another failure (a compiler panic, a thread that could not start): the memory limit may
+    // still be the cause, so it is named, but not claimed.
+    Err(compile_error(format!(
+        "the compiling process failed ({how}); it was held to {limit_mib} MiB of memory (PLUGIN_COMPILE_MEMORY_BYTES_MAX), which may be why"
+    )))
 }
+
+/// How the operating system's "out of memory" (`ENOMEM`) reads in an error of Rust's.
+const OUT_OF_MEMORY_ERROR: &str = "(os error 12)";
+
+/// How Rust's default handler for a failed allocation starts its message, before it aborts.
+const ALLOCATION_FAILED_PREFIX: &str = "memory allocation of ";
 
 /// The compile memory limit: [`PLUGIN_COMPILE_MEMORY_BYTES_MAX`], or lower when
 /// [`PLUGIN_COMPILE_MEMORY_BYTES_VARIABLE`] says so.

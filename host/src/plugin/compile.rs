@@ -169,7 +169,7 @@ fn compile_in_child(compiler: &Path, plugin: &str, wasm: &[u8], output: &Path) -
             let _ = stdin.write_all(wasm);
         });
         let mut said = Vec::new();
-        // At most a page of what the child says: enough for any error of wasmtime's.
+        // At most 64 KiB of what the child says: enough for any error of wasmtime's.
         let _ = (&mut stderr).take(64 * 1024).read_to_end(&mut said);
         let _ = std::io::copy(&mut stderr, &mut std::io::sink());
         said

@@ -8,5 +8,11 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // A copy of this binary started to compile a plugin under a memory limit (not a command a
+    // person runs, so not in the clap definitions).
+    if let Some(exit_code) = closebook::plugin::run_compile_subcommand() {
+        return exit_code;
+    }
+    closebook::plugin::compile_in_child_processes();
     closebook::exit_code(closebook::commands::run(closebook::cli::Cli::parse()))
 }

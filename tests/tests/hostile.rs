@@ -515,3 +515,267 @@ fn a_component_above_the_size_limit_is_refused_before_it_is_read() {
     assert!(stderr.contains(expected), "{stderr}");
     assert_eq!(ledger.entry_count("ACME-US"), 0);
 }
+
+#[test]
+fn the_wall_time_limit_stops_a_long_ledger_query() {
+    // Proves issue 17, weakness 8: a single balance query that costs the host minutes of SQLite
+    // work (10,000 listed accounts over the 2,800 periods of a 200-year calendar) ends at the
+    // run's wall-time limit with the wall-time error, not minutes later; nothing is written.
+    let ledger = Ledger::new();
+    let setup = std::fs::read_to_string(closebook_tests::demo_dir().join("setup.toml"))
+        .unwrap()
+        .replace(r#"first_year = "FY2025""#, r#"first_year = "FY1900""#)
+        .replace(r#"last_year = "FY2027""#, r#"last_year = "FY2099""#);
+    let setup = ledger.write("setup.toml", &setup);
+    ledger.run(&["setup", "apply", &setup]).success();
+    let path = plugin_wasm("guest_slow_query").display().to_string();
+    // Compiled into the cache first, so that the timed run below is the run alone.
+    ledger.run(&["plugin", "inspect", &path]).success();
+    let before = state(&ledger);
+    let limit_ms: u64 = 1_000;
+    let started = std::time::Instant::now();
+    let stderr = refused(run_bounded(
+        &ledger,
+        &[
+            "plugin",
+            "run",
+            &path,
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-03",
+            "--wall-time-ms",
+            &limit_ms.to_string(),
+            "--post",
+        ],
+    ));
+    let elapsed = started.elapsed();
+    eprintln!("the command ended after {elapsed:?}");
+    assert!(
+        stderr.contains(
+            "plugin guest_slow_query exceeded its wall-time limit of 1000 ms; make the step do less work or raise `wall_time_ms` in the task's limits"
+        ),
+        "{stderr}"
+    );
+    // Ten times the limit for the whole command: the machine is shared. The query alone runs
+    // for minutes in a debug build.
+    assert!(
+        elapsed < std::time::Duration::from_millis(10 * limit_ms),
+        "the command ended after {elapsed:?}"
+    );
+    assert_eq!(state(&ledger), before);
+}
+
+/// A component of 8 KB whose one function passes 1,000 values through 1,000 nested blocks: a
+/// million block parameters, which took 2.2 GB resident and 3.7 s to compile before the compile
+/// memory limit (debug build).
+fn compile_bomb() -> Vec<u8> {
+    /// `value` in unsigned LEB128, as WebAssembly writes sizes and counts.
+    fn leb128(mut value: usize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                bytes.push(byte);
+                return bytes;
+            }
+            bytes.push(byte | 0x80);
+        }
+    }
+    fn section(id: u8, payload: &[u8]) -> Vec<u8> {
+        [&[id][..], &leb128(payload.len()), payload].concat()
+    }
+    const VALUES: usize = 1_000;
+    const BLOCKS: usize = 1_000;
+    const I32: u8 = 0x7f;
+    let results = [leb128(VALUES), vec![I32; VALUES]].concat();
+    // Type 0, of every block: 1,000 i32 in, 1,000 out. Type 1, of the function: none in.
+    let types = [&[2, 0x60][..], &results, &results, &[0x60, 0], &results].concat();
+    let mut body = vec![0]; // no locals
+    for _ in 0..VALUES {
+        body.extend_from_slice(&[0x41, 0]); // i32.const 0
+    }
+    for _ in 0..BLOCKS {
+        body.extend_from_slice(&[0x02, 0]); // block (type 0)
+    }
+    body.extend(std::iter::repeat_n(0x0b, BLOCKS + 1)); // the blocks' ends, the function's
+    let code = [&[1][..], &leb128(body.len()), &body].concat();
+    let module = [
+        &b"\0asm\x01\0\0\0"[..],
+        &section(1, &types),
+        &section(3, &[1, 1]),
+        &section(10, &code),
+    ]
+    .concat();
+    // A component that holds the module (a core-module section); nothing instantiates it, and
+    // wasmtime compiles it all the same.
+    [&b"\0asm\x0d\0\x01\0"[..], &section(1, &module)].concat()
+}
+
+#[test]
+fn a_compile_bomb_is_stopped_at_the_compile_memory_limit() {
+    // Proves issue 17, weakness 3: an 8 KB component that needs 2.2 GB to compile is stopped
+    // at PLUGIN_COMPILE_MEMORY_BYTES_MAX (768 MiB) by `plugin inspect` and `plugin run` alike,
+    // with an error naming the limit and exit code 1; the command, its compiling child
+    // included, stays below the host's bound, and nothing is cached or written.
+    let ledger = Ledger::with_demo_journals();
+    let before = state(&ledger);
+    let bomb = compile_bomb();
+    assert!(bomb.len() < 10_000, "{} bytes", bomb.len());
+    let path = ledger.dir.path().join("compile-bomb.wasm");
+    std::fs::write(&path, &bomb).unwrap();
+    let path = path.display().to_string();
+    let expected = "compiling plugin compile-bomb needed more than 768 MiB of memory (PLUGIN_COMPILE_MEMORY_BYTES_MAX), so it was stopped (it was ended by signal";
+    let stderr = refused(run_bounded(&ledger, &["plugin", "inspect", &path]));
+    assert!(stderr.contains(expected), "{stderr}");
+    let stderr = refused(run_bounded(
+        &ledger,
+        &[
+            "plugin", "run", &path, "--entity", "ACME-US", "--period", "2026-03", "--post",
+        ],
+    ));
+    assert!(stderr.contains(expected), "{stderr}");
+    let cache = ledger.dir.path().join(".closebook-cache");
+    let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
+    assert!(cached.is_empty(), "a refused compile left {cached:?}");
+    assert_eq!(state(&ledger), before);
+}
+
+#[test]
+fn close_run_stops_a_compile_bomb_at_the_same_limit() {
+    // Proves issue 17, weakness 3, for `close run`: a close.toml that pins the compile bomb
+    // as one of its plugins is stopped when it loads the plugins, with the same error, below
+    // the host's bound, and nothing is written.
+    use sha2::{Digest, Sha256};
+    let ledger = Ledger::with_demo_journals();
+    let before = state(&ledger);
+    let bomb = ledger.dir.path().join("compile-bomb.wasm");
+    std::fs::write(&bomb, compile_bomb()).unwrap();
+    let release = plugin_wasm("custom_plugin").parent().unwrap().display().to_string();
+    let demo = closebook_tests::demo_dir();
+    let mut text = std::fs::read_to_string(demo.join("close.toml"))
+        .unwrap()
+        .replace("../../target/wasm32-wasip2/release", &release)
+        .replace(
+            "../../target/demo/reports",
+            &ledger.dir.path().join("reports").display().to_string(),
+        )
+        .replace("../../examples/demo", &demo.display().to_string());
+    let pinned = |path: &std::path::Path| hex::encode(Sha256::digest(std::fs::read(path).unwrap()));
+    for (name, file) in [
+        ("allocation", "allocation"),
+        ("auto-settle", "auto_settle"),
+        ("management-fee", "custom_plugin"),
+    ] {
+        let start = text.find(&format!("{name} = {{")).unwrap();
+        let sha_start = start + text[start..].find("sha256 = \"").unwrap() + 10;
+        text.replace_range(sha_start..sha_start + 64, &pinned(&plugin_wasm(file)));
+    }
+    // The revaluation step's file is the bomb.
+    let start = text.find("fx-revaluation = {").unwrap();
+    let end = start + text[start..].find('\n').unwrap();
+    text.replace_range(
+        start..end,
+        &format!(
+            "fx-revaluation = {{ path = \"{}\", sha256 = \"{}\" }}",
+            bomb.display(),
+            pinned(&bomb)
+        ),
+    );
+    let config = ledger.write("close.toml", &text);
+    let stderr = refused(run_bounded(
+        &ledger,
+        &["close", "run", "--config", &config, "--period", "2026-01"],
+    ));
+    assert!(
+        stderr.contains(
+            "compiling plugin compile-bomb needed more than 768 MiB of memory (PLUGIN_COMPILE_MEMORY_BYTES_MAX)"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(state(&ledger), before);
+}
+
+#[test]
+fn the_compile_memory_limit_can_be_lowered_and_never_recompiles_a_cached_component() {
+    // Proves CLOSEBOOK_PLUGIN_COMPILE_MEMORY_BYTES lowers the compile memory limit (and a value
+    // above PLUGIN_COMPILE_MEMORY_BYTES_MAX is refused), and that a component in the cache is
+    // loaded without compiling, so no limit applies to it.
+    let ledger = Ledger::with_demo_setup();
+    let bomb = ledger.dir.path().join("compile-bomb.wasm");
+    std::fs::write(&bomb, compile_bomb()).unwrap();
+    let bomb = bomb.display().to_string();
+    let echo = plugin_wasm("guest_echo").display().to_string();
+    let cache = ledger.dir.path().join("compile-cache");
+    let inspect = |limit: Option<&str>, path: &str| {
+        let mut command = std::process::Command::new(closebook_binary());
+        command
+            .arg("--db")
+            .arg(ledger.db())
+            .args(["plugin", "inspect", path])
+            .env("CLOSEBOOK_CACHE", &cache)
+            .env_remove("CLOSEBOOK_PLUGIN_COMPILE_MEMORY_BYTES");
+        if let Some(limit) = limit {
+            command.env("CLOSEBOOK_PLUGIN_COMPILE_MEMORY_BYTES", limit);
+        }
+        let output = command.output().expect("closebook runs");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.code(), stderr)
+    };
+    let (code, stderr) = inspect(Some("314572800"), &bomb);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("compiling plugin compile-bomb needed more than 300 MiB of memory"),
+        "{stderr}"
+    );
+    let (code, stderr) = inspect(Some("2147483648"), &bomb);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr
+            .contains("CLOSEBOOK_PLUGIN_COMPILE_MEMORY_BYTES=2147483648 is not a number of bytes from 1 to 805306368"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
+
+    // Compiled once with the default limit; loaded from the cache under a limit of 8 MiB, in
+    // which no compile can even start its threads, and the cache entry is not rewritten.
+    let (code, stderr) = inspect(None, &echo);
+    assert_eq!(code, Some(0), "{stderr}");
+    let entries: Vec<std::path::PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let written = std::fs::metadata(&entries[0]).unwrap().modified().unwrap();
+    let (code, stderr) = inspect(Some("8388608"), &echo);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(std::fs::metadata(&entries[0]).unwrap().modified().unwrap(), written);
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+}
+
+#[test]
+fn the_largest_real_components_compile_under_the_default_limits() {
+    // Proves the compile memory limit (issue 17, weakness 3) leaves room for the largest real
+    // close steps, the 19 MB Python and 12 MB JavaScript allocation steps built by
+    // `scripts/build-polyglot-plugins`: each compiles in a fresh cache, and the command, its
+    // compiling child included (`wait4` counts the children it waited for), stays below the
+    // host's bound.
+    let release = plugin_wasm("allocation");
+    let polyglot = release
+        .ancestors()
+        .nth(3)
+        .expect("target/wasm32-wasip2/release/x.wasm")
+        .join("polyglot");
+    for name in ["python_allocation", "js_allocation"] {
+        let path = polyglot.join(format!("{name}.wasm"));
+        assert!(
+            path.exists(),
+            "{} is missing: run `scripts/build-polyglot-plugins` first (scripts/test does)",
+            path.display()
+        );
+        let ledger = Ledger::new();
+        let run = run_bounded(&ledger, &["plugin", "inspect", &path.display().to_string()]).success();
+        assert!(run.stdout.contains("name:              allocation"), "{}", run.stdout);
+    }
+}

@@ -7,8 +7,7 @@
 
 use std::fs;
 use std::hash::Hasher;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,13 +15,12 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use super::compile::compile_to_file;
 use super::error::PluginError;
 
 /// Permissions of the cache directory: only its owner may read or write it, because whoever can
 /// write a compiled component into it can run native code in the host.
 const CACHE_DIRECTORY_MODE: u32 = 0o700;
-/// Permissions of a cache file.
-const CACHE_FILE_MODE: u32 = 0o600;
 
 /// Distinguishes temporary files of concurrent writers inside one process.
 static TEMPORARY_FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -111,14 +109,9 @@ impl ComponentCache {
             }
         }
 
-        let compiled = engine
-            .precompile_component(wasm)
-            .map_err(|error| PluginError::Compile {
-                plugin: plugin.to_string(),
-                reason: format!("{error:#}"),
-            })?;
-        self.store(&path, &compiled)?;
-        // SAFETY: as above; the file was written by `store` from `precompile_component`'s output.
+        self.compile_into(engine, plugin, wasm, &path)?;
+        // SAFETY: as above; the file was written by `compile_into` from `precompile_component`'s
+        // output (in this process or a compiling child).
         let component = unsafe { Component::deserialize_file(engine, &path) }.map_err(|error| PluginError::Cache {
             path: path.clone(),
             reason: format!("could not load the component just compiled: {error:#}"),
@@ -126,27 +119,25 @@ impl ComponentCache {
         Ok((component, CacheStatus::Compiled))
     }
 
-    /// Writes `compiled` to `path` atomically: a temporary file, flushed to disk, renamed.
-    fn store(&self, path: &Path, compiled: &[u8]) -> Result<(), PluginError> {
+    /// Compiles `wasm` into `path` atomically: into a temporary file (flushed to disk, private
+    /// to its owner), renamed into place.
+    fn compile_into(&self, engine: &Engine, plugin: &str, wasm: &[u8], path: &Path) -> Result<(), PluginError> {
         let temporary = self.directory.join(format!(
             ".{}.{}.{}.tmp",
             path.file_name().and_then(|name| name.to_str()).unwrap_or("entry"),
             std::process::id(),
             TEMPORARY_FILE_COUNTER.fetch_add(1, Ordering::Relaxed),
         ));
-        let write = || -> std::io::Result<()> {
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(CACHE_FILE_MODE)
-                .open(&temporary)?;
-            file.write_all(compiled)?;
-            file.sync_all()?;
+        if let Err(error) = compile_to_file(engine, plugin, wasm, &temporary) {
+            let _ = fs::remove_file(&temporary);
+            return Err(error);
+        }
+        let install = || -> std::io::Result<()> {
             fs::rename(&temporary, path)?;
             // The rename is durable once the directory itself is flushed.
             fs::File::open(&self.directory)?.sync_all()
         };
-        write().map_err(|error| {
+        install().map_err(|error| {
             let _ = fs::remove_file(&temporary);
             PluginError::Cache {
                 path: path.to_path_buf(),

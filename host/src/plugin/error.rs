@@ -27,6 +27,15 @@ pub enum PluginError {
     #[error("plugin {plugin} could not be compiled: {reason}")]
     Compile { plugin: String, reason: String },
 
+    #[error(
+        "compiling plugin {plugin} needed more than {limit_mib} MiB of memory (PLUGIN_COMPILE_MEMORY_BYTES_MAX), so it was stopped ({how}); a close step needs far less: build it smaller, or split it"
+    )]
+    CompileMemoryExceeded {
+        plugin: String,
+        limit_mib: u64,
+        how: String,
+    },
+
     #[error("could not start the WebAssembly engine for plugins: {reason}")]
     Engine { reason: String },
 
@@ -134,6 +143,9 @@ pub(crate) enum HostTrap {
     QueryRowsExceeded { limit: u64 },
     #[error("{reason}")]
     LedgerFailed { reason: String },
+    /// A ledger query was still running, or was answered, after the run's wall-time limit.
+    #[error("a ledger query outlasted the run's wall-time limit")]
+    WallTimeExceeded,
     /// The guest called an import the sandbox stubs out (a socket function).
     #[error(
         "it called {function}, which the close-step sandbox does not provide (no network, no HTTP, no host services \

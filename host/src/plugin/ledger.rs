@@ -1,13 +1,16 @@
 //! The `ledger` import: what a close step may read, and the gate every read passes through.
 //! The host answers queries through a [`LedgerReader`] (the store implements it over SQLite);
 //! the gate in front of it refuses entities the task may not read, caps line pages, counts
-//! every returned row against the run's row budget and charges it to the run's fuel.
+//! every returned row against the run's row budget and charges it to the run's fuel, and ends
+//! the run when a query outlasts the run's wall-time limit.
 
 use super::bindings::closebook::plugin::ledger;
 use super::error::HostTrap;
 use super::limits::{
     PLUGIN_LINE_PAGE_ROWS_MAX, PLUGIN_QUERY_INPUT_ITEM_FUEL, PLUGIN_QUERY_LIST_ITEMS_MAX, PLUGIN_QUERY_ROW_FUEL,
 };
+use std::time::Instant;
+
 use super::wit::{
     AccountFilter, AccountInfo, BalanceQuery, BalanceRow, CurrencyInfo, DimensionInfo, EntityInfo, LinePage, LineQuery,
     PeriodInfo, QueryError,
@@ -59,6 +62,13 @@ pub trait LedgerReader: Send {
     /// The rate `from` → `to` of a rate type on a date, as a decimal string; none when absent
     /// (WIT `ledger.rate`).
     fn rate(&mut self, from: &str, to: &str, rate_type: &str, on: &str) -> Result<Option<String>, LedgerError>;
+    /// Told once, before the run starts, when the run's wall-time limit ends. A reader whose
+    /// queries can run long stops any query still running at `deadline` (the snapshot reader
+    /// interrupts SQLite). Whatever the reader answers after the deadline, the gate ends the
+    /// run with the wall-time limit; the default, for readers that answer at once, does nothing.
+    fn stop_at(&mut self, deadline: Instant) {
+        let _ = deadline;
+    }
 }
 
 /// A reader for runs that must not read the ledger (`describe`): every query is refused.
@@ -103,18 +113,27 @@ pub(crate) struct LedgerGate {
     readable_entities: Vec<String>,
     rows_limit: u64,
     rows_read: u64,
+    /// When the run's wall-time limit ends: a query answered later ends the run.
+    deadline: Instant,
     /// Fuel owed for rows returned since the guest last ran; the store's call hook takes it
     /// from the fuel tank when control returns to the guest.
     fuel_debt: u64,
 }
 
 impl LedgerGate {
-    pub(crate) fn new(reader: Box<dyn LedgerReader>, readable_entities: Vec<String>, rows_limit: u64) -> Self {
+    pub(crate) fn new(
+        mut reader: Box<dyn LedgerReader>,
+        readable_entities: Vec<String>,
+        rows_limit: u64,
+        deadline: Instant,
+    ) -> Self {
+        reader.stop_at(deadline);
         Self {
             reader,
             readable_entities,
             rows_limit,
             rows_read: 0,
+            deadline,
             fuel_debt: 0,
         }
     }
@@ -159,12 +178,17 @@ impl LedgerGate {
     }
 
     /// Turns a reader's answer into what the guest sees: rows are charged, refusals become
-    /// `query-error`, failures end the run.
+    /// `query-error`, failures end the run. An answer that comes after the run's deadline ends
+    /// the run with the wall-time limit, whatever it is: the reader interrupts a query at the
+    /// deadline, and the failure that makes must not read as a database fault.
     fn answer<T>(
         &mut self,
         answer: Result<T, LedgerError>,
         count_rows: impl Fn(&T) -> usize,
     ) -> wasmtime::Result<Result<T, QueryError>> {
+        if Instant::now() >= self.deadline {
+            return Err(wasmtime::Error::new(HostTrap::WallTimeExceeded));
+        }
         match answer {
             Ok(value) => {
                 self.charge(count_rows(&value) as u64)?;
@@ -347,7 +371,12 @@ mod tests {
     }
 
     fn gate(rows_limit: u64) -> LedgerGate {
-        LedgerGate::new(Box::new(TenAccounts), vec!["ACME-US".to_string()], rows_limit)
+        LedgerGate::new(
+            Box::new(TenAccounts),
+            vec!["ACME-US".to_string()],
+            rows_limit,
+            Instant::now() + std::time::Duration::from_secs(3_600),
+        )
     }
 
     // Proves an entity outside the task is refused as a query error before the reader is asked.
@@ -389,6 +418,25 @@ mod tests {
         ));
         let error = gate.currencies().unwrap_err();
         assert!(error.to_string().contains("`currencies` was refused"), "{error}");
+    }
+
+    // Proves issue 17, weakness 8: an answer that comes after the run's deadline (a query the
+    // reader interrupted, or one that merely finished late) ends the run with the wall-time
+    // limit, not as a database failure or a refusal the guest could ignore.
+    #[test]
+    fn answers_after_the_deadline_end_the_run_with_the_wall_time_limit() {
+        let mut gate = LedgerGate::new(Box::new(TenAccounts), vec!["ACME-US".to_string()], 100, Instant::now());
+        for error in [
+            gate.entity("ACME-US".to_string()).unwrap_err(),
+            gate.accounts("ACME-US".to_string()).unwrap_err(),
+            gate.currencies().unwrap_err(),
+        ] {
+            assert!(
+                matches!(error.downcast_ref::<HostTrap>(), Some(HostTrap::WallTimeExceeded)),
+                "{error}"
+            );
+        }
+        assert_eq!(gate.rows_read(), 0);
     }
 
     fn balance_query(accounts: usize) -> BalanceQuery {

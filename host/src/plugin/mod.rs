@@ -7,6 +7,7 @@
 mod bindings;
 mod bounds;
 mod cache;
+mod compile;
 mod error;
 mod interface;
 mod ledger;
@@ -22,6 +23,10 @@ pub use bounds::{
     STEP_VERSION_CHARS_MAX,
 };
 pub use cache::CacheStatus;
+pub use compile::{
+    COMPILE_SUBCOMMAND, PLUGIN_COMPILE_MEMORY_BYTES_MAX, PLUGIN_COMPILE_MEMORY_BYTES_VARIABLE,
+    compile_in_child_processes, run_compile_subcommand,
+};
 pub use error::PluginError;
 pub use interface::{INTERFACE_PACKAGE, SUPPORTED_INTERFACE_VERSIONS};
 pub use ledger::{LedgerError, LedgerReader};

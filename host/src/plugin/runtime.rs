@@ -265,10 +265,13 @@ impl LoadedPlugin {
         export: impl FnOnce(&CloseStep, &mut Store<RunState>) -> wasmtime::Result<R>,
     ) -> CallResult<R> {
         let log = SharedStepLog::new(limits.log_bytes());
+        // The wall-time limit as an instant, for the ledger queries: the epoch deadline below
+        // stops the guest's own code, but not a query the host is answering.
+        let deadline = Instant::now() + Duration::from_millis(limits.wall_time_ms());
         let state = RunState {
             wasi: environment.wasi_context(&log),
             table: ResourceTable::new(),
-            ledger: LedgerGate::new(reader, readable_entities, limits.query_rows()),
+            ledger: LedgerGate::new(reader, readable_entities, limits.query_rows(), deadline),
             log: log.clone(),
             memory: MemoryGuard::new(limits.memory_bytes()),
         };
@@ -319,6 +322,10 @@ impl LoadedPlugin {
         if let Some(host_trap) = error.downcast_ref::<HostTrap>() {
             return match host_trap {
                 HostTrap::QueryRowsExceeded { limit } => PluginError::QueryRowsExceeded { plugin, limit: *limit },
+                HostTrap::WallTimeExceeded => PluginError::WallTimeExceeded {
+                    plugin,
+                    limit_ms: limits.wall_time_ms(),
+                },
                 HostTrap::LedgerFailed { reason } => PluginError::LedgerFailed {
                     plugin,
                     reason: reason.clone(),
@@ -423,7 +430,7 @@ fn step_error_message(message: &str) -> String {
 /// deterministic relaxed SIMD make floating point give the same bits on every machine, so a
 /// rerun proposes the same entries. Threads are refused outright (whatever wasmtime features
 /// other crates enable): a step's result must not depend on scheduling.
-fn engine_config() -> Config {
+pub(super) fn engine_config() -> Config {
     let mut config = Config::new();
     config
         .consume_fuel(true)

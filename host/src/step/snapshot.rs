@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Instant;
 
 pub struct SnapshotReader {
     /// Shared with the thread that reads line pages ahead.
@@ -371,6 +372,13 @@ impl LedgerReader for SnapshotReader {
             )
             .map(|rate| rate.to_string()))
     }
+
+    /// Every query on the snapshot stops at the run's deadline: the step's own, and those of
+    /// the thread reading line pages ahead, which shares the connection. So neither a long
+    /// query nor the wait for that thread's page outlasts the run's wall-time limit.
+    fn stop_at(&mut self, deadline: Instant) {
+        lock(&self.snapshot).interrupt_at(deadline);
+    }
 }
 
 /// One page of lines of a line query, read in `db`; each line's settlement facts are recorded
@@ -651,6 +659,67 @@ mod tests {
         );
         // A step that stops early leaves a stream that reads no further and ends with the reader.
         drop(reader);
+    }
+
+    /// The demo organization on a calendar of 200 fiscal years (FY1900 to FY2099), the most a
+    /// calendar may hold: a ledger where one balance query can list 10,000 accounts over 2,800
+    /// periods, 28 million lookups.
+    fn long_calendar_ledger(directory: &Path) -> std::path::PathBuf {
+        let path = directory.join("ledger.db");
+        let setup = DEMO_SETUP
+            .replace(r#"first_year = "FY2025""#, r#"first_year = "FY1900""#)
+            .replace(r#"last_year = "FY2027""#, r#"last_year = "FY2099""#);
+        let mut ledger = Ledger::open(&path, UserId::new("test")).unwrap();
+        ledger
+            .apply_setup(&SetupFile::parse(&setup, "setup.toml").unwrap(), "setup.toml")
+            .unwrap();
+        post(&mut ledger, "E", 30);
+        path
+    }
+
+    /// A balance query listing `accounts` made-up accounts over every period of the calendar.
+    fn listing_query(reader: &mut SnapshotReader, accounts: usize) -> BalanceQuery {
+        let periods = reader.periods("ACME-US", None).unwrap();
+        BalanceQuery {
+            entity: "ACME-US".to_owned(),
+            accounts: AccountFilter::List((0..accounts).map(|number| format!("X{number}")).collect()),
+            from_period: periods.first().unwrap().name.clone(),
+            to_period: periods.last().unwrap().name.clone(),
+            currency: None,
+            dimension_filter: Vec::new(),
+            group_by_dimensions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn queries_stop_at_the_deadline() {
+        // Issue 17, weakness 8: a balance query that costs minutes of SQLite work (10,000
+        // listed accounts over 2,800 periods, each one a short statement) stops at the run's
+        // deadline, and every query after it is refused.
+        let directory = tempfile::tempdir().unwrap();
+        let path = long_calendar_ledger(directory.path());
+        let mut reader = SnapshotReader::open(&path).unwrap();
+        let listing = listing_query(&mut reader, 10_000);
+        // The same query over the demo's three years answers, so the deadline is what stops it.
+        let started = std::time::Instant::now();
+        let small = BalanceQuery {
+            from_period: "2026-01".to_owned(),
+            to_period: "2026-03".to_owned(),
+            accounts: AccountFilter::List(vec!["1100".to_owned()]),
+            ..listing.clone()
+        };
+        assert_eq!(reader.balances(&small).unwrap().len(), 1);
+
+        let limit = std::time::Duration::from_millis(200);
+        reader.stop_at(started + limit);
+        let error = reader.balances(&listing).unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(error.to_string().contains("interrupted"), "{error}");
+        // Generous: the machine is shared. Without the deadline the query runs for minutes.
+        assert!(elapsed < limit * 10, "the query stopped after {elapsed:?}");
+        // Past the deadline nothing is answered.
+        assert!(reader.balances(&small).is_err());
+        assert!(reader.lines(&query("1100", None, 10)).is_err());
     }
 
     #[test]

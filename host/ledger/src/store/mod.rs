@@ -258,11 +258,28 @@ pub struct Snapshot {
     connection: Connection,
 }
 
+/// SQLite virtual-machine instructions between two checks of a snapshot's deadline. A check
+/// reads the clock (tens of nanoseconds) and an instruction takes about as long, so checks cost
+/// a few percent at most; a thousand instructions run in well under a millisecond. SQLite counts
+/// a prepared statement's instructions over all its executions, so a loop of many short
+/// statements is checked as often as one long statement.
+const SNAPSHOT_DEADLINE_CHECK_INSTRUCTIONS: i32 = 1_000;
+
 impl Snapshot {
     pub fn db(&self) -> Db<'_> {
         Db {
             connection: &self.connection,
         }
+    }
+
+    /// Interrupts every query on this snapshot that is still running at `deadline`, and refuses
+    /// every query started after it: such a query fails with SQLite's "interrupted" error. This
+    /// is how a plugin run's wall-time limit reaches into a long ledger query.
+    pub fn interrupt_at(&self, deadline: std::time::Instant) {
+        self.connection.progress_handler(
+            SNAPSHOT_DEADLINE_CHECK_INSTRUCTIONS,
+            Some(move || std::time::Instant::now() >= deadline),
+        );
     }
 }
 

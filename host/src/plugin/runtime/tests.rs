@@ -466,7 +466,12 @@ fn row_fuel_is_taken_on_return_to_the_guest() {
     let state = RunState {
         wasi: environment(1).wasi_context(&log),
         table: ResourceTable::new(),
-        ledger: LedgerGate::new(Box::new(NoLedger), Vec::new(), 100),
+        ledger: LedgerGate::new(
+            Box::new(NoLedger),
+            Vec::new(),
+            100,
+            Instant::now() + Duration::from_secs(3_600),
+        ),
         log,
         memory: MemoryGuard::new(0),
     };

@@ -189,7 +189,7 @@ pub(super) fn refuse_changed_signoff(
                 record.task
             );
             let details = json!({ "because": record.task, "entity": other.as_str(), "late_entries": keys });
-            if mark_stale_if_complete(db, context, entity, reader, message, &details)? {
+            if mark_stale_if_holding_figures(db, context, entity, reader, message, &details)? {
                 undone_tasks.insert(reader.clone());
             }
         }
@@ -205,9 +205,10 @@ pub(super) fn refuse_changed_signoff(
     ))
 }
 
-/// Marks task `task_id` of `entity` stale with `message` when it is complete (a task not yet
-/// done has nothing to undo); returns whether it did.
-pub(super) fn mark_stale_if_complete(
+/// Marks task `task_id` of `entity` stale with `message` when it holds figures (complete,
+/// prepared, or a proposal awaiting review; a task not yet done has nothing to undo); returns
+/// whether it did.
+pub(super) fn mark_stale_if_holding_figures(
     db: &Db<'_>,
     context: &CloseContext<'_>,
     entity: &EntityId,
@@ -336,7 +337,7 @@ pub(super) fn mark_stale_signoffs(
                             quoted_keys(keys)
                         );
                         let details = json!({ "because": task.id, "entity": other.as_str(), "late_entries": keys });
-                        mark_stale_if_complete(db, context, entity, reader, message, &details)?;
+                        mark_stale_if_holding_figures(db, context, entity, reader, message, &details)?;
                         undone_tasks.insert(reader.clone());
                     }
                 }
@@ -354,14 +355,15 @@ pub(super) fn mark_stale_signoffs(
 
 /// Brings every task of the close's entities up to date with the ledger, in one transaction:
 /// sign-offs a later posting withdrew, and steps whose inputs changed after they ran, are marked
-/// stale with the tasks after them. Returns how many tasks it marked.
-pub(crate) fn mark_stale(context: &CloseContext<'_>) -> anyhow::Result<usize> {
+/// stale with the tasks after them.
+pub(crate) fn mark_stale(context: &CloseContext<'_>) -> anyhow::Result<()> {
     let entities = context.close_entities()?;
     let mut ledger = context.ledger()?;
-    Ok(ledger.store().write(|db| {
+    ledger.store().write(|db| {
         mark_stale_signoffs(db, context, &entities)?;
         mark_stale_reads(db, context, &entities)
-    })?)
+    })?;
+    Ok(())
 }
 
 /// The entries posted after a task ran that change what it read, by entity: on an account it
@@ -479,8 +481,9 @@ pub(super) fn mark_stale_reads(
                     late.iter().map(|(other, keys)| (other.as_str(), keys)).collect();
                 (message, json!({ "late_entries": late_json }), describe_changes(&late))
             };
-            mark_stale_if_complete(db, context, entity, &task.id, message, &details)?;
-            marked += 1;
+            marked += usize::from(mark_stale_if_holding_figures(
+                db, context, entity, &task.id, message, &details,
+            )?);
             marked += mark_after_stale(db, context, entities, entity, &task.id, &cause)?;
         }
     }
@@ -503,7 +506,7 @@ pub(super) fn mark_after_stale(
     let details = json!({ "because": task_id, "entity": entity.as_str(), "cause": cause });
     let mut marked = 0;
     for after in &same_entity {
-        marked += usize::from(mark_stale_if_complete(
+        marked += usize::from(mark_stale_if_holding_figures(
             db,
             context,
             entity,
@@ -514,7 +517,7 @@ pub(super) fn mark_after_stale(
     }
     for after in &every_entity {
         for other in all_entities {
-            marked += usize::from(mark_stale_if_complete(
+            marked += usize::from(mark_stale_if_holding_figures(
                 db,
                 context,
                 other,

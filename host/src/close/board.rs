@@ -2,7 +2,7 @@
 //! overdue and blocked markers, and the share complete by entity, area and owner.
 
 use super::config::CloseConfig;
-use super::{CloseContext, ShownStatus, config_changed_note, task_state};
+use super::{CloseContext, ShownStatus, config_changed_note, task_state, with_note};
 use chrono::NaiveDate;
 use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::store::Store;
@@ -50,7 +50,7 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
     let entities = context.entities()?;
     let all_entities = context.close_entities()?;
     // A posting since a sign-off, or since a step read its figures, shows on the board at once.
-    super::stale::mark_stale(context)?;
+    super::stale::mark_stale(context, &all_entities)?;
     let mut store = Store::open(&context.db)?;
     let mut rows = Vec::new();
     for entity in &entities {
@@ -69,13 +69,10 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
                 state.as_ref().map_or(TaskStatus::Pending, |record| record.status),
                 &waiting,
             );
-            let message = match (
+            let message = with_note(
                 config_changed_note(task, state.as_ref()),
                 state.as_ref().and_then(|record| record.message.clone()),
-            ) {
-                (Some(note), Some(message)) => Some(format!("{note}; {message}")),
-                (note, message) => note.or(message),
-            };
+            );
             let due = config.due_date(period_end, task.due_working_days);
             rows.push(BoardRow {
                 entity: entity.to_string(),

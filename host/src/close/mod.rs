@@ -317,6 +317,28 @@ pub(crate) fn task_state(
     })?)
 }
 
+/// The entities whose `dependency` task the task of `entity` waits on: its own, or every entity
+/// of the close for `*:task`; a task limited to some entities is waited on only where it runs.
+pub(crate) fn dependency_entities<'a>(
+    context: &CloseContext<'_>,
+    all_entities: &'a [EntityId],
+    entity: &'a EntityId,
+    dependency: &config::Dependency,
+) -> Vec<&'a EntityId> {
+    let targets: Vec<&EntityId> = if dependency.every_entity {
+        all_entities.iter().collect()
+    } else {
+        vec![entity]
+    };
+    let runs_in = |target: &&EntityId| {
+        context
+            .config
+            .task(&dependency.task)
+            .is_some_and(|dependency| dependency.runs_in(target))
+    };
+    targets.into_iter().filter(runs_in).collect()
+}
+
 fn waiting_on(
     db: &Db<'_>,
     context: &CloseContext<'_>,
@@ -326,19 +348,7 @@ fn waiting_on(
 ) -> Result<Vec<String>, closebook_ledger::LedgerError> {
     let mut waiting = Vec::new();
     for dependency in &task.after {
-        let targets: Vec<&EntityId> = if dependency.every_entity {
-            entities.iter().collect()
-        } else {
-            vec![entity]
-        };
-        let runs_in = |target: &EntityId| {
-            context
-                .config
-                .task(&dependency.task)
-                .is_some_and(|dependency| dependency.runs_in(target))
-        };
-        // A task limited to some entities is waited on only where it runs.
-        for target in targets.into_iter().filter(|target| runs_in(target)) {
+        for target in dependency_entities(context, entities, entity, dependency) {
             let status = db
                 .close_task(&context.config.name, target, &context.period, &dependency.task)?
                 .map_or(TaskStatus::Pending, |record| record.status);
@@ -373,7 +383,7 @@ pub fn run_close(
                 .with_context(|| format!("--rerun {task_id}: cancelling its entries in {entity}"))?;
         }
     }
-    stale::mark_stale(context)?;
+    stale::mark_stale(context, &all_entities)?;
     let total: usize = entities
         .iter()
         .map(|entity| context.config.tasks.iter().filter(|task| task.runs_in(entity)).count())
@@ -419,7 +429,7 @@ pub fn run_close(
                 ));
                 outcomes.insert(key, outcome);
                 // What this task posted may change what a finished task read.
-                stale::mark_stale(context)?;
+                stale::mark_stale(context, &all_entities)?;
             }
         }
         if !ran_any {
@@ -464,12 +474,7 @@ pub fn run_close(
                     outcome.message.unwrap_or_default()
                 ));
             }
-            if let Some(note) = config_changed_note(task, state.as_ref()) {
-                outcome.message = Some(match outcome.message {
-                    Some(message) => format!("{note}; {message}"),
-                    None => note,
-                });
-            }
+            outcome.message = with_note(config_changed_note(task, state.as_ref()), outcome.message);
             report.push(outcome);
         }
     }
@@ -503,6 +508,14 @@ pub fn config_changed_note(task: &Task, state: Option<&CloseTaskRecord>) -> Opti
             task.id, task.id
         )
     })
+}
+
+/// A task's message with a note before it (`note; message`), either of them alone, or none.
+pub fn with_note(note: Option<String>, message: Option<String>) -> Option<String> {
+    match (note, message) {
+        (Some(note), Some(message)) => Some(format!("{note}; {message}")),
+        (note, message) => note.or(message),
+    }
 }
 
 fn describe_outcome(outcome: &TaskOutcome, dry_run: bool) -> String {

@@ -318,26 +318,15 @@ pub fn task_view(context: &CloseContext<'_>, entity: &EntityId, task_id: &str) -
         context.config.name
     );
     super::ensure_runs_in(task, entity)?;
-    super::stale::mark_stale(context)?;
     let all_entities = context.close_entities()?;
+    super::stale::mark_stale(context, &all_entities)?;
     let mut store = Store::open(&context.db)?;
     let (state, waiting) = super::task_state(&mut store, context, &all_entities, entity, task)?;
     let status = state.as_ref().map_or(TaskStatus::Pending, |record| record.status);
     let view = store.read(|db| {
         let mut after = Vec::new();
         for dependency in &task.after {
-            let targets: Vec<&EntityId> = if dependency.every_entity {
-                all_entities.iter().collect()
-            } else {
-                vec![entity]
-            };
-            let runs_in = |target: &&EntityId| {
-                context
-                    .config
-                    .task(&dependency.task)
-                    .is_some_and(|dependency| dependency.runs_in(target))
-            };
-            for target in targets.into_iter().filter(runs_in) {
+            for target in super::dependency_entities(context, &all_entities, entity, dependency) {
                 let status = db
                     .close_task(&context.config.name, target, &context.period, &dependency.task)?
                     .map_or(TaskStatus::Pending, |record| record.status);
@@ -370,13 +359,10 @@ pub fn task_view(context: &CloseContext<'_>, entity: &EntityId, task_id: &str) -
         TaskKind::Builtin(builtin) => format!("builtin:{}", builtin.name()),
         TaskKind::Plugin { plugin } => format!("plugin:{plugin}"),
     };
-    let message = match (
+    let message = super::with_note(
         super::config_changed_note(task, state.as_ref()),
         state.as_ref().and_then(|record| record.message.clone()),
-    ) {
-        (Some(note), Some(message)) => Some(format!("{note}; {message}")),
-        (note, message) => note.or(message),
-    };
+    );
     Ok(TaskView {
         close: context.config.name.clone(),
         entity: entity.clone(),

@@ -43,7 +43,7 @@ pub fn signoff(
         context.config.name
     );
     super::ensure_runs_in(task, entity)?;
-    mark_stale(context)?;
+    mark_stale(context, &all_entities)?;
     let mut store = Store::open(&context.db)?;
     let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
     if let Some(stale) = state.as_ref().filter(|state| state.status == TaskStatus::Stale)

@@ -355,13 +355,13 @@ pub(super) fn mark_stale_signoffs(
 
 /// Brings every task of the close's entities up to date with the ledger, in one transaction:
 /// sign-offs a later posting withdrew, and steps whose inputs changed after they ran, are marked
-/// stale with the tasks after them.
-pub(crate) fn mark_stale(context: &CloseContext<'_>) -> anyhow::Result<()> {
-    let entities = context.close_entities()?;
+/// stale with the tasks after them. `all_entities`: every entity of the close, which the caller
+/// has read once (the close run calls this after every task).
+pub(crate) fn mark_stale(context: &CloseContext<'_>, all_entities: &[EntityId]) -> anyhow::Result<()> {
     let mut ledger = context.ledger()?;
     ledger.store().write(|db| {
-        mark_stale_signoffs(db, context, &entities)?;
-        mark_stale_reads(db, context, &entities)
+        mark_stale_signoffs(db, context, all_entities)?;
+        mark_stale_reads(db, context, all_entities)
     })?;
     Ok(())
 }

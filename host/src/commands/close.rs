@@ -128,13 +128,17 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             format,
         } => {
             let close = CloseConfig::load(&config)?;
-            close_context(context, &close, &period, &[]).check_config()?;
+            let close_context = close_context(context, &close, &period, &[]);
+            close_context.check_config()?;
             let today = today.unwrap_or_else(|| chrono::Local::now().date_naive());
-            let board = board::board(&close_context(context, &close, &period, &[]), today)?;
+            let board = board::board(&close_context, today)?;
             if format.format == Format::Json {
                 return print_json(&board);
             }
-            let mut table = Table::new(&[
+            // The terminal shows each row's notes on the lines under it; CSV keeps them as a
+            // column of the same rows.
+            let csv = format.format == Format::Csv;
+            let mut columns = vec![
                 ("Entity", false),
                 ("Area", false),
                 ("Task", false),
@@ -143,7 +147,11 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                 ("Status", false),
                 ("Prepared", false),
                 ("Reviewed", false),
-            ]);
+            ];
+            if csv {
+                columns.push(("Notes", false));
+            }
+            let mut table = Table::new(&columns);
             let mut notes_by_row = Vec::with_capacity(board.rows.len());
             for row in &board.rows {
                 let mut notes = Vec::new();
@@ -156,8 +164,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                 if let Some(message) = &row.message {
                     notes.push(message.clone());
                 }
-                notes_by_row.push(notes.join("; "));
-                table.row(vec![
+                let mut cells = vec![
                     row.entity.clone(),
                     row.area.clone(),
                     row.task.clone(),
@@ -166,33 +173,15 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                     row.status.to_string(),
                     row.prepared_by.clone().unwrap_or_default(),
                     row.reviewed_by.clone().unwrap_or_default(),
-                ]);
-            }
-            if format.format == Format::Csv {
-                let mut table = Table::new(&[
-                    ("Entity", false),
-                    ("Area", false),
-                    ("Task", false),
-                    ("Owner", false),
-                    ("Due", false),
-                    ("Status", false),
-                    ("Prepared", false),
-                    ("Reviewed", false),
-                    ("Notes", false),
-                ]);
-                for (row, notes) in board.rows.iter().zip(&notes_by_row) {
-                    table.row(vec![
-                        row.entity.clone(),
-                        row.area.clone(),
-                        row.task.clone(),
-                        row.owner.clone(),
-                        row.due.to_string(),
-                        row.status.to_string(),
-                        row.prepared_by.clone().unwrap_or_default(),
-                        row.reviewed_by.clone().unwrap_or_default(),
-                        notes.clone(),
-                    ]);
+                ];
+                if csv {
+                    cells.push(notes.join("; "));
+                } else {
+                    notes_by_row.push(notes.join("; "));
                 }
+                table.row(cells);
+            }
+            if csv {
                 return print_table(&table, Format::Csv);
             }
             let mut text = format!(

@@ -37,6 +37,8 @@ pub struct SnapshotReader {
     known_lines: Arc<Mutex<KnownLines>>,
     /// The accounts and periods of every balance and line query the step made, by entity.
     reads: Arc<Mutex<QueriesRead>>,
+    /// Each queried entity's period names in calendar order, to expand a query's range.
+    period_order: BTreeMap<EntityId, Vec<PeriodName>>,
 }
 
 /// The accounts one query selected.
@@ -58,6 +60,7 @@ impl SnapshotReader {
             pages: None,
             known_lines: Arc::default(),
             reads: Arc::default(),
+            period_order: BTreeMap::new(),
         })
     }
 
@@ -69,19 +72,25 @@ impl SnapshotReader {
 
     /// Records that a query read `accounts` of `entity` from period `from` to period `to`. A
     /// range that names no period of the entity reads nothing (the query is refused anyway).
-    fn record_read(&self, entity: &EntityId, accounts: AccountsSelected, from: &str, to: &str) {
-        let periods: BTreeSet<PeriodName> = match periods_of(&lock(&self.snapshot).db(), entity, None) {
-            Ok(periods) => {
-                let position = |name: &str| periods.iter().position(|period| period.name == name);
-                match (position(from), position(to)) {
-                    (Some(first), Some(last)) if first <= last => periods[first..=last]
-                        .iter()
-                        .map(|period| PeriodName::new(period.name.clone()))
-                        .collect(),
-                    _ => BTreeSet::new(),
-                }
-            }
-            Err(_) => BTreeSet::new(),
+    fn record_read(&mut self, entity: &EntityId, accounts: AccountsSelected, from: &str, to: &str) {
+        if !self.period_order.contains_key(entity) {
+            // Read once per entity: the snapshot's calendar does not change. An entity it cannot
+            // read has no periods (its queries are refused anyway).
+            let order: Vec<PeriodName> = {
+                let snapshot = lock(&self.snapshot);
+                let db = snapshot.db();
+                db.require_entity(entity)
+                    .and_then(|record| db.periods(&record.calendar, None))
+                    .map(|periods| periods.into_iter().map(|period| period.name).collect())
+                    .unwrap_or_default()
+            };
+            self.period_order.insert(entity.clone(), order);
+        }
+        let order = &self.period_order[entity];
+        let position = |name: &str| order.iter().position(|period| period.as_str() == name);
+        let periods: BTreeSet<PeriodName> = match (position(from), position(to)) {
+            (Some(first), Some(last)) if first <= last => order[first..=last].iter().cloned().collect(),
+            _ => BTreeSet::new(),
         };
         let mut reads = self.reads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let read = reads.entry(entity.clone()).or_insert_with(|| EntityRead::nothing(0));

@@ -1490,6 +1490,15 @@ fn a_task_limited_to_some_entities_runs_and_is_waited_on_only_there() {
         ),
         "{stderr}"
     );
+    let nowhere = ledger.write(
+        "nowhere.toml",
+        &text.replace("entities = [\"ACME-US\"]\n", "entities = []\n"),
+    );
+    let stderr = close(&ledger, "bob", &nowhere, &["status"]).failure();
+    assert!(
+        stderr.contains("`entities = []` runs the task nowhere; name at least one entity or leave `entities` out"),
+        "{stderr}"
+    );
 }
 
 #[test]

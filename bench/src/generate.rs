@@ -251,6 +251,7 @@ fn write_setup(path: &Path, accounts: &[Account]) -> anyhow::Result<()> {
         text,
         "]\n\n[[group]]\nid = \"closers\"\nname = \"Closers\"\n\n\
          [[user]]\nid = \"{USER}\"\nname = \"Benchmark\"\ngroups = [\"closers\"]\n\n\
+         [security]\nadministrator = \"{USER}\"\ntrust_declared_users = true\n\n\
          [[entity]]\nid = \"{ENTITY}\"\nname = \"Benchmark Inc.\"\ncurrency = \"USD\"\ncalendar = \"standard\"\n\
          chart = \"BENCH\"\nretained_earnings_account = \"3900\"\ndefault_rate_type = \"spot\"\n\
          penny_rounding_account = \"7990\"\npenny_tolerance = \"0.01\"\n"

@@ -66,6 +66,11 @@ pub struct Run {
 }
 
 impl Run {
+    /// The outcome of a command run some other way (as another operating-system account).
+    pub fn from_output(output: Output) -> Self {
+        Self::from(output)
+    }
+
     fn from(output: Output) -> Self {
         Self {
             status: output.status.code().unwrap_or(-1),
@@ -99,6 +104,23 @@ impl Run {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|error| panic!("not JSON ({error}):\n{}", self.stdout))
     }
+}
+
+/// The users a test setup declares when it is not the demo's: alice administers the ledger, and
+/// the tests name the acting user with `--as` (the ledger trusts declared users).
+pub const TEST_USERS: &str = r#"
+[[user]]
+id = "alice"
+name = "Alice (test administrator)"
+
+[security]
+administrator = "alice"
+trust_declared_users = true
+"#;
+
+/// A test's setup text with the test users appended.
+pub fn with_test_users(setup: &str) -> String {
+    format!("{setup}\n{TEST_USERS}")
 }
 
 /// A ledger file in its own temporary directory, driven through the CLI.

@@ -136,7 +136,7 @@ const CONFIG: &str = r#"{"members":[{"entity":"P","ownership_percent":"100"},{"e
 
 fn group_ledger() -> Ledger {
     let ledger = Ledger::new();
-    let setup = ledger.write("setup.toml", SETUP);
+    let setup = ledger.write("setup.toml", &closebook_tests::with_test_users(SETUP));
     ledger.run(&["setup", "apply", &setup]).success();
     for (entity, name, text) in [("S", "s.csv", SUBSIDIARY), ("P", "p.csv", PARENT)] {
         let file = ledger.write(name, text);
@@ -753,7 +753,7 @@ type = "average"
 date = "2027-01-01"
 rate = "1.22"
 "#;
-    let setup = ledger.write("setup.toml", &setup);
+    let setup = ledger.write("setup.toml", &closebook_tests::with_test_users(&setup));
     ledger.run(&["setup", "apply", &setup]).success();
     for (entity, name, text) in [("S", "s.csv", SUBSIDIARY), ("P", "p.csv", PARENT)] {
         let file = ledger.write(name, text);

@@ -68,7 +68,7 @@ const CONFIG: &str = r#"{"gain_account":"7100","loss_account":"7200"}"#;
 /// The ledger of the worked example: 500 EUR on the bank account at 1,000.00 USD.
 fn ledger() -> Ledger {
     let ledger = Ledger::new();
-    let setup = ledger.write("setup.toml", SETUP);
+    let setup = ledger.write("setup.toml", &closebook_tests::with_test_users(SETUP));
     ledger.run(&["setup", "apply", &setup]).success();
     let opening = ledger.write("opening.csv", OPENING);
     ledger

@@ -414,7 +414,7 @@ fn setup_rates_take_toml_dates_and_errors_name_the_file_given() {
     // Issue 15: `[[rate]]` takes `date = 2026-01-31` as close.toml does; a setup error names
     // the file given; `--db` help says which command creates the file.
     let ledger = Ledger::new();
-    let setup = ledger.write("group-rates.toml", RATE_SETUP);
+    let setup = ledger.write("group-rates.toml", &closebook_tests::with_test_users(RATE_SETUP));
     let applied = ledger.run(&["setup", "apply", &setup]).success().stdout;
     assert!(applied.ends_with(", 2 rates\n"), "{applied}");
     let wrong = ledger.write(
@@ -496,7 +496,7 @@ fn statements_name_a_loss_and_a_category_named_like_its_section_once() {
     // Issue 15: category "Equity" in section Equity gives one "Total equity" row; a loss reads
     // "Net loss" in the table, CSV and HTML, while JSON keeps the key `net_income`.
     let ledger = Ledger::new();
-    let setup = ledger.write("setup.toml", STATEMENT_SETUP);
+    let setup = ledger.write("setup.toml", &closebook_tests::with_test_users(STATEMENT_SETUP));
     ledger.run(&["setup", "apply", &setup]).success();
     let journals = ledger.write("journals.csv", STATEMENT_JOURNALS);
     ledger

@@ -359,7 +359,7 @@ fn a_snapshot_made_stale_before_commit_is_never_posted() {
         .run(&["import", "journals", &journal, "--entity", "ACME-US", "--post"])
         .success();
     let count = ledger.entry_count("ACME-US");
-    let mut store_ledger = closebook_ledger::Ledger::open(&ledger.db(), "alice".into()).unwrap();
+    let mut store_ledger = closebook_ledger::Ledger::open(&ledger.db(), "alice").unwrap();
     let error = closebook::step::post_step(&mut store_ledger, &plugin, &preview).unwrap_err();
     assert!(
         format!("{error:#}")

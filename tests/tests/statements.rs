@@ -92,7 +92,7 @@ W2,2026-03-28,,2000,-120.00
 /// The two-year ledger of entity E; G (USD) and D (EUR) exist without entries.
 fn two_year_ledger() -> Ledger {
     let ledger = Ledger::new();
-    let setup = ledger.write("setup.toml", SETUP);
+    let setup = ledger.write("setup.toml", &closebook_tests::with_test_users(SETUP));
     ledger.run(&["setup", "apply", &setup]).success();
     let journals = ledger.write("journals.csv", JOURNALS);
     ledger

@@ -56,6 +56,8 @@ pub enum LedgerError {
     Input { path: String, message: String },
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Access(#[from] crate::access::AccessError),
 }
 
 /// SQLite failures a user can act on get their own message; the rest stay database errors.

@@ -2,6 +2,7 @@
 //! and post journals, reverse entries, change period status and module access. The CLI and
 //! the close engine call these; they hold the rules, the store holds the SQL.
 
+use crate::access::{AccessError, AccessPolicy, Actor, Claim, IdentityMethod, Permission};
 use crate::calendar::Period;
 use crate::entity::Entity;
 use crate::error::LedgerError;
@@ -38,7 +39,20 @@ pub const REFUSALS_COLLECTED_MAX: usize = 1_000;
 
 pub struct Ledger {
     store: Store,
-    user: UserId,
+    actor: Actor,
+    access: Access,
+}
+
+/// Whether the ledger's operations check the actor's permissions.
+enum Access {
+    /// Opened for an actor the caller already authorized (the close engine's own re-opens,
+    /// tools and tests): operations do not check again.
+    Unchecked,
+    /// Opened for a resolved identity: every operation checks its permission first.
+    Checked(AccessPolicy),
+    /// A new ledger, or one set up before permissions existed: only a setup naming an
+    /// administrator may be applied; the identity is resolved against it.
+    Bootstrap(Claim),
 }
 
 /// What an import did.
@@ -77,19 +91,97 @@ pub struct PeriodView {
 }
 
 impl Ledger {
-    pub fn open(path: &Path, user: UserId) -> Result<Self, LedgerError> {
+    /// Opens the ledger for an actor the caller has already authorized: operations do not check
+    /// permissions (the close engine re-opens the ledger it checked at the start of a command;
+    /// tools and tests). A user named by a plain id counts as declared, not verified.
+    pub fn open(path: &Path, actor: impl Into<Actor>) -> Result<Self, LedgerError> {
+        Ok(Self::from_store(Store::open(path)?, actor))
+    }
+
+    pub fn from_store(store: Store, actor: impl Into<Actor>) -> Self {
+        Self {
+            store,
+            actor: actor.into(),
+            access: Access::Unchecked,
+        }
+    }
+
+    /// Opens the ledger for whoever the claim says is acting, resolved against the ledger's
+    /// users: every operation then checks the actor's permission. Refused for an undeclared,
+    /// blank or blocked user, or a name the operating-system account may not act as.
+    pub fn open_as(path: &Path, claim: &Claim) -> Result<Self, LedgerError> {
+        let mut store = Store::open(path)?;
+        let policy = store.read(|db| db.access_policy())?;
+        if policy.administrator.is_none() {
+            let name = claim
+                .requested
+                .clone()
+                .or_else(|| claim.os_account.clone())
+                .unwrap_or_default();
+            return Ok(Self {
+                store,
+                actor: Actor {
+                    user: UserId::new(name),
+                    method: IdentityMethod::Declared,
+                },
+                access: Access::Bootstrap(claim.clone()),
+            });
+        }
+        let actor = policy.resolve(claim)?;
         Ok(Self {
-            store: Store::open(path)?,
-            user,
+            store,
+            actor,
+            access: Access::Checked(policy),
         })
     }
 
-    pub fn from_store(store: Store, user: UserId) -> Self {
-        Self { store, user }
+    pub fn user(&self) -> &UserId {
+        &self.actor.user
     }
 
-    pub fn user(&self) -> &UserId {
-        &self.user
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// The access policy, when the ledger checks permissions.
+    pub fn policy(&self) -> Option<&AccessPolicy> {
+        match &self.access {
+            Access::Checked(policy) => Some(policy),
+            Access::Unchecked | Access::Bootstrap(_) => None,
+        }
+    }
+
+    /// The one permission check: whether the actor may do `permission` in `entity` (None: a
+    /// ledger-wide operation). A refusal names who, what and the permission missing, changes
+    /// nothing, and is recorded in the audit trail.
+    pub fn authorize(&mut self, permission: Permission, entity: Option<&EntityId>) -> Result<(), LedgerError> {
+        let refusal = match &self.access {
+            Access::Unchecked => return Ok(()),
+            Access::Bootstrap(_) => AccessError::NoAdministrator,
+            Access::Checked(policy) => match policy.check(&self.actor, permission, entity) {
+                Ok(()) => return Ok(()),
+                Err(refusal) => refusal,
+            },
+        };
+        if let AccessError::NotPermitted { action, .. } = &refusal {
+            let actor = self.actor.clone();
+            let details = json!({ "permission": permission.as_str(), "action": action });
+            // The refusal stands whether or not it could be recorded (a read-only file).
+            let _ = self
+                .store
+                .write(|db| db.append_audit(&actor, "permission.refused", entity, &details));
+        }
+        Err(refusal.into())
+    }
+
+    /// Of these entities, those the actor may read (all of them when permissions are not
+    /// checked).
+    pub fn readable(&self, entities: &[EntityId]) -> Vec<EntityId> {
+        match &self.access {
+            Access::Checked(policy) => policy.readable(self.actor.user.as_str(), entities),
+            Access::Unchecked => entities.to_vec(),
+            Access::Bootstrap(_) => Vec::new(),
+        }
     }
 
     pub fn store(&mut self) -> &mut Store {
@@ -101,12 +193,43 @@ impl Ledger {
         self.store.read(work)
     }
 
+    /// Applies a setup file. On a new ledger (or one set up before permissions existed) the
+    /// file must name the administrator, and the acting user is resolved against the users it
+    /// declares; afterwards it needs `setup.apply`, and `users.admin` when it changes users,
+    /// groups, roles, grants or the security settings.
     pub fn apply_setup(&mut self, setup: &SetupFile, source: &str) -> Result<SetupSummary, LedgerError> {
-        let user = self.user.clone();
+        if let Access::Bootstrap(claim) = &self.access {
+            let claim = claim.clone();
+            if setup.security.is_none() {
+                return Err(LedgerError::Invalid(format!(
+                    "{source} is this ledger's first setup with permissions, so it must name the administrator: add [security] administrator = \"USER\" (a user it declares), and os_user = \"ACCOUNT\" to that user or trust_declared_users = true"
+                )));
+            }
+            let (summary, actor, policy) = self.store.write(|db| {
+                let summary = crate::setup::apply(db, setup)?;
+                let policy = db.access_policy()?;
+                let actor = policy.resolve(&claim)?;
+                db.append_audit(
+                    &actor,
+                    "setup.apply",
+                    None,
+                    &json!({ "file": source, "summary": summary }),
+                )?;
+                Ok((summary, actor, policy))
+            })?;
+            self.actor = actor;
+            self.access = Access::Checked(policy);
+            return Ok(summary);
+        }
+        self.authorize(Permission::SetupApply, None)?;
+        if setup.changes_access() {
+            self.authorize(Permission::UsersAdmin, None)?;
+        }
+        let actor = self.actor.clone();
         self.store.write(|db| {
             let summary = crate::setup::apply(db, setup)?;
             db.append_audit(
-                &user,
+                &actor,
                 "setup.apply",
                 None,
                 &json!({ "file": source, "summary": summary }),
@@ -121,7 +244,8 @@ impl Ledger {
         accounts: &[AccountSetup],
         source: &str,
     ) -> Result<usize, LedgerError> {
-        let user = self.user.clone();
+        self.authorize(Permission::SetupApply, None)?;
+        let actor = self.actor.clone();
         self.store.write(|db| {
             if !db.chart_exists(chart)? {
                 return Err(LedgerError::Invalid(format!(
@@ -133,7 +257,7 @@ impl Ledger {
                     .map_err(|error| LedgerError::input(source, error.to_string()))?;
             }
             db.append_audit(
-                &user,
+                &actor,
                 "import.accounts",
                 None,
                 &json!({ "file": source, "chart": chart, "accounts": accounts.len() }),
@@ -143,7 +267,8 @@ impl Ledger {
     }
 
     pub fn import_rates(&mut self, rates: &[ExchangeRate], source: &str) -> Result<usize, LedgerError> {
-        let user = self.user.clone();
+        self.authorize(Permission::SetupApply, None)?;
+        let actor = self.actor.clone();
         self.store.write(|db| {
             for rate in rates {
                 crate::setup::check_rate_currencies(db, rate)
@@ -151,7 +276,7 @@ impl Ledger {
                 db.upsert_rate(rate)?;
             }
             db.append_audit(
-                &user,
+                &actor,
                 "import.rates",
                 None,
                 &json!({ "file": source, "rates": rates.len() }),
@@ -186,7 +311,12 @@ impl Ledger {
         source: &str,
         progress: &mut dyn FnMut(&ImportSummary),
     ) -> Result<ImportSummary, LedgerError> {
-        let user = self.user.clone();
+        self.authorize(Permission::JournalImport, Some(entity))?;
+        if post {
+            self.authorize(Permission::JournalPost, Some(entity))?;
+        }
+        let user = self.actor.user.clone();
+        let actor = self.actor.clone();
         self.store.write(|db| {
             let rules = posting_rules(db, entity, &user, PostingOptions::default())?;
             let provenance = Provenance {
@@ -300,7 +430,7 @@ impl Ledger {
                 summary.sequence = db.ledger_head(entity)?.0;
             }
             db.append_audit(
-                &user,
+                &actor,
                 if post {
                     "import.journals.post"
                 } else {
@@ -315,7 +445,9 @@ impl Ledger {
 
     /// Posts the entity's drafts (those named, or all). All or nothing.
     pub fn post_drafts(&mut self, entity: &EntityId, keys: &[EntryKey]) -> Result<ImportSummary, LedgerError> {
-        let user = self.user.clone();
+        self.authorize(Permission::JournalPost, Some(entity))?;
+        let user = self.actor.user.clone();
+        let actor = self.actor.clone();
         self.store.write(|db| {
             let rules = posting_rules(db, entity, &user, PostingOptions::default())?;
             let mut drafts = db.drafts(entity)?;
@@ -358,7 +490,7 @@ impl Ledger {
             }
             summary.sequence = batch.sequence();
             batch.finish(db)?;
-            db.append_audit(&user, "journal.post", Some(entity), &json!({ "summary": summary }))?;
+            db.append_audit(&actor, "journal.post", Some(entity), &json!({ "summary": summary }))?;
             Ok(summary)
         })
     }
@@ -372,7 +504,9 @@ impl Ledger {
         date: NaiveDate,
         period: Option<&PeriodName>,
     ) -> Result<PostedEntry, LedgerError> {
-        let user = self.user.clone();
+        self.authorize(Permission::JournalReverse, Some(entity))?;
+        let user = self.actor.user.clone();
+        let actor = self.actor.clone();
         self.store.write(|db| {
             let posted = reverse_in(
                 db,
@@ -387,7 +521,7 @@ impl Ledger {
                 },
             )?;
             db.append_audit(
-                &user,
+                &actor,
                 "journal.reverse",
                 Some(entity),
                 &json!({ "entry": key, "reversal": posted.key, "date": date.to_string() }),
@@ -398,11 +532,13 @@ impl Ledger {
 
     /// Settles posted lines that net to zero; returns the settlement id.
     pub fn settle(&mut self, entity: &EntityId, line_ids: &[i64]) -> Result<i64, LedgerError> {
-        let user = self.user.clone();
+        self.authorize(Permission::Settle, Some(entity))?;
+        let user = self.actor.user.clone();
+        let actor = self.actor.clone();
         self.store.write(|db| {
             let settlement = crate::settlement::settle(db, entity, line_ids, &user, None)?;
             db.append_audit(
-                &user,
+                &actor,
                 "settle.mark",
                 Some(entity),
                 &json!({ "settlement": settlement, "lines": line_ids }),
@@ -413,11 +549,13 @@ impl Ledger {
 
     /// Reverses a settlement, releasing its lines.
     pub fn unsettle(&mut self, entity: &EntityId, settlement_id: i64) -> Result<(), LedgerError> {
-        let user = self.user.clone();
+        self.authorize(Permission::Settle, Some(entity))?;
+        let user = self.actor.user.clone();
+        let actor = self.actor.clone();
         self.store.write(|db| {
             crate::settlement::unsettle(db, entity, settlement_id, &user)?;
             db.append_audit(
-                &user,
+                &actor,
                 "settle.unsettle",
                 Some(entity),
                 &json!({ "settlement": settlement_id }),
@@ -433,7 +571,10 @@ impl Ledger {
         period: &PeriodName,
         status: PeriodStatus,
     ) -> Result<Vec<StatusChange>, LedgerError> {
-        let user = self.user.clone();
+        for entity in entities {
+            self.authorize(Permission::PeriodStatus, Some(entity))?;
+        }
+        let actor = self.actor.clone();
         self.store.write(|db| {
             let mut changes = Vec::new();
             for entity_id in entities {
@@ -457,7 +598,7 @@ impl Ledger {
                     )));
                 }
                 db.set_period_status(entity_id, period, status)?;
-                db.append_audit(&user, "period.set-status", Some(entity_id), &json!({ "period": period, "from": current.as_str(), "to": status.as_str() }))?;
+                db.append_audit(&actor, "period.set-status", Some(entity_id), &json!({ "period": period, "from": current.as_str(), "to": status.as_str() }))?;
                 changes.push(StatusChange { entity: entity_id.clone(), period: period.clone(), from: current.as_str(), to: status.as_str() });
             }
             Ok(changes)
@@ -472,7 +613,10 @@ impl Ledger {
         module: Module,
         level: &ModuleAccess,
     ) -> Result<(), LedgerError> {
-        let user = self.user.clone();
+        for entity in entities {
+            self.authorize(Permission::PeriodAccess, Some(entity))?;
+        }
+        let actor = self.actor.clone();
         self.store.write(|db| {
             if let ModuleAccess::Group(group) = level
                 && !db.group_exists(group)?
@@ -495,7 +639,7 @@ impl Ledger {
                 }
                 db.set_module_access(entity_id, period, module, level)?;
                 db.append_audit(
-                    &user,
+                    &actor,
                     "period.access",
                     Some(entity_id),
                     &json!({ "period": period, "module": module.as_str(), "level": level.to_text() }),
@@ -507,6 +651,7 @@ impl Ledger {
 
     /// Periods of an entity with status and access, optionally of one fiscal year.
     pub fn periods(&mut self, entity: &EntityId) -> Result<Vec<PeriodView>, LedgerError> {
+        self.authorize(Permission::LedgerRead, Some(entity))?;
         self.store.read(|db| {
             let entity_record = db.require_entity(entity)?;
             let statuses = db.period_statuses(entity)?;
@@ -1116,7 +1261,11 @@ A,2026-01-10,4000,-100.00
                 .execute_batch(
                     "ALTER TABLE close_tasks DROP COLUMN signoff_sequences; ALTER TABLE close_tasks DROP COLUMN run_sequences;
                      ALTER TABLE close_tasks DROP COLUMN run_reads; ALTER TABLE close_tasks DROP COLUMN config_sha256;
-                     DROP TABLE account_balances; DELETE FROM schema_migrations WHERE version >= 4;",
+                     DROP TABLE account_balances; DELETE FROM schema_migrations WHERE version >= 4;
+                     DROP TABLE security; DROP TABLE grant_entities; DROP TABLE grants; DROP TABLE role_permissions;
+                     DROP TABLE roles; DROP INDEX users_os_user; ALTER TABLE users DROP COLUMN os_user;
+                     ALTER TABLE users DROP COLUMN blocked; ALTER TABLE audit_log DROP COLUMN identity;
+                     ALTER TABLE close_events DROP COLUMN identity;",
                 )
                 .unwrap();
         }

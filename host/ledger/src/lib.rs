@@ -9,6 +9,7 @@
 // the error path, where their size costs nothing worth boxing for.
 #![allow(clippy::result_large_err)]
 
+pub mod access;
 pub mod account;
 pub mod calendar;
 pub mod close_task;

@@ -39,6 +39,58 @@ pub struct SetupFile {
     pub entities: Vec<EntitySetup>,
     #[serde(default, rename = "rate")]
     pub rates: Vec<RateSetup>,
+    #[serde(default, rename = "role")]
+    pub roles: Vec<RoleSetup>,
+    #[serde(default, rename = "grant")]
+    pub grants: Vec<GrantSetup>,
+    #[serde(default)]
+    pub security: Option<SecuritySetup>,
+}
+
+impl SetupFile {
+    /// Whether applying the file changes who may do what: users, groups, roles, grants or the
+    /// security settings (which needs `users.admin`, not only `setup.apply`).
+    pub fn changes_access(&self) -> bool {
+        !self.users.is_empty()
+            || !self.groups.is_empty()
+            || !self.roles.is_empty()
+            || !self.grants.is_empty()
+            || self.security.is_some()
+    }
+}
+
+/// `[security]`: the ledger's administrator (named on its first setup) and whether `--as` may
+/// name a user other than the one the operating-system account maps to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySetup {
+    pub administrator: String,
+    #[serde(default)]
+    pub trust_declared_users: bool,
+}
+
+/// `[[role]]`: a named set of permissions from the fixed list (`docs/security.md`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSetup {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub permissions: Vec<String>,
+}
+
+/// `[[grant]]`: a role given to a user or a group, in every entity or the ones listed. The
+/// grants a file names for a user or group replace that user's or group's grants.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantSetup {
+    pub role: String,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub entities: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,6 +183,12 @@ pub struct UserSetup {
     pub name: Option<String>,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// The operating-system account acting as this user in local mode.
+    #[serde(default)]
+    pub os_user: Option<String>,
+    /// A blocked user stays in the history but may not act.
+    #[serde(default)]
+    pub blocked: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -284,11 +342,22 @@ pub fn apply(db: &Db<'_>, setup: &SetupFile) -> Result<SetupSummary, LedgerError
             }
         }
         db.set_user_groups(&user.id, &user.groups)?;
+        apply_user_access(db, user)?;
         summary.users += 1;
     }
     for entity in &setup.entities {
         apply_entity(db, entity)?;
         summary.entities += 1;
+    }
+    apply_roles_and_grants(db, setup)?;
+    if let Some(security) = &setup.security {
+        if !db.user_ids()?.contains(&security.administrator) {
+            return Err(invalid(format!(
+                "[security] administrator {} is not a user: declare it with [[user]] id = \"{}\"",
+                security.administrator, security.administrator
+            )));
+        }
+        db.set_security(&security.administrator, security.trust_declared_users)?;
     }
     for rate in &setup.rates {
         let rate = parse_rate(&rate.from, &rate.to, &rate.rate_type, &rate.date, &rate.rate)?;
@@ -379,6 +448,99 @@ pub fn apply_account(db: &Db<'_>, chart: &ChartId, setup: &AccountSetup) -> Resu
             blocked: setup.blocked,
         },
     )
+}
+
+fn apply_user_access(db: &Db<'_>, user: &UserSetup) -> Result<(), LedgerError> {
+    if user.id.trim().is_empty() {
+        return Err(invalid("a [[user]] has an empty id".to_owned()));
+    }
+    if let Some(account) = &user.os_user {
+        if account.trim().is_empty() {
+            return Err(invalid(format!("user {}: os_user is empty", user.id)));
+        }
+        if let Some(other) = db.user_of_os_account(account, &user.id)? {
+            return Err(invalid(format!(
+                "user {}: operating-system account {account} is already mapped to user {other}; one account acts as one user",
+                user.id
+            )));
+        }
+    }
+    db.set_user_access(&user.id, user.blocked, user.os_user.as_deref())
+}
+
+fn apply_roles_and_grants(db: &Db<'_>, setup: &SetupFile) -> Result<(), LedgerError> {
+    use crate::access::{Grant, Permission, Principal};
+    for role in &setup.roles {
+        let mut permissions = std::collections::BTreeSet::new();
+        for text in &role.permissions {
+            let permission = Permission::parse(text).ok_or_else(|| {
+                let known: Vec<&str> = Permission::ALL.iter().map(|permission| permission.as_str()).collect();
+                invalid(format!(
+                    "role {}: `{text}` is not a permission; the permissions are {}",
+                    role.id,
+                    known.join(", ")
+                ))
+            })?;
+            permissions.insert(permission);
+        }
+        db.upsert_role(&role.id, role.name.as_deref().unwrap_or(&role.id), &permissions)?;
+    }
+    let mut principals = std::collections::BTreeSet::new();
+    let mut grants = Vec::with_capacity(setup.grants.len());
+    for grant in &setup.grants {
+        if !db.role_exists(&grant.role)? {
+            return Err(invalid(format!(
+                "a [[grant]] names role {}, which does not exist; declare it with [[role]]",
+                grant.role
+            )));
+        }
+        let principal = match (&grant.user, &grant.group) {
+            (Some(user), None) if db.user_ids()?.contains(user) => Principal::User(user.clone()),
+            (Some(user), None) => {
+                return Err(invalid(format!(
+                    "a [[grant]] of role {} names user {user}, who is not declared; declare it with [[user]]",
+                    grant.role
+                )));
+            }
+            (None, Some(group)) if db.group_exists(group)? => Principal::Group(group.clone()),
+            (None, Some(group)) => {
+                return Err(invalid(format!(
+                    "a [[grant]] of role {} names group {group}, which does not exist; declare it with [[group]]",
+                    grant.role
+                )));
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "a [[grant]] of role {} must name exactly one of user = \"…\" or group = \"…\"",
+                    grant.role
+                )));
+            }
+        };
+        let entities = match &grant.entities {
+            None => None,
+            Some(list) => {
+                let mut entities = std::collections::BTreeSet::new();
+                for entity in list {
+                    let entity = EntityId::new(entity.clone());
+                    if db.entity(&entity)?.is_none() {
+                        return Err(invalid(format!(
+                            "a [[grant]] of role {} names entity {entity}, which does not exist",
+                            grant.role
+                        )));
+                    }
+                    entities.insert(entity);
+                }
+                Some(entities)
+            }
+        };
+        principals.insert(principal.clone());
+        grants.push(Grant {
+            role: grant.role.clone(),
+            principal,
+            entities,
+        });
+    }
+    db.replace_grants(&principals, &grants)
 }
 
 fn apply_entity(db: &Db<'_>, setup: &EntitySetup) -> Result<(), LedgerError> {

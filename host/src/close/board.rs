@@ -22,6 +22,10 @@ pub struct BoardRow {
     pub blocked_by: Vec<String>,
     pub prepared_by: Option<String>,
     pub reviewed_by: Option<String>,
+    /// Of the preparer and reviewer, those whose sign-off was declared with `--as` on a ledger
+    /// that trusts declared users, not verified.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unverified: Vec<String>,
     pub entries_posted: i64,
     pub message: Option<String>,
 }
@@ -74,6 +78,10 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
                 state.as_ref().and_then(|record| record.message.clone()),
             );
             let due = config.due_date(period_end, task.due_working_days);
+            let unverified = match &state {
+                Some(record) => store.read(|db| super::review::unverified_signers(db, record))?,
+                None => Vec::new(),
+            };
             rows.push(BoardRow {
                 entity: entity.to_string(),
                 task: task.id.clone(),
@@ -85,6 +93,7 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
                 blocked_by: waiting,
                 prepared_by: state.as_ref().and_then(|record| record.prepared_by.clone()),
                 reviewed_by: state.as_ref().and_then(|record| record.reviewed_by.clone()),
+                unverified,
                 entries_posted: state.as_ref().map_or(0, |record| record.entries_posted),
                 message,
                 status,

@@ -22,7 +22,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     // The task's own time goes into the record it saves, so the status board shows it.
     let started = Instant::now();
-    let mut ledger = closebook_ledger::Ledger::open(&context.db, context.user.clone())?;
+    let mut ledger = closebook_ledger::Ledger::open(&context.db, context.actor.clone())?;
     let period = context.period.clone();
     let message = match builtin {
         Builtin::VerifyJournalsPosted { modules } => {
@@ -130,7 +130,7 @@ pub fn run(
                 record.duration_ms = started.elapsed().as_millis() as u64;
                 ledger
                     .store()
-                    .write(|db| db.save_close_task(record, &context.user, "done", &json!({ "message": message })))?;
+                    .write(|db| db.save_close_task(record, &context.actor, "done", &json!({ "message": message })))?;
                 return Ok(());
             }
             std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
@@ -167,6 +167,6 @@ pub fn run(
     record.duration_ms = started.elapsed().as_millis() as u64;
     ledger
         .store()
-        .write(|db| db.save_close_task(record, &context.user, "done", &json!({ "message": message })))?;
+        .write(|db| db.save_close_task(record, &context.actor, "done", &json!({ "message": message })))?;
     Ok(())
 }

@@ -78,6 +78,8 @@ struct TaskSection {
     #[serde(default)]
     reviewer: Option<String>,
     #[serde(default)]
+    preparers: Vec<String>,
+    #[serde(default)]
     after: Vec<String>,
     #[serde(default)]
     due: i32,
@@ -136,6 +138,9 @@ pub struct Task {
     pub area: String,
     pub owner: String,
     pub reviewer: Option<String>,
+    /// Users or groups who may prepare the task besides its owner (each also needs
+    /// `close.prepare` in the entity).
+    pub preparers: Vec<String>,
     pub after: Vec<Dependency>,
     pub due_working_days: i32,
     pub review: bool,
@@ -421,6 +426,7 @@ impl CloseConfig {
             area: section.area.clone().unwrap_or_else(|| "GL".to_owned()),
             owner: section.owner.clone().unwrap_or_default(),
             reviewer: section.reviewer.clone(),
+            preparers: section.preparers.clone(),
             after,
             due_working_days: section.due,
             review: section.review,
@@ -528,8 +534,22 @@ impl CloseConfig {
 
     /// Refuses people the ledger does not know: an owner or reviewer who is not a user in the
     /// ledger's setup, and a reviewer who is also the task's owner (who prepares it).
-    pub fn check_people(&self, users: &BTreeSet<String>) -> anyhow::Result<()> {
+    pub fn check_people(&self, users: &BTreeSet<String>, groups: &BTreeSet<String>) -> anyhow::Result<()> {
         for task in &self.tasks {
+            for preparer in &task.preparers {
+                anyhow::ensure!(
+                    users.contains(preparer) || groups.contains(preparer),
+                    "{}: task {}: preparer {preparer} is neither a user nor a group of the ledger; declare it with [[user]] or [[group]] in the setup file, or name an existing one",
+                    self.file.display(),
+                    task.id
+                );
+                anyhow::ensure!(
+                    task.reviewer.as_deref() != Some(preparer.as_str()),
+                    "{}: task {}: the reviewer {preparer} is also one of its preparers; a reviewer must be someone other than the preparer: name another reviewer",
+                    self.file.display(),
+                    task.id
+                );
+            }
             let mut people = vec![("owner", &task.owner)];
             if let Some(reviewer) = &task.reviewer {
                 people.push(("reviewer", reviewer));

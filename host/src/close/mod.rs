@@ -17,8 +17,9 @@ use crate::plugin::{Limits, LoadedPlugin, PluginRuntime};
 use crate::step::{PostError, StepRequest, post_record, run_step};
 use anyhow::Context as _;
 use closebook_ledger::Ledger;
+use closebook_ledger::access::{Actor, Claim, Permission};
 use closebook_ledger::close_task::{EntityRead, TaskStatus};
-use closebook_ledger::ids::{EntityId, PeriodName, UserId};
+use closebook_ledger::ids::{EntityId, PeriodName};
 use closebook_ledger::store::{CloseTaskRecord, Db, Store};
 use config::{CloseConfig, Task, TaskKind};
 use serde_json::json;
@@ -134,7 +135,11 @@ pub struct CloseContext<'a> {
     pub config: &'a CloseConfig,
     pub db: PathBuf,
     pub cache: PathBuf,
-    pub user: UserId,
+    /// Who runs or signs, with how their identity was established.
+    pub actor: Actor,
+    /// What the caller knows about who is acting, when permissions are checked (None: the
+    /// caller checked them, as tests do).
+    pub claim: Option<Claim>,
     pub period: PeriodName,
     /// Only these entities (all of the close when empty).
     pub entity_filter: Vec<EntityId>,
@@ -144,7 +149,7 @@ pub struct CloseContext<'a> {
 
 impl CloseContext<'_> {
     fn ledger(&self) -> anyhow::Result<Ledger> {
-        Ok(Ledger::open(&self.db, self.user.clone())?)
+        Ok(Ledger::open(&self.db, self.actor.clone())?)
     }
 
     /// Every entity of the close, whatever `--entity` narrows the run to: `*:task`
@@ -162,7 +167,8 @@ impl CloseContext<'_> {
             config: self.config,
             db: self.db.clone(),
             cache: self.cache.clone(),
-            user: self.user.clone(),
+            actor: self.actor.clone(),
+            claim: self.claim.clone(),
             period: self.period.clone(),
             entity_filter: self.entity_filter.clone(),
             dry_run: self.dry_run,
@@ -219,8 +225,27 @@ impl CloseContext<'_> {
     /// Checks close.toml against the ledger: its owners and reviewers must be users, and a
     /// reviewer not the owner. Every close command calls it once, before anything runs.
     pub fn check_config(&self) -> anyhow::Result<()> {
-        let users = Store::open(&self.db)?.read(|db| db.user_ids())?;
-        self.config.check_people(&users)
+        let (users, groups) = Store::open(&self.db)?.read(|db| Ok((db.user_ids()?, db.group_ids()?)))?;
+        self.config.check_people(&users, &groups)
+    }
+
+    /// The one permission check, for the acting user in `entity`, when the close was opened for
+    /// a claimed identity (the CLI, the server); a refusal is audited.
+    pub fn authorize(&self, permission: Permission, entity: &EntityId) -> anyhow::Result<()> {
+        if let Some(claim) = &self.claim {
+            Ledger::open_as(&self.db, claim)?.authorize(permission, Some(entity))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the acting user is one of `names` (users or groups).
+    pub fn acting_user_is_one_of(&self, names: &[String]) -> anyhow::Result<bool> {
+        let user = self.actor.user.as_str();
+        if names.iter().any(|name| name == user) {
+            return Ok(true);
+        }
+        let groups = Store::open(&self.db)?.read(|db| db.groups_of(&self.actor.user))?;
+        Ok(names.iter().any(|name| groups.contains(name)))
     }
 
     /// A warning when the close of the period before this one was started and is not complete
@@ -567,7 +592,7 @@ fn run_ready_task(
         };
         ledger
             .store()
-            .write(|db| db.save_close_task(&failed, &context.user, "failed", &json!({ "error": message })))?;
+            .write(|db| db.save_close_task(&failed, &context.actor, "failed", &json!({ "error": message })))?;
         return Ok(TaskOutcome {
             entity: entity.clone(),
             task: task.id.clone(),
@@ -612,7 +637,7 @@ fn run_task(
 ) -> anyhow::Result<TaskOutcome> {
     let started = Instant::now();
     let mut record = context.record(entity, &task.id);
-    record.ran_by = Some(context.user.to_string());
+    record.ran_by = Some(context.actor.user.to_string());
     record.config_sha256 = Some(config_sha256(task));
     let result: anyhow::Result<TaskResult> = match &task.kind {
         TaskKind::Manual { instructions } => {
@@ -622,7 +647,7 @@ fn run_task(
             let mut ledger = context.ledger()?;
             ledger
                 .store()
-                .write(|db| db.save_close_task(&record, &context.user, "awaiting-signoff", &json!({})))?;
+                .write(|db| db.save_close_task(&record, &context.actor, "awaiting-signoff", &json!({})))?;
             Ok(TaskResult {
                 status: TaskStatus::AwaitingSignoff,
                 proposals: Vec::new(),
@@ -657,7 +682,7 @@ fn run_task(
             ledger.store().write(|db| {
                 db.save_close_task(
                     &record,
-                    &context.user,
+                    &context.actor,
                     "failed",
                     &json!({ "error": format!("{error:#}") }),
                 )
@@ -724,7 +749,7 @@ fn run_plugin_task(
         };
         let findings = step_findings(&step_record.output.messages);
         if task.review {
-            crate::step::check_proposals(&context.db, &step_record, &context.user)?;
+            crate::step::check_proposals(&context.db, &step_record, &context.actor.user)?;
             record.proposal = Some(serde_json::to_string(&step_record)?);
             let waiting = format!(
                 "{} proposed entries wait for review (`closebook close show --task {}`)",
@@ -740,7 +765,7 @@ fn run_plugin_task(
             ledger.store().write(|db| {
                 db.save_close_task(
                     record,
-                    &context.user,
+                    &context.actor,
                     "proposed",
                     &json!({ "run_id": step_record.run_id }),
                 )
@@ -768,7 +793,7 @@ fn run_plugin_task(
                 duration_ms: done.duration_ms.max(started.elapsed().as_millis() as u64),
                 ..done.clone()
             };
-            db.save_close_task(&done, &context.user, "done", &json!({ "run_id": outcome.run_id, "entries": outcome.entries.len(), "settlements": outcome.settlements.len() }))
+            db.save_close_task(&done, &context.actor, "done", &json!({ "run_id": outcome.run_id, "entries": outcome.entries.len(), "settlements": outcome.settlements.len() }))
         });
         match posted {
             Ok(outcome) => {
@@ -826,7 +851,7 @@ fn step_findings(messages: &[crate::plugin::wit::Message]) -> Option<String> {
 /// automatic reversals included) and clears its state, in one transaction.
 fn reset_for_rerun(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -> anyhow::Result<()> {
     let mut ledger = context.ledger()?;
-    let user = context.user.clone();
+    let user = context.actor.clone();
     let period = context.period.clone();
     ledger.store().write(|db| {
         let Some(state) = db.close_task(&context.config.name, entity, &period, &task.id)? else {
@@ -840,7 +865,7 @@ fn reset_for_rerun(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -
                 task: Some(task.id.clone()),
                 ..Default::default()
             };
-            reversed = closebook_ledger::ledger::cancel_run(db, run_id, &user, &provenance)?
+            reversed = closebook_ledger::ledger::cancel_run(db, run_id, &user.user, &provenance)?
                 .into_iter()
                 .map(|key| key.to_string())
                 .collect();

@@ -13,7 +13,7 @@ use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::ids::{AccountNumber, EntityId};
 use closebook_ledger::journal::PostedEntry;
 use closebook_ledger::money::parse_decimal;
-use closebook_ledger::store::{Db, Store, TaskEvent};
+use closebook_ledger::store::{CloseTaskRecord, Db, Store, TaskEvent};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -293,6 +293,9 @@ pub struct TaskView {
     pub ran_by: Option<String>,
     pub prepared_by: Option<String>,
     pub reviewed_by: Option<String>,
+    /// Of the preparer and reviewer, those whose sign-off was declared, not verified.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unverified: Vec<String>,
     /// Each dependency as `entity:task` with its status.
     pub after: Vec<(String, TaskStatus)>,
     pub message: Option<String>,
@@ -376,6 +379,10 @@ pub fn task_view(context: &CloseContext<'_>, entity: &EntityId, task_id: &str) -
         ran_by: state.as_ref().and_then(|record| record.ran_by.clone()),
         prepared_by: state.as_ref().and_then(|record| record.prepared_by.clone()),
         reviewed_by: state.as_ref().and_then(|record| record.reviewed_by.clone()),
+        unverified: match &state {
+            Some(record) => store.read(|db| unverified_signers(db, record))?,
+            None => Vec::new(),
+        },
         after,
         message,
         events,
@@ -426,8 +433,8 @@ pub fn render_task_view(view: &TaskView) -> String {
         ("Owner", view.owner.clone()),
         ("Reviewer", or_dash(&view.reviewer)),
         ("Ran by", or_dash(&view.ran_by)),
-        ("Prepared by", or_dash(&view.prepared_by)),
-        ("Reviewed by", or_dash(&view.reviewed_by)),
+        ("Prepared by", signer(&view.prepared_by, &view.unverified)),
+        ("Reviewed by", signer(&view.reviewed_by, &view.unverified)),
     ];
     if !view.after.is_empty() {
         facts.push((
@@ -448,7 +455,11 @@ pub fn render_task_view(view: &TaskView) -> String {
     if !view.events.is_empty() {
         text.push_str("\nHistory\n");
         for event in &view.events {
-            text.push_str(&format!("  {}  {:<10} {}\n", event.at, event.user, event.event));
+            let unverified = if event.is_unverified() { " (unverified)" } else { "" };
+            text.push_str(&format!(
+                "  {}  {:<10} {}{unverified}\n",
+                event.at, event.user, event.event
+            ));
         }
     }
     if !view.step_log.is_empty() {
@@ -518,5 +529,39 @@ mod tests {
         }];
         let text = entries_table(&entries).render();
         assert!(text.contains("(after conversion)"), "{text}");
+    }
+}
+
+/// Of a task's preparer and reviewer, those whose latest sign-off of it was declared with
+/// `--as` on a ledger that trusts declared users, rather than verified.
+pub fn unverified_signers(db: &Db<'_>, record: &CloseTaskRecord) -> Result<Vec<String>, LedgerError> {
+    let signers: Vec<&String> = [&record.prepared_by, &record.reviewed_by]
+        .into_iter()
+        .flatten()
+        .collect();
+    if signers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut latest: BTreeMap<String, bool> = BTreeMap::new();
+    for event in db.task_events(&record.close, &record.entity, &record.period, &record.task)? {
+        if matches!(event.event.as_str(), "signed-off" | "reviewed") {
+            latest.insert(event.user.clone(), event.is_unverified());
+        }
+    }
+    let mut unverified: Vec<String> = Vec::new();
+    for signer in signers {
+        if latest.get(signer.as_str()).copied().unwrap_or(false) && !unverified.contains(signer) {
+            unverified.push(signer.clone());
+        }
+    }
+    Ok(unverified)
+}
+
+/// A signer's name for the task view: a dash when none, marked when unverified.
+fn signer(name: &Option<String>, unverified: &[String]) -> String {
+    match name {
+        Some(name) if unverified.contains(name) => format!("{name} (declared with --as, unverified)"),
+        Some(name) => name.clone(),
+        None => "-".to_owned(),
     }
 }

@@ -9,6 +9,7 @@ use super::{CloseContext, task_state};
 use crate::step::{PostError, StepRecord, post_record};
 use anyhow::Context as _;
 use closebook_ledger::LedgerError;
+use closebook_ledger::access::Permission;
 use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::ids::EntityId;
 use closebook_ledger::store::{CloseTaskRecord, Db, Store};
@@ -43,6 +44,15 @@ pub fn signoff(
         context.config.name
     );
     super::ensure_runs_in(task, entity)?;
+    // Checked before anything is written, even a stale mark.
+    context.authorize(
+        if review {
+            Permission::CloseReview
+        } else {
+            Permission::ClosePrepare
+        },
+        entity,
+    )?;
     mark_stale(context, &all_entities)?;
     let mut store = Store::open(&context.db)?;
     let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
@@ -57,8 +67,24 @@ pub fn signoff(
         "task {task_id} of {entity} cannot be signed off: it waits on {}",
         waiting.join(", ")
     );
-    let user = context.user.to_string();
+    let user = context.actor.user.to_string();
     let record = state.unwrap_or_else(|| context.record(entity, task_id));
+    if !review && matches!(task.kind, TaskKind::Manual { .. }) && task.reviewer.as_deref() != Some(user.as_str()) {
+        let mut preparers = task.preparers.clone();
+        if !task.owner.is_empty() {
+            preparers.push(task.owner.clone());
+        }
+        anyhow::ensure!(
+            preparers.is_empty() || context.acting_user_is_one_of(&preparers)?,
+            "{user} may not prepare task {task_id} of {entity}: it is prepared by {} (close.toml's owner{}); act as one of them",
+            preparers.join(", "),
+            if task.preparers.is_empty() {
+                ""
+            } else {
+                " and preparers"
+            }
+        );
+    }
     if let Some(reviewer) = &task.reviewer
         && review
     {
@@ -203,7 +229,7 @@ fn save_signoff(
         signed.signoff_sequences = reviewed_sequences;
         db.save_close_task(
             &signed,
-            &context.user,
+            &context.actor,
             if review { "reviewed" } else { "signed-off" },
             &json!({ "note": note }),
         )?;
@@ -304,7 +330,7 @@ fn review_proposal(
         };
         db.save_close_task(
             &done,
-            &context.user,
+            &context.actor,
             "reviewed",
             &json!({ "note": note, "run_id": outcome.run_id }),
         )

@@ -172,7 +172,7 @@ pub(super) fn refuse_changed_signoff(
         changes.iter().map(|(other, keys)| (other.as_str(), keys)).collect();
     db.save_close_task(
         &stale,
-        &context.user,
+        &context.actor,
         "signoff-refused",
         &json!({ "late_entries": changes_json }),
     )?;
@@ -228,7 +228,7 @@ pub(super) fn mark_stale_if_holding_figures(
         message: Some(message),
         ..state
     };
-    db.save_close_task(&undone, &context.user, "stale", details)?;
+    db.save_close_task(&undone, &context.actor, "stale", details)?;
     Ok(true)
 }
 
@@ -264,7 +264,7 @@ pub(super) fn mark_stale_signoffs(
     context: &CloseContext<'_>,
     entities: &[EntityId],
 ) -> Result<(), LedgerError> {
-    let user = context.user.clone();
+    let user = context.actor.clone();
     {
         for entity in entities {
             let Some(in_scope) = periods_in_scope(db, entity, &context.period)? else {

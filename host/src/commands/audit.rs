@@ -23,7 +23,10 @@ pub fn run(context: &Context, arguments: AuditArgs) -> anyhow::Result<()> {
         .map(|record| {
             vec![
                 record.at.clone(),
-                record.user.clone(),
+                match record.identity.as_deref() {
+                    Some("declared") => format!("{} (unverified)", record.user),
+                    _ => record.user.clone(),
+                },
                 record.action.clone(),
                 record.entity.clone().unwrap_or_default(),
                 record.details.to_string(),

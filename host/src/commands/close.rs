@@ -22,11 +22,25 @@ fn close_context<'a>(
         config,
         db: context.db.clone(),
         cache: super::plugin::cache_directory(&context.db),
-        user: context.user.clone(),
+        actor: context.actor.clone(),
+        claim: Some(context.claim.clone()),
         period: PeriodName::new(period),
         entity_filter: entities.iter().map(|entity| EntityId::new(entity.clone())).collect(),
         dry_run: false,
     }
+}
+
+/// Checks close.toml against the ledger (its owners and reviewers are users), then that the
+/// acting user holds what the command needs in each entity it covers.
+fn checked(context: &Context, close_context: &CloseContext<'_>) -> anyhow::Result<()> {
+    close_context.check_config()?;
+    if let Some(permission) = context.close_permission {
+        let mut ledger = context.open_ledger()?;
+        for entity in close_context.entities()? {
+            ledger.authorize(permission, Some(&entity))?;
+        }
+    }
+    Ok(())
 }
 
 pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
@@ -40,7 +54,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             format,
         } => {
             let close = CloseConfig::load(&config)?;
-            close_context(context, &close, &period, &[]).check_config()?;
+            checked(context, &close_context(context, &close, &period, &entities))?;
             let mut stderr = std::io::stderr();
             let terminal = std::io::IsTerminal::is_terminal(&stderr);
             let mut progress = Progress {
@@ -87,7 +101,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
         } => {
             let close = CloseConfig::load(&config)?;
             let close_context = close_context(context, &close, &period, &[]);
-            close_context.check_config()?;
+            checked(context, &close_context)?;
             let signed = signoff(
                 &close_context,
                 &EntityId::new(entity.clone()),
@@ -96,7 +110,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                 note.as_deref(),
             )
             .with_context(|| format!("signing off task {task} of {entity} for {period}"))?;
-            let mut text = format!("{} (by {})\n", signed.summary, context.user);
+            let mut text = format!("{} (by {})\n", signed.summary, context.actor.describe());
             if !signed.posted.is_empty() {
                 text.push('\n');
                 text.push_str(&entries_table(&signed.posted).render());
@@ -112,7 +126,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
         } => {
             let close = CloseConfig::load(&config)?;
             let close_context = close_context(context, &close, &period, &[]);
-            close_context.check_config()?;
+            checked(context, &close_context)?;
             let view = task_view(&close_context, &EntityId::new(entity.clone()), &task)
                 .with_context(|| format!("showing task {task} of {entity} for {period}"))?;
             match format.format {
@@ -129,7 +143,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
         } => {
             let close = CloseConfig::load(&config)?;
             let close_context = close_context(context, &close, &period, &[]);
-            close_context.check_config()?;
+            checked(context, &close_context)?;
             let today = today.unwrap_or_else(|| chrono::Local::now().date_naive());
             let board = board::board(&close_context, today)?;
             if format.format == Format::Json {
@@ -163,6 +177,12 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                 }
                 if let Some(message) = &row.message {
                     notes.push(message.clone());
+                }
+                if !row.unverified.is_empty() {
+                    notes.push(format!(
+                        "UNVERIFIED sign-off by {} (named with --as, not verified)",
+                        row.unverified.join(", ")
+                    ));
                 }
                 let mut cells = vec![
                     row.entity.clone(),
@@ -207,6 +227,18 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
         }
         CloseCommand::History { config, limit, format } => {
             let close = CloseConfig::load(&config)?;
+            let mut ledger = context.open_ledger()?;
+            let entities: Vec<EntityId> = match &close.entities {
+                crate::close::config::EntityScope::All => {
+                    ledger.entities()?.into_iter().map(|entity| entity.id).collect()
+                }
+                crate::close::config::EntityScope::List(list) => {
+                    list.iter().map(|entity| EntityId::new(entity.clone())).collect()
+                }
+            };
+            for entity in &entities {
+                ledger.authorize(closebook_ledger::access::Permission::LedgerRead, Some(entity))?;
+            }
             let mut store = Store::open(&context.db)?;
             let (events, runs) =
                 store.read(|db| Ok((db.close_events(&close.name, limit)?, db.step_runs(None, limit)?)))?;

@@ -1,6 +1,7 @@
 //! Command implementations: each turns parsed arguments into ledger calls and prints the
 //! result. Errors get `anyhow` context naming the file, entity or period involved.
 
+mod access;
 mod audit;
 mod close;
 mod import;
@@ -16,18 +17,37 @@ mod year_end;
 use crate::cli::{Cli, Command, EntitySelection, PluginCommand, SetupCommand};
 use anyhow::Context as _;
 use closebook_ledger::Ledger;
+use closebook_ledger::access::{Actor, Claim, IdentityMethod, Permission};
 use closebook_ledger::ids::{EntityId, UserId};
 use std::path::{Path, PathBuf};
 
 /// What every command needs: where the ledger is and who is acting.
 pub struct Context {
     pub db: PathBuf,
+    /// What this process knows about who is acting: its operating-system account and the
+    /// name given with `--as`/`CLOSEBOOK_USER`.
+    pub claim: Claim,
+    /// The acting user, resolved against the ledger's users (before the ledger exists, the
+    /// claimed name, unverified).
+    pub actor: Actor,
     pub user: UserId,
+    /// What a close command needs in each entity of its close (checked once close.toml is read).
+    pub close_permission: Option<Permission>,
 }
 
 impl Context {
+    /// Opens the ledger for the acting user: every operation checks its permission.
     pub fn open_ledger(&self) -> anyhow::Result<Ledger> {
-        Ledger::open(&self.db, self.user.clone()).with_context(|| format!("opening ledger {}", self.db.display()))
+        Ledger::open_as(&self.db, &self.claim).with_context(|| format!("opening ledger {}", self.db.display()))
+    }
+
+    /// Opens the ledger and checks one permission of the acting user, in an entity or (None)
+    /// ledger-wide: for the operations the CLI runs outside the ledger's own methods (the
+    /// close, reports, plugin runs, the audit trail).
+    pub fn authorized_ledger(&self, permission: Permission, entity: Option<&EntityId>) -> anyhow::Result<Ledger> {
+        let mut ledger = self.open_ledger()?;
+        ledger.authorize(permission, entity)?;
+        Ok(ledger)
     }
 
     /// The entities a period command applies to.
@@ -52,31 +72,26 @@ impl Context {
     }
 }
 
-/// The acting user: `--as`, `CLOSEBOOK_USER`, else the operating-system account: `$USER`,
-/// `$USERNAME`, or, when neither is set (cron, containers, `env -i`), the name the password
-/// database gives the effective user id. Refused when none of them names anyone, rather than
-/// recorded in the audit trail as a made-up name.
-fn acting_user(cli_user: Option<&str>) -> anyhow::Result<UserId> {
-    let named = |text: String| Some(text).filter(|text| !text.trim().is_empty());
+/// What this process can say about who is acting: the operating-system account of its
+/// effective user id (from the password database, not `$USER`, which anyone can set), and the
+/// name given with `--as`/`CLOSEBOOK_USER`. The ledger decides whether the name may be used.
+fn claim(cli_user: Option<&str>) -> anyhow::Result<Claim> {
     if let Some(given) = cli_user {
         // A blank `--as "$REVIEWER"` must not quietly act as whoever runs the command.
         anyhow::ensure!(
             !given.trim().is_empty(),
             "the acting user is blank: name one with --as USER (or CLOSEBOOK_USER)"
         );
-        return Ok(UserId::new(given.to_owned()));
     }
-    let user = std::env::var("USER")
-        .ok()
-        .and_then(named)
-        .or_else(|| std::env::var("USERNAME").ok().and_then(named))
-        .or_else(operating_system_account);
-    match user {
-        Some(user) => Ok(UserId::new(user)),
-        None => anyhow::bail!(
-            "cannot tell who is acting: $USER and $USERNAME are not set and the operating system has no account name for this process; pass --as USER or set CLOSEBOOK_USER"
-        ),
-    }
+    let claim = Claim {
+        os_account: operating_system_account(),
+        requested: cli_user.map(str::to_owned),
+    };
+    anyhow::ensure!(
+        claim.os_account.is_some() || claim.requested.is_some(),
+        "cannot tell who is acting: the operating system has no account name for this process; pass --as USER or set CLOSEBOOK_USER (on a ledger that trusts declared users)"
+    );
+    Ok(claim)
 }
 
 /// The largest buffer `getpwuid_r` is given for one account record: records are a few hundred
@@ -119,14 +134,35 @@ fn operating_system_account() -> Option<String> {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let context = Context {
+    let claim = claim(cli.user.as_deref())?;
+    let mut context = Context {
         db: cli.db.clone(),
-        user: acting_user(cli.user.as_deref())?,
+        actor: Actor {
+            user: UserId::new(
+                claim
+                    .requested
+                    .clone()
+                    .or_else(|| claim.os_account.clone())
+                    .unwrap_or_default(),
+            ),
+            method: IdentityMethod::Declared,
+        },
+        user: UserId::new(""),
+        close_permission: None,
+        claim,
     };
     if needs_existing_ledger(&cli.command) {
         closebook_ledger::store::require_ledger_file(&context.db)
             .with_context(|| format!("opening ledger {}", context.db.display()))?;
+        // Who is acting, resolved once against the ledger's users: an undeclared, blank or
+        // blocked user, or a name this account may not use, is refused before anything runs.
+        let mut ledger = context.open_ledger()?;
+        context.actor = ledger.actor().clone();
+        let needs = access::needs(&cli.command);
+        access::check(&mut ledger, &needs)?;
+        context.close_permission = access::close_permission(&needs);
     }
+    context.user = context.actor.user.clone();
     match cli.command {
         Command::Setup(SetupCommand::Apply { file }) => setup_apply(&context, &file),
         Command::Import(command) => import::run(&context, command),

@@ -49,7 +49,7 @@ pub fn run(context: &Context, command: YearEndCommand) -> anyhow::Result<()> {
                 let record = preview
                     .record(&loaded)
                     .with_context(|| format!("year-end close of {entity} for {year}{}", replaced_note(cancelled)))?;
-                let user = context.user.clone();
+                let user = context.actor.clone();
                 let outcome = post_record(&mut ledger, &record, |db, outcome| {
                     db.append_audit(&user, "year-end.run", Some(entity), &json!({ "year": year, "run_id": outcome.run_id, "entries": outcome.entries.len(), "replaced": cancelled }))
                 })
@@ -157,7 +157,7 @@ fn last_operating_period(db: &Db<'_>, entity: &EntityId, year: &str) -> Result<P
 /// Cancels, in one transaction, every entry of the entity's earlier year-end runs of `year`;
 /// returns how many entries were cancelled.
 fn cancel_year_end(ledger: &mut Ledger, entity: &EntityId, year: &str, action: &str) -> anyhow::Result<usize> {
-    let user = ledger.user().clone();
+    let user = ledger.actor().clone();
     let cancelled = ledger.store().write(|db| {
         let record = db.require_entity(entity)?;
         let periods: Vec<PeriodName> = db
@@ -176,7 +176,7 @@ fn cancel_year_end(ledger: &mut Ledger, entity: &EntityId, year: &str, action: &
                 task: Some(YEAR_END_TASK.to_owned()),
                 ..Provenance::default()
             };
-            let keys = closebook_ledger::ledger::cancel_run(db, &run.run_id, &user, &provenance)?;
+            let keys = closebook_ledger::ledger::cancel_run(db, &run.run_id, &user.user, &provenance)?;
             cancelled.extend(keys.into_iter().map(|key| key.to_string()));
         }
         if !cancelled.is_empty() {

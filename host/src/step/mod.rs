@@ -512,6 +512,7 @@ pub fn post_record(
     on_commit: impl FnOnce(&Db<'_>, &PostOutcome) -> Result<(), LedgerError>,
 ) -> Result<PostOutcome, PostError> {
     let user = ledger.user().clone();
+    let actor = ledger.actor().clone();
     let provenance_template = Provenance {
         source: "plugin".to_owned(),
         run_id: None,
@@ -535,7 +536,7 @@ pub fn post_record(
         let proposals = validate_proposals(db, record, &user, &run_id)?;
         let posted = post_entries(db, &user, &provenance, proposals)?;
         let settlements = post_settlements(db, record, &user, &run_id)?;
-        record_run(db, record, &user, &run_id, &posted, &settlements)?;
+        record_run(db, record, &actor, &run_id, &posted, &settlements)?;
         let outcome = PostOutcome {
             run_id,
             entries: posted,
@@ -671,7 +672,7 @@ fn post_settlements(
 fn record_run(
     db: &Db<'_>,
     record: &StepRecord,
-    user: &closebook_ledger::ids::UserId,
+    actor: &closebook_ledger::access::Actor,
     run_id: &str,
     posted: &[(EntityId, EntryKey, i64)],
     settlements: &[i64],
@@ -686,7 +687,7 @@ fn record_run(
         plugin_version: record.plugin_version.clone(),
         plugin_sha256: record.plugin_sha256.clone(),
         config: record.input.config.clone(),
-        run_by: user.clone(),
+        run_by: actor.user.clone(),
         started_at: record.started_at.clone(),
         finished_at: closebook_ledger::now_text(),
         sequence_before: record.sequences.get(&run_entity).copied().unwrap_or(0),
@@ -698,7 +699,7 @@ fn record_run(
         log: record.log_json.clone(),
     })?;
     db.append_audit(
-        user,
+        actor,
         "plugin.post",
         Some(&run_entity),
         &json!({ "run_id": run_id, "plugin": record.plugin_name, "version": record.plugin_version, "sha256": record.plugin_sha256, "entries": posted.len(), "settlements": settlements.len() }),

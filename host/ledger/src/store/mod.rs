@@ -3,6 +3,7 @@
 //! takes the lock before it reads what it will change, and a crash leaves either all of a
 //! change or none of it.
 
+mod identity;
 mod posting;
 mod schema;
 
@@ -76,6 +77,9 @@ pub struct AuditRecord {
     pub action: String,
     pub entity: Option<String>,
     pub details: serde_json::Value,
+    /// How the user's identity was established (`os-user`, `declared`); None for records
+    /// written before identities were recorded.
+    pub identity: Option<String>,
 }
 
 /// A posted line as settlement sees it.
@@ -131,6 +135,16 @@ pub struct TaskEvent {
     /// `done`, `failed`, `proposed`, `reviewed`, `signed-off`, `stale`, `rerun`…
     pub event: String,
     pub details: serde_json::Value,
+    /// How the user's identity was established (`os-user`, `declared`); None before
+    /// identities were recorded.
+    pub identity: Option<String>,
+}
+
+impl TaskEvent {
+    /// Whether the user acting was only declared (`--as` on a trusting ledger), not verified.
+    pub fn is_unverified(&self) -> bool {
+        self.identity.as_deref() == Some("declared")
+    }
 }
 
 /// How many runs may share one natural run id (a step that posts nothing keeps the ledger
@@ -1736,7 +1750,7 @@ impl Db<'_> {
     pub fn save_close_task(
         &self,
         record: &CloseTaskRecord,
-        user: &UserId,
+        actor: &crate::access::Actor,
         event: &str,
         details: &serde_json::Value,
     ) -> Result<(), LedgerError> {
@@ -1771,8 +1785,8 @@ impl Db<'_> {
             ],
         )?;
         self.connection.execute(
-            "INSERT INTO close_events (at, user_id, close_name, entity_id, period, task_id, event, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![crate::now_text(), user.as_str(), record.close, record.entity.as_str(), record.period.as_str(), record.task, event, details.to_string()],
+            "INSERT INTO close_events (at, user_id, close_name, entity_id, period, task_id, event, details, identity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![crate::now_text(), actor.user.as_str(), record.close, record.entity.as_str(), record.period.as_str(), record.task, event, details.to_string(), actor.method.as_str()],
         )?;
         Ok(())
     }
@@ -1802,7 +1816,7 @@ impl Db<'_> {
         task: &str,
     ) -> Result<Vec<TaskEvent>, LedgerError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT at, user_id, event, details FROM close_events
+            "SELECT at, user_id, event, details, identity FROM close_events
              WHERE close_name = ?1 AND entity_id = ?2 AND period = ?3 AND task_id = ?4 ORDER BY id",
         )?;
         let rows = statement.query_map(params![close, entity.as_str(), period.as_str(), task], |row| {
@@ -1813,6 +1827,7 @@ impl Db<'_> {
                 event: row.get("event")?,
                 details: serde_json::from_str(&details)
                     .map_err(|error| corrupt_column("close_events", "details", error))?,
+                identity: row.get("identity")?,
             })
         })?;
         Ok(rows.take(QUERY_ROWS_MAX).collect::<Result<_, _>>()?)
@@ -1867,23 +1882,25 @@ impl Db<'_> {
 
     // ----- audit trail -----------------------------------------------------------------------
 
+    /// Appends an audit record by `actor`, with how its identity was established.
     pub fn append_audit(
         &self,
-        user: &UserId,
+        actor: &crate::access::Actor,
         action: &str,
         entity: Option<&EntityId>,
         details: &serde_json::Value,
     ) -> Result<(), LedgerError> {
         self.connection
             .prepare_cached(
-                "INSERT INTO audit_log (at, user_id, action, entity_id, details) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO audit_log (at, user_id, action, entity_id, details, identity) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 crate::now_text(),
-                user.as_str(),
+                actor.user.as_str(),
                 action,
                 entity.map(|entity| entity.as_str()),
-                details.to_string()
+                details.to_string(),
+                actor.method.as_str()
             ])?;
         Ok(())
     }
@@ -1891,7 +1908,7 @@ impl Db<'_> {
     /// The newest `limit` audit records, oldest first.
     pub fn audit(&self, entity: Option<&EntityId>, limit: usize) -> Result<Vec<AuditRecord>, LedgerError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT id, at, user_id, action, entity_id, details FROM (
+            "SELECT id, at, user_id, action, entity_id, details, identity FROM (
                 SELECT * FROM audit_log WHERE ?1 IS NULL OR entity_id = ?1 ORDER BY id DESC LIMIT ?2
              ) ORDER BY id",
         )?;
@@ -1904,6 +1921,7 @@ impl Db<'_> {
                 action: row.get(3)?,
                 entity: row.get(4)?,
                 details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
+                identity: row.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

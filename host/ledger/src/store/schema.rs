@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_5,
     MIGRATION_6,
     MIGRATION_7,
+    MIGRATION_8,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -356,4 +357,43 @@ ALTER TABLE close_tasks ADD COLUMN run_sequences TEXT;
 const MIGRATION_7: &str = r#"
 ALTER TABLE close_tasks ADD COLUMN run_reads TEXT;
 ALTER TABLE close_tasks ADD COLUMN config_sha256 TEXT;
+"#;
+
+/// Identity and permissions: users can be blocked and mapped to an operating-system account;
+/// roles hold permissions from a fixed list and are granted to users or groups, in every entity
+/// (no rows in `grant_entities`) or some; `security` holds the administrator and whether the
+/// ledger trusts declared users. Audit records and close events say how the acting user's
+/// identity was established (NULL: recorded before this migration).
+const MIGRATION_8: &str = r#"
+ALTER TABLE users ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1));
+ALTER TABLE users ADD COLUMN os_user TEXT;
+CREATE UNIQUE INDEX users_os_user ON users (os_user) WHERE os_user IS NOT NULL;
+CREATE TABLE roles (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+);
+CREATE TABLE role_permissions (
+    role_id TEXT NOT NULL REFERENCES roles(id),
+    permission TEXT NOT NULL,
+    PRIMARY KEY (role_id, permission)
+);
+CREATE TABLE grants (
+    id INTEGER PRIMARY KEY,
+    role_id TEXT NOT NULL REFERENCES roles(id),
+    user_id TEXT REFERENCES users(id),
+    group_id TEXT REFERENCES user_groups(id),
+    CHECK ((user_id IS NULL) <> (group_id IS NULL))
+);
+CREATE TABLE grant_entities (
+    grant_id INTEGER NOT NULL REFERENCES grants(id),
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    PRIMARY KEY (grant_id, entity_id)
+);
+CREATE TABLE security (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    administrator TEXT NOT NULL REFERENCES users(id),
+    trust_declared_users INTEGER NOT NULL CHECK (trust_declared_users IN (0, 1))
+);
+ALTER TABLE audit_log ADD COLUMN identity TEXT;
+ALTER TABLE close_events ADD COLUMN identity TEXT;
 "#;

@@ -1,0 +1,241 @@
+//! Users, roles, grants and the security settings: what the permission check reads.
+
+use super::Db;
+use crate::access::{AccessPolicy, Grant, Permission, Principal, UserAccess};
+use crate::error::LedgerError;
+use crate::ids::EntityId;
+use rusqlite::{OptionalExtension, params};
+use std::collections::BTreeSet;
+
+fn corrupt(table: &str, key: &str, column: &str, value: &str) -> LedgerError {
+    LedgerError::Damaged {
+        detail: format!("{table} row {key}: column {column} holds `{value}`, which this closebook cannot read"),
+    }
+}
+
+impl Db<'_> {
+    /// Everything the permission check needs, in one read.
+    pub fn access_policy(&self) -> Result<AccessPolicy, LedgerError> {
+        let mut policy = AccessPolicy::default();
+        let mut users = self
+            .connection
+            .prepare_cached("SELECT id, blocked, os_user FROM users ORDER BY id")?;
+        let rows = users.query_map([], |row| {
+            Ok((
+                row.get::<_, String>("id")?,
+                row.get::<_, i64>("blocked")?,
+                row.get::<_, Option<String>>("os_user")?,
+            ))
+        })?;
+        for row in rows {
+            let (id, blocked, os_user) = row?;
+            let access = UserAccess {
+                blocked: blocked != 0,
+                os_user,
+                groups: BTreeSet::new(),
+            };
+            policy.users.insert(id, access);
+        }
+        let mut members = self
+            .connection
+            .prepare_cached("SELECT group_id, user_id FROM group_members")?;
+        let rows = members.query_map([], |row| {
+            Ok((row.get::<_, String>("group_id")?, row.get::<_, String>("user_id")?))
+        })?;
+        for row in rows {
+            let (group, user) = row?;
+            if let Some(access) = policy.users.get_mut(&user) {
+                access.groups.insert(group);
+            }
+        }
+        let mut roles = self.connection.prepare_cached(
+            "SELECT roles.id AS role, permission FROM roles LEFT JOIN role_permissions ON role_id = roles.id",
+        )?;
+        let rows = roles.query_map([], |row| {
+            Ok((
+                row.get::<_, String>("role")?,
+                row.get::<_, Option<String>>("permission")?,
+            ))
+        })?;
+        for row in rows {
+            let (role, permission) = row?;
+            let permissions = policy.roles.entry(role.clone()).or_default();
+            if let Some(text) = permission {
+                let permission =
+                    Permission::parse(&text).ok_or_else(|| corrupt("role_permissions", &role, "permission", &text))?;
+                permissions.insert(permission);
+            }
+        }
+        policy.grants = self.grants()?;
+        let security = self
+            .connection
+            .query_row(
+                "SELECT administrator, trust_declared_users FROM security WHERE id = 1",
+                [],
+                |row| {
+                    Ok((
+                        row.get::<_, String>("administrator")?,
+                        row.get::<_, i64>("trust_declared_users")?,
+                    ))
+                },
+            )
+            .optional()?;
+        if let Some((administrator, trust)) = security {
+            policy.administrator = Some(administrator);
+            policy.trust_declared_users = trust != 0;
+        }
+        Ok(policy)
+    }
+
+    fn grants(&self) -> Result<Vec<Grant>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT grants.id AS id, role_id, user_id, group_id, entity_id
+             FROM grants LEFT JOIN grant_entities ON grant_id = grants.id ORDER BY grants.id",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, i64>("id")?,
+                row.get::<_, String>("role_id")?,
+                row.get::<_, Option<String>>("user_id")?,
+                row.get::<_, Option<String>>("group_id")?,
+                row.get::<_, Option<String>>("entity_id")?,
+            ))
+        })?;
+        let mut grants: Vec<(i64, Grant)> = Vec::new();
+        for row in rows {
+            let (id, role, user, group, entity) = row?;
+            if grants.last().is_none_or(|(last, _)| *last != id) {
+                let principal = match (user, group) {
+                    (Some(user), None) => Principal::User(user),
+                    (None, Some(group)) => Principal::Group(group),
+                    _ => {
+                        return Err(corrupt(
+                            "grants",
+                            &id.to_string(),
+                            "user_id/group_id",
+                            "both or neither",
+                        ));
+                    }
+                };
+                grants.push((
+                    id,
+                    Grant {
+                        role,
+                        principal,
+                        entities: None,
+                    },
+                ));
+            }
+            if let (Some(entity), Some((_, grant))) = (entity, grants.last_mut()) {
+                grant
+                    .entities
+                    .get_or_insert_with(BTreeSet::new)
+                    .insert(EntityId::new(entity));
+            }
+        }
+        Ok(grants.into_iter().map(|(_, grant)| grant).collect())
+    }
+
+    /// Every group declared in setup.
+    pub fn group_ids(&self) -> Result<BTreeSet<String>, LedgerError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT id FROM user_groups ORDER BY id")?;
+        let rows = statement.query_map([], |row| row.get::<_, String>("id"))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn set_user_access(&self, user: &str, blocked: bool, os_user: Option<&str>) -> Result<(), LedgerError> {
+        self.connection.execute(
+            "UPDATE users SET blocked = ?2, os_user = ?3 WHERE id = ?1",
+            params![user, blocked, os_user],
+        )?;
+        Ok(())
+    }
+
+    /// The user an operating-system account is mapped to, other than `except`.
+    pub fn user_of_os_account(&self, account: &str, except: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT id FROM users WHERE os_user = ?1 AND id <> ?2",
+                params![account, except],
+                |row| row.get::<_, String>("id"),
+            )
+            .optional()?)
+    }
+
+    /// Creates or replaces a role with exactly these permissions.
+    pub fn upsert_role(&self, role: &str, name: &str, permissions: &BTreeSet<Permission>) -> Result<(), LedgerError> {
+        self.connection.execute(
+            "INSERT INTO roles (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+            params![role, name],
+        )?;
+        self.connection
+            .execute("DELETE FROM role_permissions WHERE role_id = ?1", [role])?;
+        for permission in permissions {
+            self.connection.execute(
+                "INSERT INTO role_permissions (role_id, permission) VALUES (?1, ?2)",
+                params![role, permission.as_str()],
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn role_exists(&self, role: &str) -> Result<bool, LedgerError> {
+        Ok(self
+            .connection
+            .query_row("SELECT 1 FROM roles WHERE id = ?1", [role], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Replaces every grant held by these principals with `grants` (all of which name one of
+    /// them): a setup file states a principal's grants in full.
+    pub fn replace_grants(&self, principals: &BTreeSet<Principal>, grants: &[Grant]) -> Result<(), LedgerError> {
+        for principal in principals {
+            let (user, group) = principal_columns(principal);
+            self.connection.execute(
+                "DELETE FROM grant_entities WHERE grant_id IN (
+                     SELECT id FROM grants WHERE user_id IS ?1 AND group_id IS ?2)",
+                params![user, group],
+            )?;
+            self.connection.execute(
+                "DELETE FROM grants WHERE user_id IS ?1 AND group_id IS ?2",
+                params![user, group],
+            )?;
+        }
+        for grant in grants {
+            let (user, group) = principal_columns(&grant.principal);
+            self.connection.execute(
+                "INSERT INTO grants (role_id, user_id, group_id) VALUES (?1, ?2, ?3)",
+                params![grant.role, user, group],
+            )?;
+            let id = self.connection.last_insert_rowid();
+            for entity in grant.entities.iter().flatten() {
+                self.connection.execute(
+                    "INSERT INTO grant_entities (grant_id, entity_id) VALUES (?1, ?2)",
+                    params![id, entity.as_str()],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn set_security(&self, administrator: &str, trust_declared_users: bool) -> Result<(), LedgerError> {
+        self.connection.execute(
+            "INSERT INTO security (id, administrator, trust_declared_users) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET administrator = excluded.administrator,
+                 trust_declared_users = excluded.trust_declared_users",
+            params![administrator, trust_declared_users],
+        )?;
+        Ok(())
+    }
+}
+
+fn principal_columns(principal: &Principal) -> (Option<&str>, Option<&str>) {
+    match principal {
+        Principal::User(user) => (Some(user.as_str()), None),
+        Principal::Group(group) => (None, Some(group.as_str())),
+    }
+}

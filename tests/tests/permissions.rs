@@ -704,3 +704,58 @@ fn operating_system_accounts_are_the_verified_identity() {
         "{setup}"
     );
 }
+
+#[test]
+fn verify_reports_a_signoff_or_audit_record_edited_in_the_file() {
+    // Proves the controls' chains: a sign-off row changed with SQL, and an audit record changed
+    // with its trigger dropped, are both reported by `verify`, which exits non-zero.
+    let ledger = Ledger::with_demo_journals();
+    let close = ledger.write(
+        "close.toml",
+        "[close]\nname = \"c\"\nentities = [\"ACME-US\"]\n\n[[task]]\nid = \"accruals\"\nname = \"Review accruals\"\nowner = \"bob\"\nreviewer = \"alice\"\nmanual = \"Check.\"\n",
+    );
+    ledger
+        .run_as(
+            "bob",
+            &[
+                "close", "signoff", "--config", &close, "--period", "2026-01", "--entity", "ACME-US", "--task",
+                "accruals",
+            ],
+        )
+        .success();
+    let clean = ledger.run(&["verify"]).success().stdout;
+    assert!(
+        clean.contains(
+            "audit trail and close sign-offs: hash chains intact, every sign-off matches its last recorded event"
+        ),
+        "{clean}"
+    );
+    let connection = rusqlite::Connection::open(ledger.db()).unwrap();
+    connection
+        .execute(
+            "UPDATE close_tasks SET prepared_by = 'carol' WHERE task_id = 'accruals'",
+            [],
+        )
+        .unwrap();
+    connection
+        .execute_batch(
+            "DROP TRIGGER audit_no_update; UPDATE audit_log SET user_id = 'carol' WHERE id = (SELECT max(id) FROM audit_log);",
+        )
+        .unwrap();
+    drop(connection);
+    let run = ledger.run(&["verify"]);
+    assert_eq!(run.status, 1);
+    assert!(
+        run.stdout.contains("task accruals of ACME-US 2026-01 (close c) holds")
+            && run.stdout.contains("\"prepared_by\":\"carol\"")
+            && run.stdout.contains("the sign-off was changed outside closebook"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("by carol) does not match its hash: it was changed after it was written"),
+        "{}",
+        run.stdout
+    );
+}

@@ -3,6 +3,7 @@
 //! takes the lock before it reads what it will change, and a crash leaves either all of a
 //! change or none of it.
 
+mod control_log;
 mod identity;
 mod posting;
 mod schema;
@@ -1785,8 +1786,9 @@ impl Db<'_> {
             ],
         )?;
         self.connection.execute(
-            "INSERT INTO close_events (at, user_id, close_name, entity_id, period, task_id, event, details, identity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![crate::now_text(), actor.user.as_str(), record.close, record.entity.as_str(), record.period.as_str(), record.task, event, details.to_string(), actor.method.as_str()],
+            "INSERT INTO close_events (at, user_id, close_name, entity_id, period, task_id, event, details, identity, record, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            control_log::close_event_row(self, actor, record, event, details)?.params(),
         )?;
         Ok(())
     }
@@ -1892,16 +1894,9 @@ impl Db<'_> {
     ) -> Result<(), LedgerError> {
         self.connection
             .prepare_cached(
-                "INSERT INTO audit_log (at, user_id, action, entity_id, details, identity) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO audit_log (at, user_id, action, entity_id, details, identity, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![
-                crate::now_text(),
-                actor.user.as_str(),
-                action,
-                entity.map(|entity| entity.as_str()),
-                details.to_string(),
-                actor.method.as_str()
-            ])?;
+            .execute(control_log::audit_row(self, actor, action, entity, details)?.params())?;
         Ok(())
     }
 

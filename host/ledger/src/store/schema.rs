@@ -363,7 +363,9 @@ ALTER TABLE close_tasks ADD COLUMN config_sha256 TEXT;
 /// roles hold permissions from a fixed list and are granted to users or groups, in every entity
 /// (no rows in `grant_entities`) or some; `security` holds the administrator and whether the
 /// ledger trusts declared users. Audit records and close events say how the acting user's
-/// identity was established (NULL: recorded before this migration).
+/// identity was established (NULL: recorded before this migration). Both are hash-chained from
+/// this migration on (`store::control_log`), and each close event carries the task's sign-off
+/// state it wrote, so `verify` reports an audit record, an event or a sign-off edited in the file.
 const MIGRATION_8: &str = r#"
 ALTER TABLE users ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1));
 ALTER TABLE users ADD COLUMN os_user TEXT;
@@ -396,4 +398,7 @@ CREATE TABLE security (
 );
 ALTER TABLE audit_log ADD COLUMN identity TEXT;
 ALTER TABLE close_events ADD COLUMN identity TEXT;
+ALTER TABLE audit_log ADD COLUMN hash TEXT;
+ALTER TABLE close_events ADD COLUMN record TEXT;
+ALTER TABLE close_events ADD COLUMN hash TEXT;
 "#;

@@ -77,13 +77,6 @@ pub fn negate(amount: Decimal) -> Decimal {
     if amount.is_zero() { Decimal::ZERO } else { -amount }
 }
 
-/// Parses the canonical text the store keeps (always written by `Decimal::to_string`).
-pub fn from_store_text(text: &str) -> Decimal {
-    // The store only ever holds text this program wrote from a Decimal; a failure here means the
-    // file was edited by hand, which `closebook verify` reports. Zero keeps reports running.
-    Decimal::from_str(text).unwrap_or(Decimal::ZERO)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,13 +4,17 @@
 //! once, not once per line. `finish` writes both maintained tables: `balances` (per dimension
 //! set) and `account_balances` (the same without dimensions, what the statements read).
 
-use super::{Db, decimal};
+use super::Db;
+use super::row::{Fields, all, first};
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, EntryKey, PeriodName, UserId};
 use crate::journal::{EntryTexts, PostedEntry, Provenance, ValidEntry, assert_balanced};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Row, params};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The columns that name a balance row in an error.
+const BALANCE_KEY: &[&str] = &["entity_id", "period", "account", "dimension_set_id", "currency"];
 
 #[derive(Default, Clone, Copy)]
 struct BalanceDelta {
@@ -21,6 +25,17 @@ struct BalanceDelta {
 }
 
 impl BalanceDelta {
+    /// The amounts of a `balances` or `account_balances` row.
+    fn from_row(row: &Row<'_>, table: &'static str) -> Result<Self, LedgerError> {
+        let fields = Fields::new(row, table, BALANCE_KEY);
+        Ok(Self {
+            amount: fields.decimal("amount")?,
+            accounting_amount: fields.decimal("accounting_amount")?,
+            debit: fields.decimal("debit")?,
+            credit: fields.decimal("credit")?,
+        })
+    }
+
     fn plus(self, other: Self) -> Result<Self, LedgerError> {
         let add = |left: Decimal, right: Decimal| left.checked_add(right).ok_or(LedgerError::Overflow);
         Ok(Self {
@@ -42,24 +57,16 @@ fn add_to_account_balance(
     (period, account, currency): &AccountBalanceKey,
     delta: BalanceDelta,
 ) -> Result<(), LedgerError> {
-    let existing = connection
-        .prepare_cached(
-            "SELECT amount, accounting_amount, debit, credit FROM account_balances
-             WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND currency = ?4",
-        )?
-        .query_row(
-            params![entity, period.as_str(), account.as_str(), currency.as_str()],
-            |row| {
-                Ok(BalanceDelta {
-                    amount: decimal(row, 0)?,
-                    accounting_amount: decimal(row, 1)?,
-                    debit: decimal(row, 2)?,
-                    credit: decimal(row, 3)?,
-                })
-            },
-        )
-        .optional()?
-        .unwrap_or_default();
+    let mut statement = connection.prepare_cached(
+        "SELECT entity_id, period, account, currency, amount, accounting_amount, debit, credit FROM account_balances
+         WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND currency = ?4",
+    )?;
+    let existing = first(
+        &mut statement,
+        params![entity, period.as_str(), account.as_str(), currency.as_str()],
+        |row| BalanceDelta::from_row(row, "account_balances"),
+    )?
+    .unwrap_or_default();
     let total = existing.plus(delta)?;
     connection
         .prepare_cached(
@@ -114,19 +121,12 @@ fn add_to_balance(
         dimension_set_id,
         currency.as_str()
     ];
-    let existing = connection
-        .prepare_cached(
-            "SELECT amount, accounting_amount, debit, credit FROM balances
-             WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND dimension_set_id = ?4 AND currency = ?5",
-        )?
-        .query_row(key, |row| {
-            Ok(BalanceDelta {
-                amount: decimal(row, 0)?,
-                accounting_amount: decimal(row, 1)?,
-                debit: decimal(row, 2)?,
-                credit: decimal(row, 3)?,
-            })
-        })?;
+    let mut statement = connection.prepare_cached(
+        "SELECT entity_id, period, account, dimension_set_id, currency, amount, accounting_amount, debit, credit FROM balances
+         WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND dimension_set_id = ?4 AND currency = ?5",
+    )?;
+    let existing = first(&mut statement, key, |row| BalanceDelta::from_row(row, "balances"))?
+        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
     let total = existing.plus(delta)?;
     connection
         .prepare_cached(
@@ -152,28 +152,23 @@ fn add_to_balance(
 pub(super) fn fill_account_balances(connection: &rusqlite::Connection) -> Result<(), LedgerError> {
     let mut sums: BTreeMap<(String, AccountBalanceKey), BalanceDelta> = BTreeMap::new();
     let mut statement = connection.prepare(
-        "SELECT entity_id, period, account, currency, amount, accounting_amount, debit, credit FROM balances",
+        "SELECT entity_id, period, account, dimension_set_id, currency, amount, accounting_amount, debit, credit FROM balances",
     )?;
-    let rows = statement.query_map([], |row| {
+    let rows = all(&mut statement, [], |row| {
+        let fields = Fields::new(row, "balances", BALANCE_KEY);
         Ok((
             (
-                row.get::<_, String>(0)?,
+                fields.text("entity_id")?,
                 (
-                    PeriodName::from(row.get::<_, String>(1)?.as_str()),
-                    AccountNumber::new(row.get::<_, String>(2)?),
-                    CurrencyCode::from(row.get::<_, String>(3)?.as_str()),
+                    PeriodName(fields.text("period")?),
+                    AccountNumber(fields.text("account")?),
+                    CurrencyCode(fields.text("currency")?),
                 ),
             ),
-            BalanceDelta {
-                amount: decimal(row, 4)?,
-                accounting_amount: decimal(row, 5)?,
-                debit: decimal(row, 6)?,
-                credit: decimal(row, 7)?,
-            },
+            BalanceDelta::from_row(row, "balances")?,
         ))
     })?;
-    for row in rows {
-        let (key, delta) = row?;
+    for (key, delta) in rows {
         let sum = sums.entry(key).or_default();
         *sum = sum.plus(delta)?;
     }
@@ -375,9 +370,10 @@ impl PostingBatch {
         let mut statement = db
             .connection
             .prepare_cached("SELECT canonical, id FROM dimension_sets")?;
-        for row in statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))? {
-            let (canonical, id) = row?;
-            dimension_sets.insert(canonical, id);
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let fields = Fields::new(row, "dimension_sets", &["id"]);
+            dimension_sets.insert(fields.text("canonical")?, fields.integer("id")?);
         }
         Ok(Self {
             entity: entity.clone(),
@@ -577,17 +573,19 @@ impl PostingBatch {
 /// period: zero in a balanced ledger.
 fn accounting_total(
     connection: &rusqlite::Connection,
-    table: &str,
+    table: &'static str,
     entity: &EntityId,
     period: &PeriodName,
 ) -> Result<Decimal, LedgerError> {
     let mut statement = connection.prepare_cached(&format!(
-        "SELECT accounting_amount FROM {table} WHERE entity_id = ?1 AND period = ?2"
+        "SELECT entity_id, period, account, currency, accounting_amount FROM {table} WHERE entity_id = ?1 AND period = ?2"
     ))?;
+    let accounting_amount = super::row::column_index(&statement, "accounting_amount")?;
     let mut rows = statement.query(params![entity.as_str(), period.as_str()])?;
     let mut total = Decimal::ZERO;
     while let Some(row) = rows.next()? {
-        total = total.checked_add(decimal(row, 0)?).ok_or(LedgerError::Overflow)?;
+        let amount = Fields::new(row, table, BALANCE_KEY).decimal(accounting_amount)?;
+        total = total.checked_add(amount).ok_or(LedgerError::Overflow)?;
     }
     Ok(total)
 }

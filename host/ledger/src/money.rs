@@ -3,7 +3,6 @@
 //! an overflow is a refusal, not a panic.
 
 use rust_decimal::{Decimal, RoundingStrategy};
-use std::str::FromStr;
 
 /// The most significant digits a decimal may carry, the limit of `rust_decimal`.
 pub const DECIMAL_SIGNIFICANT_DIGITS_MAX: usize = 28;
@@ -80,6 +79,7 @@ pub fn negate(amount: Decimal) -> Decimal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     fn d(text: &str) -> Decimal {
         Decimal::from_str(text).unwrap()

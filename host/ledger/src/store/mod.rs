@@ -28,6 +28,8 @@ mod row;
 mod schema;
 mod settlement;
 mod step_run;
+#[cfg(test)]
+mod test_support;
 mod user;
 
 pub use audit::AuditRecord;
@@ -184,7 +186,9 @@ impl Store {
         })
     }
 
-    /// Wraps a connection the caller already holds in a transaction.
+    /// Wraps a connection the caller already holds in a transaction (tests that read outside
+    /// `read` and `write`).
+    #[cfg(test)]
     pub fn db(connection: &Connection) -> Db<'_> {
         Db { connection }
     }

@@ -8,11 +8,13 @@
 //! mapping (`row.rs` reads columns by name and refuses corrupt values): `entity`, `account`,
 //! `calendar`, `period` (status and module access), `currency`, `dimension`, `user`, `rate`,
 //! `draft`, `entry`, `line`, `balance`, `settlement`, `step_run`, `close_task`, `audit`, and
-//! `posting` (writing entries with their hash chain and balances).
+//! `posting` (writing entries with their hash chain) with `balance_update` (the maintained
+//! balances it changes).
 
 mod account;
 mod audit;
 mod balance;
+mod balance_update;
 mod calendar;
 mod close_task;
 mod currency;
@@ -311,7 +313,7 @@ fn migrate(connection: &mut Connection) -> Result<(), LedgerError> {
     for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(applied as usize) {
         transaction.execute_batch(migration)?;
         if index + 1 == schema::MIGRATION_4_VERSION {
-            posting::fill_account_balances(&transaction)?;
+            balance_update::fill_account_balances(&transaction)?;
         }
         transaction.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",

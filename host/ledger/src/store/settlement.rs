@@ -144,11 +144,13 @@ impl Db<'_> {
         limit: usize,
     ) -> Result<Vec<LineRecord>, LedgerError> {
         let periods: Vec<PeriodName> = {
-            let mut statement = self
-                .connection
-                .prepare_cached("SELECT DISTINCT period FROM lines WHERE entity_id = ?1 AND account = ?2")?;
+            let mut statement = self.connection.prepare_cached(
+                "SELECT DISTINCT entity_id, account, period FROM lines WHERE entity_id = ?1 AND account = ?2",
+            )?;
             all(&mut statement, [entity.as_str(), account.as_str()], |row| {
-                Ok(PeriodName(Fields::new(row, "lines", &[]).text("period")?))
+                Ok(PeriodName(
+                    Fields::new(row, "lines", &["entity_id", "account", "period"]).text("period")?,
+                ))
             })?
         };
         self.account_lines(entity, account, &periods, 0, limit, false)

@@ -16,6 +16,18 @@ pub enum LedgerError {
         "the ledger file is not a closebook database or is damaged ({detail}): check that --db names the right file, or restore it from a backup"
     )]
     Damaged { detail: String },
+    /// A stored value this build cannot read (a date, a decimal, an account type…): the file
+    /// was changed behind closebook's back. Never replaced by a default.
+    #[error(
+        "the ledger file holds unreadable data: {table} row {row}, column {column}, holds {value}: {problem}; the file was changed outside closebook: restore it from a backup"
+    )]
+    Corrupt {
+        table: &'static str,
+        row: String,
+        column: String,
+        value: String,
+        problem: String,
+    },
     #[error(
         "the ledger file is read-only, so nothing was written: make it writable (chmod u+w) or work on a copy; reports and verify still work on it"
     )]
@@ -87,6 +99,7 @@ impl LedgerError {
                 | LedgerError::Busy
                 | LedgerError::Io { .. }
                 | LedgerError::Damaged { .. }
+                | LedgerError::Corrupt { .. }
                 | LedgerError::ReadOnly
                 | LedgerError::OlderSchemaReadOnly { .. }
                 | LedgerError::Full

@@ -3,7 +3,6 @@
 //! an overflow is a refusal, not a panic.
 
 use rust_decimal::{Decimal, RoundingStrategy};
-use std::str::FromStr;
 
 /// The most significant digits a decimal may carry, the limit of `rust_decimal`.
 pub const DECIMAL_SIGNIFICANT_DIGITS_MAX: usize = 28;
@@ -77,16 +76,10 @@ pub fn negate(amount: Decimal) -> Decimal {
     if amount.is_zero() { Decimal::ZERO } else { -amount }
 }
 
-/// Parses the canonical text the store keeps (always written by `Decimal::to_string`).
-pub fn from_store_text(text: &str) -> Decimal {
-    // The store only ever holds text this program wrote from a Decimal; a failure here means the
-    // file was edited by hand, which `closebook verify` reports. Zero keeps reports running.
-    Decimal::from_str(text).unwrap_or(Decimal::ZERO)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     fn d(text: &str) -> Decimal {
         Decimal::from_str(text).unwrap()

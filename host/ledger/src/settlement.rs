@@ -473,13 +473,7 @@ mod tests {
     }
 
     fn line(db: &Db<'_>, key: &str, account: &str) -> i64 {
-        db.connection()
-            .query_row(
-                "SELECT l.id FROM lines l JOIN entries e ON e.id = l.entry_id WHERE e.entry_key = ?1 AND l.account = ?2",
-                [key, account],
-                |row| row.get(0),
-            )
-            .unwrap()
+        db.line_id_of(key, account).unwrap().expect("the line exists")
     }
 
     /// The four receivables (1100) lines of entries A to D, in entry order.
@@ -530,14 +524,7 @@ mod tests {
                 .contains("is in FY2026 and another in FY2025: settlement never crosses fiscal years"),
             "{error}"
         );
-        let count: i64 = ledger
-            .store()
-            .read(|db| {
-                Ok(db
-                    .connection()
-                    .query_row("SELECT COUNT(*) FROM settlements", [], |row| row.get(0))?)
-            })
-            .unwrap();
+        let count: i64 = ledger.store().read(|db| db.settlement_count()).unwrap();
         assert_eq!(count, 0);
     }
 
@@ -637,9 +624,7 @@ mod tests {
                     // Settled in the opposite of line order, to show `finish` writes in line order.
                     batch.settle(db, &entity, &[d, c], &user, None)?;
                     batch.settle(db, &entity, &[a, b], &user, None)?;
-                    let unwritten: i64 =
-                        db.connection()
-                            .query_row("SELECT COUNT(*) FROM settlement_lines", [], |row| row.get(0))?;
+                    let unwritten = db.settlement_marks()?.len();
                     assert_eq!(unwritten, 0, "a batch writes its lines in finish");
                     let refusals: Vec<String> = proposals
                         .iter()
@@ -672,17 +657,7 @@ mod tests {
                     "{mode}: {refusal:?} should say {fragment:?}"
                 );
             }
-            let marks: Vec<(i64, i64)> = {
-                let connection = ledger.store().connection();
-                let mut statement = connection
-                    .prepare("SELECT settlement_id, line_id FROM settlement_lines ORDER BY rowid")
-                    .unwrap();
-                statement
-                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-                    .unwrap()
-                    .collect::<Result<_, _>>()
-                    .unwrap()
-            };
+            let marks = ledger.store().read(|db| db.settlement_marks()).unwrap();
             assert_eq!(marks.len(), 4, "{mode}: the two accepted settlements, two lines each");
             assert!(
                 marks.windows(2).all(|pair| pair[0].1 < pair[1].1),
@@ -721,12 +696,8 @@ mod tests {
                 format!(
                     "line {} is already settled by settlement {}",
                     {
-                        let connection = ledger.store().connection();
-                        connection
-                            .query_row("SELECT MIN(line_id) FROM settlement_lines", [], |row| {
-                                row.get::<_, i64>(0)
-                            })
-                            .unwrap()
+                        let marks = ledger.store().read(|db| db.settlement_marks()).unwrap();
+                        marks.iter().map(|(_, line)| *line).min().expect("a settled line")
                     },
                     refusal.1
                 ),

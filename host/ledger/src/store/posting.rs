@@ -1,187 +1,20 @@
 //! Writing posted entries: the per-entity sequence and hash chain, the lines, and the maintained
 //! balances. A `PostingBatch` lives inside one write transaction; balance changes are summed in
-//! memory and written once at `finish`, so posting a million entries touches each balance row
-//! once, not once per line. `finish` writes both maintained tables: `balances` (per dimension
-//! set) and `account_balances` (the same without dimensions, what the statements read).
+//! memory and written once at `finish` (through `balance_update.rs`), so posting a million
+//! entries touches each balance row once, not once per line. `finish` writes both maintained
+//! tables: `balances` (per dimension set) and `account_balances` (the same without dimensions,
+//! what the statements read).
 
-use super::{Db, decimal};
+use super::Db;
+use super::balance_update::{
+    AccountBalanceKey, BalanceDelta, accounting_total, add_to_account_balance, add_to_balance,
+};
+use super::row::Fields;
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, EntryKey, PeriodName, UserId};
 use crate::journal::{EntryTexts, PostedEntry, Provenance, ValidEntry, assert_balanced};
-use rusqlite::{OptionalExtension, params};
-use rust_decimal::Decimal;
+use rusqlite::params;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-#[derive(Default, Clone, Copy)]
-struct BalanceDelta {
-    amount: Decimal,
-    accounting_amount: Decimal,
-    debit: Decimal,
-    credit: Decimal,
-}
-
-impl BalanceDelta {
-    fn plus(self, other: Self) -> Result<Self, LedgerError> {
-        let add = |left: Decimal, right: Decimal| left.checked_add(right).ok_or(LedgerError::Overflow);
-        Ok(Self {
-            amount: add(self.amount, other.amount)?,
-            accounting_amount: add(self.accounting_amount, other.accounting_amount)?,
-            debit: add(self.debit, other.debit)?,
-            credit: add(self.credit, other.credit)?,
-        })
-    }
-}
-
-/// A row of `account_balances`: period, account, currency.
-type AccountBalanceKey = (PeriodName, AccountNumber, CurrencyCode);
-
-/// Adds `delta` to the `account_balances` row of `key` in `entity`, creating it if missing.
-fn add_to_account_balance(
-    connection: &rusqlite::Connection,
-    entity: &str,
-    (period, account, currency): &AccountBalanceKey,
-    delta: BalanceDelta,
-) -> Result<(), LedgerError> {
-    let existing = connection
-        .prepare_cached(
-            "SELECT amount, accounting_amount, debit, credit FROM account_balances
-             WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND currency = ?4",
-        )?
-        .query_row(
-            params![entity, period.as_str(), account.as_str(), currency.as_str()],
-            |row| {
-                Ok(BalanceDelta {
-                    amount: decimal(row, 0)?,
-                    accounting_amount: decimal(row, 1)?,
-                    debit: decimal(row, 2)?,
-                    credit: decimal(row, 3)?,
-                })
-            },
-        )
-        .optional()?
-        .unwrap_or_default();
-    let total = existing.plus(delta)?;
-    connection
-        .prepare_cached(
-            "INSERT OR REPLACE INTO account_balances (entity_id, period, account, currency, amount, accounting_amount, debit, credit)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![
-            entity,
-            period.as_str(),
-            account.as_str(),
-            currency.as_str(),
-            total.amount.to_string(),
-            total.accounting_amount.to_string(),
-            total.debit.to_string(),
-            total.credit.to_string()
-        ])?;
-    Ok(())
-}
-
-/// Adds `delta` to the `balances` row of `key` in `entity`. A row new to the ledger (every row
-/// of a first import) is written by one insert; only a row that exists is read, summed in
-/// `Decimal` and updated.
-fn add_to_balance(
-    connection: &rusqlite::Connection,
-    entity: &str,
-    (period, account, dimension_set_id, currency): (&PeriodName, &AccountNumber, i64, &CurrencyCode),
-    delta: BalanceDelta,
-) -> Result<(), LedgerError> {
-    let inserted = connection
-        .prepare_cached(
-            "INSERT INTO balances (entity_id, period, account, dimension_set_id, currency, amount, accounting_amount, debit, credit)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![
-            entity,
-            period.as_str(),
-            account.as_str(),
-            dimension_set_id,
-            currency.as_str(),
-            delta.amount.to_string(),
-            delta.accounting_amount.to_string(),
-            delta.debit.to_string(),
-            delta.credit.to_string()
-        ])?;
-    if inserted == 1 {
-        return Ok(());
-    }
-    let key = params![
-        entity,
-        period.as_str(),
-        account.as_str(),
-        dimension_set_id,
-        currency.as_str()
-    ];
-    let existing = connection
-        .prepare_cached(
-            "SELECT amount, accounting_amount, debit, credit FROM balances
-             WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND dimension_set_id = ?4 AND currency = ?5",
-        )?
-        .query_row(key, |row| {
-            Ok(BalanceDelta {
-                amount: decimal(row, 0)?,
-                accounting_amount: decimal(row, 1)?,
-                debit: decimal(row, 2)?,
-                credit: decimal(row, 3)?,
-            })
-        })?;
-    let total = existing.plus(delta)?;
-    connection
-        .prepare_cached(
-            "UPDATE balances SET amount = ?6, accounting_amount = ?7, debit = ?8, credit = ?9
-             WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND dimension_set_id = ?4 AND currency = ?5",
-        )?
-        .execute(params![
-            entity,
-            period.as_str(),
-            account.as_str(),
-            dimension_set_id,
-            currency.as_str(),
-            total.amount.to_string(),
-            total.accounting_amount.to_string(),
-            total.debit.to_string(),
-            total.credit.to_string()
-        ])?;
-    Ok(())
-}
-
-/// Fills `account_balances` from `balances` (the migration that adds the table runs this once,
-/// in its transaction, so that a ledger posted to before it reads the same totals).
-pub(super) fn fill_account_balances(connection: &rusqlite::Connection) -> Result<(), LedgerError> {
-    let mut sums: BTreeMap<(String, AccountBalanceKey), BalanceDelta> = BTreeMap::new();
-    let mut statement = connection.prepare(
-        "SELECT entity_id, period, account, currency, amount, accounting_amount, debit, credit FROM balances",
-    )?;
-    let rows = statement.query_map([], |row| {
-        Ok((
-            (
-                row.get::<_, String>(0)?,
-                (
-                    PeriodName::from(row.get::<_, String>(1)?.as_str()),
-                    AccountNumber::new(row.get::<_, String>(2)?),
-                    CurrencyCode::from(row.get::<_, String>(3)?.as_str()),
-                ),
-            ),
-            BalanceDelta {
-                amount: decimal(row, 4)?,
-                accounting_amount: decimal(row, 5)?,
-                debit: decimal(row, 6)?,
-                credit: decimal(row, 7)?,
-            },
-        ))
-    })?;
-    for row in rows {
-        let (key, delta) = row?;
-        let sum = sums.entry(key).or_default();
-        *sum = sum.plus(delta)?;
-    }
-    for ((entity, key), delta) in sums {
-        add_to_account_balance(connection, &entity, &key, delta)?;
-    }
-    Ok(())
-}
 
 type BalanceKey = (PeriodName, AccountNumber, i64, CurrencyCode);
 
@@ -375,9 +208,10 @@ impl PostingBatch {
         let mut statement = db
             .connection
             .prepare_cached("SELECT canonical, id FROM dimension_sets")?;
-        for row in statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))? {
-            let (canonical, id) = row?;
-            dimension_sets.insert(canonical, id);
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let fields = Fields::new(row, "dimension_sets", &["id"]);
+            dimension_sets.insert(fields.text("canonical")?, fields.integer("id")?);
         }
         Ok(Self {
             entity: entity.clone(),
@@ -571,23 +405,4 @@ impl PostingBatch {
         }
         Ok(self.posted_count)
     }
-}
-
-/// The sum of the accounting amounts of one maintained balance table's rows of an entity's
-/// period: zero in a balanced ledger.
-fn accounting_total(
-    connection: &rusqlite::Connection,
-    table: &str,
-    entity: &EntityId,
-    period: &PeriodName,
-) -> Result<Decimal, LedgerError> {
-    let mut statement = connection.prepare_cached(&format!(
-        "SELECT accounting_amount FROM {table} WHERE entity_id = ?1 AND period = ?2"
-    ))?;
-    let mut rows = statement.query(params![entity.as_str(), period.as_str()])?;
-    let mut total = Decimal::ZERO;
-    while let Some(row) = rows.next()? {
-        total = total.checked_add(decimal(row, 0)?).ok_or(LedgerError::Overflow)?;
-    }
-    Ok(total)
 }

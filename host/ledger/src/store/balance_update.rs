@@ -1,0 +1,198 @@
+//! Keeping the maintained balance tables: adding a posting batch's summed changes to
+//! `balances` (per dimension set) and `account_balances` (per account), filling
+//! `account_balances` once when migration 4 adds it, and the check that a period's rows still
+//! net to zero. What reads them is in `balance.rs`.
+
+use super::row::{Fields, all, first};
+use crate::error::LedgerError;
+use crate::ids::{AccountNumber, CurrencyCode, EntityId, PeriodName};
+use rusqlite::{Row, params};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+/// The columns that name a balance row in an error.
+const BALANCE_KEY: &[&str] = &["entity_id", "period", "account", "dimension_set_id", "currency"];
+
+/// A change to one balance row, summed in memory over a batch's lines.
+#[derive(Default, Clone, Copy)]
+pub(super) struct BalanceDelta {
+    pub(super) amount: Decimal,
+    pub(super) accounting_amount: Decimal,
+    pub(super) debit: Decimal,
+    pub(super) credit: Decimal,
+}
+
+impl BalanceDelta {
+    /// The amounts of a `balances` or `account_balances` row.
+    fn from_row(row: &Row<'_>, table: &'static str) -> Result<Self, LedgerError> {
+        let fields = Fields::new(row, table, BALANCE_KEY);
+        Ok(Self {
+            amount: fields.decimal("amount")?,
+            accounting_amount: fields.decimal("accounting_amount")?,
+            debit: fields.decimal("debit")?,
+            credit: fields.decimal("credit")?,
+        })
+    }
+
+    pub(super) fn plus(self, other: Self) -> Result<Self, LedgerError> {
+        let add = |left: Decimal, right: Decimal| left.checked_add(right).ok_or(LedgerError::Overflow);
+        Ok(Self {
+            amount: add(self.amount, other.amount)?,
+            accounting_amount: add(self.accounting_amount, other.accounting_amount)?,
+            debit: add(self.debit, other.debit)?,
+            credit: add(self.credit, other.credit)?,
+        })
+    }
+}
+
+/// A row of `account_balances`: period, account, currency.
+pub(super) type AccountBalanceKey = (PeriodName, AccountNumber, CurrencyCode);
+
+/// Adds `delta` to the `account_balances` row of `key` in `entity`, creating it if missing.
+pub(super) fn add_to_account_balance(
+    connection: &rusqlite::Connection,
+    entity: &str,
+    (period, account, currency): &AccountBalanceKey,
+    delta: BalanceDelta,
+) -> Result<(), LedgerError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT entity_id, period, account, currency, amount, accounting_amount, debit, credit FROM account_balances
+         WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND currency = ?4",
+    )?;
+    let existing = first(
+        &mut statement,
+        params![entity, period.as_str(), account.as_str(), currency.as_str()],
+        |row| BalanceDelta::from_row(row, "account_balances"),
+    )?
+    .unwrap_or_default();
+    let total = existing.plus(delta)?;
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO account_balances (entity_id, period, account, currency, amount, accounting_amount, debit, credit)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            entity,
+            period.as_str(),
+            account.as_str(),
+            currency.as_str(),
+            total.amount.to_string(),
+            total.accounting_amount.to_string(),
+            total.debit.to_string(),
+            total.credit.to_string()
+        ])?;
+    Ok(())
+}
+
+/// Adds `delta` to the `balances` row of `key` in `entity`. A row new to the ledger (every row
+/// of a first import) is written by one insert; only a row that exists is read, summed in
+/// `Decimal` and updated.
+pub(super) fn add_to_balance(
+    connection: &rusqlite::Connection,
+    entity: &str,
+    (period, account, dimension_set_id, currency): (&PeriodName, &AccountNumber, i64, &CurrencyCode),
+    delta: BalanceDelta,
+) -> Result<(), LedgerError> {
+    let inserted = connection
+        .prepare_cached(
+            "INSERT INTO balances (entity_id, period, account, dimension_set_id, currency, amount, accounting_amount, debit, credit)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            entity,
+            period.as_str(),
+            account.as_str(),
+            dimension_set_id,
+            currency.as_str(),
+            delta.amount.to_string(),
+            delta.accounting_amount.to_string(),
+            delta.debit.to_string(),
+            delta.credit.to_string()
+        ])?;
+    if inserted == 1 {
+        return Ok(());
+    }
+    let key = params![
+        entity,
+        period.as_str(),
+        account.as_str(),
+        dimension_set_id,
+        currency.as_str()
+    ];
+    let mut statement = connection.prepare_cached(
+        "SELECT entity_id, period, account, dimension_set_id, currency, amount, accounting_amount, debit, credit FROM balances
+         WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND dimension_set_id = ?4 AND currency = ?5",
+    )?;
+    let existing = first(&mut statement, key, |row| BalanceDelta::from_row(row, "balances"))?
+        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    let total = existing.plus(delta)?;
+    connection
+        .prepare_cached(
+            "UPDATE balances SET amount = ?6, accounting_amount = ?7, debit = ?8, credit = ?9
+             WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND dimension_set_id = ?4 AND currency = ?5",
+        )?
+        .execute(params![
+            entity,
+            period.as_str(),
+            account.as_str(),
+            dimension_set_id,
+            currency.as_str(),
+            total.amount.to_string(),
+            total.accounting_amount.to_string(),
+            total.debit.to_string(),
+            total.credit.to_string()
+        ])?;
+    Ok(())
+}
+
+/// Fills `account_balances` from `balances` (the migration that adds the table runs this once,
+/// in its transaction, so that a ledger posted to before it reads the same totals).
+pub(super) fn fill_account_balances(connection: &rusqlite::Connection) -> Result<(), LedgerError> {
+    let mut sums: BTreeMap<(String, AccountBalanceKey), BalanceDelta> = BTreeMap::new();
+    let mut statement = connection.prepare(
+        "SELECT entity_id, period, account, dimension_set_id, currency, amount, accounting_amount, debit, credit FROM balances",
+    )?;
+    let rows = all(&mut statement, [], |row| {
+        let fields = Fields::new(row, "balances", BALANCE_KEY);
+        Ok((
+            (
+                fields.text("entity_id")?,
+                (
+                    PeriodName(fields.text("period")?),
+                    AccountNumber(fields.text("account")?),
+                    CurrencyCode(fields.text("currency")?),
+                ),
+            ),
+            BalanceDelta::from_row(row, "balances")?,
+        ))
+    })?;
+    for (key, delta) in rows {
+        let sum = sums.entry(key).or_default();
+        *sum = sum.plus(delta)?;
+    }
+    for ((entity, key), delta) in sums {
+        add_to_account_balance(connection, &entity, &key, delta)?;
+    }
+    Ok(())
+}
+
+/// The sum of the accounting amounts of one maintained balance table's rows of an entity's
+/// period: zero in a balanced ledger.
+pub(super) fn accounting_total(
+    connection: &rusqlite::Connection,
+    table: &'static str,
+    entity: &EntityId,
+    period: &PeriodName,
+) -> Result<Decimal, LedgerError> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT entity_id, period, account, currency, accounting_amount FROM {table} WHERE entity_id = ?1 AND period = ?2"
+    ))?;
+    let accounting_amount = super::row::column_index(&statement, "accounting_amount")?;
+    let mut rows = statement.query(params![entity.as_str(), period.as_str()])?;
+    let mut total = Decimal::ZERO;
+    while let Some(row) = rows.next()? {
+        let amount = Fields::new(row, table, BALANCE_KEY).decimal(accounting_amount)?;
+        total = total.checked_add(amount).ok_or(LedgerError::Overflow)?;
+    }
+    Ok(total)
+}

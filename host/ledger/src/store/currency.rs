@@ -1,0 +1,46 @@
+//! Currencies and their minor units (USD 2, JPY 0): what rounding and amount checks need.
+
+use super::Db;
+use super::row::{Fields, all};
+use crate::error::LedgerError;
+use crate::ids::CurrencyCode;
+use rusqlite::params;
+use std::collections::HashMap;
+
+const KEY: &[&str] = &["code"];
+
+impl Db<'_> {
+    pub fn upsert_currency(&self, code: &str, name: &str, minor_units: u32) -> Result<(), LedgerError> {
+        self.connection.execute(
+            "INSERT INTO currencies (code, name, minor_units) VALUES (?1, ?2, ?3)
+             ON CONFLICT (code) DO UPDATE SET name = excluded.name, minor_units = excluded.minor_units",
+            params![code, name, minor_units],
+        )?;
+        Ok(())
+    }
+
+    pub fn currencies(&self) -> Result<HashMap<CurrencyCode, u32>, LedgerError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT code, minor_units FROM currencies")?;
+        let rows = all(&mut statement, [], |row| {
+            let fields = Fields::new(row, "currencies", KEY);
+            Ok((CurrencyCode(fields.text("code")?), fields.whole("minor_units")?))
+        })?;
+        Ok(rows.into_iter().collect())
+    }
+
+    pub fn currency_list(&self) -> Result<Vec<(CurrencyCode, String, u32)>, LedgerError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT code, name, minor_units FROM currencies ORDER BY code")?;
+        all(&mut statement, [], |row| {
+            let fields = Fields::new(row, "currencies", KEY);
+            Ok((
+                CurrencyCode(fields.text("code")?),
+                fields.text("name")?,
+                fields.whole("minor_units")?,
+            ))
+        })
+    }
+}

@@ -1,0 +1,100 @@
+//! Draft entries (imported without posting) and the entry keys an entity has used, posted or
+//! drafted: what makes an import idempotent.
+
+use super::Db;
+use super::row::{Fields, all, first};
+use crate::error::LedgerError;
+use crate::ids::{EntityId, EntryKey, UserId};
+use rusqlite::params;
+
+/// What the store knows about an entry key already used in an entity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExistingKey {
+    pub fingerprint: String,
+    pub posted_entry_id: Option<i64>,
+    pub draft_id: Option<i64>,
+}
+
+/// A draft entry: its key, its body as JSON, and the file it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Draft {
+    pub id: i64,
+    pub key: EntryKey,
+    pub body: String,
+    pub source: String,
+}
+
+impl Db<'_> {
+    pub fn existing_key(&self, entity: &EntityId, key: &EntryKey) -> Result<Option<ExistingKey>, LedgerError> {
+        if let Some(posted) = self.existing_posted_key(entity, key)? {
+            return Ok(Some(posted));
+        }
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT id, fingerprint FROM drafts WHERE entity_id = ?1 AND entry_key = ?2")?;
+        let draft = first(&mut statement, [entity.as_str(), key.as_str()], |row| {
+            let fields = Fields::new(row, "drafts", &["id"]);
+            Ok((fields.integer("id")?, fields.text("fingerprint")?))
+        })?;
+        Ok(draft.map(|(id, fingerprint)| ExistingKey {
+            fingerprint,
+            posted_entry_id: None,
+            draft_id: Some(id),
+        }))
+    }
+
+    pub fn insert_draft(
+        &self,
+        entity: &EntityId,
+        key: &EntryKey,
+        fingerprint: &str,
+        body: &str,
+        source: &str,
+        user: &UserId,
+    ) -> Result<(), LedgerError> {
+        self.connection
+            .prepare_cached("INSERT INTO drafts (entity_id, entry_key, fingerprint, body, source, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+            .execute(params![entity.as_str(), key.as_str(), fingerprint, body, source, user.as_str(), crate::now_text()])?;
+        Ok(())
+    }
+
+    pub fn drafts(&self, entity: &EntityId) -> Result<Vec<Draft>, LedgerError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT id, entry_key, body, source FROM drafts WHERE entity_id = ?1 ORDER BY id")?;
+        all(&mut statement, [entity.as_str()], |row| {
+            let fields = Fields::new(row, "drafts", &["id"]);
+            Ok(Draft {
+                id: fields.integer("id")?,
+                key: EntryKey(fields.text("entry_key")?),
+                body: fields.text("body")?,
+                source: fields.text("source")?,
+            })
+        })
+    }
+
+    /// Drafts dated in a period, by module: what "are the subledgers' journals posted" checks.
+    pub fn draft_count(&self, entity: &EntityId) -> Result<i64, LedgerError> {
+        Ok(self.connection.query_row(
+            "SELECT COUNT(*) FROM drafts WHERE entity_id = ?1",
+            [entity.as_str()],
+            |row| row.get(0),
+        )?)
+    }
+
+    pub fn delete_draft(&self, draft_id: i64) -> Result<(), LedgerError> {
+        self.connection
+            .prepare_cached("DELETE FROM drafts WHERE id = ?1")?
+            .execute([draft_id])?;
+        Ok(())
+    }
+
+    /// Draft entries of an entity as (key, body JSON).
+    pub fn draft_bodies(&self, entity: &EntityId) -> Result<Vec<(EntryKey, String)>, LedgerError> {
+        Ok(self
+            .drafts(entity)?
+            .into_iter()
+            .map(|draft| (draft.key, draft.body))
+            .collect())
+    }
+}

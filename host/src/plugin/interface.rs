@@ -11,13 +11,10 @@ use wasmtime::component::types::ComponentItem;
 
 use super::error::PluginError;
 use super::sandbox::{is_linked_wasi_interface, is_stubbed_wasi_interface};
+use super::wit::SUPPORTED_INTERFACE_VERSIONS;
 
 /// The WIT package close steps are written against.
 pub const INTERFACE_PACKAGE: &str = "closebook:plugin";
-
-/// The versions of [`INTERFACE_PACKAGE`] this host runs. A version is added here together with
-/// the host module that converts it, and never removed while plugins built for it exist.
-pub const SUPPORTED_INTERFACE_VERSIONS: &[&str] = &["0.1.0"];
 
 /// The interfaces of the package a close step may import.
 const IMPORTABLE_INTERFACES: &[&str] = &["types", "ledger", "log"];

@@ -496,3 +496,174 @@ fn record_run(db: &Db<'_>, run: &StepRunRecord) -> Result<(), LedgerError> {
         }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::Ledger;
+    use crate::setup::SetupFile;
+    use crate::store::Store;
+
+    const DEMO_SETUP: &str = include_str!("../../../examples/demo/setup.toml");
+
+    fn demo_ledger() -> Ledger {
+        let mut ledger = Ledger::from_store(Store::open_in_memory().unwrap(), UserId::new("test"));
+        ledger
+            .apply_setup(&SetupFile::parse(DEMO_SETUP, "setup.toml").unwrap(), "setup.toml")
+            .unwrap();
+        ledger
+    }
+
+    fn line(account: &str, amount: &str) -> ProposedLine {
+        ProposedLine {
+            account: account.to_owned(),
+            dimensions: Vec::new(),
+            currency: None,
+            amount: amount.to_owned(),
+            accounting_amount: None,
+            description: None,
+        }
+    }
+
+    fn fee(entity: &str, date: &str, reversal_date: Option<&str>) -> ProposedEntry {
+        ProposedEntry {
+            entity: entity.to_owned(),
+            period: None,
+            date: date.to_owned(),
+            description: "Management fee".to_owned(),
+            lines: vec![line("6900", "250.00"), line("2100", "-250.00")],
+            reversal_date: reversal_date.map(str::to_owned),
+        }
+    }
+
+    fn access() -> Vec<EntityAccess> {
+        let access = |entity: &str, post| EntityAccess {
+            entity: entity.to_owned(),
+            post,
+        };
+        vec![access("ACME-US", true), access("ACME-DE", false)]
+    }
+
+    fn run() -> StepRunRecord {
+        StepRunRecord {
+            run_id: "fee-ACME-US-2026-01".to_owned(),
+            entity: EntityId::new("ACME-US"),
+            period: PeriodName::new("2026-01"),
+            task: Some("fee".to_owned()),
+            plugin_name: "fee".to_owned(),
+            plugin_version: "0.1.0".to_owned(),
+            plugin_sha256: "00".to_owned(),
+            config: "{}".to_owned(),
+            run_by: UserId::default(),
+            started_at: crate::now_text(),
+            finished_at: String::new(),
+            sequence_before: 0,
+            sequence_after: 0,
+            entries_posted: 0,
+            settlements_posted: 0,
+            fuel_consumed: 0,
+            duration_ms: 0,
+            log: "{}".to_owned(),
+        }
+    }
+
+    /// Posts in one transaction, rolled back on a refusal, as the host does.
+    fn post(
+        ledger: &mut Ledger,
+        entries: &[ProposedEntry],
+        settlements: &[ProposedSettlement],
+    ) -> Result<Posted, ProposalRefusal> {
+        let entities = access();
+        let known_lines = Mutex::new(KnownLines::default());
+        let batch = ProposalBatch {
+            scope: ProposalScope {
+                entities: &entities,
+                period: "2026-01",
+                fiscal_year: "FY2026",
+                allow_revaluation_lines: false,
+                allow_next_year_opening: false,
+            },
+            entries,
+            settlements,
+            known_lines: &known_lines,
+            run: run(),
+        };
+        let user = UserId::new("test");
+        let mut refused = None;
+        let posted = ledger.store().write(|db| {
+            post_proposals(db, &user, batch).map_err(|refusal| {
+                let message = refusal.to_string();
+                refused = Some(refusal);
+                LedgerError::Invalid(message)
+            })
+        });
+        match refused {
+            Some(refusal) => Err(refusal),
+            None => Ok(posted.unwrap()),
+        }
+    }
+
+    fn head(ledger: &mut Ledger) -> i64 {
+        ledger
+            .store()
+            .read(|db| db.ledger_head(&EntityId::new("ACME-US")))
+            .unwrap()
+            .0
+    }
+
+    // Proves an entry and the reversal it asks for post under the run's keys, with the run.
+    #[test]
+    fn entry_and_its_reversal_post_with_the_run() {
+        let mut ledger = demo_ledger();
+        let posted = post(&mut ledger, &[fee("ACME-US", "2026-01-31", Some("2026-02-01"))], &[]).unwrap();
+        assert_eq!(posted.run_id, "fee-ACME-US-2026-01");
+        let keys: Vec<&str> = posted.entries.iter().map(|(_, key, _)| key.as_str()).collect();
+        assert_eq!(keys, ["fee-ACME-US-2026-01/1", "fee-ACME-US-2026-01/1/reversal"]);
+        assert_eq!(head(&mut ledger), 2);
+        // The run id is taken now, so the same run posting again gets another one.
+        let again = post(&mut ledger, &[fee("ACME-US", "2026-01-31", None)], &[]).unwrap();
+        assert_ne!(again.run_id, posted.run_id);
+    }
+
+    // Proves entries outside the batch's scope are refused with their reasons, writing nothing.
+    #[test]
+    fn entries_outside_the_scope_are_refused_and_nothing_is_written() {
+        let mut ledger = demo_ledger();
+        let entries = [
+            fee("ACME-US", "2026-01-31", None),
+            fee("ACME-DE", "2026-01-31", None),
+            fee("ACME-US", "2027-01-31", None),
+            fee("ACME-US", "2026-01-31", Some("2026-01-01")),
+        ];
+        let refusal = post(&mut ledger, &entries, &[]).unwrap_err();
+        assert!(matches!(refusal, ProposalRefusal::Entries(LedgerError::Refused(ref refusals)) if refusals.len() == 3));
+        let message = refusal.to_string();
+        assert!(
+            message.contains("the step may not post into entity ACME-DE"),
+            "{message}"
+        );
+        assert!(
+            message.contains("the step runs for FY2026 2026-01 but proposes an entry in period 2027-01; a step posts in its own fiscal year"),
+            "{message}"
+        );
+        assert!(
+            message.contains("its reversal: reversal date 2026-01-01 is not after the entry date 2026-01-31"),
+            "{message}"
+        );
+        assert_eq!(head(&mut ledger), 0);
+    }
+
+    // Proves a settlement in an entity the step may only read is refused, and the entries
+    // posted before it in the same batch are rolled back with it.
+    #[test]
+    fn settlement_outside_the_scope_is_refused() {
+        let mut ledger = demo_ledger();
+        let settlement = ProposedSettlement {
+            entity: "ACME-DE".to_owned(),
+            line_ids: vec![1, 2],
+        };
+        let refusal = post(&mut ledger, &[fee("ACME-US", "2026-01-31", None)], &[settlement]).unwrap_err();
+        assert_eq!(refusal.to_string(), "the step may not settle lines of entity ACME-DE");
+        assert_eq!(head(&mut ledger), 0);
+    }
+}

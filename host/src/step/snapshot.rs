@@ -16,7 +16,6 @@ use closebook_ledger::calendar::PeriodKind;
 use closebook_ledger::close_task::{AccountsRead, EntityRead};
 use closebook_ledger::dimension::{self, DimensionValues};
 use closebook_ledger::ids::{AccountNumber, CurrencyCode, EntityId, FiscalYearName, PeriodName, RateType};
-use closebook_ledger::money::parse_decimal;
 use closebook_ledger::period::PeriodStatus;
 use closebook_ledger::query::{self, AccountSelection, BalanceSelection};
 use closebook_ledger::rate::RateTable;
@@ -537,11 +536,6 @@ impl Drop for PageStream {
 /// because a read never leaves it half-changed.
 fn lock(snapshot: &Mutex<Snapshot>) -> std::sync::MutexGuard<'_, Snapshot> {
     snapshot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Parses a decimal a plugin sent, with the interface's strict grammar.
-pub fn plugin_decimal(text: &str) -> Result<rust_decimal::Decimal, String> {
-    parse_decimal(text).map_err(|error| error.to_string())
 }
 
 #[cfg(test)]

@@ -127,9 +127,10 @@ pub struct Posted {
 /// Why a batch of proposals was not posted. Nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum ProposalRefusal {
-    /// Entries (or the reversals they ask for) break a posting rule or the batch's scope.
-    #[error(transparent)]
-    Entries(LedgerError),
+    /// Entries (or the reversals they ask for) break a posting rule or the batch's scope; the
+    /// message lists them as an imported journal's refusals are listed.
+    #[error("{}", LedgerError::Refused(.0.clone()))]
+    Entries(Vec<EntryRefusal>),
     #[error("entry key {key} is already used in entity {entity}; run the step again")]
     KeyUsed { entity: EntityId, key: EntryKey },
     #[error("the step may not settle lines of entity {entity}")]
@@ -161,7 +162,10 @@ pub fn post_proposals(db: &Db<'_>, user: &UserId, batch: ProposalBatch<'_>) -> R
         plugin_version: Some(run.plugin_version.clone()),
         plugin_sha256: Some(run.plugin_sha256.clone()),
     };
-    let proposals = validate_proposals(db, &scope, entries, user, &run_id).map_err(ProposalRefusal::Entries)?;
+    let proposals = validate_proposals(db, &scope, entries, user, &run_id).map_err(|error| match error {
+        LedgerError::Refused(refusals) => ProposalRefusal::Entries(refusals),
+        other => ProposalRefusal::Ledger(other),
+    })?;
     let posted = post_entries(db, user, &provenance, proposals)?;
     let mut known_lines = known_lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let settled = post_settlements(db, &scope, settlements, &mut known_lines, user, &run_id)?;
@@ -636,7 +640,7 @@ mod tests {
             fee("ACME-US", "2026-01-31", Some("2026-01-01")),
         ];
         let refusal = post(&mut ledger, &entries, &[]).unwrap_err();
-        assert!(matches!(refusal, ProposalRefusal::Entries(LedgerError::Refused(ref refusals)) if refusals.len() == 3));
+        assert!(matches!(refusal, ProposalRefusal::Entries(ref refusals) if refusals.len() == 3));
         let message = refusal.to_string();
         assert!(
             message.contains("the step may not post into entity ACME-DE"),

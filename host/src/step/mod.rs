@@ -122,18 +122,7 @@ pub fn run_step(db_path: &Path, plugin: &LoadedPlugin, request: &StepRequest) ->
     let as_of = request.as_of.unwrap_or(period_end);
     let entities = record::entity_access(&request.entity, &request.other_entities);
     let sequence = sequences.get(&request.entity).copied().unwrap_or(0);
-    // Everything that makes the run: a rerun on the same ledger sees the same random bytes,
-    // and a run after any posting in an entity it reads gets another run id.
-    let sequences_text = serde_json::to_string(&sequences).unwrap_or_default();
-    let seed_hex = sha256_hex(&[
-        &plugin.sha256(),
-        config.as_bytes(),
-        request.entity.as_str().as_bytes(),
-        request.period.as_str().as_bytes(),
-        sequences_text.as_bytes(),
-        as_of.to_string().as_bytes(),
-        request.task.as_deref().unwrap_or("").as_bytes(),
-    ]);
+    let seed_hex = run_seed_hex(plugin, request, &config, &sequences, as_of);
     let mut seed = [0u8; 32];
     hex::decode_to_slice(&seed_hex, &mut seed).expect("a SHA-256 hex digest is 32 bytes");
     let environment = SandboxEnvironment {
@@ -169,6 +158,27 @@ pub fn run_step(db_path: &Path, plugin: &LoadedPlugin, request: &StepRequest) ->
         known_lines,
         reads,
     })
+}
+
+/// The hash of everything that makes a run, as hex: a rerun on the same ledger sees the same
+/// random bytes, and a run after any posting in an entity it reads gets another run id.
+fn run_seed_hex(
+    plugin: &LoadedPlugin,
+    request: &StepRequest,
+    config: &str,
+    sequences: &BTreeMap<EntityId, i64>,
+    as_of: NaiveDate,
+) -> String {
+    let sequences_text = serde_json::to_string(sequences).unwrap_or_default();
+    sha256_hex(&[
+        &plugin.sha256(),
+        config.as_bytes(),
+        request.entity.as_str().as_bytes(),
+        request.period.as_str().as_bytes(),
+        sequences_text.as_bytes(),
+        as_of.to_string().as_bytes(),
+        request.task.as_deref().unwrap_or("").as_bytes(),
+    ])
 }
 
 /// What a run read, by entity: the snapshot's position of every entity it could read, with the

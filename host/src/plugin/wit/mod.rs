@@ -17,6 +17,12 @@ use super::types::{StepInfo, StepInput, StepOutput};
 /// with the module that converts it, and never removed while plugins built for it exist.
 pub const SUPPORTED_INTERFACE_VERSIONS: &[&str] = &[since_v0_1::INTERFACE_VERSION];
 
+/// The interfaces of the package a close step may import, in any supported version.
+pub(crate) const IMPORTABLE_INTERFACES: &[&str] = &["types", "ledger", "log"];
+
+/// The functions a close step must export, in every supported version.
+pub(crate) const REQUIRED_EXPORTS: &[&str] = &["describe", "run"];
+
 /// Adds the imports of every supported version to `linker`; their names carry the version, so
 /// they coexist.
 pub(crate) fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {

@@ -429,3 +429,72 @@ impl From<types::QueryError> for wit::QueryError {
         Self { message: error.message }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves a step input reaches a v0.1 step field for field, and its output comes back so.
+    #[test]
+    fn step_input_and_output_convert_field_for_field() {
+        let input = types::StepInput {
+            entity: "ACME-US".to_owned(),
+            period: types::PeriodInfo {
+                name: "FY2026-closing".to_owned(),
+                kind: types::PeriodKind::Closing,
+                start: "2026-12-01".to_owned(),
+                end: "2026-12-31".to_owned(),
+                fiscal_year: "FY2026".to_owned(),
+                status: types::PeriodStatus::OnHold,
+            },
+            entities: vec![types::EntityAccess {
+                entity: "ACME-DE".to_owned(),
+                post: false,
+            }],
+            as_of: "2026-12-31".to_owned(),
+            config: "{}".to_owned(),
+        };
+        let wit_input = wit::StepInput::from(input.clone());
+        assert_eq!(wit_input.period.name, input.period.name);
+        assert!(matches!(wit_input.period.kind, wit::PeriodKind::Closing));
+        assert!(matches!(wit_input.period.status, wit::PeriodStatus::OnHold));
+        assert_eq!(wit_input.entities[0].entity, "ACME-DE");
+        assert!(!wit_input.entities[0].post);
+        assert_eq!((wit_input.as_of, wit_input.config), (input.as_of, input.config));
+
+        let output = types::StepOutput::from(wit::StepOutput {
+            entries: vec![wit::ProposedEntry {
+                entity: "ACME-US".to_owned(),
+                period: Some("FY2026-closing".to_owned()),
+                date: "2026-12-31".to_owned(),
+                description: "Close".to_owned(),
+                lines: vec![wit::ProposedLine {
+                    account: "3900".to_owned(),
+                    dimensions: vec![wit::Dimension {
+                        name: "department".to_owned(),
+                        value: "100".to_owned(),
+                    }],
+                    currency: Some("USD".to_owned()),
+                    amount: "-1.00".to_owned(),
+                    accounting_amount: Some("-1.00".to_owned()),
+                    description: None,
+                }],
+                reversal_date: None,
+            }],
+            settlements: vec![wit::ProposedSettlement {
+                entity: "ACME-US".to_owned(),
+                line_ids: vec![7, 9],
+            }],
+            messages: vec![wit::Message {
+                level: wit::Level::Warning,
+                text: "check".to_owned(),
+            }],
+        });
+        let line = &output.entries[0].lines[0];
+        assert_eq!(output.entries[0].period.as_deref(), Some("FY2026-closing"));
+        assert_eq!(line.dimensions[0].name, "department");
+        assert_eq!(line.accounting_amount.as_deref(), Some("-1.00"));
+        assert_eq!(output.settlements[0].line_ids, [7, 9]);
+        assert_eq!(output.messages[0].level, types::Level::Warning);
+    }
+}

@@ -185,18 +185,6 @@ pub enum Level {
     Error,
 }
 
-impl Level {
-    /// The level as the step log and `plugin run` print it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warning => "warning",
-            Level::Error => "error",
-        }
-    }
-}
-
 /// Something a step tells the person running the close, returned with its output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {

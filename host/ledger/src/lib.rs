@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod money;
 pub mod period;
 mod pipeline;
+pub mod proposal;
 pub mod query;
 pub mod rate;
 pub mod report;

@@ -818,8 +818,8 @@ const TASK_FINDINGS_QUOTED_MAX: usize = 5;
 /// A step's warnings and errors as one note, e.g. `2 warnings: partner ACME-FR is not in the
 /// consolidation; …`, or none when it had none. A reviewer reads them before signing off, so
 /// the close shows them with the task rather than only in the plugin's own preview.
-fn step_findings(messages: &[crate::plugin::wit::Message]) -> Option<String> {
-    use crate::plugin::wit::Level;
+fn step_findings(messages: &[crate::plugin::types::Message]) -> Option<String> {
+    use crate::plugin::types::Level;
     let findings: Vec<&str> = messages
         .iter()
         .filter(|message| matches!(message.level, Level::Warning | Level::Error))
@@ -895,7 +895,7 @@ pub fn dry_run_copy(db: &Path, directory: &Path) -> anyhow::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::wit::{Level, Message};
+    use crate::plugin::types::{Level, Message};
 
     fn message(level: Level, text: &str) -> Message {
         Message {

@@ -296,8 +296,8 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
     }
 }
 
-fn level_name(level: crate::plugin::wit::Level) -> &'static str {
-    use crate::plugin::wit::Level;
+fn level_name(level: crate::plugin::types::Level) -> &'static str {
+    use crate::plugin::types::Level;
     match level {
         Level::Debug => "debug",
         Level::Info => "info",

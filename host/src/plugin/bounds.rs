@@ -12,7 +12,7 @@ use closebook_ledger::journal::{
 };
 
 use super::error::PluginError;
-use super::wit::{ProposedEntry, ProposedLine, StepInfo, StepOutput};
+use super::types::{ProposedEntry, ProposedLine, StepInfo, StepOutput};
 
 /// Characters a step name may have. The name starts every run id and entry key the step posts.
 pub const STEP_NAME_CHARS_MAX: usize = 64;
@@ -190,8 +190,8 @@ mod tests {
             settlements: Vec::new(),
             messages: messages
                 .into_iter()
-                .map(|text| super::super::wit::Message {
-                    level: super::super::wit::Level::Info,
+                .map(|text| super::super::types::Message {
+                    level: super::super::types::Level::Info,
                     text: text.to_string(),
                 })
                 .collect(),
@@ -239,7 +239,7 @@ mod tests {
             "{error}"
         );
         let mut dimension = line();
-        dimension.dimensions.push(super::super::wit::Dimension {
+        dimension.dimensions.push(super::super::types::Dimension {
             name: "d".repeat(DIMENSION_CHARS_MAX + 1),
             value: "100".to_string(),
         });

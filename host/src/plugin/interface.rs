@@ -11,19 +11,10 @@ use wasmtime::component::types::ComponentItem;
 
 use super::error::PluginError;
 use super::sandbox::{is_linked_wasi_interface, is_stubbed_wasi_interface};
+use super::wit::{IMPORTABLE_INTERFACES, REQUIRED_EXPORTS, SUPPORTED_INTERFACE_VERSIONS};
 
 /// The WIT package close steps are written against.
 pub const INTERFACE_PACKAGE: &str = "closebook:plugin";
-
-/// The versions of [`INTERFACE_PACKAGE`] this host runs. A version is added here together with
-/// the host module that converts it, and never removed while plugins built for it exist.
-pub const SUPPORTED_INTERFACE_VERSIONS: &[&str] = &["0.1.0"];
-
-/// The interfaces of the package a close step may import.
-const IMPORTABLE_INTERFACES: &[&str] = &["types", "ledger", "log"];
-
-/// The functions a close step must export.
-const REQUIRED_EXPORTS: &[&str] = &["describe", "run"];
 
 /// Checks that `component` is a close step for a supported interface version and imports only
 /// what the sandbox links; returns the interface version it was built for.

@@ -4,14 +4,13 @@
 //! every returned row against the run's row budget and charges it to the run's fuel, and ends
 //! the run when a query outlasts the run's wall-time limit.
 
-use super::bindings::closebook::plugin::ledger;
 use super::error::HostTrap;
 use super::limits::{
     PLUGIN_LINE_PAGE_ROWS_MAX, PLUGIN_QUERY_INPUT_ITEM_FUEL, PLUGIN_QUERY_LIST_ITEMS_MAX, PLUGIN_QUERY_ROW_FUEL,
 };
 use std::time::Instant;
 
-use super::wit::{
+use super::types::{
     AccountFilter, AccountInfo, BalanceQuery, BalanceRow, CurrencyInfo, DimensionInfo, EntityInfo, LinePage, LineQuery,
     PeriodInfo, QueryError,
 };
@@ -217,8 +216,9 @@ impl LedgerGate {
     }
 }
 
-impl ledger::Host for LedgerGate {
-    fn entity(&mut self, entity: String) -> wasmtime::Result<Result<EntityInfo, QueryError>> {
+/// The `ledger` import in the host's types; each interface version's module calls these.
+impl LedgerGate {
+    pub(crate) fn entity(&mut self, entity: String) -> wasmtime::Result<Result<EntityInfo, QueryError>> {
         if let Err(refusal) = self.check_entity(&entity) {
             return Ok(Err(refusal));
         }
@@ -226,12 +226,12 @@ impl ledger::Host for LedgerGate {
         self.answer(answer, |_| 1)
     }
 
-    fn currencies(&mut self) -> wasmtime::Result<Vec<CurrencyInfo>> {
+    pub(crate) fn currencies(&mut self) -> wasmtime::Result<Vec<CurrencyInfo>> {
         let answer = self.reader.currencies();
         self.answer_infallible("currencies", answer, Vec::len)
     }
 
-    fn accounts(&mut self, entity: String) -> wasmtime::Result<Result<Vec<AccountInfo>, QueryError>> {
+    pub(crate) fn accounts(&mut self, entity: String) -> wasmtime::Result<Result<Vec<AccountInfo>, QueryError>> {
         if let Err(refusal) = self.check_entity(&entity) {
             return Ok(Err(refusal));
         }
@@ -239,7 +239,7 @@ impl ledger::Host for LedgerGate {
         self.answer(answer, Vec::len)
     }
 
-    fn dimensions(&mut self) -> wasmtime::Result<Vec<DimensionInfo>> {
+    pub(crate) fn dimensions(&mut self) -> wasmtime::Result<Vec<DimensionInfo>> {
         let answer = self.reader.dimensions();
         // A dimension's values are rows too: a dimension can have thousands of them.
         self.answer_infallible("dimensions", answer, |dimensions| {
@@ -247,7 +247,7 @@ impl ledger::Host for LedgerGate {
         })
     }
 
-    fn periods(
+    pub(crate) fn periods(
         &mut self,
         entity: String,
         fiscal_year: Option<String>,
@@ -259,7 +259,7 @@ impl ledger::Host for LedgerGate {
         self.answer(answer, Vec::len)
     }
 
-    fn balances(&mut self, query: BalanceQuery) -> wasmtime::Result<Result<Vec<BalanceRow>, QueryError>> {
+    pub(crate) fn balances(&mut self, query: BalanceQuery) -> wasmtime::Result<Result<Vec<BalanceRow>, QueryError>> {
         if let Err(refusal) = self.check_entity(&query.entity) {
             return Ok(Err(refusal));
         }
@@ -289,7 +289,7 @@ impl ledger::Host for LedgerGate {
         self.answer(answer, Vec::len)
     }
 
-    fn lines(&mut self, mut query: LineQuery) -> wasmtime::Result<Result<LinePage, QueryError>> {
+    pub(crate) fn lines(&mut self, mut query: LineQuery) -> wasmtime::Result<Result<LinePage, QueryError>> {
         if let Err(refusal) = self.check_entity(&query.entity) {
             return Ok(Err(refusal));
         }
@@ -309,7 +309,7 @@ impl ledger::Host for LedgerGate {
         self.answer(answer, |page| page.lines.len())
     }
 
-    fn rate(
+    pub(crate) fn rate(
         &mut self,
         from: String,
         to: String,
@@ -324,7 +324,6 @@ impl ledger::Host for LedgerGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ledger::Host as _;
 
     struct TenAccounts;
 
@@ -340,7 +339,7 @@ mod tests {
                 .map(|number| AccountInfo {
                     number: number.to_string(),
                     name: String::new(),
-                    account_type: super::super::wit::AccountType::Asset,
+                    account_type: super::super::types::AccountType::Asset,
                     revalue: false,
                     settle: false,
                     rate_type: None,

@@ -4,7 +4,6 @@
 //! each in a deterministic sandbox held to limits on fuel, memory, wall time, output, log and
 //! ledger rows, turning every way a run can go wrong into a [`PluginError`] that names the plugin.
 
-mod bindings;
 mod bounds;
 mod cache;
 mod compile;
@@ -16,8 +15,9 @@ mod runtime;
 mod sandbox;
 mod schema;
 mod step_log;
+pub mod types;
+mod wit;
 
-pub use bindings::wit;
 pub use bounds::{
     CONFIG_SCHEMA_BYTES_MAX, DECIMAL_CHARS_MAX, MESSAGE_CHARS_MAX, STEP_NAME_CHARS_MAX, STEP_SUMMARY_CHARS_MAX,
     STEP_VERSION_CHARS_MAX,
@@ -28,7 +28,7 @@ pub use compile::{
     compile_in_child_processes, run_compile_subcommand,
 };
 pub use error::PluginError;
-pub use interface::{INTERFACE_PACKAGE, SUPPORTED_INTERFACE_VERSIONS};
+pub use interface::INTERFACE_PACKAGE;
 pub use ledger::{LedgerError, LedgerReader};
 pub use limits::{
     LimitError, LimitOverrides, Limits, PLUGIN_FUEL_DEFAULT, PLUGIN_FUEL_MAX, PLUGIN_LINE_PAGE_ROWS_MAX,
@@ -44,3 +44,4 @@ pub use schema::{
     CONFIG_SCHEMA_PATTERNS_MAX, CONFIG_SCHEMA_REGEX_BYTES_MAX, validate_config,
 };
 pub use step_log::{LogRecord, StepLog};
+pub use wit::SUPPORTED_INTERFACE_VERSIONS;

@@ -12,8 +12,6 @@ use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{CallHook, Config, Engine, EngineWeak, Store, StoreContextMut, Trap, WasmFeatures};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::closebook::plugin::{ledger, log};
-use super::bindings::{CloseStep, CloseStepPre};
 use super::bounds::{MESSAGE_CHARS_MAX, check_step_info, check_step_output};
 use super::cache::{CacheStatus, ComponentCache};
 use super::error::{HostTrap, PluginError};
@@ -22,7 +20,8 @@ use super::ledger::{LedgerGate, LedgerReader, NoLedger};
 use super::limits::{Limits, MemoryGuard, PLUGIN_EPOCH_TICK_MS};
 use super::sandbox::{SandboxEnvironment, add_wasi_to_linker, is_stubbed_wasi_interface, stub_socket_imports};
 use super::step_log::{SharedStepLog, StepLog};
-use super::wit::{StepInfo, StepInput, StepOutput};
+use super::types::{Dimension, StepInfo, StepInput, StepOutput};
+use super::wit::{self, CloseStepPre};
 
 /// The first bytes of every WebAssembly binary.
 const WASM_MAGIC: [u8; 4] = *b"\0asm";
@@ -42,7 +41,7 @@ pub struct LoadedPlugin {
     sha256: [u8; 32],
     interface_version: String,
     cache_status: CacheStatus,
-    pre: CloseStepPre<RunState>,
+    pre: CloseStepPre,
 }
 
 /// The result of one run: the step output or why there is none, and what the run said and used.
@@ -78,8 +77,8 @@ struct CallResult<R> {
 pub(crate) struct RunState {
     wasi: WasiCtx,
     table: ResourceTable,
-    ledger: LedgerGate,
-    log: SharedStepLog,
+    pub(super) ledger: LedgerGate,
+    pub(super) log: SharedStepLog,
     memory: MemoryGuard,
 }
 
@@ -90,16 +89,6 @@ impl WasiView for RunState {
             table: &mut self.table,
         }
     }
-}
-
-struct LedgerData;
-impl wasmtime::component::HasData for LedgerData {
-    type Data<'a> = &'a mut LedgerGate;
-}
-
-struct LogData;
-impl wasmtime::component::HasData for LogData {
-    type Data<'a> = &'a mut SharedStepLog;
 }
 
 impl PluginRuntime {
@@ -172,7 +161,7 @@ impl PluginRuntime {
             self.linker.instantiate_pre(&component)
         }
         .map_err(instantiate_error)?;
-        let pre = CloseStepPre::new(instance_pre).map_err(instantiate_error)?;
+        let pre = CloseStepPre::new(&interface_version, instance_pre).map_err(instantiate_error)?;
         Ok(LoadedPlugin {
             name: Arc::from(name),
             sha256,
@@ -211,8 +200,8 @@ impl LoadedPlugin {
             clock: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
             seed: self.sha256,
         };
-        let run = self.call(Box::new(NoLedger), Vec::new(), limits, &environment, |step, store| {
-            step.call_describe(store)
+        let run = self.call(Box::new(NoLedger), Vec::new(), limits, &environment, |store| {
+            self.pre.describe(store)
         });
         let info = run.output?;
         check_step_info(&self.name, &info)?;
@@ -229,8 +218,8 @@ impl LoadedPlugin {
         environment: &SandboxEnvironment,
     ) -> StepRun {
         let readable_entities = input.entities.iter().map(|access| access.entity.clone()).collect();
-        let run = self.call(reader, readable_entities, limits, environment, |step, store| {
-            step.call_run(store, input)
+        let run = self.call(reader, readable_entities, limits, environment, |store| {
+            self.pre.run(store, input)
         });
         let CallResult { output, log, usage } = run;
         let output = match output {
@@ -248,7 +237,7 @@ impl LoadedPlugin {
             }
             Ok(Err(step_error)) => Err(PluginError::StepFailed {
                 plugin: self.name.to_string(),
-                message: step_error_message(&step_error.message),
+                message: step_error_message(&step_error),
             }),
             Err(error) => Err(error),
         };
@@ -262,7 +251,7 @@ impl LoadedPlugin {
         readable_entities: Vec<String>,
         limits: &Limits,
         environment: &SandboxEnvironment,
-        export: impl FnOnce(&CloseStep, &mut Store<RunState>) -> wasmtime::Result<R>,
+        export: impl FnOnce(&mut Store<RunState>) -> wasmtime::Result<R>,
     ) -> CallResult<R> {
         let log = SharedStepLog::new(limits.log_bytes());
         // The wall-time limit as an instant, for the ledger queries: the epoch deadline below
@@ -285,10 +274,7 @@ impl LoadedPlugin {
         store.epoch_deadline_trap();
 
         let started = Instant::now();
-        let result = store.set_fuel(limits.fuel()).and_then(|()| {
-            let step = self.pre.instantiate(&mut store)?;
-            export(&step, &mut store)
-        });
+        let result = store.set_fuel(limits.fuel()).and_then(|()| export(&mut store));
         let duration = started.elapsed();
 
         let fuel_remaining = store.get_fuel().unwrap_or(0);
@@ -447,8 +433,7 @@ pub(super) fn engine_config() -> Config {
 fn host_linker(engine: &Engine) -> wasmtime::Result<Linker<RunState>> {
     let mut linker = Linker::new(engine);
     add_wasi_to_linker(&mut linker)?;
-    ledger::add_to_linker::<RunState, LedgerData>(&mut linker, |state| &mut state.ledger)?;
-    log::add_to_linker::<RunState, LogData>(&mut linker, |state| &mut state.log)?;
+    wit::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 
@@ -491,7 +476,7 @@ fn start_epoch_ticker(engine: EngineWeak) -> std::io::Result<()> {
 /// measure of what the host must hold and validate, cheap to compute without serializing.
 fn output_size_bytes(output: &StepOutput) -> u64 {
     let optional = |text: &Option<String>| text.as_ref().map_or(0, String::len);
-    let dimensions = |dimensions: &[super::wit::Dimension]| {
+    let dimensions = |dimensions: &[Dimension]| {
         dimensions
             .iter()
             .map(|dimension| dimension.name.len() + dimension.value.len())

@@ -14,7 +14,7 @@ use closebook_ledger::journal::escape_control_characters;
 use jsonschema::PatternOptions;
 use serde_json::Value;
 
-use super::wit::StepInfo;
+use super::types::StepInfo;
 
 /// Levels of JSON nesting a schema may have. Every standard step's schema has fewer than 10.
 pub const CONFIG_SCHEMA_DEPTH_MAX: usize = 32;

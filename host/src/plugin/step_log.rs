@@ -12,8 +12,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use super::bindings::closebook::plugin::log;
-use super::wit::Level;
+use super::types::Level;
 
 /// How much a guest may write to stdout or stderr in one call. Writes beyond the log budget are
 /// accepted and dropped, so the permit never has to shrink.
@@ -199,13 +198,6 @@ impl SharedStepLog {
             stderr: String::from_utf8_lossy(&buffer.stderr).into_owned(),
             truncated: buffer.truncated,
         })
-    }
-}
-
-impl log::Host for SharedStepLog {
-    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        self.record(level, message);
-        Ok(())
     }
 }
 

@@ -1,12 +1,13 @@
 //! The ledger a close step reads: a `LedgerReader` over one SQLite read transaction taken when
 //! the step starts, so every query of the run sees the same ledger whatever posts meanwhile.
-//! It converts between the ledger's types and the WIT records, and nothing else: entity access,
-//! page caps and row budgets are enforced by the runtime's gate in front of it.
+//! It converts between the ledger's types and the plugin boundary's (`plugin::types`), and
+//! nothing else: entity access, page caps and row budgets are enforced by the runtime's gate in
+//! front of it.
 
-use crate::plugin::wit::{
-    AccountFilter, AccountInfo, AccountType as WitAccountType, BalanceQuery, BalanceRow, CurrencyInfo, Dimension,
-    DimensionInfo, EntityInfo, LinePage, LineQuery, PeriodInfo, PeriodKind as WitPeriodKind,
-    PeriodStatus as WitPeriodStatus, PostedLine,
+use crate::plugin::types::{
+    AccountFilter, AccountInfo, AccountType as PluginAccountType, BalanceQuery, BalanceRow, CurrencyInfo, Dimension,
+    DimensionInfo, EntityInfo, LinePage, LineQuery, PeriodInfo, PeriodKind as PluginPeriodKind,
+    PeriodStatus as PluginPeriodStatus, PostedLine,
 };
 use crate::plugin::{LedgerError as ReaderError, LedgerReader};
 use closebook_ledger::LedgerError;
@@ -15,7 +16,6 @@ use closebook_ledger::calendar::PeriodKind;
 use closebook_ledger::close_task::{AccountsRead, EntityRead};
 use closebook_ledger::dimension::{self, DimensionValues};
 use closebook_ledger::ids::{AccountNumber, CurrencyCode, EntityId, FiscalYearName, PeriodName, RateType};
-use closebook_ledger::money::parse_decimal;
 use closebook_ledger::period::PeriodStatus;
 use closebook_ledger::query::{self, AccountSelection, BalanceSelection};
 use closebook_ledger::rate::RateTable;
@@ -146,27 +146,27 @@ fn convert(error: LedgerError) -> ReaderError {
     }
 }
 
-fn account_type_to_wit(kind: AccountType) -> WitAccountType {
+fn account_type_for_plugin(kind: AccountType) -> PluginAccountType {
     match kind {
-        AccountType::Asset => WitAccountType::Asset,
-        AccountType::Liability => WitAccountType::Liability,
-        AccountType::Equity => WitAccountType::Equity,
-        AccountType::Revenue => WitAccountType::Revenue,
-        AccountType::Expense => WitAccountType::Expense,
+        AccountType::Asset => PluginAccountType::Asset,
+        AccountType::Liability => PluginAccountType::Liability,
+        AccountType::Equity => PluginAccountType::Equity,
+        AccountType::Revenue => PluginAccountType::Revenue,
+        AccountType::Expense => PluginAccountType::Expense,
     }
 }
 
-fn account_type_from_wit(kind: WitAccountType) -> AccountType {
+fn account_type_from_plugin(kind: PluginAccountType) -> AccountType {
     match kind {
-        WitAccountType::Asset => AccountType::Asset,
-        WitAccountType::Liability => AccountType::Liability,
-        WitAccountType::Equity => AccountType::Equity,
-        WitAccountType::Revenue => AccountType::Revenue,
-        WitAccountType::Expense => AccountType::Expense,
+        PluginAccountType::Asset => AccountType::Asset,
+        PluginAccountType::Liability => AccountType::Liability,
+        PluginAccountType::Equity => AccountType::Equity,
+        PluginAccountType::Revenue => AccountType::Revenue,
+        PluginAccountType::Expense => AccountType::Expense,
     }
 }
 
-fn dimensions_to_wit(values: &DimensionValues) -> Vec<Dimension> {
+fn dimensions_for_plugin(values: &DimensionValues) -> Vec<Dimension> {
     values
         .iter()
         .map(|(name, value)| Dimension {
@@ -176,21 +176,21 @@ fn dimensions_to_wit(values: &DimensionValues) -> Vec<Dimension> {
         .collect()
 }
 
-fn period_to_wit(period: closebook_ledger::calendar::Period, status: PeriodStatus) -> PeriodInfo {
+fn period_for_plugin(period: closebook_ledger::calendar::Period, status: PeriodStatus) -> PeriodInfo {
     PeriodInfo {
         name: period.name.to_string(),
         kind: match period.kind {
-            PeriodKind::Opening => WitPeriodKind::Opening,
-            PeriodKind::Operating => WitPeriodKind::Operating,
-            PeriodKind::Closing => WitPeriodKind::Closing,
+            PeriodKind::Opening => PluginPeriodKind::Opening,
+            PeriodKind::Operating => PluginPeriodKind::Operating,
+            PeriodKind::Closing => PluginPeriodKind::Closing,
         },
         start: period.start.to_string(),
         end: period.end.to_string(),
         fiscal_year: period.fiscal_year.to_string(),
         status: match status {
-            PeriodStatus::Open => WitPeriodStatus::Open,
-            PeriodStatus::OnHold => WitPeriodStatus::OnHold,
-            PeriodStatus::PermanentlyClosed => WitPeriodStatus::PermanentlyClosed,
+            PeriodStatus::Open => PluginPeriodStatus::Open,
+            PeriodStatus::OnHold => PluginPeriodStatus::OnHold,
+            PeriodStatus::PermanentlyClosed => PluginPeriodStatus::PermanentlyClosed,
         },
     }
 }
@@ -208,7 +208,7 @@ pub fn periods_of(
         .into_iter()
         .map(|period| {
             let status = statuses.get(&period.name).copied().unwrap_or(PeriodStatus::Open);
-            period_to_wit(period, status)
+            period_for_plugin(period, status)
         })
         .collect())
 }
@@ -250,7 +250,7 @@ impl LedgerReader for SnapshotReader {
             .map(|account| AccountInfo {
                 number: account.number.to_string(),
                 name: account.name,
-                account_type: account_type_to_wit(account.account_type),
+                account_type: account_type_for_plugin(account.account_type),
                 revalue: account.revalue,
                 settle: account.settle,
                 rate_type: account.rate_type.map(|rate_type| rate_type.to_string()),
@@ -296,7 +296,7 @@ impl LedgerReader for SnapshotReader {
                 AccountSelection::Range(AccountNumber::new(first.clone()), AccountNumber::new(last.clone()))
             }
             AccountFilter::Types(kinds) => {
-                AccountSelection::Types(kinds.iter().map(|kind| account_type_from_wit(*kind)).collect())
+                AccountSelection::Types(kinds.iter().map(|kind| account_type_from_plugin(*kind)).collect())
             }
         };
         let selection = BalanceSelection {
@@ -321,7 +321,7 @@ impl LedgerReader for SnapshotReader {
             .into_iter()
             .map(|sum| BalanceRow {
                 account: sum.account.to_string(),
-                dimensions: dimensions_to_wit(&sum.dimensions),
+                dimensions: dimensions_for_plugin(&sum.dimensions),
                 currency: sum.currency.to_string(),
                 amount: sum.amount.to_string(),
                 accounting_amount: sum.accounting_amount.to_string(),
@@ -445,7 +445,7 @@ fn line_page(db: &Db<'_>, query: &LineQuery, known: &Mutex<KnownLines>) -> Resul
                 date: record.date.to_string(),
                 period: record.period.to_string(),
                 account: record.line.account.to_string(),
-                dimensions: dimensions_to_wit(&dimension::parse_canonical(&record.line.dimensions)),
+                dimensions: dimensions_for_plugin(&dimension::parse_canonical(&record.line.dimensions)),
                 currency: record.line.currency.to_string(),
                 amount: record.line.amount.to_string(),
                 accounting_amount: record.line.accounting_amount.to_string(),
@@ -536,11 +536,6 @@ impl Drop for PageStream {
 /// because a read never leaves it half-changed.
 fn lock(snapshot: &Mutex<Snapshot>) -> std::sync::MutexGuard<'_, Snapshot> {
     snapshot.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Parses a decimal a plugin sent, with the interface's strict grammar.
-pub fn plugin_decimal(text: &str) -> Result<rust_decimal::Decimal, String> {
-    parse_decimal(text).map_err(|error| error.to_string())
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use wasmtime::AsContextMut;
 
 use super::*;
 use crate::plugin::limits::{LimitOverrides, PLUGIN_FUEL_MAX, PLUGIN_QUERY_ROW_FUEL};
-use crate::plugin::wit::{
+use crate::plugin::types::{
     AccountInfo, AccountType, BalanceQuery, BalanceRow, CurrencyInfo, DimensionInfo, EntityAccess, EntityInfo,
     LinePage, LineQuery, PeriodInfo, PeriodKind, PeriodStatus, PostedLine,
 };

@@ -283,6 +283,11 @@ fn rewind_to_schema_3(database: &Path) {
         .execute_batch(
             "ALTER TABLE close_tasks DROP COLUMN signoff_sequences; ALTER TABLE close_tasks DROP COLUMN run_sequences;
              ALTER TABLE close_tasks DROP COLUMN run_reads; ALTER TABLE close_tasks DROP COLUMN config_sha256; DROP TABLE account_balances;
+             DROP TABLE security; DROP TABLE grant_entities; DROP TABLE grants; DROP TABLE role_permissions;
+             DROP TABLE roles; DROP INDEX users_os_user; ALTER TABLE users DROP COLUMN os_user;
+             ALTER TABLE users DROP COLUMN blocked; ALTER TABLE audit_log DROP COLUMN identity;
+             ALTER TABLE close_events DROP COLUMN identity; ALTER TABLE audit_log DROP COLUMN hash;
+             ALTER TABLE close_events DROP COLUMN record; ALTER TABLE close_events DROP COLUMN hash;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .unwrap();
@@ -322,6 +327,16 @@ fn a_read_only_ledger_of_an_older_schema_is_refused_by_name_until_opened_writabl
     assert_eq!(file_digest(&ledger.db()), digest, "the read-only file was written to");
 
     set_read_only(&ledger.db(), false);
+    // A ledger from before permissions is upgraded by its first writable open, then names its
+    // administrator before anything else is done.
+    let stderr = ledger.run(&["verify"]).failure();
+    assert!(
+        stderr.contains("this ledger has no administrator yet (it was set up before closebook had permissions): apply a setup file with [security] administrator = \"USER\""),
+        "{stderr}"
+    );
+    ledger
+        .run(&["setup", "apply", &demo_dir().join("setup.toml").display().to_string()])
+        .success();
     ledger.run(&["verify"]).success();
     set_read_only(&ledger.db(), true);
     assert_eq!(ledger.trial_balance("ACME-US", "2026-03"), trial_balance_before);

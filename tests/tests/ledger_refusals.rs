@@ -207,6 +207,12 @@ fn posting_into_a_period_on_hold_is_refused_until_it_is_reopened() {
 fn module_access_restricted_to_a_group_refuses_other_users() {
     // Proves posting needs module access for the acting user's module.
     let ledger = Ledger::with_demo_journals();
+    // dave may import and post (an accountant) but is not one of the closers.
+    let dave = ledger.write(
+        "dave.toml",
+        "[[user]]\nid = \"dave\"\n\n[[grant]]\nrole = \"accountant\"\nuser = \"dave\"\n",
+    );
+    ledger.run(&["setup", "apply", &dave]).success();
     ledger
         .run(&[
             "period",
@@ -223,17 +229,17 @@ fn module_access_restricted_to_a_group_refuses_other_users() {
     let before = snapshot(&ledger);
     let file = ledger.write("good.csv", &format!("{HEADER}{GOOD_ENTRY}"));
     let stderr = ledger
-        .run_as("carol", &["import", "journals", &file, "--entity", "ACME-US", "--post"])
+        .run_as("dave", &["import", "journals", &file, "--entity", "ACME-US", "--post"])
         .failure();
     assert!(
-        stderr.contains("user carol may not post ledger entries in period 2026-01 (module access: group:closers)"),
+        stderr.contains("user dave may not post ledger entries in period 2026-01 (module access: group:closers)"),
         "{stderr}"
     );
     assert_eq!(snapshot(&ledger), before);
     // Other modules keep access All; a member of the group may post ledger entries.
     ledger
         .run_as(
-            "carol",
+            "dave",
             &[
                 "import",
                 "journals",

@@ -167,6 +167,12 @@ fn without_user_variables_the_acting_user_is_the_operating_system_account() {
         .trim()
         .to_owned();
     assert!(!account.is_empty());
+    // Issue 18: the account acts as the user it is mapped to in setup.
+    let mapping = ledger.write(
+        "mapping.toml",
+        &format!("[[user]]\nid = \"alice\"\ngroups = [\"closers\"]\nos_user = \"{account}\"\n"),
+    );
+    ledger.run(&["setup", "apply", &mapping]).success();
     let output = Command::new(closebook_binary())
         .args(["--db", &ledger.db().display().to_string()])
         .args([
@@ -188,8 +194,8 @@ fn without_user_variables_the_acting_user_is_the_operating_system_account() {
         .expect("closebook runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let records = audit_records(&ledger, "period.set-status");
-    assert_eq!(records[0]["user"], account.as_str());
-    assert_ne!(records[0]["user"], "unknown");
+    assert_eq!(records[0]["user"], "alice");
+    assert_eq!(records[0]["identity"], "os-user");
     // A blank --as is refused rather than quietly replaced by the operating-system user.
     let error = ledger.run_as(" ", &["audit"]).failure();
     assert_eq!(

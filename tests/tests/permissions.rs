@@ -452,7 +452,7 @@ fn only_the_owner_or_a_named_preparer_prepares_and_a_preparer_never_reviews() {
     );
     let stderr = signoff("bob", true).failure();
     assert!(
-        stderr.contains("bob may not review close tasks of ACME-US (needs close.review)"),
+        stderr.contains("task accruals is reviewed by alice, not bob"),
         "{stderr}"
     );
     let stdout = signoff("bob", false).success().stdout;
@@ -635,7 +635,7 @@ fn operating_system_accounts_are_the_verified_identity() {
     assert!(
         own_review
             .stderr
-            .contains("bob may not review close tasks of ACME-US (needs close.review)"),
+            .contains("task accruals is reviewed by alice, not bob"),
         "{}",
         own_review.stderr
     );

@@ -12,8 +12,8 @@
 //! These are the ledger's own types: the plugin runtime converts whatever its interface version
 //! carries into them, and they are what a proposal awaiting review is stored as.
 
-use crate::access::Actor;
 use crate::LedgerError;
+use crate::access::Actor;
 use crate::calendar::parse_fiscal_year_name;
 use crate::dimension::DimensionValues;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, EntryKey, PeriodName, UserId};

@@ -480,6 +480,40 @@ pub fn render_task_view(view: &TaskView) -> String {
     text
 }
 
+/// Of a task's preparer and reviewer, those whose latest sign-off of it was declared with
+/// `--as` on a ledger that trusts declared users, rather than verified.
+pub fn unverified_signers(db: &Db<'_>, record: &CloseTaskRecord) -> Result<Vec<String>, LedgerError> {
+    let signers: Vec<&String> = [&record.prepared_by, &record.reviewed_by]
+        .into_iter()
+        .flatten()
+        .collect();
+    if signers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut latest: BTreeMap<String, bool> = BTreeMap::new();
+    for event in db.task_events(&record.close, &record.entity, &record.period, &record.task)? {
+        if matches!(event.event.as_str(), "signed-off" | "reviewed") {
+            latest.insert(event.user.clone(), event.is_unverified());
+        }
+    }
+    let mut unverified: Vec<String> = Vec::new();
+    for signer in signers {
+        if latest.get(signer.as_str()).copied().unwrap_or(false) && !unverified.contains(signer) {
+            unverified.push(signer.clone());
+        }
+    }
+    Ok(unverified)
+}
+
+/// A signer's name for the task view: a dash when none, marked when unverified.
+fn signer(name: &Option<String>, unverified: &[String]) -> String {
+    match name {
+        Some(name) if unverified.contains(name) => format!("{name} (declared with --as, unverified)"),
+        Some(name) => name.clone(),
+        None => "-".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,39 +563,5 @@ mod tests {
         }];
         let text = entries_table(&entries).render();
         assert!(text.contains("(after conversion)"), "{text}");
-    }
-}
-
-/// Of a task's preparer and reviewer, those whose latest sign-off of it was declared with
-/// `--as` on a ledger that trusts declared users, rather than verified.
-pub fn unverified_signers(db: &Db<'_>, record: &CloseTaskRecord) -> Result<Vec<String>, LedgerError> {
-    let signers: Vec<&String> = [&record.prepared_by, &record.reviewed_by]
-        .into_iter()
-        .flatten()
-        .collect();
-    if signers.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut latest: BTreeMap<String, bool> = BTreeMap::new();
-    for event in db.task_events(&record.close, &record.entity, &record.period, &record.task)? {
-        if matches!(event.event.as_str(), "signed-off" | "reviewed") {
-            latest.insert(event.user.clone(), event.is_unverified());
-        }
-    }
-    let mut unverified: Vec<String> = Vec::new();
-    for signer in signers {
-        if latest.get(signer.as_str()).copied().unwrap_or(false) && !unverified.contains(signer) {
-            unverified.push(signer.clone());
-        }
-    }
-    Ok(unverified)
-}
-
-/// A signer's name for the task view: a dash when none, marked when unverified.
-fn signer(name: &Option<String>, unverified: &[String]) -> String {
-    match name {
-        Some(name) if unverified.contains(name) => format!("{name} (declared with --as, unverified)"),
-        Some(name) => name.clone(),
-        None => "-".to_owned(),
     }
 }

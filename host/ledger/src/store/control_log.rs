@@ -125,6 +125,12 @@ fn audit_fields(fields: &[Option<String>; 6]) -> [&str; 6] {
     fields.each_ref().map(|field| field.as_deref().unwrap_or(""))
 }
 
+/// A task of a close: close, entity, period, task.
+type TaskKey = (String, String, String, String);
+
+/// A task's last chained event: what it was, by whom, and the sign-off state it left.
+type LastEvent = (String, String, String);
+
 /// Walks one chain in id order: a record with a stored hash must match the hash recomputed
 /// from the record before it; once the chain has begun, a record without one was inserted
 /// outside closebook.
@@ -202,8 +208,8 @@ impl Db<'_> {
         let mut rows = statement.query([])?;
         let mut walk = ChainWalk::new();
         let mut findings = Vec::new();
-        // The last chained event of each task: (close, entity, period, task) to (event, user, state).
-        let mut last: BTreeMap<(String, String, String, String), (String, String, String)> = BTreeMap::new();
+        // The last chained event of each task.
+        let mut last: BTreeMap<TaskKey, LastEvent> = BTreeMap::new();
         while let Some(row) = rows.next()? {
             let mut fields: Vec<String> = Vec::with_capacity(10);
             for column in [

@@ -366,7 +366,12 @@ mod tests {
                     duration_ms: 1,
                     log: String::new(),
                 })?;
-                db.append_audit(&user.clone().into(), "test", Some(&entity), &serde_json::json!({"ok": true}))
+                db.append_audit(
+                    &user.clone().into(),
+                    "test",
+                    Some(&entity),
+                    &serde_json::json!({"ok": true}),
+                )
             })
             .unwrap();
         ledger

@@ -296,6 +296,15 @@ fn check_schema_read_only(connection: &Connection, path: &Path) -> Result<(), Le
 }
 
 fn migrate(connection: &mut Connection) -> Result<(), LedgerError> {
+    // A ledger already at this build's schema (every open but the first after an upgrade) is
+    // only read: no write lock is taken, so opening never waits behind another writer.
+    let current: Option<i64> = connection
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |row| row.get::<_, Option<i64>>(0))
+        .ok()
+        .flatten();
+    if current == Some(schema::MIGRATIONS.len() as i64) {
+        return Ok(());
+    }
     let transaction = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(busy_error)?;

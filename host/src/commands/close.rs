@@ -142,8 +142,19 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             format,
         } => {
             let close = CloseConfig::load(&config)?;
-            let close_context = close_context(context, &close, &period, &[]);
-            checked(context, &close_context)?;
+            let mut close_context = close_context(context, &close, &period, &[]);
+            close_context.check_config()?;
+            // A reader sees the entities granted to them: the board of a close over several
+            // entities shows only those, and is refused when there are none.
+            let entities = close_context.entities()?;
+            let mut ledger = context.open_ledger()?;
+            let readable = ledger.readable(&entities);
+            if readable.is_empty()
+                && let Some(first) = entities.first()
+            {
+                ledger.authorize(closebook_ledger::access::Permission::LedgerRead, Some(first))?;
+            }
+            close_context.entity_filter = readable;
             let today = today.unwrap_or_else(|| chrono::Local::now().date_naive());
             let board = board::board(&close_context, today)?;
             if format.format == Format::Json {

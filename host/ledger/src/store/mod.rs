@@ -299,7 +299,9 @@ fn migrate(connection: &mut Connection) -> Result<(), LedgerError> {
     // A ledger already at this build's schema (every open but the first after an upgrade) is
     // only read: no write lock is taken, so opening never waits behind another writer.
     let current: Option<i64> = connection
-        .query_row("SELECT MAX(version) FROM schema_migrations", [], |row| row.get::<_, Option<i64>>(0))
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |row| {
+            row.get::<_, Option<i64>>(0)
+        })
         .ok()
         .flatten();
     if current == Some(schema::MIGRATIONS.len() as i64) {

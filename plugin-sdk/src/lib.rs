@@ -64,7 +64,7 @@ pub use journal::{ENTRY_LINES_MIN, JournalBuilder, JournalError, ProposedEntry, 
 pub use ledger::{
     AccountFilter, AccountInfo, AccountType, BalanceQuery, BalanceRow, CurrencyInfo, Dimension, DimensionInfo,
     EntityInfo, LINE_PAGE_SIZE_DEFAULT, Ledger, LinePage, LineQuery, PeriodInfo, PeriodKind, PeriodStatus, PostedLine,
-    QueryError,
+    QueryError, canonical_dimensions,
 };
 pub use money::{MINOR_UNITS_MAX, Remainder, SplitError, round_to_minor_units, split_by_weights};
 pub use paging::{LINE_PAGES_MAX, Lines};

@@ -20,6 +20,7 @@
 //!     }
 //!
 //!     fn run(input: StepInput, ledger: &dyn Ledger) -> Result<StepOutput, StepError> {
+//!         input.require_post_access()?;
 //!         let query = BalanceQuery::new(input.entity.clone(), input.period.name.clone(),
 //!             input.period.name.clone())
 //!             .accounts(AccountFilter::List(vec!["1999".into()]));

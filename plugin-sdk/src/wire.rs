@@ -68,7 +68,8 @@ pub enum WireError {
 /// significant digits, or more than 28 decimal places. The scale is kept: `"1250.00"` parses to
 /// a value that formats back as `1250.00`. Negative zero parses as zero.
 pub fn parse_decimal(text: &str) -> Result<Decimal, WireError> {
-    let mut value = closebook_wire::parse_decimal(text).map_err(|error| match error {
+    // Negative zero comes back as zero (rust_decimal drops the sign of a zero it parses).
+    closebook_wire::parse_decimal(text).map_err(|error| match error {
         DecimalTextError::Malformed => WireError::DecimalMalformed { text: text.to_owned() },
         DecimalTextError::TooManyPlaces { places } => WireError::DecimalTooManyPlaces {
             text: text.to_owned(),
@@ -78,11 +79,7 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, WireError> {
             text: text.to_owned(),
             digits,
         },
-    })?;
-    if value.is_zero() {
-        value.set_sign_positive(true);
-    }
-    Ok(value)
+    })
 }
 
 /// Formats a decimal for the boundary: plain digits, no exponent, the value's own scale kept.

@@ -10,14 +10,15 @@ pub const PAIR_SEPARATOR: char = ';';
 pub const NAME_VALUE_SEPARATOR: char = '=';
 
 /// The canonical text of `pairs` (name, value), which must already be sorted by name, as a
-/// `BTreeMap` iterates; [`canonical_text_of_unsorted`] sorts first.
+/// `BTreeMap` iterates; [`canonical_text_of_unsorted`] sorts first. The ledger keeps one value
+/// per name; pairs that repeat a name are all written.
 pub fn canonical_text<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut text = String::new();
     let mut previous_name: Option<&str> = None;
     for (name, value) in pairs {
         debug_assert!(
-            previous_name.is_none_or(|previous| previous < name),
-            "dimension names must be sorted and unique: {previous_name:?} before {name:?}"
+            previous_name.is_none_or(|previous| previous <= name),
+            "dimension names must be sorted: {previous_name:?} before {name:?}"
         );
         previous_name = Some(name);
         if !text.is_empty() {

@@ -16,6 +16,7 @@
 import * as ledger from "closebook:plugin/ledger@0.1.0";
 import { log as writeLog } from "closebook:plugin/log@0.1.0";
 
+// Written from plugins/allocation/config.schema.json by scripts/build-polyglot-plugins.
 import { CONFIG_SCHEMA } from "./config-schema.js";
 import * as decimal from "./decimal.js";
 

@@ -23,6 +23,7 @@ import wit_world
 from componentize_py_types import Err
 from wit_world.imports import ledger, log, types
 
+# Written from plugins/allocation/config.schema.json by scripts/build-polyglot-plugins.
 from config_schema import CONFIG_SCHEMA
 
 STEP_NAME = "allocation"

@@ -173,6 +173,17 @@ impl Dimension {
     }
 }
 
+/// A dimension set as the ledger keys, orders and shows it: `name=value` pairs sorted by name
+/// and joined with `;`, e.g. `cost-center=CC7;department=100`. Sort buckets by it to propose
+/// lines in the order the host reads them back.
+pub fn canonical_dimensions(dimensions: &[Dimension]) -> String {
+    closebook_wire::dimension::canonical_text_of_unsorted(
+        dimensions
+            .iter()
+            .map(|dimension| (dimension.name.as_str(), dimension.value.as_str())),
+    )
+}
+
 /// A fiscal period of an entity.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeriodInfo {

@@ -20,6 +20,7 @@
 //!     }
 //!
 //!     fn run(input: StepInput, ledger: &dyn Ledger) -> Result<StepOutput, StepError> {
+//!         input.require_post_access()?;
 //!         let query = BalanceQuery::new(input.entity.clone(), input.period.name.clone(),
 //!             input.period.name.clone())
 //!             .accounts(AccountFilter::List(vec!["1999".into()]));
@@ -64,7 +65,7 @@ pub use journal::{ENTRY_LINES_MIN, JournalBuilder, JournalError, ProposedEntry, 
 pub use ledger::{
     AccountFilter, AccountInfo, AccountType, BalanceQuery, BalanceRow, CurrencyInfo, Dimension, DimensionInfo,
     EntityInfo, LINE_PAGE_SIZE_DEFAULT, Ledger, LinePage, LineQuery, PeriodInfo, PeriodKind, PeriodStatus, PostedLine,
-    QueryError,
+    QueryError, canonical_dimensions,
 };
 pub use money::{MINOR_UNITS_MAX, Remainder, SplitError, round_to_minor_units, split_by_weights};
 pub use paging::{LINE_PAGES_MAX, Lines};

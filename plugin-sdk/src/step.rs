@@ -117,6 +117,19 @@ impl StepInput {
             .iter()
             .any(|access| &access.entity == entity && access.post)
     }
+
+    /// Refuses a run whose task may not post into the run entity, with the message every
+    /// standard step gives: `the task may not post into entity ACME-US: grant it posting access`.
+    /// Call it before reading the ledger in a step that proposes entries for its own entity.
+    pub fn require_post_access(&self) -> Result<(), StepError> {
+        if self.may_post(&self.entity) {
+            return Ok(());
+        }
+        Err(StepError::new(format!(
+            "the task may not post into entity {}: grant it posting access",
+            self.entity
+        )))
+    }
 }
 
 /// The severity of a log line or an output message.
@@ -272,5 +285,17 @@ mod tests {
         assert!(input.may_post(&"ACME".into()));
         assert!(!input.may_post(&"ACME-UK".into()));
         assert!(!input.may_post(&"OTHER".into()));
+    }
+
+    #[test]
+    fn require_post_access_names_the_entity() {
+        // The run entity may post: allowed. Read-only there: refused with the standard message.
+        let mut input = input(serde_json::json!({}));
+        assert_eq!(input.require_post_access(), Ok(()));
+        input.entity = "ACME-UK".into();
+        assert_eq!(
+            input.require_post_access().unwrap_err().message,
+            "the task may not post into entity ACME-UK: grant it posting access"
+        );
     }
 }

@@ -2,18 +2,17 @@
 //! money as strings with the grammar `-?[0-9]+(\.[0-9]+)?` (no exponent, at most 28 significant
 //! digits) and dates as `YYYY-MM-DD`. This module parses them strictly, so that a malformed
 //! amount is refused with a message instead of being silently rounded, and formats them so the
-//! host always receives text it accepts. Floating point is never involved.
+//! host always receives text it accepts. Floating point is never involved. The grammar and its
+//! limits are the `closebook-wire` crate's, which the host's ledger uses too; the messages here
+//! are worded for plugin authors.
 
 use chrono::NaiveDate;
+use closebook_wire::DecimalTextError;
+use closebook_wire::decimal::significant_digits;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 
-/// The most significant digits a decimal may carry across the boundary. `rust_decimal` holds a
-/// 96-bit mantissa (about 28.9 digits), so 28 is the most that always fits exactly.
-pub const DECIMAL_SIGNIFICANT_DIGITS_MAX: usize = 28;
-
-/// The most digits after the decimal point: `rust_decimal`'s largest scale.
-pub const DECIMAL_SCALE_MAX: usize = 28;
+pub use closebook_wire::{DECIMAL_PATTERN, DECIMAL_SCALE_MAX, DECIMAL_SIGNIFICANT_DIGITS_MAX};
 
 /// A decimal or date text that does not follow the boundary grammar.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -69,39 +68,18 @@ pub enum WireError {
 /// significant digits, or more than 28 decimal places. The scale is kept: `"1250.00"` parses to
 /// a value that formats back as `1250.00`. Negative zero parses as zero.
 pub fn parse_decimal(text: &str) -> Result<Decimal, WireError> {
-    let malformed = || WireError::DecimalMalformed { text: text.to_owned() };
-    let unsigned = text.strip_prefix('-').unwrap_or(text);
-    let (integer_digits, fraction_digits) = match unsigned.split_once('.') {
-        Some((integer_digits, fraction_digits)) => (integer_digits, fraction_digits),
-        None => (unsigned, ""),
-    };
-    let has_point = unsigned.contains('.');
-    if integer_digits.is_empty() || !integer_digits.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(malformed());
-    }
-    if has_point && (fraction_digits.is_empty() || !fraction_digits.bytes().all(|byte| byte.is_ascii_digit())) {
-        return Err(malformed());
-    }
-    if fraction_digits.len() > DECIMAL_SCALE_MAX {
-        return Err(WireError::DecimalTooManyPlaces {
+    // Negative zero comes back as zero (rust_decimal drops the sign of a zero it parses).
+    closebook_wire::parse_decimal(text).map_err(|error| match error {
+        DecimalTextError::Malformed => WireError::DecimalMalformed { text: text.to_owned() },
+        DecimalTextError::TooManyPlaces { places } => WireError::DecimalTooManyPlaces {
             text: text.to_owned(),
-            places: fraction_digits.len(),
-        });
-    }
-    let digits = significant_digits(integer_digits, fraction_digits);
-    if digits > DECIMAL_SIGNIFICANT_DIGITS_MAX {
-        return Err(WireError::DecimalTooPrecise {
+            places,
+        },
+        DecimalTextError::TooManySignificantDigits { digits } => WireError::DecimalTooPrecise {
             text: text.to_owned(),
             digits,
-        });
-    }
-    // The grammar and both limits are checked above, so an error here would be a bug in
-    // rust_decimal; it is still reported rather than unwrapped.
-    let mut value = Decimal::from_str_exact(text).map_err(|_| malformed())?;
-    if value.is_zero() {
-        value.set_sign_positive(true);
-    }
-    Ok(value)
+        },
+    })
 }
 
 /// Formats a decimal for the boundary: plain digits, no exponent, the value's own scale kept.
@@ -120,13 +98,6 @@ pub fn format_decimal(value: Decimal) -> Result<String, WireError> {
         return Err(WireError::DecimalUnrepresentable { value: text, digits });
     }
     Ok(text)
-}
-
-/// Counts significant digits: every digit after the leading zeros of the whole digit string.
-/// Trailing zeros count, because they carry the scale (`1.50` has three).
-fn significant_digits(integer_digits: &str, fraction_digits: &str) -> usize {
-    let all_digits = integer_digits.bytes().chain(fraction_digits.bytes());
-    all_digits.skip_while(|digit| *digit == b'0').count()
 }
 
 /// Parses a boundary date, refusing anything but a valid `YYYY-MM-DD` (exactly ten characters,

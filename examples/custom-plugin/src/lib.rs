@@ -38,12 +38,7 @@ impl CloseStep for ManagementFee {
                 input.period.name
             )));
         }
-        if !input.may_post(&input.entity) {
-            return Err(StepError::new(format!(
-                "the task may not post into entity {}: grant it posting access",
-                input.entity
-            )));
-        }
+        input.require_post_access()?;
         check_accounts(&input, ledger, &config)?;
 
         let description = entry_description(&input, &config);

@@ -15,25 +15,15 @@ pub fn is_valid_dimension_text(text: &str) -> bool {
     !text.is_empty() && text.trim() == text && !text.contains(RESERVED_CHARACTERS)
 }
 
-/// `{department: 100, cost-center: CC7}` -> `cost-center=CC7;department=100`.
+/// `{department: 100, cost-center: CC7}` -> `cost-center=CC7;department=100` (the text is the
+/// `closebook-wire` crate's, shared with the plugin SDK).
 pub fn canonical(values: &DimensionValues) -> String {
-    let mut text = String::new();
-    for (name, value) in values {
-        if !text.is_empty() {
-            text.push(';');
-        }
-        text.push_str(name);
-        text.push('=');
-        text.push_str(value);
-    }
-    text
+    closebook_wire::dimension::canonical_text(values.iter().map(|(name, value)| (name.as_str(), value.as_str())))
 }
 
 /// The inverse of `canonical`.
 pub fn parse_canonical(text: &str) -> DimensionValues {
-    text.split(';')
-        .filter(|pair| !pair.is_empty())
-        .filter_map(|pair| pair.split_once('='))
+    closebook_wire::dimension::parse_canonical_text(text)
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect()
 }

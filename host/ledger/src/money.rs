@@ -4,8 +4,9 @@
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-/// The most significant digits a decimal may carry, the limit of `rust_decimal`.
-pub const DECIMAL_SIGNIFICANT_DIGITS_MAX: usize = 28;
+/// The most significant digits a decimal may carry, the limit of `rust_decimal` (the grammar and
+/// its limits are the `closebook-wire` crate's, shared with the plugin SDK).
+pub use closebook_wire::DECIMAL_SIGNIFICANT_DIGITS_MAX;
 
 /// Why a decimal text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,21 +20,13 @@ pub enum DecimalError {
 /// Parses a decimal with the grammar `-?[0-9]+(\.[0-9]+)?`: no exponent, no `+`, no
 /// separators, at most 28 significant digits. Used for every amount that enters the ledger.
 pub fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
-    let unsigned = text.strip_prefix('-').unwrap_or(text);
-    let (integer, fraction) = match unsigned.split_once('.') {
-        Some((integer, fraction)) => (integer, Some(fraction)),
-        None => (unsigned, None),
-    };
-    let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
-    if !all_digits(integer) || fraction.is_some_and(|fraction| !all_digits(fraction)) {
-        return Err(DecimalError::Grammar(text.to_owned()));
-    }
-    let digits: String = integer.chars().chain(fraction.unwrap_or("").chars()).collect();
-    let significant = digits.trim_start_matches('0').len();
-    if significant > DECIMAL_SIGNIFICANT_DIGITS_MAX {
-        return Err(DecimalError::TooManyDigits(text.to_owned()));
-    }
-    Decimal::from_str_exact(text).map_err(|_| DecimalError::TooManyDigits(text.to_owned()))
+    closebook_wire::parse_decimal(text).map_err(|error| match error {
+        closebook_wire::DecimalTextError::Malformed => DecimalError::Grammar(text.to_owned()),
+        closebook_wire::DecimalTextError::TooManyPlaces { .. }
+        | closebook_wire::DecimalTextError::TooManySignificantDigits { .. } => {
+            DecimalError::TooManyDigits(text.to_owned())
+        }
+    })
 }
 
 /// Parses a decimal written by a person in a file: the strict grammar, after trimming spaces

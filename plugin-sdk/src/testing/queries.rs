@@ -11,7 +11,7 @@ use super::{INVERSE_RATE_DECIMALS, LINE_PAGE_SIZE_MAX, Rate, TestEntity, TestLed
 use crate::ids::{CurrencyCode, EntityId, PeriodName};
 use crate::ledger::{
     AccountFilter, AccountInfo, BalanceQuery, BalanceRow, CurrencyInfo, Dimension, DimensionInfo, EntityInfo, Ledger,
-    LinePage, LineQuery, PeriodInfo, PostedLine, QueryError,
+    LinePage, LineQuery, PeriodInfo, PostedLine, QueryError, canonical_dimensions,
 };
 use crate::step::{Level, Message};
 
@@ -63,18 +63,6 @@ fn inverse_rate(rate: Decimal) -> Option<Decimal> {
     Decimal::ONE
         .checked_div(rate)
         .map(|inverse| inverse.round_dp(INVERSE_RATE_DECIMALS))
-}
-
-/// A dimension set as the host keys and orders balances by it: `name=value` pairs sorted by
-/// name and joined with `;`, e.g. `cost-center=CC7;department=100`.
-fn canonical_dimensions(dimensions: &[Dimension]) -> String {
-    let mut pairs: Vec<&Dimension> = dimensions.iter().collect();
-    pairs.sort_by(|left, right| left.name.cmp(&right.name));
-    let pairs: Vec<String> = pairs
-        .into_iter()
-        .map(|dimension| format!("{}={}", dimension.name, dimension.value))
-        .collect();
-    pairs.join(";")
 }
 
 /// The dimensions of a line that a balance row keeps.

@@ -1,14 +1,15 @@
 //! The allocation step's configuration: the method, the source (ledger balances selected by
 //! accounts, dimensions and periods, or a fixed amount), the basis for the basis method, the
 //! destinations, the offset, where the rounding remainder goes and what a zero source does. The
-//! JSON Schema returned by `describe` and the serde types below describe the same shape; the
-//! host validates against the schema, serde parses, and [`Config::validate`] checks what a
-//! schema cannot say clearly (percentages summing to 100, fields that belong to one method).
+//! JSON Schema returned by `describe` (`config.schema.json`, shared with the Python and
+//! JavaScript allocation steps) and the serde types below describe the same shape; the host
+//! validates against the schema, serde parses, and [`Config::validate`] checks what a schema
+//! cannot say clearly (percentages summing to 100, fields that belong to one method).
 
 use std::collections::BTreeMap;
 
 use closebook_plugin_sdk::rust_decimal::Decimal;
-use closebook_plugin_sdk::serde_json::{Value, json};
+use closebook_plugin_sdk::serde_json::Value;
 use closebook_plugin_sdk::wire::deserialize_decimal;
 use closebook_plugin_sdk::{AccountFilter, AccountNumber, CurrencyCode, PeriodName, Remainder, StepError};
 use serde::Deserialize;
@@ -382,166 +383,41 @@ where
     deserialize_decimal(deserializer).map(Some)
 }
 
-/// The JSON Schema of a decimal written as a string.
-fn decimal_schema(description: &str) -> Value {
-    json!({
-        "description": description,
-        "type": "string",
-        "pattern": "^-?[0-9]+(\\.[0-9]+)?$"
-    })
-}
-
-/// The JSON Schema of dimension values by name.
-fn dimensions_schema(description: &str) -> Value {
-    json!({
-        "description": description,
-        "type": "object",
-        "additionalProperties": { "type": "string", "minLength": 1 }
-    })
-}
-
-/// The JSON Schema of a [`BalanceSelection`].
-fn balance_selection_schema(description: &str) -> Value {
-    json!({
-        "description": description,
-        "type": "object",
-        "additionalProperties": false,
-        "oneOf": [ { "required": ["accounts"] }, { "required": ["account_range"] } ],
-        "properties": {
-            "accounts": {
-                "description": "These accounts.",
-                "type": "array",
-                "items": { "type": "string", "minLength": 1 },
-                "minItems": 1
-            },
-            "account_range": {
-                "description": "Or an inclusive range of accounts, compared as text.",
-                "type": "object",
-                "additionalProperties": false,
-                "required": ["from", "to"],
-                "properties": {
-                    "from": { "type": "string", "minLength": 1 },
-                    "to": { "type": "string", "minLength": 1 }
-                }
-            },
-            "dimensions": dimensions_schema("Only lines carrying every one of these dimension values."),
-            "scope": {
-                "description": "Without from_period: the movements of to_period alone, or the balance from the fiscal year's start.",
-                "enum": ["period", "year-to-date"],
-                "default": "period"
-            },
-            "from_period": { "description": "The first period of the range.", "type": "string", "minLength": 1 },
-            "to_period": {
-                "description": "The last period of the range; the run period when absent.",
-                "type": "string",
-                "minLength": 1
-            }
-        }
-    })
-}
+/// The configuration schema's text: one JSON file that the Rust, Python and JavaScript
+/// allocation steps all return from `describe` (scripts/build-polyglot-plugins embeds it in the
+/// other two), so the host validates their configuration the same way.
+pub const SCHEMA_TEXT: &str = include_str!("../config.schema.json");
 
 /// The JSON Schema (draft 2020-12) of [`Config`].
 pub fn schema() -> Value {
-    json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "allocation configuration",
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["method", "source", "destinations"],
-        "properties": {
-            "method": {
-                "description": "How the amount is shared among the destinations.",
-                "enum": ["fixed-percentage", "fixed-weight", "equally", "basis"]
-            },
-            "source": {
-                "description": "What is allocated: ledger balances, or a fixed amount.",
-                "type": "object",
-                "oneOf": [
-                    {
-                        "additionalProperties": false,
-                        "required": ["ledger"],
-                        "properties": {
-                            "ledger": balance_selection_schema(
-                                "The net accounting-currency balance of these accounts, by default over the run period."
-                            )
-                        }
-                    },
-                    {
-                        "additionalProperties": false,
-                        "required": ["fixed"],
-                        "properties": {
-                            "fixed": {
-                                "description": "A fixed amount.",
-                                "type": "object",
-                                "additionalProperties": false,
-                                "required": ["amount"],
-                                "properties": {
-                                    "amount": decimal_schema("The amount, written as a decimal string."),
-                                    "currency": {
-                                        "description": "Its currency; the accounting currency when absent.",
-                                        "type": "string",
-                                        "minLength": 1
-                                    }
-                                }
-                            }
-                        }
-                    }
-                ]
-            },
-            "basis": balance_selection_schema(
-                "For method basis: the balances that weigh each destination, filtered by its dimensions."
-            ),
-            "destinations": {
-                "description": "The lines receiving shares, in order.",
-                "type": "array",
-                "minItems": 1,
-                "maxItems": DESTINATIONS_MAX,
-                "items": {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "properties": {
-                        "account": {
-                            "description": "The account; the source's account when absent.",
-                            "type": "string",
-                            "minLength": 1
-                        },
-                        "dimensions": dimensions_schema("The dimension values of the line."),
-                        "percent": decimal_schema("For fixed-percentage: the share in percent."),
-                        "weight": decimal_schema("For fixed-weight: the weight."),
-                        "basis_dimensions": dimensions_schema(
-                            "For basis: the dimension values selecting this destination's basis, in place of dimensions."
-                        )
-                    }
-                }
-            },
-            "offset": {
-                "description": "The line crediting the source; when absent, each source balance is credited back.",
-                "type": "object",
-                "additionalProperties": false,
-                "required": ["account"],
-                "properties": {
-                    "account": { "type": "string", "minLength": 1 },
-                    "dimensions": dimensions_schema("The dimension values of the offset line.")
-                }
-            },
-            "remainder": {
-                "description": "Which destination takes the rounding remainder.",
-                "enum": ["last", "largest"],
-                "default": "last"
-            },
-            "on_zero_source": {
-                "description": "A source of zero stops the step with an error, or is skipped with a message.",
-                "enum": ["stop", "skip"],
-                "default": "stop"
-            },
-            "description": { "description": "The entry description.", "type": "string", "minLength": 1 }
-        }
-    })
+    // The file is a constant of this crate; `schema_file_is_json_and_matches_the_limits` proves it
+    // parses, so a failure here cannot depend on input.
+    closebook_plugin_sdk::serde_json::from_str(SCHEMA_TEXT).expect("config.schema.json is valid JSON")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use closebook_plugin_sdk::serde_json::json;
+
+    #[test]
+    fn schema_file_is_json_and_matches_the_limits() {
+        // config.schema.json parses, and the limits it repeats are the ones this crate enforces.
+        let schema = schema();
+        assert_eq!(
+            schema["properties"]["destinations"]["maxItems"],
+            json!(DESTINATIONS_MAX)
+        );
+        assert_eq!(schema["required"], json!(["method", "source", "destinations"]));
+        let decimal_fields = [
+            &schema["properties"]["destinations"]["items"]["properties"]["percent"],
+            &schema["properties"]["destinations"]["items"]["properties"]["weight"],
+            &schema["properties"]["source"]["oneOf"][1]["properties"]["fixed"]["properties"]["amount"],
+        ];
+        for field in decimal_fields {
+            assert_eq!(field["pattern"], closebook_plugin_sdk::wire::DECIMAL_PATTERN);
+        }
+    }
 
     fn parse(value: Value) -> Result<Config, closebook_plugin_sdk::serde_json::Error> {
         Config::deserialize(value)

@@ -41,12 +41,7 @@ impl CloseStep for Allocation {
     fn run(input: StepInput, ledger: &dyn Ledger) -> Result<StepOutput, StepError> {
         let config: Config = input.parse_config()?;
         config.validate()?;
-        if !input.may_post(&input.entity) {
-            return Err(StepError::new(format!(
-                "the task may not post into entity {}: grant it posting access",
-                input.entity
-            )));
-        }
+        input.require_post_access()?;
         let entity = ledger.entity(&input.entity)?;
         let accounting_currency = currency_info(ledger, &entity.currency)?;
         check_accounts(&input, ledger, &config)?;

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use closebook_plugin_sdk::rust_decimal::Decimal;
 use closebook_plugin_sdk::serde_json::{Value, json};
-use closebook_plugin_sdk::wire::deserialize_decimal;
+use closebook_plugin_sdk::wire::{DECIMAL_PATTERN, deserialize_decimal};
 use closebook_plugin_sdk::{AccountNumber, DimensionInfo, EntityId, StepError};
 use serde::{Deserialize, Deserializer};
 
@@ -150,7 +150,7 @@ impl Config {
 
 /// The JSON Schema (draft 2020-12) of [`Config`].
 pub fn schema() -> Value {
-    let decimal = json!({ "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$" });
+    let decimal = json!({ "type": "string", "pattern": DECIMAL_PATTERN });
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "consolidation configuration",

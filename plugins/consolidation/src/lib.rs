@@ -179,12 +179,7 @@ closebook_plugin_sdk::export_step!(Consolidation);
 
 /// Refuses a task that may not post into the consolidation entity or read a member.
 fn check_access(input: &StepInput, config: &Config) -> Result<(), StepError> {
-    if !input.may_post(&input.entity) {
-        return Err(StepError::new(format!(
-            "the task may not post into entity {}: grant it posting access",
-            input.entity
-        )));
-    }
+    input.require_post_access()?;
     for member in &config.members {
         if !input.entities.iter().any(|access| access.entity == member.entity) {
             return Err(StepError::new(format!(

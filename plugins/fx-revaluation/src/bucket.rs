@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use closebook_plugin_sdk::rust_decimal::Decimal;
 use closebook_plugin_sdk::{
     AccountFilter, AccountNumber, BalanceQuery, CurrencyCode, Dimension, EntityId, Ledger, LineQuery, PeriodName,
-    StepError,
+    StepError, canonical_dimensions,
 };
 
 /// The balance of one account × dimension set × transaction currency.
@@ -114,13 +114,4 @@ fn checked_sum(total: Decimal, amount: Decimal, account: &AccountNumber) -> Resu
 /// canonical text), then currency.
 fn bucket_order(bucket: &Bucket) -> (String, &CurrencyCode) {
     (canonical_dimensions(&bucket.dimensions), &bucket.currency)
-}
-
-/// A dimension set as text, `cost-center=CC7;department=100`, as the ledger orders and shows it.
-pub fn canonical_dimensions(dimensions: &[Dimension]) -> String {
-    dimensions
-        .iter()
-        .map(|dimension| format!("{}={}", dimension.name, dimension.value))
-        .collect::<Vec<_>>()
-        .join(";")
 }

@@ -22,10 +22,10 @@ use closebook_plugin_sdk::rust_decimal::Decimal;
 use closebook_plugin_sdk::{
     AccountInfo, AccountNumber, AccountType, CloseStep, CurrencyCode, CurrencyInfo, EntityId, EntityInfo,
     JournalBuilder, Ledger, Level, PeriodKind, PeriodName, ProposedEntry, ProposedLine, StepError, StepInfo, StepInput,
-    StepOutput,
+    StepOutput, canonical_dimensions,
 };
 
-use bucket::{Bucket, canonical_dimensions};
+use bucket::Bucket;
 pub use config::{AccountRange, Config, GainLossAccounts, schema};
 
 /// The foreign currency revaluation step.
@@ -45,12 +45,7 @@ impl CloseStep for FxRevaluation {
     fn run(input: StepInput, ledger: &dyn Ledger) -> Result<StepOutput, StepError> {
         let config: Config = input.parse_config()?;
         config.validate()?;
-        if !input.may_post(&input.entity) {
-            return Err(StepError::new(format!(
-                "the task may not post into entity {}: grant it posting access",
-                input.entity
-            )));
-        }
+        input.require_post_access()?;
         let entity = ledger.entity(&input.entity)?;
         let Some(accounting_currency) = ledger.currency(&entity.currency) else {
             return Err(StepError::new(format!(

@@ -53,12 +53,7 @@ impl CloseStep for YearEnd {
     fn run(input: StepInput, ledger: &dyn Ledger) -> Result<StepOutput, StepError> {
         let config: Config = input.parse_config()?;
         config.validate(&ledger.dimensions())?;
-        if !input.may_post(&input.entity) {
-            return Err(StepError::new(format!(
-                "the task may not post into entity {}: grant it posting access",
-                input.entity
-            )));
-        }
+        input.require_post_access()?;
         let years = Years::new(&input, ledger)?;
         let entity = ledger.entity(&input.entity)?;
         let Some(accounting_currency) = ledger.currency(&entity.currency) else {

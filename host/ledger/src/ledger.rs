@@ -2,7 +2,7 @@
 //! and post journals, reverse entries, change period status and module access. The CLI and
 //! the close engine call these; they hold the rules, the store holds the SQL.
 
-use crate::calendar::Period;
+use crate::calendar::{EntityPeriods, Period};
 use crate::entity::Entity;
 use crate::error::LedgerError;
 use crate::ids::{ChartId, EntityId, EntryKey, PeriodName, UserId};
@@ -435,32 +435,10 @@ impl Ledger {
     ) -> Result<Vec<StatusChange>, LedgerError> {
         let user = self.user.clone();
         self.store.write(|db| {
-            let mut changes = Vec::new();
-            for entity_id in entities {
-                let entity = db.require_entity(entity_id)?;
-                let periods = db.periods(&entity.calendar, None)?;
-                let target = periods
-                    .iter()
-                    .find(|candidate| &candidate.name == period)
-                    .ok_or_else(|| LedgerError::Invalid(format!("period {period} does not exist in calendar {} of entity {entity_id}", entity.calendar)))?;
-                let statuses = db.period_statuses(entity_id)?;
-                let current = statuses.get(period).copied().unwrap_or(PeriodStatus::Open);
-                check_status_change(current, status).map_err(|reason| LedgerError::Invalid(format!("period {period} of entity {entity_id}: {reason}")))?;
-                if status == PeriodStatus::PermanentlyClosed
-                    && let Some(earlier) = periods.iter().filter(|candidate| candidate.ordinal < target.ordinal).find(|candidate| statuses.get(&candidate.name).copied() != Some(PeriodStatus::PermanentlyClosed))
-                {
-                    let earlier_status = statuses.get(&earlier.name).copied().unwrap_or(PeriodStatus::Open);
-                    return Err(LedgerError::Invalid(format!(
-                        "period {period} of entity {entity_id} cannot be permanently closed: earlier period {} is {}; close periods in sequence",
-                        earlier.name,
-                        earlier_status.as_str()
-                    )));
-                }
-                db.set_period_status(entity_id, period, status)?;
-                db.append_audit(&user, "period.set-status", Some(entity_id), &json!({ "period": period, "from": current.as_str(), "to": status.as_str() }))?;
-                changes.push(StatusChange { entity: entity_id.clone(), period: period.clone(), from: current.as_str(), to: status.as_str() });
-            }
-            Ok(changes)
+            entities
+                .iter()
+                .map(|entity| set_status_in(db, &user, entity, period, status))
+                .collect()
         })
     }
 
@@ -482,17 +460,7 @@ impl Ledger {
                 )));
             }
             for entity_id in entities {
-                let entity = db.require_entity(entity_id)?;
-                if !db
-                    .periods(&entity.calendar, None)?
-                    .iter()
-                    .any(|candidate| &candidate.name == period)
-                {
-                    return Err(LedgerError::Invalid(format!(
-                        "period {period} does not exist in calendar {} of entity {entity_id}",
-                        entity.calendar
-                    )));
-                }
+                EntityPeriods::of_entity(db, entity_id)?.named(period)?;
                 db.set_module_access(entity_id, period, module, level)?;
                 db.append_audit(
                     &user,
@@ -567,6 +535,51 @@ pub fn posting_rules(
         user: user.clone(),
         options,
         entity,
+    })
+}
+
+/// Sets the status of one entity's period inside the caller's transaction, with its audit
+/// record. Refused when the period does not exist, when a permanently closed period would
+/// reopen, and when closing permanently would skip an earlier period that is not.
+fn set_status_in(
+    db: &Db<'_>,
+    user: &UserId,
+    entity: &EntityId,
+    period: &PeriodName,
+    status: PeriodStatus,
+) -> Result<StatusChange, LedgerError> {
+    let periods = EntityPeriods::of_entity(db, entity)?;
+    let target = periods.named(period)?;
+    let statuses = db.period_statuses(entity)?;
+    let status_of = |name: &PeriodName| statuses.get(name).copied().unwrap_or(PeriodStatus::Open);
+    let current = status_of(period);
+    check_status_change(current, status)
+        .map_err(|reason| LedgerError::Invalid(format!("period {period} of entity {entity}: {reason}")))?;
+    if status == PeriodStatus::PermanentlyClosed
+        && let Some(earlier) = periods
+            .periods
+            .iter()
+            .filter(|candidate| candidate.ordinal < target.ordinal)
+            .find(|candidate| status_of(&candidate.name) != PeriodStatus::PermanentlyClosed)
+    {
+        return Err(LedgerError::Invalid(format!(
+            "period {period} of entity {entity} cannot be permanently closed: earlier period {} is {}; close periods in sequence",
+            earlier.name,
+            status_of(&earlier.name).as_str()
+        )));
+    }
+    db.set_period_status(entity, period, status)?;
+    db.append_audit(
+        user,
+        "period.set-status",
+        Some(entity),
+        &json!({ "period": period, "from": current.as_str(), "to": status.as_str() }),
+    )?;
+    Ok(StatusChange {
+        entity: entity.clone(),
+        period: period.clone(),
+        from: current.as_str(),
+        to: status.as_str(),
     })
 }
 

@@ -4,6 +4,7 @@
 use super::CloseContext;
 use super::config::Builtin;
 use anyhow::Context as _;
+use closebook_ledger::calendar::EntityPeriods;
 use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::ids::EntityId;
 use closebook_ledger::import::CsvJournalReader;
@@ -26,16 +27,10 @@ pub fn run(
     let period = context.period.clone();
     let message = match builtin {
         Builtin::VerifyJournalsPosted { modules } => {
-            let (start, end) = ledger
-                .read(|db| {
-                    let record = db.require_entity(entity)?;
-                    let target = db
-                        .periods(&record.calendar, None)?
-                        .into_iter()
-                        .find(|candidate| candidate.name == period);
-                    Ok(target.map(|target| (target.start, target.end)))
-                })?
-                .context("the close period does not exist")?;
+            let (start, end) = ledger.read(|db| {
+                let target = EntityPeriods::of_entity(db, entity)?.named(&period)?.clone();
+                Ok((target.start, target.end))
+            })?;
             let drafts = ledger.read(|db| db.draft_bodies(entity))?;
             let mut unposted = Vec::new();
             for (key, body) in drafts {

@@ -17,6 +17,7 @@ use crate::plugin::{Limits, LoadedPlugin, PluginRuntime};
 use crate::step::{PostError, StepRequest, post_record, run_step};
 use anyhow::Context as _;
 use closebook_ledger::Ledger;
+use closebook_ledger::calendar::EntityPeriods;
 use closebook_ledger::close_task::{EntityRead, TaskStatus};
 use closebook_ledger::ids::{EntityId, PeriodName, UserId};
 use closebook_ledger::store::{CloseTaskRecord, Db, Store};
@@ -200,16 +201,7 @@ impl CloseContext<'_> {
         let period = self.period.clone();
         store.read(|db| {
             for entity in &entities {
-                let record = db.require_entity(entity)?;
-                if !db
-                    .periods(&record.calendar, None)?
-                    .iter()
-                    .any(|candidate| candidate.name == period)
-                {
-                    return Err(closebook_ledger::LedgerError::Invalid(format!(
-                        "period {period} does not exist for entity {entity}"
-                    )));
-                }
+                EntityPeriods::of_entity(db, entity)?.named(&period)?;
             }
             Ok(())
         })?;
@@ -232,12 +224,11 @@ impl CloseContext<'_> {
         let mut incomplete = Vec::new();
         store.read(|db| {
             for entity in &entities {
-                let record = db.require_entity(entity)?;
-                let periods = db.periods(&record.calendar, None)?;
-                let Some(position) = periods.iter().position(|period| period.name == self.period) else {
+                let periods = EntityPeriods::of_entity(db, entity)?;
+                let Some(position) = periods.position(&self.period) else {
                     continue;
                 };
-                let Some(previous) = position.checked_sub(1).map(|index| &periods[index].name) else {
+                let Some(previous) = position.checked_sub(1).map(|index| &periods.periods[index].name) else {
                     continue;
                 };
                 let mut started = false;

@@ -11,6 +11,7 @@ use super::CloseContext;
 use super::config::Task;
 use super::config::{Builtin, TaskKind};
 use closebook_ledger::LedgerError;
+use closebook_ledger::calendar::EntityPeriods;
 use closebook_ledger::close_task::{EntityRead, TaskStatus};
 use closebook_ledger::ids::{EntityId, PeriodName};
 use closebook_ledger::period::PeriodStatus;
@@ -25,13 +26,13 @@ pub(super) fn periods_in_scope(
     entity: &EntityId,
     period: &PeriodName,
 ) -> Result<Option<BTreeSet<String>>, LedgerError> {
-    let record = db.require_entity(entity)?;
-    let periods = db.periods(&record.calendar, None)?;
-    let Some(target) = periods.iter().find(|candidate| &candidate.name == period) else {
+    let periods = EntityPeriods::of_entity(db, entity)?;
+    let Some(target) = periods.find(period) else {
         return Ok(None);
     };
     Ok(Some(
         periods
+            .periods
             .iter()
             .filter(|candidate| candidate.fiscal_year == target.fiscal_year && candidate.ordinal <= target.ordinal)
             .map(|candidate| candidate.name.to_string())

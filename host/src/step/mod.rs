@@ -10,6 +10,7 @@ use crate::plugin::wit::{EntityAccess, StepInfo, StepInput, StepOutput};
 use crate::plugin::{Limits, LoadedPlugin, SandboxEnvironment, StepRun};
 use anyhow::Context as _;
 use chrono::{NaiveDate, TimeZone};
+use closebook_ledger::calendar::EntityPeriods;
 use closebook_ledger::close_task::{EntityRead, TaskReads};
 use closebook_ledger::dimension::DimensionValues;
 use closebook_ledger::ids::{AccountNumber, CurrencyCode, EntityId, EntryKey, PeriodName};
@@ -113,15 +114,15 @@ pub fn run_step(db_path: &Path, plugin: &LoadedPlugin, request: &StepRequest) ->
                 db.require_entity(entity)?;
             }
             let periods = snapshot::periods_of(db, &request.entity, None)?;
-            periods
+            match periods
                 .into_iter()
                 .find(|period| period.name == request.period.as_str())
-                .ok_or_else(|| {
-                    LedgerError::Invalid(format!(
-                        "period {} does not exist for entity {}",
-                        request.period, request.entity
-                    ))
-                })
+            {
+                Some(period) => Ok(period),
+                None => Err(EntityPeriods::of_entity(db, &request.entity)?
+                    .unknown(&request.period)
+                    .into()),
+            }
         })?
     };
     let period_end = NaiveDate::from_str(&period.end).context("period end date")?;

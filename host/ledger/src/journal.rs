@@ -371,6 +371,51 @@ pub struct ValidEntry {
     pub reverses_entry_id: Option<i64>,
 }
 
+impl PostedLine {
+    /// The line that cancels this one: the same account, dimensions, currency and description,
+    /// with both amounts negated.
+    pub fn negated(&self) -> PostedLine {
+        PostedLine {
+            amount: crate::money::negate(self.amount),
+            accounting_amount: crate::money::negate(self.accounting_amount),
+            ..self.clone()
+        }
+    }
+}
+
+/// Everything of a counter-entry but its lines, which are the negated lines of the entry it
+/// cancels: a reversal (`journal reverse`, a step's automatic reversal) or the cancellation of
+/// a run's entry before a rerun. One builder, so that every counter-entry negates alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterEntry {
+    pub key: EntryKey,
+    pub fingerprint: String,
+    pub date: NaiveDate,
+    pub period: PeriodName,
+    pub fiscal_year: FiscalYearName,
+    pub description: String,
+    /// The posted entry this one reverses, when it is a reversal the ledger links back.
+    pub reverses_entry_id: Option<i64>,
+}
+
+impl CounterEntry {
+    /// The entry that cancels `lines`, of an entry of `module`, ready to post: the checks of
+    /// the period it posts in are the caller's.
+    pub fn cancelling(self, module: Module, lines: &[PostedLine]) -> ValidEntry {
+        ValidEntry {
+            key: self.key,
+            fingerprint: self.fingerprint,
+            date: self.date,
+            period: self.period,
+            fiscal_year: self.fiscal_year,
+            module,
+            description: self.description,
+            lines: lines.iter().map(PostedLine::negated).collect(),
+            reverses_entry_id: self.reverses_entry_id,
+        }
+    }
+}
+
 /// A posted entry exactly as stored; the hash chain covers all of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PostedEntry {
@@ -971,6 +1016,60 @@ mod tests {
 
     fn date(text: &str) -> NaiveDate {
         NaiveDate::from_str(text).unwrap()
+    }
+
+    // Proves a counter-entry carries the lines it cancels with both amounts negated and
+    // everything else of each line unchanged, under its own key, date and period.
+    #[test]
+    fn a_counter_entry_negates_every_line_and_keeps_the_rest() {
+        let line = |line_no, account: &str, amount: &str, accounting_amount: &str| PostedLine {
+            line_no,
+            account: AccountNumber::new(account),
+            dimensions: "region=west".to_owned(),
+            currency: CurrencyCode::new("EUR"),
+            amount: d(amount),
+            accounting_amount: d(accounting_amount),
+            description: format!("line {line_no}"),
+        };
+        let lines = [
+            line(1, "1000", "100.00", "108.00"),
+            line(2, "4000", "-100.00", "-108.00"),
+        ];
+        let counter = CounterEntry {
+            key: EntryKey::new("reversal-of-A"),
+            fingerprint: "reversal:abc".to_owned(),
+            date: date("2026-02-01"),
+            period: PeriodName::new("2026-02"),
+            fiscal_year: FiscalYearName::new("FY2026"),
+            description: "Reversal of A".to_owned(),
+            reverses_entry_id: Some(7),
+        }
+        .cancelling(Module::Payables, &lines);
+        assert_eq!(
+            counter.lines,
+            [
+                line(1, "1000", "-100.00", "-108.00"),
+                line(2, "4000", "100.00", "108.00")
+            ]
+        );
+        assert_eq!(counter.module, Module::Payables);
+        assert_eq!(counter.key.as_str(), "reversal-of-A");
+        assert_eq!(counter.period.as_str(), "2026-02");
+        assert_eq!(counter.reverses_entry_id, Some(7));
+        // A zero amount stays a plain zero: a negative zero would print, and hash, as -0.
+        let zero = CounterEntry {
+            key: EntryKey::new("Z"),
+            fingerprint: String::new(),
+            date: date("2026-02-01"),
+            period: PeriodName::new("2026-02"),
+            fiscal_year: FiscalYearName::new("FY2026"),
+            description: String::new(),
+            reverses_entry_id: None,
+        }
+        .cancelling(Module::Ledger, &[line(1, "1000", "0.00", "5.00")]);
+        assert!(zero.lines[0].amount.is_zero());
+        assert!(!zero.lines[0].amount.is_sign_negative());
+        assert_eq!(zero.lines[0].accounting_amount, d("-5.00"));
     }
 
     fn account(number: &str, account_type: AccountType) -> (AccountNumber, Account) {

@@ -8,7 +8,7 @@ use crate::error::LedgerError;
 use crate::ids::{ChartId, EntityId, EntryKey, PeriodName, UserId};
 use crate::import::JournalItem;
 use crate::journal::{
-    EntryRefusal, NewEntry, PostedEntry, PostedLine, PostingOptions, PostingRules, Provenance, Refusal, ValidEntry,
+    CounterEntry, EntryRefusal, NewEntry, PostedEntry, PostingOptions, PostingRules, Provenance, Refusal,
 };
 use crate::period::{Module, ModuleAccess, PeriodStatus, check_status_change};
 use crate::pipeline::{self, Checked, ReadItem};
@@ -623,30 +623,16 @@ pub fn reverse_in(
             "entry key {reversal_key} is already used in entity {entity}; the reversal of {key} needs it"
         )));
     }
-    let lines: Vec<PostedLine> = original
-        .lines
-        .iter()
-        .map(|line| PostedLine {
-            amount: crate::money::negate(line.amount),
-            accounting_amount: crate::money::negate(line.accounting_amount),
-            ..line.clone()
-        })
-        .collect();
-    let valid = ValidEntry {
-        fingerprint: format!("reversal:{}", original.hash),
+    let reversal = CounterEntry {
         key: reversal_key,
+        fingerprint: format!("reversal:{}", original.hash),
         date,
         period: target.name,
         fiscal_year: target.fiscal_year,
-        module: original.module,
         description: format!("Reversal of {key}: {}", original.description),
-        lines,
         reverses_entry_id: Some(original.id),
     };
-    let mut batch = PostingBatch::begin(db, entity, user)?;
-    let posted = batch.post(db, valid, provenance)?;
-    batch.finish(db)?;
-    Ok(posted)
+    post_counter_entry(db, entity, user, &original, reversal, provenance)
 }
 
 /// Cancels every entry a run posted that is not cancelled yet, each in the entity it was
@@ -693,27 +679,30 @@ pub fn negate_for_rerun(
                 reason,
             }])
         })?;
-    let valid = ValidEntry {
+    let cancellation = CounterEntry {
         key: EntryKey::new(format!("rerun-of-{key}")),
         fingerprint: format!("rerun:{}", original.hash),
         date: original.date,
         period: original.period.clone(),
         fiscal_year: original.fiscal_year.clone(),
-        module: original.module,
         description: format!("Rerun: cancels {key}: {}", original.description),
-        lines: original
-            .lines
-            .iter()
-            .map(|line| PostedLine {
-                amount: crate::money::negate(line.amount),
-                accounting_amount: crate::money::negate(line.accounting_amount),
-                ..line.clone()
-            })
-            .collect(),
         reverses_entry_id: None,
     };
+    post_counter_entry(db, entity, user, &original, cancellation, provenance)
+}
+
+/// Posts `counter` with the negated lines of `original`, in a batch of its own inside the
+/// caller's transaction.
+fn post_counter_entry(
+    db: &Db<'_>,
+    entity: &EntityId,
+    user: &UserId,
+    original: &PostedEntry,
+    counter: CounterEntry,
+    provenance: &Provenance,
+) -> Result<PostedEntry, LedgerError> {
     let mut batch = PostingBatch::begin(db, entity, user)?;
-    let posted = batch.post(db, valid, provenance)?;
+    let posted = batch.post(db, counter.cancelling(original.module, &original.lines), provenance)?;
     batch.finish(db)?;
     Ok(posted)
 }

@@ -15,7 +15,7 @@ use closebook_ledger::close_task::{EntityRead, TaskReads};
 use closebook_ledger::dimension::DimensionValues;
 use closebook_ledger::ids::{AccountNumber, CurrencyCode, EntityId, EntryKey, PeriodName};
 use closebook_ledger::journal::{
-    EntryRefusal, NewEntry, NewLine, PostedLine, PostingOptions, PostingRules, Provenance, Refusal, ValidEntry,
+    CounterEntry, EntryRefusal, NewEntry, NewLine, PostingOptions, PostingRules, Provenance, Refusal, ValidEntry,
 };
 use closebook_ledger::ledger::posting_rules;
 use closebook_ledger::period::Module;
@@ -267,25 +267,16 @@ fn reversal_of(rules: &PostingRules, valid: &ValidEntry, date: NaiveDate) -> Res
     }
     let period = rules.resolve_period(date, None)?;
     rules.check_can_post(&period.name, valid.module)?;
-    Ok(ValidEntry {
+    let reversal = CounterEntry {
         key: EntryKey::new(format!("{}/reversal", valid.key)),
         fingerprint: format!("reversal:{}", valid.fingerprint),
         date,
         period: period.name,
         fiscal_year: period.fiscal_year,
-        module: valid.module,
         description: format!("Reversal of {}", valid.description),
-        lines: valid
-            .lines
-            .iter()
-            .map(|line| PostedLine {
-                amount: closebook_ledger::money::negate(line.amount),
-                accounting_amount: closebook_ledger::money::negate(line.accounting_amount),
-                ..line.clone()
-            })
-            .collect(),
         reverses_entry_id: None,
-    })
+    };
+    Ok(reversal.cancelling(valid.module, &valid.lines))
 }
 
 /// Everything needed to post a step's output later (at once, or after a review): the output

@@ -11,14 +11,15 @@ use crate::journal::{
     CounterEntry, EntryRefusal, NewEntry, PostedEntry, PostingOptions, PostingRules, Provenance, Refusal,
 };
 use crate::period::{Module, ModuleAccess, PeriodStatus, check_status_change};
-use crate::pipeline::{self, Checked, ReadItem};
+use crate::pipeline::{self, Checked, KeepDrafts, ReadItem, Stage};
 use crate::rate::{ExchangeRate, RateTable};
 use crate::setup::{AccountSetup, SetupFile, SetupSummary};
-use crate::store::{Db, PostingBatch, PostingStatements, Store};
+use crate::store::{Db, ExistingKey, PostingBatch, PostingStatements, StagedEntry, Store};
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
+use std::sync::mpsc::Receiver;
 
 /// How often a long import reports its progress, in entries read.
 pub const IMPORT_PROGRESS_ENTRIES: usize = 20_000;
@@ -193,119 +194,35 @@ impl Ledger {
                 source: format!("import:{source}"),
                 ..Provenance::default()
             };
-            let mut batch = if post {
-                Some(PostingBatch::begin(db, entity, &user)?)
-            } else {
-                None
+            let mut import = JournalImport {
+                db,
+                entity,
+                user: &user,
+                source,
+                drafts_possible: true,
+                summary: ImportSummary::default(),
+                refusals: Vec::new(),
+                progress,
             };
-            // A posting import writes no drafts, so when the entity has none at the start no key
-            // of the file can name one, and the per-entry draft lookup is left out; the insert
-            // itself then finds a key posted before.
-            let drafts_possible = !post || db.draft_count(entity)? > 0;
-            let mut statements = if post {
-                Some(PostingStatements::prepare(db)?)
+            let (sequence, action) = if post {
+                let writer = Posting {
+                    batch: PostingBatch::begin(db, entity, &user)?,
+                    statements: PostingStatements::prepare(db)?,
+                };
+                // A posting import writes no drafts, so when the entity has none at the start no
+                // key of the file can name one, and the per-entry draft lookup is left out; the
+                // insert itself then finds a key posted before.
+                import.drafts_possible = db.draft_count(entity)? > 0;
+                let stager = writer.batch.stager(&provenance);
+                (import.run(writer, stager, &rules, items)?, "import.journals.post")
             } else {
-                None
+                (import.run(Drafts, KeepDrafts, &rules, items)?, "import.journals.draft")
             };
-            let mut summary = ImportSummary::default();
-            let mut refusals: Vec<EntryRefusal> = Vec::new();
-            std::thread::scope(|scope| -> Result<(), LedgerError> {
-                let (sender, receiver) = std::sync::mpsc::sync_channel(pipeline::CHUNKS_AHEAD);
-                let stager = batch.as_ref().map(|batch| batch.stager(&provenance));
-                let (rules, items) = (&rules, items.into_iter());
-                let reader = scope.spawn(move || pipeline::read_ahead(items, rules, stager, &sender));
-                'read: for chunk in &receiver {
-                    for item in chunk {
-                        if refusals.len() >= REFUSALS_COLLECTED_MAX {
-                            break 'read;
-                        }
-                        let (entry, fingerprint, checked) = match item {
-                            ReadItem::Unreadable(refusal) => {
-                                refusals.push(refusal);
-                                continue;
-                            }
-                            ReadItem::Entry {
-                                entry,
-                                fingerprint,
-                                checked,
-                            } => (entry, fingerprint, checked),
-                        };
-                        summary.entries_read += 1;
-                        summary.lines_read += entry.lines.len();
-                        if summary.entries_read % IMPORT_PROGRESS_ENTRIES == 0 {
-                            progress(&summary);
-                        }
-                        let existing = if drafts_possible {
-                            db.existing_key(entity, &entry.key)?
-                        } else if let Checked::Staged(_) = checked {
-                            None
-                        } else {
-                            db.existing_posted_key(entity, &entry.key)?
-                        };
-                        if let Some(existing) = &existing {
-                            if existing.fingerprint != fingerprint {
-                                refusals.push(key_conflict(&entry));
-                                continue;
-                            }
-                            // An identical posted entry, or a draft re-imported without --post.
-                            if existing.posted_entry_id.is_some() || !post {
-                                summary.repeated += 1;
-                                continue;
-                            }
-                        }
-                        match checked {
-                            Checked::Refused(entry_refusals) => refusals.extend(entry_refusals),
-                            Checked::Staged(staged) => {
-                                let (Some(batch), Some(statements)) = (batch.as_mut(), statements.as_mut()) else {
-                                    unreachable!("entries are staged for a posting import only");
-                                };
-                                if let Some(draft_id) = existing.as_ref().and_then(|existing| existing.draft_id) {
-                                    db.delete_draft(draft_id)?;
-                                }
-                                if batch.post_staged(statements, *staged)?.is_some() {
-                                    summary.posted += 1;
-                                    continue;
-                                }
-                                // The key is posted already: a repeat, or a conflict.
-                                let posted = db
-                                    .existing_posted_key(entity, &entry.key)?
-                                    .expect("the insert found the key posted");
-                                if posted.fingerprint == fingerprint {
-                                    summary.repeated += 1;
-                                } else {
-                                    refusals.push(key_conflict(&entry));
-                                }
-                            }
-                            Checked::Valid => {
-                                let body = serde_json::to_string(&entry)
-                                    .map_err(|error| LedgerError::Invalid(error.to_string()))?;
-                                db.insert_draft(entity, &entry.key, &fingerprint, &body, source, &user)?;
-                                summary.drafted += 1;
-                            }
-                        }
-                    }
-                }
-                drop(receiver);
-                reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                Ok(())
-            })?;
-            drop(statements);
-            if !refusals.is_empty() {
-                return Err(LedgerError::Refused(refusals));
-            }
-            if let Some(batch) = batch {
-                summary.sequence = batch.sequence();
-                batch.finish(db)?;
-            } else {
-                summary.sequence = db.ledger_head(entity)?.0;
-            }
+            let mut summary = import.summary;
+            summary.sequence = sequence;
             db.append_audit(
                 &user,
-                if post {
-                    "import.journals.post"
-                } else {
-                    "import.journals.draft"
-                },
+                action,
                 Some(entity),
                 &json!({ "file": source, "summary": summary }),
             )?;
@@ -536,6 +453,214 @@ pub fn posting_rules(
         options,
         entity,
     })
+}
+
+/// One journal import on the writing thread (the one holding the transaction): the reader
+/// thread (`pipeline::read_ahead`) hands it checked entries; it sorts out repeats and key
+/// conflicts and hands the rest to its writer, drafts or postings.
+struct JournalImport<'a, 'db> {
+    db: &'a Db<'db>,
+    entity: &'a EntityId,
+    user: &'a UserId,
+    source: &'a str,
+    /// Whether a key of the file may name a draft: false for a posting import into an entity
+    /// with no drafts, which then skips the per-entry draft lookup.
+    drafts_possible: bool,
+    summary: ImportSummary,
+    refusals: Vec<EntryRefusal>,
+    progress: &'a mut dyn FnMut(&ImportSummary),
+}
+
+impl JournalImport<'_, '_> {
+    /// Reads `items` on a second thread while this one writes; refused as a whole when any entry
+    /// is. Returns the entity's ledger sequence after the writes.
+    fn run<W: JournalWriter, S: Stage<Staged = W::Staged>>(
+        &mut self,
+        mut writer: W,
+        stage: S,
+        rules: &PostingRules,
+        items: impl IntoIterator<Item = JournalItem, IntoIter: Send>,
+    ) -> Result<i64, LedgerError> {
+        std::thread::scope(|scope| {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(pipeline::CHUNKS_AHEAD);
+            let items = items.into_iter();
+            let reader = scope.spawn(move || pipeline::read_ahead(items, rules, stage, &sender));
+            let written = self.take_all(&mut writer, &receiver);
+            // Hanging up stops the reader at its next chunk when writing stopped early.
+            drop(receiver);
+            reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            written
+        })?;
+        if !self.refusals.is_empty() {
+            return Err(LedgerError::Refused(std::mem::take(&mut self.refusals)));
+        }
+        writer.finish(self.db, self.entity)
+    }
+
+    /// Takes the reader's chunks until the file ends or enough refusals were collected.
+    fn take_all<W: JournalWriter>(
+        &mut self,
+        writer: &mut W,
+        receiver: &Receiver<Vec<ReadItem<W::Staged>>>,
+    ) -> Result<(), LedgerError> {
+        for chunk in receiver {
+            for item in chunk {
+                if self.refusals.len() >= REFUSALS_COLLECTED_MAX {
+                    return Ok(());
+                }
+                self.take(writer, item)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One item of the file: refused, a repeat of an entry imported before, or written.
+    fn take<W: JournalWriter>(&mut self, writer: &mut W, item: ReadItem<W::Staged>) -> Result<(), LedgerError> {
+        let (entry, fingerprint, checked) = match item {
+            ReadItem::Unreadable(refusal) => {
+                self.refusals.push(refusal);
+                return Ok(());
+            }
+            ReadItem::Entry {
+                entry,
+                fingerprint,
+                checked,
+            } => (entry, fingerprint, checked),
+        };
+        self.summary.entries_read += 1;
+        self.summary.lines_read += entry.lines.len();
+        if self.summary.entries_read.is_multiple_of(IMPORT_PROGRESS_ENTRIES) {
+            (self.progress)(&self.summary);
+        }
+        let existing = if self.drafts_possible {
+            self.db.existing_key(self.entity, &entry.key)?
+        } else if let Checked::Valid(_) = checked {
+            // A valid entry of a posting import: its insert finds a key posted before.
+            None
+        } else {
+            self.db.existing_posted_key(self.entity, &entry.key)?
+        };
+        if let Some(existing) = &existing {
+            if existing.fingerprint != fingerprint {
+                self.refusals.push(key_conflict(&entry));
+                return Ok(());
+            }
+            // An identical posted entry, or a draft re-imported without --post.
+            if existing.posted_entry_id.is_some() || !W::POSTS {
+                self.summary.repeated += 1;
+                return Ok(());
+            }
+        }
+        match checked {
+            Checked::Refused(entry_refusals) => self.refusals.extend(entry_refusals),
+            Checked::Valid(staged) => writer.write(self, &entry, &fingerprint, existing.as_ref(), staged)?,
+        }
+        Ok(())
+    }
+}
+
+/// Where an import writes its valid entries: [`Drafts`] or [`Posting`].
+trait JournalWriter {
+    /// What a valid entry carries from the reader (see `pipeline::Stage`).
+    type Staged: Send;
+    /// Whether the import posts: then a draft re-imported is posted, not a repeat.
+    const POSTS: bool;
+
+    /// Writes a valid entry that no entry imported before has the key of, or a draft posting
+    /// now (`existing`).
+    fn write(
+        &mut self,
+        import: &mut JournalImport<'_, '_>,
+        entry: &NewEntry,
+        fingerprint: &str,
+        existing: Option<&ExistingKey>,
+        staged: Self::Staged,
+    ) -> Result<(), LedgerError>;
+
+    /// Ends the writes of an import nothing of which was refused; returns the entity's ledger
+    /// sequence after it.
+    fn finish(self, db: &Db<'_>, entity: &EntityId) -> Result<i64, LedgerError>;
+}
+
+/// An import without `--post`: valid entries are kept as drafts.
+struct Drafts;
+
+impl JournalWriter for Drafts {
+    type Staged = ();
+    const POSTS: bool = false;
+
+    fn write(
+        &mut self,
+        import: &mut JournalImport<'_, '_>,
+        entry: &NewEntry,
+        fingerprint: &str,
+        _existing: Option<&ExistingKey>,
+        _staged: (),
+    ) -> Result<(), LedgerError> {
+        let body = serde_json::to_string(entry).map_err(|error| LedgerError::Invalid(error.to_string()))?;
+        import.db.insert_draft(
+            import.entity,
+            &entry.key,
+            fingerprint,
+            &body,
+            import.source,
+            import.user,
+        )?;
+        import.summary.drafted += 1;
+        Ok(())
+    }
+
+    fn finish(self, db: &Db<'_>, entity: &EntityId) -> Result<i64, LedgerError> {
+        Ok(db.ledger_head(entity)?.0)
+    }
+}
+
+/// An import with `--post`: valid entries, stamped by the reader, post through one batch.
+struct Posting<'db> {
+    batch: PostingBatch,
+    statements: PostingStatements<'db>,
+}
+
+impl JournalWriter for Posting<'_> {
+    type Staged = Box<StagedEntry>;
+    const POSTS: bool = true;
+
+    fn write(
+        &mut self,
+        import: &mut JournalImport<'_, '_>,
+        entry: &NewEntry,
+        fingerprint: &str,
+        existing: Option<&ExistingKey>,
+        staged: Box<StagedEntry>,
+    ) -> Result<(), LedgerError> {
+        if let Some(draft_id) = existing.and_then(|existing| existing.draft_id) {
+            import.db.delete_draft(draft_id)?;
+        }
+        if self.batch.post_staged(&mut self.statements, *staged)?.is_some() {
+            import.summary.posted += 1;
+            return Ok(());
+        }
+        // The key is posted already: a repeat, or a conflict.
+        let posted = import
+            .db
+            .existing_posted_key(import.entity, &entry.key)?
+            .expect("the insert found the key posted");
+        if posted.fingerprint == fingerprint {
+            import.summary.repeated += 1;
+        } else {
+            import.refusals.push(key_conflict(entry));
+        }
+        Ok(())
+    }
+
+    fn finish(self, db: &Db<'_>, _entity: &EntityId) -> Result<i64, LedgerError> {
+        let Posting { batch, statements } = self;
+        // The batch writes the balances with statements of its own.
+        drop(statements);
+        let sequence = batch.sequence();
+        batch.finish(db)?;
+        Ok(sequence)
+    }
 }
 
 /// Sets the status of one entity's period inside the caller's transaction, with its audit

@@ -957,6 +957,38 @@ mod tests {
     }
 
     #[test]
+    fn drafts_repeat_and_a_posting_import_of_the_same_file_posts_them() {
+        // Proves both writers of an import (#16): without `post` the entries are kept as drafts
+        // and a second draft import repeats them; a posting import of the same file posts the
+        // drafts and removes them; a draft import then finds them posted, and one with other
+        // data under the same key is refused.
+        let mut ledger = ledger_with("entry,date,account,amount\n");
+        let entity = EntityId::new("E");
+        let journal = "entry,date,account,amount\nA,2026-01-05,1000,1.00\nA,2026-01-05,4000,-1.00\n";
+        let draft = |ledger: &mut Ledger, journal: &str| {
+            let reader = CsvJournalReader::new(journal.as_bytes(), "j.csv", Module::Ledger).unwrap();
+            ledger.import_journals(&entity, reader, false, "j.csv")
+        };
+        let counts = |summary: ImportSummary| (summary.drafted, summary.posted, summary.repeated, summary.sequence);
+        assert_eq!(counts(draft(&mut ledger, journal).unwrap()), (1, 0, 0, 0));
+        assert_eq!(counts(draft(&mut ledger, journal).unwrap()), (0, 0, 1, 0));
+        assert_eq!(counts(import(&mut ledger, journal).unwrap()), (0, 1, 0, 1));
+        assert_eq!(ledger.read(|db| db.draft_count(&entity)).unwrap(), 0);
+        assert_eq!(counts(draft(&mut ledger, journal).unwrap()), (0, 0, 1, 1));
+        let changed = journal.replace("1.00", "2.00");
+        let LedgerError::Refused(refusals) = draft(&mut ledger, &changed).unwrap_err() else {
+            panic!("expected refusals");
+        };
+        assert_eq!(
+            refusals[0].reason,
+            Refusal::KeyConflict {
+                key: EntryKey::new("A")
+            }
+        );
+        assert_eq!(closing(&mut ledger, "2026-01", "1000").as_deref(), Some("1.00"));
+    }
+
+    #[test]
     fn a_file_of_endless_refusals_stops_at_the_collection_limit() {
         // The writer stops at REFUSALS_COLLECTED_MAX and hangs up; the reading thread must stop
         // too (the import returns instead of waiting for it) and nothing is written.

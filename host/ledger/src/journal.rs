@@ -293,6 +293,48 @@ pub fn check_text_length(field: &'static str, text: &str, maximum_chars: usize) 
     Ok(())
 }
 
+/// Refuses an entry whose texts (key, description, each line's texts) are unusable or whose
+/// line count is out of bounds: checked first, so that no later message quotes a value of
+/// megabytes or one that holds a control character.
+fn check_entry_shape(entry: &NewEntry) -> Result<(), Vec<EntryRefusal>> {
+    let entry_line = entry.source_line();
+    let refusal = |source_line: Option<u64>, reason: Refusal| EntryRefusal {
+        key: entry.key.clone(),
+        source_line,
+        reason,
+    };
+    if let Err(reason) = check_id_text("entry key", entry.key.as_str(), ENTRY_KEY_CHARS_MAX) {
+        return Err(vec![EntryRefusal {
+            key: EntryKey::new(quoted_for_message(entry.key.as_str())),
+            source_line: entry_line,
+            reason,
+        }]);
+    }
+    if let Err(reason) = check_entry_texts(entry) {
+        return Err(vec![refusal(entry_line, reason)]);
+    }
+    let refusals: Vec<EntryRefusal> = entry
+        .lines
+        .iter()
+        .filter_map(|line| {
+            check_line_texts(line)
+                .err()
+                .map(|reason| refusal(line.source_line.or(entry_line), reason))
+        })
+        .collect();
+    if !refusals.is_empty() {
+        return Err(refusals);
+    }
+    if entry.lines.is_empty() {
+        return Err(vec![refusal(entry_line, Refusal::NoLines)]);
+    }
+    if entry.lines.len() > ENTRY_LINES_MAX {
+        let count = entry.lines.len();
+        return Err(vec![refusal(entry_line, Refusal::TooManyLines { count })]);
+    }
+    Ok(())
+}
+
 /// Checks the texts of an entry as a whole against their limits.
 fn check_entry_texts(entry: &NewEntry) -> Result<(), Refusal> {
     check_text_length("entry description", &entry.description, DESCRIPTION_CHARS_MAX)?;
@@ -686,70 +728,45 @@ impl PostingRules {
         entry: &NewEntry,
         fingerprint: String,
     ) -> Result<ValidEntry, Vec<EntryRefusal>> {
-        let mut refusals = Vec::new();
-        let refuse = |refusals: &mut Vec<EntryRefusal>, source_line: Option<u64>, reason: Refusal| {
-            refusals.push(EntryRefusal {
-                key: entry.key.clone(),
-                source_line,
-                reason,
-            });
-        };
+        check_entry_shape(entry)?;
         let entry_line = entry.source_line();
-        // Texts are checked first, so that no later message quotes a value of megabytes or one
-        // that holds a control character.
-        if let Err(reason) = check_id_text("entry key", entry.key.as_str(), ENTRY_KEY_CHARS_MAX) {
-            refusals.push(EntryRefusal {
-                key: EntryKey::new(quoted_for_message(entry.key.as_str())),
+        let refused = |reason: Refusal| {
+            vec![EntryRefusal {
+                key: entry.key.clone(),
                 source_line: entry_line,
                 reason,
-            });
-            return Err(refusals);
-        }
-        if let Err(reason) = check_entry_texts(entry) {
-            refuse(&mut refusals, entry_line, reason);
-            return Err(refusals);
-        }
-        for line in &entry.lines {
-            if let Err(reason) = check_line_texts(line) {
-                refuse(&mut refusals, line.source_line.or(entry_line), reason);
-            }
-        }
-        if !refusals.is_empty() {
-            return Err(refusals);
-        }
-        if entry.lines.is_empty() {
-            refuse(&mut refusals, entry_line, Refusal::NoLines);
-            return Err(refusals);
-        }
-        if entry.lines.len() > ENTRY_LINES_MAX {
-            refuse(
-                &mut refusals,
-                entry_line,
-                Refusal::TooManyLines {
-                    count: entry.lines.len(),
-                },
-            );
-            return Err(refusals);
-        }
-        let period = match self.resolve_period(entry.date, entry.period.as_ref()) {
-            Ok(period) => period,
-            Err(reason) => {
-                refuse(&mut refusals, entry_line, reason);
-                return Err(refusals);
-            }
+            }]
         };
-        if let Err(reason) = self.check_can_post(&period.name, entry.module) {
-            refuse(&mut refusals, entry_line, reason);
-            return Err(refusals);
-        }
+        let period = self
+            .resolve_period(entry.date, entry.period.as_ref())
+            .map_err(refused)?;
+        self.check_can_post(&period.name, entry.module).map_err(refused)?;
+        let accounting_minor_units = self.minor_units(&self.entity.currency).map_err(refused)?;
+        let (mut lines, converted_lines) = self.validate_lines(entry, accounting_minor_units)?;
+        self.balance(&mut lines, converted_lines, accounting_minor_units)
+            .map_err(refused)?;
+        Ok(ValidEntry {
+            key: entry.key.clone(),
+            fingerprint,
+            date: entry.date,
+            period: period.name,
+            fiscal_year: period.fiscal_year,
+            module: entry.module,
+            description: entry.description.clone(),
+            lines,
+            reverses_entry_id: None,
+        })
+    }
+
+    /// The entry's lines as they post, with their accounting amounts, and how many were
+    /// converted at a rate; refused with every line's refusal.
+    fn validate_lines(
+        &self,
+        entry: &NewEntry,
+        accounting_minor_units: u32,
+    ) -> Result<(Vec<PostedLine>, u32), Vec<EntryRefusal>> {
         let accounting_currency = &self.entity.currency;
-        let accounting_minor_units = match self.minor_units(accounting_currency) {
-            Ok(units) => units,
-            Err(reason) => {
-                refuse(&mut refusals, entry_line, reason);
-                return Err(refusals);
-            }
-        };
+        let mut refusals = Vec::new();
         let mut lines = Vec::with_capacity(entry.lines.len() + 1);
         let mut converted_lines: u32 = 0;
         for (index, line) in entry.lines.iter().enumerate() {
@@ -766,27 +783,18 @@ impl PostingRules {
                         description: line.description.clone(),
                     });
                 }
-                Err(reason) => refuse(&mut refusals, line.source_line.or(entry_line), reason),
+                Err(reason) => refusals.push(EntryRefusal {
+                    key: entry.key.clone(),
+                    source_line: line.source_line.or(entry.source_line()),
+                    reason,
+                }),
             }
         }
-        if !refusals.is_empty() {
-            return Err(refusals);
+        if refusals.is_empty() {
+            Ok((lines, converted_lines))
+        } else {
+            Err(refusals)
         }
-        if let Err(reason) = self.balance(&mut lines, converted_lines, accounting_minor_units) {
-            refuse(&mut refusals, entry_line, reason);
-            return Err(refusals);
-        }
-        Ok(ValidEntry {
-            key: entry.key.clone(),
-            fingerprint,
-            date: entry.date,
-            period: period.name,
-            fiscal_year: period.fiscal_year,
-            module: entry.module,
-            description: entry.description.clone(),
-            lines,
-            reverses_entry_id: None,
-        })
     }
 
     /// Checks one line and returns its accounting amount and whether it was converted.
@@ -820,27 +828,7 @@ impl PostingRules {
                 given: currency.clone(),
             });
         }
-        for (name, value) in &line.dimensions {
-            let values = self
-                .dimensions
-                .get(name)
-                .ok_or_else(|| Refusal::UnknownDimension { name: name.clone() })?;
-            match values.get(value) {
-                None => {
-                    return Err(Refusal::UnknownDimensionValue {
-                        name: name.clone(),
-                        value: value.clone(),
-                    });
-                }
-                Some(true) => {
-                    return Err(Refusal::BlockedDimensionValue {
-                        name: name.clone(),
-                        value: value.clone(),
-                    });
-                }
-                Some(false) => {}
-            }
-        }
+        self.check_dimensions(&line.dimensions)?;
         let amount_max = Decimal::from(LINE_AMOUNT_ABS_MAX_UNITS);
         for amount in std::iter::once(line.amount).chain(line.accounting_amount) {
             if amount.abs() > amount_max {
@@ -873,6 +861,55 @@ impl PostingRules {
                 minor_units: accounting_minor_units,
             });
         }
+        self.accounting_amount(
+            line,
+            account,
+            currency,
+            date,
+            accounting_currency,
+            accounting_minor_units,
+        )
+    }
+
+    /// Refused when a dimension or its value is unknown, or the value is blocked.
+    fn check_dimensions(&self, dimensions: &DimensionValues) -> Result<(), Refusal> {
+        for (name, value) in dimensions {
+            let values = self
+                .dimensions
+                .get(name)
+                .ok_or_else(|| Refusal::UnknownDimension { name: name.clone() })?;
+            match values.get(value) {
+                None => {
+                    return Err(Refusal::UnknownDimensionValue {
+                        name: name.clone(),
+                        value: value.clone(),
+                    });
+                }
+                Some(true) => {
+                    return Err(Refusal::BlockedDimensionValue {
+                        name: name.clone(),
+                        value: value.clone(),
+                    });
+                }
+                Some(false) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The line's amount in the accounting currency, and whether it was converted at the
+    /// entity's default rate: the amount itself, the accounting amount given, or the converted
+    /// amount. Refused for a zero line, a revaluation-only line where none is allowed, and a
+    /// missing rate.
+    fn accounting_amount(
+        &self,
+        line: &NewLine,
+        account: &Account,
+        currency: &CurrencyCode,
+        date: NaiveDate,
+        accounting_currency: &CurrencyCode,
+        accounting_minor_units: u32,
+    ) -> Result<(Decimal, bool), Refusal> {
         if currency == accounting_currency {
             if let Some(accounting_amount) = line.accounting_amount
                 && accounting_amount != line.amount
@@ -916,7 +953,7 @@ impl PostingRules {
             line.amount.checked_mul(rate).ok_or(Refusal::Overflow)?,
             accounting_minor_units,
         );
-        if converted.abs() > amount_max {
+        if converted.abs() > Decimal::from(LINE_AMOUNT_ABS_MAX_UNITS) {
             return Err(Refusal::AmountTooLarge { amount: converted });
         }
         Ok((converted, true))

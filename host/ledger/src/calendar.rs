@@ -350,9 +350,9 @@ mod tests {
         assert_eq!(two_years.find(&missing), None);
         assert_eq!(
             two_years.named(&missing).unwrap_err().to_string(),
-            "period 2031-01 does not exist in calendar standard of entity ACME, which has fiscal years FY2025 to FY2026: \
-             name one of their periods (YYYY-MM, FY2026-opening or FY2026-closing) or add the year to the calendar in setup \
-             (last_year) and apply it again"
+            "period 2031-01 does not exist in calendar standard of entity ACME, which has fiscal years FY2025 to \
+             FY2026: name one of their periods (YYYY-MM, FY2026-opening or FY2026-closing) or add the year to the \
+             calendar in setup (last_year) and apply it again"
         );
         let one_year = periods(years[14..].to_vec());
         assert!(

@@ -1049,7 +1049,10 @@ W2,2026-03-28,,2000,-120.00
         );
         let period = message(income(&mut ledger, &["E"], "2027-01"));
         assert!(
-            period.contains("period 2027-01 does not exist in calendar standard of entity E, which has fiscal years FY2025 to FY2026"),
+            period.contains(
+                "period 2027-01 does not exist in calendar standard of entity E, \
+                 which has fiscal years FY2025 to FY2026"
+            ),
             "{period}"
         );
         assert!(matches!(

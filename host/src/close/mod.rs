@@ -427,13 +427,24 @@ pub fn run_close(
             break;
         }
     }
-    // Every task gets a line: what ran now (as it stands after the tasks that ran later), and
-    // the state (or the wait) of the others.
+    close_report(context, &mut store, &entities, &all_entities, outcomes, &runs)
+}
+
+/// Every task gets a line: what ran now (as it stands after the tasks that ran later), and the
+/// state (or the wait) of the others.
+fn close_report(
+    context: &CloseContext<'_>,
+    store: &mut Store,
+    entities: &[EntityId],
+    all_entities: &[EntityId],
+    mut outcomes: BTreeMap<(EntityId, String), TaskOutcome>,
+    runs: &BTreeMap<(EntityId, String), usize>,
+) -> anyhow::Result<Vec<TaskOutcome>> {
     let mut report = Vec::new();
-    for entity in &entities {
+    for entity in entities {
         for task in context.config.tasks.iter().filter(|task| task.runs_in(entity)) {
             let key = (entity.clone(), task.id.clone());
-            let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
+            let (state, waiting) = task_state(store, context, all_entities, entity, task)?;
             let status = state.as_ref().map_or(TaskStatus::Pending, |record| record.status);
             let mut outcome = match outcomes.remove(&key) {
                 Some(mut outcome) => {
@@ -759,7 +770,12 @@ fn run_plugin_task(
                 duration_ms: done.duration_ms.max(started.elapsed().as_millis() as u64),
                 ..done.clone()
             };
-            db.save_close_task(&done, &context.user, "done", &json!({ "run_id": outcome.run_id, "entries": outcome.entries.len(), "settlements": outcome.settlements.len() }))
+            let details = json!({
+                "run_id": outcome.run_id,
+                "entries": outcome.entries.len(),
+                "settlements": outcome.settlements.len(),
+            });
+            db.save_close_task(&done, &context.user, "done", &details)
         });
         match posted {
             Ok(outcome) => {

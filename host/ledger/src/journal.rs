@@ -8,7 +8,7 @@
 //! queries.
 
 use crate::account::Account;
-use crate::calendar::{FiscalCalendar, Period, PeriodKind};
+use crate::calendar::{FiscalCalendar, Period, PeriodKind, UnknownPeriod};
 use crate::dimension::{self, DimensionValues};
 use crate::entity::Entity;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, EntryKey, FiscalYearName, PeriodName, UserId};
@@ -169,8 +169,10 @@ pub enum Refusal {
     },
     #[error("no fiscal period of calendar {calendar} contains {date}; add the fiscal year to the calendar in setup")]
     NoPeriod { calendar: String, date: NaiveDate },
-    #[error("period {period} does not exist in the calendar of entity {entity}")]
-    UnknownPeriod { period: PeriodName, entity: EntityId },
+    /// The entry names a period its entity's calendar does not have (the one message of every
+    /// period lookup by name).
+    #[error(transparent)]
+    UnknownPeriod(UnknownPeriod),
     #[error("date {date} is outside period {period} ({start} to {end})")]
     DateOutsidePeriod {
         date: NaiveDate,
@@ -642,16 +644,25 @@ impl PostingRules {
             .unwrap_or(ModuleAccess::All)
     }
 
+    /// The refusal of a period name the entity's calendar does not have, naming the fiscal
+    /// years it has, as every period lookup by name does (`calendar::EntityPeriods`).
+    fn unknown_period(&self, name: &PeriodName) -> Refusal {
+        Refusal::UnknownPeriod(UnknownPeriod {
+            period: name.clone(),
+            entity: self.entity.id.clone(),
+            calendar: self.entity.calendar.clone(),
+            // Names of one form (FY and four digits) sort in calendar order.
+            fiscal_years: self.fiscal_years.iter().cloned().collect(),
+        })
+    }
+
     /// Resolves the period an entry posts in and checks that the date lies in it.
     pub fn resolve_period(&self, date: NaiveDate, named: Option<&PeriodName>) -> Result<Period, Refusal> {
         let period = match named {
             Some(name) => self
                 .calendar
                 .period_named(name.as_str())
-                .map_err(|_| Refusal::UnknownPeriod {
-                    period: name.clone(),
-                    entity: self.entity.id.clone(),
-                })?,
+                .map_err(|_| self.unknown_period(name))?,
             None => self
                 .calendar
                 .operating_period_of(date)
@@ -659,10 +670,7 @@ impl PostingRules {
         };
         if !self.fiscal_years.contains(&period.fiscal_year) {
             return Err(match named {
-                Some(name) => Refusal::UnknownPeriod {
-                    period: name.clone(),
-                    entity: self.entity.id.clone(),
-                },
+                Some(name) => self.unknown_period(name),
                 None => self.no_period(date),
             });
         }
@@ -1053,6 +1061,26 @@ mod tests {
 
     fn date(text: &str) -> NaiveDate {
         NaiveDate::from_str(text).unwrap()
+    }
+
+    // Proves an entry naming a period the calendar does not have (not a period name, or a year
+    // not set up) is refused with the one message of every period lookup by name.
+    #[test]
+    fn an_entry_naming_an_unknown_period_is_refused_with_the_years_set_up() {
+        let rules = rules();
+        for name in ["FY2031-closing", "someday"] {
+            let refusal = rules
+                .resolve_period(date("2026-01-05"), Some(&PeriodName::new(name)))
+                .unwrap_err();
+            assert_eq!(
+                refusal.to_string(),
+                format!(
+                    "period {name} does not exist in calendar standard of entity ACME-US, which has fiscal year FY2026: \
+                     name one of its periods (YYYY-MM, FY2026-opening or FY2026-closing) or add the year to the \
+                     calendar in setup (last_year) and apply it again"
+                )
+            );
+        }
     }
 
     // Proves a counter-entry carries the lines it cancels with both amounts negated and

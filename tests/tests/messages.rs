@@ -152,7 +152,9 @@ fn a_repeated_entity_changes_its_period_once_and_no_change_is_not_audited() {
         .failure();
     assert_eq!(
         error,
-        "error: setting the status of period 2031-01: period 2031-01 does not exist in calendar standard of entity ACME-US\n"
+        "error: setting the status of period 2031-01: period 2031-01 does not exist in calendar standard of entity ACME-US, \
+         which has fiscal years FY2025 to FY2027: name one of their periods (YYYY-MM, FY2026-opening or FY2026-closing) \
+         or add the year to the calendar in setup (last_year) and apply it again\n"
     );
 }
 

@@ -398,7 +398,7 @@ fn refused_statements_write_nothing() {
         (
             "income-statement",
             &["--entity", "E", "--period", "2027-01"],
-            "period 2027-01 does not exist in the calendar of entity E",
+            "period 2027-01 does not exist in calendar standard of entity E, which has fiscal years FY2025 to FY2026",
         ),
         (
             "income-statement",

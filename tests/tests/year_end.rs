@@ -261,3 +261,46 @@ fn year_end_command_replaces_an_earlier_run_reverses_and_keeps_history() {
     assert!(stderr.contains("fiscal year FY2028 does not exist"), "{stderr}");
     run(&["verify"]).success();
 }
+
+#[test]
+fn year_end_reverse_finds_a_run_behind_more_than_ten_thousand_newer_runs() {
+    // Regression (#16): `year-end reverse` (and a rerun) looked for the entity's year-end runs
+    // among its newest 10,000 step runs only, so a year-end with more runs after it was silently
+    // left uncancelled. Now every run of the task is found, however many runs follow it.
+    let ledger = Ledger::with_demo_journals();
+    let plugin = plugin_wasm("year_end").display().to_string();
+    ledger
+        .run(&[
+            "year-end", "run", "--entity", ENTITY, "--year", "FY2026", "--plugin", &plugin,
+        ])
+        .success();
+    let opened = closing_balances(&ledger.trial_balance(ENTITY, "FY2027-opening"));
+    assert!(opened.values().any(|amount| !amount.is_zero()), "{opened:?}");
+    // Runs of another task after it, each a copy of the year-end's run record under its own id.
+    let newer_runs = 10_001;
+    let mut connection = rusqlite::Connection::open(ledger.db()).expect("the ledger opens");
+    let transaction = connection.transaction().expect("a transaction");
+    transaction
+        .execute_batch(
+            "CREATE TEMP TABLE newer AS SELECT * FROM step_runs WHERE task = 'year-end' LIMIT 1;
+             UPDATE newer SET task = 'other-step';",
+        )
+        .expect("the year-end run is recorded");
+    for index in 0..newer_runs {
+        transaction
+            .execute("UPDATE newer SET run_id = ?1", [format!("other-step-{index}")])
+            .expect("a new run id");
+        transaction
+            .execute("INSERT INTO step_runs SELECT * FROM newer", [])
+            .expect("a newer run");
+    }
+    transaction.commit().expect("the newer runs are written");
+    drop(connection);
+    let reversed = ledger
+        .run(&["year-end", "reverse", "--entity", ENTITY, "--year", "FY2026"])
+        .success()
+        .stdout;
+    assert_eq!(reversed, "ACME-US FY2026: cancelled 1 year-end entries\n");
+    let after = closing_balances(&ledger.trial_balance(ENTITY, "FY2027-opening"));
+    assert!(after.values().all(Decimal::is_zero), "{after:?}");
+}

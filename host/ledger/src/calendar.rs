@@ -8,7 +8,10 @@
 //! - A date belongs to its monthly operating period unless an entry names the opening or closing
 //!   period explicitly.
 
-use crate::ids::{FiscalYearName, PeriodName};
+use crate::entity::Entity;
+use crate::error::LedgerError;
+use crate::ids::{CalendarId, EntityId, FiscalYearName, PeriodName};
+use crate::store::Db;
 use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 
@@ -208,6 +211,98 @@ impl FiscalCalendar {
     }
 }
 
+/// The periods of one entity's calendar, in order, to look one up by name: every command, report
+/// and close step that names "this entity's period X" finds it here, and is refused with one
+/// message ([`UnknownPeriod`]) when the calendar has no such period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntityPeriods {
+    pub entity: EntityId,
+    pub calendar: CalendarId,
+    /// Every period of every fiscal year set up in the calendar, ordered by `ordinal`.
+    pub periods: Vec<Period>,
+}
+
+impl EntityPeriods {
+    /// The periods of the calendar of `entity`, a record already read.
+    pub fn of(db: &Db<'_>, entity: &Entity) -> Result<Self, LedgerError> {
+        Ok(Self {
+            entity: entity.id.clone(),
+            calendar: entity.calendar.clone(),
+            periods: db.periods(&entity.calendar, None)?,
+        })
+    }
+
+    /// The periods of the calendar of the entity `id`; refused when the entity does not exist.
+    pub fn of_entity(db: &Db<'_>, id: &EntityId) -> Result<Self, LedgerError> {
+        Self::of(db, &db.require_entity(id)?)
+    }
+
+    /// The period named `name`, or None: for callers to whom a missing period is not an error.
+    pub fn find(&self, name: &PeriodName) -> Option<&Period> {
+        self.periods.iter().find(|period| &period.name == name)
+    }
+
+    /// Where the period named `name` stands in [`Self::periods`], or None.
+    pub fn position(&self, name: &PeriodName) -> Option<usize> {
+        self.periods.iter().position(|period| &period.name == name)
+    }
+
+    /// The period named `name`; refused, naming the entity, its calendar and the fiscal years it
+    /// has, when there is none.
+    pub fn named(&self, name: &PeriodName) -> Result<&Period, UnknownPeriod> {
+        self.find(name).ok_or_else(|| self.unknown(name))
+    }
+
+    /// The refusal of a period name this calendar does not have.
+    pub fn unknown(&self, name: &PeriodName) -> UnknownPeriod {
+        let mut fiscal_years: Vec<FiscalYearName> = Vec::new();
+        for period in &self.periods {
+            if fiscal_years.last() != Some(&period.fiscal_year) {
+                fiscal_years.push(period.fiscal_year.clone());
+            }
+        }
+        UnknownPeriod {
+            period: name.clone(),
+            entity: self.entity.clone(),
+            calendar: self.calendar.clone(),
+            fiscal_years,
+        }
+    }
+}
+
+/// A period name that an entity's calendar does not have.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "period {period} does not exist in calendar {calendar} of entity {entity}{}",
+    fiscal_years_hint(fiscal_years)
+)]
+pub struct UnknownPeriod {
+    pub period: PeriodName,
+    pub entity: EntityId,
+    pub calendar: CalendarId,
+    /// The fiscal years set up in the calendar, in order.
+    pub fiscal_years: Vec<FiscalYearName>,
+}
+
+impl From<UnknownPeriod> for LedgerError {
+    fn from(error: UnknownPeriod) -> Self {
+        LedgerError::Invalid(error.to_string())
+    }
+}
+
+/// How to name a period that exists: the calendar's fiscal years, or how to set one up.
+fn fiscal_years_hint(fiscal_years: &[FiscalYearName]) -> String {
+    const FORMS: &str = "YYYY-MM, FY2026-opening or FY2026-closing";
+    const SETUP: &str = "add the year to the calendar in setup (last_year) and apply it again";
+    match fiscal_years {
+        [] => format!(", which has no fiscal years: {SETUP}"),
+        [only] => format!(", which has fiscal year {only}: name one of its periods ({FORMS}) or {SETUP}"),
+        [first, .., last] => {
+            format!(", which has fiscal years {first} to {last}: name one of their periods ({FORMS}) or {SETUP}")
+        }
+    }
+}
+
 pub fn fiscal_year_name(end_year: i32) -> FiscalYearName {
     FiscalYearName::new(format!("FY{end_year}"))
 }
@@ -231,6 +326,47 @@ mod tests {
 
     fn date(text: &str) -> NaiveDate {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    // Proves a period is found by name in an entity's periods, and that a name the calendar does
+    // not have is refused with one message naming the entity, the calendar and its fiscal years.
+    #[test]
+    fn entity_periods_find_a_period_by_name_or_refuse_it_with_the_years_set_up() {
+        let calendar = FiscalCalendar::new(1).unwrap();
+        let years: Vec<Period> = [2025, 2026]
+            .into_iter()
+            .flat_map(|end_year| calendar.periods(&calendar.fiscal_year(end_year).unwrap()))
+            .collect();
+        let periods = |periods: Vec<Period>| EntityPeriods {
+            entity: EntityId::new("ACME"),
+            calendar: CalendarId::new("standard"),
+            periods,
+        };
+        let two_years = periods(years.clone());
+        let march = PeriodName::new("2026-03");
+        assert_eq!(two_years.named(&march).unwrap().start, date("2026-03-01"));
+        assert_eq!(two_years.position(&march), Some(14 + 3));
+        let missing = PeriodName::new("2031-01");
+        assert_eq!(two_years.find(&missing), None);
+        assert_eq!(
+            two_years.named(&missing).unwrap_err().to_string(),
+            "period 2031-01 does not exist in calendar standard of entity ACME, which has fiscal years FY2025 to \
+             FY2026: name one of their periods (YYYY-MM, FY2026-opening or FY2026-closing) or add the year to the \
+             calendar in setup (last_year) and apply it again"
+        );
+        let one_year = periods(years[14..].to_vec());
+        assert!(
+            one_year
+                .named(&missing)
+                .unwrap_err()
+                .to_string()
+                .contains("entity ACME, which has fiscal year FY2026: name one of its periods")
+        );
+        assert_eq!(
+            periods(Vec::new()).named(&missing).unwrap_err().to_string(),
+            "period 2031-01 does not exist in calendar standard of entity ACME, which has no fiscal years: \
+             add the year to the calendar in setup (last_year) and apply it again"
+        );
     }
 
     // Proves the direct month arithmetic of `operating_period_of` finds the same period as the

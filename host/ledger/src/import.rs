@@ -332,35 +332,12 @@ impl<R: Read> Iterator for CsvJournalReader<R> {
             }
             match self.parse_line(line_number, &record) {
                 Ok((_, line_date, line_period, line)) => {
-                    if line_date != entry.date {
+                    if let Some(reason) = further_line_refusal(&entry, line_date, line_period.as_ref()) {
                         self.skip_rest_of(&entry.key);
                         return Some(Err(EntryRefusal {
                             key: entry.key,
                             source_line: Some(line_number),
-                            reason: Refusal::MixedDates {
-                                first: entry.date,
-                                other: line_date,
-                            },
-                        }));
-                    }
-                    if line_period != entry.period {
-                        self.skip_rest_of(&entry.key);
-                        return Some(Err(EntryRefusal {
-                            key: entry.key,
-                            source_line: Some(line_number),
-                            reason: Refusal::Malformed {
-                                message: "lines of one entry name different periods".to_owned(),
-                            },
-                        }));
-                    }
-                    if entry.lines.len() >= crate::journal::ENTRY_LINES_MAX {
-                        self.skip_rest_of(&entry.key);
-                        return Some(Err(EntryRefusal {
-                            key: entry.key,
-                            source_line: Some(line_number),
-                            reason: Refusal::TooManyLines {
-                                count: crate::journal::ENTRY_LINES_MAX + 1,
-                            },
+                            reason,
                         }));
                     }
                     entry.lines.push(line);
@@ -373,6 +350,28 @@ impl<R: Read> Iterator for CsvJournalReader<R> {
         }
         Some(Ok(entry))
     }
+}
+
+/// Why a further line of the file cannot join `entry`: it has another date or names another
+/// period, or the entry has as many lines as one may have.
+fn further_line_refusal(entry: &NewEntry, date: NaiveDate, period: Option<&PeriodName>) -> Option<Refusal> {
+    if date != entry.date {
+        return Some(Refusal::MixedDates {
+            first: entry.date,
+            other: date,
+        });
+    }
+    if period != entry.period.as_ref() {
+        return Some(Refusal::Malformed {
+            message: "lines of one entry name different periods".to_owned(),
+        });
+    }
+    if entry.lines.len() >= crate::journal::ENTRY_LINES_MAX {
+        return Some(Refusal::TooManyLines {
+            count: crate::journal::ENTRY_LINES_MAX + 1,
+        });
+    }
+    None
 }
 
 impl<R: Read> CsvJournalReader<R> {

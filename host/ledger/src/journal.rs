@@ -8,7 +8,7 @@
 //! queries.
 
 use crate::account::Account;
-use crate::calendar::{FiscalCalendar, Period, PeriodKind};
+use crate::calendar::{FiscalCalendar, Period, PeriodKind, UnknownPeriod};
 use crate::dimension::{self, DimensionValues};
 use crate::entity::Entity;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, EntryKey, FiscalYearName, PeriodName, UserId};
@@ -169,8 +169,10 @@ pub enum Refusal {
     },
     #[error("no fiscal period of calendar {calendar} contains {date}; add the fiscal year to the calendar in setup")]
     NoPeriod { calendar: String, date: NaiveDate },
-    #[error("period {period} does not exist in the calendar of entity {entity}")]
-    UnknownPeriod { period: PeriodName, entity: EntityId },
+    /// The entry names a period its entity's calendar does not have (the one message of every
+    /// period lookup by name).
+    #[error(transparent)]
+    UnknownPeriod(UnknownPeriod),
     #[error("date {date} is outside period {period} ({start} to {end})")]
     DateOutsidePeriod {
         date: NaiveDate,
@@ -293,6 +295,48 @@ pub fn check_text_length(field: &'static str, text: &str, maximum_chars: usize) 
     Ok(())
 }
 
+/// Refuses an entry whose texts (key, description, each line's texts) are unusable or whose
+/// line count is out of bounds: checked first, so that no later message quotes a value of
+/// megabytes or one that holds a control character.
+fn check_entry_shape(entry: &NewEntry) -> Result<(), Vec<EntryRefusal>> {
+    let entry_line = entry.source_line();
+    let refusal = |source_line: Option<u64>, reason: Refusal| EntryRefusal {
+        key: entry.key.clone(),
+        source_line,
+        reason,
+    };
+    if let Err(reason) = check_id_text("entry key", entry.key.as_str(), ENTRY_KEY_CHARS_MAX) {
+        return Err(vec![EntryRefusal {
+            key: EntryKey::new(quoted_for_message(entry.key.as_str())),
+            source_line: entry_line,
+            reason,
+        }]);
+    }
+    if let Err(reason) = check_entry_texts(entry) {
+        return Err(vec![refusal(entry_line, reason)]);
+    }
+    let refusals: Vec<EntryRefusal> = entry
+        .lines
+        .iter()
+        .filter_map(|line| {
+            check_line_texts(line)
+                .err()
+                .map(|reason| refusal(line.source_line.or(entry_line), reason))
+        })
+        .collect();
+    if !refusals.is_empty() {
+        return Err(refusals);
+    }
+    if entry.lines.is_empty() {
+        return Err(vec![refusal(entry_line, Refusal::NoLines)]);
+    }
+    if entry.lines.len() > ENTRY_LINES_MAX {
+        let count = entry.lines.len();
+        return Err(vec![refusal(entry_line, Refusal::TooManyLines { count })]);
+    }
+    Ok(())
+}
+
 /// Checks the texts of an entry as a whole against their limits.
 fn check_entry_texts(entry: &NewEntry) -> Result<(), Refusal> {
     check_text_length("entry description", &entry.description, DESCRIPTION_CHARS_MAX)?;
@@ -369,6 +413,51 @@ pub struct ValidEntry {
     pub description: String,
     pub lines: Vec<PostedLine>,
     pub reverses_entry_id: Option<i64>,
+}
+
+impl PostedLine {
+    /// The line that cancels this one: the same account, dimensions, currency and description,
+    /// with both amounts negated.
+    pub fn negated(&self) -> PostedLine {
+        PostedLine {
+            amount: crate::money::negate(self.amount),
+            accounting_amount: crate::money::negate(self.accounting_amount),
+            ..self.clone()
+        }
+    }
+}
+
+/// Everything of a counter-entry but its lines, which are the negated lines of the entry it
+/// cancels: a reversal (`journal reverse`, a step's automatic reversal) or the cancellation of
+/// a run's entry before a rerun. One builder, so that every counter-entry negates alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterEntry {
+    pub key: EntryKey,
+    pub fingerprint: String,
+    pub date: NaiveDate,
+    pub period: PeriodName,
+    pub fiscal_year: FiscalYearName,
+    pub description: String,
+    /// The posted entry this one reverses, when it is a reversal the ledger links back.
+    pub reverses_entry_id: Option<i64>,
+}
+
+impl CounterEntry {
+    /// The entry that cancels `lines`, of an entry of `module`, ready to post: the checks of
+    /// the period it posts in are the caller's.
+    pub fn cancelling(self, module: Module, lines: &[PostedLine]) -> ValidEntry {
+        ValidEntry {
+            key: self.key,
+            fingerprint: self.fingerprint,
+            date: self.date,
+            period: self.period,
+            fiscal_year: self.fiscal_year,
+            module,
+            description: self.description,
+            lines: lines.iter().map(PostedLine::negated).collect(),
+            reverses_entry_id: self.reverses_entry_id,
+        }
+    }
 }
 
 /// A posted entry exactly as stored; the hash chain covers all of it.
@@ -555,16 +644,25 @@ impl PostingRules {
             .unwrap_or(ModuleAccess::All)
     }
 
+    /// The refusal of a period name the entity's calendar does not have, naming the fiscal
+    /// years it has, as every period lookup by name does (`calendar::EntityPeriods`).
+    fn unknown_period(&self, name: &PeriodName) -> Refusal {
+        Refusal::UnknownPeriod(UnknownPeriod {
+            period: name.clone(),
+            entity: self.entity.id.clone(),
+            calendar: self.entity.calendar.clone(),
+            // Names of one form (FY and four digits) sort in calendar order.
+            fiscal_years: self.fiscal_years.iter().cloned().collect(),
+        })
+    }
+
     /// Resolves the period an entry posts in and checks that the date lies in it.
     pub fn resolve_period(&self, date: NaiveDate, named: Option<&PeriodName>) -> Result<Period, Refusal> {
         let period = match named {
             Some(name) => self
                 .calendar
                 .period_named(name.as_str())
-                .map_err(|_| Refusal::UnknownPeriod {
-                    period: name.clone(),
-                    entity: self.entity.id.clone(),
-                })?,
+                .map_err(|_| self.unknown_period(name))?,
             None => self
                 .calendar
                 .operating_period_of(date)
@@ -572,10 +670,7 @@ impl PostingRules {
         };
         if !self.fiscal_years.contains(&period.fiscal_year) {
             return Err(match named {
-                Some(name) => Refusal::UnknownPeriod {
-                    period: name.clone(),
-                    entity: self.entity.id.clone(),
-                },
+                Some(name) => self.unknown_period(name),
                 None => self.no_period(date),
             });
         }
@@ -641,70 +736,45 @@ impl PostingRules {
         entry: &NewEntry,
         fingerprint: String,
     ) -> Result<ValidEntry, Vec<EntryRefusal>> {
-        let mut refusals = Vec::new();
-        let refuse = |refusals: &mut Vec<EntryRefusal>, source_line: Option<u64>, reason: Refusal| {
-            refusals.push(EntryRefusal {
-                key: entry.key.clone(),
-                source_line,
-                reason,
-            });
-        };
+        check_entry_shape(entry)?;
         let entry_line = entry.source_line();
-        // Texts are checked first, so that no later message quotes a value of megabytes or one
-        // that holds a control character.
-        if let Err(reason) = check_id_text("entry key", entry.key.as_str(), ENTRY_KEY_CHARS_MAX) {
-            refusals.push(EntryRefusal {
-                key: EntryKey::new(quoted_for_message(entry.key.as_str())),
+        let refused = |reason: Refusal| {
+            vec![EntryRefusal {
+                key: entry.key.clone(),
                 source_line: entry_line,
                 reason,
-            });
-            return Err(refusals);
-        }
-        if let Err(reason) = check_entry_texts(entry) {
-            refuse(&mut refusals, entry_line, reason);
-            return Err(refusals);
-        }
-        for line in &entry.lines {
-            if let Err(reason) = check_line_texts(line) {
-                refuse(&mut refusals, line.source_line.or(entry_line), reason);
-            }
-        }
-        if !refusals.is_empty() {
-            return Err(refusals);
-        }
-        if entry.lines.is_empty() {
-            refuse(&mut refusals, entry_line, Refusal::NoLines);
-            return Err(refusals);
-        }
-        if entry.lines.len() > ENTRY_LINES_MAX {
-            refuse(
-                &mut refusals,
-                entry_line,
-                Refusal::TooManyLines {
-                    count: entry.lines.len(),
-                },
-            );
-            return Err(refusals);
-        }
-        let period = match self.resolve_period(entry.date, entry.period.as_ref()) {
-            Ok(period) => period,
-            Err(reason) => {
-                refuse(&mut refusals, entry_line, reason);
-                return Err(refusals);
-            }
+            }]
         };
-        if let Err(reason) = self.check_can_post(&period.name, entry.module) {
-            refuse(&mut refusals, entry_line, reason);
-            return Err(refusals);
-        }
+        let period = self
+            .resolve_period(entry.date, entry.period.as_ref())
+            .map_err(refused)?;
+        self.check_can_post(&period.name, entry.module).map_err(refused)?;
+        let accounting_minor_units = self.minor_units(&self.entity.currency).map_err(refused)?;
+        let (mut lines, converted_lines) = self.validate_lines(entry, accounting_minor_units)?;
+        self.balance(&mut lines, converted_lines, accounting_minor_units)
+            .map_err(refused)?;
+        Ok(ValidEntry {
+            key: entry.key.clone(),
+            fingerprint,
+            date: entry.date,
+            period: period.name,
+            fiscal_year: period.fiscal_year,
+            module: entry.module,
+            description: entry.description.clone(),
+            lines,
+            reverses_entry_id: None,
+        })
+    }
+
+    /// The entry's lines as they post, with their accounting amounts, and how many were
+    /// converted at a rate; refused with every line's refusal.
+    fn validate_lines(
+        &self,
+        entry: &NewEntry,
+        accounting_minor_units: u32,
+    ) -> Result<(Vec<PostedLine>, u32), Vec<EntryRefusal>> {
         let accounting_currency = &self.entity.currency;
-        let accounting_minor_units = match self.minor_units(accounting_currency) {
-            Ok(units) => units,
-            Err(reason) => {
-                refuse(&mut refusals, entry_line, reason);
-                return Err(refusals);
-            }
-        };
+        let mut refusals = Vec::new();
         let mut lines = Vec::with_capacity(entry.lines.len() + 1);
         let mut converted_lines: u32 = 0;
         for (index, line) in entry.lines.iter().enumerate() {
@@ -721,27 +791,18 @@ impl PostingRules {
                         description: line.description.clone(),
                     });
                 }
-                Err(reason) => refuse(&mut refusals, line.source_line.or(entry_line), reason),
+                Err(reason) => refusals.push(EntryRefusal {
+                    key: entry.key.clone(),
+                    source_line: line.source_line.or(entry.source_line()),
+                    reason,
+                }),
             }
         }
-        if !refusals.is_empty() {
-            return Err(refusals);
+        if refusals.is_empty() {
+            Ok((lines, converted_lines))
+        } else {
+            Err(refusals)
         }
-        if let Err(reason) = self.balance(&mut lines, converted_lines, accounting_minor_units) {
-            refuse(&mut refusals, entry_line, reason);
-            return Err(refusals);
-        }
-        Ok(ValidEntry {
-            key: entry.key.clone(),
-            fingerprint,
-            date: entry.date,
-            period: period.name,
-            fiscal_year: period.fiscal_year,
-            module: entry.module,
-            description: entry.description.clone(),
-            lines,
-            reverses_entry_id: None,
-        })
     }
 
     /// Checks one line and returns its accounting amount and whether it was converted.
@@ -775,27 +836,7 @@ impl PostingRules {
                 given: currency.clone(),
             });
         }
-        for (name, value) in &line.dimensions {
-            let values = self
-                .dimensions
-                .get(name)
-                .ok_or_else(|| Refusal::UnknownDimension { name: name.clone() })?;
-            match values.get(value) {
-                None => {
-                    return Err(Refusal::UnknownDimensionValue {
-                        name: name.clone(),
-                        value: value.clone(),
-                    });
-                }
-                Some(true) => {
-                    return Err(Refusal::BlockedDimensionValue {
-                        name: name.clone(),
-                        value: value.clone(),
-                    });
-                }
-                Some(false) => {}
-            }
-        }
+        self.check_dimensions(&line.dimensions)?;
         let amount_max = Decimal::from(LINE_AMOUNT_ABS_MAX_UNITS);
         for amount in std::iter::once(line.amount).chain(line.accounting_amount) {
             if amount.abs() > amount_max {
@@ -828,6 +869,55 @@ impl PostingRules {
                 minor_units: accounting_minor_units,
             });
         }
+        self.accounting_amount(
+            line,
+            account,
+            currency,
+            date,
+            accounting_currency,
+            accounting_minor_units,
+        )
+    }
+
+    /// Refused when a dimension or its value is unknown, or the value is blocked.
+    fn check_dimensions(&self, dimensions: &DimensionValues) -> Result<(), Refusal> {
+        for (name, value) in dimensions {
+            let values = self
+                .dimensions
+                .get(name)
+                .ok_or_else(|| Refusal::UnknownDimension { name: name.clone() })?;
+            match values.get(value) {
+                None => {
+                    return Err(Refusal::UnknownDimensionValue {
+                        name: name.clone(),
+                        value: value.clone(),
+                    });
+                }
+                Some(true) => {
+                    return Err(Refusal::BlockedDimensionValue {
+                        name: name.clone(),
+                        value: value.clone(),
+                    });
+                }
+                Some(false) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The line's amount in the accounting currency, and whether it was converted at the
+    /// entity's default rate: the amount itself, the accounting amount given, or the converted
+    /// amount. Refused for a zero line, a revaluation-only line where none is allowed, and a
+    /// missing rate.
+    fn accounting_amount(
+        &self,
+        line: &NewLine,
+        account: &Account,
+        currency: &CurrencyCode,
+        date: NaiveDate,
+        accounting_currency: &CurrencyCode,
+        accounting_minor_units: u32,
+    ) -> Result<(Decimal, bool), Refusal> {
         if currency == accounting_currency {
             if let Some(accounting_amount) = line.accounting_amount
                 && accounting_amount != line.amount
@@ -871,7 +961,7 @@ impl PostingRules {
             line.amount.checked_mul(rate).ok_or(Refusal::Overflow)?,
             accounting_minor_units,
         );
-        if converted.abs() > amount_max {
+        if converted.abs() > Decimal::from(LINE_AMOUNT_ABS_MAX_UNITS) {
             return Err(Refusal::AmountTooLarge { amount: converted });
         }
         Ok((converted, true))
@@ -971,6 +1061,80 @@ mod tests {
 
     fn date(text: &str) -> NaiveDate {
         NaiveDate::from_str(text).unwrap()
+    }
+
+    // Proves an entry naming a period the calendar does not have (not a period name, or a year
+    // not set up) is refused with the one message of every period lookup by name.
+    #[test]
+    fn an_entry_naming_an_unknown_period_is_refused_with_the_years_set_up() {
+        let rules = rules();
+        for name in ["FY2031-closing", "someday"] {
+            let refusal = rules
+                .resolve_period(date("2026-01-05"), Some(&PeriodName::new(name)))
+                .unwrap_err();
+            assert_eq!(
+                refusal.to_string(),
+                format!(
+                    "period {name} does not exist in calendar standard of entity ACME-US, which has fiscal year FY2026: \
+                     name one of its periods (YYYY-MM, FY2026-opening or FY2026-closing) or add the year to the \
+                     calendar in setup (last_year) and apply it again"
+                )
+            );
+        }
+    }
+
+    // Proves a counter-entry carries the lines it cancels with both amounts negated and
+    // everything else of each line unchanged, under its own key, date and period.
+    #[test]
+    fn a_counter_entry_negates_every_line_and_keeps_the_rest() {
+        let line = |line_no, account: &str, amount: &str, accounting_amount: &str| PostedLine {
+            line_no,
+            account: AccountNumber::new(account),
+            dimensions: "region=west".to_owned(),
+            currency: CurrencyCode::new("EUR"),
+            amount: d(amount),
+            accounting_amount: d(accounting_amount),
+            description: format!("line {line_no}"),
+        };
+        let lines = [
+            line(1, "1000", "100.00", "108.00"),
+            line(2, "4000", "-100.00", "-108.00"),
+        ];
+        let counter = CounterEntry {
+            key: EntryKey::new("reversal-of-A"),
+            fingerprint: "reversal:abc".to_owned(),
+            date: date("2026-02-01"),
+            period: PeriodName::new("2026-02"),
+            fiscal_year: FiscalYearName::new("FY2026"),
+            description: "Reversal of A".to_owned(),
+            reverses_entry_id: Some(7),
+        }
+        .cancelling(Module::Payables, &lines);
+        assert_eq!(
+            counter.lines,
+            [
+                line(1, "1000", "-100.00", "-108.00"),
+                line(2, "4000", "100.00", "108.00")
+            ]
+        );
+        assert_eq!(counter.module, Module::Payables);
+        assert_eq!(counter.key.as_str(), "reversal-of-A");
+        assert_eq!(counter.period.as_str(), "2026-02");
+        assert_eq!(counter.reverses_entry_id, Some(7));
+        // A zero amount stays a plain zero: a negative zero would print, and hash, as -0.
+        let zero = CounterEntry {
+            key: EntryKey::new("Z"),
+            fingerprint: String::new(),
+            date: date("2026-02-01"),
+            period: PeriodName::new("2026-02"),
+            fiscal_year: FiscalYearName::new("FY2026"),
+            description: String::new(),
+            reverses_entry_id: None,
+        }
+        .cancelling(Module::Ledger, &[line(1, "1000", "0.00", "5.00")]);
+        assert!(zero.lines[0].amount.is_zero());
+        assert!(!zero.lines[0].amount.is_sign_negative());
+        assert_eq!(zero.lines[0].accounting_amount, d("-5.00"));
     }
 
     fn account(number: &str, account_type: AccountType) -> (AccountNumber, Account) {

@@ -3,23 +3,24 @@
 //! the close engine call these; they hold the rules, the store holds the SQL.
 
 use crate::access::{AccessError, AccessPolicy, Actor, Claim, IdentityMethod, Permission};
-use crate::calendar::Period;
+use crate::calendar::{EntityPeriods, Period};
 use crate::entity::Entity;
 use crate::error::LedgerError;
 use crate::ids::{ChartId, EntityId, EntryKey, PeriodName, UserId};
 use crate::import::JournalItem;
 use crate::journal::{
-    EntryRefusal, NewEntry, PostedEntry, PostedLine, PostingOptions, PostingRules, Provenance, Refusal, ValidEntry,
+    CounterEntry, EntryRefusal, NewEntry, PostedEntry, PostingOptions, PostingRules, Provenance, Refusal,
 };
 use crate::period::{Module, ModuleAccess, PeriodStatus, check_status_change};
-use crate::pipeline::{self, Checked, ReadItem};
+use crate::pipeline::{self, Checked, KeepDrafts, ReadItem, Stage};
 use crate::rate::{ExchangeRate, RateTable};
 use crate::setup::{AccountSetup, SetupFile, SetupSummary};
-use crate::store::{Db, PostingBatch, PostingStatements, Store};
+use crate::store::{Db, ExistingKey, PostingBatch, PostingStatements, StagedEntry, Store};
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
+use std::sync::mpsc::Receiver;
 
 /// How often a long import reports its progress, in entries read.
 pub const IMPORT_PROGRESS_ENTRIES: usize = 20_000;
@@ -323,119 +324,35 @@ impl Ledger {
                 source: format!("import:{source}"),
                 ..Provenance::default()
             };
-            let mut batch = if post {
-                Some(PostingBatch::begin(db, entity, &user)?)
-            } else {
-                None
+            let mut import = JournalImport {
+                db,
+                entity,
+                user: &user,
+                source,
+                drafts_possible: true,
+                summary: ImportSummary::default(),
+                refusals: Vec::new(),
+                progress,
             };
-            // A posting import writes no drafts, so when the entity has none at the start no key
-            // of the file can name one, and the per-entry draft lookup is left out; the insert
-            // itself then finds a key posted before.
-            let drafts_possible = !post || db.draft_count(entity)? > 0;
-            let mut statements = if post {
-                Some(PostingStatements::prepare(db)?)
+            let (sequence, action) = if post {
+                let writer = Posting {
+                    batch: PostingBatch::begin(db, entity, &user)?,
+                    statements: PostingStatements::prepare(db)?,
+                };
+                // A posting import writes no drafts, so when the entity has none at the start no
+                // key of the file can name one, and the per-entry draft lookup is left out; the
+                // insert itself then finds a key posted before.
+                import.drafts_possible = db.draft_count(entity)? > 0;
+                let stager = writer.batch.stager(&provenance);
+                (import.run(writer, stager, &rules, items)?, "import.journals.post")
             } else {
-                None
+                (import.run(Drafts, KeepDrafts, &rules, items)?, "import.journals.draft")
             };
-            let mut summary = ImportSummary::default();
-            let mut refusals: Vec<EntryRefusal> = Vec::new();
-            std::thread::scope(|scope| -> Result<(), LedgerError> {
-                let (sender, receiver) = std::sync::mpsc::sync_channel(pipeline::CHUNKS_AHEAD);
-                let stager = batch.as_ref().map(|batch| batch.stager(&provenance));
-                let (rules, items) = (&rules, items.into_iter());
-                let reader = scope.spawn(move || pipeline::read_ahead(items, rules, stager, &sender));
-                'read: for chunk in &receiver {
-                    for item in chunk {
-                        if refusals.len() >= REFUSALS_COLLECTED_MAX {
-                            break 'read;
-                        }
-                        let (entry, fingerprint, checked) = match item {
-                            ReadItem::Unreadable(refusal) => {
-                                refusals.push(refusal);
-                                continue;
-                            }
-                            ReadItem::Entry {
-                                entry,
-                                fingerprint,
-                                checked,
-                            } => (entry, fingerprint, checked),
-                        };
-                        summary.entries_read += 1;
-                        summary.lines_read += entry.lines.len();
-                        if summary.entries_read % IMPORT_PROGRESS_ENTRIES == 0 {
-                            progress(&summary);
-                        }
-                        let existing = if drafts_possible {
-                            db.existing_key(entity, &entry.key)?
-                        } else if let Checked::Staged(_) = checked {
-                            None
-                        } else {
-                            db.existing_posted_key(entity, &entry.key)?
-                        };
-                        if let Some(existing) = &existing {
-                            if existing.fingerprint != fingerprint {
-                                refusals.push(key_conflict(&entry));
-                                continue;
-                            }
-                            // An identical posted entry, or a draft re-imported without --post.
-                            if existing.posted_entry_id.is_some() || !post {
-                                summary.repeated += 1;
-                                continue;
-                            }
-                        }
-                        match checked {
-                            Checked::Refused(entry_refusals) => refusals.extend(entry_refusals),
-                            Checked::Staged(staged) => {
-                                let (Some(batch), Some(statements)) = (batch.as_mut(), statements.as_mut()) else {
-                                    unreachable!("entries are staged for a posting import only");
-                                };
-                                if let Some(draft_id) = existing.as_ref().and_then(|existing| existing.draft_id) {
-                                    db.delete_draft(draft_id)?;
-                                }
-                                if batch.post_staged(statements, *staged)?.is_some() {
-                                    summary.posted += 1;
-                                    continue;
-                                }
-                                // The key is posted already: a repeat, or a conflict.
-                                let posted = db
-                                    .existing_posted_key(entity, &entry.key)?
-                                    .expect("the insert found the key posted");
-                                if posted.fingerprint == fingerprint {
-                                    summary.repeated += 1;
-                                } else {
-                                    refusals.push(key_conflict(&entry));
-                                }
-                            }
-                            Checked::Valid => {
-                                let body = serde_json::to_string(&entry)
-                                    .map_err(|error| LedgerError::Invalid(error.to_string()))?;
-                                db.insert_draft(entity, &entry.key, &fingerprint, &body, source, &user)?;
-                                summary.drafted += 1;
-                            }
-                        }
-                    }
-                }
-                drop(receiver);
-                reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                Ok(())
-            })?;
-            drop(statements);
-            if !refusals.is_empty() {
-                return Err(LedgerError::Refused(refusals));
-            }
-            if let Some(batch) = batch {
-                summary.sequence = batch.sequence();
-                batch.finish(db)?;
-            } else {
-                summary.sequence = db.ledger_head(entity)?.0;
-            }
+            let mut summary = import.summary;
+            summary.sequence = sequence;
             db.append_audit(
                 &actor,
-                if post {
-                    "import.journals.post"
-                } else {
-                    "import.journals.draft"
-                },
+                action,
                 Some(entity),
                 &json!({ "file": source, "summary": summary }),
             )?;
@@ -576,32 +493,10 @@ impl Ledger {
         }
         let actor = self.actor.clone();
         self.store.write(|db| {
-            let mut changes = Vec::new();
-            for entity_id in entities {
-                let entity = db.require_entity(entity_id)?;
-                let periods = db.periods(&entity.calendar, None)?;
-                let target = periods
-                    .iter()
-                    .find(|candidate| &candidate.name == period)
-                    .ok_or_else(|| LedgerError::Invalid(format!("period {period} does not exist in calendar {} of entity {entity_id}", entity.calendar)))?;
-                let statuses = db.period_statuses(entity_id)?;
-                let current = statuses.get(period).copied().unwrap_or(PeriodStatus::Open);
-                check_status_change(current, status).map_err(|reason| LedgerError::Invalid(format!("period {period} of entity {entity_id}: {reason}")))?;
-                if status == PeriodStatus::PermanentlyClosed
-                    && let Some(earlier) = periods.iter().filter(|candidate| candidate.ordinal < target.ordinal).find(|candidate| statuses.get(&candidate.name).copied() != Some(PeriodStatus::PermanentlyClosed))
-                {
-                    let earlier_status = statuses.get(&earlier.name).copied().unwrap_or(PeriodStatus::Open);
-                    return Err(LedgerError::Invalid(format!(
-                        "period {period} of entity {entity_id} cannot be permanently closed: earlier period {} is {}; close periods in sequence",
-                        earlier.name,
-                        earlier_status.as_str()
-                    )));
-                }
-                db.set_period_status(entity_id, period, status)?;
-                db.append_audit(&actor, "period.set-status", Some(entity_id), &json!({ "period": period, "from": current.as_str(), "to": status.as_str() }))?;
-                changes.push(StatusChange { entity: entity_id.clone(), period: period.clone(), from: current.as_str(), to: status.as_str() });
-            }
-            Ok(changes)
+            entities
+                .iter()
+                .map(|entity| set_status_in(db, &actor, entity, period, status))
+                .collect()
         })
     }
 
@@ -626,17 +521,7 @@ impl Ledger {
                 )));
             }
             for entity_id in entities {
-                let entity = db.require_entity(entity_id)?;
-                if !db
-                    .periods(&entity.calendar, None)?
-                    .iter()
-                    .any(|candidate| &candidate.name == period)
-                {
-                    return Err(LedgerError::Invalid(format!(
-                        "period {period} does not exist in calendar {} of entity {entity_id}",
-                        entity.calendar
-                    )));
-                }
+                EntityPeriods::of_entity(db, entity_id)?.named(period)?;
                 db.set_module_access(entity_id, period, module, level)?;
                 db.append_audit(
                     &actor,
@@ -715,6 +600,259 @@ pub fn posting_rules(
     })
 }
 
+/// One journal import on the writing thread (the one holding the transaction): the reader
+/// thread (`pipeline::read_ahead`) hands it checked entries; it sorts out repeats and key
+/// conflicts and hands the rest to its writer, drafts or postings.
+struct JournalImport<'a, 'db> {
+    db: &'a Db<'db>,
+    entity: &'a EntityId,
+    user: &'a UserId,
+    source: &'a str,
+    /// Whether a key of the file may name a draft: false for a posting import into an entity
+    /// with no drafts, which then skips the per-entry draft lookup.
+    drafts_possible: bool,
+    summary: ImportSummary,
+    refusals: Vec<EntryRefusal>,
+    progress: &'a mut dyn FnMut(&ImportSummary),
+}
+
+impl JournalImport<'_, '_> {
+    /// Reads `items` on a second thread while this one writes; refused as a whole when any entry
+    /// is. Returns the entity's ledger sequence after the writes.
+    fn run<W: JournalWriter, S: Stage<Staged = W::Staged>>(
+        &mut self,
+        mut writer: W,
+        stage: S,
+        rules: &PostingRules,
+        items: impl IntoIterator<Item = JournalItem, IntoIter: Send>,
+    ) -> Result<i64, LedgerError> {
+        std::thread::scope(|scope| {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(pipeline::CHUNKS_AHEAD);
+            let items = items.into_iter();
+            let reader = scope.spawn(move || pipeline::read_ahead(items, rules, stage, &sender));
+            let written = self.take_all(&mut writer, &receiver);
+            // Hanging up stops the reader at its next chunk when writing stopped early.
+            drop(receiver);
+            reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            written
+        })?;
+        if !self.refusals.is_empty() {
+            return Err(LedgerError::Refused(std::mem::take(&mut self.refusals)));
+        }
+        writer.finish(self.db, self.entity)
+    }
+
+    /// Takes the reader's chunks until the file ends or enough refusals were collected.
+    fn take_all<W: JournalWriter>(
+        &mut self,
+        writer: &mut W,
+        receiver: &Receiver<Vec<ReadItem<W::Staged>>>,
+    ) -> Result<(), LedgerError> {
+        for chunk in receiver {
+            for item in chunk {
+                if self.refusals.len() >= REFUSALS_COLLECTED_MAX {
+                    return Ok(());
+                }
+                self.take(writer, item)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One item of the file: refused, a repeat of an entry imported before, or written.
+    fn take<W: JournalWriter>(&mut self, writer: &mut W, item: ReadItem<W::Staged>) -> Result<(), LedgerError> {
+        let (entry, fingerprint, checked) = match item {
+            ReadItem::Unreadable(refusal) => {
+                self.refusals.push(refusal);
+                return Ok(());
+            }
+            ReadItem::Entry {
+                entry,
+                fingerprint,
+                checked,
+            } => (entry, fingerprint, checked),
+        };
+        self.summary.entries_read += 1;
+        self.summary.lines_read += entry.lines.len();
+        if self.summary.entries_read.is_multiple_of(IMPORT_PROGRESS_ENTRIES) {
+            (self.progress)(&self.summary);
+        }
+        let existing = if self.drafts_possible {
+            self.db.existing_key(self.entity, &entry.key)?
+        } else if let Checked::Valid(_) = checked {
+            // A valid entry of a posting import: its insert finds a key posted before.
+            None
+        } else {
+            self.db.existing_posted_key(self.entity, &entry.key)?
+        };
+        if let Some(existing) = &existing {
+            if existing.fingerprint != fingerprint {
+                self.refusals.push(key_conflict(&entry));
+                return Ok(());
+            }
+            // An identical posted entry, or a draft re-imported without --post.
+            if existing.posted_entry_id.is_some() || !W::POSTS {
+                self.summary.repeated += 1;
+                return Ok(());
+            }
+        }
+        match checked {
+            Checked::Refused(entry_refusals) => self.refusals.extend(entry_refusals),
+            Checked::Valid(staged) => writer.write(self, &entry, &fingerprint, existing.as_ref(), staged)?,
+        }
+        Ok(())
+    }
+}
+
+/// Where an import writes its valid entries: [`Drafts`] or [`Posting`].
+trait JournalWriter {
+    /// What a valid entry carries from the reader (see `pipeline::Stage`).
+    type Staged: Send;
+    /// Whether the import posts: then a draft re-imported is posted, not a repeat.
+    const POSTS: bool;
+
+    /// Writes a valid entry that no entry imported before has the key of, or a draft posting
+    /// now (`existing`).
+    fn write(
+        &mut self,
+        import: &mut JournalImport<'_, '_>,
+        entry: &NewEntry,
+        fingerprint: &str,
+        existing: Option<&ExistingKey>,
+        staged: Self::Staged,
+    ) -> Result<(), LedgerError>;
+
+    /// Ends the writes of an import nothing of which was refused; returns the entity's ledger
+    /// sequence after it.
+    fn finish(self, db: &Db<'_>, entity: &EntityId) -> Result<i64, LedgerError>;
+}
+
+/// An import without `--post`: valid entries are kept as drafts.
+struct Drafts;
+
+impl JournalWriter for Drafts {
+    type Staged = ();
+    const POSTS: bool = false;
+
+    fn write(
+        &mut self,
+        import: &mut JournalImport<'_, '_>,
+        entry: &NewEntry,
+        fingerprint: &str,
+        _existing: Option<&ExistingKey>,
+        _staged: (),
+    ) -> Result<(), LedgerError> {
+        let body = serde_json::to_string(entry).map_err(|error| LedgerError::Invalid(error.to_string()))?;
+        import.db.insert_draft(
+            import.entity,
+            &entry.key,
+            fingerprint,
+            &body,
+            import.source,
+            import.user,
+        )?;
+        import.summary.drafted += 1;
+        Ok(())
+    }
+
+    fn finish(self, db: &Db<'_>, entity: &EntityId) -> Result<i64, LedgerError> {
+        Ok(db.ledger_head(entity)?.0)
+    }
+}
+
+/// An import with `--post`: valid entries, stamped by the reader, post through one batch.
+struct Posting<'db> {
+    batch: PostingBatch,
+    statements: PostingStatements<'db>,
+}
+
+impl JournalWriter for Posting<'_> {
+    type Staged = Box<StagedEntry>;
+    const POSTS: bool = true;
+
+    fn write(
+        &mut self,
+        import: &mut JournalImport<'_, '_>,
+        entry: &NewEntry,
+        fingerprint: &str,
+        existing: Option<&ExistingKey>,
+        staged: Box<StagedEntry>,
+    ) -> Result<(), LedgerError> {
+        if let Some(draft_id) = existing.and_then(|existing| existing.draft_id) {
+            import.db.delete_draft(draft_id)?;
+        }
+        if self.batch.post_staged(&mut self.statements, *staged)?.is_some() {
+            import.summary.posted += 1;
+            return Ok(());
+        }
+        // The key is posted already: a repeat, or a conflict.
+        let posted = import
+            .db
+            .existing_posted_key(import.entity, &entry.key)?
+            .expect("the insert found the key posted");
+        if posted.fingerprint == fingerprint {
+            import.summary.repeated += 1;
+        } else {
+            import.refusals.push(key_conflict(entry));
+        }
+        Ok(())
+    }
+
+    fn finish(self, db: &Db<'_>, _entity: &EntityId) -> Result<i64, LedgerError> {
+        let Posting { batch, statements } = self;
+        // The batch writes the balances with statements of its own.
+        drop(statements);
+        let sequence = batch.sequence();
+        batch.finish(db)?;
+        Ok(sequence)
+    }
+}
+
+/// Sets the status of one entity's period inside the caller's transaction, with its audit
+/// record. Refused when the period does not exist, when a permanently closed period would
+/// reopen, and when closing permanently would skip an earlier period that is not.
+fn set_status_in(
+    db: &Db<'_>,
+    actor: &Actor,
+    entity: &EntityId,
+    period: &PeriodName,
+    status: PeriodStatus,
+) -> Result<StatusChange, LedgerError> {
+    let periods = EntityPeriods::of_entity(db, entity)?;
+    let target = periods.named(period)?;
+    let statuses = db.period_statuses(entity)?;
+    let status_of = |name: &PeriodName| statuses.get(name).copied().unwrap_or(PeriodStatus::Open);
+    let current = status_of(period);
+    check_status_change(current, status)
+        .map_err(|reason| LedgerError::Invalid(format!("period {period} of entity {entity}: {reason}")))?;
+    if status == PeriodStatus::PermanentlyClosed
+        && let Some(earlier) = periods
+            .periods
+            .iter()
+            .filter(|candidate| candidate.ordinal < target.ordinal)
+            .find(|candidate| status_of(&candidate.name) != PeriodStatus::PermanentlyClosed)
+    {
+        return Err(LedgerError::Invalid(format!(
+            "period {period} of entity {entity} cannot be permanently closed: earlier period {} is {}; close periods in sequence",
+            earlier.name,
+            status_of(&earlier.name).as_str()
+        )));
+    }
+    db.set_period_status(entity, period, status)?;
+    db.append_audit(
+        actor,
+        "period.set-status",
+        Some(entity),
+        &json!({ "period": period, "from": current.as_str(), "to": status.as_str() }),
+    )?;
+    Ok(StatusChange {
+        entity: entity.clone(),
+        period: period.clone(),
+        from: current.as_str(),
+        to: status.as_str(),
+    })
+}
+
 /// Posts the reversal of `key` inside the caller's transaction (no audit record: the caller
 /// writes the one that fits its command).
 pub fn reverse_in(
@@ -755,30 +893,16 @@ pub fn reverse_in(
             "entry key {reversal_key} is already used in entity {entity}; the reversal of {key} needs it"
         )));
     }
-    let lines: Vec<PostedLine> = original
-        .lines
-        .iter()
-        .map(|line| PostedLine {
-            amount: crate::money::negate(line.amount),
-            accounting_amount: crate::money::negate(line.accounting_amount),
-            ..line.clone()
-        })
-        .collect();
-    let valid = ValidEntry {
-        fingerprint: format!("reversal:{}", original.hash),
+    let reversal = CounterEntry {
         key: reversal_key,
+        fingerprint: format!("reversal:{}", original.hash),
         date,
         period: target.name,
         fiscal_year: target.fiscal_year,
-        module: original.module,
         description: format!("Reversal of {key}: {}", original.description),
-        lines,
         reverses_entry_id: Some(original.id),
     };
-    let mut batch = PostingBatch::begin(db, entity, user)?;
-    let posted = batch.post(db, valid, provenance)?;
-    batch.finish(db)?;
-    Ok(posted)
+    post_counter_entry(db, entity, user, &original, reversal, provenance)
 }
 
 /// Cancels every entry a run posted that is not cancelled yet, each in the entity it was
@@ -825,27 +949,30 @@ pub fn negate_for_rerun(
                 reason,
             }])
         })?;
-    let valid = ValidEntry {
+    let cancellation = CounterEntry {
         key: EntryKey::new(format!("rerun-of-{key}")),
         fingerprint: format!("rerun:{}", original.hash),
         date: original.date,
         period: original.period.clone(),
         fiscal_year: original.fiscal_year.clone(),
-        module: original.module,
         description: format!("Rerun: cancels {key}: {}", original.description),
-        lines: original
-            .lines
-            .iter()
-            .map(|line| PostedLine {
-                amount: crate::money::negate(line.amount),
-                accounting_amount: crate::money::negate(line.accounting_amount),
-                ..line.clone()
-            })
-            .collect(),
         reverses_entry_id: None,
     };
+    post_counter_entry(db, entity, user, &original, cancellation, provenance)
+}
+
+/// Posts `counter` with the negated lines of `original`, in a batch of its own inside the
+/// caller's transaction.
+fn post_counter_entry(
+    db: &Db<'_>,
+    entity: &EntityId,
+    user: &UserId,
+    original: &PostedEntry,
+    counter: CounterEntry,
+    provenance: &Provenance,
+) -> Result<PostedEntry, LedgerError> {
     let mut batch = PostingBatch::begin(db, entity, user)?;
-    let posted = batch.post(db, valid, provenance)?;
+    let posted = batch.post(db, counter.cancelling(original.module, &original.lines), provenance)?;
     batch.finish(db)?;
     Ok(posted)
 }
@@ -972,6 +1099,38 @@ mod tests {
         assert_eq!(refusals[0].source_line, Some(6));
         assert_eq!(closing(&mut ledger, "2026-01", "1000").as_deref(), Some("1.00"));
         assert_eq!(ledger.read(|db| db.ledger_head(&EntityId::new("E"))).unwrap().0, 1);
+    }
+
+    #[test]
+    fn drafts_repeat_and_a_posting_import_of_the_same_file_posts_them() {
+        // Proves both writers of an import (#16): without `post` the entries are kept as drafts
+        // and a second draft import repeats them; a posting import of the same file posts the
+        // drafts and removes them; a draft import then finds them posted, and one with other
+        // data under the same key is refused.
+        let mut ledger = ledger_with("entry,date,account,amount\n");
+        let entity = EntityId::new("E");
+        let journal = "entry,date,account,amount\nA,2026-01-05,1000,1.00\nA,2026-01-05,4000,-1.00\n";
+        let draft = |ledger: &mut Ledger, journal: &str| {
+            let reader = CsvJournalReader::new(journal.as_bytes(), "j.csv", Module::Ledger).unwrap();
+            ledger.import_journals(&entity, reader, false, "j.csv")
+        };
+        let counts = |summary: ImportSummary| (summary.drafted, summary.posted, summary.repeated, summary.sequence);
+        assert_eq!(counts(draft(&mut ledger, journal).unwrap()), (1, 0, 0, 0));
+        assert_eq!(counts(draft(&mut ledger, journal).unwrap()), (0, 0, 1, 0));
+        assert_eq!(counts(import(&mut ledger, journal).unwrap()), (0, 1, 0, 1));
+        assert_eq!(ledger.read(|db| db.draft_count(&entity)).unwrap(), 0);
+        assert_eq!(counts(draft(&mut ledger, journal).unwrap()), (0, 0, 1, 1));
+        let changed = journal.replace("1.00", "2.00");
+        let LedgerError::Refused(refusals) = draft(&mut ledger, &changed).unwrap_err() else {
+            panic!("expected refusals");
+        };
+        assert_eq!(
+            refusals[0].reason,
+            Refusal::KeyConflict {
+                key: EntryKey::new("A")
+            }
+        );
+        assert_eq!(closing(&mut ledger, "2026-01", "1000").as_deref(), Some("1.00"));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use crate::ids::EntryKey;
 use crate::import::JournalItem;
-use crate::journal::{EntryRefusal, NewEntry, PostingRules, Refusal};
+use crate::journal::{EntryRefusal, NewEntry, PostingRules, Refusal, ValidEntry};
 use crate::store::{StagedEntry, Stager};
 use rustc_hash::FxHashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -27,32 +27,56 @@ pub(crate) const CHUNK_ENTRIES: usize = 256;
 /// Messages the reader may be ahead of the writer: what bounds the entries in flight.
 pub(crate) const CHUNKS_AHEAD: usize = 8;
 
-/// One item of the file, as the reader hands it over.
-pub(crate) enum ReadItem {
+/// One item of the file, as the reader hands it over; `S` is what a valid entry carries (see
+/// [`Stage`]).
+pub(crate) enum ReadItem<S> {
     /// Lines the reader could not make an entry of.
     Unreadable(EntryRefusal),
     Entry {
         entry: NewEntry,
         fingerprint: String,
-        checked: Checked,
+        checked: Checked<S>,
     },
 }
 
 /// What the rules said of an entry.
-pub(crate) enum Checked {
+pub(crate) enum Checked<S> {
     Refused(Vec<EntryRefusal>),
-    /// Valid, for an import that keeps drafts.
-    Valid,
-    /// Valid and stamped for posting.
-    Staged(Box<StagedEntry>),
+    /// Valid, with what the import's writer needs of it.
+    Valid(S),
+}
+
+/// What the reader does with a valid entry for the writer: an import that keeps drafts needs
+/// nothing of it ([`KeepDrafts`]); a posting import needs it stamped with its place in the hash
+/// chain ([`Stager`]). The type says which, so a posting import never meets an unstamped entry.
+pub(crate) trait Stage: Send {
+    type Staged: Send;
+    fn stage(&mut self, valid: ValidEntry) -> Self::Staged;
+}
+
+impl Stage for Stager {
+    type Staged = Box<StagedEntry>;
+
+    fn stage(&mut self, valid: ValidEntry) -> Box<StagedEntry> {
+        Box::new(Stager::stage(self, valid))
+    }
+}
+
+/// The stage of an import that keeps drafts: the entry itself is what it writes.
+pub(crate) struct KeepDrafts;
+
+impl Stage for KeepDrafts {
+    type Staged = ();
+
+    fn stage(&mut self, _valid: ValidEntry) {}
 }
 
 /// Reads `items` to the end, or until the writer hangs up, sending them in chunks.
-pub(crate) fn read_ahead(
+pub(crate) fn read_ahead<S: Stage>(
     items: impl Iterator<Item = JournalItem>,
     rules: &PostingRules,
-    mut stager: Option<Stager>,
-    sender: &SyncSender<Vec<ReadItem>>,
+    mut stage: S,
+    sender: &SyncSender<Vec<ReadItem<S::Staged>>>,
 ) {
     let mut chunk = Vec::with_capacity(CHUNK_ENTRIES);
     let mut keys_read = KeysRead::default();
@@ -65,10 +89,7 @@ pub(crate) fn read_ahead(
                     let fingerprint = entry.fingerprint();
                     let checked = match rules.validate_fingerprinted(&entry, fingerprint.clone()) {
                         Err(refusals) => Checked::Refused(refusals),
-                        Ok(valid) => match stager.as_mut() {
-                            Some(stager) => Checked::Staged(Box::new(stager.stage(valid))),
-                            None => Checked::Valid,
-                        },
+                        Ok(valid) => Checked::Valid(stage.stage(valid)),
                     };
                     ReadItem::Entry {
                         entry,

@@ -18,10 +18,10 @@ use crate::calendar::parse_fiscal_year_name;
 use crate::dimension::DimensionValues;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, EntryKey, PeriodName, UserId};
 use crate::journal::{
-    EntryRefusal, NewEntry, NewLine, PostedLine, PostingOptions, PostingRules, Provenance, Refusal, ValidEntry,
+    CounterEntry, EntryRefusal, NewEntry, NewLine, PostingOptions, PostingRules, Provenance, Refusal, ValidEntry,
 };
 use crate::ledger::posting_rules;
-use crate::money::{negate, parse_decimal};
+use crate::money::parse_decimal;
 use crate::period::Module;
 use crate::settlement::{KnownLines, SettlementBatch};
 use crate::store::{Db, PostingBatch, StepRunRecord};
@@ -364,25 +364,16 @@ fn reversal_of(rules: &PostingRules, valid: &ValidEntry, date: NaiveDate) -> Res
     }
     let period = rules.resolve_period(date, None)?;
     rules.check_can_post(&period.name, valid.module)?;
-    Ok(ValidEntry {
+    let reversal = CounterEntry {
         key: EntryKey::new(format!("{}/reversal", valid.key)),
         fingerprint: format!("reversal:{}", valid.fingerprint),
         date,
         period: period.name,
         fiscal_year: period.fiscal_year,
-        module: valid.module,
         description: format!("Reversal of {}", valid.description),
-        lines: valid
-            .lines
-            .iter()
-            .map(|line| PostedLine {
-                amount: negate(line.amount),
-                accounting_amount: negate(line.accounting_amount),
-                ..line.clone()
-            })
-            .collect(),
         reverses_entry_id: None,
-    })
+    };
+    Ok(reversal.cancelling(valid.module, &valid.lines))
 }
 
 /// A proposal refused as what it is: the entry itself, or the reversal it asks for.

@@ -4,7 +4,7 @@
 //! currency) so that the same ledger always gives a step the same rows.
 
 use crate::account::AccountType;
-use crate::calendar::Period;
+use crate::calendar::{EntityPeriods, Period};
 use crate::dimension::{self, DimensionValues};
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, PeriodName};
@@ -52,27 +52,15 @@ pub fn period_range(
     from: &PeriodName,
     to: &PeriodName,
 ) -> Result<Vec<Period>, LedgerError> {
-    let record = db.require_entity(entity)?;
-    let periods = db.periods(&record.calendar, None)?;
-    let find = |name: &PeriodName| {
-        periods
-            .iter()
-            .find(|period| &period.name == name)
-            .map(|period| period.ordinal)
-            .ok_or_else(|| {
-                LedgerError::Invalid(format!(
-                    "period {name} does not exist in calendar {} of entity {entity}",
-                    record.calendar
-                ))
-            })
-    };
-    let (first, last) = (find(from)?, find(to)?);
+    let periods = EntityPeriods::of_entity(db, entity)?;
+    let (first, last) = (periods.named(from)?.ordinal, periods.named(to)?.ordinal);
     if first > last {
         return Err(LedgerError::Invalid(format!(
             "period range {from}..{to} runs backwards"
         )));
     }
     Ok(periods
+        .periods
         .into_iter()
         .filter(|period| (first..=last).contains(&period.ordinal))
         .collect())

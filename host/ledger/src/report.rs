@@ -11,7 +11,7 @@
 //!   balance sheet shows the year's net profit as "current-year earnings" in equity.
 
 use crate::account::{Account, AccountType};
-use crate::calendar::{Period, PeriodKind};
+use crate::calendar::{EntityPeriods, Period, PeriodKind};
 use crate::dimension::{self, DimensionValues};
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, PeriodName};
@@ -65,18 +65,10 @@ struct YearContext {
 
 fn year_context(db: &Db<'_>, entity_id: &EntityId, period: &PeriodName) -> Result<YearContext, LedgerError> {
     let entity = db.require_entity(entity_id)?;
-    let all = db.periods(&entity.calendar, None)?;
-    let target = all
-        .iter()
-        .find(|candidate| &candidate.name == period)
-        .cloned()
-        .ok_or_else(|| {
-            LedgerError::Invalid(format!(
-                "period {period} does not exist in calendar {} of entity {entity_id}",
-                entity.calendar
-            ))
-        })?;
+    let all = EntityPeriods::of(db, &entity)?;
+    let target = all.named(period)?.clone();
     let year = all
+        .periods
         .into_iter()
         .filter(|candidate| candidate.fiscal_year == target.fiscal_year)
         .collect();

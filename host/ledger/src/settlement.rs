@@ -306,20 +306,62 @@ impl<'k> SettlementBatch<'k> {
             )));
         }
         self.entity_facts(db, entity)?;
-        let mut account: Option<&str> = None;
-        let mut fiscal_year: Option<&FiscalYearName> = None;
-        let mut total = Decimal::ZERO;
         for line_id in &unique {
             if !self.look_up(db, *line_id)? {
                 return Err(refused(format!("line {line_id} does not exist")));
             }
         }
-        let EntityFacts {
-            record,
-            statuses,
-            fiscal_years,
-        } = &self.entities[entity];
-        for line_id in &unique {
+        let (account, fiscal_year, total) = self.common_account_and_year(entity, &unique)?;
+        let EntityFacts { record, statuses, .. } = &self.entities[entity];
+        let key = (record.chart.clone(), account.clone());
+        let settle_enabled = match self.accounts.get(&key) {
+            Some(known) => *known,
+            None => {
+                let known = db.account(&record.chart, &account)?.map(|found| found.settle);
+                self.accounts.insert(key, known);
+                known
+            }
+        };
+        let settle_enabled = settle_enabled.ok_or_else(|| LedgerError::not_found("account", account.as_str()))?;
+        if !settle_enabled {
+            return Err(refused(format!(
+                "account {account} is not enabled for settlement; set `settle = true` in setup"
+            )));
+        }
+        if !total.is_zero() {
+            return Err(refused(format!(
+                "the lines sum to {total} in accounting currency, not zero: only lines that net to zero settle"
+            )));
+        }
+        let closing = crate::ids::PeriodName::new(format!("{fiscal_year}-closing"));
+        if statuses.get(&closing) == Some(&PeriodStatus::PermanentlyClosed) {
+            return Err(refused(format!(
+                "fiscal year {fiscal_year} of entity {entity} is closed: no settling in a closed year"
+            )));
+        }
+        let created_at = self.created_at.get_or_insert_with(crate::now_text);
+        let settlement_id = db.insert_settlement(entity, &account, &fiscal_year, (user, created_at), run_id)?;
+        for line_id in unique {
+            self.marks.push((line_id, settlement_id));
+            // A later settlement of the batch must find this line settled.
+            self.settled.insert(line_id, Some(settlement_id));
+        }
+        Ok(settlement_id)
+    }
+
+    /// The one account and fiscal year of the lines to settle (looked up already), and their
+    /// sum in accounting currency; refused when a line is of another entity, is settled
+    /// already, or the lines span accounts or fiscal years.
+    fn common_account_and_year(
+        &self,
+        entity: &EntityId,
+        unique: &BTreeSet<i64>,
+    ) -> Result<(AccountNumber, FiscalYearName, Decimal), LedgerError> {
+        let mut account: Option<&str> = None;
+        let mut fiscal_year: Option<&FiscalYearName> = None;
+        let mut total = Decimal::ZERO;
+        let fiscal_years = &self.entities[entity].fiscal_years;
+        for line_id in unique {
             let line = self.facts(*line_id);
             if line.entity != entity.as_str() {
                 return Err(refused(format!(
@@ -363,40 +405,7 @@ impl<'k> SettlementBatch<'k> {
         }
         let account = AccountNumber::new(account.expect("at least two lines were read"));
         let fiscal_year = fiscal_year.expect("at least two lines were read").clone();
-        let key = (record.chart.clone(), account.clone());
-        let settle_enabled = match self.accounts.get(&key) {
-            Some(known) => *known,
-            None => {
-                let known = db.account(&record.chart, &account)?.map(|found| found.settle);
-                self.accounts.insert(key, known);
-                known
-            }
-        };
-        let settle_enabled = settle_enabled.ok_or_else(|| LedgerError::not_found("account", account.as_str()))?;
-        if !settle_enabled {
-            return Err(refused(format!(
-                "account {account} is not enabled for settlement; set `settle = true` in setup"
-            )));
-        }
-        if !total.is_zero() {
-            return Err(refused(format!(
-                "the lines sum to {total} in accounting currency, not zero: only lines that net to zero settle"
-            )));
-        }
-        let closing = crate::ids::PeriodName::new(format!("{fiscal_year}-closing"));
-        if statuses.get(&closing) == Some(&PeriodStatus::PermanentlyClosed) {
-            return Err(refused(format!(
-                "fiscal year {fiscal_year} of entity {entity} is closed: no settling in a closed year"
-            )));
-        }
-        let created_at = self.created_at.get_or_insert_with(crate::now_text);
-        let settlement_id = db.insert_settlement(entity, &account, &fiscal_year, (user, created_at), run_id)?;
-        for line_id in unique {
-            self.marks.push((line_id, settlement_id));
-            // A later settlement of the batch must find this line settled.
-            self.settled.insert(line_id, Some(settlement_id));
-        }
-        Ok(settlement_id)
+        Ok((account, fiscal_year, total))
     }
 
     /// Writes the lines of every settlement of the batch, in line order.

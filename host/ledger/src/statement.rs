@@ -23,7 +23,7 @@
 //!   accounts and the fiscal-year start month; anything else is refused, never converted.
 
 use crate::account::{Account, AccountType};
-use crate::calendar::{Period, PeriodKind};
+use crate::calendar::{EntityPeriods, Period, PeriodKind, UnknownPeriod};
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, ChartId, CurrencyCode, EntityId, FiscalYearName, PeriodName};
 use crate::store::Db;
@@ -78,10 +78,8 @@ pub enum StatementError {
         first: EntityId,
         first_start_month: u32,
     },
-    #[error(
-        "period {period} does not exist in the calendar of entity {entity}; name a period of a fiscal year set up in its calendar (YYYY-MM, FY2026-opening or FY2026-closing)"
-    )]
-    UnknownPeriod { period: PeriodName, entity: EntityId },
+    #[error(transparent)]
+    UnknownPeriod(#[from] UnknownPeriod),
 }
 
 impl From<StatementError> for LedgerError {
@@ -279,16 +277,11 @@ fn scope(db: &Db<'_>, entity_ids: &[EntityId], period: &PeriodName) -> Result<Sc
                 first_start_month,
             });
         }
-        let periods = db.periods(&entity.calendar, None)?;
-        let Some(found) = periods.iter().find(|candidate| &candidate.name == period).cloned() else {
-            return Err(StatementError::UnknownPeriod {
-                period: period.clone(),
-                entity: entity.id,
-            });
-        };
+        let periods = EntityPeriods::of(db, &entity)?;
+        let found = periods.named(period)?.clone();
         if index == 0 {
             target = Some(found);
-            first_periods = periods;
+            first_periods = periods.periods;
         }
         entities.push(StatementEntity {
             id: entity.id,
@@ -1056,7 +1049,10 @@ W2,2026-03-28,,2000,-120.00
         );
         let period = message(income(&mut ledger, &["E"], "2027-01"));
         assert!(
-            period.contains("period 2027-01 does not exist in the calendar of entity E"),
+            period.contains(
+                "period 2027-01 does not exist in calendar standard of entity E, \
+                 which has fiscal years FY2025 to FY2026"
+            ),
             "{period}"
         );
         assert!(matches!(

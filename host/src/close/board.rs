@@ -4,6 +4,7 @@
 use super::config::CloseConfig;
 use super::{CloseContext, ShownStatus, config_changed_note, task_state, with_note};
 use chrono::NaiveDate;
+use closebook_ledger::calendar::EntityPeriods;
 use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::store::Store;
 use serde::Serialize;
@@ -59,12 +60,8 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
     let mut rows = Vec::new();
     for entity in &entities {
         let period_end = store.read(|db| {
-            let record = db.require_entity(entity)?;
-            Ok(db
-                .periods(&record.calendar, None)?
-                .into_iter()
-                .find(|candidate| candidate.name == context.period)
-                .map(|candidate| candidate.end))
+            let periods = EntityPeriods::of_entity(db, entity)?;
+            Ok(periods.find(&context.period).map(|period| period.end))
         })?;
         let period_end = period_end.unwrap_or(today);
         for task in config.tasks.iter().filter(|task| task.runs_in(entity)) {

@@ -2,16 +2,20 @@
 //! itself. Each is idempotent, so running one again after a crash does no harm.
 
 use super::CloseContext;
-use super::config::Builtin;
+use super::config::{AdjustmentFile, Builtin};
 use anyhow::Context as _;
+use closebook_ledger::Ledger;
+use closebook_ledger::calendar::EntityPeriods;
 use closebook_ledger::close_task::TaskStatus;
-use closebook_ledger::ids::EntityId;
+use closebook_ledger::ids::{EntityId, PeriodName};
 use closebook_ledger::import::CsvJournalReader;
 use closebook_ledger::journal::NewEntry;
+use closebook_ledger::ledger::ImportSummary;
 use closebook_ledger::period::Module;
 use closebook_ledger::report;
 use closebook_ledger::store::CloseTaskRecord;
 use serde_json::json;
+use std::path::Path;
 use std::time::Instant;
 
 pub fn run(
@@ -22,97 +26,23 @@ pub fn run(
 ) -> anyhow::Result<()> {
     // The task's own time goes into the record it saves, so the status board shows it.
     let started = Instant::now();
-    let mut ledger = closebook_ledger::Ledger::open(&context.db, context.actor.clone())?;
-    let period = context.period.clone();
+    let mut ledger = Ledger::open(&context.db, context.actor.clone())?;
+    let period = &context.period;
     let message = match builtin {
-        Builtin::VerifyJournalsPosted { modules } => {
-            let (start, end) = ledger
-                .read(|db| {
-                    let record = db.require_entity(entity)?;
-                    let target = db
-                        .periods(&record.calendar, None)?
-                        .into_iter()
-                        .find(|candidate| candidate.name == period);
-                    Ok(target.map(|target| (target.start, target.end)))
-                })?
-                .context("the close period does not exist")?;
-            let drafts = ledger.read(|db| db.draft_bodies(entity))?;
-            let mut unposted = Vec::new();
-            for (key, body) in drafts {
-                let entry: NewEntry =
-                    serde_json::from_str(&body).with_context(|| format!("draft {key} is unreadable"))?;
-                if modules.contains(&entry.module) && entry.date >= start && entry.date <= end {
-                    unposted.push(format!("{key} ({})", entry.module.as_str()));
-                }
-            }
-            anyhow::ensure!(
-                unposted.is_empty(),
-                "{} draft entries dated in {period} are not posted: {}; post them with `closebook journal post --entity {entity}`",
-                unposted.len(),
-                unposted.join(", ")
-            );
-            format!(
-                "no unposted {} journals in {period}",
-                modules
-                    .iter()
-                    .map(|module| module.as_str())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            )
-        }
+        Builtin::VerifyJournalsPosted { modules } => verify_journals_posted(&mut ledger, entity, period, modules)?,
         Builtin::PeriodStatus { status } => {
-            let changes = ledger.set_period_status(std::slice::from_ref(entity), &period, *status)?;
+            let changes = ledger.set_period_status(std::slice::from_ref(entity), period, *status)?;
             changes
                 .iter()
                 .map(|change| format!("{} {}: {} -> {}", change.entity, change.period, change.from, change.to))
                 .collect::<Vec<_>>()
                 .join("; ")
         }
-        Builtin::TrialBalanceCheck => {
-            let trial_balance = ledger.read(|db| report::trial_balance(db, entity, &period, &[], false))?;
-            anyhow::ensure!(
-                trial_balance.totals.closing.is_zero(),
-                "the trial balance of {entity} for {period} nets to {}, not zero",
-                trial_balance.totals.closing
-            );
-            anyhow::ensure!(
-                trial_balance.totals.debit == trial_balance.totals.credit,
-                "debits {} and credits {} differ",
-                trial_balance.totals.debit,
-                trial_balance.totals.credit
-            );
-            // The period's entries and balances, at a cost that follows the period, not the
-            // ledger: `closebook verify` checks the whole chain.
-            let verify = ledger.read(|db| closebook_ledger::verify::verify_period(db, entity, &period))?;
-            anyhow::ensure!(
-                verify.findings.is_empty(),
-                "the check of {entity}'s {period} entries found {} problems, the first: {}; run `closebook verify` for the whole ledger",
-                verify.findings.len(),
-                verify.findings[0]
-            );
-            format!(
-                "trial balance nets to zero; {} entries of {period} verified",
-                verify.entries_checked
-            )
-        }
+        Builtin::TrialBalanceCheck => trial_balance_check(&mut ledger, entity, period)?,
         Builtin::PostAdjustments { files } => match files.for_entity(entity.as_str()) {
             None => format!("no adjustments for {entity}"),
             Some(pin) => {
-                let file = context.config.directory.join(&pin.file);
-                let pinned = &pin.sha256;
-                let actual = super::config::file_sha256(&file)?;
-                anyhow::ensure!(
-                    &actual == pinned,
-                    "{} has sha256 {actual} but the task pins {pinned}: the file changed after it was reviewed",
-                    file.display()
-                );
-                let source = file.display().to_string();
-                let reader = CsvJournalReader::new(
-                    std::io::BufReader::new(std::fs::File::open(&file).with_context(|| format!("opening {source}"))?),
-                    &source,
-                    Module::Ledger,
-                )?;
-                let summary = ledger.import_journals(entity, reader, true, &source)?;
+                let summary = post_adjustments(context, &mut ledger, entity, pin)?;
                 record.entries_posted = summary.posted as i64;
                 format!(
                     "{} adjustments posted, {} already posted",
@@ -124,42 +54,10 @@ pub fn run(
             let folder = context.config.directory.join(folder);
             if context.dry_run {
                 // A dry run writes no files: the real reports would show unposted proposals.
-                let message = format!("dry run: would write 5 reports to {}", folder.display());
-                record.status = TaskStatus::Done;
-                record.message = Some(message.clone());
-                record.duration_ms = started.elapsed().as_millis() as u64;
-                ledger
-                    .store()
-                    .write(|db| db.save_close_task(record, &context.actor, "done", &json!({ "message": message })))?;
-                return Ok(());
+                format!("dry run: would write 5 reports to {}", folder.display())
+            } else {
+                write_reports(&mut ledger, entity, period, &folder)?
             }
-            std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
-            let (trial_balance, sheet, income) = ledger.read(|db| {
-                Ok((
-                    report::trial_balance(db, entity, &period, &[], false)?,
-                    report::balance_sheet(db, entity, &period)?,
-                    report::income_statement(db, entity, &period)?,
-                ))
-            })?;
-            let mut written = Vec::new();
-            for (name, value) in [
-                ("trial-balance", json!(trial_balance)),
-                ("balance-sheet", json!(sheet)),
-                ("income-statement", json!(income)),
-            ] {
-                let path = folder.join(format!("{entity}-{period}-{name}.json"));
-                std::fs::write(&path, serde_json::to_string_pretty(&value)? + "\n")
-                    .with_context(|| format!("writing {}", path.display()))?;
-                written.push(path.display().to_string());
-            }
-            // The statements also as the printable pages a reviewer signs, next to the data.
-            for (name, statement) in [("balance-sheet", &sheet), ("income-statement", &income)] {
-                let path = folder.join(format!("{entity}-{period}-{name}.html"));
-                let page = crate::statements::render(statement, crate::cli::StatementFormat::Html)?;
-                std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
-                written.push(path.display().to_string());
-            }
-            format!("wrote {} reports to {}", written.len(), folder.display())
         }
     };
     record.status = TaskStatus::Done;
@@ -169,4 +67,120 @@ pub fn run(
         .store()
         .write(|db| db.save_close_task(record, &context.actor, "done", &json!({ "message": message })))?;
     Ok(())
+}
+
+/// Refused when a draft of one of `modules` is dated in the period: those journals are not
+/// posted yet.
+fn verify_journals_posted(
+    ledger: &mut Ledger,
+    entity: &EntityId,
+    period: &PeriodName,
+    modules: &[Module],
+) -> anyhow::Result<String> {
+    let (start, end) = ledger.read(|db| {
+        let target = EntityPeriods::of_entity(db, entity)?.named(period)?.clone();
+        Ok((target.start, target.end))
+    })?;
+    let drafts = ledger.read(|db| db.draft_bodies(entity))?;
+    let mut unposted = Vec::new();
+    for (key, body) in drafts {
+        let entry: NewEntry = serde_json::from_str(&body).with_context(|| format!("draft {key} is unreadable"))?;
+        if modules.contains(&entry.module) && entry.date >= start && entry.date <= end {
+            unposted.push(format!("{key} ({})", entry.module.as_str()));
+        }
+    }
+    anyhow::ensure!(
+        unposted.is_empty(),
+        "{} draft entries dated in {period} are not posted: {}; post them with `closebook journal post --entity {entity}`",
+        unposted.len(),
+        unposted.join(", ")
+    );
+    let modules: Vec<&str> = modules.iter().map(|module| module.as_str()).collect();
+    Ok(format!("no unposted {} journals in {period}", modules.join("/")))
+}
+
+/// Refused when the period's trial balance does not net to zero or its entries and balances
+/// do not verify.
+fn trial_balance_check(ledger: &mut Ledger, entity: &EntityId, period: &PeriodName) -> anyhow::Result<String> {
+    let trial_balance = ledger.read(|db| report::trial_balance(db, entity, period, &[], false))?;
+    anyhow::ensure!(
+        trial_balance.totals.closing.is_zero(),
+        "the trial balance of {entity} for {period} nets to {}, not zero",
+        trial_balance.totals.closing
+    );
+    anyhow::ensure!(
+        trial_balance.totals.debit == trial_balance.totals.credit,
+        "debits {} and credits {} differ",
+        trial_balance.totals.debit,
+        trial_balance.totals.credit
+    );
+    // The period's entries and balances, at a cost that follows the period, not the
+    // ledger: `closebook verify` checks the whole chain.
+    let verify = ledger.read(|db| closebook_ledger::verify::verify_period(db, entity, period))?;
+    anyhow::ensure!(
+        verify.findings.is_empty(),
+        "the check of {entity}'s {period} entries found {} problems, the first: {}; run `closebook verify` for the whole ledger",
+        verify.findings.len(),
+        verify.findings[0]
+    );
+    Ok(format!(
+        "trial balance nets to zero; {} entries of {period} verified",
+        verify.entries_checked
+    ))
+}
+
+/// Posts the reviewed adjustments file pinned for the entity; refused when it changed since.
+fn post_adjustments(
+    context: &CloseContext<'_>,
+    ledger: &mut Ledger,
+    entity: &EntityId,
+    pin: &AdjustmentFile,
+) -> anyhow::Result<ImportSummary> {
+    let file = context.config.directory.join(&pin.file);
+    let pinned = &pin.sha256;
+    let actual = super::config::file_sha256(&file)?;
+    anyhow::ensure!(
+        &actual == pinned,
+        "{} has sha256 {actual} but the task pins {pinned}: the file changed after it was reviewed",
+        file.display()
+    );
+    let source = file.display().to_string();
+    let reader = CsvJournalReader::new(
+        std::io::BufReader::new(std::fs::File::open(&file).with_context(|| format!("opening {source}"))?),
+        &source,
+        Module::Ledger,
+    )?;
+    Ok(ledger.import_journals(entity, reader, true, &source)?)
+}
+
+/// Writes the period's trial balance and statements as JSON, and the statements as printable
+/// pages, into `folder`.
+fn write_reports(ledger: &mut Ledger, entity: &EntityId, period: &PeriodName, folder: &Path) -> anyhow::Result<String> {
+    std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    let (trial_balance, sheet, income) = ledger.read(|db| {
+        Ok((
+            report::trial_balance(db, entity, period, &[], false)?,
+            report::balance_sheet(db, entity, period)?,
+            report::income_statement(db, entity, period)?,
+        ))
+    })?;
+    let mut written = Vec::new();
+    for (name, value) in [
+        ("trial-balance", json!(trial_balance)),
+        ("balance-sheet", json!(sheet)),
+        ("income-statement", json!(income)),
+    ] {
+        let path = folder.join(format!("{entity}-{period}-{name}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&value)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        written.push(path.display().to_string());
+    }
+    // The statements also as the printable pages a reviewer signs, next to the data.
+    for (name, statement) in [("balance-sheet", &sheet), ("income-statement", &income)] {
+        let path = folder.join(format!("{entity}-{period}-{name}.html"));
+        let page = crate::statements::render(statement, crate::cli::StatementFormat::Html)?;
+        std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+        written.push(path.display().to_string());
+    }
+    Ok(format!("wrote {} reports to {}", written.len(), folder.display()))
 }

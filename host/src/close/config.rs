@@ -20,6 +20,10 @@ pub const CLOSE_TASKS_MAX: usize = 500;
 /// How far from the period end a task may be due, in working days: a year.
 pub const DUE_WORKING_DAYS_MAX: u32 = 260;
 
+/// Calendar days the search for a due date walks per working day asked for: a year, far more
+/// than any weekend and holiday list leaves between two working days, so the walk always ends.
+const DUE_DATE_CALENDAR_DAYS_PER_WORKING_DAY_MAX: u32 = 366;
+
 /// The built-in steps.
 pub const BUILTINS: [&str; 5] = [
     "verify-journals-posted",
@@ -474,9 +478,8 @@ impl CloseConfig {
             return date;
         }
         let mut remaining = days.unsigned_abs();
-        // Bounded: a year of calendar days per working day asked for is far beyond any holiday list.
         let mut steps = 0u32;
-        while remaining > 0 && steps < 366 * (days.unsigned_abs() + 1) {
+        while remaining > 0 && steps < DUE_DATE_CALENDAR_DAYS_PER_WORKING_DAY_MAX * (days.unsigned_abs() + 1) {
             date = if days > 0 {
                 date.succ_opt().unwrap_or(date)
             } else {

@@ -18,6 +18,7 @@ use crate::step::{PostError, StepRequest, post_record, run_step};
 use anyhow::Context as _;
 use closebook_ledger::Ledger;
 use closebook_ledger::access::{Actor, Claim, Permission};
+use closebook_ledger::calendar::EntityPeriods;
 use closebook_ledger::close_task::{EntityRead, TaskStatus};
 use closebook_ledger::ids::{EntityId, PeriodName};
 use closebook_ledger::store::{CloseTaskRecord, Db, Store};
@@ -206,16 +207,7 @@ impl CloseContext<'_> {
         let period = self.period.clone();
         store.read(|db| {
             for entity in &entities {
-                let record = db.require_entity(entity)?;
-                if !db
-                    .periods(&record.calendar, None)?
-                    .iter()
-                    .any(|candidate| candidate.name == period)
-                {
-                    return Err(closebook_ledger::LedgerError::Invalid(format!(
-                        "period {period} does not exist for entity {entity}"
-                    )));
-                }
+                EntityPeriods::of_entity(db, entity)?.named(&period)?;
             }
             Ok(())
         })?;
@@ -257,12 +249,11 @@ impl CloseContext<'_> {
         let mut incomplete = Vec::new();
         store.read(|db| {
             for entity in &entities {
-                let record = db.require_entity(entity)?;
-                let periods = db.periods(&record.calendar, None)?;
-                let Some(position) = periods.iter().position(|period| period.name == self.period) else {
+                let periods = EntityPeriods::of_entity(db, entity)?;
+                let Some(position) = periods.position(&self.period) else {
                     continue;
                 };
-                let Some(previous) = position.checked_sub(1).map(|index| &periods[index].name) else {
+                let Some(previous) = position.checked_sub(1).map(|index| &periods.periods[index].name) else {
                     continue;
                 };
                 let mut started = false;
@@ -461,13 +452,24 @@ pub fn run_close(
             break;
         }
     }
-    // Every task gets a line: what ran now (as it stands after the tasks that ran later), and
-    // the state (or the wait) of the others.
+    close_report(context, &mut store, &entities, &all_entities, outcomes, &runs)
+}
+
+/// Every task gets a line: what ran now (as it stands after the tasks that ran later), and the
+/// state (or the wait) of the others.
+fn close_report(
+    context: &CloseContext<'_>,
+    store: &mut Store,
+    entities: &[EntityId],
+    all_entities: &[EntityId],
+    mut outcomes: BTreeMap<(EntityId, String), TaskOutcome>,
+    runs: &BTreeMap<(EntityId, String), usize>,
+) -> anyhow::Result<Vec<TaskOutcome>> {
     let mut report = Vec::new();
-    for entity in &entities {
+    for entity in entities {
         for task in context.config.tasks.iter().filter(|task| task.runs_in(entity)) {
             let key = (entity.clone(), task.id.clone());
-            let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
+            let (state, waiting) = task_state(store, context, all_entities, entity, task)?;
             let status = state.as_ref().map_or(TaskStatus::Pending, |record| record.status);
             let mut outcome = match outcomes.remove(&key) {
                 Some(mut outcome) => {
@@ -793,7 +795,12 @@ fn run_plugin_task(
                 duration_ms: done.duration_ms.max(started.elapsed().as_millis() as u64),
                 ..done.clone()
             };
-            db.save_close_task(&done, &context.actor, "done", &json!({ "run_id": outcome.run_id, "entries": outcome.entries.len(), "settlements": outcome.settlements.len() }))
+            let details = json!({
+                "run_id": outcome.run_id,
+                "entries": outcome.entries.len(),
+                "settlements": outcome.settlements.len(),
+            });
+            db.save_close_task(&done, &context.actor, "done", &details)
         });
         match posted {
             Ok(outcome) => {

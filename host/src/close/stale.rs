@@ -11,6 +11,7 @@ use super::CloseContext;
 use super::config::Task;
 use super::config::{Builtin, TaskKind};
 use closebook_ledger::LedgerError;
+use closebook_ledger::calendar::EntityPeriods;
 use closebook_ledger::close_task::{EntityRead, TaskStatus};
 use closebook_ledger::ids::{EntityId, PeriodName};
 use closebook_ledger::period::PeriodStatus;
@@ -25,13 +26,13 @@ pub(super) fn periods_in_scope(
     entity: &EntityId,
     period: &PeriodName,
 ) -> Result<Option<BTreeSet<String>>, LedgerError> {
-    let record = db.require_entity(entity)?;
-    let periods = db.periods(&record.calendar, None)?;
-    let Some(target) = periods.iter().find(|candidate| &candidate.name == period) else {
+    let periods = EntityPeriods::of_entity(db, entity)?;
+    let Some(target) = periods.find(period) else {
         return Ok(None);
     };
     Ok(Some(
         periods
+            .periods
             .iter()
             .filter(|candidate| candidate.fiscal_year == target.fiscal_year && candidate.ordinal <= target.ordinal)
             .map(|candidate| candidate.name.to_string())
@@ -264,93 +265,115 @@ pub(super) fn mark_stale_signoffs(
     context: &CloseContext<'_>,
     entities: &[EntityId],
 ) -> Result<(), LedgerError> {
-    let user = context.actor.clone();
-    {
-        for entity in entities {
-            let Some(in_scope) = periods_in_scope(db, entity, &context.period)? else {
+    for entity in entities {
+        let Some(in_scope) = periods_in_scope(db, entity, &context.period)? else {
+            continue;
+        };
+        for task in &context.config.tasks {
+            let Some(state) = db.close_task(&context.config.name, entity, &context.period, &task.id)? else {
                 continue;
             };
-            for task in &context.config.tasks {
-                let Some(state) = db.close_task(&context.config.name, entity, &context.period, &task.id)? else {
-                    continue;
-                };
-                let Some(sequence) = state.signoff_sequence else {
-                    continue;
-                };
-                // A reviewed step approved entries computed from what it read: it goes stale
-                // when that changes (`mark_stale_reads`), not at any posting in its entity.
-                if matches!(task.kind, TaskKind::Plugin { .. }) && !state.run_reads.is_empty() {
-                    continue;
-                }
-                if !state.status.is_complete() && state.status != TaskStatus::Prepared {
-                    continue;
-                }
-                let downstream = context.config.downstream_of(&task.id);
-                let late = late_entries(db, entity, sequence, &in_scope, &downstream)?;
-                // Other entities the sign-off covers, with their late entries.
-                let late_elsewhere = late_entries_elsewhere(db, context, entity, &task.id, &state.signoff_sequences)?;
-                if late.is_empty() && late_elsewhere.is_empty() {
-                    continue;
-                }
-                let mut changes = Vec::new();
-                if !late.is_empty() {
-                    changes.push(format!("entries {} posted after the sign-off", quoted_keys(&late)));
-                }
-                for (other, keys) in &late_elsewhere {
-                    changes.push(format!(
-                        "{other}, which the sign-off covers, changed after it: entries {}",
-                        quoted_keys(keys)
-                    ));
-                }
-                let message = if late_elsewhere.is_empty() {
-                    format!("stale: {}; sign off again", changes.join("; "))
-                } else {
-                    format!("stale: {}; run the close again and sign off again", changes.join("; "))
-                };
-                let stale = CloseTaskRecord {
-                    status: TaskStatus::Stale,
-                    message: Some(message.clone()),
-                    ..state.clone()
-                };
-                let late_elsewhere_json: BTreeMap<String, &Vec<String>> = late_elsewhere
-                    .iter()
-                    .map(|(other, keys)| (other.to_string(), keys))
-                    .collect();
-                db.save_close_task(
-                    &stale,
-                    &user,
-                    "stale",
-                    &json!({ "late_entries": late, "late_entries_elsewhere": late_elsewhere_json }),
-                )?;
-                // The steps before it that read a changed entity computed from the old ledger:
-                // they are undone too, and run again (their entries cancelled) by the next run.
-                let readers = context.config.entities_read_for_signoff(&task.id, entity);
-                let mut undone_tasks: BTreeSet<String> = BTreeSet::new();
-                for (other, keys) in &late_elsewhere {
-                    for reader in readers.get(other).into_iter().flatten() {
-                        if reader == &task.id {
-                            continue;
-                        }
-                        let message = format!(
-                            "stale: {other}, which it reads, changed after task {} was signed off: entries {}",
-                            task.id,
-                            quoted_keys(keys)
-                        );
-                        let details = json!({ "because": task.id, "entity": other.as_str(), "late_entries": keys });
-                        mark_stale_if_holding_figures(db, context, entity, reader, message, &details)?;
-                        undone_tasks.insert(reader.clone());
-                    }
-                }
-                // Every task after them, in this entity and (through `*:`) in the others.
-                let cause = changes.join("; ");
-                mark_after_stale(db, context, entities, entity, &task.id, &cause)?;
-                for undone in &undone_tasks {
-                    mark_after_stale(db, context, entities, entity, undone, &cause)?;
-                }
-            }
+            mark_signoff_stale_if_late(db, context, entities, (entity, task, state), &in_scope)?;
         }
-        Ok(())
     }
+    Ok(())
+}
+
+/// Withdraws one task's sign-off in `entity` when entries were posted after it in the periods
+/// it covers (`in_scope`), or in other entities it covers; then undoes the steps that read a
+/// changed entity and every task after them.
+fn mark_signoff_stale_if_late(
+    db: &Db<'_>,
+    context: &CloseContext<'_>,
+    entities: &[EntityId],
+    (entity, task, state): (&EntityId, &Task, CloseTaskRecord),
+    in_scope: &BTreeSet<String>,
+) -> Result<(), LedgerError> {
+    let Some(sequence) = state.signoff_sequence else {
+        return Ok(());
+    };
+    // A reviewed step approved entries computed from what it read: it goes stale
+    // when that changes (`mark_stale_reads`), not at any posting in its entity.
+    if matches!(task.kind, TaskKind::Plugin { .. }) && !state.run_reads.is_empty() {
+        return Ok(());
+    }
+    if !state.status.is_complete() && state.status != TaskStatus::Prepared {
+        return Ok(());
+    }
+    let downstream = context.config.downstream_of(&task.id);
+    let late = late_entries(db, entity, sequence, in_scope, &downstream)?;
+    // Other entities the sign-off covers, with their late entries.
+    let late_elsewhere = late_entries_elsewhere(db, context, entity, &task.id, &state.signoff_sequences)?;
+    if late.is_empty() && late_elsewhere.is_empty() {
+        return Ok(());
+    }
+    let mut changes = Vec::new();
+    if !late.is_empty() {
+        changes.push(format!("entries {} posted after the sign-off", quoted_keys(&late)));
+    }
+    for (other, keys) in &late_elsewhere {
+        changes.push(format!(
+            "{other}, which the sign-off covers, changed after it: entries {}",
+            quoted_keys(keys)
+        ));
+    }
+    let message = if late_elsewhere.is_empty() {
+        format!("stale: {}; sign off again", changes.join("; "))
+    } else {
+        format!("stale: {}; run the close again and sign off again", changes.join("; "))
+    };
+    let stale = CloseTaskRecord {
+        status: TaskStatus::Stale,
+        message: Some(message),
+        ..state
+    };
+    let late_elsewhere_json: BTreeMap<String, &Vec<String>> = late_elsewhere
+        .iter()
+        .map(|(other, keys)| (other.to_string(), keys))
+        .collect();
+    db.save_close_task(
+        &stale,
+        &context.actor,
+        "stale",
+        &json!({ "late_entries": late, "late_entries_elsewhere": late_elsewhere_json }),
+    )?;
+    let undone_tasks = undo_readers_of_changed_entities(db, context, entity, &task.id, &late_elsewhere)?;
+    // Every task after them, in this entity and (through `*:`) in the others.
+    let cause = changes.join("; ");
+    mark_after_stale(db, context, entities, entity, &task.id, &cause)?;
+    for undone in &undone_tasks {
+        mark_after_stale(db, context, entities, entity, undone, &cause)?;
+    }
+    Ok(())
+}
+
+/// The steps before a withdrawn sign-off that read a changed entity computed from the old
+/// ledger: they are undone too, and run again (their entries cancelled) by the next run.
+/// Returns their task ids.
+fn undo_readers_of_changed_entities(
+    db: &Db<'_>,
+    context: &CloseContext<'_>,
+    entity: &EntityId,
+    signoff_task: &str,
+    late_elsewhere: &LateEntries,
+) -> Result<BTreeSet<String>, LedgerError> {
+    let readers = context.config.entities_read_for_signoff(signoff_task, entity);
+    let mut undone_tasks: BTreeSet<String> = BTreeSet::new();
+    for (other, keys) in late_elsewhere {
+        for reader in readers.get(other).into_iter().flatten() {
+            if reader == signoff_task {
+                continue;
+            }
+            let message = format!(
+                "stale: {other}, which it reads, changed after task {signoff_task} was signed off: entries {}",
+                quoted_keys(keys)
+            );
+            let details = json!({ "because": signoff_task, "entity": other.as_str(), "late_entries": keys });
+            mark_stale_if_holding_figures(db, context, entity, reader, message, &details)?;
+            undone_tasks.insert(reader.clone());
+        }
+    }
+    Ok(undone_tasks)
 }
 
 /// Brings every task of the close's entities up to date with the ledger, in one transaction:

@@ -5,7 +5,7 @@
 use super::Context;
 use crate::cli::{Format, YearEndCommand};
 use crate::output::{Table, print, print_json, print_table};
-use crate::plugin::Limits;
+use crate::plugin::{Limits, LoadedPlugin};
 use crate::step::{StepRequest, post_record, run_step};
 use anyhow::Context as _;
 use closebook_ledger::calendar::PeriodKind;
@@ -31,39 +31,7 @@ pub fn run(context: &Context, command: YearEndCommand) -> anyhow::Result<()> {
             let (_runtime, loaded) = super::plugin::load_plugin(&context.db, &plugin)?;
             let mut text = String::new();
             for entity in &entity_ids {
-                let last_period = ledger.read(|db| last_operating_period(db, entity, &year))?;
-                let cancelled = cancel_year_end(&mut ledger, entity, &year, "year-end.replace")?;
-                let request = StepRequest {
-                    entity: entity.clone(),
-                    period: last_period.clone(),
-                    as_of: None,
-                    config: config.clone(),
-                    other_entities: Vec::new(),
-                    task: Some(YEAR_END_TASK.to_owned()),
-                    limits: Limits::default(),
-                    allow_revaluation_lines: false,
-                    allow_next_year_opening: true,
-                };
-                let preview = run_step(&context.db, &loaded, &request)
-                    .with_context(|| format!("year-end close of {entity} for {year}{}", replaced_note(cancelled)))?;
-                let record = preview
-                    .record(&loaded)
-                    .with_context(|| format!("year-end close of {entity} for {year}{}", replaced_note(cancelled)))?;
-                let user = context.actor.clone();
-                let outcome = post_record(&mut ledger, &record, |db, outcome| {
-                    db.append_audit(&user, "year-end.run", Some(entity), &json!({ "year": year, "run_id": outcome.run_id, "entries": outcome.entries.len(), "replaced": cancelled }))
-                })
-                .with_context(|| format!("posting the year-end close of {entity} for {year}{}", replaced_note(cancelled)))?;
-                text.push_str(&format!(
-                    "{entity} {year}: posted {} entries (run {}){}\n",
-                    outcome.entries.len(),
-                    outcome.run_id,
-                    if cancelled > 0 {
-                        format!("; cancelled {cancelled} entries of the earlier year-end")
-                    } else {
-                        String::new()
-                    }
-                ));
+                text.push_str(&run_year_end(context, &mut ledger, &loaded, entity, &year, &config)?);
             }
             print(&text)
         }
@@ -126,6 +94,57 @@ pub fn run(context: &Context, command: YearEndCommand) -> anyhow::Result<()> {
             print_table(&table, format.format)
         }
     }
+}
+
+/// Runs the year-end close of `year` for one entity and posts it, replacing an earlier one;
+/// returns the line that reports it.
+fn run_year_end(
+    context: &Context,
+    ledger: &mut Ledger,
+    loaded: &LoadedPlugin,
+    entity: &EntityId,
+    year: &str,
+    config: &str,
+) -> anyhow::Result<String> {
+    let last_period = ledger.read(|db| last_operating_period(db, entity, year))?;
+    let cancelled = cancel_year_end(ledger, entity, year, "year-end.replace")?;
+    // Every error after the cancellation says so: the year is then without a year-end.
+    let replaced = replaced_note(cancelled);
+    let request = StepRequest {
+        entity: entity.clone(),
+        period: last_period,
+        as_of: None,
+        config: config.to_owned(),
+        other_entities: Vec::new(),
+        task: Some(YEAR_END_TASK.to_owned()),
+        limits: Limits::default(),
+        allow_revaluation_lines: false,
+        allow_next_year_opening: true,
+    };
+    let record = run_step(&context.db, loaded, &request)
+        .and_then(|preview| preview.record(loaded))
+        .with_context(|| format!("year-end close of {entity} for {year}{replaced}"))?;
+    let user = context.actor.clone();
+    let outcome = post_record(ledger, &record, |db, outcome| {
+        let details = json!({
+            "year": year,
+            "run_id": outcome.run_id,
+            "entries": outcome.entries.len(),
+            "replaced": cancelled,
+        });
+        db.append_audit(&user, "year-end.run", Some(entity), &details)
+    })
+    .with_context(|| format!("posting the year-end close of {entity} for {year}{replaced}"))?;
+    let replaced_entries = if cancelled > 0 {
+        format!("; cancelled {cancelled} entries of the earlier year-end")
+    } else {
+        String::new()
+    };
+    Ok(format!(
+        "{entity} {year}: posted {} entries (run {}){replaced_entries}\n",
+        outcome.entries.len(),
+        outcome.run_id,
+    ))
 }
 
 /// Says, in an error, that the earlier year-end is already cancelled (its cancellation is

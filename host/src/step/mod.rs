@@ -13,6 +13,7 @@ use crate::plugin::types::{EntityAccess, StepInfo, StepInput};
 use crate::plugin::{Limits, LoadedPlugin, SandboxEnvironment, StepRun};
 use anyhow::Context as _;
 use chrono::{NaiveDate, TimeZone};
+use closebook_ledger::calendar::EntityPeriods;
 use closebook_ledger::close_task::{EntityRead, TaskReads};
 use closebook_ledger::ids::{EntityId, PeriodName, UserId};
 use closebook_ledger::proposal::{post_proposals, validate_proposals};
@@ -107,15 +108,15 @@ pub fn run_step(db_path: &Path, plugin: &LoadedPlugin, request: &StepRequest) ->
                 db.require_entity(entity)?;
             }
             let periods = snapshot::periods_of(db, &request.entity, None)?;
-            periods
+            match periods
                 .into_iter()
                 .find(|period| period.name == request.period.as_str())
-                .ok_or_else(|| {
-                    LedgerError::Invalid(format!(
-                        "period {} does not exist for entity {}",
-                        request.period, request.entity
-                    ))
-                })
+            {
+                Some(period) => Ok(period),
+                None => Err(EntityPeriods::of_entity(db, &request.entity)?
+                    .unknown(&request.period)
+                    .into()),
+            }
         })?
     };
     let period_end = NaiveDate::from_str(&period.end).context("period end date")?;

@@ -1,36 +1,33 @@
 //! Users, roles, grants and the security settings: what the permission check reads.
 
 use super::Db;
+use super::row::{Fields, all, first};
 use crate::access::{AccessPolicy, Grant, Permission, Principal, UserAccess};
 use crate::error::LedgerError;
 use crate::ids::EntityId;
 use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeSet;
 
-fn corrupt(table: &str, key: &str, column: &str, value: &str) -> LedgerError {
-    LedgerError::Damaged {
-        detail: format!("{table} row {key}: column {column} holds `{value}`, which this closebook cannot read"),
-    }
-}
-
 impl Db<'_> {
-    /// Everything the permission check needs, in one read.
+    /// Everything the permission check needs, in one read. A corrupt value (an unknown
+    /// permission, a blocked flag that is not 0 or 1) is an error naming the row, never a
+    /// default: a default here would grant or deny silently.
     pub fn access_policy(&self) -> Result<AccessPolicy, LedgerError> {
         let mut policy = AccessPolicy::default();
         let mut users = self
             .connection
             .prepare_cached("SELECT id, blocked, os_user FROM users ORDER BY id")?;
-        let rows = users.query_map([], |row| {
+        let rows = all(&mut users, [], |row| {
+            let fields = Fields::new(row, "users", &["id"]);
             Ok((
-                row.get::<_, String>("id")?,
-                row.get::<_, i64>("blocked")?,
-                row.get::<_, Option<String>>("os_user")?,
+                fields.text("id")?,
+                fields.flag("blocked")?,
+                fields.optional_text("os_user")?,
             ))
         })?;
-        for row in rows {
-            let (id, blocked, os_user) = row?;
+        for (id, blocked, os_user) in rows {
             let access = UserAccess {
-                blocked: blocked != 0,
+                blocked,
                 os_user,
                 groups: BTreeSet::new(),
             };
@@ -39,50 +36,41 @@ impl Db<'_> {
         let mut members = self
             .connection
             .prepare_cached("SELECT group_id, user_id FROM group_members")?;
-        let rows = members.query_map([], |row| {
-            Ok((row.get::<_, String>("group_id")?, row.get::<_, String>("user_id")?))
+        let rows = all(&mut members, [], |row| {
+            let fields = Fields::new(row, "group_members", &["group_id", "user_id"]);
+            Ok((fields.text("group_id")?, fields.text("user_id")?))
         })?;
-        for row in rows {
-            let (group, user) = row?;
+        for (group, user) in rows {
             if let Some(access) = policy.users.get_mut(&user) {
                 access.groups.insert(group);
             }
         }
         let mut roles = self.connection.prepare_cached(
-            "SELECT roles.id AS role, permission FROM roles LEFT JOIN role_permissions ON role_id = roles.id",
+            "SELECT roles.id AS role_id, permission FROM roles LEFT JOIN role_permissions ON role_id = roles.id",
         )?;
-        let rows = roles.query_map([], |row| {
-            Ok((
-                row.get::<_, String>("role")?,
-                row.get::<_, Option<String>>("permission")?,
-            ))
+        let rows = all(&mut roles, [], |row| {
+            let fields = Fields::new(row, "role_permissions", &["role_id"]);
+            let permission = match fields.optional_text("permission")? {
+                None => None,
+                Some(_) => Some(fields.parsed("permission", "a permission", Permission::parse)?),
+            };
+            Ok((fields.text("role_id")?, permission))
         })?;
-        for row in rows {
-            let (role, permission) = row?;
-            let permissions = policy.roles.entry(role.clone()).or_default();
-            if let Some(text) = permission {
-                let permission =
-                    Permission::parse(&text).ok_or_else(|| corrupt("role_permissions", &role, "permission", &text))?;
-                permissions.insert(permission);
-            }
+        for (role, permission) in rows {
+            let permissions = policy.roles.entry(role).or_default();
+            permissions.extend(permission);
         }
         policy.grants = self.grants()?;
-        let security = self
+        let mut security = self
             .connection
-            .query_row(
-                "SELECT administrator, trust_declared_users FROM security WHERE id = 1",
-                [],
-                |row| {
-                    Ok((
-                        row.get::<_, String>("administrator")?,
-                        row.get::<_, i64>("trust_declared_users")?,
-                    ))
-                },
-            )
-            .optional()?;
+            .prepare_cached("SELECT id, administrator, trust_declared_users FROM security WHERE id = 1")?;
+        let security = first(&mut security, [], |row| {
+            let fields = Fields::new(row, "security", &["id"]);
+            Ok((fields.text("administrator")?, fields.flag("trust_declared_users")?))
+        })?;
         if let Some((administrator, trust)) = security {
             policy.administrator = Some(administrator);
-            policy.trust_declared_users = trust != 0;
+            policy.trust_declared_users = trust;
         }
         Ok(policy)
     }
@@ -92,31 +80,26 @@ impl Db<'_> {
             "SELECT grants.id AS id, role_id, user_id, group_id, entity_id
              FROM grants LEFT JOIN grant_entities ON grant_id = grants.id ORDER BY grants.id",
         )?;
-        let rows = statement.query_map([], |row| {
+        let rows = all(&mut statement, [], |row| {
+            let fields = Fields::new(row, "grants", &["id"]);
+            let principal = match (fields.optional_text("user_id")?, fields.optional_text("group_id")?) {
+                (Some(user), None) => Principal::User(user),
+                (None, Some(group)) => Principal::Group(group),
+                _ => {
+                    let (index, _) = fields.value("user_id")?;
+                    return Err(fields.corrupt(index, "names both a user and a group, or neither"));
+                }
+            };
             Ok((
-                row.get::<_, i64>("id")?,
-                row.get::<_, String>("role_id")?,
-                row.get::<_, Option<String>>("user_id")?,
-                row.get::<_, Option<String>>("group_id")?,
-                row.get::<_, Option<String>>("entity_id")?,
+                fields.integer("id")?,
+                fields.text("role_id")?,
+                principal,
+                fields.optional_text("entity_id")?,
             ))
         })?;
         let mut grants: Vec<(i64, Grant)> = Vec::new();
-        for row in rows {
-            let (id, role, user, group, entity) = row?;
+        for (id, role, principal, entity) in rows {
             if grants.last().is_none_or(|(last, _)| *last != id) {
-                let principal = match (user, group) {
-                    (Some(user), None) => Principal::User(user),
-                    (None, Some(group)) => Principal::Group(group),
-                    _ => {
-                        return Err(corrupt(
-                            "grants",
-                            &id.to_string(),
-                            "user_id/group_id",
-                            "both or neither",
-                        ));
-                    }
-                };
                 grants.push((
                     id,
                     Grant {

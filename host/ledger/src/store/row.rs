@@ -54,7 +54,7 @@ impl<'a, 'r> Fields<'a, 'r> {
         Self { row, table, key }
     }
 
-    fn value<C: Column>(&self, column: C) -> Result<(usize, ValueRef<'a>), LedgerError> {
+    pub(super) fn value<C: Column>(&self, column: C) -> Result<(usize, ValueRef<'a>), LedgerError> {
         let index = column.index(self.row.as_ref())?;
         Ok((index, self.row.get_ref(index)?))
     }
@@ -592,6 +592,26 @@ mod tests {
             db.audit(None, 10).map(drop)
         });
         assert_names(&message, &["audit_log row", "column details", "'not json'"]);
+        // Who may do what: an unknown permission or a blocked flag that is not 0 or 1 would
+        // grant or deny silently if read as a default.
+        let policy = |db: &Db<'_>| db.access_policy().map(drop);
+        let message = corrupted(
+            "INSERT INTO roles (id, name) VALUES ('clerk', 'Clerk');
+             INSERT INTO role_permissions (role_id, permission) VALUES ('clerk', 'ledger.write');",
+            policy,
+        );
+        assert_names(
+            &message,
+            &[
+                "role_permissions row",
+                "role_id 'clerk'",
+                "column permission",
+                "'ledger.write'",
+                "not a permission",
+            ],
+        );
+        let message = corrupted("INSERT INTO users (id, name, blocked) VALUES ('zed', 'Zed', 7)", policy);
+        assert_names(&message, &["users row", "column blocked", "7"]);
         // The whole message, once.
         let message = corrupted("UPDATE entries SET date = '2026-13-45'", entries);
         assert_eq!(

@@ -6,7 +6,6 @@ use super::{CloseContext, ShownStatus, config_changed_note, task_state, with_not
 use chrono::NaiveDate;
 use closebook_ledger::calendar::EntityPeriods;
 use closebook_ledger::close_task::TaskStatus;
-use closebook_ledger::store::Store;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -56,7 +55,8 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
     let all_entities = context.close_entities()?;
     // A posting since a sign-off, or since a step read its figures, shows on the board at once.
     super::stale::mark_stale(context, &all_entities)?;
-    let mut store = Store::open(&context.db)?;
+    let mut ledger = context.ledger()?;
+    let store = ledger.store();
     let mut rows = Vec::new();
     for entity in &entities {
         let period_end = store.read(|db| {
@@ -65,7 +65,7 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
         })?;
         let period_end = period_end.unwrap_or(today);
         for task in config.tasks.iter().filter(|task| task.runs_in(entity)) {
-            let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
+            let (state, waiting) = task_state(store, context, &all_entities, entity, task)?;
             let status = ShownStatus::of(
                 state.as_ref().map_or(TaskStatus::Pending, |record| record.status),
                 &waiting,

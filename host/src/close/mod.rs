@@ -24,6 +24,7 @@ use closebook_ledger::ids::{EntityId, PeriodName};
 use closebook_ledger::store::{CloseTaskRecord, Db, Store};
 use config::{CloseConfig, Task, TaskKind};
 use serde_json::json;
+use std::cell::{RefCell, RefMut};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -146,11 +147,50 @@ pub struct CloseContext<'a> {
     pub entity_filter: Vec<EntityId>,
     /// A dry run works on a copy of the ledger and writes no files.
     pub dry_run: bool,
+    /// The ledger the run works on: opened once (for `db`) and lent to every task and check in
+    /// turn, rather than opened again for each.
+    pub(crate) open_ledger: RefCell<Option<(PathBuf, Ledger)>>,
+}
+
+/// The run's open ledger, lent out; or, when it is already lent (a check nested inside a
+/// transaction of the same run), a ledger opened for this use alone.
+pub(crate) enum LentLedger<'a> {
+    Shared(RefMut<'a, Ledger>),
+    Own(Box<Ledger>),
+}
+
+impl std::ops::Deref for LentLedger<'_> {
+    type Target = Ledger;
+
+    fn deref(&self) -> &Ledger {
+        match self {
+            LentLedger::Shared(ledger) => ledger,
+            LentLedger::Own(ledger) => ledger,
+        }
+    }
+}
+
+impl std::ops::DerefMut for LentLedger<'_> {
+    fn deref_mut(&mut self) -> &mut Ledger {
+        match self {
+            LentLedger::Shared(ledger) => ledger,
+            LentLedger::Own(ledger) => ledger,
+        }
+    }
 }
 
 impl CloseContext<'_> {
-    fn ledger(&self) -> anyhow::Result<Ledger> {
-        Ok(Ledger::open(&self.db, self.actor.clone())?)
+    /// The run's ledger, opened on first use (permissions were checked by the command).
+    pub(crate) fn ledger(&self) -> anyhow::Result<LentLedger<'_>> {
+        let Ok(mut slot) = self.open_ledger.try_borrow_mut() else {
+            return Ok(LentLedger::Own(Box::new(Ledger::open(&self.db, self.actor.clone())?)));
+        };
+        if slot.as_ref().is_none_or(|(path, _)| path != &self.db) {
+            *slot = Some((self.db.clone(), Ledger::open(&self.db, self.actor.clone())?));
+        }
+        Ok(LentLedger::Shared(RefMut::map(slot, |slot| {
+            &mut slot.as_mut().expect("the ledger was opened just above").1
+        })))
     }
 
     /// Every entity of the close, whatever `--entity` narrows the run to: `*:task`
@@ -173,12 +213,14 @@ impl CloseContext<'_> {
             period: self.period.clone(),
             entity_filter: self.entity_filter.clone(),
             dry_run: self.dry_run,
+            open_ledger: RefCell::new(None),
         }
     }
 
     /// The close's entities for this run, checked to exist, with the period.
     pub fn entities(&self) -> anyhow::Result<Vec<EntityId>> {
-        let mut store = Store::open(&self.db)?;
+        let mut ledger = self.ledger()?;
+        let store = ledger.store();
         let all: Vec<EntityId> = store
             .read(|db| db.entities())?
             .into_iter()
@@ -217,7 +259,10 @@ impl CloseContext<'_> {
     /// Checks close.toml against the ledger: its owners and reviewers must be users, and a
     /// reviewer not the owner. Every close command calls it once, before anything runs.
     pub fn check_config(&self) -> anyhow::Result<()> {
-        let (users, groups) = Store::open(&self.db)?.read(|db| Ok((db.user_ids()?, db.group_ids()?)))?;
+        let (users, groups) = self
+            .ledger()?
+            .store()
+            .read(|db| Ok((db.user_ids()?, db.group_ids()?)))?;
         self.config.check_people(&users, &groups)
     }
 
@@ -236,7 +281,7 @@ impl CloseContext<'_> {
         if names.iter().any(|name| name == user) {
             return Ok(true);
         }
-        let groups = Store::open(&self.db)?.read(|db| db.groups_of(&self.actor.user))?;
+        let groups = self.ledger()?.store().read(|db| db.groups_of(&self.actor.user))?;
         Ok(names.iter().any(|name| groups.contains(name)))
     }
 
@@ -245,7 +290,8 @@ impl CloseContext<'_> {
     /// one. None when it is complete, or was never run with closebook.
     pub fn previous_close_incomplete(&self) -> anyhow::Result<Option<String>> {
         let entities = self.entities()?;
-        let mut store = Store::open(&self.db)?;
+        let mut ledger = self.ledger()?;
+        let store = ledger.store();
         let mut incomplete = Vec::new();
         store.read(|db| {
             for entity in &entities {
@@ -406,7 +452,6 @@ pub fn run_close(
         .sum();
     let mut runs: BTreeMap<(EntityId, String), usize> = BTreeMap::new();
     let mut outcomes: BTreeMap<(EntityId, String), TaskOutcome> = BTreeMap::new();
-    let mut store = Store::open(&context.db)?;
     // Each round runs every task that became ready; cross-entity dependencies (`*:task`) and
     // tasks made stale by a later task need more rounds. A task runs at most
     // TASK_RUNS_PER_CLOSE_RUN_MAX times, so the loop ends.
@@ -415,7 +460,8 @@ pub fn run_close(
         for entity in &entities {
             for task in context.config.tasks.iter().filter(|task| task.runs_in(entity)) {
                 let key = (entity.clone(), task.id.clone());
-                let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
+                // The run's ledger is lent for the lookup only: the task borrows it next.
+                let (state, waiting) = task_state(context.ledger()?.store(), context, &all_entities, entity, task)?;
                 let status = state.as_ref().map_or(TaskStatus::Pending, |record| record.status);
                 let runs_so_far = runs.get(&key).copied().unwrap_or(0);
                 // A task this invocation already ran runs again only when it became stale.
@@ -452,20 +498,21 @@ pub fn run_close(
             break;
         }
     }
-    close_report(context, &mut store, &entities, &all_entities, outcomes, &runs)
+    close_report(context, &entities, &all_entities, outcomes, &runs)
 }
 
 /// Every task gets a line: what ran now (as it stands after the tasks that ran later), and the
 /// state (or the wait) of the others.
 fn close_report(
     context: &CloseContext<'_>,
-    store: &mut Store,
     entities: &[EntityId],
     all_entities: &[EntityId],
     mut outcomes: BTreeMap<(EntityId, String), TaskOutcome>,
     runs: &BTreeMap<(EntityId, String), usize>,
 ) -> anyhow::Result<Vec<TaskOutcome>> {
     let mut report = Vec::new();
+    let mut ledger = context.ledger()?;
+    let store = ledger.store();
     for entity in entities {
         for task in context.config.tasks.iter().filter(|task| task.runs_in(entity)) {
             let key = (entity.clone(), task.id.clone());
@@ -611,7 +658,8 @@ fn run_ready_task(
 
 /// Whether the task's last recorded run still has entries no rerun has cancelled.
 fn has_entries_in_effect(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -> anyhow::Result<bool> {
-    let mut store = Store::open(&context.db)?;
+    let mut ledger = context.ledger()?;
+    let store = ledger.store();
     Ok(store.read(|db| {
         let Some(state) = db.close_task(&context.config.name, entity, &context.period, &task.id)? else {
             return Ok(false);
@@ -746,7 +794,8 @@ fn run_plugin_task(
         record.fuel_consumed = step_record.fuel_consumed;
         record.duration_ms = step_record.duration_ms;
         let proposals = {
-            let mut store = Store::open(&context.db)?;
+            let mut ledger = context.ledger()?;
+            let store = ledger.store();
             store.read(|db| review::proposed_entries(db, &step_record))?
         };
         let findings = step_findings(&step_record.output.messages);

@@ -13,7 +13,7 @@ use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::ids::{AccountNumber, EntityId};
 use closebook_ledger::journal::PostedEntry;
 use closebook_ledger::money::parse_decimal;
-use closebook_ledger::store::{CloseTaskRecord, Db, Store, TaskEvent};
+use closebook_ledger::store::{CloseTaskRecord, Db, TaskEvent};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -323,8 +323,9 @@ pub fn task_view(context: &CloseContext<'_>, entity: &EntityId, task_id: &str) -
     super::ensure_runs_in(task, entity)?;
     let all_entities = context.close_entities()?;
     super::stale::mark_stale(context, &all_entities)?;
-    let mut store = Store::open(&context.db)?;
-    let (state, waiting) = super::task_state(&mut store, context, &all_entities, entity, task)?;
+    let mut ledger = context.ledger()?;
+    let store = ledger.store();
+    let (state, waiting) = super::task_state(store, context, &all_entities, entity, task)?;
     let status = state.as_ref().map_or(TaskStatus::Pending, |record| record.status);
     let view = store.read(|db| {
         let mut after = Vec::new();

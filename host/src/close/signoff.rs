@@ -12,7 +12,7 @@ use closebook_ledger::LedgerError;
 use closebook_ledger::access::Permission;
 use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::ids::EntityId;
-use closebook_ledger::store::{CloseTaskRecord, Db, Store};
+use closebook_ledger::store::{CloseTaskRecord, Db};
 use serde_json::json;
 
 /// What a sign-off did.
@@ -54,8 +54,9 @@ pub fn signoff(
         entity,
     )?;
     mark_stale(context, &all_entities)?;
-    let mut store = Store::open(&context.db)?;
-    let (state, waiting) = task_state(&mut store, context, &all_entities, entity, task)?;
+    let mut ledger = context.ledger()?;
+    let store = ledger.store();
+    let (state, waiting) = task_state(store, context, &all_entities, entity, task)?;
     if let Some(stale) = state.as_ref().filter(|state| state.status == TaskStatus::Stale)
         && matches!(task.kind, TaskKind::Plugin { .. })
     {
@@ -347,7 +348,8 @@ fn review_proposal(
             )));
         }
     };
-    let mut store = Store::open(&context.db)?;
+    let mut ledger = context.ledger()?;
+    let store = ledger.store();
     let posted = store.read(|db| posted_entries(db, &outcome.run_id))?;
     Ok(Signoff {
         summary: format!(

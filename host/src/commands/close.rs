@@ -27,6 +27,7 @@ fn close_context<'a>(
         period: PeriodName::new(period),
         entity_filter: entities.iter().map(|entity| EntityId::new(entity.clone())).collect(),
         dry_run: false,
+        open_ledger: std::cell::RefCell::new(None),
     }
 }
 

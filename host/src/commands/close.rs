@@ -1,7 +1,7 @@
 //! `closebook close run|signoff|status|history`.
 
 use super::Context;
-use crate::cli::{CloseCommand, Format};
+use crate::cli::{CloseCommand, Format, FormatArg};
 use crate::close::config::CloseConfig;
 use crate::close::review::{entries_table, render_task_view, task_view};
 use crate::close::{CloseContext, Progress, ShownStatus, TaskOutcome, board, dry_run_copy, run_close, signoff};
@@ -53,45 +53,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             dry_run,
             rerun,
             format,
-        } => {
-            let close = CloseConfig::load(&config)?;
-            checked(context, &close_context(context, &close, &period, &entities))?;
-            let mut stderr = std::io::stderr();
-            let terminal = std::io::IsTerminal::is_terminal(&stderr);
-            let mut progress = Progress {
-                out: &mut stderr,
-                terminal,
-            };
-            if let Some(warning) = close_context(context, &close, &period, &entities).previous_close_incomplete()? {
-                eprintln!("warning: {warning}");
-            }
-            let outcomes = if dry_run {
-                let directory = tempfile_directory(&context.db)?;
-                let copy = dry_run_copy(&context.db, &directory)?;
-                let mut close_context = close_context(context, &close, &period, &entities);
-                close_context.db = copy;
-                close_context.dry_run = true;
-                let outcomes = run_close(&close_context, rerun.as_deref(), &mut progress);
-                let _ = std::fs::remove_dir_all(&directory);
-                outcomes?
-            } else {
-                run_close(
-                    &close_context(context, &close, &period, &entities),
-                    rerun.as_deref(),
-                    &mut progress,
-                )?
-            };
-            report(&close, &period, &outcomes, dry_run, format.format)?;
-            let failed = outcomes
-                .iter()
-                .filter(|outcome| outcome.status == ShownStatus::Task(TaskStatus::Failed))
-                .count();
-            anyhow::ensure!(
-                failed == 0,
-                "{failed} tasks failed; fix the cause and run `closebook close run` again to resume"
-            );
-            Ok(())
-        }
+        } => run_command(context, &config, &period, entities, dry_run, rerun, format),
         CloseCommand::Signoff {
             config,
             period,
@@ -141,177 +103,236 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             period,
             today,
             format,
-        } => {
-            let close = CloseConfig::load(&config)?;
-            let mut close_context = close_context(context, &close, &period, &[]);
-            close_context.check_config()?;
-            // A reader sees the entities granted to them: the board of a close over several
-            // entities shows only those, and is refused when there are none.
-            let entities = close_context.entities()?;
-            let mut ledger = context.open_ledger()?;
-            let readable = ledger.readable(&entities);
-            if readable.is_empty()
-                && let Some(first) = entities.first()
-            {
-                ledger.authorize(closebook_ledger::access::Permission::LedgerRead, Some(first))?;
-            }
-            close_context.entity_filter = readable;
-            let today = today.unwrap_or_else(|| chrono::Local::now().date_naive());
-            let board = board::board(&close_context, today)?;
-            if format.format == Format::Json {
-                return print_json(&board);
-            }
-            // The terminal shows each row's notes on the lines under it; CSV keeps them as a
-            // column of the same rows.
-            let csv = format.format == Format::Csv;
-            let mut columns = vec![
-                ("Entity", false),
-                ("Area", false),
-                ("Task", false),
-                ("Owner", false),
-                ("Due", false),
-                ("Status", false),
-                ("Prepared", false),
-                ("Reviewed", false),
-            ];
-            if csv {
-                columns.push(("Notes", false));
-            }
-            let mut table = Table::new(&columns);
-            let mut notes_by_row = Vec::with_capacity(board.rows.len());
-            for row in &board.rows {
-                let mut notes = Vec::new();
-                if row.overdue {
-                    notes.push("OVERDUE".to_owned());
-                }
-                if !row.blocked_by.is_empty() {
-                    notes.push(format!("waits on {}", row.blocked_by.join(", ")));
-                }
-                if let Some(message) = &row.message {
-                    notes.push(message.clone());
-                }
-                if !row.unverified.is_empty() {
-                    notes.push(format!(
-                        "UNVERIFIED sign-off by {} (named with --as, not verified)",
-                        row.unverified.join(", ")
-                    ));
-                }
-                let mut cells = vec![
-                    row.entity.clone(),
-                    row.area.clone(),
-                    row.task.clone(),
-                    row.owner.clone(),
-                    row.due.to_string(),
-                    row.status.to_string(),
-                    row.prepared_by.clone().unwrap_or_default(),
-                    row.reviewed_by.clone().unwrap_or_default(),
-                ];
-                if csv {
-                    cells.push(notes.join("; "));
-                } else {
-                    notes_by_row.push(notes.join("; "));
-                }
-                table.row(cells);
-            }
-            if csv {
-                return print_table(&table, Format::Csv);
-            }
-            let mut text = format!(
-                "Close {} for {} (as of {})\n\n{}",
-                board.close,
-                board.period,
-                board.today,
-                with_notes(&table.render(), &notes_by_row)
-            );
-            let share = |map: &std::collections::BTreeMap<String, u32>| {
-                map.iter()
-                    .map(|(key, value)| format!("{key} {value}%"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            text.push_str(&format!(
-                "\ncomplete by entity: {}\ncomplete by area:   {}\ncomplete by owner:  {}\n",
-                share(&board.complete_by_entity),
-                share(&board.complete_by_area),
-                share(&board.complete_by_owner)
-            ));
-            print(&text)
-        }
-        CloseCommand::History { config, limit, format } => {
-            let close = CloseConfig::load(&config)?;
-            let mut ledger = context.open_ledger()?;
-            let entities: Vec<EntityId> = match &close.entities {
-                crate::close::config::EntityScope::All => {
-                    ledger.entities()?.into_iter().map(|entity| entity.id).collect()
-                }
-                crate::close::config::EntityScope::List(list) => {
-                    list.iter().map(|entity| EntityId::new(entity.clone())).collect()
-                }
-            };
-            for entity in &entities {
-                ledger.authorize(closebook_ledger::access::Permission::LedgerRead, Some(entity))?;
-            }
-            let mut store = Store::open(&context.db)?;
-            let (events, runs) =
-                store.read(|db| Ok((db.close_events(&close.name, limit)?, db.step_runs(None, limit)?)))?;
-            if format.format == Format::Json {
-                return print_json(&serde_json::json!({ "events": events, "step_runs": runs }));
-            }
-            let mut table = Table::new(&[
-                ("When", false),
-                ("User", false),
-                ("Entity", false),
-                ("Period", false),
-                ("Task", false),
-                ("Event", false),
-                ("Details", false),
-            ]);
-            for event in &events {
-                let text = |key: &str| event[key].as_str().unwrap_or_default().to_owned();
-                table.row(vec![
-                    text("at"),
-                    text("user"),
-                    text("entity"),
-                    text("period"),
-                    text("task"),
-                    text("event"),
-                    event["details"].to_string(),
-                ]);
-            }
-            let mut runs_table = Table::new(&[
-                ("Run", false),
-                ("Entity", false),
-                ("Period", false),
-                ("Task", false),
-                ("Plugin", false),
-                ("SHA-256", false),
-                ("By", false),
-                ("Entries", true),
-                ("Fuel", true),
-                ("ms", true),
-            ]);
-            for run in &runs {
-                runs_table.row(vec![
-                    run.run_id.clone(),
-                    run.entity.to_string(),
-                    run.period.to_string(),
-                    run.task.clone().unwrap_or_default(),
-                    format!("{} {}", run.plugin_name, run.plugin_version),
-                    run.plugin_sha256.chars().take(12).collect(),
-                    run.run_by.to_string(),
-                    run.entries_posted.to_string(),
-                    grouped(run.fuel_consumed.into()),
-                    run.duration_ms.to_string(),
-                ]);
-            }
-            print(&format!(
-                "Close {}: task events\n\n{}\nPlugin step runs that posted\n\n{}",
-                close.name,
-                table.render(),
-                runs_table.render()
-            ))
-        }
+        } => status_command(context, &config, &period, today, format),
+        CloseCommand::History { config, limit, format } => history_command(context, &config, limit, format),
     }
+}
+
+/// `close run`: runs every ready task of the close, or (dry run) the whole chain on a copy.
+#[allow(clippy::too_many_arguments)]
+fn run_command(
+    context: &Context,
+    config: &Path,
+    period: &str,
+    entities: Vec<String>,
+    dry_run: bool,
+    rerun: Option<String>,
+    format: FormatArg,
+) -> anyhow::Result<()> {
+    let close = CloseConfig::load(config)?;
+    checked(context, &close_context(context, &close, period, &entities))?;
+    let mut stderr = std::io::stderr();
+    let terminal = std::io::IsTerminal::is_terminal(&stderr);
+    let mut progress = Progress {
+        out: &mut stderr,
+        terminal,
+    };
+    if let Some(warning) = close_context(context, &close, period, &entities).previous_close_incomplete()? {
+        eprintln!("warning: {warning}");
+    }
+    let outcomes = if dry_run {
+        let directory = tempfile_directory(&context.db)?;
+        let copy = dry_run_copy(&context.db, &directory)?;
+        let mut close_context = close_context(context, &close, period, &entities);
+        close_context.db = copy;
+        close_context.dry_run = true;
+        let outcomes = run_close(&close_context, rerun.as_deref(), &mut progress);
+        let _ = std::fs::remove_dir_all(&directory);
+        outcomes?
+    } else {
+        run_close(
+            &close_context(context, &close, period, &entities),
+            rerun.as_deref(),
+            &mut progress,
+        )?
+    };
+    report(&close, period, &outcomes, dry_run, format.format)?;
+    let failed = outcomes
+        .iter()
+        .filter(|outcome| outcome.status == ShownStatus::Task(TaskStatus::Failed))
+        .count();
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} tasks failed; fix the cause and run `closebook close run` again to resume"
+    );
+    Ok(())
+}
+
+/// `close status`: the board of the entities the acting user may read.
+fn status_command(
+    context: &Context,
+    config: &Path,
+    period: &str,
+    today: Option<chrono::NaiveDate>,
+    format: FormatArg,
+) -> anyhow::Result<()> {
+    let close = CloseConfig::load(config)?;
+    let mut close_context = close_context(context, &close, period, &[]);
+    close_context.check_config()?;
+    // A reader sees the entities granted to them: the board of a close over several
+    // entities shows only those, and is refused when there are none.
+    let entities = close_context.entities()?;
+    let mut ledger = context.open_ledger()?;
+    let readable = ledger.readable(&entities);
+    if readable.is_empty()
+        && let Some(first) = entities.first()
+    {
+        ledger.authorize(closebook_ledger::access::Permission::LedgerRead, Some(first))?;
+    }
+    close_context.entity_filter = readable;
+    let today = today.unwrap_or_else(|| chrono::Local::now().date_naive());
+    let board = board::board(&close_context, today)?;
+    if format.format == Format::Json {
+        return print_json(&board);
+    }
+    // The terminal shows each row's notes on the lines under it; CSV keeps them as a
+    // column of the same rows.
+    let csv = format.format == Format::Csv;
+    let mut columns = vec![
+        ("Entity", false),
+        ("Area", false),
+        ("Task", false),
+        ("Owner", false),
+        ("Due", false),
+        ("Status", false),
+        ("Prepared", false),
+        ("Reviewed", false),
+    ];
+    if csv {
+        columns.push(("Notes", false));
+    }
+    let mut table = Table::new(&columns);
+    let mut notes_by_row = Vec::with_capacity(board.rows.len());
+    for row in &board.rows {
+        let mut notes = Vec::new();
+        if row.overdue {
+            notes.push("OVERDUE".to_owned());
+        }
+        if !row.blocked_by.is_empty() {
+            notes.push(format!("waits on {}", row.blocked_by.join(", ")));
+        }
+        if let Some(message) = &row.message {
+            notes.push(message.clone());
+        }
+        if !row.unverified.is_empty() {
+            notes.push(format!(
+                "UNVERIFIED sign-off by {} (named with --as, not verified)",
+                row.unverified.join(", ")
+            ));
+        }
+        let mut cells = vec![
+            row.entity.clone(),
+            row.area.clone(),
+            row.task.clone(),
+            row.owner.clone(),
+            row.due.to_string(),
+            row.status.to_string(),
+            row.prepared_by.clone().unwrap_or_default(),
+            row.reviewed_by.clone().unwrap_or_default(),
+        ];
+        if csv {
+            cells.push(notes.join("; "));
+        } else {
+            notes_by_row.push(notes.join("; "));
+        }
+        table.row(cells);
+    }
+    if csv {
+        return print_table(&table, Format::Csv);
+    }
+    let mut text = format!(
+        "Close {} for {} (as of {})\n\n{}",
+        board.close,
+        board.period,
+        board.today,
+        with_notes(&table.render(), &notes_by_row)
+    );
+    let share = |map: &std::collections::BTreeMap<String, u32>| {
+        map.iter()
+            .map(|(key, value)| format!("{key} {value}%"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    text.push_str(&format!(
+        "\ncomplete by entity: {}\ncomplete by area:   {}\ncomplete by owner:  {}\n",
+        share(&board.complete_by_entity),
+        share(&board.complete_by_area),
+        share(&board.complete_by_owner)
+    ));
+    print(&text)
+}
+
+/// `close history`: the close's events and the step runs, newest last.
+fn history_command(context: &Context, config: &Path, limit: usize, format: FormatArg) -> anyhow::Result<()> {
+    let close = CloseConfig::load(config)?;
+    let mut ledger = context.open_ledger()?;
+    let entities: Vec<EntityId> = match &close.entities {
+        crate::close::config::EntityScope::All => ledger.entities()?.into_iter().map(|entity| entity.id).collect(),
+        crate::close::config::EntityScope::List(list) => {
+            list.iter().map(|entity| EntityId::new(entity.clone())).collect()
+        }
+    };
+    for entity in &entities {
+        ledger.authorize(closebook_ledger::access::Permission::LedgerRead, Some(entity))?;
+    }
+    let mut store = Store::open(&context.db)?;
+    let (events, runs) = store.read(|db| Ok((db.close_events(&close.name, limit)?, db.step_runs(None, limit)?)))?;
+    if format.format == Format::Json {
+        return print_json(&serde_json::json!({ "events": events, "step_runs": runs }));
+    }
+    let mut table = Table::new(&[
+        ("When", false),
+        ("User", false),
+        ("Entity", false),
+        ("Period", false),
+        ("Task", false),
+        ("Event", false),
+        ("Details", false),
+    ]);
+    for event in &events {
+        let text = |key: &str| event[key].as_str().unwrap_or_default().to_owned();
+        table.row(vec![
+            text("at"),
+            text("user"),
+            text("entity"),
+            text("period"),
+            text("task"),
+            text("event"),
+            event["details"].to_string(),
+        ]);
+    }
+    let mut runs_table = Table::new(&[
+        ("Run", false),
+        ("Entity", false),
+        ("Period", false),
+        ("Task", false),
+        ("Plugin", false),
+        ("SHA-256", false),
+        ("By", false),
+        ("Entries", true),
+        ("Fuel", true),
+        ("ms", true),
+    ]);
+    for run in &runs {
+        runs_table.row(vec![
+            run.run_id.clone(),
+            run.entity.to_string(),
+            run.period.to_string(),
+            run.task.clone().unwrap_or_default(),
+            format!("{} {}", run.plugin_name, run.plugin_version),
+            run.plugin_sha256.chars().take(12).collect(),
+            run.run_by.to_string(),
+            run.entries_posted.to_string(),
+            grouped(run.fuel_consumed.into()),
+            run.duration_ms.to_string(),
+        ]);
+    }
+    print(&format!(
+        "Close {}: task events\n\n{}\nPlugin step runs that posted\n\n{}",
+        close.name,
+        table.render(),
+        runs_table.render()
+    ))
 }
 
 /// Indent of a board row's notes, on the lines under the row.

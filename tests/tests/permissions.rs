@@ -3,7 +3,7 @@
 //! undeclared, blank and blocked users refused everywhere; the operating-system account as the
 //! verified identity, tested with real accounts (`useradd`, `setpriv`).
 
-use closebook_tests::{Ledger, closebook_binary, demo_dir, plugin_wasm, workspace_root};
+use closebook_tests::{Ledger, closebook_binary, demo_dir, plugin_wasm};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -513,15 +513,22 @@ fn ensure_os_account(name: &str) -> (u32, u32) {
 }
 
 /// Runs closebook as an operating-system account (real and effective ids), with `--as` when
-/// given, in a folder every account may write.
+/// given, in the ledger's folder, which every account may write. The binary is a copy in that
+/// folder: the build's own folder may not be readable by other accounts (a checkout under /root).
 fn run_as_account(account: &str, db: &Path, as_user: Option<&str>, arguments: &[&str]) -> closebook_tests::Run {
     let (uid, gid) = ensure_os_account(account);
+    let folder = db.parent().unwrap();
+    let binary = folder.join("closebook");
+    if !binary.exists() {
+        std::fs::copy(closebook_binary(), &binary).unwrap();
+        std::fs::set_permissions(&binary, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
     let mut command = Command::new("setpriv");
     command
         .arg(format!("--reuid={uid}"))
         .arg(format!("--regid={gid}"))
         .arg("--clear-groups")
-        .arg(closebook_binary())
+        .arg(&binary)
         .arg("--db")
         .arg(db);
     if let Some(user) = as_user {
@@ -529,7 +536,7 @@ fn run_as_account(account: &str, db: &Path, as_user: Option<&str>, arguments: &[
     }
     let output = command
         .args(arguments)
-        .current_dir(workspace_root())
+        .current_dir(folder)
         .env_remove("CLOSEBOOK_DB")
         .env_remove("CLOSEBOOK_USER")
         .env("USER", as_user.unwrap_or("root"))

@@ -7,29 +7,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// The demo close.toml, pointed at this build's plugins (pinned to their current hashes) and
-/// writing its reports into the ledger's folder.
 fn pinned_close(ledger: &Ledger) -> String {
-    let release = plugin_wasm("custom_plugin").parent().unwrap().display().to_string();
-    let mut text = std::fs::read_to_string(demo_dir().join("close.toml")).unwrap();
-    text = text.replace("../../target/wasm32-wasip2/release", &release);
-    text = text.replace(
-        "../../target/demo/reports",
-        &ledger.dir.path().join("reports").display().to_string(),
-    );
-    text = text.replace("../../examples/demo", &demo_dir().display().to_string());
-    for (name, file) in [
-        ("fx-revaluation", "fx_revaluation"),
-        ("management-fee", "custom_plugin"),
-        ("allocation", "allocation"),
-        ("auto-settle", "auto_settle"),
-    ] {
-        let hash = hex::encode(Sha256::digest(std::fs::read(plugin_wasm(file)).unwrap()));
-        let start = text.find(&format!("{name} = {{")).unwrap();
-        let sha_start = start + text[start..].find("sha256 = \"").unwrap() + 10;
-        text.replace_range(sha_start..sha_start + 64, &hash);
-    }
-    ledger.write("close.toml", &text)
+    ledger.pinned_demo_close()
 }
 
 fn close(ledger: &Ledger, user: &str, config: &str, arguments: &[&str]) -> closebook_tests::Run {

@@ -30,7 +30,6 @@ pub struct Context {
     /// The acting user, resolved against the ledger's users (before the ledger exists, the
     /// claimed name, unverified).
     pub actor: Actor,
-    pub user: UserId,
     /// What a close command needs in each entity of its close (checked once close.toml is read).
     pub close_permission: Option<Permission>,
 }
@@ -147,7 +146,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ),
             method: IdentityMethod::Declared,
         },
-        user: UserId::new(""),
         close_permission: None,
         claim,
     };
@@ -162,7 +160,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         access::check(&mut ledger, &needs)?;
         context.close_permission = access::close_permission(&needs);
     }
-    context.user = context.actor.user.clone();
     match cli.command {
         Command::Setup(SetupCommand::Apply { file }) => setup_apply(&context, &file),
         Command::Import(command) => import::run(&context, command),

@@ -157,7 +157,7 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
         preview
             .record(&plugin)
             .ok()
-            .and_then(|record| crate::step::check_proposals(&context.db, &record, &context.user).err())
+            .and_then(|record| crate::step::check_proposals(&context.db, &record, &context.actor.user).err())
     };
     if format == Format::Json {
         print_json(&serde_json::json!({

@@ -66,6 +66,86 @@ pub enum Command {
     /// Check the ledger: the hash chain, that every entry balances, and that maintained
     /// balances equal a recomputation from the posted lines. Exits non-zero on any finding.
     Verify(VerifyArgs),
+    /// Users' passwords for signing in to the close workspace server.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens for the command line's remote mode and for automation.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Serve the close workspace: the team's board, reviews, periods, reports and audit trail in
+    /// the browser, and a JSON API (documented at /api/openapi.json).
+    ///
+    /// Users sign in with the password set by `closebook user set-password`; programs present
+    /// an API token (`closebook token create`) as `Authorization: Bearer TOKEN`. Every page and
+    /// call goes through the ledger's permission check. Without --tls-cert the server speaks
+    /// plain HTTP: keep it on 127.0.0.1, or put it behind a reverse proxy that terminates TLS.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Set a user's password, read from a prompt (not echoed) or, when stdin is not a terminal,
+    /// from its first line; never from the command line, where other users could read it.
+    ///
+    /// A user may set their own password when their identity is verified (their
+    /// operating-system account); setting another user's needs users.admin. Signs the user out
+    /// of every session.
+    SetPassword {
+        /// The user, as declared in setup.
+        // Not the id `user`: that is the global `--as`, which clap would overwrite with it.
+        #[arg(id = "password_user", value_name = "USER")]
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token. It is shown once; the ledger keeps only its SHA-256.
+    Create {
+        /// Whose token it is: it acts with this user's permissions.
+        #[arg(long = "user", id = "token_user", value_name = "USER")]
+        user: String,
+        /// What it is for, e.g. ci or month-end-script.
+        #[arg(long)]
+        name: String,
+        /// How long it works: a number and d, h or m.
+        #[arg(long, default_value = "90d", value_name = "LIFETIME")]
+        expires: String,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// List API tokens with their last use (never the tokens themselves).
+    List {
+        /// Only this user's tokens (default: every user's, which needs users.admin).
+        #[arg(long = "user", id = "token_user", value_name = "USER")]
+        user: Option<String>,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Revoke an API token at once.
+    Revoke {
+        /// The token's id, from `token list`.
+        id: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDRESS:PORT")]
+    pub listen: String,
+    /// A close configuration the workspace shows (repeat for several closes).
+    #[arg(long = "close", value_name = "CLOSE.TOML")]
+    pub closes: Vec<PathBuf>,
+    /// A session ends after this long without a request.
+    #[arg(long, default_value = "30m", value_name = "LIFETIME")]
+    pub session_idle: String,
+    /// A session ends this long after sign-in, however active.
+    #[arg(long, default_value = "12h", value_name = "LIFETIME")]
+    pub session_max: String,
+    /// Mark session cookies Secure, for a server behind a reverse proxy that terminates TLS.
+    #[arg(long)]
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -668,5 +748,29 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_subcommand_naming_a_user_does_not_change_who_acts() {
+        for arguments in [
+            &["closebook", "--as", "alice", "user", "set-password", "bob"][..],
+            &[
+                "closebook",
+                "--as",
+                "alice",
+                "token",
+                "create",
+                "--user",
+                "bob",
+                "--name",
+                "ci",
+            ],
+            &["closebook", "--as", "alice", "token", "list", "--user", "bob"],
+        ] {
+            let cli = Cli::parse_from(arguments);
+            assert_eq!(cli.user.as_deref(), Some("alice"), "{arguments:?}");
+        }
+        let cli = Cli::parse_from(["closebook", "user", "set-password", "bob"]);
+        assert_eq!(cli.user, None);
     }
 }

@@ -4,8 +4,10 @@
 pub mod cli;
 pub mod close;
 pub mod commands;
+pub mod credentials;
 pub mod output;
 pub mod plugin;
+pub mod server;
 pub mod statements;
 pub mod step;
 

@@ -104,6 +104,21 @@ impl Table {
         text
     }
 
+    /// The table as an HTML table for the close workspace; every cell is escaped, numeric
+    /// columns are right-aligned.
+    pub fn to_html(&self) -> maud::Markup {
+        let class = |index: usize| self.numeric.get(index).copied().unwrap_or(false).then_some("num");
+        maud::html! {
+            table {
+                thead { tr { @for header in &self.headers { th { (header) } } } }
+                tbody { @for row in &self.rows { tr { @for (index, cell) in row.iter().enumerate() { td class=[class(index)] { (cell) } } } } }
+                @if !self.footer.is_empty() {
+                    tfoot { @for row in &self.footer { tr { @for (index, cell) in row.iter().enumerate() { th class=[class(index)] { (cell) } } } } }
+                }
+            }
+        }
+    }
+
     /// The rows as CSV, headers first, in lower-case snake case. Cells keep their exact text,
     /// except that a cell a spreadsheet would evaluate as a formula gets a leading `'`
     /// ([`csv_safe`]); a numeric column's cells that are numbers are left alone.

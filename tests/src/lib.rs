@@ -2,6 +2,8 @@
 //! a real SQLite file in a temporary directory, load the demo organization, and read results
 //! back as JSON.
 
+pub mod server;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

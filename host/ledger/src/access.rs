@@ -124,6 +124,10 @@ pub enum IdentityMethod {
     /// A name given with `--as`/`CLOSEBOOK_USER` on a ledger that trusts declared users:
     /// unverified.
     Declared,
+    /// A user signed in to the close workspace server with their password.
+    Password,
+    /// An API token presented to the server (the CLI's remote mode, automation).
+    Token,
 }
 
 impl IdentityMethod {
@@ -131,6 +135,8 @@ impl IdentityMethod {
         match self {
             IdentityMethod::OsUser => "os-user",
             IdentityMethod::Declared => "declared",
+            IdentityMethod::Password => "password",
+            IdentityMethod::Token => "token",
         }
     }
 
@@ -138,6 +144,8 @@ impl IdentityMethod {
         match text {
             "os-user" => Some(IdentityMethod::OsUser),
             "declared" => Some(IdentityMethod::Declared),
+            "password" => Some(IdentityMethod::Password),
+            "token" => Some(IdentityMethod::Token),
             _ => None,
         }
     }
@@ -187,6 +195,16 @@ impl From<&str> for Actor {
 pub struct Claim {
     pub os_account: Option<String>,
     pub requested: Option<String>,
+}
+
+/// How the caller established who is acting.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// The command line: the operating-system account, and the name asked for.
+    Local(Claim),
+    /// The close workspace server: a user who signed in with a password or presented an API
+    /// token (the actor's method says which). Still checked to be declared and not blocked.
+    Authenticated(Actor),
 }
 
 /// A user as the access policy sees it.
@@ -314,6 +332,18 @@ impl AccessPolicy {
         };
         self.require_active(actor.user.as_str())?;
         Ok(actor)
+    }
+
+    /// The acting user for an identity: a claim is resolved; an authenticated user is checked
+    /// to be declared and not blocked (a user blocked after signing in is refused at once).
+    pub fn resolve_identity(&self, identity: &Identity) -> Result<Actor, AccessError> {
+        match identity {
+            Identity::Local(claim) => self.resolve(claim),
+            Identity::Authenticated(actor) => {
+                self.require_active(actor.user.as_str())?;
+                Ok(actor.clone())
+            }
+        }
     }
 
     fn user_of_account(&self, account: &str) -> Option<&str> {

@@ -2,7 +2,7 @@
 //! and post journals, reverse entries, change period status and module access. The CLI and
 //! the close engine call these; they hold the rules, the store holds the SQL.
 
-use crate::access::{AccessError, AccessPolicy, Actor, Claim, IdentityMethod, Permission};
+use crate::access::{AccessError, AccessPolicy, Actor, Claim, Identity, IdentityMethod, Permission};
 use crate::calendar::{EntityPeriods, Period};
 use crate::entity::Entity;
 use crate::error::LedgerError;
@@ -111,9 +111,18 @@ impl Ledger {
     /// users: every operation then checks the actor's permission. Refused for an undeclared,
     /// blank or blocked user, or a name the operating-system account may not act as.
     pub fn open_as(path: &Path, claim: &Claim) -> Result<Self, LedgerError> {
+        Self::open_for(path, &Identity::Local(claim.clone()))
+    }
+
+    /// Opens the ledger for an identity (a command-line claim, or a user the server
+    /// authenticated): every operation then checks the actor's permission.
+    pub fn open_for(path: &Path, identity: &Identity) -> Result<Self, LedgerError> {
         let mut store = Store::open(path)?;
         let policy = store.read(|db| db.access_policy())?;
         if policy.administrator.is_none() {
+            let Identity::Local(claim) = identity else {
+                return Err(AccessError::NoAdministrator.into());
+            };
             let name = claim
                 .requested
                 .clone()
@@ -128,7 +137,7 @@ impl Ledger {
                 access: Access::Bootstrap(claim.clone()),
             });
         }
-        let actor = policy.resolve(claim)?;
+        let actor = policy.resolve_identity(identity)?;
         Ok(Self {
             store,
             actor,

@@ -13,6 +13,7 @@ pub mod access;
 pub mod account;
 pub mod calendar;
 pub mod close_task;
+pub mod credential;
 pub mod dimension;
 pub mod entity;
 pub mod error;

@@ -49,6 +49,26 @@ fn percent(counts: BTreeMap<String, (u32, u32)>) -> BTreeMap<String, u32> {
         .collect()
 }
 
+/// The board as its reader may see it: the close's configuration checked, and only the
+/// entities granted to the reader (refused when there are none). `ledger` is opened for the
+/// reader, with permissions checked.
+pub fn readable_board(
+    context: &mut CloseContext<'_>,
+    ledger: &mut closebook_ledger::Ledger,
+    today: NaiveDate,
+) -> anyhow::Result<Board> {
+    context.check_config()?;
+    let entities = context.entities()?;
+    let readable = ledger.readable(&entities);
+    if readable.is_empty()
+        && let Some(first) = entities.first()
+    {
+        ledger.authorize(closebook_ledger::access::Permission::LedgerRead, Some(first))?;
+    }
+    context.entity_filter = readable;
+    board(context, today)
+}
+
 pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Board> {
     let config: &CloseConfig = context.config;
     let entities = context.entities()?;

@@ -17,7 +17,7 @@ use crate::plugin::{Limits, LoadedPlugin, PluginRuntime};
 use crate::step::{PostError, StepRequest, post_record, run_step};
 use anyhow::Context as _;
 use closebook_ledger::Ledger;
-use closebook_ledger::access::{Actor, Claim, Permission};
+use closebook_ledger::access::{Actor, Identity, Permission};
 use closebook_ledger::calendar::EntityPeriods;
 use closebook_ledger::close_task::{EntityRead, TaskStatus};
 use closebook_ledger::ids::{EntityId, PeriodName};
@@ -139,9 +139,9 @@ pub struct CloseContext<'a> {
     pub cache: PathBuf,
     /// Who runs or signs, with how their identity was established.
     pub actor: Actor,
-    /// What the caller knows about who is acting, when permissions are checked (None: the
+    /// How the caller established who is acting, when permissions are checked (None: the
     /// caller checked them, as tests do).
-    pub claim: Option<Claim>,
+    pub identity: Option<Identity>,
     pub period: PeriodName,
     /// Only these entities (all of the close when empty).
     pub entity_filter: Vec<EntityId>,
@@ -209,7 +209,7 @@ impl CloseContext<'_> {
             db: self.db.clone(),
             cache: self.cache.clone(),
             actor: self.actor.clone(),
-            claim: self.claim.clone(),
+            identity: self.identity.clone(),
             period: self.period.clone(),
             entity_filter: self.entity_filter.clone(),
             dry_run: self.dry_run,
@@ -269,8 +269,8 @@ impl CloseContext<'_> {
     /// The one permission check, for the acting user in `entity`, when the close was opened for
     /// a claimed identity (the CLI, the server); a refusal is audited.
     pub fn authorize(&self, permission: Permission, entity: &EntityId) -> anyhow::Result<()> {
-        if let Some(claim) = &self.claim {
-            Ledger::open_as(&self.db, claim)?.authorize(permission, Some(entity))?;
+        if let Some(identity) = &self.identity {
+            Ledger::open_for(&self.db, identity)?.authorize(permission, Some(entity))?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use crate::close::review::{entries_table, render_task_view, task_view};
 use crate::close::{CloseContext, Progress, ShownStatus, TaskOutcome, board, dry_run_copy, run_close, signoff};
 use crate::output::{Table, grouped, print, print_json, print_table};
 use anyhow::Context as _;
+use closebook_ledger::access::Identity;
 use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::ids::{EntityId, PeriodName};
 use closebook_ledger::store::Store;
@@ -23,7 +24,7 @@ fn close_context<'a>(
         db: context.db.clone(),
         cache: super::plugin::cache_directory(&context.db),
         actor: context.actor.clone(),
-        claim: Some(context.claim.clone()),
+        identity: Some(Identity::Local(context.claim.clone())),
         period: PeriodName::new(period),
         entity_filter: entities.iter().map(|entity| EntityId::new(entity.clone())).collect(),
         dry_run: false,
@@ -168,20 +169,8 @@ fn status_command(
 ) -> anyhow::Result<()> {
     let close = CloseConfig::load(config)?;
     let mut close_context = close_context(context, &close, period, &[]);
-    close_context.check_config()?;
-    // A reader sees the entities granted to them: the board of a close over several
-    // entities shows only those, and is refused when there are none.
-    let entities = close_context.entities()?;
-    let mut ledger = context.open_ledger()?;
-    let readable = ledger.readable(&entities);
-    if readable.is_empty()
-        && let Some(first) = entities.first()
-    {
-        ledger.authorize(closebook_ledger::access::Permission::LedgerRead, Some(first))?;
-    }
-    close_context.entity_filter = readable;
     let today = today.unwrap_or_else(|| chrono::Local::now().date_naive());
-    let board = board::board(&close_context, today)?;
+    let board = board::readable_board(&mut close_context, &mut context.open_ledger()?, today)?;
     if format.format == Format::Json {
         return print_json(&board);
     }

@@ -7,10 +7,13 @@ mod close;
 mod import;
 mod journal;
 mod period;
-mod plugin;
+pub(crate) mod plugin;
 mod plugin_new;
-mod report;
+pub(crate) mod report;
+mod serve;
 mod settle;
+mod token;
+mod user;
 mod verify;
 mod year_end;
 
@@ -172,6 +175,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin(command) => plugin::run(&context, command),
         Command::Audit(arguments) => audit::run(&context, arguments),
         Command::Verify(arguments) => verify::run(&context, arguments),
+        Command::User(command) => user::run(&context, command),
+        Command::Token(command) => token::run(&context, command),
+        Command::Serve(arguments) => serve::run(&context, arguments),
     }
 }
 

@@ -166,7 +166,7 @@ fn write_statement(statement: &Statement, output: &StatementOutput) -> anyhow::R
 
 /// The trial balance as a table; in CSV every row starts with the entity and the currency, so
 /// that rows of several exports pasted together stay apart (the table says both in its title).
-fn trial_balance_table(trial_balance: &TrialBalance, dimensions: &[String], format: Format) -> Table {
+pub(crate) fn trial_balance_table(trial_balance: &TrialBalance, dimensions: &[String], format: Format) -> Table {
     let with_dimensions = !dimensions.is_empty();
     let with_scope = format == Format::Csv;
     let mut columns = Vec::new();

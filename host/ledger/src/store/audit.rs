@@ -38,6 +38,29 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// One page of the audit trail, newest first: records older than `before` (an id; None
+    /// for the newest), optionally of one entity, user or action.
+    pub fn audit_page(
+        &self,
+        entity: Option<&EntityId>,
+        user: Option<&str>,
+        action: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id, at, user_id, action, entity_id, details, identity FROM audit_log
+             WHERE (?1 IS NULL OR entity_id = ?1) AND (?2 IS NULL OR user_id = ?2)
+               AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR id < ?4)
+             ORDER BY id DESC LIMIT ?5",
+        )?;
+        all(
+            &mut statement,
+            params![entity.map(|entity| entity.as_str()), user, action, before, limit as i64],
+            audit_record,
+        )
+    }
+
     /// The newest `limit` audit records, oldest first.
     pub fn audit(&self, entity: Option<&EntityId>, limit: usize) -> Result<Vec<AuditRecord>, LedgerError> {
         let mut statement = self.connection.prepare_cached(
@@ -48,18 +71,20 @@ impl Db<'_> {
         all(
             &mut statement,
             params![entity.map(|entity| entity.as_str()), limit as i64],
-            |row| {
-                let fields = Fields::new(row, "audit_log", &["id"]);
-                Ok(AuditRecord {
-                    id: fields.integer("id")?,
-                    at: fields.text("at")?,
-                    user: fields.text("user_id")?,
-                    action: fields.text("action")?,
-                    entity: fields.optional_text("entity_id")?,
-                    details: fields.json("details")?,
-                    identity: fields.optional_text("identity")?,
-                })
-            },
+            audit_record,
         )
     }
+}
+
+fn audit_record(row: &rusqlite::Row<'_>) -> Result<AuditRecord, LedgerError> {
+    let fields = Fields::new(row, "audit_log", &["id"]);
+    Ok(AuditRecord {
+        id: fields.integer("id")?,
+        at: fields.text("at")?,
+        user: fields.text("user_id")?,
+        action: fields.text("action")?,
+        entity: fields.optional_text("entity_id")?,
+        details: fields.json("details")?,
+        identity: fields.optional_text("identity")?,
+    })
 }

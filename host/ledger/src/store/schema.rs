@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_6,
     MIGRATION_7,
     MIGRATION_8,
+    MIGRATION_9,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -401,4 +402,34 @@ ALTER TABLE close_events ADD COLUMN identity TEXT;
 ALTER TABLE audit_log ADD COLUMN hash TEXT;
 ALTER TABLE close_events ADD COLUMN record TEXT;
 ALTER TABLE close_events ADD COLUMN hash TEXT;
+"#;
+
+/// Credentials for the close workspace server (`closebook serve`): a user's password as an
+/// argon2id hash (PHC string), API tokens by the SHA-256 of the token (the token itself is shown
+/// once and never stored), and web sessions by the SHA-256 of the session id, with the CSRF
+/// token of the session and its idle and absolute expiry. Credentials are state, not ledger
+/// history: setting a password or revoking a token is recorded in the audit trail.
+const MIGRATION_9: &str = r#"
+CREATE TABLE user_passwords (
+    user_id TEXT PRIMARY KEY REFERENCES users(id),
+    hash TEXT NOT NULL,
+    set_at TEXT NOT NULL
+);
+CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    name TEXT NOT NULL,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    last_used_at TEXT,
+    revoked_at TEXT
+);
+CREATE TABLE web_sessions (
+    id_sha256 TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    csrf_token TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL
+);
 "#;

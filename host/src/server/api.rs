@@ -1,0 +1,493 @@
+//! The JSON API (`/api/v1/…`): every report and the write commands, for the command line's
+//! remote mode and for automation. Callers present an API token (`Authorization: Bearer`);
+//! errors are `{"error": "...", "refusals": [...]}` with the status of the refusal. The
+//! document at `/api/openapi.json` lists every route registered here (a test checks both).
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::pages::{close_context, load_board};
+use super::reports::{self, Computed, ReportKind, ReportQuery};
+use super::{ServerError, SharedState};
+use crate::close::review::task_view;
+use crate::close::{Progress, ShownStatus, TaskOutcome, run_close, signoff};
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::handler::Handler;
+use axum::routing::{get, post};
+use closebook_ledger::access::Permission;
+use closebook_ledger::close_task::TaskStatus;
+use closebook_ledger::ids::{EntityId, EntryKey, PeriodName};
+use closebook_ledger::import::{CsvJournalReader, read_json_journal};
+use closebook_ledger::period::{Module, ModuleAccess};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The largest request body: a journal upload of about a million lines.
+pub const UPLOAD_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Audit records one call returns at most.
+const AUDIT_ROWS_MAX: usize = 1_000;
+
+/// The API's routes, with the (method, path) of each, so the OpenAPI document can be checked
+/// against what is really served.
+pub struct ApiRoutes {
+    pub router: Router<SharedState>,
+    pub registered: Vec<(&'static str, &'static str)>,
+}
+
+impl ApiRoutes {
+    fn get<H: Handler<T, SharedState>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
+        self.router = self.router.route(path, get(handler));
+        self.registered.push(("get", path));
+        self
+    }
+
+    fn post<H: Handler<T, SharedState>, T: 'static>(mut self, path: &'static str, handler: H) -> Self {
+        self.router = self.router.route(path, post(handler));
+        self.registered.push(("post", path));
+        self
+    }
+}
+
+pub fn api_routes() -> ApiRoutes {
+    ApiRoutes {
+        router: Router::new(),
+        registered: Vec::new(),
+    }
+    .get("/api/v1/me", me)
+    .get("/api/v1/reports/{kind}", report)
+    .get("/api/v1/periods", periods)
+    .post("/api/v1/periods/status", period_status)
+    .post("/api/v1/periods/access", period_access)
+    .post("/api/v1/journals/import", import_journals)
+    .post("/api/v1/journals/post", post_drafts)
+    .post("/api/v1/journals/reverse", reverse)
+    .post("/api/v1/settlements", settle)
+    .get("/api/v1/closes", closes)
+    .get("/api/v1/closes/{close}/{period}/status", close_status)
+    .get("/api/v1/closes/{close}/{period}/tasks/{entity}/{task}", close_task)
+    .post("/api/v1/closes/{close}/{period}/signoff", close_signoff)
+    .post("/api/v1/closes/{close}/{period}/run", close_run)
+    .get("/api/v1/audit", audit)
+}
+
+pub fn routes() -> Router<SharedState> {
+    api_routes()
+        .router
+        .route("/api/openapi.json", get(super::openapi::document))
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+fn to_json<T: serde::Serialize>(value: &T) -> ApiResult {
+    Ok(Json(
+        serde_json::to_value(value).map_err(|error| ServerError::internal(error.to_string()))?,
+    ))
+}
+
+async fn me(State(state): State<SharedState>, caller: Caller) -> ApiResult {
+    let (user, method, entities) = state
+        .with_ledger(&caller.actor, |ledger, _| {
+            let all: Vec<EntityId> = ledger.entities()?.into_iter().map(|entity| entity.id).collect();
+            Ok((
+                ledger.actor().user.to_string(),
+                ledger.actor().method.as_str(),
+                ledger.readable(&all),
+            ))
+        })
+        .await?;
+    Ok(Json(json!({ "user": user, "identity": method, "entities": entities })))
+}
+
+async fn report(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(kind): Path<String>,
+    Query(query): Query<ReportQuery>,
+) -> ApiResult {
+    let kind = ReportKind::parse(&kind)?;
+    let (entity, period) = query.scope()?;
+    match reports::compute(&state, &caller, kind, entity, period).await? {
+        Computed::TrialBalance(trial_balance) => to_json(&trial_balance),
+        Computed::Statement(statement) => to_json(&statement),
+    }
+}
+
+#[derive(Deserialize)]
+struct EntityQuery {
+    entity: String,
+}
+
+async fn periods(State(state): State<SharedState>, caller: Caller, Query(query): Query<EntityQuery>) -> ApiResult {
+    let entity = EntityId::new(query.entity);
+    let views = state
+        .with_ledger(&caller.actor, move |ledger, _| Ok(ledger.periods(&entity)?))
+        .await?;
+    to_json(&views)
+}
+
+#[derive(Deserialize)]
+struct PeriodStatusRequest {
+    entities: Vec<String>,
+    period: String,
+    /// open, on-hold or permanently-closed.
+    status: String,
+}
+
+fn entity_ids(names: &[String]) -> Result<Vec<EntityId>, ServerError> {
+    if names.is_empty() {
+        return Err(ServerError::bad_request("name at least one entity in \"entities\""));
+    }
+    Ok(names.iter().map(|name| EntityId::new(name.clone())).collect())
+}
+
+async fn period_status(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Json(request): Json<PeriodStatusRequest>,
+) -> ApiResult {
+    let status = closebook_ledger::period::PeriodStatus::parse(&request.status).ok_or_else(|| {
+        ServerError::bad_request(format!(
+            "{:?} is not a period status: use open, on-hold or permanently-closed",
+            request.status
+        ))
+    })?;
+    let entities = entity_ids(&request.entities)?;
+    let period = PeriodName::new(request.period);
+    let changes = state
+        .with_ledger(&caller.actor, move |ledger, _| {
+            Ok(ledger.set_period_status(&entities, &period, status)?)
+        })
+        .await?;
+    to_json(&changes)
+}
+
+#[derive(Deserialize)]
+struct PeriodAccessRequest {
+    entities: Vec<String>,
+    period: String,
+    /// ledger, receivables, payables, inventory or close.
+    module: String,
+    /// all, none, or a group id.
+    level: String,
+}
+
+async fn period_access(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Json(request): Json<PeriodAccessRequest>,
+) -> ApiResult {
+    let module = Module::parse(&request.module).ok_or_else(|| {
+        ServerError::bad_request(format!(
+            "{:?} is not a module: use ledger, receivables, payables, inventory or close",
+            request.module
+        ))
+    })?;
+    let level = ModuleAccess::parse(&request.level).ok_or_else(|| {
+        ServerError::bad_request(format!(
+            "{:?} is not a module access level: use all, none or group:GROUP",
+            request.level
+        ))
+    })?;
+    let entities = entity_ids(&request.entities)?;
+    let period = PeriodName::new(request.period);
+    state
+        .with_ledger(&caller.actor, move |ledger, _| {
+            Ok(ledger.set_module_access(&entities, &period, module, &level)?)
+        })
+        .await?;
+    Ok(Json(
+        json!({ "changed": request.entities, "module": request.module, "level": request.level }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ImportQuery {
+    entity: String,
+    /// csv (default) or json.
+    format: Option<String>,
+    module: Option<String>,
+    post: Option<bool>,
+    /// The name recorded as the entries' source (default: `upload`).
+    source: Option<String>,
+    /// A CSV file's column delimiter, one character (default `,`).
+    delimiter: Option<String>,
+}
+
+async fn import_journals(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Query(query): Query<ImportQuery>,
+    body: Bytes,
+) -> ApiResult {
+    let summary = import_body(&state, &caller, query, body).await?;
+    to_json(&summary)
+}
+
+/// Imports a journal file sent as the request body; shared with the upload page.
+async fn import_body(
+    state: &SharedState,
+    caller: &Caller,
+    query: ImportQuery,
+    body: Bytes,
+) -> Result<closebook_ledger::ledger::ImportSummary, ServerError> {
+    let module = match query.module.as_deref() {
+        None => Module::Ledger,
+        Some(text) => Module::parse(text).ok_or_else(|| {
+            ServerError::bad_request(format!(
+                "{text:?} is not a module: use ledger, receivables, payables, inventory or close"
+            ))
+        })?,
+    };
+    let delimiter = match query.delimiter.as_deref() {
+        None | Some("") => b',',
+        Some("tab") => b'\t',
+        Some(text) if text.len() == 1 => text.as_bytes()[0],
+        Some(text) => {
+            return Err(ServerError::bad_request(format!(
+                "{text:?} is not a delimiter: give one character, or tab"
+            )));
+        }
+    };
+    let json = match query.format.as_deref() {
+        None | Some("csv") => false,
+        Some("json") => true,
+        Some(other) => {
+            return Err(ServerError::bad_request(format!(
+                "{other:?} is not a journal format: use csv or json"
+            )));
+        }
+    };
+    let entity = EntityId::new(query.entity.clone());
+    let post = query.post.unwrap_or(false);
+    let source = query.source.unwrap_or_else(|| "upload".to_owned());
+    state
+        .with_ledger(&caller.actor, move |ledger, _| {
+            let summary = if json {
+                let text =
+                    std::str::from_utf8(&body).map_err(|_| anyhow::anyhow!("{source}: the file is not UTF-8 text"))?;
+                let items = read_json_journal(text, &source, module)?;
+                ledger.import_journals(&entity, items, post, &source)
+            } else {
+                let reader = CsvJournalReader::with_delimiter(std::io::Cursor::new(body), &source, module, delimiter)?;
+                ledger.import_journals(&entity, reader, post, &source)
+            };
+            summary
+                .map_err(|error| anyhow::Error::from(error).context(format!("importing {source} into entity {entity}")))
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+struct PostRequest {
+    entity: String,
+    /// The draft entries' keys.
+    entries: Vec<String>,
+}
+
+async fn post_drafts(State(state): State<SharedState>, caller: Caller, Json(request): Json<PostRequest>) -> ApiResult {
+    let entity = EntityId::new(request.entity);
+    let keys: Vec<EntryKey> = request.entries.into_iter().map(EntryKey::new).collect();
+    let summary = state
+        .with_ledger(&caller.actor, move |ledger, _| Ok(ledger.post_drafts(&entity, &keys)?))
+        .await?;
+    to_json(&summary)
+}
+
+#[derive(Deserialize)]
+struct ReverseRequest {
+    entity: String,
+    entry: String,
+    /// The reversal's date, YYYY-MM-DD.
+    date: chrono::NaiveDate,
+    period: Option<String>,
+}
+
+async fn reverse(State(state): State<SharedState>, caller: Caller, Json(request): Json<ReverseRequest>) -> ApiResult {
+    let entity = EntityId::new(request.entity);
+    let key = EntryKey::new(request.entry);
+    let period = request.period.map(PeriodName::new);
+    let posted = state
+        .with_ledger(&caller.actor, move |ledger, _| {
+            Ok(ledger.reverse(&entity, &key, request.date, period.as_ref())?)
+        })
+        .await?;
+    Ok(Json(json!({ "reversal": posted.key, "sequence": posted.sequence })))
+}
+
+#[derive(Deserialize)]
+struct SettleRequest {
+    entity: String,
+    /// Posted line ids that net to zero.
+    lines: Vec<i64>,
+}
+
+async fn settle(State(state): State<SharedState>, caller: Caller, Json(request): Json<SettleRequest>) -> ApiResult {
+    let entity = EntityId::new(request.entity);
+    let settlement = state
+        .with_ledger(&caller.actor, move |ledger, _| {
+            Ok(ledger.settle(&entity, &request.lines)?)
+        })
+        .await?;
+    Ok(Json(json!({ "settlement": settlement })))
+}
+
+async fn closes(State(state): State<SharedState>, _caller: Caller) -> ApiResult {
+    let closes: Vec<Value> = state
+        .config
+        .closes
+        .iter()
+        .map(|(name, close)| json!({ "name": name, "tasks": close.config.tasks.len() }))
+        .collect();
+    Ok(Json(json!(closes)))
+}
+
+async fn close_status(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path((close, period)): Path<(String, String)>,
+) -> ApiResult {
+    let (board, _) = load_board(&state, &caller, &close, &period).await.map_err(ApiError)?;
+    to_json(&board)
+}
+
+async fn close_task(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path((close, period, entity, task)): Path<(String, String, String, String)>,
+) -> ApiResult {
+    state.close(&close)?;
+    let view = state
+        .with_ledger(&caller.actor, move |ledger, state| {
+            let loaded = state.close(&close).map_err(|error| anyhow::anyhow!(error.message))?;
+            let entity = EntityId::new(entity);
+            ledger.authorize(Permission::LedgerRead, Some(&entity))?;
+            let context = close_context(state, loaded, ledger.actor(), &period);
+            context.check_config()?;
+            task_view(&context, &entity, &task)
+        })
+        .await?;
+    to_json(&view)
+}
+
+#[derive(Deserialize)]
+struct SignoffRequest {
+    entity: String,
+    task: String,
+    /// Sign off as the reviewer (default: as the preparer).
+    #[serde(default)]
+    review: bool,
+    note: Option<String>,
+}
+
+async fn close_signoff(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path((close, period)): Path<(String, String)>,
+    Json(request): Json<SignoffRequest>,
+) -> ApiResult {
+    state.close(&close)?;
+    let signed = state
+        .with_ledger(&caller.actor, move |ledger, state| {
+            let loaded = state.close(&close).map_err(|error| anyhow::anyhow!(error.message))?;
+            let entity = EntityId::new(request.entity.clone());
+            ledger.authorize(Permission::LedgerRead, Some(&entity))?;
+            let context = close_context(state, loaded, ledger.actor(), &period);
+            context.check_config()?;
+            signoff(
+                &context,
+                &entity,
+                &request.task,
+                request.review,
+                request.note.as_deref(),
+            )
+        })
+        .await?;
+    Ok(Json(json!({ "summary": signed.summary, "posted": signed.posted })))
+}
+
+#[derive(Deserialize, Default)]
+struct RunRequest {
+    /// Only these entities (default: every entity of the close).
+    #[serde(default)]
+    entities: Vec<String>,
+    /// Rerun this task (and what depends on it).
+    rerun: Option<String>,
+}
+
+async fn close_run(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path((close, period)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let request: RunRequest = if body.is_empty() {
+        RunRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|error| ServerError::bad_request(format!("the request body: {error}")))?
+    };
+    state.close(&close)?;
+    let channel = state.progress_channel(&close, &period);
+    let outcomes: Vec<TaskOutcome> = state
+        .with_ledger(&caller.actor, move |ledger, state| {
+            let loaded = state.close(&close).map_err(|error| anyhow::anyhow!(error.message))?;
+            let mut context = close_context(state, loaded, ledger.actor(), &period);
+            context.entity_filter = request
+                .entities
+                .iter()
+                .map(|entity| EntityId::new(entity.clone()))
+                .collect();
+            context.check_config()?;
+            for entity in context.entities()? {
+                ledger.authorize(Permission::CloseRun, Some(&entity))?;
+            }
+            let mut out = super::events::ProgressWriter::new(channel.clone());
+            let outcome = run_close(
+                &context,
+                request.rerun.as_deref(),
+                &mut Progress {
+                    out: &mut out,
+                    terminal: false,
+                },
+            );
+            out.finish();
+            outcome
+        })
+        .await?;
+    let failed = outcomes
+        .iter()
+        .filter(|outcome| outcome.status == ShownStatus::Task(TaskStatus::Failed))
+        .count();
+    Ok(Json(json!({ "outcomes": outcomes, "failed": failed })))
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    entity: Option<String>,
+    user: Option<String>,
+    action: Option<String>,
+    /// Records older than this id (paging).
+    before: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn audit(State(state): State<SharedState>, caller: Caller, Query(query): Query<AuditQuery>) -> ApiResult {
+    let entity = query.entity.map(EntityId::new);
+    let limit = query.limit.unwrap_or(100).min(AUDIT_ROWS_MAX);
+    let records = state
+        .with_ledger(&caller.actor, move |ledger, _| {
+            ledger.authorize(Permission::AuditRead, entity.as_ref())?;
+            Ok(ledger.read(|db| {
+                db.audit_page(
+                    entity.as_ref(),
+                    query.user.as_deref(),
+                    query.action.as_deref(),
+                    query.before,
+                    limit,
+                )
+            })?)
+        })
+        .await?;
+    to_json(&records)
+}

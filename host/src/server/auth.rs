@@ -1,0 +1,480 @@
+//! Who is calling: a browser session (a password sign-in) for the pages, an API token for the
+//! JSON API. Sessions are kept server-side in the ledger by the SHA-256 of a random id, with
+//! idle and absolute expiry and a CSRF token; the cookie is `HttpOnly` and `SameSite=Strict`
+//! (and `Secure` behind TLS). Failed sign-ins are throttled per user and per address.
+//!
+//! The API accepts only tokens and the pages only sessions: a cookie never authorises an API
+//! call, so no other site can make a browser post a journal through the API.
+
+use super::{ServerError, SharedState};
+use crate::credentials;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use closebook_ledger::access::{Actor, IdentityMethod};
+use closebook_ledger::ids::UserId;
+use closebook_ledger::store::Store;
+use serde_json::json;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+pub const SESSION_COOKIE: &str = "closebook_session";
+/// Random bytes in a session id and a CSRF token: 256 bits each.
+const SESSION_ID_BYTES: usize = 32;
+/// A session's last use is written at most this often, so reading pages does not write the
+/// ledger file on every request.
+const SESSION_TOUCH_SECONDS: i64 = 60;
+/// The window failed sign-ins are counted in.
+const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Failed sign-ins of one user in the window before its sign-in is refused for a while.
+pub const USER_FAILURES_MAX: usize = 5;
+/// Failed sign-ins from one address in the window (several users behind one proxy share it).
+pub const ADDRESS_FAILURES_MAX: usize = 20;
+/// Keys the throttle remembers at most; the oldest are forgotten first.
+const THROTTLE_KEYS_MAX: usize = 100_000;
+
+/// A signed-in browser session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id_sha256: String,
+    pub csrf_token: String,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub actor: Actor,
+    /// The browser session, for pages (None for an API token).
+    pub session: Option<Session>,
+}
+
+impl Caller {
+    pub fn user(&self) -> &str {
+        self.actor.user.as_str()
+    }
+
+    /// The session's CSRF token, for the forms of a page.
+    pub fn csrf(&self) -> &str {
+        self.session.as_ref().map_or("", |session| session.csrf_token.as_str())
+    }
+
+    /// Refuses a state-changing form that does not carry this session's CSRF token.
+    pub fn check_csrf(&self, given: &str) -> Result<(), ServerError> {
+        let Some(session) = &self.session else {
+            return Ok(());
+        };
+        if constant_time_eq(session.csrf_token.as_bytes(), given.as_bytes()) {
+            Ok(())
+        } else {
+            Err(ServerError::forbidden(
+                "the form's security token does not match your session (the page may be from an earlier session): reload the page and submit it again",
+            ))
+        }
+    }
+}
+
+fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
+    left.len() == right.len() && left.iter().zip(right).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// The value of one cookie of a request.
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+fn text(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|time| time.with_timezone(&chrono::Utc))
+}
+
+/// Why a request has no caller.
+enum Missing {
+    /// No credential at all.
+    None,
+    /// A credential that is not (or no longer) valid, with what to do.
+    Invalid(String),
+}
+
+impl FromRequestParts<SharedState> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
+        let state = state.clone();
+        let api = parts.uri.path().starts_with("/api/");
+        let outcome = if api {
+            token_caller(parts, &state).await
+        } else {
+            session_caller(parts, &state).await
+        };
+        match outcome {
+            Ok(caller) => Ok(caller),
+            Err(Err(error)) => Err(if api {
+                super::error::ApiError(error).into_response()
+            } else {
+                error.into_response()
+            }),
+            Err(Ok(missing)) if api => {
+                let message = match missing {
+                    Missing::None => "this API needs a token: send `Authorization: Bearer TOKEN` (create one with `closebook token create`)".to_owned(),
+                    Missing::Invalid(message) => message,
+                };
+                Err((StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": message }))).into_response())
+            }
+            Err(Ok(missing)) => {
+                let next = parts.uri.path_and_query().map_or("/", |path| path.as_str()).to_owned();
+                let mut location = format!("/login?next={}", percent_encode(&next));
+                if let Missing::Invalid(message) = missing {
+                    location.push_str(&format!("&notice={}", percent_encode(&message)));
+                }
+                let mut response = Redirect::to(&location).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::SET_COOKIE, clear_session_cookie());
+                Err(response)
+            }
+        }
+    }
+}
+
+type CallerOutcome = Result<Caller, Result<Missing, ServerError>>;
+
+async fn token_caller(parts: &Parts, state: &SharedState) -> CallerOutcome {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(Ok(Missing::None));
+    };
+    let Some(token) = value.to_str().ok().and_then(|value| value.strip_prefix("Bearer ")) else {
+        return Err(Ok(Missing::Invalid(
+            "the Authorization header must read `Bearer TOKEN`".to_owned(),
+        )));
+    };
+    let hash = credentials::sha256_hex(token.trim());
+    let found = state
+        .blocking(move |state| {
+            let mut store = Store::open(&state.config.db)?;
+            let now = text(now());
+            let token = store.read(|db| db.api_token_by_hash(&hash))?;
+            match token {
+                Some(token) if token.is_usable_at(&now) => {
+                    store.write(|db| db.touch_api_token(token.id, &now))?;
+                    Ok(Some(token.user))
+                }
+                _ => Ok(None),
+            }
+        })
+        .await
+        .map_err(Err)?;
+    match found {
+        Some(user) => Ok(Caller {
+            actor: Actor {
+                user: UserId::new(user),
+                method: IdentityMethod::Token,
+            },
+            session: None,
+        }),
+        None => Err(Ok(Missing::Invalid(
+            "this API token is unknown, expired or revoked: create a new one with `closebook token create`".to_owned(),
+        ))),
+    }
+}
+
+async fn session_caller(parts: &Parts, state: &SharedState) -> CallerOutcome {
+    let Some(id) = cookie(parts, SESSION_COOKIE).map(str::to_owned) else {
+        return Err(Ok(Missing::None));
+    };
+    let id_sha256 = credentials::sha256_hex(&id);
+    let found = state
+        .blocking(move |state| {
+            let mut store = Store::open(&state.config.db)?;
+            let Some(session) = store.read(|db| db.web_session(&id_sha256))? else {
+                return Ok(Err(
+                    "you were signed out (or the session ended); sign in again".to_owned()
+                ));
+            };
+            let now = now();
+            let (Some(created), Some(seen)) = (parse_time(&session.created_at), parse_time(&session.last_seen_at))
+            else {
+                return Ok(Err("the session could not be read; sign in again".to_owned()));
+            };
+            let expired = if now - seen > state.config.session_idle {
+                Some("your session ended after a while without activity; sign in again")
+            } else if now - created > state.config.session_max {
+                Some("your session reached its longest allowed length; sign in again")
+            } else {
+                None
+            };
+            if let Some(reason) = expired {
+                store.write(|db| db.delete_web_session(&id_sha256))?;
+                return Ok(Err(reason.to_owned()));
+            }
+            if (now - seen).num_seconds() >= SESSION_TOUCH_SECONDS {
+                store.write(|db| db.touch_web_session(&id_sha256, &text(now)))?;
+            }
+            Ok(Ok((session, id_sha256)))
+        })
+        .await
+        .map_err(Err)?;
+    match found {
+        Ok((session, id_sha256)) => Ok(Caller {
+            actor: Actor {
+                user: UserId::new(session.user),
+                method: IdentityMethod::Password,
+            },
+            session: Some(Session {
+                id_sha256,
+                csrf_token: session.csrf_token,
+            }),
+        }),
+        Err(reason) => Err(Ok(Missing::Invalid(reason))),
+    }
+}
+
+/// The cookie that starts a session.
+pub fn session_cookie(id: &str, max_age: chrono::Duration, secure: bool) -> header::HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    header::HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        max_age.num_seconds()
+    ))
+    .expect("a hex session id makes a valid header")
+}
+
+pub fn clear_session_cookie() -> header::HeaderValue {
+    header::HeaderValue::from_static("closebook_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// Failed sign-ins per user and per address in a sliding window.
+#[derive(Default)]
+pub struct Throttle {
+    failures: HashMap<String, VecDeque<Instant>>,
+}
+
+impl Throttle {
+    /// When `key` may try again, if it has `max` failures in the window.
+    fn retry_after(&mut self, key: &str, max: usize, now: Instant) -> Option<Duration> {
+        let failures = self.failures.get_mut(key)?;
+        while failures
+            .front()
+            .is_some_and(|first| now.duration_since(*first) >= THROTTLE_WINDOW)
+        {
+            failures.pop_front();
+        }
+        if failures.len() < max {
+            return None;
+        }
+        failures
+            .front()
+            .map(|first| THROTTLE_WINDOW.saturating_sub(now.duration_since(*first)))
+    }
+
+    fn record(&mut self, key: String, now: Instant) {
+        if self.failures.len() >= THROTTLE_KEYS_MAX && !self.failures.contains_key(&key) {
+            // Forget keys with nothing in the window, then (under a flood) everything.
+            self.failures.retain(|_, failures| {
+                failures
+                    .back()
+                    .is_some_and(|last| now.duration_since(*last) < THROTTLE_WINDOW)
+            });
+            if self.failures.len() >= THROTTLE_KEYS_MAX {
+                self.failures.clear();
+            }
+        }
+        self.failures.entry(key).or_default().push_back(now);
+    }
+
+    fn clear(&mut self, key: &str) {
+        self.failures.remove(key);
+    }
+}
+
+/// A new session: its id (for the cookie) and what is stored.
+pub struct NewSession {
+    pub id: String,
+}
+
+/// Signs a user in with a password: throttled, audited, and answered with the same message
+/// whether the user or the password was wrong.
+pub fn sign_in(state: &super::AppState, user: &str, password: &str, address: IpAddr) -> anyhow::Result<NewSession> {
+    let user_key = format!("user:{user}");
+    let address_key = format!("address:{address}");
+    {
+        let mut throttle = state.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let wait = throttle
+            .retry_after(&user_key, USER_FAILURES_MAX, now)
+            .or_else(|| throttle.retry_after(&address_key, ADDRESS_FAILURES_MAX, now));
+        if let Some(wait) = wait {
+            let minutes = wait.as_secs().div_ceil(60).max(1);
+            return Err(SignInRefused::Throttled { minutes }.into());
+        }
+    }
+    let mut store = Store::open(&state.config.db)?;
+    let (policy, hash) = store.read(|db| Ok((db.access_policy()?, db.password_hash(user)?)))?;
+    let active = policy.require_active(user).is_ok();
+    // A user without a password is checked against a fixed hash, so the answer takes as long.
+    let matches = match &hash {
+        Some(hash) => credentials::verify_password(password, hash),
+        None => {
+            let _ = credentials::verify_password(password, dummy_hash());
+            false
+        }
+    };
+    let declared = policy.users.contains_key(user);
+    if !(matches && active) {
+        state
+            .throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .record(user_key, Instant::now());
+        state
+            .throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .record(address_key, Instant::now());
+        if declared {
+            let actor = Actor::from(user);
+            let reason = if !matches { "wrong password" } else { "user blocked" };
+            store.write(|db| {
+                db.append_audit(
+                    &actor,
+                    "user.sign-in.refused",
+                    None,
+                    &json!({ "address": address.to_string(), "reason": reason }),
+                )
+            })?;
+        }
+        return Err(SignInRefused::Wrong.into());
+    }
+    state
+        .throttle
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear(&user_key);
+    let id = credentials::random_hex(SESSION_ID_BYTES)?;
+    let csrf = credentials::random_hex(SESSION_ID_BYTES)?;
+    let now = now();
+    let actor = Actor {
+        user: UserId::new(user.to_owned()),
+        method: IdentityMethod::Password,
+    };
+    store.write(|db| {
+        db.delete_expired_web_sessions(
+            &text(now - state.config.session_idle),
+            &text(now - state.config.session_max),
+        )?;
+        db.insert_web_session(&credentials::sha256_hex(&id), user, &csrf, &text(now))?;
+        db.append_audit(&actor, "user.sign-in", None, &json!({ "address": address.to_string() }))
+    })?;
+    Ok(NewSession { id })
+}
+
+/// Ends a session.
+pub fn sign_out(state: &super::AppState, caller: &Caller) -> anyhow::Result<()> {
+    let Some(session) = &caller.session else {
+        return Ok(());
+    };
+    let mut store = Store::open(&state.config.db)?;
+    store.write(|db| {
+        db.delete_web_session(&session.id_sha256)?;
+        db.append_audit(&caller.actor, "user.sign-out", None, &json!({}))
+    })?;
+    Ok(())
+}
+
+/// An argon2id hash of a random password nobody knows, checked when the user has none.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        credentials::random_hex(32)
+            .and_then(|password| credentials::hash_password(&password))
+            .unwrap_or_default()
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInRefused {
+    #[error("the user name or password is wrong")]
+    Wrong,
+    #[error(
+        "too many failed sign-ins: try again in {minutes} minute(s), or ask an administrator to set a new password with `closebook user set-password`"
+    )]
+    Throttled { minutes: u64 },
+}
+
+/// Percent-encodes a query value.
+pub fn percent_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/') {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// Where to go after signing in: only a path on this server, never another site.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(next) if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') => next.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_throttle_refuses_after_the_limit_and_forgets_after_the_window() {
+        let mut throttle = Throttle::default();
+        let start = Instant::now();
+        for _ in 0..USER_FAILURES_MAX {
+            assert!(throttle.retry_after("user:bob", USER_FAILURES_MAX, start).is_none());
+            throttle.record("user:bob".to_owned(), start);
+        }
+        let wait = throttle.retry_after("user:bob", USER_FAILURES_MAX, start).unwrap();
+        assert_eq!(wait, THROTTLE_WINDOW);
+        assert!(throttle.retry_after("user:alice", USER_FAILURES_MAX, start).is_none());
+        assert!(
+            throttle
+                .retry_after("user:bob", USER_FAILURES_MAX, start + THROTTLE_WINDOW)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next(Some("/periods?entity=A")), "/periods?entity=A");
+        for outside in ["//evil.example/", "https://evil.example/", "/\\evil.example", "board"] {
+            assert_eq!(safe_next(Some(outside)), "/", "{outside}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn csrf_tokens_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,149 @@
+//! Errors as responses: the refusal's own message (it names what was wrong and how to fix it)
+//! with the status that fits it, as an escaped page for the browser or JSON for the API.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use closebook_ledger::LedgerError;
+use closebook_ledger::access::AccessError;
+use closebook_ledger::journal::EntryRefusal;
+
+#[derive(Debug)]
+pub struct ServerError {
+    pub status: StatusCode,
+    pub message: String,
+    /// Per-entry refusals of an import, listed one per line on the page and in the JSON.
+    pub refusals: Vec<String>,
+}
+
+impl ServerError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            refusals: Vec::new(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+/// The status a refusal deserves: 403 for permissions and identities, 404 for what does not
+/// exist, 409 when the ledger is busy, 422 for what the request asked that the ledger refuses,
+/// 500 for the ledger file itself.
+fn status_of(error: &anyhow::Error) -> StatusCode {
+    for cause in error.chain() {
+        if cause.downcast_ref::<AccessError>().is_some() {
+            return StatusCode::FORBIDDEN;
+        }
+        if let Some(ledger) = cause.downcast_ref::<LedgerError>() {
+            return match ledger {
+                LedgerError::Access(_) => StatusCode::FORBIDDEN,
+                LedgerError::NotFound { .. } => StatusCode::NOT_FOUND,
+                LedgerError::Busy => StatusCode::CONFLICT,
+                LedgerError::Open { .. }
+                | LedgerError::Sqlite(_)
+                | LedgerError::Damaged { .. }
+                | LedgerError::Corrupt { .. }
+                | LedgerError::ReadOnly
+                | LedgerError::Full
+                | LedgerError::NewerSchema { .. }
+                | LedgerError::OlderSchemaReadOnly { .. }
+                | LedgerError::MissingLedger { .. }
+                | LedgerError::EmptyLedger { .. }
+                | LedgerError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+        }
+    }
+    StatusCode::UNPROCESSABLE_ENTITY
+}
+
+fn refusals_of(error: &anyhow::Error) -> Vec<String> {
+    error
+        .chain()
+        .find_map(|cause| match cause.downcast_ref::<LedgerError>() {
+            Some(LedgerError::Refused(refusals)) => Some(refusals.iter().map(EntryRefusal::to_string).collect()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+impl From<anyhow::Error> for ServerError {
+    fn from(error: anyhow::Error) -> Self {
+        let refusals = refusals_of(&error);
+        let message = if refusals.is_empty() {
+            format!("{error:#}")
+        } else {
+            // The refusals are listed one by one; the message keeps only the context.
+            let context: Vec<String> = error
+                .chain()
+                .take_while(|cause| cause.downcast_ref::<LedgerError>().is_none())
+                .map(ToString::to_string)
+                .collect();
+            let count = refusals.len();
+            let mut message = context.join(": ");
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&format!(
+                "{count} {} refused; nothing was written",
+                if count == 1 { "entry was" } else { "entries were" }
+            ));
+            message
+        };
+        Self {
+            status: status_of(&error),
+            message,
+            refusals,
+        }
+    }
+}
+
+impl From<closebook_ledger::LedgerError> for ServerError {
+    fn from(error: closebook_ledger::LedgerError) -> Self {
+        Self::from(anyhow::Error::from(error))
+    }
+}
+
+/// The browser's view of an error: a page saying what was refused.
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        let page = super::pages::error_page(&self);
+        (self.status, page).into_response()
+    }
+}
+
+/// An error of the JSON API: `{"error": "...", "refusals": [...]}`.
+#[derive(Debug)]
+pub struct ApiError(pub ServerError);
+
+impl<E: Into<ServerError>> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        ApiError(error.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = serde_json::json!({ "error": self.0.message });
+        if !self.0.refusals.is_empty() {
+            body["refusals"] = serde_json::json!(self.0.refusals);
+        }
+        (self.0.status, Json(body)).into_response()
+    }
+}

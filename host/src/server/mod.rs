@@ -1,0 +1,179 @@
+//! The close workspace server (`closebook serve`): the team's board, task reviews, periods,
+//! reports and audit trail in the browser, and a JSON API for the command line's remote mode
+//! and for automation.
+//!
+//! Every request is made by an authenticated user (a browser session after a password sign-in,
+//! or an API token) and opens the ledger for that user with [`Ledger::open_for`], so the
+//! ledger's one permission check decides what it may read or change, exactly as on the command
+//! line. The ledger is synchronous (SQLite), so each request's ledger work runs on tokio's
+//! blocking pool; SQLite's own locking serialises writers.
+//!
+//! Pages are rendered on the server with `maud`, which escapes every value it interpolates:
+//! names, descriptions and messages written by users and plugins are shown as text, never as
+//! markup. Responses carry a Content-Security-Policy that allows no inline script.
+
+mod api;
+mod auth;
+mod error;
+mod events;
+mod openapi;
+mod pages;
+mod reports;
+
+use crate::close::config::CloseConfig;
+use anyhow::Context as _;
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use closebook_ledger::Ledger;
+use closebook_ledger::access::{Actor, Identity};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub use error::ServerError;
+
+/// What the server was started with.
+pub struct ServerConfig {
+    pub db: PathBuf,
+    /// The closes the workspace shows, by name.
+    pub closes: BTreeMap<String, LoadedClose>,
+    pub session_idle: chrono::Duration,
+    pub session_max: chrono::Duration,
+    /// Session cookies carry `Secure` (the server is reached over HTTPS, through a proxy).
+    pub secure_cookies: bool,
+}
+
+/// A close configuration the workspace shows.
+pub struct LoadedClose {
+    pub config: CloseConfig,
+    pub path: PathBuf,
+}
+
+/// Shared by every request.
+pub struct AppState {
+    pub config: ServerConfig,
+    pub throttle: Mutex<auth::Throttle>,
+    /// The progress of close runs, per close and period.
+    progress: Mutex<BTreeMap<(String, String), tokio::sync::broadcast::Sender<events::RunEvent>>>,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    pub fn new(config: ServerConfig) -> Self {
+        Self {
+            config,
+            throttle: Mutex::new(auth::Throttle::default()),
+            progress: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The channel a close run of `close` and `period` reports its progress to.
+    pub fn progress_channel(&self, close: &str, period: &str) -> tokio::sync::broadcast::Sender<events::RunEvent> {
+        let mut channels = self.progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        channels
+            .entry((close.to_owned(), period.to_owned()))
+            .or_insert_with(|| tokio::sync::broadcast::channel(events::CHANNEL_MESSAGES).0)
+            .clone()
+    }
+
+    /// Runs `work` on the ledger opened for `actor` (every operation permission-checked), on the
+    /// blocking pool.
+    pub async fn with_ledger<T: Send + 'static>(
+        self: &Arc<Self>,
+        actor: &Actor,
+        work: impl FnOnce(&mut Ledger, &AppState) -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, ServerError> {
+        let state = Arc::clone(self);
+        let identity = Identity::Authenticated(actor.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut ledger = Ledger::open_for(&state.config.db, &identity)
+                .with_context(|| format!("opening ledger {}", state.config.db.display()))?;
+            work(&mut ledger, &state)
+        })
+        .await
+        .map_err(|error| ServerError::internal(format!("a request's worker stopped: {error}")))?
+        .map_err(ServerError::from)
+    }
+
+    /// Runs `work` on the blocking pool with the state alone (sign-in, sessions).
+    pub async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&AppState) -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, ServerError> {
+        let state = Arc::clone(self);
+        tokio::task::spawn_blocking(move || work(&state))
+            .await
+            .map_err(|error| ServerError::internal(format!("a request's worker stopped: {error}")))?
+            .map_err(ServerError::from)
+    }
+
+    pub fn close(&self, name: &str) -> Result<&LoadedClose, ServerError> {
+        self.config.closes.get(name).ok_or_else(|| {
+            ServerError::not_found(format!(
+                "this server shows no close named {name}: start it with --close FILE for that close"
+            ))
+        })
+    }
+}
+
+/// Headers every response carries: no inline script may run, no other site may frame a page,
+/// no page is cached (they show the ledger as it is now), no referrer leaks a path.
+async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let set = |headers: &mut axum::http::HeaderMap, name: header::HeaderName, value: &'static str| {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::REFERRER_POLICY, "no-referrer");
+    set(headers, header::CACHE_CONTROL, "no-store");
+    response
+}
+
+/// Every route of the server.
+pub fn router(state: SharedState) -> Router {
+    Router::new()
+        .merge(pages::routes())
+        .merge(api::routes())
+        .layer(axum::middleware::from_fn(security_headers))
+        // Journal uploads are the largest requests.
+        .layer(axum::extract::DefaultBodyLimit::max(api::UPLOAD_BYTES_MAX))
+        .with_state(state)
+}
+
+/// Serves until ctrl-c or SIGTERM, then finishes the requests in flight.
+pub async fn serve(listener: tokio::net::TcpListener, state: SharedState) -> anyhow::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,623 @@
+//! The close workspace server (`closebook serve`), driven over real HTTP on 127.0.0.1: API
+//! tokens, the permission check on every call, imports that refuse per line and write
+//! nothing, a close run and its sign-offs through the API, and the browser's side: sign-in,
+//! session cookies, CSRF, throttling, expiry and escaping.
+
+use closebook_tests::Ledger;
+use closebook_tests::server::{Server, create_token, set_password};
+use serde_json::{Value, json};
+
+const ALICE_PASSWORD: &str = "alice's long passphrase";
+const BOB_PASSWORD: &str = "bob's long passphrase";
+const CAROL_PASSWORD: &str = "carol's long passphrase";
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+/// (status, body) of a response.
+fn read(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, String) {
+    let mut response = response.expect("the server answers");
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    (status, body)
+}
+
+fn get(url: &str, token: &str) -> (u16, String) {
+    read(
+        agent()
+            .get(url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .call(),
+    )
+}
+
+fn post_json(url: &str, token: &str, body: &Value) -> (u16, Value) {
+    let (status, text) = read(
+        agent()
+            .post(url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .send_json(body),
+    );
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
+    )
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// The demo ledger with the three demo users' passwords set: made once per test process, and
+/// copied for each test (the file is closed between commands).
+fn demo_ledger() -> Ledger {
+    static TEMPLATE: std::sync::OnceLock<Ledger> = std::sync::OnceLock::new();
+    let template = TEMPLATE.get_or_init(|| {
+        let ledger = Ledger::with_demo_journals();
+        set_password(&ledger, "alice", ALICE_PASSWORD);
+        set_password(&ledger, "bob", BOB_PASSWORD);
+        set_password(&ledger, "carol", CAROL_PASSWORD);
+        ledger
+    });
+    let ledger = Ledger::new();
+    std::fs::copy(template.db(), ledger.db()).expect("copying the demo ledger");
+    ledger
+}
+
+#[test]
+fn the_api_needs_a_valid_token_and_acts_as_its_user() {
+    let ledger = demo_ledger();
+    let token = create_token(&ledger, "carol", "reporting");
+    let server = Server::start(&ledger, &[], &[]);
+    let (status, body) = read(agent().get(&server.url("/api/v1/me")).call());
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("send `Authorization: Bearer TOKEN`"), "{body}");
+    let (status, body) = get(&server.url("/api/v1/me"), "cbk_0000");
+    assert_eq!(status, 401);
+    assert!(body.contains("unknown, expired or revoked"), "{body}");
+    let (status, body) = get(&server.url("/api/v1/me"), &token);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json(&body),
+        json!({ "user": "carol", "identity": "token", "entities": ["ACME-DE", "ACME-US"] })
+    );
+    // The token list shows its last use, never the token.
+    let listed = ledger.run(&["token", "list", "--format", "json"]).success().json();
+    assert_eq!(listed[0]["user"], "carol");
+    assert!(listed[0]["last_used_at"].is_string(), "{listed}");
+    assert!(!listed.to_string().contains(&token));
+    let id = listed[0]["id"].as_i64().unwrap().to_string();
+    ledger.run(&["token", "revoke", &id]).success();
+    let (status, _) = get(&server.url("/api/v1/me"), &token);
+    assert_eq!(status, 401, "a revoked token stops working at once");
+    // Only the SHA-256 is stored.
+    let stored = std::fs::read(ledger.db()).unwrap();
+    assert!(!stored.windows(token.len()).any(|window| window == token.as_bytes()));
+}
+
+#[test]
+fn every_api_call_goes_through_the_permission_check() {
+    let ledger = demo_ledger();
+    let carol = create_token(&ledger, "carol", "auditor");
+    let alice = create_token(&ledger, "alice", "controller");
+    let server = Server::start(&ledger, &[], &[]);
+    let (status, body) = get(
+        &server.url("/api/v1/reports/trial-balance?entity=ACME-US&period=2026-01"),
+        &carol,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json(&body),
+        ledger.trial_balance("ACME-US", "2026-01"),
+        "the API and the CLI agree"
+    );
+    let change = json!({ "entities": ["ACME-US"], "period": "2026-01", "status": "on-hold" });
+    let (status, body) = post_json(&server.url("/api/v1/periods/status"), &carol, &change);
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["error"],
+        "carol may not set the period status of ACME-US (needs period.status)"
+    );
+    let (status, body) = post_json(&server.url("/api/v1/periods/status"), &alice, &change);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[0]["to"], "on-hold");
+    let (_, periods) = get(&server.url("/api/v1/periods?entity=ACME-US"), &carol);
+    let january = json(&periods)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|view| view["name"] == "2026-01")
+        .cloned()
+        .unwrap();
+    assert_eq!(january["status"], "on-hold");
+    // The refusal and the change are in the audit trail, with how each identity was proven.
+    let (status, audit) = get(&server.url("/api/v1/audit?limit=5"), &alice);
+    assert_eq!(status, 200, "{audit}");
+    let audit = json(&audit);
+    let actions: Vec<(&str, &str, &str)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| {
+            (
+                record["user"].as_str().unwrap(),
+                record["action"].as_str().unwrap(),
+                record["identity"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&("carol", "permission.refused", "token")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("alice", "period.set-status", "token")),
+        "{actions:?}"
+    );
+    let (status, body) = get(&server.url("/api/v1/audit"), &carol);
+    assert_eq!(status, 200, "the auditor reads the trail: {body}");
+    let (status, body) = get(
+        &server.url("/api/v1/reports/cash-flow?entity=ACME-US&period=2026-01"),
+        &carol,
+    );
+    assert_eq!(status, 404);
+    assert!(
+        body.contains("trial-balance, balance-sheet and income-statement"),
+        "{body}"
+    );
+}
+
+#[test]
+fn an_import_through_the_api_refuses_per_line_and_writes_nothing() {
+    let ledger = demo_ledger();
+    let bob = create_token(&ledger, "bob", "imports");
+    let server = Server::start(&ledger, &[], &[]);
+    let before = ledger.entry_count("ACME-US");
+    let bad = "entry,date,account,amount,description\n\
+               A1,2026-01-20,6100,100.00,balanced\n\
+               A1,2026-01-20,2100,-100.00,balanced\n\
+               B1,2026-01-21,6100,50.00,unbalanced\n\
+               B1,2026-01-21,2100,-40.00,unbalanced\n\
+               C1,2026-01-22,9999,10.00,no such account\n\
+               C1,2026-01-22,2100,-10.00,no such account\n";
+    let url = server.url("/api/v1/journals/import?entity=ACME-US&post=true&source=late.csv");
+    let (status, body) = read(
+        agent()
+            .post(&url)
+            .header("Authorization", &format!("Bearer {bob}"))
+            .send(bad),
+    );
+    assert_eq!(status, 422, "{body}");
+    let body = json(&body);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .ends_with("2 entries were refused; nothing was written"),
+        "{body}"
+    );
+    let refusals: Vec<&str> = body["refusals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    assert!(refusals[0].contains("B1"), "{refusals:?}");
+    assert!(
+        refusals[1].contains("C1") && refusals[1].contains("9999"),
+        "{refusals:?}"
+    );
+    assert_eq!(ledger.entry_count("ACME-US"), before, "nothing was written");
+    let good = "entry,date,account,amount,description\nA1,2026-01-20,6100,100.00,late accrual\nA1,2026-01-20,2100,-100.00,late accrual\n";
+    let (status, body) = read(
+        agent()
+            .post(&url)
+            .header("Authorization", &format!("Bearer {bob}"))
+            .send(good),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["posted"], 1);
+    assert_eq!(ledger.entry_count("ACME-US"), before + 1);
+}
+
+#[test]
+fn a_close_runs_and_is_reviewed_through_the_api_with_duties_separated() {
+    let ledger = demo_ledger();
+    let config = ledger.pinned_demo_close();
+    let bob = create_token(&ledger, "bob", "closing");
+    let alice = create_token(&ledger, "alice", "reviewing");
+    let server = Server::start(&ledger, &[&config], &[]);
+    let (status, closes) = get(&server.url("/api/v1/closes"), &bob);
+    assert_eq!(
+        (status, json(&closes)[0]["name"].clone()),
+        (200, json!("acme-month-end"))
+    );
+    let base = server.url("/api/v1/closes/acme-month-end/2026-01");
+    let (status, run) = post_json(&format!("{base}/run"), &bob, &json!({}));
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["failed"], 0, "{run}");
+    let (status, board) = get(&format!("{base}/status"), &alice);
+    assert_eq!(status, 200, "{board}");
+    let board = json(&board);
+    let status_of = |board: &Value, entity: &str, task: &str| {
+        board["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["entity"] == entity && row["task"] == task)
+            .map(|row| row["status"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(status_of(&board, "ACME-US", "management-fee"), "awaiting-review");
+    // The reviewer sees every proposed line before approving.
+    let (status, task) = get(&format!("{base}/tasks/ACME-US/management-fee"), &alice);
+    assert_eq!(status, 200, "{task}");
+    let task = json(&task);
+    assert_eq!(task["entries_are"], "proposed");
+    assert!(!task["entries"][0]["lines"].as_array().unwrap().is_empty(), "{task}");
+    // bob ran the step: he may not review it.
+    let review = json!({ "entity": "ACME-US", "task": "management-fee", "review": true });
+    let (status, body) = post_json(&format!("{base}/signoff"), &bob, &review);
+    assert!(status == 403 || status == 422, "{status} {body}");
+    assert!(body["error"].as_str().unwrap().contains("bob"), "{body}");
+    let (status, body) = post_json(&format!("{base}/signoff"), &alice, &review);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !body["posted"].as_array().unwrap().is_empty(),
+        "the review posted the entries: {body}"
+    );
+    let (_, board) = get(&format!("{base}/status"), &alice);
+    assert_eq!(status_of(&json(&board), "ACME-US", "management-fee"), "done");
+    // The history says the review was made with a token: a verified identity.
+    let (_, task) = get(&format!("{base}/tasks/ACME-US/management-fee"), &alice);
+    let events = json(&task)["events"].clone();
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|event| event["user"] == "alice" && event["identity"] == "token"),
+        "{events}"
+    );
+}
+
+/// A browser without JavaScript: a cookie jar of one session cookie.
+struct Browser {
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new() -> Self {
+        Self { cookie: None }
+    }
+
+    fn request(
+        &mut self,
+        request: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+    ) -> (u16, String, Option<String>) {
+        let request = match &self.cookie {
+            Some(cookie) => request.header("Cookie", cookie),
+            None => request,
+        };
+        self.finish(request.call())
+    }
+
+    fn finish(
+        &mut self,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> (u16, String, Option<String>) {
+        let mut response = response.expect("the server answers");
+        if let Some(cookie) = response.headers().get("set-cookie") {
+            let cookie = cookie.to_str().unwrap().to_owned();
+            let pair = cookie.split(';').next().unwrap().to_owned();
+            self.cookie = if pair.ends_with('=') { None } else { Some(pair) };
+        }
+        let location = response
+            .headers()
+            .get("location")
+            .map(|location| location.to_str().unwrap().to_owned());
+        let status = response.status().as_u16();
+        (
+            status,
+            response.body_mut().read_to_string().unwrap_or_default(),
+            location,
+        )
+    }
+
+    fn get(&mut self, url: &str) -> (u16, String, Option<String>) {
+        self.request(agent().get(url))
+    }
+
+    fn post(&mut self, url: &str, form: &[(&str, &str)]) -> (u16, String, Option<String>) {
+        let mut request = agent().post(url);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("Cookie", cookie);
+        }
+        let response = request.send_form(form.iter().copied());
+        self.finish(response)
+    }
+
+    fn sign_in(&mut self, server: &Server, user: &str, password: &str) -> (u16, String, Option<String>) {
+        self.post(
+            &server.url("/login"),
+            &[("user", user), ("password", password), ("next", "/periods")],
+        )
+    }
+}
+
+/// The CSRF token in a page's forms.
+fn csrf(page: &str) -> String {
+    let start = page
+        .find("name=\"csrf\" value=\"")
+        .expect("the page has a form with a CSRF token")
+        + 19;
+    page[start..start + 64].to_owned()
+}
+
+#[test]
+fn signing_in_starts_a_strict_session_and_signing_out_ends_it() {
+    let ledger = demo_ledger();
+    let server = Server::start(&ledger, &[], &[]);
+    let mut browser = Browser::new();
+    let (status, _, location) = browser.get(&server.url("/periods"));
+    assert_eq!((status, location.as_deref()), (303, Some("/login?next=/periods")));
+    let mut response = agent()
+        .post(&server.url("/login"))
+        .send_form([("user", "bob"), ("password", BOB_PASSWORD), ("next", "/periods")])
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "plain HTTP on 127.0.0.1: {cookie}");
+    let _ = response.body_mut().read_to_string();
+    let (status, _, location) = browser.sign_in(&server, "carol", CAROL_PASSWORD);
+    assert_eq!((status, location.as_deref()), (303, Some("/periods")));
+    let (status, page, _) = browser.get(&server.url("/periods"));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Signed in as <strong>carol</strong>"), "{page}");
+    // A form without the session's CSRF token changes nothing.
+    let (status, page, _) = browser.post(
+        &server.url("/periods/status"),
+        &[
+            ("csrf", "forged"),
+            ("entity", "ACME-US"),
+            ("period", "2026-01"),
+            ("status", "on-hold"),
+            ("confirm", "yes"),
+        ],
+    );
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("security token does not match"), "{page}");
+    let token = csrf(&browser.get(&server.url("/periods")).1);
+    // carol may not change period statuses: the page names the permission.
+    let (status, page, _) = browser.post(
+        &server.url("/periods/status"),
+        &[
+            ("csrf", &token),
+            ("entity", "ACME-US"),
+            ("period", "2026-01"),
+            ("status", "on-hold"),
+            ("confirm", "yes"),
+        ],
+    );
+    assert_eq!(status, 403, "{page}");
+    assert!(
+        page.contains("carol may not set the period status of ACME-US (needs period.status)"),
+        "{page}"
+    );
+    let (status, _, location) = browser.post(&server.url("/logout"), &[("csrf", &token)]);
+    assert_eq!(status, 303);
+    assert!(location.unwrap().starts_with("/login"));
+    let (status, _, location) = browser.get(&server.url("/periods"));
+    assert_eq!(status, 303, "signed out: {location:?}");
+}
+
+#[test]
+fn a_mass_period_change_in_the_browser_names_every_change_before_it_is_made() {
+    let ledger = demo_ledger();
+    let server = Server::start(&ledger, &[], &[]);
+    let mut browser = Browser::new();
+    browser.sign_in(&server, "alice", ALICE_PASSWORD);
+    let token = csrf(&browser.get(&server.url("/periods")).1);
+    let form = [
+        ("csrf", token.as_str()),
+        ("entity", "ACME-US"),
+        ("entity", "ACME-DE"),
+        ("period", "2026-01"),
+        ("status", "on-hold"),
+    ];
+    let (status, page, _) = browser.post(&server.url("/periods/status"), &form);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("ACME-US: open → on-hold"), "{page}");
+    assert!(page.contains("ACME-DE: open → on-hold"), "{page}");
+    let listed = ledger
+        .run(&["period", "list", "--entity", "ACME-US", "--format", "json"])
+        .success()
+        .json();
+    assert!(
+        listed.to_string().contains("\"status\":\"open\""),
+        "nothing changed before confirming"
+    );
+    let mut confirmed = form.to_vec();
+    confirmed.push(("confirm", "yes"));
+    let (status, _, location) = browser.post(&server.url("/periods/status"), &confirmed);
+    assert_eq!(status, 303);
+    let (_, page, _) = browser.get(&server.url(&location.unwrap()));
+    assert!(
+        page.contains("Changed: ACME-US 2026-01: open → on-hold; ACME-DE 2026-01: open → on-hold"),
+        "{page}"
+    );
+}
+
+#[test]
+fn failed_sign_ins_are_refused_alike_then_throttled_and_audited() {
+    let ledger = demo_ledger();
+    let server = Server::start(&ledger, &[], &[]);
+    let mut browser = Browser::new();
+    let (status, page, _) = browser.sign_in(&server, "nobody", "whatever it is");
+    assert_eq!(status, 401);
+    assert!(page.contains("the user name or password is wrong"), "{page}");
+    for _ in 0..4 {
+        let (status, page, _) = browser.sign_in(&server, "bob", "not the password");
+        assert_eq!(status, 401, "{page}");
+        assert!(page.contains("the user name or password is wrong"), "{page}");
+    }
+    let (status, _, _) = browser.sign_in(&server, "bob", "still not it");
+    assert_eq!(status, 401);
+    // Five failures: even the right password is refused for a while, saying so.
+    let (status, page, _) = browser.sign_in(&server, "bob", BOB_PASSWORD);
+    assert_eq!(status, 429, "{page}");
+    assert!(
+        page.contains("too many failed sign-ins: try again in 15 minute(s)"),
+        "{page}"
+    );
+    // Another user is not locked out by bob's failures.
+    let (status, _, _) = browser.sign_in(&server, "carol", CAROL_PASSWORD);
+    assert_eq!(status, 303);
+    let audit = ledger
+        .run(&["audit", "--format", "json", "--limit", "20"])
+        .success()
+        .json();
+    let refused = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|record| record["action"] == "user.sign-in.refused" && record["user"] == "bob")
+        .count();
+    assert_eq!(refused, 5, "{audit}");
+}
+
+#[test]
+fn an_idle_session_ends_and_sends_the_user_back_to_sign_in() {
+    let ledger = demo_ledger();
+    let server = Server::start(&ledger, &[], &["--session-idle", "30m"]);
+    let mut browser = Browser::new();
+    browser.sign_in(&server, "carol", CAROL_PASSWORD);
+    assert_eq!(browser.get(&server.url("/periods")).0, 200);
+    // The session was last seen an hour ago.
+    let connection = rusqlite::Connection::open(ledger.db()).unwrap();
+    let an_hour_ago =
+        (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    connection
+        .execute("UPDATE web_sessions SET last_seen_at = ?1", [&an_hour_ago])
+        .unwrap();
+    let (status, _, location) = browser.get(&server.url("/periods"));
+    assert_eq!(status, 303);
+    let location = location.unwrap();
+    assert!(
+        location.contains("session%20ended%20after%20a%20while%20without%20activity"),
+        "{location}"
+    );
+    let remaining: i64 = connection
+        .query_row("SELECT count(*) FROM web_sessions", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(remaining, 0, "the expired session is deleted");
+}
+
+#[test]
+fn pages_escape_what_users_and_plugins_wrote() {
+    let ledger = demo_ledger();
+    let bob = create_token(&ledger, "bob", "imports");
+    let server = Server::start(&ledger, &[], &[]);
+    let hostile = "<img src=x onerror=alert(1)>";
+    let file = format!(
+        "entry,date,account,amount,description\nX1,2026-01-20,6100,1.00,{hostile}\nX1,2026-01-20,2100,-1.00,\"\"\"><script>alert(2)</script>\"\n"
+    );
+    let url = server.url(&format!(
+        "/api/v1/journals/import?entity=ACME-US&post=true&source={}",
+        "%3Cscript%3Ealert(3)%3C%2Fscript%3E"
+    ));
+    let (status, body) = read(
+        agent()
+            .post(&url)
+            .header("Authorization", &format!("Bearer {bob}"))
+            .send(file.as_str()),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut browser = Browser::new();
+    browser.sign_in(&server, "carol", CAROL_PASSWORD);
+    let (status, page, _) = browser.get(&server.url("/audit?action=import.journals.post"));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("&lt;script&gt;alert(3)&lt;/script&gt;"), "{page}");
+    assert!(!page.contains("<script>alert"), "{page}");
+    let (status, page, _) =
+        browser.get(&server.url("/reports/trial-balance?entity=ACME-US&period=2026-01&format=html"));
+    assert_eq!(status, 200, "{page}");
+    assert!(!page.contains("<img src=x"), "{page}");
+}
+
+#[test]
+fn reports_download_as_csv_and_statements_render_as_the_cli_writes_them() {
+    let ledger = demo_ledger();
+    let server = Server::start(&ledger, &[], &[]);
+    let mut browser = Browser::new();
+    browser.sign_in(&server, "carol", CAROL_PASSWORD);
+    let (status, csv, _) = browser.get(&server.url("/reports/trial-balance?entity=ACME-US&period=2026-01&format=csv"));
+    assert_eq!(status, 200);
+    let cli_csv = ledger
+        .run(&[
+            "report",
+            "trial-balance",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--format",
+            "csv",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(csv, cli_csv);
+    let (status, html, _) = browser.get(&server.url("/reports/balance-sheet?entity=ACME-US&period=2026-01"));
+    assert_eq!(status, 200);
+    let cli_html = ledger
+        .run(&[
+            "report",
+            "balance-sheet",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--format",
+            "html",
+        ])
+        .success()
+        .stdout;
+    assert_eq!(html, cli_html);
+    let (status, page, _) = browser.get(&server.url("/reports/trial-balance?entity=ACME-US"));
+    assert_eq!(status, 400);
+    assert!(page.contains("a report needs an entity and a period"), "{page}");
+}
+
+#[test]
+fn the_openapi_document_is_served_and_names_every_route() {
+    let ledger = demo_ledger();
+    let server = Server::start(&ledger, &[], &[]);
+    let (status, body) = read(agent().get(&server.url("/api/openapi.json")).call());
+    assert_eq!(status, 200);
+    let document = json(&body);
+    assert_eq!(document["openapi"], "3.1.0");
+    let token = create_token(&ledger, "alice", "probe");
+    // Every documented GET without path parameters answers (not 404 or 405) for a token.
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        if operations.get("get").is_some() && !path.contains('{') {
+            let (status, body) = get(&server.url(path), &token);
+            assert!(status != 404 && status != 405, "{path}: {status} {body}");
+        }
+    }
+}

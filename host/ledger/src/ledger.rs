@@ -1434,7 +1434,8 @@ A,2026-01-10,4000,-100.00
                      DROP TABLE roles; DROP INDEX users_os_user; ALTER TABLE users DROP COLUMN os_user;
                      ALTER TABLE users DROP COLUMN blocked; ALTER TABLE audit_log DROP COLUMN identity;
                      ALTER TABLE close_events DROP COLUMN identity; ALTER TABLE audit_log DROP COLUMN hash;
-                     ALTER TABLE close_events DROP COLUMN record; ALTER TABLE close_events DROP COLUMN hash;",
+                     ALTER TABLE close_events DROP COLUMN record; ALTER TABLE close_events DROP COLUMN hash;
+                     DROP TABLE user_passwords; DROP TABLE api_tokens; DROP TABLE web_sessions;",
                 )
                 .unwrap();
         }

@@ -27,6 +27,13 @@ pub struct Cli {
     #[arg(long = "as", global = true, env = "CLOSEBOOK_USER", value_name = "USER")]
     pub user: Option<String>,
 
+    /// Run the command on a close workspace server (`closebook serve`) instead of a local
+    /// ledger file: import journals, report, period and close run|signoff|status|show|history.
+    /// The server acts as the user of the API token in CLOSEBOOK_TOKEN (`closebook token
+    /// create`); --db and --as do not apply. Output and exit codes are those of local mode.
+    #[arg(long, global = true, env = "CLOSEBOOK_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -201,7 +201,31 @@ pub fn cell(amount: Decimal, format: Format) -> String {
     }
 }
 
+thread_local! {
+    /// Where `print` writes on this thread while `captured` runs: the server runs a remote
+    /// command's code as is and sends what it printed back to the command line.
+    static CAPTURE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `work` with everything it prints (on this thread) collected instead of written.
+pub fn captured<T>(work: impl FnOnce() -> T) -> (T, String) {
+    let outer = CAPTURE.with(|capture| capture.borrow_mut().replace(String::new()));
+    let result = work();
+    let text = CAPTURE.with(|capture| std::mem::replace(&mut *capture.borrow_mut(), outer));
+    (result, text.unwrap_or_default())
+}
+
 pub fn print(text: &str) -> anyhow::Result<()> {
+    let captured = CAPTURE.with(|capture| match capture.borrow_mut().as_mut() {
+        Some(buffer) => {
+            buffer.push_str(text);
+            true
+        }
+        None => false,
+    });
+    if captured {
+        return Ok(());
+    }
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;

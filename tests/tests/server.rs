@@ -621,3 +621,133 @@ fn the_openapi_document_is_served_and_names_every_route() {
         }
     }
 }
+
+/// `closebook` in remote mode: `--server` and a token, no ledger file.
+fn remote(server: &Server, token: &str, arguments: &[&str]) -> closebook_tests::Run {
+    let output = std::process::Command::new(closebook_tests::closebook_binary())
+        .args(["--server", &server.url])
+        .args(arguments)
+        .env_remove("CLOSEBOOK_DB")
+        .env_remove("CLOSEBOOK_USER")
+        .env("CLOSEBOOK_TOKEN", token)
+        .output()
+        .expect("closebook runs");
+    closebook_tests::Run::from_output(output)
+}
+
+#[test]
+fn the_command_line_runs_against_a_server_with_the_output_and_exit_codes_of_local_mode() {
+    let ledger = demo_ledger();
+    let config = ledger.pinned_demo_close();
+    let bob = create_token(&ledger, "bob", "remote");
+    let carol = create_token(&ledger, "carol", "remote");
+    let server = Server::start(&ledger, &[&config], &[]);
+    for arguments in [
+        &["report", "trial-balance", "--entity", "ACME-US", "--period", "2026-01"][..],
+        &[
+            "report",
+            "trial-balance",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--format",
+            "json",
+        ],
+        &[
+            "report",
+            "balance-sheet",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--format",
+            "html",
+        ],
+        &["period", "list", "--entity", "ACME-DE"],
+        &[
+            "close",
+            "status",
+            "--config",
+            &config,
+            "--period",
+            "2026-01",
+            "--today",
+            "2026-02-10",
+        ],
+    ] {
+        let local = ledger.run_as("bob", arguments).success().stdout;
+        let remote = remote(&server, &bob, arguments).success().stdout;
+        assert_eq!(remote, local, "{arguments:?}");
+    }
+    // A refusal reads the same and exits non-zero alike.
+    let arguments = ["report", "trial-balance", "--entity", "ACME-US", "--period", "2031-01"];
+    let local = ledger.run_as("bob", &arguments).failure();
+    let remote_error = remote(&server, &bob, &arguments).failure();
+    assert_eq!(remote_error, local);
+    // carol may read but not run the close.
+    let refused = remote(
+        &server,
+        &carol,
+        &["close", "run", "--config", &config, "--period", "2026-01"],
+    )
+    .failure();
+    assert!(refused.contains("carol may not run the close of"), "{refused}");
+    // An import reads the file here and sends it; the summary line is local mode's.
+    let file = ledger.write(
+        "late.csv",
+        "entry,date,account,amount,description\nL1,2026-01-25,6100,10.00,late\nL1,2026-01-25,2100,-10.00,late\n",
+    );
+    let imported = remote(
+        &server,
+        &bob,
+        &["import", "journals", &file, "--entity", "ACME-US", "--post"],
+    )
+    .success()
+    .stdout;
+    assert!(
+        imported.starts_with(&format!(
+            "{file}: 1 entries (2 lines) read, 1 posted, 0 already imported (unchanged)"
+        )),
+        "{imported}"
+    );
+    let unbalanced = ledger.write(
+        "bad.csv",
+        "entry,date,account,amount\nU1,2026-01-25,6100,10.00\nU1,2026-01-25,2100,-9.00\n",
+    );
+    let local = ledger
+        .run_as("bob", &["import", "journals", &unbalanced, "--entity", "ACME-US"])
+        .failure();
+    let remote_error = remote(
+        &server,
+        &bob,
+        &["import", "journals", &unbalanced, "--entity", "ACME-US"],
+    )
+    .failure();
+    assert_eq!(remote_error, local);
+    // The close runs on the server; the board then shows the review waiting.
+    remote(
+        &server,
+        &bob,
+        &["close", "run", "--config", &config, "--period", "2026-01"],
+    )
+    .success();
+    let status = remote(
+        &server,
+        &bob,
+        &[
+            "close", "status", "--config", &config, "--period", "2026-01", "--format", "json",
+        ],
+    )
+    .success()
+    .json();
+    assert!(status.to_string().contains("awaiting-review"), "{status}");
+    let refused = remote(&server, &bob, &["verify"]).failure();
+    assert!(refused.contains("runs only on a local ledger file"), "{refused}");
+    let no_token = std::process::Command::new(closebook_tests::closebook_binary())
+        .args(["--server", &server.url, "period", "list", "--entity", "ACME-US"])
+        .env_remove("CLOSEBOOK_TOKEN")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&no_token.stderr).contains("--server needs an API token in CLOSEBOOK_TOKEN"));
+}

@@ -57,7 +57,7 @@ enum Access {
 }
 
 /// What an import did.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ImportSummary {
     pub entries_read: usize,
     pub lines_read: usize,

@@ -7,7 +7,6 @@ use crate::close::review::{entries_table, render_task_view, task_view};
 use crate::close::{CloseContext, Progress, ShownStatus, TaskOutcome, board, dry_run_copy, run_close, signoff};
 use crate::output::{Table, grouped, print, print_json, print_table};
 use anyhow::Context as _;
-use closebook_ledger::access::Identity;
 use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::ids::{EntityId, PeriodName};
 use closebook_ledger::store::Store;
@@ -24,7 +23,7 @@ fn close_context<'a>(
         db: context.db.clone(),
         cache: super::plugin::cache_directory(&context.db),
         actor: context.actor.clone(),
-        identity: Some(Identity::Local(context.claim.clone())),
+        identity: Some(context.identity.clone()),
         period: PeriodName::new(period),
         entity_filter: entities.iter().map(|entity| EntityId::new(entity.clone())).collect(),
         dry_run: false,

@@ -9,6 +9,7 @@ mod journal;
 mod period;
 pub(crate) mod plugin;
 mod plugin_new;
+mod remote;
 pub(crate) mod report;
 mod serve;
 mod settle;
@@ -20,16 +21,17 @@ mod year_end;
 use crate::cli::{Cli, Command, EntitySelection, PluginCommand, SetupCommand};
 use anyhow::Context as _;
 use closebook_ledger::Ledger;
-use closebook_ledger::access::{Actor, Claim, IdentityMethod, Permission};
+use closebook_ledger::access::{Actor, Claim, Identity, IdentityMethod, Permission};
 use closebook_ledger::ids::{EntityId, UserId};
 use std::path::{Path, PathBuf};
 
 /// What every command needs: where the ledger is and who is acting.
 pub struct Context {
     pub db: PathBuf,
-    /// What this process knows about who is acting: its operating-system account and the
-    /// name given with `--as`/`CLOSEBOOK_USER`.
-    pub claim: Claim,
+    /// How the caller established who is acting: on the command line, the operating-system
+    /// account and the name given with `--as`/`CLOSEBOOK_USER`; on the server, the user its
+    /// token or session authenticated.
+    pub identity: Identity,
     /// The acting user, resolved against the ledger's users (before the ledger exists, the
     /// claimed name, unverified).
     pub actor: Actor,
@@ -40,7 +42,7 @@ pub struct Context {
 impl Context {
     /// Opens the ledger for the acting user: every operation checks its permission.
     pub fn open_ledger(&self) -> anyhow::Result<Ledger> {
-        Ledger::open_as(&self.db, &self.claim).with_context(|| format!("opening ledger {}", self.db.display()))
+        Ledger::open_for(&self.db, &self.identity).with_context(|| format!("opening ledger {}", self.db.display()))
     }
 
     /// Opens the ledger and checks one permission of the acting user, in an entity or (None)
@@ -136,8 +138,11 @@ fn operating_system_account() -> Option<String> {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(server) = &cli.server {
+        return remote::run(server, cli.command);
+    }
     let claim = claim(cli.user.as_deref())?;
-    let mut context = Context {
+    let context = Context {
         db: cli.db.clone(),
         actor: Actor {
             user: UserId::new(
@@ -150,20 +155,27 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             method: IdentityMethod::Declared,
         },
         close_permission: None,
-        claim,
+        identity: Identity::Local(claim),
     };
-    if needs_existing_ledger(&cli.command) {
+    execute(context, cli.command)
+}
+
+/// Runs one command for the identity in `context`: who is acting is resolved against the
+/// ledger's users and the command's permissions are checked before anything runs. The server
+/// runs its remote commands through here too, for the user its token authenticated.
+pub fn execute(mut context: Context, command: Command) -> anyhow::Result<()> {
+    if needs_existing_ledger(&command) {
         closebook_ledger::store::require_ledger_file(&context.db)
             .with_context(|| format!("opening ledger {}", context.db.display()))?;
         // Who is acting, resolved once against the ledger's users: an undeclared, blank or
         // blocked user, or a name this account may not use, is refused before anything runs.
         let mut ledger = context.open_ledger()?;
         context.actor = ledger.actor().clone();
-        let needs = access::needs(&cli.command);
+        let needs = access::needs(&command);
         access::check(&mut ledger, &needs)?;
         context.close_permission = access::close_permission(&needs);
     }
-    match cli.command {
+    match command {
         Command::Setup(SetupCommand::Apply { file }) => setup_apply(&context, &file),
         Command::Import(command) => import::run(&context, command),
         Command::Journal(command) => journal::run(&context, command),

@@ -9,7 +9,7 @@ use super::pages::{close_context, load_board};
 use super::reports::{self, Computed, ReportKind, ReportQuery};
 use super::{ServerError, SharedState};
 use crate::close::review::task_view;
-use crate::close::{Progress, ShownStatus, TaskOutcome, run_close, signoff};
+use crate::close::{ShownStatus, TaskOutcome, signoff};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -70,6 +70,7 @@ pub fn api_routes() -> ApiRoutes {
     .post("/api/v1/closes/{close}/{period}/signoff", close_signoff)
     .post("/api/v1/closes/{close}/{period}/run", close_run)
     .get("/api/v1/audit", audit)
+    .post("/api/v1/cli", cli)
 }
 
 pub fn routes() -> Router<SharedState> {
@@ -203,30 +204,45 @@ async fn period_access(
 }
 
 #[derive(Deserialize)]
-struct ImportQuery {
-    entity: String,
+pub struct ImportQuery {
+    pub entity: String,
     /// csv (default) or json.
-    format: Option<String>,
-    module: Option<String>,
-    post: Option<bool>,
+    pub format: Option<String>,
+    pub module: Option<String>,
+    pub post: Option<bool>,
     /// The name recorded as the entries' source (default: `upload`).
-    source: Option<String>,
+    pub source: Option<String>,
     /// A CSV file's column delimiter, one character (default `,`).
-    delimiter: Option<String>,
+    pub delimiter: Option<String>,
+}
+
+/// The refusal of a request body over the limit, naming it.
+pub fn too_large() -> ServerError {
+    ServerError::new(
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "the upload is larger than {} MiB, the server's limit for one request: split the file by period or entity",
+            UPLOAD_BYTES_MAX / (1024 * 1024)
+        ),
+    )
 }
 
 async fn import_journals(
     State(state): State<SharedState>,
     caller: Caller,
     Query(query): Query<ImportQuery>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult {
+    let body = body.map_err(|rejection| match rejection.status() {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+        _ => ServerError::bad_request(rejection.body_text()),
+    })?;
     let summary = import_body(&state, &caller, query, body).await?;
     to_json(&summary)
 }
 
 /// Imports a journal file sent as the request body; shared with the upload page.
-async fn import_body(
+pub async fn import_body(
     state: &SharedState,
     caller: &Caller,
     query: ImportQuery,
@@ -428,31 +444,18 @@ async fn close_run(
         serde_json::from_slice(&body).map_err(|error| ServerError::bad_request(format!("the request body: {error}")))?
     };
     state.close(&close)?;
-    let channel = state.progress_channel(&close, &period);
+    let claim = super::runs::claim(&state, &close, &period, caller.user())?;
     let outcomes: Vec<TaskOutcome> = state
         .with_ledger(&caller.actor, move |ledger, state| {
-            let loaded = state.close(&close).map_err(|error| anyhow::anyhow!(error.message))?;
-            let mut context = close_context(state, loaded, ledger.actor(), &period);
-            context.entity_filter = request
-                .entities
-                .iter()
-                .map(|entity| EntityId::new(entity.clone()))
-                .collect();
-            context.check_config()?;
-            for entity in context.entities()? {
-                ledger.authorize(Permission::CloseRun, Some(&entity))?;
-            }
-            let mut out = super::events::ProgressWriter::new(channel.clone());
-            let outcome = run_close(
-                &context,
+            let _claim = claim;
+            super::runs::run(
+                ledger,
+                state,
+                &close,
+                &period,
+                &request.entities,
                 request.rerun.as_deref(),
-                &mut Progress {
-                    out: &mut out,
-                    terminal: false,
-                },
-            );
-            out.finish();
-            outcome
+            )
         })
         .await?;
     let failed = outcomes
@@ -490,4 +493,90 @@ async fn audit(State(state): State<SharedState>, caller: Caller, Query(query): Q
         })
         .await?;
     to_json(&records)
+}
+
+#[derive(Deserialize)]
+struct CliRequest {
+    /// The command line after `closebook`, without --db, --as and --server; a close command's
+    /// --config names a close this server shows.
+    args: Vec<String>,
+}
+
+/// Whether the server runs this command for a remote command line: reports, periods and the
+/// close; never one that reads or writes files on the server by a path the caller chose.
+fn runs_remotely(command: &crate::cli::Command) -> bool {
+    use crate::cli::{CloseCommand, Command, ReportCommand, StatementOutput};
+    match command {
+        Command::Report(
+            ReportCommand::BalanceSheet {
+                output: StatementOutput { output: Some(_), .. },
+                ..
+            }
+            | ReportCommand::IncomeStatement {
+                output: StatementOutput { output: Some(_), .. },
+                ..
+            },
+        ) => false,
+        Command::Report(_) | Command::Period(_) => true,
+        Command::Close(
+            CloseCommand::Run { .. }
+            | CloseCommand::Signoff { .. }
+            | CloseCommand::Show { .. }
+            | CloseCommand::Status { .. }
+            | CloseCommand::History { .. },
+        ) => true,
+        _ => false,
+    }
+}
+
+/// `POST /api/v1/cli`: runs a command of the remote command line with the server's own command
+/// code, as the token's user, and answers what it printed and its error, if any.
+async fn cli(State(state): State<SharedState>, caller: Caller, Json(request): Json<CliRequest>) -> ApiResult {
+    use clap::Parser as _;
+    let mut arguments = vec!["closebook".to_owned()];
+    arguments.extend(request.args);
+    let parsed = crate::cli::Cli::try_parse_from(&arguments)
+        .map_err(|error| ServerError::bad_request(error.render().to_string()))?;
+    let mut command = parsed.command;
+    if !runs_remotely(&command) {
+        return Err(ServerError::bad_request(
+            "the server runs report, period and close run|signoff|status|show|history for a remote command line; run other commands where the ledger is",
+        )
+        .into());
+    }
+    // A close command names its close.toml: here, a close this server was started with.
+    let mut run_claim = None;
+    if let crate::cli::Command::Close(close_command) = &mut command {
+        use crate::cli::CloseCommand;
+        let (config, period) = match close_command {
+            CloseCommand::Run { config, period, .. }
+            | CloseCommand::Signoff { config, period, .. }
+            | CloseCommand::Show { config, period, .. }
+            | CloseCommand::Status { config, period, .. } => (config, Some(period.clone())),
+            CloseCommand::History { config, .. } => (config, None),
+        };
+        let name = config.display().to_string();
+        *config = state.close(&name)?.path.clone();
+        if let (CloseCommand::Run { .. }, Some(period)) = (&*close_command, period) {
+            run_claim = Some(super::runs::claim(&state, &name, &period, caller.user())?);
+        }
+    }
+    let actor = caller.actor.clone();
+    let state_for_run = state.clone();
+    let (outcome, stdout) = tokio::task::spawn_blocking(move || {
+        let _claim = run_claim;
+        let context = crate::commands::Context {
+            db: state_for_run.config.db.clone(),
+            identity: closebook_ledger::access::Identity::Authenticated(actor.clone()),
+            actor,
+            close_permission: None,
+        };
+        crate::output::captured(|| crate::commands::execute(context, command))
+    })
+    .await
+    .map_err(|error| ServerError::internal(format!("a request's worker stopped: {error}")))?;
+    Ok(Json(match outcome {
+        Ok(()) => json!({ "stdout": stdout }),
+        Err(error) => json!({ "stdout": stdout, "error": format!("{error:#}") }),
+    }))
 }

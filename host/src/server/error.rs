@@ -5,7 +5,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use closebook_ledger::LedgerError;
-use closebook_ledger::access::AccessError;
+use closebook_ledger::access::{AccessError, Permission};
 use closebook_ledger::journal::EntryRefusal;
 
 #[derive(Debug)]
@@ -14,6 +14,8 @@ pub struct ServerError {
     pub message: String,
     /// Per-entry refusals of an import, listed one per line on the page and in the JSON.
     pub refusals: Vec<String>,
+    /// The whole message as the command line prints it, when `message` shortens it.
+    pub detail: Option<String>,
 }
 
 impl ServerError {
@@ -22,6 +24,7 @@ impl ServerError {
             status,
             message: message.into(),
             refusals: Vec::new(),
+            detail: None,
         }
     }
 
@@ -47,11 +50,23 @@ impl ServerError {
 /// 500 for the ledger file itself.
 fn status_of(error: &anyhow::Error) -> StatusCode {
     for cause in error.chain() {
-        if cause.downcast_ref::<AccessError>().is_some() {
-            return StatusCode::FORBIDDEN;
+        if let Some(access) = cause.downcast_ref::<AccessError>() {
+            return match access {
+                AccessError::NotPermitted {
+                    permission: Permission::LedgerRead,
+                    ..
+                } => StatusCode::NOT_FOUND,
+                _ => StatusCode::FORBIDDEN,
+            };
         }
         if let Some(ledger) = cause.downcast_ref::<LedgerError>() {
             return match ledger {
+                // An entity the user may not read is as good as absent to them: the same answer
+                // whether it exists or not.
+                LedgerError::Access(AccessError::NotPermitted {
+                    permission: Permission::LedgerRead,
+                    ..
+                }) => StatusCode::NOT_FOUND,
                 LedgerError::Access(_) => StatusCode::FORBIDDEN,
                 LedgerError::NotFound { .. } => StatusCode::NOT_FOUND,
                 LedgerError::Busy => StatusCode::CONFLICT,
@@ -106,8 +121,10 @@ impl From<anyhow::Error> for ServerError {
             ));
             message
         };
+        let full = format!("{error:#}");
         Self {
             status: status_of(&error),
+            detail: (full != message).then_some(full),
             message,
             refusals,
         }
@@ -121,10 +138,23 @@ impl From<closebook_ledger::LedgerError> for ServerError {
 }
 
 /// The browser's view of an error: a page saying what was refused.
+/// A busy ledger (another writer holds it past the wait) is answered with when to try again.
+const BUSY_RETRY_AFTER_SECONDS: &str = "2";
+
+fn with_retry_after(status: StatusCode, mut response: Response) -> Response {
+    if status == StatusCode::CONFLICT || status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static(BUSY_RETRY_AFTER_SECONDS),
+        );
+    }
+    response
+}
+
 impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
         let page = super::pages::error_page(&self);
-        (self.status, page).into_response()
+        with_retry_after(self.status, (self.status, page).into_response())
     }
 }
 
@@ -144,6 +174,9 @@ impl IntoResponse for ApiError {
         if !self.0.refusals.is_empty() {
             body["refusals"] = serde_json::json!(self.0.refusals);
         }
-        (self.0.status, Json(body)).into_response()
+        if let Some(detail) = &self.0.detail {
+            body["detail"] = serde_json::json!(detail);
+        }
+        with_retry_after(self.0.status, (self.0.status, Json(body)).into_response())
     }
 }

@@ -16,9 +16,11 @@ mod api;
 mod auth;
 mod error;
 mod events;
+mod journals;
 mod openapi;
 mod pages;
 mod reports;
+mod runs;
 
 use crate::close::config::CloseConfig;
 use anyhow::Context as _;
@@ -55,6 +57,8 @@ pub struct AppState {
     pub throttle: Mutex<auth::Throttle>,
     /// The progress of close runs, per close and period.
     progress: Mutex<BTreeMap<(String, String), tokio::sync::broadcast::Sender<events::RunEvent>>>,
+    /// The close runs under way, per close and period.
+    running: Mutex<BTreeMap<(String, String), runs::Running>>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -65,6 +69,7 @@ impl AppState {
             config,
             throttle: Mutex::new(auth::Throttle::default()),
             progress: Mutex::new(BTreeMap::new()),
+            running: Mutex::new(BTreeMap::new()),
         }
     }
 

@@ -212,6 +212,19 @@ pub const OPERATIONS: &[Operation] = &[
         body: None,
         permission: "audit.read",
     },
+    Operation {
+        method: "post",
+        path: "/api/v1/cli",
+        summary: "Run a command of the remote command line (closebook --server): report, period, close run|signoff|status|show|history; answers what it printed (stdout) and its error",
+        query: &[],
+        body: Some(&[(
+            "args",
+            "array",
+            true,
+            "The arguments after `closebook`, without --db, --as and --server; --config names a close this server shows",
+        )]),
+        permission: "what the command needs",
+    },
 ];
 
 /// The path parameters of a path template: `{close}` gives `close`.

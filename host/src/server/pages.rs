@@ -32,8 +32,13 @@ pub fn routes() -> Router<SharedState> {
         .route("/logout", post(logout))
         .route("/closes/{close}/{period}", get(board_page))
         .route("/closes/{close}/{period}/events", get(super::events::events))
+        .route("/closes/{close}/{period}/run", post(run_form))
         .route("/closes/{close}/{period}/{entity}/{task}", get(task_page))
         .route("/closes/{close}/{period}/{entity}/{task}/signoff", post(signoff_form))
+        .route(
+            "/journals",
+            get(super::journals::upload_page).post(super::journals::upload),
+        )
         .route("/periods", get(periods_page))
         .route("/periods/status", post(period_status_form))
         .route("/reports", get(super::reports::reports_page))
@@ -86,6 +91,7 @@ pub fn layout(title: &str, caller: Option<&Caller>, body: Markup) -> Html<String
                     @if let Some(caller) = caller {
                         a href="/" { "Closes" }
                         a href="/periods" { "Periods" }
+                        a href="/journals" { "Journals" }
                         a href="/reports" { "Reports" }
                         a href="/audit" { "Audit trail" }
                         a href="/admin" { "Admin" }
@@ -368,7 +374,12 @@ async fn board_page(
             "Close " strong { (board.close) } ", period " strong { (board.period) } ", as of " (board.today) ": "
             (percent_meter(complete)) " complete"
         }
-        p.muted #live data-events=(format!("{base}/events")) { "" }
+        form method="post" action=(format!("{base}/run")) {
+            input type="hidden" name="csrf" value=(caller.csrf());
+            button type="submit" #run-close { "Run the close" } " "
+            span.muted { "Runs every task that is ready, in every entity you may run it in; the board follows it live." }
+        }
+        p.muted #live role="status" data-events=(format!("{base}/events")) { "" }
         form method="get" action=(base) {
             fieldset {
                 legend { "Filter" }
@@ -431,6 +442,45 @@ fn complete_table(title: &str, values: &BTreeMap<String, u32>) -> Markup {
             tbody { @for (key, percent) in values { tr { td { (key) } td { (percent_meter(*percent)) } } } }
         }
     }
+}
+
+/// `POST /closes/{close}/{period}/run`: starts the close in the background and goes back to
+/// the board, which follows its progress.
+async fn run_form(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path((close, period)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, ServerError> {
+    caller.check_csrf(&form.csrf)?;
+    state.close(&close)?;
+    let (check_close, check_period) = (close.clone(), period.clone());
+    // Refusals (a permission, a configuration) show on this page; the run's own failures on the board.
+    state
+        .with_ledger(&caller.actor, move |ledger, state| {
+            super::runs::authorize(ledger, state, &check_close, &check_period, &[])
+        })
+        .await?;
+    let claim = super::runs::claim(&state, &close, &period, caller.user())?;
+    let board = format!(
+        "/closes/{}/{}",
+        auth::percent_encode(&close),
+        auth::percent_encode(&period)
+    );
+    let (actor, run_state) = (caller.actor.clone(), state.clone());
+    tokio::spawn(async move {
+        let outcome = run_state
+            .with_ledger(&actor, move |ledger, state| {
+                let _claim = claim;
+                super::runs::run(ledger, state, &close, &period, &[], None)
+            })
+            .await;
+        if let Err(error) = outcome {
+            // The board shows the failed tasks; a refusal of the whole run is the log's.
+            eprintln!("close run refused: {}", error.message);
+        }
+    });
+    Ok(Redirect::to(&board).into_response())
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 //! back as JSON.
 
 pub mod server;
+pub mod webdriver;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -102,3 +102,23 @@ pub fn create_token(ledger: &Ledger, user: &str, name: &str) -> String {
         .json();
     created["token"].as_str().expect("the token is shown once").to_owned()
 }
+
+pub const ALICE_PASSWORD: &str = "alice's long passphrase";
+pub const BOB_PASSWORD: &str = "bob's long passphrase";
+pub const CAROL_PASSWORD: &str = "carol's long passphrase";
+
+/// The demo ledger with its journals and the three demo users' passwords set: made once per
+/// test process, and copied for each test (the file is closed between commands).
+pub fn demo_ledger() -> Ledger {
+    static TEMPLATE: std::sync::OnceLock<Ledger> = std::sync::OnceLock::new();
+    let template = TEMPLATE.get_or_init(|| {
+        let ledger = Ledger::with_demo_journals();
+        set_password(&ledger, "alice", ALICE_PASSWORD);
+        set_password(&ledger, "bob", BOB_PASSWORD);
+        set_password(&ledger, "carol", CAROL_PASSWORD);
+        ledger
+    });
+    let ledger = Ledger::new();
+    std::fs::copy(template.db(), ledger.db()).expect("copying the demo ledger");
+    ledger
+}

@@ -4,12 +4,8 @@
 //! session cookies, CSRF, throttling, expiry and escaping.
 
 use closebook_tests::Ledger;
-use closebook_tests::server::{Server, create_token, set_password};
+use closebook_tests::server::{ALICE_PASSWORD, BOB_PASSWORD, CAROL_PASSWORD, Server, create_token, demo_ledger};
 use serde_json::{Value, json};
-
-const ALICE_PASSWORD: &str = "alice's long passphrase";
-const BOB_PASSWORD: &str = "bob's long passphrase";
-const CAROL_PASSWORD: &str = "carol's long passphrase";
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -51,22 +47,6 @@ fn post_json(url: &str, token: &str, body: &Value) -> (u16, Value) {
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-}
-
-/// The demo ledger with the three demo users' passwords set: made once per test process, and
-/// copied for each test (the file is closed between commands).
-fn demo_ledger() -> Ledger {
-    static TEMPLATE: std::sync::OnceLock<Ledger> = std::sync::OnceLock::new();
-    let template = TEMPLATE.get_or_init(|| {
-        let ledger = Ledger::with_demo_journals();
-        set_password(&ledger, "alice", ALICE_PASSWORD);
-        set_password(&ledger, "bob", BOB_PASSWORD);
-        set_password(&ledger, "carol", CAROL_PASSWORD);
-        ledger
-    });
-    let ledger = Ledger::new();
-    std::fs::copy(template.db(), ledger.db()).expect("copying the demo ledger");
-    ledger
 }
 
 #[test]

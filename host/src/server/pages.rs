@@ -59,7 +59,7 @@ table { border-collapse: collapse; background: #fff; margin: .5rem 0 1rem; }
 th, td { border: 1px solid #d5d9de; padding: .3rem .55rem; text-align: left; vertical-align: top; }
 th { background: #eef1f4; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.status-done, .status-reviewed { color: #17643a; font-weight: 600; }
+.status-done, .status-reviewed, .status-signed-off, .status-prepared { color: #17643a; font-weight: 600; }
 .status-failed, .status-stale { color: #a1231d; font-weight: 600; }
 .status-blocked, .status-pending { color: #7a5a00; }
 .overdue { color: #a1231d; font-weight: 700; }
@@ -350,6 +350,7 @@ async fn board_page(
     Query(filter): Query<BoardFilter>,
 ) -> Result<Html<String>, ServerError> {
     let (board, mine) = load_board(&state, &caller, &close, &period).await?;
+    let running = super::runs::current(&state, &close, &period);
     let rows: Vec<&BoardRow> = board.rows.iter().filter(|row| filter.keeps(row, &mine)).collect();
     let options = |values: Vec<&str>| {
         let mut values = values;
@@ -373,6 +374,9 @@ async fn board_page(
         p {
             "Close " strong { (board.close) } ", period " strong { (board.period) } ", as of " (board.today) ": "
             (percent_meter(complete)) " complete"
+        }
+        @if let Some(run) = &running {
+            div.notice #running { "A run of this close is under way (started by " (run.user) " at " (run.started) " UTC); the board reloads when it ends." }
         }
         form method="post" action=(format!("{base}/run")) {
             input type="hidden" name="csrf" value=(caller.csrf());

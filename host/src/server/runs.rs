@@ -32,6 +32,16 @@ impl Drop for RunClaim {
     }
 }
 
+/// The run of `close` for `period` under way, if any.
+pub fn current(state: &AppState, close: &str, period: &str) -> Option<Running> {
+    state
+        .running
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&(close.to_owned(), period.to_owned()))
+        .cloned()
+}
+
 /// Claims the run of `close` for `period`, or refuses naming who started the one under way.
 pub fn claim(state: &SharedState, close: &str, period: &str, user: &str) -> Result<RunClaim, ServerError> {
     let key = (close.to_owned(), period.to_owned());

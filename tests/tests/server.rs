@@ -3,7 +3,6 @@
 //! nothing, a close run and its sign-offs through the API, and the browser's side: sign-in,
 //! session cookies, CSRF, throttling, expiry and escaping.
 
-use closebook_tests::Ledger;
 use closebook_tests::server::{ALICE_PASSWORD, BOB_PASSWORD, CAROL_PASSWORD, Server, create_token, demo_ledger};
 use serde_json::{Value, json};
 

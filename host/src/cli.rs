@@ -84,8 +84,9 @@ pub enum Command {
     ///
     /// Users sign in with the password set by `closebook user set-password`; programs present
     /// an API token (`closebook token create`) as `Authorization: Bearer TOKEN`. Every page and
-    /// call goes through the ledger's permission check. Without --tls-cert the server speaks
-    /// plain HTTP: keep it on 127.0.0.1, or put it behind a reverse proxy that terminates TLS.
+    /// call goes through the ledger's permission check. With --tls-cert and --tls-key it speaks
+    /// HTTPS; without, plain HTTP: keep it on 127.0.0.1, or behind a reverse proxy that
+    /// terminates TLS (and pass --secure-cookies).
     Serve(ServeArgs),
 }
 
@@ -150,9 +151,16 @@ pub struct ServeArgs {
     /// A session ends this long after sign-in, however active.
     #[arg(long, default_value = "12h", value_name = "LIFETIME")]
     pub session_max: String,
-    /// Mark session cookies Secure, for a server behind a reverse proxy that terminates TLS.
+    /// Mark session cookies Secure, for a server behind a reverse proxy that terminates TLS
+    /// (with --tls-cert they always are).
     #[arg(long)]
     pub secure_cookies: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "CERT.pem", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -40,10 +40,15 @@ impl Server {
         let mut first = String::new();
         reader.read_line(&mut first).expect("the server prints its address");
         let url = first
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|rest| rest.split('/').next())
-            .map(|address| format!("http://{address}"))
+            .map(|address| {
+                format!(
+                    "{}://{address}",
+                    if first.contains("https://") { "https" } else { "http" }
+                )
+            })
             .unwrap_or_else(|| panic!("no address in the server's first line: {first:?}"));
         let log = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&log);

@@ -730,3 +730,54 @@ fn the_command_line_runs_against_a_server_with_the_output_and_exit_codes_of_loca
         .unwrap();
     assert!(String::from_utf8_lossy(&no_token.stderr).contains("--server needs an API token in CLOSEBOOK_TOKEN"));
 }
+
+#[test]
+fn with_a_certificate_the_server_speaks_https_and_its_cookies_are_secure() {
+    let ledger = demo_ledger();
+    let certificate = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert = ledger.write("cert.pem", &certificate.cert.pem());
+    let key = ledger.write("key.pem", &certificate.signing_key.serialize_pem());
+    let server = Server::start(&ledger, &[], &["--tls-cert", &cert, "--tls-key", &key]);
+    assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
+    let root = ureq::tls::Certificate::from_der(certificate.cert.der()).to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![root])))
+                .build(),
+        )
+        .build()
+        .into();
+    let response = agent
+        .post(&server.url("/login"))
+        .send_form([("user", "bob"), ("password", BOB_PASSWORD)])
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    let cookie = response.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+    // A key that is not a key is refused at start, naming both files.
+    let output = std::process::Command::new(closebook_tests::closebook_binary())
+        .arg("--db")
+        .arg(ledger.db())
+        .args([
+            "--as",
+            "alice",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &cert,
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(&format!("reading the TLS certificate {cert} and key {cert}")),
+        "{stderr}"
+    );
+}

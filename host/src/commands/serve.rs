@@ -33,7 +33,7 @@ pub fn run(context: &Context, arguments: ServeArgs) -> anyhow::Result<()> {
         closes,
         session_idle,
         session_max,
-        secure_cookies: arguments.secure_cookies,
+        secure_cookies: arguments.secure_cookies || arguments.tls_cert.is_some(),
     }));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -49,11 +49,29 @@ pub fn run(context: &Context, arguments: ServeArgs) -> anyhow::Result<()> {
                 )
             })?;
         let address = listener.local_addr()?;
+        let tls = match (&arguments.tls_cert, &arguments.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "reading the TLS certificate {} and key {}: both must be PEM files, the key unencrypted",
+                            cert.display(),
+                            key.display()
+                        )
+                    })?,
+            ),
+            _ => None,
+        };
         // The address (with the port the system chose for :0) is what scripts and tests read.
         eprintln!(
-            "closebook serve: the close workspace of {} is at http://{address}/ (stop with ctrl-c)",
-            context.db.display()
+            "closebook serve: the close workspace of {} is at {}://{address}/ (stop with ctrl-c)",
+            context.db.display(),
+            if tls.is_some() { "https" } else { "http" }
         );
-        crate::server::serve(listener, state).await
+        match tls {
+            Some(tls) => crate::server::serve_tls(listener, tls, state).await,
+            None => crate::server::serve(listener, state).await,
+        }
     })
 }

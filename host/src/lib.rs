@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod close;
 pub mod commands;
+pub mod diagnostics;
 pub mod output;
 pub mod plugin;
 pub mod statements;

@@ -31,17 +31,24 @@ pub struct Cli {
     /// closebook's own spans and events (other crates stay at warn). Overrides RUST_LOG, which
     /// takes full filter directives (`RUST_LOG=closebook=debug,closebook_ledger=trace`).
     /// [default: warn]
-    #[arg(long, global = true, value_enum, value_name = "LEVEL")]
+    #[arg(long, global = true, value_enum, value_name = "LEVEL", help_heading = "Diagnostics")]
     pub log_level: Option<LogLevel>,
 
     /// The form of the diagnostic trace on stderr: text for a person, json (one object a line)
     /// for a log collector. Reports and `--format json` output on stdout are never mixed with it.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Text,
+        value_name = "FORMAT",
+        help_heading = "Diagnostics"
+    )]
     pub log_format: LogFormat,
 
     /// Show no progress (bars on a terminal, periodic lines otherwise). Errors, warnings and
     /// the trace asked for with --log-level are still written.
-    #[arg(long, short = 'q', global = true)]
+    #[arg(long, short = 'q', global = true, help_heading = "Diagnostics")]
     pub quiet: bool,
 
     #[command(subcommand)]
@@ -655,12 +662,13 @@ pub enum LogLevel {
     Trace,
 }
 
-/// The form of the diagnostic trace (`--log-format`).
+/// The form of the diagnostic trace (`--log-format`). (Plain comments on the values: a doc
+/// comment would make clap list them one a line in every command's help.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// One line a record, for a person.
+    // One line a record, for a person.
     Text,
-    /// One JSON object a line, with the fields of every enclosing span, for a log collector.
+    // One JSON object a line, with the fields of every enclosing span, for a log collector.
     Json,
 }
 

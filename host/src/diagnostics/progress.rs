@@ -35,6 +35,9 @@ const BAR_TICK_MS: u64 = 200;
 /// Width of a bar, in characters: what the old hand-drawn close bar had.
 const BAR_WIDTH_CHARS: usize = 24;
 
+/// The fewest characters of status a bar shows, however narrow the terminal: less says nothing.
+const BAR_STATUS_CHARS_MIN: usize = 20;
+
 /// How progress shows in this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressMode {
@@ -318,6 +321,16 @@ impl Shared {
     }
 }
 
+/// `text` cut to `chars` characters, the last of them `…` when it was cut.
+fn cut(text: &str, chars: usize) -> std::borrow::Cow<'_, str> {
+    if text.chars().count() <= chars {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut shown: String = text.chars().take(chars.saturating_sub(1)).collect();
+    shown.push('…');
+    std::borrow::Cow::Owned(shown)
+}
+
 /// The time the rest takes at the rate so far.
 fn time_left(elapsed: Duration, done: u64, total: u64) -> Option<Duration> {
     let rate = done as f64 / elapsed.as_secs_f64();
@@ -353,11 +366,18 @@ pub fn per_second(things: u64, elapsed: Duration) -> String {
 }
 
 fn start_bar(shared: &Arc<Shared>, total: Option<u64>) -> ProgressBar {
+    // The status is cut to what the terminal's line leaves after the name and the bar: a line
+    // that wraps is redrawn as two and leaves copies of itself behind.
+    // (The width indicatif draws to: the terminal's, or 80 columns when it does not say.)
+    let (_rows, width) = console::Term::stderr().size();
+    let room_chars = usize::from(width)
+        .saturating_sub(shared.what.chars().count() + BAR_WIDTH_CHARS + 5)
+        .max(BAR_STATUS_CHARS_MIN);
     let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
     let status = {
         let shared = Arc::clone(shared);
         move |_: &ProgressState, out: &mut dyn std::fmt::Write| {
-            let _ = out.write_str(&shared.status());
+            let _ = out.write_str(&cut(&shared.status(), room_chars));
         }
     };
     let template = if total.is_some() {
@@ -472,6 +492,14 @@ mod tests {
             "{status}"
         );
         assert!(!status.contains("left"), "{status}");
+    }
+
+    #[test]
+    fn a_status_too_long_for_the_line_is_cut() {
+        // Proves the cut keeps short text whole and ends cut text with an ellipsis, in width.
+        assert_eq!(cut("short", 10), "short");
+        assert_eq!(cut("a longer status", 8), "a longe…");
+        assert_eq!(cut("a longer status", 8).chars().count(), 8);
     }
 
     #[test]

@@ -77,9 +77,9 @@ impl serde::Serialize for ShownStatus {
 /// otherwise loop for ever.
 pub const TASK_RUNS_PER_CLOSE_RUN_MAX: usize = 3;
 
-/// What a close run tells whoever watches it, task by task: the CLI shows a bar or plain lines
-/// (`commands/close.rs`, over [`crate::diagnostics::Progress`]); [`LineProgress`] writes the
-/// lines to any writer (a server's log, a test).
+/// What a close run tells whoever watches it, task by task. The CLI shows a bar or plain lines
+/// (`commands/close.rs`, over [`crate::diagnostics::Progress`]); [`Progress`] writes to any
+/// writer (a server's event stream, a test).
 pub trait CloseProgress {
     /// A task is about to run; `done` of `total` have run so far. `what` is `ENTITY TASK`.
     fn starting(&mut self, done: usize, total: usize, what: &str);
@@ -87,16 +87,40 @@ pub trait CloseProgress {
     fn finished(&mut self, line: &str);
 }
 
-/// Progress as plain lines to a writer, one per task as it finishes.
-pub struct LineProgress<'a> {
+/// Progress written to a writer: one line per task as it finishes; when `terminal`, a bar
+/// redrawn in place while a task runs, then the task's line.
+pub struct Progress<'a> {
     pub out: &'a mut dyn Write,
+    pub terminal: bool,
 }
 
-impl CloseProgress for LineProgress<'_> {
-    fn starting(&mut self, _done: usize, _total: usize, _what: &str) {}
+/// Width of the bar `Progress` draws on a terminal, in characters.
+const PROGRESS_BAR_WIDTH_CHARS: usize = 24;
+
+impl CloseProgress for Progress<'_> {
+    /// Shows the task about to run, on a terminal only.
+    fn starting(&mut self, done: usize, total: usize, what: &str) {
+        if !self.terminal || total == 0 {
+            return;
+        }
+        let filled = (done * PROGRESS_BAR_WIDTH_CHARS)
+            .checked_div(total)
+            .unwrap_or(0)
+            .min(PROGRESS_BAR_WIDTH_CHARS);
+        let bar = format!(
+            "{}{}",
+            "#".repeat(filled),
+            "-".repeat(PROGRESS_BAR_WIDTH_CHARS - filled)
+        );
+        let _ = write!(self.out, "\r\x1b[2K[{bar}] {done}/{total} running {what}");
+        let _ = self.out.flush();
+    }
 
     fn finished(&mut self, line: &str) {
         // Progress is best effort: a closed writer must not stop the close.
+        if self.terminal {
+            let _ = write!(self.out, "\r\x1b[2K");
+        }
         let _ = writeln!(self.out, "{line}");
     }
 }

@@ -34,6 +34,30 @@ pub struct Cli {
     #[arg(long, global = true, env = "CLOSEBOOK_SERVER", value_name = "URL")]
     pub server: Option<String>,
 
+    /// How much the diagnostic trace says on stderr: error, warn, info, debug or trace, for
+    /// closebook's own spans and events (other crates stay at warn). Overrides RUST_LOG, which
+    /// takes full filter directives (`RUST_LOG=closebook=debug,closebook_ledger=trace`).
+    /// [default: warn]
+    #[arg(long, global = true, value_enum, value_name = "LEVEL", help_heading = "Diagnostics")]
+    pub log_level: Option<LogLevel>,
+
+    /// The form of the diagnostic trace on stderr: text for a person, json (one object a line)
+    /// for a log collector. Reports and `--format json` output on stdout are never mixed with it.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Text,
+        value_name = "FORMAT",
+        help_heading = "Diagnostics"
+    )]
+    pub log_format: LogFormat,
+
+    /// Show no progress (bars on a terminal, periodic lines otherwise). Errors, warnings and
+    /// the trace asked for with --log-level are still written.
+    #[arg(long, short = 'q', global = true, help_heading = "Diagnostics")]
+    pub quiet: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -213,6 +237,10 @@ pub enum ImportCommand {
         /// Post the entries now instead of keeping them as drafts.
         #[arg(long)]
         post: bool,
+        /// After the command, print on stderr where its time went: each phase (span) with its
+        /// calls, total and own time.
+        #[arg(long)]
+        timings: bool,
         #[command(flatten)]
         delimiter: DelimiterArg,
     },
@@ -366,6 +394,10 @@ pub enum CloseCommand {
         /// Run a completed task again: its entries are reversed and new ones posted.
         #[arg(long, value_name = "TASK")]
         rerun: Option<String>,
+        /// After the command, print on stderr where its time went: each phase (span) with its
+        /// calls, total and own time.
+        #[arg(long)]
+        timings: bool,
         #[command(flatten)]
         format: FormatArg,
     },
@@ -712,6 +744,26 @@ pub struct VerifyArgs {
 pub enum Format {
     Table,
     Csv,
+    Json,
+}
+
+/// The most detailed diagnostic records shown (`--log-level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+/// The form of the diagnostic trace (`--log-format`). (Plain comments on the values: a doc
+/// comment would make clap list them one a line in every command's help.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    // One line a record, for a person.
+    Text,
+    // One JSON object a line, with the fields of every enclosing span, for a log collector.
     Json,
 }
 

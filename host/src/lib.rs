@@ -5,6 +5,7 @@ pub mod cli;
 pub mod close;
 pub mod commands;
 pub mod credentials;
+pub mod diagnostics;
 pub mod output;
 pub mod plugin;
 pub mod server;

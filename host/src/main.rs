@@ -1,6 +1,6 @@
 //! The `closebook` binary: parse the command line, run it, map the outcome to an exit code.
 
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 /// mimalloc rather than the system allocator: an import allocates entries on its reading thread
 /// and frees them on its writing thread, which glibc's malloc serves slowly.
@@ -14,5 +14,20 @@ fn main() -> std::process::ExitCode {
         return exit_code;
     }
     closebook::plugin::compile_in_child_processes();
-    closebook::exit_code(closebook::commands::run(closebook::cli::Cli::parse()))
+    // `Cli::parse`, keeping the matches: diagnostics read the command's name and `--timings`.
+    let matches = closebook::cli::Cli::command().get_matches();
+    let cli = closebook::cli::Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let diagnostics = closebook::diagnostics::Diagnostics::start(closebook::diagnostics::Options::of(&cli, &matches));
+    let outcome = {
+        let _command =
+            tracing::info_span!("command", command = closebook::diagnostics::command_name(&matches)).entered();
+        let outcome = closebook::commands::run(cli);
+        if let Err(error) = &outcome {
+            // Printed on stderr as always (below); a log collector gets it with its spans too.
+            tracing::info!(error = format!("{error:#}"), "command failed");
+        }
+        outcome
+    };
+    diagnostics.finish();
+    closebook::exit_code(outcome)
 }

@@ -150,6 +150,13 @@ impl Ledger {
     }
 
     pub fn run_as(&self, user: &str, arguments: &[&str]) -> Run {
+        self.run_with_environment(user, &[], arguments)
+    }
+
+    /// Runs `closebook` as `user` with these environment variables set (`RUST_LOG`,
+    /// `CLOSEBOOK_PROGRESS_INTERVAL_MS`…). Without them a test sees the default diagnostics,
+    /// whatever the shell that runs the tests has set.
+    pub fn run_with_environment(&self, user: &str, environment: &[(&str, &str)], arguments: &[&str]) -> Run {
         let output = Command::new(closebook_binary())
             .arg("--db")
             .arg(self.db())
@@ -159,6 +166,10 @@ impl Ledger {
             .current_dir(workspace_root())
             .env_remove("CLOSEBOOK_DB")
             .env_remove("CLOSEBOOK_USER")
+            .env_remove("RUST_LOG")
+            .env_remove("CLOSEBOOK_PROGRESS_INTERVAL_MS")
+            .env_remove("NO_COLOR")
+            .envs(environment.iter().copied())
             .output()
             .expect("closebook runs");
         Run::from(output)

@@ -77,9 +77,14 @@ pub(crate) fn read_ahead<S: Stage>(
     rules: &PostingRules,
     mut stage: S,
     sender: &SyncSender<Vec<ReadItem<S::Staged>>>,
+    import_span: &tracing::Span,
 ) {
     let mut chunk = Vec::with_capacity(CHUNK_ENTRIES);
     let mut keys_read = KeysRead::default();
+    // One span a chunk (not an entry), closed before the chunk is sent so that waiting for the
+    // writer is not counted as reading.
+    let chunk_span = || tracing::debug_span!(parent: import_span, "import.read").entered();
+    let mut reading = chunk_span();
     for (index, item) in items.enumerate() {
         chunk.push(match item {
             Err(refusal) => ReadItem::Unreadable(refusal),
@@ -101,12 +106,15 @@ pub(crate) fn read_ahead<S: Stage>(
         });
         if chunk.len() == CHUNK_ENTRIES {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ENTRIES));
+            drop(reading);
             if sender.send(full).is_err() {
                 // The writer stopped (too many refusals, or an error): nothing more is needed.
                 return;
             }
+            reading = chunk_span();
         }
     }
+    drop(reading);
     if !chunk.is_empty() {
         let _ = sender.send(chunk);
     }

@@ -156,6 +156,13 @@ pub fn post_proposals(db: &Db<'_>, actor: &Actor, batch: ProposalBatch<'_>) -> R
         mut run,
     } = batch;
     let run_id = db.unused_run_id(&run.run_id)?;
+    let _posting = tracing::info_span!(
+        "ledger.post_proposals",
+        run_id = %run_id,
+        entries = entries.len(),
+        settlements = settlements.len(),
+    )
+    .entered();
     let provenance = Provenance {
         source: "plugin".to_owned(),
         run_id: Some(run_id.clone()),
@@ -164,9 +171,12 @@ pub fn post_proposals(db: &Db<'_>, actor: &Actor, batch: ProposalBatch<'_>) -> R
         plugin_version: Some(run.plugin_version.clone()),
         plugin_sha256: Some(run.plugin_sha256.clone()),
     };
-    let proposals = validate_proposals(db, &scope, entries, user, &run_id).map_err(|error| match error {
-        LedgerError::Refused(refusals) => ProposalRefusal::Entries(refusals),
-        other => ProposalRefusal::Ledger(other),
+    let proposals = validate_proposals(db, &scope, entries, user, &run_id).map_err(|error| {
+        tracing::info!(error = %error, "proposals refused; nothing is posted");
+        match error {
+            LedgerError::Refused(refusals) => ProposalRefusal::Entries(refusals),
+            other => ProposalRefusal::Ledger(other),
+        }
     })?;
     let posted = post_entries(db, user, &provenance, proposals)?;
     let mut known_lines = known_lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -99,8 +99,22 @@ pub struct VerifyReport {
 
 type BucketKey = (String, String, String, String);
 
+/// How often a verify reports its progress, in entries checked.
+pub const VERIFY_PROGRESS_ENTRIES: u64 = 10_000;
+
 /// Checks one entity's chain and balances.
 pub fn verify_entity(db: &Db<'_>, entity: &EntityId) -> Result<VerifyReport, LedgerError> {
+    verify_entity_with_progress(db, entity, &mut |_| {})
+}
+
+/// `verify_entity`, calling `progress` with the entries checked so far every
+/// [`VERIFY_PROGRESS_ENTRIES`] entries.
+pub fn verify_entity_with_progress(
+    db: &Db<'_>,
+    entity: &EntityId,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifyReport, LedgerError> {
+    let _span = tracing::info_span!("verify.entity", entity = %entity).entered();
     db.require_entity(entity)?;
     let mut report = VerifyReport::default();
     let mut expected_sequence = 1;
@@ -109,6 +123,9 @@ pub fn verify_entity(db: &Db<'_>, entity: &EntityId) -> Result<VerifyReport, Led
     let mut findings = Vec::new();
     db.for_each_entry(entity, |entry| {
         report.entries_checked += 1;
+        if report.entries_checked.is_multiple_of(VERIFY_PROGRESS_ENTRIES) {
+            progress(report.entries_checked);
+        }
         if entry.sequence != expected_sequence {
             findings.push(Finding::SequenceGap {
                 expected: expected_sequence,
@@ -136,6 +153,11 @@ pub fn verify_entity(db: &Db<'_>, entity: &EntityId) -> Result<VerifyReport, Led
     )?;
     findings.truncate(FINDINGS_MAX);
     report.findings = findings;
+    tracing::info!(
+        entries_checked = report.entries_checked,
+        findings = report.findings.len(),
+        "entity verified"
+    );
     Ok(report)
 }
 
@@ -195,6 +217,11 @@ pub fn verify_period(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Res
     )?;
     findings.truncate(FINDINGS_MAX);
     report.findings = findings;
+    tracing::info!(
+        entries_checked = report.entries_checked,
+        findings = report.findings.len(),
+        "entity verified"
+    );
     Ok(report)
 }
 

@@ -128,6 +128,17 @@ pub enum TaskKind {
     Manual { instructions: String },
 }
 
+impl TaskKind {
+    /// The kind as the trace names it: `plugin`, `builtin` or `manual`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskKind::Plugin { .. } => "plugin",
+            TaskKind::Builtin(_) => "builtin",
+            TaskKind::Manual { .. } => "manual",
+        }
+    }
+}
+
 /// A dependency: a task of the same entity, or of every entity of the close (`*:id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dependency {

@@ -77,26 +77,27 @@ impl serde::Serialize for ShownStatus {
 /// otherwise loop for ever.
 pub const TASK_RUNS_PER_CLOSE_RUN_MAX: usize = 3;
 
-/// How a run reports progress: one line per task as it finishes.
-/// On a terminal, a bar redrawn in place while a task runs, then the task's line; in a pipe,
-/// plain lines only.
+/// What a close run tells whoever watches it, task by task. The CLI shows a bar or plain lines
+/// (`commands/close.rs`, over [`crate::diagnostics::Progress`]); [`Progress`] writes to any
+/// writer (a server's event stream, a test).
+pub trait CloseProgress {
+    /// A task is about to run; `done` of `total` have run so far. `what` is `ENTITY TASK`.
+    fn starting(&mut self, done: usize, total: usize, what: &str);
+    /// A task finished: `[3/12] ACME-US accrue: done (2 entries posted, 14 ms)`.
+    fn finished(&mut self, line: &str);
+}
+
+/// Progress written to a writer: one line per task as it finishes; when `terminal`, a bar
+/// redrawn in place while a task runs, then the task's line.
 pub struct Progress<'a> {
     pub out: &'a mut dyn Write,
     pub terminal: bool,
 }
 
-/// Width of the progress bar, in characters.
+/// Width of the bar `Progress` draws on a terminal, in characters.
 const PROGRESS_BAR_WIDTH_CHARS: usize = 24;
 
-impl Progress<'_> {
-    fn line(&mut self, text: &str) {
-        // Progress is best effort: a closed stderr must not stop the close.
-        if self.terminal {
-            let _ = write!(self.out, "\r\x1b[2K");
-        }
-        let _ = writeln!(self.out, "{text}");
-    }
-
+impl CloseProgress for Progress<'_> {
     /// Shows the task about to run, on a terminal only.
     fn starting(&mut self, done: usize, total: usize, what: &str) {
         if !self.terminal || total == 0 {
@@ -113,6 +114,14 @@ impl Progress<'_> {
         );
         let _ = write!(self.out, "\r\x1b[2K[{bar}] {done}/{total} running {what}");
         let _ = self.out.flush();
+    }
+
+    fn finished(&mut self, line: &str) {
+        // Progress is best effort: a closed writer must not stop the close.
+        if self.terminal {
+            let _ = write!(self.out, "\r\x1b[2K");
+        }
+        let _ = writeln!(self.out, "{line}");
     }
 }
 
@@ -430,8 +439,16 @@ fn waiting_on(
 pub fn run_close(
     context: &CloseContext<'_>,
     rerun: Option<&str>,
-    progress: &mut Progress<'_>,
+    progress: &mut dyn CloseProgress,
 ) -> anyhow::Result<Vec<TaskOutcome>> {
+    let _run = tracing::info_span!(
+        "close.run",
+        close = %context.config.name,
+        period = %context.period,
+        close_run = %close_run_id(),
+        dry_run = context.dry_run,
+    )
+    .entered();
     let entities = context.entities()?;
     let all_entities = context.close_entities()?;
     let (_runtime, plugins) = load_plugins(context)?;
@@ -477,13 +494,33 @@ pub fn run_close(
                 ran_any = true;
                 let done = runs.values().filter(|count| **count > 0).count();
                 progress.starting(done - 1, total, &format!("{entity} {}", task.id));
+                let task_span = tracing::info_span!(
+                    "close.task",
+                    entity = %entity,
+                    task = %task.id,
+                    kind = task.kind.name(),
+                    attempt = runs_so_far + 1,
+                )
+                .entered();
+                if runs_so_far > 0 {
+                    tracing::info!(previous_status = %status, "running the task again: its inputs changed");
+                }
                 let outcome = run_ready_task(context, &plugins, entity, task, status)?;
+                tracing::info!(
+                    status = %outcome.status,
+                    entries_posted = outcome.entries_posted,
+                    duration_ms = outcome.duration_ms,
+                    fuel_consumed = outcome.fuel_consumed,
+                    message = outcome.message.as_deref(),
+                    "task finished"
+                );
+                drop(task_span);
                 let again = if runs_so_far > 0 {
                     " (again: its inputs changed)"
                 } else {
                     ""
                 };
-                progress.line(&format!(
+                progress.finished(&format!(
                     "[{done}/{total}] {entity} {}{again}: {}{}",
                     task.id,
                     outcome.status,
@@ -499,6 +536,17 @@ pub fn run_close(
         }
     }
     close_report(context, &entities, &all_entities, outcomes, &runs)
+}
+
+/// An id for one invocation of the close run, `UNIX-MILLISECONDS-PROCESS`: every record of the
+/// trace of one run carries it (`close_run`), so a log with several runs (a server's) can be cut
+/// into runs. Step runs keep their own `run_id`, which joins the trace to the step log and the
+/// audit trail.
+fn close_run_id() -> String {
+    let milliseconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis());
+    format!("{milliseconds}-{}", std::process::id())
 }
 
 /// Every task gets a line: what ran now (as it stands after the tasks that ran later), and the
@@ -860,7 +908,15 @@ fn run_plugin_task(
                     proposals,
                 });
             }
-            Err(PostError::SnapshotMoved(_)) if attempt == 0 => continue,
+            Err(PostError::SnapshotMoved(moved)) if attempt == 0 => {
+                tracing::info!(
+                    moved_entity = %moved.entity,
+                    from = moved.from,
+                    to = moved.to,
+                    "retrying the step: the ledger moved while it ran"
+                );
+                continue;
+            }
             Err(error) => return Err(error.into()),
         }
     }

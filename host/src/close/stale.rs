@@ -171,6 +171,7 @@ pub(super) fn refuse_changed_signoff(
     };
     let changes_json: BTreeMap<&str, &Vec<String>> =
         changes.iter().map(|(other, keys)| (other.as_str(), keys)).collect();
+    tracing::info!(entity = %entity, task = %record.task, reason = stale.message.as_deref(), "task marked stale: its sign-off is refused");
     db.save_close_task(
         &stale,
         &context.actor,
@@ -229,6 +230,7 @@ pub(super) fn mark_stale_if_holding_figures(
         message: Some(message),
         ..state
     };
+    tracing::info!(entity = %entity, task = task_id, reason = undone.message.as_deref(), "task marked stale");
     db.save_close_task(&undone, &context.actor, "stale", details)?;
     Ok(true)
 }
@@ -327,6 +329,7 @@ fn mark_signoff_stale_if_late(
         message: Some(message),
         ..state
     };
+    tracing::info!(entity = %entity, task = %task.id, reason = stale.message.as_deref(), "sign-off marked stale");
     let late_elsewhere_json: BTreeMap<String, &Vec<String>> = late_elsewhere
         .iter()
         .map(|(other, keys)| (other.to_string(), keys))
@@ -381,6 +384,7 @@ fn undo_readers_of_changed_entities(
 /// stale with the tasks after them. `all_entities`: every entity of the close, which the caller
 /// has read once (the close run calls this after every task).
 pub(crate) fn mark_stale(context: &CloseContext<'_>, all_entities: &[EntityId]) -> anyhow::Result<()> {
+    let _check = tracing::debug_span!("close.stale_check").entered();
     let mut ledger = context.ledger()?;
     ledger.store().write(|db| {
         mark_stale_signoffs(db, context, all_entities)?;

@@ -4,7 +4,8 @@ use super::Context;
 use crate::cli::{CloseCommand, Format, FormatArg};
 use crate::close::config::CloseConfig;
 use crate::close::review::{entries_table, render_task_view, task_view};
-use crate::close::{CloseContext, Progress, ShownStatus, TaskOutcome, board, dry_run_copy, run_close, signoff};
+use crate::close::{CloseContext, CloseProgress, ShownStatus, TaskOutcome, board, dry_run_copy, run_close, signoff};
+use crate::diagnostics::Progress;
 use crate::output::{Table, grouped, print, print_json, print_table};
 use anyhow::Context as _;
 use closebook_ledger::close_task::TaskStatus;
@@ -53,6 +54,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             dry_run,
             rerun,
             format,
+            timings: _,
         } => run_command(context, &config, &period, entities, dry_run, rerun, format),
         CloseCommand::Signoff {
             config,
@@ -121,15 +123,14 @@ fn run_command(
 ) -> anyhow::Result<()> {
     let close = CloseConfig::load(config)?;
     checked(context, &close_context(context, &close, period, &entities))?;
-    let mut stderr = std::io::stderr();
-    let terminal = std::io::IsTerminal::is_terminal(&stderr);
-    let mut progress = Progress {
-        out: &mut stderr,
-        terminal,
-    };
     if let Some(warning) = close_context(context, &close, period, &entities).previous_close_incomplete()? {
         eprintln!("warning: {warning}");
     }
+    let progress = Progress::start(format!("close {} {period}", close.name), None, false);
+    // Until the first task starts: the plugins load (compiled on their first run) and the close's
+    // state is brought up to date.
+    progress.update(0, "loading plugins, checking what changed since the last run");
+    let mut progress = TaskProgress(progress);
     let outcomes = if dry_run {
         let directory = tempfile_directory(&context.db)?;
         let copy = dry_run_copy(&context.db, &directory)?;
@@ -146,6 +147,8 @@ fn run_command(
             &mut progress,
         )?
     };
+    // The bar goes before the report is printed under it.
+    drop(progress);
     report(&close, period, &outcomes, dry_run, format.format)?;
     let failed = outcomes
         .iter()
@@ -156,6 +159,22 @@ fn run_command(
         "{failed} tasks failed; fix the cause and run `closebook close run` again to resume"
     );
     Ok(())
+}
+
+/// A close run's progress on stderr: a bar with the task running and for how long on a terminal,
+/// a line per task and a line every so often otherwise, nothing with `--quiet`.
+struct TaskProgress(Progress);
+
+impl CloseProgress for TaskProgress {
+    fn starting(&mut self, done: usize, total: usize, what: &str) {
+        self.0.set_total(total as u64);
+        self.0
+            .step(done as u64, format!("{done} of {total} tasks done, running {what}"));
+    }
+
+    fn finished(&mut self, line: &str) {
+        self.0.println(line);
+    }
 }
 
 /// `close status`: the board of the entities the acting user may read.

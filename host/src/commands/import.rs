@@ -2,6 +2,7 @@
 
 use super::{Context, read_file};
 use crate::cli::ImportCommand;
+use crate::diagnostics::progress::{self, Progress};
 use crate::output::print;
 use anyhow::Context as _;
 use closebook_ledger::ids::{ChartId, EntityId};
@@ -10,9 +11,11 @@ use closebook_ledger::import::{
 };
 use closebook_ledger::ledger::ImportSummary;
 use std::fs::File;
-use std::io::BufReader;
-use std::io::Write as _;
+use std::io::{BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 pub fn run(context: &Context, command: ImportCommand) -> anyhow::Result<()> {
     match command {
@@ -36,6 +39,7 @@ pub fn run(context: &Context, command: ImportCommand) -> anyhow::Result<()> {
             module,
             post,
             delimiter,
+            timings: _,
         } => {
             let source = file.display().to_string();
             let entity_id = EntityId::new(entity.clone());
@@ -47,31 +51,22 @@ pub fn run(context: &Context, command: ImportCommand) -> anyhow::Result<()> {
                 "--delimiter applies to CSV files, but {source} is read as JSON; leave --delimiter out"
             );
             let mut ledger = context.open_ledger()?;
-            let mut stderr = std::io::stderr();
-            let terminal = std::io::IsTerminal::is_terminal(&stderr);
-            let mut shown = false;
-            let mut progress = |summary: &ImportSummary| {
-                if terminal {
-                    // One line, rewritten in place; nothing when stderr is a file or a pipe.
-                    let _ = write!(
-                        stderr,
-                        "\r{source}: {} entries ({} lines) read…",
-                        summary.entries_read, summary.lines_read
-                    );
-                    shown = true;
-                }
-            };
             let summary = if is_json {
                 let items = read_json_journal(&read_file(&file)?, &source, module.module())?;
-                ledger.import_journals_with_progress(&entity_id, items, post, &source, &mut progress)
+                // A JSON file is read whole before the import starts: its entries are the measure.
+                let mut watch = ImportProgress::start(&source, items.len() as u64, post, None);
+                ledger.import_journals_with_progress(&entity_id, items, post, &source, &mut |summary| {
+                    watch.report(summary)
+                })
             } else {
-                let reader =
-                    CsvJournalReader::with_delimiter(open(&file)?, &source, module.module(), delimiter.byte())?;
-                ledger.import_journals_with_progress(&entity_id, reader, post, &source, &mut progress)
+                let bytes_read = Arc::new(AtomicU64::new(0));
+                let (file_bytes, reader) = open_counted(&file, Arc::clone(&bytes_read))?;
+                let reader = CsvJournalReader::with_delimiter(reader, &source, module.module(), delimiter.byte())?;
+                let mut watch = ImportProgress::start(&source, file_bytes, post, Some(bytes_read));
+                ledger.import_journals_with_progress(&entity_id, reader, post, &source, &mut |summary| {
+                    watch.report(summary)
+                })
             };
-            if shown {
-                let _ = write!(std::io::stderr(), "\r\x1b[K");
-            }
             let summary = summary.with_context(|| format!("importing {source} into entity {entity}"))?;
             let action = if post {
                 format!("{} posted", summary.posted)
@@ -91,4 +86,83 @@ fn open(path: &Path) -> anyhow::Result<BufReader<File>> {
         1 << 20,
         File::open(path).with_context(|| format!("opening {}", path.display()))?,
     ))
+}
+
+/// A file opened for a CSV import with its size in bytes: `bytes_read` counts what the reading
+/// thread has taken of it, which is how far the import has got.
+fn open_counted(path: &Path, bytes_read: Arc<AtomicU64>) -> anyhow::Result<(u64, BufReader<CountingReader<File>>)> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let size_bytes = file
+        .metadata()
+        .with_context(|| format!("reading the size of {}", path.display()))?
+        .len();
+    let counting = CountingReader {
+        inner: file,
+        bytes_read,
+    };
+    Ok((size_bytes, BufReader::with_capacity(1 << 20, counting)))
+}
+
+/// A reader that counts the bytes read through it. It sits under the 1 MiB buffer, so it counts
+/// once a megabyte, not once an entry.
+struct CountingReader<R> {
+    inner: R,
+    bytes_read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.bytes_read.fetch_add(read as u64, Ordering::Relaxed);
+        Ok(read)
+    }
+}
+
+/// The progress of one journal import: how far into the file (bytes of a CSV file, entries of a
+/// JSON file), entries read and posted (or kept), and the rate.
+struct ImportProgress {
+    progress: Progress,
+    started: Instant,
+    post: bool,
+    /// Bytes the reading thread has taken of a CSV file; none for JSON, measured in entries.
+    bytes_read: Option<Arc<AtomicU64>>,
+}
+
+impl ImportProgress {
+    fn start(source: &str, total: u64, post: bool, bytes_read: Option<Arc<AtomicU64>>) -> Self {
+        let progress = Progress::start(format!("import {source}"), Some(total), true);
+        if let Some(bytes_read) = &bytes_read {
+            progress.follow(Arc::clone(bytes_read));
+        }
+        Self {
+            progress,
+            started: Instant::now(),
+            post,
+            bytes_read,
+        }
+    }
+
+    /// Called by the import every `IMPORT_PROGRESS_ENTRIES` entries read.
+    fn report(&mut self, summary: &ImportSummary) {
+        if !self.progress.is_shown() {
+            return;
+        }
+        let done = match &self.bytes_read {
+            Some(bytes_read) => bytes_read.load(Ordering::Relaxed),
+            None => summary.entries_read as u64,
+        };
+        let written = if self.post {
+            format!("{} posted", progress::count(summary.posted as u64))
+        } else {
+            format!("{} kept as drafts", progress::count(summary.drafted as u64))
+        };
+        self.progress.update(
+            done,
+            format!(
+                "{} entries read, {written}, {} entries/s",
+                progress::count(summary.entries_read as u64),
+                progress::per_second(summary.entries_read as u64, self.started.elapsed())
+            ),
+        );
+    }
 }

@@ -30,6 +30,7 @@ pub fn run(server: &str, command: Command) -> anyhow::Result<()> {
             module,
             post,
             delimiter,
+            ..
         }) => {
             let source = file.display().to_string();
             let body = std::fs::read(&file).with_context(|| format!("reading {source}"))?;

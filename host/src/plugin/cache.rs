@@ -104,12 +104,24 @@ impl ComponentCache {
             let loaded = unsafe { Component::deserialize_file(engine, &path) };
             // An entry wasmtime refuses (left by another wasmtime build whose hash collided in
             // the name's prefix, say) is replaced below rather than failing the load.
-            if let Ok(component) = loaded {
-                return Ok((component, CacheStatus::Hit));
+            match loaded {
+                Ok(component) => {
+                    tracing::debug!(plugin, path = %path.display(), "compile cache hit");
+                    return Ok((component, CacheStatus::Hit));
+                }
+                Err(error) => tracing::info!(
+                    plugin,
+                    path = %path.display(),
+                    error = %error,
+                    "compile cache entry refused; compiling again"
+                ),
             }
         }
 
+        tracing::info!(plugin, path = %path.display(), "compile cache miss; compiling the plugin");
+        let compile = tracing::info_span!("plugin.compile", plugin).entered();
         self.compile_into(engine, plugin, wasm, &path)?;
+        drop(compile);
         // SAFETY: as above; the file was written by `compile_into` from `precompile_component`'s
         // output (in this process or a compiling child).
         let component = unsafe { Component::deserialize_file(engine, &path) }.map_err(|error| PluginError::Cache {

@@ -135,6 +135,22 @@ pub enum PluginError {
     LedgerFailed { plugin: String, reason: String },
 }
 
+impl PluginError {
+    /// The limit a run reached, as the trace names it (`fuel`, `memory`, `wall_time`, `output`,
+    /// `query_rows`, `compile_memory`); none for any other failure.
+    pub fn limit_reached(&self) -> Option<&'static str> {
+        match self {
+            PluginError::FuelExhausted { .. } => Some("fuel"),
+            PluginError::MemoryExceeded { .. } => Some("memory"),
+            PluginError::WallTimeExceeded { .. } => Some("wall_time"),
+            PluginError::OutputTooLarge { .. } | PluginError::CopyBudgetExceeded { .. } => Some("output"),
+            PluginError::QueryRowsExceeded { .. } => Some("query_rows"),
+            PluginError::CompileMemoryExceeded { .. } => Some("compile_memory"),
+            _ => None,
+        }
+    }
+}
+
 /// Why the host ended a run from inside one of its imports. It travels through wasmtime as the
 /// trap's error and is turned into a [`PluginError`] once the call returns.
 #[derive(Debug, thiserror::Error)]

@@ -149,6 +149,7 @@ impl LedgerGate {
         if self.readable_entities.iter().any(|readable| readable == entity) {
             return Ok(());
         }
+        tracing::debug!(entity, "query refused: the entity is not readable by this task");
         Err(QueryError {
             message: format!("entity {entity} is not readable by this task; add it to the task's entities"),
         })
@@ -190,10 +191,15 @@ impl LedgerGate {
         }
         match answer {
             Ok(value) => {
-                self.charge(count_rows(&value) as u64)?;
+                let rows = count_rows(&value) as u64;
+                tracing::Span::current().record("rows", rows);
+                self.charge(rows)?;
                 Ok(Ok(value))
             }
-            Err(LedgerError::Refused { message }) => Ok(Err(QueryError { message })),
+            Err(LedgerError::Refused { message }) => {
+                tracing::debug!(refusal = %message, "query refused");
+                Ok(Err(QueryError { message }))
+            }
             Err(LedgerError::Failed(error)) => Err(wasmtime::Error::new(HostTrap::LedgerFailed {
                 reason: error.to_string(),
             })),
@@ -216,9 +222,16 @@ impl LedgerGate {
     }
 }
 
+/// The span of one host query the plugin made: its name, its entity and (once answered) the
+/// rows it returned. Debug level: a step makes tens of queries, a query storm thousands.
+fn query_span(query: &'static str, entity: Option<&str>) -> tracing::span::EnteredSpan {
+    tracing::debug_span!("host.query", query, entity, rows = tracing::field::Empty).entered()
+}
+
 /// The `ledger` import in the host's types; each interface version's module calls these.
 impl LedgerGate {
     pub(crate) fn entity(&mut self, entity: String) -> wasmtime::Result<Result<EntityInfo, QueryError>> {
+        let _query = query_span("entity", Some(&entity));
         if let Err(refusal) = self.check_entity(&entity) {
             return Ok(Err(refusal));
         }
@@ -227,11 +240,13 @@ impl LedgerGate {
     }
 
     pub(crate) fn currencies(&mut self) -> wasmtime::Result<Vec<CurrencyInfo>> {
+        let _query = query_span("currencies", None);
         let answer = self.reader.currencies();
         self.answer_infallible("currencies", answer, Vec::len)
     }
 
     pub(crate) fn accounts(&mut self, entity: String) -> wasmtime::Result<Result<Vec<AccountInfo>, QueryError>> {
+        let _query = query_span("accounts", Some(&entity));
         if let Err(refusal) = self.check_entity(&entity) {
             return Ok(Err(refusal));
         }
@@ -240,6 +255,7 @@ impl LedgerGate {
     }
 
     pub(crate) fn dimensions(&mut self) -> wasmtime::Result<Vec<DimensionInfo>> {
+        let _query = query_span("dimensions", None);
         let answer = self.reader.dimensions();
         // A dimension's values are rows too: a dimension can have thousands of them.
         self.answer_infallible("dimensions", answer, |dimensions| {
@@ -252,6 +268,7 @@ impl LedgerGate {
         entity: String,
         fiscal_year: Option<String>,
     ) -> wasmtime::Result<Result<Vec<PeriodInfo>, QueryError>> {
+        let _query = query_span("periods", Some(&entity));
         if let Err(refusal) = self.check_entity(&entity) {
             return Ok(Err(refusal));
         }
@@ -260,6 +277,7 @@ impl LedgerGate {
     }
 
     pub(crate) fn balances(&mut self, query: BalanceQuery) -> wasmtime::Result<Result<Vec<BalanceRow>, QueryError>> {
+        let _query = query_span("balances", Some(&query.entity));
         if let Err(refusal) = self.check_entity(&query.entity) {
             return Ok(Err(refusal));
         }
@@ -290,6 +308,7 @@ impl LedgerGate {
     }
 
     pub(crate) fn lines(&mut self, mut query: LineQuery) -> wasmtime::Result<Result<LinePage, QueryError>> {
+        let _query = query_span("lines", Some(&query.entity));
         if let Err(refusal) = self.check_entity(&query.entity) {
             return Ok(Err(refusal));
         }
@@ -316,6 +335,7 @@ impl LedgerGate {
         rate_type: String,
         on: String,
     ) -> wasmtime::Result<Result<Option<String>, QueryError>> {
+        let _query = query_span("rate", None);
         let answer = self.reader.rate(&from, &to, &rate_type, &on);
         self.answer(answer, |_| 1)
     }

@@ -129,6 +129,7 @@ impl PluginRuntime {
     /// interface version that imports only what the sandbox provides, compiles it (or loads it
     /// from the cache) and pre-instantiates it.
     pub fn load(&self, name: &str, wasm: &[u8]) -> Result<LoadedPlugin, PluginError> {
+        let _load = tracing::info_span!("plugin.load", plugin = name, size_bytes = wasm.len()).entered();
         check_component_size(name, wasm.len() as u64)?;
         if wasm.get(..4) != Some(&WASM_MAGIC[..]) {
             return Err(PluginError::NotWebAssembly {
@@ -196,6 +197,7 @@ impl LoadedPlugin {
     /// Calls the plugin's `describe` export. The ledger is not readable meanwhile; the clocks
     /// show the Unix epoch and the randomness is seeded from the plugin's hash.
     pub fn describe(&self, limits: &Limits) -> Result<StepInfo, PluginError> {
+        let _describe = tracing::debug_span!("plugin.describe", plugin = %self.name).entered();
         let environment = SandboxEnvironment {
             clock: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
             seed: self.sha256,
@@ -226,6 +228,7 @@ impl LoadedPlugin {
             Ok(Ok(output)) => {
                 let size = output_size_bytes(&output);
                 if size > limits.output_bytes() {
+                    tracing::info!(plugin = %self.name, limit = "output", size, "plugin stopped at a limit");
                     Err(PluginError::OutputTooLarge {
                         plugin: self.name.to_string(),
                         limit: limits.output_bytes(),
@@ -286,6 +289,12 @@ impl LoadedPlugin {
             duration,
         };
         let output = result.map_err(|error| self.classify(error, state, limits));
+        if let Err(error) = &output {
+            match error.limit_reached() {
+                Some(limit) => tracing::info!(plugin = %self.name, limit, error = %error, "plugin stopped at a limit"),
+                None => tracing::info!(plugin = %self.name, error = %error, "plugin run failed"),
+            }
+        }
         CallResult {
             output,
             log: log.finish(),

@@ -142,12 +142,36 @@ async fn security_headers(request: axum::extract::Request, next: axum::middlewar
     response
 }
 
+/// A span per request (method, path, then status), so a request's ledger work and refusals
+/// are joined to it in the trace, and an event when it finishes with how long it took.
+async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!(
+        "http.request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        status = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.record("status", status);
+    tracing::info!(
+        parent: &span,
+        status,
+        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "request finished"
+    );
+    response
+}
+
 /// Every route of the server.
 pub fn router(state: SharedState) -> Router {
     Router::new()
         .merge(pages::routes())
         .merge(api::routes())
         .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn(trace_request))
         // Journal uploads are the largest requests.
         .layer(axum::extract::DefaultBodyLimit::max(api::UPLOAD_BYTES_MAX))
         .with_state(state)

@@ -472,6 +472,7 @@ async fn run_form(
         auth::percent_encode(&period)
     );
     let (actor, run_state) = (caller.actor.clone(), state.clone());
+    let (close_name, period_name) = (close.clone(), period.clone());
     tokio::spawn(async move {
         let outcome = run_state
             .with_ledger(&actor, move |ledger, state| {
@@ -481,7 +482,7 @@ async fn run_form(
             .await;
         if let Err(error) = outcome {
             // The board shows the failed tasks; a refusal of the whole run is the log's.
-            eprintln!("close run refused: {}", error.message);
+            tracing::warn!(close = %close_name, period = %period_name, error = %error.message, "a close run started from the board was refused");
         }
     });
     Ok(Redirect::to(&board).into_response())

@@ -91,8 +91,24 @@ pub fn validate_config(info: &StepInfo, config: &str) -> anyhow::Result<serde_js
 
 /// Runs a step over a fresh snapshot of the ledger in `db_path`.
 pub fn run_step(db_path: &Path, plugin: &LoadedPlugin, request: &StepRequest) -> anyhow::Result<StepPreview> {
+    // The plugin's declared name and version are known once it has described itself, the run id
+    // once the snapshot is taken; the span has them from then on.
+    let span = tracing::info_span!(
+        "plugin.run",
+        file = plugin.name(),
+        plugin = tracing::field::Empty,
+        version = tracing::field::Empty,
+        sha256 = %hex::encode(plugin.sha256()),
+        entity = %request.entity,
+        period = %request.period,
+        task = request.task.as_deref(),
+        run_id = tracing::field::Empty,
+    )
+    .entered();
     let started_at = closebook_ledger::now_text();
     let info = plugin.describe(&request.limits)?;
+    span.record("plugin", info.name.as_str());
+    span.record("version", info.version.as_str());
     let config_value = validate_config(&info, &request.config)?;
     let config = config_value.to_string();
     let reader = SnapshotReader::open(db_path)?;
@@ -137,6 +153,7 @@ pub fn run_step(db_path: &Path, plugin: &LoadedPlugin, request: &StepRequest) ->
         request.period,
         &seed_hex[..8]
     );
+    span.record("run_id", run_id.as_str());
     let input = StepInput {
         entity: request.entity.to_string(),
         period,
@@ -145,6 +162,15 @@ pub fn run_step(db_path: &Path, plugin: &LoadedPlugin, request: &StepRequest) ->
         config,
     };
     let run = plugin.run(&input, Box::new(reader), &request.limits, &environment);
+    tracing::info!(
+        succeeded = run.output.is_ok(),
+        entries_proposed = run.output.as_ref().map_or(0, |output| output.entries.len()),
+        fuel_consumed = run.usage.fuel_consumed,
+        rows_read = run.usage.rows_read,
+        memory_peak_bytes = run.usage.memory_peak_bytes,
+        duration_ms = run.usage.duration.as_millis() as u64,
+        "plugin ran"
+    );
     let reads = task_reads(&sequences, &queries_read);
     Ok(StepPreview {
         run_id,
@@ -255,11 +281,25 @@ pub fn post_record(
     record: &StepRecord,
     on_commit: impl FnOnce(&Db<'_>, &PostOutcome) -> Result<(), LedgerError>,
 ) -> Result<PostOutcome, PostError> {
+    let _post = tracing::info_span!(
+        "step.post",
+        plugin = %record.plugin_name,
+        entity = %record.input.entity,
+        period = %record.input.period.name,
+        run_id = %record.run_id,
+    )
+    .entered();
     let actor = ledger.actor().clone();
     let mut moved = None;
     let mut refused = None;
     let outcome = ledger.store().write(|db| {
         if let Some(snapshot_moved) = snapshot_moved(db, &record.sequences)? {
+            tracing::info!(
+                moved_entity = %snapshot_moved.entity,
+                from = snapshot_moved.from,
+                to = snapshot_moved.to,
+                "not posted: the ledger moved after the step's snapshot"
+            );
             let message = snapshot_moved.to_string();
             moved = Some(snapshot_moved);
             return Err(LedgerError::Invalid(message));
@@ -274,6 +314,12 @@ pub fn post_record(
             }
         };
         on_commit(db, &outcome)?;
+        tracing::info!(
+            run_id = %outcome.run_id,
+            entries = outcome.entries.len(),
+            settlements = outcome.settlements.len(),
+            "proposals posted"
+        );
         Ok(outcome)
     });
     if let Some(snapshot_moved) = moved {

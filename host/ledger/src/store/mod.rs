@@ -149,19 +149,23 @@ impl Store {
 
     /// Runs `work` in an IMMEDIATE transaction, committed only when it returns Ok.
     pub fn write<T>(&mut self, work: impl FnOnce(&Db<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+        let _write = tracing::debug_span!("ledger.write").entered();
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(busy_error)?;
         let value = work(&Db {
             connection: &transaction,
-        })?;
+        })
+        .inspect_err(|error| tracing::debug!(error = %error, "transaction rolled back"))?;
+        let _commit = tracing::debug_span!("ledger.commit").entered();
         transaction.commit().map_err(busy_error)?;
         Ok(value)
     }
 
     /// Runs `work` in a read transaction: every query inside sees one consistent snapshot.
     pub fn read<T>(&mut self, work: impl FnOnce(&Db<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+        let _read = tracing::trace_span!("ledger.read").entered();
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Deferred)?;

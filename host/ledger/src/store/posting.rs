@@ -361,6 +361,7 @@ impl PostingBatch {
         if self.posted_count == 0 {
             return Ok(0);
         }
+        let _balances = tracing::debug_span!("ledger.balances", entries = self.posted_count).entered();
         let mut touched_periods = BTreeSet::new();
         let mut account_deltas: BTreeMap<AccountBalanceKey, BalanceDelta> = BTreeMap::new();
         // In key order, so that the inserts into the `balances` B-tree land next to each other

@@ -781,3 +781,111 @@ fn with_a_certificate_the_server_speaks_https_and_its_cookies_are_secure() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_sign_in_always_starts_a_new_session_id() {
+    let ledger = demo_ledger();
+    let server = Server::start(&ledger, &[], &[]);
+    let session_of = |cookie: Option<&str>| {
+        let mut request = agent().post(&server.url("/login"));
+        if let Some(cookie) = cookie {
+            request = request.header("Cookie", cookie);
+        }
+        let response = request
+            .send_form([("user", "bob"), ("password", BOB_PASSWORD)])
+            .unwrap();
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        cookie.split(';').next().unwrap().to_owned()
+    };
+    let first = session_of(None);
+    // A session id planted before sign-in (fixation) is never adopted.
+    let planted = "closebook_session=0000000000000000000000000000000000000000000000000000000000000000";
+    let second = session_of(Some(planted));
+    let third = session_of(Some(&first));
+    assert!(first != second && second != third && first != third);
+    assert_ne!(second, planted);
+    assert_eq!(second.len(), "closebook_session=".len() + 64);
+}
+
+#[test]
+fn an_entity_the_user_may_not_read_is_not_found_like_one_that_does_not_exist() {
+    let ledger = demo_ledger();
+    // carol audits ACME-DE only.
+    let setup = ledger.write(
+        "carol.toml",
+        "[[grant]]\nrole = \"auditor\"\nuser = \"carol\"\nentities = [\"ACME-DE\"]\n",
+    );
+    ledger.run(&["setup", "apply", &setup]).success();
+    let carol = create_token(&ledger, "carol", "audit");
+    let server = Server::start(&ledger, &[], &[]);
+    let report = |entity: &str| {
+        get(
+            &server.url(&format!("/api/v1/reports/trial-balance?entity={entity}&period=2026-01")),
+            &carol,
+        )
+    };
+    let (status, _) = report("ACME-DE");
+    assert_eq!(status, 200);
+    let (hidden_status, hidden) = report("ACME-US");
+    let (missing_status, missing) = report("ACME-XX");
+    assert_eq!((hidden_status, missing_status), (404, 404), "{hidden} {missing}");
+    assert_eq!(
+        json(&hidden)["error"].as_str().unwrap().replace("ACME-US", "ENTITY"),
+        json(&missing)["error"].as_str().unwrap().replace("ACME-XX", "ENTITY"),
+        "the answer does not tell a hidden entity from a missing one"
+    );
+    let (_, me) = get(&server.url("/api/v1/me"), &carol);
+    assert_eq!(json(&me)["entities"], json!(["ACME-DE"]));
+}
+
+#[test]
+fn an_oversized_upload_is_refused_at_the_named_limit_and_hostile_names_are_escaped() {
+    let ledger = demo_ledger();
+    let accounts = ledger.write(
+        "accounts.csv",
+        "number,name,type\n6951,<script>alert('account')</script>,expense\n",
+    );
+    ledger
+        .run(&["import", "accounts", &accounts, "--chart", "GROUP"])
+        .success();
+    let bob = create_token(&ledger, "bob", "imports");
+    let server = Server::start(&ledger, &[], &[]);
+    let journal = "entry,date,account,amount\nN1,2026-01-20,6951,5.00\nN1,2026-01-20,2100,-5.00\n";
+    let (status, body) = read(
+        agent()
+            .post(&server.url("/api/v1/journals/import?entity=ACME-US&post=true"))
+            .header("Authorization", &format!("Bearer {bob}"))
+            .send(journal),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut browser = Browser::new();
+    browser.sign_in(&server, "carol", CAROL_PASSWORD);
+    let (status, page, _) = browser.get(&server.url("/reports/trial-balance?entity=ACME-US&period=2026-01"));
+    assert_eq!(status, 200);
+    assert!(page.contains("&lt;script&gt;alert("), "{page}");
+    assert!(!page.contains("<script>alert"), "{page}");
+    // 65 MiB: one more than the limit.
+    let huge = vec![b'x'; 65 * 1024 * 1024];
+    let before = ledger.entry_count("ACME-US");
+    let (status, body) = read(
+        agent()
+            .post(&server.url("/api/v1/journals/import?entity=ACME-US"))
+            .header("Authorization", &format!("Bearer {bob}"))
+            .send(&huge[..]),
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        json(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 64 MiB, the server's limit"),
+        "{body}"
+    );
+    assert_eq!(ledger.entry_count("ACME-US"), before);
+}

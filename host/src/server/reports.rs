@@ -207,3 +207,15 @@ fn safe_filename(text: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_download_name_cannot_leave_its_folder_or_break_the_header() {
+        assert_eq!(safe_filename("../../etc/passwd"), "______etc_passwd");
+        assert_eq!(safe_filename("ACME-US"), "ACME-US");
+        assert_eq!(safe_filename("a\"; b\r\n"), "a___b__");
+    }
+}

@@ -28,7 +28,8 @@ pub struct Cli {
     pub user: Option<String>,
 
     /// Run the command on a close workspace server (`closebook serve`) instead of a local
-    /// ledger file: import journals, report, period and close run|signoff|status|show|history.
+    /// ledger file: import journals, report, period, journal, settle, year-end reverse|history
+    /// and close run|signoff|status|show|history.
     /// The server acts as the user of the API token in CLOSEBOOK_TOKEN (`closebook token
     /// create`); --db and --as do not apply. Output and exit codes are those of local mode.
     #[arg(long, global = true, env = "CLOSEBOOK_SERVER", value_name = "URL")]

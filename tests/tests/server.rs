@@ -644,6 +644,7 @@ fn the_command_line_runs_against_a_server_with_the_output_and_exit_codes_of_loca
             "html",
         ],
         &["period", "list", "--entity", "ACME-DE"],
+        &["journal", "list", "--entity", "ACME-US", "--period", "2026-01"],
         &[
             "close",
             "status",

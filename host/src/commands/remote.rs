@@ -1,9 +1,10 @@
 //! The command line's remote mode (`--server URL`): the command runs on a close workspace
-//! server as the user of the API token in `CLOSEBOOK_TOKEN`. Reports, periods and the close
+//! server as the user of the API token in `CLOSEBOOK_TOKEN`. Reports, periods, journals,
+//! settlements, the year-end history and the close
 //! are run by the server's own command code, which sends back what it printed, so output and
 //! exit codes are those of local mode; a journal file is read here and sent to the import API.
 
-use crate::cli::{CloseCommand, Command, ImportCommand, ReportCommand, StatementOutput};
+use crate::cli::{CloseCommand, Command, ImportCommand, ReportCommand, StatementOutput, YearEndCommand};
 use crate::close::config::CloseConfig;
 use crate::output::print;
 use anyhow::Context as _;
@@ -75,6 +76,9 @@ pub fn run(server: &str, command: Command) -> anyhow::Result<()> {
         ),
         Command::Report(_)
         | Command::Period(_)
+        | Command::Journal(_)
+        | Command::Settle(_)
+        | Command::YearEnd(YearEndCommand::Reverse { .. } | YearEndCommand::History { .. })
         | Command::Close(
             CloseCommand::Run { .. }
             | CloseCommand::Signoff { .. }
@@ -93,7 +97,7 @@ pub fn run(server: &str, command: Command) -> anyhow::Result<()> {
             }
         }
         _ => anyhow::bail!(
-            "this command runs only on a local ledger file: leave out --server (or unset CLOSEBOOK_SERVER); with --server, closebook runs import journals, report, period and close run|signoff|status|show|history"
+            "this command runs only on a local ledger file: leave out --server (or unset CLOSEBOOK_SERVER); with --server, closebook runs import journals, report, period, journal, settle, year-end reverse|history and close run|signoff|status|show|history"
         ),
     }
 }

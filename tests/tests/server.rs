@@ -345,7 +345,7 @@ fn signing_in_starts_a_strict_session_and_signing_out_ends_it() {
     let server = Server::start(&ledger, &[], &[]);
     let mut browser = Browser::new();
     let (status, _, location) = browser.get(&server.url("/periods"));
-    assert_eq!((status, location.as_deref()), (303, Some("/login?next=/periods")));
+    assert_eq!((status, location.as_deref()), (303, Some("/login?next=%2Fperiods")));
     let mut response = agent()
         .post(&server.url("/login"))
         .send_form([("user", "bob"), ("password", BOB_PASSWORD), ("next", "/periods")])

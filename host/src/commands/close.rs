@@ -269,6 +269,9 @@ fn status_command(
     print(&text)
 }
 
+/// The most rows `close history` shows, whatever --limit asks.
+const HISTORY_ROWS_MAX: usize = 100_000;
+
 /// `close history`: the close's events and the step runs, newest last.
 fn history_command(context: &Context, config: &Path, limit: usize, format: FormatArg) -> anyhow::Result<()> {
     let close = CloseConfig::load(config)?;
@@ -282,8 +285,20 @@ fn history_command(context: &Context, config: &Path, limit: usize, format: Forma
     for entity in &entities {
         ledger.authorize(closebook_ledger::access::Permission::LedgerRead, Some(entity))?;
     }
+    // Only the step runs of the close's entities (all of which the reader may read), the
+    // newest `limit` of them.
+    let limit = limit.min(HISTORY_ROWS_MAX);
     let mut store = Store::open(&context.db)?;
-    let (events, runs) = store.read(|db| Ok((db.close_events(&close.name, limit)?, db.step_runs(None, limit)?)))?;
+    let (events, runs) = store.read(|db| {
+        let mut runs = Vec::new();
+        for entity in &entities {
+            runs.extend(db.step_runs(Some(entity), limit)?);
+        }
+        runs.sort_by(|left, right| left.started_at.cmp(&right.started_at));
+        let skip = runs.len().saturating_sub(limit);
+        runs.drain(..skip);
+        Ok((db.close_events(&close.name, limit)?, runs))
+    })?;
     if format.format == Format::Json {
         return print_json(&serde_json::json!({ "events": events, "step_runs": runs }));
     }
@@ -377,8 +392,19 @@ fn tempfile_directory(db: &Path) -> anyhow::Result<std::path::PathBuf> {
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let directory = parent.join(format!(".closebook-dry-run-{}", std::process::id()));
-    std::fs::create_dir_all(&directory).with_context(|| format!("creating {}", directory.display()))?;
+    // Unique per run (the server runs several dry runs in one process), and readable by this
+    // account only: the copy holds the whole ledger.
+    let directory = parent.join(format!(
+        ".closebook-dry-run-{}-{}",
+        std::process::id(),
+        crate::credentials::random_hex(8)?
+    ));
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(&directory)
+        .with_context(|| format!("creating {}", directory.display()))?;
     Ok(directory)
 }
 

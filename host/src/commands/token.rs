@@ -17,7 +17,10 @@ pub fn run(context: &Context, command: TokenCommand) -> anyhow::Result<()> {
             format,
         } => {
             let lifetime = credentials::parse_lifetime(&expires)?;
-            let expires_at = (chrono::Utc::now() + lifetime).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let expires_at = chrono::Utc::now()
+                .checked_add_signed(lifetime)
+                .with_context(|| format!("--expires {expires} ends after the year 262143; give a shorter lifetime"))?
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let token = credentials::new_api_token()?;
             let record = ledger
                 .create_api_token(&user, &name, &credentials::sha256_hex(&token), &expires_at)

@@ -444,6 +444,13 @@ async fn close_run(
         serde_json::from_slice(&body).map_err(|error| ServerError::bad_request(format!("the request body: {error}")))?
     };
     state.close(&close)?;
+    // Permission first: only someone who may run the close learns that a run is under way.
+    let (check_close, check_period, check_entities) = (close.clone(), period.clone(), request.entities.clone());
+    state
+        .with_ledger(&caller.actor, move |ledger, state| {
+            super::runs::authorize(ledger, state, &check_close, &check_period, &check_entities)
+        })
+        .await?;
     let claim = super::runs::claim(&state, &close, &period, caller.user())?;
     let outcomes: Vec<TaskOutcome> = state
         .with_ledger(&caller.actor, move |ledger, state| {
@@ -560,7 +567,14 @@ async fn cli(State(state): State<SharedState>, caller: Caller, Json(request): Js
         };
         let name = config.display().to_string();
         *config = state.close(&name)?.path.clone();
-        if let (CloseCommand::Run { .. }, Some(period)) = (&*close_command, period) {
+        if let (CloseCommand::Run { entities, .. }, Some(period)) = (&*close_command, period) {
+            // Permission first: only someone who may run the close learns that a run is under way.
+            let (check_close, check_period, check_entities) = (name.clone(), period.clone(), entities.clone());
+            state
+                .with_ledger(&caller.actor, move |ledger, state| {
+                    super::runs::authorize(ledger, state, &check_close, &check_period, &check_entities)
+                })
+                .await?;
             run_claim = Some(super::runs::claim(&state, &name, &period, caller.user())?);
         }
     }

@@ -32,6 +32,8 @@ const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
 pub const USER_FAILURES_MAX: usize = 5;
 /// Failed sign-ins from one address in the window (several users behind one proxy share it).
 pub const ADDRESS_FAILURES_MAX: usize = 20;
+/// The longest user name a sign-in is checked for; longer ones are refused at once.
+const USER_NAME_BYTES_MAX: usize = 256;
 /// Keys the throttle remembers at most; the oldest are forgotten first.
 const THROTTLE_KEYS_MAX: usize = 100_000;
 
@@ -174,7 +176,13 @@ async fn token_caller(parts: &Parts, state: &SharedState) -> CallerOutcome {
             let token = store.read(|db| db.api_token_by_hash(&hash))?;
             match token {
                 Some(token) if token.is_usable_at(&now) => {
-                    store.write(|db| db.touch_api_token(token.id, &now))?;
+                    // The last use is written at most once a minute, so API reads rarely write.
+                    let stale = token.last_used_at.as_deref().and_then(parse_time).is_none_or(|last| {
+                        parse_time(&now).is_some_and(|now| (now - last).num_seconds() >= SESSION_TOUCH_SECONDS)
+                    });
+                    if stale {
+                        store.write(|db| db.touch_api_token(token.id, &now))?;
+                    }
                     Ok(Some(token.user))
                 }
                 _ => Ok(None),
@@ -303,6 +311,13 @@ impl Throttle {
     fn clear(&mut self, key: &str) {
         self.failures.remove(key);
     }
+
+    /// Takes back the failure counted last for `key` (the sign-in succeeded).
+    fn forgive_last(&mut self, key: &str) {
+        if let Some(failures) = self.failures.get_mut(key) {
+            failures.pop_back();
+        }
+    }
 }
 
 /// A new session: its id (for the cookie) and what is stored.
@@ -313,9 +328,14 @@ pub struct NewSession {
 /// Signs a user in with a password: throttled, audited, and answered with the same message
 /// whether the user or the password was wrong.
 pub fn sign_in(state: &super::AppState, user: &str, password: &str, address: IpAddr) -> anyhow::Result<NewSession> {
+    if user.len() > USER_NAME_BYTES_MAX {
+        return Err(SignInRefused::Wrong.into());
+    }
     let user_key = format!("user:{user}");
     let address_key = format!("address:{address}");
     {
+        // The failure is counted before the password is checked, so that sign-ins arriving
+        // together cannot all pass the limit; a success takes its count back.
         let mut throttle = state.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         let wait = throttle
@@ -325,6 +345,8 @@ pub fn sign_in(state: &super::AppState, user: &str, password: &str, address: IpA
             let minutes = wait.as_secs().div_ceil(60).max(1);
             return Err(SignInRefused::Throttled { minutes }.into());
         }
+        throttle.record(user_key.clone(), now);
+        throttle.record(address_key.clone(), now);
     }
     let mut store = Store::open(&state.config.db)?;
     let (policy, hash) = store.read(|db| Ok((db.access_policy()?, db.password_hash(user)?)))?;
@@ -339,16 +361,6 @@ pub fn sign_in(state: &super::AppState, user: &str, password: &str, address: IpA
     };
     let declared = policy.users.contains_key(user);
     if !(matches && active) {
-        state
-            .throttle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .record(user_key, Instant::now());
-        state
-            .throttle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .record(address_key, Instant::now());
         if declared {
             let actor = Actor::from(user);
             let reason = if !matches { "wrong password" } else { "user blocked" };
@@ -363,11 +375,11 @@ pub fn sign_in(state: &super::AppState, user: &str, password: &str, address: IpA
         }
         return Err(SignInRefused::Wrong.into());
     }
-    state
-        .throttle
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clear(&user_key);
+    {
+        let mut throttle = state.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        throttle.clear(&user_key);
+        throttle.forgive_last(&address_key);
+    }
     let id = credentials::random_hex(SESSION_ID_BYTES)?;
     let csrf = credentials::random_hex(SESSION_ID_BYTES)?;
     let now = now();
@@ -414,7 +426,7 @@ pub enum SignInRefused {
     #[error("the user name or password is wrong")]
     Wrong,
     #[error(
-        "too many failed sign-ins: try again in {minutes} minute(s), or ask an administrator to set a new password with `closebook user set-password`"
+        "too many failed sign-ins: try again in {minutes} minute(s); an administrator who restarts the server clears the count"
     )]
     Throttled { minutes: u64 },
 }
@@ -423,7 +435,7 @@ pub enum SignInRefused {
 pub fn percent_encode(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/') {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
             encoded.push(byte as char);
         } else {
             encoded.push_str(&format!("%{byte:02X}"));
@@ -435,7 +447,15 @@ pub fn percent_encode(text: &str) -> String {
 /// Where to go after signing in: only a path on this server, never another site.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(next) if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') => next.to_owned(),
+        // Visible ASCII only: a browser drops tabs and newlines from a URL, so `/\t/evil` would
+        // become `//evil`, another site.
+        Some(next)
+            if next.starts_with('/')
+                && !next.starts_with("//")
+                && next.bytes().all(|byte| (0x21..=0x7e).contains(&byte) && byte != b'\\') =>
+        {
+            next.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -465,7 +485,15 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed_after_sign_in() {
         assert_eq!(safe_next(Some("/periods?entity=A")), "/periods?entity=A");
-        for outside in ["//evil.example/", "https://evil.example/", "/\\evil.example", "board"] {
+        for outside in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil.example",
+            "board",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/é",
+        ] {
             assert_eq!(safe_next(Some(outside)), "/", "{outside}");
         }
         assert_eq!(safe_next(None), "/");

@@ -55,6 +55,9 @@ pub struct LoadedClose {
 pub struct AppState {
     pub config: ServerConfig,
     pub throttle: Mutex<auth::Throttle>,
+    /// Password checks that may run at once (each takes 19 MiB and a core for a moment): one
+    /// per core, so a flood of sign-ins cannot exhaust the server's memory.
+    pub sign_in_slots: Arc<tokio::sync::Semaphore>,
     /// The progress of close runs, per close and period.
     progress: Mutex<BTreeMap<(String, String), tokio::sync::broadcast::Sender<events::RunEvent>>>,
     /// The close runs under way, per close and period.
@@ -68,6 +71,9 @@ impl AppState {
         Self {
             config,
             throttle: Mutex::new(auth::Throttle::default()),
+            sign_in_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            )),
             progress: Mutex::new(BTreeMap::new()),
             running: Mutex::new(BTreeMap::new()),
         }
@@ -180,10 +186,21 @@ pub fn router(state: SharedState) -> Router {
 /// Serves until ctrl-c or SIGTERM, then finishes the requests in flight.
 pub async fn serve(listener: tokio::net::TcpListener, state: SharedState) -> anyhow::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signalled = Arc::clone(&stopping);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        signalled.notify_one();
+    });
+    // Open boards follow a close's progress on streams that do not end by themselves: after
+    // the grace period the server stops whatever is still open.
+    tokio::select! {
+        served = server => served.context("serving"),
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => Ok(()),
+    }
 }
 
 /// Serves HTTPS until ctrl-c or SIGTERM, then gives the requests in flight time to finish.

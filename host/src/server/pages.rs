@@ -22,13 +22,20 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+/// The largest sign-in form: a user name and a password with room to spare.
+const LOGIN_BYTES_MAX: usize = 16 * 1024;
 /// Audit records on one page of the audit trail.
 const AUDIT_PAGE_ROWS: usize = 100;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/", get(home))
-        .route("/login", get(login_page).post(login))
+        .route(
+            "/login",
+            get(login_page)
+                .post(login)
+                .layer(axum::extract::DefaultBodyLimit::max(LOGIN_BYTES_MAX)),
+        )
         .route("/logout", post(logout))
         .route("/closes/{close}/{period}", get(board_page))
         .route("/closes/{close}/{period}/events", get(super::events::events))
@@ -178,6 +185,13 @@ async fn login(
 ) -> Response {
     let next = auth::safe_next(form.next.as_deref());
     let user = form.user.trim().to_owned();
+    let Ok(_slot) = state.sign_in_slots.clone().try_acquire_owned() else {
+        let error = ServerError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is busy checking other sign-ins; try again in a moment",
+        );
+        return (error.status, login_form(Some(&next), None, Some(&error.message))).into_response();
+    };
     let outcome = state
         .blocking(move |state| auth::sign_in(state, &user, &form.password, address.ip()))
         .await;

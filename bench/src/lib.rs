@@ -6,4 +6,5 @@
 pub mod baseline;
 pub mod generate;
 pub mod measure;
+pub mod progress;
 pub mod results;

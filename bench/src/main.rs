@@ -76,7 +76,15 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    closebook_bench::progress::start("closebook-bench");
+    let outcome = run(cli);
+    closebook_bench::progress::finish();
+    outcome
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
         Command::Generate { entries, out } => {
             let generated = generate::generate(&out, entries)?;
             println!(

@@ -123,14 +123,14 @@ pub fn run(options: &Options) -> anyhow::Result<Figures> {
         ..options.clone()
     };
     let data = options.work.join(format!("data-{}", options.entries));
-    eprintln!("generating {} entries into {}", options.entries, data.display());
+    crate::phase!("generating {} entries into {}", options.entries, data.display());
     let generated = generate::generate(&data, options.entries)?;
     let journal = data.join("journal.csv");
 
     let import = measure_import(options, &data, &generated)?;
     let ledger_db = import.ledger_db.clone();
 
-    eprintln!("csv parse only ({} runs)", options.runs);
+    crate::phase!("csv parse only ({} runs)", options.runs);
     let mut parses = Vec::new();
     for _ in 0..options.runs {
         let start = Instant::now();
@@ -141,7 +141,7 @@ pub fn run(options: &Options) -> anyhow::Result<Figures> {
         }
     }
 
-    eprintln!("ledger verify (once)");
+    crate::phase!("ledger verify (once)");
     let verify = {
         let mut ledger = Ledger::open(&ledger_db, UserId::new(USER))?;
         let start = Instant::now();
@@ -155,7 +155,7 @@ pub fn run(options: &Options) -> anyhow::Result<Figures> {
         }
         elapsed
     };
-    eprintln!("period verify of {CLOSE_PERIOD} (once)");
+    crate::phase!("period verify of {CLOSE_PERIOD} (once)");
     let verify_period = {
         let mut ledger = Ledger::open(&ledger_db, UserId::new(USER))?;
         let start = Instant::now();
@@ -172,26 +172,26 @@ pub fn run(options: &Options) -> anyhow::Result<Figures> {
         elapsed
     };
 
-    eprintln!("reports ({REPORT_CALLS} calls each)");
+    crate::phase!("reports ({REPORT_CALLS} calls each)");
     let (trial_balance, balance_sheet, income_statement, balance_rows) = measure_reports(&ledger_db)?;
 
     let close_config = write_close_configs(options)?;
-    eprintln!(
+    crate::phase!(
         "month-end close ({} runs after one that fills the plugin cache)",
         options.runs
     );
     let month_end_close = measure_close(options, &ledger_db, &close_config.0, CLOSE_PERIOD)?;
-    eprintln!("year-end close ({} runs)", options.runs);
+    crate::phase!("year-end close ({} runs)", options.runs);
     let year_end_close = measure_close(options, &ledger_db, &close_config.1, CLOSE_PERIOD)?;
 
-    eprintln!("plugin overhead");
+    crate::phase!("plugin overhead");
     let plugin = measure_plugin(options)?;
 
     let (hledger, ledger) = if options.peer_runs > 0 {
         let plain = data.join("journal.ledger");
-        eprintln!("hledger balance ({} runs)", options.peer_runs);
+        crate::phase!("hledger balance ({} runs)", options.peer_runs);
         let hledger = measure_peer("hledger", &["--version"], &plain, options.peer_runs)?;
-        eprintln!("ledger balance ({} runs)", options.peer_runs);
+        crate::phase!("ledger balance ({} runs)", options.peer_runs);
         let ledger = measure_peer("ledger", &["--version"], &plain, options.peer_runs)?;
         (hledger, ledger)
     } else {
@@ -265,14 +265,14 @@ pub fn measure_import(
     let raw_db = options.work.join("raw.db");
     let (mut raw, mut minimal, mut imports, mut peak_rss) = (Vec::new(), Vec::new(), Vec::new(), 0);
     for round in 1..=options.runs {
-        eprintln!("import round {round} of {}: raw sqlite ceiling", options.runs);
+        crate::phase!("import round {round} of {}: raw sqlite ceiling", options.runs);
         let start = Instant::now();
         let inserted = crate::baseline::insert_raw(&journal, &template, &raw_db)?;
         raw.push(start.elapsed());
         if inserted != generated.lines {
             bail!("the raw insert wrote {inserted} lines, expected {}", generated.lines);
         }
-        eprintln!("import round {round} of {}: minimal tables", options.runs);
+        crate::phase!("import round {round} of {}: minimal tables", options.runs);
         let start = Instant::now();
         let inserted = crate::baseline::insert_minimal(&journal, &raw_db)?;
         minimal.push(start.elapsed());
@@ -283,7 +283,7 @@ pub fn measure_import(
             );
         }
         remove_database(&raw_db)?;
-        eprintln!("import round {round} of {}: closebook import", options.runs);
+        crate::phase!("import round {round} of {}: closebook import", options.runs);
         copy_database(&template, &ledger_db)?;
         let run = closebook(
             options,
@@ -638,7 +638,7 @@ fn measure_plugin(options: &Options) -> anyhow::Result<PluginFigures> {
 /// Times `TOOL -f journal balance` (output discarded); None when the tool is not installed.
 fn measure_peer(tool: &str, version_arguments: &[&str], journal: &Path, runs: usize) -> anyhow::Result<Option<Peer>> {
     let Ok(output) = Command::new(tool).args(version_arguments).output() else {
-        eprintln!("{tool} is not installed: left out (apt-get install {tool})");
+        crate::phase!("{tool} is not installed: left out (apt-get install {tool})");
         return Ok(None);
     };
     let version = String::from_utf8_lossy(&output.stdout)
@@ -659,7 +659,7 @@ fn measure_peer(tool: &str, version_arguments: &[&str], journal: &Path, runs: us
                 max_rss_bytes = max_rss_bytes.max(run.max_rss_bytes);
             }
             Err(error) => {
-                eprintln!("{tool} balance: {error:#}");
+                crate::phase!("{tool} balance: {error:#}");
                 return Ok(Some(Peer {
                     version,
                     balance: Err(format!("{error:#}")),

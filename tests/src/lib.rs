@@ -121,6 +121,20 @@ administrator = "alice"
 trust_declared_users = true
 "#;
 
+/// A journal of `entries` balanced two-line entries for ACME-US in March 2026 (cash against
+/// revenue of department 100), keyed `{prefix}-{index}`.
+pub fn balanced_journal(prefix: &str, entries: usize) -> String {
+    let mut text = String::with_capacity(entries * 80);
+    text.push_str("entry,date,account,amount,dim.department\n");
+    for index in 0..entries {
+        let day = 1 + index % 28;
+        let amount = 10 + index % 90;
+        text.push_str(&format!("{prefix}-{index},2026-03-{day:02},1000,{amount}.00,\n"));
+        text.push_str(&format!("{prefix}-{index},2026-03-{day:02},4000,-{amount}.00,100\n"));
+    }
+    text
+}
+
 /// A test's setup text with the test users appended.
 pub fn with_test_users(setup: &str) -> String {
     format!("{setup}\n{TEST_USERS}")

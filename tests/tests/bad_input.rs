@@ -5,7 +5,7 @@
 //! written.
 
 use closebook_ledger::store::MAX_PAGES_ENV;
-use closebook_tests::{Ledger, Run, closebook_binary, demo_dir, workspace_root};
+use closebook_tests::{Ledger, Run, balanced_journal, closebook_binary, demo_dir, workspace_root};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::process::Command;
@@ -13,18 +13,6 @@ use std::process::Command;
 /// SHA-256 of a file, to prove it was left byte for byte as it was.
 fn file_digest(path: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).expect("a readable file")))
-}
-
-/// A journal of `entries` balanced two-line entries in March 2026 for ACME-US.
-fn journal(prefix: &str, entries: usize) -> String {
-    let mut text = String::from("entry,date,account,amount,dim.department\n");
-    for index in 0..entries {
-        let day = 1 + index % 28;
-        let amount = 10 + index % 90;
-        text.push_str(&format!("{prefix}-{index},2026-03-{day:02},1000,{amount}.00,\n"));
-        text.push_str(&format!("{prefix}-{index},2026-03-{day:02},4000,-{amount}.00,100\n"));
-    }
-    text
 }
 
 /// Runs closebook on `database` with extra environment variables.
@@ -120,7 +108,7 @@ fn a_read_only_ledger_file_serves_reports_and_refuses_every_write() {
     let digest = file_digest(&ledger.db());
     ledger.run(&["verify"]).success();
     assert_eq!(ledger.trial_balance("ACME-US", "2026-03"), trial_balance_before);
-    let file = ledger.write("march.csv", &journal("RO", 10));
+    let file = ledger.write("march.csv", &balanced_journal("RO", 10));
     let expected =
         "the ledger file is read-only, so nothing was written: make it writable (chmod u+w) or work on a copy";
     assert_clean_failure(
@@ -158,7 +146,7 @@ fn a_full_disk_during_an_import_refuses_the_whole_file_and_writes_nothing() {
         .query_row("PRAGMA page_count", [], |row| row.get(0))
         .unwrap();
     let limit = (pages + 4).to_string();
-    let file = ledger.write("march.csv", &journal("FULL", 2_000));
+    let file = ledger.write("march.csv", &balanced_journal("FULL", 2_000));
     let run = run_with_environment(
         &ledger.db(),
         &[(MAX_PAGES_ENV, &limit)],

@@ -1,32 +1,16 @@
 //! Two processes writing to the same ledger at once: one waits for the other's transaction
 //! (never "database is locked"), nothing posts twice, and the hash chain stays whole.
 
-use closebook_tests::{Ledger, closebook_binary};
+use closebook_tests::{Ledger, balanced_journal, closebook_binary};
 use std::process::{Command, Stdio};
-
-fn journal(prefix: &str, entries: usize) -> String {
-    let mut text = String::from("entry,date,account,amount,dim.department\n");
-    for index in 0..entries {
-        let day = 1 + index % 28;
-        text.push_str(&format!(
-            "{prefix}-{index},2026-03-{day:02},1000,{}.00,\n",
-            10 + index % 90
-        ));
-        text.push_str(&format!(
-            "{prefix}-{index},2026-03-{day:02},4000,-{}.00,100\n",
-            10 + index % 90
-        ));
-    }
-    text
-}
 
 #[test]
 fn concurrent_imports_wait_for_each_other_and_never_post_twice() {
     // Proves concurrency safety: three imports at once (two different files, and the first
     // file twice) all succeed; the repeated file is reported as already imported.
     let ledger = Ledger::with_demo_journals();
-    let first = ledger.write("first.csv", &journal("A", 1500));
-    let second = ledger.write("second.csv", &journal("B", 1500));
+    let first = ledger.write("first.csv", &balanced_journal("A", 1500));
+    let second = ledger.write("second.csv", &balanced_journal("B", 1500));
     let before = ledger.entry_count("ACME-US");
     let spawn = |file: &str| {
         Command::new(closebook_binary())

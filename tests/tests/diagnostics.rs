@@ -295,16 +295,9 @@ fn the_default_trace_adds_nothing_to_what_a_command_said_before() {
     }
 }
 
-/// A journal of `entries` balanced two-line entries for ACME-US in January.
+/// A file of `entries` balanced entries for ACME-US in March, in the ledger's folder.
 fn big_journal(ledger: &Ledger, entries: usize) -> String {
-    let mut text = String::with_capacity(entries * 80);
-    text.push_str("entry,date,account,amount\n");
-    for number in 0..entries {
-        text.push_str(&format!(
-            "D-{number},2026-01-15,1000,1.00\nD-{number},2026-01-15,4000,-1.00\n"
-        ));
-    }
-    ledger.write("big.csv", &text)
+    ledger.write("big.csv", &closebook_tests::balanced_journal("D", entries))
 }
 
 #[test]

@@ -203,6 +203,39 @@ impl Ledger {
         }
     }
 
+    /// Of these entities, those the actor may read; refused (naming the first) when that is
+    /// none of them, so a reader of nothing learns why rather than seeing an empty answer.
+    pub fn readable_or_refuse(&mut self, entities: &[EntityId]) -> Result<Vec<EntityId>, LedgerError> {
+        let readable = self.readable(entities);
+        if readable.is_empty()
+            && let Some(first) = entities.first()
+        {
+            self.authorize(Permission::LedgerRead, Some(first))?;
+        }
+        Ok(readable)
+    }
+
+    /// A page of the audit trail, newest first, for a reader holding `audit.read` (in `entity`,
+    /// or in every entity when none is named): records older than `before`, optionally of one
+    /// entity, user or action.
+    pub fn audit_trail(
+        &mut self,
+        entity: Option<&EntityId>,
+        user: Option<&str>,
+        action: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<crate::store::AuditRecord>, LedgerError> {
+        self.authorize(Permission::AuditRead, entity)?;
+        self.read(|db| db.audit_page(entity, user, action, before, limit))
+    }
+
+    /// Every entity of the ledger the actor may read.
+    pub fn readable_entities(&mut self) -> Result<Vec<EntityId>, LedgerError> {
+        let all: Vec<EntityId> = self.entities()?.into_iter().map(|entity| entity.id).collect();
+        Ok(self.readable(&all))
+    }
+
     pub fn store(&mut self) -> &mut Store {
         &mut self.store
     }

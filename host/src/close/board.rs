@@ -58,14 +58,7 @@ pub fn readable_board(
     today: NaiveDate,
 ) -> anyhow::Result<Board> {
     context.check_config()?;
-    let entities = context.entities()?;
-    let readable = ledger.readable(&entities);
-    if readable.is_empty()
-        && let Some(first) = entities.first()
-    {
-        ledger.authorize(closebook_ledger::access::Permission::LedgerRead, Some(first))?;
-    }
-    context.entity_filter = readable;
+    context.entity_filter = ledger.readable_or_refuse(&context.entities()?)?;
     board(context, today)
 }
 

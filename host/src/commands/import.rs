@@ -68,17 +68,23 @@ pub fn run(context: &Context, command: ImportCommand) -> anyhow::Result<()> {
                 })
             };
             let summary = summary.with_context(|| format!("importing {source} into entity {entity}"))?;
-            let action = if post {
-                format!("{} posted", summary.posted)
-            } else {
-                format!("{} kept as drafts", summary.drafted)
-            };
-            print(&format!(
-                "{source}: {} entries ({} lines) read, {action}, {} already imported (unchanged); ledger sequence of {entity} is now {}\n",
-                summary.entries_read, summary.lines_read, summary.repeated, summary.sequence
-            ))
+            print(&format!("{}\n", summary_line(&source, &entity, post, &summary)))
         }
     }
+}
+
+/// What a journal import did, in one line; the command line, its remote mode and the upload
+/// page all say it so.
+pub(crate) fn summary_line(source: &str, entity: &str, post: bool, summary: &ImportSummary) -> String {
+    let action = if post {
+        format!("{} posted", summary.posted)
+    } else {
+        format!("{} kept as drafts", summary.drafted)
+    };
+    format!(
+        "{source}: {} entries ({} lines) read, {action}, {} already imported (unchanged); ledger sequence of {entity} is now {}",
+        summary.entries_read, summary.lines_read, summary.repeated, summary.sequence
+    )
 }
 
 fn open(path: &Path) -> anyhow::Result<BufReader<File>> {

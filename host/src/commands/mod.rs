@@ -4,7 +4,7 @@
 mod access;
 mod audit;
 mod close;
-mod import;
+pub(crate) mod import;
 mod journal;
 mod period;
 pub(crate) mod plugin;

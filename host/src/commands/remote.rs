@@ -51,14 +51,9 @@ pub fn run(server: &str, command: Command) -> anyhow::Result<()> {
             let summary: closebook_ledger::ledger::ImportSummary =
                 serde_json::from_value(client.post_bytes("/api/v1/journals/import", &query, body)?)
                     .context("reading the server's answer")?;
-            let action = if post {
-                format!("{} posted", summary.posted)
-            } else {
-                format!("{} kept as drafts", summary.drafted)
-            };
             print(&format!(
-                "{source}: {} entries ({} lines) read, {action}, {} already imported (unchanged); ledger sequence of {entity} is now {}\n",
-                summary.entries_read, summary.lines_read, summary.repeated, summary.sequence
+                "{}\n",
+                super::import::summary_line(&source, &entity, post, &summary)
             ))
         }
         Command::Report(

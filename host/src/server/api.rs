@@ -4,8 +4,8 @@
 //! document at `/api/openapi.json` lists every route registered here (a test checks both).
 
 use super::auth::Caller;
+use super::close_pages::load_board;
 use super::error::ApiError;
-use super::pages::{close_context, load_board};
 use super::reports::{self, Computed, ReportKind, ReportQuery};
 use super::{ServerError, SharedState};
 use crate::close::review::task_view;
@@ -16,7 +16,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::handler::Handler;
 use axum::routing::{get, post};
-use closebook_ledger::access::Permission;
 use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::ids::{EntityId, EntryKey, PeriodName};
 use closebook_ledger::import::{CsvJournalReader, read_json_journal};
@@ -90,11 +89,10 @@ fn to_json<T: serde::Serialize>(value: &T) -> ApiResult {
 async fn me(State(state): State<SharedState>, caller: Caller) -> ApiResult {
     let (user, method, entities) = state
         .with_ledger(&caller.actor, |ledger, _| {
-            let all: Vec<EntityId> = ledger.entities()?.into_iter().map(|entity| entity.id).collect();
             Ok((
                 ledger.actor().user.to_string(),
                 ledger.actor().method.as_str(),
-                ledger.readable(&all),
+                ledger.readable_entities()?,
             ))
         })
         .await?;
@@ -376,11 +374,8 @@ async fn close_task(
     state.close(&close)?;
     let view = state
         .with_ledger(&caller.actor, move |ledger, state| {
-            let loaded = state.close(&close).map_err(|error| anyhow::anyhow!(error.message))?;
             let entity = EntityId::new(entity);
-            ledger.authorize(Permission::LedgerRead, Some(&entity))?;
-            let context = close_context(state, loaded, ledger.actor(), &period);
-            context.check_config()?;
+            let context = state.task_context(ledger, &close, &period, &entity)?;
             task_view(&context, &entity, &task)
         })
         .await?;
@@ -406,11 +401,8 @@ async fn close_signoff(
     state.close(&close)?;
     let signed = state
         .with_ledger(&caller.actor, move |ledger, state| {
-            let loaded = state.close(&close).map_err(|error| anyhow::anyhow!(error.message))?;
             let entity = EntityId::new(request.entity.clone());
-            ledger.authorize(Permission::LedgerRead, Some(&entity))?;
-            let context = close_context(state, loaded, ledger.actor(), &period);
-            context.check_config()?;
+            let context = state.task_context(ledger, &close, &period, &entity)?;
             signoff(
                 &context,
                 &entity,
@@ -444,14 +436,7 @@ async fn close_run(
         serde_json::from_slice(&body).map_err(|error| ServerError::bad_request(format!("the request body: {error}")))?
     };
     state.close(&close)?;
-    // Permission first: only someone who may run the close learns that a run is under way.
-    let (check_close, check_period, check_entities) = (close.clone(), period.clone(), request.entities.clone());
-    state
-        .with_ledger(&caller.actor, move |ledger, state| {
-            super::runs::authorize(ledger, state, &check_close, &check_period, &check_entities)
-        })
-        .await?;
-    let claim = super::runs::claim(&state, &close, &period, caller.user())?;
+    let claim = super::runs::authorize_and_claim(&state, &caller, &close, &period, &request.entities).await?;
     let outcomes: Vec<TaskOutcome> = state
         .with_ledger(&caller.actor, move |ledger, state| {
             let _claim = claim;
@@ -487,16 +472,13 @@ async fn audit(State(state): State<SharedState>, caller: Caller, Query(query): Q
     let limit = query.limit.unwrap_or(100).min(AUDIT_ROWS_MAX);
     let records = state
         .with_ledger(&caller.actor, move |ledger, _| {
-            ledger.authorize(Permission::AuditRead, entity.as_ref())?;
-            Ok(ledger.read(|db| {
-                db.audit_page(
-                    entity.as_ref(),
-                    query.user.as_deref(),
-                    query.action.as_deref(),
-                    query.before,
-                    limit,
-                )
-            })?)
+            Ok(ledger.audit_trail(
+                entity.as_ref(),
+                query.user.as_deref(),
+                query.action.as_deref(),
+                query.before,
+                limit,
+            )?)
         })
         .await?;
     to_json(&records)
@@ -568,30 +550,24 @@ async fn cli(State(state): State<SharedState>, caller: Caller, Json(request): Js
         let name = config.display().to_string();
         *config = state.close(&name)?.path.clone();
         if let (CloseCommand::Run { entities, .. }, Some(period)) = (&*close_command, period) {
-            // Permission first: only someone who may run the close learns that a run is under way.
-            let (check_close, check_period, check_entities) = (name.clone(), period.clone(), entities.clone());
-            state
-                .with_ledger(&caller.actor, move |ledger, state| {
-                    super::runs::authorize(ledger, state, &check_close, &check_period, &check_entities)
-                })
-                .await?;
-            run_claim = Some(super::runs::claim(&state, &name, &period, caller.user())?);
+            run_claim = Some(super::runs::authorize_and_claim(&state, &caller, &name, &period, entities).await?);
         }
     }
     let actor = caller.actor.clone();
-    let state_for_run = state.clone();
-    let (outcome, stdout) = tokio::task::spawn_blocking(move || {
-        let _claim = run_claim;
-        let context = crate::commands::Context {
-            db: state_for_run.config.db.clone(),
-            identity: closebook_ledger::access::Identity::Authenticated(actor.clone()),
-            actor,
-            close_permission: None,
-        };
-        crate::output::captured(|| crate::commands::execute(context, command))
-    })
-    .await
-    .map_err(|error| ServerError::internal(format!("a request's worker stopped: {error}")))?;
+    // The command's own error is the answer's, beside what it printed; only a stopped worker
+    // is the request's.
+    let (outcome, stdout) = state
+        .blocking(move |state| {
+            let _claim = run_claim;
+            let context = crate::commands::Context {
+                db: state.config.db.clone(),
+                identity: closebook_ledger::access::Identity::Authenticated(actor.clone()),
+                actor,
+                close_permission: None,
+            };
+            Ok(crate::output::captured(|| crate::commands::execute(context, command)))
+        })
+        .await?;
     Ok(Json(match outcome {
         Ok(()) => json!({ "stdout": stdout }),
         Err(error) => json!({ "stdout": stdout, "error": format!("{error:#}") }),

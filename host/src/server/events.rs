@@ -7,7 +7,6 @@ use super::auth::Caller;
 use super::{ServerError, SharedState};
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use closebook_ledger::access::Permission;
 use futures_util::stream::Stream;
 use std::convert::Infallible;
 use tokio::sync::broadcast;
@@ -88,18 +87,10 @@ pub async fn events(
     // Whether the caller may read every entity of the close, and so every progress line.
     let sees_lines = state
         .with_ledger(&caller.actor, move |ledger, state| {
-            let loaded = state
-                .close(&close_name)
-                .map_err(|error| anyhow::anyhow!(error.message))?;
-            let context = super::pages::close_context(state, loaded, ledger.actor(), &period_name);
-            let entities = context.entities()?;
-            let readable = ledger.readable(&entities);
-            if readable.is_empty()
-                && let Some(first) = entities.first()
-            {
-                ledger.authorize(Permission::LedgerRead, Some(first))?;
-            }
-            Ok(readable.len() == entities.len())
+            let entities = state
+                .close_context(ledger.actor(), &close_name, &period_name)?
+                .entities()?;
+            Ok(ledger.readable_or_refuse(&entities)?.len() == entities.len())
         })
         .await?;
     let receiver = state.progress_channel(&close, &period).subscribe();

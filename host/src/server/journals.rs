@@ -8,15 +8,11 @@ use super::{ServerError, SharedState};
 use axum::body::Bytes;
 use axum::extract::{Multipart, State};
 use axum::response::Html;
-use closebook_ledger::ids::EntityId;
 use maud::html;
 
 pub async fn upload_page(State(state): State<SharedState>, caller: Caller) -> Result<Html<String>, ServerError> {
     let entities = state
-        .with_ledger(&caller.actor, |ledger, _| {
-            let all: Vec<EntityId> = ledger.entities()?.into_iter().map(|entity| entity.id).collect();
-            Ok(ledger.readable(&all))
-        })
+        .with_ledger(&caller.actor, |ledger, _| Ok(ledger.readable_entities()?))
         .await?;
     let body = html! {
         form method="post" action="/journals" enctype="multipart/form-data" {
@@ -86,16 +82,8 @@ pub async fn upload(
         delimiter: if json { None } else { delimiter },
     };
     let summary = import_body(&state, &caller, query, bytes).await?;
-    let action = if post {
-        format!("{} posted", summary.posted)
-    } else {
-        format!("{} kept as drafts", summary.drafted)
-    };
     let body = html! {
-        div.ok role="status" {
-            (filename) ": " (summary.entries_read) " entries (" (summary.lines_read) " lines) read, " (action) ", "
-            (summary.repeated) " already imported (unchanged); ledger sequence of " (entity) " is now " (summary.sequence)
-        }
+        div.ok role="status" { (crate::commands::import::summary_line(&filename, &entity, post, &summary)) }
         p { a href="/journals" { "Import another file" } }
     };
     Ok(layout("Journal imported", Some(&caller), body))

@@ -12,16 +12,20 @@
 //! names, descriptions and messages written by users and plugins are shown as text, never as
 //! markup. Responses carry a Content-Security-Policy that allows no inline script.
 
+mod admin;
 mod api;
 mod auth;
+mod close_pages;
 mod error;
 mod events;
 mod journals;
 mod openapi;
 mod pages;
+mod periods;
 mod reports;
 mod runs;
 
+use crate::close::CloseContext;
 use crate::close::config::CloseConfig;
 use anyhow::Context as _;
 use axum::Router;
@@ -95,16 +99,13 @@ impl AppState {
         actor: &Actor,
         work: impl FnOnce(&mut Ledger, &AppState) -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, ServerError> {
-        let state = Arc::clone(self);
         let identity = Identity::Authenticated(actor.clone());
-        tokio::task::spawn_blocking(move || {
+        self.blocking(move |state| {
             let mut ledger = Ledger::open_for(&state.config.db, &identity)
                 .with_context(|| format!("opening ledger {}", state.config.db.display()))?;
-            work(&mut ledger, &state)
+            work(&mut ledger, state)
         })
         .await
-        .map_err(|error| ServerError::internal(format!("a request's worker stopped: {error}")))?
-        .map_err(ServerError::from)
     }
 
     /// Runs `work` on the blocking pool with the state alone (sign-in, sessions).
@@ -117,6 +118,38 @@ impl AppState {
             .await
             .map_err(|error| ServerError::internal(format!("a request's worker stopped: {error}")))?
             .map_err(ServerError::from)
+    }
+
+    /// The context of `close` for `period`, acting as `actor`: every operation of the close
+    /// engine checks the actor's permissions (`Identity::Authenticated`).
+    pub fn close_context(&self, actor: &Actor, close: &str, period: &str) -> anyhow::Result<CloseContext<'_>> {
+        let loaded = self.close(close).map_err(|error| anyhow::anyhow!(error.message))?;
+        Ok(CloseContext {
+            config: &loaded.config,
+            db: self.config.db.clone(),
+            cache: crate::commands::plugin::cache_directory(&self.config.db),
+            actor: actor.clone(),
+            identity: Some(Identity::Authenticated(actor.clone())),
+            period: closebook_ledger::ids::PeriodName::new(period),
+            entity_filter: Vec::new(),
+            dry_run: false,
+            open_ledger: std::cell::RefCell::new(None),
+        })
+    }
+
+    /// The context for a task of `entity`: the actor may read the entity, and the close's
+    /// configuration is checked against the ledger.
+    pub fn task_context(
+        &self,
+        ledger: &mut Ledger,
+        close: &str,
+        period: &str,
+        entity: &closebook_ledger::ids::EntityId,
+    ) -> anyhow::Result<CloseContext<'_>> {
+        ledger.authorize(closebook_ledger::access::Permission::LedgerRead, Some(entity))?;
+        let context = self.close_context(ledger.actor(), close, period)?;
+        context.check_config()?;
+        Ok(context)
     }
 
     pub fn close(&self, name: &str) -> Result<&LoadedClose, ServerError> {
@@ -175,6 +208,9 @@ async fn trace_request(request: axum::extract::Request, next: axum::middleware::
 pub fn router(state: SharedState) -> Router {
     Router::new()
         .merge(pages::routes())
+        .merge(close_pages::routes())
+        .merge(periods::routes())
+        .merge(admin::routes())
         .merge(api::routes())
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn(trace_request))

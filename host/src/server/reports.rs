@@ -114,15 +114,7 @@ pub async fn compute(
 
 pub async fn reports_page(State(state): State<SharedState>, caller: Caller) -> Result<Html<String>, ServerError> {
     let (entities, periods) = state
-        .with_ledger(&caller.actor, |ledger, _| {
-            let all: Vec<EntityId> = ledger.entities()?.into_iter().map(|entity| entity.id).collect();
-            let entities = ledger.readable(&all);
-            let periods = match entities.first() {
-                Some(entity) => ledger.periods(entity)?,
-                None => Vec::new(),
-            };
-            Ok((entities, periods))
-        })
+        .with_ledger(&caller.actor, |ledger, _| super::pages::entities_and_periods(ledger))
         .await?;
     let body = html! {
         @for kind in ReportKind::ALL {

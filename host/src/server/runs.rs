@@ -1,9 +1,10 @@
 //! Close runs started from the server: one per close and period at a time, reported live to
 //! every board open on it (`events`).
 
+use super::auth::Caller;
 use super::events::ProgressWriter;
 use super::{AppState, ServerError, SharedState};
-use crate::close::{Progress, TaskOutcome, run_close};
+use crate::close::{CloseContext, Progress, TaskOutcome, run_close};
 use closebook_ledger::Ledger;
 use closebook_ledger::access::Permission;
 use closebook_ledger::ids::EntityId;
@@ -43,7 +44,7 @@ pub fn current(state: &AppState, close: &str, period: &str) -> Option<Running> {
 }
 
 /// Claims the run of `close` for `period`, or refuses naming who started the one under way.
-pub fn claim(state: &SharedState, close: &str, period: &str, user: &str) -> Result<RunClaim, ServerError> {
+fn claim(state: &SharedState, close: &str, period: &str, user: &str) -> Result<RunClaim, ServerError> {
     let key = (close.to_owned(), period.to_owned());
     let mut running = state.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(run) = running.get(&key) {
@@ -68,23 +69,40 @@ pub fn claim(state: &SharedState, close: &str, period: &str, user: &str) -> Resu
     })
 }
 
-/// Checks that the ledger's actor may run the close: its configuration against the ledger,
-/// and `close.run` in each of its entities (or those named).
-pub fn authorize(
+/// The context of a run of the close by the ledger's actor, checked: the configuration against
+/// the ledger, and `close.run` in each of its entities (or those named).
+fn checked_context<'s>(
     ledger: &mut Ledger,
-    state: &AppState,
+    state: &'s AppState,
     close: &str,
     period: &str,
     entities: &[String],
-) -> anyhow::Result<()> {
-    let loaded = state.close(close).map_err(|error| anyhow::anyhow!(error.message))?;
-    let mut context = super::pages::close_context(state, loaded, ledger.actor(), period);
+) -> anyhow::Result<CloseContext<'s>> {
+    let mut context = state.close_context(ledger.actor(), close, period)?;
     context.entity_filter = entities.iter().map(|entity| EntityId::new(entity.clone())).collect();
     context.check_config()?;
     for entity in context.entities()? {
         ledger.authorize(Permission::CloseRun, Some(&entity))?;
     }
-    Ok(())
+    Ok(context)
+}
+
+/// Claims the run of `close` for `period` for the caller, once the caller's permission to run
+/// it is checked: only someone who may run the close learns that a run is under way.
+pub async fn authorize_and_claim(
+    state: &SharedState,
+    caller: &Caller,
+    close: &str,
+    period: &str,
+    entities: &[String],
+) -> Result<RunClaim, ServerError> {
+    let (checked_close, checked_period, checked_entities) = (close.to_owned(), period.to_owned(), entities.to_vec());
+    state
+        .with_ledger(&caller.actor, move |ledger, state| {
+            checked_context(ledger, state, &checked_close, &checked_period, &checked_entities).map(drop)
+        })
+        .await?;
+    claim(state, close, period, caller.user())
 }
 
 /// Runs every ready task of the close for the ledger's actor (checked first), reporting
@@ -97,10 +115,7 @@ pub fn run(
     entities: &[String],
     rerun: Option<&str>,
 ) -> anyhow::Result<Vec<TaskOutcome>> {
-    authorize(ledger, state, close, period, entities)?;
-    let loaded = state.close(close).map_err(|error| anyhow::anyhow!(error.message))?;
-    let mut context = super::pages::close_context(state, loaded, ledger.actor(), period);
-    context.entity_filter = entities.iter().map(|entity| EntityId::new(entity.clone())).collect();
+    let context = checked_context(ledger, state, close, period, entities)?;
     let mut out = ProgressWriter::new(state.progress_channel(close, period));
     let outcome = run_close(
         &context,

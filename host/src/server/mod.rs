@@ -204,6 +204,35 @@ async fn trace_request(request: axum::extract::Request, next: axum::middleware::
     response
 }
 
+/// A request whose declared length is over the limit is refused from its headers, before a byte
+/// of its body is read (the body limit below still stops a body that lies about its length or
+/// declares none): the client learns at once, and the server reads nothing it would discard.
+async fn refuse_declared_oversize(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > api::UPLOAD_BYTES_MAX as u64) {
+        let refusal = api::too_large();
+        let mut response = if request.uri().path().starts_with("/api/") {
+            error::ApiError(refusal).into_response()
+        } else {
+            refusal.into_response()
+        };
+        // The unread body makes the connection unusable for another request.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
+    next.run(request).await
+}
+
 /// Every route of the server.
 pub fn router(state: SharedState) -> Router {
     Router::new()
@@ -212,6 +241,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(periods::routes())
         .merge(admin::routes())
         .merge(api::routes())
+        .layer(axum::middleware::from_fn(refuse_declared_oversize))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn(trace_request))
         // Journal uploads are the largest requests.

@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use closebook_bench::{generate, measure, results};
+use closebook_bench::{generate, measure, results, serve_load};
 use std::path::PathBuf;
 
 /// The allocator the closebook binary uses, so that the raw-SQLite ceiling measured in this
@@ -72,6 +72,33 @@ enum Command {
         /// A Markdown file of analysis (bottlenecks of missed targets) appended to the results.
         #[arg(long)]
         notes: Option<PathBuf>,
+    },
+    /// Load the close workspace server: clients read the board (signed in, as a browser does)
+    /// idle, beside writers posting journals through the API, and while the month-end close
+    /// runs; print response-time percentiles and throughput, then check that every accepted
+    /// write is in the ledger once and that `closebook verify` is clean.
+    Serve {
+        /// Journal entries of the ledger served (about three lines each).
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Clients at once, each with its own connection.
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+        /// Of those, clients that post one-entry journals in the mixed phase.
+        #[arg(long, default_value_t = 5)]
+        writers: usize,
+        /// Seconds of the idle phase and of the mixed phase each.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// The closebook binary to serve with.
+        #[arg(long, default_value = "target/release/closebook")]
+        closebook: PathBuf,
+        /// The folder of the compiled plugins (scripts/build-plugins).
+        #[arg(long, default_value = "target/wasm32-wasip2/release")]
+        plugins: PathBuf,
+        /// Where generated files, ledgers and caches go (not committed).
+        #[arg(long, default_value = "target/bench")]
+        work: PathBuf,
     },
 }
 
@@ -172,6 +199,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(path) = results_file {
                 std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
             }
+        }
+        Command::Serve {
+            entries,
+            clients,
+            writers,
+            seconds,
+            closebook,
+            plugins,
+            work,
+        } => {
+            std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+            let options = serve_load::LoadOptions {
+                entries,
+                clients,
+                writers,
+                phase: std::time::Duration::from_secs(seconds),
+                closebook,
+                plugins,
+                work,
+            };
+            let figures = serve_load::run(&options)?;
+            let command = format!(
+                "closebook-bench serve --entries {entries} --clients {clients} --writers {writers} --seconds {seconds}"
+            );
+            let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+            print!("{}", serve_load::render(&figures, &date, &results::machine(), &command));
         }
     }
     Ok(())

@@ -51,7 +51,7 @@ pub struct Options {
 }
 
 /// The outcome of one child process.
-struct ChildRun {
+pub(crate) struct ChildRun {
     wall: Duration,
     max_rss_bytes: u64,
 }
@@ -321,7 +321,7 @@ pub(crate) fn remove_database(path: &Path) -> anyhow::Result<()> {
 }
 
 /// Copies a closed SQLite database (no open connection holds a WAL) to a fresh path.
-fn copy_database(from: &Path, to: &Path) -> anyhow::Result<()> {
+pub(crate) fn copy_database(from: &Path, to: &Path) -> anyhow::Result<()> {
     remove_database(to)?;
     // Checkpoint first so that the main file alone holds every page.
     rusqlite::Connection::open(from)?.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
@@ -331,7 +331,7 @@ fn copy_database(from: &Path, to: &Path) -> anyhow::Result<()> {
 
 /// Runs the closebook binary on `database` as the benchmark user, with the plugin cache in the
 /// work folder. Refuses a failed run, showing its stderr.
-fn closebook(options: &Options, database: &Path, arguments: &[&str]) -> anyhow::Result<ChildRun> {
+pub(crate) fn closebook(options: &Options, database: &Path, arguments: &[&str]) -> anyhow::Result<ChildRun> {
     let mut command = Command::new(&options.closebook);
     command
         .arg("--db")
@@ -482,7 +482,7 @@ fn pin(options: &Options, key: &str, name: &str) -> anyhow::Result<String> {
 
 /// Writes the month-end close (every standard step, as in the demo, without the review and the
 /// manual task that would wait for a person) and the year-end close; returns their paths.
-fn write_close_configs(options: &Options) -> anyhow::Result<(PathBuf, PathBuf)> {
+pub(crate) fn write_close_configs(options: &Options) -> anyhow::Result<(PathBuf, PathBuf)> {
     let reports = options.work.join("reports");
     let month_end = format!(
         "[close]\nname = \"bench-month-end\"\nentities = \"all\"\n\n[plugins]\n{}{}{}\n\

@@ -186,6 +186,12 @@ pub struct ServeArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// The address of a reverse proxy in front of the server (repeat for several): requests
+    /// from it are taken to come from the address it names in X-Forwarded-For, for sign-in
+    /// throttling and the audit trail. Without it the header is ignored, since anyone can send
+    /// it.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Subcommand)]

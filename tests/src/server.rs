@@ -127,3 +127,28 @@ pub fn demo_ledger() -> Ledger {
     std::fs::copy(template.db(), ledger.db()).expect("copying the demo ledger");
     ledger
 }
+
+/// What a browser gets by opening the sign-in page at `url` (`http://127.0.0.1:PORT`): the
+/// sign-in cookie (`closebook_login=…`) and the form's token that must match it.
+pub fn login_form(agent: &ureq::Agent, url: &str) -> (String, String) {
+    let mut response = agent
+        .get(&format!("{url}/login"))
+        .call()
+        .expect("the sign-in page answers");
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("closebook_login="))
+        .expect("the sign-in page sets its cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = response.body_mut().read_to_string().unwrap();
+    let marker = "name=\"login_token\" value=\"";
+    let start = page.find(marker).expect("the sign-in form carries its token") + marker.len();
+    let token = page[start..].split('"').next().unwrap().to_owned();
+    (cookie, token)
+}

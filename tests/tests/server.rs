@@ -3,7 +3,9 @@
 //! nothing, a close run and its sign-offs through the API, and the browser's side: sign-in,
 //! session cookies, CSRF, throttling, expiry and escaping.
 
-use closebook_tests::server::{ALICE_PASSWORD, BOB_PASSWORD, CAROL_PASSWORD, Server, create_token, demo_ledger};
+use closebook_tests::server::{
+    ALICE_PASSWORD, BOB_PASSWORD, CAROL_PASSWORD, Server, create_token, demo_ledger, login_form,
+};
 use serde_json::{Value, json};
 
 fn agent() -> ureq::Agent {
@@ -292,8 +294,14 @@ impl Browser {
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> (u16, String, Option<String>) {
         let mut response = response.expect("the server answers");
-        if let Some(cookie) = response.headers().get("set-cookie") {
-            let cookie = cookie.to_str().unwrap().to_owned();
+        // The session cookie; the sign-in form's own cookie is fetched anew for each sign-in.
+        let session = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|cookie| cookie.to_str().unwrap())
+            .find(|cookie| cookie.starts_with("closebook_session="));
+        if let Some(cookie) = session {
             let pair = cookie.split(';').next().unwrap().to_owned();
             self.cookie = if pair.ends_with('=') { None } else { Some(pair) };
         }
@@ -322,11 +330,23 @@ impl Browser {
         self.finish(response)
     }
 
+    /// Opens the sign-in page and submits its form, as a browser does.
     fn sign_in(&mut self, server: &Server, user: &str, password: &str) -> (u16, String, Option<String>) {
-        self.post(
-            &server.url("/login"),
-            &[("user", user), ("password", password), ("next", "/periods")],
-        )
+        let (login_cookie, token) = login_form(&agent(), &server.url);
+        let cookies = match &self.cookie {
+            Some(cookie) => format!("{cookie}; {login_cookie}"),
+            None => login_cookie,
+        };
+        let response = agent()
+            .post(&server.url("/login"))
+            .header("Cookie", &cookies)
+            .send_form([
+                ("user", user),
+                ("password", password),
+                ("next", "/periods"),
+                ("login_token", &token),
+            ]);
+        self.finish(response)
     }
 }
 
@@ -346,9 +366,37 @@ fn signing_in_starts_a_strict_session_and_signing_out_ends_it() {
     let mut browser = Browser::new();
     let (status, _, location) = browser.get(&server.url("/periods"));
     assert_eq!((status, location.as_deref()), (303, Some("/login?next=%2Fperiods")));
+    // A sign-in form that was not served by the workspace to this browser (login CSRF: another
+    // site's form has no sign-in cookie; a stale page has another token) checks nothing.
+    let (login_cookie, token) = login_form(&agent(), &server.url);
+    assert_eq!(login_cookie.len(), "closebook_login=".len() + 64);
+    for (cookie, form_token) in [
+        (None, token.as_str()),
+        (Some(login_cookie.as_str()), "forged"),
+        (Some(login_cookie.as_str()), ""),
+    ] {
+        let mut request = agent().post(&server.url("/login"));
+        if let Some(cookie) = cookie {
+            request = request.header("Cookie", cookie);
+        }
+        let (status, page) =
+            read(request.send_form([("user", "bob"), ("password", BOB_PASSWORD), ("login_token", form_token)]));
+        assert_eq!(status, 403, "{page}");
+        assert!(page.contains("was not served by this workspace"), "{page}");
+        assert!(
+            page.contains("name=\"login_token\""),
+            "a fresh form to sign in again: {page}"
+        );
+    }
     let mut response = agent()
         .post(&server.url("/login"))
-        .send_form([("user", "bob"), ("password", BOB_PASSWORD), ("next", "/periods")])
+        .header("Cookie", &login_cookie)
+        .send_form([
+            ("user", "bob"),
+            ("password", BOB_PASSWORD),
+            ("next", "/periods"),
+            ("login_token", &token),
+        ])
         .unwrap();
     assert_eq!(response.status().as_u16(), 303);
     let cookie = response
@@ -479,6 +527,47 @@ fn failed_sign_ins_are_refused_alike_then_throttled_and_audited() {
         .filter(|record| record["action"] == "user.sign-in.refused" && record["user"] == "bob")
         .count();
     assert_eq!(refused, 5, "{audit}");
+}
+
+#[test]
+fn behind_a_trusted_proxy_sign_ins_are_throttled_and_audited_by_the_forwarded_address() {
+    let ledger = demo_ledger();
+    let server = Server::start(&ledger, &[], &["--trusted-proxy", "127.0.0.1"]);
+    let sign_in_from = |forwarded: &str, user: &str, password: &str| {
+        let (login_cookie, token) = login_form(&agent(), &server.url);
+        read(
+            agent()
+                .post(&server.url("/login"))
+                .header("Cookie", &login_cookie)
+                .header("X-Forwarded-For", forwarded)
+                .send_form([("user", user), ("password", password), ("login_token", &token)]),
+        )
+    };
+    // The client's own entry (left) is not believed; the proxy's (right) is.
+    let (status, _) = sign_in_from("192.0.2.1, 203.0.113.7", "bob", "not the password");
+    assert_eq!(status, 401);
+    for attempt in 0..19 {
+        let (status, page) = sign_in_from("203.0.113.7", &format!("nobody{attempt}"), "guess");
+        assert_eq!(status, 401, "{page}");
+    }
+    // Twenty failures from 203.0.113.7: it is refused even with a right password...
+    let (status, page) = sign_in_from("203.0.113.7", "carol", CAROL_PASSWORD);
+    assert_eq!(status, 429, "{page}");
+    // ...while the other people behind the same proxy still sign in.
+    let (status, page) = sign_in_from("198.51.100.9", "carol", CAROL_PASSWORD);
+    assert_eq!(status, 303, "{page}");
+    let audit = ledger
+        .run(&["audit", "--format", "json", "--limit", "5"])
+        .success()
+        .json();
+    let addresses: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|record| record["action"].as_str().unwrap().starts_with("user.sign-in"))
+        .map(|record| record["details"]["address"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(addresses, ["203.0.113.7", "198.51.100.9"], "{audit}");
 }
 
 #[test]
@@ -751,13 +840,20 @@ fn with_a_certificate_the_server_speaks_https_and_its_cookies_are_secure() {
         )
         .build()
         .into();
+    let (login_cookie, token) = login_form(&agent, &server.url);
     let response = agent
         .post(&server.url("/login"))
-        .send_form([("user", "bob"), ("password", BOB_PASSWORD)])
+        .header("Cookie", &login_cookie)
+        .send_form([("user", "bob"), ("password", BOB_PASSWORD), ("login_token", &token)])
         .unwrap();
     assert_eq!(response.status().as_u16(), 303);
     let cookie = response.headers().get("set-cookie").unwrap().to_str().unwrap();
     assert!(cookie.ends_with("; Secure"), "{cookie}");
+    assert_eq!(
+        response.headers().get("strict-transport-security").unwrap(),
+        "max-age=31536000",
+        "browsers are told to use HTTPS only"
+    );
     // A key that is not a key is refused at start, naming both files.
     let output = std::process::Command::new(closebook_tests::closebook_binary())
         .arg("--db")
@@ -788,12 +884,15 @@ fn a_sign_in_always_starts_a_new_session_id() {
     let ledger = demo_ledger();
     let server = Server::start(&ledger, &[], &[]);
     let session_of = |cookie: Option<&str>| {
-        let mut request = agent().post(&server.url("/login"));
-        if let Some(cookie) = cookie {
-            request = request.header("Cookie", cookie);
-        }
-        let response = request
-            .send_form([("user", "bob"), ("password", BOB_PASSWORD)])
+        let (login_cookie, token) = login_form(&agent(), &server.url);
+        let cookies = match cookie {
+            Some(cookie) => format!("{cookie}; {login_cookie}"),
+            None => login_cookie,
+        };
+        let response = agent()
+            .post(&server.url("/login"))
+            .header("Cookie", &cookies)
+            .send_form([("user", "bob"), ("password", BOB_PASSWORD), ("login_token", &token)])
             .unwrap();
         let cookie = response
             .headers()

@@ -34,6 +34,7 @@ pub fn run(context: &Context, arguments: ServeArgs) -> anyhow::Result<()> {
         session_idle,
         session_max,
         secure_cookies: arguments.secure_cookies || arguments.tls_cert.is_some(),
+        trusted_proxies: arguments.trusted_proxies.clone(),
     }));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -69,9 +70,6 @@ pub fn run(context: &Context, arguments: ServeArgs) -> anyhow::Result<()> {
             context.db.display(),
             if tls.is_some() { "https" } else { "http" }
         );
-        match tls {
-            Some(tls) => crate::server::serve_tls(listener, tls, state).await,
-            None => crate::server::serve(listener, state).await,
-        }
+        crate::server::serve(listener, tls, state).await
     })
 }

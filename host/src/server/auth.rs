@@ -83,8 +83,12 @@ fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
 
 /// The value of one cookie of a request.
 pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+    cookie_in(&parts.headers, name)
+}
+
+/// The value of the cookie `name` among a request's headers.
+pub fn cookie_in<'a>(headers: &'a header::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
@@ -263,6 +267,53 @@ pub fn session_cookie(id: &str, max_age: chrono::Duration, secure: bool) -> head
         max_age.num_seconds()
     ))
     .expect("a hex session id makes a valid header")
+}
+
+/// The address a request comes from: the connection's peer, unless the peer is a trusted
+/// reverse proxy; then the rightmost address of `X-Forwarded-For` that is not itself a trusted
+/// proxy (each proxy appends the address it was reached from, so the entries left of the first
+/// untrusted one may be forged by the client). A header that cannot be read leaves the peer.
+pub fn client_address(trusted: &[IpAddr], peer: IpAddr, headers: &header::HeaderMap) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let mut hops: Vec<&str> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(value) = value.to_str() else {
+            return peer;
+        };
+        hops.extend(value.split(',').map(str::trim));
+    }
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(address) if trusted.contains(&address) => {}
+            Ok(address) => return address,
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
+/// The cookie of the sign-in form's token (login CSRF): only the sign-in path sees it, for an
+/// hour, and a cross-site form never sends it (`SameSite=Strict`), so a sign-in forged from
+/// another site (to sign the victim in as the attacker) is refused.
+pub const LOGIN_COOKIE: &str = "closebook_login";
+const LOGIN_TOKEN_SECONDS: i64 = 3600;
+
+/// A fresh sign-in form token and the cookie that carries it.
+pub fn login_token(secure: bool) -> anyhow::Result<(String, header::HeaderValue)> {
+    let token = credentials::random_hex(SESSION_ID_BYTES)?;
+    let secure = if secure { "; Secure" } else { "" };
+    let cookie = header::HeaderValue::from_str(&format!(
+        "{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age={LOGIN_TOKEN_SECONDS}{secure}"
+    ))?;
+    Ok((token, cookie))
+}
+
+/// Whether a sign-in form's token matches the cookie the form was served with.
+pub fn login_token_matches(headers: &header::HeaderMap, given: &str) -> bool {
+    cookie_in(headers, LOGIN_COOKIE)
+        .is_some_and(|expected| !expected.is_empty() && constant_time_eq(expected.as_bytes(), given.as_bytes()))
 }
 
 pub fn clear_session_cookie() -> header::HeaderValue {
@@ -463,6 +514,36 @@ pub fn safe_next(next: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_address_is_taken_from_trusted_proxies_only() {
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let headers = |values: &[&str]| {
+            let mut headers = header::HeaderMap::new();
+            for value in values {
+                headers.append("x-forwarded-for", header::HeaderValue::from_str(value).unwrap());
+            }
+            headers
+        };
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        // Without a trusted proxy the header is anyone's to forge.
+        assert_eq!(client_address(&[], proxy, &headers(&["203.0.113.7"])), proxy);
+        assert_eq!(client_address(&[proxy], proxy, &headers(&["203.0.113.7"])), client);
+        // The client's own forged entries are left of the one the proxy appended.
+        assert_eq!(
+            client_address(&[proxy], proxy, &headers(&["198.51.100.1, 203.0.113.7"])),
+            client
+        );
+        // Two trusted proxies in a row, the header split over two lines.
+        let inner: IpAddr = "10.0.0.3".parse().unwrap();
+        assert_eq!(
+            client_address(&[proxy, inner], proxy, &headers(&["203.0.113.7", "10.0.0.3"])),
+            client
+        );
+        // Nothing usable: the peer.
+        assert_eq!(client_address(&[proxy], proxy, &headers(&["not an address"])), proxy);
+        assert_eq!(client_address(&[proxy], proxy, &headers(&[])), proxy);
+    }
 
     #[test]
     fn the_throttle_refuses_after_the_limit_and_forgets_after_the_window() {

@@ -50,6 +50,12 @@ impl ServerError {
 /// 500 for the ledger file itself.
 fn status_of(error: &anyhow::Error) -> StatusCode {
     for cause in error.chain() {
+        if let Some(refused) = cause.downcast_ref::<super::auth::SignInRefused>() {
+            return match refused {
+                super::auth::SignInRefused::Wrong => StatusCode::UNAUTHORIZED,
+                super::auth::SignInRefused::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            };
+        }
         if let Some(access) = cause.downcast_ref::<AccessError>() {
             return match access {
                 AccessError::NotPermitted {

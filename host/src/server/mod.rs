@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub session_max: chrono::Duration,
     /// Session cookies carry `Secure` (the server is reached over HTTPS, through a proxy).
     pub secure_cookies: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// A close configuration the workspace shows.
@@ -162,10 +164,21 @@ impl AppState {
 }
 
 /// Headers every response carries: no inline script may run, no other site may frame a page,
-/// no page is cached (they show the ledger as it is now), no referrer leaks a path.
-async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+/// no page is cached (they show the ledger as it is now), no referrer leaks a path; and when the
+/// workspace is reached over HTTPS (its own TLS, or `--secure-cookies` behind a proxy), browsers
+/// are told to use HTTPS only for a year (HSTS).
+async fn security_headers(
+    axum::extract::State(state): axum::extract::State<SharedState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if state.config.secure_cookies {
+        headers
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert(HeaderValue::from_static("max-age=31536000"));
+    }
     let set = |headers: &mut axum::http::HeaderMap, name: header::HeaderName, value: &'static str| {
         headers.entry(name).or_insert(HeaderValue::from_static(value));
     };
@@ -242,37 +255,26 @@ pub fn router(state: SharedState) -> Router {
         .merge(admin::routes())
         .merge(api::routes())
         .layer(axum::middleware::from_fn(refuse_declared_oversize))
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            security_headers,
+        ))
         .layer(axum::middleware::from_fn(trace_request))
         // Journal uploads are the largest requests.
         .layer(axum::extract::DefaultBodyLimit::max(api::UPLOAD_BYTES_MAX))
         .with_state(state)
 }
 
-/// Serves until ctrl-c or SIGTERM, then finishes the requests in flight.
-pub async fn serve(listener: tokio::net::TcpListener, state: SharedState) -> anyhow::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let signalled = Arc::clone(&stopping);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        signalled.notify_one();
-    });
-    // Open boards follow a close's progress on streams that do not end by themselves: after
-    // the grace period the server stops whatever is still open.
-    tokio::select! {
-        served = server => served.context("serving"),
-        () = async {
-            stopping.notified().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => Ok(()),
-    }
-}
-
-/// Serves HTTPS until ctrl-c or SIGTERM, then gives the requests in flight time to finish.
-pub async fn serve_tls(
+/// Serves (HTTPS when given a TLS configuration) until ctrl-c or SIGTERM, then gives the
+/// requests in flight [`SHUTDOWN_GRACE`] to finish: open boards follow a close's progress on
+/// event streams that do not end by themselves, and are closed after it.
+///
+/// A connection must send its first request, and every request its headers, within
+/// [`HEADER_READ_TIMEOUT`]: a client that opens connections and sends nothing (or a byte a
+/// minute) cannot hold the server's connections.
+pub async fn serve(
     listener: tokio::net::TcpListener,
-    tls: axum_server::tls_rustls::RustlsConfig,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
     state: SharedState,
 ) -> anyhow::Result<()> {
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -282,12 +284,25 @@ pub async fn serve_tls(
         shutdown_signal().await;
         stopping.graceful_shutdown(Some(SHUTDOWN_GRACE));
     });
-    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+    let mut server = axum_server::from_tcp(listener.into_std()?)?
         .handle(handle)
-        .serve(app)
-        .await
-        .context("serving HTTPS")
+        .first_request_timeout(HEADER_READ_TIMEOUT);
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(Some(HEADER_READ_TIMEOUT));
+    match tls {
+        Some(tls) => server
+            .acceptor(axum_server::tls_rustls::RustlsAcceptor::new(tls))
+            .serve(app)
+            .await
+            .context("serving HTTPS"),
+        None => server.serve(app).await.context("serving"),
+    }
 }
+
+/// How long a client may take to send a request's headers (and a new connection its first).
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long requests in flight may take to finish after SIGTERM.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);

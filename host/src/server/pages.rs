@@ -4,7 +4,7 @@
 //! `periods`, the audit trail and administration in `admin`. Forms that change anything carry
 //! the session's CSRF token.
 
-use super::auth::{self, Caller, SignInRefused};
+use super::auth::{self, Caller};
 use super::{LoadedClose, ServerError, SharedState};
 use axum::Form;
 use axum::Router;
@@ -134,12 +134,31 @@ struct LoginQuery {
     notice: Option<String>,
 }
 
-async fn login_page(Query(query): Query<LoginQuery>) -> Html<String> {
-    login_form(query.next.as_deref(), query.notice.as_deref(), None)
+async fn login_page(State(state): State<SharedState>, Query(query): Query<LoginQuery>) -> Response {
+    login_form(
+        &state,
+        StatusCode::OK,
+        query.next.as_deref(),
+        query.notice.as_deref(),
+        None,
+    )
 }
 
-fn login_form(next: Option<&str>, notice: Option<&str>, error: Option<&str>) -> Html<String> {
-    layout(
+/// The sign-in form with a fresh form token (and its cookie), answered with `status`.
+fn login_form(
+    state: &SharedState,
+    status: StatusCode,
+    next: Option<&str>,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let (token, cookie) = match auth::login_token(state.config.secure_cookies) {
+        Ok(fresh) => fresh,
+        Err(error) => {
+            return ServerError::internal(format!("making the sign-in form's token: {error:#}")).into_response();
+        }
+    };
+    let page = layout(
         "Sign in",
         None,
         html! {
@@ -147,13 +166,22 @@ fn login_form(next: Option<&str>, notice: Option<&str>, error: Option<&str>) -> 
             @if let Some(error) = error { div.error role="alert" { (error) } }
             form method="post" action="/login" {
                 input type="hidden" name="next" value=(auth::safe_next(next));
+                input type="hidden" name="login_token" value=(token);
                 p { label { "User " input name="user" autocomplete="username" required autofocus; } }
                 p { label { "Password " input name="password" type="password" autocomplete="current-password" required; } }
                 p { button type="submit" { "Sign in" } }
             }
             p.muted { "An administrator sets passwords with " code { "closebook user set-password USER" } "." }
         },
-    )
+    );
+    let mut response = (status, page).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
+    }
+    response
 }
 
 #[derive(Deserialize)]
@@ -161,24 +189,44 @@ struct LoginForm {
     user: String,
     password: String,
     next: Option<String>,
+    /// The form's token, matched against the sign-in cookie (login CSRF).
+    #[serde(default)]
+    login_token: String,
 }
 
 async fn login(
     State(state): State<SharedState>,
     ConnectInfo(address): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = auth::safe_next(form.next.as_deref());
-    let user = form.user.trim().to_owned();
-    let Ok(_slot) = state.sign_in_slots.clone().try_acquire_owned() else {
-        let error = ServerError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the server is busy checking other sign-ins; try again in a moment",
+    if !auth::login_token_matches(&headers, &form.login_token) {
+        // Nothing is checked or counted: the form did not come from this server's sign-in page
+        // in this browser (or it is more than an hour old).
+        return login_form(
+            &state,
+            StatusCode::FORBIDDEN,
+            Some(&next),
+            None,
+            Some(
+                "this sign-in form has expired or was not served by this workspace (cookies must be on for it): nothing was checked; sign in again on this page",
+            ),
         );
-        return (error.status, login_form(Some(&next), None, Some(&error.message))).into_response();
+    }
+    let user = form.user.trim().to_owned();
+    let address = auth::client_address(&state.config.trusted_proxies, address.ip(), &headers);
+    let Ok(_slot) = state.sign_in_slots.clone().try_acquire_owned() else {
+        return login_form(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(&next),
+            None,
+            Some("the server is busy checking other sign-ins; try again in a moment"),
+        );
     };
     let outcome = state
-        .blocking(move |state| auth::sign_in(state, &user, &form.password, address.ip()))
+        .blocking(move |state| auth::sign_in(state, &user, &form.password, address))
         .await;
     match outcome {
         Ok(session) => {
@@ -189,16 +237,8 @@ async fn login(
             );
             response
         }
-        Err(error) => {
-            let status = if error.message.contains("too many failed sign-ins") {
-                StatusCode::TOO_MANY_REQUESTS
-            } else if error.message == SignInRefused::Wrong.to_string() {
-                StatusCode::UNAUTHORIZED
-            } else {
-                error.status
-            };
-            (status, login_form(Some(&next), None, Some(&error.message))).into_response()
-        }
+        // 401 for a wrong name or password, 429 when throttled (typed, see `error::status_of`).
+        Err(error) => login_form(&state, error.status, Some(&next), None, Some(&error.message)),
     }
 }
 

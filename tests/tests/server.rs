@@ -923,7 +923,8 @@ fn an_entity_the_user_may_not_read_is_not_found_like_one_that_does_not_exist() {
     );
     ledger.run(&["setup", "apply", &setup]).success();
     let carol = create_token(&ledger, "carol", "audit");
-    let server = Server::start(&ledger, &[], &[]);
+    let config = ledger.pinned_demo_close();
+    let server = Server::start(&ledger, &[&config], &[]);
     let report = |entity: &str| {
         get(
             &server.url(&format!("/api/v1/reports/trial-balance?entity={entity}&period=2026-01")),
@@ -942,6 +943,25 @@ fn an_entity_the_user_may_not_read_is_not_found_like_one_that_does_not_exist() {
     );
     let (_, me) = get(&server.url("/api/v1/me"), &carol);
     assert_eq!(json(&me)["entities"], json!(["ACME-DE"]));
+    // Putting the period on hold waits on every entity's trial-balance check: carol sees
+    // ACME-DE's by name and status, and ACME-US's only as a count.
+    let base = server.url("/api/v1/closes/acme-month-end/2026-01");
+    let (status, task) = get(&format!("{base}/tasks/ACME-DE/period-on-hold"), &carol);
+    assert_eq!(status, 200, "{task}");
+    assert!(!task.contains("ACME-US"), "{task}");
+    let after = json(&task)["after"].clone();
+    assert_eq!(
+        after,
+        json!([
+            ["ACME-DE:reports", "pending"],
+            ["ACME-DE:trial-balance-check", "pending"],
+            ["1 task of an entity you may not read", "pending"]
+        ])
+    );
+    let (status, board) = get(&format!("{base}/status"), &carol);
+    assert_eq!(status, 200, "{board}");
+    assert!(!board.contains("ACME-US"), "{board}");
+    assert!(board.contains("1 task of an entity you may not read"), "{board}");
 }
 
 #[test]

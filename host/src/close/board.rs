@@ -59,7 +59,17 @@ pub fn readable_board(
 ) -> anyhow::Result<Board> {
     context.check_config()?;
     context.entity_filter = ledger.readable_or_refuse(&context.entities()?)?;
-    board(context, today)
+    let mut board = board(context, today)?;
+    // A task may wait on tasks of entities the reader is not granted: counted, not named.
+    let readable = ledger.readable_entities()?;
+    for row in &mut board.rows {
+        let (shown, hidden) = super::split_readable(std::mem::take(&mut row.blocked_by), String::as_str, &readable);
+        row.blocked_by = shown;
+        if !hidden.is_empty() {
+            row.blocked_by.push(super::hidden_dependencies(hidden.len()));
+        }
+    }
+    Ok(board)
 }
 
 pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Board> {

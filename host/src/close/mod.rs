@@ -410,6 +410,24 @@ pub(crate) fn dependency_entities<'a>(
     targets.into_iter().filter(runs_in).collect()
 }
 
+/// Splits dependency names (`ENTITY:task …`) into those of entities the reader may read and
+/// those of others, whose names and statuses the reader is not shown.
+pub(crate) fn split_readable<T>(items: Vec<T>, name: impl Fn(&T) -> &str, readable: &[EntityId]) -> (Vec<T>, Vec<T>) {
+    items.into_iter().partition(|item| {
+        let entity = name(item).split_once(':').map_or("", |(entity, _)| entity);
+        readable.iter().any(|readable| readable.as_str() == entity)
+    })
+}
+
+/// What the reader is told about dependencies they may not see.
+pub(crate) fn hidden_dependencies(count: usize) -> String {
+    if count == 1 {
+        "1 task of an entity you may not read".to_owned()
+    } else {
+        format!("{count} tasks of entities you may not read")
+    }
+}
+
 fn waiting_on(
     db: &Db<'_>,
     context: &CloseContext<'_>,

@@ -308,7 +308,33 @@ pub struct TaskView {
     pub entries: Vec<ProposedEntryView>,
 }
 
-/// Reads what `closebook close show` prints for `task_id` of `entity`.
+/// The task as its reader may see it: `ledger` is opened for the reader (permissions checked),
+/// who must be able to read `entity`; dependencies on tasks of entities the reader may not read
+/// are counted in one line, without their names, and shown as done only when all of them are.
+pub fn readable_task_view(
+    context: &CloseContext<'_>,
+    ledger: &mut closebook_ledger::Ledger,
+    entity: &EntityId,
+    task_id: &str,
+) -> anyhow::Result<TaskView> {
+    ledger.authorize(closebook_ledger::access::Permission::LedgerRead, Some(entity))?;
+    let mut view = task_view(context, entity, task_id)?;
+    let readable = ledger.readable_entities()?;
+    let (shown, hidden) = super::split_readable(std::mem::take(&mut view.after), |(name, _)| name.as_str(), &readable);
+    view.after = shown;
+    if !hidden.is_empty() {
+        let status = hidden
+            .iter()
+            .map(|(_, status)| *status)
+            .find(|status| !status.is_complete())
+            .unwrap_or(TaskStatus::Done);
+        view.after.push((super::hidden_dependencies(hidden.len()), status));
+    }
+    Ok(view)
+}
+
+/// Reads what `closebook close show` prints for `task_id` of `entity`, for any reader: use
+/// [`readable_task_view`] for one whose permissions are checked.
 pub fn task_view(context: &CloseContext<'_>, entity: &EntityId, task_id: &str) -> anyhow::Result<TaskView> {
     let task = context
         .config

@@ -3,7 +3,7 @@
 use super::Context;
 use crate::cli::{CloseCommand, Format, FormatArg};
 use crate::close::config::CloseConfig;
-use crate::close::review::{entries_table, render_task_view, task_view};
+use crate::close::review::{entries_table, readable_task_view, render_task_view};
 use crate::close::{CloseContext, CloseProgress, ShownStatus, TaskOutcome, board, dry_run_copy, run_close, signoff};
 use crate::diagnostics::Progress;
 use crate::output::{Table, grouped, print, print_json, print_table};
@@ -92,8 +92,13 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             let close = CloseConfig::load(&config)?;
             let close_context = close_context(context, &close, &period, &[]);
             checked(context, &close_context)?;
-            let view = task_view(&close_context, &EntityId::new(entity.clone()), &task)
-                .with_context(|| format!("showing task {task} of {entity} for {period}"))?;
+            let view = readable_task_view(
+                &close_context,
+                &mut context.open_ledger()?,
+                &EntityId::new(entity.clone()),
+                &task,
+            )
+            .with_context(|| format!("showing task {task} of {entity} for {period}"))?;
             match format.format {
                 Format::Json => print_json(&view),
                 Format::Csv => print_table(&entries_table(&view.entries), Format::Csv),

@@ -8,7 +8,7 @@ use super::close_pages::load_board;
 use super::error::ApiError;
 use super::reports::{self, Computed, ReportKind, ReportQuery};
 use super::{ServerError, SharedState};
-use crate::close::review::task_view;
+use crate::close::review::readable_task_view;
 use crate::close::{ShownStatus, TaskOutcome, signoff};
 use axum::Json;
 use axum::Router;
@@ -376,7 +376,7 @@ async fn close_task(
         .with_ledger(&caller.actor, move |ledger, state| {
             let entity = EntityId::new(entity);
             let context = state.task_context(ledger, &close, &period, &entity)?;
-            task_view(&context, &entity, &task)
+            readable_task_view(&context, ledger, &entity, &task)
         })
         .await?;
     to_json(&view)

@@ -5,7 +5,7 @@ use super::auth::{self, Caller};
 use super::pages::{CsrfForm, layout, nonblank};
 use super::{ServerError, SharedState};
 use crate::close::board::{Board, BoardRow, readable_board};
-use crate::close::review::{ProposedEntryView, TaskView, task_view};
+use crate::close::review::{ProposedEntryView, TaskView, readable_task_view};
 use crate::close::signoff;
 use axum::Form;
 use axum::Router;
@@ -237,7 +237,7 @@ async fn task_page(
         .with_ledger(&caller.actor, move |ledger, state| {
             let entity = EntityId::new(entity_id);
             let context = state.task_context(ledger, &close_name, &period_name, &entity)?;
-            let view = task_view(&context, &entity, &task_id)?;
+            let view = readable_task_view(&context, ledger, &entity, &task_id)?;
             let policy = ledger.policy().cloned().unwrap_or_default();
             let user = ledger.actor().user.to_string();
             Ok((

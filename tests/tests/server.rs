@@ -794,13 +794,57 @@ fn the_command_line_runs_against_a_server_with_the_output_and_exit_codes_of_loca
     )
     .failure();
     assert_eq!(remote_error, local);
-    // The close runs on the server; the board then shows the review waiting.
+    // The close runs on the server, and a board open on it follows the run live, as one
+    // started on the board; the server's own log does not get the progress lines.
+    let mut browser = Browser::new();
+    browser.sign_in(&server, "alice", ALICE_PASSWORD);
+    let session = browser.cookie.clone().unwrap();
+    let events_url = server.url("/closes/acme-month-end/2026-01/events");
+    let (lines_sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        let response = agent().get(&events_url).header("Cookie", &session).call().unwrap();
+        let reader = std::io::BufReader::new(response.into_body().into_reader());
+        for line in reader.lines().map_while(Result::ok) {
+            let finished = line == "event: finished";
+            if lines_sender.send(line).is_err() || finished {
+                return;
+            }
+        }
+    });
+    // The stream is open before the run starts (the keep-alive comments aside, nothing comes
+    // before the run).
+    std::thread::sleep(std::time::Duration::from_millis(500));
     remote(
         &server,
         &bob,
         &["close", "run", "--config", &config, "--period", "2026-01"],
     )
     .success();
+    let mut followed = Vec::new();
+    while let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(60)) {
+        let finished = line == "event: finished";
+        followed.push(line);
+        if finished {
+            break;
+        }
+    }
+    assert_eq!(
+        followed.last().map(String::as_str),
+        Some("event: finished"),
+        "{followed:?}"
+    );
+    assert!(
+        followed
+            .iter()
+            .any(|line| line.starts_with("data: [") && line.contains("ACME-US management-fee")),
+        "{followed:?}"
+    );
+    assert!(
+        !server.log.lock().unwrap().contains("management-fee: "),
+        "{}",
+        server.log.lock().unwrap()
+    );
     let status = remote(
         &server,
         &bob,

@@ -131,29 +131,41 @@ fn run_command(
     if let Some(warning) = close_context(context, &close, period, &entities).previous_close_incomplete()? {
         eprintln!("warning: {warning}");
     }
-    let progress = Progress::start(format!("close {} {period}", close.name), None, false);
-    // Until the first task starts: the plugins load (compiled on their first run) and the close's
-    // state is brought up to date.
-    progress.update(0, "loading plugins, checking what changed since the last run");
-    let mut progress = TaskProgress(progress);
+    // On the server (remote command line) the progress goes to the close's boards; here, to
+    // stderr.
+    let mut remote_out = context.close_progress.borrow_mut().take();
+    let mut local_progress: Option<TaskProgress> = None;
+    let mut remote_progress;
+    let progress: &mut dyn CloseProgress = if let Some(out) = remote_out.as_deref_mut() {
+        remote_progress = crate::close::Progress { out, terminal: false };
+        &mut remote_progress
+    } else {
+        let bar = Progress::start(format!("close {} {period}", close.name), None, false);
+        // Until the first task starts: the plugins load (compiled on their first run) and the
+        // close's state is brought up to date.
+        bar.update(0, "loading plugins, checking what changed since the last run");
+        local_progress = Some(TaskProgress(bar));
+        local_progress.as_mut().expect("set just above")
+    };
     let outcomes = if dry_run {
         let directory = tempfile_directory(&context.db)?;
         let copy = dry_run_copy(&context.db, &directory)?;
         let mut close_context = close_context(context, &close, period, &entities);
         close_context.db = copy;
         close_context.dry_run = true;
-        let outcomes = run_close(&close_context, rerun.as_deref(), &mut progress);
+        let outcomes = run_close(&close_context, rerun.as_deref(), progress);
         let _ = std::fs::remove_dir_all(&directory);
         outcomes?
     } else {
         run_close(
             &close_context(context, &close, period, &entities),
             rerun.as_deref(),
-            &mut progress,
+            progress,
         )?
     };
-    // The bar goes before the report is printed under it.
-    drop(progress);
+    // The bar goes before the report is printed under it; the boards learn the run ended.
+    drop(remote_out);
+    drop(local_progress.take());
     report(&close, period, &outcomes, dry_run, format.format)?;
     let failed = outcomes
         .iter()

@@ -37,6 +37,9 @@ pub struct Context {
     pub actor: Actor,
     /// What a close command needs in each entity of its close (checked once close.toml is read).
     pub close_permission: Option<Permission>,
+    /// Where `close run` reports its progress instead of stderr: the server's remote command
+    /// line sends it to the boards open on the close, as a run started there does.
+    pub close_progress: std::cell::RefCell<Option<Box<dyn std::io::Write + Send>>>,
 }
 
 impl Context {
@@ -155,6 +158,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             method: IdentityMethod::Declared,
         },
         close_permission: None,
+        close_progress: std::cell::RefCell::new(None),
         identity: Identity::Local(claim),
     };
     execute(context, cli.command)

@@ -537,7 +537,7 @@ async fn cli(State(state): State<SharedState>, caller: Caller, Json(request): Js
         .into());
     }
     // A close command names its close.toml: here, a close this server was started with.
-    let mut run_claim = None;
+    let (mut run_claim, mut progress) = (None, None);
     if let crate::cli::Command::Close(close_command) = &mut command {
         use crate::cli::CloseCommand;
         let (config, period) = match close_command {
@@ -549,8 +549,18 @@ async fn cli(State(state): State<SharedState>, caller: Caller, Json(request): Js
         };
         let name = config.display().to_string();
         *config = state.close(&name)?.path.clone();
-        if let (CloseCommand::Run { entities, .. }, Some(period)) = (&*close_command, period) {
+        if let (CloseCommand::Run { entities, dry_run, .. }, Some(period)) = (&*close_command, period) {
             run_claim = Some(super::runs::authorize_and_claim(&state, &caller, &name, &period, entities).await?);
+            // The boards open on the close follow it, as a run started there (a dry run's
+            // progress is its caller's alone, and the server's log has no use for it).
+            let out: Box<dyn std::io::Write + Send> = if *dry_run {
+                Box::new(std::io::sink())
+            } else {
+                Box::new(super::events::ProgressWriter::new(
+                    state.progress_channel(&name, &period),
+                ))
+            };
+            progress = Some(out);
         }
     }
     let actor = caller.actor.clone();
@@ -564,6 +574,7 @@ async fn cli(State(state): State<SharedState>, caller: Caller, Json(request): Js
                 identity: closebook_ledger::access::Identity::Authenticated(actor.clone()),
                 actor,
                 close_permission: None,
+                close_progress: std::cell::RefCell::new(progress),
             };
             Ok(crate::output::captured(|| crate::commands::execute(context, command)))
         })

@@ -26,6 +26,7 @@ pub enum RunEvent {
 pub struct ProgressWriter {
     channel: broadcast::Sender<RunEvent>,
     pending: Vec<u8>,
+    finished: bool,
 }
 
 impl ProgressWriter {
@@ -33,11 +34,15 @@ impl ProgressWriter {
         Self {
             channel,
             pending: Vec::new(),
+            finished: false,
         }
     }
 
-    /// Sends what is left and the end of the run.
+    /// Sends what is left and the end of the run (once; dropping the writer does it too).
     pub fn finish(&mut self) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
         self.flush_lines(true);
         // Nobody listening is not an error.
         let _ = self.channel.send(RunEvent::Finished);
@@ -60,6 +65,12 @@ impl ProgressWriter {
         if !text.is_empty() {
             let _ = self.channel.send(RunEvent::Line(text.to_owned()));
         }
+    }
+}
+
+impl Drop for ProgressWriter {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 

@@ -581,6 +581,9 @@ async fn cli(State(state): State<SharedState>, caller: Caller, Json(request): Js
         .await?;
     Ok(Json(match outcome {
         Ok(()) => json!({ "stdout": stdout }),
-        Err(error) => json!({ "stdout": stdout, "error": format!("{error:#}") }),
+        Err(error) => {
+            let error = ServerError::from(error).for_client(&state.config.db);
+            json!({ "stdout": stdout, "error": error.detail.unwrap_or(error.message) })
+        }
     }))
 }

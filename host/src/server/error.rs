@@ -43,6 +43,33 @@ impl ServerError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
+
+    /// The refusal as a client may read it: the ledger file's path (and its folder) on the
+    /// server are named only in the server's log, never to a browser or API client. A failure
+    /// of the server itself (5xx) is logged whole first, for its administrator.
+    pub fn for_client(mut self, db: &std::path::Path) -> Self {
+        if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), error = %self.detail.as_deref().unwrap_or(&self.message), "request failed");
+        }
+        let file = db.display().to_string();
+        let folder = db
+            .parent()
+            .map(|folder| folder.display().to_string())
+            .filter(|folder| folder.len() > 1);
+        let scrub = |text: &str| {
+            let mut text = text
+                .replace(&format!("ledger {file}"), "the ledger")
+                .replace(&file, "the ledger file");
+            if let Some(folder) = &folder {
+                text = text.replace(folder.as_str(), "the ledger's folder");
+            }
+            text
+        };
+        self.message = scrub(&self.message);
+        self.detail = self.detail.as_deref().map(scrub);
+        self.refusals = self.refusals.iter().map(|refusal| scrub(refusal)).collect();
+        self
+    }
 }
 
 /// The status a refusal deserves: 403 for permissions and identities, 404 for what does not
@@ -184,5 +211,28 @@ impl IntoResponse for ApiError {
             body["detail"] = serde_json::json!(detail);
         }
         with_retry_after(self.0.status, (self.0.status, Json(body)).into_response())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_is_never_told_where_the_ledger_file_is() {
+        let db = std::path::Path::new("/srv/closebook/acme.db");
+        let error = anyhow::anyhow!("user mallory is blocked")
+            .context("opening ledger /srv/closebook/acme.db")
+            .context("copying /srv/closebook/acme.db to /srv/closebook/tmp/run");
+        let shown = ServerError::from(error).for_client(db);
+        assert_eq!(
+            shown.message,
+            "copying the ledger file to the ledger's folder/tmp/run: opening the ledger: user mallory is blocked"
+        );
+        assert!(!format!("{shown:?}").contains("/srv"), "{shown:?}");
+        // A ledger in the working folder has no folder to hide.
+        let shown = ServerError::bad_request("opening ledger acme.db: no such table")
+            .for_client(std::path::Path::new("acme.db"));
+        assert_eq!(shown.message, "opening the ledger: no such table");
     }
 }

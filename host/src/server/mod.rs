@@ -119,7 +119,7 @@ impl AppState {
         tokio::task::spawn_blocking(move || work(&state))
             .await
             .map_err(|error| ServerError::internal(format!("a request's worker stopped: {error}")))?
-            .map_err(ServerError::from)
+            .map_err(|error| ServerError::from(error).for_client(&self.config.db))
     }
 
     /// The context of `close` for `period`, acting as `actor`: every operation of the close

@@ -119,7 +119,13 @@ impl Ledger {
     /// Opens the ledger for an identity (a command-line claim, or a user the server
     /// authenticated): every operation then checks the actor's permission.
     pub fn open_for(path: &Path, identity: &Identity) -> Result<Self, LedgerError> {
-        let mut store = Store::open(path)?;
+        Self::from_store_for(Store::open(path)?, identity)
+    }
+
+    /// [`Ledger::open_for`] on a store already open (a server keeps a few open between
+    /// requests): the access policy is read anew, so a change of grants or a blocked user
+    /// counts at once.
+    pub fn from_store_for(mut store: Store, identity: &Identity) -> Result<Self, LedgerError> {
         let policy = store.read(|db| db.access_policy())?;
         if policy.administrator.is_none() {
             let Identity::Local(claim) = identity else {
@@ -238,6 +244,11 @@ impl Ledger {
 
     pub fn store(&mut self) -> &mut Store {
         &mut self.store
+    }
+
+    /// The store, to be kept open for another ledger of the same file.
+    pub fn into_store(self) -> Store {
+        self.store
     }
 
     /// Runs a read-only query on one consistent snapshot.

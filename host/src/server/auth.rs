@@ -175,22 +175,23 @@ async fn token_caller(parts: &Parts, state: &SharedState) -> CallerOutcome {
     let hash = credentials::sha256_hex(token.trim());
     let found = state
         .blocking(move |state| {
-            let mut store = Store::open(&state.config.db)?;
-            let now = text(now());
-            let token = store.read(|db| db.api_token_by_hash(&hash))?;
-            match token {
-                Some(token) if token.is_usable_at(&now) => {
-                    // The last use is written at most once a minute, so API reads rarely write.
-                    let stale = token.last_used_at.as_deref().and_then(parse_time).is_none_or(|last| {
-                        parse_time(&now).is_some_and(|now| (now - last).num_seconds() >= SESSION_TOUCH_SECONDS)
-                    });
-                    if stale {
-                        store.write(|db| db.touch_api_token(token.id, &now))?;
+            state.with_store(|store| {
+                let now = text(now());
+                let token = store.read(|db| db.api_token_by_hash(&hash))?;
+                match token {
+                    Some(token) if token.is_usable_at(&now) => {
+                        // The last use is written at most once a minute, so API reads rarely write.
+                        let stale = token.last_used_at.as_deref().and_then(parse_time).is_none_or(|last| {
+                            parse_time(&now).is_some_and(|now| (now - last).num_seconds() >= SESSION_TOUCH_SECONDS)
+                        });
+                        if stale {
+                            store.write(|db| db.touch_api_token(token.id, &now))?;
+                        }
+                        Ok(Some(token.user))
                     }
-                    Ok(Some(token.user))
+                    _ => Ok(None),
                 }
-                _ => Ok(None),
-            }
+            })
         })
         .await
         .map_err(Err)?;
@@ -215,32 +216,33 @@ async fn session_caller(parts: &Parts, state: &SharedState) -> CallerOutcome {
     let id_sha256 = credentials::sha256_hex(&id);
     let found = state
         .blocking(move |state| {
-            let mut store = Store::open(&state.config.db)?;
-            let Some(session) = store.read(|db| db.web_session(&id_sha256))? else {
-                return Ok(Err(
-                    "you were signed out (or the session ended); sign in again".to_owned()
-                ));
-            };
-            let now = now();
-            let (Some(created), Some(seen)) = (parse_time(&session.created_at), parse_time(&session.last_seen_at))
-            else {
-                return Ok(Err("the session could not be read; sign in again".to_owned()));
-            };
-            let expired = if now - seen > state.config.session_idle {
-                Some("your session ended after a while without activity; sign in again")
-            } else if now - created > state.config.session_max {
-                Some("your session reached its longest allowed length; sign in again")
-            } else {
-                None
-            };
-            if let Some(reason) = expired {
-                store.write(|db| db.delete_web_session(&id_sha256))?;
-                return Ok(Err(reason.to_owned()));
-            }
-            if (now - seen).num_seconds() >= SESSION_TOUCH_SECONDS {
-                store.write(|db| db.touch_web_session(&id_sha256, &text(now)))?;
-            }
-            Ok(Ok((session, id_sha256)))
+            state.with_store(|store| {
+                let Some(session) = store.read(|db| db.web_session(&id_sha256))? else {
+                    return Ok(Err(
+                        "you were signed out (or the session ended); sign in again".to_owned()
+                    ));
+                };
+                let now = now();
+                let (Some(created), Some(seen)) = (parse_time(&session.created_at), parse_time(&session.last_seen_at))
+                else {
+                    return Ok(Err("the session could not be read; sign in again".to_owned()));
+                };
+                let expired = if now - seen > state.config.session_idle {
+                    Some("your session ended after a while without activity; sign in again")
+                } else if now - created > state.config.session_max {
+                    Some("your session reached its longest allowed length; sign in again")
+                } else {
+                    None
+                };
+                if let Some(reason) = expired {
+                    store.write(|db| db.delete_web_session(&id_sha256))?;
+                    return Ok(Err(reason.to_owned()));
+                }
+                if (now - seen).num_seconds() >= SESSION_TOUCH_SECONDS {
+                    store.write(|db| db.touch_web_session(&id_sha256, &text(now)))?;
+                }
+                Ok(Ok((session, id_sha256)))
+            })
         })
         .await
         .map_err(Err)?;

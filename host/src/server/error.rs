@@ -44,26 +44,18 @@ impl ServerError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 
-    /// The refusal as a client may read it: the ledger file's path (and its folder) on the
-    /// server are named only in the server's log, never to a browser or API client. A failure
-    /// of the server itself (5xx) is logged whole first, for its administrator.
+    /// The refusal as a client may read it: the ledger file's path on the server is named only
+    /// in the server's log, never to a browser or API client. A failure of the server itself
+    /// (5xx) is logged whole first, for its administrator. (Paths the client sent, such as an
+    /// import's file name, are the client's own and stay.)
     pub fn for_client(mut self, db: &std::path::Path) -> Self {
         if self.status.is_server_error() {
             tracing::error!(status = self.status.as_u16(), error = %self.detail.as_deref().unwrap_or(&self.message), "request failed");
         }
         let file = db.display().to_string();
-        let folder = db
-            .parent()
-            .map(|folder| folder.display().to_string())
-            .filter(|folder| folder.len() > 1);
         let scrub = |text: &str| {
-            let mut text = text
-                .replace(&format!("ledger {file}"), "the ledger")
-                .replace(&file, "the ledger file");
-            if let Some(folder) = &folder {
-                text = text.replace(folder.as_str(), "the ledger's folder");
-            }
-            text
+            text.replace(&format!("ledger {file}"), "the ledger")
+                .replace(&file, "the ledger file")
         };
         self.message = scrub(&self.message);
         self.detail = self.detail.as_deref().map(scrub);
@@ -223,14 +215,14 @@ mod tests {
         let db = std::path::Path::new("/srv/closebook/acme.db");
         let error = anyhow::anyhow!("user mallory is blocked")
             .context("opening ledger /srv/closebook/acme.db")
-            .context("copying /srv/closebook/acme.db to /srv/closebook/tmp/run");
+            .context("checking /srv/closebook/acme.db");
         let shown = ServerError::from(error).for_client(db);
         assert_eq!(
             shown.message,
-            "copying the ledger file to the ledger's folder/tmp/run: opening the ledger: user mallory is blocked"
+            "checking the ledger file: opening the ledger: user mallory is blocked"
         );
         assert!(!format!("{shown:?}").contains("/srv"), "{shown:?}");
-        // A ledger in the working folder has no folder to hide.
+        // A relative path too.
         let shown = ServerError::bad_request("opening ledger acme.db: no such table")
             .for_client(std::path::Path::new("acme.db"));
         assert_eq!(shown.message, "opening the ledger: no such table");

@@ -68,6 +68,41 @@ pub struct AppState {
     progress: Mutex<BTreeMap<(String, String), tokio::sync::broadcast::Sender<events::RunEvent>>>,
     /// The close runs under way, per close and period.
     running: Mutex<BTreeMap<(String, String), runs::Running>>,
+    /// Connections to the ledger kept open between requests.
+    stores: StorePool,
+}
+
+/// Open connections to the ledger file, kept between requests: opening one (the file, its
+/// schema, the statements each request prepares again) costs more than a board read itself.
+/// A store goes back only when its work is done (its transaction committed or rolled back);
+/// nothing but the connection is kept, so every request reads the access policy anew.
+struct StorePool {
+    db: PathBuf,
+    idle: Mutex<Vec<closebook_ledger::store::Store>>,
+}
+
+/// Idle connections kept; more are opened under load and closed after.
+const IDLE_STORES_MAX: usize = 16;
+
+impl StorePool {
+    fn take(&self) -> Result<closebook_ledger::store::Store, closebook_ledger::LedgerError> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        match idle {
+            Some(store) => Ok(store),
+            None => closebook_ledger::store::Store::open(&self.db),
+        }
+    }
+
+    fn give_back(&self, store: closebook_ledger::store::Store) {
+        let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < IDLE_STORES_MAX {
+            idle.push(store);
+        }
+    }
 }
 
 pub type SharedState = Arc<AppState>;
@@ -75,14 +110,29 @@ pub type SharedState = Arc<AppState>;
 impl AppState {
     pub fn new(config: ServerConfig) -> Self {
         Self {
-            config,
             throttle: Mutex::new(auth::Throttle::default()),
             sign_in_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
             progress: Mutex::new(BTreeMap::new()),
             running: Mutex::new(BTreeMap::new()),
+            stores: StorePool {
+                db: config.db.clone(),
+                idle: Mutex::new(Vec::new()),
+            },
+            config,
         }
+    }
+
+    /// Runs `work` on an open connection to the ledger (kept for the next request after).
+    pub fn with_store<T>(
+        &self,
+        work: impl FnOnce(&mut closebook_ledger::store::Store) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let mut store = self.stores.take()?;
+        let outcome = work(&mut store);
+        self.stores.give_back(store);
+        outcome
     }
 
     /// The channel a close run of `close` and `period` reports its progress to.
@@ -103,9 +153,11 @@ impl AppState {
     ) -> Result<T, ServerError> {
         let identity = Identity::Authenticated(actor.clone());
         self.blocking(move |state| {
-            let mut ledger = Ledger::open_for(&state.config.db, &identity)
-                .with_context(|| format!("opening ledger {}", state.config.db.display()))?;
-            work(&mut ledger, state)
+            let store = state.stores.take().context("opening the ledger")?;
+            let mut ledger = Ledger::from_store_for(store, &identity).context("opening the ledger")?;
+            let outcome = work(&mut ledger, state);
+            state.stores.give_back(ledger.into_store());
+            outcome
         })
         .await
     }
@@ -123,19 +175,27 @@ impl AppState {
     }
 
     /// The context of `close` for `period`, acting as `actor`: every operation of the close
-    /// engine checks the actor's permissions (`Identity::Authenticated`).
-    pub fn close_context(&self, actor: &Actor, close: &str, period: &str) -> anyhow::Result<CloseContext<'_>> {
+    /// engine checks the actor's permissions (`Identity::Authenticated`). Its ledger connection
+    /// comes from the pool and goes back when the context is dropped.
+    pub fn close_context(&self, actor: &Actor, close: &str, period: &str) -> anyhow::Result<PooledCloseContext<'_>> {
         let loaded = self.close(close).map_err(|error| anyhow::anyhow!(error.message))?;
-        Ok(CloseContext {
-            config: &loaded.config,
-            db: self.config.db.clone(),
-            cache: crate::commands::plugin::cache_directory(&self.config.db),
-            actor: actor.clone(),
-            identity: Some(Identity::Authenticated(actor.clone())),
-            period: closebook_ledger::ids::PeriodName::new(period),
-            entity_filter: Vec::new(),
-            dry_run: false,
-            open_ledger: std::cell::RefCell::new(None),
+        let store = self.stores.take().context("opening the ledger")?;
+        Ok(PooledCloseContext {
+            context: CloseContext {
+                config: &loaded.config,
+                db: self.config.db.clone(),
+                cache: crate::commands::plugin::cache_directory(&self.config.db),
+                actor: actor.clone(),
+                identity: Some(Identity::Authenticated(actor.clone())),
+                period: closebook_ledger::ids::PeriodName::new(period),
+                entity_filter: Vec::new(),
+                dry_run: false,
+                open_ledger: std::cell::RefCell::new(Some((
+                    self.config.db.clone(),
+                    Ledger::from_store(store, actor.clone()),
+                ))),
+            },
+            pool: &self.stores,
         })
     }
 
@@ -147,7 +207,7 @@ impl AppState {
         close: &str,
         period: &str,
         entity: &closebook_ledger::ids::EntityId,
-    ) -> anyhow::Result<CloseContext<'_>> {
+    ) -> anyhow::Result<PooledCloseContext<'_>> {
         ledger.authorize(closebook_ledger::access::Permission::LedgerRead, Some(entity))?;
         let context = self.close_context(ledger.actor(), close, period)?;
         context.check_config()?;
@@ -160,6 +220,39 @@ impl AppState {
                 "this server shows no close named {name}: start it with --close FILE for that close"
             ))
         })
+    }
+}
+
+/// A close's context on the server: its ledger connection (the close engine's own, opened
+/// without the actor's checks, which the context's identity makes) returns to the pool when
+/// it is dropped, unless the run moved to another file (a dry run's copy).
+pub struct PooledCloseContext<'s> {
+    context: CloseContext<'s>,
+    pool: &'s StorePool,
+}
+
+impl<'s> std::ops::Deref for PooledCloseContext<'s> {
+    type Target = CloseContext<'s>;
+
+    fn deref(&self) -> &CloseContext<'s> {
+        &self.context
+    }
+}
+
+impl std::ops::DerefMut for PooledCloseContext<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.context
+    }
+}
+
+impl Drop for PooledCloseContext<'_> {
+    fn drop(&mut self) {
+        if let Some((path, ledger)) = self.context.open_ledger.get_mut().take()
+            && path == self.context.db
+            && path == self.pool.db
+        {
+            self.pool.give_back(ledger.into_store());
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use super::auth::Caller;
 use super::events::ProgressWriter;
 use super::{AppState, ServerError, SharedState};
-use crate::close::{CloseContext, Progress, TaskOutcome, run_close};
+use crate::close::{Progress, TaskOutcome, run_close};
 use closebook_ledger::Ledger;
 use closebook_ledger::access::Permission;
 use closebook_ledger::ids::EntityId;
@@ -77,7 +77,7 @@ fn checked_context<'s>(
     close: &str,
     period: &str,
     entities: &[String],
-) -> anyhow::Result<CloseContext<'s>> {
+) -> anyhow::Result<super::PooledCloseContext<'s>> {
     let mut context = state.close_context(ledger.actor(), close, period)?;
     context.entity_filter = entities.iter().map(|entity| EntityId::new(entity.clone())).collect();
     context.check_config()?;

@@ -534,15 +534,24 @@ fn run_as_account(account: &str, db: &Path, as_user: Option<&str>, arguments: &[
     if let Some(user) = as_user {
         command.arg("--as").arg(user);
     }
-    let output = command
+    command
         .args(arguments)
         .current_dir(folder)
         .env_remove("CLOSEBOOK_DB")
         .env_remove("CLOSEBOOK_USER")
         .env("USER", as_user.unwrap_or("root"))
-        .env("CLOSEBOOK_CACHE", db.parent().unwrap().join("cache"))
-        .output()
-        .expect("setpriv runs");
+        .env("CLOSEBOOK_CACHE", db.parent().unwrap().join("cache"));
+    // A process another test thread forked while this copy was being written holds the copy
+    // open for writing until it runs its own program, and the copy cannot be run until then
+    // (ETXTBSY): that is over in a moment, so try again.
+    let mut output = command.output().expect("setpriv runs");
+    for _ in 0..20 {
+        if !String::from_utf8_lossy(&output.stderr).contains("Text file busy") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        output = command.output().expect("setpriv runs");
+    }
     closebook_tests::Run::from_output(output)
 }
 

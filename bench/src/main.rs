@@ -74,20 +74,20 @@ enum Command {
         notes: Option<PathBuf>,
     },
     /// Load the close workspace server: clients read the board (signed in, as a browser does)
-    /// idle, beside writers posting journals through the API, and while the month-end close
-    /// runs; print response-time percentiles and throughput, then check that every accepted
-    /// write is in the ledger once and that `closebook verify` is clean.
+    /// idle, then read boards, task pages and reports, import and sign off while the close runs
+    /// halfway through; print throughput and response-time percentiles per operation, then check
+    /// that every accepted import is in the ledger once and that `closebook verify` is clean.
     Serve {
-        /// Journal entries of the ledger served (about three lines each).
+        /// The ledger served: the generated benchmark ledger, or the demo organization.
+        #[arg(long, value_enum, default_value_t = serve_load::LedgerKind::Bench)]
+        ledger: serve_load::LedgerKind,
+        /// Journal entries of the benchmark ledger (about three lines each).
         #[arg(long, default_value_t = 1_000_000)]
         entries: u64,
         /// Clients at once, each with its own connection.
         #[arg(long, default_value_t = 50)]
         clients: usize,
-        /// Of those, clients that post one-entry journals in the mixed phase.
-        #[arg(long, default_value_t = 5)]
-        writers: usize,
-        /// Seconds of the idle phase and of the mixed phase each.
+        /// Seconds of each phase (idle, then mixed with the close).
         #[arg(long, default_value_t = 60)]
         seconds: u64,
         /// The closebook binary to serve with.
@@ -201,9 +201,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Serve {
+            ledger,
             entries,
             clients,
-            writers,
             seconds,
             closebook,
             plugins,
@@ -211,18 +211,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
             let options = serve_load::LoadOptions {
+                ledger,
                 entries,
                 clients,
-                writers,
                 phase: std::time::Duration::from_secs(seconds),
                 closebook,
                 plugins,
                 work,
             };
             let figures = serve_load::run(&options)?;
-            let command = format!(
-                "closebook-bench serve --entries {entries} --clients {clients} --writers {writers} --seconds {seconds}"
-            );
+            let ledger_argument = match ledger {
+                serve_load::LedgerKind::Bench => format!("--entries {entries}"),
+                serve_load::LedgerKind::Demo => "--ledger demo".to_owned(),
+            };
+            let command = format!("closebook-bench serve {ledger_argument} --clients {clients} --seconds {seconds}");
             let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
             print!("{}", serve_load::render(&figures, &date, &results::machine(), &command));
         }

@@ -470,7 +470,7 @@ fn plugin_file(options: &Options, name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// A plugin pin line of a close.toml: path and SHA-256.
-fn pin(options: &Options, key: &str, name: &str) -> anyhow::Result<String> {
+pub(crate) fn pin(options: &Options, key: &str, name: &str) -> anyhow::Result<String> {
     let path = plugin_file(options, name)?;
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok(format!(

@@ -334,30 +334,36 @@ fn the_host_never_trusts_a_proposal() {
 
 #[test]
 fn a_snapshot_made_stale_before_commit_is_never_posted() {
-    // Proves the commit checks the ledger sequence: a journal posted between the step's run
-    // and its commit makes the commit refuse, and the proposal is not posted.
+    // Proves the commit checks what the step read: a journal posted between the step's run and
+    // its commit, on an account and in a period the step read, makes the commit refuse, and
+    // nothing is posted; a journal the step did not read (a later period) leaves its figures as
+    // they were, and its output posts.
     let ledger = Ledger::with_demo_journals();
     let runtime = closebook::plugin::PluginRuntime::new(&ledger.dir.path().join("cache")).unwrap();
-    let plugin = runtime.load_file(&plugin_wasm("guest_propose")).unwrap();
+    let plugin = runtime.load_file(&plugin_wasm("fx_revaluation")).unwrap();
     let request = closebook::step::StepRequest {
         entity: "ACME-US".into(),
         period: "2026-03".into(),
         as_of: None,
-        config: json!({"entries": [{"date": "2026-03-31", "description": "late", "lines": [line("1000", "1.00"), line("4100", "-1.00")]}]}).to_string(),
+        config: json!({"gain_account": "7100", "loss_account": "7200"}).to_string(),
         other_entities: Vec::new(),
         task: None,
         limits: closebook::plugin::Limits::default(),
-        allow_revaluation_lines: false,
+        allow_revaluation_lines: true,
         allow_next_year_opening: false,
     };
+    let late = |key: &str, date: &str| {
+        let journal = ledger.write(
+            &format!("{key}.csv"),
+            &format!("entry,date,account,amount\n{key},{date},1300,5.00\n{key},{date},4100,-5.00\n"),
+        );
+        ledger
+            .run(&["import", "journals", &journal, "--entity", "ACME-US", "--post"])
+            .success();
+    };
     let preview = closebook::step::run_step(&ledger.db(), &plugin, &request).unwrap();
-    let journal = ledger.write(
-        "late.csv",
-        "entry,date,account,amount\nLATE-1,2026-03-20,1000,5.00\nLATE-1,2026-03-20,4100,-5.00\n",
-    );
-    ledger
-        .run(&["import", "journals", &journal, "--entity", "ACME-US", "--post"])
-        .success();
+    // The revaluation read the intercompany receivable (1300, revalued) in March.
+    late("LATE-1", "2026-03-20");
     let count = ledger.entry_count("ACME-US");
     let mut store_ledger = closebook_ledger::Ledger::open(&ledger.db(), "alice").unwrap();
     let error = closebook::step::post_step(&mut store_ledger, &plugin, &preview).unwrap_err();
@@ -367,8 +373,12 @@ fn a_snapshot_made_stale_before_commit_is_never_posted() {
         "{error:#}"
     );
     assert_eq!(ledger.entry_count("ACME-US"), count);
-    // Run again on the current ledger, and it posts.
+    // Run again on the current ledger: an April journal meanwhile is not in what it read, and
+    // its output posts.
     let preview = closebook::step::run_step(&ledger.db(), &plugin, &request).unwrap();
-    closebook::step::post_step(&mut store_ledger, &plugin, &preview).unwrap();
-    assert_eq!(ledger.entry_count("ACME-US"), count + 1);
+    late("LATE-2", "2026-04-10");
+    let count = ledger.entry_count("ACME-US");
+    let posted = closebook::step::post_step(&mut store_ledger, &plugin, &preview).unwrap();
+    assert!(!posted.entries.is_empty(), "March's revaluation posts entries");
+    assert_eq!(ledger.entry_count("ACME-US"), count + posted.entries.len() as i64);
 }

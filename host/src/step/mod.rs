@@ -293,7 +293,7 @@ pub fn post_record(
     let mut moved = None;
     let mut refused = None;
     let outcome = ledger.store().write(|db| {
-        if let Some(snapshot_moved) = snapshot_moved(db, &record.sequences)? {
+        if let Some(snapshot_moved) = snapshot_moved(db, record)? {
             tracing::info!(
                 moved_entity = %snapshot_moved.entity,
                 from = snapshot_moved.from,
@@ -340,8 +340,8 @@ pub fn post_record(
 /// Why a step's output was not posted.
 #[derive(Debug, thiserror::Error)]
 pub enum PostError {
-    /// An entity the step read posted after its snapshot: its figures are out of date, so it
-    /// must run again. Nothing was posted.
+    /// An entity the step read posted after its snapshot, on an account and in a period it
+    /// read: its figures are out of date, so it must run again. Nothing was posted.
     #[error(transparent)]
     SnapshotMoved(SnapshotMoved),
     /// A posting rule, or the ledger, refused; nothing was posted.
@@ -360,17 +360,43 @@ pub struct SnapshotMoved {
     pub to: i64,
 }
 
-/// The first entity the step read that has posted since its snapshot, if any.
-fn snapshot_moved(db: &Db<'_>, sequences: &BTreeMap<EntityId, i64>) -> Result<Option<SnapshotMoved>, LedgerError> {
-    for (entity, sequence) in sequences {
+/// The first entity whose postings since the step's snapshot change what the step read, if
+/// any: an entry on an account it read, in a period it read. That is the rule that makes a
+/// finished task stale (`close::stale::late_reads`), so a step is refused exactly when posting
+/// it would leave a task stale at once; postings it did not read (a February journal while a
+/// January step ran) leave its figures as they were, and its output is posted. A read not known
+/// query by query (no periods recorded, or no record of the entity at all) counts every
+/// posting, as before reads were recorded.
+fn snapshot_moved(db: &Db<'_>, record: &StepRecord) -> Result<Option<SnapshotMoved>, LedgerError> {
+    for (entity, sequence) in &record.sequences {
         let now = db.ledger_head(entity)?.0;
-        if now != *sequence {
+        if now == *sequence {
+            continue;
+        }
+        let changed = match record.reads.get(entity) {
+            Some(read) if read.periods.is_some() => {
+                let periods = read.periods.as_ref().expect("matched as some");
+                !read.is_empty()
+                    && db.entries_after(entity, *sequence)?.iter().any(|entry| {
+                        periods.contains(&entry.period)
+                            && entry.accounts.iter().any(|account| read.covers_account(account))
+                    })
+            }
+            _ => true,
+        };
+        if changed {
             return Ok(Some(SnapshotMoved {
                 entity: entity.clone(),
                 from: *sequence,
                 to: now,
             }));
         }
+        tracing::debug!(
+            entity = %entity,
+            from = sequence,
+            to = now,
+            "the ledger moved since the snapshot, outside what the step read"
+        );
     }
     Ok(None)
 }

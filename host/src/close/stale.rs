@@ -386,7 +386,9 @@ fn undo_readers_of_changed_entities(
 pub(crate) fn mark_stale(context: &CloseContext<'_>, all_entities: &[EntityId]) -> anyhow::Result<()> {
     let _check = tracing::debug_span!("close.stale_check").entered();
     let mut ledger = context.ledger()?;
-    ledger.store().write(|db| {
+    // Usually nothing is stale: a board read then takes no write lock (see
+    // `Store::write_when_needed`).
+    ledger.store().write_when_needed(|db| {
         mark_stale_signoffs(db, context, all_entities)?;
         mark_stale_reads(db, context, all_entities)
     })?;

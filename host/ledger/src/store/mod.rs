@@ -176,6 +176,37 @@ impl Store {
         Ok(value)
     }
 
+    /// Runs `work`, which usually only reads but sometimes writes (the close's stale marks when
+    /// a board is read), without taking the write lock when it only reads: first in a deferred
+    /// transaction, which takes the lock only at its first write; when that upgrade cannot be
+    /// had (another writer holds the lock, or committed since this snapshot began), `work` runs
+    /// again from the start in an IMMEDIATE transaction, as [`Store::write`]. So readers never
+    /// queue behind one another or behind a long writer just to find nothing to write.
+    pub fn write_when_needed<T>(&mut self, work: impl Fn(&Db<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+        let attempt = (|| {
+            let transaction = self
+                .connection
+                .transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let value = work(&Db {
+                connection: &transaction,
+            })?;
+            transaction.commit()?;
+            Ok(value)
+        })();
+        match attempt {
+            Err(LedgerError::Sqlite(error))
+                if matches!(
+                    error.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) =>
+            {
+                tracing::debug!("the read found something to write and waits for the write lock");
+                self.write(work)
+            }
+            other => other,
+        }
+    }
+
     /// The raw connection, for tests that manage their own transaction or change the file
     /// behind the store's back.
     #[cfg(test)]
@@ -348,5 +379,54 @@ impl Db<'_> {
     #[cfg(test)]
     pub fn connection(&self) -> &Connection {
         self.connection
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_that_may_write_takes_no_lock_unless_it_writes() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("ledger.db");
+        let mut reader = Store::open(&path).unwrap();
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch("CREATE TABLE notes (text TEXT); BEGIN IMMEDIATE; INSERT INTO notes VALUES ('held');")
+            .unwrap();
+        // Another connection holds the write lock: a read answers at once, without waiting for it.
+        let started = std::time::Instant::now();
+        let count = reader.write_when_needed(|db| Ok(db.entities()?.len())).unwrap();
+        assert_eq!(count, 0);
+        assert!(started.elapsed() < std::time::Duration::from_secs(BUSY_TIMEOUT_MS / 1000));
+        writer.execute_batch("COMMIT").unwrap();
+        // A write that finds its snapshot outdated (another writer committed since it began)
+        // runs again under the write lock and lands once.
+        let attempts = std::cell::Cell::new(0);
+        reader
+            .write_when_needed(|db| {
+                attempts.set(attempts.get() + 1);
+                let seen: i64 = db
+                    .connection
+                    .query_row("SELECT count(*) FROM notes", [], |row| row.get(0))?;
+                if attempts.get() == 1 {
+                    writer.execute_batch("INSERT INTO notes VALUES ('meanwhile')").unwrap();
+                }
+                db.connection
+                    .execute("INSERT INTO notes VALUES (?1)", [format!("after {seen}")])?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(attempts.get(), 2);
+        let rows: Vec<String> = {
+            let mut statement = writer.prepare("SELECT text FROM notes ORDER BY rowid").unwrap();
+            statement
+                .query_map([], |row| row.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(rows, ["held", "meanwhile", "after 2"]);
     }
 }

@@ -227,6 +227,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let command = format!("closebook-bench serve {ledger_argument} --clients {clients} --seconds {seconds}");
             let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
             print!("{}", serve_load::render(&figures, &date, &results::machine(), &command));
+            if !figures.close_failures.is_empty() {
+                anyhow::bail!("the close failed under load: {}", figures.close_failures.join("; "));
+            }
         }
     }
     Ok(())

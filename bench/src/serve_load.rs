@@ -182,6 +182,8 @@ pub struct LoadFigures {
     pub mixed: Phase,
     /// The month-end close's wall time through the API, under the clients' load.
     pub close_wall: Duration,
+    /// The close's failed tasks (entity, task, message): none, or the run is a miss.
+    pub close_failures: Vec<String>,
     pub entries_before: u64,
     pub entries_after: u64,
     pub server_peak_rss_bytes: u64,
@@ -283,7 +285,7 @@ pub fn run(options: &LoadOptions) -> anyhow::Result<LoadFigures> {
     let server = ServerProcess::start(&bench, db, &target.close_config, admin)?;
     let result = load(options, &target, &server, &closer_token, &signer_token);
     let server_peak_rss_bytes = server.stop()?;
-    let (idle, mixed, close_wall, board_bytes) = result?;
+    let (idle, mixed, close_wall, close_failures, board_bytes) = result?;
 
     crate::phase!("checking the ledger after the load");
     let (entries_after, written, distinct) = entry_count(db)?;
@@ -314,6 +316,7 @@ pub fn run(options: &LoadOptions) -> anyhow::Result<LoadFigures> {
         idle,
         mixed,
         close_wall,
+        close_failures,
         entries_before,
         entries_after,
         server_peak_rss_bytes,
@@ -595,7 +598,7 @@ fn load(
     server: &ServerProcess,
     closer_token: &str,
     signer_token: &str,
-) -> anyhow::Result<(Phase, Phase, Duration, usize)> {
+) -> anyhow::Result<(Phase, Phase, Duration, Vec<String>, usize)> {
     let close_base = format!("{}/closes/{}/{}", server.url, target.close, target.period);
     let client = Client {
         board: close_base.clone(),
@@ -648,6 +651,7 @@ fn load(
         options.phase.as_secs()
     );
     let close_wall = Mutex::new(Duration::ZERO);
+    let close_failures = Mutex::new(Vec::new());
     let run_url = format!("{}/api/v1/closes/{}/{}/run", server.url, target.close, target.period);
     let mixed = run_phase(&client, "mixed", options.clients, true, |stop| {
         let started = Instant::now();
@@ -674,10 +678,23 @@ fn load(
         if response.status().as_u16() != 200 {
             bail!("the close run answered {}: {body}", response.status());
         }
+        // A failed task is a finding of the benchmark, reported with the figures.
         let answer: serde_json::Value = serde_json::from_str(&body)?;
-        if answer["failed"].as_u64() != Some(0) {
-            bail!("the close run under load had failed tasks: {body}");
-        }
+        let failures: Vec<String> = answer["outcomes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|outcome| outcome["status"] == "failed")
+            .map(|outcome| {
+                format!(
+                    "{} {}: {}",
+                    outcome["entity"].as_str().unwrap_or_default(),
+                    outcome["task"].as_str().unwrap_or_default(),
+                    outcome["message"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        *close_failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = failures;
         std::thread::sleep(options.phase.saturating_sub(started.elapsed()));
         stop.store(true, Ordering::SeqCst);
         Ok(())
@@ -685,7 +702,10 @@ fn load(
     let close_wall = close_wall
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    Ok((idle, mixed, close_wall, page.len()))
+    let close_failures = close_failures
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok((idle, mixed, close_wall, close_failures, page.len()))
 }
 
 /// What the clients share: where to go, as whom.
@@ -821,12 +841,13 @@ fn run_phase(
                             Operation::Import => client.import(&agent),
                             Operation::Signoff => client.signoff(&agent),
                         };
-                        if operation == Operation::Board && client.close_ran_at(request) && matches!(answer, Answer::Ok)
-                        {
-                            figures
-                                .entry(Operation::BoardDuringClose)
-                                .or_default()
-                                .record(request, Answer::Ok);
+                        if mixed && operation == Operation::Board && matches!(answer, Answer::Ok) {
+                            let during = if client.close_ran_at(request) {
+                                Operation::BoardDuringClose
+                            } else {
+                                Operation::BoardOutsideClose
+                            };
+                            figures.entry(during).or_default().record(request, Answer::Ok);
                         }
                         figures.entry(operation).or_default().record(request, answer);
                     }
@@ -911,11 +932,16 @@ pub fn render(figures: &LoadFigures, date: &str, machine: &str, command: &str) -
         ms(outside.percentile(99.0)),
     ));
     text.push_str(&format!(
-        "\nChecks after the load: the server accepted {} imports of one entry each, and the ledger holds each of them once (none lost, none doubled; {} entries before the load, {} after it with the close's own); `closebook verify` is clean. The close took {:.2} s through the API under the clients' load and failed no task. The server's peak memory: {} MiB.\n",
+        "\nChecks after the load: the server accepted {} imports of one entry each, and the ledger holds each of them once (none lost, none doubled; {} entries before the load, {} after it with the close's own); `closebook verify` is clean. The close took {:.2} s through the API under the clients' load{}. The server's peak memory: {} MiB.\n",
         figures.mixed.of(Operation::Import).count(),
         figures.entries_before,
         figures.entries_after,
         figures.close_wall.as_secs_f64(),
+        if figures.close_failures.is_empty() {
+            " and failed no task".to_owned()
+        } else {
+            format!(" and **failed**: {}", figures.close_failures.join("; "))
+        },
         figures.server_peak_rss_bytes >> 20,
     ));
     text

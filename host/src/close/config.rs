@@ -4,6 +4,7 @@
 //! no longer matches its pinned hash, configuration that fails a step's schema — and refused
 //! with a message naming the task.
 
+use crate::package::{PackageCheck, TrustPolicy, TrustSection, check_package};
 use crate::plugin::LimitOverrides;
 use anyhow::Context as _;
 use chrono::{Datelike, NaiveDate, Weekday};
@@ -43,6 +44,9 @@ struct CloseFile {
     plugins: BTreeMap<String, PluginPin>,
     #[serde(default, rename = "task")]
     tasks: Vec<TaskSection>,
+    /// Which publishers' keys may sign the plugins, and whether a signature is required.
+    #[serde(default)]
+    trust: TrustSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,6 +202,8 @@ pub struct CloseConfig {
     pub plugins: BTreeMap<String, PluginPin>,
     /// In dependency order.
     pub tasks: Vec<Task>,
+    /// The signatures the close requires and the keys it trusts (`[trust]`).
+    pub trust: TrustPolicy,
     /// The close.toml it was read from, as given: refusals name it.
     pub file: PathBuf,
     /// The folder of close.toml: relative paths in it are relative to here.
@@ -296,6 +302,7 @@ impl CloseConfig {
                 pin.path.display()
             );
         }
+        let trust = TrustPolicy::from_section(&file.trust).map_err(|error| anyhow::anyhow!(error))?;
         let ids: BTreeSet<&str> = file.tasks.iter().map(|task| task.id.as_str()).collect();
         let mut tasks = Vec::with_capacity(file.tasks.len());
         let mut seen = BTreeSet::new();
@@ -328,6 +335,7 @@ impl CloseConfig {
             holidays,
             plugins,
             tasks,
+            trust,
             directory,
             file: path.to_path_buf(),
         })
@@ -459,19 +467,27 @@ impl CloseConfig {
         self.tasks.iter().find(|task| task.id == id)
     }
 
-    /// Checks each pinned plugin file against its hash.
-    pub fn check_plugin_pins(&self) -> anyhow::Result<()> {
-        for (name, pin) in &self.plugins {
-            let actual = file_sha256(&pin.path).with_context(|| format!("plugin {name}"))?;
-            anyhow::ensure!(
-                actual == pin.sha256,
-                "plugin {name}: {} has sha256 {actual}, but {} pins {}; the file changed since it was reviewed: pin the new hash only after reviewing it",
-                pin.path.display(),
-                self.file.display(),
-                pin.sha256
-            );
-        }
-        Ok(())
+    /// Reads the plugin `name` and checks it before anything compiles it: its file against the
+    /// pinned hash, then its signature against the close's trust policy and its package
+    /// metadata. The bytes returned are the ones checked, so the file cannot change between the
+    /// check and the load.
+    pub fn read_plugin(&self, name: &str) -> anyhow::Result<(Vec<u8>, PackageCheck)> {
+        let pin = self
+            .plugins
+            .get(name)
+            .with_context(|| format!("plugin {name} is not declared in [plugins]"))?;
+        let wasm = crate::package::pin::read_component(name, &pin.path)?;
+        let actual = hex::encode(Sha256::digest(&wasm));
+        anyhow::ensure!(
+            actual == pin.sha256,
+            "plugin {name}: {} has sha256 {actual}, but {} pins {}; the file changed since it was reviewed: pin the new hash only after reviewing it (`closebook plugin pin {}`)",
+            pin.path.display(),
+            self.file.display(),
+            pin.sha256,
+            self.file.display()
+        );
+        let package = check_package(name, &wasm, &self.trust).with_context(|| format!("{}", self.file.display()))?;
+        Ok((wasm, package))
     }
 
     pub fn is_working_day(&self, date: NaiveDate) -> bool {

@@ -159,8 +159,8 @@ fn a_plugin_signed_by_a_trusted_key_runs_and_inspect_names_the_key() {
 fn unsigned_untrusted_and_tampered_plugins_are_refused_before_compiling() {
     // Proves the trust policy: an unsigned plugin, one signed by a key close.toml does not list,
     // one changed after signing and one with bytes appended after its signature are refused by
-    // `close run`, naming the plugin, the key id and the fix; nothing is compiled into the cache
-    // and nothing is posted.
+    // `close run` (the tampered one by `plugin run` and `plugin inspect` too), naming the plugin,
+    // the key id and the fix; nothing is compiled into the cache and nothing is posted.
     let ledger = Ledger::with_demo_journals();
     // Key ids as keygen printed them: `plugin inspect` would compile the plugin into the cache.
     let (secret, public, key_id) = keygen_with_id(&ledger, "acme");
@@ -208,6 +208,28 @@ fn unsigned_untrusted_and_tampered_plugins_are_refused_before_compiling() {
         )),
         "{stderr}"
     );
+
+    // Outside a close too: `plugin run` and `plugin inspect` refuse it before compiling.
+    for command in [
+        vec!["plugin", "inspect", &tampered_text],
+        vec![
+            "plugin",
+            "run",
+            &tampered_text,
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+        ],
+    ] {
+        let stderr = ledger.run(&command).failure();
+        assert!(
+            stderr.contains(&format!(
+                "plugin tampered: its signature by key {key_id} does not verify"
+            )),
+            "{stderr}"
+        );
+    }
 
     // Signed, then a custom section appended after the signature.
     let appended = fee_plugin(&ledger, "appended.wasm");

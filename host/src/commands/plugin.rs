@@ -7,7 +7,7 @@
 use super::{Context, read_file};
 use crate::cli::{Format, LimitArgs, PluginCommand};
 use crate::output::{Table, grouped, print, print_json, visible};
-use crate::package::SignatureStatus;
+use crate::package::{PackageCheck, SignatureStatus, TrustPolicy};
 use crate::plugin::{LimitOverrides, Limits, LoadedPlugin, PluginRuntime};
 use crate::step::{StepRequest, post_step, run_step};
 use anyhow::Context as _;
@@ -28,12 +28,22 @@ pub fn cache_directory(db: &Path) -> PathBuf {
     parent.join(".closebook-cache")
 }
 
-pub fn load_plugin(db: &Path, file: &Path) -> anyhow::Result<(PluginRuntime, LoadedPlugin)> {
+/// Loads a plugin file outside a close: its package is read and checked first (a signature
+/// that does not verify, or a package that needs a newer closebook, is refused before
+/// compiling; with no close there is no trust policy to require a signature), and the bytes
+/// checked are the bytes compiled.
+pub fn load_plugin(db: &Path, file: &Path) -> anyhow::Result<(PluginRuntime, LoadedPlugin, PackageCheck)> {
+    let label = file
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| file.display().to_string());
+    let wasm = crate::package::pin::read_component(&label, file)?;
+    let package = crate::package::check_package(&label, &wasm, &TrustPolicy::default())?;
     let runtime = PluginRuntime::new(&cache_directory(db))?;
     let plugin = runtime
-        .load_file(file)
+        .load(&label, &wasm)
         .with_context(|| format!("loading plugin {}", file.display()))?;
-    Ok((runtime, plugin))
+    Ok((runtime, plugin, package))
 }
 
 pub fn limits_from(arguments: &LimitArgs) -> anyhow::Result<Limits> {
@@ -138,14 +148,8 @@ pub fn run(context: &Context, command: PluginCommand) -> anyhow::Result<()> {
 
 fn inspect(context: &Context, file: &Path, format: Format) -> anyhow::Result<()> {
     // The package and signature are read from the bytes before the component is compiled; a
-    // signature that does not verify is shown, not refused (no trust policy applies here).
-    let label = file
-        .file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let wasm = crate::package::pin::read_component(&label, file)?;
-    let package = crate::package::describe_package(&label, &wasm)?;
-    let (_runtime, plugin) = load_plugin(&context.db, file)?;
+    // signature that does not verify is refused, naming its key id.
+    let (_runtime, plugin, package) = load_plugin(&context.db, file)?;
     let info = plugin.describe(&Limits::default())?;
     let schema: serde_json::Value =
         serde_json::from_str(&info.config_schema).unwrap_or(serde_json::Value::String(info.config_schema.clone()));
@@ -255,7 +259,7 @@ fn visible_lines(text: &str) -> String {
 }
 
 fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool, format: Format) -> anyhow::Result<()> {
-    let (_runtime, plugin) = load_plugin(&context.db, file)?;
+    let (_runtime, plugin, _package) = load_plugin(&context.db, file)?;
     let preview = run_step(&context.db, &plugin, request).with_context(|| {
         format!(
             "running plugin {} for {} {}",

@@ -288,6 +288,7 @@ pub fn pin(config: &Path, output: Option<&Path>) -> anyhow::Result<()> {
     for change in &changes {
         let what = match &change.old_sha256 {
             Some(old) if *old == change.new_sha256 => "unchanged".to_owned(),
+            Some(old) if old.is_empty() => "new".to_owned(),
             Some(old) => format!("was {old}"),
             None => "new".to_owned(),
         };

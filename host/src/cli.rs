@@ -648,6 +648,38 @@ pub enum PluginCommand {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Push a packaged (and signed) component to an OCI registry with the Wasm media types and
+    /// its package metadata as annotations; its signature is inside it. The tag must be the
+    /// package's version. A registry on 127.0.0.1 or localhost is spoken to over plain HTTP.
+    Publish {
+        /// The plugin component (.wasm), packaged with `plugin package`.
+        file: PathBuf,
+        /// Where to: oci://HOST[:PORT]/NAMESPACE/NAME:VERSION.
+        target: String,
+    },
+    /// Add a registry plugin to a close: resolve the highest tag matching the requirement,
+    /// pull it, check it against the close's [trust], cache it by SHA-256, declare it in
+    /// close.toml's [plugins] and pin its digests in close.lock beside it.
+    Add {
+        /// Its name in close.toml (what tasks name as `plugin:NAME`).
+        name: String,
+        /// oci://HOST[:PORT]/NAMESPACE/NAME:REQUIREMENT, e.g. …/accrue-bonus:^1.2.
+        source: String,
+        /// The close.toml.
+        #[arg(long, value_name = "CLOSE_TOML")]
+        config: PathBuf,
+    },
+    /// Show what newer components the registry holds for the close's registry plugins (old and
+    /// new version, digest and signer), within close.toml's requirements; with --yes, pull and
+    /// check them and write close.lock.
+    Update {
+        /// The close.toml.
+        #[arg(long, value_name = "CLOSE_TOML")]
+        config: PathBuf,
+        /// Write close.lock (after showing the changes).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Scaffold a new close-step plugin project that builds and passes its own test.
     New {
         /// The plugin's name (a Rust package name, e.g. `accrue-bonus`).

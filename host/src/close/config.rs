@@ -41,7 +41,7 @@ struct CloseFile {
     #[serde(default)]
     calendar: CalendarSection,
     #[serde(default)]
-    plugins: BTreeMap<String, PluginPin>,
+    plugins: BTreeMap<String, PluginEntry>,
     #[serde(default, rename = "task")]
     tasks: Vec<TaskSection>,
     /// Which publishers' keys may sign the plugins, and whether a signature is required.
@@ -67,11 +67,32 @@ struct CalendarSection {
     holidays: Vec<toml::Value>,
 }
 
+/// A plugin as close.toml declares it: a file pinned by hash, or a registry location and a
+/// version requirement that close.lock pins.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct PluginEntry {
+    path: Option<PathBuf>,
+    sha256: Option<String>,
+    oci: Option<String>,
+    version: Option<String>,
+}
+
+/// A plugin the close loads: the file (for a registry plugin, its place in the digest-keyed
+/// cache) and the SHA-256 it must have.
+#[derive(Debug, Clone)]
 pub struct PluginPin {
     pub path: PathBuf,
     pub sha256: String,
+    /// Where a registry plugin is pulled from when the cache lacks it.
+    pub source: Option<RegistryPin>,
+}
+
+/// A registry plugin's pin in close.lock.
+#[derive(Debug, Clone)]
+pub struct RegistryPin {
+    pub location: crate::package::registry::Location,
+    pub manifest_digest: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,6 +244,50 @@ fn weekday(text: &str) -> Option<Weekday> {
     })
 }
 
+/// The pin of the registry plugin `name` (`oci`, `requirement` as close.toml gives them) from
+/// close.lock, refused when the lock does not pin it for this source and requirement.
+fn registry_pin(
+    name: &str,
+    oci: &str,
+    requirement: &str,
+    lock: &crate::package::registry::LockFile,
+    close_file: &Path,
+) -> anyhow::Result<PluginPin> {
+    use crate::package::registry::{Location, cache_path};
+    let location = Location::parse(oci).with_context(|| format!("plugin {name}"))?;
+    let parsed = semver::VersionReq::parse(requirement).map_err(|error| {
+        anyhow::anyhow!("plugin {name}: version `{requirement}` is not a version requirement (like ^1.2): {error}")
+    })?;
+    let add = format!(
+        "closebook plugin add {name} {location}:{requirement} --config {}",
+        close_file.display()
+    );
+    let locked = lock.get(name).with_context(|| {
+        format!("plugin {name} comes from {location}, and close.lock does not pin it yet: run `{add}`")
+    })?;
+    anyhow::ensure!(
+        locked.source == location.to_string() && locked.requirement == requirement,
+        "plugin {name}: close.lock pins {} {} for `{}`, but close.toml asks for {location} `{requirement}`: run `{add}` to lock what close.toml asks for",
+        locked.source,
+        locked.version,
+        locked.requirement
+    );
+    let version = semver::Version::parse(&locked.version)
+        .with_context(|| format!("plugin {name}: close.lock has version `{}`", locked.version))?;
+    anyhow::ensure!(
+        parsed.matches(&version),
+        "plugin {name}: close.lock pins version {version}, which does not match `{requirement}`: run `{add}`"
+    );
+    Ok(PluginPin {
+        path: cache_path(close_file, &locked.component_sha256),
+        sha256: locked.component_sha256.to_ascii_lowercase(),
+        source: Some(RegistryPin {
+            location,
+            manifest_digest: locked.manifest_digest.clone(),
+        }),
+    })
+}
+
 /// SHA-256 of a text as lower-case hex.
 pub fn text_sha256(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
@@ -276,24 +341,42 @@ impl CloseConfig {
             file.tasks.len()
         );
         anyhow::ensure!(!file.tasks.is_empty(), "the close has no [[task]]");
-        let plugins: BTreeMap<String, PluginPin> = file
-            .plugins
-            .into_iter()
-            .map(|(name, pin)| {
-                let path = if pin.path.is_absolute() {
-                    pin.path
-                } else {
-                    directory.join(pin.path)
-                };
-                (
-                    name,
-                    PluginPin {
-                        path,
-                        sha256: pin.sha256.to_ascii_lowercase(),
+        let mut lock: Option<crate::package::registry::LockFile> = None;
+        let mut plugins: BTreeMap<String, PluginPin> = BTreeMap::new();
+        for (name, entry) in file.plugins {
+            let pin = match entry {
+                PluginEntry {
+                    path: Some(pin_path),
+                    sha256: Some(sha256),
+                    oci: None,
+                    version: None,
+                } => PluginPin {
+                    path: if pin_path.is_absolute() {
+                        pin_path
+                    } else {
+                        directory.join(pin_path)
                     },
-                )
-            })
-            .collect();
+                    sha256: sha256.to_ascii_lowercase(),
+                    source: None,
+                },
+                PluginEntry {
+                    path: None,
+                    sha256: None,
+                    oci: Some(oci),
+                    version: Some(requirement),
+                } => {
+                    if lock.is_none() {
+                        lock = Some(crate::package::registry::LockFile::read(path)?);
+                    }
+                    let lock = lock.as_ref().expect("the lock was just read");
+                    registry_pin(&name, &oci, &requirement, lock, path)?
+                }
+                _ => anyhow::bail!(
+                    "plugin {name}: write {name} = {{ path = \"FILE.wasm\", sha256 = \"…\" }} for a file, or {name} = {{ oci = \"oci://HOST/NAMESPACE/NAME\", version = \"^1.2\" }} for a registry plugin"
+                ),
+            };
+            plugins.insert(name, pin);
+        }
         for (name, pin) in &plugins {
             anyhow::ensure!(
                 pin.sha256.len() == 64 && pin.sha256.bytes().all(|byte| byte.is_ascii_hexdigit()),
@@ -476,6 +559,29 @@ impl CloseConfig {
             .plugins
             .get(name)
             .with_context(|| format!("plugin {name} is not declared in [plugins]"))?;
+        // A registry plugin missing from the cache is pulled by the digest close.lock pins,
+        // and kept only if its bytes have the SHA-256 the lock pins.
+        if let Some(source) = &pin.source
+            && !pin.path.exists()
+        {
+            let pulled = crate::package::registry::pull_digest(&source.location, &source.manifest_digest)
+                .with_context(|| {
+                    format!(
+                        "plugin {name} is not in the cache ({}) and could not be pulled",
+                        pin.path.display()
+                    )
+                })?;
+            anyhow::ensure!(
+                pulled.component_sha256 == pin.sha256,
+                "plugin {name}: {}@{} holds a component with sha256 {}, but close.lock pins {}: the registry does not serve what was locked; do not use it (run `closebook plugin update --config {}` to review what it serves now)",
+                source.location,
+                source.manifest_digest,
+                pulled.component_sha256,
+                pin.sha256,
+                self.file.display()
+            );
+            crate::package::registry::cache_component(&self.file, &pin.sha256, &pulled.wasm)?;
+        }
         let wasm = crate::package::pin::read_component(name, &pin.path)?;
         let actual = hex::encode(Sha256::digest(&wasm));
         anyhow::ensure!(

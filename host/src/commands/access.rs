@@ -110,7 +110,10 @@ pub fn needs(command: &Command) -> Vec<Need> {
             | PluginCommand::Package { .. }
             | PluginCommand::Keygen { .. }
             | PluginCommand::Sign { .. }
-            | PluginCommand::Pin { .. },
+            | PluginCommand::Pin { .. }
+            | PluginCommand::Publish { .. }
+            | PluginCommand::Add { .. }
+            | PluginCommand::Update { .. },
         ) => Vec::new(),
         Command::Audit(arguments) => match &arguments.entity {
             Some(entity) => vec![one(AuditRead, entity)],

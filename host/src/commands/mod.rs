@@ -9,7 +9,8 @@ mod journal;
 mod period;
 pub(crate) mod plugin;
 mod plugin_new;
-mod plugin_package;
+pub(crate) mod plugin_package;
+mod plugin_registry;
 mod remote;
 pub(crate) mod report;
 mod serve;
@@ -208,6 +209,9 @@ fn needs_existing_ledger(command: &Command) -> bool {
                     | PluginCommand::Keygen { .. }
                     | PluginCommand::Sign { .. }
                     | PluginCommand::Pin { .. }
+                    | PluginCommand::Publish { .. }
+                    | PluginCommand::Add { .. }
+                    | PluginCommand::Update { .. }
             )
     )
 }

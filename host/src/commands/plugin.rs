@@ -91,6 +91,9 @@ pub fn run(context: &Context, command: PluginCommand) -> anyhow::Result<()> {
         PluginCommand::Keygen { out } => super::plugin_package::keygen(&out),
         PluginCommand::Sign { file, key, output } => super::plugin_package::sign_file(&file, &key, output.as_deref()),
         PluginCommand::Pin { config, output } => super::plugin_package::pin(&config, output.as_deref()),
+        PluginCommand::Publish { file, target } => super::plugin_registry::publish(&file, &target),
+        PluginCommand::Add { name, source, config } => super::plugin_registry::add(&name, &source, &config),
+        PluginCommand::Update { config, yes } => super::plugin_registry::update(&config, yes),
         PluginCommand::Run {
             file,
             entity,

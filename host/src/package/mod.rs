@@ -6,6 +6,7 @@
 
 mod metadata;
 pub mod pin;
+pub mod registry;
 mod sections;
 mod signature;
 mod trust;

@@ -80,6 +80,10 @@ pub fn pin_close_file(close_file: &Path, output: Option<&Path>) -> anyhow::Resul
         let entry = entry
             .as_table_like_mut()
             .with_context(|| format!("plugin {name}: write it as {name} = {{ path = \"…\", sha256 = \"…\" }}"))?;
+        // A registry plugin is pinned in close.lock by `plugin add` and `plugin update`.
+        if entry.contains_key("oci") {
+            continue;
+        }
         let relative = entry
             .get("path")
             .and_then(toml_edit::Item::as_str)
@@ -115,6 +119,19 @@ pub fn pin_close_file(close_file: &Path, output: Option<&Path>) -> anyhow::Resul
     std::fs::write(&temporary, document.to_string()).with_context(|| format!("writing {}", temporary.display()))?;
     std::fs::rename(&temporary, output).with_context(|| format!("writing {}", output.display()))?;
     Ok(changes)
+}
+
+/// The `[trust]` policy of a close file being edited.
+pub fn trust_policy_of(document: &toml_edit::DocumentMut, close_file: &Path) -> anyhow::Result<TrustPolicy> {
+    Ok(match document.get("trust") {
+        Some(item) => {
+            let section: TrustSection = toml::from_str(&item_as_toml("trust", item)).map_err(|error| {
+                anyhow::anyhow!("{}: [trust]: {}", close_file.display(), error.to_string().trim_end())
+            })?;
+            TrustPolicy::from_section(&section).map_err(|error| anyhow::anyhow!("{}: {error}", close_file.display()))?
+        }
+        None => TrustPolicy::default(),
+    })
 }
 
 /// A table of the document as TOML text under its own name, for serde to read.

@@ -943,6 +943,23 @@ mod tests {
     }
 
     #[test]
+    fn a_registry_plugin_needs_its_pin_in_close_lock() {
+        // Proves issue 21's lock rule at load: a registry plugin close.lock does not pin is
+        // refused with the `plugin add` command that pins it; a half-declared plugin is refused.
+        let folder = tempfile::tempdir().unwrap();
+        let close_file = folder.path().join("close.toml");
+        let text = "[close]\nname = \"t\"\nentities = \"all\"\n[plugins]\nfee = { oci = \"oci://127.0.0.1:5000/acme/fee\", version = \"^1.2\" }\n[[task]]\nid = \"a\"\nname = \"A\"\nstep = \"plugin:fee\"\n";
+        let refused = format!("{:#}", CloseConfig::parse(text, &close_file).unwrap_err());
+        assert!(
+            refused.contains("plugin fee comes from oci://127.0.0.1:5000/acme/fee, and close.lock does not pin it yet: run `closebook plugin add fee oci://127.0.0.1:5000/acme/fee:^1.2 --config"),
+            "{refused}"
+        );
+        let half = text.replace(", version = \"^1.2\"", "");
+        let refused = format!("{:#}", CloseConfig::parse(&half, &close_file).unwrap_err());
+        assert!(refused.contains("plugin fee: write fee = { path"), "{refused}");
+    }
+
+    #[test]
     fn due_dates_count_working_days() {
         let config = CloseConfig::parse(
             "[close]\nname = \"t\"\nentities = \"all\"\n[calendar]\nholidays = [2026-02-02]\n[[task]]\nid = \"a\"\nname = \"A\"\nmanual = \"x\"\n",

@@ -536,7 +536,8 @@ pub enum SettleCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Show a plugin's name, version, interface version, SHA-256 and config schema.
+    /// Show a plugin's package (name, version, interface version, summary, authors, license,
+    /// homepage, minimum closebook version, README), its signature, SHA-256 and config schema.
     Inspect {
         /// The plugin component (.wasm).
         file: PathBuf,
@@ -583,6 +584,107 @@ pub enum PluginCommand {
         limits: LimitArgs,
         #[command(flatten)]
         format: FormatArg,
+    },
+    /// Embed package metadata in a built component (before signing it): name, version,
+    /// summary, authors, license, homepage, README and the oldest closebook it needs, read from
+    /// a Cargo.toml (through `cargo metadata`) or given by the options, which win. The
+    /// interface version is read from the component itself.
+    Package {
+        /// The plugin component (.wasm); rewritten in place unless --output is given.
+        file: PathBuf,
+        /// A Cargo.toml to read the package from: the plugin crate's, or the workspace's with
+        /// --name choosing the member. The minimum closebook version comes from its
+        /// `[package.metadata.closebook] minimum-closebook-version`.
+        #[arg(long, value_name = "CARGO_TOML")]
+        manifest: Option<PathBuf>,
+        /// The package name (lower-case letters, digits and `-`).
+        #[arg(long)]
+        name: Option<String>,
+        /// The package version (semver, e.g. 1.2.0).
+        #[arg(long = "package-version", value_name = "VERSION")]
+        package_version: Option<String>,
+        /// One line saying what the step does.
+        #[arg(long)]
+        summary: Option<String>,
+        /// An author (repeat for more).
+        #[arg(long = "author", value_name = "AUTHOR")]
+        authors: Vec<String>,
+        /// An SPDX license expression, e.g. Apache-2.0.
+        #[arg(long)]
+        license: Option<String>,
+        /// Where to read more about the plugin.
+        #[arg(long)]
+        homepage: Option<String>,
+        /// The oldest closebook that may load the plugin (default: this closebook's version).
+        #[arg(long = "minimum-closebook", value_name = "VERSION")]
+        minimum_closebook: Option<String>,
+        /// A README to embed (default: the crate's `readme`, when --manifest names one).
+        #[arg(long, value_name = "FILE")]
+        readme: Option<PathBuf>,
+        /// Write the packaged component here instead of rewriting FILE.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Create an Ed25519 key pair for signing plugins: OUT.key (secret, readable only by you;
+    /// never share or commit it) and OUT.pub (the public key clients put in their [trust]).
+    Keygen {
+        /// The path of the key files without extension.
+        #[arg(long, value_name = "PATH", default_value = "closebook-plugin")]
+        out: PathBuf,
+    },
+    /// Sign a component with a secret key from `plugin keygen`: the signature is embedded as
+    /// its last custom section (a new signature replaces an old one). Package it first.
+    Sign {
+        /// The plugin component (.wasm); rewritten in place unless --output is given.
+        file: PathBuf,
+        /// The secret key file (OUT.key from `plugin keygen`).
+        #[arg(long, value_name = "KEY_FILE")]
+        key: PathBuf,
+        /// Write the signed component here instead of rewriting FILE.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Pin the plugins of a close.toml to the files they point at: rewrites each `sha256` in
+    /// [plugins] (comments kept) after checking each file against the close's [trust] policy.
+    /// Pin only what you reviewed: the pin is what says so.
+    Pin {
+        /// The close.toml.
+        config: PathBuf,
+        /// Write the pinned close file here (in the same folder) instead of rewriting it.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Push a packaged (and signed) component to an OCI registry with the Wasm media types and
+    /// its package metadata as annotations; its signature is inside it. The tag must be the
+    /// package's version. A registry on 127.0.0.1 or localhost is spoken to over plain HTTP.
+    Publish {
+        /// The plugin component (.wasm), packaged with `plugin package`.
+        file: PathBuf,
+        /// Where to: oci://HOST[:PORT]/NAMESPACE/NAME:VERSION.
+        target: String,
+    },
+    /// Add a registry plugin to a close: resolve the highest tag matching the requirement,
+    /// pull it, check it against the close's [trust], cache it by SHA-256, declare it in
+    /// close.toml's [plugins] and pin its digests in close.lock beside it.
+    Add {
+        /// Its name in close.toml (what tasks name as `plugin:NAME`).
+        name: String,
+        /// oci://HOST[:PORT]/NAMESPACE/NAME:REQUIREMENT, e.g. …/accrue-bonus:^1.2.
+        source: String,
+        /// The close.toml.
+        #[arg(long, value_name = "CLOSE_TOML")]
+        config: PathBuf,
+    },
+    /// Show what newer components the registry holds for the close's registry plugins (old and
+    /// new version, digest and signer), within close.toml's requirements; with --yes, pull and
+    /// check them and write close.lock.
+    Update {
+        /// The close.toml.
+        #[arg(long, value_name = "CLOSE_TOML")]
+        config: PathBuf,
+        /// Write close.lock (after showing the changes).
+        #[arg(long)]
+        yes: bool,
     },
     /// Scaffold a new close-step plugin project that builds and passes its own test.
     New {

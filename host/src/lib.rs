@@ -7,6 +7,7 @@ pub mod commands;
 pub mod credentials;
 pub mod diagnostics;
 pub mod output;
+pub mod package;
 pub mod plugin;
 pub mod server;
 pub mod statements;

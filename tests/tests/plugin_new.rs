@@ -99,8 +99,13 @@ fn scaffold_passes_its_own_test_and_builds_a_component() {
     assert_eq!(entries(&project), [".gitignore", "Cargo.toml", "README.md", "src"]);
     let manifest = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
     let sdk = std::fs::canonicalize(workspace_root().join("plugin-sdk")).unwrap();
+    // By version, with the SDK of this checkout patched in (issue 21).
+    assert!(manifest.contains("closebook-plugin-sdk = \"0.1\"\n"), "{manifest}");
     assert!(
-        manifest.contains(&format!("closebook-plugin-sdk = {{ path = \"{}\" }}", sdk.display())),
+        manifest.contains(&format!(
+            "[patch.crates-io]\nclosebook-plugin-sdk = {{ path = \"{}\" }}",
+            sdk.display()
+        )),
         "{manifest}"
     );
 

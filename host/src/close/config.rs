@@ -4,6 +4,7 @@
 //! no longer matches its pinned hash, configuration that fails a step's schema — and refused
 //! with a message naming the task.
 
+use crate::package::{PackageCheck, TrustPolicy, TrustSection, check_package};
 use crate::plugin::LimitOverrides;
 use anyhow::Context as _;
 use chrono::{Datelike, NaiveDate, Weekday};
@@ -40,9 +41,12 @@ struct CloseFile {
     #[serde(default)]
     calendar: CalendarSection,
     #[serde(default)]
-    plugins: BTreeMap<String, PluginPin>,
+    plugins: BTreeMap<String, PluginEntry>,
     #[serde(default, rename = "task")]
     tasks: Vec<TaskSection>,
+    /// Which publishers' keys may sign the plugins, and whether a signature is required.
+    #[serde(default)]
+    trust: TrustSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,11 +67,32 @@ struct CalendarSection {
     holidays: Vec<toml::Value>,
 }
 
+/// A plugin as close.toml declares it: a file pinned by hash, or a registry location and a
+/// version requirement that close.lock pins.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct PluginEntry {
+    path: Option<PathBuf>,
+    sha256: Option<String>,
+    oci: Option<String>,
+    version: Option<String>,
+}
+
+/// A plugin the close loads: the file (for a registry plugin, its place in the digest-keyed
+/// cache) and the SHA-256 it must have.
+#[derive(Debug, Clone)]
 pub struct PluginPin {
     pub path: PathBuf,
     pub sha256: String,
+    /// Where a registry plugin is pulled from when the cache lacks it.
+    pub source: Option<RegistryPin>,
+}
+
+/// A registry plugin's pin in close.lock.
+#[derive(Debug, Clone)]
+pub struct RegistryPin {
+    pub location: crate::package::registry::Location,
+    pub manifest_digest: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,6 +223,8 @@ pub struct CloseConfig {
     pub plugins: BTreeMap<String, PluginPin>,
     /// In dependency order.
     pub tasks: Vec<Task>,
+    /// The signatures the close requires and the keys it trusts (`[trust]`).
+    pub trust: TrustPolicy,
     /// The close.toml it was read from, as given: refusals name it.
     pub file: PathBuf,
     /// The folder of close.toml: relative paths in it are relative to here.
@@ -214,6 +241,50 @@ fn weekday(text: &str) -> Option<Weekday> {
         "sat" => Weekday::Sat,
         "sun" => Weekday::Sun,
         _ => return None,
+    })
+}
+
+/// The pin of the registry plugin `name` (`oci`, `requirement` as close.toml gives them) from
+/// close.lock, refused when the lock does not pin it for this source and requirement.
+fn registry_pin(
+    name: &str,
+    oci: &str,
+    requirement: &str,
+    lock: &crate::package::registry::LockFile,
+    close_file: &Path,
+) -> anyhow::Result<PluginPin> {
+    use crate::package::registry::{Location, cache_path};
+    let location = Location::parse(oci).with_context(|| format!("plugin {name}"))?;
+    let parsed = semver::VersionReq::parse(requirement).map_err(|error| {
+        anyhow::anyhow!("plugin {name}: version `{requirement}` is not a version requirement (like ^1.2): {error}")
+    })?;
+    let add = format!(
+        "closebook plugin add {name} {location}:{requirement} --config {}",
+        close_file.display()
+    );
+    let locked = lock.get(name).with_context(|| {
+        format!("plugin {name} comes from {location}, and close.lock does not pin it yet: run `{add}`")
+    })?;
+    anyhow::ensure!(
+        locked.source == location.to_string() && locked.requirement == requirement,
+        "plugin {name}: close.lock pins {} {} for `{}`, but close.toml asks for {location} `{requirement}`: run `{add}` to lock what close.toml asks for",
+        locked.source,
+        locked.version,
+        locked.requirement
+    );
+    let version = semver::Version::parse(&locked.version)
+        .with_context(|| format!("plugin {name}: close.lock has version `{}`", locked.version))?;
+    anyhow::ensure!(
+        parsed.matches(&version),
+        "plugin {name}: close.lock pins version {version}, which does not match `{requirement}`: run `{add}`"
+    );
+    Ok(PluginPin {
+        path: cache_path(close_file, &locked.component_sha256),
+        sha256: locked.component_sha256.to_ascii_lowercase(),
+        source: Some(RegistryPin {
+            location,
+            manifest_digest: locked.manifest_digest.clone(),
+        }),
     })
 }
 
@@ -270,24 +341,42 @@ impl CloseConfig {
             file.tasks.len()
         );
         anyhow::ensure!(!file.tasks.is_empty(), "the close has no [[task]]");
-        let plugins: BTreeMap<String, PluginPin> = file
-            .plugins
-            .into_iter()
-            .map(|(name, pin)| {
-                let path = if pin.path.is_absolute() {
-                    pin.path
-                } else {
-                    directory.join(pin.path)
-                };
-                (
-                    name,
-                    PluginPin {
-                        path,
-                        sha256: pin.sha256.to_ascii_lowercase(),
+        let mut lock: Option<crate::package::registry::LockFile> = None;
+        let mut plugins: BTreeMap<String, PluginPin> = BTreeMap::new();
+        for (name, entry) in file.plugins {
+            let pin = match entry {
+                PluginEntry {
+                    path: Some(pin_path),
+                    sha256: Some(sha256),
+                    oci: None,
+                    version: None,
+                } => PluginPin {
+                    path: if pin_path.is_absolute() {
+                        pin_path
+                    } else {
+                        directory.join(pin_path)
                     },
-                )
-            })
-            .collect();
+                    sha256: sha256.to_ascii_lowercase(),
+                    source: None,
+                },
+                PluginEntry {
+                    path: None,
+                    sha256: None,
+                    oci: Some(oci),
+                    version: Some(requirement),
+                } => {
+                    if lock.is_none() {
+                        lock = Some(crate::package::registry::LockFile::read(path)?);
+                    }
+                    let lock = lock.as_ref().expect("the lock was just read");
+                    registry_pin(&name, &oci, &requirement, lock, path)?
+                }
+                _ => anyhow::bail!(
+                    "plugin {name}: write {name} = {{ path = \"FILE.wasm\", sha256 = \"…\" }} for a file, or {name} = {{ oci = \"oci://HOST/NAMESPACE/NAME\", version = \"^1.2\" }} for a registry plugin"
+                ),
+            };
+            plugins.insert(name, pin);
+        }
         for (name, pin) in &plugins {
             anyhow::ensure!(
                 pin.sha256.len() == 64 && pin.sha256.bytes().all(|byte| byte.is_ascii_hexdigit()),
@@ -296,6 +385,7 @@ impl CloseConfig {
                 pin.path.display()
             );
         }
+        let trust = TrustPolicy::from_section(&file.trust).map_err(|error| anyhow::anyhow!(error))?;
         let ids: BTreeSet<&str> = file.tasks.iter().map(|task| task.id.as_str()).collect();
         let mut tasks = Vec::with_capacity(file.tasks.len());
         let mut seen = BTreeSet::new();
@@ -328,6 +418,7 @@ impl CloseConfig {
             holidays,
             plugins,
             tasks,
+            trust,
             directory,
             file: path.to_path_buf(),
         })
@@ -459,19 +550,50 @@ impl CloseConfig {
         self.tasks.iter().find(|task| task.id == id)
     }
 
-    /// Checks each pinned plugin file against its hash.
-    pub fn check_plugin_pins(&self) -> anyhow::Result<()> {
-        for (name, pin) in &self.plugins {
-            let actual = file_sha256(&pin.path).with_context(|| format!("plugin {name}"))?;
+    /// Reads the plugin `name` and checks it before anything compiles it: its file against the
+    /// pinned hash, then its signature against the close's trust policy and its package
+    /// metadata. The bytes returned are the ones checked, so the file cannot change between the
+    /// check and the load.
+    pub fn read_plugin(&self, name: &str) -> anyhow::Result<(Vec<u8>, PackageCheck)> {
+        let pin = self
+            .plugins
+            .get(name)
+            .with_context(|| format!("plugin {name} is not declared in [plugins]"))?;
+        // A registry plugin missing from the cache is pulled by the digest close.lock pins,
+        // and kept only if its bytes have the SHA-256 the lock pins.
+        if let Some(source) = &pin.source
+            && !pin.path.exists()
+        {
+            let pulled = crate::package::registry::pull_digest(&source.location, &source.manifest_digest)
+                .with_context(|| {
+                    format!(
+                        "plugin {name} is not in the cache ({}) and could not be pulled",
+                        pin.path.display()
+                    )
+                })?;
             anyhow::ensure!(
-                actual == pin.sha256,
-                "plugin {name}: {} has sha256 {actual}, but {} pins {}; the file changed since it was reviewed: pin the new hash only after reviewing it",
-                pin.path.display(),
-                self.file.display(),
-                pin.sha256
+                pulled.component_sha256 == pin.sha256,
+                "plugin {name}: {}@{} holds a component with sha256 {}, but close.lock pins {}: the registry does not serve what was locked; do not use it (run `closebook plugin update --config {}` to review what it serves now)",
+                source.location,
+                source.manifest_digest,
+                pulled.component_sha256,
+                pin.sha256,
+                self.file.display()
             );
+            crate::package::registry::cache_component(&self.file, &pin.sha256, &pulled.wasm)?;
         }
-        Ok(())
+        let wasm = crate::package::pin::read_component(name, &pin.path)?;
+        let actual = hex::encode(Sha256::digest(&wasm));
+        anyhow::ensure!(
+            actual == pin.sha256,
+            "plugin {name}: {} has sha256 {actual}, but {} pins {}; the file changed since it was reviewed: pin the new hash only after reviewing it (`closebook plugin pin {}`)",
+            pin.path.display(),
+            self.file.display(),
+            pin.sha256,
+            self.file.display()
+        );
+        let package = check_package(name, &wasm, &self.trust).with_context(|| format!("{}", self.file.display()))?;
+        Ok((wasm, package))
     }
 
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
@@ -818,6 +940,23 @@ mod tests {
         assert!(format!("{:#}", builtin.unwrap_err()).contains("unknown built-in step `magic`"));
         let plugin = parse("[[task]]\nid = \"a\"\nname = \"A\"\nstep = \"plugin:fx\"\n");
         assert!(format!("{:#}", plugin.unwrap_err()).contains("plugin fx is not declared in [plugins]"));
+    }
+
+    #[test]
+    fn a_registry_plugin_needs_its_pin_in_close_lock() {
+        // Proves issue 21's lock rule at load: a registry plugin close.lock does not pin is
+        // refused with the `plugin add` command that pins it; a half-declared plugin is refused.
+        let folder = tempfile::tempdir().unwrap();
+        let close_file = folder.path().join("close.toml");
+        let text = "[close]\nname = \"t\"\nentities = \"all\"\n[plugins]\nfee = { oci = \"oci://127.0.0.1:5000/acme/fee\", version = \"^1.2\" }\n[[task]]\nid = \"a\"\nname = \"A\"\nstep = \"plugin:fee\"\n";
+        let refused = format!("{:#}", CloseConfig::parse(text, &close_file).unwrap_err());
+        assert!(
+            refused.contains("plugin fee comes from oci://127.0.0.1:5000/acme/fee, and close.lock does not pin it yet: run `closebook plugin add fee oci://127.0.0.1:5000/acme/fee:^1.2 --config"),
+            "{refused}"
+        );
+        let half = text.replace(", version = \"^1.2\"", "");
+        let refused = format!("{:#}", CloseConfig::parse(&half, &close_file).unwrap_err());
+        assert!(refused.contains("plugin fee: write fee = { path"), "{refused}");
     }
 
     #[test]

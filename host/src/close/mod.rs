@@ -349,12 +349,25 @@ impl CloseContext<'_> {
 /// Loads every plugin the close pins (refusing a changed file) and checks each plugin task's
 /// configuration against the schema the plugin declares.
 pub fn load_plugins(context: &CloseContext<'_>) -> anyhow::Result<(PluginRuntime, BTreeMap<String, LoadedPlugin>)> {
-    context.config.check_plugin_pins()?;
+    // Every plugin is read and checked (pin, signature, trust, package) before the runtime
+    // compiles any of them, so a refused plugin leaves nothing in the compile cache.
+    let mut checked = Vec::with_capacity(context.config.plugins.len());
+    for name in context.config.plugins.keys() {
+        let (wasm, _package) = context.config.read_plugin(name)?;
+        checked.push((name, wasm));
+    }
     let runtime = PluginRuntime::new(&context.cache)?;
     let mut plugins = BTreeMap::new();
-    for (name, pin) in &context.config.plugins {
+    for (name, wasm) in checked {
+        let pin = &context.config.plugins[name];
+        // Named after the file, as `PluginRuntime::load_file` names it.
+        let file_name = pin
+            .path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_else(|| name.clone());
         let plugin = runtime
-            .load_file(&pin.path)
+            .load(&file_name, &wasm)
             .with_context(|| format!("loading plugin {name} from {}", pin.path.display()))?;
         plugins.insert(name.clone(), plugin);
     }

@@ -104,7 +104,17 @@ pub fn needs(command: &Command) -> Vec<Need> {
             }
             needs
         }
-        Command::Plugin(PluginCommand::Inspect { .. } | PluginCommand::New { .. }) => Vec::new(),
+        Command::Plugin(
+            PluginCommand::Inspect { .. }
+            | PluginCommand::New { .. }
+            | PluginCommand::Package { .. }
+            | PluginCommand::Keygen { .. }
+            | PluginCommand::Sign { .. }
+            | PluginCommand::Pin { .. }
+            | PluginCommand::Publish { .. }
+            | PluginCommand::Add { .. }
+            | PluginCommand::Update { .. },
+        ) => Vec::new(),
         Command::Audit(arguments) => match &arguments.entity {
             Some(entity) => vec![one(AuditRead, entity)],
             None => vec![Need::Ledger(AuditRead)],

@@ -9,6 +9,8 @@ mod journal;
 mod period;
 pub(crate) mod plugin;
 mod plugin_new;
+pub(crate) mod plugin_package;
+mod plugin_registry;
 mod remote;
 pub(crate) mod report;
 mod serve;
@@ -199,12 +201,22 @@ pub fn execute(mut context: Context, command: Command) -> anyhow::Result<()> {
 
 /// Whether a command works on an existing ledger, so a missing or empty ledger file is refused
 /// before it opens. `setup apply` creates the ledger (in a new or an empty file); `plugin new`
-/// and `plugin inspect` do not read a ledger at all.
+/// and `plugin inspect|package|keygen|sign|pin` do not read a ledger at all.
 fn needs_existing_ledger(command: &Command) -> bool {
     !matches!(
         command,
         Command::Setup(SetupCommand::Apply { .. })
-            | Command::Plugin(PluginCommand::New { .. } | PluginCommand::Inspect { .. })
+            | Command::Plugin(
+                PluginCommand::New { .. }
+                    | PluginCommand::Inspect { .. }
+                    | PluginCommand::Package { .. }
+                    | PluginCommand::Keygen { .. }
+                    | PluginCommand::Sign { .. }
+                    | PluginCommand::Pin { .. }
+                    | PluginCommand::Publish { .. }
+                    | PluginCommand::Add { .. }
+                    | PluginCommand::Update { .. }
+            )
     )
 }
 

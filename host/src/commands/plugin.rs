@@ -1,4 +1,4 @@
-//! `closebook plugin inspect|run|new`.
+//! `closebook plugin inspect|run|new`; `package|keygen|sign|pin` are in `plugin_package.rs`.
 //!
 //! Everything a plugin says is untrusted text, so the text output shows it through
 //! [`visible`]: a control character in a log line, a message or stdout is printed escaped and
@@ -7,6 +7,7 @@
 use super::{Context, read_file};
 use crate::cli::{Format, LimitArgs, PluginCommand};
 use crate::output::{Table, grouped, print, print_json, visible};
+use crate::package::{PackageCheck, SignatureStatus, TrustPolicy};
 use crate::plugin::{LimitOverrides, Limits, LoadedPlugin, PluginRuntime};
 use crate::step::{StepRequest, post_step, run_step};
 use anyhow::Context as _;
@@ -27,12 +28,22 @@ pub fn cache_directory(db: &Path) -> PathBuf {
     parent.join(".closebook-cache")
 }
 
-pub fn load_plugin(db: &Path, file: &Path) -> anyhow::Result<(PluginRuntime, LoadedPlugin)> {
+/// Loads a plugin file outside a close: its package is read and checked first (a signature
+/// that does not verify, or a package that needs a newer closebook, is refused before
+/// compiling; with no close there is no trust policy to require a signature), and the bytes
+/// checked are the bytes compiled.
+pub fn load_plugin(db: &Path, file: &Path) -> anyhow::Result<(PluginRuntime, LoadedPlugin, PackageCheck)> {
+    let label = file
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| file.display().to_string());
+    let wasm = crate::package::pin::read_component(&label, file)?;
+    let package = crate::package::check_package(&label, &wasm, &TrustPolicy::default())?;
     let runtime = PluginRuntime::new(&cache_directory(db))?;
     let plugin = runtime
-        .load_file(file)
+        .load(&label, &wasm)
         .with_context(|| format!("loading plugin {}", file.display()))?;
-    Ok((runtime, plugin))
+    Ok((runtime, plugin, package))
 }
 
 pub fn limits_from(arguments: &LimitArgs) -> anyhow::Result<Limits> {
@@ -50,6 +61,39 @@ pub fn run(context: &Context, command: PluginCommand) -> anyhow::Result<()> {
     match command {
         PluginCommand::New { name, dir, lang } => super::plugin_new::run_new(&name, &dir, lang),
         PluginCommand::Inspect { file, format } => inspect(context, &file, format.format),
+        PluginCommand::Package {
+            file,
+            manifest,
+            name,
+            package_version,
+            summary,
+            authors,
+            license,
+            homepage,
+            minimum_closebook,
+            readme,
+            output,
+        } => super::plugin_package::package(
+            &file,
+            super::plugin_package::PackageOptions {
+                manifest,
+                name,
+                version: package_version,
+                summary,
+                authors,
+                license,
+                homepage,
+                minimum_closebook,
+                readme,
+            },
+            output.as_deref(),
+        ),
+        PluginCommand::Keygen { out } => super::plugin_package::keygen(&out),
+        PluginCommand::Sign { file, key, output } => super::plugin_package::sign_file(&file, &key, output.as_deref()),
+        PluginCommand::Pin { config, output } => super::plugin_package::pin(&config, output.as_deref()),
+        PluginCommand::Publish { file, target } => super::plugin_registry::publish(&file, &target),
+        PluginCommand::Add { name, source, config } => super::plugin_registry::add(&name, &source, &config),
+        PluginCommand::Update { config, yes } => super::plugin_registry::update(&config, yes),
         PluginCommand::Run {
             file,
             entity,
@@ -106,11 +150,18 @@ pub fn run(context: &Context, command: PluginCommand) -> anyhow::Result<()> {
 }
 
 fn inspect(context: &Context, file: &Path, format: Format) -> anyhow::Result<()> {
-    let (_runtime, plugin) = load_plugin(&context.db, file)?;
+    // The package and signature are read from the bytes before the component is compiled; a
+    // signature that does not verify is refused, naming its key id.
+    let (_runtime, plugin, package) = load_plugin(&context.db, file)?;
     let info = plugin.describe(&Limits::default())?;
     let schema: serde_json::Value =
         serde_json::from_str(&info.config_schema).unwrap_or(serde_json::Value::String(info.config_schema.clone()));
     let sha256 = hex::encode(plugin.sha256());
+    let (signature_status, signature_key_id, signature_key) = match &package.signature {
+        SignatureStatus::Unsigned => ("unsigned", None, None),
+        SignatureStatus::Valid { key } => ("valid", Some(key.key_id()), Some(key.to_string())),
+        SignatureStatus::Invalid { key_id, .. } => ("invalid", Some(key_id.clone()), None),
+    };
     if format == Format::Json {
         return print_json(&serde_json::json!({
             "name": info.name,
@@ -119,10 +170,70 @@ fn inspect(context: &Context, file: &Path, format: Format) -> anyhow::Result<()>
             "interface_version": plugin.interface_version(),
             "sha256": sha256,
             "config_schema": schema,
+            "package": package.metadata,
+            "signature": {
+                "status": signature_status,
+                "key_id": signature_key_id,
+                "public_key": signature_key,
+                "reason": match &package.signature {
+                    SignatureStatus::Invalid { reason, .. } => Some(reason.clone()),
+                    _ => None,
+                },
+            },
         }));
     }
-    print(&format!(
-        "name:              {}\nversion:           {}\nsummary:           {}\ninterface version: {}\nsha256:            {sha256}\nconfig schema:\n{}\n\npin it in close.toml:\n  [plugins]\n  {} = {{ path = \"{}\", sha256 = \"{sha256}\" }}\n",
+    let mut text = String::new();
+    match &package.metadata {
+        Some(metadata) => {
+            text.push_str(&format!(
+                "package:           {} {}
+summary:           {}
+authors:           {}
+license:           {}
+homepage:          {}
+interface version: {}
+needs closebook:   {} or later
+",
+                visible(&metadata.name),
+                visible(&metadata.version),
+                visible(&metadata.summary),
+                if metadata.authors.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    visible(&metadata.authors.join(", ")).into_owned()
+                },
+                visible(metadata.license.as_deref().unwrap_or("(none)")),
+                visible(metadata.homepage.as_deref().unwrap_or("(none)")),
+                visible(&metadata.interface_version),
+                visible(&metadata.minimum_closebook_version),
+            ));
+            if metadata.interface_version != plugin.interface_version() {
+                text.push_str(&format!(
+                    "warning: the package says interface {}, but the component is built for {}: package it again
+",
+                    visible(&metadata.interface_version),
+                    plugin.interface_version()
+                ));
+            }
+        }
+        None => text.push_str(
+            "package:           none (`closebook plugin package` embeds it)
+",
+        ),
+    }
+    text.push_str(&format!(
+        "signature:         {}
+",
+        super::plugin_package::signature_label(&package)
+    ));
+    if let Some(key) = &signature_key {
+        text.push_str(&format!(
+            "signer's key:      {key}
+"
+        ));
+    }
+    text.push_str(&format!(
+        "\nthe step says (describe):\nname:              {}\nversion:           {}\nsummary:           {}\ninterface version: {}\nsha256:            {sha256}\nconfig schema:\n{}\n\npin it in close.toml:\n  [plugins]\n  {} = {{ path = \"{}\", sha256 = \"{sha256}\" }}\n",
         visible(&info.name),
         visible(&info.version),
         visible(&info.summary),
@@ -130,11 +241,28 @@ fn inspect(context: &Context, file: &Path, format: Format) -> anyhow::Result<()>
         visible(&serde_json::to_string_pretty(&schema)?),
         visible(&info.name),
         visible(&file.display().to_string()),
-    ))
+    ));
+    if let Some(readme) = package
+        .metadata
+        .as_ref()
+        .and_then(|metadata| metadata.readme.as_deref())
+    {
+        text.push_str(&format!("\nREADME:\n{}\n", visible_lines(readme)));
+    }
+    print(&text)
+}
+
+/// Multi-line text from a plugin with each line's control characters escaped, the line breaks
+/// kept.
+fn visible_lines(text: &str) -> String {
+    text.lines()
+        .map(|line| visible(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool, format: Format) -> anyhow::Result<()> {
-    let (_runtime, plugin) = load_plugin(&context.db, file)?;
+    let (_runtime, plugin, _package) = load_plugin(&context.db, file)?;
     let preview = run_step(&context.db, &plugin, request).with_context(|| {
         format!(
             "running plugin {} for {} {}",

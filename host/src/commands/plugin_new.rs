@@ -7,8 +7,9 @@
 //! will depend on really holds the SDK.
 //!
 //! Placeholders in the template: `{{name}}` (the package name), `{{crate_name}}` (its library
-//! name, as in the `.wasm` file name) and `{{sdk_path_toml}}` (the SDK folder as a quoted TOML
-//! string).
+//! name, as in the `.wasm` file name), `{{sdk_version}}` (the SDK version a Rust project
+//! depends on, this closebook's `MAJOR.MINOR`) and `{{sdk_patch}}` (a `[patch.crates-io]`
+//! table taking the SDK from a checkout's folder, or nothing).
 
 use crate::cli::PluginLanguage;
 use anyhow::Context as _;
@@ -18,9 +19,19 @@ use std::path::{Path, PathBuf};
 /// Points new projects at another SDK folder than the one this binary was built from.
 pub const SDK_PATH_VARIABLE: &str = "CLOSEBOOK_SDK_PATH";
 
-/// The SDK of the checkout this binary was built from. It is a path dependency until the SDK
-/// is published; then the template names a version instead.
+/// The SDK of the checkout this binary was built from: when it is still there, new projects
+/// take the SDK from it (a `[patch.crates-io]` of the version they depend on), so a project
+/// created inside the repository builds offline against this very SDK.
 const SDK_PATH_BUILT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugin-sdk");
+
+/// The SDK version new projects depend on: the SDK is released with closebook, so this
+/// closebook's `MAJOR.MINOR` (a caret requirement: `0.1` accepts 0.1.x).
+fn sdk_version() -> String {
+    let mut parts = env!("CARGO_PKG_VERSION").split('.');
+    let major = parts.next().unwrap_or("0");
+    let minor = parts.next().unwrap_or("0");
+    format!("{major}.{minor}")
+}
 
 /// The SDK's package name, checked in the manifest at the SDK path.
 const SDK_PACKAGE_NAME: &str = "closebook-plugin-sdk";
@@ -132,14 +143,16 @@ const JAVASCRIPT_TEMPLATE: [TemplateFile; 5] = [
 struct Placeholders {
     name: String,
     crate_name: String,
-    sdk_path_toml: String,
+    sdk_version: String,
+    sdk_patch: String,
 }
 
 impl Placeholders {
     fn render(&self, text: &str) -> String {
         text.replace("{{name}}", &self.name)
             .replace("{{crate_name}}", &self.crate_name)
-            .replace("{{sdk_path_toml}}", &self.sdk_path_toml)
+            .replace("{{sdk_version}}", &self.sdk_version)
+            .replace("{{sdk_patch}}", &self.sdk_patch)
     }
 }
 
@@ -156,16 +169,14 @@ pub fn run_new(name: &str, dir: &Path, language: PluginLanguage) -> anyhow::Resu
     };
     // Only a Rust project depends on the SDK crate; the others carry the WIT file.
     let sdk = match language {
-        PluginLanguage::Rust => Some(sdk_folder()?),
+        PluginLanguage::Rust => sdk_folder()?,
         PluginLanguage::Python | PluginLanguage::Javascript => None,
     };
     let placeholders = Placeholders {
         name: name.to_owned(),
         crate_name: crate_name.clone(),
-        sdk_path_toml: sdk
-            .as_ref()
-            .map(|sdk| toml::Value::String(sdk.clone()).to_string())
-            .unwrap_or_default(),
+        sdk_version: sdk_version(),
+        sdk_patch: sdk.as_deref().map(sdk_patch_table).unwrap_or_default(),
     };
     create_project(&project, template, &placeholders)?;
 
@@ -173,7 +184,7 @@ pub fn run_new(name: &str, dir: &Path, language: PluginLanguage) -> anyhow::Resu
     for file in template {
         report.push_str(&format!("  {}\n", file.path));
     }
-    let Some(sdk) = sdk else {
+    if language != PluginLanguage::Rust {
         let build = match language {
             PluginLanguage::Python => "bash build.sh",
             _ => "npm install\n  npm run build",
@@ -184,10 +195,15 @@ pub fn run_new(name: &str, dir: &Path, language: PluginLanguage) -> anyhow::Resu
         ));
         return crate::output::print(&report);
     };
+    let source = match &sdk {
+        Some(sdk) => format!("taken from {sdk} ([patch.crates-io]; set {SDK_PATH_VARIABLE} to use another)"),
+        None => "from crates.io".to_owned(),
+    };
     report.push_str(&format!(
-        "it depends on the closebook plugin SDK at {sdk} (set {SDK_PATH_VARIABLE} to use another)\n\n\
+        "it depends on the closebook plugin SDK {}, {source}\n\n\
          next:\n  cd {}\n  cargo test\n  cargo build --release --target wasm32-wasip2\n  \
          closebook plugin inspect target/wasm32-wasip2/release/{}.wasm\n",
+        placeholders.sdk_version,
         project.display(),
         placeholders.crate_name
     ));
@@ -240,15 +256,29 @@ pub fn validate_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The absolute path of the SDK folder new projects depend on, as text: `CLOSEBOOK_SDK_PATH`,
-/// else the SDK this binary was built from. Refused when it does not hold the SDK's manifest.
-fn sdk_folder() -> anyhow::Result<String> {
+/// The `[patch.crates-io]` table that takes the SDK from the folder `sdk`.
+fn sdk_patch_table(sdk: &str) -> String {
+    format!(
+        "\n# The SDK of the closebook checkout this project was created from, instead of the published\n\
+         # one: the project builds offline against the SDK of that closebook. Delete this table to\n\
+         # build against crates.io.\n\
+         [patch.crates-io]\n\
+         {SDK_PACKAGE_NAME} = {{ path = {} }}\n",
+        toml::Value::String(sdk.to_owned())
+    )
+}
+
+/// The absolute path of the SDK folder new projects take the SDK from, as text:
+/// `CLOSEBOOK_SDK_PATH` (refused when it does not hold the SDK's manifest), else the SDK this
+/// binary was built from when it is still there, else none (the published SDK is used).
+fn sdk_folder() -> anyhow::Result<Option<String>> {
     let (folder, origin) = match std::env::var_os(SDK_PATH_VARIABLE) {
         Some(folder) if !folder.is_empty() => (PathBuf::from(folder), format!("from {SDK_PATH_VARIABLE}")),
-        _ => (
+        _ if Path::new(SDK_PATH_BUILT).join("Cargo.toml").is_file() => (
             PathBuf::from(SDK_PATH_BUILT),
             "the checkout this closebook was built from".to_owned(),
         ),
+        _ => return Ok(None),
     };
     let fix = format!("set {SDK_PATH_VARIABLE} to the plugin-sdk folder of a closebook checkout");
     let manifest_path = folder.join("Cargo.toml");
@@ -279,7 +309,7 @@ fn sdk_folder() -> anyhow::Result<String> {
         .strip_prefix(r"\\?\")
         .filter(|rest| rest.as_bytes().get(1) == Some(&b':'))
         .unwrap_or(text);
-    Ok(text.to_owned())
+    Ok(Some(text.to_owned()))
 }
 
 /// Writes every template file under `project`, which must be missing or an empty folder. When
@@ -343,7 +373,8 @@ mod tests {
         Placeholders {
             name: "accrue-bonus".to_owned(),
             crate_name: "accrue_bonus".to_owned(),
-            sdk_path_toml: toml::Value::String(r#"C:\sdk "x""#.to_owned()).to_string(),
+            sdk_version: "0.1".to_owned(),
+            sdk_patch: sdk_patch_table(r#"C:\sdk "x""#),
         }
     }
 
@@ -385,7 +416,8 @@ mod tests {
         }
         let manifest: toml::Table = toml::from_str(&placeholders.render(RUST_TEMPLATE[0].text)).unwrap();
         assert_eq!(manifest["package"]["name"].as_str(), Some("accrue-bonus"));
-        let sdk = &manifest["dependencies"]["closebook-plugin-sdk"]["path"];
+        assert_eq!(manifest["dependencies"]["closebook-plugin-sdk"].as_str(), Some("0.1"));
+        let sdk = &manifest["patch"]["crates-io"]["closebook-plugin-sdk"]["path"];
         assert_eq!(sdk.as_str(), Some(r#"C:\sdk "x""#));
         assert!(manifest.contains_key("workspace"));
     }

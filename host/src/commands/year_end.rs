@@ -28,7 +28,7 @@ pub fn run(context: &Context, command: YearEndCommand) -> anyhow::Result<()> {
         } => {
             let mut ledger = context.open_ledger()?;
             let entity_ids = context.entities(&mut ledger, &entities)?;
-            let (_runtime, loaded) = super::plugin::load_plugin(&context.db, &plugin)?;
+            let (_runtime, loaded, _package) = super::plugin::load_plugin(&context.db, &plugin)?;
             let mut text = String::new();
             for entity in &entity_ids {
                 text.push_str(&run_year_end(context, &mut ledger, &loaded, entity, &year, &config)?);

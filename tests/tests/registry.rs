@@ -1,0 +1,277 @@
+//! Plugins through a real OCI registry (issue 21): Debian's `docker-registry` (distribution 2.8)
+//! started by this test process on 127.0.0.1 at a free port, with its storage in a temporary
+//! folder and a generated config file, and stopped at the end. Every registry scenario runs in
+//! this one test, against the one registry: publish, add and a close run from close.lock; a
+//! signature the close does not trust; a moved tag (the lock wins, `update` shows the change);
+//! a digest the registry no longer matches; the registry down (a cached, pinned close still
+//! runs; an uncached one fails with a clear error).
+
+use closebook_tests::{Ledger, Run, plugin_wasm};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the registry may take to answer after it starts.
+const REGISTRY_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The registry binary of Debian's `docker-registry` package (scripts/test installs it).
+const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
+
+/// A running registry, stopped when dropped.
+struct Registry {
+    child: Child,
+    address: String,
+    _storage: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        assert!(
+            Path::new(REGISTRY_BINARY).exists(),
+            "{REGISTRY_BINARY} is missing: `apt-get install docker-registry` (scripts/test does)"
+        );
+        let storage = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let address = format!("127.0.0.1:{port}");
+        let config = storage.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {address}\n",
+                storage.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(REGISTRY_BINARY)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry starts");
+        let registry = Registry {
+            child,
+            address,
+            _storage: storage,
+        };
+        let started = Instant::now();
+        loop {
+            if ureq::get(&format!("http://{}/v2/", registry.address)).call().is_ok() {
+                break;
+            }
+            assert!(started.elapsed() < REGISTRY_START_TIMEOUT, "the registry did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        registry
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The management-fee task of the demo, alone in a close of ACME-US.
+const FEE_TASK: &str = r#"
+[[task]]
+id = "management-fee"
+name = "Accrue the management fee"
+owner = "bob"
+step = "plugin:management-fee"
+config = { source_accounts = ["4000"], percent = "2.5", expense_account = "6900", accrual_account = "2100", dimension = "department" }
+"#;
+
+fn text(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// The fee plugin packaged as `version` and signed with `key`, in the ledger's folder.
+fn fee_release(ledger: &Ledger, version: &str, key: &str) -> PathBuf {
+    let path = ledger.dir.path().join(format!("fee-{version}.wasm"));
+    std::fs::copy(plugin_wasm("custom_plugin"), &path).unwrap();
+    ledger
+        .run(&[
+            "plugin",
+            "package",
+            &text(&path),
+            "--name",
+            "management-fee",
+            "--package-version",
+            version,
+            "--summary",
+            "Accrues the management fee.",
+            "--license",
+            "Apache-2.0",
+        ])
+        .success();
+    ledger.run(&["plugin", "sign", &text(&path), "--key", key]).success();
+    path
+}
+
+fn keygen(ledger: &Ledger, name: &str) -> (String, String) {
+    let out = ledger.dir.path().join(name);
+    ledger.run(&["plugin", "keygen", "--out", &text(&out)]).success();
+    let public = std::fs::read_to_string(out.with_extension("pub"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    (text(&out.with_extension("key")), public)
+}
+
+fn close_run(ledger: &Ledger, config: &str) -> Run {
+    ledger.run(&["close", "run", "--config", config, "--period", "2026-01"])
+}
+
+#[test]
+fn plugins_publish_add_lock_update_and_run_offline_through_a_registry() {
+    // Proves the registry path end to end; each scenario is named below.
+    let mut registry = Registry::start();
+    let ledger = Ledger::with_demo_journals();
+    let (secret, public) = keygen(&ledger, "acme");
+    let (stranger, _) = keygen(&ledger, "stranger");
+    let repository = format!("oci://{}/acme/management-fee", registry.address);
+
+    // Publish 1.2.0, signed; the tag must be the package's version.
+    let release = fee_release(&ledger, "1.2.0", &secret);
+    let refused = ledger
+        .run(&["plugin", "publish", &text(&release), &format!("{repository}:1.3.0")])
+        .failure();
+    assert!(
+        refused.contains("the tag 1.3.0 is not the package's version 1.2.0"),
+        "{refused}"
+    );
+    let published = ledger
+        .run(&["plugin", "publish", &text(&release), &format!("{repository}:1.2.0")])
+        .success();
+    assert!(published.stdout.contains("manifest sha256:"), "{}", published.stdout);
+
+    // Add: the highest tag matching ^1.2, checked against [trust], locked and cached.
+    let config = ledger.write(
+        "close.toml",
+        &format!(
+            "[close]\nname = \"fee\"\nentities = [\"ACME-US\"]\n\n[trust]\nrequire_signature = true\n\n[trust.publishers.acme-consulting]\nkeys = [\"{public}\"]\n{FEE_TASK}"
+        ),
+    );
+    let config_path = PathBuf::from(&config);
+    // Before `add`, a task naming the plugin cannot load.
+    assert!(
+        close_run(&ledger, &config)
+            .failure()
+            .contains("plugin management-fee is not declared")
+    );
+    let added = ledger
+        .run(&[
+            "plugin",
+            "add",
+            "management-fee",
+            &format!("{repository}:^1.2"),
+            "--config",
+            &config,
+        ])
+        .success();
+    assert!(
+        added.stdout.contains("added management-fee: ")
+            && added
+                .stdout
+                .contains(":1.2.0 (package management-fee 1.2.0; signed by acme-consulting"),
+        "{}",
+        added.stdout
+    );
+    let lock_path = config_path.with_file_name("close.lock");
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(lock.contains("version = \"1.2.0\""), "{lock}");
+    let close_text = std::fs::read_to_string(&config_path).unwrap();
+    assert!(
+        close_text.contains(&format!(
+            "management-fee = {{ oci = \"{repository}\", version = \"^1.2\" }}"
+        )),
+        "{close_text}"
+    );
+
+    // A close run from the lock posts the fee.
+    let before = ledger.entry_count("ACME-US");
+    close_run(&ledger, &config).success();
+    assert!(
+        ledger.entry_count("ACME-US") > before,
+        "the locked plugin posted nothing"
+    );
+
+    // A tag moved: 1.2.0 pushed again with other bytes (signed by a stranger). The lock wins:
+    // nothing is pulled for a cached, locked component; `update` shows the change and, with
+    // [trust] requiring acme's key, refuses the stranger's component.
+    // (Another key signs other bytes, so the component and manifest digests differ.)
+    let moved = fee_release(&ledger, "1.2.0", &stranger);
+    ledger
+        .run(&["plugin", "publish", &text(&moved), &format!("{repository}:1.2.0")])
+        .success();
+    let refused = ledger.run(&["plugin", "update", "--config", &config]).failure();
+    assert!(refused.contains("which close.toml does not trust"), "{refused}");
+    assert_eq!(
+        std::fs::read_to_string(&lock_path).unwrap(),
+        lock,
+        "a refused update changed the lock"
+    );
+
+    // A newer trusted release: `update` shows old and new version, digest and signer, and writes
+    // only with --yes.
+    let newer = fee_release(&ledger, "1.3.0", &secret);
+    ledger
+        .run(&["plugin", "publish", &text(&newer), &format!("{repository}:1.3.0")])
+        .success();
+    let shown = ledger.run(&["plugin", "update", "--config", &config]).success();
+    assert!(
+        shown.stdout.contains("management-fee: 1.2.0 -> 1.3.0"),
+        "{}",
+        shown.stdout
+    );
+    assert!(shown.stdout.contains("manifest sha256:"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("signer signed by acme-consulting"),
+        "{}",
+        shown.stdout
+    );
+    assert!(shown.stdout.contains("nothing written"), "{}", shown.stdout);
+    assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), lock);
+    ledger
+        .run(&["plugin", "update", "--config", &config, "--yes"])
+        .success();
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(lock.contains("version = \"1.3.0\""), "{lock}");
+
+    // A digest mismatch: the lock pins a component sha256 the registry's manifest does not hold;
+    // with the cache empty, the pull is refused.
+    let tampered_lock = {
+        let mut lines: Vec<String> = lock.lines().map(str::to_owned).collect();
+        for line in &mut lines {
+            if line.starts_with("component_sha256 = ") {
+                *line = format!("component_sha256 = \"{}\"", "0".repeat(64));
+            }
+        }
+        lines.join("\n") + "\n"
+    };
+    std::fs::write(&lock_path, &tampered_lock).unwrap();
+    let stderr = close_run(&ledger, &config).failure();
+    assert!(
+        stderr.contains("the registry does not serve what was locked"),
+        "{stderr}"
+    );
+    std::fs::write(&lock_path, &lock).unwrap();
+
+    // The registry down: the cached, pinned close still runs (offline); with the cache
+    // removed, the run fails naming the plugin and the registry.
+    registry.stop();
+    close_run(&ledger, &config).success();
+    std::fs::remove_dir_all(config_path.with_file_name(".closebook-plugins")).unwrap();
+    let stderr = close_run(&ledger, &config).failure();
+    assert!(
+        stderr.contains("plugin management-fee is not in the cache") && stderr.contains("could not be pulled"),
+        "{stderr}"
+    );
+}

@@ -57,15 +57,8 @@ enum Command {
         /// Repetitions of hledger and ledger; 0 leaves them out.
         #[arg(long, default_value_t = 3)]
         peer_runs: usize,
-        /// The closebook binary to measure.
-        #[arg(long, default_value = "target/release/closebook")]
-        closebook: PathBuf,
-        /// The folder of the compiled plugins (scripts/build-plugins).
-        #[arg(long, default_value = "target/wasm32-wasip2/release")]
-        plugins: PathBuf,
-        /// Where generated files, ledgers and caches go (not committed).
-        #[arg(long, default_value = "target/bench")]
-        work: PathBuf,
+        #[command(flatten)]
+        binaries: Binaries,
         /// The Markdown results file to write (none: print only).
         #[arg(long)]
         results: Option<PathBuf>,
@@ -90,16 +83,31 @@ enum Command {
         /// Seconds of each phase (idle, then mixed with the close).
         #[arg(long, default_value_t = 60)]
         seconds: u64,
-        /// The closebook binary to serve with.
-        #[arg(long, default_value = "target/release/closebook")]
-        closebook: PathBuf,
-        /// The folder of the compiled plugins (scripts/build-plugins).
-        #[arg(long, default_value = "target/wasm32-wasip2/release")]
-        plugins: PathBuf,
-        /// Where generated files, ledgers and caches go (not committed).
-        #[arg(long, default_value = "target/bench")]
-        work: PathBuf,
+        #[command(flatten)]
+        binaries: Binaries,
     },
+}
+
+/// The closebook binary, the plugins and the work folder of a run that closes (`run`, `serve`).
+#[derive(clap::Args)]
+struct Binaries {
+    /// The closebook binary to measure.
+    #[arg(long, default_value = "target/release/closebook")]
+    closebook: PathBuf,
+    /// The folder of the compiled plugins (scripts/build-plugins).
+    #[arg(long, default_value = "target/wasm32-wasip2/release")]
+    plugins: PathBuf,
+    /// Where generated files, ledgers and caches go (not committed).
+    #[arg(long, default_value = "target/bench")]
+    work: PathBuf,
+}
+
+impl Binaries {
+    /// The paths, with the work folder created.
+    fn prepared(self) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&self.work).with_context(|| format!("creating {}", self.work.display()))?;
+        Ok(self)
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -172,13 +180,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             entries,
             runs,
             peer_runs,
-            closebook,
-            plugins,
-            work,
+            binaries,
             results: results_file,
             notes,
         } => {
-            std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+            let Binaries {
+                closebook,
+                plugins,
+                work,
+            } = binaries.prepared()?;
             let options = measure::Options {
                 entries,
                 runs,
@@ -205,11 +215,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             entries,
             clients,
             seconds,
-            closebook,
-            plugins,
-            work,
+            binaries,
         } => {
-            std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+            let Binaries {
+                closebook,
+                plugins,
+                work,
+            } = binaries.prepared()?;
             let options = serve_load::LoadOptions {
                 ledger,
                 entries,

@@ -1,5 +1,6 @@
 //! The audit trail (filters and paging) and the administration page (users, roles, tokens).
 
+use super::api::AuditQuery;
 use super::auth::{self, Caller};
 use super::pages::{layout, nonblank};
 use super::{ServerError, SharedState};
@@ -11,7 +12,6 @@ use closebook_ledger::access::Permission;
 use closebook_ledger::ids::EntityId;
 use closebook_ledger::store::AuditRecord;
 use maud::html;
-use serde::Deserialize;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -21,14 +21,6 @@ pub fn routes() -> Router<SharedState> {
 
 /// Audit records on one page of the audit trail.
 const AUDIT_PAGE_ROWS: usize = 100;
-
-#[derive(Deserialize)]
-struct AuditQuery {
-    entity: Option<String>,
-    user: Option<String>,
-    action: Option<String>,
-    before: Option<i64>,
-}
 
 async fn audit_page(
     State(state): State<SharedState>,

@@ -457,14 +457,16 @@ async fn close_run(
     Ok(Json(json!({ "outcomes": outcomes, "failed": failed })))
 }
 
+/// The audit trail's filters and paging, for the API and the audit page (which keeps its own
+/// page size and reads blank form fields as no filter).
 #[derive(Deserialize)]
-struct AuditQuery {
-    entity: Option<String>,
-    user: Option<String>,
-    action: Option<String>,
+pub(super) struct AuditQuery {
+    pub entity: Option<String>,
+    pub user: Option<String>,
+    pub action: Option<String>,
     /// Records older than this id (paging).
-    before: Option<i64>,
-    limit: Option<usize>,
+    pub before: Option<i64>,
+    pub limit: Option<usize>,
 }
 
 async fn audit(State(state): State<SharedState>, caller: Caller, Query(query): Query<AuditQuery>) -> ApiResult {

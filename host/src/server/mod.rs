@@ -248,7 +248,6 @@ impl std::ops::DerefMut for PooledCloseContext<'_> {
 impl Drop for PooledCloseContext<'_> {
     fn drop(&mut self) {
         if let Some((path, ledger)) = self.context.open_ledger.get_mut().take()
-            && path == self.context.db
             && path == self.pool.db
         {
             self.pool.give_back(ledger.into_store());

@@ -183,17 +183,7 @@ impl Store {
     /// again from the start in an IMMEDIATE transaction, as [`Store::write`]. So readers never
     /// queue behind one another or behind a long writer just to find nothing to write.
     pub fn write_when_needed<T>(&mut self, work: impl Fn(&Db<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
-        let attempt = (|| {
-            let transaction = self
-                .connection
-                .transaction_with_behavior(TransactionBehavior::Deferred)?;
-            let value = work(&Db {
-                connection: &transaction,
-            })?;
-            transaction.commit()?;
-            Ok(value)
-        })();
-        match attempt {
+        match self.read(&work) {
             Err(LedgerError::Sqlite(error))
                 if matches!(
                     error.sqlite_error_code(),

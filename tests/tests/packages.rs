@@ -146,7 +146,9 @@ fn a_plugin_signed_by_a_trusted_key_runs_and_inspect_names_the_key() {
     assert_eq!(inspect["signature"]["public_key"], public.as_str());
     assert_eq!(inspect["package"]["name"], "custom-plugin");
 
-    let config = fee_close(&ledger, &plugin, &trust(true, &public));
+    // Trusted as a bare key (`[trust] keys`); the other tests name its publisher.
+    let bare_trust = format!("[trust]\nrequire_signature = true\nkeys = [\"{public}\"]\n");
+    let config = fee_close(&ledger, &plugin, &bare_trust);
     let before = ledger.entry_count("ACME-US");
     close_run(&ledger, &config).success();
     assert!(

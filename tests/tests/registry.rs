@@ -4,7 +4,8 @@
 //! this one test, against the one registry: publish, add and a close run from close.lock; a
 //! signature the close does not trust; a moved tag (the lock wins, `update` shows the change);
 //! a digest the registry no longer matches; the registry down (a cached, pinned close still
-//! runs; an uncached one fails with a clear error).
+//! runs; an uncached one fails with a clear error). A second registry, with htpasswd
+//! authentication, proves that credentials are read where `docker login` keeps them.
 
 use closebook_tests::{Ledger, Run, plugin_wasm};
 use std::net::TcpListener;
@@ -25,8 +26,18 @@ struct Registry {
     _storage: tempfile::TempDir,
 }
 
+/// A user of the authenticating registry: `consultant`, password `s3cret-test`, as an htpasswd
+/// line (bcrypt at cost 4, the lowest, so the test spends no time hashing; made with
+/// Python's `crypt.crypt('s3cret-test', crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))`).
+const HTPASSWD: &str = "consultant:$2b$04$2uXStZBHsRT4MLv7Ns2HUu5nDOg/o/f/UnKV5/fhwmPw897vSiUwW\n";
+
 impl Registry {
     fn start() -> Registry {
+        Self::start_with(None)
+    }
+
+    /// A registry that answers only users of this htpasswd file (distribution's `auth.htpasswd`).
+    fn start_with(htpasswd: Option<&str>) -> Registry {
         assert!(
             Path::new(REGISTRY_BINARY).exists(),
             "{REGISTRY_BINARY} is missing: `apt-get install docker-registry` (scripts/test does)"
@@ -35,14 +46,19 @@ impl Registry {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let address = format!("127.0.0.1:{port}");
         let config = storage.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {address}\n",
-                storage.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let mut text = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {address}\n",
+            storage.path().join("data").display()
+        );
+        if let Some(users) = htpasswd {
+            let file = storage.path().join("htpasswd");
+            std::fs::write(&file, users).unwrap();
+            text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: closebook-test\n    path: {}\n",
+                file.display()
+            ));
+        }
+        std::fs::write(&config, text).unwrap();
         let child = Command::new(REGISTRY_BINARY)
             .arg("serve")
             .arg(&config)
@@ -57,8 +73,10 @@ impl Registry {
         };
         let started = Instant::now();
         loop {
-            if ureq::get(&format!("http://{}/v2/", registry.address)).call().is_ok() {
-                break;
+            // Any answer (a 401 from an authenticating one) means it is up.
+            match ureq::get(&format!("http://{}/v2/", registry.address)).call() {
+                Ok(_) | Err(ureq::Error::StatusCode(_)) => break,
+                Err(_) => {}
             }
             assert!(started.elapsed() < REGISTRY_START_TIMEOUT, "the registry did not start");
             std::thread::sleep(Duration::from_millis(100));
@@ -273,5 +291,88 @@ fn plugins_publish_add_lock_update_and_run_offline_through_a_registry() {
     assert!(
         stderr.contains("plugin management-fee is not in the cache") && stderr.contains("could not be pulled"),
         "{stderr}"
+    );
+}
+
+/// A docker configuration folder (what `docker login` writes) with `password` for the user
+/// `consultant` at `registry`, or no credentials at all.
+fn docker_config(ledger: &Ledger, folder: &str, registry: &str, password: Option<&str>) -> String {
+    use base64::Engine as _;
+    let path = ledger.dir.path().join(folder);
+    std::fs::create_dir_all(&path).unwrap();
+    let auths = match password {
+        Some(password) => {
+            let auth = base64::engine::general_purpose::STANDARD.encode(format!("consultant:{password}"));
+            format!("{{\"{registry}\": {{\"auth\": \"{auth}\"}}}}")
+        }
+        None => "{}".to_owned(),
+    };
+    std::fs::write(path.join("config.json"), format!("{{\"auths\": {auths}}}")).unwrap();
+    text(&path)
+}
+
+#[test]
+fn a_registry_that_requires_credentials_gets_those_docker_login_stored() {
+    // Proves registry credentials: with none configured for the registry, publish is refused
+    // naming `docker login HOST` and where they are read; with a wrong password, refused
+    // saying they were refused; with the right ones (from $DOCKER_CONFIG/config.json, as
+    // `docker login` writes it) publish, add and a close run from the lock succeed.
+    let registry = Registry::start_with(Some(HTPASSWD));
+    let ledger = Ledger::with_demo_journals();
+    let (secret, public) = keygen(&ledger, "acme");
+    let repository = format!("oci://{}/acme/management-fee", registry.address);
+    let release = fee_release(&ledger, "1.0.0", &secret);
+    let publish = ["plugin", "publish", &text(&release), &format!("{repository}:1.0.0")];
+
+    let none = docker_config(&ledger, "docker-none", &registry.address, None);
+    let refused = ledger
+        .run_with_environment("alice", &[("DOCKER_CONFIG", &none)], &publish)
+        .failure();
+    assert!(
+        refused.contains(&format!(
+            "the registry {0} requires credentials, and none are configured for it: sign in with `docker login {0}` (closebook reads {none}/config.json)",
+            registry.address
+        )),
+        "{refused}"
+    );
+
+    let wrong = docker_config(&ledger, "docker-wrong", &registry.address, Some("wrong"));
+    let refused = ledger
+        .run_with_environment("alice", &[("DOCKER_CONFIG", &wrong)], &publish)
+        .failure();
+    assert!(
+        refused.contains(&format!(
+            "the registry {} refused the credentials configured for it in {wrong}/config.json",
+            registry.address
+        )),
+        "{refused}"
+    );
+
+    let right = docker_config(&ledger, "docker-right", &registry.address, Some("s3cret-test"));
+    let environment = [("DOCKER_CONFIG", right.as_str())];
+    ledger.run_with_environment("alice", &environment, &publish).success();
+    let config = ledger.write(
+        "close.toml",
+        &format!("[close]\nname = \"fee\"\nentities = [\"ACME-US\"]\n\n[trust]\nrequire_signature = true\nkeys = [\"{public}\"]\n{FEE_TASK}"),
+    );
+    let add = [
+        "plugin",
+        "add",
+        "management-fee",
+        &format!("{repository}:^1"),
+        "--config",
+        &config,
+    ];
+    let refused = ledger
+        .run_with_environment("alice", &[("DOCKER_CONFIG", &none)], &add)
+        .failure();
+    assert!(refused.contains("requires credentials"), "{refused}");
+    let added = ledger.run_with_environment("alice", &environment, &add).success();
+    assert!(added.stdout.contains("signed by trusted key"), "{}", added.stdout);
+    let before = ledger.entry_count("ACME-US");
+    close_run(&ledger, &config).success();
+    assert!(
+        ledger.entry_count("ACME-US") > before,
+        "the locked plugin posted nothing"
     );
 }

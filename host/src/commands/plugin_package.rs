@@ -315,7 +315,7 @@ pub fn package_label(package: &PackageCheck) -> String {
 /// Who signed it, as the trust policy sees it.
 pub fn signature_label(package: &PackageCheck) -> String {
     match (&package.signature, &package.signer) {
-        (_, Some(signer)) => format!("signed by {} (key {})", signer.publisher, signer.key_id),
+        (_, Some(signer)) => format!("signed by {signer}"),
         (SignatureStatus::Valid { key }, None) => format!("signed by key {}, not in [trust]", key.key_id()),
         (SignatureStatus::Invalid { key_id, reason }, None) => format!("signature by key {key_id} INVALID: {reason}"),
         (SignatureStatus::Unsigned, None) => "unsigned".to_owned(),

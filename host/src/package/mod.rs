@@ -42,11 +42,11 @@ pub enum PackageError {
     )]
     AlreadySigned { plugin: String },
     #[error(
-        "plugin {plugin}: it is unsigned, and close.toml requires a signature ([trust] require_signature = true): get a signed build from its publisher, or sign it with `closebook plugin sign FILE --key KEY` and trust that key under [trust.publishers.NAME] keys"
+        "plugin {plugin}: it is unsigned, and close.toml requires a signature ([trust] require_signature = true): get a signed build from its publisher, or sign it with `closebook plugin sign FILE --key KEY` and trust that key in [trust] keys"
     )]
     Unsigned { plugin: String },
     #[error(
-        "plugin {plugin}: it is signed by key {key_id}, which close.toml does not trust: if you trust its publisher, add `{key}` to [trust.publishers.NAME] keys"
+        "plugin {plugin}: it is signed by key {key_id}, which close.toml does not trust: if you trust its publisher, add `{key}` to [trust] keys (or to [trust.publishers.NAME] keys, to show the publisher's name)"
     )]
     UntrustedKey {
         plugin: String,

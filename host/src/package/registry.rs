@@ -106,6 +106,54 @@ impl Location {
         matches!(host, "127.0.0.1" | "localhost" | "[::1]")
     }
 
+    /// The credentials for this registry, where `docker login` keeps them: the `auths` of
+    /// `$DOCKER_CONFIG/config.json` (or `~/.docker/config.json`), through the credential helper
+    /// it names when there is one. None configured means anonymous access. They are sent only
+    /// to this host, and over HTTPS unless the registry is on this machine.
+    fn auth(&self) -> anyhow::Result<RegistryAuth> {
+        use docker_credential::{CredentialRetrievalError, DockerCredential};
+        let Some(path) = docker_config_file().filter(|path| path.exists()) else {
+            return Ok(RegistryAuth::Anonymous);
+        };
+        let file = std::fs::File::open(&path)
+            .with_context(|| format!("reading the registry credentials in {}", path.display()))?;
+        match docker_credential::get_credential_from_reader(std::io::BufReader::new(file), &self.registry) {
+            Ok(DockerCredential::UsernamePassword(username, password)) => Ok(RegistryAuth::Basic(username, password)),
+            Ok(DockerCredential::IdentityToken(token)) => Ok(RegistryAuth::Bearer(token)),
+            Err(CredentialRetrievalError::NoCredentialConfigured) => Ok(RegistryAuth::Anonymous),
+            Err(error) => Err(anyhow::anyhow!(
+                "reading the credentials for {} in {}: {error}; fix its entry with `docker login {}`, or remove it",
+                self.registry,
+                path.display(),
+                self.registry
+            )),
+        }
+    }
+
+    /// The error of a registry operation (`doing`): what to do about the registry refusing our
+    /// credentials (or their absence) when it did, else `otherwise`.
+    fn failure(&self, error: anyhow::Error, auth: &RegistryAuth, doing: String, otherwise: &str) -> anyhow::Error {
+        let fix = if !is_unauthorized(&error) {
+            otherwise.to_owned()
+        } else if matches!(auth, RegistryAuth::Anonymous) {
+            format!(
+                "the registry {} requires credentials, and none are configured for it: sign in with `docker login {}` (closebook reads {})",
+                self.registry,
+                self.registry,
+                docker_config_path()
+            )
+        } else {
+            format!(
+                "the registry {} refused the credentials configured for it in {}: sign in again with `docker login {}`, or ask its owner for access to {}",
+                self.registry,
+                docker_config_path(),
+                self.registry,
+                self.repository
+            )
+        };
+        error.context(format!("{doing}: {fix}"))
+    }
+
     fn client(&self) -> WasmClient {
         let protocol = if self.is_loopback() {
             ClientProtocol::HttpsExcept(vec![self.registry.clone()])
@@ -117,6 +165,42 @@ impl Location {
             ..ClientConfig::default()
         }))
     }
+}
+
+/// The docker configuration file registry credentials are read from, as docker finds it:
+/// `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json`.
+fn docker_config_file() -> Option<PathBuf> {
+    std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".docker")))
+        .map(|folder| folder.join("config.json"))
+}
+
+/// [`docker_config_file`] for a message.
+fn docker_config_path() -> String {
+    docker_config_file().map_or_else(
+        || "$HOME/.docker/config.json".to_owned(),
+        |path| path.display().to_string(),
+    )
+}
+
+/// Whether a registry operation failed because the registry refused access (HTTP 401 or 403,
+/// or a denied or unauthorized error code).
+fn is_unauthorized(error: &anyhow::Error) -> bool {
+    use oci_client::errors::{OciDistributionError, OciErrorCode};
+    error
+        .chain()
+        .any(|cause| match cause.downcast_ref::<OciDistributionError>() {
+            Some(OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_)) => {
+                true
+            }
+            Some(OciDistributionError::ServerError { code, .. }) => matches!(code, 401 | 403),
+            Some(OciDistributionError::RegistryError { envelope, .. }) => envelope
+                .errors
+                .iter()
+                .any(|error| matches!(error.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)),
+            _ => false,
+        })
 }
 
 /// Runs one registry operation on a runtime of its own: the command line is synchronous.
@@ -190,15 +274,19 @@ pub fn publish(plugin: &str, wasm: Vec<u8>, location: &Location, tag: &str) -> a
         .with_context(|| format!("{plugin}: describing the component for the registry"))?;
     let reference = location.tagged(tag);
     let client = location.client();
+    let auth = location.auth()?;
     block_on(async {
         client
-            .push(&reference, &RegistryAuth::Anonymous, layer, config, Some(annotations))
+            .push(&reference, &auth, layer, config, Some(annotations))
             .await
-            .with_context(|| format!("pushing to {location}:{tag}: is the registry running and writable?"))?;
-        let manifest_digest = client
-            .fetch_manifest_digest(&reference, &RegistryAuth::Anonymous)
-            .await
-            .with_context(|| format!("reading back the digest of {location}:{tag}"))?;
+            .map_err(|error| {
+                let doing = format!("pushing to {location}:{tag}");
+                location.failure(error, &auth, doing, "is the registry running and writable?")
+            })?;
+        let manifest_digest = client.fetch_manifest_digest(&reference, &auth).await.map_err(|error| {
+            let doing = format!("reading back the digest of {location}:{tag}");
+            location.failure(error.into(), &auth, doing, "is the registry still running?")
+        })?;
         Ok(Published {
             manifest_digest,
             component_sha256,
@@ -210,11 +298,15 @@ pub fn publish(plugin: &str, wasm: Vec<u8>, location: &Location, tag: &str) -> a
 pub fn resolve(location: &Location, requirement: &semver::VersionReq) -> anyhow::Result<semver::Version> {
     let client = location.client();
     let reference = location.tagged("latest");
+    let auth = location.auth()?;
     let tags = block_on(async {
         let response = client
-            .list_tags(&reference, &RegistryAuth::Anonymous, Some(REGISTRY_TAGS_MAX), None)
+            .list_tags(&reference, &auth, Some(REGISTRY_TAGS_MAX), None)
             .await
-            .with_context(|| format!("listing the tags of {location}: is the registry reachable?"))?;
+            .map_err(|error| {
+                let doing = format!("listing the tags of {location}");
+                location.failure(error.into(), &auth, doing, "is the registry reachable?")
+            })?;
         Ok(response.tags)
     })?;
     let best = tags
@@ -241,11 +333,12 @@ pub struct Pulled {
 /// the manifest gives them.
 fn pull_reference(location: &Location, reference: &Reference) -> anyhow::Result<Pulled> {
     let client = location.client();
+    let auth = location.auth()?;
     let image = block_on(async {
-        client
-            .pull(reference, &RegistryAuth::Anonymous)
-            .await
-            .with_context(|| format!("pulling {reference} from {location}: is the registry reachable?"))
+        client.pull(reference, &auth).await.map_err(|error| {
+            let doing = format!("pulling {reference} from {location}");
+            location.failure(error, &auth, doing, "is the registry reachable?")
+        })
     })?;
     let manifest_digest = image
         .digest

@@ -1,5 +1,6 @@
-//! The trust policy of a close (`[trust]` in close.toml): which publishers' keys may sign the
-//! plugins it loads, and whether a plugin must be signed at all. Deciding is separate from
+//! The trust policy of a close (`[trust]` in close.toml): which keys may sign the plugins it
+//! loads (`keys`, or by publisher under `[trust.publishers.NAME]`, so a signer is shown by
+//! name), and whether a plugin must be signed at all. Deciding is separate from
 //! verifying (`signature.rs`): a signature that does not verify is refused whatever the policy,
 //! and a valid one counts only if its key is one the policy lists.
 
@@ -16,6 +17,9 @@ use super::signature::{PublicKey, SignatureStatus};
 pub struct TrustSection {
     #[serde(default)]
     pub require_signature: bool,
+    /// Keys trusted without a publisher's name.
+    #[serde(default)]
+    pub keys: Vec<String>,
     /// Publisher name -> its keys.
     #[serde(default)]
     pub publishers: BTreeMap<String, PublisherSection>,
@@ -31,6 +35,8 @@ pub struct PublisherSection {
 #[derive(Debug, Clone, Default)]
 pub struct TrustPolicy {
     pub require_signature: bool,
+    /// Keys trusted without a publisher's name (`[trust] keys`).
+    pub keys: Vec<PublicKey>,
     /// Publisher name -> its public keys.
     pub publishers: BTreeMap<String, Vec<PublicKey>>,
 }
@@ -38,16 +44,34 @@ pub struct TrustPolicy {
 /// Who signed a plugin the policy accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signer {
-    pub publisher: String,
+    /// The publisher the policy lists the key under; `None` for a key of `[trust] keys`.
+    pub publisher: Option<String>,
     pub key_id: String,
 }
 
+impl std::fmt::Display for Signer {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.publisher {
+            Some(publisher) => write!(formatter, "{publisher} (key {})", self.key_id),
+            None => write!(formatter, "trusted key {}", self.key_id),
+        }
+    }
+}
+
 impl TrustPolicy {
-    /// Reads `[trust]`, refusing a key that is not a closebook public key (naming the publisher)
-    /// and a key listed under two publishers (a signer would have two names).
+    /// Reads `[trust]`, refusing a key that is not a closebook public key (naming where it is
+    /// listed) and a key listed twice (a signer would have two names).
     pub fn from_section(section: &TrustSection) -> Result<Self, String> {
         let mut publishers = BTreeMap::new();
         let mut owners: BTreeMap<String, String> = BTreeMap::new();
+        let mut keys = Vec::with_capacity(section.keys.len());
+        for key in &section.keys {
+            let key = PublicKey::parse(key).map_err(|error| format!("[trust] keys: {error}"))?;
+            if owners.insert(key.key_id(), "[trust] keys".to_owned()).is_some() {
+                return Err(format!("[trust] keys lists key {} twice; list it once", key.key_id()));
+            }
+            keys.push(key);
+        }
         for (publisher, keys) in &section.publishers {
             if keys.keys.is_empty() {
                 return Err(format!(
@@ -60,7 +84,7 @@ impl TrustPolicy {
                     PublicKey::parse(key).map_err(|error| format!("[trust.publishers.{publisher}] keys: {error}"))?;
                 if let Some(other) = owners.insert(key.key_id(), publisher.clone()) {
                     return Err(format!(
-                        "[trust] key {} is listed under both {other} and {publisher}; a key belongs to one publisher",
+                        "[trust] key {} is listed under both {other} and {publisher}; list a key once, under one publisher or in [trust] keys",
                         key.key_id()
                     ));
                 }
@@ -70,16 +94,21 @@ impl TrustPolicy {
         }
         Ok(Self {
             require_signature: section.require_signature,
+            keys,
             publishers,
         })
     }
 
-    /// The publisher whose key this is, if the policy lists it.
-    pub fn publisher_of(&self, key: &PublicKey) -> Option<&str> {
+    /// Who the policy says this key is: `Some(Some(publisher))` for a publisher's key,
+    /// `Some(None)` for a key of `[trust] keys`, `None` when the policy does not list it.
+    pub fn publisher_of(&self, key: &PublicKey) -> Option<Option<&str>> {
+        if self.keys.contains(key) {
+            return Some(None);
+        }
         self.publishers
             .iter()
             .find(|(_, keys)| keys.contains(key))
-            .map(|(publisher, _)| publisher.as_str())
+            .map(|(publisher, _)| Some(publisher.as_str()))
     }
 
     /// Decides whether the plugin `plugin` (its name in close.toml) may load, given its
@@ -98,7 +127,7 @@ impl TrustPolicy {
             SignatureStatus::Unsigned => Ok(None),
             SignatureStatus::Valid { key } => match self.publisher_of(key) {
                 Some(publisher) => Ok(Some(Signer {
-                    publisher: publisher.to_owned(),
+                    publisher: publisher.map(str::to_owned),
                     key_id: key.key_id(),
                 })),
                 None if self.require_signature => Err(PackageError::UntrustedKey {
@@ -134,7 +163,7 @@ mod tests {
             .decide("fx", &SignatureStatus::Valid { key: trusted.clone() })
             .unwrap()
             .unwrap();
-        assert_eq!(signer.publisher, "acme");
+        assert_eq!(signer.publisher.as_deref(), Some("acme"));
         let refused = strict
             .decide("fx", &SignatureStatus::Valid { key: stranger.clone() })
             .unwrap_err()
@@ -154,6 +183,35 @@ mod tests {
             reason: "the component was changed after it was signed".to_owned(),
         };
         assert!(lenient.decide("fx", &invalid).is_err());
+    }
+
+    #[test]
+    fn a_key_trusted_without_a_publisher_signs_as_itself() {
+        let trusted = SecretKey::generate().unwrap().public_key();
+        let section: TrustSection =
+            toml::from_str(&format!("require_signature = true\nkeys = [\"{trusted}\"]\n")).unwrap();
+        let policy = TrustPolicy::from_section(&section).unwrap();
+        let signer = policy
+            .decide("fx", &SignatureStatus::Valid { key: trusted.clone() })
+            .unwrap()
+            .unwrap();
+        assert_eq!(signer.publisher, None);
+        assert_eq!(signer.to_string(), format!("trusted key {}", trusted.key_id()));
+        let stranger = SecretKey::generate().unwrap().public_key();
+        assert!(policy.decide("fx", &SignatureStatus::Valid { key: stranger }).is_err());
+        // A key both bare and under a publisher would sign under two names.
+        let section: TrustSection = toml::from_str(&format!(
+            "keys = [\"{trusted}\"]\n[publishers.acme]\nkeys = [\"{trusted}\"]\n"
+        ))
+        .unwrap();
+        let refused = TrustPolicy::from_section(&section).unwrap_err();
+        assert!(refused.contains("both [trust] keys and acme"), "{refused}");
+        let section: TrustSection = toml::from_str("keys = [\"nope\"]\n").unwrap();
+        assert!(
+            TrustPolicy::from_section(&section)
+                .unwrap_err()
+                .starts_with("[trust] keys: ")
+        );
     }
 
     #[test]

@@ -376,3 +376,135 @@ fn a_registry_that_requires_credentials_gets_those_docker_login_stored() {
         "the locked plugin posted nothing"
     );
 }
+
+/// The media types of the CNCF Wasm OCI artifact layout
+/// (tag-reference/wasm-oci-artifact), which `wkg` and every `oci-wasm` client read and write.
+const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
+const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
+const OCI_MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+
+fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Pushes `bytes` as a blob of `repository` by the distribution API (a POST, then a PUT of
+/// the whole blob), as any registry client does.
+fn push_blob(registry: &str, repository: &str, bytes: &[u8]) -> String {
+    let digest = sha256_digest(bytes);
+    let started = ureq::post(&format!("http://{registry}/v2/{repository}/blobs/uploads/"))
+        .send_empty()
+        .unwrap();
+    let location = started.headers().get("location").unwrap().to_str().unwrap().to_owned();
+    let location = if location.starts_with("http") {
+        location
+    } else {
+        format!("http://{registry}{location}")
+    };
+    let separator = if location.contains('?') { '&' } else { '?' };
+    ureq::put(&format!("{location}{separator}digest={digest}"))
+        .header("content-type", "application/octet-stream")
+        .send(bytes)
+        .unwrap();
+    digest
+}
+
+#[test]
+fn published_plugins_use_the_cncf_wasm_layout_and_one_pushed_by_another_client_can_be_added() {
+    // Proves interoperability with other Wasm OCI clients (wkg, oci-wasm) at the wire: what
+    // `plugin publish` pushes is read back by the plain distribution API and has the CNCF Wasm
+    // artifact layout (an OCI manifest, the wasm config media type with architecture `wasm`,
+    // os `wasip2` and the layer digests, one `application/wasm` layer holding the component
+    // byte for byte); and a component pushed by hand in that layout, with none of closebook's
+    // annotations, is resolved, pulled, locked and run by `plugin add` and `close run`.
+    let registry = Registry::start();
+    let ledger = Ledger::with_demo_journals();
+    let (secret, public) = keygen(&ledger, "acme");
+    let release = fee_release(&ledger, "2.0.0", &secret);
+    let repository = "acme/management-fee";
+    ledger
+        .run(&[
+            "plugin",
+            "publish",
+            &text(&release),
+            &format!("oci://{}/{repository}:2.0.0", registry.address),
+        ])
+        .success();
+    let manifest: serde_json::Value =
+        ureq::get(&format!("http://{}/v2/{repository}/manifests/2.0.0", registry.address))
+            .header("accept", OCI_MANIFEST_MEDIA_TYPE)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap();
+    assert_eq!(manifest["mediaType"], OCI_MANIFEST_MEDIA_TYPE, "{manifest}");
+    assert_eq!(manifest["config"]["mediaType"], WASM_CONFIG_MEDIA_TYPE, "{manifest}");
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{manifest}");
+    assert_eq!(layers[0]["mediaType"], WASM_LAYER_MEDIA_TYPE, "{manifest}");
+    let component = std::fs::read(&release).unwrap();
+    assert_eq!(layers[0]["digest"], sha256_digest(&component).as_str(), "{manifest}");
+    assert_eq!(manifest["annotations"]["org.opencontainers.image.version"], "2.0.0");
+    let config_digest = manifest["config"]["digest"].as_str().unwrap();
+    let config: serde_json::Value = ureq::get(&format!(
+        "http://{}/v2/{repository}/blobs/{config_digest}",
+        registry.address
+    ))
+    .call()
+    .unwrap()
+    .body_mut()
+    .read_json()
+    .unwrap();
+    assert_eq!(config["architecture"], "wasm", "{config}");
+    assert_eq!(config["os"], "wasip2", "{config}");
+    assert_eq!(config["layerDigests"][0], layers[0]["digest"], "{config}");
+
+    // The reverse: the same component pushed by hand as 2.1.0, in the layout alone.
+    let layer_digest = push_blob(&registry.address, repository, &component);
+    let config = serde_json::json!({
+        "created": "2026-12-06T00:00:00Z",
+        "architecture": "wasm",
+        "os": "wasip2",
+        "layerDigests": [layer_digest],
+        "component": { "exports": [], "imports": [], "target": null },
+    })
+    .to_string();
+    let config_digest = push_blob(&registry.address, repository, config.as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST_MEDIA_TYPE,
+        "config": { "mediaType": WASM_CONFIG_MEDIA_TYPE, "digest": config_digest, "size": config.len() },
+        "layers": [{ "mediaType": WASM_LAYER_MEDIA_TYPE, "digest": layer_digest, "size": component.len() }],
+    })
+    .to_string();
+    ureq::put(&format!("http://{}/v2/{repository}/manifests/2.1.0", registry.address))
+        .header("content-type", OCI_MANIFEST_MEDIA_TYPE)
+        .send(manifest.as_bytes())
+        .unwrap();
+    let config = ledger.write(
+        "close.toml",
+        &format!("[close]\nname = \"fee\"\nentities = [\"ACME-US\"]\n\n[trust]\nrequire_signature = true\nkeys = [\"{public}\"]\n{FEE_TASK}"),
+    );
+    let added = ledger
+        .run(&[
+            "plugin",
+            "add",
+            "management-fee",
+            &format!("oci://{}/{repository}:^2", registry.address),
+            "--config",
+            &config,
+        ])
+        .success();
+    assert!(
+        added.stdout.contains(":2.1.0 (package management-fee 2.0.0"),
+        "{}",
+        added.stdout
+    );
+    let before = ledger.entry_count("ACME-US");
+    close_run(&ledger, &config).success();
+    assert!(
+        ledger.entry_count("ACME-US") > before,
+        "the added plugin posted nothing"
+    );
+}

@@ -25,6 +25,12 @@ pub const PACKAGE_FIELD_CHARS_MAX: usize = 512;
 /// Authors a package may list.
 pub const PACKAGE_AUTHORS_MAX: usize = 32;
 
+/// The custom sections `wasm-tools metadata` and `wasm-metadata` read (`wasm-tools metadata
+/// show`, and the OCI annotations `wkg` derives from them), each a UTF-8 string. `plugin
+/// package` writes them beside [`PACKAGE_SECTION`], from the same fields; closebook itself
+/// reads only its own section.
+pub const STANDARD_SECTIONS: [&str; 5] = ["version", "description", "authors", "licenses", "homepage"];
+
 /// The version of closebook that reads and writes packages.
 pub const CLOSEBOOK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -177,8 +183,23 @@ pub fn embed_metadata(plugin: &str, wasm: &[u8], metadata: &PackageMetadata) -> 
             ),
         });
     }
-    let unpackaged = without_sections(wasm, &sections, |name| name == PACKAGE_SECTION);
-    Ok(append_custom_section(&unpackaged, PACKAGE_SECTION, &data))
+    let unpackaged = without_sections(wasm, &sections, |name| {
+        name == PACKAGE_SECTION || STANDARD_SECTIONS.contains(&name)
+    });
+    let standard = [
+        Some(metadata.version.clone()),
+        Some(metadata.summary.clone()),
+        (!metadata.authors.is_empty()).then(|| metadata.authors.join(", ")),
+        metadata.license.clone(),
+        metadata.homepage.clone(),
+    ];
+    let mut packaged = unpackaged;
+    for (name, value) in STANDARD_SECTIONS.iter().zip(standard) {
+        if let Some(value) = value {
+            packaged = append_custom_section(&packaged, name, value.as_bytes());
+        }
+    }
+    Ok(append_custom_section(&packaged, PACKAGE_SECTION, &data))
 }
 
 /// A value read from a component, with control characters escaped so that it cannot rewrite
@@ -217,8 +238,30 @@ mod tests {
         newer.version = "1.3.0".to_owned();
         let repackaged = embed_metadata("bonus", &packaged, &newer).unwrap();
         let sections = read_sections("bonus", &repackaged).unwrap();
-        assert_eq!(sections.custom.len(), 1, "the old package section was kept");
+        // version, description, authors, licenses (no homepage) and the package section.
+        assert_eq!(sections.custom.len(), 5, "an old section was kept");
         assert_eq!(read_metadata("bonus", &sections).unwrap(), Some(newer));
+    }
+
+    #[test]
+    fn the_standard_sections_read_back_with_wasm_metadata() {
+        let mut with_homepage = metadata();
+        with_homepage.homepage = Some("https://acme.example/bonus".to_owned());
+        let packaged = embed_metadata("bonus", &EMPTY_COMPONENT, &with_homepage).unwrap();
+        let payload = wasm_metadata::Payload::from_binary(&packaged).unwrap();
+        let read = payload.metadata();
+        let text = |value: Option<String>| value.unwrap_or_default();
+        assert_eq!(text(read.version.as_ref().map(ToString::to_string)), "1.2.0");
+        assert_eq!(
+            text(read.description.as_ref().map(ToString::to_string)),
+            "Accrues the bonus."
+        );
+        assert_eq!(text(read.authors.as_ref().map(ToString::to_string)), "Acme Consulting");
+        assert_eq!(text(read.licenses.as_ref().map(ToString::to_string)), "Apache-2.0");
+        assert_eq!(
+            text(read.homepage.as_ref().map(ToString::to_string)),
+            "https://acme.example/bonus"
+        );
     }
 
     #[test]

@@ -1,0 +1,388 @@
+"""Tests of the Python test harness, closebook_testing.py: the same cases as the Rust harness's
+(plugin-sdk/src/testing/queries.rs), so the two answer every query alike, and the boundary
+checks that stand in for componentize-py's. Run with `python3 -m unittest` in this folder;
+tests/tests/plugin_new.rs runs them, and checks the harness's rates and fiscal years against
+the ledger's own code.
+"""
+
+import re
+import unittest
+from decimal import Decimal
+
+import closebook_testing
+from closebook_testing import BoundaryError, Err, FixtureError, TestLedger, entry, line, types
+from wit_world.imports import ledger as ledger_imports
+from wit_world.imports import log as log_imports
+
+
+def balance_query(entity, from_period, to_period, accounts=None, currency=None, dimension_filter=(), group_by=()):
+    return types.BalanceQuery(
+        entity=entity,
+        accounts=accounts if accounts is not None else types.AccountFilter_All(),
+        from_period=from_period,
+        to_period=to_period,
+        currency=currency,
+        dimension_filter=[types.Dimension(name=name, value=value) for name, value in dimension_filter],
+        group_by_dimensions=list(group_by),
+    )
+
+
+def line_query(entity, account, from_period, to_period, after=None, limit=500, include_settled=True):
+    return types.LineQuery(
+        entity=entity,
+        account=account,
+        from_period=from_period,
+        to_period=to_period,
+        after=after,
+        limit=limit,
+        include_settled=include_settled,
+    )
+
+
+def fixture():
+    """ACME (USD) with a bank, a EUR bank, receivables, sales split by department, and rent."""
+    ledger = TestLedger()
+    ledger.add_currency("USD", 2).add_currency("EUR", 2).add_currency("JPY", 0)
+    ledger.add_dimension("department", ["100", "200"])
+    ledger.add_entity("ACME", "Acme Inc.", "USD", "3900", "spot")
+    for number, name, account_type in [
+        ("1100", "Bank", "asset"),
+        ("1150", "Bank EUR", "asset"),
+        ("1200", "Receivables", "asset"),
+        ("4000", "Sales", "revenue"),
+        ("6100", "Rent", types.AccountType.EXPENSE),
+    ]:
+        ledger.add_account("ACME", number, name, account_type)
+    ledger.add_fiscal_year("ACME", 2026)
+    ledger.add_rate("EUR", "USD", "spot", "2026-01-01", "1.08")
+    ledger.add_rate("EUR", "USD", "spot", "2026-02-01", "1.10")
+    ledger.add_rate("USD", "JPY", "spot", "2026-01-01", "150")
+    # January: two sales (department 100 and 200), rent, one EUR receipt.
+    ledger.post(
+        entry("ACME", "2026-01-10", "Sale 1", [line("1200", "1000.00"), line("4000", "-1000.00", dimensions={"department": "100"})])
+    )
+    ledger.post(
+        entry("ACME", "2026-01-20", "Sale 2", [line("1200", "500.00"), line("4000", "-500.00", dimensions={"department": "200"})])
+    )
+    ledger.post(entry("ACME", "2026-01-31", "Rent", [line("6100", "300.00"), line("1100", "-300.00")]))
+    ledger.post(entry("ACME", "2026-01-25", "EUR receipt", [line("1150", "100.00", currency="EUR"), line("1200", "-108.00")]))
+    # February: another department 100 sale.
+    ledger.post(
+        entry("ACME", "2026-02-05", "Sale 3", [line("1200", "200.00"), line("4000", "-200.00", dimensions={"department": "100"})])
+    )
+    return ledger
+
+
+class PeriodsTest(unittest.TestCase):
+    def test_fiscal_year_is_in_calendar_order(self):
+        # Opening, twelve months, closing; the closing period has December's dates.
+        ledger = fixture()
+        periods = ledger.periods("ACME", "FY2026")
+        self.assertEqual(len(periods), 14)
+        self.assertEqual(periods[0].name, "FY2026-opening")
+        self.assertEqual(periods[0].kind, types.PeriodKind.OPENING)
+        self.assertEqual(periods[2].name, "2026-02")
+        self.assertEqual(periods[2].end, "2026-02-28")
+        self.assertEqual((periods[13].name, periods[13].start, periods[13].end), ("FY2026-closing", "2026-12-01", "2026-12-31"))
+        self.assertEqual(ledger.periods("ACME", "FY2027"), [])
+
+    def test_fiscal_years_may_start_in_any_month(self):
+        # FY2026 starting in July runs from 2025-07-01 to 2026-06-30.
+        ledger = fixture()
+        ledger.add_entity("ACME-AU", "Acme Pty", "USD", "3900", "spot").add_fiscal_year_starting("ACME-AU", 2026, 7)
+        periods = ledger.periods("ACME-AU", "FY2026")
+        self.assertEqual(len(periods), 14)
+        self.assertEqual((periods[0].start, periods[0].end), ("2025-07-01", "2025-07-01"))
+        self.assertEqual(periods[1].name, "2025-07")
+        self.assertEqual((periods[8].name, periods[8].end), ("2026-02", "2026-02-28"))
+        self.assertEqual((periods[13].name, periods[13].start, periods[13].end), ("FY2026-closing", "2026-06-01", "2026-06-30"))
+        self.assertTrue(all(period.fiscal_year == "FY2026" for period in periods))
+
+    def test_period_status_can_be_set(self):
+        ledger = fixture()
+        ledger.set_period_status("ACME", "2026-01", "on-hold")
+        self.assertEqual(ledger.periods("ACME", None)[1].status, types.PeriodStatus.ON_HOLD)
+        with self.assertRaisesRegex(FixtureError, "period 2030-01 does not exist in entity ACME"):
+            ledger.set_period_status("ACME", "2030-01", "open")
+
+
+class BalancesTest(unittest.TestCase):
+    def test_balances_sum_per_account_and_currency(self):
+        # January: receivables 1000 + 500 - 108 = 1392 USD, sales -1500, the EUR bank 100 EUR
+        # carried at 108.00 USD (converted at the 1.08 spot rate).
+        rows = fixture().balances(balance_query("ACME", "2026-01", "2026-01"))
+        summary = [(row.account, row.currency, row.amount, row.accounting_amount) for row in rows]
+        self.assertEqual(
+            summary,
+            [
+                ("1100", "USD", "-300.00", "-300.00"),
+                ("1150", "EUR", "100.00", "108.00"),
+                ("1200", "USD", "1392.00", "1392.00"),
+                ("4000", "USD", "-1500.00", "-1500.00"),
+                ("6100", "USD", "300.00", "300.00"),
+            ],
+        )
+        self.assertEqual((rows[2].debit, rows[2].credit), ("1500.00", "108.00"))
+        self.assertEqual(sum(Decimal(row.accounting_amount) for row in rows), 0)
+
+    def test_balances_filter_and_group_by_dimension(self):
+        # Sales for January to February by department: 100 -> -1200, 200 -> -500; filtered to
+        # department 100 and summed over dimensions: -1200.
+        ledger = fixture()
+        sales = types.AccountFilter_Types([types.AccountType.REVENUE])
+        rows = ledger.balances(balance_query("ACME", "2026-01", "2026-02", accounts=sales, group_by=["department"]))
+        self.assertEqual(len(rows), 2)
+        self.assertEqual(rows[0].dimensions, [types.Dimension(name="department", value="100")])
+        self.assertEqual((rows[0].accounting_amount, rows[0].credit), ("-1200.00", "1200.00"))
+        self.assertEqual(rows[1].accounting_amount, "-500.00")
+        rows = ledger.balances(
+            balance_query("ACME", "2026-01", "2026-02", accounts=sales, dimension_filter=[("department", "100")])
+        )
+        self.assertEqual([(row.dimensions, row.accounting_amount) for row in rows], [([], "-1200.00")])
+
+    def test_balances_filter_by_range_list_and_currency(self):
+        # A text range 1100..1199 covers both banks; the currency filter keeps the EUR one.
+        ledger = fixture()
+        banks = types.AccountFilter_Range(("1100", "1199"))
+        self.assertEqual(len(ledger.balances(balance_query("ACME", "2026-01", "2026-12", accounts=banks))), 2)
+        rows = ledger.balances(balance_query("ACME", "2026-01", "2026-12", accounts=banks, currency="EUR"))
+        self.assertEqual([row.account for row in rows], ["1150"])
+        rows = ledger.balances(
+            balance_query("ACME", "FY2026-opening", "FY2026-closing", accounts=types.AccountFilter_List(["6100"]))
+        )
+        self.assertEqual(rows[0].accounting_amount, "300.00")
+
+    def test_balances_refuse_unknown_and_reversed_ranges(self):
+        # Unknown entities and periods, and ranges that run backwards, are query errors.
+        ledger = fixture()
+        for query, message in [
+            (balance_query("ACME", "2025-12", "2026-01"), "period 2025-12 does not exist in entity ACME"),
+            (balance_query("ACME", "2026-02", "2026-01"), "period range 2026-02..2026-01 runs backwards: 2026-02 comes after 2026-01"),
+            (balance_query("NOPE", "2026-01", "2026-01"), "entity NOPE does not exist"),
+        ]:
+            with self.assertRaises(Err) as refused:
+                ledger.balances(query)
+            self.assertEqual(refused.exception.value, types.QueryError(message=message))
+
+    def test_balance_rows_follow_the_hosts_order_of_dimension_sets(self):
+        # `cost-center=CC7` sorts before `cost=A` ('-' comes before '='), as in the host.
+        ledger = fixture()
+        ledger.add_dimension("cost", ["A"]).add_dimension("cost-center", ["CC7"])
+        for name, value in [("cost", "A"), ("cost-center", "CC7")]:
+            ledger.post(
+                entry("ACME", "2026-03-10", "Rent", [line("6100", "10.00", dimensions={name: value}), line("1100", "-10.00")])
+            )
+        rows = ledger.balances(
+            balance_query("ACME", "2026-03", "2026-03", accounts=types.AccountFilter_List(["6100"]), group_by=["*"])
+        )
+        self.assertEqual([row.dimensions[0].name for row in rows], ["cost-center", "cost"])
+
+
+class LinesTest(unittest.TestCase):
+    def test_lines_page_with_a_cursor(self):
+        # Receivables has four lines in January-February; pages of two return 2 + 2.
+        ledger = fixture()
+        first = ledger.lines(line_query("ACME", "1200", "2026-01", "2026-02", limit=2))
+        self.assertEqual(len(first.lines), 2)
+        self.assertEqual(first.next, first.lines[1].id)
+        second = ledger.lines(line_query("ACME", "1200", "2026-01", "2026-02", limit=2, after=first.next))
+        self.assertEqual(len(second.lines), 2)
+        self.assertIsNone(second.next)
+        self.assertGreater(second.lines[0].id, first.next)
+        descriptions = [posted.description for posted in first.lines + second.lines]
+        self.assertEqual(descriptions, ["Sale 1", "Sale 2", "EUR receipt", "Sale 3"])
+        self.assertEqual(first.lines[0].entry_key, "TEST-000001")
+
+    def test_lines_leave_out_settled_lines_on_request(self):
+        # A 108.00 refund settles against the EUR receipt's 108.00 credit on receivables.
+        ledger = fixture()
+        ids = ledger.post(entry("ACME", "2026-01-26", "Refund", [line("1200", "108.00"), line("1100", "-108.00")]))
+        receipt = next(
+            posted.id
+            for posted in ledger.posted_lines("ACME")
+            if posted.account == "1200" and posted.description == "EUR receipt"
+        )
+        settlement = ledger.settle(types.ProposedSettlement(entity="ACME", line_ids=[receipt, ids[0]]))
+        every = ledger.lines(line_query("ACME", "1200", "2026-01", "2026-01"))
+        self.assertEqual(len(every.lines), 4)
+        self.assertEqual(every.lines[2].settlement_id, settlement)
+        unsettled = ledger.lines(line_query("ACME", "1200", "2026-01", "2026-01", include_settled=False))
+        self.assertEqual(len(unsettled.lines), 2)
+
+    def test_lines_refuse_a_zero_limit_and_unknown_accounts(self):
+        ledger = fixture()
+        for query, message in [
+            (line_query("ACME", "1200", "2026-01", "2026-01", limit=0), "a line query's limit must be at least 1"),
+            (line_query("ACME", "9999", "2026-01", "2026-01"), "account 9999 does not exist in entity ACME"),
+        ]:
+            with self.assertRaises(Err) as refused:
+                ledger.lines(query)
+            self.assertEqual(refused.exception.value.message, message)
+
+
+class RatesTest(unittest.TestCase):
+    def test_rates_take_the_latest_on_or_before_the_date(self):
+        ledger = fixture()
+        answers = [ledger.rate("EUR", "USD", "spot", on) for on in ["2025-12-31", "2026-01-31", "2026-02-01", "2026-12-31"]]
+        self.assertEqual(answers, [None, "1.08", "1.10", "1.10"])
+
+    def test_rates_derive_the_inverse_but_never_triangulate(self):
+        # USD->EUR is 1 / 1.08 kept to 12 places; JPY->USD is 1 / 150; EUR->JPY would need USD.
+        ledger = fixture()
+        self.assertEqual(ledger.rate("USD", "EUR", "spot", "2026-01-15"), "0.925925925926")
+        self.assertEqual(ledger.rate("JPY", "USD", "spot", "2026-01-15"), "0.006666666667")
+        self.assertIsNone(ledger.rate("EUR", "USD", "average", "2026-01-15"))
+        self.assertIsNone(ledger.rate("EUR", "JPY", "spot", "2026-01-15"))
+        self.assertEqual(ledger.rate("USD", "USD", "spot", "2026-01-15"), "1")
+
+    def test_rates_use_only_the_direct_series_when_it_has_any_rate(self):
+        ledger = fixture()
+        ledger.add_currency("GBP", 2)
+        ledger.add_rate("GBP", "USD", "spot", "2026-03-01", "1.25")
+        ledger.add_rate("USD", "GBP", "spot", "2026-01-01", "0.8")
+        ledger.add_rate("USD", "GBP", "budget", "2026-01-01", "0.75")
+        ledger.add_rate("USD", "GBP", "zero", "2026-01-01", "0")
+        ledger.add_rate("USD", "GBP", "exact", "2026-01-01", "0.8")
+        ledger.add_rate("USD", "GBP", "half", "2026-01-01", "0.5")
+        self.assertIsNone(ledger.rate("GBP", "USD", "spot", "2026-02-28"))
+        self.assertEqual(ledger.rate("GBP", "USD", "spot", "2026-03-01"), "1.25")
+        self.assertEqual(ledger.rate("USD", "GBP", "spot", "2026-02-28"), "0.8")
+        self.assertEqual(ledger.rate("GBP", "USD", "budget", "2026-02-28"), "1.333333333333")
+        self.assertIsNone(ledger.rate("GBP", "USD", "budget", "2025-12-31"))
+        self.assertIsNone(ledger.rate("GBP", "USD", "zero", "2026-02-28"))
+        self.assertEqual(ledger.rate("USD", "GBP", "zero", "2026-02-28"), "0")
+        # Written as rust_decimal divides: 1 / 0.8 is 1.25, but 1 / 0.5 is 2.0.
+        self.assertEqual(ledger.rate("GBP", "USD", "exact", "2026-02-28"), "1.25")
+        self.assertEqual(ledger.rate("GBP", "USD", "half", "2026-02-28"), "2.0")
+
+    def test_a_rate_on_a_date_that_is_not_one_is_refused(self):
+        with self.assertRaises(Err) as refused:
+            fixture().rate("EUR", "USD", "spot", "2026-02-30")
+        self.assertEqual(refused.exception.value.message, "`2026-02-30` is not a date (YYYY-MM-DD)")
+
+
+class PostingTest(unittest.TestCase):
+    def test_reversal_dates_post_the_reversing_entry(self):
+        # The February reversal nets the accrual out and keeps the lines' descriptions.
+        ledger = fixture()
+        ids = ledger.post(
+            entry("ACME", "2026-01-31", "Accrue rent", [line("6100", "50.00"), line("1100", "-50.00")], reversal_date="2026-02-01")
+        )
+        self.assertEqual(len(ids), 4)
+        reversing = ledger.posted_lines("ACME")[-2]
+        self.assertEqual(
+            (reversing.id, reversing.period, reversing.amount, reversing.description),
+            (ids[2], "2026-02", "-50.00", "Accrue rent"),
+        )
+
+        def rent(period):
+            return ledger.balances(balance_query("ACME", period, period, accounts=types.AccountFilter_List(["6100"])))[0]
+
+        self.assertEqual(rent("2026-01").accounting_amount, "350.00")
+        self.assertEqual(rent("2026-02").accounting_amount, "-50.00")
+
+    def test_broken_fixtures_are_refused(self):
+        # An unbalanced entry, a date outside the named period, an unknown account, a foreign
+        # line without a rate, and a float amount each stop the test with the reason.
+        ledger = fixture()
+        for build, message in [
+            (
+                lambda: entry("ACME", "2026-01-31", "Broken", [line("6100", "50.01"), line("1100", "-50.00")]),
+                "accounting amounts sum to 0.01, not zero",
+            ),
+            (
+                lambda: entry("ACME", "2026-01-31", "Misdated", [line("6100", "1"), line("1100", "-1")], period="FY2026-closing"),
+                "date 2026-01-31 is outside period FY2026-closing (2026-12-01 to 2026-12-31)",
+            ),
+            (
+                lambda: entry("ACME", "2026-01-31", "Unknown", [line("6199", "1"), line("1100", "-1")]),
+                "account 6199 does not exist in entity ACME",
+            ),
+            (
+                lambda: entry("ACME", "2026-01-31", "Pounds", [line("1150", "1", currency="GBP"), line("1100", "-1")]),
+                "no spot rate from GBP to USD on 2026-01-31",
+            ),
+        ]:
+            with self.assertRaisesRegex(FixtureError, re.escape(message)):
+                ledger.post(build())
+        with self.assertRaisesRegex(BoundaryError, "never a float"):
+            line("6100", 1.5)
+
+
+class StepBoundaryTest(unittest.TestCase):
+    """run_step and the stand-in imports, with small steps defined here."""
+
+    def test_the_stand_ins_answer_from_the_active_ledger_and_keep_the_log(self):
+        ledger = fixture()
+        with self.assertRaisesRegex(RuntimeError, "no TestLedger serves the ledger imports"):
+            ledger_imports.currencies()
+        with ledger.active():
+            self.assertEqual(ledger_imports.entity("ACME").currency, "USD")
+            log_imports.log(types.Level.INFO, "first")
+            log_imports.log(types.Level.WARNING, "second")
+            with self.assertRaises(Err):
+                ledger_imports.entity("NOPE")
+        self.assertEqual(
+            ledger.logs(),
+            [types.Message(level=types.Level.INFO, text="first"), types.Message(level=types.Level.WARNING, text="second")],
+        )
+
+    def test_arguments_and_results_are_checked_as_the_boundary_would(self):
+        # A float for a str, a str for an enum, a Decimal amount or an exponent all fail here
+        # rather than only in the component.
+        ledger = fixture()
+        with ledger.active(), self.assertRaisesRegex(BoundaryError, r"log: level is a str \('info'\), not Level"):
+            log_imports.log("info", "text")
+
+        class Returns:
+            def __init__(self, output):
+                self.output = output
+
+            def run(self, step_input):
+                return self.output
+
+        step_input = ledger.step_input("ACME", "2026-01", {})
+        decimal_amount = types.StepOutput(
+            entries=[entry("ACME", "2026-01-31", "x", [line("6100", "1.00"), line("1100", "-1.00")])], settlements=[], messages=[]
+        )
+        decimal_amount.entries[0].lines[0].amount = Decimal("1.00")
+        for output, message in [
+            (decimal_amount, r"entries\[0\]\.lines\[0\]\.amount is a Decimal"),
+            (types.StepOutput(entries=[], settlements=[], messages=[types.Message(level="info", text="x")]), r"messages\[0\]\.level"),
+            ({"entries": []}, "run's result is a dict"),
+        ]:
+            with self.assertRaisesRegex(BoundaryError, message):
+                ledger.run_step(Returns(output), step_input)
+        exponent = types.StepOutput(
+            entries=[entry("ACME", "2026-01-31", "x", [line("6100", "1.00"), line("1100", "-1.00")])], settlements=[], messages=[]
+        )
+        exponent.entries[0].lines[0].amount = "1E+2"
+        with self.assertRaisesRegex(BoundaryError, r"entries\[0\]\.lines\[0\]\.amount `1E\+2` is not a decimal"):
+            ledger.run_step(Returns(exponent), step_input)
+
+    def test_a_refusal_is_the_err_the_step_raised(self):
+        class Refuses:
+            def run(self, step_input):
+                raise Err(types.StepError(message=f"no {step_input.period.name}"))
+
+        ledger = fixture()
+        with self.assertRaises(Err) as refused:
+            ledger.run_step(Refuses(), ledger.step_input("ACME", "2026-01", {}))
+        self.assertEqual(refused.exception.value, types.StepError(message="no 2026-01"))
+
+    def test_step_input_reads_every_entity_and_posts_into_one(self):
+        ledger = fixture()
+        ledger.add_entity("ACME-DE", "Acme GmbH", "EUR", "3900", "spot")
+        step_input = ledger.step_input("ACME", "2026-02", {"amount": "1.00"})
+        self.assertEqual(
+            step_input.entities,
+            [types.EntityAccess(entity="ACME", post=True), types.EntityAccess(entity="ACME-DE", post=False)],
+        )
+        self.assertEqual((step_input.as_of, step_input.period.name, step_input.config), ("2026-02-28", "2026-02", '{"amount": "1.00"}'))
+
+    def test_the_generated_bindings_are_installed_once(self):
+        self.assertIs(closebook_testing.load_step("wit_world.imports.types"), types)
+
+
+if __name__ == "__main__":
+    unittest.main()

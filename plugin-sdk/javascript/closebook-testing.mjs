@@ -1,0 +1,1354 @@
+// closebook-testing.mjs: a native test harness for closebook close steps written in JavaScript.
+//
+// `closebook plugin new --lang javascript` writes this file beside `app.js`, so that the step's
+// unit tests run with `node --test` in a second, without building the component. It holds:
+//
+// - Stand-ins for the interfaces the component imports, `closebook:plugin/ledger@0.1.0`,
+//   `closebook:plugin/log@0.1.0` and `closebook:plugin/types@0.1.0`, served through a
+//   module-resolution hook (`node:module` `register`) so that `app.js` imports them unchanged.
+//   `loadStep` installs the hook and imports the step. Values cross as componentize-js passes
+//   them: records are objects with camelCase fields, variants `{ tag, val }`, enums strings,
+//   `option<T>` undefined or the value, u64 ids BigInts, a refused query throws a
+//   `ComponentError` whose `payload` is the `query-error`.
+// - `TestLedger`: an in-memory ledger that answers the step's queries with the host's
+//   semantics, the same as the Rust SDK's `closebook_plugin_sdk::testing::TestLedger`: period
+//   ranges by name in calendar order, account lists, ranges (compared as text) and types,
+//   dimension filters and grouping (`"*"` keeps every dimension), balance rows in the host's
+//   order, line pages with a cursor, rates (the latest on or before the date; the opposite pair's
+//   inverted to 12 decimal places only when the pair has no rate of the type at all; never
+//   triangulated).
+// - Fixture builders: currencies, dimensions, an entity and its accounts, the periods of a fiscal
+//   year, rates, and posted entries (`entry`, `line`), which must balance.
+// - `TestLedger.describe` and `TestLedger.runStep`, which call the step's exports as the
+//   component would and check what crosses the boundary: the records' field types, and that
+//   every amount and date is one the host accepts.
+//
+// Setup methods throw `FixtureError` on an inconsistent fixture (an unknown account, an entry that
+// does not balance): a broken fixture is a bug in the test. Queries throw `ComponentError` as the
+// host's refusals do.
+//
+// What only the host does: validate the configuration against the step's JSON Schema, check
+// period status and entity access on the proposals, and enforce the fuel, memory, time and output
+// limits. `closebook plugin run` runs the built component under all of them.
+//
+// Only Node's standard library is used (Node 20.6 or later, for `module.register`). Money is never
+// a Number here: amounts are decimal strings, computed on as BigInt units at a scale.
+
+import * as nodeModule from "node:module";
+
+/**
+ * Decimal places kept on a rate derived as the inverse of the opposite pair's, as the host keeps
+ * them (`closebook_ledger::rate::INVERSE_RATE_DECIMALS`): 1 / 1.08 is 0.925925925926.
+ */
+export const INVERSE_RATE_DECIMALS = 12;
+
+/**
+ * The most lines one `lines` page returns, whatever the query asks. The host has a cap of its
+ * own; a small one here makes paging bugs show up in unit tests. The Rust harness's cap too.
+ */
+export const LINE_PAGE_SIZE_MAX = 1000;
+
+/** The boundary's decimal limits (the `closebook-wire` crate's), what rust_decimal holds exactly. */
+export const DECIMAL_SCALE_MAX = 28;
+export const DECIMAL_SIGNIFICANT_DIGITS_MAX = 28;
+
+/** The `group-by-dimensions` entry that keeps every dimension. */
+const GROUP_BY_EVERY_DIMENSION = "*";
+
+/** The largest values of the WIT integer types the harness checks. */
+const U8_MAX = 255;
+const U32_MAX = 2 ** 32 - 1;
+const U64_MAX = 2n ** 64n - 1n;
+
+/** Where the stand-in modules find the functions they export (set once, below). */
+const STAND_INS_KEY = Symbol.for("closebook-testing.stand-ins");
+
+/**
+ * A fixture the host could not hold: an unknown entity, account or period, an entry that does not
+ * balance, a date outside the period an entry names.
+ */
+export class FixtureError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "FixtureError";
+  }
+}
+
+/**
+ * A value the step passes across the WIT boundary that componentize-js could not lower or the
+ * host would refuse: a field of the wrong type, an amount that is not a decimal string.
+ */
+export class BoundaryError extends TypeError {
+  constructor(message) {
+    super(message);
+    this.name = "BoundaryError";
+  }
+}
+
+/**
+ * What a refused ledger query throws, as the bindings componentize-js generates throw it for the
+ * `err` case of an import's result: `payload` is the `query-error` (`{ message }`).
+ */
+export class ComponentError extends Error {
+  constructor(value) {
+    const enumerable = typeof value !== "string";
+    super(enumerable ? `${String(value)} (see error.payload)` : value);
+    Object.defineProperty(this, "payload", { value, enumerable });
+  }
+}
+
+/**
+ * A step that refused to run: what `TestLedger.runStep` throws for the `err` case of `run`'s
+ * result. `message` is the step error's message, `payload` the `step-error` record.
+ */
+export class StepRefusal extends Error {
+  constructor(stepError) {
+    super(stepError.message);
+    this.name = "StepRefusal";
+    this.payload = stepError;
+  }
+}
+
+// --- Loading the step ---
+
+/** The module-resolution hooks, run by Node in its loader thread: see `installHooks`. */
+async function resolve(specifier, context, nextResolve) {
+  if (specifier.startsWith("closebook:")) {
+    const match = /^closebook:plugin\/(ledger|log|types)@0\.1\.0$/.exec(specifier);
+    if (match === null) {
+      throw new Error(
+        `closebook-testing stands in for closebook:plugin/ledger, log and types at version 0.1.0, not ${specifier}`,
+      );
+    }
+    return { url: `closebook-testing:${match[1]}`, shortCircuit: true };
+  }
+  return nextResolve(specifier, context);
+}
+
+async function load(url, context, nextLoad) {
+  if (url.startsWith("closebook-testing:")) {
+    return { format: "module", source: STAND_IN_SOURCES[url.slice("closebook-testing:".length)], shortCircuit: true };
+  }
+  return nextLoad(url, context);
+}
+
+/** The source of each stand-in module: it re-exports the harness's functions for the interface. */
+const STAND_IN_SOURCES = {
+  ledger:
+    `const { ledger } = globalThis[Symbol.for(${JSON.stringify(Symbol.keyFor(STAND_INS_KEY))})];\n` +
+    "export const { entity, currencies, accounts, dimensions, periods, balances, lines, rate } = ledger;\n",
+  log:
+    `const { log: logInterface } = globalThis[Symbol.for(${JSON.stringify(Symbol.keyFor(STAND_INS_KEY))})];\n` +
+    "export const { log } = logInterface;\n",
+  // The types interface has no functions: componentize-js passes its records as plain values.
+  types: "export {};\n",
+};
+
+let hooksInstalled = false;
+
+/** Registers the hooks once per process. */
+function installHooks() {
+  if (hooksInstalled) {
+    return;
+  }
+  if (typeof nodeModule.register !== "function") {
+    throw new Error(`closebook-testing needs Node 20.6 or later (module.register); this is Node ${process.version}`);
+  }
+  const source = [
+    `const STAND_IN_SOURCES = ${JSON.stringify(STAND_IN_SOURCES)};`,
+    `export ${resolve.toString()}`,
+    `export ${load.toString()}`,
+  ].join("\n");
+  nodeModule.register(`data:text/javascript,${encodeURIComponent(source)}`);
+  hooksInstalled = true;
+}
+
+/**
+ * Imports the step's module with the harness standing in for the `closebook:plugin/…` imports,
+ * and returns it (its `describe` and `run` exports). Give its URL, resolved by the test:
+ * `await loadStep(new URL("./app.js", import.meta.url))`. A test must not import the step
+ * statically: Node resolves a module's static imports before running any of it, so the hook would
+ * come too late.
+ */
+export async function loadStep(url) {
+  const href = url instanceof URL ? url.href : String(url);
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(href)) {
+    throw new TypeError(
+      `loadStep(${JSON.stringify(href)}): give the step's URL, e.g. loadStep(new URL("./app.js", import.meta.url))`,
+    );
+  }
+  installHooks();
+  return import(href);
+}
+
+// --- Decimals and dates ---
+
+const DECIMAL_GRAMMAR = /^(-?)([0-9]+)(?:\.([0-9]+))?$/;
+
+function describeValue(value) {
+  if (value === undefined || value === null) {
+    return String(value);
+  }
+  if (typeof value === "bigint") {
+    return `a BigInt (${value}n)`;
+  }
+  if (typeof value === "object") {
+    return Array.isArray(value) ? "an array" : `an object (${safeJson(value)})`;
+  }
+  return `a ${typeof value} (${JSON.stringify(value)})`;
+}
+
+function safeJson(value) {
+  try {
+    const text = JSON.stringify(value, (_, inner) => (typeof inner === "bigint" ? `${inner}n` : inner));
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  } catch {
+    return String(value);
+  }
+}
+
+/**
+ * Parses a boundary decimal (`"-1250.00"`) into `{ units, scale }` (BigInt units); throws
+ * `ErrorClass` naming `where` when the host would refuse it. `"-0.00"` is zero, as in the host.
+ */
+export function parseDecimal(text, where = "decimal", ErrorClass = BoundaryError) {
+  if (typeof text !== "string") {
+    throw new ErrorClass(`${where} is ${describeValue(text)}, not a decimal string like "1250.00"`);
+  }
+  const match = DECIMAL_GRAMMAR.exec(text);
+  if (match === null) {
+    throw new ErrorClass(`${where} \`${text}\` is not a decimal: write it like "-1250.00" (no exponent, no '+')`);
+  }
+  const fraction = match[3] ?? "";
+  if (fraction.length > DECIMAL_SCALE_MAX) {
+    throw new ErrorClass(`${where} \`${text}\` has more than ${DECIMAL_SCALE_MAX} decimal places`);
+  }
+  if ((match[2] + fraction).replace(/^0+/, "").length > DECIMAL_SIGNIFICANT_DIGITS_MAX) {
+    throw new ErrorClass(`${where} \`${text}\` has more than ${DECIMAL_SIGNIFICANT_DIGITS_MAX} significant digits`);
+  }
+  const magnitude = BigInt(match[2] + fraction);
+  return { units: match[1] === "-" ? -magnitude : magnitude, scale: fraction.length };
+}
+
+/** `{ units: -125000n, scale: 2 }` → `"-1250.00"`. */
+export function formatDecimal({ units, scale }) {
+  const negative = units < 0n;
+  let digits = (negative ? -units : units).toString().padStart(scale + 1, "0");
+  if (scale > 0) {
+    digits = `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+  }
+  return negative ? `-${digits}` : digits;
+}
+
+const ZERO = { units: 0n, scale: 0 };
+
+function rescale(value, scale) {
+  return value.units * 10n ** BigInt(scale - value.scale);
+}
+
+/** A sum keeps the larger scale, as rust_decimal's does. */
+function addDecimal(left, right) {
+  const scale = Math.max(left.scale, right.scale);
+  return { units: rescale(left, scale) + rescale(right, scale), scale };
+}
+
+function negateDecimal({ units, scale }) {
+  return { units: -units, scale };
+}
+
+function multiplyDecimal(left, right) {
+  return { units: left.units * right.units, scale: left.scale + right.scale };
+}
+
+function compareDecimal(left, right) {
+  const scale = Math.max(left.scale, right.scale);
+  const difference = rescale(left, scale) - rescale(right, scale);
+  return difference < 0n ? -1 : difference > 0n ? 1 : 0;
+}
+
+/** Half away from zero, as the host rounds; never adds trailing zeros (nor does rust_decimal). */
+function roundToMinorUnits(value, places) {
+  if (value.scale <= places) {
+    return value;
+  }
+  const divisor = 10n ** BigInt(value.scale - places);
+  let units = value.units / divisor;
+  const remainder = value.units % divisor;
+  const doubled = (remainder < 0n ? -remainder : remainder) * 2n;
+  if (doubled >= divisor) {
+    units += value.units < 0n ? -1n : 1n;
+  }
+  return { units, scale: places };
+}
+
+/**
+ * 1 / rate as the host derives an inverse rate: rust_decimal's division (`divideOneBy`), then
+ * `round_dp(12)`, half to even. Null for a zero rate, which has no inverse, or one whose inverse
+ * does not fit (the host's `checked_div` answers none too).
+ */
+function inverseRate(rate) {
+  const quotient = divideOneBy(rate.units, rate.scale);
+  if (quotient === null) {
+    return null;
+  }
+  if (quotient.scale <= INVERSE_RATE_DECIMALS) {
+    return quotient;
+  }
+  return {
+    units: roundHalfEven(quotient.units, 10n ** BigInt(quotient.scale - INVERSE_RATE_DECIMALS)),
+    scale: INVERSE_RATE_DECIMALS,
+  };
+}
+
+/** rust_decimal's limits: a 96-bit mantissa and at most 28 decimal places. */
+const MANTISSA_END = 2n ** 96n;
+const SCALE_MAX = 28;
+const LOW_64_BITS = 2n ** 64n - 1n;
+
+function roundHalfEven(units, divisor) {
+  const magnitude = units < 0n ? -units : units;
+  let quotient = magnitude / divisor;
+  const twice = (magnitude % divisor) * 2n;
+  if (twice > divisor || (twice === divisor && quotient % 2n === 1n)) {
+    quotient += 1n;
+  }
+  return units < 0n ? -quotient : quotient;
+}
+
+/**
+ * 1 / (units × 10^-scale) as rust_decimal 1.x computes it (`ops::div::div_impl`), as
+ * `{ units, scale }`: its digits come in steps of up to nine places while they fit 96 bits, are
+ * rounded half to even where they stop (28 places, or fewer for a large quotient), and only some
+ * trailing zeros are taken off (by eight while the low 32 bits are zero, then by four, two and
+ * one), so that 1 / 0.5 is 2.0 and 1 / 0.8 is 1.25. The scale is what the host prints. Null when
+ * the quotient overflows.
+ */
+function divideOneBy(units, rateScale) {
+  if (units === 0n) {
+    return null;
+  }
+  const negative = units < 0n;
+  const divisor = negative ? -units : units;
+  let scale = -rateScale;
+  let quotient = 1n / divisor;
+  let remainder = 1n % divisor;
+  let unscale = false;
+  for (;;) {
+    let power;
+    if (remainder === 0n) {
+      if (scale >= 0) {
+        break;
+      }
+      power = Math.min(9, -scale);
+    } else {
+      unscale = true;
+      power = scale === SCALE_MAX ? 0 : scaleStep(quotient, scale);
+      if (power === null) {
+        return null;
+      }
+      if (power === 0) {
+        const twice = remainder * 2n;
+        if (twice > divisor || (twice === divisor && quotient % 2n === 1n)) {
+          quotient += 1n;
+          if (quotient >= MANTISSA_END) {
+            return null;
+          }
+        }
+        break;
+      }
+    }
+    scale += power;
+    quotient *= 10n ** BigInt(power);
+    if (quotient >= MANTISSA_END) {
+      return null;
+    }
+    remainder *= 10n ** BigInt(power);
+    quotient += remainder / divisor;
+    remainder %= divisor;
+    if (quotient >= MANTISSA_END) {
+      // One place too many: take it off again, rounding (`unscale_from_overflow`).
+      scale -= 1;
+      if (scale < 0) {
+        return null;
+      }
+      const digit = quotient % 10n;
+      quotient /= 10n;
+      if (digit > 5n || (digit === 5n && (remainder !== 0n || quotient % 2n === 1n))) {
+        quotient += 1n;
+      }
+      break;
+    }
+  }
+  if (unscale) {
+    while ((quotient & 0xffffffffn) === 0n && scale >= 8 && quotient % 10n ** 8n === 0n) {
+      quotient /= 10n ** 8n;
+      scale -= 8;
+    }
+    for (const [lowBits, places] of [
+      [0xfn, 4],
+      [0x3n, 2],
+      [0x1n, 1],
+    ]) {
+      const power = 10n ** BigInt(places);
+      if ((quotient & lowBits) === 0n && scale >= places && quotient % power === 0n) {
+        quotient /= power;
+        scale -= places;
+      }
+    }
+  }
+  return { units: negative ? -quotient : quotient, scale };
+}
+
+/** The largest mantissa that 10^places times still fits in 96 bits. */
+function largestBelow(places) {
+  return (MANTISSA_END - 1n) / 10n ** BigInt(places);
+}
+
+/**
+ * How many places rust_decimal's division adds next (`Buf12::find_scale`): nine while the
+ * quotient has room, else what its high 32 bits say fits; null when nothing fits.
+ */
+function scaleStep(quotient, scale) {
+  const high = quotient >> 64n;
+  const low = quotient & LOW_64_BITS;
+  const below = (places) => largestBelow(places) >> 64n;
+  if (high > below(1)) {
+    return scale < 0 ? null : 0;
+  }
+  if (scale > SCALE_MAX - 9) {
+    const places = SCALE_MAX - scale;
+    if (high < below(places)) {
+      return places + scale < 0 ? null : places;
+    }
+  } else if (high < below(9) || (high === below(9) && low <= (largestBelow(9) & LOW_64_BITS))) {
+    return 9;
+  }
+  let places;
+  if (high > below(5)) {
+    places = high > below(3) ? (high > below(2) ? 1 : 2) : high > below(4) ? 3 : 4;
+  } else {
+    places = high > below(7) ? (high > below(6) ? 5 : 6) : high > below(8) ? 7 : 8;
+  }
+  if (high === below(places) && low > (largestBelow(places) & LOW_64_BITS)) {
+    places -= 1;
+  }
+  return places + scale < 0 ? null : places;
+}
+
+/**
+ * Checks a `YYYY-MM-DD` date and returns it as `{ year, month, day }`; throws `ErrorClass`
+ * naming `where` when it is not a real date.
+ */
+function parseDate(text, where, ErrorClass) {
+  const match = typeof text === "string" ? /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/.exec(text) : null;
+  if (match !== null) {
+    const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+    if (month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month)) {
+      return { year, month, day };
+    }
+  }
+  throw new ErrorClass(`${where} \`${text}\` is not a date (YYYY-MM-DD)`);
+}
+
+function daysInMonth(year, month) {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+function dateText(year, month, day) {
+  return `${String(year).padStart(4, "0")}-${String(month).padStart(2, "0")}-${String(day).padStart(2, "0")}`;
+}
+
+/** Compares text by Unicode code point, as Rust compares strings (bytes of UTF-8). */
+function compareText(left, right) {
+  const leftPoints = Array.from(left, (character) => character.codePointAt(0));
+  const rightPoints = Array.from(right, (character) => character.codePointAt(0));
+  const length = Math.min(leftPoints.length, rightPoints.length);
+  for (let index = 0; index < length; index += 1) {
+    if (leftPoints[index] !== rightPoints[index]) {
+      return leftPoints[index] < rightPoints[index] ? -1 : 1;
+    }
+  }
+  return leftPoints.length - rightPoints.length;
+}
+
+function compareTuples(left, right) {
+  for (let index = 0; index < left.length; index += 1) {
+    const order = compareText(left[index], right[index]);
+    if (order !== 0) {
+      return order;
+    }
+  }
+  return 0;
+}
+
+// --- What crosses the boundary ---
+
+const option = (type) => ({ option: type });
+const list = (type) => ({ list: type });
+
+/**
+ * The WIT types the harness checks, by their camelCase names. `decimal` and `date` are strings in
+ * the boundary's grammars (what the host accepts), checked on what a step returns.
+ */
+const WIT_TYPES = {
+  accountType: { enum: ["asset", "liability", "equity", "revenue", "expense"] },
+  periodKind: { enum: ["opening", "operating", "closing"] },
+  periodStatus: { enum: ["open", "on-hold", "permanently-closed"] },
+  level: { enum: ["debug", "info", "warning", "error"] },
+  dimension: { record: { name: "string", value: "string" } },
+  periodInfo: {
+    record: {
+      name: "string",
+      kind: "periodKind",
+      start: "date",
+      end: "date",
+      fiscalYear: "string",
+      status: "periodStatus",
+    },
+  },
+  accountFilter: {
+    variant: { all: null, list: list("string"), range: { tuple: ["string", "string"] }, types: list("accountType") },
+  },
+  balanceQuery: {
+    record: {
+      entity: "string",
+      accounts: "accountFilter",
+      fromPeriod: "string",
+      toPeriod: "string",
+      currency: option("string"),
+      dimensionFilter: list("dimension"),
+      groupByDimensions: list("string"),
+    },
+  },
+  lineQuery: {
+    record: {
+      entity: "string",
+      account: "string",
+      fromPeriod: "string",
+      toPeriod: "string",
+      after: option("u64"),
+      limit: "u32",
+      includeSettled: "bool",
+    },
+  },
+  proposedLine: {
+    record: {
+      account: "string",
+      dimensions: list("dimension"),
+      currency: option("string"),
+      amount: "decimal",
+      accountingAmount: option("decimal"),
+      description: option("string"),
+    },
+  },
+  proposedEntry: {
+    record: {
+      entity: "string",
+      period: option("string"),
+      date: "date",
+      description: "string",
+      lines: list("proposedLine"),
+      reversalDate: option("date"),
+    },
+  },
+  proposedSettlement: { record: { entity: "string", lineIds: list("u64") } },
+  message: { record: { level: "level", text: "string" } },
+  entityAccess: { record: { entity: "string", post: "bool" } },
+  stepInput: {
+    record: { entity: "string", period: "periodInfo", entities: list("entityAccess"), asOf: "date", config: "string" },
+  },
+  stepInfo: { record: { name: "string", version: "string", summary: "string", configSchema: "string" } },
+  stepOutput: {
+    record: { entries: list("proposedEntry"), settlements: list("proposedSettlement"), messages: list("message") },
+  },
+  stepError: { record: { message: "string" } },
+};
+
+/**
+ * Checks a value against a WIT type as componentize-js's lowering would take it (and the host's
+ * grammars for decimals and dates); throws `ErrorClass` naming the offending field
+ * (`entries[0].lines[1].amount`).
+ */
+export function checkValue(value, type, where, ErrorClass = BoundaryError) {
+  const fail = (expected) => {
+    throw new ErrorClass(`${where} is ${describeValue(value)}, not ${expected}`);
+  };
+  if (typeof type === "object") {
+    if ("option" in type) {
+      if (value !== undefined && value !== null) {
+        checkValue(value, type.option, where, ErrorClass);
+      }
+    } else if ("list" in type) {
+      if (!Array.isArray(value)) {
+        fail("an array");
+      }
+      value.forEach((item, index) => checkValue(item, type.list, `${where}[${index}]`, ErrorClass));
+    } else if ("tuple" in type) {
+      if (!Array.isArray(value) || value.length !== type.tuple.length) {
+        fail(`an array of ${type.tuple.length}`);
+      }
+      type.tuple.forEach((item, index) => checkValue(value[index], item, `${where}[${index}]`, ErrorClass));
+    }
+    return;
+  }
+  switch (type) {
+    case "string":
+      if (typeof value !== "string") {
+        fail("a string");
+      }
+      return;
+    case "decimal":
+      parseDecimal(value, where, ErrorClass);
+      return;
+    case "date":
+      parseDate(value, where, ErrorClass);
+      return;
+    case "bool":
+      if (typeof value !== "boolean") {
+        fail("a boolean");
+      }
+      return;
+    case "u8":
+    case "u32":
+      if (!Number.isInteger(value) || value < 0 || value > (type === "u8" ? U8_MAX : U32_MAX)) {
+        fail(`a ${type} (a Number)`);
+      }
+      return;
+    case "u64": {
+      const valid =
+        (typeof value === "bigint" && value >= 0n && value <= U64_MAX) ||
+        (Number.isSafeInteger(value) && value >= 0);
+      if (!valid) {
+        fail("a u64 (a BigInt)");
+      }
+      return;
+    }
+    default:
+      break;
+  }
+  const definition = WIT_TYPES[type];
+  if (definition.enum !== undefined) {
+    if (!definition.enum.includes(value)) {
+      fail(`a ${type}: one of ${definition.enum.map((name) => JSON.stringify(name)).join(", ")}`);
+    }
+    return;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    fail(`a ${type} record`);
+  }
+  if (definition.variant !== undefined) {
+    if (!Object.hasOwn(definition.variant, value.tag)) {
+      fail(`a ${type}: { tag, val } with tag one of ${Object.keys(definition.variant).join(", ")}`);
+    }
+    const payload = definition.variant[value.tag];
+    if (payload !== null) {
+      checkValue(value.val, payload, `${where}.val`, ErrorClass);
+    }
+    return;
+  }
+  for (const [field, fieldType] of Object.entries(definition.record)) {
+    checkValue(value[field], fieldType, `${where}.${field}`, ErrorClass);
+  }
+}
+
+// --- Builders of the records a step and a fixture propose ---
+
+/**
+ * A proposed line: `amount` (a decimal string) is positive for a debit, negative for a credit;
+ * `dimensions` an object of name → value; `currency` the transaction currency when not the
+ * accounting currency, with its `accountingAmount` (converted at the entity's default rate type on
+ * the entry date when none).
+ */
+export function line(account, amount, { dimensions = {}, currency, accountingAmount, description } = {}) {
+  parseDecimal(amount, `line ${account}: amount`);
+  if (accountingAmount !== undefined) {
+    parseDecimal(accountingAmount, `line ${account}: accounting amount`);
+  }
+  return {
+    account,
+    dimensions: Object.entries(dimensions).map(([name, value]) => ({ name, value })),
+    currency,
+    amount,
+    accountingAmount,
+    description,
+  };
+}
+
+/**
+ * A proposed entry of these lines (`line(...)`) dated `date` (`YYYY-MM-DD`), in the operating
+ * period of its date unless `period` names one, reversed on `reversalDate` when given.
+ */
+export function entry(entity, date, description, lines, { period, reversalDate } = {}) {
+  return { entity, period, date, description, lines: [...lines], reversalDate };
+}
+
+// --- The ledger ---
+
+/** The ledgers that answer the step's imports, innermost last (`TestLedger.active`). */
+const serving = [];
+
+function servingLedger() {
+  if (serving.length === 0) {
+    throw new Error(
+      "no TestLedger serves the ledger imports: run the step with ledger.runStep, or call it inside ledger.active(() => ...)",
+    );
+  }
+  return serving[serving.length - 1];
+}
+
+// The stand-ins' functions, named as componentize-js names the imports.
+globalThis[STAND_INS_KEY] = {
+  ledger: {
+    entity: (entity) => servingLedger().entity(entity),
+    currencies: () => servingLedger().currencies(),
+    accounts: (entity) => servingLedger().accounts(entity),
+    dimensions: () => servingLedger().dimensions(),
+    periods: (entity, fiscalYear) => servingLedger().periods(entity, fiscalYear),
+    balances: (query) => servingLedger().balances(query),
+    lines: (query) => servingLedger().lines(query),
+    rate: (from, to, rateType, on) => servingLedger().rate(from, to, rateType, on),
+  },
+  log: {
+    log: (level, message) => servingLedger().log(level, message),
+  },
+};
+
+function refused(message) {
+  return new ComponentError({ message });
+}
+
+const PERIOD_KIND_RANK = { opening: 0, operating: 1, closing: 2 };
+
+/** By start date, and on the same start date opening before operating before closing. */
+function calendarOrder(left, right) {
+  return compareText(left.start, right.start) || PERIOD_KIND_RANK[left.kind] - PERIOD_KIND_RANK[right.kind];
+}
+
+function canonicalDimensions(dimensions) {
+  return dimensions
+    .map(({ name, value }) => [name, value])
+    .sort(compareTuples)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(";");
+}
+
+function accountMatches(filter, account) {
+  switch (filter.tag) {
+    case "all":
+      return true;
+    case "list":
+      return filter.val.includes(account.number);
+    case "range":
+      return compareText(filter.val[0], account.number) <= 0 && compareText(account.number, filter.val[1]) <= 0;
+    default:
+      return filter.val.includes(account.accountType);
+  }
+}
+
+/** The dimensions of a line that a balance row keeps. */
+function keptDimensions(posted, groupBy) {
+  if (groupBy.includes(GROUP_BY_EVERY_DIMENSION)) {
+    return posted.dimensions;
+  }
+  return posted.dimensions.filter((dimension) => groupBy.includes(dimension.name));
+}
+
+function sortedValues(map) {
+  return [...map.keys()].sort(compareText).map((key) => structuredClone(map.get(key)));
+}
+
+/**
+ * An in-memory ledger for a step's unit tests. Build it with the setup methods, post fixture
+ * entries, then run the step with `runStep` and inspect the output and `logs()`.
+ *
+ * ```js
+ * const ledger = new TestLedger()
+ *   .addCurrency("USD", 2)
+ *   .addEntity("ACME", "Acme Inc.", "USD", "3900", "spot")
+ *   .addAccount("ACME", "1100", "Bank", "asset")
+ *   .addAccount("ACME", "4000", "Sales", "revenue")
+ *   .addFiscalYear("ACME", 2026);
+ * ledger.post(entry("ACME", "2026-01-15", "Sale", [line("1100", "100.00"), line("4000", "-100.00")]));
+ * const output = ledger.runStep(app, ledger.stepInput("ACME", "2026-01", { amount: "1500.00" }));
+ * ```
+ *
+ * The query methods (`entity`, `currencies`, `accounts`, `dimensions`, `periods`, `balances`,
+ * `lines`, `rate`) are the WIT `ledger` interface's, with its types; the step calls them through
+ * `closebook:plugin/ledger@0.1.0` while the ledger is active.
+ */
+export class TestLedger {
+  #currencies = new Map();
+  #dimensions = new Map();
+  #entities = new Map();
+  #rates = [];
+  #log = [];
+  #entriesPosted = 0n;
+  #linesPosted = 0n;
+  #settlementsRecorded = 0n;
+
+  // --- Setup ---
+
+  /** Registers a currency with its minor units (USD 2, JPY 0). */
+  addCurrency(code, minorUnits) {
+    checkValue(minorUnits, "u8", `currency ${code}: minor units`, FixtureError);
+    this.#currencies.set(code, { code, minorUnits });
+    return this;
+  }
+
+  /** Registers a financial dimension and its values. */
+  addDimension(name, values) {
+    this.#dimensions.set(name, { name, values: [...values].sort(compareText) });
+    return this;
+  }
+
+  /** Registers an entity. Its accounting currency must be registered first. */
+  addEntity(id, name, currency, retainedEarningsAccount, defaultRateType, { pennyRoundingAccount } = {}) {
+    if (!this.#currencies.has(currency)) {
+      throw new FixtureError(`entity ${id}: register currency ${currency} before the entity`);
+    }
+    if (this.#entities.has(id)) {
+      throw new FixtureError(`entity ${id} is registered twice`);
+    }
+    this.#entities.set(id, {
+      info: { id, name, currency, retainedEarningsAccount, defaultRateType, pennyRoundingAccount },
+      accounts: new Map(),
+      periods: [],
+      lines: [],
+    });
+    return this;
+  }
+
+  /**
+   * Adds an account to an entity's chart; `accountType` is the WIT name (`"asset"`,
+   * `"liability"`, `"equity"`, `"revenue"`, `"expense"`).
+   */
+  addAccount(
+    entity,
+    number,
+    name,
+    accountType,
+    { revalue = false, settle = false, rateType, fixedCurrency, category, blocked = false } = {},
+  ) {
+    checkValue(accountType, "accountType", `account ${number}: type`, FixtureError);
+    this.#entityForSetup(entity).accounts.set(number, {
+      number,
+      name,
+      accountType,
+      revalue,
+      settle,
+      rateType,
+      fixedCurrency,
+      category,
+      blocked,
+    });
+    return this;
+  }
+
+  /**
+   * Adds a fiscal year that follows the calendar year: `FY{year}-opening` (1 January only), the
+   * twelve monthly periods `YYYY-MM`, and `FY{year}-closing` (the dates of December), all open.
+   * The same as `addFiscalYearStarting(entity, year, 1)`.
+   */
+  addFiscalYear(entity, year) {
+    return this.addFiscalYearStarting(entity, year, 1);
+  }
+
+  /**
+   * Adds a fiscal year the way the host's calendars shape it, for a calendar that starts in
+   * `startMonth`: named by the calendar year in which it ends (`FY2026` starting in July runs from
+   * 2025-07-01 to 2026-06-30); a one-day opening period on its first day; twelve monthly operating
+   * periods `YYYY-MM`; a closing period with the dates of the last. All open.
+   */
+  addFiscalYearStarting(entity, endYear, startMonth) {
+    if (!Number.isInteger(startMonth) || startMonth < 1 || startMonth > 12) {
+      throw new FixtureError(`start month ${startMonth} is not a month (1 to 12)`);
+    }
+    const fiscalYear = `FY${endYear}`;
+    const startYear = startMonth === 1 ? endYear : endYear - 1;
+    const months = Array.from({ length: 12 }, (_, index) => {
+      const months = startYear * 12 + (startMonth - 1) + index;
+      return { year: Math.floor(months / 12), month: (months % 12) + 1 };
+    });
+    const first = ({ year, month }) => dateText(year, month, 1);
+    const last = ({ year, month }) => dateText(year, month, daysInMonth(year, month));
+    const period = (name, kind, start, end) => ({ name, kind, start, end, fiscalYear, status: "open" });
+    this.addPeriod(entity, period(`${fiscalYear}-opening`, "opening", first(months[0]), first(months[0])));
+    for (const month of months) {
+      this.addPeriod(entity, period(first(month).slice(0, 7), "operating", first(month), last(month)));
+    }
+    this.addPeriod(entity, period(`${fiscalYear}-closing`, "closing", first(months[11]), last(months[11])));
+    return this;
+  }
+
+  /** Adds one period (a `period-info` record) of any shape, for calendars that are not the calendar year. */
+  addPeriod(entity, period) {
+    checkValue(period, "periodInfo", "the period", FixtureError);
+    const known = this.#entityForSetup(entity);
+    if (known.periods.some((existing) => existing.name === period.name)) {
+      throw new FixtureError(`period ${period.name} is added twice to entity ${entity}`);
+    }
+    known.periods.push(structuredClone(period));
+    known.periods.sort(calendarOrder);
+    return this;
+  }
+
+  /** Sets a period's status: `"open"`, `"on-hold"` or `"permanently-closed"`. */
+  setPeriodStatus(entity, period, status) {
+    checkValue(status, "periodStatus", `period ${period}: status`, FixtureError);
+    const known = this.#entityForSetup(entity).periods.find((existing) => existing.name === period);
+    if (known === undefined) {
+      throw new FixtureError(`period ${period} does not exist in entity ${entity}`);
+    }
+    known.status = status;
+    return this;
+  }
+
+  /** Adds an exchange rate: 1 `from` = `rate` `to` (a decimal string) of a rate type, effective from a date. */
+  addRate(from, to, rateType, effective, rate) {
+    parseDate(effective, `rate ${from}->${to}: effective date`, FixtureError);
+    this.#rates.push({ from, to, rateType, effective, rate: parseDecimal(rate, `rate ${from}->${to}`, FixtureError) });
+    return this;
+  }
+
+  /**
+   * Posts a proposed entry as the host would after validation, and returns the ids of its lines
+   * (BigInts). The period is the one the entry names, else the operating period of its date. A
+   * line without a currency is in the accounting currency; a foreign line without an accounting
+   * amount is converted at the entity's default rate type on the entry date and rounded to the
+   * accounting currency. A line without a description takes the entry's. A reversal date posts the
+   * reversing entry too, in the operating period of that date, with every amount negated and the
+   * lines' descriptions kept. Period status is not checked, so fixtures can build history in
+   * closed periods.
+   */
+  post(proposed) {
+    checkValue(proposed, "proposedEntry", "the entry", FixtureError);
+    const lineIds = this.#postOne(proposed, proposed.date, false);
+    if (proposed.reversalDate !== undefined && proposed.reversalDate !== null) {
+      lineIds.push(...this.#postOne(proposed, proposed.reversalDate, true));
+    }
+    return lineIds;
+  }
+
+  /** Posts every entry and records every settlement of a step's output, so that a test can run a later step on the result. */
+  postOutput(output) {
+    for (const proposed of output.entries) {
+      this.post(proposed);
+    }
+    for (const settlement of output.settlements) {
+      this.settle(settlement);
+    }
+  }
+
+  /**
+   * Records a settlement (`{ entity, lineIds }`): its lines get a new settlement id, returned. The
+   * lines must exist, be unsettled, share one account and sum to zero.
+   */
+  settle(settlement) {
+    checkValue(settlement, "proposedSettlement", "the settlement", FixtureError);
+    const known = this.#entityForSetup(settlement.entity);
+    let account;
+    let total = ZERO;
+    const settled = settlement.lineIds.map((id) => {
+      const posted = known.lines.find((candidate) => candidate.id === BigInt(id));
+      if (posted === undefined) {
+        throw new FixtureError(`settlement: line ${id} does not exist in entity ${settlement.entity}`);
+      }
+      if (posted.settlementId !== undefined) {
+        throw new FixtureError(`settlement: line ${id} is already settled`);
+      }
+      if (account !== undefined && posted.account !== account) {
+        throw new FixtureError(`settlement: line ${id} is on another account`);
+      }
+      account = posted.account;
+      total = addDecimal(total, parseDecimal(posted.accountingAmount));
+      return posted;
+    });
+    if (total.units !== 0n) {
+      throw new FixtureError(`settlement: the lines sum to ${formatDecimal(total)}, not zero`);
+    }
+    this.#settlementsRecorded += 1n;
+    for (const posted of settled) {
+      posted.settlementId = this.#settlementsRecorded;
+    }
+    return this.#settlementsRecorded;
+  }
+
+  // --- Running a step ---
+
+  /**
+   * A step input for `entity` and `period` with this configuration (an object, given to the step
+   * as JSON, or JSON text): every registered entity readable, only `entity` postable, balances as
+   * of the period end.
+   */
+  stepInput(entity, period, config) {
+    const known = this.#entities.get(entity);
+    if (known === undefined) {
+      throw new FixtureError(`entity ${entity} does not exist`);
+    }
+    const info = known.periods.find((candidate) => candidate.name === period);
+    if (info === undefined) {
+      throw new FixtureError(`period ${period} does not exist in entity ${entity}`);
+    }
+    if (typeof config === "string") {
+      JSON.parse(config);
+    }
+    return {
+      entity,
+      period: structuredClone(info),
+      entities: [...this.#entities.keys()].sort(compareText).map((other) => ({ entity: other, post: other === entity })),
+      asOf: info.end,
+      config: typeof config === "string" ? config : JSON.stringify(config),
+    };
+  }
+
+  /**
+   * Calls `callback` with this ledger answering the `ledger` and `log` imports, and returns what
+   * it returns: for calling a step's own functions directly (`runStep` and `describe` do it for
+   * you). The callback must be synchronous, as a component's exports are.
+   */
+  active(callback) {
+    serving.push(this);
+    try {
+      return callback(this);
+    } finally {
+      serving.splice(serving.lastIndexOf(this), 1);
+    }
+  }
+
+  /**
+   * Calls the step's `describe` export (`step`: the module `loadStep` returned) and checks the
+   * `step-info`, whose configuration schema must be a JSON object.
+   */
+  describe(step) {
+    if (typeof step?.describe !== "function") {
+      throw new TypeError("the step module exports no function describe: componentize-js could not build it");
+    }
+    const info = this.active(() => step.describe());
+    checkValue(info, "stepInfo", "describe's result");
+    let schema;
+    try {
+      schema = JSON.parse(info.configSchema);
+    } catch (error) {
+      throw new BoundaryError(`describe's result: configSchema is not JSON: ${error.message}`);
+    }
+    if (typeof schema !== "object" || schema === null || Array.isArray(schema)) {
+      throw new BoundaryError("describe's result: configSchema is not a JSON object");
+    }
+    return info;
+  }
+
+  /**
+   * Runs the step's `run` export against this ledger as the component would, and returns its
+   * output, checked as it crosses the boundary. A thrown value becomes the `err` case as the
+   * bindings make it (its `payload` when it has one, else the value itself) and is thrown as a
+   * `StepRefusal`; a thrown `Error` (a trap in the component) propagates as it is.
+   */
+  runStep(step, input) {
+    if (typeof step?.run !== "function") {
+      throw new TypeError("the step module exports no function run: componentize-js could not build it");
+    }
+    checkValue(input, "stepInput", "the step input");
+    let output;
+    let refusal;
+    let refusedRun = false;
+    this.active(() => {
+      try {
+        output = step.run(structuredClone(input));
+      } catch (error) {
+        if (error !== null && typeof error === "object" && Object.hasOwn(error, "payload")) {
+          refusal = error.payload;
+        } else if (error instanceof Error) {
+          throw error;
+        } else {
+          refusal = error;
+        }
+        refusedRun = true;
+      }
+    });
+    if (refusedRun) {
+      checkValue(refusal, "stepError", "run's error");
+      throw new StepRefusal(refusal);
+    }
+    checkValue(output, "stepOutput", "run's result");
+    return output;
+  }
+
+  /** Every message the steps run so far wrote to the log, oldest first, as `{ level, text }`. */
+  logs() {
+    return structuredClone(this.#log);
+  }
+
+  /** Every line posted in an entity, in posting order, as `posted-line` records. */
+  postedLines(entity) {
+    return structuredClone(this.#entityForSetup(entity).lines);
+  }
+
+  // --- The WIT `ledger` interface ---
+
+  entity(entity) {
+    checkValue(entity, "string", "entity: entity");
+    return structuredClone(this.#knownEntity(entity).info);
+  }
+
+  currencies() {
+    return sortedValues(this.#currencies);
+  }
+
+  accounts(entity) {
+    checkValue(entity, "string", "accounts: entity");
+    return sortedValues(this.#knownEntity(entity).accounts);
+  }
+
+  dimensions() {
+    return sortedValues(this.#dimensions);
+  }
+
+  periods(entity, fiscalYear) {
+    checkValue(entity, "string", "periods: entity");
+    checkValue(fiscalYear, option("string"), "periods: fiscalYear");
+    const known = this.#knownEntity(entity);
+    return structuredClone(
+      known.periods.filter(
+        (period) => fiscalYear === undefined || fiscalYear === null || period.fiscalYear === fiscalYear,
+      ),
+    );
+  }
+
+  balances(query) {
+    checkValue(query, "balanceQuery", "balances: query");
+    const known = this.#knownEntity(query.entity);
+    const periods = new Set(this.#periodRange(known, query.fromPeriod, query.toPeriod));
+    const rows = new Map();
+    for (const posted of known.lines) {
+      const account = known.accounts.get(posted.account);
+      if (!periods.has(posted.period) || account === undefined || !accountMatches(query.accounts, account)) {
+        continue;
+      }
+      if (query.currency !== undefined && query.currency !== null && query.currency !== posted.currency) {
+        continue;
+      }
+      const hasAll = query.dimensionFilter.every((wanted) =>
+        posted.dimensions.some((dimension) => dimension.name === wanted.name && dimension.value === wanted.value),
+      );
+      if (!hasAll) {
+        continue;
+      }
+      const dimensions = keptDimensions(posted, query.groupByDimensions);
+      // Keyed like the host's rows, so they come out in the host's order: account, the
+      // dimension set's canonical text, currency.
+      const key = [posted.account, canonicalDimensions(dimensions), posted.currency];
+      const id = JSON.stringify(key);
+      if (!rows.has(id)) {
+        rows.set(id, { key, account: posted.account, dimensions, currency: posted.currency, sums: [ZERO, ZERO, ZERO, ZERO] });
+      }
+      const row = rows.get(id);
+      const accountingAmount = parseDecimal(posted.accountingAmount);
+      row.sums[0] = addDecimal(row.sums[0], parseDecimal(posted.amount));
+      row.sums[1] = addDecimal(row.sums[1], accountingAmount);
+      if (accountingAmount.units < 0n) {
+        row.sums[3] = addDecimal(row.sums[3], negateDecimal(accountingAmount));
+      } else {
+        row.sums[2] = addDecimal(row.sums[2], accountingAmount);
+      }
+    }
+    return [...rows.values()]
+      .sort((left, right) => compareTuples(left.key, right.key))
+      .map(({ account, dimensions, currency, sums }) => ({
+        account,
+        dimensions: structuredClone(dimensions),
+        currency,
+        amount: formatDecimal(sums[0]),
+        accountingAmount: formatDecimal(sums[1]),
+        debit: formatDecimal(sums[2]),
+        credit: formatDecimal(sums[3]),
+      }));
+  }
+
+  lines(query) {
+    checkValue(query, "lineQuery", "lines: query");
+    if (query.limit === 0) {
+      throw refused("a line query's limit must be at least 1");
+    }
+    const known = this.#knownEntity(query.entity);
+    if (!known.accounts.has(query.account)) {
+      throw refused(`account ${query.account} does not exist in entity ${query.entity}`);
+    }
+    const periods = new Set(this.#periodRange(known, query.fromPeriod, query.toPeriod));
+    const after = query.after === undefined || query.after === null ? undefined : BigInt(query.after);
+    const pageSize = Math.min(query.limit, LINE_PAGE_SIZE_MAX);
+    const matching = known.lines.filter(
+      (posted) =>
+        posted.account === query.account &&
+        periods.has(posted.period) &&
+        (after === undefined || posted.id > after) &&
+        (query.includeSettled || posted.settlementId === undefined),
+    );
+    const page = matching.slice(0, pageSize);
+    const more = matching.length > pageSize;
+    return { lines: structuredClone(page), next: more && page.length > 0 ? page[page.length - 1].id : undefined };
+  }
+
+  rate(from, to, rateType, on) {
+    checkValue(from, "string", "rate: from");
+    checkValue(to, "string", "rate: to");
+    checkValue(rateType, "string", "rate: rateType");
+    checkValue(on, "string", "rate: on");
+    try {
+      parseDate(on, "", Error);
+    } catch {
+      throw refused(`\`${on}\` is not a date (YYYY-MM-DD)`);
+    }
+    const value = this.#rate(from, to, rateType, on);
+    return value === null ? undefined : formatDecimal(value);
+  }
+
+  /** The WIT `log` interface: keeps the message for `logs()`. */
+  log(level, message) {
+    checkValue(level, "level", "log: level");
+    checkValue(message, "string", "log: message");
+    this.#log.push({ level, text: message });
+  }
+
+  // --- Internals ---
+
+  #entityForSetup(entity) {
+    const known = this.#entities.get(entity);
+    if (known === undefined) {
+      throw new FixtureError(`entity ${entity} does not exist: register it first`);
+    }
+    return known;
+  }
+
+  #knownEntity(entity) {
+    const known = this.#entities.get(entity);
+    if (known === undefined) {
+      throw refused(`entity ${entity} does not exist`);
+    }
+    return known;
+  }
+
+  /** The names of the periods from `fromPeriod` to `toPeriod` inclusive, in calendar order. */
+  #periodRange(known, fromPeriod, toPeriod) {
+    const names = known.periods.map((period) => period.name);
+    for (const name of [fromPeriod, toPeriod]) {
+      if (!names.includes(name)) {
+        throw refused(`period ${name} does not exist in entity ${known.info.id}`);
+      }
+    }
+    const first = names.indexOf(fromPeriod);
+    const last = names.indexOf(toPeriod);
+    if (first > last) {
+      throw refused(`period range ${fromPeriod}..${toPeriod} runs backwards: ${fromPeriod} comes after ${toPeriod}`);
+    }
+    return names.slice(first, last + 1);
+  }
+
+  #rate(from, to, rateType, on) {
+    // The host's rule (`RateTable::rate_on`): the same currency is 1; a pair with any rate of the
+    // type uses only its own series, even when none is effective yet on the date; only a pair with
+    // no rate of the type at all falls back to the opposite pair's rate, inverted and rounded. No
+    // triangulation through a third currency.
+    if (from === to) {
+      return { units: 1n, scale: 0 };
+    }
+    const latest = (first, second) => {
+      // Among rates with the same effective date the last one added wins, as in the host.
+      let found = null;
+      for (const known of this.#rates) {
+        const inSeries = known.from === first && known.to === second && known.rateType === rateType;
+        if (inSeries && known.effective <= on && (found === null || known.effective >= found.effective)) {
+          found = known;
+        }
+      }
+      return found === null ? null : found.rate;
+    };
+    if (this.#rates.some((known) => known.from === from && known.to === to && known.rateType === rateType)) {
+      return latest(from, to);
+    }
+    const opposite = latest(to, from);
+    return opposite === null ? null : inverseRate(opposite);
+  }
+
+  /** Posts an entry, or its reversal (amounts negated) on `date`. */
+  #postOne(proposed, date, reverse) {
+    const known = this.#entities.get(proposed.entity);
+    const what = `entry ${JSON.stringify(proposed.description)}`;
+    if (known === undefined) {
+      throw new FixtureError(`${what}: entity ${proposed.entity} does not exist`);
+    }
+    const named = proposed.period !== undefined && proposed.period !== null && !reverse;
+    const period = named
+      ? known.periods.find((candidate) => candidate.name === proposed.period)
+      : known.periods.find((candidate) => candidate.kind === "operating" && candidate.start <= date && date <= candidate.end);
+    if (period === undefined) {
+      throw new FixtureError(`${what}: no period for ${date} in entity ${proposed.entity}`);
+    }
+    // The host refuses a date outside the period an entry names.
+    if (!(period.start <= date && date <= period.end)) {
+      throw new FixtureError(`${what}: date ${date} is outside period ${period.name} (${period.start} to ${period.end})`);
+    }
+    const sign = reverse ? -1n : 1n;
+    const pending = proposed.lines.map((proposedLine, index) => {
+      const where = `${what}, line ${index + 1}`;
+      if (!known.accounts.has(proposedLine.account)) {
+        throw new FixtureError(`${what}: account ${proposedLine.account} does not exist in entity ${proposed.entity}`);
+      }
+      const currency = proposedLine.currency ?? known.info.currency;
+      const amount = parseDecimal(proposedLine.amount, `${where}: amount`, FixtureError);
+      let accountingAmount;
+      if (proposedLine.accountingAmount !== undefined && proposedLine.accountingAmount !== null) {
+        accountingAmount = parseDecimal(proposedLine.accountingAmount, `${where}: accounting amount`, FixtureError);
+      } else if (currency === known.info.currency) {
+        accountingAmount = amount;
+      } else {
+        accountingAmount = this.#convert(known.info, currency, amount, proposed.date);
+      }
+      return {
+        account: proposedLine.account,
+        dimensions: [...proposedLine.dimensions]
+          .map(({ name, value }) => ({ name, value }))
+          .sort((left, right) => compareTuples([left.name, left.value], [right.name, right.value])),
+        currency,
+        amount: { units: amount.units * sign, scale: amount.scale },
+        accountingAmount: { units: accountingAmount.units * sign, scale: accountingAmount.scale },
+        description: proposedLine.description ?? proposed.description,
+      };
+    });
+    const total = pending.reduce((sum, pendingLine) => addDecimal(sum, pendingLine.accountingAmount), ZERO);
+    if (total.units !== 0n) {
+      throw new FixtureError(`${what}: accounting amounts sum to ${formatDecimal(total)}, not zero`);
+    }
+    this.#entriesPosted += 1n;
+    const entryId = this.#entriesPosted;
+    return pending.map((pendingLine) => {
+      this.#linesPosted += 1n;
+      known.lines.push({
+        id: this.#linesPosted,
+        entryId,
+        entryKey: `TEST-${String(entryId).padStart(6, "0")}`,
+        date,
+        period: period.name,
+        account: pendingLine.account,
+        dimensions: pendingLine.dimensions,
+        currency: pendingLine.currency,
+        amount: formatDecimal(pendingLine.amount),
+        accountingAmount: formatDecimal(pendingLine.accountingAmount),
+        description: pendingLine.description,
+        settlementId: undefined,
+      });
+      return this.#linesPosted;
+    });
+  }
+
+  /** Converts a foreign amount at the entity's default rate type, rounded to the accounting currency's minor units. */
+  #convert(info, currency, amount, on) {
+    const rate = this.#rate(currency, info.currency, info.defaultRateType, on);
+    if (rate === null) {
+      throw new FixtureError(
+        `no ${info.defaultRateType} rate from ${currency} to ${info.currency} on ${on}: add one with ledger.addRate or give the line's accounting amount`,
+      );
+    }
+    const minorUnits = this.#currencies.get(info.currency)?.minorUnits ?? 2;
+    return roundToMinorUnits(multiplyDecimal(amount, rate), minorUnits);
+  }
+}

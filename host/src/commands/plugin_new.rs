@@ -1,10 +1,13 @@
 //! `closebook plugin new NAME [--dir DIR] [--lang rust|python|javascript]`: scaffolds a
 //! close-step plugin project. A Rust project builds, and passes its own test, offline; a Python
 //! or JavaScript one carries the frozen WIT file and builds with componentize-py or
-//! componentize-js, which its build installs from PyPI or npm. The templates live next to the
-//! SDK (`plugin-sdk/template/LANGUAGE/`) and are embedded in the binary, so the command reads
-//! no files at run time except, for Rust, the SDK's manifest, to check that the path the project
-//! will depend on really holds the SDK.
+//! componentize-js, which its build installs from PyPI or npm, and passes its own native tests
+//! with nothing installed, through the SDK's test harness for its language (one file of the
+//! standard library only, `plugin-sdk/python/closebook_testing.py` or
+//! `plugin-sdk/javascript/closebook-testing.mjs`, copied into the project). The templates live
+//! next to the SDK (`plugin-sdk/template/LANGUAGE/`) and are embedded in the binary, so the
+//! command reads no files at run time except, for Rust, the SDK's manifest, to check that the
+//! path the project will depend on really holds the SDK.
 //!
 //! Placeholders in the template: `{{name}}` (the package name), `{{crate_name}}` (its library
 //! name, as in the `.wasm` file name), `{{sdk_version}}` (the SDK version a Rust project
@@ -90,11 +93,20 @@ const RUST_TEMPLATE: [TemplateFile; 4] = [
 /// build tools generate bindings from it, and there is no SDK crate to carry it.
 const INTERFACE_WIT: &str = include_str!("../../../plugin-sdk/wit/v0.1/closebook.wit");
 
-/// The Python template (componentize-py). `.gitignore` is stored as `gitignore`, as for Rust.
-const PYTHON_TEMPLATE: [TemplateFile; 5] = [
+/// The Python template (componentize-py), with the SDK's native test harness. `.gitignore` is
+/// stored as `gitignore`, as for Rust.
+const PYTHON_TEMPLATE: [TemplateFile; 7] = [
     TemplateFile {
         path: "app.py",
         text: include_str!("../../../plugin-sdk/template/python/app.py"),
+    },
+    TemplateFile {
+        path: "test_app.py",
+        text: include_str!("../../../plugin-sdk/template/python/test_app.py"),
+    },
+    TemplateFile {
+        path: "closebook_testing.py",
+        text: include_str!("../../../plugin-sdk/python/closebook_testing.py"),
     },
     TemplateFile {
         path: "build.sh",
@@ -114,12 +126,21 @@ const PYTHON_TEMPLATE: [TemplateFile; 5] = [
     },
 ];
 
-/// The JavaScript template (componentize-js). `package.json` is stored under another name so
-/// that the template folder is not an npm package of the closebook repository.
-const JAVASCRIPT_TEMPLATE: [TemplateFile; 5] = [
+/// The JavaScript template (componentize-js), with the SDK's native test harness.
+/// `package.json` is stored under another name so that the template folder is not an npm
+/// package of the closebook repository.
+const JAVASCRIPT_TEMPLATE: [TemplateFile; 7] = [
     TemplateFile {
         path: "app.js",
         text: include_str!("../../../plugin-sdk/template/javascript/app.js"),
+    },
+    TemplateFile {
+        path: "app.test.js",
+        text: include_str!("../../../plugin-sdk/template/javascript/app.test.js"),
+    },
+    TemplateFile {
+        path: "closebook-testing.mjs",
+        text: include_str!("../../../plugin-sdk/javascript/closebook-testing.mjs"),
     },
     TemplateFile {
         path: "package.json",
@@ -185,12 +206,12 @@ pub fn run_new(name: &str, dir: &Path, language: PluginLanguage) -> anyhow::Resu
         report.push_str(&format!("  {}\n", file.path));
     }
     if language != PluginLanguage::Rust {
-        let build = match language {
-            PluginLanguage::Python => "bash build.sh",
-            _ => "npm install\n  npm run build",
+        let (test, build) = match language {
+            PluginLanguage::Python => ("python3 -m unittest", "bash build.sh"),
+            _ => ("node --test", "npm install\n  npm run build"),
         };
         report.push_str(&format!(
-            "\nnext:\n  cd {}\n  {build}\n  closebook plugin inspect {crate_name}.wasm\n",
+            "\nnext:\n  cd {}\n  {test}\n  {build}\n  closebook plugin inspect {crate_name}.wasm\n",
             project.display()
         ));
         return crate::output::print(&report);
@@ -410,9 +431,21 @@ mod tests {
         // No placeholder survives rendering, and the manifest stays valid TOML whatever the
         // SDK path holds (backslashes, quotes).
         let placeholders = placeholders();
-        for file in &RUST_TEMPLATE {
+        for file in RUST_TEMPLATE.iter().chain(&PYTHON_TEMPLATE).chain(&JAVASCRIPT_TEMPLATE) {
             let text = placeholders.render(file.text);
             assert!(!text.contains("{{"), "{} keeps a placeholder", file.path);
+        }
+        // The test harnesses are the SDK's files, copied as they are.
+        for (template, harness) in [
+            (&PYTHON_TEMPLATE[..], "closebook_testing.py"),
+            (&JAVASCRIPT_TEMPLATE[..], "closebook-testing.mjs"),
+        ] {
+            let file = template.iter().find(|file| file.path == harness).unwrap();
+            assert_eq!(
+                placeholders.render(file.text),
+                file.text,
+                "{harness} is changed by rendering"
+            );
         }
         let manifest: toml::Table = toml::from_str(&placeholders.render(RUST_TEMPLATE[0].text)).unwrap();
         assert_eq!(manifest["package"]["name"].as_str(), Some("accrue-bonus"));

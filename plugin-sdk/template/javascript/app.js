@@ -18,7 +18,7 @@ const CONFIG_SCHEMA = JSON.stringify({
   properties: {
     expense_account: { type: "string", minLength: 1 },
     accrual_account: { type: "string", minLength: 1 },
-    amount: { type: "string", pattern: "^-?[0-9]+(\\.[0-9]+)?$" },
+    amount: { type: "string", pattern: "^[0-9]+(\\.[0-9]+)?$" },
     reverse: { type: "boolean", default: true },
   },
 });
@@ -53,6 +53,9 @@ function nextDay(isoDate) {
 function propose(input) {
   const config = JSON.parse(input.config);
   const amount = parseDecimal(config.amount);
+  if (amount.units <= 0n) {
+    throw new StepError(`amount ${config.amount} is not positive: accrue a positive amount`);
+  }
   const entity = ledger.entity(input.entity);
   const currency = ledger.currencies().find((candidate) => candidate.code === entity.currency);
   if (amount.scale > currency.minorUnits) {

@@ -25,7 +25,7 @@ CONFIG_SCHEMA = json.dumps(
         "properties": {
             "expense_account": {"type": "string", "minLength": 1},
             "accrual_account": {"type": "string", "minLength": 1},
-            "amount": {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$"},
+            "amount": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$"},
             "reverse": {"type": "boolean", "default": True},
         },
     }
@@ -42,6 +42,8 @@ def propose(step_input):
         amount = Decimal(config["amount"])
     except InvalidOperation:
         raise StepError(f"amount {config['amount']!r} is not a decimal: write it like \"1500.00\"") from None
+    if amount <= 0:
+        raise StepError(f"amount {amount} is not positive: accrue a positive amount")
     entity = ledger.entity(step_input.entity)
     minor_units = next(
         currency.minor_units for currency in ledger.currencies() if currency.code == entity.currency

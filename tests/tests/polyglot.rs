@@ -3,7 +3,9 @@
 //! demo ledger. Proves that the Python and JavaScript allocation steps propose exactly what the
 //! Rust allocation step proposes (entries, messages, step log and refusals, compared as the
 //! JSON `plugin run --format json` prints), that the Python step runs inside a `close run`, and
-//! that the sandbox contains a misbehaving Python step as it contains a Rust one.
+//! that the sandbox contains a misbehaving Python step as it contains a Rust one. And that the
+//! native test harnesses agree with the host: the examples' native tests expect, on a fixture,
+//! exactly what the components propose through the host on the same fixture.
 
 use std::path::{Path, PathBuf};
 
@@ -386,4 +388,247 @@ fn hostile_python_steps_are_contained_like_rust_ones() {
         before,
         "a contained step wrote to the ledger"
     );
+}
+
+/// The fixture and expected proposals the allocation examples' native tests share with
+/// `native_tests_expect_what_the_host_proposes`.
+fn expected_proposals_path(example: &str) -> PathBuf {
+    workspace_root()
+        .join("examples")
+        .join(example)
+        .join("expected-proposals.json")
+}
+
+/// Text as a TOML basic string: JSON's quoting is valid TOML for it.
+fn toml_string(value: &Value) -> String {
+    let text = value.as_str().expect("a string in the fixture");
+    serde_json::to_string(text).expect("a string quotes")
+}
+
+/// A ledger holding an expected-proposals.json fixture, as the native tests build it in the
+/// harness: its currencies, one calendar with the fiscal year, the chart, the dimensions, the
+/// entity and the rates applied as a setup file, and its entries imported and posted.
+fn fixture_ledger(fixture: &Value) -> Ledger {
+    let ledger = Ledger::new();
+    let mut setup = String::new();
+    for currency in fixture["currencies"].as_array().unwrap() {
+        setup.push_str(&format!(
+            "[[currency]]\ncode = {}\nminor_units = {}\n\n",
+            toml_string(&currency[0]),
+            currency[1]
+        ));
+    }
+    let year = fixture["fiscal_year"].as_i64().unwrap();
+    setup.push_str(&format!(
+        "[[calendar]]\nid = \"calendar\"\nstart_month = 1\nfirst_year = \"FY{year}\"\nlast_year = \"FY{year}\"\n\n"
+    ));
+    setup.push_str("[[chart]]\nid = \"chart\"\naccounts = [\n");
+    for account in fixture["accounts"].as_array().unwrap() {
+        setup.push_str(&format!(
+            "  {{ number = {}, name = {}, type = {}, blocked = {} }},\n",
+            toml_string(&account["number"]),
+            toml_string(&account["name"]),
+            toml_string(&account["type"]),
+            account["blocked"].as_bool().unwrap_or(false)
+        ));
+    }
+    setup.push_str("]\n\n");
+    for (name, values) in fixture["dimensions"].as_object().unwrap() {
+        let values: Vec<String> = values.as_array().unwrap().iter().map(toml_string).collect();
+        setup.push_str(&format!(
+            "[[dimension]]\nname = {}\nvalues = [{}]\n\n",
+            serde_json::to_string(name).unwrap(),
+            values.join(", ")
+        ));
+    }
+    let entity = &fixture["entity"];
+    setup.push_str(&format!(
+        "[[entity]]\nid = {}\nname = {}\ncurrency = {}\ncalendar = \"calendar\"\nchart = \"chart\"\n\
+         retained_earnings_account = {}\ndefault_rate_type = {}\n\n",
+        toml_string(&entity["id"]),
+        toml_string(&entity["name"]),
+        toml_string(&entity["currency"]),
+        toml_string(&entity["retained_earnings_account"]),
+        toml_string(&entity["default_rate_type"])
+    ));
+    for rate in fixture["rates"].as_array().unwrap() {
+        setup.push_str(&format!(
+            "[[rate]]\nfrom = {}\nto = {}\ntype = {}\ndate = {}\nrate = {}\n\n",
+            toml_string(&rate["from"]),
+            toml_string(&rate["to"]),
+            toml_string(&rate["type"]),
+            toml_string(&rate["date"]),
+            toml_string(&rate["rate"])
+        ));
+    }
+    let setup = ledger.write("setup.toml", &closebook_tests::with_test_users(&setup));
+    ledger.run(&["setup", "apply", &setup]).success();
+
+    let entries = fixture["entries"].as_array().unwrap();
+    let mut dimensions: Vec<&str> = entries
+        .iter()
+        .flat_map(|entry| entry["lines"].as_array().unwrap())
+        .filter_map(|line| line["dimensions"].as_object())
+        .flat_map(|dimensions| dimensions.keys().map(String::as_str))
+        .collect();
+    dimensions.sort_unstable();
+    dimensions.dedup();
+    let mut journal = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![
+        "entry".to_owned(),
+        "date".to_owned(),
+        "account".to_owned(),
+        "amount".to_owned(),
+        "currency".to_owned(),
+        "accounting_amount".to_owned(),
+        "description".to_owned(),
+    ];
+    header.extend(dimensions.iter().map(|name| format!("dim.{name}")));
+    journal.write_record(&header).unwrap();
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+    for (index, entry) in entries.iter().enumerate() {
+        for line in entry["lines"].as_array().unwrap() {
+            let mut record = vec![
+                format!("FIXTURE-{:03}", index + 1),
+                text(&entry["date"]),
+                text(&line["account"]),
+                text(&line["amount"]),
+                text(&line["currency"]),
+                text(&line["accounting_amount"]),
+                text(&entry["description"]),
+            ];
+            record.extend(dimensions.iter().map(|name| text(&line["dimensions"][*name])));
+            journal.write_record(&record).unwrap();
+        }
+    }
+    let journal = String::from_utf8(journal.into_inner().unwrap()).unwrap();
+    let journal = ledger.write("journal.csv", &journal);
+    let entity = entity["id"].as_str().unwrap();
+    ledger
+        .run(&[
+            "import", "journals", &journal, "--entity", entity, "--module", "ledger", "--post",
+        ])
+        .success();
+    ledger
+}
+
+/// A host run as expected-proposals.json writes it: the entries, messages and step log records,
+/// or the refusal without the `plugin FILE failed: ` the host puts before it; levels by their
+/// WIT names.
+fn host_proposal(run: &Value, file_name: &str) -> Value {
+    let lower = |level: &Value| Value::String(level.as_str().unwrap_or_default().to_lowercase());
+    let log: Vec<Value> = run["log"]["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| json!({ "level": lower(&record["level"]), "text": record["message"] }))
+        .collect();
+    if let Some(refusal) = run["output"]["Err"].as_str() {
+        let prefix = format!("plugin {file_name} failed: ");
+        let refusal = refusal.strip_prefix(&prefix).unwrap_or(refusal);
+        return json!({ "refusal": refusal, "log": log });
+    }
+    let output = &run["output"]["Ok"];
+    let messages: Vec<Value> = output["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| json!({ "level": lower(&message["level"]), "text": message["text"] }))
+        .collect();
+    json!({ "entries": output["entries"], "messages": messages, "log": log })
+}
+
+#[test]
+fn native_tests_expect_what_the_host_proposes() {
+    // Proves the harness agrees with the host for the allocation examples: on the fixture of
+    // their expected-proposals.json, built here in a real ledger, the built Python and
+    // JavaScript components propose through the host exactly the entries, messages, step log
+    // and refusals the file expects; and the examples' native tests, which build the same
+    // fixture in the test harness, pass against the same file.
+    let python_text = std::fs::read_to_string(expected_proposals_path("python-allocation")).unwrap();
+    let javascript_text = std::fs::read_to_string(expected_proposals_path("js-allocation")).unwrap();
+    // Both ports propose what the Rust step does (the test above), so one file serves both; it
+    // is kept in each example so that each stands alone.
+    assert_eq!(
+        python_text, javascript_text,
+        "the examples' expected-proposals.json files differ"
+    );
+    let expected: Value = serde_json::from_str(&python_text).unwrap();
+    let entity = expected["fixture"]["entity"]["id"].as_str().unwrap();
+    let ledger = fixture_ledger(&expected["fixture"]);
+    let cases = expected["cases"].as_array().unwrap();
+    let mut entries_compared = 0;
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        entries_compared += case["expected"]["entries"].as_array().map_or(0, Vec::len);
+        for (file_name, wasm) in [
+            ("python_allocation", polyglot_wasm("python_allocation")),
+            ("js_allocation", polyglot_wasm("js_allocation")),
+        ] {
+            let config = case["config"].to_string();
+            let run = run_cached(
+                &ledger,
+                "alice",
+                &[
+                    "plugin",
+                    "run",
+                    &wasm.display().to_string(),
+                    "--entity",
+                    entity,
+                    "--period",
+                    case["period"].as_str().unwrap(),
+                    "--config",
+                    &config,
+                    "--format",
+                    "json",
+                ],
+            );
+            let run: Value = serde_json::from_str(&run.stdout)
+                .unwrap_or_else(|error| panic!("{file_name}, {name}: not JSON ({error}):\n{}", run.stderr));
+            let actual = host_proposal(&run, file_name);
+            assert_eq!(
+                actual,
+                case["expected"],
+                "{file_name} through the host differs from expected-proposals.json for {name}:\n{}",
+                serde_json::to_string_pretty(&actual).unwrap()
+            );
+        }
+    }
+    assert!(
+        cases.len() >= 10 && entries_compared >= 6,
+        "the file must compare proposals, not only refusals"
+    );
+
+    let python = Command::new("python3")
+        .args(["-m", "unittest", "-v"])
+        .current_dir(workspace_root().join("examples/python-allocation"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("python3 runs");
+    let report = String::from_utf8_lossy(&python.stderr);
+    assert!(
+        python.status.success(),
+        "the Python example's native tests failed:\n{report}"
+    );
+    assert!(
+        report
+            .lines()
+            .any(|line| line.starts_with("test_every_case_proposes_what_the_host_does ") && line.ends_with(" ... ok")),
+        "{report}"
+    );
+    let javascript = Command::new("node")
+        .arg("--test")
+        .current_dir(workspace_root().join("examples/js-allocation"))
+        .output()
+        .expect("node runs");
+    let report = String::from_utf8_lossy(&javascript.stdout);
+    assert!(
+        javascript.status.success(),
+        "the JavaScript example's native tests failed:\n{report}"
+    );
+    assert!(
+        report.contains("\nok 1 - every case proposes what the host does\n"),
+        "{report}"
+    );
+    assert!(report.contains("\n# fail 0\n"), "{report}");
 }

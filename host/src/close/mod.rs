@@ -205,29 +205,17 @@ impl CloseContext<'_> {
     /// Every entity of the close, whatever `--entity` narrows the run to: `*:task`
     /// dependencies wait on all of them.
     pub fn close_entities(&self) -> anyhow::Result<Vec<EntityId>> {
-        let unfiltered = CloseContext {
-            entity_filter: Vec::new(),
-            ..self.clone_context()
-        };
-        unfiltered.entities()
-    }
-
-    fn clone_context(&self) -> CloseContext<'_> {
-        CloseContext {
-            config: self.config,
-            db: self.db.clone(),
-            cache: self.cache.clone(),
-            actor: self.actor.clone(),
-            identity: self.identity.clone(),
-            period: self.period.clone(),
-            entity_filter: self.entity_filter.clone(),
-            dry_run: self.dry_run,
-            open_ledger: RefCell::new(None),
-        }
+        self.entities_narrowed_to(&[])
     }
 
     /// The close's entities for this run, checked to exist, with the period.
     pub fn entities(&self) -> anyhow::Result<Vec<EntityId>> {
+        self.entities_narrowed_to(&self.entity_filter)
+    }
+
+    /// The close's entities narrowed to `filter` (all when it is empty), through the context's
+    /// one ledger connection.
+    fn entities_narrowed_to(&self, filter: &[EntityId]) -> anyhow::Result<Vec<EntityId>> {
         let mut ledger = self.ledger()?;
         let store = ledger.store();
         let all: Vec<EntityId> = store
@@ -245,15 +233,15 @@ impl CloseContext<'_> {
                 "close.toml names entity {entity}, which does not exist in the ledger"
             );
         }
-        if !self.entity_filter.is_empty() {
-            for entity in &self.entity_filter {
+        if !filter.is_empty() {
+            for entity in filter {
                 anyhow::ensure!(
                     entities.contains(entity),
                     "entity {entity} is not part of close {}",
                     self.config.name
                 );
             }
-            entities.retain(|entity| self.entity_filter.contains(entity));
+            entities.retain(|entity| filter.contains(entity));
         }
         let period = self.period.clone();
         store.read(|db| {

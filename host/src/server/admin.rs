@@ -34,7 +34,7 @@ async fn audit_page(
         query.before,
     );
     let records: Vec<AuditRecord> = state
-        .with_ledger(&caller.actor, move |ledger, _| {
+        .with_ledger_to_read(&caller.actor, move |ledger, _| {
             Ok(ledger.audit_trail(
                 entity.as_ref(),
                 user.as_deref(),
@@ -95,7 +95,7 @@ async fn audit_page(
 
 async fn admin_page(State(state): State<SharedState>, caller: Caller) -> Result<Html<String>, ServerError> {
     let (policy, passwords, tokens) = state
-        .with_ledger(&caller.actor, |ledger, _| {
+        .with_ledger_to_read(&caller.actor, |ledger, _| {
             ledger.authorize(Permission::UsersAdmin, None)?;
             let tokens = ledger.api_tokens(None)?;
             let passwords = ledger.read(|db| db.password_users())?;

@@ -88,7 +88,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> ApiResult {
 
 async fn me(State(state): State<SharedState>, caller: Caller) -> ApiResult {
     let (user, method, entities) = state
-        .with_ledger(&caller.actor, |ledger, _| {
+        .with_ledger_to_read(&caller.actor, |ledger, _| {
             Ok((
                 ledger.actor().user.to_string(),
                 ledger.actor().method.as_str(),
@@ -121,7 +121,7 @@ struct EntityQuery {
 async fn periods(State(state): State<SharedState>, caller: Caller, Query(query): Query<EntityQuery>) -> ApiResult {
     let entity = EntityId::new(query.entity);
     let views = state
-        .with_ledger(&caller.actor, move |ledger, _| Ok(ledger.periods(&entity)?))
+        .with_ledger_to_read(&caller.actor, move |ledger, _| Ok(ledger.periods(&entity)?))
         .await?;
     to_json(&views)
 }
@@ -373,7 +373,7 @@ async fn close_task(
 ) -> ApiResult {
     state.close(&close)?;
     let view = state
-        .with_ledger(&caller.actor, move |ledger, state| {
+        .with_ledger_to_read(&caller.actor, move |ledger, state| {
             let entity = EntityId::new(entity);
             let context = state.task_context(ledger, &close, &period, &entity)?;
             readable_task_view(&context, ledger, &entity, &task)
@@ -473,7 +473,7 @@ async fn audit(State(state): State<SharedState>, caller: Caller, Query(query): Q
     let entity = query.entity.map(EntityId::new);
     let limit = query.limit.unwrap_or(100).min(AUDIT_ROWS_MAX);
     let records = state
-        .with_ledger(&caller.actor, move |ledger, _| {
+        .with_ledger_to_read(&caller.actor, move |ledger, _| {
             Ok(ledger.audit_trail(
                 entity.as_ref(),
                 query.user.as_deref(),

@@ -58,7 +58,7 @@ pub async fn load_board(
     state.close(close)?;
     let (close, period) = (close.to_owned(), period.to_owned());
     state
-        .with_ledger(&caller.actor, move |ledger, state| {
+        .with_ledger_to_read(&caller.actor, move |ledger, state| {
             let mut context = state.close_context(ledger.actor(), &close, &period)?;
             let today = chrono::Local::now().date_naive();
             let board = readable_board(&mut context, ledger, today)?;
@@ -234,7 +234,7 @@ async fn task_page(
     state.close(&close)?;
     let (close_name, period_name, entity_id, task_id) = (close.clone(), period.clone(), entity.clone(), task.clone());
     let (view, may_prepare, may_review) = state
-        .with_ledger(&caller.actor, move |ledger, state| {
+        .with_ledger_to_read(&caller.actor, move |ledger, state| {
             let entity = EntityId::new(entity_id);
             let context = state.task_context(ledger, &close_name, &period_name, &entity)?;
             let view = readable_task_view(&context, ledger, &entity, &task_id)?;

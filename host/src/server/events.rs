@@ -97,7 +97,7 @@ pub async fn events(
     let period_name = period.clone();
     // Whether the caller may read every entity of the close, and so every progress line.
     let sees_lines = state
-        .with_ledger(&caller.actor, move |ledger, state| {
+        .with_ledger_to_read(&caller.actor, move |ledger, state| {
             let entities = state
                 .close_context(ledger.actor(), &close_name, &period_name)?
                 .entities()?;

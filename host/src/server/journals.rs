@@ -12,7 +12,7 @@ use maud::html;
 
 pub async fn upload_page(State(state): State<SharedState>, caller: Caller) -> Result<Html<String>, ServerError> {
     let entities = state
-        .with_ledger(&caller.actor, |ledger, _| Ok(ledger.readable_entities()?))
+        .with_ledger_to_read(&caller.actor, |ledger, _| Ok(ledger.readable_entities()?))
         .await?;
     let body = html! {
         form method="post" action="/journals" enctype="multipart/form-data" {

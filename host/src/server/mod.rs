@@ -64,6 +64,12 @@ pub struct AppState {
     /// Password checks that may run at once (each takes 19 MiB and a core for a moment): one
     /// per core, so a flood of sign-ins cannot exhaust the server's memory.
     pub sign_in_slots: Arc<tokio::sync::Semaphore>,
+    /// Read-only requests (boards, task pages, reports) whose ledger work may run at once; the
+    /// rest wait, in arrival order, without a thread or a connection. Reads are CPU work: more
+    /// of them than a few per core only add threads, connections and lock hand-offs, and make
+    /// every read slower. Writes do not take a slot, so a read never waits behind an import
+    /// waiting for the ledger's write lock.
+    reading_slots: tokio::sync::Semaphore,
     /// The progress of close runs, per close and period.
     progress: Mutex<BTreeMap<(String, String), tokio::sync::broadcast::Sender<events::RunEvent>>>,
     /// The close runs under way, per close and period.
@@ -83,6 +89,9 @@ struct StorePool {
 
 /// Idle connections kept; more are opened under load and closed after.
 const IDLE_STORES_MAX: usize = 16;
+
+/// Read-only requests whose ledger work runs at once, per core (see `AppState::reading_slots`).
+const READING_SLOTS_PER_CORE: usize = 2;
 
 impl StorePool {
     fn take(&self) -> Result<closebook_ledger::store::Store, closebook_ledger::LedgerError> {
@@ -109,11 +118,11 @@ pub type SharedState = Arc<AppState>;
 
 impl AppState {
     pub fn new(config: ServerConfig) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         Self {
             throttle: Mutex::new(auth::Throttle::default()),
-            sign_in_slots: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
-            )),
+            sign_in_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
+            reading_slots: tokio::sync::Semaphore::new(cores * READING_SLOTS_PER_CORE),
             progress: Mutex::new(BTreeMap::new()),
             running: Mutex::new(BTreeMap::new()),
             stores: StorePool {
@@ -160,6 +169,21 @@ impl AppState {
             outcome
         })
         .await
+    }
+
+    /// [`Self::with_ledger`] for work that only reads: it starts when one of the
+    /// [`Self::reading_slots`] is free.
+    pub async fn with_ledger_to_read<T: Send + 'static>(
+        self: &Arc<Self>,
+        actor: &Actor,
+        work: impl FnOnce(&mut Ledger, &AppState) -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, ServerError> {
+        let _slot = self
+            .reading_slots
+            .acquire()
+            .await
+            .map_err(|_| ServerError::internal("the server is shutting down".to_owned()))?;
+        self.with_ledger(actor, work).await
     }
 
     /// Runs `work` on the blocking pool with the state alone (sign-in, sessions).
@@ -417,5 +441,40 @@ async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_waits_for_a_reading_slot_and_a_write_does_not() {
+        let folder = tempfile::tempdir().unwrap();
+        let db = folder.path().join("ledger.db");
+        closebook_ledger::store::Store::open(&db).unwrap();
+        let state = Arc::new(AppState::new(ServerConfig {
+            db,
+            closes: BTreeMap::new(),
+            session_idle: chrono::Duration::hours(1),
+            session_max: chrono::Duration::hours(8),
+            secure_cookies: false,
+            trusted_proxies: Vec::new(),
+        }));
+        let slots = u32::try_from(state.reading_slots.available_permits()).unwrap();
+        let held = state.reading_slots.acquire_many(slots).await.unwrap();
+        let actor = Actor::from("alice");
+        let reader = tokio::spawn({
+            let state = Arc::clone(&state);
+            let actor = actor.clone();
+            async move { state.with_ledger_to_read(&actor, |_, _| Ok(())).await.is_ok() }
+        });
+        // With every reading slot taken, a write still runs (whatever the ledger answers)...
+        let _ = state.with_ledger(&actor, |_, _| Ok(())).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // ...and the read has not started.
+        assert!(!reader.is_finished(), "a read ran without a reading slot");
+        drop(held);
+        reader.await.unwrap();
     }
 }

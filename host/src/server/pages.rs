@@ -281,7 +281,7 @@ pub(super) fn nonblank(value: &Option<String>) -> Option<&str> {
 
 async fn home(State(state): State<SharedState>, caller: Caller) -> Result<Html<String>, ServerError> {
     let (entities, periods) = state
-        .with_ledger(&caller.actor, |ledger, _| entities_and_periods(ledger))
+        .with_ledger_to_read(&caller.actor, |ledger, _| entities_and_periods(ledger))
         .await?;
     let closes: Vec<(&String, &LoadedClose)> = state.config.closes.iter().collect();
     Ok(layout(

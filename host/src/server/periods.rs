@@ -33,7 +33,7 @@ async fn periods_page(
     Query(query): Query<PeriodsQuery>,
 ) -> Result<Html<String>, ServerError> {
     let grid = state
-        .with_ledger(&caller.actor, |ledger, _| {
+        .with_ledger_to_read(&caller.actor, |ledger, _| {
             let entities = ledger.readable_entities()?;
             let mut grid = Vec::new();
             for entity in entities {

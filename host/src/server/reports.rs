@@ -95,7 +95,7 @@ pub async fn compute(
     period: PeriodName,
 ) -> Result<Computed, ServerError> {
     state
-        .with_ledger(&caller.actor, move |ledger, _| {
+        .with_ledger_to_read(&caller.actor, move |ledger, _| {
             ledger.authorize(Permission::LedgerRead, Some(&entity))?;
             Ok(match kind {
                 ReportKind::TrialBalance => {
@@ -114,7 +114,7 @@ pub async fn compute(
 
 pub async fn reports_page(State(state): State<SharedState>, caller: Caller) -> Result<Html<String>, ServerError> {
     let (entities, periods) = state
-        .with_ledger(&caller.actor, |ledger, _| super::pages::entities_and_periods(ledger))
+        .with_ledger_to_read(&caller.actor, |ledger, _| super::pages::entities_and_periods(ledger))
         .await?;
     let body = html! {
         @for kind in ReportKind::ALL {

@@ -336,6 +336,21 @@ fn a_registry_that_requires_credentials_gets_those_docker_login_stored() {
         "{refused}"
     );
 
+    let broken = ledger.dir.path().join("docker-broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("config.json"), "{ not json").unwrap();
+    let refused = ledger
+        .run_with_environment("alice", &[("DOCKER_CONFIG", &text(&broken))], &publish)
+        .failure();
+    assert!(
+        refused.contains(&format!(
+            "reading the credentials for {} in {}/config.json: ",
+            registry.address,
+            text(&broken)
+        )) && refused.contains("fix its entry with `docker login"),
+        "{refused}"
+    );
+
     let wrong = docker_config(&ledger, "docker-wrong", &registry.address, Some("wrong"));
     let refused = ledger
         .run_with_environment("alice", &[("DOCKER_CONFIG", &wrong)], &publish)

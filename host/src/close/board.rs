@@ -2,10 +2,11 @@
 //! overdue and blocked markers, and the share complete by entity, area and owner.
 
 use super::config::CloseConfig;
-use super::{CloseContext, ShownStatus, config_changed_note, task_state, with_note};
+use super::{CloseContext, ShownStatus, config_changed_note, with_note};
 use chrono::NaiveDate;
-use closebook_ledger::calendar::EntityPeriods;
 use closebook_ledger::close_task::TaskStatus;
+use closebook_ledger::ids::EntityId;
+use closebook_ledger::store::CloseTaskRecord;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -78,30 +79,46 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
     let all_entities = context.close_entities()?;
     // A posting since a sign-off, or since a step read its figures, shows on the board at once.
     super::stale::mark_stale(context, &all_entities)?;
+    // Every task's record of the period, who signed unverified and the period's end, in one
+    // read.
     let mut ledger = context.ledger()?;
-    let store = ledger.store();
+    let (records, mut unverified_by_task, period_ends) = ledger.store().read(|db| {
+        let records: BTreeMap<(EntityId, String), CloseTaskRecord> = db
+            .close_tasks(&config.name, &context.period)?
+            .into_iter()
+            .map(|record| ((record.entity.clone(), record.task.clone()), record))
+            .collect();
+        let mut unverified = BTreeMap::new();
+        for (key, record) in &records {
+            if entities.contains(&key.0) {
+                unverified.insert(key.clone(), super::review::unverified_signers(db, record)?);
+            }
+        }
+        let mut period_ends = BTreeMap::new();
+        for entity in &entities {
+            let periods = context.periods_of(db, entity)?;
+            period_ends.insert(entity.clone(), periods.find(&context.period).map(|period| period.end));
+        }
+        Ok((records, unverified, period_ends))
+    })?;
+    let status_of = |entity: &EntityId, task: &str| {
+        Ok(records
+            .get(&(entity.clone(), task.to_owned()))
+            .map_or(TaskStatus::Pending, |record| record.status))
+    };
     let mut rows = Vec::new();
     for entity in &entities {
-        let period_end = store.read(|db| {
-            let periods = EntityPeriods::of_entity(db, entity)?;
-            Ok(periods.find(&context.period).map(|period| period.end))
-        })?;
-        let period_end = period_end.unwrap_or(today);
+        let period_end = period_ends.get(entity).copied().flatten().unwrap_or(today);
         for task in config.tasks.iter().filter(|task| task.runs_in(entity)) {
-            let (state, waiting) = task_state(store, context, &all_entities, entity, task)?;
-            let status = ShownStatus::of(
-                state.as_ref().map_or(TaskStatus::Pending, |record| record.status),
-                &waiting,
-            );
+            let key = (entity.clone(), task.id.clone());
+            let state = records.get(&key);
+            let waiting = super::waiting_for(context, &all_entities, entity, task, status_of)?;
+            let status = ShownStatus::of(state.map_or(TaskStatus::Pending, |record| record.status), &waiting);
             let message = with_note(
-                config_changed_note(task, state.as_ref()),
-                state.as_ref().and_then(|record| record.message.clone()),
+                config_changed_note(task, state),
+                state.and_then(|record| record.message.clone()),
             );
             let due = config.due_date(period_end, task.due_working_days);
-            let unverified = match &state {
-                Some(record) => store.read(|db| super::review::unverified_signers(db, record))?,
-                None => Vec::new(),
-            };
             rows.push(BoardRow {
                 entity: entity.to_string(),
                 task: task.id.clone(),
@@ -111,10 +128,10 @@ pub fn board(context: &CloseContext<'_>, today: NaiveDate) -> anyhow::Result<Boa
                 overdue: !status.is_complete() && due < today,
                 due,
                 blocked_by: waiting,
-                prepared_by: state.as_ref().and_then(|record| record.prepared_by.clone()),
-                reviewed_by: state.as_ref().and_then(|record| record.reviewed_by.clone()),
-                unverified,
-                entries_posted: state.as_ref().map_or(0, |record| record.entries_posted),
+                prepared_by: state.and_then(|record| record.prepared_by.clone()),
+                reviewed_by: state.and_then(|record| record.reviewed_by.clone()),
+                unverified: unverified_by_task.remove(&key).unwrap_or_default(),
+                entries_posted: state.map_or(0, |record| record.entries_posted),
                 message,
                 status,
             });

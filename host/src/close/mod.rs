@@ -21,13 +21,14 @@ use closebook_ledger::access::{Actor, Identity, Permission};
 use closebook_ledger::calendar::EntityPeriods;
 use closebook_ledger::close_task::{EntityRead, TaskStatus};
 use closebook_ledger::ids::{EntityId, PeriodName};
-use closebook_ledger::store::{CloseTaskRecord, Db, Store};
+use closebook_ledger::store::{CloseTaskRecord, Db, PeriodsVersion, Store};
 use config::{CloseConfig, Task, TaskKind};
 use serde_json::json;
 use std::cell::{RefCell, RefMut};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What the board and a run's report show for a task: its status, or `blocked` while a
@@ -159,6 +160,59 @@ pub struct CloseContext<'a> {
     /// The ledger the run works on: opened once (for `db`) and lent to every task and check in
     /// turn, rather than opened again for each.
     pub(crate) open_ledger: RefCell<Option<(PathBuf, Ledger)>>,
+    /// What the context reads once and reuses, for a request or a run.
+    pub(crate) memo: ContextMemo,
+}
+
+/// The ledger facts a context reads at most once: the ledger's entities and each entity's
+/// periods. Both only grow (setup adds entities and whole fiscal years; nothing removes or
+/// changes them), and a context lives for one request or one run, so a board read asks for
+/// them once rather than five times per entity.
+#[derive(Default)]
+pub(crate) struct ContextMemo {
+    entities: RefCell<Option<Vec<EntityId>>>,
+    periods: RefCell<BTreeMap<EntityId, Arc<EntityPeriods>>>,
+    /// Periods kept between contexts (the server's requests), when there is such a cache.
+    shared: Option<Arc<PeriodsCache>>,
+}
+
+impl ContextMemo {
+    /// A memo that takes periods from `shared`, and adds to it what it reads.
+    pub(crate) fn sharing(shared: Arc<PeriodsCache>) -> Self {
+        Self {
+            shared: Some(shared),
+            ..Self::default()
+        }
+    }
+}
+
+/// Entities' periods kept between contexts, each with the [`PeriodsVersion`] it was read at: a
+/// context checks that version (one small query) instead of reading and parsing every period
+/// of the calendar again, which was a fifth of a board read's time.
+#[derive(Default)]
+pub struct PeriodsCache(std::sync::Mutex<BTreeMap<EntityId, (PeriodsVersion, Arc<EntityPeriods>)>>);
+
+impl PeriodsCache {
+    /// The periods of `entity`, from the cache while the ledger's periods and the entity's
+    /// calendar are as they were when read; refused when the entity does not exist.
+    pub fn periods_of(
+        &self,
+        db: &Db<'_>,
+        entity: &EntityId,
+    ) -> Result<Arc<EntityPeriods>, closebook_ledger::LedgerError> {
+        let Some(version) = db.periods_version(entity)? else {
+            return Ok(Arc::new(EntityPeriods::of_entity(db, entity)?));
+        };
+        let mut cached = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((seen, periods)) = cached.get(entity)
+            && *seen == version
+        {
+            return Ok(Arc::clone(periods));
+        }
+        let periods = Arc::new(EntityPeriods::of_entity(db, entity)?);
+        cached.insert(entity.clone(), (version, Arc::clone(&periods)));
+        Ok(periods)
+    }
 }
 
 /// The run's open ledger, lent out; or, when it is already lent (a check nested inside a
@@ -216,13 +270,7 @@ impl CloseContext<'_> {
     /// The close's entities narrowed to `filter` (all when it is empty), through the context's
     /// one ledger connection.
     fn entities_narrowed_to(&self, filter: &[EntityId]) -> anyhow::Result<Vec<EntityId>> {
-        let mut ledger = self.ledger()?;
-        let store = ledger.store();
-        let all: Vec<EntityId> = store
-            .read(|db| db.entities())?
-            .into_iter()
-            .map(|entity| entity.id)
-            .collect();
+        let all = self.ledger_entities()?;
         let mut entities: Vec<EntityId> = match &self.config.entities {
             config::EntityScope::All => all.clone(),
             config::EntityScope::List(list) => list.iter().map(|entity| EntityId::new(entity.clone())).collect(),
@@ -243,14 +291,51 @@ impl CloseContext<'_> {
             }
             entities.retain(|entity| filter.contains(entity));
         }
-        let period = self.period.clone();
-        store.read(|db| {
+        let mut ledger = self.ledger()?;
+        ledger.store().read(|db| {
             for entity in &entities {
-                EntityPeriods::of_entity(db, entity)?.named(&period)?;
+                self.periods_of(db, entity)?.named(&self.period)?;
             }
             Ok(())
         })?;
         Ok(entities)
+    }
+
+    /// Every entity of the ledger, read once per context.
+    fn ledger_entities(&self) -> anyhow::Result<Vec<EntityId>> {
+        if let Some(entities) = self.memo.entities.borrow().as_ref() {
+            return Ok(entities.clone());
+        }
+        let entities: Vec<EntityId> = self
+            .ledger()?
+            .store()
+            .read(|db| db.entities())?
+            .into_iter()
+            .map(|entity| entity.id)
+            .collect();
+        *self.memo.entities.borrow_mut() = Some(entities.clone());
+        Ok(entities)
+    }
+
+    /// The periods of `entity`'s calendar, read once per context; refused when the entity does
+    /// not exist.
+    pub(crate) fn periods_of(
+        &self,
+        db: &Db<'_>,
+        entity: &EntityId,
+    ) -> Result<Arc<EntityPeriods>, closebook_ledger::LedgerError> {
+        if let Some(periods) = self.memo.periods.borrow().get(entity) {
+            return Ok(Arc::clone(periods));
+        }
+        let periods = match &self.memo.shared {
+            Some(shared) => shared.periods_of(db, entity)?,
+            None => Arc::new(EntityPeriods::of_entity(db, entity)?),
+        };
+        self.memo
+            .periods
+            .borrow_mut()
+            .insert(entity.clone(), Arc::clone(&periods));
+        Ok(periods)
     }
 
     /// Checks close.toml against the ledger: its owners and reviewers must be users, and a
@@ -266,10 +351,23 @@ impl CloseContext<'_> {
     /// The one permission check, for the acting user in `entity`, when the close was opened for
     /// a claimed identity (the CLI, the server); a refusal is audited.
     pub fn authorize(&self, permission: Permission, entity: &EntityId) -> anyhow::Result<()> {
-        if let Some(identity) = &self.identity {
+        let Some(identity) = &self.identity else {
+            return Ok(());
+        };
+        // Through the context's own connection when it is open and not lent out (a check
+        // inside one of the run's transactions opens its own).
+        let lent = match self.open_ledger.try_borrow_mut() {
+            Ok(mut slot) if slot.as_ref().is_some_and(|(path, _)| path == &self.db) => slot.take(),
+            _ => None,
+        };
+        let Some((path, ledger)) = lent else {
             Ledger::open_for(&self.db, identity)?.authorize(permission, Some(entity))?;
-        }
-        Ok(())
+            return Ok(());
+        };
+        let mut checked = Ledger::from_store_for(ledger.into_store(), identity)?;
+        let outcome = checked.authorize(permission, Some(entity));
+        *self.open_ledger.borrow_mut() = Some((path, Ledger::from_store(checked.into_store(), self.actor.clone())));
+        Ok(outcome?)
     }
 
     /// Whether the acting user is one of `names` (users or groups).
@@ -292,7 +390,7 @@ impl CloseContext<'_> {
         let mut incomplete = Vec::new();
         store.read(|db| {
             for entity in &entities {
-                let periods = EntityPeriods::of_entity(db, entity)?;
+                let periods = self.periods_of(db, entity)?;
                 let Some(position) = periods.position(&self.period) else {
                     continue;
                 };
@@ -436,12 +534,26 @@ fn waiting_on(
     entity: &EntityId,
     task: &Task,
 ) -> Result<Vec<String>, closebook_ledger::LedgerError> {
+    waiting_for(context, entities, entity, task, |target, dependency| {
+        Ok(db
+            .close_task(&context.config.name, target, &context.period, dependency)?
+            .map_or(TaskStatus::Pending, |record| record.status))
+    })
+}
+
+/// [`waiting_on`] with the dependencies' statuses from `status_of(entity, task)`: the ledger,
+/// or the records a board read at once.
+pub(crate) fn waiting_for(
+    context: &CloseContext<'_>,
+    entities: &[EntityId],
+    entity: &EntityId,
+    task: &Task,
+    mut status_of: impl FnMut(&EntityId, &str) -> Result<TaskStatus, closebook_ledger::LedgerError>,
+) -> Result<Vec<String>, closebook_ledger::LedgerError> {
     let mut waiting = Vec::new();
     for dependency in &task.after {
         for target in dependency_entities(context, entities, entity, dependency) {
-            let status = db
-                .close_task(&context.config.name, target, &context.period, &dependency.task)?
-                .map_or(TaskStatus::Pending, |record| record.status);
+            let status = status_of(target, &dependency.task)?;
             if !status.is_complete() {
                 waiting.push(format!("{target}:{} ({status})", dependency.task));
             }
@@ -1027,6 +1139,56 @@ pub fn dry_run_copy(db: &Path, directory: &Path) -> anyhow::Result<PathBuf> {
 mod tests {
     use super::*;
     use crate::plugin::types::{Level, Message};
+    use closebook_ledger::ids::UserId;
+    use closebook_ledger::setup::SetupFile;
+
+    /// A calendar of fiscal years `FY2026` to `last_year`, and one entity on it.
+    fn setup(last_year: &str) -> SetupFile {
+        let text = format!(
+            r#"
+            [[currency]]
+            code = "USD"
+            minor_units = 2
+            [[calendar]]
+            id = "standard"
+            start_month = 1
+            first_year = "FY2026"
+            last_year = "{last_year}"
+            [[chart]]
+            id = "C"
+            accounts = [{{ number = "1000", name = "Cash", type = "asset" }}, {{ number = "3900", name = "Retained earnings", type = "equity" }}]
+            [[entity]]
+            id = "E"
+            name = "E"
+            currency = "USD"
+            calendar = "standard"
+            chart = "C"
+            retained_earnings_account = "3900"
+            "#
+        );
+        SetupFile::parse(&text, "setup.toml").unwrap()
+    }
+
+    #[test]
+    fn cached_periods_are_read_again_once_a_fiscal_year_is_added() {
+        // Proves the server's periods cache answers from memory while the periods are as they
+        // were, and never hides a fiscal year setup added since.
+        let mut ledger = Ledger::from_store(Store::open_in_memory().unwrap(), UserId::new("test"));
+        ledger.apply_setup(&setup("FY2026"), "setup.toml").unwrap();
+        let cache = PeriodsCache::default();
+        let entity = EntityId::new("E");
+        let first = ledger.read(|db| cache.periods_of(db, &entity)).unwrap();
+        assert!(first.find(&PeriodName::new("2026-12")).is_some());
+        assert!(first.find(&PeriodName::new("2027-01")).is_none());
+        let again = ledger.read(|db| cache.periods_of(db, &entity)).unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "unchanged periods come from the cache");
+        ledger.apply_setup(&setup("FY2027"), "setup.toml").unwrap();
+        let after = ledger.read(|db| cache.periods_of(db, &entity)).unwrap();
+        assert!(!Arc::ptr_eq(&first, &after));
+        assert!(after.find(&PeriodName::new("2027-01")).is_some());
+        let unknown = ledger.read(|db| cache.periods_of(db, &EntityId::new("NOPE")));
+        assert!(unknown.unwrap_err().to_string().contains("NOPE"));
+    }
 
     fn message(level: Level, text: &str) -> Message {
         Message {

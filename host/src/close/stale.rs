@@ -11,7 +11,6 @@ use super::CloseContext;
 use super::config::Task;
 use super::config::{Builtin, TaskKind};
 use closebook_ledger::LedgerError;
-use closebook_ledger::calendar::EntityPeriods;
 use closebook_ledger::close_task::{EntityRead, TaskStatus};
 use closebook_ledger::ids::{EntityId, PeriodName};
 use closebook_ledger::period::PeriodStatus;
@@ -19,15 +18,15 @@ use closebook_ledger::store::{CloseTaskRecord, Db};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The names of the periods a sign-off in `period` covers for `entity`: that period and the
-/// earlier periods of its fiscal year. None when the entity's calendar has no such period.
+/// The names of the periods a sign-off in the close period covers for `entity`: that period and
+/// the earlier periods of its fiscal year. None when the entity's calendar has no such period.
 pub(super) fn periods_in_scope(
     db: &Db<'_>,
+    context: &CloseContext<'_>,
     entity: &EntityId,
-    period: &PeriodName,
 ) -> Result<Option<BTreeSet<String>>, LedgerError> {
-    let periods = EntityPeriods::of_entity(db, entity)?;
-    let Some(target) = periods.find(period) else {
+    let periods = context.periods_of(db, entity)?;
+    let Some(target) = periods.find(&context.period) else {
         return Ok(None);
     };
     Ok(Some(
@@ -91,7 +90,7 @@ pub(super) fn late_entries_elsewhere(
     let readers = context.config.entities_read_for_signoff(task, entity);
     let mut late_elsewhere = BTreeMap::new();
     for (other, sequence) in sequences {
-        let Some(scope) = periods_in_scope(db, other, &context.period)? else {
+        let Some(scope) = periods_in_scope(db, context, other)? else {
             continue;
         };
         let mut part_of_close = context.config.downstream_of(task);
@@ -268,7 +267,7 @@ pub(super) fn mark_stale_signoffs(
     entities: &[EntityId],
 ) -> Result<(), LedgerError> {
     for entity in entities {
-        let Some(in_scope) = periods_in_scope(db, entity, &context.period)? else {
+        let Some(in_scope) = periods_in_scope(db, context, entity)? else {
             continue;
         };
         for task in &context.config.tasks {
@@ -438,7 +437,7 @@ fn periods_read(
 ) -> Result<BTreeSet<PeriodName>, LedgerError> {
     Ok(match &read.periods {
         Some(periods) => periods.clone(),
-        None => periods_in_scope(db, entity, &context.period)?
+        None => periods_in_scope(db, context, entity)?
             .unwrap_or_default()
             .into_iter()
             .map(PeriodName::new)

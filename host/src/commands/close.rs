@@ -29,6 +29,7 @@ fn close_context<'a>(
         entity_filter: entities.iter().map(|entity| EntityId::new(entity.clone())).collect(),
         dry_run: false,
         open_ledger: std::cell::RefCell::new(None),
+        memo: Default::default(),
     }
 }
 

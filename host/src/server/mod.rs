@@ -76,6 +76,8 @@ pub struct AppState {
     running: Mutex<BTreeMap<(String, String), runs::Running>>,
     /// Connections to the ledger kept open between requests.
     stores: StorePool,
+    /// Entities' periods kept between requests (see [`crate::close::PeriodsCache`]).
+    periods: Arc<crate::close::PeriodsCache>,
 }
 
 /// Open connections to the ledger file, kept between requests: opening one (the file, its
@@ -129,6 +131,7 @@ impl AppState {
                 db: config.db.clone(),
                 idle: Mutex::new(Vec::new()),
             },
+            periods: Arc::default(),
             config,
         }
     }
@@ -218,6 +221,7 @@ impl AppState {
                     self.config.db.clone(),
                     Ledger::from_store(store, actor.clone()),
                 ))),
+                memo: crate::close::ContextMemo::sharing(Arc::clone(&self.periods)),
             },
             pool: &self.stores,
         })

@@ -5,7 +5,7 @@ use super::Db;
 use super::row::{Fields, all, first};
 use crate::calendar::{FiscalCalendar, FiscalYear, Period, PeriodKind};
 use crate::error::LedgerError;
-use crate::ids::{CalendarId, FiscalYearName, PeriodName};
+use crate::ids::{CalendarId, EntityId, FiscalYearName, PeriodName};
 use rusqlite::params;
 
 impl Period {
@@ -90,6 +90,25 @@ impl Db<'_> {
         })
     }
 
+    /// What an entity's periods depend on, cheap to read: the entity's calendar, and the
+    /// largest row id and the number of rows of `periods`. Periods are only ever inserted (a
+    /// whole fiscal year at a time, by setup), so a list read earlier stands while this is
+    /// unchanged. None when the entity does not exist.
+    pub fn periods_version(&self, entity: &EntityId) -> Result<Option<PeriodsVersion>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT e.calendar_id, (SELECT max(rowid) FROM periods), (SELECT count(*) FROM periods)
+             FROM entities e WHERE e.id = ?1",
+        )?;
+        first(&mut statement, [entity.as_str()], |row| {
+            let fields = Fields::new(row, "entities", &["calendar_id"]);
+            Ok(PeriodsVersion {
+                calendar: CalendarId::new(fields.text(0)?),
+                last_row: fields.optional_integer(1)?.unwrap_or(0),
+                rows: fields.integer(2)?,
+            })
+        })
+    }
+
     /// Periods of a calendar in order, optionally of one fiscal year.
     pub fn periods(
         &self,
@@ -106,4 +125,12 @@ impl Db<'_> {
             |row| Period::from_row(&Fields::new(row, "periods", &["calendar_id", "name"])),
         )
     }
+}
+
+/// See [`Db::periods_version`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodsVersion {
+    pub calendar: CalendarId,
+    pub last_row: i64,
+    pub rows: i64,
 }

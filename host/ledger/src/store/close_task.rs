@@ -71,7 +71,13 @@ pub struct CloseTaskRecord {
     pub message: Option<String>,
 }
 
-const CLOSE_TASK_COLUMNS: &str = "close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by, signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, signoff_sequences, run_sequences, run_reads, config_sha256";
+/// The columns a [`CloseTaskRecord`] is read from, as a macro so that each query's text is one
+/// constant (`concat!`) rather than formatted on every call.
+macro_rules! close_task_columns {
+    () => {
+        "close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by, signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, signoff_sequences, run_sequences, run_reads, config_sha256"
+    };
+}
 
 impl CloseTaskRecord {
     fn from_row(row: &Row<'_>) -> Result<Self, LedgerError> {
@@ -108,8 +114,10 @@ impl Db<'_> {
         period: &PeriodName,
         task: &str,
     ) -> Result<Option<CloseTaskRecord>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(&format!(
-            "SELECT {CLOSE_TASK_COLUMNS} FROM close_tasks WHERE close_name = ?1 AND entity_id = ?2 AND period = ?3 AND task_id = ?4"
+        let mut statement = self.connection.prepare_cached(concat!(
+            "SELECT ",
+            close_task_columns!(),
+            " FROM close_tasks WHERE close_name = ?1 AND entity_id = ?2 AND period = ?3 AND task_id = ?4"
         ))?;
         first(
             &mut statement,
@@ -119,9 +127,11 @@ impl Db<'_> {
     }
 
     pub fn close_tasks(&self, close: &str, period: &PeriodName) -> Result<Vec<CloseTaskRecord>, LedgerError> {
-        let mut statement = self
-            .connection
-            .prepare_cached(&format!("SELECT {CLOSE_TASK_COLUMNS} FROM close_tasks WHERE close_name = ?1 AND period = ?2 ORDER BY entity_id, task_id"))?;
+        let mut statement = self.connection.prepare_cached(concat!(
+            "SELECT ",
+            close_task_columns!(),
+            " FROM close_tasks WHERE close_name = ?1 AND period = ?2 ORDER BY entity_id, task_id"
+        ))?;
         all(
             &mut statement,
             params![close, period.as_str()],

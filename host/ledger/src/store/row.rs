@@ -41,6 +41,23 @@ pub(super) fn column_index(statement: &Statement<'_>, name: &str) -> Result<usiz
     Ok(statement.column_index(name)?)
 }
 
+/// A date as the store writes it (`NaiveDate::to_string`): `YYYY-MM-DD` read directly, which is
+/// most of the cost of reading a period or a line otherwise; any other form (a year beyond 9999
+/// is written `+10000-01-01`) through chrono's parser.
+fn stored_date(text: &str) -> Option<NaiveDate> {
+    let bytes = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        bytes[range].iter().try_fold(0u32, |value, byte| {
+            byte.is_ascii_digit().then(|| value * 10 + u32::from(byte - b'0'))
+        })
+    };
+    if bytes.len() == 10 && bytes[4] == b'-' && bytes[7] == b'-' {
+        let year = i32::try_from(digits(0..4)?).ok()?;
+        return NaiveDate::from_ymd_opt(year, digits(5..7)?, digits(8..10)?);
+    }
+    NaiveDate::from_str(text).ok()
+}
+
 /// One row read as a record of `table`: every read converts and checks its value.
 pub(super) struct Fields<'a, 'r> {
     row: &'a Row<'r>,
@@ -126,7 +143,7 @@ impl<'a, 'r> Fields<'a, 'r> {
 
     /// A date written as `YYYY-MM-DD`.
     pub(super) fn date<C: Column>(&self, column: C) -> Result<NaiveDate, LedgerError> {
-        self.parsed(column, "a date (YYYY-MM-DD)", |text| NaiveDate::from_str(text).ok())
+        self.parsed(column, "a date (YYYY-MM-DD)", stored_date)
     }
 
     /// A decimal amount in the text `Decimal::to_string` writes.
@@ -271,6 +288,30 @@ pub(super) fn first<T>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stored_dates_read_as_chrono_reads_them() {
+        let mut day = NaiveDate::from_ymd_opt(1999, 12, 25).unwrap();
+        while day < NaiveDate::from_ymd_opt(2029, 1, 10).unwrap() {
+            assert_eq!(super::stored_date(&day.to_string()), Some(day));
+            day = day.succ_opt().unwrap();
+        }
+        let far = NaiveDate::from_ymd_opt(10000, 3, 1).unwrap();
+        assert_eq!(super::stored_date(&far.to_string()), Some(far));
+        for wrong in [
+            "2026-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-01-32",
+            "2026-1-011",
+            "20a6-01-01",
+            "2026/01/01",
+            "",
+            "2026-01-01x",
+        ] {
+            assert_eq!(super::stored_date(wrong), None, "{wrong}");
+        }
+    }
+
     use crate::Ledger;
     use crate::LedgerError;
     use crate::close_task::TaskStatus;

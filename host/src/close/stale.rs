@@ -244,12 +244,9 @@ pub(super) fn late_entries(
     downstream: &BTreeSet<String>,
 ) -> Result<Vec<String>, LedgerError> {
     Ok(db
-        .entries_after(entity, sequence)?
+        .entries_after_in_periods(entity, sequence, in_scope.iter().map(String::as_str))?
         .into_iter()
-        .filter(|entry| {
-            in_scope.contains(entry.period.as_str())
-                && !entry.task.as_ref().is_some_and(|task| downstream.contains(task))
-        })
+        .filter(|entry| !entry.task.as_ref().is_some_and(|task| downstream.contains(task)))
         .map(|entry| entry.key.to_string())
         .collect())
 }
@@ -411,11 +408,10 @@ pub(super) fn late_reads(
         }
         let periods = periods_read(db, context, entity, read)?;
         let late: Vec<String> = db
-            .entries_after(entity, read.sequence)?
+            .entries_after_in_periods(entity, read.sequence, periods.iter().map(PeriodName::as_str))?
             .into_iter()
             .filter(|entry| {
                 !entry.task.as_ref().is_some_and(|task| part_of_close.contains(task))
-                    && periods.contains(&entry.period)
                     && entry.accounts.iter().any(|account| read.covers_account(account))
             })
             .map(|entry| entry.key.to_string())

@@ -377,10 +377,10 @@ fn snapshot_moved(db: &Db<'_>, record: &StepRecord) -> Result<Option<SnapshotMov
             Some(read) if read.periods.is_some() => {
                 let periods = read.periods.as_ref().expect("matched as some");
                 !read.is_empty()
-                    && db.entries_after(entity, *sequence)?.iter().any(|entry| {
-                        periods.contains(&entry.period)
-                            && entry.accounts.iter().any(|account| read.covers_account(account))
-                    })
+                    && db
+                        .entries_after_in_periods(entity, *sequence, periods.iter().map(PeriodName::as_str))?
+                        .iter()
+                        .any(|entry| entry.accounts.iter().any(|account| read.covers_account(account)))
             }
             _ => true,
         };

@@ -303,33 +303,46 @@ impl Db<'_> {
         })
     }
 
-    /// Entries of an entity after a sequence number, oldest first.
-    pub fn entries_after(&self, entity: &EntityId, sequence: i64) -> Result<Vec<LaterEntry>, LedgerError> {
+    /// Entries of an entity after a sequence number in the periods named, oldest first: what a
+    /// staleness check asks on every board read. The periods are filtered in the query, so
+    /// entries of other periods (a stream of imports into the next month) cost a look at their
+    /// period, not the reading of their accounts.
+    pub fn entries_after_in_periods<'p>(
+        &self,
+        entity: &EntityId,
+        sequence: i64,
+        periods: impl IntoIterator<Item = &'p str>,
+    ) -> Result<Vec<LaterEntry>, LedgerError> {
+        let periods: Vec<&str> = periods.into_iter().collect();
         let mut statement = self.connection.prepare_cached(
             "SELECT e.id, e.entity_id, e.entry_key, e.period, e.task,
                     (SELECT group_concat(account, char(31)) FROM (SELECT DISTINCT account FROM lines WHERE entry_id = e.id)) AS accounts
-             FROM entries e WHERE e.entity_id = ?1 AND e.sequence > ?2 ORDER BY e.sequence",
+             FROM entries e WHERE e.entity_id = ?1 AND e.sequence > ?2
+               AND e.period IN (SELECT value FROM json_each(?3)) ORDER BY e.sequence",
         )?;
-        at_most(
-            &mut statement,
-            params![entity.as_str(), sequence],
-            QUERY_ROWS_MAX,
-            |row| {
-                let fields = Fields::new(row, "entries", ENTRY_KEY);
-                Ok(LaterEntry {
-                    key: EntryKey(fields.text("entry_key")?),
-                    period: PeriodName(fields.text("period")?),
-                    task: fields.optional_text("task")?,
-                    accounts: fields
-                        .optional_text("accounts")?
-                        .unwrap_or_default()
-                        .split('\u{1f}')
-                        .filter(|account| !account.is_empty())
-                        .map(AccountNumber::new)
-                        .collect(),
-                })
-            },
-        )
+        let periods = serde_json::to_string(&periods).map_err(|error| LedgerError::Invalid(error.to_string()))?;
+        Self::later_entries(&mut statement, params![entity.as_str(), sequence, periods])
+    }
+
+    fn later_entries(
+        statement: &mut rusqlite::Statement<'_>,
+        parameters: impl rusqlite::Params,
+    ) -> Result<Vec<LaterEntry>, LedgerError> {
+        at_most(statement, parameters, QUERY_ROWS_MAX, |row| {
+            let fields = Fields::new(row, "entries", ENTRY_KEY);
+            Ok(LaterEntry {
+                key: EntryKey(fields.text("entry_key")?),
+                period: PeriodName(fields.text("period")?),
+                task: fields.optional_text("task")?,
+                accounts: fields
+                    .optional_text("accounts")?
+                    .unwrap_or_default()
+                    .split('\u{1f}')
+                    .filter(|account| !account.is_empty())
+                    .map(AccountNumber::new)
+                    .collect(),
+            })
+        })
     }
 
     /// The entries a run posted, in every entity it posted to (its automatic reversals

@@ -164,15 +164,10 @@ pub fn verify_entity_with_progress(
     let mut report = VerifyReport::default();
     let mut expected_sequence = 1;
     let mut previous_hash = GENESIS_HASH.to_owned();
-    // This thread reads the entries in sequence and notes gaps; a second one recomputes the
-    // hashes and the balances meanwhile (see `verify_period`).
+    // This thread reads the entries in sequence and notes gaps.
     let mut gaps: Vec<(i64, Finding)> = Vec::new();
-    let (recomputed, entry_findings) = std::thread::scope(|scope| {
-        let (sender, receiver) =
-            std::sync::mpsc::sync_channel::<Vec<(PostedEntry, Option<String>)>>(CHECK_CHUNKS_AHEAD);
-        let checker = scope.spawn(move || check_entries(receiver));
-        let mut chunk = Vec::with_capacity(CHECK_CHUNK_ENTRIES);
-        let read = db.for_each_entry(entity, |entry| {
+    let (recomputed, entry_findings) = check_while_reading(|check| {
+        db.for_each_entry(entity, |entry| {
             report.entries_checked += 1;
             if report.entries_checked.is_multiple_of(VERIFY_PROGRESS_ENTRIES) {
                 progress(report.entries_checked);
@@ -189,21 +184,9 @@ pub fn verify_entity_with_progress(
             }
             expected_sequence = entry.sequence + 1;
             let linked_to = std::mem::replace(&mut previous_hash, entry.hash.clone());
-            chunk.push((entry, Some(linked_to)));
-            if chunk.len() == CHECK_CHUNK_ENTRIES {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHECK_CHUNK_ENTRIES));
-                // A closed channel means the checker stopped on an error, which join reports.
-                let _ = sender.send(full);
-            }
+            check(entry, Some(linked_to));
             Ok(())
-        });
-        if !chunk.is_empty() {
-            let _ = sender.send(chunk);
-        }
-        drop(sender);
-        let checked = checker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        read?;
-        checked
+        })
     })?;
     // An entry's gap comes before its other findings (a stable sort keeps that order).
     let mut by_sequence = gaps;
@@ -243,38 +226,21 @@ pub fn verify_period(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Res
     db.require_entity(entity)?;
     let mut report = VerifyReport::default();
     let mut findings = Vec::new();
-    // This thread reads the entries (the connection stays on it) and finds the stored hash
-    // before each; a second thread recomputes the hashes and the balances meanwhile.
-    let (recomputed, mut entry_findings) = std::thread::scope(|scope| {
-        let (sender, receiver) =
-            std::sync::mpsc::sync_channel::<Vec<(PostedEntry, Option<String>)>>(CHECK_CHUNKS_AHEAD);
-        let checker = scope.spawn(move || check_entries(receiver));
+    // This thread reads the entries and finds the stored hash before each.
+    let (recomputed, mut entry_findings) = check_while_reading(|check| {
         // The stored hash of the entry visited last: the one before in the chain when the
         // period's entries are consecutive, which saves looking it up.
         let mut last_visited: Option<(i64, String)> = None;
-        let mut chunk = Vec::with_capacity(CHECK_CHUNK_ENTRIES);
-        let read = db.for_each_entry_in_period(entity, period, |entry| {
+        db.for_each_entry_in_period(entity, period, |entry| {
             report.entries_checked += 1;
             let stored_previous = match last_visited.take() {
                 Some((sequence, hash)) if sequence == entry.sequence - 1 => Some(hash),
                 _ => db.entry_hash_at(entity, entry.sequence - 1)?,
             };
             last_visited = Some((entry.sequence, entry.hash.clone()));
-            chunk.push((entry, stored_previous));
-            if chunk.len() == CHECK_CHUNK_ENTRIES {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHECK_CHUNK_ENTRIES));
-                // A closed channel means the checker stopped on an error, which join reports.
-                let _ = sender.send(full);
-            }
+            check(entry, stored_previous);
             Ok(())
-        });
-        if !chunk.is_empty() {
-            let _ = sender.send(chunk);
-        }
-        drop(sender);
-        let checked = checker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        read?;
-        checked
+        })
     })?;
     // Each entry's findings come with its sequence: the entries come in posting order, the
     // findings are reported in sequence order (a stable sort keeps one entry's in order).
@@ -302,12 +268,43 @@ const CHECK_CHUNK_ENTRIES: usize = 256;
 /// Messages the reader may be ahead of the checker.
 const CHECK_CHUNKS_AHEAD: usize = 8;
 
+/// What the checking thread returns: the recomputed balances, and the findings by sequence.
+type Checked = (BTreeMap<BucketKey, [Decimal; 4]>, Vec<(i64, Finding)>);
+
+/// Runs `read` on this thread (the connection stays on it), which hands `check` each entry with
+/// the stored hash before it (none: a gap in the sequence); a second thread recomputes the
+/// hashes and the balances meanwhile ([`check_entries`]), a chunk of entries at a time.
+fn check_while_reading(
+    read: impl FnOnce(&mut dyn FnMut(PostedEntry, Option<String>)) -> Result<(), LedgerError>,
+) -> Result<Checked, LedgerError> {
+    std::thread::scope(|scope| {
+        let (sender, receiver) =
+            std::sync::mpsc::sync_channel::<Vec<(PostedEntry, Option<String>)>>(CHECK_CHUNKS_AHEAD);
+        let checker = scope.spawn(move || check_entries(receiver));
+        let mut chunk = Vec::with_capacity(CHECK_CHUNK_ENTRIES);
+        let read = read(&mut |entry, stored_previous| {
+            chunk.push((entry, stored_previous));
+            if chunk.len() == CHECK_CHUNK_ENTRIES {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHECK_CHUNK_ENTRIES));
+                // A closed channel means the checker stopped on an error, which join reports.
+                let _ = sender.send(full);
+            }
+        });
+        if !chunk.is_empty() {
+            let _ = sender.send(chunk);
+        }
+        drop(sender);
+        let checked = checker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        read?;
+        checked
+    })
+}
+
 /// The checking half of a verify: each entry with the stored hash before it (none: a
 /// gap in the sequence), checked; returns the recomputed balances and the findings by sequence.
-#[allow(clippy::type_complexity)]
 fn check_entries(
     receiver: std::sync::mpsc::Receiver<Vec<(PostedEntry, Option<String>)>>,
-) -> Result<(BTreeMap<BucketKey, [Decimal; 4]>, Vec<(i64, Finding)>), LedgerError> {
+) -> Result<Checked, LedgerError> {
     let mut recomputed = Buckets::default();
     let mut entry_findings = Vec::new();
     for chunk in receiver {

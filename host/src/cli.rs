@@ -847,6 +847,14 @@ pub struct VerifyArgs {
     /// Only this entity (default: all).
     #[arg(long)]
     pub entity: Option<String>,
+    /// Read every entry again, and check the latest checkpoint against what they add up to.
+    /// Without it, an entity with a checkpoint is checked from that checkpoint on.
+    #[arg(long)]
+    pub full: bool,
+    /// After a clean check, record a checkpoint at the last entry checked (needs audit.read),
+    /// so that later checks start from it.
+    #[arg(long)]
+    pub checkpoint: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -570,6 +570,88 @@ fn tampering_with_the_sqlite_file_is_found_by_verify() {
 }
 
 #[test]
+fn verify_from_a_checkpoint_reads_what_was_posted_since_and_full_reads_everything() {
+    // Issue 23: a checkpoint needs audit.read and a clean check; the routine check then reads
+    // only the entries after it, and --full reads every entry again.
+    let ledger = Ledger::with_demo_journals();
+    let count = |sql: &str| -> i64 {
+        let connection = rusqlite::Connection::open(ledger.db()).unwrap();
+        connection.query_row(sql, [], |row| row.get(0)).unwrap()
+    };
+    let stderr = ledger.run_as("bob", &["verify", "--checkpoint"]).failure();
+    assert!(stderr.contains("audit.read"), "{stderr}");
+    assert_eq!(count("SELECT count(*) FROM verify_checkpoints"), 0, "nothing written");
+
+    let run = ledger.run_as("carol", &["verify", "--checkpoint"]).success();
+    let us_entries = ledger.entry_count("ACME-US");
+    let us_checkpoint = count("SELECT id FROM verify_checkpoints WHERE entity_id = 'ACME-US'");
+    assert!(
+        run.stdout.contains(&format!(
+            "checkpoint {us_checkpoint} recorded at entry {us_entries}: the next check of ACME-US starts after it"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(count("SELECT count(*) FROM verify_checkpoints"), 2, "one per entity");
+    assert_eq!(
+        count("SELECT count(*) FROM audit_log WHERE action = 'verify.checkpoint'"),
+        2
+    );
+    let again = ledger.run_as("carol", &["verify", "--checkpoint"]).success();
+    assert!(
+        again
+            .stdout
+            .contains("no checkpoint recorded: the latest already covers"),
+        "{}",
+        again.stdout
+    );
+
+    let file = ledger.write("march.csv", &closebook_tests::balanced_journal("CP", 5));
+    ledger
+        .run(&["import", "journals", &file, "--entity", "ACME-US", "--post"])
+        .success();
+    let run = ledger.run(&["verify", "--entity", "ACME-US"]).success();
+    assert!(
+        run.stdout.contains(&format!(
+            "ACME-US: 5 entries checked since checkpoint {us_checkpoint} (entry {us_entries}"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("`closebook verify --full` reads them"),
+        "{}",
+        run.stdout
+    );
+
+    // An older entry changed without touching its balances: outside what the routine check
+    // reads (its documented limit), found by the full one.
+    {
+        let connection = rusqlite::Connection::open(ledger.db()).unwrap();
+        connection
+            .execute_batch(
+                "DROP TRIGGER entries_no_update;
+                 UPDATE entries SET description = 'rewritten' WHERE entry_key = 'US-GL-002';",
+            )
+            .unwrap();
+    }
+    ledger.run(&["verify", "--entity", "ACME-US"]).success();
+    let run = ledger.run(&["verify", "--entity", "ACME-US", "--full"]);
+    assert_ne!(run.status, 0);
+    assert!(
+        run.stdout
+            .contains(&format!("ACME-US: {} entries checked, 1 findings", us_entries + 5)),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("(US-GL-002) does not match its hash"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn setup_is_idempotent_and_refuses_rewriting_posted_history() {
     // Proves applying setup twice changes nothing and an entity's currency is fixed once posted.
     let ledger = Ledger::with_demo_journals();

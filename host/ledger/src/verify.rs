@@ -2,12 +2,20 @@
 //! checks that every entry balances, and recomputes every maintained balance from the posted
 //! lines. A row changed, inserted or deleted directly in the SQLite file shows up as the first
 //! entry whose hash or link no longer matches.
+//!
+//! A routine check starts from the entity's latest verification checkpoint, when there is one
+//! (`closebook verify --checkpoint` records them): it checks the checkpoints' own chain, that the
+//! checkpointed entry still has the hash recorded, the entries posted since, and that the stored
+//! balances less what those entries add still have the digest the checkpoint recorded. It cannot
+//! see a change to an older entry that left its balances alone; `--full` reads every entry again
+//! and checks the latest checkpoint against what it recomputes.
 
 use crate::error::LedgerError;
 use crate::ids::{EntityId, PeriodName};
 use crate::journal::{GENESIS_HASH, PostedEntry};
-use crate::store::{BalanceRecord, Db};
+use crate::store::{BalanceRecord, CheckpointScope, Db, VerifyCheckpoint};
 use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -45,6 +53,26 @@ pub enum Finding {
         currency: String,
         stored: String,
         recomputed: String,
+    },
+    /// A checkpoint whose fields or link no longer give its hash.
+    CheckpointBroken {
+        checkpoint: i64,
+        sequence: i64,
+    },
+    /// The entry a checkpoint covered up to no longer has the hash it recorded.
+    CheckpointEntryChanged {
+        checkpoint: i64,
+        sequence: i64,
+    },
+    /// Routine check: the stored balances less the entries since the checkpoint differ from it.
+    BalancesSinceCheckpoint {
+        checkpoint: i64,
+        sequence: i64,
+    },
+    /// Full check: the balances recomputed up to a checkpoint's entry differ from its digest.
+    CheckpointBalances {
+        checkpoint: i64,
+        sequence: i64,
     },
 }
 
@@ -87,6 +115,22 @@ impl fmt::Display for Finding {
                 formatter,
                 "balance of account {account} [{dimensions}] {currency} in {period}: stored {stored}, recomputed from lines {recomputed}"
             ),
+            Finding::CheckpointBroken { checkpoint, sequence } => write!(
+                formatter,
+                "verification checkpoint {checkpoint} (up to entry {sequence}) does not match its hash or the checkpoint before it: it was changed or one before it removed"
+            ),
+            Finding::CheckpointEntryChanged { checkpoint, sequence } => write!(
+                formatter,
+                "entry {sequence} no longer has the hash verification checkpoint {checkpoint} recorded: the chain was rewritten at or before it; `closebook verify --full` locates the change"
+            ),
+            Finding::BalancesSinceCheckpoint { checkpoint, sequence } => write!(
+                formatter,
+                "the stored balances, less what the entries after entry {sequence} add, differ from those verification checkpoint {checkpoint} recorded: a balance was changed; `closebook verify --full` names it"
+            ),
+            Finding::CheckpointBalances { checkpoint, sequence } => write!(
+                formatter,
+                "the balances recomputed from the lines up to entry {sequence} differ from those verification checkpoint {checkpoint} recorded: the checkpoint is not what a check of this ledger records"
+            ),
         }
     }
 }
@@ -95,6 +139,40 @@ impl fmt::Display for Finding {
 pub struct VerifyReport {
     pub entries_checked: u64,
     pub findings: Vec<Finding>,
+    /// The checkpoint a routine check started after (None: it read every entry).
+    pub since: Option<VerifyCheckpoint>,
+    /// The last entry checked and its hash: what a checkpoint recorded now covers.
+    pub last_sequence: i64,
+    pub last_hash: String,
+    /// The digest of the stored balances: those up to `last_sequence` when there are no findings.
+    pub balances_sha256: String,
+}
+
+/// How much of an entity's ledger a whole-entity check reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifyScope {
+    /// The entries after the entity's latest checkpoint (every entry when it has none).
+    SinceCheckpoint,
+    /// Every entry from the first, and the latest checkpoint against what they add up to.
+    Full,
+}
+
+impl VerifyReport {
+    /// What this check established, as a checkpoint to record; None when it found a problem.
+    pub fn checkpoint(&self, entity: &EntityId) -> Option<crate::store::NewCheckpoint> {
+        self.findings.is_empty().then(|| crate::store::NewCheckpoint {
+            entity: entity.clone(),
+            sequence: self.last_sequence,
+            entry_hash: self.last_hash.clone(),
+            balances_sha256: self.balances_sha256.clone(),
+            scope: if self.since.is_some() {
+                CheckpointScope::SinceCheckpoint
+            } else {
+                CheckpointScope::Full
+            },
+            entries_checked: self.entries_checked as i64,
+        })
+    }
 }
 
 type BucketKey = (String, String, String, String);
@@ -127,47 +205,95 @@ impl Buckets {
     fn into_map(self) -> BTreeMap<BucketKey, [Decimal; 4]> {
         self.sums
             .into_iter()
-            .map(|(key, sums)| {
-                let mut rest = key.as_str();
-                let mut parts = Vec::with_capacity(4);
-                while let Some((length, after)) = rest.split_once(':') {
-                    let length: usize = length.parse().expect("a length written by `bucket`");
-                    let (part, after) = after.split_at(length);
-                    parts.push(part.to_owned());
-                    rest = after;
-                }
-                let [period, account, dimensions, currency]: [String; 4] =
-                    parts.try_into().expect("four parts written by `bucket`");
-                ((period, account, dimensions, currency), sums)
-            })
+            .map(|(key, sums)| (decode_key(&key), sums))
             .collect()
     }
+
+    /// `into_map` of the buckets so far, leaving them to be added to.
+    fn to_map(&self) -> BTreeMap<BucketKey, [Decimal; 4]> {
+        self.sums.iter().map(|(key, sums)| (decode_key(key), *sums)).collect()
+    }
+}
+
+/// The four parts of a key `Buckets::bucket` wrote.
+fn decode_key(key: &str) -> BucketKey {
+    let mut rest = key;
+    let mut parts = Vec::with_capacity(4);
+    while let Some((length, after)) = rest.split_once(':') {
+        let length: usize = length.parse().expect("a length written by `bucket`");
+        let (part, after) = after.split_at(length);
+        parts.push(part.to_owned());
+        rest = after;
+    }
+    let [period, account, dimensions, currency]: [String; 4] =
+        parts.try_into().expect("four parts written by `bucket`");
+    (period, account, dimensions, currency)
+}
+
+/// The SHA-256 of balances by bucket (per dimension set), as a checkpoint records them: each
+/// bucket that is not all zero, in key order, its four parts and four values (normalised, so
+/// `10.00` and `10` digest alike) separated by unit separators, one record separator after each.
+/// A bucket that is all zero digests as no bucket at all: a recomputation does not create it.
+pub fn balances_digest(balances: &BTreeMap<BucketKey, [Decimal; 4]>) -> String {
+    let mut hasher = Sha256::new();
+    for ((period, account, dimensions, currency), values) in balances {
+        if values.iter().all(Decimal::is_zero) {
+            continue;
+        }
+        for part in [period, account, dimensions, currency] {
+            hasher.update(part.as_bytes());
+            hasher.update(b"\x1f");
+        }
+        for value in values {
+            hasher.update(value.normalize().to_string().as_bytes());
+            hasher.update(b"\x1f");
+        }
+        hasher.update(b"\x1e");
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// How often a verify reports its progress, in entries checked.
 pub const VERIFY_PROGRESS_ENTRIES: u64 = 10_000;
 
-/// Checks one entity's chain and balances.
+/// Checks one entity's chain and balances from its latest checkpoint on (every entry when it
+/// has none).
 pub fn verify_entity(db: &Db<'_>, entity: &EntityId) -> Result<VerifyReport, LedgerError> {
-    verify_entity_with_progress(db, entity, &mut |_| {})
+    verify_entity_with_progress(db, entity, VerifyScope::SinceCheckpoint, &mut |_| {})
 }
 
-/// `verify_entity`, calling `progress` with the entries checked so far every
-/// [`VERIFY_PROGRESS_ENTRIES`] entries.
+/// Checks one entity's chain and balances over `scope`, calling `progress` with the entries
+/// checked so far every [`VERIFY_PROGRESS_ENTRIES`] entries.
 pub fn verify_entity_with_progress(
     db: &Db<'_>,
     entity: &EntityId,
+    scope: VerifyScope,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifyReport, LedgerError> {
-    let _span = tracing::info_span!("verify.entity", entity = %entity).entered();
+    let _span = tracing::info_span!("verify.entity", entity = %entity, scope = ?scope).entered();
     db.require_entity(entity)?;
+    let checkpoints = db.verify_checkpoints(entity)?;
+    // The checkpoints' own chain first: a routine check relies on the latest.
+    let mut findings = checkpoint_findings(db, entity, &checkpoints)?;
+    let latest = checkpoints.last();
+    let since = match scope {
+        VerifyScope::SinceCheckpoint => latest.cloned(),
+        VerifyScope::Full => None,
+    };
+    // A full check recomputes the balances as they stood at the latest checkpoint's entry.
+    let digest_at = match scope {
+        VerifyScope::Full => latest.map(|checkpoint| checkpoint.sequence),
+        VerifyScope::SinceCheckpoint => None,
+    };
     let mut report = VerifyReport::default();
-    let mut expected_sequence = 1;
-    let mut previous_hash = GENESIS_HASH.to_owned();
+    let (mut expected_sequence, mut previous_hash) = match &since {
+        Some(checkpoint) => (checkpoint.sequence + 1, checkpoint.entry_hash.clone()),
+        None => (1, GENESIS_HASH.to_owned()),
+    };
     // This thread reads the entries in sequence and notes gaps.
     let mut gaps: Vec<(i64, Finding)> = Vec::new();
-    let (recomputed, entry_findings) = check_while_reading(|check| {
-        db.for_each_entry(entity, |entry| {
+    let checked = check_while_reading(digest_at, |check| {
+        let mut visit = |entry: PostedEntry| {
             report.entries_checked += 1;
             if report.entries_checked.is_multiple_of(VERIFY_PROGRESS_ENTRIES) {
                 progress(report.entries_checked);
@@ -186,13 +312,17 @@ pub fn verify_entity_with_progress(
             let linked_to = std::mem::replace(&mut previous_hash, entry.hash.clone());
             check(entry, Some(linked_to));
             Ok(())
-        })
+        };
+        match &since {
+            Some(checkpoint) => db.for_each_entry_after(entity, checkpoint.sequence, &mut visit),
+            None => db.for_each_entry(entity, &mut visit),
+        }
     })?;
     // An entry's gap comes before its other findings (a stable sort keeps that order).
     let mut by_sequence = gaps;
-    by_sequence.extend(entry_findings);
+    by_sequence.extend(checked.findings);
     by_sequence.sort_by_key(|(sequence, _)| *sequence);
-    let mut findings: Vec<Finding> = by_sequence.into_iter().map(|(_, finding)| finding).collect();
+    findings.extend(by_sequence.into_iter().map(|(_, finding)| finding));
     let (head_sequence, head_hash) = db.ledger_head(entity)?;
     if head_sequence != expected_sequence - 1 || head_hash != previous_hash {
         findings.push(Finding::HeadMismatch {
@@ -200,20 +330,111 @@ pub fn verify_entity_with_progress(
             last_sequence: expected_sequence - 1,
         });
     }
-    compare_balances(
-        &db.all_balances(entity)?,
-        &db.all_account_balances(entity)?,
-        &recomputed,
-        &mut findings,
-    )?;
+    let stored = bucket_map(&db.all_balances(entity)?, true);
+    let stored_accounts = bucket_map(&db.all_account_balances(entity)?, false);
+    match &since {
+        Some(checkpoint) => {
+            // What the entries since add, taken off the stored balances, must leave the
+            // balances the checkpoint recorded.
+            if balances_digest(&subtract(&stored, &checked.balances)?) != checkpoint.balances_sha256 {
+                findings.push(Finding::BalancesSinceCheckpoint {
+                    checkpoint: checkpoint.id,
+                    sequence: checkpoint.sequence,
+                });
+            }
+            compare_buckets(&stored_accounts, &per_account(&stored)?, &mut findings);
+        }
+        None => {
+            compare_buckets(&stored, &checked.balances, &mut findings);
+            compare_buckets(&stored_accounts, &per_account(&checked.balances)?, &mut findings);
+            if let (Some(checkpoint), Some(digest)) = (latest, &checked.digest_at)
+                && *digest != checkpoint.balances_sha256
+            {
+                findings.push(Finding::CheckpointBalances {
+                    checkpoint: checkpoint.id,
+                    sequence: checkpoint.sequence,
+                });
+            }
+        }
+    }
     findings.truncate(FINDINGS_MAX);
     report.findings = findings;
+    report.since = since;
+    report.last_sequence = expected_sequence - 1;
+    report.last_hash = previous_hash;
+    report.balances_sha256 = balances_digest(&stored);
     tracing::info!(
         entries_checked = report.entries_checked,
         findings = report.findings.len(),
         "entity verified"
     );
     Ok(report)
+}
+
+/// The findings about an entity's checkpoints: each must give its hash and link to the one
+/// before, and the entry it covered up to must still have the hash it recorded.
+fn checkpoint_findings(
+    db: &Db<'_>,
+    entity: &EntityId,
+    checkpoints: &[VerifyCheckpoint],
+) -> Result<Vec<Finding>, LedgerError> {
+    let mut findings = Vec::new();
+    let mut previous_hash = GENESIS_HASH;
+    for checkpoint in checkpoints {
+        if checkpoint.previous_hash != previous_hash || checkpoint.compute_hash() != checkpoint.hash {
+            findings.push(Finding::CheckpointBroken {
+                checkpoint: checkpoint.id,
+                sequence: checkpoint.sequence,
+            });
+        }
+        if db.entry_hash_at(entity, checkpoint.sequence)?.as_deref() != Some(checkpoint.entry_hash.as_str()) {
+            findings.push(Finding::CheckpointEntryChanged {
+                checkpoint: checkpoint.id,
+                sequence: checkpoint.sequence,
+            });
+        }
+        previous_hash = &checkpoint.hash;
+    }
+    Ok(findings)
+}
+
+impl crate::ledger::Ledger {
+    /// Records what a clean check of `entity` established as the entity's newest verification
+    /// checkpoint, for a user holding `audit.read` there (a checkpoint decides what later routine
+    /// checks read), with an audit record. None when the latest checkpoint already covers the
+    /// entry the check ended at. A report with findings is refused: a checkpoint vouches for the
+    /// ledger up to it.
+    pub fn record_verify_checkpoint(
+        &mut self,
+        entity: &EntityId,
+        report: &VerifyReport,
+    ) -> Result<Option<VerifyCheckpoint>, LedgerError> {
+        let checkpoint = report.checkpoint(entity).ok_or_else(|| {
+            LedgerError::Invalid(format!(
+                "no checkpoint recorded for {entity}: the check found {} problems; a checkpoint is recorded only after a clean check",
+                report.findings.len()
+            ))
+        })?;
+        self.authorize(crate::access::Permission::AuditRead, Some(entity))?;
+        let actor = self.actor().clone();
+        self.store().write(|db| {
+            let recorded = db.append_verify_checkpoint(&checkpoint, &actor.user)?;
+            if let Some(recorded) = &recorded {
+                db.append_audit(
+                    &actor,
+                    "verify.checkpoint",
+                    Some(entity),
+                    &serde_json::json!({
+                        "checkpoint": recorded.id,
+                        "sequence": recorded.sequence,
+                        "scope": recorded.scope.as_str(),
+                        "entries_checked": recorded.entries_checked,
+                    }),
+                )?;
+            }
+            Ok(recorded)
+        })
+    }
 }
 
 /// Checks one period of an entity at a cost that follows the period's size, not the ledger's:
@@ -227,7 +448,7 @@ pub fn verify_period(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Res
     let mut report = VerifyReport::default();
     let mut findings = Vec::new();
     // This thread reads the entries and finds the stored hash before each.
-    let (recomputed, mut entry_findings) = check_while_reading(|check| {
+    let checked = check_while_reading(None, |check| {
         // The stored hash of the entry visited last: the one before in the chain when the
         // period's entries are consecutive, which saves looking it up.
         let mut last_visited: Option<(i64, String)> = None;
@@ -244,15 +465,20 @@ pub fn verify_period(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Res
     })?;
     // Each entry's findings come with its sequence: the entries come in posting order, the
     // findings are reported in sequence order (a stable sort keeps one entry's in order).
+    let mut entry_findings = checked.findings;
     entry_findings.sort_by_key(|(sequence, _)| *sequence);
     findings.extend(entry_findings.into_iter().map(|(_, finding)| finding));
     let periods = std::slice::from_ref(period);
-    compare_balances(
-        &db.balances(entity, periods)?,
-        &db.account_balances(entity, periods)?,
-        &recomputed,
+    compare_buckets(
+        &bucket_map(&db.balances(entity, periods)?, true),
+        &checked.balances,
         &mut findings,
-    )?;
+    );
+    compare_buckets(
+        &bucket_map(&db.account_balances(entity, periods)?, false),
+        &per_account(&checked.balances)?,
+        &mut findings,
+    );
     findings.truncate(FINDINGS_MAX);
     report.findings = findings;
     tracing::info!(
@@ -268,19 +494,29 @@ const CHECK_CHUNK_ENTRIES: usize = 256;
 /// Messages the reader may be ahead of the checker.
 const CHECK_CHUNKS_AHEAD: usize = 8;
 
-/// What the checking thread returns: the recomputed balances, and the findings by sequence.
-type Checked = (BTreeMap<BucketKey, [Decimal; 4]>, Vec<(i64, Finding)>);
+/// What the checking thread returns.
+struct Checked {
+    /// The balances recomputed from the lines read.
+    balances: BTreeMap<BucketKey, [Decimal; 4]>,
+    /// The findings, by sequence.
+    findings: Vec<(i64, Finding)>,
+    /// The digest of the balances up to the sequence asked for, when asked.
+    digest_at: Option<String>,
+}
 
 /// Runs `read` on this thread (the connection stays on it), which hands `check` each entry with
 /// the stored hash before it (none: a gap in the sequence); a second thread recomputes the
-/// hashes and the balances meanwhile ([`check_entries`]), a chunk of entries at a time.
+/// hashes and the balances meanwhile ([`check_entries`]), a chunk of entries at a time. With
+/// `digest_at`, the entries must come in sequence order: the digest of the balances up to that
+/// sequence is taken on the way.
 fn check_while_reading(
+    digest_at: Option<i64>,
     read: impl FnOnce(&mut dyn FnMut(PostedEntry, Option<String>)) -> Result<(), LedgerError>,
 ) -> Result<Checked, LedgerError> {
     std::thread::scope(|scope| {
         let (sender, receiver) =
             std::sync::mpsc::sync_channel::<Vec<(PostedEntry, Option<String>)>>(CHECK_CHUNKS_AHEAD);
-        let checker = scope.spawn(move || check_entries(receiver));
+        let checker = scope.spawn(move || check_entries(receiver, digest_at));
         let mut chunk = Vec::with_capacity(CHECK_CHUNK_ENTRIES);
         let read = read(&mut |entry, stored_previous| {
             chunk.push((entry, stored_previous));
@@ -301,30 +537,47 @@ fn check_while_reading(
 }
 
 /// The checking half of a verify: each entry with the stored hash before it (none: a
-/// gap in the sequence), checked; returns the recomputed balances and the findings by sequence.
+/// gap in the sequence), checked; returns the recomputed balances and the findings by sequence,
+/// and the digest of the balances up to `digest_at` when asked.
 fn check_entries(
     receiver: std::sync::mpsc::Receiver<Vec<(PostedEntry, Option<String>)>>,
+    digest_at: Option<i64>,
 ) -> Result<Checked, LedgerError> {
     let mut recomputed = Buckets::default();
-    let mut entry_findings = Vec::new();
+    let mut findings = Vec::new();
+    let mut digest = None;
     for chunk in receiver {
         for (entry, stored_previous) in chunk {
-            let mut findings = Vec::new();
+            if digest.is_none()
+                && let Some(at) = digest_at
+                && entry.sequence > at
+            {
+                digest = Some(balances_digest(&recomputed.to_map()));
+            }
+            let mut entry_findings = Vec::new();
             match stored_previous {
-                Some(previous_hash) => check_entry(&entry, &previous_hash, &mut recomputed, &mut findings)?,
+                Some(previous_hash) => check_entry(&entry, &previous_hash, &mut recomputed, &mut entry_findings)?,
                 None => {
-                    findings.push(Finding::SequenceGap {
+                    entry_findings.push(Finding::SequenceGap {
                         expected: entry.sequence - 1,
                         found: entry.sequence,
                         key: entry.key.to_string(),
                     });
-                    check_entry(&entry, &entry.previous_hash, &mut recomputed, &mut findings)?;
+                    check_entry(&entry, &entry.previous_hash, &mut recomputed, &mut entry_findings)?;
                 }
             }
-            entry_findings.extend(findings.into_iter().map(|finding| (entry.sequence, finding)));
+            findings.extend(entry_findings.into_iter().map(|finding| (entry.sequence, finding)));
         }
     }
-    Ok((recomputed.into_map(), entry_findings))
+    let balances = recomputed.into_map();
+    if digest.is_none() && digest_at.is_some() {
+        digest = Some(balances_digest(&balances));
+    }
+    Ok(Checked {
+        balances,
+        findings,
+        digest_at: digest,
+    })
 }
 
 /// Checks one entry (its hash, its link to the hash before it, that it balances) and adds its
@@ -374,47 +627,55 @@ fn check_entry(
     Ok(())
 }
 
-/// Compares the stored balances (per dimension set, and per account without dimensions) with
-/// the ones recomputed from the lines, adding a finding per difference.
-fn compare_balances(
-    balances: &[BalanceRecord],
-    account_balances: &[BalanceRecord],
-    recomputed: &BTreeMap<BucketKey, [Decimal; 4]>,
-    findings: &mut Vec<Finding>,
-) -> Result<(), LedgerError> {
-    let stored_of = |records: &[BalanceRecord], with_dimensions: bool| -> BTreeMap<BucketKey, [Decimal; 4]> {
-        records
-            .iter()
-            .map(|record| {
+/// Stored balance rows by bucket; without their dimensions for `account_balances` rows.
+fn bucket_map(records: &[BalanceRecord], with_dimensions: bool) -> BTreeMap<BucketKey, [Decimal; 4]> {
+    records
+        .iter()
+        .map(|record| {
+            (
                 (
-                    (
-                        record.period.to_string(),
-                        record.account.to_string(),
-                        if with_dimensions {
-                            record.dimensions.clone()
-                        } else {
-                            String::new()
-                        },
-                        record.currency.to_string(),
-                    ),
-                    [record.amount, record.accounting_amount, record.debit, record.credit],
-                )
-            })
-            .collect()
-    };
-    compare_buckets(&stored_of(balances, true), recomputed, findings);
-    // The per-account totals must be the per-dimension balances summed over dimensions.
-    let mut recomputed_accounts: BTreeMap<BucketKey, [Decimal; 4]> = BTreeMap::new();
-    for ((period, account, _, currency), values) in recomputed {
-        let sums = recomputed_accounts
+                    record.period.to_string(),
+                    record.account.to_string(),
+                    if with_dimensions {
+                        record.dimensions.clone()
+                    } else {
+                        String::new()
+                    },
+                    record.currency.to_string(),
+                ),
+                [record.amount, record.accounting_amount, record.debit, record.credit],
+            )
+        })
+        .collect()
+}
+
+/// Balances by dimension set summed over the dimensions: what `account_balances` must hold.
+fn per_account(balances: &BTreeMap<BucketKey, [Decimal; 4]>) -> Result<BTreeMap<BucketKey, [Decimal; 4]>, LedgerError> {
+    let mut accounts: BTreeMap<BucketKey, [Decimal; 4]> = BTreeMap::new();
+    for ((period, account, _, currency), values) in balances {
+        let sums = accounts
             .entry((period.clone(), account.clone(), String::new(), currency.clone()))
             .or_insert([Decimal::ZERO; 4]);
         for (sum, value) in sums.iter_mut().zip(values) {
             *sum = sum.checked_add(*value).ok_or(LedgerError::Overflow)?;
         }
     }
-    compare_buckets(&stored_of(account_balances, false), &recomputed_accounts, findings);
-    Ok(())
+    Ok(accounts)
+}
+
+/// `from` less `less`, bucket by bucket (a bucket missing from `from` counts as zero).
+fn subtract(
+    from: &BTreeMap<BucketKey, [Decimal; 4]>,
+    less: &BTreeMap<BucketKey, [Decimal; 4]>,
+) -> Result<BTreeMap<BucketKey, [Decimal; 4]>, LedgerError> {
+    let mut result = from.clone();
+    for (key, values) in less {
+        let sums = result.entry(key.clone()).or_insert([Decimal::ZERO; 4]);
+        for (sum, value) in sums.iter_mut().zip(values) {
+            *sum = sum.checked_sub(*value).ok_or(LedgerError::Overflow)?;
+        }
+    }
+    Ok(result)
 }
 
 /// Adds a finding for every bucket whose stored values differ from the recomputed ones.
@@ -450,6 +711,264 @@ fn compare_buckets(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::CsvJournalReader;
+    use crate::ledger::Ledger;
+    use crate::period::Module;
+    use crate::setup::SetupFile;
+    use crate::store::{NewCheckpoint, Store};
+
+    const SETUP: &str = r#"
+        [[currency]]
+        code = "USD"
+        minor_units = 2
+        [[calendar]]
+        id = "standard"
+        start_month = 1
+        first_year = "FY2026"
+        last_year = "FY2026"
+        [[chart]]
+        id = "C"
+        accounts = [
+          { number = "1000", name = "Cash", type = "asset" },
+          { number = "3900", name = "Retained earnings", type = "equity" },
+          { number = "4000", name = "Revenue", type = "revenue" },
+        ]
+        [[entity]]
+        id = "E"
+        name = "E"
+        currency = "USD"
+        calendar = "standard"
+        chart = "C"
+        retained_earnings_account = "3900"
+    "#;
+
+    fn entity() -> EntityId {
+        EntityId::new("E")
+    }
+
+    /// A ledger with one two-line entry per key, 1000 against 4000, in January.
+    fn ledger_with(keys: &[&str]) -> Ledger {
+        let mut ledger = Ledger::from_store(Store::open_in_memory().unwrap(), crate::ids::UserId::new("auditor"));
+        ledger
+            .apply_setup(&SetupFile::parse(SETUP, "setup.toml").unwrap(), "setup.toml")
+            .unwrap();
+        import(&mut ledger, keys);
+        ledger
+    }
+
+    fn import(ledger: &mut Ledger, keys: &[&str]) {
+        let mut journal = String::from("entry,date,account,amount\n");
+        for (index, key) in keys.iter().enumerate() {
+            let amount = format!("{}.25", index + 1);
+            journal.push_str(&format!("{key},2026-01-{:02},1000,{amount}\n", index + 2));
+            journal.push_str(&format!("{key},2026-01-{:02},4000,-{amount}\n", index + 2));
+        }
+        let reader = CsvJournalReader::new(journal.as_bytes(), "j.csv", Module::Ledger).unwrap();
+        ledger.import_journals(&entity(), reader, true, "j.csv").unwrap();
+    }
+
+    fn check(ledger: &mut Ledger, scope: VerifyScope) -> VerifyReport {
+        ledger
+            .read(|db| verify_entity_with_progress(db, &entity(), scope, &mut |_| {}))
+            .unwrap()
+    }
+
+    /// A full check, then a checkpoint at its end.
+    fn checkpoint(ledger: &mut Ledger) -> VerifyCheckpoint {
+        let report = check(ledger, VerifyScope::Full);
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        ledger.record_verify_checkpoint(&entity(), &report).unwrap().unwrap()
+    }
+
+    /// Runs SQL on the file as someone with sqlite3 would, with the append-only triggers gone.
+    fn tamper(ledger: &mut Ledger, sql: &str) {
+        ledger
+            .store()
+            .connection()
+            .execute_batch(&format!(
+                "DROP TRIGGER IF EXISTS entries_no_update; DROP TRIGGER IF EXISTS lines_no_update; \
+                 DROP TRIGGER IF EXISTS verify_checkpoints_no_update; {sql}"
+            ))
+            .unwrap();
+    }
+
+    fn findings(report: &VerifyReport) -> Vec<String> {
+        report.findings.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_routine_check_reads_only_the_entries_since_the_checkpoint_and_sees_a_change_among_them() {
+        let mut ledger = ledger_with(&["A", "B", "C"]);
+        let first = checkpoint(&mut ledger);
+        assert_eq!(
+            (first.sequence, first.scope, first.entries_checked),
+            (3, CheckpointScope::Full, 3)
+        );
+        import(&mut ledger, &["D", "E"]);
+        let routine = check(&mut ledger, VerifyScope::SinceCheckpoint);
+        assert_eq!(routine.entries_checked, 2, "only D and E are read");
+        assert_eq!(routine.since.as_ref().map(|since| since.id), Some(first.id));
+        assert!(routine.findings.is_empty(), "{:?}", routine.findings);
+        // A checkpoint after a routine check chains to the first and covers D and E.
+        let second = ledger.record_verify_checkpoint(&entity(), &routine).unwrap().unwrap();
+        assert_eq!(
+            (second.sequence, second.scope, second.entries_checked),
+            (5, CheckpointScope::SinceCheckpoint, 2)
+        );
+        assert_eq!(second.previous_hash, first.hash);
+        assert!(
+            ledger.record_verify_checkpoint(&entity(), &routine).unwrap().is_none(),
+            "nothing new to cover"
+        );
+        assert_eq!(check(&mut ledger, VerifyScope::SinceCheckpoint).entries_checked, 0);
+        // A line of an entry after the latest checkpoint changed in the file.
+        import(&mut ledger, &["F"]);
+        tamper(
+            &mut ledger,
+            "UPDATE lines SET amount = '9.00', accounting_amount = '9.00' WHERE account = '1000' AND entry_id = (SELECT id FROM entries WHERE entry_key = 'F');",
+        );
+        let routine = check(&mut ledger, VerifyScope::SinceCheckpoint);
+        assert_eq!(routine.entries_checked, 1);
+        let found = findings(&routine);
+        assert!(
+            found
+                .iter()
+                .any(|finding| finding.starts_with("entry 6 (F) does not match its hash")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|finding| finding.starts_with("entry 6 (F) does not balance")),
+            "{found:?}"
+        );
+        assert!(routine.checkpoint(&entity()).is_none(), "no checkpoint over a finding");
+        assert!(ledger.record_verify_checkpoint(&entity(), &routine).is_err());
+    }
+
+    #[test]
+    fn a_change_before_the_checkpoint_is_found_by_the_full_check_and_by_the_routine_one_where_it_shows() {
+        // An older entry's description changed: its balances are untouched, so the routine
+        // check cannot see it (the documented limit); the full check can.
+        let mut ledger = ledger_with(&["A", "B", "C"]);
+        let recorded = checkpoint(&mut ledger);
+        tamper(
+            &mut ledger,
+            "UPDATE entries SET description = 'changed' WHERE entry_key = 'A';",
+        );
+        assert!(check(&mut ledger, VerifyScope::SinceCheckpoint).findings.is_empty());
+        let full = findings(&check(&mut ledger, VerifyScope::Full));
+        assert_eq!(full.len(), 1, "{full:?}");
+        assert!(full[0].starts_with("entry 1 (A) does not match its hash"), "{full:?}");
+
+        // A stored balance from before the checkpoint changed: the routine check sees it.
+        tamper(
+            &mut ledger,
+            "UPDATE balances SET amount = '0.01', accounting_amount = '0.01', debit = '0.01' WHERE account = '1000';",
+        );
+        let routine = findings(&check(&mut ledger, VerifyScope::SinceCheckpoint));
+        assert!(
+            routine.iter().any(|finding| finding.contains(&format!(
+                "differ from those verification checkpoint {} recorded",
+                recorded.id
+            ))),
+            "{routine:?}"
+        );
+        assert!(
+            routine
+                .iter()
+                .any(|finding| finding.starts_with("balance of account 1000 [] USD in 2026-01")),
+            "account_balances no longer sum the balances: {routine:?}"
+        );
+
+        // The checkpointed entry itself rewritten, with a hash that fits its fields.
+        let mut ledger = ledger_with(&["A", "B", "C"]);
+        checkpoint(&mut ledger);
+        tamper(&mut ledger, "UPDATE entries SET hash = 'f00d' WHERE entry_key = 'C';");
+        let routine = findings(&check(&mut ledger, VerifyScope::SinceCheckpoint));
+        assert!(
+            routine
+                .iter()
+                .any(|finding| finding.starts_with("entry 3 no longer has the hash verification checkpoint")),
+            "{routine:?}"
+        );
+    }
+
+    #[test]
+    fn an_edited_or_forged_checkpoint_is_reported() {
+        // Edited in the file: its hash no longer fits.
+        let mut ledger = ledger_with(&["A", "B"]);
+        checkpoint(&mut ledger);
+        tamper(&mut ledger, "UPDATE verify_checkpoints SET sequence = 1;");
+        let routine = findings(&check(&mut ledger, VerifyScope::SinceCheckpoint));
+        assert!(
+            routine.iter().any(|finding| finding.starts_with("verification checkpoint 1 (up to entry 1) does not match its hash")),
+            "{routine:?}"
+        );
+
+        // Written through the store with a digest no check computed: the routine check sees
+        // that the balances do not fit it, the full check that its entries do not add up to it.
+        let mut ledger = ledger_with(&["A", "B"]);
+        let report = check(&mut ledger, VerifyScope::Full);
+        ledger
+            .store()
+            .write(|db| {
+                db.append_verify_checkpoint(
+                    &NewCheckpoint {
+                        balances_sha256: "0".repeat(64),
+                        ..report.checkpoint(&entity()).unwrap()
+                    },
+                    &crate::ids::UserId::new("mallory"),
+                )
+            })
+            .unwrap();
+        let routine = findings(&check(&mut ledger, VerifyScope::SinceCheckpoint));
+        assert_eq!(routine.len(), 1, "{routine:?}");
+        assert!(
+            routine[0].starts_with("the stored balances, less what the entries after entry 2 add"),
+            "{routine:?}"
+        );
+        let full = findings(&check(&mut ledger, VerifyScope::Full));
+        assert_eq!(full.len(), 1, "{full:?}");
+        assert!(
+            full[0].starts_with("the balances recomputed from the lines up to entry 2 differ"),
+            "{full:?}"
+        );
+    }
+
+    #[test]
+    fn the_full_check_digests_the_balances_as_they_stood_at_the_checkpoint() {
+        // Entries after the checkpoint do not change what the full check compares with it.
+        let mut ledger = ledger_with(&["A", "B"]);
+        checkpoint(&mut ledger);
+        import(&mut ledger, &["C", "D"]);
+        let full = check(&mut ledger, VerifyScope::Full);
+        assert_eq!(full.entries_checked, 4);
+        assert!(full.findings.is_empty(), "{:?}", full.findings);
+    }
+
+    #[test]
+    fn the_balances_digest_ignores_scale_and_all_zero_buckets() {
+        let key = |account: &str| {
+            (
+                "2026-01".to_owned(),
+                account.to_owned(),
+                String::new(),
+                "USD".to_owned(),
+            )
+        };
+        let values = |text: &str| {
+            let value: Decimal = text.parse().unwrap();
+            [value, value, value, Decimal::ZERO]
+        };
+        let plain = BTreeMap::from([(key("1000"), values("10"))]);
+        let scaled = BTreeMap::from([(key("1000"), values("10.00")), (key("2000"), values("0.00"))]);
+        assert_eq!(balances_digest(&plain), balances_digest(&scaled));
+        let other = BTreeMap::from([(key("1000"), values("10.01"))]);
+        assert_ne!(balances_digest(&plain), balances_digest(&other));
+        let moved = BTreeMap::from([(key("1001"), values("10"))]);
+        assert_ne!(balances_digest(&plain), balances_digest(&moved));
+    }
 
     #[test]
     fn buckets_keep_parts_apart_whatever_they_hold() {

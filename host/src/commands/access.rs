@@ -119,10 +119,20 @@ pub fn needs(command: &Command) -> Vec<Need> {
             Some(entity) => vec![one(AuditRead, entity)],
             None => vec![Need::Ledger(AuditRead)],
         },
-        Command::Verify(arguments) => match &arguments.entity {
-            Some(entity) => vec![one(LedgerRead, entity)],
-            None => vec![Need::AllEntities(LedgerRead)],
-        },
+        // Recording a checkpoint also needs audit.read (the ledger checks it again).
+        Command::Verify(arguments) => {
+            let mut permissions = vec![LedgerRead];
+            if arguments.checkpoint {
+                permissions.push(AuditRead);
+            }
+            permissions
+                .into_iter()
+                .map(|permission| match &arguments.entity {
+                    Some(entity) => one(permission, entity),
+                    None => Need::AllEntities(permission),
+                })
+                .collect()
+        }
         // A user's own credentials, or anyone's with users.admin: the ledger checks which.
         Command::User(_) | Command::Token(_) => Vec::new(),
         // Serving needs no permission of its own: every request is checked for its user.

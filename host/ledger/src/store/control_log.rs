@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 /// The hash of a record: SHA-256 over the previous record's hash and the record's fields, each
 /// followed by a unit separator so that no two different records hash alike.
-fn chain_hash(previous: &str, fields: &[&str]) -> String {
+pub(super) fn chain_hash(previous: &str, fields: &[&str]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(previous.as_bytes());
     for field in fields {

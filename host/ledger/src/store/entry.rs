@@ -221,6 +221,23 @@ impl Db<'_> {
         )
     }
 
+    /// `for_each_entry` from the entry after `sequence` on: what a verify since a checkpoint
+    /// reads.
+    pub fn for_each_entry_after(
+        &self,
+        entity: &EntityId,
+        sequence: i64,
+        visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        self.visit_entries_with_lines(
+            "entries e",
+            "e.entity_id = ?1 AND e.sequence > ?2",
+            "e.sequence",
+            &[&entity.as_str(), &sequence],
+            visit,
+        )
+    }
+
     /// Visits the entries an entity posted in one period, with their lines, in posting (id)
     /// order: the order of the period index, so that no sort of the whole period is needed. It
     /// is the sequence order unless the file was tampered with; a caller that reports in

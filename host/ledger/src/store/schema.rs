@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_7,
     MIGRATION_8,
     MIGRATION_9,
+    MIGRATION_10,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -432,4 +433,29 @@ CREATE TABLE web_sessions (
     created_at TEXT NOT NULL,
     last_seen_at TEXT NOT NULL
 );
+"#;
+
+/// Verification checkpoints (`closebook verify --checkpoint`): after a clean check, the last
+/// entry it covered, that entry's hash, and a SHA-256 digest of the balances recomputed up to it
+/// (`verify::balances_digest`). A routine `verify` then checks only the entries posted since the
+/// entity's latest checkpoint and that the stored balances, less what those entries add, still
+/// have the checkpoint's digest; `verify --full` checks everything and the latest checkpoint
+/// too. Checkpoints are append-only and hash-chained per entity, as entries are.
+const MIGRATION_10: &str = r#"
+CREATE TABLE verify_checkpoints (
+    id INTEGER PRIMARY KEY,
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    sequence INTEGER NOT NULL,
+    entry_hash TEXT NOT NULL,
+    balances_sha256 TEXT NOT NULL,
+    scope TEXT NOT NULL CHECK (scope IN ('full', 'since-checkpoint')),
+    entries_checked INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    previous_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX verify_checkpoints_by_entity ON verify_checkpoints (entity_id, id);
+CREATE TRIGGER verify_checkpoints_no_update BEFORE UPDATE ON verify_checkpoints BEGIN SELECT RAISE(ABORT, 'verification checkpoints are append-only'); END;
+CREATE TRIGGER verify_checkpoints_no_delete BEFORE DELETE ON verify_checkpoints BEGIN SELECT RAISE(ABORT, 'verification checkpoints are append-only'); END;
 "#;

@@ -1,7 +1,7 @@
 //! closebook's benchmark: a deterministic generator of a large ledger (`generate`), the raw-SQLite
 //! insert ceiling (`baseline`), the measurements of closebook's real code paths and of the peers
 //! hledger and ledger (`measure`), the results table (`results`) and the close workspace server
-//! under load (`serve_load`). The binary
+//! under load (`serve_load`), and `closebook verify` from a checkpoint (`verify_load`). The binary
 //! `closebook-bench` drives them; see the README's Performance section.
 
 pub mod baseline;
@@ -10,3 +10,4 @@ pub mod measure;
 pub mod progress;
 pub mod results;
 pub mod serve_load;
+pub mod verify_load;

@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use closebook_bench::{generate, measure, results, serve_load};
+use closebook_bench::{generate, measure, results, serve_load, verify_load};
 use std::path::PathBuf;
 
 /// The allocator the closebook binary uses, so that the raw-SQLite ceiling measured in this
@@ -83,6 +83,24 @@ enum Command {
         /// Seconds of each phase (idle, then mixed with the close).
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        #[command(flatten)]
+        binaries: Binaries,
+    },
+    /// Measure `closebook verify` of the benchmark ledger as an auditor runs it: the whole
+    /// ledger, recording a checkpoint, then the routine check from it, with nothing new and
+    /// after a month of entries imported on top; with --before, an earlier binary's whole-ledger
+    /// verify alternating with this one's.
+    Verify {
+        /// Journal entries of the benchmark ledger (about three lines each).
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Repetitions of each verify; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// An earlier closebook binary to measure beside this one (it also builds the ledger,
+        /// so that both can open it).
+        #[arg(long)]
+        before: Option<PathBuf>,
         #[command(flatten)]
         binaries: Binaries,
     },
@@ -242,6 +260,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if !figures.close_failures.is_empty() {
                 anyhow::bail!("the close failed under load: {}", figures.close_failures.join("; "));
             }
+        }
+        Command::Verify {
+            entries,
+            runs,
+            before,
+            binaries,
+        } => {
+            let Binaries {
+                closebook,
+                plugins,
+                work,
+            } = binaries.prepared()?;
+            let absolute = |path: &std::path::Path| {
+                std::fs::canonicalize(path).with_context(|| format!("{} does not exist", path.display()))
+            };
+            let options = measure::Options {
+                entries,
+                runs,
+                peer_runs: 0,
+                closebook: absolute(&closebook)?,
+                plugins,
+                work: absolute(&work)?,
+            };
+            let before = before.as_deref().map(absolute).transpose()?;
+            let figures = verify_load::run(&options, before.as_deref(), runs)?;
+            let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+            println!("{date}, {}\n", results::machine());
+            print!(
+                "{}",
+                verify_load::table(&figures, before.as_deref(), &options.closebook)
+            );
         }
     }
     Ok(())

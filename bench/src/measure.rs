@@ -52,8 +52,8 @@ pub struct Options {
 
 /// The outcome of one child process.
 pub(crate) struct ChildRun {
-    wall: Duration,
-    max_rss_bytes: u64,
+    pub(crate) wall: Duration,
+    pub(crate) max_rss_bytes: u64,
 }
 
 /// Every figure of a run, as medians.
@@ -302,6 +302,43 @@ pub fn measure_import(
     })
 }
 
+/// The benchmark ledger: set up, rates and the journal posted, made once per size with
+/// `options.closebook` and kept in the work folder (`serve-template-N.db`) for the benchmarks
+/// that start from a full ledger (`serve`, `verify`); the import itself is measured by `run`.
+pub(crate) fn ledger_template(options: &Options) -> anyhow::Result<(PathBuf, generate::Generated)> {
+    let data = options.work.join(format!("data-{}", options.entries));
+    crate::phase!("generating {} entries into {}", options.entries, data.display());
+    let generated = generate::generate(&data, options.entries)?;
+    let template = options.work.join(format!("serve-template-{}.db", options.entries));
+    if !template.exists() {
+        crate::phase!(
+            "importing {} entries (once; kept as {})",
+            options.entries,
+            template.display()
+        );
+        let building = options.work.join("serve-template.partial.db");
+        remove_database(&building)?;
+        let text = |path: PathBuf| path.to_str().map(str::to_owned).context("a path that is not UTF-8");
+        closebook(options, &building, &["setup", "apply", &text(data.join("setup.toml"))?])?;
+        closebook(options, &building, &["import", "rates", &text(data.join("rates.csv"))?])?;
+        closebook(
+            options,
+            &building,
+            &[
+                "import",
+                "journals",
+                &text(data.join("journal.csv"))?,
+                "--entity",
+                ENTITY,
+                "--post",
+            ],
+        )?;
+        rusqlite::Connection::open(&building)?.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        std::fs::rename(&building, &template)?;
+    }
+    Ok((template, generated))
+}
+
 fn path_text(path: &Path) -> anyhow::Result<&str> {
     path.to_str()
         .with_context(|| format!("the path {} is not UTF-8: use a UTF-8 --work folder", path.display()))
@@ -346,7 +383,7 @@ pub(crate) fn closebook(options: &Options, database: &Path, arguments: &[&str]) 
 
 /// Spawns `command` with stderr into `log` and waits for it with `wait4`, which returns the
 /// child's own resource usage (its peak resident set), not that of every child so far.
-fn run_child(
+pub(crate) fn run_child(
     command: &mut Command,
     log: &Path,
     stdout: Stdio,

@@ -16,7 +16,7 @@
 //! entry per import the server accepted (none lost, none doubled), and `closebook verify` must be
 //! clean: a fast server that loses writes is no figure.
 
-use crate::generate::{self, ENTITY, USER};
+use crate::generate::{ENTITY, USER};
 use crate::measure::{self, Options};
 use anyhow::{Context as _, bail};
 use std::collections::BTreeMap;
@@ -323,40 +323,10 @@ pub fn run(options: &LoadOptions) -> anyhow::Result<LoadFigures> {
     })
 }
 
-/// The benchmark ledger: set up, rates and the journal posted, made once per size and kept in
-/// the work folder (`serve-template-N.db`), since the import is measured by `run`, not here;
-/// its month-end close with a manual review task added for the sign-offs.
+/// The benchmark ledger ([`measure::ledger_template`]) with its month-end close and a manual
+/// review task added for the sign-offs.
 fn bench_target(options: &Options) -> anyhow::Result<Target> {
-    let data = options.work.join(format!("data-{}", options.entries));
-    crate::phase!("generating {} entries into {}", options.entries, data.display());
-    let generated = generate::generate(&data, options.entries)?;
-    let template = options.work.join(format!("serve-template-{}.db", options.entries));
-    if !template.exists() {
-        crate::phase!(
-            "importing {} entries (once; kept as {})",
-            options.entries,
-            template.display()
-        );
-        let building = options.work.join("serve-template.partial.db");
-        measure::remove_database(&building)?;
-        let text = |path: PathBuf| path.to_str().map(str::to_owned).context("a path that is not UTF-8");
-        measure::closebook(options, &building, &["setup", "apply", &text(data.join("setup.toml"))?])?;
-        measure::closebook(options, &building, &["import", "rates", &text(data.join("rates.csv"))?])?;
-        measure::closebook(
-            options,
-            &building,
-            &[
-                "import",
-                "journals",
-                &text(data.join("journal.csv"))?,
-                "--entity",
-                ENTITY,
-                "--post",
-            ],
-        )?;
-        rusqlite::Connection::open(&building)?.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
-        std::fs::rename(&building, &template)?;
-    }
+    let (template, generated) = measure::ledger_template(options)?;
     let (month_end, _) = measure::write_close_configs(options)?;
     let mut config = std::fs::read_to_string(&month_end)?;
     config.push_str(&format!(

@@ -40,6 +40,45 @@ const DEPARTMENTS: [&str; 10] = ["100", "200", "300", "400", "500", "600", "700"
 /// Projects (dimension `project`).
 const PROJECT_COUNT: u64 = 40;
 
+/// Which currencies the journal's entries use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Currencies {
+    /// US dollars, plus export sales in EUR and loan payments in GBP (15 % of the entries),
+    /// which the plain-text journal writes with `@@` total costs.
+    #[default]
+    Mixed,
+    /// US dollars only: the same kinds of entries less the two foreign ones. ledger 3.3 handles
+    /// `@@` costs on a large journal pathologically; this journal shows it on its own ground.
+    UsdOnly,
+}
+
+impl Currencies {
+    /// How a run names the journal.
+    pub fn description(self) -> &'static str {
+        match self {
+            Currencies::Mixed => "3 currencies with daily rates (15 % of the entries in EUR or GBP)",
+            Currencies::UsdOnly => "USD only",
+        }
+    }
+
+    /// The kinds of entries drawn from: the foreign ones are the last 15 of 100.
+    fn kinds(self) -> u64 {
+        match self {
+            Currencies::Mixed => 100,
+            Currencies::UsdOnly => 85,
+        }
+    }
+
+    /// What the files of a generation of `entries` entries are named by (`1000000`,
+    /// `1000000-usd`): its data folder `data-{name}`, its ledger template.
+    pub fn name(self, entries: u64) -> String {
+        match self {
+            Currencies::Mixed => entries.to_string(),
+            Currencies::UsdOnly => format!("{entries}-usd"),
+        }
+    }
+}
+
 /// The counts a generation produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Generated {
@@ -196,12 +235,17 @@ impl Line {
 
 /// Writes the benchmark organization for `entries` entries into `folder`.
 pub fn generate(folder: &Path, entries: u64) -> anyhow::Result<Generated> {
+    generate_with(folder, entries, Currencies::Mixed)
+}
+
+/// `generate` with the journal's currencies chosen.
+pub fn generate_with(folder: &Path, entries: u64, currencies: Currencies) -> anyhow::Result<Generated> {
     std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
     let accounts = chart();
     write_setup(&folder.join("setup.toml"), &accounts)?;
     let rates = daily_rates();
     write_rates(&folder.join("rates.csv"), &rates)?;
-    let lines = write_journals(folder, entries, &rates)?;
+    let lines = write_journals(folder, entries, &rates, currencies)?;
     Ok(Generated {
         entries,
         lines,
@@ -273,7 +317,7 @@ fn write_rates(path: &Path, rates: &[(i64, i64)]) -> anyhow::Result<()> {
 }
 
 /// Writes `journal.csv` and `journal.ledger`; returns the number of lines.
-fn write_journals(folder: &Path, entries: u64, rates: &[(i64, i64)]) -> anyhow::Result<u64> {
+fn write_journals(folder: &Path, entries: u64, rates: &[(i64, i64)], currencies: Currencies) -> anyhow::Result<u64> {
     let mut csv = create(&folder.join("journal.csv"))?;
     let mut plain = create(&folder.join("journal.ledger"))?;
     writeln!(
@@ -300,7 +344,7 @@ fn write_journals(folder: &Path, entries: u64, rates: &[(i64, i64)]) -> anyhow::
             lines.push(Line::usd(3000, -SHARE_CAPITAL_CENTS));
             "Share capital paid in"
         } else {
-            match random.below(100) {
+            match random.below(currencies.kinds()) {
                 0..55 => {
                     let first = expenses[usize::try_from(random.below(expenses.len() as u64))?];
                     let second = expenses[usize::try_from(random.below(expenses.len() as u64))?];
@@ -478,6 +522,32 @@ mod tests {
         }
         assert_eq!(sums.len(), 500);
         assert!(sums.values().all(|sum| *sum == 0), "an entry does not balance");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_usd_only_journal_has_no_foreign_line_and_no_cost() {
+        // Proves the single-currency variant: the mixed journal of the same size has EUR and
+        // GBP lines (with `@@` costs in the plain-text journal), this one none.
+        let root = std::env::temp_dir().join(format!("closebook-bench-usd-{}", std::process::id()));
+        let (mixed, usd) = (root.join("mixed"), root.join("usd"));
+        generate(&mixed, 500).unwrap();
+        let generated = generate_with(&usd, 500, Currencies::UsdOnly).unwrap();
+        assert_eq!(generated.entries, 500);
+        let foreign = |folder: &Path| {
+            let csv = std::fs::read_to_string(folder.join("journal.csv")).unwrap();
+            let plain = std::fs::read_to_string(folder.join("journal.ledger")).unwrap();
+            (
+                csv.lines()
+                    .skip(1)
+                    .filter(|row| !row.split(',').nth(4).unwrap().is_empty())
+                    .count(),
+                plain.matches("@@").count(),
+            )
+        };
+        let (mixed_lines, mixed_costs) = foreign(&mixed);
+        assert!(mixed_lines > 0 && mixed_costs > 0, "{mixed_lines} {mixed_costs}");
+        assert_eq!(foreign(&usd), (0, 0));
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -29,6 +29,9 @@ enum Command {
         /// The folder to write into.
         #[arg(long, default_value = "target/bench/data")]
         out: PathBuf,
+        /// The journal's currencies.
+        #[arg(long, value_enum, default_value_t = generate::Currencies::Mixed)]
+        currencies: generate::Currencies,
     },
     /// Measure the import alone: the raw-SQLite ceiling, the minimal reference and `closebook
     /// import journals --post`, interleaved; print their medians and the ratio to the ceiling.
@@ -45,6 +48,9 @@ enum Command {
         /// Where generated files and ledgers go (not committed).
         #[arg(long, default_value = "target/bench")]
         work: PathBuf,
+        /// The journal's currencies.
+        #[arg(long, value_enum, default_value_t = generate::Currencies::Mixed)]
+        currencies: generate::Currencies,
     },
     /// Generate, import, report, close and compare; print the table and write it to --results.
     Run {
@@ -57,6 +63,9 @@ enum Command {
         /// Repetitions of hledger and ledger; 0 leaves them out.
         #[arg(long, default_value_t = 3)]
         peer_runs: usize,
+        /// The journal's currencies.
+        #[arg(long, value_enum, default_value_t = generate::Currencies::Mixed)]
+        currencies: generate::Currencies,
         #[command(flatten)]
         binaries: Binaries,
         /// The Markdown results file to write (none: print only).
@@ -138,8 +147,12 @@ fn main() -> anyhow::Result<()> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Generate { entries, out } => {
-            let generated = generate::generate(&out, entries)?;
+        Command::Generate {
+            entries,
+            out,
+            currencies,
+        } => {
+            let generated = generate::generate_with(&out, entries, currencies)?;
             println!(
                 "wrote {} entries ({} lines, {} accounts) into {}",
                 generated.entries,
@@ -153,6 +166,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runs,
             closebook,
             work,
+            currencies,
         } => {
             if runs == 0 {
                 anyhow::bail!("--runs 0 measures nothing: give at least 1");
@@ -170,9 +184,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 })?,
                 plugins: PathBuf::new(),
                 work: std::fs::canonicalize(&work)?,
+                currencies,
             };
-            let data = options.work.join(format!("data-{entries}"));
-            let generated = generate::generate(&data, entries)?;
+            let data = options.data_folder();
+            let generated = generate::generate_with(&data, entries, currencies)?;
             let figures = measure::measure_import(&options, &data, &generated)?;
             let rate = |duration: std::time::Duration| generated.lines as f64 / duration.as_secs_f64();
             println!(
@@ -198,6 +213,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             entries,
             runs,
             peer_runs,
+            currencies,
             binaries,
             results: results_file,
             notes,
@@ -214,13 +230,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 closebook,
                 plugins,
                 work,
+                currencies,
             };
             let figures = measure::run(&options)?;
             let notes = match &notes {
                 Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
                 None => String::new(),
             };
-            let command = format!("closebook-bench run --entries {entries} --runs {runs} --peer-runs {peer_runs}");
+            let currencies_argument = match currencies {
+                generate::Currencies::Mixed => String::new(),
+                generate::Currencies::UsdOnly => " --currencies usd-only".to_owned(),
+            };
+            let command = format!(
+                "closebook-bench run --entries {entries} --runs {runs} --peer-runs {peer_runs}{currencies_argument}"
+            );
             let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
             let table = results::render(&figures, &date, &results::machine(), &command, &notes);
             print!("{table}");
@@ -282,6 +305,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 closebook: absolute(&closebook)?,
                 plugins,
                 work: absolute(&work)?,
+                currencies: generate::Currencies::Mixed,
             };
             let before = before.as_deref().map(absolute).transpose()?;
             let figures = verify_load::run(&options, before.as_deref(), runs)?;

@@ -48,6 +48,15 @@ pub struct Options {
     pub plugins: PathBuf,
     /// Where the generated files, ledgers and plugin cache go.
     pub work: PathBuf,
+    /// The journal's currencies.
+    pub currencies: generate::Currencies,
+}
+
+impl Options {
+    /// The folder the generated organization and journal are written to.
+    pub fn data_folder(&self) -> PathBuf {
+        self.work.join(format!("data-{}", self.currencies.name(self.entries)))
+    }
 }
 
 /// The outcome of one child process.
@@ -59,6 +68,7 @@ pub(crate) struct ChildRun {
 /// Every figure of a run, as medians.
 #[derive(Debug, Clone)]
 pub struct Figures {
+    pub currencies: generate::Currencies,
     pub entries: u64,
     pub lines: u64,
     pub accounts: usize,
@@ -122,9 +132,9 @@ pub fn run(options: &Options) -> anyhow::Result<Figures> {
         work: absolute(&options.work)?,
         ..options.clone()
     };
-    let data = options.work.join(format!("data-{}", options.entries));
+    let data = options.data_folder();
     crate::phase!("generating {} entries into {}", options.entries, data.display());
-    let generated = generate::generate(&data, options.entries)?;
+    let generated = generate::generate_with(&data, options.entries, options.currencies)?;
     let journal = data.join("journal.csv");
 
     let import = measure_import(options, &data, &generated)?;
@@ -199,6 +209,7 @@ pub fn run(options: &Options) -> anyhow::Result<Figures> {
     };
 
     Ok(Figures {
+        currencies: options.currencies,
         entries: generated.entries,
         lines: generated.lines,
         accounts: generated.accounts,
@@ -306,10 +317,13 @@ pub fn measure_import(
 /// `options.closebook` and kept in the work folder (`serve-template-N.db`) for the benchmarks
 /// that start from a full ledger (`serve`, `verify`); the import itself is measured by `run`.
 pub(crate) fn ledger_template(options: &Options) -> anyhow::Result<(PathBuf, generate::Generated)> {
-    let data = options.work.join(format!("data-{}", options.entries));
+    let data = options.data_folder();
     crate::phase!("generating {} entries into {}", options.entries, data.display());
-    let generated = generate::generate(&data, options.entries)?;
-    let template = options.work.join(format!("serve-template-{}.db", options.entries));
+    let generated = generate::generate_with(&data, options.entries, options.currencies)?;
+    let template = options.work.join(format!(
+        "serve-template-{}.db",
+        options.currencies.name(options.entries)
+    ));
     if !template.exists() {
         crate::phase!(
             "importing {} entries (once; kept as {})",

@@ -228,6 +228,7 @@ pub fn run(options: &LoadOptions) -> anyhow::Result<LoadFigures> {
         closebook: absolute(&options.closebook)?,
         plugins: absolute(&options.plugins)?,
         work: absolute(&options.work)?,
+        currencies: crate::generate::Currencies::Mixed,
     };
     let target = match options.ledger {
         LedgerKind::Bench => bench_target(&bench)?,

@@ -151,7 +151,7 @@ fn verify(options: &Options, database: &Path, arguments: &[&str], expected: &str
 /// The first `entries` entries of the benchmark journal under new keys (`M…` for `E…`): a
 /// month's worth of postings, spread over the year as the journal is, none already posted.
 fn write_month_journal(options: &Options, entries: u64) -> anyhow::Result<PathBuf> {
-    let data = options.work.join(format!("data-{}", options.entries));
+    let data = options.data_folder();
     let source = data.join("journal.csv");
     let target = options.work.join(format!("month-{entries}.csv"));
     let reader = BufReader::new(std::fs::File::open(&source).with_context(|| format!("opening {}", source.display()))?);

@@ -2,8 +2,9 @@
 //! with the debug binary and without the peers. It proves the benchmark still works end to
 //! end; it asserts no times (machines are noisy), only that every step did its work.
 
+use closebook_bench::generate::Currencies;
 use closebook_bench::measure::{self, Options};
-use closebook_bench::results;
+use closebook_bench::{results, verify_load};
 use closebook_tests::{closebook_binary, plugin_wasm};
 
 /// Entries of the smoke run: enough for every kind of entry the generator makes.
@@ -22,6 +23,7 @@ fn the_benchmark_runs_end_to_end_on_a_small_ledger() {
         closebook: closebook_binary().to_path_buf(),
         plugins: plugin_wasm("fx_revaluation").parent().unwrap().to_path_buf(),
         work: work.clone(),
+        currencies: Currencies::Mixed,
     };
     let figures = measure::run(&options).unwrap();
     assert_eq!(figures.entries, SMOKE_ENTRIES);
@@ -84,6 +86,38 @@ fn the_benchmark_runs_end_to_end_on_a_small_ledger() {
     ] {
         assert!(table.contains(row), "the table has no `{row}` row:\n{table}");
     }
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+#[test]
+fn the_verify_benchmark_checks_from_a_checkpoint_on_a_small_ledger() {
+    // Proves `closebook-bench verify` end to end on the debug binary: each measured verify
+    // printed what it was run for (the benchmark refuses a run that did not), and the routine
+    // check after the month read that month's entries.
+    let work = std::env::temp_dir().join(format!("closebook-bench-verify-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let options = Options {
+        entries: SMOKE_ENTRIES,
+        runs: 1,
+        peer_runs: 0,
+        closebook: closebook_binary().to_path_buf(),
+        plugins: plugin_wasm("fx_revaluation").parent().unwrap().to_path_buf(),
+        work: work.clone(),
+        currencies: Currencies::Mixed,
+    };
+    let figures = verify_load::run(&options, Some(closebook_binary()), 1).unwrap();
+    assert_eq!(figures.month_entries, SMOKE_ENTRIES / 12);
+    assert!(figures.before_full.is_some());
+    assert_eq!(
+        rusqlite_count(&work.join("verify-after.db"), "SELECT COUNT(*) FROM entries"),
+        i64::try_from(SMOKE_ENTRIES + SMOKE_ENTRIES / 12).unwrap()
+    );
+    assert_eq!(
+        rusqlite_count(&work.join("verify-after.db"), "SELECT COUNT(*) FROM verify_checkpoints"),
+        1
+    );
+    let table = verify_load::table(&figures, Some(closebook_binary()), closebook_binary());
+    assert!(table.contains("after that month"), "{table}");
     std::fs::remove_dir_all(&work).unwrap();
 }
 

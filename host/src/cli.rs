@@ -97,6 +97,10 @@ pub enum Command {
     Audit(AuditArgs),
     /// Check the ledger: the hash chain, that every entry balances, and that maintained
     /// balances equal a recomputation from the posted lines. Exits non-zero on any finding.
+    ///
+    /// An entity with a verification checkpoint (`--checkpoint`) is checked from it on: the
+    /// entries posted since, and that the stored balances less what they add are the ones the
+    /// checkpoint recorded. `--full` reads every entry again.
     Verify(VerifyArgs),
     /// Users' passwords for signing in to the close workspace server.
     #[command(subcommand)]

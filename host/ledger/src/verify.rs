@@ -231,26 +231,136 @@ fn decode_key(key: &str) -> BucketKey {
 }
 
 /// The SHA-256 of balances by bucket (per dimension set), as a checkpoint records them: each
-/// bucket that is not all zero, in key order, its four parts and four values (normalised, so
-/// `10.00` and `10` digest alike) separated by unit separators, one record separator after each.
-/// A bucket that is all zero digests as no bucket at all: a recomputation does not create it.
-pub fn balances_digest(balances: &BTreeMap<BucketKey, [Decimal; 4]>) -> String {
-    let mut hasher = Sha256::new();
-    for ((period, account, dimensions, currency), values) in balances {
+/// bucket that is not all zero, in key order (period, account, dimensions, currency, compared as
+/// text), its four parts each followed by a unit separator, then its four values normalised (so
+/// `10.00` and `10` digest alike) as a 16-byte little-endian mantissa and a scale byte. A bucket
+/// that is all zero digests as no bucket at all: a recomputation does not create it.
+#[derive(Default)]
+struct BalancesDigest {
+    hasher: Sha256,
+}
+
+impl BalancesDigest {
+    /// Adds the next bucket in key order.
+    fn add(&mut self, parts: [&str; 4], values: &[Decimal; 4]) {
         if values.iter().all(Decimal::is_zero) {
-            continue;
+            return;
         }
-        for part in [period, account, dimensions, currency] {
-            hasher.update(part.as_bytes());
-            hasher.update(b"\x1f");
+        for part in parts {
+            self.hasher.update(part.as_bytes());
+            self.hasher.update(b"\x1f");
         }
         for value in values {
-            hasher.update(value.normalize().to_string().as_bytes());
-            hasher.update(b"\x1f");
+            let value = value.normalize();
+            self.hasher.update(value.mantissa().to_le_bytes());
+            self.hasher.update([value.scale() as u8]);
         }
-        hasher.update(b"\x1e");
     }
-    hex::encode(hasher.finalize())
+
+    fn finish(self) -> String {
+        hex::encode(self.hasher.finalize())
+    }
+}
+
+/// [`BalancesDigest`] of balances held by bucket.
+pub fn balances_digest(balances: &BTreeMap<BucketKey, [Decimal; 4]>) -> String {
+    let mut digest = BalancesDigest::default();
+    for ((period, account, dimensions, currency), values) in balances {
+        digest.add([period, account, dimensions, currency], values);
+    }
+    digest.finish()
+}
+
+/// A stored balance row's bucket, borrowed.
+fn parts_of(record: &BalanceRecord) -> [&str; 4] {
+    [
+        record.period.as_str(),
+        record.account.as_str(),
+        &record.dimensions,
+        record.currency.as_str(),
+    ]
+}
+
+/// What a routine check concludes from the stored balances: the digest of the stored balances
+/// less what the entries since the checkpoint add (to compare with the checkpoint's), and the
+/// digest of the stored balances themselves (for a new checkpoint). One pass over the rows,
+/// sorted in place and merged with the recomputed additions, without copying a key; the
+/// per-account rows are checked against the stored rows summed over their dimensions.
+fn digests_since(
+    mut stored: Vec<BalanceRecord>,
+    stored_accounts: &[BalanceRecord],
+    added: &BTreeMap<BucketKey, [Decimal; 4]>,
+    findings: &mut Vec<Finding>,
+) -> Result<(String, String), LedgerError> {
+    stored.sort_unstable_by(|left, right| parts_of(left).cmp(&parts_of(right)));
+    let mut at_checkpoint = BalancesDigest::default();
+    let mut now = BalancesDigest::default();
+    let mut per_account: BTreeMap<[&str; 3], [Decimal; 4]> = BTreeMap::new();
+    let mut added = added.iter().peekable();
+    let zero = [Decimal::ZERO; 4];
+    let less = |from: &[Decimal; 4], values: &[Decimal; 4]| -> Result<[Decimal; 4], LedgerError> {
+        let mut result = *from;
+        for (sum, value) in result.iter_mut().zip(values) {
+            *sum = sum.checked_sub(*value).ok_or(LedgerError::Overflow)?;
+        }
+        Ok(result)
+    };
+    for record in &stored {
+        let parts = parts_of(record);
+        // Buckets the entries since added to but that have no stored row come first.
+        while let Some(((period, account, dimensions, currency), values)) =
+            added.next_if(|((period, account, dimensions, currency), _)| {
+                [
+                    period.as_str(),
+                    account.as_str(),
+                    dimensions.as_str(),
+                    currency.as_str(),
+                ] < parts
+            })
+        {
+            at_checkpoint.add([period, account, dimensions, currency], &less(&zero, values)?);
+        }
+        let values = [record.amount, record.accounting_amount, record.debit, record.credit];
+        let since = match added.next_if(|((period, account, dimensions, currency), _)| {
+            [
+                period.as_str(),
+                account.as_str(),
+                dimensions.as_str(),
+                currency.as_str(),
+            ] == parts
+        }) {
+            Some((_, since)) => since,
+            None => &zero,
+        };
+        at_checkpoint.add(parts, &less(&values, since)?);
+        now.add(parts, &values);
+        let sums = per_account
+            .entry([parts[0], parts[1], parts[3]])
+            .or_insert([Decimal::ZERO; 4]);
+        for (sum, value) in sums.iter_mut().zip(values) {
+            *sum = sum.checked_add(value).ok_or(LedgerError::Overflow)?;
+        }
+    }
+    for ((period, account, dimensions, currency), values) in added {
+        at_checkpoint.add([period, account, dimensions, currency], &less(&zero, values)?);
+    }
+    // The per-account rows against the stored ones summed, as `compare_buckets` reports them.
+    let summed: BTreeMap<BucketKey, [Decimal; 4]> = per_account
+        .into_iter()
+        .map(|([period, account, currency], sums)| {
+            (
+                (
+                    period.to_owned(),
+                    account.to_owned(),
+                    String::new(),
+                    currency.to_owned(),
+                ),
+                sums,
+            )
+        })
+        .collect();
+    compare_buckets(&bucket_map(stored_accounts, false), &summed, findings);
+    Ok((at_checkpoint.finish(), now.finish()))
 }
 
 /// How often a verify reports its progress, in entries checked.
@@ -330,23 +440,29 @@ pub fn verify_entity_with_progress(
             last_sequence: expected_sequence - 1,
         });
     }
-    let stored = bucket_map(&db.all_balances(entity)?, true);
-    let stored_accounts = bucket_map(&db.all_account_balances(entity)?, false);
-    match &since {
+    let stored = db.all_balances(entity)?;
+    let stored_accounts = db.all_account_balances(entity)?;
+    report.balances_sha256 = match &since {
         Some(checkpoint) => {
             // What the entries since add, taken off the stored balances, must leave the
             // balances the checkpoint recorded.
-            if balances_digest(&subtract(&stored, &checked.balances)?) != checkpoint.balances_sha256 {
+            let (at_checkpoint, now) = digests_since(stored, &stored_accounts, &checked.balances, &mut findings)?;
+            if at_checkpoint != checkpoint.balances_sha256 {
                 findings.push(Finding::BalancesSinceCheckpoint {
                     checkpoint: checkpoint.id,
                     sequence: checkpoint.sequence,
                 });
             }
-            compare_buckets(&stored_accounts, &per_account(&stored)?, &mut findings);
+            now
         }
         None => {
+            let stored = bucket_map(&stored, true);
             compare_buckets(&stored, &checked.balances, &mut findings);
-            compare_buckets(&stored_accounts, &per_account(&checked.balances)?, &mut findings);
+            compare_buckets(
+                &bucket_map(&stored_accounts, false),
+                &per_account(&checked.balances)?,
+                &mut findings,
+            );
             if let (Some(checkpoint), Some(digest)) = (latest, &checked.digest_at)
                 && *digest != checkpoint.balances_sha256
             {
@@ -355,14 +471,14 @@ pub fn verify_entity_with_progress(
                     sequence: checkpoint.sequence,
                 });
             }
+            balances_digest(&stored)
         }
-    }
+    };
     findings.truncate(FINDINGS_MAX);
     report.findings = findings;
     report.since = since;
     report.last_sequence = expected_sequence - 1;
     report.last_hash = previous_hash;
-    report.balances_sha256 = balances_digest(&stored);
     tracing::info!(
         entries_checked = report.entries_checked,
         findings = report.findings.len(),
@@ -663,21 +779,6 @@ fn per_account(balances: &BTreeMap<BucketKey, [Decimal; 4]>) -> Result<BTreeMap<
     Ok(accounts)
 }
 
-/// `from` less `less`, bucket by bucket (a bucket missing from `from` counts as zero).
-fn subtract(
-    from: &BTreeMap<BucketKey, [Decimal; 4]>,
-    less: &BTreeMap<BucketKey, [Decimal; 4]>,
-) -> Result<BTreeMap<BucketKey, [Decimal; 4]>, LedgerError> {
-    let mut result = from.clone();
-    for (key, values) in less {
-        let sums = result.entry(key.clone()).or_insert([Decimal::ZERO; 4]);
-        for (sum, value) in sums.iter_mut().zip(values) {
-            *sum = sum.checked_sub(*value).ok_or(LedgerError::Overflow)?;
-        }
-    }
-    Ok(result)
-}
-
 /// Adds a finding for every bucket whose stored values differ from the recomputed ones.
 fn compare_buckets(
     stored: &BTreeMap<BucketKey, [Decimal; 4]>,
@@ -933,6 +1034,41 @@ mod tests {
         assert!(
             full[0].starts_with("the balances recomputed from the lines up to entry 2 differ"),
             "{full:?}"
+        );
+    }
+
+    #[test]
+    fn balances_first_made_after_the_checkpoint_are_checked_too() {
+        // Entries since the checkpoint in another month make new balance rows: clean while
+        // they are there, found when one is deleted from the file.
+        let mut ledger = ledger_with(&["A", "B"]);
+        checkpoint(&mut ledger);
+        let reader = CsvJournalReader::new(
+            "entry,date,account,amount\nF1,2026-02-03,1000,4.00\nF1,2026-02-03,4000,-4.00\n".as_bytes(),
+            "j.csv",
+            Module::Ledger,
+        )
+        .unwrap();
+        ledger.import_journals(&entity(), reader, true, "j.csv").unwrap();
+        let routine = check(&mut ledger, VerifyScope::SinceCheckpoint);
+        assert_eq!(routine.entries_checked, 1);
+        assert!(routine.findings.is_empty(), "{:?}", routine.findings);
+        tamper(
+            &mut ledger,
+            "DELETE FROM balances WHERE period = '2026-02' AND account = '4000';",
+        );
+        let found = findings(&check(&mut ledger, VerifyScope::SinceCheckpoint));
+        assert!(
+            found
+                .iter()
+                .any(|finding| finding.starts_with("the stored balances, less what")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|finding| finding.starts_with("balance of account 4000 [] USD in 2026-02")),
+            "{found:?}"
         );
     }
 

@@ -577,6 +577,7 @@ after = [\"trial-balance-check\"]\nstep = \"plugin:year-end\"\nyear_end = true\n
 fn measure_close(options: &Options, ledger_db: &Path, config: &Path, period: &str) -> anyhow::Result<CloseFigures> {
     let copy = options.work.join("close.db");
     let mut durations = Vec::new();
+    let mut max_rss_bytes = 0;
     for round in 0..=options.runs {
         copy_database(ledger_db, &copy)?;
         let run = closebook(
@@ -586,6 +587,7 @@ fn measure_close(options: &Options, ledger_db: &Path, config: &Path, period: &st
         )?;
         if round > 0 {
             durations.push(run.wall);
+            max_rss_bytes = max_rss_bytes.max(run.max_rss_bytes);
         }
     }
     // The last run must have completed every task: a close that stopped early is no figure.
@@ -624,6 +626,7 @@ fn measure_close(options: &Options, ledger_db: &Path, config: &Path, period: &st
     remove_database(&copy)?;
     Ok(CloseFigures {
         wall: median(durations),
+        max_rss_bytes,
         tasks,
     })
 }
@@ -632,6 +635,8 @@ fn measure_close(options: &Options, ledger_db: &Path, config: &Path, period: &st
 #[derive(Debug, Clone)]
 pub struct CloseFigures {
     pub wall: Duration,
+    /// The largest peak resident set of the measured runs (the `closebook close run` process).
+    pub max_rss_bytes: u64,
     pub tasks: Vec<TaskTime>,
 }
 

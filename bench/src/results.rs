@@ -220,6 +220,11 @@ pub fn render(figures: &Figures, date: &str, machine: &str, command: &str, notes
     );
     let _ = writeln!(
         text,
+        "| peak memory of the month-end close (`closebook close run`) | {} | none set | measured | |",
+        mebibytes(figures.month_end_close.max_rss_bytes)
+    );
+    let _ = writeln!(
+        text,
         "| of which trial-balance-check's verify of the close period (in process, 1 run) | {:.2} s | | share of the close: {:.0} % | |",
         seconds(figures.verify_period),
         100.0 * seconds(figures.verify_period) / seconds(figures.month_end_close.wall).max(f64::MIN_POSITIVE)
@@ -233,6 +238,11 @@ pub fn render(figures: &Figures, date: &str, machine: &str, command: &str, notes
         text,
         "| year-end close FY2026 (check, year-end step) | {:.2} s | none set | measured | |",
         seconds(figures.year_end_close.wall)
+    );
+    let _ = writeln!(
+        text,
+        "| peak memory of the year-end close (`closebook close run`) | {} | none set | measured | |",
+        mebibytes(figures.year_end_close.max_rss_bytes)
     );
     let _ = writeln!(
         text,

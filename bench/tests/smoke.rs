@@ -30,6 +30,7 @@ fn the_benchmark_runs_end_to_end_on_a_small_ledger() {
     assert!(figures.lines > 2 * SMOKE_ENTRIES, "{} lines", figures.lines);
     assert!(figures.balance_rows > 0);
     assert!(figures.import_peak_rss_bytes > 0, "the child's peak memory was read");
+    assert!(figures.month_end_close.max_rss_bytes > 0 && figures.year_end_close.max_rss_bytes > 0);
     assert!(
         !figures.plugin_second_load_compiled,
         "a second load must come from the cache"
@@ -81,6 +82,8 @@ fn the_benchmark_runs_end_to_end_on_a_small_ledger() {
         "peak memory",
         "trial balance",
         "month-end close",
+        "peak memory of the month-end close",
+        "peak memory of the year-end close",
         "plugin instantiate",
         "hledger balance | not run",
     ] {

@@ -395,8 +395,29 @@ pub(crate) fn closebook(options: &Options, database: &Path, arguments: &[&str]) 
     run.with_context(|| format!("closebook {}", arguments.join(" ")))
 }
 
-/// Spawns `command` with stderr into `log` and waits for it with `wait4`, which returns the
-/// child's own resource usage (its peak resident set), not that of every child so far.
+/// How often a child's peak resident set is read while it runs.
+const PEAK_POLL_INTERVAL: Duration = Duration::from_millis(2);
+
+/// The peak resident set of a running process so far: `VmHWM` in `/proc/PID/status`, the
+/// high-water mark of its own address space. (`wait4`'s `ru_maxrss` is no measure of a child:
+/// Linux starts it from the resident set of the parent it was forked from, so a child of a
+/// benchmark process holding 500 MiB reported 500 MiB whatever it used.) None once the process
+/// has exited or when the file cannot be read.
+pub(crate) fn peak_resident_bytes(pid: libc::pid_t) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Spawns `command` with stderr into `log` and waits for it with `wait4`; a second thread reads
+/// the child's peak resident set every [`PEAK_POLL_INTERVAL`] meanwhile ([`peak_resident_bytes`];
+/// the mark only rises, so the last reading misses at most the last interval's growth).
 pub(crate) fn run_child(
     command: &mut Command,
     log: &Path,
@@ -410,6 +431,39 @@ pub(crate) fn run_child(
         .spawn()
         .with_context(|| format!("starting {:?}", command.get_program()))?;
     let pid = libc::pid_t::try_from(child.id())?;
+    let exited = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut peak = 0;
+            while !exited.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(bytes) = peak_resident_bytes(pid) {
+                    peak = peak.max(bytes);
+                }
+                std::thread::sleep(PEAK_POLL_INTERVAL);
+            }
+            peak
+        });
+        let waited = wait_for_child(command, pid, start, time_limit, log);
+        exited.store(true, std::sync::atomic::Ordering::Relaxed);
+        let peak = watcher.join().unwrap_or(0);
+        waited.map(|run| {
+            run.map(|wall| ChildRun {
+                wall,
+                max_rss_bytes: peak,
+            })
+        })
+    })
+}
+
+/// Waits for the child `pid` (stopping it after `time_limit`); its wall time since `start`, or
+/// why it failed.
+fn wait_for_child(
+    command: &Command,
+    pid: libc::pid_t,
+    start: Instant,
+    time_limit: Option<Duration>,
+    log: &Path,
+) -> anyhow::Result<anyhow::Result<Duration>> {
     let mut status: libc::c_int = 0;
     // SAFETY: `rusage` is plain data that wait4 fills; zeroed is a valid value for it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -441,7 +495,6 @@ pub(crate) fn run_child(
             std::io::Error::last_os_error()
         );
     }
-    let max_rss_bytes = u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024;
     if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
         let stderr = std::fs::read_to_string(log).unwrap_or_default();
         return Ok(Err(anyhow::anyhow!(
@@ -449,7 +502,7 @@ pub(crate) fn run_child(
             stderr.lines().rev().take(10).collect::<Vec<_>>().join("\n")
         )));
     }
-    Ok(Ok(ChildRun { wall, max_rss_bytes }))
+    Ok(Ok(wall))
 }
 
 /// Reads and parses the journal into entries as the import does, without the ledger; returns

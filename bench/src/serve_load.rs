@@ -494,9 +494,11 @@ impl ServerProcess {
     }
 
     /// Stops the server with SIGTERM (it finishes the requests in flight) and returns its peak
-    /// resident memory.
+    /// resident memory, read just before ([`measure::peak_resident_bytes`]; `wait4`'s figure
+    /// starts from the benchmark's own resident set at the fork).
     fn stop(mut self) -> anyhow::Result<u64> {
         let pid = libc::pid_t::try_from(self.child.id())?;
+        let peak = measure::peak_resident_bytes(pid);
         let mut status: libc::c_int = 0;
         // SAFETY: `rusage` is plain data that wait4 fills; zeroed is a valid value for it.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -509,7 +511,7 @@ impl ServerProcess {
             let _ = self.child.kill();
             bail!("waiting for closebook serve: {}", std::io::Error::last_os_error());
         }
-        Ok(u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024)
+        peak.context("the server's peak memory could not be read from /proc")
     }
 }
 

@@ -295,19 +295,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 plugins,
                 work,
             } = binaries.prepared()?;
-            let absolute = |path: &std::path::Path| {
-                std::fs::canonicalize(path).with_context(|| format!("{} does not exist", path.display()))
-            };
             let options = measure::Options {
                 entries,
                 runs,
                 peer_runs: 0,
-                closebook: absolute(&closebook)?,
+                closebook: measure::absolute(&closebook)?,
                 plugins,
-                work: absolute(&work)?,
+                work: measure::absolute(&work)?,
                 currencies: generate::Currencies::Mixed,
             };
-            let before = before.as_deref().map(absolute).transpose()?;
+            let before = before.as_deref().map(measure::absolute).transpose()?;
             let figures = verify_load::run(&options, before.as_deref(), runs)?;
             let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
             println!("{date}, {}\n", results::machine());

@@ -124,8 +124,6 @@ pub fn run(options: &Options) -> anyhow::Result<Figures> {
         bail!("--runs 0 measures nothing: give at least 1");
     }
     // A close.toml resolves paths against its own folder: give it absolute ones.
-    let absolute =
-        |path: &Path| std::fs::canonicalize(path).with_context(|| format!("{} does not exist", path.display()));
     let options = &Options {
         closebook: absolute(&options.closebook)?,
         plugins: absolute(&options.plugins)?,
@@ -380,9 +378,24 @@ pub(crate) fn copy_database(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A path made absolute, refused when it does not exist.
+pub fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::canonicalize(path).with_context(|| format!("{} does not exist", path.display()))
+}
+
 /// Runs the closebook binary on `database` as the benchmark user, with the plugin cache in the
 /// work folder. Refuses a failed run, showing its stderr.
 pub(crate) fn closebook(options: &Options, database: &Path, arguments: &[&str]) -> anyhow::Result<ChildRun> {
+    closebook_printing_to(options, database, arguments, Stdio::null())
+}
+
+/// [`closebook`] with its standard output sent to `stdout`.
+pub(crate) fn closebook_printing_to(
+    options: &Options,
+    database: &Path,
+    arguments: &[&str],
+    stdout: Stdio,
+) -> anyhow::Result<ChildRun> {
     let mut command = Command::new(&options.closebook);
     command
         .arg("--db")
@@ -391,7 +404,7 @@ pub(crate) fn closebook(options: &Options, database: &Path, arguments: &[&str]) 
         .args(arguments)
         .env("CLOSEBOOK_CACHE", options.work.join("plugin-cache"));
     let log = options.work.join("closebook.log");
-    let run = run_child(&mut command, &log, Stdio::null(), None)?;
+    let run = run_child(&mut command, &log, stdout, None)?;
     run.with_context(|| format!("closebook {}", arguments.join(" ")))
 }
 
@@ -418,7 +431,7 @@ pub(crate) fn peak_resident_bytes(pid: libc::pid_t) -> Option<u64> {
 /// Spawns `command` with stderr into `log` and waits for it with `wait4`; a second thread reads
 /// the child's peak resident set every [`PEAK_POLL_INTERVAL`] meanwhile ([`peak_resident_bytes`];
 /// the mark only rises, so the last reading misses at most the last interval's growth).
-pub(crate) fn run_child(
+fn run_child(
     command: &mut Command,
     log: &Path,
     stdout: Stdio,

@@ -219,15 +219,13 @@ pub fn run(options: &LoadOptions) -> anyhow::Result<LoadFigures> {
     if options.clients == 0 {
         bail!("--clients 0 measures nothing: give at least 1");
     }
-    let absolute =
-        |path: &Path| std::fs::canonicalize(path).with_context(|| format!("{} does not exist", path.display()));
     let bench = Options {
         entries: options.entries,
         runs: 1,
         peer_runs: 0,
-        closebook: absolute(&options.closebook)?,
-        plugins: absolute(&options.plugins)?,
-        work: absolute(&options.work)?,
+        closebook: measure::absolute(&options.closebook)?,
+        plugins: measure::absolute(&options.plugins)?,
+        work: measure::absolute(&options.work)?,
         currencies: crate::generate::Currencies::Mixed,
     };
     let target = match options.ledger {

@@ -5,12 +5,11 @@
 //! time and peak memory are reported too). With `--before`, an earlier binary's `verify` (which
 //! read the whole ledger every time) runs on its own copy, alternating with the whole-ledger runs.
 
-use crate::generate::{ENTITY, USER};
+use crate::generate::ENTITY;
 use crate::measure::{self, ChildRun, Options};
 use anyhow::{Context as _, bail};
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 /// One figure: the median wall time and the largest peak memory of its runs.
@@ -129,15 +128,9 @@ pub fn run(options: &Options, before: Option<&Path>, runs: usize) -> anyhow::Res
 /// so that each figure is of the check it names.
 fn verify(options: &Options, database: &Path, arguments: &[&str], expected: &str) -> anyhow::Result<ChildRun> {
     let output = options.work.join("verify.out");
-    let mut command = Command::new(&options.closebook);
-    command
-        .arg("--db")
-        .arg(database)
-        .args(["--as", USER, "verify"])
-        .args(arguments);
     let stdout = std::fs::File::create(&output).with_context(|| format!("creating {}", output.display()))?;
-    let run = measure::run_child(&mut command, &options.work.join("verify.log"), stdout.into(), None)?
-        .with_context(|| format!("closebook verify {}", arguments.join(" ")))?;
+    let command: Vec<&str> = ["verify"].into_iter().chain(arguments.iter().copied()).collect();
+    let run = measure::closebook_printing_to(options, database, &command, stdout.into())?;
     let printed = std::fs::read_to_string(&output)?;
     if !printed.contains(expected) {
         bail!(

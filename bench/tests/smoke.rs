@@ -14,17 +14,7 @@ const SMOKE_ENTRIES: u64 = 2_000;
 fn the_benchmark_runs_end_to_end_on_a_small_ledger() {
     // Proves generate → raw insert → import → reports → both closes → plugin overhead all run
     // on the real binary and plugins, and that the table names every target.
-    let work = std::env::temp_dir().join(format!("closebook-bench-smoke-{}", std::process::id()));
-    std::fs::create_dir_all(&work).unwrap();
-    let options = Options {
-        entries: SMOKE_ENTRIES,
-        runs: 1,
-        peer_runs: 0,
-        closebook: closebook_binary().to_path_buf(),
-        plugins: plugin_wasm("fx_revaluation").parent().unwrap().to_path_buf(),
-        work: work.clone(),
-        currencies: Currencies::Mixed,
-    };
+    let (work, options) = smoke_options("smoke");
     let figures = measure::run(&options).unwrap();
     assert_eq!(figures.entries, SMOKE_ENTRIES);
     assert!(figures.lines > 2 * SMOKE_ENTRIES, "{} lines", figures.lines);
@@ -97,17 +87,7 @@ fn the_verify_benchmark_checks_from_a_checkpoint_on_a_small_ledger() {
     // Proves `closebook-bench verify` end to end on the debug binary: each measured verify
     // printed what it was run for (the benchmark refuses a run that did not), and the routine
     // check after the month read that month's entries.
-    let work = std::env::temp_dir().join(format!("closebook-bench-verify-{}", std::process::id()));
-    std::fs::create_dir_all(&work).unwrap();
-    let options = Options {
-        entries: SMOKE_ENTRIES,
-        runs: 1,
-        peer_runs: 0,
-        closebook: closebook_binary().to_path_buf(),
-        plugins: plugin_wasm("fx_revaluation").parent().unwrap().to_path_buf(),
-        work: work.clone(),
-        currencies: Currencies::Mixed,
-    };
+    let (work, options) = smoke_options("verify");
     let figures = verify_load::run(&options, Some(closebook_binary()), 1).unwrap();
     assert_eq!(figures.month_entries, SMOKE_ENTRIES / 12);
     assert!(figures.before_full.is_some());
@@ -122,6 +102,23 @@ fn the_verify_benchmark_checks_from_a_checkpoint_on_a_small_ledger() {
     let table = verify_load::table(&figures, Some(closebook_binary()), closebook_binary());
     assert!(table.contains("after that month"), "{table}");
     std::fs::remove_dir_all(&work).unwrap();
+}
+
+/// A work folder of its own (`closebook-bench-NAME-PID` in the temporary folder) and the options
+/// of a smoke run in it: the debug binary, this build's plugins, one run, no peers.
+fn smoke_options(name: &str) -> (std::path::PathBuf, Options) {
+    let work = std::env::temp_dir().join(format!("closebook-bench-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let options = Options {
+        entries: SMOKE_ENTRIES,
+        runs: 1,
+        peer_runs: 0,
+        closebook: closebook_binary().to_path_buf(),
+        plugins: plugin_wasm("fx_revaluation").parent().unwrap().to_path_buf(),
+        work: work.clone(),
+        currencies: Currencies::Mixed,
+    };
+    (work, options)
 }
 
 fn rusqlite_count(database: &std::path::Path, sql: &str) -> i64 {

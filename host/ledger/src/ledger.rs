@@ -1073,43 +1073,13 @@ mod tests {
     use super::*;
     use crate::import::CsvJournalReader;
     use crate::report::trial_balance;
+    use crate::test_fixtures::{ONE_ENTITY_SETUP, one_entity_ledger};
     use rust_decimal::Decimal;
     use std::collections::BTreeMap;
 
-    const SETUP: &str = r#"
-        [[currency]]
-        code = "USD"
-        minor_units = 2
-        [[calendar]]
-        id = "standard"
-        start_month = 1
-        first_year = "FY2025"
-        last_year = "FY2026"
-        [[chart]]
-        id = "C"
-        accounts = [
-          { number = "1000", name = "Cash", type = "asset" },
-          { number = "3900", name = "Retained earnings", type = "equity" },
-          { number = "4000", name = "Revenue", type = "revenue" },
-        ]
-        [[entity]]
-        id = "E"
-        name = "E"
-        currency = "USD"
-        calendar = "standard"
-        chart = "C"
-        retained_earnings_account = "3900"
-    "#;
-
     fn ledger_with(journal: &str) -> Ledger {
-        let mut ledger = Ledger::from_store(Store::open_in_memory().unwrap(), UserId::new("test"));
-        ledger
-            .apply_setup(&SetupFile::parse(SETUP, "setup.toml").unwrap(), "setup.toml")
-            .unwrap();
-        let reader = CsvJournalReader::new(journal.as_bytes(), "j.csv", Module::Ledger).unwrap();
-        ledger
-            .import_journals(&EntityId::new("E"), reader, true, "j.csv")
-            .unwrap();
+        let mut ledger = one_entity_ledger("test");
+        import(&mut ledger, journal).unwrap();
         ledger
     }
 
@@ -1125,8 +1095,7 @@ mod tests {
     }
 
     fn import(ledger: &mut Ledger, journal: &str) -> Result<ImportSummary, LedgerError> {
-        let reader = CsvJournalReader::new(journal.as_bytes(), "j.csv", Module::Ledger).unwrap();
-        ledger.import_journals(&EntityId::new("E"), reader, true, "j.csv")
+        crate::test_fixtures::import_csv(ledger, journal)
     }
 
     fn verify_findings(ledger: &mut Ledger) -> usize {
@@ -1498,7 +1467,7 @@ C,2026-01-20,4000,-7.00
         {
             let mut ledger = Ledger::open(&path, UserId::new("test")).unwrap();
             ledger
-                .apply_setup(&SetupFile::parse(SETUP, "setup.toml").unwrap(), "setup.toml")
+                .apply_setup(&SetupFile::parse(ONE_ENTITY_SETUP, "setup.toml").unwrap(), "setup.toml")
                 .unwrap();
             let reader = CsvJournalReader::new(
                 "entry,date,account,amount

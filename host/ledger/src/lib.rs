@@ -32,6 +32,8 @@ pub mod settlement;
 pub mod setup;
 pub mod statement;
 pub mod store;
+#[cfg(test)]
+mod test_fixtures;
 pub mod verify;
 
 pub use error::LedgerError;

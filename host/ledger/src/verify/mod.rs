@@ -265,10 +265,15 @@ impl BalancesDigest {
 /// [`BalancesDigest`] of balances held by bucket.
 pub fn balances_digest(balances: &BTreeMap<BucketKey, [Decimal; 4]>) -> String {
     let mut digest = BalancesDigest::default();
-    for ((period, account, dimensions, currency), values) in balances {
-        digest.add([period, account, dimensions, currency], values);
+    for (key, values) in balances {
+        digest.add(bucket_parts(key), values);
     }
     digest.finish()
+}
+
+/// A bucket's four parts, borrowed.
+fn bucket_parts((period, account, dimensions, currency): &BucketKey) -> [&str; 4] {
+    [period, account, dimensions, currency]
 }
 
 /// A stored balance row's bucket, borrowed.
@@ -279,6 +284,28 @@ fn parts_of(record: &BalanceRecord) -> [&str; 4] {
         &record.dimensions,
         record.currency.as_str(),
     ]
+}
+
+/// A stored balance row's four values.
+fn values_of(record: &BalanceRecord) -> [Decimal; 4] {
+    [record.amount, record.accounting_amount, record.debit, record.credit]
+}
+
+/// Adds `values` to `sums`, value by value.
+fn add_values(sums: &mut [Decimal; 4], values: &[Decimal; 4]) -> Result<(), LedgerError> {
+    for (sum, value) in sums.iter_mut().zip(values) {
+        *sum = sum.checked_add(*value).ok_or(LedgerError::Overflow)?;
+    }
+    Ok(())
+}
+
+/// `from` less `values`, value by value.
+fn difference(from: &[Decimal; 4], values: &[Decimal; 4]) -> Result<[Decimal; 4], LedgerError> {
+    let mut result = *from;
+    for (sum, value) in result.iter_mut().zip(values) {
+        *sum = sum.checked_sub(*value).ok_or(LedgerError::Overflow)?;
+    }
+    Ok(result)
 }
 
 /// What a routine check concludes from the stored balances: the digest of the stored balances
@@ -295,70 +322,25 @@ fn digests_since(
     stored.sort_unstable_by(|left, right| parts_of(left).cmp(&parts_of(right)));
     let mut at_checkpoint = BalancesDigest::default();
     let mut now = BalancesDigest::default();
-    let mut per_account: BTreeMap<[&str; 3], [Decimal; 4]> = BTreeMap::new();
     let mut added = added.iter().peekable();
     let zero = [Decimal::ZERO; 4];
-    let less = |from: &[Decimal; 4], values: &[Decimal; 4]| -> Result<[Decimal; 4], LedgerError> {
-        let mut result = *from;
-        for (sum, value) in result.iter_mut().zip(values) {
-            *sum = sum.checked_sub(*value).ok_or(LedgerError::Overflow)?;
-        }
-        Ok(result)
-    };
     for record in &stored {
         let parts = parts_of(record);
         // Buckets the entries since added to but that have no stored row come first.
-        while let Some(((period, account, dimensions, currency), values)) =
-            added.next_if(|((period, account, dimensions, currency), _)| {
-                [
-                    period.as_str(),
-                    account.as_str(),
-                    dimensions.as_str(),
-                    currency.as_str(),
-                ] < parts
-            })
-        {
-            at_checkpoint.add([period, account, dimensions, currency], &less(&zero, values)?);
+        while let Some((key, values)) = added.next_if(|(key, _)| bucket_parts(key) < parts) {
+            at_checkpoint.add(bucket_parts(key), &difference(&zero, values)?);
         }
-        let values = [record.amount, record.accounting_amount, record.debit, record.credit];
-        let since = match added.next_if(|((period, account, dimensions, currency), _)| {
-            [
-                period.as_str(),
-                account.as_str(),
-                dimensions.as_str(),
-                currency.as_str(),
-            ] == parts
-        }) {
-            Some((_, since)) => since,
-            None => &zero,
-        };
-        at_checkpoint.add(parts, &less(&values, since)?);
+        let values = values_of(record);
+        let since = added
+            .next_if(|(key, _)| bucket_parts(key) == parts)
+            .map_or(&zero, |(_, since)| since);
+        at_checkpoint.add(parts, &difference(&values, since)?);
         now.add(parts, &values);
-        let sums = per_account
-            .entry([parts[0], parts[1], parts[3]])
-            .or_insert([Decimal::ZERO; 4]);
-        for (sum, value) in sums.iter_mut().zip(values) {
-            *sum = sum.checked_add(value).ok_or(LedgerError::Overflow)?;
-        }
     }
-    for ((period, account, dimensions, currency), values) in added {
-        at_checkpoint.add([period, account, dimensions, currency], &less(&zero, values)?);
+    for (key, values) in added {
+        at_checkpoint.add(bucket_parts(key), &difference(&zero, values)?);
     }
-    // The per-account rows against the stored ones summed, as `compare_buckets` reports them.
-    let summed: BTreeMap<BucketKey, [Decimal; 4]> = per_account
-        .into_iter()
-        .map(|([period, account, currency], sums)| {
-            (
-                (
-                    period.to_owned(),
-                    account.to_owned(),
-                    String::new(),
-                    currency.to_owned(),
-                ),
-                sums,
-            )
-        })
-        .collect();
+    let summed = per_account(stored.iter().map(|record| (parts_of(record), values_of(record))))?;
     compare_buckets(&bucket_map(stored_accounts, false), &summed, findings);
     Ok((at_checkpoint.finish(), now.finish()))
 }
@@ -386,14 +368,11 @@ pub fn verify_entity_with_progress(
     // The checkpoints' own chain first: a routine check relies on the latest.
     let mut findings = checkpoint_findings(db, entity, &checkpoints)?;
     let latest = checkpoints.last();
-    let since = match scope {
-        VerifyScope::SinceCheckpoint => latest.cloned(),
-        VerifyScope::Full => None,
-    };
-    // A full check recomputes the balances as they stood at the latest checkpoint's entry.
-    let digest_at = match scope {
-        VerifyScope::Full => latest.map(|checkpoint| checkpoint.sequence),
-        VerifyScope::SinceCheckpoint => None,
+    // A routine check starts after the latest checkpoint; a full check reads from the first
+    // entry and takes the digest of the balances as they stood at the latest checkpoint's.
+    let (since, digest_at) = match scope {
+        VerifyScope::SinceCheckpoint => (latest.cloned(), None),
+        VerifyScope::Full => (None, latest.map(|checkpoint| checkpoint.sequence)),
     };
     let mut report = VerifyReport::default();
     let (mut expected_sequence, mut previous_hash) = match &since {
@@ -460,7 +439,7 @@ pub fn verify_entity_with_progress(
             compare_buckets(&stored, &checked.balances, &mut findings);
             compare_buckets(
                 &bucket_map(&stored_accounts, false),
-                &per_account(&checked.balances)?,
+                &per_account_of(&checked.balances)?,
                 &mut findings,
             );
             if let (Some(checkpoint), Some(digest)) = (latest, &checked.digest_at)
@@ -592,7 +571,7 @@ pub fn verify_period(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Res
     );
     compare_buckets(
         &bucket_map(&db.account_balances(entity, periods)?, false),
-        &per_account(&checked.balances)?,
+        &per_account_of(&checked.balances)?,
         &mut findings,
     );
     findings.truncate(FINDINGS_MAX);
@@ -759,24 +738,46 @@ fn bucket_map(records: &[BalanceRecord], with_dimensions: bool) -> BTreeMap<Buck
                     },
                     record.currency.to_string(),
                 ),
-                [record.amount, record.accounting_amount, record.debit, record.credit],
+                values_of(record),
             )
         })
         .collect()
 }
 
 /// Balances by dimension set summed over the dimensions: what `account_balances` must hold.
-fn per_account(balances: &BTreeMap<BucketKey, [Decimal; 4]>) -> Result<BTreeMap<BucketKey, [Decimal; 4]>, LedgerError> {
-    let mut accounts: BTreeMap<BucketKey, [Decimal; 4]> = BTreeMap::new();
-    for ((period, account, _, currency), values) in balances {
-        let sums = accounts
-            .entry((period.clone(), account.clone(), String::new(), currency.clone()))
-            .or_insert([Decimal::ZERO; 4]);
-        for (sum, value) in sums.iter_mut().zip(values) {
-            *sum = sum.checked_add(*value).ok_or(LedgerError::Overflow)?;
-        }
+fn per_account<'a>(
+    balances: impl IntoIterator<Item = ([&'a str; 4], [Decimal; 4])>,
+) -> Result<BTreeMap<BucketKey, [Decimal; 4]>, LedgerError> {
+    let mut accounts: BTreeMap<[&str; 3], [Decimal; 4]> = BTreeMap::new();
+    for ([period, account, _, currency], values) in balances {
+        add_values(
+            accounts
+                .entry([period, account, currency])
+                .or_insert([Decimal::ZERO; 4]),
+            &values,
+        )?;
     }
-    Ok(accounts)
+    Ok(accounts
+        .into_iter()
+        .map(|([period, account, currency], sums)| {
+            (
+                (
+                    period.to_owned(),
+                    account.to_owned(),
+                    String::new(),
+                    currency.to_owned(),
+                ),
+                sums,
+            )
+        })
+        .collect())
+}
+
+/// [`per_account`] of balances held by bucket.
+fn per_account_of(
+    balances: &BTreeMap<BucketKey, [Decimal; 4]>,
+) -> Result<BTreeMap<BucketKey, [Decimal; 4]>, LedgerError> {
+    per_account(balances.iter().map(|(key, values)| (bucket_parts(key), *values)))
 }
 
 /// Adds a finding for every bucket whose stored values differ from the recomputed ones.

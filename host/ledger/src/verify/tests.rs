@@ -2,36 +2,9 @@
 //! digest and bucket keys they rely on.
 
 use super::*;
-use crate::import::CsvJournalReader;
 use crate::ledger::Ledger;
-use crate::period::Module;
-use crate::setup::SetupFile;
-use crate::store::{NewCheckpoint, Store};
-
-const SETUP: &str = r#"
-    [[currency]]
-    code = "USD"
-    minor_units = 2
-    [[calendar]]
-    id = "standard"
-    start_month = 1
-    first_year = "FY2026"
-    last_year = "FY2026"
-    [[chart]]
-    id = "C"
-    accounts = [
-      { number = "1000", name = "Cash", type = "asset" },
-      { number = "3900", name = "Retained earnings", type = "equity" },
-      { number = "4000", name = "Revenue", type = "revenue" },
-    ]
-    [[entity]]
-    id = "E"
-    name = "E"
-    currency = "USD"
-    calendar = "standard"
-    chart = "C"
-    retained_earnings_account = "3900"
-"#;
+use crate::store::NewCheckpoint;
+use crate::test_fixtures::{import_csv, one_entity_ledger};
 
 fn entity() -> EntityId {
     EntityId::new("E")
@@ -39,10 +12,7 @@ fn entity() -> EntityId {
 
 /// A ledger with one two-line entry per key, 1000 against 4000, in January.
 fn ledger_with(keys: &[&str]) -> Ledger {
-    let mut ledger = Ledger::from_store(Store::open_in_memory().unwrap(), crate::ids::UserId::new("auditor"));
-    ledger
-        .apply_setup(&SetupFile::parse(SETUP, "setup.toml").unwrap(), "setup.toml")
-        .unwrap();
+    let mut ledger = one_entity_ledger("auditor");
     import(&mut ledger, keys);
     ledger
 }
@@ -54,8 +24,7 @@ fn import(ledger: &mut Ledger, keys: &[&str]) {
         journal.push_str(&format!("{key},2026-01-{:02},1000,{amount}\n", index + 2));
         journal.push_str(&format!("{key},2026-01-{:02},4000,-{amount}\n", index + 2));
     }
-    let reader = CsvJournalReader::new(journal.as_bytes(), "j.csv", Module::Ledger).unwrap();
-    ledger.import_journals(&entity(), reader, true, "j.csv").unwrap();
+    import_csv(ledger, &journal).unwrap();
 }
 
 fn check(ledger: &mut Ledger, scope: VerifyScope) -> VerifyReport {
@@ -235,13 +204,11 @@ fn balances_first_made_after_the_checkpoint_are_checked_too() {
     // they are there, found when one is deleted from the file.
     let mut ledger = ledger_with(&["A", "B"]);
     checkpoint(&mut ledger);
-    let reader = CsvJournalReader::new(
-        "entry,date,account,amount\nF1,2026-02-03,1000,4.00\nF1,2026-02-03,4000,-4.00\n".as_bytes(),
-        "j.csv",
-        Module::Ledger,
+    import_csv(
+        &mut ledger,
+        "entry,date,account,amount\nF1,2026-02-03,1000,4.00\nF1,2026-02-03,4000,-4.00\n",
     )
     .unwrap();
-    ledger.import_journals(&entity(), reader, true, "j.csv").unwrap();
     let routine = check(&mut ledger, VerifyScope::SinceCheckpoint);
     assert_eq!(routine.entries_checked, 1);
     assert!(routine.findings.is_empty(), "{:?}", routine.findings);

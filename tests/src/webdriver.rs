@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 /// The key W3C WebDriver names element references with.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// Times the page's text is read again when its body was replaced while being read.
+const STALE_BODY_RETRIES: usize = 5;
 
 pub struct Browser {
     driver: Child,
@@ -96,6 +98,12 @@ impl Browser {
     }
 
     fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_command(method, path, body)
+            .unwrap_or_else(|error| panic!("WebDriver {method} {path}: {error}"))
+    }
+
+    /// A WebDriver command; the error WebDriver answered (`{"error": …, "message": …}`) as Err.
+    fn try_command(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Value> {
         let url = format!("{}{path}", self.base);
         let response = match method {
             "GET" => agent().get(&url).call(),
@@ -105,9 +113,9 @@ impl Browser {
         let mut response = response.unwrap_or_else(|error| panic!("WebDriver {method} {path}: {error}"));
         let value: Value = response.body_mut().read_json().expect("WebDriver answers JSON");
         if value["value"]["error"].is_string() {
-            panic!("WebDriver {method} {path}: {}", value["value"]);
+            return Err(value["value"].clone());
         }
-        value
+        Ok(value)
     }
 
     fn session_command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -133,13 +141,20 @@ impl Browser {
             .to_owned()
     }
 
-    /// The page's text as a person reads it.
+    /// The page's text as a person reads it. A page that reloads itself (the board while a run
+    /// is under way) can replace its body between finding it and reading it: the body is then
+    /// found again, up to [`STALE_BODY_RETRIES`] times.
     pub fn text(&self) -> String {
-        let body = self.find("body");
-        self.session_command("GET", &format!("/element/{body}/text"), None)
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        for _ in 0..STALE_BODY_RETRIES {
+            let body = self.find("body");
+            let path = format!("/session/{}/element/{body}/text", self.session);
+            match self.try_command("GET", &path, None) {
+                Ok(value) => return value["value"].as_str().unwrap_or_default().to_owned(),
+                Err(error) if error["error"] == "stale element reference" => continue,
+                Err(error) => panic!("WebDriver GET {path}: {error}"),
+            }
+        }
+        panic!("the page's body was replaced {STALE_BODY_RETRIES} times while its text was read")
     }
 
     /// An element by CSS selector; panics naming the selector and the page when there is none.

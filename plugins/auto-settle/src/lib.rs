@@ -10,7 +10,9 @@
 //! settles with the k-th oldest credit, which is what matching each line against the oldest
 //! open opposite line, in date order, gives.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::BuildHasherDefault;
 
 use closebook_plugin_sdk::chrono::NaiveDate;
 use closebook_plugin_sdk::rust_decimal::Decimal;
@@ -172,8 +174,12 @@ type MatchKey = (Decimal, Vec<Dimension>);
 /// its credits apart.
 #[derive(Default)]
 struct OpenItems {
-    /// Per key, the debits and the credits.
-    groups: BTreeMap<MatchKey, (Vec<Age>, Vec<Age>)>,
+    /// Per key, the debits and the credits. Hashed, not ordered: a close reads hundreds of
+    /// thousands of lines, and ordered keys cost a decimal comparison at every level of the
+    /// tree (bench/results.md has the step's fuel before and after). The groups' order never
+    /// shows: [`OpenItems::pairs`] sorts what it returns. The hasher's keys are fixed, so a
+    /// rerun consumes the same fuel too.
+    groups: HashMap<MatchKey, (Vec<Age>, Vec<Age>), BuildHasherDefault<DefaultHasher>>,
     lines: usize,
 }
 

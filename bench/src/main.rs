@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use closebook_bench::{generate, measure, results, serve_load, verify_load};
+use closebook_bench::{generate, grow_load, measure, results, serve_load, verify_load};
 use std::path::PathBuf;
 
 /// The allocator the closebook binary uses, so that the raw-SQLite ceiling measured in this
@@ -51,6 +51,22 @@ enum Command {
         /// The journal's currencies.
         #[arg(long, value_enum, default_value_t = generate::Currencies::Mixed)]
         currencies: generate::Currencies,
+    },
+    /// Measure an import into the full benchmark ledger beside the same import into the
+    /// organization with no entries (alternating, fresh copies): does the import slow down, or
+    /// take more memory, as the ledger grows?
+    ImportOnTop {
+        /// Entries of the benchmark ledger imported into (about three lines each).
+        #[arg(long, default_value_t = 1_000_000)]
+        ledger_entries: u64,
+        /// Entries to import: the benchmark journal's first ones, under new keys.
+        #[arg(long, default_value_t = 200_000)]
+        entries: u64,
+        /// Rounds; the median of each figure is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[command(flatten)]
+        binaries: Binaries,
     },
     /// Generate, import, report, close and compare; print the table and write it to --results.
     Run {
@@ -208,6 +224,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             println!("peak memory of the import: {} MiB", figures.peak_rss_bytes >> 20);
+        }
+        Command::ImportOnTop {
+            ledger_entries,
+            entries,
+            runs,
+            binaries,
+        } => {
+            let Binaries {
+                closebook,
+                plugins,
+                work,
+            } = binaries.prepared()?;
+            let options = measure::Options {
+                entries: ledger_entries,
+                runs,
+                peer_runs: 0,
+                closebook: measure::absolute(&closebook)?,
+                plugins,
+                work: measure::absolute(&work)?,
+                currencies: generate::Currencies::Mixed,
+            };
+            let figures = grow_load::run(&options, entries, runs)?;
+            let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+            println!("{date}, {}\n", results::machine());
+            print!("{}", grow_load::table(&figures));
         }
         Command::Run {
             entries,

@@ -14,6 +14,7 @@ use closebook_ledger::ids::{EntityId, PeriodName, UserId};
 use closebook_ledger::report;
 use sha2::{Digest, Sha256};
 use std::fs::File;
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -256,20 +257,7 @@ pub fn measure_import(
     generated: &generate::Generated,
 ) -> anyhow::Result<ImportFigures> {
     let journal = data.join("journal.csv");
-    let template = options.work.join("template.db");
-    remove_database(&template)?;
-    closebook(
-        options,
-        &template,
-        &["setup", "apply", path_text(&data.join("setup.toml"))?],
-    )?;
-    closebook(
-        options,
-        &template,
-        &["import", "rates", path_text(&data.join("rates.csv"))?],
-    )?;
-    // Checkpointed, so that the main file alone holds the template.
-    rusqlite::Connection::open(&template)?.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    let template = setup_template(options, data)?;
     let ledger_db = options.work.join("ledger.db");
     let raw_db = options.work.join("raw.db");
     let (mut raw, mut minimal, mut imports, mut peak_rss) = (Vec::new(), Vec::new(), Vec::new(), 0);
@@ -309,6 +297,61 @@ pub fn measure_import(
         peak_rss_bytes: peak_rss,
         ledger_db,
     })
+}
+
+/// The benchmark organization without a journal (setup applied, rates imported), written to
+/// `template.db` in the work folder and checkpointed, so that the main file alone holds it.
+pub(crate) fn setup_template(options: &Options, data: &Path) -> anyhow::Result<PathBuf> {
+    let template = options.work.join("template.db");
+    remove_database(&template)?;
+    closebook(
+        options,
+        &template,
+        &["setup", "apply", path_text(&data.join("setup.toml"))?],
+    )?;
+    closebook(
+        options,
+        &template,
+        &["import", "rates", path_text(&data.join("rates.csv"))?],
+    )?;
+    rusqlite::Connection::open(&template)?.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    Ok(template)
+}
+
+/// The first `entries` entries of the benchmark journal under new keys (`prefix` for the `E`
+/// that starts each key), written to the work folder: postings spread over the year as the
+/// journal's are, none of them already in the benchmark ledger.
+pub(crate) fn write_renamed_journal(options: &Options, entries: u64, prefix: char) -> anyhow::Result<PathBuf> {
+    let source = options.data_folder().join("journal.csv");
+    let target = options.work.join(format!("{prefix}-{entries}.csv"));
+    let reader = BufReader::new(File::open(&source).with_context(|| format!("opening {}", source.display()))?);
+    let mut writer = std::io::BufWriter::new(File::create(&target)?);
+    let mut keys = 0;
+    let mut last_key = String::new();
+    for (index, line) in reader.lines().enumerate() {
+        let line = line?;
+        if index == 0 {
+            writeln!(writer, "{line}")?;
+            continue;
+        }
+        let key = line.split(',').next().unwrap_or_default();
+        if key != last_key {
+            if keys == entries {
+                break;
+            }
+            keys += 1;
+            last_key = key.to_owned();
+        }
+        let renamed = line
+            .strip_prefix('E')
+            .with_context(|| format!("a journal line whose key does not start with E: {line}"))?;
+        writeln!(writer, "{prefix}{renamed}")?;
+    }
+    writer.flush()?;
+    if keys < entries {
+        bail!("the benchmark journal holds {keys} entries, fewer than the {entries} asked for");
+    }
+    Ok(target)
 }
 
 /// The benchmark ledger: set up, rates and the journal posted, made once per size with

@@ -8,8 +8,7 @@
 use crate::generate::ENTITY;
 use crate::measure::{self, ChildRun, Options};
 use anyhow::{Context as _, bail};
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// One figure: the median wall time and the largest peak memory of its runs.
@@ -20,7 +19,7 @@ pub struct Figure {
 }
 
 impl Figure {
-    fn of(runs: &[ChildRun]) -> Self {
+    pub(crate) fn of(runs: &[ChildRun]) -> Self {
         Self {
             wall: measure::median(runs.iter().map(|run| run.wall).collect()),
             max_rss_bytes: runs.iter().map(|run| run.max_rss_bytes).max().unwrap_or(0),
@@ -56,7 +55,7 @@ pub fn run(options: &Options, before: Option<&Path>, runs: usize) -> anyhow::Res
     });
     let (template, _) = measure::ledger_template(before_options.as_ref().unwrap_or(options))?;
     let month_entries = options.entries / 12;
-    let month = write_month_journal(options, month_entries)?;
+    let month = measure::write_renamed_journal(options, month_entries, 'M')?;
 
     let after_db = options.work.join("verify-after.db");
     measure::copy_database(&template, &after_db)?;
@@ -139,39 +138,6 @@ fn verify(options: &Options, database: &Path, arguments: &[&str], expected: &str
         );
     }
     Ok(run)
-}
-
-/// The first `entries` entries of the benchmark journal under new keys (`M…` for `E…`): a
-/// month's worth of postings, spread over the year as the journal is, none already posted.
-fn write_month_journal(options: &Options, entries: u64) -> anyhow::Result<PathBuf> {
-    let data = options.data_folder();
-    let source = data.join("journal.csv");
-    let target = options.work.join(format!("month-{entries}.csv"));
-    let reader = BufReader::new(std::fs::File::open(&source).with_context(|| format!("opening {}", source.display()))?);
-    let mut writer = std::io::BufWriter::new(std::fs::File::create(&target)?);
-    let mut keys = 0;
-    let mut last_key = String::new();
-    for (index, line) in reader.lines().enumerate() {
-        let line = line?;
-        if index == 0 {
-            writeln!(writer, "{line}")?;
-            continue;
-        }
-        let key = line.split(',').next().unwrap_or_default();
-        if key != last_key {
-            if keys == entries {
-                break;
-            }
-            keys += 1;
-            last_key = key.to_owned();
-        }
-        let renamed = line
-            .strip_prefix('E')
-            .with_context(|| format!("a journal line whose key does not start with E: {line}"))?;
-        writeln!(writer, "M{renamed}")?;
-    }
-    writer.flush()?;
-    Ok(target)
 }
 
 /// The figures as a Markdown table.

@@ -4,7 +4,7 @@
 
 use closebook_bench::generate::Currencies;
 use closebook_bench::measure::{self, Options};
-use closebook_bench::{results, verify_load};
+use closebook_bench::{grow_load, results, verify_load};
 use closebook_tests::{closebook_binary, plugin_wasm};
 
 /// Entries of the smoke run: enough for every kind of entry the generator makes.
@@ -101,6 +101,38 @@ fn the_verify_benchmark_checks_from_a_checkpoint_on_a_small_ledger() {
     );
     let table = verify_load::table(&figures, Some(closebook_binary()), closebook_binary());
     assert!(table.contains("after that month"), "{table}");
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+#[test]
+fn the_import_on_top_benchmark_imports_into_the_full_and_the_empty_ledger() {
+    // Proves `closebook-bench import-on-top` end to end on the debug binary: both imports
+    // posted every new entry (the benchmark refuses a ledger without exactly the entries it
+    // held plus the journal's), the last one into the full ledger, and a journal larger than
+    // the benchmark's is refused.
+    let (work, options) = smoke_options("grow");
+    let figures = grow_load::run(&options, SMOKE_ENTRIES / 4, 1).unwrap();
+    assert_eq!(figures.entries, SMOKE_ENTRIES / 4);
+    assert!(figures.lines > 2 * figures.entries, "{} lines", figures.lines);
+    assert!(figures.into_empty.max_rss_bytes > 0 && figures.into_full.max_rss_bytes > 0);
+    assert_eq!(
+        rusqlite_count(&work.join("grow.db"), "SELECT COUNT(*) FROM entries"),
+        i64::try_from(SMOKE_ENTRIES + SMOKE_ENTRIES / 4).unwrap()
+    );
+    assert_eq!(
+        rusqlite_count(
+            &work.join("grow.db"),
+            "SELECT COUNT(*) FROM entries WHERE entry_key LIKE 'G%'"
+        ),
+        i64::try_from(SMOKE_ENTRIES / 4).unwrap()
+    );
+    let table = grow_load::table(&figures);
+    assert!(
+        table.contains(&format!("the benchmark ledger of {SMOKE_ENTRIES} entries")),
+        "{table}"
+    );
+    let refused = grow_load::run(&options, SMOKE_ENTRIES + 1, 1).unwrap_err().to_string();
+    assert!(refused.contains("give 1 to 2000"), "{refused}");
     std::fs::remove_dir_all(&work).unwrap();
 }
 

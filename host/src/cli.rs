@@ -245,7 +245,8 @@ pub enum ImportCommand {
         /// The source module of the lines (module access is checked per module).
         #[arg(long, value_enum, default_value_t = ModuleArg::Ledger)]
         module: ModuleArg,
-        /// Post the entries now instead of keeping them as drafts.
+        /// Post the entries now instead of keeping them as drafts. Entries that need approval
+        /// (setup's [[journal_approval]]) stay drafts until another user approves them.
         #[arg(long)]
         post: bool,
         /// After the command, print on stderr where its time went: each phase (span) with its
@@ -295,13 +296,48 @@ fn parse_delimiter(text: &str) -> Result<u8, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum JournalCommand {
-    /// Post draft entries: the ones named, or every draft of the entity.
+    /// Post draft entries: the ones named, or every draft of the entity. A draft that needs
+    /// approval posts once approved; named before that it is refused, otherwise it waits.
     Post {
         /// The legal entity, e.g. ACME-US.
         #[arg(long)]
         entity: String,
         /// Entry keys to post (default: all drafts).
         keys: Vec<String>,
+    },
+    /// Submit drafts that need approval (setup's [[journal_approval]]) to a second person.
+    Submit {
+        /// The legal entity, e.g. ACME-US.
+        #[arg(long)]
+        entity: String,
+        /// Entry keys of the drafts to submit.
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Approve submitted drafts (needs journal.approve; never your own): they post with
+    /// `journal post`.
+    Approve {
+        /// The legal entity, e.g. ACME-US.
+        #[arg(long)]
+        entity: String,
+        /// Entry keys of the drafts to approve.
+        #[arg(required = true)]
+        keys: Vec<String>,
+        /// A note kept with the approval.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Reject a submitted draft with the reason (needs journal.approve; never your own); its
+    /// preparer may submit it again.
+    Reject {
+        /// The legal entity, e.g. ACME-US.
+        #[arg(long)]
+        entity: String,
+        /// Entry key of the draft to reject.
+        key: String,
+        /// What the preparer must fix.
+        #[arg(long)]
+        reason: String,
     },
     /// Reverse a posted entry with a new entry dated in an open period.
     Reverse {

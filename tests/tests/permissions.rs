@@ -119,6 +119,21 @@ fn write_commands(ledger: &Ledger) -> Vec<(&'static str, Vec<String>, String)> {
             "post entries to ACME-US".to_owned(),
         ),
         (
+            "journal.import",
+            owned(&["journal", "submit", "--entity", "ACME-US", "LATE-1"]),
+            "import journals into ACME-US".to_owned(),
+        ),
+        (
+            "journal.approve",
+            owned(&["journal", "approve", "--entity", "ACME-US", "LATE-1"]),
+            "approve journals of ACME-US".to_owned(),
+        ),
+        (
+            "journal.approve",
+            owned(&["journal", "reject", "--entity", "ACME-US", "LATE-1", "--reason", "no"]),
+            "approve journals of ACME-US".to_owned(),
+        ),
+        (
             "journal.reverse",
             owned(&[
                 "journal",

@@ -71,6 +71,9 @@ pub struct ImportSummary {
     pub repeated: usize,
     /// The entity's ledger sequence after the import.
     pub sequence: i64,
+    /// Drafts left unposted because they need approval (and have none yet).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub awaiting_approval: Vec<EntryKey>,
 }
 
 /// A change of period status, for the report of a mass period close.
@@ -397,7 +400,22 @@ impl Ledger {
                 refusals: Vec::new(),
                 progress,
             };
-            let (sequence, action) = if post {
+            let (sequence, action) = if post && !db.approval_rules(entity)?.is_empty() {
+                // Some journals of the entity need approval: the file imports as drafts, then
+                // those that need none post in the same transaction, and the rest wait.
+                let first_new_draft = db.last_draft_id()? + 1;
+                import.run(Drafts, KeepDrafts, &rules, items)?;
+                let new_drafts: Vec<_> = db
+                    .drafts(entity)?
+                    .into_iter()
+                    .filter(|draft| draft.id >= first_new_draft)
+                    .collect();
+                let posted = post_drafts_in(db, entity, &user, new_drafts, WaitingDrafts::Keep)?;
+                import.summary.posted = posted.posted;
+                import.summary.drafted = posted.drafted;
+                import.summary.awaiting_approval = posted.awaiting_approval;
+                (posted.sequence, "import.journals.post")
+            } else if post {
                 let writer = Posting {
                     batch: PostingBatch::begin(db, entity, &user)?,
                     statements: PostingStatements::prepare(db)?,
@@ -431,13 +449,14 @@ impl Ledger {
         })
     }
 
-    /// Posts the entity's drafts (those named, or all). All or nothing.
+    /// Posts the entity's drafts (those named, or all). All or nothing. A draft that needs
+    /// approval (`approval`) posts only once approved: named, it is refused until then; with no
+    /// keys named, it is left as a draft and listed in the summary's `awaiting_approval`.
     pub fn post_drafts(&mut self, entity: &EntityId, keys: &[EntryKey]) -> Result<ImportSummary, LedgerError> {
         self.authorize(Permission::JournalPost, Some(entity))?;
         let user = self.actor.user.clone();
         let actor = self.actor.clone();
         self.store.write(|db| {
-            let rules = posting_rules(db, entity, &user, PostingOptions::default())?;
             let mut drafts = db.drafts(entity)?;
             if !keys.is_empty() {
                 for key in keys {
@@ -449,35 +468,12 @@ impl Ledger {
                 }
                 drafts.retain(|draft| keys.contains(&draft.key));
             }
-            let mut batch = PostingBatch::begin(db, entity, &user)?;
-            let mut refusals = Vec::new();
-            let mut summary = ImportSummary::default();
-            for draft in drafts {
-                let entry: NewEntry = serde_json::from_str(&draft.body)
-                    .map_err(|error| LedgerError::Invalid(format!("draft {} is unreadable: {error}", draft.key)))?;
-                summary.entries_read += 1;
-                summary.lines_read += entry.lines.len();
-                match rules.validate(&entry) {
-                    Err(entry_refusals) => refusals.extend(entry_refusals),
-                    Ok(valid) => {
-                        db.delete_draft(draft.id)?;
-                        batch.post(
-                            db,
-                            valid,
-                            &Provenance {
-                                source: format!("import:{}", draft.source),
-                                ..Provenance::default()
-                            },
-                        )?;
-                        summary.posted += 1;
-                    }
-                }
-            }
-            if !refusals.is_empty() {
-                return Err(LedgerError::Refused(refusals));
-            }
-            summary.sequence = batch.sequence();
-            batch.finish(db)?;
+            let waiting = if keys.is_empty() {
+                WaitingDrafts::Keep
+            } else {
+                WaitingDrafts::Refuse
+            };
+            let summary = post_drafts_in(db, entity, &user, drafts, waiting)?;
             db.append_audit(&actor, "journal.post", Some(entity), &json!({ "summary": summary }))?;
             Ok(summary)
         })
@@ -640,6 +636,79 @@ impl Ledger {
     pub fn entities(&mut self) -> Result<Vec<Entity>, LedgerError> {
         self.store.read(|db| db.entities())
     }
+}
+
+/// What posting drafts does with one that needs approval and is not approved.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WaitingDrafts {
+    /// Refuse the whole posting, naming it (it was named to post).
+    Refuse,
+    /// Leave it a draft and list it in the summary.
+    Keep,
+}
+
+/// Posts `drafts` of the entity, in order, in the caller's transaction: every one or none.
+fn post_drafts_in(
+    db: &Db<'_>,
+    entity: &EntityId,
+    user: &UserId,
+    drafts: Vec<crate::store::Draft>,
+    waiting: WaitingDrafts,
+) -> Result<ImportSummary, LedgerError> {
+    let rules = posting_rules(db, entity, user, PostingOptions::default())?;
+    let approval_rules = db.approval_rules(entity)?;
+    let mut batch = PostingBatch::begin(db, entity, user)?;
+    let mut refusals = Vec::new();
+    let mut not_approved = Vec::new();
+    let mut summary = ImportSummary::default();
+    for draft in drafts {
+        let entry = crate::approval::draft_entry(&draft)?;
+        summary.entries_read += 1;
+        summary.lines_read += entry.lines.len();
+        match rules.validate(&entry) {
+            Err(entry_refusals) => refusals.extend(entry_refusals),
+            Ok(valid) => {
+                if let Some(reason) = crate::approval::approval_reason(&approval_rules, &valid) {
+                    let latest = db.latest_approval_event(entity, &draft.key)?;
+                    let state = crate::approval::ApprovalState::of(latest.as_ref(), &draft.fingerprint);
+                    if !matches!(state, crate::approval::ApprovalState::Approved { .. }) {
+                        match waiting {
+                            WaitingDrafts::Keep => {
+                                summary.drafted += 1;
+                                summary.awaiting_approval.push(draft.key);
+                            }
+                            WaitingDrafts::Refuse => {
+                                not_approved.push(format!("draft {} is {} ({reason})", draft.key, state.describe()))
+                            }
+                        }
+                        continue;
+                    }
+                }
+                db.delete_draft(draft.id)?;
+                batch.post(
+                    db,
+                    valid,
+                    &Provenance {
+                        source: format!("import:{}", draft.source),
+                        ..Provenance::default()
+                    },
+                )?;
+                summary.posted += 1;
+            }
+        }
+    }
+    if !refusals.is_empty() {
+        return Err(LedgerError::Refused(refusals));
+    }
+    if !not_approved.is_empty() {
+        return Err(LedgerError::Invalid(format!(
+            "nothing posted: {}; a draft that needs approval posts once another user with journal.approve approved it (`closebook journal submit`, then `closebook journal approve`)",
+            not_approved.join("; ")
+        )));
+    }
+    summary.sequence = batch.sequence();
+    batch.finish(db)?;
+    Ok(summary)
 }
 
 /// Loads everything the posting rules need about an entity, for `user`.
@@ -1496,7 +1565,7 @@ A,2026-01-10,4000,-100.00
                      ALTER TABLE close_events DROP COLUMN identity; ALTER TABLE audit_log DROP COLUMN hash;
                      ALTER TABLE close_events DROP COLUMN record; ALTER TABLE close_events DROP COLUMN hash;
                      DROP TABLE user_passwords; DROP TABLE api_tokens; DROP TABLE web_sessions;
-                     DROP TABLE verify_checkpoints;",
+                     DROP TABLE verify_checkpoints; DROP TABLE journal_approval_rules; DROP TABLE draft_approvals;",
                 )
                 .unwrap();
         }

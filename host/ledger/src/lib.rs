@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod account;
+pub mod approval;
 pub mod calendar;
 pub mod close_task;
 pub mod credential;

@@ -11,6 +11,7 @@ use crate::entity::Entity;
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, CalendarId, ChartId, CurrencyCode, EntityId, RateType};
 use crate::money::parse_amount_text;
+use crate::period::Module;
 use crate::rate::ExchangeRate;
 use crate::store::Db;
 use chrono::NaiveDate;
@@ -45,6 +46,8 @@ pub struct SetupFile {
     pub grants: Vec<GrantSetup>,
     #[serde(default)]
     pub security: Option<SecuritySetup>,
+    #[serde(default, rename = "journal_approval")]
+    pub journal_approvals: Vec<JournalApprovalSetup>,
 }
 
 impl SetupFile {
@@ -56,7 +59,22 @@ impl SetupFile {
             || !self.roles.is_empty()
             || !self.grants.is_empty()
             || self.security.is_some()
+            || !self.journal_approvals.is_empty()
     }
+}
+
+/// `[[journal_approval]]`: journals of an entity that need a second person's approval before
+/// they post (`approval`): every journal, or those of `module`, optionally only those whose
+/// debits in accounting currency exceed `above`. The rules a file gives an entity replace the
+/// ones it had. A control over who may post alone, so applying them needs `users.admin`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalApprovalSetup {
+    pub entity: String,
+    #[serde(default)]
+    pub module: Option<String>,
+    #[serde(default)]
+    pub above: Option<String>,
 }
 
 /// `[security]`: the ledger's administrator (named on its first setup) and whether `--as` may
@@ -350,6 +368,7 @@ pub fn apply(db: &Db<'_>, setup: &SetupFile) -> Result<SetupSummary, LedgerError
         summary.entities += 1;
     }
     apply_roles_and_grants(db, setup)?;
+    apply_journal_approvals(db, &setup.journal_approvals)?;
     if let Some(security) = &setup.security {
         if !db.user_ids()?.contains(&security.administrator) {
             return Err(invalid(format!(
@@ -466,6 +485,51 @@ fn apply_user_access(db: &Db<'_>, user: &UserSetup) -> Result<(), LedgerError> {
         }
     }
     db.set_user_access(&user.id, user.blocked, user.os_user.as_deref())
+}
+
+/// Replaces the approval rules of every entity the file gives rules.
+fn apply_journal_approvals(db: &Db<'_>, approvals: &[JournalApprovalSetup]) -> Result<(), LedgerError> {
+    let mut rules: std::collections::BTreeMap<&str, Vec<crate::store::ApprovalRule>> = Default::default();
+    for approval in approvals {
+        let entity = EntityId::new(approval.entity.clone());
+        if db.entity(&entity)?.is_none() {
+            return Err(invalid(format!(
+                "a [[journal_approval]] names entity {entity}, which does not exist; declare it with [[entity]]"
+            )));
+        }
+        let module = match approval.module.as_deref() {
+            None => None,
+            Some(text) => Some(Module::parse(text).ok_or_else(|| {
+                invalid(format!(
+                    "[[journal_approval]] of entity {entity}: module `{text}` is not one of {}",
+                    Module::ALL.map(Module::as_str).join(", ")
+                ))
+            })?),
+        };
+        let above = match approval.above.as_deref() {
+            None => None,
+            Some(text) => match crate::money::parse_decimal(text) {
+                Ok(above) if !above.is_sign_negative() => Some(above),
+                _ => {
+                    return Err(invalid(format!(
+                        "[[journal_approval]] of entity {entity}: above = \"{text}\" is not an amount of zero or more, like \"10000.00\""
+                    )));
+                }
+            },
+        };
+        let entity_rules = rules.entry(approval.entity.as_str()).or_default();
+        if entity_rules.iter().any(|rule| rule.module == module) {
+            return Err(invalid(format!(
+                "entity {entity} has two [[journal_approval]] rules for {}: give one",
+                module.map_or("every module", Module::as_str)
+            )));
+        }
+        entity_rules.push(crate::store::ApprovalRule { module, above });
+    }
+    for (entity, entity_rules) in rules {
+        db.replace_approval_rules(&EntityId::new(entity.to_owned()), &entity_rules)?;
+    }
+    Ok(())
 }
 
 fn apply_roles_and_grants(db: &Db<'_>, setup: &SetupFile) -> Result<(), LedgerError> {

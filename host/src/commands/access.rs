@@ -56,6 +56,10 @@ pub fn needs(command: &Command) -> Vec<Need> {
             needs
         }
         Command::Journal(JournalCommand::Post { entity, .. }) => vec![one(JournalPost, entity)],
+        Command::Journal(JournalCommand::Submit { entity, .. }) => vec![one(JournalImport, entity)],
+        Command::Journal(JournalCommand::Approve { entity, .. } | JournalCommand::Reject { entity, .. }) => {
+            vec![one(JournalApprove, entity)]
+        }
         Command::Journal(JournalCommand::Reverse { entity, .. }) => vec![one(JournalReverse, entity)],
         Command::Journal(JournalCommand::List { entity, .. }) => vec![one(LedgerRead, entity)],
         Command::Period(PeriodCommand::List { entity, .. }) => vec![one(LedgerRead, entity)],

@@ -1,9 +1,10 @@
-//! `closebook journal post|reverse|list`.
+//! `closebook journal post|submit|approve|reject|reverse|list`.
 
 use super::Context;
 use crate::cli::{Format, JournalCommand};
 use crate::output::{Table, print, print_json, print_table};
 use anyhow::Context as _;
+use closebook_ledger::approval::{DraftApproval, draft_approvals};
 use closebook_ledger::ids::{EntityId, EntryKey, PeriodName};
 
 pub fn run(context: &Context, command: JournalCommand) -> anyhow::Result<()> {
@@ -15,8 +16,43 @@ pub fn run(context: &Context, command: JournalCommand) -> anyhow::Result<()> {
                 .post_drafts(&EntityId::new(entity.clone()), &keys)
                 .with_context(|| format!("posting drafts of entity {entity}"))?;
             print(&format!(
-                "posted {} entries ({} lines) in {entity}; ledger sequence is now {}\n",
-                summary.posted, summary.lines_read, summary.sequence
+                "posted {} entries ({} lines) in {entity}; ledger sequence is now {}{}\n",
+                summary.posted,
+                summary.lines_read,
+                summary.sequence,
+                super::import::awaiting_approval_note(&entity, &summary)
+            ))
+        }
+        JournalCommand::Submit { entity, keys } => {
+            let keys: Vec<EntryKey> = keys.into_iter().map(EntryKey::new).collect();
+            context
+                .open_ledger()?
+                .submit_drafts(&EntityId::new(entity.clone()), &keys)
+                .with_context(|| format!("submitting drafts of entity {entity}"))?;
+            print(&format!(
+                "submitted {} for approval in {entity}: another user with journal.approve approves them with `closebook journal approve --entity {entity} KEY...`\n",
+                list(&keys)
+            ))
+        }
+        JournalCommand::Approve { entity, keys, note } => {
+            let keys: Vec<EntryKey> = keys.into_iter().map(EntryKey::new).collect();
+            context
+                .open_ledger()?
+                .approve_drafts(&EntityId::new(entity.clone()), &keys, &note)
+                .with_context(|| format!("approving drafts of entity {entity}"))?;
+            print(&format!(
+                "approved {} in {entity}: post them with `closebook journal post --entity {entity} KEY...`\n",
+                list(&keys)
+            ))
+        }
+        JournalCommand::Reject { entity, key, reason } => {
+            let key = EntryKey::new(key);
+            context
+                .open_ledger()?
+                .reject_draft(&EntityId::new(entity.clone()), &key, &reason)
+                .with_context(|| format!("rejecting draft {key} of entity {entity}"))?;
+            print(&format!(
+                "rejected {key} in {entity}; its preparer may submit it again\n"
             ))
         }
         JournalCommand::Reverse {
@@ -49,16 +85,39 @@ pub fn run(context: &Context, command: JournalCommand) -> anyhow::Result<()> {
             let entity_id = EntityId::new(entity.clone());
             let mut ledger = context.open_ledger()?;
             if drafts {
-                let drafts = ledger.read(|db| db.drafts(&entity_id))?;
-                let mut table = Table::new(&[("Entry", false), ("Source", false)]);
-                for draft in &drafts {
-                    table.row(vec![draft.key.to_string(), draft.source.clone()]);
+                let user = ledger.user().clone();
+                let drafts = ledger.read(|db| draft_approvals(db, &entity_id, &user))?;
+                let approval = |found: &DraftApproval| match &found.reason {
+                    None => "not needed".to_owned(),
+                    Some(_) => found.state.describe(),
+                };
+                let mut table = Table::new(&[
+                    ("Entry", false),
+                    ("Source", false),
+                    ("Prepared by", false),
+                    ("Approval", false),
+                ]);
+                for found in &drafts {
+                    table.row(vec![
+                        found.draft.key.to_string(),
+                        found.draft.source.clone(),
+                        found.draft.created_by.to_string(),
+                        approval(found),
+                    ]);
                 }
                 return match format.format {
                     Format::Json => print_json(
                         &drafts
                             .iter()
-                            .map(|draft| serde_json::json!({"entry": draft.key, "source": draft.source}))
+                            .map(|found| {
+                                serde_json::json!({
+                                    "entry": found.draft.key,
+                                    "source": found.draft.source,
+                                    "prepared_by": found.draft.created_by,
+                                    "approval_needed": found.reason,
+                                    "approval": approval(found),
+                                })
+                            })
                             .collect::<Vec<_>>(),
                     ),
                     other => print_table(&table, other),
@@ -90,4 +149,9 @@ pub fn run(context: &Context, command: JournalCommand) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// Entry keys as a list for a sentence.
+fn list(keys: &[EntryKey]) -> String {
+    keys.iter().map(EntryKey::as_str).collect::<Vec<_>>().join(", ")
 }

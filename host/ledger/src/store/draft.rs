@@ -20,8 +20,11 @@ pub struct ExistingKey {
 pub struct Draft {
     pub id: i64,
     pub key: EntryKey,
+    pub fingerprint: String,
     pub body: String,
     pub source: String,
+    /// Who imported it: its preparer.
+    pub created_by: UserId,
 }
 
 impl Db<'_> {
@@ -59,16 +62,18 @@ impl Db<'_> {
     }
 
     pub fn drafts(&self, entity: &EntityId) -> Result<Vec<Draft>, LedgerError> {
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT id, entry_key, body, source FROM drafts WHERE entity_id = ?1 ORDER BY id")?;
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id, entry_key, fingerprint, body, source, created_by FROM drafts WHERE entity_id = ?1 ORDER BY id",
+        )?;
         all(&mut statement, [entity.as_str()], |row| {
             let fields = Fields::new(row, "drafts", &["id"]);
             Ok(Draft {
                 id: fields.integer("id")?,
                 key: EntryKey(fields.text("entry_key")?),
+                fingerprint: fields.text("fingerprint")?,
                 body: fields.text("body")?,
                 source: fields.text("source")?,
+                created_by: UserId(fields.text("created_by")?),
             })
         })
     }
@@ -80,6 +85,14 @@ impl Db<'_> {
             [entity.as_str()],
             |row| row.get(0),
         )?)
+    }
+
+    /// The largest id of the drafts there now (0 when none): a draft inserted after it, in the
+    /// same transaction, gets a larger one.
+    pub fn last_draft_id(&self) -> Result<i64, LedgerError> {
+        Ok(self
+            .connection
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM drafts", [], |row| row.get(0))?)
     }
 
     pub fn delete_draft(&self, draft_id: i64) -> Result<(), LedgerError> {

@@ -12,6 +12,7 @@
 //! balances it changes).
 
 mod account;
+mod approval;
 mod audit;
 mod balance;
 mod balance_update;
@@ -38,6 +39,7 @@ mod step_run;
 mod test_support;
 mod user;
 
+pub use approval::{ApprovalAction, ApprovalEvent, ApprovalRule};
 pub use audit::AuditRecord;
 pub use balance::{AccountRows, BalanceRecord};
 pub use calendar::PeriodsVersion;

@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_8,
     MIGRATION_9,
     MIGRATION_10,
+    MIGRATION_11,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -458,4 +459,32 @@ CREATE TABLE verify_checkpoints (
 CREATE INDEX verify_checkpoints_by_entity ON verify_checkpoints (entity_id, id);
 CREATE TRIGGER verify_checkpoints_no_update BEFORE UPDATE ON verify_checkpoints BEGIN SELECT RAISE(ABORT, 'verification checkpoints are append-only'); END;
 CREATE TRIGGER verify_checkpoints_no_delete BEFORE DELETE ON verify_checkpoints BEGIN SELECT RAISE(ABORT, 'verification checkpoints are append-only'); END;
+"#;
+
+/// Journal approval (maker-checker, issue 20). `journal_approval_rules` says which journals of an
+/// entity need a second person's approval before they post: every journal, or those of one
+/// module, optionally only above an amount (the entry's debits in accounting currency). It is
+/// configuration, replaced per entity by `setup apply`. `draft_approvals` is the append-only
+/// history of each draft's submission, approval and rejection, bound to the draft's fingerprint:
+/// an approval is of exactly the content approved.
+const MIGRATION_11: &str = r#"
+CREATE TABLE journal_approval_rules (
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    module TEXT NOT NULL,
+    above TEXT,
+    PRIMARY KEY (entity_id, module)
+);
+CREATE TABLE draft_approvals (
+    id INTEGER PRIMARY KEY,
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    entry_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('submitted', 'approved', 'rejected')),
+    user_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    note TEXT NOT NULL
+);
+CREATE INDEX draft_approvals_by_key ON draft_approvals (entity_id, entry_key, id);
+CREATE TRIGGER draft_approvals_no_update BEFORE UPDATE ON draft_approvals BEGIN SELECT RAISE(ABORT, 'draft approvals are append-only'); END;
+CREATE TRIGGER draft_approvals_no_delete BEFORE DELETE ON draft_approvals BEGIN SELECT RAISE(ABORT, 'draft approvals are append-only'); END;
 "#;

@@ -1,0 +1,320 @@
+//! Journal approval (maker-checker): setup can require that journals of an entity, or of one of
+//! its modules, optionally only above an amount, are approved by a second person before they
+//! post. Such a journal imports as a draft. Its preparer submits it (`journal submit`); another
+//! user with `journal.approve` approves it or rejects it with a reason; only an approved draft
+//! posts (`journal post`). Every step is audited and kept in the draft's approval history, bound
+//! to the draft's fingerprint, so an approval is of exactly the content approved. The approver
+//! is never the preparer: neither the user who imported the draft nor the one who submitted it.
+
+use crate::access::Permission;
+use crate::error::LedgerError;
+use crate::ids::{EntityId, EntryKey, UserId};
+use crate::journal::PostingOptions;
+use crate::journal::{NewEntry, ValidEntry};
+use crate::ledger::{Ledger, posting_rules};
+use crate::store::{ApprovalAction, ApprovalEvent, ApprovalRule, Db, Draft};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+/// An entry's debits in accounting currency: the amount an approval threshold compares.
+pub fn debits(entry: &ValidEntry) -> Decimal {
+    entry
+        .lines
+        .iter()
+        .map(|line| line.accounting_amount)
+        .filter(|amount| amount.is_sign_positive())
+        .sum()
+}
+
+/// Why `entry` needs approval under `rules`, or `None` when it does not.
+pub fn approval_reason(rules: &[ApprovalRule], entry: &ValidEntry) -> Option<String> {
+    let debits = debits(entry);
+    rules
+        .iter()
+        .filter(|rule| rule.module.is_none_or(|module| module == entry.module))
+        .find(|rule| rule.above.is_none_or(|above| debits > above))
+        .map(|rule| {
+            let scope = match rule.module {
+                Some(module) => format!("{} journals", module.as_str()),
+                None => "journals".to_owned(),
+            };
+            match rule.above {
+                Some(above) => format!("{scope} above {above} need approval; its debits are {debits}"),
+                None => format!("{scope} need approval"),
+            }
+        })
+}
+
+/// Where a draft that needs approval stands, for its current content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApprovalState {
+    /// Never submitted, or submitted with other content than it has now.
+    NotSubmitted,
+    Submitted {
+        by: UserId,
+    },
+    Approved {
+        by: UserId,
+    },
+    Rejected {
+        by: UserId,
+        reason: String,
+    },
+}
+
+impl ApprovalState {
+    /// The state the latest event gives a draft of `fingerprint`.
+    pub fn of(latest: Option<&ApprovalEvent>, fingerprint: &str) -> Self {
+        match latest {
+            Some(event) if event.fingerprint == fingerprint => match event.action {
+                ApprovalAction::Submitted => ApprovalState::Submitted { by: event.user.clone() },
+                ApprovalAction::Approved => ApprovalState::Approved { by: event.user.clone() },
+                ApprovalAction::Rejected => ApprovalState::Rejected {
+                    by: event.user.clone(),
+                    reason: event.note.clone(),
+                },
+            },
+            _ => ApprovalState::NotSubmitted,
+        }
+    }
+
+    /// The state in words, for lists and refusals.
+    pub fn describe(&self) -> String {
+        match self {
+            ApprovalState::NotSubmitted => "not submitted".to_owned(),
+            ApprovalState::Submitted { by } => format!("submitted by {by}, waiting for approval"),
+            ApprovalState::Approved { by } => format!("approved by {by}"),
+            ApprovalState::Rejected { by, reason } => format!("rejected by {by}: {reason}"),
+        }
+    }
+}
+
+/// A draft with what its approval needs: why it needs one (`None`: it needs none) and where it
+/// stands.
+#[derive(Clone, Debug)]
+pub struct DraftApproval {
+    pub draft: Draft,
+    pub reason: Option<String>,
+    pub state: ApprovalState,
+}
+
+/// The entity's drafts with their approval, in import order. A draft that no longer validates
+/// (its period closed since, say) is listed as needing no approval: posting refuses it anyway.
+pub fn draft_approvals(db: &Db<'_>, entity: &EntityId, user: &UserId) -> Result<Vec<DraftApproval>, LedgerError> {
+    let rules = db.approval_rules(entity)?;
+    let posting = posting_rules(db, entity, user, PostingOptions::default())?;
+    db.drafts(entity)?
+        .into_iter()
+        .map(|draft| {
+            let reason = if rules.is_empty() {
+                None
+            } else {
+                let entry = draft_entry(&draft)?;
+                posting
+                    .validate(&entry)
+                    .ok()
+                    .and_then(|valid| approval_reason(&rules, &valid))
+            };
+            let latest = db.latest_approval_event(entity, &draft.key)?;
+            let state = ApprovalState::of(latest.as_ref(), &draft.fingerprint);
+            Ok(DraftApproval { draft, reason, state })
+        })
+        .collect()
+}
+
+/// The entry a draft holds.
+pub(crate) fn draft_entry(draft: &Draft) -> Result<NewEntry, LedgerError> {
+    serde_json::from_str(&draft.body)
+        .map_err(|error| LedgerError::Invalid(format!("draft {} is unreadable: {error}", draft.key)))
+}
+
+fn refused(message: String) -> LedgerError {
+    LedgerError::Invalid(message)
+}
+
+impl Ledger {
+    /// Submits the entity's drafts `keys` for approval. Each must need approval and be neither
+    /// waiting nor approved. All or nothing.
+    pub fn submit_drafts(&mut self, entity: &EntityId, keys: &[EntryKey]) -> Result<(), LedgerError> {
+        self.authorize(Permission::JournalImport, Some(entity))?;
+        self.record_approval_steps(entity, keys, ApprovalAction::Submitted, "")
+    }
+
+    /// Approves the entity's submitted drafts `keys`, with an optional note. The approver may
+    /// not be a draft's preparer. All or nothing.
+    pub fn approve_drafts(&mut self, entity: &EntityId, keys: &[EntryKey], note: &str) -> Result<(), LedgerError> {
+        self.authorize(Permission::JournalApprove, Some(entity))?;
+        self.record_approval_steps(entity, keys, ApprovalAction::Approved, note)
+    }
+
+    /// Rejects the entity's submitted draft `key`, with its reason. The preparer may submit it
+    /// again.
+    pub fn reject_draft(&mut self, entity: &EntityId, key: &EntryKey, reason: &str) -> Result<(), LedgerError> {
+        self.authorize(Permission::JournalApprove, Some(entity))?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(refused(format!(
+                "rejecting draft {key} needs a reason: give --reason \"what the preparer must fix\""
+            )));
+        }
+        self.record_approval_steps(entity, std::slice::from_ref(key), ApprovalAction::Rejected, reason)
+    }
+
+    fn record_approval_steps(
+        &mut self,
+        entity: &EntityId,
+        keys: &[EntryKey],
+        action: ApprovalAction,
+        note: &str,
+    ) -> Result<(), LedgerError> {
+        if keys.is_empty() {
+            return Err(refused("name at least one draft entry key".to_owned()));
+        }
+        let actor = self.actor().clone();
+        let user = actor.user.clone();
+        self.store().write(|db| {
+            db.require_entity(entity)?;
+            let drafts = draft_approvals(db, entity, &user)?;
+            let at = crate::now_text();
+            for key in keys {
+                let Some(found) = drafts.iter().find(|found| &found.draft.key == key) else {
+                    return Err(refused(format!(
+                        "entity {entity} has no draft entry {key}: list the drafts with `closebook journal list --entity {entity} --drafts`"
+                    )));
+                };
+                check_step(entity, found, action, &user)?;
+                db.insert_approval_event(
+                    entity,
+                    key,
+                    &ApprovalEvent {
+                        fingerprint: found.draft.fingerprint.clone(),
+                        action,
+                        user: user.clone(),
+                        at: at.clone(),
+                        note: note.to_owned(),
+                    },
+                )?;
+            }
+            let audit_action = match action {
+                ApprovalAction::Submitted => "journal.submit",
+                ApprovalAction::Approved => "journal.approve",
+                ApprovalAction::Rejected => "journal.reject",
+            };
+            db.append_audit(&actor, audit_action, Some(entity), &json!({ "entries": keys, "note": note }))
+        })
+    }
+}
+
+/// Refuses `action` on a draft where it stands, or by `user` when they prepared it.
+fn check_step(
+    entity: &EntityId,
+    found: &DraftApproval,
+    action: ApprovalAction,
+    user: &UserId,
+) -> Result<(), LedgerError> {
+    let key = &found.draft.key;
+    if found.reason.is_none() {
+        return Err(refused(format!(
+            "draft {key} of entity {entity} needs no approval: post it with `closebook journal post --entity {entity} {key}`"
+        )));
+    }
+    let state = &found.state;
+    match action {
+        ApprovalAction::Submitted => match state {
+            ApprovalState::NotSubmitted | ApprovalState::Rejected { .. } => Ok(()),
+            ApprovalState::Submitted { .. } | ApprovalState::Approved { .. } => Err(refused(format!(
+                "draft {key} of entity {entity} is {} already: nothing to submit",
+                state.describe()
+            ))),
+        },
+        ApprovalAction::Approved | ApprovalAction::Rejected => {
+            let ApprovalState::Submitted { by: submitter } = state else {
+                return Err(refused(format!(
+                    "draft {key} of entity {entity} is {}: only a submitted draft is approved or rejected; its preparer submits it with `closebook journal submit --entity {entity} {key}`",
+                    state.describe()
+                )));
+            };
+            let preparer = &found.draft.created_by;
+            if user == preparer || user == submitter {
+                return Err(refused(format!(
+                    "{user} prepared draft {key} of entity {entity} (imported by {preparer}, submitted by {submitter}): another user with journal.approve must {} it",
+                    if action == ApprovalAction::Approved {
+                        "approve"
+                    } else {
+                        "reject"
+                    }
+                )));
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::setup::SetupFile;
+    use crate::test_fixtures::{import_csv, one_entity_ledger};
+
+    fn ledger_with_rules(rules: &str) -> Ledger {
+        let mut ledger = one_entity_ledger("preparer");
+        ledger
+            .apply_setup(&SetupFile::parse(rules, "rules.toml").unwrap(), "rules.toml")
+            .unwrap();
+        ledger
+    }
+
+    fn entry(key: &str, amount: &str) -> String {
+        format!("entry,date,account,amount\n{key},2026-03-10,1000,{amount}\n{key},2026-03-10,4000,-{amount}\n")
+    }
+
+    #[test]
+    fn the_threshold_is_strict_and_counts_debits_only() {
+        // 100.00 is not above 100.00; 100.01 is. A two-line entry of 100.01 has debits 100.01,
+        // not 200.02 (credits do not count).
+        let mut ledger =
+            ledger_with_rules("[[journal_approval]]\nentity = \"E\"\nmodule = \"ledger\"\nabove = \"100.00\"\n");
+        let at_threshold = import_csv(&mut ledger, &entry("AT", "100.00")).unwrap();
+        assert_eq!((at_threshold.posted, at_threshold.awaiting_approval.len()), (1, 0));
+        let above = import_csv(&mut ledger, &entry("ABOVE", "100.01")).unwrap();
+        assert_eq!(above.posted, 0);
+        assert_eq!(above.awaiting_approval, [EntryKey::new("ABOVE")]);
+        let user = UserId::new("preparer");
+        let drafts = ledger
+            .read(|db| draft_approvals(db, &EntityId::new("E"), &user))
+            .unwrap();
+        assert_eq!(
+            drafts[0].reason.as_deref(),
+            Some("ledger journals above 100.00 need approval; its debits are 100.01")
+        );
+        assert_eq!(drafts[0].state, ApprovalState::NotSubmitted);
+    }
+
+    #[test]
+    fn an_approval_is_of_the_content_approved() {
+        // An event recorded for another fingerprint leaves the draft not submitted.
+        let event = ApprovalEvent {
+            fingerprint: "old".to_owned(),
+            action: ApprovalAction::Approved,
+            user: UserId::new("checker"),
+            at: String::new(),
+            note: String::new(),
+        };
+        assert_eq!(ApprovalState::of(Some(&event), "new"), ApprovalState::NotSubmitted);
+        assert_eq!(
+            ApprovalState::of(Some(&event), "old"),
+            ApprovalState::Approved {
+                by: UserId::new("checker")
+            }
+        );
+        assert_eq!(ApprovalState::of(None, "old"), ApprovalState::NotSubmitted);
+    }
+
+    #[test]
+    fn without_rules_every_journal_posts_as_before() {
+        let mut ledger = one_entity_ledger("preparer");
+        let summary = import_csv(&mut ledger, &entry("BIG", "1000000.00")).unwrap();
+        assert_eq!((summary.posted, summary.drafted), (1, 0));
+        assert!(summary.awaiting_approval.is_empty());
+    }
+}

@@ -154,6 +154,51 @@ fn every_api_call_goes_through_the_permission_check() {
 }
 
 #[test]
+fn a_journal_that_needs_approval_goes_through_the_api_with_maker_and_checker_apart() {
+    // ACME-US ledger journals above 10,000.00 need approval: bob's 12,000.00 entry imports as a
+    // draft, bob submits it, bob may not approve it (403, nothing written), alice approves it,
+    // and then it posts.
+    let ledger = demo_ledger();
+    let rules = ledger.write(
+        "approval.toml",
+        "[[journal_approval]]\nentity = \"ACME-US\"\nmodule = \"ledger\"\nabove = \"10000.00\"\n",
+    );
+    ledger.run(&["setup", "apply", &rules]).success();
+    let bob = create_token(&ledger, "bob", "imports");
+    let alice = create_token(&ledger, "alice", "controller");
+    let server = Server::start(&ledger, &[], &[]);
+    let before = ledger.entry_count("ACME-US");
+    let journal = "entry,date,account,amount\nBIG-1,2026-03-10,1500,12000.00\nBIG-1,2026-03-10,1000,-12000.00\n";
+    let (status, body) = read(
+        agent()
+            .post(&server.url("/api/v1/journals/import?entity=ACME-US&post=true&source=big.csv"))
+            .header("Authorization", &format!("Bearer {bob}"))
+            .send(journal),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["awaiting_approval"], json!(["BIG-1"]), "{body}");
+    assert_eq!(ledger.entry_count("ACME-US"), before);
+    let draft = json!({ "entity": "ACME-US", "entries": ["BIG-1"] });
+    let (status, body) = post_json(&server.url("/api/v1/journals/submit"), &bob, &draft);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_json(&server.url("/api/v1/journals/approve"), &bob, &draft);
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["error"],
+        "bob may not approve journals of ACME-US (needs journal.approve)"
+    );
+    let (status, body) = post_json(&server.url("/api/v1/journals/post"), &bob, &draft);
+    assert!(status >= 400, "an unapproved draft does not post: {body}");
+    assert_eq!(ledger.entry_count("ACME-US"), before);
+    let (status, body) = post_json(&server.url("/api/v1/journals/approve"), &alice, &draft);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_json(&server.url("/api/v1/journals/post"), &bob, &draft);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["posted"], 1);
+    assert_eq!(ledger.entry_count("ACME-US"), before + 1);
+}
+
+#[test]
 fn an_import_through_the_api_refuses_per_line_and_writes_nothing() {
     let ledger = demo_ledger();
     let bob = create_token(&ledger, "bob", "imports");

@@ -61,6 +61,9 @@ pub fn api_routes() -> ApiRoutes {
     .post("/api/v1/periods/access", period_access)
     .post("/api/v1/journals/import", import_journals)
     .post("/api/v1/journals/post", post_drafts)
+    .post("/api/v1/journals/submit", submit_drafts)
+    .post("/api/v1/journals/approve", approve_drafts)
+    .post("/api/v1/journals/reject", reject_draft)
     .post("/api/v1/journals/reverse", reverse)
     .post("/api/v1/settlements", settle)
     .get("/api/v1/closes", closes)
@@ -307,6 +310,74 @@ async fn post_drafts(State(state): State<SharedState>, caller: Caller, Json(requ
         .with_ledger(&caller.actor, move |ledger, _| Ok(ledger.post_drafts(&entity, &keys)?))
         .await?;
     to_json(&summary)
+}
+
+async fn submit_drafts(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Json(request): Json<PostRequest>,
+) -> ApiResult {
+    let entity = EntityId::new(request.entity);
+    let keys: Vec<EntryKey> = request.entries.into_iter().map(EntryKey::new).collect();
+    let answer = json!({ "submitted": keys });
+    state
+        .with_ledger(
+            &caller.actor,
+            move |ledger, _| Ok(ledger.submit_drafts(&entity, &keys)?),
+        )
+        .await?;
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize)]
+struct ApproveRequest {
+    entity: String,
+    /// The submitted drafts' keys.
+    entries: Vec<String>,
+    /// A note kept with the approval.
+    #[serde(default)]
+    note: String,
+}
+
+async fn approve_drafts(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Json(request): Json<ApproveRequest>,
+) -> ApiResult {
+    let entity = EntityId::new(request.entity);
+    let keys: Vec<EntryKey> = request.entries.into_iter().map(EntryKey::new).collect();
+    let answer = json!({ "approved": keys });
+    state
+        .with_ledger(&caller.actor, move |ledger, _| {
+            Ok(ledger.approve_drafts(&entity, &keys, &request.note)?)
+        })
+        .await?;
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize)]
+struct RejectRequest {
+    entity: String,
+    /// The submitted draft's key.
+    entry: String,
+    /// What the preparer must fix.
+    reason: String,
+}
+
+async fn reject_draft(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Json(request): Json<RejectRequest>,
+) -> ApiResult {
+    let entity = EntityId::new(request.entity);
+    let key = EntryKey::new(request.entry);
+    let answer = json!({ "rejected": key });
+    state
+        .with_ledger(&caller.actor, move |ledger, _| {
+            Ok(ledger.reject_draft(&entity, &key, &request.reason)?)
+        })
+        .await?;
+    Ok(Json(answer))
 }
 
 #[derive(Deserialize)]

@@ -113,6 +113,41 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "post",
+        path: "/api/v1/journals/submit",
+        summary: "Submit drafts that need approval",
+        query: &[],
+        body: Some(&[
+            ("entity", "string", true, "The entity"),
+            ("entries", "array", true, "The drafts' entry keys"),
+        ]),
+        permission: "journal.import",
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/journals/approve",
+        summary: "Approve submitted drafts prepared by someone else",
+        query: &[],
+        body: Some(&[
+            ("entity", "string", true, "The entity"),
+            ("entries", "array", true, "The submitted drafts' entry keys"),
+            ("note", "string", false, "A note kept with the approval"),
+        ]),
+        permission: "journal.approve",
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/journals/reject",
+        summary: "Reject a submitted draft prepared by someone else",
+        query: &[],
+        body: Some(&[
+            ("entity", "string", true, "The entity"),
+            ("entry", "string", true, "The submitted draft's entry key"),
+            ("reason", "string", true, "What the preparer must fix"),
+        ]),
+        permission: "journal.approve",
+    },
+    Operation {
+        method: "post",
         path: "/api/v1/journals/reverse",
         summary: "Reverse a posted entry",
         query: &[],

@@ -277,7 +277,7 @@ fn rewind_to_schema_3(database: &Path) {
              ALTER TABLE close_events DROP COLUMN identity; ALTER TABLE audit_log DROP COLUMN hash;
              ALTER TABLE close_events DROP COLUMN record; ALTER TABLE close_events DROP COLUMN hash;
              DROP TABLE user_passwords; DROP TABLE api_tokens; DROP TABLE web_sessions; DROP TABLE verify_checkpoints;
-             DROP TABLE journal_approval_rules; DROP TABLE draft_approvals;
+             DROP TABLE journal_approval_rules; DROP TABLE draft_approvals; DROP TABLE recurring_journals;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .unwrap();

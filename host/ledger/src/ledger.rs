@@ -1565,7 +1565,8 @@ A,2026-01-10,4000,-100.00
                      ALTER TABLE close_events DROP COLUMN identity; ALTER TABLE audit_log DROP COLUMN hash;
                      ALTER TABLE close_events DROP COLUMN record; ALTER TABLE close_events DROP COLUMN hash;
                      DROP TABLE user_passwords; DROP TABLE api_tokens; DROP TABLE web_sessions;
-                     DROP TABLE verify_checkpoints; DROP TABLE journal_approval_rules; DROP TABLE draft_approvals;",
+                     DROP TABLE verify_checkpoints; DROP TABLE journal_approval_rules; DROP TABLE draft_approvals;
+                     DROP TABLE recurring_journals;",
                 )
                 .unwrap();
         }

@@ -9,12 +9,13 @@ use crate::calendar::{FiscalCalendar, parse_fiscal_year_name};
 use crate::dimension::is_valid_dimension_text;
 use crate::entity::Entity;
 use crate::error::LedgerError;
-use crate::ids::{AccountNumber, CalendarId, ChartId, CurrencyCode, EntityId, RateType};
+use crate::ids::{AccountNumber, CalendarId, ChartId, CurrencyCode, EntityId, PeriodName, RateType};
 use crate::money::parse_amount_text;
 use crate::period::Module;
 use crate::rate::ExchangeRate;
 use crate::store::Db;
 use chrono::NaiveDate;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
@@ -48,6 +49,8 @@ pub struct SetupFile {
     pub security: Option<SecuritySetup>,
     #[serde(default, rename = "journal_approval")]
     pub journal_approvals: Vec<JournalApprovalSetup>,
+    #[serde(default, rename = "recurring_journal")]
+    pub recurring_journals: Vec<RecurringJournalSetup>,
 }
 
 impl SetupFile {
@@ -75,6 +78,42 @@ pub struct JournalApprovalSetup {
     pub module: Option<String>,
     #[serde(default)]
     pub above: Option<String>,
+}
+
+/// `[[recurring_journal]]`: a template the close step `builtin:recurring-journals` posts from
+/// (`recurring`). Amounts are text in the decimal grammar, never TOML floats.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecurringJournalSetup {
+    pub id: String,
+    pub entity: String,
+    pub description: String,
+    /// `monthly`, `quarterly` or `yearly`.
+    pub schedule: String,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub until: Option<String>,
+    pub lines: Vec<RecurringLineSetup>,
+}
+
+/// One line of a `[[recurring_journal]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecurringLineSetup {
+    pub account: String,
+    #[serde(default)]
+    pub dimensions: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub amount: Option<String>,
+    #[serde(default)]
+    pub percent_of: Option<String>,
+    #[serde(default)]
+    pub percent: Option<String>,
+    #[serde(default)]
+    pub balance: bool,
+    #[serde(default)]
+    pub description: String,
 }
 
 /// `[security]`: the ledger's administrator (named on its first setup) and whether `--as` may
@@ -272,6 +311,16 @@ pub struct SetupSummary {
     pub groups: usize,
     pub entities: usize,
     pub rates: usize,
+    /// `[[journal_approval]]` rules applied.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub journal_approval_rules: usize,
+    /// `[[recurring_journal]]` templates added or replaced.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recurring_journals: usize,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 impl SetupFile {
@@ -369,6 +418,11 @@ pub fn apply(db: &Db<'_>, setup: &SetupFile) -> Result<SetupSummary, LedgerError
     }
     apply_roles_and_grants(db, setup)?;
     apply_journal_approvals(db, &setup.journal_approvals)?;
+    summary.journal_approval_rules = setup.journal_approvals.len();
+    for recurring in &setup.recurring_journals {
+        apply_recurring_journal(db, recurring)?;
+        summary.recurring_journals += 1;
+    }
     if let Some(security) = &setup.security {
         if !db.user_ids()?.contains(&security.administrator) {
             return Err(invalid(format!(
@@ -485,6 +539,80 @@ fn apply_user_access(db: &Db<'_>, user: &UserSetup) -> Result<(), LedgerError> {
         }
     }
     db.set_user_access(&user.id, user.blocked, user.os_user.as_deref())
+}
+
+/// Checks a recurring journal template against the entity's chart and calendar and stores it.
+fn apply_recurring_journal(db: &Db<'_>, setup: &RecurringJournalSetup) -> Result<(), LedgerError> {
+    use crate::recurring::{RecurringTemplate, Schedule, TemplateLine};
+    let context = |problem: String| invalid(format!("recurring journal {}: {problem}", setup.id));
+    let entity_id = EntityId::new(setup.entity.clone());
+    let entity = db.entity(&entity_id)?.ok_or_else(|| {
+        context(format!(
+            "entity {} does not exist; declare it with [[entity]]",
+            setup.entity
+        ))
+    })?;
+    let schedule = match setup.schedule.as_str() {
+        "monthly" => Schedule::Monthly,
+        "quarterly" => Schedule::Quarterly,
+        "yearly" => Schedule::Yearly,
+        other => {
+            return Err(context(format!(
+                "schedule `{other}` is not monthly, quarterly or yearly"
+            )));
+        }
+    };
+    let amount = |text: &Option<String>, what: &str| -> Result<Option<Decimal>, LedgerError> {
+        text.as_deref()
+            .map(|text| {
+                crate::money::parse_decimal(text)
+                    .map_err(|error| context(format!("{what} = \"{text}\" is not an amount: {error}")))
+            })
+            .transpose()
+    };
+    let accounts = db.accounts(&entity.chart)?;
+    let mut lines = Vec::with_capacity(setup.lines.len());
+    for line in &setup.lines {
+        for account in std::iter::once(&line.account).chain(line.percent_of.as_ref()) {
+            if !accounts.iter().any(|known| known.number.as_str() == account) {
+                return Err(context(format!(
+                    "account {account} is not in chart {} of entity {}",
+                    entity.chart, setup.entity
+                )));
+            }
+        }
+        lines.push(TemplateLine {
+            account: AccountNumber::new(line.account.clone()),
+            dimensions: line.dimensions.clone(),
+            amount: amount(&line.amount, "amount")?,
+            percent_of: line.percent_of.clone().map(AccountNumber::new),
+            percent: amount(&line.percent, "percent")?,
+            balance: line.balance,
+            description: line.description.clone(),
+        });
+    }
+    let period = |text: &Option<String>, what: &str| -> Result<Option<PeriodName>, LedgerError> {
+        text.as_deref()
+            .map(|text| {
+                crate::calendar::FiscalCalendar::new(1)
+                    .map_err(|error| context(error.to_string()))?
+                    .period_named(text)
+                    .map(|found| found.name)
+                    .map_err(|_| context(format!("{what} = \"{text}\" is not a period like 2026-01")))
+            })
+            .transpose()
+    };
+    let template = RecurringTemplate {
+        id: setup.id.clone(),
+        entity: entity_id,
+        description: setup.description.clone(),
+        schedule,
+        from: period(&setup.from, "from")?,
+        until: period(&setup.until, "until")?,
+        lines,
+    };
+    template.check().map_err(invalid)?;
+    db.upsert_recurring_template(&template)
 }
 
 /// Replaces the approval rules of every entity the file gives rules.

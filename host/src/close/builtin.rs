@@ -50,6 +50,11 @@ pub fn run(
                 )
             }
         },
+        Builtin::RecurringJournals { templates } => {
+            let (message, posted) = post_recurring(context, &mut ledger, entity, templates.as_deref())?;
+            record.entries_posted = posted as i64;
+            message
+        }
         Builtin::Reports { folder } => {
             let folder = context.config.directory.join(folder);
             if context.dry_run {
@@ -151,6 +156,77 @@ fn post_adjustments(
         Module::Ledger,
     )?;
     Ok(ledger.import_journals(entity, reader, true, &source)?)
+}
+
+/// Posts the entity's recurring journals due in the period; returns the task's message and the
+/// entries posted. An entry already there for the period (posted, or a draft waiting for
+/// approval) is left alone, so running the step again posts nothing twice.
+fn post_recurring(
+    context: &CloseContext<'_>,
+    ledger: &mut Ledger,
+    entity: &EntityId,
+    named: Option<&[String]>,
+) -> anyhow::Result<(String, usize)> {
+    use closebook_ledger::recurring::{Generated, generate};
+    let period = &context.period;
+    let generated = ledger.read(|db| {
+        let target = EntityPeriods::of_entity(db, entity)?.named(period)?.clone();
+        let mut templates = db.recurring_templates(entity)?;
+        if let Some(named) = named {
+            for id in named {
+                if !templates.iter().any(|template| &template.id == id) {
+                    return Err(closebook_ledger::error::LedgerError::Invalid(format!(
+                        "entity {entity} has no recurring journal {id}: declare it in setup with [[recurring_journal]] id = \"{id}\""
+                    )));
+                }
+            }
+            templates.retain(|template| named.contains(&template.id));
+        }
+        generate(db, entity, &target, &templates)
+    })?;
+    let mut entries = Vec::new();
+    let mut existing = Vec::new();
+    let mut not_due = 0;
+    for (_, outcome) in generated {
+        match outcome {
+            Generated::Entry(entry) => entries.push(*entry),
+            Generated::Exists(key) => existing.push(key.to_string()),
+            Generated::NotDue => not_due += 1,
+        }
+    }
+    if context.dry_run {
+        return Ok((format!("dry run: would post {} recurring journals", entries.len()), 0));
+    }
+    let summary = if entries.is_empty() {
+        ImportSummary::default()
+    } else {
+        ledger.import_journals(
+            entity,
+            entries.into_iter().map(Ok),
+            true,
+            &format!("recurring:{period}"),
+        )?
+    };
+    let mut message = format!("{} recurring journals posted", summary.posted);
+    if !existing.is_empty() {
+        message.push_str(&format!(
+            ", {} already there for {period} ({})",
+            existing.len(),
+            existing.join(", ")
+        ));
+    }
+    if not_due > 0 {
+        message.push_str(&format!(", {not_due} not due in {period}"));
+    }
+    if !summary.awaiting_approval.is_empty() {
+        let keys: Vec<&str> = summary.awaiting_approval.iter().map(|key| key.as_str()).collect();
+        message.push_str(&format!(
+            "; {} need approval and wait as drafts: {}",
+            keys.len(),
+            keys.join(", ")
+        ));
+    }
+    Ok((message, summary.posted))
 }
 
 /// Writes the period's trial balance and statements as JSON, and the statements as printable

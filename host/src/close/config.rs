@@ -26,12 +26,13 @@ pub const DUE_WORKING_DAYS_MAX: u32 = 260;
 const DUE_DATE_CALENDAR_DAYS_PER_WORKING_DAY_MAX: u32 = 366;
 
 /// The built-in steps.
-pub const BUILTINS: [&str; 5] = [
+pub const BUILTINS: [&str; 6] = [
     "verify-journals-posted",
     "period-status",
     "trial-balance-check",
     "post-adjustments",
     "reports",
+    "recurring-journals",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -744,6 +745,9 @@ pub enum Builtin {
     /// Posts reviewed adjustment journals, each pinned by its SHA-256; `None` for an entity
     /// without a file (when the files are given per entity).
     PostAdjustments { files: AdjustmentFiles },
+    /// Posts the entity's recurring journals due in the period (setup's `[[recurring_journal]]`):
+    /// the templates named, or all of them.
+    RecurringJournals { templates: Option<Vec<String>> },
     /// Writes the period's reports into a folder (relative to close.toml).
     Reports { folder: PathBuf },
 }
@@ -785,6 +789,7 @@ impl Builtin {
             Builtin::TrialBalanceCheck => "trial-balance-check",
             Builtin::PostAdjustments { .. } => "post-adjustments",
             Builtin::Reports { .. } => "reports",
+            Builtin::RecurringJournals { .. } => "recurring-journals",
         }
     }
 
@@ -802,6 +807,7 @@ impl Builtin {
             "period-status" => &["status"],
             "post-adjustments" => &["file", "sha256", "files"],
             "reports" => &["folder"],
+            "recurring-journals" => &["templates"],
             _ => &[],
         };
         for key in object.keys() {
@@ -869,6 +875,25 @@ impl Builtin {
                         .and_then(|folder| folder.as_str())
                         .context("reports needs `folder`")?,
                 ),
+            },
+            "recurring-journals" => Builtin::RecurringJournals {
+                templates: match object.get("templates") {
+                    None => None,
+                    Some(templates) => Some(
+                        templates
+                            .as_array()
+                            .filter(|templates| !templates.is_empty())
+                            .and_then(|templates| {
+                                templates
+                                    .iter()
+                                    .map(|id| id.as_str().map(str::to_owned))
+                                    .collect::<Option<Vec<_>>>()
+                            })
+                            .context(
+                                "recurring-journals: `templates` is a list of template ids, e.g. [\"rent\"] (leave it out for every template of the entity)",
+                            )?,
+                    ),
+                },
             },
             other => unreachable!("{other} is in BUILTINS and has a parse arm"),
         })

@@ -232,8 +232,15 @@ fn setup_apply(context: &Context, file: &Path) -> anyhow::Result<()> {
     let summary = ledger
         .apply_setup(&setup, &source)
         .with_context(|| format!("applying {source}"))?;
+    let mut controls = String::new();
+    if summary.journal_approval_rules > 0 {
+        controls.push_str(&format!(", {} journal approval rules", summary.journal_approval_rules));
+    }
+    if summary.recurring_journals > 0 {
+        controls.push_str(&format!(", {} recurring journals", summary.recurring_journals));
+    }
     crate::output::print(&format!(
-        "applied {source}: {} currencies, {} calendars ({} fiscal years created), {} accounts, {} dimension values, {} groups, {} users, {} entities, {} rates\n",
+        "applied {source}: {} currencies, {} calendars ({} fiscal years created), {} accounts, {} dimension values, {} groups, {} users, {} entities, {} rates{controls}\n",
         summary.currencies,
         summary.calendars,
         summary.fiscal_years_created,

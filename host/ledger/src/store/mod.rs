@@ -31,6 +31,7 @@ mod line;
 mod period;
 mod posting;
 mod rate;
+mod recurring;
 mod row;
 mod schema;
 mod settlement;

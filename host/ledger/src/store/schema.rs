@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_9,
     MIGRATION_10,
     MIGRATION_11,
+    MIGRATION_12,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -487,4 +488,17 @@ CREATE TABLE draft_approvals (
 CREATE INDEX draft_approvals_by_key ON draft_approvals (entity_id, entry_key, id);
 CREATE TRIGGER draft_approvals_no_update BEFORE UPDATE ON draft_approvals BEGIN SELECT RAISE(ABORT, 'draft approvals are append-only'); END;
 CREATE TRIGGER draft_approvals_no_delete BEFORE DELETE ON draft_approvals BEGIN SELECT RAISE(ABORT, 'draft approvals are append-only'); END;
+"#;
+
+/// Recurring journal templates (`recurring.rs`): configuration per entity and id, as JSON,
+/// replaced by `setup apply`. The entries they generate are ordinary entries, keyed
+/// `REC-{id}-{period}`.
+const MIGRATION_12: &str = r#"
+CREATE TABLE recurring_journals (
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    id TEXT NOT NULL,
+    template TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (entity_id, id)
+);
 "#;

@@ -1,0 +1,177 @@
+//! Recurring journals (issue 20, DOMAIN.md section 15), through the real binary on the demo
+//! organization: templates in setup, posted by the close step `builtin:recurring-journals`.
+//!
+//! Worked figures: rent accrues 4,500.00 a month (6100 department 100 against 2100).
+//! Depreciation is quarterly, 0.5 % of the closing balance of 1500 Equipment, which is the
+//! opening 180,000.00 in ACME-US: 900.00 at the end of March (6300 department 300 against 1590).
+//! In April rent is 4,800.00 after the template changed; depreciation is not due.
+
+use closebook_tests::Ledger;
+use serde_json::Value;
+
+const TEMPLATES: &str = r#"
+[[recurring_journal]]
+id = "rent"
+entity = "ACME-US"
+description = "Office rent accrual"
+schedule = "monthly"
+lines = [
+  { account = "6100", amount = "RENT", dimensions = { department = "100" } },
+  { account = "2100", balance = true },
+]
+
+[[recurring_journal]]
+id = "depreciation"
+entity = "ACME-US"
+description = "Depreciation of equipment"
+schedule = "quarterly"
+lines = [
+  { account = "6300", percent_of = "1500", percent = "0.5", dimensions = { department = "300" } },
+  { account = "1590", balance = true },
+]
+"#;
+
+fn close_config(ledger: &Ledger, name: &str, config: &str) -> String {
+    ledger.write(
+        &format!("{name}.toml"),
+        &format!(
+            "[close]\nname = \"{name}\"\nentities = [\"ACME-US\"]\n\n[[task]]\nid = \"recurring\"\nname = \"Recurring journals\"\nowner = \"bob\"\nstep = \"builtin:recurring-journals\"\n{config}"
+        ),
+    )
+}
+
+/// The posted entry `key` of ACME-US in `period`, as `journal list` shows it.
+fn entry(ledger: &Ledger, period: &str, key: &str) -> Option<Value> {
+    let entries = ledger
+        .run(&[
+            "journal", "list", "--entity", "ACME-US", "--period", period, "--format", "json",
+        ])
+        .success()
+        .json();
+    entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["key"] == key)
+        .cloned()
+}
+
+fn amounts(entry: &Value) -> Vec<(String, String)> {
+    entry["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| {
+            (
+                line["account"].as_str().unwrap().to_owned(),
+                line["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn recurring_journals_post_once_per_period_and_a_changed_template_applies_from_the_next() {
+    let ledger = Ledger::with_demo_journals();
+    let templates = ledger.write("recurring.toml", &TEMPLATES.replace("RENT", "4500.00"));
+    ledger.run(&["setup", "apply", &templates]).success();
+
+    let march = close_config(&ledger, "recurring", "");
+    let run = ledger
+        .run(&["close", "run", "--config", &march, "--period", "2026-03"])
+        .success();
+    assert!(run.stdout.contains("2 recurring journals posted"), "{}", run.stdout);
+    let rent = entry(&ledger, "2026-03", "REC-rent-2026-03").expect("the rent entry posted");
+    assert_eq!(rent["date"], "2026-03-31");
+    assert_eq!(
+        amounts(&rent),
+        [("6100".into(), "4500.00".into()), ("2100".into(), "-4500.00".into())]
+    );
+    let depreciation = entry(&ledger, "2026-03", "REC-depreciation-2026-03").expect("the depreciation posted");
+    assert_eq!(
+        amounts(&depreciation),
+        [("6300".into(), "900.00".into()), ("1590".into(), "-900.00".into())]
+    );
+
+    // Generating again for March (another close with the same step) posts nothing twice.
+    let entries = ledger.entry_count("ACME-US");
+    let again = close_config(&ledger, "recurring-again", "");
+    let run = ledger
+        .run(&["close", "run", "--config", &again, "--period", "2026-03"])
+        .success();
+    assert!(
+        run.stdout
+            .contains("0 recurring journals posted, 2 already there for 2026-03"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(ledger.entry_count("ACME-US"), entries);
+
+    // The rent changes: March keeps 4,500.00, April posts 4,800.00; depreciation is not due.
+    let changed = ledger.write("recurring-2.toml", &TEMPLATES.replace("RENT", "4800.00"));
+    ledger.run(&["setup", "apply", &changed]).success();
+    let run = ledger
+        .run(&["close", "run", "--config", &march, "--period", "2026-04"])
+        .success();
+    assert!(
+        run.stdout.contains("1 recurring journals posted, 1 not due in 2026-04"),
+        "{}",
+        run.stdout
+    );
+    let april = entry(&ledger, "2026-04", "REC-rent-2026-04").expect("April's rent posted");
+    assert_eq!(amounts(&april)[0].1, "4800.00");
+    let march_rent = entry(&ledger, "2026-03", "REC-rent-2026-03").unwrap();
+    assert_eq!(amounts(&march_rent)[0].1, "4500.00");
+    assert!(entry(&ledger, "2026-04", "REC-depreciation-2026-04").is_none());
+    let verified = ledger.run(&["verify"]).success().stdout;
+    assert!(verified.contains("hash chain intact"), "{verified}");
+}
+
+#[test]
+fn a_template_that_cannot_post_is_refused_by_setup_and_an_unknown_one_by_the_step() {
+    let ledger = Ledger::with_demo_setup();
+    let unbalanced = ledger.write(
+        "unbalanced.toml",
+        "[[recurring_journal]]\nid = \"rent\"\nentity = \"ACME-US\"\ndescription = \"Rent\"\nschedule = \"monthly\"\nlines = [\n  { account = \"6100\", amount = \"4500.00\" },\n  { account = \"2100\", amount = \"-4499.99\" },\n]\n",
+    );
+    let message = ledger.run(&["setup", "apply", &unbalanced]).failure();
+    assert!(
+        message.contains("recurring journal rent: its fixed amounts sum to 0.01, not zero"),
+        "{message}"
+    );
+    let unknown_account = ledger.write(
+        "account.toml",
+        "[[recurring_journal]]\nid = \"rent\"\nentity = \"ACME-US\"\ndescription = \"Rent\"\nschedule = \"weekly\"\nlines = [\n  { account = \"6100\", amount = \"1.00\" },\n  { account = \"2100\", balance = true },\n]\n",
+    );
+    let message = ledger.run(&["setup", "apply", &unknown_account]).failure();
+    assert!(
+        message.contains("schedule `weekly` is not monthly, quarterly or yearly"),
+        "{message}"
+    );
+    let float = ledger.write(
+        "float.toml",
+        "[[recurring_journal]]\nid = \"rent\"\nentity = \"ACME-US\"\ndescription = \"Rent\"\nschedule = \"monthly\"\nlines = [\n  { account = \"9999\", amount = \"1.00\" },\n  { account = \"2100\", balance = true },\n]\n",
+    );
+    let message = ledger.run(&["setup", "apply", &float]).failure();
+    assert!(message.contains("account 9999 is not in chart GROUP"), "{message}");
+    let count = |sql: &str| -> i64 {
+        rusqlite::Connection::open(ledger.db())
+            .unwrap()
+            .query_row(sql, [], |row| row.get(0))
+            .unwrap()
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM recurring_journals"),
+        0,
+        "nothing was written"
+    );
+
+    let close = close_config(&ledger, "named", "config = { templates = [\"nope\"] }\n");
+    let run = ledger.run(&["close", "run", "--config", &close, "--period", "2026-01"]);
+    let shown = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        shown.contains("entity ACME-US has no recurring journal nope"),
+        "{shown}"
+    );
+    assert_eq!(ledger.entry_count("ACME-US"), 0);
+}

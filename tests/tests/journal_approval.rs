@@ -203,7 +203,11 @@ fn a_journal_above_the_threshold_posts_only_once_another_user_approved_it() {
         .find(|draft| draft["entry"] == "BIG")
         .unwrap()
         .clone();
-    assert_eq!(big["approval"], "rejected by alice: attach the invoice");
+    // The demo's users are declared (`trust_declared_users`), and the state says so.
+    assert_eq!(
+        big["approval"],
+        "rejected by alice: attach the invoice (identity declared, unverified)"
+    );
     assert_eq!(big["prepared_by"], "bob");
     let message = refused(&ledger, "bob", &["journal", "post", "--entity", "ACME-US", "BIG"]);
     assert!(
@@ -276,7 +280,7 @@ fn the_approver_is_never_the_preparer_and_a_waiting_draft_does_not_block_the_oth
     );
     assert!(
         message.contains(
-            "alice prepared draft ALICE-BIG of entity ACME-US (imported by alice, submitted by alice): another user with journal.approve must approve it"
+            "alice imported draft ALICE-BIG of entity ACME-US (imported by alice, submitted by alice): another user with journal.approve must approve it"
         ),
         "{message}"
     );
@@ -312,6 +316,82 @@ fn the_approver_is_never_the_preparer_and_a_waiting_draft_does_not_block_the_oth
     );
     let message = refused(&ledger, "alice", &["journal", "submit", "--entity", "ACME-US", "NOPE"]);
     assert!(message.contains("entity ACME-US has no draft entry NOPE"), "{message}");
+    // Neither the importer nor the submitter approves, each on their own: dave (a second
+    // controller) submits bob's SPLIT-1 and imports SPLIT-2, which bob submits.
+    ledger
+        .run(&[
+            "setup",
+            "apply",
+            &ledger.write(
+                "dave.toml",
+                "[[user]]\nid = \"dave\"\n\n[[grant]]\nrole = \"controller\"\nuser = \"dave\"\n",
+            ),
+        ])
+        .success();
+    let split = ledger.write(
+        "split.csv",
+        &journal(&[("SPLIT-1", "20000.00"), ("SPLIT-2", "30000.00")]),
+    );
+    let first = ledger.write("split-1.csv", &journal(&[("SPLIT-1", "20000.00")]));
+    let second = ledger.write("split-2.csv", &journal(&[("SPLIT-2", "30000.00")]));
+    ledger
+        .run_as("bob", &["import", "journals", &first, "--entity", "ACME-US"])
+        .success();
+    ledger
+        .run_as("dave", &["import", "journals", &second, "--entity", "ACME-US"])
+        .success();
+    ledger
+        .run_as("dave", &["journal", "submit", "--entity", "ACME-US", "SPLIT-1"])
+        .success();
+    ledger
+        .run_as("bob", &["journal", "submit", "--entity", "ACME-US", "SPLIT-2"])
+        .success();
+    let message = refused(
+        &ledger,
+        "dave",
+        &["journal", "approve", "--entity", "ACME-US", "SPLIT-1"],
+    );
+    assert!(
+        message.contains("dave submitted draft SPLIT-1 of entity ACME-US (imported by bob, submitted by dave)"),
+        "{message}"
+    );
+    let message = refused(
+        &ledger,
+        "dave",
+        &["journal", "approve", "--entity", "ACME-US", "SPLIT-2"],
+    );
+    assert!(
+        message.contains("dave imported draft SPLIT-2 of entity ACME-US (imported by dave, submitted by bob)"),
+        "{message}"
+    );
+    // A key named twice is one approval.
+    ledger
+        .run(&[
+            "journal", "approve", "--entity", "ACME-US", "SPLIT-1", "SPLIT-2", "SPLIT-1",
+        ])
+        .success();
+    assert_eq!(
+        approval_history(&ledger, "SPLIT-1"),
+        ["submitted by dave", "approved by alice"]
+    );
+    // Importing the same file again with --post posts the approved drafts, as a posting import
+    // posts the drafts it repeats.
+    let entries = ledger.entry_count("ACME-US");
+    let posted = ledger
+        .run_as("bob", &["import", "journals", &split, "--entity", "ACME-US", "--post"])
+        .success();
+    assert!(posted.stdout.contains("2 posted"), "{}", posted.stdout);
+    assert_eq!(ledger.entry_count("ACME-US"), entries + 2);
+    let connection = rusqlite::Connection::open(ledger.db()).unwrap();
+    let identity: String = connection
+        .query_row(
+            "SELECT identity FROM draft_approvals WHERE entry_key = 'SPLIT-1' AND action = 'approved'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(identity, "declared", "how alice's identity was proven is kept");
+
     // A rule naming an unknown module or a negative amount is refused by setup.
     let bad = ledger.write(
         "bad.toml",

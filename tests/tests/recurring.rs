@@ -139,20 +139,20 @@ fn a_template_that_cannot_post_is_refused_by_setup_and_an_unknown_one_by_the_ste
         message.contains("recurring journal rent: its fixed amounts sum to 0.01, not zero"),
         "{message}"
     );
-    let unknown_account = ledger.write(
-        "account.toml",
+    let weekly = ledger.write(
+        "weekly.toml",
         "[[recurring_journal]]\nid = \"rent\"\nentity = \"ACME-US\"\ndescription = \"Rent\"\nschedule = \"weekly\"\nlines = [\n  { account = \"6100\", amount = \"1.00\" },\n  { account = \"2100\", balance = true },\n]\n",
     );
-    let message = ledger.run(&["setup", "apply", &unknown_account]).failure();
+    let message = ledger.run(&["setup", "apply", &weekly]).failure();
     assert!(
         message.contains("schedule `weekly` is not monthly, quarterly or yearly"),
         "{message}"
     );
-    let float = ledger.write(
-        "float.toml",
+    let unknown_account = ledger.write(
+        "account.toml",
         "[[recurring_journal]]\nid = \"rent\"\nentity = \"ACME-US\"\ndescription = \"Rent\"\nschedule = \"monthly\"\nlines = [\n  { account = \"9999\", amount = \"1.00\" },\n  { account = \"2100\", balance = true },\n]\n",
     );
-    let message = ledger.run(&["setup", "apply", &float]).failure();
+    let message = ledger.run(&["setup", "apply", &unknown_account]).failure();
     assert!(message.contains("account 9999 is not in chart GROUP"), "{message}");
     let count = |sql: &str| -> i64 {
         rusqlite::Connection::open(ledger.db())

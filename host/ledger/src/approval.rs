@@ -6,7 +6,7 @@
 //! to the draft's fingerprint, so an approval is of exactly the content approved. The approver
 //! is never the preparer: neither the user who imported the draft nor the one who submitted it.
 
-use crate::access::Permission;
+use crate::access::{IdentityMethod, Permission};
 use crate::error::LedgerError;
 use crate::ids::{EntityId, EntryKey, UserId};
 use crate::journal::PostingOptions;
@@ -96,13 +96,34 @@ pub struct DraftApproval {
     pub draft: Draft,
     pub reason: Option<String>,
     pub state: ApprovalState,
+    /// How the identity of the user of the latest step for this content was proven, when there
+    /// is one (`declared` is unverified: `trust_declared_users`).
+    pub identity: Option<String>,
 }
 
-/// The entity's drafts with their approval, in import order. A draft that no longer validates
-/// (its period closed since, say) is listed as needing no approval: posting refuses it anyway.
+impl DraftApproval {
+    /// Where the draft stands, in words, saying when the user's identity was only declared.
+    pub fn describe(&self) -> String {
+        match (&self.reason, &self.identity) {
+            (None, _) => "not needed".to_owned(),
+            (Some(_), Some(identity)) if identity == IdentityMethod::Declared.as_str() => {
+                format!("{} (identity declared, unverified)", self.state.describe())
+            }
+            (Some(_), _) => self.state.describe(),
+        }
+    }
+}
+
+/// The entity's drafts with their approval, in import order. Whether a draft needs approval
+/// does not depend on who asks or on the period's status: its amounts are checked with the
+/// entity's chart, dimensions, currencies and rates, without the period's status and module
+/// access (which are checked when it posts). A draft whose amounts cannot be checked at all (a
+/// rate missing, say) is treated as needing approval, naming why.
 pub fn draft_approvals(db: &Db<'_>, entity: &EntityId, user: &UserId) -> Result<Vec<DraftApproval>, LedgerError> {
     let rules = db.approval_rules(entity)?;
-    let posting = posting_rules(db, entity, user, PostingOptions::default())?;
+    let mut posting = posting_rules(db, entity, user, PostingOptions::default())?;
+    posting.statuses.clear();
+    posting.access.clear();
     db.drafts(entity)?
         .into_iter()
         .map(|draft| {
@@ -110,14 +131,27 @@ pub fn draft_approvals(db: &Db<'_>, entity: &EntityId, user: &UserId) -> Result<
                 None
             } else {
                 let entry = draft_entry(&draft)?;
-                posting
-                    .validate(&entry)
-                    .ok()
-                    .and_then(|valid| approval_reason(&rules, &valid))
+                match posting.validate(&entry) {
+                    Ok(valid) => approval_reason(&rules, &valid),
+                    Err(refusals) => Some(format!(
+                        "its amounts cannot be checked against the approval rules ({}), so it is treated as needing approval; posting refuses it until that is fixed",
+                        refusals
+                            .first()
+                            .map_or_else(|| "refused".to_owned(), ToString::to_string)
+                    )),
+                }
             };
             let latest = db.latest_approval_event(entity, &draft.key)?;
             let state = ApprovalState::of(latest.as_ref(), &draft.fingerprint);
-            Ok(DraftApproval { draft, reason, state })
+            let identity = latest
+                .filter(|event| event.fingerprint == draft.fingerprint)
+                .map(|event| event.identity);
+            Ok(DraftApproval {
+                draft,
+                reason,
+                state,
+                identity,
+            })
         })
         .collect()
 }
@@ -170,14 +204,21 @@ impl Ledger {
         if keys.is_empty() {
             return Err(refused("name at least one draft entry key".to_owned()));
         }
+        // A key named twice is one step, recorded once.
+        let mut unique: Vec<&EntryKey> = Vec::with_capacity(keys.len());
+        for key in keys {
+            if !unique.contains(&key) {
+                unique.push(key);
+            }
+        }
         let actor = self.actor().clone();
         let user = actor.user.clone();
         self.store().write(|db| {
             db.require_entity(entity)?;
             let drafts = draft_approvals(db, entity, &user)?;
             let at = crate::now_text();
-            for key in keys {
-                let Some(found) = drafts.iter().find(|found| &found.draft.key == key) else {
+            for key in &unique {
+                let Some(found) = drafts.iter().find(|found| &found.draft.key == *key) else {
                     return Err(refused(format!(
                         "entity {entity} has no draft entry {key}: list the drafts with `closebook journal list --entity {entity} --drafts`"
                     )));
@@ -190,6 +231,7 @@ impl Ledger {
                         fingerprint: found.draft.fingerprint.clone(),
                         action,
                         user: user.clone(),
+                        identity: actor.method.as_str().to_owned(),
                         at: at.clone(),
                         note: note.to_owned(),
                     },
@@ -200,7 +242,7 @@ impl Ledger {
                 ApprovalAction::Approved => "journal.approve",
                 ApprovalAction::Rejected => "journal.reject",
             };
-            db.append_audit(&actor, audit_action, Some(entity), &json!({ "entries": keys, "note": note }))
+            db.append_audit(&actor, audit_action, Some(entity), &json!({ "entries": unique, "note": note }))
         })
     }
 }
@@ -237,7 +279,8 @@ fn check_step(
             let preparer = &found.draft.created_by;
             if user == preparer || user == submitter {
                 return Err(refused(format!(
-                    "{user} prepared draft {key} of entity {entity} (imported by {preparer}, submitted by {submitter}): another user with journal.approve must {} it",
+                    "{user} {} draft {key} of entity {entity} (imported by {preparer}, submitted by {submitter}): another user with journal.approve must {} it",
+                    if user == preparer { "imported" } else { "submitted" },
                     if action == ApprovalAction::Approved {
                         "approve"
                     } else {
@@ -297,6 +340,7 @@ mod tests {
             fingerprint: "old".to_owned(),
             action: ApprovalAction::Approved,
             user: UserId::new("checker"),
+            identity: "os-user".to_owned(),
             at: String::new(),
             note: String::new(),
         };
@@ -308,6 +352,34 @@ mod tests {
             }
         );
         assert_eq!(ApprovalState::of(None, "old"), ApprovalState::NotSubmitted);
+    }
+
+    #[test]
+    fn a_rule_for_close_steps_is_refused_naming_what_controls_them() {
+        let mut ledger = one_entity_ledger("preparer");
+        let error = ledger
+            .apply_setup(
+                &SetupFile::parse(
+                    "[[journal_approval]]\nentity = \"E\"\nmodule = \"close\"\n",
+                    "rules.toml",
+                )
+                .unwrap(),
+                "rules.toml",
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(
+                "module `close` is not a journal module: close steps' proposals are controlled by plugin.post"
+            ),
+            "{error}"
+        );
+        assert!(
+            ledger
+                .read(|db| db.approval_rules(&EntityId::new("E")))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

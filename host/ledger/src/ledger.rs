@@ -396,19 +396,23 @@ impl Ledger {
                 user: &user,
                 source,
                 drafts_possible: true,
+                drafts_repeated: Vec::new(),
                 summary: ImportSummary::default(),
                 refusals: Vec::new(),
                 progress,
             };
             let (sequence, action) = if post && !db.approval_rules(entity)?.is_empty() {
                 // Some journals of the entity need approval: the file imports as drafts, then
-                // those that need none post in the same transaction, and the rest wait.
+                // its drafts (new ones, and those it repeats, as a posting import posts them)
+                // post in the same transaction, except those waiting for approval.
                 let first_new_draft = db.last_draft_id()? + 1;
                 import.run(Drafts, KeepDrafts, &rules, items)?;
+                import.summary.repeated -= import.drafts_repeated.len();
+                let repeated: std::collections::HashSet<&EntryKey> = import.drafts_repeated.iter().collect();
                 let new_drafts: Vec<_> = db
                     .drafts(entity)?
                     .into_iter()
-                    .filter(|draft| draft.id >= first_new_draft)
+                    .filter(|draft| draft.id >= first_new_draft || repeated.contains(&draft.key))
                     .collect();
                 let posted = post_drafts_in(db, entity, &user, new_drafts, WaitingDrafts::Keep)?;
                 import.summary.posted = posted.posted;
@@ -751,6 +755,8 @@ struct JournalImport<'a, 'db> {
     /// Whether a key of the file may name a draft: false for a posting import into an entity
     /// with no drafts, which then skips the per-entry draft lookup.
     drafts_possible: bool,
+    /// Keys of the file that are drafts already, with the same content.
+    drafts_repeated: Vec<EntryKey>,
     summary: ImportSummary,
     refusals: Vec<EntryRefusal>,
     progress: &'a mut dyn FnMut(&ImportSummary),
@@ -852,6 +858,9 @@ impl JournalImport<'_, '_> {
             }
             // An identical posted entry, or a draft re-imported without --post.
             if existing.posted_entry_id.is_some() || !W::POSTS {
+                if existing.posted_entry_id.is_none() {
+                    self.drafts_repeated.push(entry.key.clone());
+                }
                 self.summary.repeated += 1;
                 return Ok(());
             }

@@ -6,7 +6,7 @@
 //! unit, half away from zero), or the balancing remainder. A template changed after its entry
 //! for a period posted leaves that entry alone; the new amounts apply from the next period.
 
-use crate::calendar::Period;
+use crate::calendar::{Period, PeriodKind};
 use crate::dimension::DimensionValues;
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, EntityId, EntryKey, PeriodName};
@@ -29,8 +29,13 @@ pub enum Schedule {
 }
 
 impl Schedule {
-    /// Whether the entry is due in `period` (an operating period).
+    /// Whether the entry is due in `period`: never in an opening or closing period, whose
+    /// entries are dated in the first or last month (a monthly entry there would post that
+    /// month twice).
     pub fn is_due(self, period: &Period) -> bool {
+        if period.kind != PeriodKind::Operating {
+            return false;
+        }
         let number = period.ordinal % 100;
         match self {
             Schedule::Monthly => true,
@@ -124,6 +129,12 @@ impl RecurringTemplate {
         let mut fixed_sum = Decimal::ZERO;
         for line in &self.lines {
             match line.amount_rule().map_err(context)? {
+                LineAmount::Fixed(amount) if amount.is_zero() => {
+                    return Err(context(format!(
+                        "the line on account {} has amount 0: leave the line out",
+                        line.account
+                    )));
+                }
                 LineAmount::Fixed(amount) => fixed_sum += amount,
                 LineAmount::PercentOf { .. } => formulas += 1,
                 LineAmount::Balance => balancing += 1,
@@ -135,6 +146,11 @@ impl RecurringTemplate {
         if balancing == 0 && formulas > 0 {
             return Err(context(
                 "a line with percent_of needs a balancing line (balance = true) to make the entry balance".to_owned(),
+            ));
+        }
+        if balancing == 1 && formulas == 0 && fixed_sum.is_zero() {
+            return Err(context(
+                "its fixed amounts already sum to zero, so the balancing line would be 0: leave it out".to_owned(),
             ));
         }
         if balancing == 0 && !fixed_sum.is_zero() {
@@ -165,13 +181,13 @@ impl RecurringTemplate {
 
     /// Its entry for `period`, dated the period's last day, with amounts from the period's
     /// closing balances (`closing`: an account's closing balance in accounting currency) rounded
-    /// to `minor_units` places.
+    /// to `minor_units` places; `None` when its amounts come to zero (nothing to post).
     pub fn entry(
         &self,
         period: &Period,
         closing: impl Fn(&AccountNumber) -> Decimal,
         minor_units: u32,
-    ) -> Result<NewEntry, LedgerError> {
+    ) -> Result<Option<NewEntry>, LedgerError> {
         let round =
             |amount: Decimal| amount.round_dp_with_strategy(minor_units, RoundingStrategy::MidpointAwayFromZero);
         let mut amounts = Vec::with_capacity(self.lines.len());
@@ -189,10 +205,13 @@ impl RecurringTemplate {
             });
         }
         let others: Decimal = amounts.iter().flatten().sum();
-        let lines = self
+        // A line whose amount comes to zero (a percentage of a zero balance, or a balancing
+        // line with nothing to balance) is left out: posting refuses zero lines.
+        let lines: Vec<NewLine> = self
             .lines
             .iter()
             .zip(amounts)
+            .filter(|(_, amount)| !amount.unwrap_or(-others).is_zero())
             .map(|(line, amount)| NewLine {
                 account: line.account.clone(),
                 dimensions: line.dimensions.clone(),
@@ -207,14 +226,17 @@ impl RecurringTemplate {
                 source_line: None,
             })
             .collect();
-        Ok(NewEntry {
+        if lines.len() < 2 {
+            return Ok(None);
+        }
+        Ok(Some(NewEntry {
             key: self.key(&period.name),
             date: period.end,
             period: None,
             description: self.description.clone(),
             module: Module::Ledger,
             lines,
-        })
+        }))
     }
 }
 
@@ -227,6 +249,8 @@ pub enum Generated {
     NotDue,
     /// Its entry for the period exists already (posted, or a draft waiting): left alone.
     Exists(EntryKey),
+    /// Due, but its amounts come to zero: nothing to post.
+    Zero,
 }
 
 /// Generates the due entries of `templates` for the entity's operating `period`, reading the
@@ -238,7 +262,11 @@ pub fn generate(
     templates: &[RecurringTemplate],
 ) -> Result<Vec<(String, Generated)>, LedgerError> {
     let trial_balance = crate::report::trial_balance(db, entity, &period.name, &[], false)?;
-    let minor_units = db.currencies()?.get(&trial_balance.currency).copied().unwrap_or(2);
+    let minor_units = db
+        .currencies()?
+        .get(&trial_balance.currency)
+        .copied()
+        .ok_or_else(|| LedgerError::not_found("currency", trial_balance.currency.as_str()))?;
     let closing = |account: &AccountNumber| {
         trial_balance
             .rows
@@ -257,8 +285,13 @@ pub fn generate(
             if db.existing_key(entity, &key)?.is_some() {
                 return Ok((template.id.clone(), Generated::Exists(key)));
             }
-            let entry = template.entry(period, closing, minor_units)?;
-            Ok((template.id.clone(), Generated::Entry(Box::new(entry))))
+            Ok((
+                template.id.clone(),
+                match template.entry(period, closing, minor_units)? {
+                    Some(entry) => Generated::Entry(Box::new(entry)),
+                    None => Generated::Zero,
+                },
+            ))
         })
         .collect()
 }
@@ -266,7 +299,6 @@ pub fn generate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calendar::PeriodKind;
     use crate::ids::FiscalYearName;
 
     fn period(number: i64) -> Period {
@@ -326,12 +358,41 @@ mod tests {
         let template = depreciation();
         for (balance, expected) in [("12345.70", "308.64"), ("12345.80", "308.65")] {
             let balance: Decimal = balance.parse().unwrap();
-            let entry = template.entry(&period(3), |_| balance, 2).unwrap();
+            let entry = template.entry(&period(3), |_| balance, 2).unwrap().unwrap();
             assert_eq!(entry.key.as_str(), "REC-depreciation-2026-03");
             assert_eq!(entry.date.to_string(), "2026-03-31");
             assert_eq!(entry.lines[0].amount.to_string(), expected);
             assert_eq!(entry.lines[1].amount, -entry.lines[0].amount);
         }
+    }
+
+    #[test]
+    fn nothing_is_due_in_an_opening_or_closing_period_and_zero_amounts_post_nothing() {
+        // A monthly template in FY2026-closing (dated 31 December) would post December twice.
+        let monthly = RecurringTemplate {
+            schedule: Schedule::Monthly,
+            ..depreciation()
+        };
+        for (kind, number) in [(PeriodKind::Opening, 0), (PeriodKind::Closing, 13)] {
+            let special = Period {
+                kind,
+                ordinal: 2026 * 100 + number,
+                ..period(12)
+            };
+            assert!(!monthly.is_due(&special), "{kind:?}");
+        }
+        // 2.5 % of a zero balance, or of 0.19 (0.00475, which rounds to 0.00), is nothing to
+        // post; of 0.20 it is 0.01.
+        assert_eq!(depreciation().entry(&period(3), |_| Decimal::ZERO, 2).unwrap(), None);
+        assert_eq!(
+            depreciation().entry(&period(3), |_| Decimal::new(19, 2), 2).unwrap(),
+            None
+        );
+        let cent = depreciation()
+            .entry(&period(3), |_| Decimal::new(20, 2), 2)
+            .unwrap()
+            .unwrap();
+        assert_eq!(cent.lines[0].amount.to_string(), "0.01");
     }
 
     #[test]
@@ -391,6 +452,20 @@ mod tests {
             ..depreciation()
         };
         assert!(bad_id.check().unwrap_err().contains("an id is 1 to 40 letters"));
+        let zero = RecurringTemplate {
+            lines: vec![
+                TemplateLine {
+                    amount: Some(Decimal::ZERO),
+                    ..line("6100")
+                },
+                TemplateLine {
+                    balance: true,
+                    ..line("2100")
+                },
+            ],
+            ..depreciation()
+        };
+        assert!(zero.check().unwrap_err().contains("has amount 0: leave the line out"));
         assert_eq!(depreciation().check(), Ok(()));
     }
 }

@@ -419,7 +419,13 @@ pub fn apply(db: &Db<'_>, setup: &SetupFile) -> Result<SetupSummary, LedgerError
     apply_roles_and_grants(db, setup)?;
     apply_journal_approvals(db, &setup.journal_approvals)?;
     summary.journal_approval_rules = setup.journal_approvals.len();
+    // The templates a file gives an entity replace the ones it had: a template left out (or
+    // renamed) stops posting.
+    let mut replaced = std::collections::BTreeSet::new();
     for recurring in &setup.recurring_journals {
+        if replaced.insert(recurring.entity.as_str()) {
+            db.delete_recurring_templates(&EntityId::new(recurring.entity.clone()))?;
+        }
         apply_recurring_journal(db, recurring)?;
         summary.recurring_journals += 1;
     }
@@ -591,24 +597,37 @@ fn apply_recurring_journal(db: &Db<'_>, setup: &RecurringJournalSetup) -> Result
             description: line.description.clone(),
         });
     }
+    // Operating periods only (YYYY-MM): they compare as text in calendar order.
     let period = |text: &Option<String>, what: &str| -> Result<Option<PeriodName>, LedgerError> {
         text.as_deref()
             .map(|text| {
-                crate::calendar::FiscalCalendar::new(1)
-                    .map_err(|error| context(error.to_string()))?
-                    .period_named(text)
-                    .map(|found| found.name)
-                    .map_err(|_| context(format!("{what} = \"{text}\" is not a period like 2026-01")))
+                let operating = text.len() == 7
+                    && text.as_bytes()[4] == b'-'
+                    && NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d").is_ok();
+                if operating {
+                    Ok(PeriodName::new(text.to_owned()))
+                } else {
+                    Err(context(format!(
+                        "{what} = \"{text}\" is not an operating period like 2026-01"
+                    )))
+                }
             })
             .transpose()
     };
+    let from = period(&setup.from, "from")?;
+    let until = period(&setup.until, "until")?;
+    if let (Some(from), Some(until)) = (&from, &until)
+        && from.as_str() > until.as_str()
+    {
+        return Err(context(format!("from = \"{from}\" is after until = \"{until}\"")));
+    }
     let template = RecurringTemplate {
         id: setup.id.clone(),
         entity: entity_id,
         description: setup.description.clone(),
         schedule,
-        from: period(&setup.from, "from")?,
-        until: period(&setup.until, "until")?,
+        from,
+        until,
         lines,
     };
     template.check().map_err(invalid)?;
@@ -627,6 +646,11 @@ fn apply_journal_approvals(db: &Db<'_>, approvals: &[JournalApprovalSetup]) -> R
         }
         let module = match approval.module.as_deref() {
             None => None,
+            Some("close") => {
+                return Err(invalid(format!(
+                    "[[journal_approval]] of entity {entity}: module `close` is not a journal module: close steps' proposals are controlled by plugin.post and task reviews (review = true); give ledger, receivables, payables or inventory"
+                )));
+            }
             Some(text) => Some(Module::parse(text).ok_or_else(|| {
                 invalid(format!(
                     "[[journal_approval]] of entity {entity}: module `{text}` is not one of {}",

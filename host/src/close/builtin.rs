@@ -44,10 +44,19 @@ pub fn run(
             Some(pin) => {
                 let summary = post_adjustments(context, &mut ledger, entity, pin)?;
                 record.entries_posted = summary.posted as i64;
-                format!(
+                let mut message = format!(
                     "{} adjustments posted, {} already posted",
                     summary.posted, summary.repeated
-                )
+                );
+                if !summary.awaiting_approval.is_empty() {
+                    let keys: Vec<&str> = summary.awaiting_approval.iter().map(|key| key.as_str()).collect();
+                    message.push_str(&format!(
+                        "; {} need approval and wait as drafts: {} (`closebook journal submit`, then another user approves)",
+                        keys.len(),
+                        keys.join(", ")
+                    ));
+                }
+                message
             }
         },
         Builtin::RecurringJournals { templates } => {
@@ -96,7 +105,7 @@ fn verify_journals_posted(
     }
     anyhow::ensure!(
         unposted.is_empty(),
-        "{} draft entries dated in {period} are not posted: {}; post them with `closebook journal post --entity {entity}`",
+        "{} draft entries dated in {period} are not posted: {}; post them with `closebook journal post --entity {entity}` (a draft that needs approval is submitted and approved first: `closebook journal list --entity {entity} --drafts` shows which)",
         unposted.len(),
         unposted.join(", ")
     );
@@ -187,15 +196,23 @@ fn post_recurring(
     let mut entries = Vec::new();
     let mut existing = Vec::new();
     let mut not_due = 0;
-    for (_, outcome) in generated {
+    let mut zero = Vec::new();
+    for (id, outcome) in generated {
         match outcome {
             Generated::Entry(entry) => entries.push(*entry),
             Generated::Exists(key) => existing.push(key.to_string()),
             Generated::NotDue => not_due += 1,
+            Generated::Zero => zero.push(id),
         }
     }
     if context.dry_run {
-        return Ok((format!("dry run: would post {} recurring journals", entries.len()), 0));
+        return Ok((
+            format!(
+                "dry run: would generate {} recurring journals (an approval rule may keep some as drafts)",
+                entries.len()
+            ),
+            0,
+        ));
     }
     let summary = if entries.is_empty() {
         ImportSummary::default()
@@ -217,6 +234,13 @@ fn post_recurring(
     }
     if not_due > 0 {
         message.push_str(&format!(", {not_due} not due in {period}"));
+    }
+    if !zero.is_empty() {
+        message.push_str(&format!(
+            ", {} with nothing to post (amounts of zero): {}",
+            zero.len(),
+            zero.join(", ")
+        ));
     }
     if !summary.awaiting_approval.is_empty() {
         let keys: Vec<&str> = summary.awaiting_approval.iter().map(|key| key.as_str()).collect();

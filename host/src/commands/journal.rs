@@ -87,10 +87,7 @@ pub fn run(context: &Context, command: JournalCommand) -> anyhow::Result<()> {
             if drafts {
                 let user = ledger.user().clone();
                 let drafts = ledger.read(|db| draft_approvals(db, &entity_id, &user))?;
-                let approval = |found: &DraftApproval| match &found.reason {
-                    None => "not needed".to_owned(),
-                    Some(_) => found.state.describe(),
-                };
+                let approval = DraftApproval::describe;
                 let mut table = Table::new(&[
                     ("Entry", false),
                     ("Source", false),

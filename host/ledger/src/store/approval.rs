@@ -53,6 +53,8 @@ pub struct ApprovalEvent {
     pub fingerprint: String,
     pub action: ApprovalAction,
     pub user: UserId,
+    /// How the user's identity was proven (`IdentityMethod::as_str`): `declared` is unverified.
+    pub identity: String,
     pub at: String,
     /// The rejection's reason, or the approver's note (may be empty).
     pub note: String,
@@ -108,7 +110,7 @@ impl Db<'_> {
     ) -> Result<(), LedgerError> {
         self.connection
             .prepare_cached(
-                "INSERT INTO draft_approvals (entity_id, entry_key, fingerprint, action, user_id, at, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO draft_approvals (entity_id, entry_key, fingerprint, action, user_id, identity, at, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 entity.as_str(),
@@ -116,6 +118,7 @@ impl Db<'_> {
                 event.fingerprint,
                 event.action.as_str(),
                 event.user.as_str(),
+                event.identity,
                 event.at,
                 event.note,
             ])?;
@@ -129,7 +132,7 @@ impl Db<'_> {
         key: &EntryKey,
     ) -> Result<Option<ApprovalEvent>, LedgerError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT id, fingerprint, action, user_id, at, note FROM draft_approvals
+            "SELECT id, fingerprint, action, user_id, identity, at, note FROM draft_approvals
              WHERE entity_id = ?1 AND entry_key = ?2 ORDER BY id DESC LIMIT 1",
         )?;
         first(&mut statement, [entity.as_str(), key.as_str()], read_event)
@@ -138,7 +141,7 @@ impl Db<'_> {
     /// The approval history of the entity's draft `key`, oldest first.
     pub fn approval_history(&self, entity: &EntityId, key: &EntryKey) -> Result<Vec<ApprovalEvent>, LedgerError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT id, fingerprint, action, user_id, at, note FROM draft_approvals
+            "SELECT id, fingerprint, action, user_id, identity, at, note FROM draft_approvals
              WHERE entity_id = ?1 AND entry_key = ?2 ORDER BY id",
         )?;
         all(&mut statement, [entity.as_str(), key.as_str()], read_event)
@@ -151,6 +154,7 @@ fn read_event(row: &rusqlite::Row<'_>) -> Result<ApprovalEvent, LedgerError> {
         fingerprint: fields.text("fingerprint")?,
         action: fields.parsed("action", "submitted, approved or rejected", ApprovalAction::parse)?,
         user: UserId(fields.text("user_id")?),
+        identity: fields.text("identity")?,
         at: fields.text("at")?,
         note: fields.text("note")?,
     })

@@ -26,6 +26,14 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// Removes the entity's templates (before `setup apply` writes the file's set).
+    pub fn delete_recurring_templates(&self, entity: &EntityId) -> Result<(), LedgerError> {
+        self.connection
+            .prepare_cached("DELETE FROM recurring_journals WHERE entity_id = ?1")?
+            .execute([entity.as_str()])?;
+        Ok(())
+    }
+
     /// The entity's templates, by id.
     pub fn recurring_templates(&self, entity: &EntityId) -> Result<Vec<RecurringTemplate>, LedgerError> {
         let mut statement = self.connection.prepare_cached(

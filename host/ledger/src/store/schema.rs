@@ -466,8 +466,8 @@ CREATE TRIGGER verify_checkpoints_no_delete BEFORE DELETE ON verify_checkpoints 
 /// entity need a second person's approval before they post: every journal, or those of one
 /// module, optionally only above an amount (the entry's debits in accounting currency). It is
 /// configuration, replaced per entity by `setup apply`. `draft_approvals` is the append-only
-/// history of each draft's submission, approval and rejection, bound to the draft's fingerprint:
-/// an approval is of exactly the content approved.
+/// history of each draft's submission, approval and rejection, bound to the draft's fingerprint
+/// (an approval is of exactly the content approved), with how each user's identity was proven.
 const MIGRATION_11: &str = r#"
 CREATE TABLE journal_approval_rules (
     entity_id TEXT NOT NULL REFERENCES entities(id),
@@ -482,6 +482,7 @@ CREATE TABLE draft_approvals (
     fingerprint TEXT NOT NULL,
     action TEXT NOT NULL CHECK (action IN ('submitted', 'approved', 'rejected')),
     user_id TEXT NOT NULL,
+    identity TEXT NOT NULL,
     at TEXT NOT NULL,
     note TEXT NOT NULL
 );

@@ -339,6 +339,18 @@ pub enum JournalCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Discard a draft with the reason (needs journal.import): it is deleted, its content kept
+    /// in the audit trail, and the same key can be imported again.
+    Discard {
+        /// The legal entity, e.g. ACME-US.
+        #[arg(long)]
+        entity: String,
+        /// Entry key of the draft to discard.
+        key: String,
+        /// Why it is not posted.
+        #[arg(long)]
+        reason: String,
+    },
     /// Reverse a posted entry with a new entry dated in an open period.
     Reverse {
         /// The legal entity, e.g. ACME-US.

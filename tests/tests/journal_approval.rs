@@ -209,6 +209,10 @@ fn a_journal_above_the_threshold_posts_only_once_another_user_approved_it() {
         "rejected by alice: attach the invoice (identity declared, unverified)"
     );
     assert_eq!(big["prepared_by"], "bob");
+    // What the approver approves: the debits the threshold compares, and every line.
+    assert_eq!(big["debits"], "12000.00");
+    assert_eq!(big["lines"].as_array().map(Vec::len), Some(2), "{big}");
+    assert_eq!(big["lines"][0]["account"], "1000");
     let message = refused(&ledger, "bob", &["journal", "post", "--entity", "ACME-US", "BIG"]);
     assert!(
         message.contains("draft BIG is rejected by alice: attach the invoice"),
@@ -255,6 +259,43 @@ fn a_journal_above_the_threshold_posts_only_once_another_user_approved_it() {
             "no {action} in {actions:?}"
         );
     }
+    // A draft can be discarded with a reason (none: refused); its content stays in the audit
+    // trail, and the key may be imported again, corrected.
+    let oops = ledger.write("oops.csv", &journal(&[("OOPS", "70000.00")]));
+    ledger
+        .run_as("bob", &["import", "journals", &oops, "--entity", "ACME-US"])
+        .success();
+    let message = refused(
+        &ledger,
+        "bob",
+        &["journal", "discard", "--entity", "ACME-US", "OOPS", "--reason", ""],
+    );
+    assert!(message.contains("discarding draft OOPS needs a reason"), "{message}");
+    ledger
+        .run_as(
+            "bob",
+            &[
+                "journal",
+                "discard",
+                "--entity",
+                "ACME-US",
+                "OOPS",
+                "--reason",
+                "wrong entity",
+            ],
+        )
+        .success();
+    assert_eq!(ledger.draft_count("ACME-US"), 0);
+    assert_eq!(approval_history(&ledger, "OOPS"), ["discarded by bob: wrong entity"]);
+    assert!(audit_actions(&ledger).iter().any(|action| action == "journal.discard"));
+    let corrected = ledger.write("oops-2.csv", &journal(&[("OOPS", "7000.00")]));
+    ledger
+        .run_as(
+            "bob",
+            &["import", "journals", &corrected, "--entity", "ACME-US", "--post"],
+        )
+        .success();
+    assert_eq!(ledger.entry_count("ACME-US"), 6);
     let verified = ledger.run(&["verify"]).success().stdout;
     assert!(verified.contains("hash chain intact"), "{verified}");
 }

@@ -124,6 +124,11 @@ fn write_commands(ledger: &Ledger) -> Vec<(&'static str, Vec<String>, String)> {
             "import journals into ACME-US".to_owned(),
         ),
         (
+            "journal.import",
+            owned(&["journal", "discard", "--entity", "ACME-US", "LATE-1", "--reason", "no"]),
+            "import journals into ACME-US".to_owned(),
+        ),
+        (
             "journal.approve",
             owned(&["journal", "approve", "--entity", "ACME-US", "LATE-1"]),
             "approve journals of ACME-US".to_owned(),

@@ -73,6 +73,8 @@ impl ApprovalState {
                     by: event.user.clone(),
                     reason: event.note.clone(),
                 },
+                // The same content imported again after a discard starts over.
+                ApprovalAction::Discarded => ApprovalState::NotSubmitted,
             },
             _ => ApprovalState::NotSubmitted,
         }
@@ -96,6 +98,9 @@ pub struct DraftApproval {
     pub draft: Draft,
     pub reason: Option<String>,
     pub state: ApprovalState,
+    /// Its debits in accounting currency, what an approval threshold compares (`None` when its
+    /// amounts cannot be checked).
+    pub debits: Option<Decimal>,
     /// How the identity of the user of the latest step for this content was proven, when there
     /// is one (`declared` is unverified: `trust_declared_users`).
     pub identity: Option<String>,
@@ -127,11 +132,13 @@ pub fn draft_approvals(db: &Db<'_>, entity: &EntityId, user: &UserId) -> Result<
     db.drafts(entity)?
         .into_iter()
         .map(|draft| {
+            let entry = draft_entry(&draft)?;
+            let checked = posting.validate(&entry);
+            let debits = checked.as_ref().ok().map(debits);
             let reason = if rules.is_empty() {
                 None
             } else {
-                let entry = draft_entry(&draft)?;
-                match posting.validate(&entry) {
+                match checked {
                     Ok(valid) => approval_reason(&rules, &valid),
                     Err(refusals) => Some(format!(
                         "its amounts cannot be checked against the approval rules ({}), so it is treated as needing approval; posting refuses it until that is fixed",
@@ -150,6 +157,7 @@ pub fn draft_approvals(db: &Db<'_>, entity: &EntityId, user: &UserId) -> Result<
                 draft,
                 reason,
                 state,
+                debits,
                 identity,
             })
         })
@@ -192,6 +200,48 @@ impl Ledger {
             )));
         }
         self.record_approval_steps(entity, std::slice::from_ref(key), ApprovalAction::Rejected, reason)
+    }
+
+    /// Discards the entity's draft `key` with the reason: deletes it, keeping its content in the
+    /// audit trail (`journal.discard`) and the step in its approval history. A rejected draft
+    /// can then be imported again, corrected, under the same key.
+    pub fn discard_draft(&mut self, entity: &EntityId, key: &EntryKey, reason: &str) -> Result<(), LedgerError> {
+        self.authorize(Permission::JournalImport, Some(entity))?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(refused(format!(
+                "discarding draft {key} needs a reason: give --reason \"why it is not posted\""
+            )));
+        }
+        let actor = self.actor().clone();
+        self.store().write(|db| {
+            db.require_entity(entity)?;
+            let Some(draft) = db.drafts(entity)?.into_iter().find(|draft| &draft.key == key) else {
+                return Err(refused(format!(
+                    "entity {entity} has no draft entry {key}: list the drafts with `closebook journal list --entity {entity} --drafts`"
+                )));
+            };
+            db.insert_approval_event(
+                entity,
+                key,
+                &ApprovalEvent {
+                    fingerprint: draft.fingerprint.clone(),
+                    action: ApprovalAction::Discarded,
+                    user: actor.user.clone(),
+                    identity: actor.method.as_str().to_owned(),
+                    at: crate::now_text(),
+                    note: reason.to_owned(),
+                },
+            )?;
+            db.delete_draft(draft.id)?;
+            let body: serde_json::Value = serde_json::from_str(&draft.body).unwrap_or(serde_json::Value::Null);
+            db.append_audit(
+                &actor,
+                "journal.discard",
+                Some(entity),
+                &json!({ "entry": key, "reason": reason, "prepared_by": draft.created_by, "source": draft.source, "body": body }),
+            )
+        })
     }
 
     fn record_approval_steps(
@@ -241,6 +291,7 @@ impl Ledger {
                 ApprovalAction::Submitted => "journal.submit",
                 ApprovalAction::Approved => "journal.approve",
                 ApprovalAction::Rejected => "journal.reject",
+                ApprovalAction::Discarded => "journal.discard",
             };
             db.append_audit(&actor, audit_action, Some(entity), &json!({ "entries": unique, "note": note }))
         })
@@ -269,6 +320,7 @@ fn check_step(
                 state.describe()
             ))),
         },
+        ApprovalAction::Discarded => Ok(()),
         ApprovalAction::Approved | ApprovalAction::Rejected => {
             let ApprovalState::Submitted { by: submitter } = state else {
                 return Err(refused(format!(

@@ -56,7 +56,9 @@ pub fn needs(command: &Command) -> Vec<Need> {
             needs
         }
         Command::Journal(JournalCommand::Post { entity, .. }) => vec![one(JournalPost, entity)],
-        Command::Journal(JournalCommand::Submit { entity, .. }) => vec![one(JournalImport, entity)],
+        Command::Journal(JournalCommand::Submit { entity, .. } | JournalCommand::Discard { entity, .. }) => {
+            vec![one(JournalImport, entity)]
+        }
         Command::Journal(JournalCommand::Approve { entity, .. } | JournalCommand::Reject { entity, .. }) => {
             vec![one(JournalApprove, entity)]
         }

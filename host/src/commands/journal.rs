@@ -45,6 +45,16 @@ pub fn run(context: &Context, command: JournalCommand) -> anyhow::Result<()> {
                 list(&keys)
             ))
         }
+        JournalCommand::Discard { entity, key, reason } => {
+            let key = EntryKey::new(key);
+            context
+                .open_ledger()?
+                .discard_draft(&EntityId::new(entity.clone()), &key, &reason)
+                .with_context(|| format!("discarding draft {key} of entity {entity}"))?;
+            print(&format!(
+                "discarded draft {key} of {entity}; its content is in the audit trail (journal.discard), and the key may be imported again\n"
+            ))
+        }
         JournalCommand::Reject { entity, key, reason } => {
             let key = EntryKey::new(key);
             context
@@ -88,9 +98,12 @@ pub fn run(context: &Context, command: JournalCommand) -> anyhow::Result<()> {
                 let user = ledger.user().clone();
                 let drafts = ledger.read(|db| draft_approvals(db, &entity_id, &user))?;
                 let approval = DraftApproval::describe;
+                let debits =
+                    |found: &DraftApproval| found.debits.map_or_else(|| "?".to_owned(), |debits| debits.to_string());
                 let mut table = Table::new(&[
                     ("Entry", false),
                     ("Source", false),
+                    ("Debits", true),
                     ("Prepared by", false),
                     ("Approval", false),
                 ]);
@@ -98,6 +111,7 @@ pub fn run(context: &Context, command: JournalCommand) -> anyhow::Result<()> {
                     table.row(vec![
                         found.draft.key.to_string(),
                         found.draft.source.clone(),
+                        debits(found),
                         found.draft.created_by.to_string(),
                         approval(found),
                     ]);
@@ -107,9 +121,12 @@ pub fn run(context: &Context, command: JournalCommand) -> anyhow::Result<()> {
                         &drafts
                             .iter()
                             .map(|found| {
+                                let entry: Option<serde_json::Value> = serde_json::from_str(&found.draft.body).ok();
                                 serde_json::json!({
                                     "entry": found.draft.key,
                                     "source": found.draft.source,
+                                    "debits": found.debits.map(|debits| debits.to_string()),
+                                    "lines": entry.as_ref().map(|entry| entry["lines"].clone()),
                                     "prepared_by": found.draft.created_by,
                                     "approval_needed": found.reason,
                                     "approval": approval(found),

@@ -64,6 +64,7 @@ pub fn api_routes() -> ApiRoutes {
     .post("/api/v1/journals/submit", submit_drafts)
     .post("/api/v1/journals/approve", approve_drafts)
     .post("/api/v1/journals/reject", reject_draft)
+    .post("/api/v1/journals/discard", discard_draft)
     .post("/api/v1/journals/reverse", reverse)
     .post("/api/v1/settlements", settle)
     .get("/api/v1/closes", closes)
@@ -375,6 +376,31 @@ async fn reject_draft(
     state
         .with_ledger(&caller.actor, move |ledger, _| {
             Ok(ledger.reject_draft(&entity, &key, &request.reason)?)
+        })
+        .await?;
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize)]
+struct DiscardRequest {
+    entity: String,
+    /// The draft's key.
+    entry: String,
+    /// Why it is not posted.
+    reason: String,
+}
+
+async fn discard_draft(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Json(request): Json<DiscardRequest>,
+) -> ApiResult {
+    let entity = EntityId::new(request.entity);
+    let key = EntryKey::new(request.entry);
+    let answer = json!({ "discarded": key });
+    state
+        .with_ledger(&caller.actor, move |ledger, _| {
+            Ok(ledger.discard_draft(&entity, &key, &request.reason)?)
         })
         .await?;
     Ok(Json(answer))

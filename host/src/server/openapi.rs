@@ -148,6 +148,18 @@ pub const OPERATIONS: &[Operation] = &[
     },
     Operation {
         method: "post",
+        path: "/api/v1/journals/discard",
+        summary: "Discard a draft, keeping its content in the audit trail",
+        query: &[],
+        body: Some(&[
+            ("entity", "string", true, "The entity"),
+            ("entry", "string", true, "The draft's entry key"),
+            ("reason", "string", true, "Why it is not posted"),
+        ]),
+        permission: "journal.import",
+    },
+    Operation {
+        method: "post",
         path: "/api/v1/journals/reverse",
         summary: "Reverse a posted entry",
         query: &[],

@@ -24,6 +24,8 @@ pub enum ApprovalAction {
     Submitted,
     Approved,
     Rejected,
+    /// The draft was discarded (deleted, its content kept in the audit trail).
+    Discarded,
 }
 
 impl ApprovalAction {
@@ -32,6 +34,7 @@ impl ApprovalAction {
             ApprovalAction::Submitted => "submitted",
             ApprovalAction::Approved => "approved",
             ApprovalAction::Rejected => "rejected",
+            ApprovalAction::Discarded => "discarded",
         }
     }
 
@@ -40,6 +43,7 @@ impl ApprovalAction {
             ApprovalAction::Submitted,
             ApprovalAction::Approved,
             ApprovalAction::Rejected,
+            ApprovalAction::Discarded,
         ]
         .into_iter()
         .find(|action| action.as_str() == text)

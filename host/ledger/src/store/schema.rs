@@ -480,7 +480,7 @@ CREATE TABLE draft_approvals (
     entity_id TEXT NOT NULL REFERENCES entities(id),
     entry_key TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
-    action TEXT NOT NULL CHECK (action IN ('submitted', 'approved', 'rejected')),
+    action TEXT NOT NULL CHECK (action IN ('submitted', 'approved', 'rejected', 'discarded')),
     user_id TEXT NOT NULL,
     identity TEXT NOT NULL,
     at TEXT NOT NULL,

@@ -110,6 +110,20 @@ fn recurring_journals_post_once_per_period_and_a_changed_template_applies_from_t
     // The rent changes: March keeps 4,500.00, April posts 4,800.00; depreciation is not due.
     let changed = ledger.write("recurring-2.toml", &TEMPLATES.replace("RENT", "4800.00"));
     ledger.run(&["setup", "apply", &changed]).success();
+    // Who changed the template, and to what, is in the audit trail.
+    let details: String = rusqlite::Connection::open(ledger.db())
+        .unwrap()
+        .query_row(
+            "SELECT details FROM audit_log WHERE action = 'setup.apply' ORDER BY id DESC LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let details: Value = serde_json::from_str(&details).unwrap();
+    assert_eq!(
+        details["controls"]["recurring_journal"][0]["lines"][0]["amount"], "4800.00",
+        "{details}"
+    );
     let run = ledger
         .run(&["close", "run", "--config", &march, "--period", "2026-04"])
         .success();

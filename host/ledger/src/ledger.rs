@@ -279,7 +279,7 @@ impl Ledger {
                     &actor,
                     "setup.apply",
                     None,
-                    &json!({ "file": source, "summary": summary }),
+                    &json!({ "file": source, "summary": summary, "controls": setup.controls_for_audit() }),
                 )?;
                 Ok((summary, actor, policy))
             })?;
@@ -298,7 +298,7 @@ impl Ledger {
                 &actor,
                 "setup.apply",
                 None,
-                &json!({ "file": source, "summary": summary }),
+                &json!({ "file": source, "summary": summary, "controls": setup.controls_for_audit() }),
             )?;
             Ok(summary)
         })

@@ -54,6 +54,19 @@ pub struct SetupFile {
 }
 
 impl SetupFile {
+    /// The controls the file sets, as the audit record of its application keeps them: the
+    /// approval rules and recurring journal templates in full (they replace what was there, so
+    /// the trail is where their history is). Null when it sets none.
+    pub fn controls_for_audit(&self) -> serde_json::Value {
+        if self.journal_approvals.is_empty() && self.recurring_journals.is_empty() {
+            return serde_json::Value::Null;
+        }
+        serde_json::json!({
+            "journal_approval": self.journal_approvals,
+            "recurring_journal": self.recurring_journals,
+        })
+    }
+
     /// Whether applying the file changes who may do what: users, groups, roles, grants or the
     /// security settings (which needs `users.admin`, not only `setup.apply`).
     pub fn changes_access(&self) -> bool {
@@ -70,7 +83,7 @@ impl SetupFile {
 /// they post (`approval`): every journal, or those of `module`, optionally only those whose
 /// debits in accounting currency exceed `above`. The rules a file gives an entity replace the
 /// ones it had. A control over who may post alone, so applying them needs `users.admin`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JournalApprovalSetup {
     pub entity: String,
@@ -82,7 +95,7 @@ pub struct JournalApprovalSetup {
 
 /// `[[recurring_journal]]`: a template the close step `builtin:recurring-journals` posts from
 /// (`recurring`). Amounts are text in the decimal grammar, never TOML floats.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecurringJournalSetup {
     pub id: String,
@@ -98,7 +111,7 @@ pub struct RecurringJournalSetup {
 }
 
 /// One line of a `[[recurring_journal]]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecurringLineSetup {
     pub account: String,

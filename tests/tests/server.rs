@@ -168,7 +168,7 @@ fn a_journal_that_needs_approval_goes_through_the_api_with_maker_and_checker_apa
     let alice = create_token(&ledger, "alice", "controller");
     let server = Server::start(&ledger, &[], &[]);
     let before = ledger.entry_count("ACME-US");
-    let journal = "entry,date,account,amount\nBIG-1,2026-03-10,1500,12000.00\nBIG-1,2026-03-10,1000,-12000.00\n";
+    let journal = "entry,date,account,amount,description\nBIG-1,2026-03-10,1500,12000.00,<img src=x onerror=alert(1)>\nBIG-1,2026-03-10,1000,-12000.00,\n";
     let (status, body) = read(
         agent()
             .post(&server.url("/api/v1/journals/import?entity=ACME-US&post=true&source=big.csv"))
@@ -179,8 +179,30 @@ fn a_journal_that_needs_approval_goes_through_the_api_with_maker_and_checker_apa
     assert_eq!(json(&body)["awaiting_approval"], json!(["BIG-1"]), "{body}");
     assert_eq!(ledger.entry_count("ACME-US"), before);
     let draft = json!({ "entity": "ACME-US", "entries": ["BIG-1"] });
-    let (status, body) = post_json(&server.url("/api/v1/journals/submit"), &bob, &draft);
-    assert_eq!(status, 200, "{body}");
+    // The drafts page shows what is to be approved, escaped, and submits it.
+    let mut bob_browser = Browser::new();
+    bob_browser.sign_in(&server, "bob", BOB_PASSWORD);
+    let (status, page, _) = bob_browser.get(&server.url("/drafts"));
+    assert_eq!(status, 200, "{page}");
+    for shown in ["BIG-1", "12000.00", "not submitted", "&lt;img src=x"] {
+        assert!(page.contains(shown), "the drafts page lacks {shown}: {page}");
+    }
+    assert!(!page.contains("<img src=x"), "{page}");
+    let token = csrf(&page);
+    let form = |action| {
+        [
+            ("csrf", token.as_str()),
+            ("entity", "ACME-US"),
+            ("entry", "BIG-1"),
+            ("action", action),
+            ("text", ""),
+        ]
+    };
+    let (status, body, location) = bob_browser.post(&server.url("/drafts/action"), &form("submit"));
+    assert_eq!(status, 303, "{body}");
+    assert!(location.unwrap().starts_with("/drafts?done=Submitted"));
+    let (status, body, _) = bob_browser.post(&server.url("/drafts/action"), &form("approve"));
+    assert_eq!(status, 403, "bob may not approve from the page either: {body}");
     let (status, body) = post_json(&server.url("/api/v1/journals/approve"), &bob, &draft);
     assert_eq!(status, 403, "{body}");
     assert_eq!(
@@ -190,8 +212,25 @@ fn a_journal_that_needs_approval_goes_through_the_api_with_maker_and_checker_apa
     let (status, body) = post_json(&server.url("/api/v1/journals/post"), &bob, &draft);
     assert!(status >= 400, "an unapproved draft does not post: {body}");
     assert_eq!(ledger.entry_count("ACME-US"), before);
+    let mut alice_browser = Browser::new();
+    alice_browser.sign_in(&server, "alice", ALICE_PASSWORD);
+    let (_, page, _) = alice_browser.get(&server.url("/drafts"));
+    assert!(page.contains("submitted by bob"), "{page}");
+    let token = csrf(&page);
+    let (status, body, location) = alice_browser.post(
+        &server.url("/drafts/action"),
+        &[
+            ("csrf", token.as_str()),
+            ("entity", "ACME-US"),
+            ("entry", "BIG-1"),
+            ("action", "approve"),
+            ("text", "invoice seen"),
+        ],
+    );
+    assert_eq!(status, 303, "{body}");
+    assert!(location.unwrap().starts_with("/drafts?done=Approved"));
     let (status, body) = post_json(&server.url("/api/v1/journals/approve"), &alice, &draft);
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 422, "approved already: {body}");
     let (status, body) = post_json(&server.url("/api/v1/journals/post"), &bob, &draft);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["posted"], 1);

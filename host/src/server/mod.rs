@@ -16,6 +16,7 @@ mod admin;
 mod api;
 mod auth;
 mod close_pages;
+mod drafts;
 mod error;
 mod events;
 mod journals;
@@ -372,6 +373,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(pages::routes())
         .merge(close_pages::routes())
         .merge(periods::routes())
+        .merge(drafts::routes())
         .merge(admin::routes())
         .merge(api::routes())
         .layer(axum::middleware::from_fn(refuse_declared_oversize))

@@ -84,6 +84,7 @@ pub fn layout(title: &str, caller: Option<&Caller>, body: Markup) -> Html<String
                         a href="/" { "Closes" }
                         a href="/periods" { "Periods" }
                         a href="/journals" { "Journals" }
+                        a href="/drafts" { "Drafts" }
                         a href="/reports" { "Reports" }
                         a href="/audit" { "Audit trail" }
                         a href="/admin" { "Admin" }

@@ -142,6 +142,63 @@ fn recurring_journals_post_once_per_period_and_a_changed_template_applies_from_t
 }
 
 #[test]
+fn a_recurring_entry_that_needs_approval_is_never_approved_by_its_templates_author() {
+    // ACME-US ledger journals above 1,000.00 need approval: March's rent (4,500.00) waits as a
+    // draft, depreciation (900.00) posts. alice applied the templates, so she may not approve
+    // the rent either; dave, a second controller, does.
+    let ledger = Ledger::with_demo_journals();
+    let setup = format!(
+        "{}\n[[journal_approval]]\nentity = \"ACME-US\"\nmodule = \"ledger\"\nabove = \"1000.00\"\n\n[[user]]\nid = \"dave\"\n\n[[grant]]\nrole = \"controller\"\nuser = \"dave\"\n",
+        TEMPLATES.replace("RENT", "4500.00")
+    );
+    ledger
+        .run(&["setup", "apply", &ledger.write("controls.toml", &setup)])
+        .success();
+    let close = close_config(&ledger, "recurring", "");
+    let run = ledger
+        .run_as("bob", &["close", "run", "--config", &close, "--period", "2026-03"])
+        .success();
+    assert!(
+        run.stdout.contains("1 recurring journals posted")
+            && run
+                .stdout
+                .contains("1 need approval and wait as drafts: REC-rent-2026-03"),
+        "{}",
+        run.stdout
+    );
+    ledger
+        .run_as("bob", &["journal", "submit", "--entity", "ACME-US", "REC-rent-2026-03"])
+        .success();
+    let message = ledger
+        .run_as(
+            "alice",
+            &["journal", "approve", "--entity", "ACME-US", "REC-rent-2026-03"],
+        )
+        .failure();
+    assert!(
+        message.contains(
+            "alice applied recurring journal template rent, which generated draft REC-rent-2026-03 of entity ACME-US: another user with journal.approve must approve it"
+        ),
+        "{message}"
+    );
+    ledger
+        .run_as(
+            "dave",
+            &["journal", "approve", "--entity", "ACME-US", "REC-rent-2026-03"],
+        )
+        .success();
+    let posted = ledger
+        .run_as("bob", &["journal", "post", "--entity", "ACME-US", "REC-rent-2026-03"])
+        .success();
+    assert!(
+        posted.stdout.contains("posted 1 entries (2 lines)"),
+        "{}",
+        posted.stdout
+    );
+    assert!(entry(&ledger, "2026-03", "REC-rent-2026-03").is_some());
+}
+
+#[test]
 fn a_template_that_cannot_post_is_refused_by_setup_and_an_unknown_one_by_the_step() {
     let ledger = Ledger::with_demo_setup();
     let unbalanced = ledger.write(

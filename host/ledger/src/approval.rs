@@ -12,6 +12,7 @@ use crate::ids::{EntityId, EntryKey, UserId};
 use crate::journal::PostingOptions;
 use crate::journal::{NewEntry, ValidEntry};
 use crate::ledger::{Ledger, posting_rules};
+use crate::recurring::RecurringTemplate;
 use crate::store::{ApprovalAction, ApprovalEvent, ApprovalRule, Db, Draft};
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -101,6 +102,9 @@ pub struct DraftApproval {
     /// Its debits in accounting currency, what an approval threshold compares (`None` when its
     /// amounts cannot be checked).
     pub debits: Option<Decimal>,
+    /// For an entry a recurring journal template generated, the template and who applied it:
+    /// they decided its amounts, so they may not approve it either.
+    pub template_author: Option<(String, UserId)>,
     /// How the identity of the user of the latest step for this content was proven, when there
     /// is one (`declared` is unverified: `trust_declared_users`).
     pub identity: Option<String>,
@@ -126,6 +130,7 @@ impl DraftApproval {
 /// rate missing, say) is treated as needing approval, naming why.
 pub fn draft_approvals(db: &Db<'_>, entity: &EntityId, user: &UserId) -> Result<Vec<DraftApproval>, LedgerError> {
     let rules = db.approval_rules(entity)?;
+    let templates = db.recurring_templates(entity)?;
     let mut posting = posting_rules(db, entity, user, PostingOptions::default())?;
     posting.statuses.clear();
     posting.access.clear();
@@ -153,11 +158,19 @@ pub fn draft_approvals(db: &Db<'_>, entity: &EntityId, user: &UserId) -> Result<
             let identity = latest
                 .filter(|event| event.fingerprint == draft.fingerprint)
                 .map(|event| event.identity);
+            let template_author = match RecurringTemplate::id_of_key(&draft.key) {
+                Some(id) if draft.source.starts_with("recurring:") => templates
+                    .iter()
+                    .find(|template| template.id == id)
+                    .and_then(|template| template.updated_by.clone().map(|author| (id.to_owned(), author))),
+                _ => None,
+            };
             Ok(DraftApproval {
                 draft,
                 reason,
                 state,
                 debits,
+                template_author,
                 identity,
             })
         })
@@ -329,6 +342,18 @@ fn check_step(
                 )));
             };
             let preparer = &found.draft.created_by;
+            if let Some((template, author)) = &found.template_author
+                && user == author
+            {
+                return Err(refused(format!(
+                    "{user} applied recurring journal template {template}, which generated draft {key} of entity {entity}: another user with journal.approve must {} it",
+                    if action == ApprovalAction::Approved {
+                        "approve"
+                    } else {
+                        "reject"
+                    }
+                )));
+            }
             if user == preparer || user == submitter {
                 return Err(refused(format!(
                     "{user} {} draft {key} of entity {entity} (imported by {preparer}, submitted by {submitter}): another user with journal.approve must {} it",

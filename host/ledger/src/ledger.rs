@@ -275,6 +275,7 @@ impl Ledger {
                 let summary = crate::setup::apply(db, setup)?;
                 let policy = db.access_policy()?;
                 let actor = policy.resolve(&claim)?;
+                crate::setup::stamp_template_authors(db, setup, &actor.user)?;
                 db.append_audit(
                     &actor,
                     "setup.apply",
@@ -294,6 +295,7 @@ impl Ledger {
         let actor = self.actor.clone();
         self.store.write(|db| {
             let summary = crate::setup::apply(db, setup)?;
+            crate::setup::stamp_template_authors(db, setup, &actor.user)?;
             db.append_audit(
                 &actor,
                 "setup.apply",
@@ -668,7 +670,8 @@ fn post_drafts_in(
     for draft in drafts {
         let entry = crate::approval::draft_entry(&draft)?;
         summary.entries_read += 1;
-        summary.lines_read += entry.lines.len();
+        // Lines are counted as they post: a draft left waiting for approval is not posted.
+        let lines = entry.lines.len();
         match rules.validate(&entry) {
             Err(entry_refusals) => refusals.extend(entry_refusals),
             Ok(valid) => {
@@ -698,6 +701,7 @@ fn post_drafts_in(
                     },
                 )?;
                 summary.posted += 1;
+                summary.lines_read += lines;
             }
         }
     }

@@ -9,7 +9,7 @@
 use crate::calendar::{Period, PeriodKind};
 use crate::dimension::DimensionValues;
 use crate::error::LedgerError;
-use crate::ids::{AccountNumber, EntityId, EntryKey, PeriodName};
+use crate::ids::{AccountNumber, EntityId, EntryKey, PeriodName, UserId};
 use crate::journal::{NewEntry, NewLine};
 use crate::period::Module;
 use crate::store::Db;
@@ -103,6 +103,10 @@ pub struct RecurringTemplate {
     /// The last period it is due in, when it ends.
     pub until: Option<PeriodName>,
     pub lines: Vec<TemplateLine>,
+    /// Who last applied it: they decided its amounts, so they count as the preparer of its
+    /// entries when those need approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<UserId>,
 }
 
 impl RecurringTemplate {
@@ -177,6 +181,15 @@ impl RecurringTemplate {
     /// The key of its entry for `period`.
     pub fn key(&self, period: &PeriodName) -> EntryKey {
         EntryKey::new(format!("REC-{}-{period}", self.id))
+    }
+
+    /// The template id a generated entry's key names (`REC-{id}-{YYYY-MM}`), if it is one.
+    pub fn id_of_key(key: &EntryKey) -> Option<&str> {
+        let rest = key.as_str().strip_prefix("REC-")?;
+        let (id, period) = rest.split_at_checked(rest.len().checked_sub(8)?)?;
+        let period = period.strip_prefix('-')?;
+        let is_period = period.len() == 7 && period.as_bytes()[4] == b'-';
+        (is_period && !id.is_empty()).then_some(id)
     }
 
     /// Its entry for `period`, dated the period's last day, with amounts from the period's
@@ -337,6 +350,7 @@ mod tests {
             schedule: Schedule::Quarterly,
             from: None,
             until: None,
+            updated_by: None,
             lines: vec![
                 TemplateLine {
                     percent_of: Some(AccountNumber::new("1500")),
@@ -393,6 +407,19 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(cent.lines[0].amount.to_string(), "0.01");
+    }
+
+    #[test]
+    fn a_generated_key_names_its_template() {
+        let key = |text: &str| EntryKey::new(text);
+        assert_eq!(RecurringTemplate::id_of_key(&key("REC-rent-2026-03")), Some("rent"));
+        assert_eq!(
+            RecurringTemplate::id_of_key(&key("REC-office-rent-2026-12")),
+            Some("office-rent")
+        );
+        assert_eq!(RecurringTemplate::id_of_key(&key("REC-001")), None);
+        assert_eq!(RecurringTemplate::id_of_key(&key("REC--2026-03")), None);
+        assert_eq!(RecurringTemplate::id_of_key(&key("US-GL-001")), None);
     }
 
     #[test]

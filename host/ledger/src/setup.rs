@@ -642,9 +642,25 @@ fn apply_recurring_journal(db: &Db<'_>, setup: &RecurringJournalSetup) -> Result
         from,
         until,
         lines,
+        updated_by: None,
     };
     template.check().map_err(invalid)?;
     db.upsert_recurring_template(&template)
+}
+
+/// Records `user` as the author of the recurring journal templates `setup` applied (called once
+/// the applying user is known: a ledger's first setup names its administrator).
+pub fn stamp_template_authors(db: &Db<'_>, setup: &SetupFile, user: &crate::ids::UserId) -> Result<(), LedgerError> {
+    for recurring in &setup.recurring_journals {
+        let entity = EntityId::new(recurring.entity.clone());
+        for mut template in db.recurring_templates(&entity)? {
+            if template.id == recurring.id {
+                template.updated_by = Some(user.clone());
+                db.upsert_recurring_template(&template)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Replaces the approval rules of every entity the file gives rules.

@@ -460,6 +460,34 @@ mod tests {
     }
 
     #[test]
+    fn off_removes_an_entitys_rules_and_is_given_alone() {
+        let mut ledger = ledger_with_rules("[[journal_approval]]\nentity = \"E\"\nabove = \"100.00\"\n");
+        let rules = |ledger: &mut Ledger| ledger.read(|db| db.approval_rules(&EntityId::new("E"))).unwrap();
+        assert_eq!(rules(&mut ledger).len(), 1);
+        for mixed in [
+            "[[journal_approval]]\nentity = \"E\"\noff = true\n\n[[journal_approval]]\nentity = \"E\"\nmodule = \"ledger\"\n",
+            "[[journal_approval]]\nentity = \"E\"\nmodule = \"ledger\"\n\n[[journal_approval]]\nentity = \"E\"\noff = true\n",
+            "[[journal_approval]]\nentity = \"E\"\noff = true\nabove = \"5\"\n",
+        ] {
+            let error = ledger
+                .apply_setup(&SetupFile::parse(mixed, "mixed.toml").unwrap(), "mixed.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("off = true"), "{error}");
+            assert_eq!(rules(&mut ledger).len(), 1, "a refused file changes nothing");
+        }
+        ledger
+            .apply_setup(
+                &SetupFile::parse("[[journal_approval]]\nentity = \"E\"\noff = true\n", "off.toml").unwrap(),
+                "off.toml",
+            )
+            .unwrap();
+        assert!(rules(&mut ledger).is_empty());
+        let summary = import_csv(&mut ledger, &entry("BIG", "5000.00")).unwrap();
+        assert_eq!(summary.posted, 1, "no rule: it posts");
+    }
+
+    #[test]
     fn without_rules_every_journal_posts_as_before() {
         let mut ledger = one_entity_ledger("preparer");
         let summary = import_csv(&mut ledger, &entry("BIG", "1000000.00")).unwrap();

@@ -91,6 +91,9 @@ pub struct JournalApprovalSetup {
     pub module: Option<String>,
     #[serde(default)]
     pub above: Option<String>,
+    /// `off = true`, alone for its entity: the entity's journals no longer need approval.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub off: bool,
 }
 
 /// `[[recurring_journal]]`: a template the close step `builtin:recurring-journals` posts from
@@ -666,12 +669,31 @@ pub fn stamp_template_authors(db: &Db<'_>, setup: &SetupFile, user: &crate::ids:
 /// Replaces the approval rules of every entity the file gives rules.
 fn apply_journal_approvals(db: &Db<'_>, approvals: &[JournalApprovalSetup]) -> Result<(), LedgerError> {
     let mut rules: std::collections::BTreeMap<&str, Vec<crate::store::ApprovalRule>> = Default::default();
+    let mut off = std::collections::BTreeSet::new();
     for approval in approvals {
         let entity = EntityId::new(approval.entity.clone());
         if db.entity(&entity)?.is_none() {
             return Err(invalid(format!(
                 "a [[journal_approval]] names entity {entity}, which does not exist; declare it with [[entity]]"
             )));
+        }
+        if approval.off {
+            if approval.module.is_some() || approval.above.is_some() {
+                return Err(invalid(format!(
+                    "[[journal_approval]] of entity {entity}: off = true removes every rule of the entity, so it takes no module or above"
+                )));
+            }
+            if rules
+                .get(approval.entity.as_str())
+                .is_some_and(|given| !given.is_empty())
+            {
+                return Err(invalid(format!(
+                    "entity {entity} has a [[journal_approval]] with off = true and another rule: give either"
+                )));
+            }
+            off.insert(approval.entity.as_str());
+            rules.entry(approval.entity.as_str()).or_default();
+            continue;
         }
         let module = match approval.module.as_deref() {
             None => None,
@@ -698,6 +720,11 @@ fn apply_journal_approvals(db: &Db<'_>, approvals: &[JournalApprovalSetup]) -> R
                 }
             },
         };
+        if off.contains(approval.entity.as_str()) {
+            return Err(invalid(format!(
+                "entity {entity} has a [[journal_approval]] with off = true and another rule: give either"
+            )));
+        }
         let entity_rules = rules.entry(approval.entity.as_str()).or_default();
         if entity_rules.iter().any(|rule| rule.module == module) {
             return Err(invalid(format!(

@@ -111,6 +111,11 @@ pub struct DraftApproval {
 }
 
 impl DraftApproval {
+    /// Its debits as text, `?` when its amounts cannot be checked.
+    pub fn debits_text(&self) -> String {
+        self.debits.map_or_else(|| "?".to_owned(), |debits| debits.to_string())
+    }
+
     /// Where the draft stands, in words, saying when the user's identity was only declared.
     pub fn describe(&self) -> String {
         match (&self.reason, &self.identity) {
@@ -129,6 +134,16 @@ impl DraftApproval {
 /// access (which are checked when it posts). A draft whose amounts cannot be checked at all (a
 /// rate missing, say) is treated as needing approval, naming why.
 pub fn draft_approvals(db: &Db<'_>, entity: &EntityId, user: &UserId) -> Result<Vec<DraftApproval>, LedgerError> {
+    approvals_of(db, entity, user, |_| true)
+}
+
+/// [`draft_approvals`] of the drafts `wanted` keeps: a step on some drafts checks only those.
+fn approvals_of(
+    db: &Db<'_>,
+    entity: &EntityId,
+    user: &UserId,
+    wanted: impl Fn(&Draft) -> bool,
+) -> Result<Vec<DraftApproval>, LedgerError> {
     let rules = db.approval_rules(entity)?;
     let templates = db.recurring_templates(entity)?;
     let mut posting = posting_rules(db, entity, user, PostingOptions::default())?;
@@ -136,6 +151,7 @@ pub fn draft_approvals(db: &Db<'_>, entity: &EntityId, user: &UserId) -> Result<
     posting.access.clear();
     db.drafts(entity)?
         .into_iter()
+        .filter(|draft| wanted(draft))
         .map(|draft| {
             let entry = draft_entry(&draft)?;
             let checked = posting.validate(&entry);
@@ -187,6 +203,18 @@ fn refused(message: String) -> LedgerError {
     LedgerError::Invalid(message)
 }
 
+/// `reason` trimmed, refused when blank: `doing` names the step ("rejecting"), `hint` what the
+/// reason should say.
+fn required_reason<'r>(reason: &'r str, doing: &str, key: &EntryKey, hint: &str) -> Result<&'r str, LedgerError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(refused(format!(
+            "{doing} draft {key} needs a reason: give --reason \"{hint}\""
+        )));
+    }
+    Ok(reason)
+}
+
 impl Ledger {
     /// Submits the entity's drafts `keys` for approval. Each must need approval and be neither
     /// waiting nor approved. All or nothing.
@@ -206,12 +234,7 @@ impl Ledger {
     /// again.
     pub fn reject_draft(&mut self, entity: &EntityId, key: &EntryKey, reason: &str) -> Result<(), LedgerError> {
         self.authorize(Permission::JournalApprove, Some(entity))?;
-        let reason = reason.trim();
-        if reason.is_empty() {
-            return Err(refused(format!(
-                "rejecting draft {key} needs a reason: give --reason \"what the preparer must fix\""
-            )));
-        }
+        let reason = required_reason(reason, "rejecting", key, "what the preparer must fix")?;
         self.record_approval_steps(entity, std::slice::from_ref(key), ApprovalAction::Rejected, reason)
     }
 
@@ -220,12 +243,7 @@ impl Ledger {
     /// can then be imported again, corrected, under the same key.
     pub fn discard_draft(&mut self, entity: &EntityId, key: &EntryKey, reason: &str) -> Result<(), LedgerError> {
         self.authorize(Permission::JournalImport, Some(entity))?;
-        let reason = reason.trim();
-        if reason.is_empty() {
-            return Err(refused(format!(
-                "discarding draft {key} needs a reason: give --reason \"why it is not posted\""
-            )));
-        }
+        let reason = required_reason(reason, "discarding", key, "why it is not posted")?;
         let actor = self.actor().clone();
         self.store().write(|db| {
             db.require_entity(entity)?;
@@ -278,7 +296,7 @@ impl Ledger {
         let user = actor.user.clone();
         self.store().write(|db| {
             db.require_entity(entity)?;
-            let drafts = draft_approvals(db, entity, &user)?;
+            let drafts = approvals_of(db, entity, &user, |draft| unique.contains(&&draft.key))?;
             let at = crate::now_text();
             for key in &unique {
                 let Some(found) = drafts.iter().find(|found| &found.draft.key == *key) else {

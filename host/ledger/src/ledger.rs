@@ -76,6 +76,17 @@ pub struct ImportSummary {
     pub awaiting_approval: Vec<EntryKey>,
 }
 
+impl ImportSummary {
+    /// The keys of the drafts left waiting for approval, as a list for a sentence (`None` when
+    /// none waits).
+    pub fn awaiting_approval_list(&self) -> Option<String> {
+        (!self.awaiting_approval.is_empty()).then(|| {
+            let keys: Vec<&str> = self.awaiting_approval.iter().map(EntryKey::as_str).collect();
+            keys.join(", ")
+        })
+    }
+}
+
 /// A change of period status, for the report of a mass period close.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusChange {

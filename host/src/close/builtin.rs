@@ -48,12 +48,10 @@ pub fn run(
                     "{} adjustments posted, {} already posted",
                     summary.posted, summary.repeated
                 );
-                if !summary.awaiting_approval.is_empty() {
-                    let keys: Vec<&str> = summary.awaiting_approval.iter().map(|key| key.as_str()).collect();
+                if let Some(keys) = summary.awaiting_approval_list() {
                     message.push_str(&format!(
-                        "; {} need approval and wait as drafts: {} (`closebook journal submit`, then another user approves)",
-                        keys.len(),
-                        keys.join(", ")
+                        "; {} need approval and wait as drafts: {keys} (`closebook journal submit`, then another user approves)",
+                        summary.awaiting_approval.len()
                     ));
                 }
                 message
@@ -242,12 +240,10 @@ fn post_recurring(
             zero.join(", ")
         ));
     }
-    if !summary.awaiting_approval.is_empty() {
-        let keys: Vec<&str> = summary.awaiting_approval.iter().map(|key| key.as_str()).collect();
+    if let Some(keys) = summary.awaiting_approval_list() {
         message.push_str(&format!(
-            "; {} need approval and wait as drafts: {}",
-            keys.len(),
-            keys.join(", ")
+            "; {} need approval and wait as drafts: {keys}",
+            summary.awaiting_approval.len()
         ));
     }
     Ok((message, summary.posted))

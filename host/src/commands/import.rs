@@ -5,7 +5,7 @@ use crate::cli::ImportCommand;
 use crate::diagnostics::progress::{self, Progress};
 use crate::output::print;
 use anyhow::Context as _;
-use closebook_ledger::ids::{ChartId, EntityId, EntryKey};
+use closebook_ledger::ids::{ChartId, EntityId};
 use closebook_ledger::import::{
     CsvJournalReader, read_accounts_csv_with_delimiter, read_json_journal, read_rates_csv_with_delimiter,
 };
@@ -91,14 +91,12 @@ pub(crate) fn summary_line(source: &str, entity: &str, post: bool, summary: &Imp
 /// What a posting left as drafts because they need approval, as a sentence after the summary
 /// (empty when nothing waits).
 pub(crate) fn awaiting_approval_note(entity: &str, summary: &ImportSummary) -> String {
-    if summary.awaiting_approval.is_empty() {
+    let Some(keys) = summary.awaiting_approval_list() else {
         return String::new();
-    }
-    let keys: Vec<&str> = summary.awaiting_approval.iter().map(EntryKey::as_str).collect();
+    };
     format!(
-        "\n{} entries need approval and were kept as drafts: {}; submit them with `closebook journal submit --entity {entity} KEY...`, then another user with journal.approve approves them",
-        keys.len(),
-        keys.join(", ")
+        "\n{} entries need approval and were kept as drafts: {keys}; submit them with `closebook journal submit --entity {entity} KEY...`, then another user with journal.approve approves them",
+        summary.awaiting_approval.len()
     )
 }
 

@@ -98,8 +98,6 @@ pub fn run(context: &Context, command: JournalCommand) -> anyhow::Result<()> {
                 let user = ledger.user().clone();
                 let drafts = ledger.read(|db| draft_approvals(db, &entity_id, &user))?;
                 let approval = DraftApproval::describe;
-                let debits =
-                    |found: &DraftApproval| found.debits.map_or_else(|| "?".to_owned(), |debits| debits.to_string());
                 let mut table = Table::new(&[
                     ("Entry", false),
                     ("Source", false),
@@ -111,7 +109,7 @@ pub fn run(context: &Context, command: JournalCommand) -> anyhow::Result<()> {
                     table.row(vec![
                         found.draft.key.to_string(),
                         found.draft.source.clone(),
-                        debits(found),
+                        found.debits_text(),
                         found.draft.created_by.to_string(),
                         approval(found),
                     ]);

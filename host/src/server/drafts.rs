@@ -79,7 +79,7 @@ fn draft_section(caller: &Caller, entity: &EntityId, found: &DraftApproval) -> M
             h2 { (entity) " " (draft.key) }
             p {
                 "Prepared by " (draft.created_by) " from " (draft.source)
-                "; debits " (found.debits.map_or_else(|| "?".to_owned(), |debits| debits.to_string()))
+                "; debits " (found.debits_text())
                 "; approval: " strong { (found.describe()) }
                 @if let Some(reason) = &found.reason { br; span.muted { (reason) } }
             }

@@ -410,6 +410,37 @@ mod tests {
     }
 
     #[test]
+    fn setup_refuses_from_and_until_that_are_not_operating_periods_in_order() {
+        let mut ledger = crate::test_fixtures::one_entity_ledger("preparer");
+        let template = |bounds: &str| {
+            format!(
+                "[[recurring_journal]]\nid = \"r\"\nentity = \"E\"\ndescription = \"R\"\nschedule = \"monthly\"\n{bounds}\nlines = [{{ account = \"4000\", amount = \"-1.00\" }}, {{ account = \"1000\", balance = true }}]\n"
+            )
+        };
+        for (bounds, expected) in [
+            (
+                "from = \"FY2026-opening\"",
+                "from = \"FY2026-opening\" is not an operating period like 2026-01",
+            ),
+            (
+                "from = \"2026-06\"\nuntil = \"2026-03\"",
+                "from = \"2026-06\" is after until = \"2026-03\"",
+            ),
+        ] {
+            let text = template(bounds);
+            let error = ledger
+                .apply_setup(&crate::setup::SetupFile::parse(&text, "r.toml").unwrap(), "r.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{error}");
+        }
+        let text = template("from = \"2026-03\"\nuntil = \"2026-06\"");
+        ledger
+            .apply_setup(&crate::setup::SetupFile::parse(&text, "r.toml").unwrap(), "r.toml")
+            .unwrap();
+    }
+
+    #[test]
     fn a_generated_key_names_its_template() {
         let key = |text: &str| EntryKey::new(text);
         assert_eq!(RecurringTemplate::id_of_key(&key("REC-rent-2026-03")), Some("rent"));

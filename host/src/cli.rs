@@ -90,6 +90,15 @@ pub enum Command {
     /// Settle posted lines that net to zero (open-item matching), or release a settlement.
     #[command(subcommand)]
     Settle(SettleCommand),
+    /// Account reconciliations: the GL balance beside a bank statement or subledger figure,
+    /// reconciling items that explain the difference, evidence, preparation and review.
+    ///
+    /// Unexplained = GL balance − (independent balance + open reconciling items). A preparer
+    /// signs off when it is within the account's materiality (setup's [[reconciliation]]);
+    /// another user reviews. A later entry posted to the account, or a changed statement or
+    /// item, withdraws the sign-off, naming what changed.
+    #[command(subcommand)]
+    Reconcile(ReconcileCommand),
     /// Inspect, run and scaffold close-step plugins (WebAssembly components).
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -378,6 +387,164 @@ pub enum JournalCommand {
         #[command(flatten)]
         format: FormatArg,
     },
+}
+
+/// The reconciliation a command works on.
+#[derive(Debug, Args)]
+pub struct ReconcileTarget {
+    /// The legal entity, e.g. ACME-US.
+    #[arg(long)]
+    pub entity: String,
+    /// The account reconciled, e.g. 1000.
+    #[arg(long)]
+    pub account: String,
+    /// The period, YYYY-MM: the GL balance is the account's closing balance in it.
+    #[arg(long)]
+    pub period: String,
+    /// Reconcile only the account's lines carrying this dimension value (repeat for several).
+    #[arg(long = "dimension", value_name = "NAME=VALUE")]
+    pub dimensions: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReconcileCommand {
+    /// Import a bank statement (CSV with a header row: date, amount, reference, description)
+    /// as the independent balance. Opening balance plus the lines must equal the closing
+    /// balance, every line must be dated in the period, and the opening balance must be the
+    /// closing balance of the account's statement of the period before. The same file again
+    /// changes nothing; another file replaces it.
+    ImportStatement {
+        #[command(flatten)]
+        target: ReconcileTarget,
+        /// The statement's opening balance, e.g. 48000.00.
+        #[arg(long, allow_hyphen_values = true)]
+        opening: String,
+        /// The statement's closing balance, e.g. 51090.00.
+        #[arg(long, allow_hyphen_values = true)]
+        closing: String,
+        /// The statement CSV.
+        file: PathBuf,
+    },
+    /// Enter a subledger figure (receivables aging, fixed-asset register…) as the independent
+    /// balance, with the report it comes from.
+    Subledger {
+        #[command(flatten)]
+        target: ReconcileTarget,
+        /// The subledger's balance at the period's end.
+        #[arg(long, allow_hyphen_values = true)]
+        balance: String,
+        /// Where the figure comes from, e.g. "AR aging report of 31 Jan".
+        #[arg(long)]
+        source: String,
+    },
+    /// Reconciling items: add one that explains part of the difference, or clear one.
+    #[command(subcommand)]
+    Item(ReconcileItemCommand),
+    /// Attach an evidence file to the reconciliation (kept in the ledger with its SHA-256; at
+    /// most 10 MiB).
+    Attach {
+        #[command(flatten)]
+        target: ReconcileTarget,
+        /// The file.
+        file: PathBuf,
+    },
+    /// Save an evidence file to a new file, checked against the SHA-256 it was stored with.
+    Evidence {
+        /// The legal entity, e.g. ACME-US.
+        #[arg(long)]
+        entity: String,
+        /// The evidence file's id (`reconcile show` lists them).
+        id: i64,
+        /// Where to write it; an existing file is not overwritten.
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Sign the reconciliation off as its preparer (needs close.prepare). Refused without an
+    /// independent balance or with an unexplained difference above the materiality.
+    Prepare {
+        #[command(flatten)]
+        target: ReconcileTarget,
+        /// A note kept with the sign-off.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Review a prepared reconciliation (needs close.review). The reviewer is never its
+    /// preparer, nor who entered its statement, figure or items.
+    Review {
+        #[command(flatten)]
+        target: ReconcileTarget,
+        /// A note kept with the review.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// One reconciliation: its figures, items, evidence, status and history.
+    Show {
+        #[command(flatten)]
+        target: ReconcileTarget,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// The entity's reconciliations for a period: every account setup lists and every one
+    /// worked on, with figures and status.
+    Report {
+        /// The legal entity, e.g. ACME-US.
+        #[arg(long)]
+        entity: String,
+        /// The period, YYYY-MM.
+        #[arg(long)]
+        period: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ReconcileReportFormat::Table)]
+        format: ReconcileReportFormat,
+        /// Write the report to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReconcileItemCommand {
+    /// Add a reconciling item, open from the period on until cleared: negative for what
+    /// reduces the independent balance (an outstanding cheque), positive for what adds to it
+    /// (a deposit in transit).
+    Add {
+        #[command(flatten)]
+        target: ReconcileTarget,
+        /// The amount, e.g. -1500.00.
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        /// What it is.
+        #[arg(long)]
+        explanation: String,
+        /// When it is expected to clear (YYYY-MM-DD).
+        #[arg(long)]
+        expected_clear: chrono::NaiveDate,
+        /// A reference, e.g. the cheque number.
+        #[arg(long, default_value = "")]
+        reference: String,
+    },
+    /// Clear a reconciling item in the period it cleared in (it matched the statement then).
+    Clear {
+        /// The legal entity, e.g. ACME-US.
+        #[arg(long)]
+        entity: String,
+        /// The period it cleared in, YYYY-MM.
+        #[arg(long)]
+        period: String,
+        /// The item's id (`reconcile show` lists them).
+        id: i64,
+        /// A note, e.g. the statement line it matched.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReconcileReportFormat {
+    Table,
+    Csv,
+    Html,
+    Json,
 }
 
 /// Which entities a period command changes.

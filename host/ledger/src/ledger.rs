@@ -1590,7 +1590,9 @@ A,2026-01-10,4000,-100.00
                      ALTER TABLE close_events DROP COLUMN record; ALTER TABLE close_events DROP COLUMN hash;
                      DROP TABLE user_passwords; DROP TABLE api_tokens; DROP TABLE web_sessions;
                      DROP TABLE verify_checkpoints; DROP TABLE journal_approval_rules; DROP TABLE draft_approvals;
-                     DROP TABLE recurring_journals;",
+                     DROP TABLE recurring_journals; DROP TABLE reconciliation_rules; DROP TABLE statement_lines;
+                     DROP TABLE reconciliation_balances; DROP TABLE reconciling_item_clearings; DROP TABLE reconciling_items;
+                     DROP TABLE reconciliation_evidence; DROP TABLE reconciliation_signoffs;",
                 )
                 .unwrap();
         }

@@ -28,6 +28,7 @@ mod pipeline;
 pub mod proposal;
 pub mod query;
 pub mod rate;
+pub mod reconcile;
 pub mod recurring;
 pub mod report;
 pub mod settlement;

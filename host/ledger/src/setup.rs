@@ -51,6 +51,8 @@ pub struct SetupFile {
     pub journal_approvals: Vec<JournalApprovalSetup>,
     #[serde(default, rename = "recurring_journal")]
     pub recurring_journals: Vec<RecurringJournalSetup>,
+    #[serde(default, rename = "reconciliation")]
+    pub reconciliations: Vec<ReconciliationSetup>,
 }
 
 impl SetupFile {
@@ -58,12 +60,13 @@ impl SetupFile {
     /// approval rules and recurring journal templates in full (they replace what was there, so
     /// the trail is where their history is). Null when it sets none.
     pub fn controls_for_audit(&self) -> serde_json::Value {
-        if self.journal_approvals.is_empty() && self.recurring_journals.is_empty() {
+        if self.journal_approvals.is_empty() && self.recurring_journals.is_empty() && self.reconciliations.is_empty() {
             return serde_json::Value::Null;
         }
         serde_json::json!({
             "journal_approval": self.journal_approvals,
             "recurring_journal": self.recurring_journals,
+            "reconciliation": self.reconciliations,
         })
     }
 
@@ -94,6 +97,22 @@ pub struct JournalApprovalSetup {
     /// `off = true`, alone for its entity: the entity's journals no longer need approval.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub off: bool,
+}
+
+/// `[[reconciliation]]`: an account the entity reconciles each period (`reconcile`), and the
+/// materiality above which an unexplained difference blocks its sign-off: `materiality` (an
+/// amount) and/or `materiality_percent` (of the GL balance's magnitude), the lower applying.
+/// Without either, any unexplained difference blocks it. The accounts a file gives an entity
+/// replace the ones it had.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconciliationSetup {
+    pub entity: String,
+    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub materiality: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub materiality_percent: Option<String>,
 }
 
 /// `[[recurring_journal]]`: a template the close step `builtin:recurring-journals` posts from
@@ -333,6 +352,9 @@ pub struct SetupSummary {
     /// `[[recurring_journal]]` templates added or replaced.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub recurring_journals: usize,
+    /// `[[reconciliation]]` accounts applied.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reconciliations: usize,
 }
 
 fn is_zero(count: &usize) -> bool {
@@ -435,6 +457,8 @@ pub fn apply(db: &Db<'_>, setup: &SetupFile) -> Result<SetupSummary, LedgerError
     apply_roles_and_grants(db, setup)?;
     apply_journal_approvals(db, &setup.journal_approvals)?;
     summary.journal_approval_rules = setup.journal_approvals.len();
+    apply_reconciliations(db, &setup.reconciliations)?;
+    summary.reconciliations = setup.reconciliations.len();
     // The templates a file gives an entity replace the ones it had: a template left out (or
     // renamed) stops posting.
     let mut replaced = std::collections::BTreeSet::new();
@@ -736,6 +760,61 @@ fn apply_journal_approvals(db: &Db<'_>, approvals: &[JournalApprovalSetup]) -> R
     }
     for (entity, entity_rules) in rules {
         db.replace_approval_rules(&EntityId::new(entity.to_owned()), &entity_rules)?;
+    }
+    Ok(())
+}
+
+/// Replaces the reconciled accounts of every entity the file lists some for.
+fn apply_reconciliations(db: &Db<'_>, reconciliations: &[ReconciliationSetup]) -> Result<(), LedgerError> {
+    let mut rules: std::collections::BTreeMap<&str, Vec<crate::store::ReconciliationRule>> = Default::default();
+    for reconciliation in reconciliations {
+        let entity = EntityId::new(reconciliation.entity.clone());
+        let Some(record) = db.entity(&entity)? else {
+            return Err(invalid(format!(
+                "a [[reconciliation]] names entity {entity}, which does not exist; declare it with [[entity]]"
+            )));
+        };
+        let account = crate::ids::AccountNumber::new(reconciliation.account.clone());
+        if db.account(&record.chart, &account)?.is_none() {
+            return Err(invalid(format!(
+                "[[reconciliation]] of entity {entity}: account {account} is not in its chart {}",
+                record.chart
+            )));
+        }
+        let amount = |name: &str, text: Option<&str>, most: Option<rust_decimal::Decimal>| match text {
+            None => Ok(None),
+            Some(text) => match crate::money::parse_decimal(text) {
+                Ok(value) if !value.is_sign_negative() && most.is_none_or(|most| value <= most) => Ok(Some(value)),
+                _ => Err(invalid(format!(
+                    "[[reconciliation]] of entity {entity}, account {account}: {name} = \"{text}\" is not {}",
+                    if most.is_some() {
+                        "a percentage from 0 to 100, like \"0.5\""
+                    } else {
+                        "an amount of zero or more, like \"10.00\""
+                    }
+                ))),
+            },
+        };
+        let rule = crate::store::ReconciliationRule {
+            materiality: amount("materiality", reconciliation.materiality.as_deref(), None)?,
+            materiality_percent: amount(
+                "materiality_percent",
+                reconciliation.materiality_percent.as_deref(),
+                Some(rust_decimal::Decimal::ONE_HUNDRED),
+            )?,
+            account,
+        };
+        let entity_rules = rules.entry(reconciliation.entity.as_str()).or_default();
+        if entity_rules.iter().any(|given| given.account == rule.account) {
+            return Err(invalid(format!(
+                "entity {entity} has two [[reconciliation]] entries for account {}: give one",
+                rule.account
+            )));
+        }
+        entity_rules.push(rule);
+    }
+    for (entity, entity_rules) in rules {
+        db.replace_reconciliation_rules(&EntityId::new(entity.to_owned()), &entity_rules)?;
     }
     Ok(())
 }

@@ -62,6 +62,29 @@ pub fn run(
             record.entries_posted = posted as i64;
             message
         }
+        Builtin::Reconcile { accounts } => {
+            let reviewed = ledger
+                .require_reconciled(entity, period, accounts)
+                .with_context(|| format!("the reconciliations of {entity} for {period}"))?;
+            let signed: Vec<String> = reviewed
+                .iter()
+                .map(|reconciliation| {
+                    format!(
+                        "{} ({}, unexplained {})",
+                        reconciliation.scope.account,
+                        reconciliation.status.describe(),
+                        reconciliation
+                            .unexplained
+                            .map_or_else(|| "-".to_owned(), |amount| reconciliation.money(amount))
+                    )
+                })
+                .collect();
+            format!(
+                "{} accounts reconciled and reviewed: {}",
+                reviewed.len(),
+                signed.join("; ")
+            )
+        }
         Builtin::Reports { folder } => {
             let folder = context.config.directory.join(folder);
             if context.dry_run {

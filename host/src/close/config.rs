@@ -8,7 +8,7 @@ use crate::package::{PackageCheck, TrustPolicy, TrustSection, check_package};
 use crate::plugin::LimitOverrides;
 use anyhow::Context as _;
 use chrono::{Datelike, NaiveDate, Weekday};
-use closebook_ledger::ids::EntityId;
+use closebook_ledger::ids::{AccountNumber, EntityId};
 use closebook_ledger::period::{Module, PeriodStatus};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -26,13 +26,14 @@ pub const DUE_WORKING_DAYS_MAX: u32 = 260;
 const DUE_DATE_CALENDAR_DAYS_PER_WORKING_DAY_MAX: u32 = 366;
 
 /// The built-in steps.
-pub const BUILTINS: [&str; 6] = [
+pub const BUILTINS: [&str; 7] = [
     "verify-journals-posted",
     "period-status",
     "trial-balance-check",
     "post-adjustments",
     "reports",
     "recurring-journals",
+    "reconcile",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -748,6 +749,9 @@ pub enum Builtin {
     /// Posts the entity's recurring journals due in the period (setup's `[[recurring_journal]]`):
     /// the templates named, or all of them.
     RecurringJournals { templates: Option<Vec<String>> },
+    /// Waits until each of these accounts' reconciliations for the period is reviewed for its
+    /// current figures (`closebook reconcile`).
+    Reconcile { accounts: Vec<AccountNumber> },
     /// Writes the period's reports into a folder (relative to close.toml).
     Reports { folder: PathBuf },
 }
@@ -790,6 +794,7 @@ impl Builtin {
             Builtin::PostAdjustments { .. } => "post-adjustments",
             Builtin::Reports { .. } => "reports",
             Builtin::RecurringJournals { .. } => "recurring-journals",
+            Builtin::Reconcile { .. } => "reconcile",
         }
     }
 
@@ -808,6 +813,7 @@ impl Builtin {
             "post-adjustments" => &["file", "sha256", "files"],
             "reports" => &["folder"],
             "recurring-journals" => &["templates"],
+            "reconcile" => &["accounts"],
             _ => &[],
         };
         for key in object.keys() {
@@ -895,6 +901,19 @@ impl Builtin {
                     ),
                 },
             },
+            "reconcile" => Builtin::Reconcile {
+                accounts: object
+                    .get("accounts")
+                    .and_then(|accounts| accounts.as_array())
+                    .filter(|accounts| !accounts.is_empty())
+                    .and_then(|accounts| {
+                        accounts
+                            .iter()
+                            .map(|account| account.as_str().map(|text| AccountNumber::new(text.to_owned())))
+                            .collect::<Option<Vec<_>>>()
+                    })
+                    .context("reconcile needs `accounts`, the accounts whose reconciliations must be reviewed, e.g. [\"1000\"]")?,
+            },
             other => unreachable!("{other} is in BUILTINS and has a parse arm"),
         })
     }
@@ -903,7 +922,10 @@ impl Builtin {
     /// the trial-balance check and the reports do; the draft check reads drafts, the
     /// adjustments come from files, and the period status is checked on its own.
     pub fn reads_the_ledger(&self) -> bool {
-        matches!(self, Builtin::TrialBalanceCheck | Builtin::Reports { .. })
+        matches!(
+            self,
+            Builtin::TrialBalanceCheck | Builtin::Reports { .. } | Builtin::Reconcile { .. }
+        )
     }
 }
 

@@ -3,8 +3,8 @@
 //! operations check again; `docs/security.md` lists the same table for people.
 
 use crate::cli::{
-    CloseCommand, Command, EntitySelection, ImportCommand, JournalCommand, PeriodCommand, PluginCommand, ReportCommand,
-    SettleCommand, SetupCommand, YearEndCommand,
+    CloseCommand, Command, EntitySelection, ImportCommand, JournalCommand, PeriodCommand, PluginCommand,
+    ReconcileCommand, ReconcileItemCommand, ReportCommand, SettleCommand, SetupCommand, YearEndCommand,
 };
 use closebook_ledger::Ledger;
 use closebook_ledger::access::Permission;
@@ -87,6 +87,7 @@ pub fn needs(command: &Command) -> Vec<Need> {
         Command::Settle(SettleCommand::Mark { entity, .. } | SettleCommand::Unsettle { entity, .. }) => {
             vec![one(Settle, entity)]
         }
+        Command::Reconcile(command) => vec![reconcile_need(command)],
         Command::Plugin(PluginCommand::Run {
             entity, post, allow, ..
         }) => {
@@ -143,6 +144,21 @@ pub fn needs(command: &Command) -> Vec<Need> {
         Command::User(_) | Command::Token(_) => Vec::new(),
         // Serving needs no permission of its own: every request is checked for its user.
         Command::Serve(_) => Vec::new(),
+    }
+}
+
+fn reconcile_need(command: &ReconcileCommand) -> Need {
+    use ReconcileCommand::*;
+    match command {
+        ImportStatement { target, .. }
+        | Subledger { target, .. }
+        | Item(ReconcileItemCommand::Add { target, .. })
+        | Attach { target, .. }
+        | Prepare { target, .. } => one(Permission::ClosePrepare, &target.entity),
+        Item(ReconcileItemCommand::Clear { entity, .. }) => one(Permission::ClosePrepare, entity),
+        Review { target, .. } => one(Permission::CloseReview, &target.entity),
+        Show { target, .. } => one(Permission::LedgerRead, &target.entity),
+        Evidence { entity, .. } | Report { entity, .. } => one(Permission::LedgerRead, entity),
     }
 }
 

@@ -11,6 +11,7 @@ pub(crate) mod plugin;
 mod plugin_new;
 pub(crate) mod plugin_package;
 mod plugin_registry;
+pub mod reconcile;
 mod remote;
 pub(crate) mod report;
 mod serve;
@@ -190,6 +191,7 @@ pub fn execute(mut context: Context, command: Command) -> anyhow::Result<()> {
         Command::Close(command) => close::run(&context, command),
         Command::YearEnd(command) => year_end::run(&context, command),
         Command::Settle(command) => settle::run(&context, command),
+        Command::Reconcile(command) => reconcile::run(&context, command),
         Command::Plugin(command) => plugin::run(&context, command),
         Command::Audit(arguments) => audit::run(&context, arguments),
         Command::Verify(arguments) => verify::run(&context, arguments),
@@ -238,6 +240,9 @@ fn setup_apply(context: &Context, file: &Path) -> anyhow::Result<()> {
     }
     if summary.recurring_journals > 0 {
         controls.push_str(&format!(", {} recurring journals", summary.recurring_journals));
+    }
+    if summary.reconciliations > 0 {
+        controls.push_str(&format!(", {} reconciled accounts", summary.reconciliations));
     }
     crate::output::print(&format!(
         "applied {source}: {} currencies, {} calendars ({} fiscal years created), {} accounts, {} dimension values, {} groups, {} users, {} entities, {} rates{controls}\n",

@@ -69,7 +69,11 @@ pub fn run(server: &str, command: Command) -> anyhow::Result<()> {
             "--output writes a file where the command runs; with --server, leave it out and redirect the output instead: > {}",
             path.display()
         ),
+        Command::Reconcile(reconcile) if !super::reconcile::runs_remotely(&reconcile) => anyhow::bail!(
+            "this reconcile command reads or writes a file where the command runs, so it runs only on a local ledger file: leave out --server (or unset CLOSEBOOK_SERVER); with --server, closebook runs reconcile subledger, item, prepare, review, show and report (without --output)"
+        ),
         Command::Report(_)
+        | Command::Reconcile(_)
         | Command::Period(_)
         | Command::Journal(_)
         | Command::Settle(_)
@@ -92,7 +96,7 @@ pub fn run(server: &str, command: Command) -> anyhow::Result<()> {
             }
         }
         _ => anyhow::bail!(
-            "this command runs only on a local ledger file: leave out --server (or unset CLOSEBOOK_SERVER); with --server, closebook runs import journals, report, period, journal, settle, year-end reverse|history and close run|signoff|status|show|history"
+            "this command runs only on a local ledger file: leave out --server (or unset CLOSEBOOK_SERVER); with --server, closebook runs import journals, report, period, journal, settle, reconcile, year-end reverse|history and close run|signoff|status|show|history"
         ),
     }
 }

@@ -606,6 +606,7 @@ fn runs_remotely(command: &crate::cli::Command) -> bool {
             },
         ) => false,
         Command::Report(_) | Command::Period(_) | Command::Journal(_) | Command::Settle(_) => true,
+        Command::Reconcile(reconcile) => crate::commands::reconcile::runs_remotely(reconcile),
         Command::YearEnd(crate::cli::YearEndCommand::Reverse { .. } | crate::cli::YearEndCommand::History { .. }) => {
             true
         }
@@ -631,7 +632,7 @@ async fn cli(State(state): State<SharedState>, caller: Caller, Json(request): Js
     let mut command = parsed.command;
     if !runs_remotely(&command) {
         return Err(ServerError::bad_request(
-            "the server runs report, period, journal, settle, year-end reverse|history and close run|signoff|status|show|history for a remote command line; run other commands where the ledger is",
+            "the server runs report, period, journal, settle, reconcile (but import-statement, attach and evidence), year-end reverse|history and close run|signoff|status|show|history for a remote command line; run other commands where the ledger is",
         )
         .into());
     }

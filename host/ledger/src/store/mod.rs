@@ -31,6 +31,7 @@ mod line;
 mod period;
 mod posting;
 mod rate;
+mod reconcile;
 mod recurring;
 mod row;
 mod schema;
@@ -51,6 +52,10 @@ pub use draft::{Draft, ExistingKey};
 pub use entry::LaterEntry;
 pub use line::LineRecord;
 pub use posting::{PostingBatch, PostingStatements, StagedEntry, Stager};
+pub use reconcile::{
+    Evidence, IndependentBalance, IndependentKind, ItemClearing, NewIndependentBalance, NewReconcilingItem,
+    ReconcileScope, ReconciliationRule, ReconciliationSignoff, ReconcilingItem, SignoffAction, StatementLine,
+};
 pub use settlement::SettlementLine;
 pub use step_run::{RUN_ID_SUFFIX_MAX, StepRunRecord};
 

@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_10,
     MIGRATION_11,
     MIGRATION_12,
+    MIGRATION_13,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -502,4 +503,122 @@ CREATE TABLE recurring_journals (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (entity_id, id)
 );
+"#;
+
+/// Account reconciliations (`reconcile.rs`, issue 20). A reconciliation's scope is an entity,
+/// an account, optionally dimension values (canonical text, empty for none) and a period.
+/// - `reconciliation_rules`: configuration from setup's `[[reconciliation]]`, replaced per
+///   entity: the accounts reconciled and their materiality (absolute and/or percent).
+/// - `reconciliation_balances`: the independent balances, a bank statement (with its lines in
+///   `statement_lines`) or a subledger figure with its source; the latest for a scope counts.
+/// - `reconciling_items`: items explaining the difference, opened in a period and open in every
+///   later one until cleared (`reconciling_item_clearings`, at most one per item).
+/// - `reconciliation_evidence`: files attached, stored with their SHA-256.
+/// - `reconciliation_signoffs`: prepared, reviewed and withdrawn, each with the figures and the
+///   fingerprint signed and the entity's ledger sequence at the time, so a later posting that
+///   changes the GL balance is named when it withdraws the sign-off.
+///
+/// All but the rules are append-only.
+const MIGRATION_13: &str = r#"
+CREATE TABLE reconciliation_rules (
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    account TEXT NOT NULL,
+    materiality TEXT,
+    materiality_percent TEXT,
+    PRIMARY KEY (entity_id, account)
+);
+CREATE TABLE reconciliation_balances (
+    id INTEGER PRIMARY KEY,
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    account TEXT NOT NULL,
+    dimensions TEXT NOT NULL,
+    period TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('statement', 'subledger')),
+    opening TEXT,
+    closing TEXT NOT NULL,
+    source TEXT NOT NULL,
+    sha256 TEXT,
+    created_by TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX reconciliation_balances_by_scope ON reconciliation_balances (entity_id, account, dimensions, period, id);
+CREATE TABLE statement_lines (
+    balance_id INTEGER NOT NULL REFERENCES reconciliation_balances(id),
+    line_no INTEGER NOT NULL,
+    date TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    description TEXT NOT NULL,
+    PRIMARY KEY (balance_id, line_no)
+);
+CREATE TABLE reconciling_items (
+    id INTEGER PRIMARY KEY,
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    account TEXT NOT NULL,
+    dimensions TEXT NOT NULL,
+    period TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    explanation TEXT NOT NULL,
+    expected_clear TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX reconciling_items_by_scope ON reconciling_items (entity_id, account, dimensions, id);
+CREATE TABLE reconciling_item_clearings (
+    item_id INTEGER PRIMARY KEY REFERENCES reconciling_items(id),
+    period TEXT NOT NULL,
+    note TEXT NOT NULL,
+    cleared_by TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    cleared_at TEXT NOT NULL
+);
+CREATE TABLE reconciliation_evidence (
+    id INTEGER PRIMARY KEY,
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    account TEXT NOT NULL,
+    dimensions TEXT NOT NULL,
+    period TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    content BLOB NOT NULL,
+    added_by TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX reconciliation_evidence_by_scope ON reconciliation_evidence (entity_id, account, dimensions, period, id);
+CREATE TABLE reconciliation_signoffs (
+    id INTEGER PRIMARY KEY,
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    account TEXT NOT NULL,
+    dimensions TEXT NOT NULL,
+    period TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('prepared', 'reviewed', 'withdrawn')),
+    user_id TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    at TEXT NOT NULL,
+    note TEXT NOT NULL,
+    gl_balance TEXT NOT NULL,
+    independent TEXT,
+    items TEXT NOT NULL,
+    unexplained TEXT,
+    fingerprint TEXT NOT NULL,
+    sequence INTEGER NOT NULL
+);
+CREATE INDEX reconciliation_signoffs_by_scope ON reconciliation_signoffs (entity_id, account, dimensions, period, id);
+CREATE TRIGGER reconciliation_balances_no_update BEFORE UPDATE ON reconciliation_balances BEGIN SELECT RAISE(ABORT, 'reconciliation balances are append-only'); END;
+CREATE TRIGGER reconciliation_balances_no_delete BEFORE DELETE ON reconciliation_balances BEGIN SELECT RAISE(ABORT, 'reconciliation balances are append-only'); END;
+CREATE TRIGGER statement_lines_no_update BEFORE UPDATE ON statement_lines BEGIN SELECT RAISE(ABORT, 'statement lines are append-only'); END;
+CREATE TRIGGER statement_lines_no_delete BEFORE DELETE ON statement_lines BEGIN SELECT RAISE(ABORT, 'statement lines are append-only'); END;
+CREATE TRIGGER reconciling_items_no_update BEFORE UPDATE ON reconciling_items BEGIN SELECT RAISE(ABORT, 'reconciling items are append-only'); END;
+CREATE TRIGGER reconciling_items_no_delete BEFORE DELETE ON reconciling_items BEGIN SELECT RAISE(ABORT, 'reconciling items are append-only'); END;
+CREATE TRIGGER reconciling_item_clearings_no_update BEFORE UPDATE ON reconciling_item_clearings BEGIN SELECT RAISE(ABORT, 'reconciling item clearings are append-only'); END;
+CREATE TRIGGER reconciling_item_clearings_no_delete BEFORE DELETE ON reconciling_item_clearings BEGIN SELECT RAISE(ABORT, 'reconciling item clearings are append-only'); END;
+CREATE TRIGGER reconciliation_evidence_no_update BEFORE UPDATE ON reconciliation_evidence BEGIN SELECT RAISE(ABORT, 'reconciliation evidence is append-only'); END;
+CREATE TRIGGER reconciliation_evidence_no_delete BEFORE DELETE ON reconciliation_evidence BEGIN SELECT RAISE(ABORT, 'reconciliation evidence is append-only'); END;
+CREATE TRIGGER reconciliation_signoffs_no_update BEFORE UPDATE ON reconciliation_signoffs BEGIN SELECT RAISE(ABORT, 'reconciliation sign-offs are append-only'); END;
+CREATE TRIGGER reconciliation_signoffs_no_delete BEFORE DELETE ON reconciliation_signoffs BEGIN SELECT RAISE(ABORT, 'reconciliation sign-offs are append-only'); END;
 "#;

@@ -1,0 +1,1128 @@
+//! Account reconciliations (DOMAIN.md §13): for an account (optionally some of its dimension
+//! values) and a period, the GL balance beside an independent balance (a bank statement's
+//! closing balance or a subledger figure), and the reconciling items that explain the
+//! difference. Unexplained = GL − (independent + open items). A preparer signs it off when the
+//! unexplained difference is within the account's materiality; another user reviews it. A sign-off
+//! holds for the figures signed: an entry posted to the account (dated up to the period's end)
+//! after it, or a change to the statement or the items, withdraws it, naming what changed.
+//! Items carry forward: opened in a period, an item stays open in every later one until cleared.
+
+use crate::access::{Actor, IdentityMethod, Permission};
+use crate::calendar::{EntityPeriods, Period};
+use crate::dimension::{self, DimensionValues};
+use crate::error::LedgerError;
+use crate::ids::{AccountNumber, EntityId, PeriodName, UserId};
+use crate::ledger::Ledger;
+use crate::money::{decimals_used, parse_amount_text};
+use crate::report;
+use crate::store::{
+    Db, Evidence, IndependentBalance, IndependentKind, NewIndependentBalance, NewReconcilingItem, ReconcileScope,
+    ReconciliationRule, ReconciliationSignoff, ReconcilingItem, SignoffAction, StatementLine,
+};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// The largest evidence file a reconciliation keeps: a scanned statement or a spreadsheet, not
+/// an archive. Larger files are refused, naming this limit.
+pub const EVIDENCE_BYTES_MAX: usize = 10 * 1024 * 1024;
+
+/// The largest bank statement file imported.
+pub const STATEMENT_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// The most lines one statement holds: a month of a busy account, with room to spare.
+pub const STATEMENT_LINES_MAX: usize = 200_000;
+
+/// How many entry keys a withdrawal names; the rest are counted.
+const WITHDRAWAL_KEYS_SHOWN_MAX: usize = 10;
+
+/// Where a reconciliation stands for its current figures.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum ReconcileStatus {
+    /// Never signed off, or its sign-off was withdrawn (`withdrawn` says why).
+    Unreconciled {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        withdrawn: Option<String>,
+    },
+    Prepared {
+        by: UserId,
+        identity: String,
+    },
+    Reviewed {
+        prepared_by: UserId,
+        by: UserId,
+        identity: String,
+    },
+}
+
+impl ReconcileStatus {
+    /// unreconciled, prepared or reviewed.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ReconcileStatus::Unreconciled { .. } => "unreconciled",
+            ReconcileStatus::Prepared { .. } => "prepared",
+            ReconcileStatus::Reviewed { .. } => "reviewed",
+        }
+    }
+
+    /// The status in words, with who signed and why a sign-off was withdrawn.
+    pub fn describe(&self) -> String {
+        let declared = |identity: &str| {
+            if identity == IdentityMethod::Declared.as_str() {
+                " (identity declared, unverified)"
+            } else {
+                ""
+            }
+        };
+        match self {
+            ReconcileStatus::Unreconciled { withdrawn: None } => "unreconciled".to_owned(),
+            ReconcileStatus::Unreconciled {
+                withdrawn: Some(reason),
+            } => {
+                format!("unreconciled: sign-off withdrawn: {reason}")
+            }
+            ReconcileStatus::Prepared { by, identity } => format!("prepared by {by}{}", declared(identity)),
+            ReconcileStatus::Reviewed {
+                prepared_by,
+                by,
+                identity,
+            } => format!("reviewed by {by}{} (prepared by {prepared_by})", declared(identity)),
+        }
+    }
+}
+
+/// Above what an unexplained difference blocks a sign-off: the lower of the thresholds given
+/// (an amount, a percentage of the GL balance's magnitude); zero when none is given.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Materiality {
+    pub absolute: Option<Decimal>,
+    pub percent: Option<Decimal>,
+}
+
+impl Materiality {
+    fn of(rule: Option<&ReconciliationRule>) -> Self {
+        rule.map_or_else(Materiality::default, |rule| Materiality {
+            absolute: rule.materiality,
+            percent: rule.materiality_percent,
+        })
+    }
+
+    /// The threshold for a GL balance of `gl`, rounded to `minor_units`.
+    pub fn threshold(&self, gl: Decimal, minor_units: u32) -> Decimal {
+        let of_balance = self
+            .percent
+            .map(|percent| crate::money::round_to_minor_units(gl.abs() * percent / Decimal::ONE_HUNDRED, minor_units));
+        let mut threshold = match (self.absolute, of_balance) {
+            (Some(absolute), Some(of_balance)) => absolute.min(of_balance),
+            (Some(absolute), None) => absolute,
+            (None, Some(of_balance)) => of_balance,
+            (None, None) => Decimal::ZERO,
+        };
+        threshold.rescale(threshold.scale().max(minor_units));
+        threshold
+    }
+
+    /// The thresholds in words, for a GL balance of `gl`.
+    pub fn describe(&self, gl: Decimal, minor_units: u32) -> String {
+        let threshold = self.threshold(gl, minor_units);
+        match (self.absolute, self.percent) {
+            (Some(absolute), Some(percent)) => {
+                format!("{absolute} or {percent} % of the GL balance, the lower: {threshold}")
+            }
+            (Some(_), None) => threshold.to_string(),
+            (None, Some(percent)) => format!("{percent} % of the GL balance: {threshold}"),
+            (None, None) => format!("{threshold} (no materiality set: any unexplained difference blocks the sign-off)"),
+        }
+    }
+}
+
+/// A reconciliation as it stands: its figures, items, evidence, status and history.
+#[derive(Clone, Debug, Serialize)]
+pub struct Reconciliation {
+    #[serde(flatten)]
+    pub scope: ReconcileScope,
+    pub account_name: String,
+    pub currency: String,
+    pub gl_balance: Decimal,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub independent: Option<IndependentBalance>,
+    /// The reconciling items open in the period, oldest first.
+    pub items: Vec<ReconcilingItem>,
+    pub items_total: Decimal,
+    /// Items opened earlier that cleared in this period.
+    pub cleared: Vec<ReconcilingItem>,
+    /// GL − (independent + items); `None` without an independent balance.
+    pub unexplained: Option<Decimal>,
+    pub materiality: Materiality,
+    pub threshold: Decimal,
+    /// Whether the entity's setup lists the account (`[[reconciliation]]`).
+    pub configured: bool,
+    #[serde(flatten)]
+    pub status: ReconcileStatus,
+    pub evidence: Vec<Evidence>,
+    pub history: Vec<ReconciliationSignoff>,
+    /// The SHA-256 of the figures a sign-off signs.
+    #[serde(skip)]
+    pub fingerprint: String,
+    #[serde(skip)]
+    minor_units: u32,
+}
+
+impl Reconciliation {
+    /// Whether the unexplained difference blocks a sign-off (`None` without an independent
+    /// balance).
+    pub fn material(&self) -> Option<bool> {
+        self.unexplained.map(|unexplained| unexplained.abs() > self.threshold)
+    }
+
+    /// The materiality in words.
+    pub fn materiality_text(&self) -> String {
+        self.materiality.describe(self.gl_balance, self.minor_units)
+    }
+
+    /// An amount with the entity currency's decimals.
+    pub fn money(&self, amount: Decimal) -> String {
+        crate::money::format_amount(amount, self.minor_units)
+    }
+
+    /// Whether it is reviewed for its current figures.
+    pub fn is_reviewed(&self) -> bool {
+        matches!(self.status, ReconcileStatus::Reviewed { .. })
+    }
+}
+
+/// What importing a statement did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementImport {
+    pub lines: usize,
+    /// The same file with the same balances was the scope's latest statement: nothing written.
+    pub repeated: bool,
+    /// The statement or subledger figure it replaces.
+    pub replaced: Option<i64>,
+}
+
+/// The GL balances reconciliations compare, read once per period and dimension names (a report
+/// of many accounts reads the trial balance once).
+struct GlBalances {
+    by_dimensions: BTreeMap<Vec<String>, report::TrialBalance>,
+}
+
+impl GlBalances {
+    fn new() -> Self {
+        GlBalances {
+            by_dimensions: BTreeMap::new(),
+        }
+    }
+
+    /// The closing balance of the account in the period, over the lines carrying `dimensions`:
+    /// the trial balance's closing figure, so a reconciliation and the trial balance agree.
+    fn balance(
+        &mut self,
+        db: &Db<'_>,
+        scope: &ReconcileScope,
+        dimensions: &DimensionValues,
+    ) -> Result<Decimal, LedgerError> {
+        let names: Vec<String> = dimensions.keys().cloned().collect();
+        if !self.by_dimensions.contains_key(&names) {
+            let trial_balance = report::trial_balance(db, &scope.entity, &scope.period, &names, false)?;
+            self.by_dimensions.insert(names.clone(), trial_balance);
+        }
+        let mut total = Decimal::ZERO;
+        for row in &self.by_dimensions[&names].rows {
+            if row.account == scope.account && &row.dimensions == dimensions {
+                total = total.checked_add(row.closing).ok_or(LedgerError::Overflow)?;
+            }
+        }
+        Ok(total)
+    }
+}
+
+fn refused(message: String) -> LedgerError {
+    LedgerError::Invalid(message)
+}
+
+/// The scope for `entity`, `account`, `dimensions` (name=value pairs) and `period`, checked:
+/// the entity, period and account exist and the dimension values are well formed.
+pub fn scope(
+    db: &Db<'_>,
+    entity: &EntityId,
+    account: &AccountNumber,
+    dimensions: &[String],
+    period: &PeriodName,
+) -> Result<ReconcileScope, LedgerError> {
+    let record = db.require_entity(entity)?;
+    EntityPeriods::of(db, &record)?.named(period)?;
+    if db.account(&record.chart, account)?.is_none() {
+        return Err(refused(format!(
+            "account {account} is not in the chart of entity {entity}: check the number (`closebook report trial-balance` lists the accounts with balances)"
+        )));
+    }
+    let mut values = DimensionValues::new();
+    for pair in dimensions {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(refused(format!(
+                "dimension `{pair}` is not NAME=VALUE, like department=100"
+            )));
+        };
+        if !dimension::is_valid_dimension_text(name) || !dimension::is_valid_dimension_text(value) {
+            return Err(refused(format!(
+                "dimension `{pair}` is not NAME=VALUE without spaces around them or `;` in them, like department=100"
+            )));
+        }
+        if values.insert(name.to_owned(), value.to_owned()).is_some() {
+            return Err(refused(format!("dimension {name} is given twice: give it once")));
+        }
+    }
+    Ok(ReconcileScope {
+        entity: entity.clone(),
+        account: account.clone(),
+        dimensions: dimension::canonical(&values),
+        period: period.clone(),
+    })
+}
+
+/// The reconciliation of `scope` as it stands.
+pub fn reconciliation(db: &Db<'_>, scope: &ReconcileScope) -> Result<Reconciliation, LedgerError> {
+    Loader::new(db, &scope.entity)?.load(db, scope)
+}
+
+/// The reconciliations of the entity's period: every account setup lists, and every scope
+/// with a statement, figure, item, evidence or sign-off there, by account.
+pub fn reconciliations(
+    db: &Db<'_>,
+    entity: &EntityId,
+    period: &PeriodName,
+) -> Result<Vec<Reconciliation>, LedgerError> {
+    let mut loader = Loader::new(db, entity)?;
+    loader.periods.named(period)?;
+    let mut scopes: Vec<(AccountNumber, String)> = loader
+        .rules
+        .iter()
+        .map(|rule| (rule.account.clone(), String::new()))
+        .collect();
+    scopes.extend(db.reconciliation_scopes(entity, period)?);
+    scopes.sort();
+    scopes.dedup();
+    let mut reconciliations = Vec::with_capacity(scopes.len());
+    for (account, dimensions) in scopes {
+        let scope = ReconcileScope {
+            entity: entity.clone(),
+            account,
+            dimensions,
+            period: period.clone(),
+        };
+        let reconciliation = loader.load(db, &scope)?;
+        // An item scope with nothing open or cleared in the period, and no other record there,
+        // is not this period's business.
+        if !reconciliation.configured
+            && reconciliation.independent.is_none()
+            && reconciliation.items.is_empty()
+            && reconciliation.cleared.is_empty()
+            && reconciliation.history.is_empty()
+            && reconciliation.evidence.is_empty()
+        {
+            continue;
+        }
+        reconciliations.push(reconciliation);
+    }
+    Ok(reconciliations)
+}
+
+/// What loading reconciliations of one entity shares.
+struct Loader {
+    periods: EntityPeriods,
+    rules: Vec<ReconciliationRule>,
+    accounts: BTreeMap<AccountNumber, String>,
+    currency: String,
+    minor_units: u32,
+    gl: GlBalances,
+}
+
+impl Loader {
+    fn new(db: &Db<'_>, entity: &EntityId) -> Result<Self, LedgerError> {
+        let record = db.require_entity(entity)?;
+        Ok(Loader {
+            periods: EntityPeriods::of(db, &record)?,
+            rules: db.reconciliation_rules(entity)?,
+            accounts: db
+                .accounts(&record.chart)?
+                .into_iter()
+                .map(|account| (account.number, account.name))
+                .collect(),
+            minor_units: db.currencies()?.get(&record.currency).copied().unwrap_or(2),
+            currency: record.currency.to_string(),
+            gl: GlBalances::new(),
+        })
+    }
+
+    fn ordinal(&self, period: &PeriodName) -> Result<i64, LedgerError> {
+        Ok(self.periods.named(period)?.ordinal)
+    }
+
+    fn load(&mut self, db: &Db<'_>, scope: &ReconcileScope) -> Result<Reconciliation, LedgerError> {
+        let target = self.periods.named(&scope.period)?.clone();
+        let dimensions = dimension::parse_canonical(&scope.dimensions);
+        let gl_balance = self.gl.balance(db, scope, &dimensions)?;
+        let independent = db.independent_balances(scope)?.pop();
+        let mut items = Vec::new();
+        let mut cleared = Vec::new();
+        for (_, item) in db.reconciling_items(&scope.entity, Some(&scope.account), Some(&scope.dimensions))? {
+            if self.ordinal(&item.period)? > target.ordinal {
+                continue;
+            }
+            match &item.cleared {
+                Some(clearing) if self.ordinal(&clearing.period)? <= target.ordinal => {
+                    if clearing.period == target.name {
+                        cleared.push(item);
+                    }
+                }
+                _ => items.push(item),
+            }
+        }
+        let mut items_total = Decimal::ZERO;
+        for item in &items {
+            items_total = items_total.checked_add(item.amount).ok_or(LedgerError::Overflow)?;
+        }
+        let unexplained = match &independent {
+            Some(balance) => Some(
+                balance
+                    .closing
+                    .checked_add(items_total)
+                    .and_then(|adjusted| gl_balance.checked_sub(adjusted))
+                    .ok_or(LedgerError::Overflow)?,
+            ),
+            None => None,
+        };
+        let fingerprint = fingerprint(gl_balance, independent.as_ref(), &items);
+        let rule = self.rules.iter().find(|rule| rule.account == scope.account);
+        let materiality = Materiality::of(rule);
+        let threshold = materiality.threshold(gl_balance, self.minor_units);
+        let history = db.reconciliation_signoffs(scope)?;
+        let status = status(db, scope, &target, &self.periods, &history, &fingerprint, gl_balance)?;
+        Ok(Reconciliation {
+            scope: scope.clone(),
+            account_name: self.accounts.get(&scope.account).cloned().unwrap_or_default(),
+            currency: self.currency.clone(),
+            gl_balance,
+            independent,
+            items,
+            items_total,
+            cleared,
+            unexplained,
+            configured: rule.is_some(),
+            materiality,
+            threshold,
+            status,
+            evidence: db.evidence(scope)?,
+            history,
+            fingerprint,
+            minor_units: self.minor_units,
+        })
+    }
+}
+
+/// The SHA-256 of what a sign-off signs: the GL balance, the independent balance (which
+/// record, and its figure) and the open items (which, and their amounts).
+fn fingerprint(gl: Decimal, independent: Option<&IndependentBalance>, items: &[ReconcilingItem]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(format!("gl={}\n", gl.normalize()));
+    if let Some(balance) = independent {
+        hasher.update(format!("independent={}:{}\n", balance.id, balance.closing.normalize()));
+    }
+    for item in items {
+        hasher.update(format!("item={}:{}\n", item.id, item.amount.normalize()));
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The status the history gives figures of `fingerprint`: the latest sign-off holds while
+/// nothing it signed changed and no entry was posted to the account, dated in the period's
+/// fiscal year up to its end, after it.
+fn status(
+    db: &Db<'_>,
+    scope: &ReconcileScope,
+    target: &Period,
+    periods: &EntityPeriods,
+    history: &[ReconciliationSignoff],
+    fingerprint: &str,
+    gl_balance: Decimal,
+) -> Result<ReconcileStatus, LedgerError> {
+    let Some(latest) = history.last() else {
+        return Ok(ReconcileStatus::Unreconciled { withdrawn: None });
+    };
+    if latest.action == SignoffAction::Withdrawn {
+        return Ok(ReconcileStatus::Unreconciled {
+            withdrawn: Some(latest.note.clone()),
+        });
+    }
+    let signed = format!("{} by {}", latest.action.as_str(), latest.user);
+    let periods_to_end: Vec<&str> = periods
+        .periods
+        .iter()
+        .filter(|period| period.fiscal_year == target.fiscal_year && period.ordinal <= target.ordinal)
+        .map(|period| period.name.as_str())
+        .collect();
+    let later: Vec<String> = db
+        .entries_after_in_periods(&scope.entity, latest.sequence, periods_to_end)?
+        .into_iter()
+        .filter(|entry| entry.accounts.contains(&scope.account))
+        .map(|entry| entry.key.to_string())
+        .collect();
+    if !later.is_empty() {
+        let shown = later
+            .iter()
+            .take(WITHDRAWAL_KEYS_SHOWN_MAX)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = later.len().saturating_sub(WITHDRAWAL_KEYS_SHOWN_MAX);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        return Ok(ReconcileStatus::Unreconciled {
+            withdrawn: Some(format!(
+                "entries posted to account {} after it was {signed}: {shown}{more}; the GL balance was {}, is {gl_balance}",
+                scope.account, latest.gl_balance
+            )),
+        });
+    }
+    if latest.fingerprint != fingerprint {
+        return Ok(ReconcileStatus::Unreconciled {
+            withdrawn: Some(format!(
+                "its statement, subledger figure or reconciling items changed after it was {signed}"
+            )),
+        });
+    }
+    Ok(match latest.action {
+        SignoffAction::Prepared => ReconcileStatus::Prepared {
+            by: latest.user.clone(),
+            identity: latest.identity.clone(),
+        },
+        _ => ReconcileStatus::Reviewed {
+            prepared_by: history
+                .iter()
+                .rev()
+                .find(|event| event.action == SignoffAction::Prepared)
+                .map_or_else(|| UserId::new(String::new()), |event| event.user.clone()),
+            by: latest.user.clone(),
+            identity: latest.identity.clone(),
+        },
+    })
+}
+
+/// Records the withdrawal of a sign-off the figures no longer support, once, so the history
+/// shows when it was found and why. Returns whether it wrote one.
+fn record_withdrawal(db: &Db<'_>, reconciliation: &Reconciliation, actor: &Actor) -> Result<bool, LedgerError> {
+    let ReconcileStatus::Unreconciled {
+        withdrawn: Some(reason),
+    } = &reconciliation.status
+    else {
+        return Ok(false);
+    };
+    if reconciliation
+        .history
+        .last()
+        .is_none_or(|latest| latest.action == SignoffAction::Withdrawn)
+    {
+        return Ok(false);
+    }
+    let scope = &reconciliation.scope;
+    db.insert_reconciliation_signoff(
+        scope,
+        &signoff(db, reconciliation, SignoffAction::Withdrawn, actor, reason)?,
+    )?;
+    db.append_audit(
+        actor,
+        "reconcile.withdraw",
+        Some(&scope.entity),
+        &json!({ "scope": scope, "reason": reason }),
+    )?;
+    Ok(true)
+}
+
+fn signoff(
+    db: &Db<'_>,
+    reconciliation: &Reconciliation,
+    action: SignoffAction,
+    actor: &Actor,
+    note: &str,
+) -> Result<ReconciliationSignoff, LedgerError> {
+    Ok(ReconciliationSignoff {
+        action,
+        user: actor.user.clone(),
+        identity: actor.method.as_str().to_owned(),
+        at: crate::now_text(),
+        note: note.to_owned(),
+        gl_balance: reconciliation.gl_balance,
+        independent: reconciliation.independent.as_ref().map(|balance| balance.closing),
+        items: reconciliation.items_total,
+        unexplained: reconciliation.unexplained,
+        fingerprint: reconciliation.fingerprint.clone(),
+        sequence: db.ledger_head(&reconciliation.scope.entity)?.0,
+    })
+}
+
+/// A bank statement read from CSV: columns `date`, `amount`, `reference`, `description` (the
+/// last two optional), in any order, named in a header row.
+pub fn parse_statement(
+    text: &str,
+    source: &str,
+    target: &Period,
+    minor_units: u32,
+    currency: &str,
+) -> Result<Vec<StatementLine>, LedgerError> {
+    let invalid = |message: String| LedgerError::input(source, message);
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|error| invalid(format!("the header row is unreadable: {error}")))?
+        .clone();
+    let column = |name: &str| headers.iter().position(|header| header.eq_ignore_ascii_case(name));
+    let (Some(date_column), Some(amount_column)) = (column("date"), column("amount")) else {
+        return Err(invalid(
+            "a statement needs a header row with date and amount columns (and optionally reference and description), like: date,amount,reference,description".to_owned(),
+        ));
+    };
+    let (reference_column, description_column) = (column("reference"), column("description"));
+    let mut lines = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let line_no = index + 2;
+        let record = record.map_err(|error| invalid(format!("line {line_no} is unreadable: {error}")))?;
+        if lines.len() == STATEMENT_LINES_MAX {
+            return Err(invalid(format!(
+                "the statement has more than {STATEMENT_LINES_MAX} lines (STATEMENT_LINES_MAX): split it by period"
+            )));
+        }
+        let field = |column: Option<usize>| column.and_then(|column| record.get(column)).unwrap_or("");
+        let date_text = field(Some(date_column));
+        let date = NaiveDate::parse_from_str(date_text, "%Y-%m-%d").map_err(|_| {
+            invalid(format!(
+                "line {line_no}: date `{date_text}` is not a date like 2026-01-31"
+            ))
+        })?;
+        if date < target.start || date > target.end {
+            return Err(invalid(format!(
+                "line {line_no}: {date} is outside period {} ({} to {}): import each period's statement for its period",
+                target.name, target.start, target.end
+            )));
+        }
+        let amount_text = field(Some(amount_column));
+        let amount = parse_amount_text(amount_text).map_err(|error| invalid(format!("line {line_no}: {error}")))?;
+        if decimals_used(amount) > minor_units {
+            return Err(invalid(format!(
+                "line {line_no}: amount {amount_text} has more decimals than {currency}'s {minor_units}"
+            )));
+        }
+        lines.push(StatementLine {
+            line_no: line_no as i64,
+            date,
+            amount,
+            reference: field(reference_column).to_owned(),
+            description: field(description_column).to_owned(),
+        });
+    }
+    Ok(lines)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Ledger {
+    /// The reconciliation of `scope`, for a reader of the entity.
+    pub fn reconciliation(&mut self, scope: &ReconcileScope) -> Result<Reconciliation, LedgerError> {
+        self.authorize(Permission::LedgerRead, Some(&scope.entity))?;
+        self.read(|db| reconciliation(db, scope))
+    }
+
+    /// The reconciliations of the entity's period, for a reader of the entity.
+    pub fn reconciliations(
+        &mut self,
+        entity: &EntityId,
+        period: &PeriodName,
+    ) -> Result<Vec<Reconciliation>, LedgerError> {
+        self.authorize(Permission::LedgerRead, Some(entity))?;
+        self.read(|db| reconciliations(db, entity, period))
+    }
+
+    /// The lines of the latest statement of `scope`.
+    pub fn statement_lines(&mut self, scope: &ReconcileScope) -> Result<Vec<StatementLine>, LedgerError> {
+        self.authorize(Permission::LedgerRead, Some(&scope.entity))?;
+        self.read(|db| match db.independent_balances(scope)?.pop() {
+            Some(balance) if balance.kind == IndependentKind::Statement => db.statement_lines(balance.id),
+            _ => Ok(Vec::new()),
+        })
+    }
+
+    /// Imports a bank statement for `scope` from CSV `content` named `source`, with its opening
+    /// and closing balances. Refused, writing nothing, when a line is unreadable or dated
+    /// outside the period, when opening plus the lines is not the closing balance, or when the
+    /// opening balance is not the closing balance of the account's statement of the period
+    /// before. The same file with the same balances again is a no-op; another replaces it.
+    pub fn import_statement(
+        &mut self,
+        scope: &ReconcileScope,
+        source: &str,
+        content: &[u8],
+        opening: Decimal,
+        closing: Decimal,
+    ) -> Result<StatementImport, LedgerError> {
+        self.authorize(Permission::ClosePrepare, Some(&scope.entity))?;
+        if content.len() > STATEMENT_BYTES_MAX {
+            return Err(LedgerError::input(
+                source,
+                format!(
+                    "the statement is {} bytes, over the limit of {STATEMENT_BYTES_MAX} (STATEMENT_BYTES_MAX): split it by period",
+                    content.len()
+                ),
+            ));
+        }
+        let text = std::str::from_utf8(content)
+            .map_err(|_| LedgerError::input(source, "the statement is not UTF-8 text: export it as CSV in UTF-8"))?;
+        let sha256 = sha256_hex(content);
+        let actor = self.actor().clone();
+        self.store().write(|db| {
+            let loader = Loader::new(db, &scope.entity)?;
+            let target = loader.periods.named(&scope.period)?.clone();
+            let lines = parse_statement(text, source, &target, loader.minor_units, &loader.currency)?;
+            let mut sum = opening;
+            for line in &lines {
+                sum = sum.checked_add(line.amount).ok_or(LedgerError::Overflow)?;
+            }
+            if sum != closing {
+                return Err(LedgerError::input(
+                    source,
+                    format!(
+                        "opening balance {opening} plus the {} lines ({}) is {sum}, not the closing balance {closing}: check the balances given and that the file holds every line",
+                        lines.len(),
+                        sum - opening
+                    ),
+                ));
+            }
+            let previous = db.independent_balances(scope)?.pop();
+            if let Some(latest) = &previous
+                && latest.sha256.as_deref() == Some(sha256.as_str())
+                && latest.opening == Some(opening)
+                && latest.closing == closing
+            {
+                return Ok(StatementImport {
+                    lines: lines.len(),
+                    repeated: true,
+                    replaced: None,
+                });
+            }
+            // The statement of the period before, if the account has one, closes at this one's
+            // opening balance: a gap means a statement or a line is missing.
+            let mut earlier: Vec<(i64, PeriodName, IndependentBalance)> = Vec::new();
+            for (period, balance) in db.latest_statements(&scope.entity, &scope.account, &scope.dimensions)? {
+                if let Ok(found) = loader.periods.named(&period)
+                    && found.ordinal < target.ordinal
+                {
+                    earlier.push((found.ordinal, period, balance));
+                }
+            }
+            if let Some((_, period, balance)) = earlier.into_iter().max_by_key(|(ordinal, _, _)| *ordinal)
+                && balance.closing != opening
+            {
+                return Err(LedgerError::input(
+                    source,
+                    format!(
+                        "opening balance {opening} is not the closing balance {} of the account's {period} statement ({}): check the balance given, or import the statements in between first",
+                        balance.closing, balance.source
+                    ),
+                ));
+            }
+            let id = db.insert_independent_balance(
+                scope,
+                &NewIndependentBalance {
+                    kind: IndependentKind::Statement,
+                    opening: Some(opening),
+                    closing,
+                    source,
+                    sha256: Some(&sha256),
+                    lines: &lines,
+                },
+                &actor,
+            )?;
+            db.append_audit(
+                &actor,
+                "reconcile.statement",
+                Some(&scope.entity),
+                &json!({ "scope": scope, "id": id, "source": source, "sha256": sha256, "opening": opening, "closing": closing, "lines": lines.len(), "replaces": previous.as_ref().map(|balance| balance.id) }),
+            )?;
+            record_withdrawal(db, &reconciliation(db, scope)?, &actor)?;
+            Ok(StatementImport {
+                lines: lines.len(),
+                repeated: false,
+                replaced: previous.map(|balance| balance.id),
+            })
+        })
+    }
+
+    /// Records a subledger figure for `scope`, with its source (the report it comes from).
+    pub fn set_subledger_balance(
+        &mut self,
+        scope: &ReconcileScope,
+        balance: Decimal,
+        source: &str,
+    ) -> Result<Option<i64>, LedgerError> {
+        self.authorize(Permission::ClosePrepare, Some(&scope.entity))?;
+        let source = source.trim();
+        if source.is_empty() {
+            return Err(refused(
+                "a subledger figure needs its source: give --source \"receivables aging report of 31 Jan\"".to_owned(),
+            ));
+        }
+        let actor = self.actor().clone();
+        self.store().write(|db| {
+            let loader = Loader::new(db, &scope.entity)?;
+            if decimals_used(balance) > loader.minor_units {
+                return Err(refused(format!(
+                    "balance {balance} has more decimals than {}'s {}",
+                    loader.currency, loader.minor_units
+                )));
+            }
+            let previous = db.independent_balances(scope)?.pop();
+            let id = db.insert_independent_balance(
+                scope,
+                &NewIndependentBalance {
+                    kind: IndependentKind::Subledger,
+                    opening: None,
+                    closing: balance,
+                    source,
+                    sha256: None,
+                    lines: &[],
+                },
+                &actor,
+            )?;
+            db.append_audit(
+                &actor,
+                "reconcile.subledger",
+                Some(&scope.entity),
+                &json!({ "scope": scope, "id": id, "balance": balance, "source": source, "replaces": previous.as_ref().map(|balance| balance.id) }),
+            )?;
+            record_withdrawal(db, &reconciliation(db, scope)?, &actor)?;
+            Ok(previous.map(|balance| balance.id))
+        })
+    }
+
+    /// Adds a reconciling item opened in `scope`'s period; returns its id.
+    pub fn add_reconciling_item(
+        &mut self,
+        scope: &ReconcileScope,
+        amount: Decimal,
+        explanation: &str,
+        expected_clear: NaiveDate,
+        reference: &str,
+    ) -> Result<i64, LedgerError> {
+        self.authorize(Permission::ClosePrepare, Some(&scope.entity))?;
+        let explanation = explanation.trim();
+        if explanation.is_empty() {
+            return Err(refused(
+                "a reconciling item needs an explanation: give --explanation \"outstanding cheque 402\"".to_owned(),
+            ));
+        }
+        if amount.is_zero() {
+            return Err(refused(
+                "a reconciling item of 0 explains nothing: give its amount, negative for what reduces the independent balance (an outstanding cheque), positive for what adds to it (a deposit in transit)".to_owned(),
+            ));
+        }
+        let actor = self.actor().clone();
+        self.store().write(|db| {
+            let loader = Loader::new(db, &scope.entity)?;
+            if decimals_used(amount) > loader.minor_units {
+                return Err(refused(format!(
+                    "amount {amount} has more decimals than {}'s {}",
+                    loader.currency, loader.minor_units
+                )));
+            }
+            let id = db.insert_reconciling_item(
+                scope,
+                &NewReconcilingItem {
+                    amount,
+                    explanation,
+                    expected_clear,
+                    reference: reference.trim(),
+                },
+                &actor,
+            )?;
+            db.append_audit(
+                &actor,
+                "reconcile.item",
+                Some(&scope.entity),
+                &json!({ "scope": scope, "item": id, "amount": amount, "explanation": explanation, "expected_clear": expected_clear.to_string(), "reference": reference.trim() }),
+            )?;
+            record_withdrawal(db, &reconciliation(db, scope)?, &actor)?;
+            Ok(id)
+        })
+    }
+
+    /// Clears reconciling item `item` of the entity in `period`: it is open in the periods
+    /// before, not from `period` on.
+    pub fn clear_reconciling_item(
+        &mut self,
+        entity: &EntityId,
+        item: i64,
+        period: &PeriodName,
+        note: &str,
+    ) -> Result<ReconcileScope, LedgerError> {
+        self.authorize(Permission::ClosePrepare, Some(entity))?;
+        let actor = self.actor().clone();
+        self.store().write(|db| {
+            let loader = Loader::new(db, entity)?;
+            let clearing = loader.periods.named(period)?.ordinal;
+            let Some((account, found)) = db
+                .reconciling_items(entity, None, None)?
+                .into_iter()
+                .find(|(_, found)| found.id == item)
+            else {
+                return Err(refused(format!(
+                    "entity {entity} has no reconciling item {item}: `closebook reconcile show` lists an account's items with their ids"
+                )));
+            };
+            if let Some(cleared) = &found.cleared {
+                return Err(refused(format!(
+                    "reconciling item {item} cleared in {} already ({} by {})",
+                    cleared.period, cleared.at, cleared.by
+                )));
+            }
+            if clearing < loader.ordinal(&found.period)? {
+                return Err(refused(format!(
+                    "reconciling item {item} was opened in {}, so it cannot clear in the earlier period {period}",
+                    found.period
+                )));
+            }
+            db.insert_item_clearing(item, period, note.trim(), &actor)?;
+            db.append_audit(
+                &actor,
+                "reconcile.clear",
+                Some(entity),
+                &json!({ "item": item, "account": account, "period": period, "note": note.trim() }),
+            )?;
+            let scope = ReconcileScope {
+                entity: entity.clone(),
+                account,
+                dimensions: found.dimensions.clone(),
+                period: period.clone(),
+            };
+            // Clearing changes the items of its period and every later one; the period it
+            // clears in is the one a sign-off is withdrawn for here (later ones show it on read).
+            record_withdrawal(db, &reconciliation(db, &scope)?, &actor)?;
+            Ok(scope)
+        })
+    }
+
+    /// Attaches evidence file `file_name` with `content` to `scope`; returns its id and
+    /// SHA-256. Refused over [`EVIDENCE_BYTES_MAX`] or when empty.
+    pub fn attach_evidence(
+        &mut self,
+        scope: &ReconcileScope,
+        file_name: &str,
+        content: &[u8],
+    ) -> Result<(i64, String), LedgerError> {
+        self.authorize(Permission::ClosePrepare, Some(&scope.entity))?;
+        if content.len() > EVIDENCE_BYTES_MAX {
+            return Err(refused(format!(
+                "evidence file {file_name} is {} bytes, over the limit of {EVIDENCE_BYTES_MAX} bytes (EVIDENCE_BYTES_MAX, 10 MiB): attach a smaller export, or split it",
+                content.len()
+            )));
+        }
+        if content.is_empty() {
+            return Err(refused(format!(
+                "evidence file {file_name} is empty: attach the file that supports the reconciliation"
+            )));
+        }
+        let sha256 = sha256_hex(content);
+        let actor = self.actor().clone();
+        self.store().write(|db| {
+            let id = db.insert_evidence(scope, file_name, &sha256, content, &actor)?;
+            db.append_audit(
+                &actor,
+                "reconcile.evidence",
+                Some(&scope.entity),
+                &json!({ "scope": scope, "evidence": id, "file": file_name, "sha256": sha256, "bytes": content.len() }),
+            )?;
+            Ok((id, sha256.clone()))
+        })
+    }
+
+    /// Evidence file `id` of the entity: its name and content, checked against its SHA-256.
+    pub fn evidence_file(&mut self, entity: &EntityId, id: i64) -> Result<(String, Vec<u8>), LedgerError> {
+        self.authorize(Permission::LedgerRead, Some(entity))?;
+        let Some((name, sha256, content)) = self.read(|db| db.evidence_content(entity, id))? else {
+            return Err(refused(format!(
+                "entity {entity} has no evidence file {id}: `closebook reconcile show` lists a reconciliation's files with their ids"
+            )));
+        };
+        if sha256_hex(&content) != sha256 {
+            return Err(LedgerError::Damaged {
+                detail: format!("evidence file {id} no longer has the SHA-256 it was stored with"),
+            });
+        }
+        Ok((name, content))
+    }
+
+    /// The preparer signs off `scope`: refused without an independent balance, with an
+    /// unexplained difference above the materiality, or when it is signed off already.
+    pub fn prepare_reconciliation(
+        &mut self,
+        scope: &ReconcileScope,
+        note: &str,
+    ) -> Result<Reconciliation, LedgerError> {
+        self.authorize(Permission::ClosePrepare, Some(&scope.entity))?;
+        self.sign_reconciliation(scope, SignoffAction::Prepared, note)
+    }
+
+    /// Another user reviews a prepared `scope`: refused when it is not prepared for its current
+    /// figures, or when the reviewer prepared it or supplied its statement, figure or items.
+    pub fn review_reconciliation(&mut self, scope: &ReconcileScope, note: &str) -> Result<Reconciliation, LedgerError> {
+        self.authorize(Permission::CloseReview, Some(&scope.entity))?;
+        self.sign_reconciliation(scope, SignoffAction::Reviewed, note)
+    }
+
+    fn sign_reconciliation(
+        &mut self,
+        scope: &ReconcileScope,
+        action: SignoffAction,
+        note: &str,
+    ) -> Result<Reconciliation, LedgerError> {
+        let actor = self.actor().clone();
+        let note = note.trim();
+        self.store().write(|db| {
+            let current = reconciliation(db, scope)?;
+            check_signoff(&current, action, &actor.user)?;
+            record_withdrawal(db, &current, &actor)?;
+            db.insert_reconciliation_signoff(scope, &signoff(db, &current, action, &actor, note)?)?;
+            db.append_audit(
+                &actor,
+                match action {
+                    SignoffAction::Prepared => "reconcile.prepare",
+                    _ => "reconcile.review",
+                },
+                Some(&scope.entity),
+                &json!({ "scope": scope, "gl_balance": current.gl_balance, "independent": current.independent.as_ref().map(|balance| balance.closing), "items": current.items_total, "unexplained": current.unexplained, "note": note }),
+            )?;
+            reconciliation(db, scope)
+        })
+    }
+
+    /// Refused unless each of `accounts` of the entity is reviewed for the period's current
+    /// figures; a sign-off the figures no longer support is recorded withdrawn. What the close
+    /// step `builtin:reconcile` checks.
+    pub fn require_reconciled(
+        &mut self,
+        entity: &EntityId,
+        period: &PeriodName,
+        accounts: &[AccountNumber],
+    ) -> Result<Vec<Reconciliation>, LedgerError> {
+        self.authorize(Permission::LedgerRead, Some(entity))?;
+        let actor = self.actor().clone();
+        let reconciliations = self.store().write(|db| {
+            let mut loader = Loader::new(db, entity)?;
+            let mut found = Vec::with_capacity(accounts.len());
+            for account in accounts {
+                let scope = scope(db, entity, account, &[], period)?;
+                let reconciliation = loader.load(db, &scope)?;
+                record_withdrawal(db, &reconciliation, &actor)?;
+                found.push(reconciliation);
+            }
+            Ok(found)
+        })?;
+        let waiting: Vec<String> = reconciliations
+            .iter()
+            .filter(|reconciliation| !reconciliation.is_reviewed())
+            .map(|reconciliation| {
+                format!(
+                    "{} is {}",
+                    reconciliation.scope.account,
+                    reconciliation.status.describe()
+                )
+            })
+            .collect();
+        if !waiting.is_empty() {
+            return Err(refused(format!(
+                "{} of {} accounts of {entity} are not reviewed for {period}: {}; prepare with `closebook reconcile prepare`, then another user reviews with `closebook reconcile review`, and run the close again",
+                waiting.len(),
+                reconciliations.len(),
+                waiting.join("; ")
+            )));
+        }
+        Ok(reconciliations)
+    }
+}
+
+/// Refuses `action` on `current` by `user`, naming why and what to do.
+fn check_signoff(current: &Reconciliation, action: SignoffAction, user: &UserId) -> Result<(), LedgerError> {
+    let scope = &current.scope;
+    let what = scope.describe();
+    let entity = &scope.entity;
+    let flags = format!(
+        "--entity {entity} --account {} --period {}",
+        scope.account, scope.period
+    );
+    let Some(unexplained) = current.unexplained else {
+        return Err(refused(format!(
+            "{what} has no independent balance to reconcile with: import the bank statement (`closebook reconcile import-statement {flags} FILE`) or enter the subledger figure (`closebook reconcile subledger {flags} --balance AMOUNT --source TEXT`)"
+        )));
+    };
+    if current.material() == Some(true) {
+        return Err(refused(format!(
+            "{what} has an unexplained difference of {} (GL {} − independent {} − reconciling items {}), above its materiality of {}: add reconciling items that explain it (`closebook reconcile item add {flags} --amount … --explanation … --expected-clear …`) or correct the ledger; nothing was signed",
+            current.money(unexplained),
+            current.money(current.gl_balance),
+            current.money(
+                current
+                    .independent
+                    .as_ref()
+                    .map_or(Decimal::ZERO, |balance| balance.closing)
+            ),
+            current.money(current.items_total),
+            current.materiality_text()
+        )));
+    }
+    match (action, &current.status) {
+        (SignoffAction::Prepared, ReconcileStatus::Unreconciled { .. }) => Ok(()),
+        (SignoffAction::Prepared, status) => Err(refused(format!(
+            "{what} is {} already: nothing to prepare",
+            status.describe()
+        ))),
+        (SignoffAction::Reviewed, ReconcileStatus::Prepared { by, .. }) => {
+            if by == user {
+                return Err(refused(format!(
+                    "{user} prepared {what}: another user with close.review must review it"
+                )));
+            }
+            if let Some(balance) = &current.independent
+                && &balance.created_by == user
+            {
+                return Err(refused(format!(
+                    "{user} entered the {} balance of {what}: another user with close.review must review it",
+                    balance.kind.as_str()
+                )));
+            }
+            if let Some(item) = current.items.iter().find(|item| &item.created_by == user) {
+                return Err(refused(format!(
+                    "{user} added reconciling item {} of {what}: another user with close.review must review it",
+                    item.id
+                )));
+            }
+            Ok(())
+        }
+        (SignoffAction::Reviewed, ReconcileStatus::Reviewed { by, .. }) => Err(refused(format!(
+            "{what} is reviewed by {by} already: nothing to review"
+        ))),
+        (SignoffAction::Reviewed, status) => Err(refused(format!(
+            "{what} is {}: only a prepared reconciliation is reviewed; its preparer signs it off with `closebook reconcile prepare {flags}`",
+            status.describe()
+        ))),
+        (SignoffAction::Withdrawn, _) => Ok(()),
+    }
+}

@@ -1,0 +1,580 @@
+//! Account reconciliations (issue 20, DOMAIN.md section 13), through the real binary on the demo
+//! organization.
+//!
+//! Worked figures (DOMAIN.md §13): GL cash 1000 at 31 January = 52,340.00; the bank statement
+//! closes at 51,090.00 (opening 50,000.00, +3,000.00, −1,910.00). Reconciling items: cheque 402
+//! of 1,500.00 not yet presented (−1,500.00) and a deposit in transit of 2,750.00 (+2,750.00):
+//! 51,090.00 − 1,500.00 + 2,750.00 = 52,340.00, unexplained 0.00. Entered as 2,700.00 by
+//! mistake, 50.00 is unexplained, above the materiality of 10.00, and the sign-off is refused.
+//! In February both items clear on the statement (opening 51,090.00, +2,750.00, −1,500.00,
+//! −120.00 bank charges, closing 52,220.00) against a GL balance of 52,220.00.
+
+use closebook_tests::Ledger;
+use serde_json::Value;
+
+const SETUP: &str = r#"
+[[reconciliation]]
+entity = "ACME-US"
+account = "1000"
+materiality = "10.00"
+"#;
+
+const CASH: &str = "entry,date,account,amount,description
+CASH-01,2026-01-05,1000,52340.00,Cash contributed
+CASH-01,2026-01-05,3000,-52340.00,Cash contributed
+";
+
+const JANUARY: &str = "date,amount,reference,description
+2026-01-05,3000.00,DEP-1,Deposit
+2026-01-20,-1910.00,CHQ-398,Cheque 398
+";
+
+const FEBRUARY: &str = "date,amount,reference,description
+2026-02-02,2750.00,DEP-2,Deposit
+2026-02-03,-1500.00,CHQ-402,Cheque 402
+2026-02-15,-120.00,FEE,Bank charges
+";
+
+fn ledger() -> Ledger {
+    let ledger = Ledger::with_demo_setup();
+    ledger
+        .run(&["setup", "apply", &ledger.write("reconcile.toml", SETUP)])
+        .success();
+    ledger
+        .run(&[
+            "import",
+            "journals",
+            &ledger.write("cash.csv", CASH),
+            "--entity",
+            "ACME-US",
+            "--post",
+        ])
+        .success();
+    ledger
+}
+
+fn target(period: &str) -> Vec<String> {
+    ["--entity", "ACME-US", "--account", "1000", "--period", period]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+/// `closebook reconcile <command> --entity ACME-US --account 1000 --period PERIOD <rest>`.
+fn reconcile(ledger: &Ledger, user: &str, command: &[&str], period: &str, rest: &[&str]) -> closebook_tests::Run {
+    let mut arguments: Vec<String> = vec!["reconcile".to_owned()];
+    arguments.extend(command.iter().map(|part| (*part).to_owned()));
+    arguments.extend(target(period));
+    arguments.extend(rest.iter().map(|part| (*part).to_owned()));
+    let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+    ledger.run_as(user, &arguments)
+}
+
+fn show(ledger: &Ledger, period: &str) -> Value {
+    reconcile(ledger, "carol", &["show"], period, &["--format", "json"])
+        .success()
+        .json()
+}
+
+fn count(ledger: &Ledger, table: &str) -> i64 {
+    rusqlite::Connection::open(ledger.db())
+        .unwrap()
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0))
+        .unwrap()
+}
+
+fn post(ledger: &Ledger, name: &str, journal: &str) {
+    ledger
+        .run(&[
+            "import",
+            "journals",
+            &ledger.write(name, journal),
+            "--entity",
+            "ACME-US",
+            "--post",
+        ])
+        .success();
+}
+
+fn close(ledger: &Ledger) -> String {
+    ledger.write(
+        "close.toml",
+        "[close]\nname = \"bank\"\nentities = [\"ACME-US\"]\n\n[[task]]\nid = \"bank-reconciliation\"\nname = \"Bank reconciliation\"\nowner = \"bob\"\nstep = \"builtin:reconcile\"\nconfig = { accounts = [\"1000\"] }\n",
+    )
+}
+
+#[test]
+fn a_bank_reconciliation_ties_out_is_reviewed_by_another_user_carries_items_forward_and_is_withdrawn_by_a_late_entry() {
+    let ledger = ledger();
+    let statement = ledger.write("bank-2026-01.csv", JANUARY);
+    let imported = reconcile(
+        &ledger,
+        "bob",
+        &["import-statement"],
+        "2026-01",
+        &["--opening", "50000.00", "--closing", "51090.00", &statement],
+    )
+    .success();
+    assert!(
+        imported.stdout.contains("2 lines, opening 50000.00, closing 51090.00")
+            && imported.stdout.contains("unexplained: 1,250.00"),
+        "{}",
+        imported.stdout
+    );
+    // The same file again changes nothing.
+    let again = reconcile(
+        &ledger,
+        "bob",
+        &["import-statement"],
+        "2026-01",
+        &["--opening", "50000.00", "--closing", "51090.00", &statement],
+    )
+    .success();
+    assert!(again.stdout.contains("is imported already"), "{}", again.stdout);
+    assert_eq!(count(&ledger, "reconciliation_balances"), 1);
+
+    // The cheque and a deposit entered as 2,700.00: 50.00 unexplained, above 10.00.
+    reconcile(
+        &ledger,
+        "bob",
+        &["item", "add"],
+        "2026-01",
+        &[
+            "--amount",
+            "-1500.00",
+            "--explanation",
+            "Cheque 402 not yet presented",
+            "--expected-clear",
+            "2026-02-05",
+            "--reference",
+            "402",
+        ],
+    )
+    .success();
+    let typo = reconcile(
+        &ledger,
+        "bob",
+        &["item", "add"],
+        "2026-01",
+        &[
+            "--amount",
+            "2700.00",
+            "--explanation",
+            "Deposit in transit",
+            "--expected-clear",
+            "2026-02-02",
+        ],
+    )
+    .success();
+    assert!(
+        typo.stdout
+            .contains("unexplained: 50.00 (materiality 10.00: blocks the sign-off)"),
+        "{}",
+        typo.stdout
+    );
+    let refused = reconcile(&ledger, "bob", &["prepare"], "2026-01", &[]).failure();
+    assert!(
+        refused.contains(
+            "has an unexplained difference of 50.00 (GL 52340.00 − independent 51090.00 − reconciling items 1200.00), above its materiality of 10.00"
+        ),
+        "{refused}"
+    );
+    assert_eq!(
+        count(&ledger, "reconciliation_signoffs"),
+        0,
+        "a refused sign-off writes nothing"
+    );
+
+    // The wrong item is cleared in January (it never belonged there) and the right one added.
+    let items = show(&ledger, "2026-01")["items"].clone();
+    let wrong = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["amount"] == "2700.00")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    ledger
+        .run_as(
+            "bob",
+            &[
+                "reconcile",
+                "item",
+                "clear",
+                "--entity",
+                "ACME-US",
+                "--period",
+                "2026-01",
+                &wrong,
+                "--note",
+                "entered as 2,700.00 by mistake",
+            ],
+        )
+        .success();
+    reconcile(
+        &ledger,
+        "bob",
+        &["item", "add"],
+        "2026-01",
+        &[
+            "--amount",
+            "2750.00",
+            "--explanation",
+            "Deposit in transit",
+            "--expected-clear",
+            "2026-02-02",
+            "--reference",
+            "DEP-2",
+        ],
+    )
+    .success();
+    let january = show(&ledger, "2026-01");
+    assert_eq!(january["gl_balance"], "52340.00");
+    assert_eq!(january["independent"]["closing"], "51090.00");
+    assert_eq!(january["items_total"], "1250.00");
+    assert_eq!(january["unexplained"], "0.00");
+
+    // Evidence: kept with its SHA-256, over the cap refused with nothing written.
+    let evidence = ledger.write("statement.pdf", "%PDF-1.4 the bank's January statement");
+    reconcile(&ledger, "bob", &["attach"], "2026-01", &[&evidence]).success();
+    let huge = ledger.write("huge.pdf", &"x".repeat(10 * 1024 * 1024 + 1));
+    let refused = reconcile(&ledger, "bob", &["attach"], "2026-01", &[&huge]).failure();
+    assert!(
+        refused.contains("is 10485761 bytes, over the limit of 10485760 bytes (EVIDENCE_BYTES_MAX, 10 MiB)"),
+        "{refused}"
+    );
+    assert_eq!(count(&ledger, "reconciliation_evidence"), 1);
+    let saved = ledger.dir.path().join("saved.pdf");
+    ledger
+        .run_as(
+            "carol",
+            &[
+                "reconcile",
+                "evidence",
+                "--entity",
+                "ACME-US",
+                "1",
+                "--output",
+                &saved.display().to_string(),
+            ],
+        )
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(&saved).unwrap(),
+        "%PDF-1.4 the bank's January statement"
+    );
+
+    // The close waits for the review; the preparer may not review.
+    let close = close(&ledger);
+    reconcile(
+        &ledger,
+        "bob",
+        &["prepare"],
+        "2026-01",
+        &["--note", "ties to the statement"],
+    )
+    .success();
+    let waiting = ledger
+        .run_as("alice", &["close", "run", "--config", &close, "--period", "2026-01"])
+        .failure();
+    assert!(
+        waiting.contains("1 of 1 accounts of ACME-US are not reviewed for 2026-01: 1000 is prepared by bob"),
+        "{waiting}"
+    );
+    let own = reconcile(&ledger, "bob", &["review"], "2026-01", &[]).failure();
+    assert!(
+        own.contains("bob prepared account 1000 of ACME-US for 2026-01: another user with close.review must review it"),
+        "{own}"
+    );
+    let auditor = reconcile(&ledger, "carol", &["prepare"], "2026-01", &[]).failure();
+    assert!(auditor.contains("close.prepare"), "{auditor}");
+    reconcile(&ledger, "alice", &["review"], "2026-01", &[]).success();
+    let run = ledger
+        .run_as("alice", &["close", "run", "--config", &close, "--period", "2026-01"])
+        .success();
+    assert!(
+        run.stdout.contains("1 accounts reconciled and reviewed"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(show(&ledger, "2026-01")["status"], "reviewed");
+
+    // A February entry does not touch January's reconciliation.
+    post(
+        &ledger,
+        "fee.csv",
+        "entry,date,account,amount,description\nFEE-02,2026-02-15,1000,-120.00,Bank charges\nFEE-02,2026-02-15,6900,120.00,Bank charges\n",
+    );
+    assert_eq!(show(&ledger, "2026-01")["status"], "reviewed");
+
+    // February: the opening balance must be January's closing; both items carry forward open.
+    let february = ledger.write("bank-2026-02.csv", FEBRUARY);
+    let gap = reconcile(
+        &ledger,
+        "bob",
+        &["import-statement"],
+        "2026-02",
+        &["--opening", "51000.00", "--closing", "52130.00", &february],
+    )
+    .failure();
+    assert!(
+        gap.contains("opening balance 51000.00 is not the closing balance 51090.00 of the account's 2026-01 statement (bank-2026-01.csv)"),
+        "{gap}"
+    );
+    reconcile(
+        &ledger,
+        "bob",
+        &["import-statement"],
+        "2026-02",
+        &["--opening", "51090.00", "--closing", "52220.00", &february],
+    )
+    .success();
+    let open = show(&ledger, "2026-02");
+    assert_eq!(open["items_total"], "1250.00");
+    assert_eq!(open["unexplained"], "-1250.00");
+    for item in open["items"].as_array().unwrap() {
+        let id = item["id"].as_i64().unwrap().to_string();
+        ledger
+            .run_as(
+                "bob",
+                &[
+                    "reconcile",
+                    "item",
+                    "clear",
+                    "--entity",
+                    "ACME-US",
+                    "--period",
+                    "2026-02",
+                    &id,
+                ],
+            )
+            .success();
+    }
+    let cleared = show(&ledger, "2026-02");
+    assert_eq!(cleared["gl_balance"], "52220.00");
+    assert_eq!(cleared["items"].as_array().unwrap().len(), 0);
+    assert_eq!(cleared["cleared"].as_array().unwrap().len(), 2);
+    assert_eq!(cleared["unexplained"], "0.00");
+    reconcile(&ledger, "bob", &["prepare"], "2026-02", &[]).success();
+    // January still shows the items open at its end.
+    assert_eq!(show(&ledger, "2026-01")["items_total"], "1250.00");
+
+    // A late January entry to 1000 withdraws January's review and February's preparation.
+    post(
+        &ledger,
+        "late.csv",
+        "entry,date,account,amount,description\nLATE-01,2026-01-31,1000,-35.00,Card fee\nLATE-01,2026-01-31,6900,35.00,Card fee\n",
+    );
+    let january = show(&ledger, "2026-01");
+    assert_eq!(january["status"], "unreconciled");
+    let reason = january["withdrawn"].as_str().unwrap();
+    assert!(
+        reason.contains("entries posted to account 1000 after it was reviewed by alice: LATE-01; the GL balance was 52340.00, is 52305.00"),
+        "{reason}"
+    );
+    assert_eq!(show(&ledger, "2026-02")["status"], "unreconciled");
+    let report = ledger
+        .run_as(
+            "carol",
+            &["reconcile", "report", "--entity", "ACME-US", "--period", "2026-01"],
+        )
+        .success()
+        .stdout;
+    assert!(
+        report.contains("0 of 1 reviewed") && report.contains("unreconciled (withdrawn)") && report.contains("LATE-01"),
+        "{report}"
+    );
+    // The close finds it and records the withdrawal in the history.
+    let stale = ledger
+        .run_as("alice", &["close", "run", "--config", &close, "--period", "2026-01"])
+        .failure();
+    assert!(stale.contains("1000 is unreconciled: sign-off withdrawn"), "{stale}");
+    let history = show(&ledger, "2026-01")["history"].clone();
+    assert_eq!(history.as_array().unwrap().last().unwrap()["action"], "withdrawn");
+
+    // The report as CSV and HTML; a hostile explanation is escaped.
+    reconcile(
+        &ledger,
+        "bob",
+        &["item", "add"],
+        "2026-01",
+        &[
+            "--amount",
+            "-35.00",
+            "--explanation",
+            "<script>alert(1)</script>",
+            "--expected-clear",
+            "2026-02-28",
+        ],
+    )
+    .success();
+    let csv = ledger
+        .run(&[
+            "reconcile",
+            "report",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--format",
+            "csv",
+        ])
+        .success()
+        .stdout;
+    assert!(
+        csv.starts_with("account,name,dimensions,gl_balance,independent,source,items,unexplained,materiality,status,prepared_by,reviewed_by\n1000,Cash at bank,,52305.00,51090.00,statement: bank-2026-01.csv,1215.00,0.00,10.00,unreconciled (withdrawn),,"),
+        "{csv}"
+    );
+    let html = ledger
+        .run(&[
+            "reconcile",
+            "report",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+            "--format",
+            "html",
+        ])
+        .success()
+        .stdout;
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>"),
+        "{html}"
+    );
+    let verified = ledger.run(&["verify"]).success().stdout;
+    assert!(verified.contains("hash chain intact"), "{verified}");
+}
+
+#[test]
+fn statement_and_figure_refusals_name_the_problem_and_write_nothing() {
+    let ledger = ledger();
+    let cases = [
+        (
+            "date,amount\n2026-02-01,10.00\n",
+            "50000.00",
+            "50010.00",
+            "line 2: 2026-02-01 is outside period 2026-01 (2026-01-01 to 2026-01-31)",
+        ),
+        (
+            "date,amount\n2026-01-10,10.00\n",
+            "50000.00",
+            "50020.00",
+            "opening balance 50000.00 plus the 1 lines (10.00) is 50010.00, not the closing balance 50020.00",
+        ),
+        (
+            "date,amount\n2026-01-10,10.001\n",
+            "0",
+            "10.001",
+            "line 2: amount 10.001 has more decimals than USD's 2",
+        ),
+        (
+            "day,value\n2026-01-10,10.00\n",
+            "0",
+            "10.00",
+            "a statement needs a header row with date and amount columns",
+        ),
+        (
+            "date,amount\n31/01/2026,10.00\n",
+            "0",
+            "10.00",
+            "line 2: date `31/01/2026` is not a date like 2026-01-31",
+        ),
+    ];
+    for (index, (csv, opening, closing, expected)) in cases.into_iter().enumerate() {
+        let file = ledger.write(&format!("bad-{index}.csv"), csv);
+        let refused = reconcile(
+            &ledger,
+            "bob",
+            &["import-statement"],
+            "2026-01",
+            &["--opening", opening, "--closing", closing, &file],
+        )
+        .failure();
+        assert!(refused.contains(expected), "{csv}: {refused}");
+    }
+    assert_eq!(count(&ledger, "reconciliation_balances"), 0);
+
+    // A subledger figure needs its source; with one it reconciles within 0.5 % materiality.
+    ledger
+        .run(&[
+            "setup",
+            "apply",
+            &ledger.write(
+                "percent.toml",
+                "[[reconciliation]]\nentity = \"ACME-US\"\naccount = \"1000\"\nmateriality_percent = \"0.5\"\n",
+            ),
+        ])
+        .success();
+    let blank = reconcile(
+        &ledger,
+        "bob",
+        &["subledger"],
+        "2026-01",
+        &["--balance", "52300.00", "--source", " "],
+    )
+    .failure();
+    assert!(blank.contains("a subledger figure needs its source"), "{blank}");
+    let unknown = ledger
+        .run_as(
+            "bob",
+            &[
+                "reconcile",
+                "show",
+                "--entity",
+                "ACME-US",
+                "--account",
+                "1999",
+                "--period",
+                "2026-01",
+            ],
+        )
+        .failure();
+    assert!(
+        unknown.contains("account 1999 is not in the chart of entity ACME-US"),
+        "{unknown}"
+    );
+    assert_eq!(count(&ledger, "reconciliation_balances"), 0);
+    // 52,340.00 − 52,300.00 = 40.00, within 0.5 % of 52,340.00 (261.70).
+    reconcile(
+        &ledger,
+        "bob",
+        &["subledger"],
+        "2026-01",
+        &["--balance", "52300.00", "--source", "Treasury system balance 31 Jan"],
+    )
+    .success();
+    let prepared = reconcile(&ledger, "bob", &["prepare"], "2026-01", &[]).success();
+    assert!(
+        prepared
+            .stdout
+            .contains("unexplained: 40.00 (materiality 0.5 % of the GL balance: 261.70)"),
+        "{}",
+        prepared.stdout
+    );
+    // Whoever entered the figure may not review it either.
+    let contributor = reconcile(&ledger, "bob", &["review"], "2026-01", &[]).failure();
+    assert!(
+        contributor.contains("another user with close.review must review it"),
+        "{contributor}"
+    );
+    // A changed figure withdraws the preparation.
+    reconcile(
+        &ledger,
+        "alice",
+        &["subledger"],
+        "2026-01",
+        &["--balance", "52340.00", "--source", "Treasury system, corrected"],
+    )
+    .success();
+    let withdrawn = show(&ledger, "2026-01");
+    assert_eq!(withdrawn["status"], "unreconciled");
+    assert!(
+        withdrawn["withdrawn"]
+            .as_str()
+            .unwrap()
+            .contains("its statement, subledger figure or reconciling items changed after it was prepared by bob"),
+        "{withdrawn}"
+    );
+}

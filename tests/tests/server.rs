@@ -818,6 +818,7 @@ fn the_command_line_runs_against_a_server_with_the_output_and_exit_codes_of_loca
         ],
         &["period", "list", "--entity", "ACME-DE"],
         &["journal", "list", "--entity", "ACME-US", "--period", "2026-01"],
+        &["reconcile", "report", "--entity", "ACME-US", "--period", "2026-01"],
         &[
             "close",
             "status",
@@ -941,6 +942,30 @@ fn the_command_line_runs_against_a_server_with_the_output_and_exit_codes_of_loca
     assert!(status.to_string().contains("awaiting-review"), "{status}");
     let refused = remote(&server, &bob, &["verify"]).failure();
     assert!(refused.contains("runs only on a local ledger file"), "{refused}");
+    // A reconciliation's figure is entered remotely; a statement file is read only locally.
+    let target = ["--entity", "ACME-US", "--account", "1000", "--period", "2026-01"];
+    let subledger = [
+        &["reconcile", "subledger"][..],
+        &target,
+        &["--balance", "240500.00", "--source", "treasury"],
+    ]
+    .concat();
+    remote(&server, &bob, &subledger).success();
+    let show = [&["reconcile", "show"][..], &target, &["--format", "json"]].concat();
+    let shown = remote(&server, &bob, &show).success().json();
+    assert_eq!(shown["independent"]["source"], "treasury", "{shown}");
+    assert_eq!(shown, ledger.run_as("bob", &show).success().json());
+    let statement = [
+        &["reconcile", "import-statement"][..],
+        &target,
+        &["--opening", "0", "--closing", "0", &file],
+    ]
+    .concat();
+    let refused = remote(&server, &bob, &statement).failure();
+    assert!(
+        refused.contains("reads or writes a file where the command runs"),
+        "{refused}"
+    );
     let no_token = std::process::Command::new(closebook_tests::closebook_binary())
         .args(["--server", &server.url, "period", "list", "--entity", "ACME-US"])
         .env_remove("CLOSEBOOK_TOKEN")

@@ -199,7 +199,7 @@ pub fn run(context: &Context, command: ReconcileCommand) -> anyhow::Result<()> {
                     text.push('\n');
                     text
                 }
-                ReconcileReportFormat::Csv => report_table(&reconciliations, Format::Csv).to_csv()?,
+                ReconcileReportFormat::Csv => report_table(&reconciliations, Format::Csv, true).to_csv()?,
                 ReconcileReportFormat::Table => report_text(&entity, &period, &reconciliations),
                 ReconcileReportFormat::Html => report_html(&entity, &period, &reconciliations),
             };
@@ -407,14 +407,23 @@ fn signers(status: &ReconcileStatus) -> (String, String) {
     }
 }
 
-fn report_table(reconciliations: &[Reconciliation], format: Format) -> Table {
-    let mut table = Table::new(&[
-        ("Account", false),
-        ("Name", false),
-        ("Dimensions", false),
-        ("GL balance", true),
-        ("Independent", true),
-        ("Source", false),
+fn report_table(reconciliations: &[Reconciliation], format: Format, wide: bool) -> Table {
+    // A narrow (terminal) table leaves out what is empty or long: the dimensions when no
+    // reconciliation has any, and the source (`reconcile show` has it).
+    let dimensions = wide
+        || reconciliations
+            .iter()
+            .any(|reconciliation| !reconciliation.scope.dimensions.is_empty());
+    let source = wide;
+    let mut columns = vec![("Account", false), ("Name", false)];
+    if dimensions {
+        columns.push(("Dimensions", false));
+    }
+    columns.extend([("GL balance", true), ("Independent", true)]);
+    if source {
+        columns.push(("Source", false));
+    }
+    columns.extend([
         ("Items", true),
         ("Unexplained", true),
         ("Materiality", true),
@@ -422,24 +431,33 @@ fn report_table(reconciliations: &[Reconciliation], format: Format) -> Table {
         ("Prepared by", false),
         ("Reviewed by", false),
     ]);
+    let mut table = Table::new(&columns);
     for reconciliation in reconciliations {
         let (prepared, reviewed) = signers(&reconciliation.status);
         let status = match &reconciliation.status {
             ReconcileStatus::Unreconciled { withdrawn: Some(_) } => "unreconciled (withdrawn)".to_owned(),
             status => status.as_str().to_owned(),
         };
-        table.row(vec![
+        let mut row = vec![
             reconciliation.scope.account.to_string(),
             reconciliation.account_name.clone(),
-            reconciliation.scope.dimensions.clone(),
-            cell(reconciliation.gl_balance, format),
+        ];
+        if dimensions {
+            row.push(reconciliation.scope.dimensions.clone());
+        }
+        row.push(cell(reconciliation.gl_balance, format));
+        row.push(
             reconciliation
                 .independent
                 .as_ref()
                 .map_or_else(String::new, |balance| cell(balance.closing, format)),
-            reconciliation.independent.as_ref().map_or_else(String::new, |balance| {
+        );
+        if source {
+            row.push(reconciliation.independent.as_ref().map_or_else(String::new, |balance| {
                 format!("{}: {}", balance.kind.as_str(), balance.source)
-            }),
+            }));
+        }
+        row.extend([
             cell(reconciliation.items_total, format),
             reconciliation
                 .unexplained
@@ -449,6 +467,7 @@ fn report_table(reconciliations: &[Reconciliation], format: Format) -> Table {
             prepared,
             reviewed,
         ]);
+        table.row(row);
     }
     table
 }
@@ -465,7 +484,7 @@ fn report_text(entity: &EntityId, period: &PeriodName, reconciliations: &[Reconc
         );
         return text;
     }
-    text.push_str(&report_table(reconciliations, Format::Table).render());
+    text.push_str(&report_table(reconciliations, Format::Table, false).render());
     for reconciliation in reconciliations {
         if let ReconcileStatus::Unreconciled {
             withdrawn: Some(reason),
@@ -495,7 +514,7 @@ fn report_html(entity: &EntityId, period: &PeriodName, reconciliations: &[Reconc
             body {
                 h1 { (title) }
                 p { (reviewed) " of " (reconciliations.len()) " reviewed." }
-                (report_table(reconciliations, Format::Table).to_html())
+                (report_table(reconciliations, Format::Table, true).to_html())
                 @for reconciliation in reconciliations {
                     @if let ReconcileStatus::Unreconciled { withdrawn: Some(reason) } = &reconciliation.status {
                         p.withdrawn { (reconciliation.scope.account) ": sign-off withdrawn: " (reason) }

@@ -385,13 +385,14 @@ fn a_bank_reconciliation_ties_out_is_reviewed_by_another_user_carries_items_forw
         report.contains("0 of 1 reviewed") && report.contains("unreconciled (withdrawn)") && report.contains("LATE-01"),
         "{report}"
     );
-    // The close finds it and records the withdrawal in the history.
+    // The close finds it, and writes nothing; the next change to the reconciliation records
+    // the withdrawal in its history.
+    let signoffs = count(&ledger, "reconciliation_signoffs");
     let stale = ledger
         .run_as("alice", &["close", "run", "--config", &close, "--period", "2026-01"])
         .failure();
     assert!(stale.contains("1000 is unreconciled: sign-off withdrawn"), "{stale}");
-    let history = show(&ledger, "2026-01")["history"].clone();
-    assert_eq!(history.as_array().unwrap().last().unwrap()["action"], "withdrawn");
+    assert_eq!(count(&ledger, "reconciliation_signoffs"), signoffs);
 
     // The report as CSV and HTML; a hostile explanation is escaped.
     reconcile(
@@ -409,6 +410,8 @@ fn a_bank_reconciliation_ties_out_is_reviewed_by_another_user_carries_items_forw
         ],
     )
     .success();
+    let history = show(&ledger, "2026-01")["history"].clone();
+    assert_eq!(history.as_array().unwrap().last().unwrap()["action"], "withdrawn");
     let csv = ledger
         .run(&[
             "reconcile",
@@ -466,7 +469,7 @@ fn statement_and_figure_refusals_name_the_problem_and_write_nothing() {
         (
             "date,amount\n2026-01-10,10.001\n",
             "0",
-            "10.001",
+            "10.00",
             "line 2: amount 10.001 has more decimals than USD's 2",
         ),
         (
@@ -480,6 +483,12 @@ fn statement_and_figure_refusals_name_the_problem_and_write_nothing() {
             "0",
             "10.00",
             "line 2: date `31/01/2026` is not a date like 2026-01-31",
+        ),
+        (
+            "date,amount\n2026-01-10,10.00\n",
+            "-9999999999999999999999999999",
+            "0",
+            "the opening balance: amount -9999999999999999999999999999 is beyond 1000000000000000, the most one journal line carries",
         ),
     ];
     for (index, (csv, opening, closing, expected)) in cases.into_iter().enumerate() {
@@ -535,6 +544,11 @@ fn statement_and_figure_refusals_name_the_problem_and_write_nothing() {
         unknown.contains("account 1999 is not in the chart of entity ACME-US"),
         "{unknown}"
     );
+    let misspelt = reconcile(&ledger, "bob", &["show"], "2026-01", &["--dimension", "depratment=100"]).failure();
+    assert!(
+        misspelt.contains("dimension `depratment` does not exist (the dimensions are department, partner)"),
+        "{misspelt}"
+    );
     assert_eq!(count(&ledger, "reconciliation_balances"), 0);
     // 52,340.00 − 52,300.00 = 40.00, within 0.5 % of 52,340.00 (261.70).
     reconcile(
@@ -576,5 +590,99 @@ fn statement_and_figure_refusals_name_the_problem_and_write_nothing() {
             .unwrap()
             .contains("its statement, subledger figure or reconciling items changed after it was prepared by bob"),
         "{withdrawn}"
+    );
+}
+
+#[test]
+fn a_statement_opens_at_the_previous_statements_close_even_when_a_figure_replaced_it_and_a_clearer_does_not_review() {
+    let ledger = ledger();
+    let january = ledger.write("bank-2026-01.csv", JANUARY);
+    reconcile(
+        &ledger,
+        "bob",
+        &["import-statement"],
+        "2026-01",
+        &["--opening", "50000.00", "--closing", "51090.00", &january],
+    )
+    .success();
+    // A subledger figure replaces January's statement as the independent balance; February's
+    // statement still opens at the statement's closing balance.
+    reconcile(
+        &ledger,
+        "bob",
+        &["subledger"],
+        "2026-01",
+        &["--balance", "51090.00", "--source", "treasury"],
+    )
+    .success();
+    let again = reconcile(
+        &ledger,
+        "bob",
+        &["subledger"],
+        "2026-01",
+        &["--balance", "51090.00", "--source", "treasury"],
+    )
+    .success();
+    assert!(
+        again.stdout.contains("is entered already: nothing changed"),
+        "{}",
+        again.stdout
+    );
+    let february = ledger.write("bank-2026-02.csv", FEBRUARY);
+    reconcile(
+        &ledger,
+        "bob",
+        &["import-statement"],
+        "2026-02",
+        &["--opening", "51090.00", "--closing", "52220.00", &february],
+    )
+    .success();
+
+    // alice clears January's item in January; bob prepares; alice, who changed the figures, may
+    // not review.
+    reconcile(
+        &ledger,
+        "bob",
+        &["item", "add"],
+        "2026-01",
+        &[
+            "--amount",
+            "1250.00",
+            "--explanation",
+            "Difference under investigation",
+            "--expected-clear",
+            "2026-02-28",
+        ],
+    )
+    .success();
+    let id = show(&ledger, "2026-01")["items"][0]["id"].as_i64().unwrap().to_string();
+    ledger
+        .run_as(
+            "alice",
+            &[
+                "reconcile",
+                "item",
+                "clear",
+                "--entity",
+                "ACME-US",
+                "--period",
+                "2026-01",
+                &id,
+            ],
+        )
+        .success();
+    reconcile(
+        &ledger,
+        "bob",
+        &["subledger"],
+        "2026-01",
+        &["--balance", "52340.00", "--source", "treasury, corrected"],
+    )
+    .success();
+    reconcile(&ledger, "bob", &["prepare"], "2026-01", &[]).success();
+    let refused = reconcile(&ledger, "alice", &["review"], "2026-01", &[]).failure();
+    assert!(
+        refused.contains("alice cleared reconciling item 1 of account 1000 of ACME-US for 2026-01 in 2026-01: another user with close.review must review it"),
+        "{refused}"
     );
 }

@@ -12,8 +12,10 @@ use crate::calendar::{EntityPeriods, Period};
 use crate::dimension::{self, DimensionValues};
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, EntityId, PeriodName, UserId};
+use crate::journal::LINE_AMOUNT_ABS_MAX_UNITS;
 use crate::ledger::Ledger;
 use crate::money::{decimals_used, parse_amount_text};
+use crate::period::PeriodStatus;
 use crate::report;
 use crate::store::{
     Db, Evidence, IndependentBalance, IndependentKind, NewIndependentBalance, NewReconcilingItem, ReconcileScope,
@@ -189,6 +191,13 @@ impl Reconciliation {
         crate::money::format_amount(amount, self.minor_units)
     }
 
+    /// An amount with at least the entity currency's decimals, for a grouped display.
+    pub fn fixed(&self, amount: Decimal) -> Decimal {
+        let mut amount = amount;
+        amount.rescale(amount.scale().max(self.minor_units));
+        amount
+    }
+
     /// Whether it is reviewed for its current figures.
     pub fn is_reviewed(&self) -> bool {
         matches!(self.status, ReconcileStatus::Reviewed { .. })
@@ -203,6 +212,15 @@ pub struct StatementImport {
     pub repeated: bool,
     /// The statement or subledger figure it replaces.
     pub replaced: Option<i64>,
+}
+
+/// What entering a subledger figure did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubledgerEntry {
+    /// Recorded, replacing the independent balance `replaced` if there was one.
+    Entered { replaced: Option<i64> },
+    /// The latest figure is the same, from the same source: nothing written.
+    Unchanged,
 }
 
 /// The GL balances reconciliations compare, read once per period and dimension names (a report
@@ -262,6 +280,11 @@ pub fn scope(
         )));
     }
     let mut values = DimensionValues::new();
+    let defined = if dimensions.is_empty() {
+        Default::default()
+    } else {
+        db.dimensions()?
+    };
     for pair in dimensions {
         let Some((name, value)) = pair.split_once('=') else {
             return Err(refused(format!(
@@ -272,6 +295,17 @@ pub fn scope(
             return Err(refused(format!(
                 "dimension `{pair}` is not NAME=VALUE without spaces around them or `;` in them, like department=100"
             )));
+        }
+        let Some(known) = defined.get(name) else {
+            let mut names: Vec<&str> = defined.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            return Err(refused(format!(
+                "dimension `{name}` does not exist (the dimensions are {})",
+                names.join(", ")
+            )));
+        };
+        if !known.contains_key(value) {
+            return Err(refused(format!("dimension {name} has no value {value}")));
         }
         if values.insert(name.to_owned(), value.to_owned()).is_some() {
             return Err(refused(format!("dimension {name} is given twice: give it once")));
@@ -413,7 +447,9 @@ impl Loader {
             items_total,
             cleared,
             unexplained,
-            configured: rule.is_some(),
+            // The rule is of the account as a whole, not of a dimension scope of it (whose
+            // threshold it still sets).
+            configured: rule.is_some() && scope.dimensions.is_empty(),
             materiality,
             threshold,
             status,
@@ -466,12 +502,16 @@ fn status(
         .filter(|period| period.fiscal_year == target.fiscal_year && period.ordinal <= target.ordinal)
         .map(|period| period.name.as_str())
         .collect();
-    let later: Vec<String> = db
-        .entries_after_in_periods(&scope.entity, latest.sequence, periods_to_end)?
-        .into_iter()
-        .filter(|entry| entry.accounts.contains(&scope.account))
-        .map(|entry| entry.key.to_string())
-        .collect();
+    // Entries with a line on the account carrying the scope's dimension values (every line of
+    // the account for a scope without dimensions), each named once.
+    let filter = dimension::parse_canonical(&scope.dimensions);
+    let mut later: Vec<String> = Vec::new();
+    for (key, dimensions) in db.account_lines_after(&scope.entity, latest.sequence, &periods_to_end, &scope.account)? {
+        let values = dimension::parse_canonical(&dimensions);
+        if filter.iter().all(|(name, value)| values.get(name) == Some(value)) && !later.contains(&key) {
+            later.push(key);
+        }
+    }
     if !later.is_empty() {
         let shown = later
             .iter()
@@ -485,10 +525,15 @@ fn status(
         } else {
             String::new()
         };
+        let balance = if latest.gl_balance == gl_balance {
+            format!("the GL balance is {gl_balance} again")
+        } else {
+            format!("the GL balance was {}, is {gl_balance}", latest.gl_balance)
+        };
         return Ok(ReconcileStatus::Unreconciled {
             withdrawn: Some(format!(
-                "entries posted to account {} after it was {signed}: {shown}{more}; the GL balance was {}, is {gl_balance}",
-                scope.account, latest.gl_balance
+                "entries posted to account {} after it was {signed}: {shown}{more}; {balance}",
+                scope.account
             )),
         });
     }
@@ -593,9 +638,10 @@ pub fn parse_statement(
     };
     let (reference_column, description_column) = (column("reference"), column("description"));
     let mut lines = Vec::new();
-    for (index, record) in reader.records().enumerate() {
-        let line_no = index + 2;
-        let record = record.map_err(|error| invalid(format!("line {line_no} is unreadable: {error}")))?;
+    for record in reader.records() {
+        let record = record.map_err(|error| invalid(format!("a line is unreadable: {error}")))?;
+        // The file's line the record starts on (a quoted field may span lines).
+        let line_no = record.position().map_or(0, csv::Position::line) as usize;
         if lines.len() == STATEMENT_LINES_MAX {
             return Err(invalid(format!(
                 "the statement has more than {STATEMENT_LINES_MAX} lines (STATEMENT_LINES_MAX): split it by period"
@@ -616,11 +662,7 @@ pub fn parse_statement(
         }
         let amount_text = field(Some(amount_column));
         let amount = parse_amount_text(amount_text).map_err(|error| invalid(format!("line {line_no}: {error}")))?;
-        if decimals_used(amount) > minor_units {
-            return Err(invalid(format!(
-                "line {line_no}: amount {amount_text} has more decimals than {currency}'s {minor_units}"
-            )));
-        }
+        check_amount(amount, minor_units, currency).map_err(|problem| invalid(format!("line {line_no}: {problem}")))?;
         lines.push(StatementLine {
             line_no: line_no as i64,
             date,
@@ -630,6 +672,34 @@ pub fn parse_statement(
         });
     }
     Ok(lines)
+}
+
+/// Why `amount` cannot be a reconciliation figure in a currency of `minor_units` decimals:
+/// more decimals than the currency has, or beyond what one journal line may carry (so sums
+/// of figures stay exact).
+fn check_amount(amount: Decimal, minor_units: u32, currency: &str) -> Result<(), String> {
+    if decimals_used(amount) > minor_units {
+        return Err(format!(
+            "amount {amount} has more decimals than {currency}'s {minor_units}"
+        ));
+    }
+    if amount.abs() > Decimal::from(LINE_AMOUNT_ABS_MAX_UNITS) {
+        return Err(format!(
+            "amount {amount} is beyond {LINE_AMOUNT_ABS_MAX_UNITS}, the most one journal line carries"
+        ));
+    }
+    Ok(())
+}
+
+/// Refused when the period is permanently closed: its reconciliation's figures are final.
+fn require_changeable(db: &Db<'_>, scope: &ReconcileScope) -> Result<(), LedgerError> {
+    if db.period_statuses(&scope.entity)?.get(&scope.period) == Some(&PeriodStatus::PermanentlyClosed) {
+        return Err(refused(format!(
+            "period {} of {} is permanently closed: the figures of its reconciliations are final, so nothing was changed",
+            scope.period, scope.entity
+        )));
+    }
+    Ok(())
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -691,7 +761,12 @@ impl Ledger {
         let actor = self.actor().clone();
         self.store().write(|db| {
             let loader = Loader::new(db, &scope.entity)?;
+            require_changeable(db, scope)?;
             let target = loader.periods.named(&scope.period)?.clone();
+            for (name, balance) in [("opening", opening), ("closing", closing)] {
+                check_amount(balance, loader.minor_units, &loader.currency)
+                    .map_err(|problem| LedgerError::input(source, format!("the {name} balance: {problem}")))?;
+            }
             let lines = parse_statement(text, source, &target, loader.minor_units, &loader.currency)?;
             let mut sum = opening;
             for line in &lines {
@@ -703,7 +778,7 @@ impl Ledger {
                     format!(
                         "opening balance {opening} plus the {} lines ({}) is {sum}, not the closing balance {closing}: check the balances given and that the file holds every line",
                         lines.len(),
-                        sum - opening
+                        sum.checked_sub(opening).ok_or(LedgerError::Overflow)?
                     ),
                 ));
             }
@@ -773,7 +848,7 @@ impl Ledger {
         scope: &ReconcileScope,
         balance: Decimal,
         source: &str,
-    ) -> Result<Option<i64>, LedgerError> {
+    ) -> Result<SubledgerEntry, LedgerError> {
         self.authorize(Permission::ClosePrepare, Some(&scope.entity))?;
         let source = source.trim();
         if source.is_empty() {
@@ -784,13 +859,17 @@ impl Ledger {
         let actor = self.actor().clone();
         self.store().write(|db| {
             let loader = Loader::new(db, &scope.entity)?;
-            if decimals_used(balance) > loader.minor_units {
-                return Err(refused(format!(
-                    "balance {balance} has more decimals than {}'s {}",
-                    loader.currency, loader.minor_units
-                )));
-            }
+            require_changeable(db, scope)?;
+            check_amount(balance, loader.minor_units, &loader.currency).map_err(refused)?;
             let previous = db.independent_balances(scope)?.pop();
+            // The same figure from the same source again changes nothing.
+            if let Some(latest) = &previous
+                && latest.kind == IndependentKind::Subledger
+                && latest.closing == balance
+                && latest.source == source
+            {
+                return Ok(SubledgerEntry::Unchanged);
+            }
             let id = db.insert_independent_balance(
                 scope,
                 &NewIndependentBalance {
@@ -810,7 +889,9 @@ impl Ledger {
                 &json!({ "scope": scope, "id": id, "balance": balance, "source": source, "replaces": previous.as_ref().map(|balance| balance.id) }),
             )?;
             record_withdrawal(db, &reconciliation(db, scope)?, &actor)?;
-            Ok(previous.map(|balance| balance.id))
+            Ok(SubledgerEntry::Entered {
+                replaced: previous.map(|balance| balance.id),
+            })
         })
     }
 
@@ -838,12 +919,8 @@ impl Ledger {
         let actor = self.actor().clone();
         self.store().write(|db| {
             let loader = Loader::new(db, &scope.entity)?;
-            if decimals_used(amount) > loader.minor_units {
-                return Err(refused(format!(
-                    "amount {amount} has more decimals than {}'s {}",
-                    loader.currency, loader.minor_units
-                )));
-            }
+            require_changeable(db, scope)?;
+            check_amount(amount, loader.minor_units, &loader.currency).map_err(refused)?;
             let id = db.insert_reconciling_item(
                 scope,
                 &NewReconcilingItem {
@@ -894,6 +971,15 @@ impl Ledger {
                     cleared.period, cleared.at, cleared.by
                 )));
             }
+            require_changeable(
+                db,
+                &ReconcileScope {
+                    entity: entity.clone(),
+                    account: account.clone(),
+                    dimensions: found.dimensions.clone(),
+                    period: period.clone(),
+                },
+            )?;
             if clearing < loader.ordinal(&found.period)? {
                 return Err(refused(format!(
                     "reconciling item {item} was opened in {}, so it cannot clear in the earlier period {period}",
@@ -1015,8 +1101,7 @@ impl Ledger {
     }
 
     /// Refused unless each of `accounts` of the entity is reviewed for the period's current
-    /// figures; a sign-off the figures no longer support is recorded withdrawn. What the close
-    /// step `builtin:reconcile` checks.
+    /// figures: what the close step `builtin:reconcile` checks.
     pub fn require_reconciled(
         &mut self,
         entity: &EntityId,
@@ -1024,15 +1109,14 @@ impl Ledger {
         accounts: &[AccountNumber],
     ) -> Result<Vec<Reconciliation>, LedgerError> {
         self.authorize(Permission::LedgerRead, Some(entity))?;
-        let actor = self.actor().clone();
-        let reconciliations = self.store().write(|db| {
+        // A check only: it writes nothing, not even a withdrawal it finds (the next change to
+        // that reconciliation records it).
+        let reconciliations = self.read(|db| {
             let mut loader = Loader::new(db, entity)?;
             let mut found = Vec::with_capacity(accounts.len());
             for account in accounts {
                 let scope = scope(db, entity, account, &[], period)?;
-                let reconciliation = loader.load(db, &scope)?;
-                record_withdrawal(db, &reconciliation, &actor)?;
-                found.push(reconciliation);
+                found.push(loader.load(db, &scope)?);
             }
             Ok(found)
         })?;
@@ -1064,10 +1148,13 @@ fn check_signoff(current: &Reconciliation, action: SignoffAction, user: &UserId)
     let scope = &current.scope;
     let what = scope.describe();
     let entity = &scope.entity;
-    let flags = format!(
+    let mut flags = format!(
         "--entity {entity} --account {} --period {}",
         scope.account, scope.period
     );
+    for (name, value) in dimension::parse_canonical(&scope.dimensions) {
+        flags.push_str(&format!(" --dimension {name}={value}"));
+    }
     let Some(unexplained) = current.unexplained else {
         return Err(refused(format!(
             "{what} has no independent balance to reconcile with: import the bank statement (`closebook reconcile import-statement {flags} FILE`) or enter the subledger figure (`closebook reconcile subledger {flags} --balance AMOUNT --source TEXT`)"
@@ -1114,6 +1201,16 @@ fn check_signoff(current: &Reconciliation, action: SignoffAction, user: &UserId)
                     item.id
                 )));
             }
+            if let Some(item) = current
+                .cleared
+                .iter()
+                .find(|item| item.cleared.as_ref().is_some_and(|cleared| &cleared.by == user))
+            {
+                return Err(refused(format!(
+                    "{user} cleared reconciling item {} of {what} in {}: another user with close.review must review it",
+                    item.id, scope.period
+                )));
+            }
             Ok(())
         }
         (SignoffAction::Reviewed, ReconcileStatus::Reviewed { by, .. }) => Err(refused(format!(
@@ -1124,5 +1221,113 @@ fn check_signoff(current: &Reconciliation, action: SignoffAction, user: &UserId)
             status.describe()
         ))),
         (SignoffAction::Withdrawn, _) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_fixtures::{import_csv, one_entity_ledger};
+    use std::str::FromStr;
+
+    fn decimal(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap()
+    }
+
+    fn cash(ledger: &mut Ledger, period: &str) -> ReconcileScope {
+        ledger
+            .read(|db| {
+                scope(
+                    db,
+                    &EntityId::new("E"),
+                    &AccountNumber::new("1000"),
+                    &[],
+                    &PeriodName::new(period),
+                )
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn the_lower_threshold_applies_and_none_means_zero() {
+        let both = Materiality {
+            absolute: Some(decimal("10.00")),
+            percent: Some(decimal("0.5")),
+        };
+        // 0.5 % of 52,340.00 is 261.70: the absolute 10.00 is lower.
+        assert_eq!(both.threshold(decimal("52340.00"), 2).to_string(), "10.00");
+        // 0.5 % of 1,000.00 is 5.00: lower than 10.00. The GL balance's sign does not matter.
+        assert_eq!(both.threshold(decimal("-1000.00"), 2).to_string(), "5.00");
+        let percent = Materiality {
+            absolute: None,
+            percent: Some(decimal("0.5")),
+        };
+        // 0.5 % of 333.33 is 1.66665: rounded half away from zero to 1.67.
+        assert_eq!(percent.threshold(decimal("333.33"), 2).to_string(), "1.67");
+        assert_eq!(Materiality::default().threshold(decimal("1.00"), 2).to_string(), "0.00");
+    }
+
+    #[test]
+    fn a_sign_off_holds_until_an_entry_dated_up_to_its_period_posts_to_the_account() {
+        let mut ledger = one_entity_ledger("preparer");
+        import_csv(
+            &mut ledger,
+            "entry,date,account,amount\nS1,2026-01-10,1000,100.00\nS1,2026-01-10,4000,-100.00\n",
+        )
+        .unwrap();
+        let march = cash(&mut ledger, "2026-03");
+        ledger
+            .set_subledger_balance(&march, decimal("100.00"), "bank portal")
+            .unwrap();
+        ledger.prepare_reconciliation(&march, "").unwrap();
+        // April's entry leaves March alone.
+        import_csv(
+            &mut ledger,
+            "entry,date,account,amount\nA1,2026-04-02,1000,5.00\nA1,2026-04-02,4000,-5.00\n",
+        )
+        .unwrap();
+        assert_eq!(ledger.reconciliation(&march).unwrap().status.as_str(), "prepared");
+        // A January entry, and one that undoes it, withdraw March's sign-off though the balance
+        // is back where it was.
+        import_csv(
+            &mut ledger,
+            "entry,date,account,amount\nJ1,2026-01-20,1000,7.00\nJ1,2026-01-20,4000,-7.00\nJ2,2026-01-21,1000,-7.00\nJ2,2026-01-21,4000,7.00\n",
+        )
+        .unwrap();
+        let status = ledger.reconciliation(&march).unwrap().status;
+        assert_eq!(
+            status.describe(),
+            "unreconciled: sign-off withdrawn: entries posted to account 1000 after it was prepared by preparer: J1, J2; the GL balance is 100.00 again"
+        );
+    }
+
+    #[test]
+    fn a_permanently_closed_periods_figures_are_final() {
+        let mut ledger = one_entity_ledger("preparer");
+        let january = cash(&mut ledger, "2026-01");
+        ledger
+            .store()
+            .write(|db| db.set_period_status(&EntityId::new("E"), &january.period, PeriodStatus::PermanentlyClosed))
+            .unwrap();
+        let refused = ledger
+            .set_subledger_balance(&january, decimal("1.00"), "late")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("period 2026-01 of E is permanently closed: the figures of its reconciliations are final"),
+            "{refused}"
+        );
+        assert!(
+            ledger
+                .add_reconciling_item(
+                    &january,
+                    decimal("1.00"),
+                    "x",
+                    NaiveDate::from_ymd_opt(2026, 2, 1).unwrap(),
+                    ""
+                )
+                .is_err()
+        );
+        assert!(ledger.reconciliation(&january).unwrap().independent.is_none());
     }
 }

@@ -103,12 +103,15 @@ pub struct JournalApprovalSetup {
 /// materiality above which an unexplained difference blocks its sign-off: `materiality` (an
 /// amount) and/or `materiality_percent` (of the GL balance's magnitude), the lower applying.
 /// Without either, any unexplained difference blocks it. The accounts a file gives an entity
-/// replace the ones it had.
+/// replace the ones it had; `off = true`, alone for the entity, removes them.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReconciliationSetup {
     pub entity: String,
-    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub off: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub materiality: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -767,6 +770,7 @@ fn apply_journal_approvals(db: &Db<'_>, approvals: &[JournalApprovalSetup]) -> R
 /// Replaces the reconciled accounts of every entity the file lists some for.
 fn apply_reconciliations(db: &Db<'_>, reconciliations: &[ReconciliationSetup]) -> Result<(), LedgerError> {
     let mut rules: std::collections::BTreeMap<&str, Vec<crate::store::ReconciliationRule>> = Default::default();
+    let mut off = std::collections::BTreeSet::new();
     for reconciliation in reconciliations {
         let entity = EntityId::new(reconciliation.entity.clone());
         let Some(record) = db.entity(&entity)? else {
@@ -774,7 +778,35 @@ fn apply_reconciliations(db: &Db<'_>, reconciliations: &[ReconciliationSetup]) -
                 "a [[reconciliation]] names entity {entity}, which does not exist; declare it with [[entity]]"
             )));
         };
-        let account = crate::ids::AccountNumber::new(reconciliation.account.clone());
+        let given = rules
+            .get(reconciliation.entity.as_str())
+            .is_some_and(|given| !given.is_empty());
+        if reconciliation.off {
+            if reconciliation.account.is_some()
+                || reconciliation.materiality.is_some()
+                || reconciliation.materiality_percent.is_some()
+                || given
+            {
+                return Err(invalid(format!(
+                    "[[reconciliation]] of entity {entity}: off = true removes every reconciled account of the entity, so it is given alone, with no account or materiality"
+                )));
+            }
+            off.insert(reconciliation.entity.as_str());
+            rules.entry(reconciliation.entity.as_str()).or_default();
+            continue;
+        }
+        if off.contains(reconciliation.entity.as_str()) {
+            return Err(invalid(format!(
+                "[[reconciliation]] of entity {entity}: off = true removes every reconciled account of the entity, so it is given alone, with no account or materiality"
+            )));
+        }
+        let Some(account) = &reconciliation.account else {
+            return Err(invalid(format!(
+                "[[reconciliation]] of entity {entity} needs the account reconciled: account = \"1000\" (or off = true, alone, to remove the entity's)"
+            )));
+        };
+        let account = crate::ids::AccountNumber::new(account.clone());
+        let minor_units = db.currencies()?.get(&record.currency).copied().unwrap_or(2);
         if db.account(&record.chart, &account)?.is_none() {
             return Err(invalid(format!(
                 "[[reconciliation]] of entity {entity}: account {account} is not in its chart {}",
@@ -784,13 +816,19 @@ fn apply_reconciliations(db: &Db<'_>, reconciliations: &[ReconciliationSetup]) -
         let amount = |name: &str, text: Option<&str>, most: Option<rust_decimal::Decimal>| match text {
             None => Ok(None),
             Some(text) => match crate::money::parse_decimal(text) {
-                Ok(value) if !value.is_sign_negative() && most.is_none_or(|most| value <= most) => Ok(Some(value)),
+                Ok(value)
+                    if !value.is_sign_negative()
+                        && most.is_none_or(|most| value <= most)
+                        && (most.is_some() || crate::money::decimals_used(value) <= minor_units) =>
+                {
+                    Ok(Some(value))
+                }
                 _ => Err(invalid(format!(
                     "[[reconciliation]] of entity {entity}, account {account}: {name} = \"{text}\" is not {}",
                     if most.is_some() {
                         "a percentage from 0 to 100, like \"0.5\""
                     } else {
-                        "an amount of zero or more, like \"10.00\""
+                        "an amount of zero or more with the currency's decimals at most, like \"10.00\""
                     }
                 ))),
             },

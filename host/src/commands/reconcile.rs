@@ -3,12 +3,12 @@
 
 use super::Context;
 use crate::cli::{Format, ReconcileCommand, ReconcileItemCommand, ReconcileReportFormat, ReconcileTarget};
-use crate::output::{Table, cell, print, print_json, print_table};
+use crate::output::{Table, cell, grouped, print, print_json, print_table, visible};
 use anyhow::Context as _;
 use closebook_ledger::Ledger;
 use closebook_ledger::ids::{AccountNumber, EntityId, PeriodName};
 use closebook_ledger::money::parse_amount_text;
-use closebook_ledger::reconcile::{ReconcileStatus, Reconciliation};
+use closebook_ledger::reconcile::{ReconcileStatus, Reconciliation, SubledgerEntry};
 use closebook_ledger::store::ReconcileScope;
 use rust_decimal::Decimal;
 use std::io::Write as _;
@@ -75,15 +75,21 @@ pub fn run(context: &Context, command: ReconcileCommand) -> anyhow::Result<()> {
         } => {
             let scope = scope(&mut ledger, &target)?;
             let balance = amount("--balance", &balance)?;
-            let replaced = ledger
+            let entered = ledger
                 .set_subledger_balance(&scope, balance, &source)
                 .with_context(|| format!("entering the subledger figure of {}", scope.describe()))?;
-            let replaced = replaced
-                .map(|id| format!(", replacing independent balance {id}"))
-                .unwrap_or_default();
+            let what = match entered {
+                SubledgerEntry::Unchanged => "is entered already: nothing changed".to_owned(),
+                SubledgerEntry::Entered { replaced } => format!(
+                    "entered{}",
+                    replaced
+                        .map(|id| format!(", replacing independent balance {id}"))
+                        .unwrap_or_default()
+                ),
+            };
             print(&format!(
-                "subledger figure {balance} ({}) entered for {}{replaced}\n",
-                source.trim(),
+                "subledger figure {balance} ({}) of {} {what}\n",
+                visible(source.trim()),
                 scope.describe()
             ))?;
             summary(&mut ledger, &scope)
@@ -103,7 +109,7 @@ pub fn run(context: &Context, command: ReconcileCommand) -> anyhow::Result<()> {
             print(&format!(
                 "reconciling item {id} added to {}: {value}, {}, expected to clear by {expected_clear}\n",
                 scope.describe(),
-                explanation.trim()
+                visible(explanation.trim())
             ))?;
             summary(&mut ledger, &scope)
         }
@@ -131,8 +137,9 @@ pub fn run(context: &Context, command: ReconcileCommand) -> anyhow::Result<()> {
                 .attach_evidence(&scope, &name, &content)
                 .with_context(|| format!("attaching {} to {}", file.display(), scope.describe()))?;
             print(&format!(
-                "evidence {id} attached to {}: {name}, {} bytes, SHA-256 {sha256}\n",
+                "evidence {id} attached to {}: {}, {} bytes, SHA-256 {sha256}\n",
                 scope.describe(),
+                visible(&name),
                 content.len()
             ))
         }
@@ -152,7 +159,8 @@ pub fn run(context: &Context, command: ReconcileCommand) -> anyhow::Result<()> {
             file.write_all(&content)
                 .with_context(|| format!("writing {}", output.display()))?;
             print(&format!(
-                "evidence {id} of {entity} ({name}, {} bytes, SHA-256 checked) written to {}\n",
+                "evidence {id} of {entity} ({}, {} bytes, SHA-256 checked) written to {}\n",
+                visible(&name),
                 content.len(),
                 output.display()
             ))
@@ -244,18 +252,18 @@ fn file_name(path: &Path) -> String {
 fn summary(ledger: &mut Ledger, scope: &ReconcileScope) -> anyhow::Result<()> {
     let reconciliation = ledger.reconciliation(scope)?;
     print(&figures(&reconciliation))?;
-    print(&format!("  status: {}\n", reconciliation.status.describe()))
+    print(&format!("  status: {}\n", visible(&reconciliation.status.describe())))
 }
 
 /// The figures in four lines: GL, independent, items, unexplained.
 fn figures(reconciliation: &Reconciliation) -> String {
-    let money = |amount: Decimal| crate::output::grouped(amount);
+    let money = |amount: Decimal| grouped(reconciliation.fixed(amount));
     let independent = match &reconciliation.independent {
         Some(balance) => format!(
             "{} ({}: {})",
             money(balance.closing),
             balance.kind.as_str(),
-            balance.source
+            visible(&balance.source)
         ),
         None => "none yet".to_owned(),
     };
@@ -317,13 +325,22 @@ fn show(reconciliation: &Reconciliation, statement_lines: usize) -> String {
     };
     let mut text = format!(
         "Reconciliation of account {} {}{dimensions} of {} for {} ({})\n\n",
-        scope.account, reconciliation.account_name, scope.entity, scope.period, reconciliation.currency
+        scope.account,
+        visible(&reconciliation.account_name),
+        scope.entity,
+        scope.period,
+        reconciliation.currency
     );
     text.push_str(&figures(reconciliation));
     if let Some(balance) = &reconciliation.independent {
         let opening = balance
             .opening
-            .map(|opening| format!(", opening {}, {statement_lines} lines", crate::output::grouped(opening)))
+            .map(|opening| {
+                format!(
+                    ", opening {}, {statement_lines} lines",
+                    grouped(reconciliation.fixed(opening))
+                )
+            })
             .unwrap_or_default();
         text.push_str(&format!(
             "  {} entered by {} at {}{opening}{}\n",
@@ -337,7 +354,7 @@ fn show(reconciliation: &Reconciliation, statement_lines: usize) -> String {
                 .unwrap_or_default()
         ));
     }
-    text.push_str(&format!("  status: {}\n", reconciliation.status.describe()));
+    text.push_str(&format!("  status: {}\n", visible(&reconciliation.status.describe())));
     if !reconciliation.items.is_empty() {
         text.push_str(&format!("\nReconciling items open in {}\n", scope.period));
         text.push_str(&items_table(&reconciliation.items, Format::Table).render());
@@ -388,8 +405,8 @@ fn show(reconciliation: &Reconciliation, statement_lines: usize) -> String {
                 event.at.clone(),
                 event.action.as_str().to_owned(),
                 format!("{}{unverified}", event.user),
-                crate::output::grouped(event.gl_balance),
-                event.unexplained.map(crate::output::grouped).unwrap_or_default(),
+                grouped(event.gl_balance),
+                event.unexplained.map(grouped).unwrap_or_default(),
                 event.note.clone(),
             ]);
         }
@@ -491,8 +508,9 @@ fn report_text(entity: &EntityId, period: &PeriodName, reconciliations: &[Reconc
         } = &reconciliation.status
         {
             text.push_str(&format!(
-                "\n{}: sign-off withdrawn: {reason}\n",
-                reconciliation.scope.account
+                "\n{}: sign-off withdrawn: {}\n",
+                reconciliation.scope.account,
+                visible(reason)
             ));
         }
     }

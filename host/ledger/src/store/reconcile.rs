@@ -344,7 +344,8 @@ impl Db<'_> {
             "SELECT period, {BALANCE_COLUMNS} FROM reconciliation_balances b
              WHERE entity_id = ?1 AND account = ?2 AND dimensions = ?3 AND kind = 'statement'
                AND id = (SELECT max(id) FROM reconciliation_balances o
-                         WHERE o.entity_id = b.entity_id AND o.account = b.account AND o.dimensions = b.dimensions AND o.period = b.period)"
+                         WHERE o.entity_id = b.entity_id AND o.account = b.account AND o.dimensions = b.dimensions
+                           AND o.period = b.period AND o.kind = 'statement')"
         ))?;
         all(
             &mut statement,
@@ -611,6 +612,35 @@ impl Db<'_> {
                     fingerprint: fields.text("fingerprint")?,
                     sequence: fields.integer("sequence")?,
                 })
+            },
+        )
+    }
+
+    /// The entries of the entity posted after `sequence`, dated in `periods`, with a line on
+    /// `account`: each such line's entry key and dimension values (canonical text), in posting
+    /// order. Read from the entries posted since (few, after a sign-off), not the account's
+    /// lines (many, on a busy account).
+    pub fn account_lines_after(
+        &self,
+        entity: &EntityId,
+        sequence: i64,
+        periods: &[&str],
+        account: &AccountNumber,
+    ) -> Result<Vec<(String, String)>, LedgerError> {
+        let periods = serde_json::to_string(periods).map_err(|error| LedgerError::Invalid(error.to_string()))?;
+        // CROSS JOIN keeps SQLite from driving the join from the account's lines.
+        let mut statement = self.connection.prepare_cached(
+            "SELECT e.entry_key, s.canonical FROM entries e CROSS JOIN lines l CROSS JOIN dimension_sets s
+             WHERE e.entity_id = ?1 AND e.sequence > ?2 AND e.period IN (SELECT value FROM json_each(?3))
+               AND l.entry_id = e.id AND l.account = ?4 AND s.id = l.dimension_set_id
+             ORDER BY e.sequence, l.line_no",
+        )?;
+        all(
+            &mut statement,
+            params![entity.as_str(), sequence, periods, account.as_str()],
+            |row| {
+                let fields = Fields::new(row, "entries", &["entry_key"]);
+                Ok((fields.text("entry_key")?, fields.text("canonical")?))
             },
         )
     }

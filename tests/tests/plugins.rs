@@ -180,7 +180,7 @@ fn hostile_plugins_are_contained_with_a_clear_error() {
         (
             "guest_newer_interface",
             &[],
-            "was built for closebook:plugin@0.2.0, but this closebook supports 0.1.0",
+            "was built for closebook:plugin@0.3.0, but this closebook supports 0.1.0, 0.2.0",
         ),
         ("guest_network", &[], "which the close-step sandbox does not provide"),
     ];

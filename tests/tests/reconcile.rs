@@ -686,3 +686,91 @@ fn a_statement_opens_at_the_previous_statements_close_even_when_a_figure_replace
         "{refused}"
     );
 }
+
+#[test]
+fn a_v0_2_step_reads_the_statement_and_proposes_reconciling_items_and_findings() {
+    // The demo's January: GL 1000 has +25,000.00, −30,000.00 and the rent cheque −4,500.00;
+    // the statement has the first two and a bank fee of −35.00. The step proposes −4,500.00
+    // (in the ledger only) and +35.00 (on the statement only), which explain the difference:
+    // 244,965.00 − 4,465.00 = 240,500.00.
+    let ledger = Ledger::with_demo_journals();
+    let statement = ledger.write(
+        "bank.csv",
+        "date,amount,reference,description\n2026-01-12,25000.00,TRF-1,Contoso\n2026-01-26,-30000.00,PAY-1,Salaries\n2026-01-31,-35.00,FEE,Bank fee\n",
+    );
+    reconcile(
+        &ledger,
+        "bob",
+        &["import-statement"],
+        "2026-01",
+        &["--opening", "250000.00", "--closing", "244965.00", &statement],
+    )
+    .success();
+    let step = closebook_tests::plugin_wasm("guest_statement_items")
+        .display()
+        .to_string();
+    let inspected = ledger.run(&["plugin", "inspect", &step]).success().stdout;
+    assert!(inspected.contains("interface version: 0.2.0"), "{inspected}");
+    let arguments = [
+        "plugin",
+        "run",
+        &step,
+        "--entity",
+        "ACME-US",
+        "--period",
+        "2026-01",
+        "--config",
+        r#"{"account": "1000"}"#,
+    ];
+    let dry = ledger.run_as("bob", &arguments).success().stdout;
+    assert!(
+        dry.contains("reconciling item in ACME-US account 1000 for 2026-01: -4,500.00, in the ledger, not on the statement: US-GL-002 January rent")
+            && dry.contains("reconciling item in ACME-US account 1000 for 2026-01: 35.00, on the statement, not in the ledger: Bank fee")
+            && dry.contains("finding in ACME-US account 1000: statement line without a ledger line -35.00 against 0, any amount, to be explained: statement line 4 (FEE) has no ledger line"),
+        "{dry}"
+    );
+    assert_eq!(count(&ledger, "reconciling_items"), 0, "a dry run records nothing");
+    let posted = ledger
+        .run_as("bob", &[&arguments[..], &["--post"]].concat())
+        .success()
+        .stdout;
+    assert!(
+        posted.contains("and recorded 2 reconciling items as run statement-items-ACME-US-2026-01"),
+        "{posted}"
+    );
+    let january = show(&ledger, "2026-01");
+    assert_eq!(january["unexplained"], "0.00", "{january}");
+    let items = january["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|item| {
+        item["run_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("statement-items-ACME-US-2026-01")
+    }));
+
+    // A step may only read what the reconciliation commands accept: an unknown account is a
+    // query error it reports, and nothing is recorded.
+    let refused = ledger
+        .run_as(
+            "bob",
+            &[
+                "plugin",
+                "run",
+                &step,
+                "--entity",
+                "ACME-US",
+                "--period",
+                "2026-01",
+                "--config",
+                r#"{"account": "1999"}"#,
+                "--post",
+            ],
+        )
+        .failure();
+    assert!(
+        refused.contains("account 1999 is not in the chart of entity ACME-US"),
+        "{refused}"
+    );
+    assert_eq!(count(&ledger, "reconciling_items"), 2);
+}

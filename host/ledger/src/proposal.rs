@@ -72,6 +72,22 @@ pub struct ProposedSettlement {
     pub line_ids: Vec<u64>,
 }
 
+/// A proposed reconciling item (interface 0.2 and later): an amount that explains part of the
+/// difference between an account's GL balance and its independent balance in a period
+/// (`reconcile`). Amount and date are text, parsed strictly when it is checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposedReconcilingItem {
+    pub entity: String,
+    pub account: String,
+    pub dimensions: Vec<Dimension>,
+    /// The period it is opened in.
+    pub period: String,
+    pub amount: String,
+    pub explanation: String,
+    pub expected_clear: String,
+    pub reference: String,
+}
+
 /// An entity a step may read, and whether it may post proposals there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntityAccess {
@@ -106,6 +122,7 @@ pub struct ProposalBatch<'a> {
     pub scope: ProposalScope<'a>,
     pub entries: &'a [ProposedEntry],
     pub settlements: &'a [ProposedSettlement],
+    pub reconciling_items: &'a [ProposedReconcilingItem],
     /// The lines the step's reader served: their settlements are checked without reading them
     /// again.
     pub known_lines: &'a Mutex<KnownLines>,
@@ -123,6 +140,8 @@ pub struct Posted {
     pub entries: Vec<(EntityId, EntryKey, i64)>,
     /// The ids of the settlements written.
     pub settlements: Vec<i64>,
+    /// The ids of the reconciling items written.
+    pub reconciling_items: Vec<i64>,
 }
 
 /// Why a batch of proposals was not posted. Nothing was written.
@@ -138,6 +157,13 @@ pub enum ProposalRefusal {
     SettlementNotAllowed { entity: EntityId },
     #[error("settlement of lines {line_ids:?} refused: {reason}")]
     Settlement { line_ids: Vec<u64>, reason: LedgerError },
+    #[error("reconciling item {index} (account {account} of {entity}) refused: {reason}")]
+    ReconcilingItem {
+        index: usize,
+        entity: String,
+        account: String,
+        reason: LedgerError,
+    },
     /// The ledger failed or refused while checking or writing.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -152,6 +178,7 @@ pub fn post_proposals(db: &Db<'_>, actor: &Actor, batch: ProposalBatch<'_>) -> R
         scope,
         entries,
         settlements,
+        reconciling_items,
         known_lines,
         mut run,
     } = batch;
@@ -181,17 +208,19 @@ pub fn post_proposals(db: &Db<'_>, actor: &Actor, batch: ProposalBatch<'_>) -> R
     let posted = post_entries(db, user, &provenance, proposals)?;
     let mut known_lines = known_lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let settled = post_settlements(db, &scope, settlements, &mut known_lines, user, &run_id)?;
+    let items = post_reconciling_items(db, &scope, reconciling_items, actor, &run_id)?;
     run.run_id = run_id;
     run.run_by = user.clone();
     run.finished_at = crate::now_text();
     run.sequence_after = db.ledger_head(&run.entity)?.0;
     run.entries_posted = posted.len() as i64;
     run.settlements_posted = settled.len() as i64;
-    record_run(db, actor, &run)?;
+    record_run(db, actor, &run, items.len())?;
     Ok(Posted {
         run_id: run.run_id,
         entries: posted,
         settlements: settled,
+        reconciling_items: items,
     })
 }
 
@@ -486,8 +515,41 @@ fn post_settlements(
     Ok(settlements)
 }
 
+/// Checks and writes the proposed reconciling items, each into an entity the step may post to,
+/// held to the rules of `closebook reconcile item add`.
+fn post_reconciling_items(
+    db: &Db<'_>,
+    scope: &ProposalScope<'_>,
+    proposals: &[ProposedReconcilingItem],
+    actor: &Actor,
+    run_id: &str,
+) -> Result<Vec<i64>, ProposalRefusal> {
+    let mut ids = Vec::with_capacity(proposals.len());
+    for (index, proposal) in proposals.iter().enumerate() {
+        let refused = |reason: LedgerError| ProposalRefusal::ReconcilingItem {
+            index,
+            entity: proposal.entity.clone(),
+            account: proposal.account.clone(),
+            reason,
+        };
+        if !scope
+            .entities
+            .iter()
+            .any(|access| access.entity == proposal.entity && access.post)
+        {
+            return Err(refused(LedgerError::Invalid(format!(
+                "the step may not post to entity {}",
+                proposal.entity
+            ))));
+        }
+        let id = crate::reconcile::add_proposed_item(db, proposal, actor, run_id).map_err(refused)?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 /// Records the run (`step_runs`) and its audit event.
-fn record_run(db: &Db<'_>, actor: &Actor, run: &StepRunRecord) -> Result<(), LedgerError> {
+fn record_run(db: &Db<'_>, actor: &Actor, run: &StepRunRecord, reconciling_items: usize) -> Result<(), LedgerError> {
     db.insert_step_run(run)?;
     db.append_audit(
         actor,
@@ -500,6 +562,7 @@ fn record_run(db: &Db<'_>, actor: &Actor, run: &StepRunRecord) -> Result<(), Led
             "sha256": run.plugin_sha256,
             "entries": run.entries_posted,
             "settlements": run.settlements_posted,
+            "reconciling_items": reconciling_items,
         }),
     )
 }
@@ -592,6 +655,7 @@ mod tests {
             },
             entries,
             settlements,
+            reconciling_items: &[],
             known_lines: &known_lines,
             run: run(),
         };

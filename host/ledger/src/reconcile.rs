@@ -691,6 +691,58 @@ fn check_amount(amount: Decimal, minor_units: u32, currency: &str) -> Result<(),
     Ok(())
 }
 
+/// Checks and records reconciling item `proposal` a close step proposed in run `run_id`, in the
+/// caller's transaction, held to the rules of `closebook reconcile item add`; returns its id.
+pub(crate) fn add_proposed_item(
+    db: &Db<'_>,
+    proposal: &crate::proposal::ProposedReconcilingItem,
+    actor: &Actor,
+    run_id: &str,
+) -> Result<i64, LedgerError> {
+    let dimensions: Vec<String> = proposal
+        .dimensions
+        .iter()
+        .map(|dimension| format!("{}={}", dimension.name, dimension.value))
+        .collect();
+    let scope = scope(
+        db,
+        &EntityId::new(proposal.entity.clone()),
+        &AccountNumber::new(proposal.account.clone()),
+        &dimensions,
+        &PeriodName::new(proposal.period.clone()),
+    )?;
+    require_changeable(db, &scope)?;
+    let loader = Loader::new(db, &scope.entity)?;
+    let amount = crate::money::parse_decimal(&proposal.amount).map_err(|error| refused(error.to_string()))?;
+    check_amount(amount, loader.minor_units, &loader.currency).map_err(refused)?;
+    if amount.is_zero() {
+        return Err(refused("a reconciling item of 0 explains nothing".to_owned()));
+    }
+    let explanation = proposal.explanation.trim();
+    if explanation.is_empty() {
+        return Err(refused("a reconciling item needs an explanation".to_owned()));
+    }
+    let expected_clear = NaiveDate::parse_from_str(&proposal.expected_clear, "%Y-%m-%d").map_err(|_| {
+        refused(format!(
+            "expected clearing date `{}` is not a date like 2026-02-05",
+            proposal.expected_clear
+        ))
+    })?;
+    let id = db.insert_reconciling_item(
+        &scope,
+        &NewReconcilingItem {
+            amount,
+            explanation,
+            expected_clear,
+            reference: proposal.reference.trim(),
+            run_id: Some(run_id),
+        },
+        actor,
+    )?;
+    record_withdrawal(db, &reconciliation(db, &scope)?, actor)?;
+    Ok(id)
+}
+
 /// Refused when the period is permanently closed: its reconciliation's figures are final.
 fn require_changeable(db: &Db<'_>, scope: &ReconcileScope) -> Result<(), LedgerError> {
     if db.period_statuses(&scope.entity)?.get(&scope.period) == Some(&PeriodStatus::PermanentlyClosed) {
@@ -928,6 +980,7 @@ impl Ledger {
                     explanation,
                     expected_clear,
                     reference: reference.trim(),
+                    run_id: None,
                 },
                 &actor,
             )?;

@@ -396,6 +396,41 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
             settlement.line_ids
         ));
     }
+    for item in &output.reconciling_items {
+        text.push_str(&format!(
+            "reconciling item in {} account {}{} for {}: {}, {} (expected to clear by {}{})\n",
+            visible(&item.entity),
+            visible(&item.account),
+            dimensions_text(&item.dimensions),
+            visible(&item.period),
+            show(&item.amount),
+            visible(&item.explanation),
+            visible(&item.expected_clear),
+            if item.reference.is_empty() {
+                String::new()
+            } else {
+                format!(", reference {}", visible(&item.reference))
+            }
+        ));
+    }
+    for finding in &output.findings {
+        text.push_str(&format!(
+            "finding in {} account {}{}: {} {} against {}, {}{}: {}\n",
+            visible(&finding.entity),
+            visible(&finding.account),
+            dimensions_text(&finding.dimensions),
+            visible(&finding.measure),
+            show(&finding.current),
+            show(&finding.baseline),
+            visible(&finding.threshold),
+            if finding.explanation_required {
+                ", to be explained"
+            } else {
+                ""
+            },
+            visible(&finding.message)
+        ));
+    }
     for message in &output.messages {
         text.push_str(&format!("{}: {}\n", level_name(message.level), visible(&message.text)));
     }
@@ -407,9 +442,14 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
     ));
     match outcome {
         Some(outcome) => text.push_str(&format!(
-            "posted {} entries and {} settlements as run {}\n",
+            "posted {} entries and {} settlements{} as run {}\n",
             outcome.entries.len(),
             outcome.settlements.len(),
+            if outcome.reconciling_items.is_empty() {
+                String::new()
+            } else {
+                format!(", and recorded {} reconciling items", outcome.reconciling_items.len())
+            },
             outcome.run_id
         )),
         None if refused.is_some() => {
@@ -432,4 +472,16 @@ fn level_name(level: crate::plugin::types::Level) -> &'static str {
         Level::Warning => "warning",
         Level::Error => "error",
     }
+}
+
+/// ` (department=100;partner=P1)`, or nothing without dimensions.
+fn dimensions_text(dimensions: &[crate::plugin::types::Dimension]) -> String {
+    if dimensions.is_empty() {
+        return String::new();
+    }
+    let pairs: Vec<String> = dimensions
+        .iter()
+        .map(|dimension| format!("{}={}", visible(&dimension.name), visible(&dimension.value)))
+        .collect();
+    format!(" ({})", pairs.join(";"))
 }

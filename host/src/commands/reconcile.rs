@@ -307,7 +307,10 @@ fn items_table(items: &[closebook_ledger::store::ReconcilingItem], format: Forma
             item.expected_clear.to_string(),
             item.reference.clone(),
             item.explanation.clone(),
-            item.created_by.to_string(),
+            match &item.run_id {
+                Some(_) => format!("{} (a step's run)", item.created_by),
+                None => item.created_by.to_string(),
+            },
             item.cleared
                 .as_ref()
                 .map_or_else(String::new, |cleared| format!("{} by {}", cleared.period, cleared.by)),

@@ -12,7 +12,7 @@ use closebook_ledger::journal::{
 };
 
 use super::error::PluginError;
-use super::types::{ProposedEntry, ProposedLine, StepInfo, StepOutput};
+use super::types::{Dimension, Finding, ProposedEntry, ProposedLine, ProposedReconcilingItem, StepInfo, StepOutput};
 
 /// Characters a step name may have. The name starts every run id and entry key the step posts.
 pub const STEP_NAME_CHARS_MAX: usize = 64;
@@ -100,7 +100,48 @@ pub fn check_step_output(plugin: &str, output: &StepOutput) -> Result<(), Plugin
             }
         })?;
     }
+    let refused = |place: String, reason: Refusal| PluginError::ProposalRefused {
+        plugin: plugin.to_string(),
+        place,
+        reason: Box::new(reason),
+    };
+    for (index, item) in output.reconciling_items.iter().enumerate() {
+        check_reconciling_item(item).map_err(|reason| refused(format!("reconciling item {}", index + 1), reason))?;
+    }
+    for (index, finding) in output.findings.iter().enumerate() {
+        check_finding(finding).map_err(|reason| refused(format!("finding {}", index + 1), reason))?;
+    }
     Ok(())
+}
+
+fn check_dimensions(dimensions: &[Dimension]) -> Result<(), Refusal> {
+    for dimension in dimensions {
+        check_id_text("dimension name", &dimension.name, DIMENSION_CHARS_MAX)?;
+        check_id_text("dimension value", &dimension.value, DIMENSION_CHARS_MAX)?;
+    }
+    Ok(())
+}
+
+fn check_reconciling_item(item: &ProposedReconcilingItem) -> Result<(), Refusal> {
+    check_id_text("entity", &item.entity, ENTITY_CHARS_MAX)?;
+    check_id_text("account", &item.account, ACCOUNT_CHARS_MAX)?;
+    check_dimensions(&item.dimensions)?;
+    check_id_text("period", &item.period, CODE_CHARS_MAX)?;
+    check_id_text("amount", &item.amount, DECIMAL_CHARS_MAX)?;
+    check_text_length("explanation", &item.explanation, DESCRIPTION_CHARS_MAX)?;
+    check_id_text("expected clearing date", &item.expected_clear, CODE_CHARS_MAX)?;
+    check_text_length("reference", &item.reference, DESCRIPTION_CHARS_MAX)
+}
+
+fn check_finding(finding: &Finding) -> Result<(), Refusal> {
+    check_id_text("entity", &finding.entity, ENTITY_CHARS_MAX)?;
+    check_id_text("account", &finding.account, ACCOUNT_CHARS_MAX)?;
+    check_dimensions(&finding.dimensions)?;
+    check_text_length("measure", &finding.measure, DESCRIPTION_CHARS_MAX)?;
+    check_id_text("current", &finding.current, DECIMAL_CHARS_MAX)?;
+    check_id_text("baseline", &finding.baseline, DECIMAL_CHARS_MAX)?;
+    check_text_length("threshold", &finding.threshold, DESCRIPTION_CHARS_MAX)?;
+    check_text_length("finding message", &finding.message, MESSAGE_CHARS_MAX)
 }
 
 /// The first text of an entry beyond its bounds, with the line it is on (counted from 1).
@@ -127,10 +168,7 @@ fn check_entry(entry: &ProposedEntry) -> Result<(), (Option<usize>, Refusal)> {
 
 fn check_line(line: &ProposedLine) -> Result<(), Refusal> {
     check_id_text("account", &line.account, ACCOUNT_CHARS_MAX)?;
-    for dimension in &line.dimensions {
-        check_id_text("dimension name", &dimension.name, DIMENSION_CHARS_MAX)?;
-        check_id_text("dimension value", &dimension.value, DIMENSION_CHARS_MAX)?;
-    }
+    check_dimensions(&line.dimensions)?;
     if let Some(currency) = &line.currency {
         check_id_text("currency", currency, CODE_CHARS_MAX)?;
     }
@@ -195,6 +233,7 @@ mod tests {
                     text: text.to_string(),
                 })
                 .collect(),
+            ..StepOutput::default()
         }
     }
 

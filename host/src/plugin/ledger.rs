@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use super::types::{
     AccountFilter, AccountInfo, BalanceQuery, BalanceRow, CurrencyInfo, DimensionInfo, EntityInfo, LinePage, LineQuery,
-    PeriodInfo, QueryError,
+    PeriodInfo, QueryError, StatementInfo, StatementQuery,
 };
 
 /// Why a [`LedgerReader`] did not answer.
@@ -61,6 +61,12 @@ pub trait LedgerReader: Send {
     /// The rate `from` → `to` of a rate type on a date, as a decimal string; none when absent
     /// (WIT `ledger.rate`).
     fn rate(&mut self, from: &str, to: &str, rate_type: &str, on: &str) -> Result<Option<String>, LedgerError>;
+    /// The latest bank statement imported for a reconciliation, none when there is none
+    /// (interface 0.2 `ledger.statement`). A reader without reconciliations refuses it.
+    fn statement(&mut self, query: &StatementQuery) -> Result<Option<StatementInfo>, LedgerError> {
+        let _ = query;
+        Err(LedgerError::refused("this ledger has no reconciliation statements"))
+    }
     /// Told once, before the run starts, when the run's wall-time limit ends. A reader whose
     /// queries can run long stops any query still running at `deadline` (the snapshot reader
     /// interrupts SQLite). Whatever the reader answers after the deadline, the gate ends the
@@ -338,6 +344,30 @@ impl LedgerGate {
         let _query = query_span("rate", None);
         let answer = self.reader.rate(&from, &to, &rate_type, &on);
         self.answer(answer, |_| 1)
+    }
+
+    pub(crate) fn statement(
+        &mut self,
+        query: StatementQuery,
+    ) -> wasmtime::Result<Result<Option<StatementInfo>, QueryError>> {
+        let _query = query_span("statement", Some(&query.entity));
+        if let Err(refusal) = self.check_entity(&query.entity) {
+            return Ok(Err(refusal));
+        }
+        if query.dimensions.len() > PLUGIN_QUERY_LIST_ITEMS_MAX {
+            return Ok(Err(QueryError {
+                message: format!(
+                    "the statement query lists {} dimensions; at most {PLUGIN_QUERY_LIST_ITEMS_MAX} are allowed",
+                    query.dimensions.len()
+                ),
+            }));
+        }
+        self.charge_inputs(query.dimensions.len() as u64);
+        let answer = self.reader.statement(&query);
+        // The statement is a row, and each of its lines another.
+        self.answer(answer, |statement| {
+            statement.as_ref().map_or(0, |statement| 1 + statement.lines.len())
+        })
     }
 }
 

@@ -13,7 +13,9 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use closebook_ledger::proposal::{Dimension, EntityAccess, ProposedEntry, ProposedLine, ProposedSettlement};
+pub use closebook_ledger::proposal::{
+    Dimension, EntityAccess, ProposedEntry, ProposedLine, ProposedReconcilingItem, ProposedSettlement,
+};
 
 /// An exact decimal number as text, e.g. `-1250.00`.
 pub type DecimalText = String;
@@ -216,10 +218,61 @@ pub struct StepInfo {
     pub config_schema: String,
 }
 
-/// What a step proposes and says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What a step proposes and says. Reconciling items and findings come from interface 0.2 on;
+/// they are left out of the JSON when there are none, so a 0.1 step's output reads as before.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepOutput {
     pub entries: Vec<ProposedEntry>,
     pub settlements: Vec<ProposedSettlement>,
     pub messages: Vec<Message>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reconciling_items: Vec<ProposedReconcilingItem>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+}
+
+/// Something a person must look at before the task is signed off (interface 0.2): a variance
+/// of an account's figure against a baseline that crossed a threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub entity: String,
+    pub account: String,
+    pub dimensions: Vec<Dimension>,
+    /// What was compared, e.g. `balance vs prior period`.
+    pub measure: String,
+    pub current: DecimalText,
+    pub baseline: DecimalText,
+    /// The threshold crossed, in words.
+    pub threshold: String,
+    pub explanation_required: bool,
+    pub message: String,
+}
+
+/// Which statement a statement query reads (interface 0.2): the latest imported for the
+/// account, dimension values and period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementQuery {
+    pub entity: String,
+    pub account: String,
+    pub period: String,
+    pub dimensions: Vec<Dimension>,
+}
+
+/// One line of an imported bank statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementLineInfo {
+    pub line_no: u32,
+    pub date: DateText,
+    pub amount: DecimalText,
+    pub reference: String,
+    pub description: String,
+}
+
+/// A bank statement imported for a reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementInfo {
+    pub source: String,
+    pub opening: DecimalText,
+    pub closing: DecimalText,
+    pub lines: Vec<StatementLineInfo>,
 }

@@ -85,6 +85,7 @@ impl StepRecord {
             scope: self.scope(),
             entries: &self.output.entries,
             settlements: &self.output.settlements,
+            reconciling_items: &self.output.reconciling_items,
             known_lines: &self.known_lines,
             run: StepRunRecord {
                 run_id: self.run_id.clone(),

@@ -7,7 +7,7 @@
 use crate::plugin::types::{
     AccountFilter, AccountInfo, AccountType as PluginAccountType, BalanceQuery, BalanceRow, CurrencyInfo, Dimension,
     DimensionInfo, EntityInfo, LinePage, LineQuery, PeriodInfo, PeriodKind as PluginPeriodKind,
-    PeriodStatus as PluginPeriodStatus, PostedLine,
+    PeriodStatus as PluginPeriodStatus, PostedLine, StatementInfo, StatementLineInfo, StatementQuery,
 };
 use crate::plugin::{LedgerError as ReaderError, LedgerReader};
 use closebook_ledger::LedgerError;
@@ -214,6 +214,49 @@ pub fn periods_of(
 }
 
 impl LedgerReader for SnapshotReader {
+    fn statement(&mut self, query: &StatementQuery) -> Result<Option<StatementInfo>, ReaderError> {
+        let snapshot = lock(&self.snapshot);
+        let db = snapshot.db();
+        let dimensions: Vec<String> = query
+            .dimensions
+            .iter()
+            .map(|dimension| format!("{}={}", dimension.name, dimension.value))
+            .collect();
+        let scope = closebook_ledger::reconcile::scope(
+            &db,
+            &EntityId::new(query.entity.clone()),
+            &AccountNumber::new(query.account.clone()),
+            &dimensions,
+            &PeriodName::new(query.period.clone()),
+        )
+        .map_err(convert)?;
+        let Some(balance) = db.independent_balances(&scope).map_err(convert)?.pop() else {
+            return Ok(None);
+        };
+        let Some(opening) = balance
+            .opening
+            .filter(|_| balance.kind == closebook_ledger::store::IndependentKind::Statement)
+        else {
+            return Ok(None);
+        };
+        let lines = db.statement_lines(balance.id).map_err(convert)?;
+        Ok(Some(StatementInfo {
+            source: balance.source,
+            opening: opening.to_string(),
+            closing: balance.closing.to_string(),
+            lines: lines
+                .into_iter()
+                .map(|line| StatementLineInfo {
+                    line_no: u32::try_from(line.line_no).unwrap_or(u32::MAX),
+                    date: line.date.to_string(),
+                    amount: line.amount.to_string(),
+                    reference: line.reference,
+                    description: line.description,
+                })
+                .collect(),
+        }))
+    }
+
     fn entity(&mut self, entity: &str) -> Result<EntityInfo, ReaderError> {
         let record = lock(&self.snapshot)
             .db()

@@ -110,6 +110,9 @@ pub struct ReconcilingItem {
     pub reference: String,
     pub created_by: UserId,
     pub created_at: String,
+    /// The close step run that proposed it, when a step did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cleared: Option<ItemClearing>,
 }
@@ -201,6 +204,8 @@ pub struct NewReconcilingItem<'a> {
     pub explanation: &'a str,
     pub expected_clear: NaiveDate,
     pub reference: &'a str,
+    /// The close step run proposing it, if a step does.
+    pub run_id: Option<&'a str>,
 }
 
 const BALANCE_COLUMNS: &str = "id, kind, opening, closing, source, sha256, created_by, created_at";
@@ -383,8 +388,8 @@ impl Db<'_> {
     ) -> Result<i64, LedgerError> {
         self.connection
             .prepare_cached(
-                "INSERT INTO reconciling_items (entity_id, account, dimensions, period, amount, explanation, expected_clear, reference, created_by, identity, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO reconciling_items (entity_id, account, dimensions, period, amount, explanation, expected_clear, reference, created_by, identity, created_at, run_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
                 scope.entity.as_str(),
@@ -398,6 +403,7 @@ impl Db<'_> {
                 actor.user.as_str(),
                 actor.method.as_str(),
                 crate::now_text(),
+                item.run_id,
             ])?;
         Ok(self.connection.last_insert_rowid())
     }
@@ -411,7 +417,7 @@ impl Db<'_> {
         dimensions: Option<&str>,
     ) -> Result<Vec<(AccountNumber, ReconcilingItem)>, LedgerError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT i.id, i.account, i.dimensions, i.period, i.amount, i.explanation, i.expected_clear, i.reference, i.created_by, i.created_at,
+            "SELECT i.id, i.account, i.dimensions, i.period, i.amount, i.explanation, i.expected_clear, i.reference, i.created_by, i.created_at, i.run_id,
                     c.period AS cleared_period, c.note AS cleared_note, c.cleared_by, c.cleared_at
              FROM reconciling_items i LEFT JOIN reconciling_item_clearings c ON c.item_id = i.id
              WHERE i.entity_id = ?1 AND (?2 IS NULL OR i.account = ?2) AND (?3 IS NULL OR i.dimensions = ?3) ORDER BY i.id",
@@ -442,6 +448,7 @@ impl Db<'_> {
                         reference: fields.text("reference")?,
                         created_by: UserId::new(fields.text("created_by")?),
                         created_at: fields.text("created_at")?,
+                        run_id: fields.optional_text("run_id")?,
                         cleared,
                     },
                 ))

@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_11,
     MIGRATION_12,
     MIGRATION_13,
+    MIGRATION_14,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -621,4 +622,9 @@ CREATE TRIGGER reconciliation_evidence_no_update BEFORE UPDATE ON reconciliation
 CREATE TRIGGER reconciliation_evidence_no_delete BEFORE DELETE ON reconciliation_evidence BEGIN SELECT RAISE(ABORT, 'reconciliation evidence is append-only'); END;
 CREATE TRIGGER reconciliation_signoffs_no_update BEFORE UPDATE ON reconciliation_signoffs BEGIN SELECT RAISE(ABORT, 'reconciliation sign-offs are append-only'); END;
 CREATE TRIGGER reconciliation_signoffs_no_delete BEFORE DELETE ON reconciliation_signoffs BEGIN SELECT RAISE(ABORT, 'reconciliation sign-offs are append-only'); END;
+"#;
+
+/// Reconciling items a close step proposed (interface 0.2) record the run that proposed them.
+const MIGRATION_14: &str = r#"
+ALTER TABLE reconciling_items ADD COLUMN run_id TEXT;
 "#;

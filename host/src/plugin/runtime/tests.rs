@@ -222,11 +222,7 @@ fn run_error(name: &str, limits: &Limits) -> (PluginError, StepRun) {
 }
 
 fn empty_output() -> StepOutput {
-    StepOutput {
-        entries: Vec::new(),
-        settlements: Vec::new(),
-        messages: Vec::new(),
-    }
+    StepOutput::default()
 }
 
 fn message_texts(output: &StepOutput) -> Vec<&str> {
@@ -558,14 +554,14 @@ fn newer_interface_is_refused_before_instantiation() {
     let error = load_error("newer-interface");
     match &error {
         PluginError::UnsupportedInterfaceVersion { found, supported, .. } => {
-            assert_eq!(found, "0.2.0");
+            assert_eq!(found, "0.3.0");
             assert_eq!(supported, &SUPPORTED_INTERFACE_VERSIONS.join(", "));
         }
         other => panic!("expected the interface version to be refused, got: {other}"),
     }
     assert!(
         error.to_string().starts_with(
-            "plugin newer-interface was built for closebook:plugin@0.2.0, but this closebook supports 0.1.0"
+            "plugin newer-interface was built for closebook:plugin@0.3.0, but this closebook supports 0.1.0, 0.2.0"
         ),
         "{error}"
     );

@@ -1,5 +1,5 @@
 //! Test guest `newer-interface`: an otherwise well-behaved close step built against
-//! `closebook:plugin@0.2.0` (the WIT copy in `wit/`, identical but for the version), which the
+//! `closebook:plugin@0.3.0` (the WIT copy in `wit/`, identical but for the version), which the
 //! host does not support and must refuse before instantiating it.
 
 wit_bindgen::generate!({ path: "wit", world: "close-step" });
@@ -13,7 +13,7 @@ impl Guest for NewerInterface {
     fn describe() -> StepInfo {
         StepInfo {
             name: "newer-interface".to_string(),
-            version: "0.2.0".to_string(),
+            version: "0.3.0".to_string(),
             summary: "Built for a newer interface.".to_string(),
             config_schema: "{}".to_string(),
         }

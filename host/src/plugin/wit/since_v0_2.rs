@@ -1,0 +1,160 @@
+//! Version 0.2.0 of the `closebook:plugin` interface (`plugin-sdk/wit/v0.2/`): everything of 0.1
+//! (expanded from `shared.rs`), plus the `ledger.statement` query, proposed reconciling items
+//! and findings. Nothing outside `wit/` names a type of this module.
+
+use wasmtime::component::{HasData, InstancePre, Linker};
+use wasmtime::{Engine, Store};
+
+use self::closebook::plugin::types as wit;
+use self::closebook::plugin::{ledger, log};
+use crate::plugin::ledger::LedgerGate;
+use crate::plugin::runtime::RunState;
+use crate::plugin::step_log::SharedStepLog;
+use crate::plugin::types;
+
+// Every import is `trappable`, as in 0.1.
+wasmtime::component::bindgen!({
+    path: "../plugin-sdk/wit/v0.2",
+    world: "close-step",
+    imports: { default: trappable },
+});
+
+/// The interface version these bindings are for, as a component names it in its imports.
+pub(super) const INTERFACE_VERSION: &str = "0.2.0";
+
+struct LedgerData;
+impl HasData for LedgerData {
+    type Data<'a> = &'a mut LedgerGate;
+}
+
+struct LogData;
+impl HasData for LogData {
+    type Data<'a> = &'a mut SharedStepLog;
+}
+
+/// Adds the v0.2 imports (`ledger`, `log`) to `linker`.
+pub(super) fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
+    ledger::add_to_linker::<RunState, LedgerData>(linker, |state| &mut state.ledger)?;
+    log::add_to_linker::<RunState, LogData>(linker, |state| &mut state.log)?;
+    Ok(())
+}
+
+/// A pre-instantiated v0.2 close step.
+pub(crate) struct Pre(CloseStepPre<RunState>);
+
+impl Pre {
+    pub(super) fn new(instance_pre: InstancePre<RunState>) -> wasmtime::Result<Self> {
+        CloseStepPre::new(instance_pre).map(Self)
+    }
+
+    pub(super) fn engine(&self) -> &Engine {
+        self.0.engine()
+    }
+
+    /// Instantiates the step in `store` and calls `describe`.
+    pub(super) fn describe(&self, store: &mut Store<RunState>) -> wasmtime::Result<types::StepInfo> {
+        let step = self.0.instantiate(&mut *store)?;
+        step.call_describe(store).map(types::StepInfo::from)
+    }
+
+    /// Instantiates the step in `store` and calls `run`; a step's own failure is its message.
+    pub(super) fn run(
+        &self,
+        store: &mut Store<RunState>,
+        input: &types::StepInput,
+    ) -> wasmtime::Result<Result<types::StepOutput, String>> {
+        let step = self.0.instantiate(&mut *store)?;
+        let input = wit::StepInput::from(input.clone());
+        let output = step.call_run(store, &input)?;
+        Ok(output.map(types::StepOutput::from).map_err(|error| error.message))
+    }
+}
+
+impl ledger::Host for LedgerGate {
+    ledger_queries_since_v0_1!();
+
+    fn statement(
+        &mut self,
+        query: wit::StatementQuery,
+    ) -> wasmtime::Result<Result<Option<wit::BankStatement>, wit::QueryError>> {
+        let query = types::StatementQuery {
+            entity: query.entity,
+            account: query.account,
+            period: query.period,
+            dimensions: list(query.dimensions),
+        };
+        Ok(LedgerGate::statement(self, query)?
+            .map(|statement| statement.map(Into::into))
+            .map_err(Into::into))
+    }
+}
+
+conversions_since_v0_1!();
+
+// What 0.2 adds.
+
+impl From<wit::StepOutput> for types::StepOutput {
+    fn from(output: wit::StepOutput) -> Self {
+        Self {
+            entries: list(output.entries),
+            settlements: list(output.settlements),
+            messages: list(output.messages),
+            reconciling_items: list(output.reconciling_items),
+            findings: list(output.findings),
+        }
+    }
+}
+
+impl From<wit::ProposedReconcilingItem> for types::ProposedReconcilingItem {
+    fn from(item: wit::ProposedReconcilingItem) -> Self {
+        Self {
+            entity: item.entity,
+            account: item.account,
+            dimensions: list(item.dimensions),
+            period: item.period,
+            amount: item.amount,
+            explanation: item.explanation,
+            expected_clear: item.expected_clear,
+            reference: item.reference,
+        }
+    }
+}
+
+impl From<wit::Finding> for types::Finding {
+    fn from(finding: wit::Finding) -> Self {
+        Self {
+            entity: finding.entity,
+            account: finding.account,
+            dimensions: list(finding.dimensions),
+            measure: finding.measure,
+            current: finding.current,
+            baseline: finding.baseline,
+            threshold: finding.threshold,
+            explanation_required: finding.explanation_required,
+            message: finding.message,
+        }
+    }
+}
+
+impl From<types::StatementInfo> for wit::BankStatement {
+    fn from(statement: types::StatementInfo) -> Self {
+        Self {
+            source: statement.source,
+            opening: statement.opening,
+            closing: statement.closing,
+            lines: list(statement.lines),
+        }
+    }
+}
+
+impl From<types::StatementLineInfo> for wit::StatementLine {
+    fn from(line: types::StatementLineInfo) -> Self {
+        Self {
+            line_no: line.line_no,
+            date: line.date,
+            amount: line.amount,
+            reference: line.reference,
+            description: line.description,
+        }
+    }
+}

@@ -18,6 +18,7 @@ use crate::ledger::{
     AccountFilter, AccountInfo, AccountType, BalanceQuery, BalanceRow, CurrencyInfo, Dimension, DimensionInfo,
     EntityInfo, Ledger, LinePage, LineQuery, PeriodInfo, PeriodKind, PeriodStatus, PostedLine, QueryError,
 };
+use crate::reconcile::{Finding, ReconcilingItem, Statement, StatementLine, StatementQuery};
 use crate::step::{CloseStep, EntityAccess, Level, Message, StepError, StepInput, StepOutput};
 use crate::wire::{WireError, format_date, format_decimal, parse_date, parse_decimal};
 
@@ -26,7 +27,7 @@ use crate::wire::{WireError, format_date, format_decimal, parse_date, parse_deci
 #[allow(missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "wit/v0.1",
+        path: "wit/v0.2",
         world: "close-step",
         pub_export_macro: true,
         default_bindings_module: "$crate::__private::bindings",
@@ -74,6 +75,36 @@ pub fn run<Step: CloseStep>(input: wit::StepInput) -> Result<wit::StepOutput, wi
 struct HostLedger;
 
 impl Ledger for HostLedger {
+    fn statement(&self, query: &StatementQuery) -> Result<Option<Statement>, QueryError> {
+        let query = wit::StatementQuery {
+            entity: query.entity.to_string(),
+            account: query.account.to_string(),
+            period: query.period.to_string(),
+            dimensions: dimensions_to_wit(&query.dimensions),
+        };
+        let Some(statement) = wit_ledger::statement(&query).map_err(query_error_from_wit)? else {
+            return Ok(None);
+        };
+        let host_error =
+            |error: &dyn std::fmt::Display| QueryError::new(format!("the host sent an invalid statement: {error}"));
+        let mut lines = Vec::with_capacity(statement.lines.len());
+        for line in statement.lines {
+            lines.push(StatementLine {
+                line_no: line.line_no,
+                date: parse_date(&line.date).map_err(|error| host_error(&error))?,
+                amount: parse_decimal(&line.amount).map_err(|error| host_error(&error))?,
+                reference: line.reference,
+                description: line.description,
+            });
+        }
+        Ok(Some(Statement {
+            source: statement.source,
+            opening: parse_decimal(&statement.opening).map_err(|error| host_error(&error))?,
+            closing: parse_decimal(&statement.closing).map_err(|error| host_error(&error))?,
+            lines,
+        }))
+    }
+
     fn entity(&self, entity: &EntityId) -> Result<EntityInfo, QueryError> {
         let info = wit_ledger::entity(entity.as_str()).map_err(query_error_from_wit)?;
         Ok(EntityInfo {
@@ -337,6 +368,43 @@ fn step_output_to_wit(output: &StepOutput) -> Result<wit::StepOutput, StepError>
         entries,
         settlements: output.settlements.iter().map(settlement_to_wit).collect(),
         messages: output.messages.iter().map(message_to_wit).collect(),
+        reconciling_items: output
+            .reconciling_items
+            .iter()
+            .map(reconciling_item_to_wit)
+            .collect::<Result<Vec<_>, WireError>>()?,
+        findings: output
+            .findings
+            .iter()
+            .map(finding_to_wit)
+            .collect::<Result<Vec<_>, WireError>>()?,
+    })
+}
+
+fn reconciling_item_to_wit(item: &ReconcilingItem) -> Result<wit::ProposedReconcilingItem, WireError> {
+    Ok(wit::ProposedReconcilingItem {
+        entity: item.entity.to_string(),
+        account: item.account.to_string(),
+        dimensions: dimensions_to_wit(&item.dimensions),
+        period: item.period.to_string(),
+        amount: format_decimal(item.amount)?,
+        explanation: item.explanation.clone(),
+        expected_clear: format_date(item.expected_clear),
+        reference: item.reference.clone(),
+    })
+}
+
+fn finding_to_wit(finding: &Finding) -> Result<wit::Finding, WireError> {
+    Ok(wit::Finding {
+        entity: finding.entity.to_string(),
+        account: finding.account.to_string(),
+        dimensions: dimensions_to_wit(&finding.dimensions),
+        measure: finding.measure.clone(),
+        current: format_decimal(finding.current)?,
+        baseline: format_decimal(finding.baseline)?,
+        threshold: finding.threshold.clone(),
+        explanation_required: finding.explanation_required,
+        message: finding.message.clone(),
     })
 }
 

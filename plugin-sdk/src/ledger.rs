@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, EntryId, LineId, PeriodName, SettlementId};
 use crate::paging::Lines;
+use crate::reconcile::{Statement, StatementQuery};
 use crate::step::Level;
 
 /// How many lines [`LineQuery::new`] asks for per page. The host caps every page at its own
@@ -53,6 +54,14 @@ pub trait Ledger {
         rate_type: &str,
         on: NaiveDate,
     ) -> Result<Option<Decimal>, QueryError>;
+
+    /// The latest bank statement imported for a reconciliation (`closebook reconcile
+    /// import-statement`), or `None` when the reconciliation has none. Interface 0.2; a ledger
+    /// without reconciliations refuses it.
+    fn statement(&self, query: &StatementQuery) -> Result<Option<Statement>, QueryError> {
+        let _ = query;
+        Err(QueryError::new("this ledger has no reconciliation statements"))
+    }
 
     /// Writes a message to the step log, which the host keeps with the run.
     fn log(&self, level: Level, message: &str);

@@ -2,7 +2,7 @@
 //! implementation, register it with [`export_step!`], build it for `wasm32-wasip2`, and
 //! unit-test it natively against [`testing::TestLedger`]. Steps see Rust types
 //! ([`rust_decimal::Decimal`] for money, [`chrono::NaiveDate`] for dates, newtypes for ids);
-//! the WIT contract (`closebook:plugin@0.1.0`, world `close-step`) and its text encodings stay
+//! the WIT contract (`closebook:plugin@0.2.0`, world `close-step`) and its text encodings stay
 //! behind the boundary in a private module.
 //!
 //! ```
@@ -51,6 +51,7 @@ mod journal;
 mod ledger;
 mod money;
 mod paging;
+mod reconcile;
 mod step;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -69,6 +70,7 @@ pub use ledger::{
 };
 pub use money::{MINOR_UNITS_MAX, Remainder, SplitError, round_to_minor_units, split_by_weights};
 pub use paging::{LINE_PAGES_MAX, Lines};
+pub use reconcile::{Finding, ReconcilingItem, Statement, StatementLine, StatementQuery};
 pub use step::{CloseStep, EntityAccess, Level, Message, StepError, StepInfo, StepInput, StepOutput};
 
 /// What [`export_step!`] expands to reach. Not part of the SDK's API: it may change in any

@@ -10,6 +10,7 @@ use crate::ids::EntityId;
 use crate::journal::{JournalError, ProposedEntry, ProposedSettlement};
 use crate::ledger::{Ledger, PeriodInfo, QueryError};
 use crate::money::SplitError;
+use crate::reconcile::{Finding, ReconcilingItem};
 use crate::wire::WireError;
 
 /// A close step. Implement it on a unit struct and register it with
@@ -154,7 +155,8 @@ pub struct Message {
     pub text: String,
 }
 
-/// What a step proposes: entries, settlements and messages for the reviewer.
+/// What a step proposes: entries, settlements, reconciling items, findings and messages for
+/// the reviewer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StepOutput {
     /// Journal entries to post.
@@ -163,6 +165,10 @@ pub struct StepOutput {
     pub settlements: Vec<ProposedSettlement>,
     /// Messages for the reviewer.
     pub messages: Vec<Message>,
+    /// Reconciling items to record (`closebook reconcile`).
+    pub reconciling_items: Vec<ReconcilingItem>,
+    /// Findings for a person to look at.
+    pub findings: Vec<Finding>,
 }
 
 impl StepOutput {
@@ -179,6 +185,16 @@ impl StepOutput {
     /// Adds a settlement.
     pub fn push_settlement(&mut self, settlement: ProposedSettlement) {
         self.settlements.push(settlement);
+    }
+
+    /// Adds a reconciling item.
+    pub fn push_reconciling_item(&mut self, item: ReconcilingItem) {
+        self.reconciling_items.push(item);
+    }
+
+    /// Adds a finding.
+    pub fn push_finding(&mut self, finding: Finding) {
+        self.findings.push(finding);
     }
 
     /// Adds a message for the reviewer.

@@ -27,6 +27,7 @@ use crate::ledger::{
     PostedLine,
 };
 use crate::money::round_to_minor_units;
+use crate::reconcile::Statement;
 use crate::step::{CloseStep, EntityAccess, Message, StepError, StepInput, StepOutput};
 use crate::wire::{format_decimal, parse_date, parse_decimal};
 
@@ -110,6 +111,8 @@ pub struct TestLedger {
     entities: BTreeMap<EntityId, TestEntity>,
     rates: Vec<Rate>,
     log: RefCell<Vec<Message>>,
+    /// Imported bank statements by entity, account, dimension values (canonical) and period.
+    statements: BTreeMap<(EntityId, AccountNumber, String, PeriodName), Statement>,
     entries_posted: u64,
     lines_posted: u64,
     settlements_recorded: u64,
@@ -424,7 +427,52 @@ impl TestLedger {
                 }
             }
         }
+        for item in &output.reconciling_items {
+            format_decimal(item.amount)?;
+        }
+        for finding in &output.findings {
+            format_decimal(finding.current)?;
+            format_decimal(finding.baseline)?;
+        }
         Ok(output)
+    }
+
+    /// Imports a bank statement for a reconciliation of `account` of `entity` in `period`
+    /// (interface 0.2's `statement` query reads it back), over the whole account.
+    ///
+    /// # Panics
+    /// When the entity, the account or the period does not exist, or when opening plus the
+    /// lines is not the closing balance (the host refuses such a statement).
+    pub fn add_statement(
+        &mut self,
+        entity: impl Into<EntityId>,
+        account: impl Into<AccountNumber>,
+        period: impl Into<PeriodName>,
+        statement: Statement,
+    ) -> &mut Self {
+        let (entity, account, period) = (entity.into(), account.into(), period.into());
+        let Some(known) = self.entities.get(&entity) else {
+            panic!("entity {entity} does not exist");
+        };
+        assert!(
+            known.accounts.contains_key(&account),
+            "account {account} does not exist in entity {entity}"
+        );
+        assert!(
+            known.periods.iter().any(|known| known.name == period),
+            "period {period} does not exist in entity {entity}"
+        );
+        let total: Decimal = statement.lines.iter().map(|line| line.amount).sum();
+        assert_eq!(
+            statement.opening + total,
+            statement.closing,
+            "statement: opening {} plus the lines is not the closing balance {}",
+            statement.opening,
+            statement.closing
+        );
+        self.statements
+            .insert((entity, account, String::new(), period), statement);
+        self
     }
 
     /// Every message the steps run so far wrote to the log, oldest first.

@@ -13,6 +13,7 @@ use crate::ledger::{
     AccountFilter, AccountInfo, BalanceQuery, BalanceRow, CurrencyInfo, Dimension, DimensionInfo, EntityInfo, Ledger,
     LinePage, LineQuery, PeriodInfo, PostedLine, QueryError, canonical_dimensions,
 };
+use crate::reconcile::{Statement, StatementQuery};
 use crate::step::{Level, Message};
 
 /// The `group-by-dimensions` entry that keeps every dimension.
@@ -217,6 +218,26 @@ impl Ledger for TestLedger {
             return Ok(latest(from, to));
         }
         Ok(latest(to, from).and_then(inverse_rate))
+    }
+
+    fn statement(&self, query: &StatementQuery) -> Result<Option<Statement>, QueryError> {
+        let entity = self.known_entity(&query.entity)?;
+        if !entity.accounts.contains_key(&query.account) {
+            return Err(QueryError::new(format!(
+                "account {} is not in the chart of entity {}",
+                query.account, query.entity
+            )));
+        }
+        let dimensions = crate::canonical_dimensions(&query.dimensions);
+        Ok(self
+            .statements
+            .get(&(
+                query.entity.clone(),
+                query.account.clone(),
+                dimensions,
+                query.period.clone(),
+            ))
+            .cloned())
     }
 
     fn log(&self, level: Level, message: &str) {

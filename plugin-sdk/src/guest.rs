@@ -18,7 +18,7 @@ use crate::ledger::{
     AccountFilter, AccountInfo, AccountType, BalanceQuery, BalanceRow, CurrencyInfo, Dimension, DimensionInfo,
     EntityInfo, Ledger, LinePage, LineQuery, PeriodInfo, PeriodKind, PeriodStatus, PostedLine, QueryError,
 };
-use crate::reconcile::{Finding, ReconcilingItem, Statement, StatementLine, StatementQuery};
+use crate::reconcile::{Clearing, Finding, OpenItem, ReconcilingItem, Statement, StatementLine, StatementQuery};
 use crate::step::{CloseStep, EntityAccess, Level, Message, StepError, StepInput, StepOutput};
 use crate::wire::{WireError, format_date, format_decimal, parse_date, parse_decimal};
 
@@ -75,13 +75,29 @@ pub fn run<Step: CloseStep>(input: wit::StepInput) -> Result<wit::StepOutput, wi
 struct HostLedger;
 
 impl Ledger for HostLedger {
-    fn statement(&self, query: &StatementQuery) -> Result<Option<Statement>, QueryError> {
-        let query = wit::StatementQuery {
-            entity: query.entity.to_string(),
-            account: query.account.to_string(),
-            period: query.period.to_string(),
-            dimensions: dimensions_to_wit(&query.dimensions),
+    fn reconciling_items(&self, query: &StatementQuery) -> Result<Vec<OpenItem>, QueryError> {
+        let query = statement_query_to_wit(query);
+        let items = wit_ledger::reconciling_items(&query).map_err(query_error_from_wit)?;
+        let host_error = |error: &dyn std::fmt::Display| {
+            QueryError::new(format!("the host sent an invalid reconciling item: {error}"))
         };
+        items
+            .into_iter()
+            .map(|item| {
+                Ok(OpenItem {
+                    id: item.id,
+                    period: item.period.into(),
+                    amount: parse_decimal(&item.amount).map_err(|error| host_error(&error))?,
+                    explanation: item.explanation,
+                    expected_clear: parse_date(&item.expected_clear).map_err(|error| host_error(&error))?,
+                    reference: item.reference,
+                })
+            })
+            .collect()
+    }
+
+    fn statement(&self, query: &StatementQuery) -> Result<Option<Statement>, QueryError> {
+        let query = statement_query_to_wit(query);
         let Some(statement) = wit_ledger::statement(&query).map_err(query_error_from_wit)? else {
             return Ok(None);
         };
@@ -373,12 +389,31 @@ fn step_output_to_wit(output: &StepOutput) -> Result<wit::StepOutput, StepError>
             .iter()
             .map(reconciling_item_to_wit)
             .collect::<Result<Vec<_>, WireError>>()?,
+        cleared_items: output.cleared_items.iter().map(clearing_to_wit).collect(),
         findings: output
             .findings
             .iter()
             .map(finding_to_wit)
             .collect::<Result<Vec<_>, WireError>>()?,
     })
+}
+
+fn statement_query_to_wit(query: &StatementQuery) -> wit::StatementQuery {
+    wit::StatementQuery {
+        entity: query.entity.to_string(),
+        account: query.account.to_string(),
+        period: query.period.to_string(),
+        dimensions: dimensions_to_wit(&query.dimensions),
+    }
+}
+
+fn clearing_to_wit(clearing: &Clearing) -> wit::ProposedClearing {
+    wit::ProposedClearing {
+        entity: clearing.entity.to_string(),
+        item_id: clearing.item_id,
+        period: clearing.period.to_string(),
+        note: clearing.note.clone(),
+    }
 }
 
 fn reconciling_item_to_wit(item: &ReconcilingItem) -> Result<wit::ProposedReconcilingItem, WireError> {

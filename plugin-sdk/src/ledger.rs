@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, EntryId, LineId, PeriodName, SettlementId};
 use crate::paging::Lines;
-use crate::reconcile::{Statement, StatementQuery};
+use crate::reconcile::{OpenItem, Statement, StatementQuery};
 use crate::step::Level;
 
 /// How many lines [`LineQuery::new`] asks for per page. The host caps every page at its own
@@ -61,6 +61,13 @@ pub trait Ledger {
     fn statement(&self, query: &StatementQuery) -> Result<Option<Statement>, QueryError> {
         let _ = query;
         Err(QueryError::new("this ledger has no reconciliation statements"))
+    }
+
+    /// The reconciling items open in the query's period (carried forward from earlier periods
+    /// included), oldest first. Interface 0.2; a ledger without reconciliations refuses it.
+    fn reconciling_items(&self, query: &StatementQuery) -> Result<Vec<OpenItem>, QueryError> {
+        let _ = query;
+        Err(QueryError::new("this ledger has no reconciliations"))
     }
 
     /// Writes a message to the step log, which the host keeps with the run.

@@ -70,7 +70,7 @@ pub use ledger::{
 };
 pub use money::{MINOR_UNITS_MAX, Remainder, SplitError, round_to_minor_units, split_by_weights};
 pub use paging::{LINE_PAGES_MAX, Lines};
-pub use reconcile::{Finding, ReconcilingItem, Statement, StatementLine, StatementQuery};
+pub use reconcile::{Clearing, Finding, OpenItem, ReconcilingItem, Statement, StatementLine, StatementQuery};
 pub use step::{CloseStep, EntityAccess, Level, Message, StepError, StepInfo, StepInput, StepOutput};
 
 /// What [`export_step!`] expands to reach. Not part of the SDK's API: it may change in any

@@ -86,6 +86,38 @@ pub struct ReconcilingItem {
     pub reference: String,
 }
 
+/// A reconciling item open in a reconciliation's period: opened then or earlier, not cleared
+/// by then.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenItem {
+    /// Its id, which a [`Clearing`] names.
+    pub id: u64,
+    /// The period it was opened in.
+    pub period: PeriodName,
+    /// Its amount.
+    pub amount: Decimal,
+    /// What it is.
+    pub explanation: String,
+    /// When it was expected to clear.
+    pub expected_clear: NaiveDate,
+    /// Its reference, e.g. the cheque number or the entry key.
+    pub reference: String,
+}
+
+/// The clearing of an open reconciling item in `period`: it matched a line of that period's
+/// statement, so it is open before `period` and not from it on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Clearing {
+    /// The entity (one the task may post to).
+    pub entity: EntityId,
+    /// The item's id ([`OpenItem::id`]).
+    pub item_id: u64,
+    /// The period it cleared in.
+    pub period: PeriodName,
+    /// What it matched, e.g. the statement line.
+    pub note: String,
+}
+
 /// Something a person must look at before the task is signed off: a figure of an account that
 /// crossed a threshold against a baseline.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use crate::ids::EntityId;
 use crate::journal::{JournalError, ProposedEntry, ProposedSettlement};
 use crate::ledger::{Ledger, PeriodInfo, QueryError};
 use crate::money::SplitError;
-use crate::reconcile::{Finding, ReconcilingItem};
+use crate::reconcile::{Clearing, Finding, ReconcilingItem};
 use crate::wire::WireError;
 
 /// A close step. Implement it on a unit struct and register it with
@@ -167,6 +167,8 @@ pub struct StepOutput {
     pub messages: Vec<Message>,
     /// Reconciling items to record (`closebook reconcile`).
     pub reconciling_items: Vec<ReconcilingItem>,
+    /// Open reconciling items to clear.
+    pub cleared_items: Vec<Clearing>,
     /// Findings for a person to look at.
     pub findings: Vec<Finding>,
 }
@@ -190,6 +192,11 @@ impl StepOutput {
     /// Adds a reconciling item.
     pub fn push_reconciling_item(&mut self, item: ReconcilingItem) {
         self.reconciling_items.push(item);
+    }
+
+    /// Clears an open reconciling item.
+    pub fn push_clearing(&mut self, clearing: Clearing) {
+        self.cleared_items.push(clearing);
     }
 
     /// Adds a finding.

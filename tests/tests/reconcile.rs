@@ -774,3 +774,83 @@ fn a_v0_2_step_reads_the_statement_and_proposes_reconciling_items_and_findings()
     );
     assert_eq!(count(&ledger, "reconciling_items"), 2);
 }
+
+#[test]
+fn bank_match_explains_january_and_clears_the_cheque_on_februarys_statement() {
+    // The demo's bank account 1000. January: the statement has +25,000.00 (the 12th) and
+    // −30,000.00 (the 26th); the ledger also has rent cheque US-GL-002, −4,500.00 on the 28th.
+    // February: the statement shows the cheque on the 4th, −12,000.00, +30,000.00, −30,000.00
+    // and a bank fee of −35.00 the ledger lacks; the ledger's February rent cheque (−4,500.00,
+    // the 26th) is not on it. GL 224,000.00 = statement 228,465.00 + 35.00 − 4,500.00.
+    let ledger = Ledger::with_demo_journals();
+    let demo = closebook_tests::demo_dir();
+    let january = demo.join("bank-us-2026-01.csv").display().to_string();
+    reconcile(
+        &ledger,
+        "bob",
+        &["import-statement"],
+        "2026-01",
+        &["--opening", "250000.00", "--closing", "245000.00", &january],
+    )
+    .success();
+    let step = closebook_tests::plugin_wasm("bank_match").display().to_string();
+    let run = |period: &str| {
+        ledger
+            .run_as(
+                "bob",
+                &[
+                    "plugin",
+                    "run",
+                    &step,
+                    "--entity",
+                    "ACME-US",
+                    "--period",
+                    period,
+                    "--config",
+                    r#"{"account": "1000"}"#,
+                    "--post",
+                ],
+            )
+            .success()
+            .stdout
+    };
+    let posted = run("2026-01");
+    assert!(
+        posted.contains("reconciling item in ACME-US account 1000 for 2026-01: -4,500.00, in the ledger, not on the statement: US-GL-002 January rent (2026-01-28)")
+            && posted.contains("account 1000: 2 of 2 statement lines matched (0 by reference), 0 carried items cleared, 1 reconciling items proposed")
+            && posted.contains("and recorded 1 reconciling items"),
+        "{posted}"
+    );
+    assert_eq!(show(&ledger, "2026-01")["unexplained"], "0.00");
+    // Run again, it records nothing twice.
+    run("2026-01");
+    assert_eq!(count(&ledger, "reconciling_items"), 1);
+
+    let february = ledger.write(
+        "bank-2026-02.csv",
+        "date,amount,reference,description\n2026-02-04,-4500.00,CHQ-1187,Cheque 1187\n2026-02-11,-12000.00,PO-501,Supplier\n2026-02-13,30000.00,TRF-9,Northwind\n2026-02-25,-30000.00,PAYROLL,Salaries\n2026-02-27,-35.00,FEE,Account fee\n",
+    );
+    reconcile(
+        &ledger,
+        "bob",
+        &["import-statement"],
+        "2026-02",
+        &["--opening", "245000.00", "--closing", "228465.00", &february],
+    )
+    .success();
+    let posted = run("2026-02");
+    assert!(
+        posted.contains("clear reconciling item 1 of ACME-US in 2026-02: statement line 2 (2026-02-04, CHQ-1187)")
+            && posted.contains("finding in ACME-US account 1000: statement line without a ledger line -35.00 against 0")
+            && posted.contains("account 1000: 3 of 5 statement lines matched (1 by reference), 1 carried items cleared, 2 reconciling items proposed")
+            && posted.contains("recorded 2 reconciling items and cleared 1"),
+        "{posted}"
+    );
+    let reconciled = show(&ledger, "2026-02");
+    assert_eq!(reconciled["gl_balance"], "224000.00");
+    assert_eq!(reconciled["items_total"], "-4465.00");
+    assert_eq!(reconciled["unexplained"], "0.00", "{reconciled}");
+    assert_eq!(reconciled["cleared"][0]["reference"], "US-GL-002");
+    // January keeps its cheque open at its end.
+    assert_eq!(show(&ledger, "2026-01")["items_total"], "-4500.00");
+}

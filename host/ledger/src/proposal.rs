@@ -88,6 +88,16 @@ pub struct ProposedReconcilingItem {
     pub reference: String,
 }
 
+/// A proposed clearing (interface 0.2 and later) of open reconciling item `item_id` in `period`:
+/// it matched a line of that period's statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposedClearing {
+    pub entity: String,
+    pub item_id: u64,
+    pub period: String,
+    pub note: String,
+}
+
 /// An entity a step may read, and whether it may post proposals there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntityAccess {
@@ -123,6 +133,7 @@ pub struct ProposalBatch<'a> {
     pub entries: &'a [ProposedEntry],
     pub settlements: &'a [ProposedSettlement],
     pub reconciling_items: &'a [ProposedReconcilingItem],
+    pub cleared_items: &'a [ProposedClearing],
     /// The lines the step's reader served: their settlements are checked without reading them
     /// again.
     pub known_lines: &'a Mutex<KnownLines>,
@@ -140,8 +151,11 @@ pub struct Posted {
     pub entries: Vec<(EntityId, EntryKey, i64)>,
     /// The ids of the settlements written.
     pub settlements: Vec<i64>,
-    /// The ids of the reconciling items written.
+    /// The ids of the reconciling items written (an item the step proposed again, already
+    /// open as proposed, is not written twice).
     pub reconciling_items: Vec<i64>,
+    /// The ids of the reconciling items cleared.
+    pub cleared_items: Vec<i64>,
 }
 
 /// Why a batch of proposals was not posted. Nothing was written.
@@ -157,6 +171,12 @@ pub enum ProposalRefusal {
     SettlementNotAllowed { entity: EntityId },
     #[error("settlement of lines {line_ids:?} refused: {reason}")]
     Settlement { line_ids: Vec<u64>, reason: LedgerError },
+    #[error("clearing {index} (reconciling item {item}) refused: {reason}")]
+    Clearing {
+        index: usize,
+        item: u64,
+        reason: LedgerError,
+    },
     #[error("reconciling item {index} (account {account} of {entity}) refused: {reason}")]
     ReconcilingItem {
         index: usize,
@@ -179,6 +199,7 @@ pub fn post_proposals(db: &Db<'_>, actor: &Actor, batch: ProposalBatch<'_>) -> R
         entries,
         settlements,
         reconciling_items,
+        cleared_items,
         known_lines,
         mut run,
     } = batch;
@@ -208,6 +229,7 @@ pub fn post_proposals(db: &Db<'_>, actor: &Actor, batch: ProposalBatch<'_>) -> R
     let posted = post_entries(db, user, &provenance, proposals)?;
     let mut known_lines = known_lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let settled = post_settlements(db, &scope, settlements, &mut known_lines, user, &run_id)?;
+    let cleared = post_clearings(db, &scope, cleared_items, actor)?;
     let items = post_reconciling_items(db, &scope, reconciling_items, actor, &run_id)?;
     run.run_id = run_id;
     run.run_by = user.clone();
@@ -221,6 +243,7 @@ pub fn post_proposals(db: &Db<'_>, actor: &Actor, batch: ProposalBatch<'_>) -> R
         entries: posted,
         settlements: settled,
         reconciling_items: items,
+        cleared_items: cleared,
     })
 }
 
@@ -542,8 +565,49 @@ fn post_reconciling_items(
                 proposal.entity
             ))));
         }
-        let id = crate::reconcile::add_proposed_item(db, proposal, actor, run_id).map_err(refused)?;
-        ids.push(id);
+        if let Some(id) = crate::reconcile::add_proposed_item(db, proposal, actor, run_id).map_err(refused)? {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// Checks and writes the proposed clearings, each of an item of an entity the step may post to,
+/// held to the rules of `closebook reconcile item clear`.
+fn post_clearings(
+    db: &Db<'_>,
+    scope: &ProposalScope<'_>,
+    proposals: &[ProposedClearing],
+    actor: &Actor,
+) -> Result<Vec<i64>, ProposalRefusal> {
+    let mut ids = Vec::with_capacity(proposals.len());
+    for (index, proposal) in proposals.iter().enumerate() {
+        let refused = |reason: LedgerError| ProposalRefusal::Clearing {
+            index,
+            item: proposal.item_id,
+            reason,
+        };
+        if !scope
+            .entities
+            .iter()
+            .any(|access| access.entity == proposal.entity && access.post)
+        {
+            return Err(refused(LedgerError::Invalid(format!(
+                "the step may not post to entity {}",
+                proposal.entity
+            ))));
+        }
+        let item = i64::try_from(proposal.item_id).unwrap_or(i64::MAX);
+        crate::reconcile::clear_item(
+            db,
+            &EntityId::new(proposal.entity.clone()),
+            item,
+            &PeriodName::new(proposal.period.clone()),
+            &proposal.note,
+            actor,
+        )
+        .map_err(refused)?;
+        ids.push(item);
     }
     Ok(ids)
 }
@@ -656,6 +720,7 @@ mod tests {
             entries,
             settlements,
             reconciling_items: &[],
+            cleared_items: &[],
             known_lines: &known_lines,
             run: run(),
         };

@@ -691,14 +691,76 @@ fn check_amount(amount: Decimal, minor_units: u32, currency: &str) -> Result<(),
     Ok(())
 }
 
+/// Clears reconciling item `item` of the entity in `period`, in the caller's transaction: the
+/// rules of `closebook reconcile item clear`, for a person and a close step alike.
+pub(crate) fn clear_item(
+    db: &Db<'_>,
+    entity: &EntityId,
+    item: i64,
+    period: &PeriodName,
+    note: &str,
+    actor: &Actor,
+) -> Result<ReconcileScope, LedgerError> {
+    let loader = Loader::new(db, entity)?;
+    let clearing = loader.periods.named(period)?.ordinal;
+    let Some((account, found)) = db
+        .reconciling_items(entity, None, None)?
+        .into_iter()
+        .find(|(_, found)| found.id == item)
+    else {
+        return Err(refused(format!(
+            "entity {entity} has no reconciling item {item}: `closebook reconcile show` lists an account's items with their ids"
+        )));
+    };
+    if let Some(cleared) = &found.cleared {
+        return Err(refused(format!(
+            "reconciling item {item} cleared in {} already ({} by {})",
+            cleared.period, cleared.at, cleared.by
+        )));
+    }
+    require_changeable(
+        db,
+        &ReconcileScope {
+            entity: entity.clone(),
+            account: account.clone(),
+            dimensions: found.dimensions.clone(),
+            period: period.clone(),
+        },
+    )?;
+    if clearing < loader.ordinal(&found.period)? {
+        return Err(refused(format!(
+            "reconciling item {item} was opened in {}, so it cannot clear in the earlier period {period}",
+            found.period
+        )));
+    }
+    db.insert_item_clearing(item, period, note.trim(), actor)?;
+    db.append_audit(
+        actor,
+        "reconcile.clear",
+        Some(entity),
+        &json!({ "item": item, "account": account, "period": period, "note": note.trim() }),
+    )?;
+    let scope = ReconcileScope {
+        entity: entity.clone(),
+        account,
+        dimensions: found.dimensions.clone(),
+        period: period.clone(),
+    };
+    // Clearing changes the items of its period and every later one; the period it
+    // clears in is the one a sign-off is withdrawn for here (later ones show it on read).
+    record_withdrawal(db, &reconciliation(db, &scope)?, actor)?;
+    Ok(scope)
+}
+
 /// Checks and records reconciling item `proposal` a close step proposed in run `run_id`, in the
-/// caller's transaction, held to the rules of `closebook reconcile item add`; returns its id.
+/// caller's transaction, held to the rules of `closebook reconcile item add`; returns its id,
+/// or `None` when the same item is open in the period already.
 pub(crate) fn add_proposed_item(
     db: &Db<'_>,
     proposal: &crate::proposal::ProposedReconcilingItem,
     actor: &Actor,
     run_id: &str,
-) -> Result<i64, LedgerError> {
+) -> Result<Option<i64>, LedgerError> {
     let dimensions: Vec<String> = proposal
         .dimensions
         .iter()
@@ -728,19 +790,32 @@ pub(crate) fn add_proposed_item(
             proposal.expected_clear
         ))
     })?;
+    // A step run again (a rerun of the close) proposes the items it proposed before: an item
+    // already open in the period with the same amount, reference and explanation is not
+    // recorded twice.
+    let reference = proposal.reference.trim();
+    let current = reconciliation(db, &scope)?;
+    if current.items.iter().any(|open| {
+        open.period == scope.period
+            && open.amount == amount
+            && open.reference == reference
+            && open.explanation == explanation
+    }) {
+        return Ok(None);
+    }
     let id = db.insert_reconciling_item(
         &scope,
         &NewReconcilingItem {
             amount,
             explanation,
             expected_clear,
-            reference: proposal.reference.trim(),
+            reference,
             run_id: Some(run_id),
         },
         actor,
     )?;
     record_withdrawal(db, &reconciliation(db, &scope)?, actor)?;
-    Ok(id)
+    Ok(Some(id))
 }
 
 /// Refused when the period is permanently closed: its reconciliation's figures are final.
@@ -1006,57 +1081,8 @@ impl Ledger {
     ) -> Result<ReconcileScope, LedgerError> {
         self.authorize(Permission::ClosePrepare, Some(entity))?;
         let actor = self.actor().clone();
-        self.store().write(|db| {
-            let loader = Loader::new(db, entity)?;
-            let clearing = loader.periods.named(period)?.ordinal;
-            let Some((account, found)) = db
-                .reconciling_items(entity, None, None)?
-                .into_iter()
-                .find(|(_, found)| found.id == item)
-            else {
-                return Err(refused(format!(
-                    "entity {entity} has no reconciling item {item}: `closebook reconcile show` lists an account's items with their ids"
-                )));
-            };
-            if let Some(cleared) = &found.cleared {
-                return Err(refused(format!(
-                    "reconciling item {item} cleared in {} already ({} by {})",
-                    cleared.period, cleared.at, cleared.by
-                )));
-            }
-            require_changeable(
-                db,
-                &ReconcileScope {
-                    entity: entity.clone(),
-                    account: account.clone(),
-                    dimensions: found.dimensions.clone(),
-                    period: period.clone(),
-                },
-            )?;
-            if clearing < loader.ordinal(&found.period)? {
-                return Err(refused(format!(
-                    "reconciling item {item} was opened in {}, so it cannot clear in the earlier period {period}",
-                    found.period
-                )));
-            }
-            db.insert_item_clearing(item, period, note.trim(), &actor)?;
-            db.append_audit(
-                &actor,
-                "reconcile.clear",
-                Some(entity),
-                &json!({ "item": item, "account": account, "period": period, "note": note.trim() }),
-            )?;
-            let scope = ReconcileScope {
-                entity: entity.clone(),
-                account,
-                dimensions: found.dimensions.clone(),
-                period: period.clone(),
-            };
-            // Clearing changes the items of its period and every later one; the period it
-            // clears in is the one a sign-off is withdrawn for here (later ones show it on read).
-            record_withdrawal(db, &reconciliation(db, &scope)?, &actor)?;
-            Ok(scope)
-        })
+        self.store()
+            .write(|db| clear_item(db, entity, item, period, note, &actor))
     }
 
     /// Attaches evidence file `file_name` with `content` to `scope`; returns its id and

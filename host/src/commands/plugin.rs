@@ -413,6 +413,15 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
             }
         ));
     }
+    for clearing in &output.cleared_items {
+        text.push_str(&format!(
+            "clear reconciling item {} of {} in {}: {}\n",
+            clearing.item_id,
+            visible(&clearing.entity),
+            visible(&clearing.period),
+            visible(&clearing.note)
+        ));
+    }
     for finding in &output.findings {
         text.push_str(&format!(
             "finding in {} account {}{}: {} {} against {}, {}{}: {}\n",
@@ -445,10 +454,10 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
             "posted {} entries and {} settlements{} as run {}\n",
             outcome.entries.len(),
             outcome.settlements.len(),
-            if outcome.reconciling_items.is_empty() {
-                String::new()
-            } else {
-                format!(", and recorded {} reconciling items", outcome.reconciling_items.len())
+            match (outcome.reconciling_items.len(), outcome.cleared_items.len()) {
+                (0, 0) => String::new(),
+                (recorded, 0) => format!(", and recorded {recorded} reconciling items"),
+                (recorded, cleared) => format!(", recorded {recorded} reconciling items and cleared {cleared}"),
             },
             outcome.run_id
         )),

@@ -108,6 +108,12 @@ pub fn check_step_output(plugin: &str, output: &StepOutput) -> Result<(), Plugin
     for (index, item) in output.reconciling_items.iter().enumerate() {
         check_reconciling_item(item).map_err(|reason| refused(format!("reconciling item {}", index + 1), reason))?;
     }
+    for (index, clearing) in output.cleared_items.iter().enumerate() {
+        check_id_text("entity", &clearing.entity, ENTITY_CHARS_MAX)
+            .and_then(|()| check_id_text("period", &clearing.period, CODE_CHARS_MAX))
+            .and_then(|()| check_text_length("clearing note", &clearing.note, DESCRIPTION_CHARS_MAX))
+            .map_err(|reason| refused(format!("clearing {}", index + 1), reason))?;
+    }
     for (index, finding) in output.findings.iter().enumerate() {
         check_finding(finding).map_err(|reason| refused(format!("finding {}", index + 1), reason))?;
     }

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use super::types::{
     AccountFilter, AccountInfo, BalanceQuery, BalanceRow, CurrencyInfo, DimensionInfo, EntityInfo, LinePage, LineQuery,
-    PeriodInfo, QueryError, StatementInfo, StatementQuery,
+    OpenItemInfo, PeriodInfo, QueryError, StatementInfo, StatementQuery,
 };
 
 /// Why a [`LedgerReader`] did not answer.
@@ -66,6 +66,12 @@ pub trait LedgerReader: Send {
     fn statement(&mut self, query: &StatementQuery) -> Result<Option<StatementInfo>, LedgerError> {
         let _ = query;
         Err(LedgerError::refused("this ledger has no reconciliation statements"))
+    }
+    /// The reconciling items open in the query's period (interface 0.2
+    /// `ledger.reconciling-items`). A reader without reconciliations refuses it.
+    fn reconciling_items(&mut self, query: &StatementQuery) -> Result<Vec<OpenItemInfo>, LedgerError> {
+        let _ = query;
+        Err(LedgerError::refused("this ledger has no reconciliations"))
     }
     /// Told once, before the run starts, when the run's wall-time limit ends. A reader whose
     /// queries can run long stops any query still running at `deadline` (the snapshot reader
@@ -368,6 +374,27 @@ impl LedgerGate {
         self.answer(answer, |statement| {
             statement.as_ref().map_or(0, |statement| 1 + statement.lines.len())
         })
+    }
+
+    pub(crate) fn reconciling_items(
+        &mut self,
+        query: StatementQuery,
+    ) -> wasmtime::Result<Result<Vec<OpenItemInfo>, QueryError>> {
+        let _query = query_span("reconciling_items", Some(&query.entity));
+        if let Err(refusal) = self.check_entity(&query.entity) {
+            return Ok(Err(refusal));
+        }
+        if query.dimensions.len() > PLUGIN_QUERY_LIST_ITEMS_MAX {
+            return Ok(Err(QueryError {
+                message: format!(
+                    "the reconciling-items query lists {} dimensions; at most {PLUGIN_QUERY_LIST_ITEMS_MAX} are allowed",
+                    query.dimensions.len()
+                ),
+            }));
+        }
+        self.charge_inputs(query.dimensions.len() as u64);
+        let answer = self.reader.reconciling_items(&query);
+        self.answer(answer, Vec::len)
     }
 }
 

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use closebook_ledger::proposal::{
-    Dimension, EntityAccess, ProposedEntry, ProposedLine, ProposedReconcilingItem, ProposedSettlement,
+    Dimension, EntityAccess, ProposedClearing, ProposedEntry, ProposedLine, ProposedReconcilingItem, ProposedSettlement,
 };
 
 /// An exact decimal number as text, e.g. `-1250.00`.
@@ -228,7 +228,21 @@ pub struct StepOutput {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reconciling_items: Vec<ProposedReconcilingItem>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cleared_items: Vec<ProposedClearing>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
+}
+
+/// A reconciling item open in a reconciliation's period (interface 0.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenItemInfo {
+    pub id: u64,
+    /// The period it was opened in.
+    pub period: String,
+    pub amount: DecimalText,
+    pub explanation: String,
+    pub expected_clear: DateText,
+    pub reference: String,
 }
 
 /// Something a person must look at before the task is signed off (interface 0.2): a variance

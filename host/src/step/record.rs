@@ -86,6 +86,7 @@ impl StepRecord {
             entries: &self.output.entries,
             settlements: &self.output.settlements,
             reconciling_items: &self.output.reconciling_items,
+            cleared_items: &self.output.cleared_items,
             known_lines: &self.known_lines,
             run: StepRunRecord {
                 run_id: self.run_id.clone(),

@@ -6,7 +6,7 @@
 
 use crate::plugin::types::{
     AccountFilter, AccountInfo, AccountType as PluginAccountType, BalanceQuery, BalanceRow, CurrencyInfo, Dimension,
-    DimensionInfo, EntityInfo, LinePage, LineQuery, PeriodInfo, PeriodKind as PluginPeriodKind,
+    DimensionInfo, EntityInfo, LinePage, LineQuery, OpenItemInfo, PeriodInfo, PeriodKind as PluginPeriodKind,
     PeriodStatus as PluginPeriodStatus, PostedLine, StatementInfo, StatementLineInfo, StatementQuery,
 };
 use crate::plugin::{LedgerError as ReaderError, LedgerReader};
@@ -213,23 +213,51 @@ pub fn periods_of(
         .collect())
 }
 
+/// The reconciliation a statement or open-items query names, checked as the reconcile
+/// commands check it.
+fn reconcile_scope(
+    db: &Db<'_>,
+    query: &StatementQuery,
+) -> Result<closebook_ledger::store::ReconcileScope, ReaderError> {
+    let dimensions: Vec<String> = query
+        .dimensions
+        .iter()
+        .map(|dimension| format!("{}={}", dimension.name, dimension.value))
+        .collect();
+    closebook_ledger::reconcile::scope(
+        db,
+        &EntityId::new(query.entity.clone()),
+        &AccountNumber::new(query.account.clone()),
+        &dimensions,
+        &PeriodName::new(query.period.clone()),
+    )
+    .map_err(convert)
+}
+
 impl LedgerReader for SnapshotReader {
+    fn reconciling_items(&mut self, query: &StatementQuery) -> Result<Vec<OpenItemInfo>, ReaderError> {
+        let snapshot = lock(&self.snapshot);
+        let db = snapshot.db();
+        let scope = reconcile_scope(&db, query)?;
+        let reconciliation = closebook_ledger::reconcile::reconciliation(&db, &scope).map_err(convert)?;
+        Ok(reconciliation
+            .items
+            .into_iter()
+            .map(|item| OpenItemInfo {
+                id: u64::try_from(item.id).unwrap_or_default(),
+                period: item.period.to_string(),
+                amount: item.amount.to_string(),
+                explanation: item.explanation,
+                expected_clear: item.expected_clear.to_string(),
+                reference: item.reference,
+            })
+            .collect())
+    }
+
     fn statement(&mut self, query: &StatementQuery) -> Result<Option<StatementInfo>, ReaderError> {
         let snapshot = lock(&self.snapshot);
         let db = snapshot.db();
-        let dimensions: Vec<String> = query
-            .dimensions
-            .iter()
-            .map(|dimension| format!("{}={}", dimension.name, dimension.value))
-            .collect();
-        let scope = closebook_ledger::reconcile::scope(
-            &db,
-            &EntityId::new(query.entity.clone()),
-            &AccountNumber::new(query.account.clone()),
-            &dimensions,
-            &PeriodName::new(query.period.clone()),
-        )
-        .map_err(convert)?;
+        let scope = reconcile_scope(&db, query)?;
         let Some(balance) = db.independent_balances(&scope).map_err(convert)?.pop() else {
             return Ok(None);
         };

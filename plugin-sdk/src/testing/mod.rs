@@ -27,7 +27,7 @@ use crate::ledger::{
     PostedLine,
 };
 use crate::money::round_to_minor_units;
-use crate::reconcile::Statement;
+use crate::reconcile::{OpenItem, Statement};
 use crate::step::{CloseStep, EntityAccess, Message, StepError, StepInput, StepOutput};
 use crate::wire::{format_decimal, parse_date, parse_decimal};
 
@@ -113,6 +113,8 @@ pub struct TestLedger {
     log: RefCell<Vec<Message>>,
     /// Imported bank statements by entity, account, dimension values (canonical) and period.
     statements: BTreeMap<(EntityId, AccountNumber, String, PeriodName), Statement>,
+    /// Reconciling items open in a period, by the same key.
+    open_items: BTreeMap<(EntityId, AccountNumber, String, PeriodName), Vec<OpenItem>>,
     entries_posted: u64,
     lines_posted: u64,
     settlements_recorded: u64,
@@ -472,6 +474,38 @@ impl TestLedger {
         );
         self.statements
             .insert((entity, account, String::new(), period), statement);
+        self
+    }
+
+    /// Makes `item` open in `period` in the reconciliation of `account` of `entity` (interface
+    /// 0.2's `reconciling_items` query returns it): an item carried forward from an earlier
+    /// period is added to each period it is open in.
+    ///
+    /// # Panics
+    /// When the entity, the account or the period does not exist.
+    pub fn add_open_item(
+        &mut self,
+        entity: impl Into<EntityId>,
+        account: impl Into<AccountNumber>,
+        period: impl Into<PeriodName>,
+        item: OpenItem,
+    ) -> &mut Self {
+        let (entity, account, period) = (entity.into(), account.into(), period.into());
+        let Some(known) = self.entities.get(&entity) else {
+            panic!("entity {entity} does not exist");
+        };
+        assert!(
+            known.accounts.contains_key(&account),
+            "account {account} does not exist in entity {entity}"
+        );
+        assert!(
+            known.periods.iter().any(|known| known.name == period),
+            "period {period} does not exist in entity {entity}"
+        );
+        self.open_items
+            .entry((entity, account, String::new(), period))
+            .or_default()
+            .push(item);
         self
     }
 

@@ -13,7 +13,7 @@ use crate::ledger::{
     AccountFilter, AccountInfo, BalanceQuery, BalanceRow, CurrencyInfo, Dimension, DimensionInfo, EntityInfo, Ledger,
     LinePage, LineQuery, PeriodInfo, PostedLine, QueryError, canonical_dimensions,
 };
-use crate::reconcile::{Statement, StatementQuery};
+use crate::reconcile::{OpenItem, Statement, StatementQuery};
 use crate::step::{Level, Message};
 
 /// The `group-by-dimensions` entry that keeps every dimension.
@@ -238,6 +238,27 @@ impl Ledger for TestLedger {
                 query.period.clone(),
             ))
             .cloned())
+    }
+
+    fn reconciling_items(&self, query: &StatementQuery) -> Result<Vec<OpenItem>, QueryError> {
+        let entity = self.known_entity(&query.entity)?;
+        if !entity.accounts.contains_key(&query.account) {
+            return Err(QueryError::new(format!(
+                "account {} is not in the chart of entity {}",
+                query.account, query.entity
+            )));
+        }
+        let dimensions = crate::canonical_dimensions(&query.dimensions);
+        Ok(self
+            .open_items
+            .get(&(
+                query.entity.clone(),
+                query.account.clone(),
+                dimensions,
+                query.period.clone(),
+            ))
+            .cloned()
+            .unwrap_or_default())
     }
 
     fn log(&self, level: Level, message: &str) {

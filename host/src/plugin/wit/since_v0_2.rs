@@ -87,6 +87,21 @@ impl ledger::Host for LedgerGate {
             .map(|statement| statement.map(Into::into))
             .map_err(Into::into))
     }
+
+    fn reconciling_items(
+        &mut self,
+        query: wit::StatementQuery,
+    ) -> wasmtime::Result<Result<Vec<wit::OpenItem>, wit::QueryError>> {
+        let query = types::StatementQuery {
+            entity: query.entity,
+            account: query.account,
+            period: query.period,
+            dimensions: list(query.dimensions),
+        };
+        Ok(LedgerGate::reconciling_items(self, query)?
+            .map(list)
+            .map_err(Into::into))
+    }
 }
 
 conversions_since_v0_1!();
@@ -100,6 +115,7 @@ impl From<wit::StepOutput> for types::StepOutput {
             settlements: list(output.settlements),
             messages: list(output.messages),
             reconciling_items: list(output.reconciling_items),
+            cleared_items: list(output.cleared_items),
             findings: list(output.findings),
         }
     }
@@ -111,6 +127,30 @@ impl From<wit::ProposedReconcilingItem> for types::ProposedReconcilingItem {
             entity: item.entity,
             account: item.account,
             dimensions: list(item.dimensions),
+            period: item.period,
+            amount: item.amount,
+            explanation: item.explanation,
+            expected_clear: item.expected_clear,
+            reference: item.reference,
+        }
+    }
+}
+
+impl From<wit::ProposedClearing> for types::ProposedClearing {
+    fn from(clearing: wit::ProposedClearing) -> Self {
+        Self {
+            entity: clearing.entity,
+            item_id: clearing.item_id,
+            period: clearing.period,
+            note: clearing.note,
+        }
+    }
+}
+
+impl From<types::OpenItemInfo> for wit::OpenItem {
+    fn from(item: types::OpenItemInfo) -> Self {
+        Self {
+            id: item.id,
             period: item.period,
             amount: item.amount,
             explanation: item.explanation,

@@ -171,6 +171,7 @@ impl Guest for StatementItems {
                 ),
             }],
             reconciling_items: items,
+            cleared_items: Vec::new(),
             findings,
         })
     }

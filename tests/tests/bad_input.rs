@@ -278,6 +278,9 @@ fn rewind_to_schema_3(database: &Path) {
              ALTER TABLE close_events DROP COLUMN record; ALTER TABLE close_events DROP COLUMN hash;
              DROP TABLE user_passwords; DROP TABLE api_tokens; DROP TABLE web_sessions; DROP TABLE verify_checkpoints;
              DROP TABLE journal_approval_rules; DROP TABLE draft_approvals; DROP TABLE recurring_journals;
+             DROP TABLE reconciliation_rules; DROP TABLE statement_lines; DROP TABLE reconciliation_balances;
+             DROP TABLE reconciling_item_clearings; DROP TABLE reconciling_items; DROP TABLE reconciliation_evidence;
+             DROP TABLE reconciliation_signoffs;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .unwrap();

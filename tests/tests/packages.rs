@@ -99,7 +99,7 @@ fn the_standard_plugins_carry_their_package_and_inspect_shows_it() {
     let package = &inspect["package"];
     assert_eq!(package["name"], "fx-revaluation", "{inspect}");
     assert_eq!(package["version"], "0.1.0");
-    assert_eq!(package["interface_version"], "0.1.0");
+    assert_eq!(package["interface_version"], "0.2.0");
     assert_eq!(package["license"], "Apache-2.0");
     assert_eq!(
         package["summary"],

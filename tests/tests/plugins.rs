@@ -52,7 +52,7 @@ fn inspect_shows_identity_interface_and_schema() {
         .success()
         .json();
     assert_eq!(info["name"], "management-fee");
-    assert_eq!(info["interface_version"], "0.1.0");
+    assert_eq!(info["interface_version"], "0.2.0");
     let expected = hex::encode(Sha256::digest(std::fs::read(&path).unwrap()));
     assert_eq!(info["sha256"], expected.as_str());
     assert_eq!(info["config_schema"]["required"].as_array().map(Vec::len), Some(4));

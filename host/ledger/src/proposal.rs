@@ -555,21 +555,26 @@ fn post_reconciling_items(
             account: proposal.account.clone(),
             reason,
         };
-        if !scope
-            .entities
-            .iter()
-            .any(|access| access.entity == proposal.entity && access.post)
-        {
-            return Err(refused(LedgerError::Invalid(format!(
-                "the step may not post to entity {}",
-                proposal.entity
-            ))));
-        }
+        require_post(scope, &proposal.entity).map_err(refused)?;
         if let Some(id) = crate::reconcile::add_proposed_item(db, proposal, actor, run_id).map_err(refused)? {
             ids.push(id);
         }
     }
     Ok(ids)
+}
+
+/// Refused unless the batch may post into `entity`.
+fn require_post(scope: &ProposalScope<'_>, entity: &str) -> Result<(), LedgerError> {
+    if scope
+        .entities
+        .iter()
+        .any(|access| access.entity == entity && access.post)
+    {
+        return Ok(());
+    }
+    Err(LedgerError::Invalid(format!(
+        "the step may not post to entity {entity}"
+    )))
 }
 
 /// Checks and writes the proposed clearings, each of an item of an entity the step may post to,
@@ -587,16 +592,7 @@ fn post_clearings(
             item: proposal.item_id,
             reason,
         };
-        if !scope
-            .entities
-            .iter()
-            .any(|access| access.entity == proposal.entity && access.post)
-        {
-            return Err(refused(LedgerError::Invalid(format!(
-                "the step may not post to entity {}",
-                proposal.entity
-            ))));
-        }
+        require_post(scope, &proposal.entity).map_err(refused)?;
         let item = i64::try_from(proposal.item_id).unwrap_or(i64::MAX);
         crate::reconcile::clear_item(
             db,

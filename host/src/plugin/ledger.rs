@@ -352,23 +352,30 @@ impl LedgerGate {
         self.answer(answer, |_| 1)
     }
 
+    /// Refuses a reconciliation query of an entity the task may not read or listing too many
+    /// dimensions; charges the dimensions it lists.
+    fn check_reconciliation_query(&mut self, name: &str, query: &StatementQuery) -> Result<(), QueryError> {
+        self.check_entity(&query.entity)?;
+        if query.dimensions.len() > PLUGIN_QUERY_LIST_ITEMS_MAX {
+            return Err(QueryError {
+                message: format!(
+                    "the {name} query lists {} dimensions; at most {PLUGIN_QUERY_LIST_ITEMS_MAX} are allowed",
+                    query.dimensions.len()
+                ),
+            });
+        }
+        self.charge_inputs(query.dimensions.len() as u64);
+        Ok(())
+    }
+
     pub(crate) fn statement(
         &mut self,
         query: StatementQuery,
     ) -> wasmtime::Result<Result<Option<StatementInfo>, QueryError>> {
         let _query = query_span("statement", Some(&query.entity));
-        if let Err(refusal) = self.check_entity(&query.entity) {
+        if let Err(refusal) = self.check_reconciliation_query("statement", &query) {
             return Ok(Err(refusal));
         }
-        if query.dimensions.len() > PLUGIN_QUERY_LIST_ITEMS_MAX {
-            return Ok(Err(QueryError {
-                message: format!(
-                    "the statement query lists {} dimensions; at most {PLUGIN_QUERY_LIST_ITEMS_MAX} are allowed",
-                    query.dimensions.len()
-                ),
-            }));
-        }
-        self.charge_inputs(query.dimensions.len() as u64);
         let answer = self.reader.statement(&query);
         // The statement is a row, and each of its lines another.
         self.answer(answer, |statement| {
@@ -381,18 +388,9 @@ impl LedgerGate {
         query: StatementQuery,
     ) -> wasmtime::Result<Result<Vec<OpenItemInfo>, QueryError>> {
         let _query = query_span("reconciling_items", Some(&query.entity));
-        if let Err(refusal) = self.check_entity(&query.entity) {
+        if let Err(refusal) = self.check_reconciliation_query("reconciling-items", &query) {
             return Ok(Err(refusal));
         }
-        if query.dimensions.len() > PLUGIN_QUERY_LIST_ITEMS_MAX {
-            return Ok(Err(QueryError {
-                message: format!(
-                    "the reconciling-items query lists {} dimensions; at most {PLUGIN_QUERY_LIST_ITEMS_MAX} are allowed",
-                    query.dimensions.len()
-                ),
-            }));
-        }
-        self.charge_inputs(query.dimensions.len() as u64);
         let answer = self.reader.reconciling_items(&query);
         self.answer(answer, Vec::len)
     }

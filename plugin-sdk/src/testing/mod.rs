@@ -72,6 +72,9 @@ struct Rate {
 }
 
 /// An entity's chart, calendar and posted lines.
+/// A reconciliation: entity, account, dimension values (canonical text) and period.
+type ReconciliationKey = (EntityId, AccountNumber, String, PeriodName);
+
 #[derive(Clone, Debug)]
 struct TestEntity {
     info: EntityInfo,
@@ -112,9 +115,9 @@ pub struct TestLedger {
     rates: Vec<Rate>,
     log: RefCell<Vec<Message>>,
     /// Imported bank statements by entity, account, dimension values (canonical) and period.
-    statements: BTreeMap<(EntityId, AccountNumber, String, PeriodName), Statement>,
+    statements: BTreeMap<ReconciliationKey, Statement>,
     /// Reconciling items open in a period, by the same key.
-    open_items: BTreeMap<(EntityId, AccountNumber, String, PeriodName), Vec<OpenItem>>,
+    open_items: BTreeMap<ReconciliationKey, Vec<OpenItem>>,
     entries_posted: u64,
     lines_posted: u64,
     settlements_recorded: u64,
@@ -452,18 +455,7 @@ impl TestLedger {
         period: impl Into<PeriodName>,
         statement: Statement,
     ) -> &mut Self {
-        let (entity, account, period) = (entity.into(), account.into(), period.into());
-        let Some(known) = self.entities.get(&entity) else {
-            panic!("entity {entity} does not exist");
-        };
-        assert!(
-            known.accounts.contains_key(&account),
-            "account {account} does not exist in entity {entity}"
-        );
-        assert!(
-            known.periods.iter().any(|known| known.name == period),
-            "period {period} does not exist in entity {entity}"
-        );
+        let key = self.reconciliation_key(entity.into(), account.into(), period.into());
         let total: Decimal = statement.lines.iter().map(|line| line.amount).sum();
         assert_eq!(
             statement.opening + total,
@@ -472,8 +464,7 @@ impl TestLedger {
             statement.opening,
             statement.closing
         );
-        self.statements
-            .insert((entity, account, String::new(), period), statement);
+        self.statements.insert(key, statement);
         self
     }
 
@@ -490,7 +481,16 @@ impl TestLedger {
         period: impl Into<PeriodName>,
         item: OpenItem,
     ) -> &mut Self {
-        let (entity, account, period) = (entity.into(), account.into(), period.into());
+        let key = self.reconciliation_key(entity.into(), account.into(), period.into());
+        self.open_items.entry(key).or_default().push(item);
+        self
+    }
+
+    /// The key of the reconciliation of `account` of `entity` in `period`, over the whole account.
+    ///
+    /// # Panics
+    /// When the entity, the account or the period does not exist.
+    fn reconciliation_key(&self, entity: EntityId, account: AccountNumber, period: PeriodName) -> ReconciliationKey {
         let Some(known) = self.entities.get(&entity) else {
             panic!("entity {entity} does not exist");
         };
@@ -502,11 +502,7 @@ impl TestLedger {
             known.periods.iter().any(|known| known.name == period),
             "period {period} does not exist in entity {entity}"
         );
-        self.open_items
-            .entry((entity, account, String::new(), period))
-            .or_default()
-            .push(item);
-        self
+        (entity, account, String::new(), period)
     }
 
     /// Every message the steps run so far wrote to the log, oldest first.

@@ -78,6 +78,26 @@ fn kept_dimensions(line: &PostedLine, group_by: &[String]) -> Vec<Dimension> {
         .collect()
 }
 
+impl TestLedger {
+    /// The reconciliation a statement or open-items query names, refused as the host refuses an
+    /// unknown entity or account.
+    fn reconciliation_of(&self, query: &StatementQuery) -> Result<super::ReconciliationKey, QueryError> {
+        let entity = self.known_entity(&query.entity)?;
+        if !entity.accounts.contains_key(&query.account) {
+            return Err(QueryError::new(format!(
+                "account {} is not in the chart of entity {}",
+                query.account, query.entity
+            )));
+        }
+        Ok((
+            query.entity.clone(),
+            query.account.clone(),
+            crate::canonical_dimensions(&query.dimensions),
+            query.period.clone(),
+        ))
+    }
+}
+
 impl Ledger for TestLedger {
     fn entity(&self, entity: &EntityId) -> Result<EntityInfo, QueryError> {
         Ok(self.known_entity(entity)?.info.clone())
@@ -221,42 +241,13 @@ impl Ledger for TestLedger {
     }
 
     fn statement(&self, query: &StatementQuery) -> Result<Option<Statement>, QueryError> {
-        let entity = self.known_entity(&query.entity)?;
-        if !entity.accounts.contains_key(&query.account) {
-            return Err(QueryError::new(format!(
-                "account {} is not in the chart of entity {}",
-                query.account, query.entity
-            )));
-        }
-        let dimensions = crate::canonical_dimensions(&query.dimensions);
-        Ok(self
-            .statements
-            .get(&(
-                query.entity.clone(),
-                query.account.clone(),
-                dimensions,
-                query.period.clone(),
-            ))
-            .cloned())
+        Ok(self.statements.get(&self.reconciliation_of(query)?).cloned())
     }
 
     fn reconciling_items(&self, query: &StatementQuery) -> Result<Vec<OpenItem>, QueryError> {
-        let entity = self.known_entity(&query.entity)?;
-        if !entity.accounts.contains_key(&query.account) {
-            return Err(QueryError::new(format!(
-                "account {} is not in the chart of entity {}",
-                query.account, query.entity
-            )));
-        }
-        let dimensions = crate::canonical_dimensions(&query.dimensions);
         Ok(self
             .open_items
-            .get(&(
-                query.entity.clone(),
-                query.account.clone(),
-                dimensions,
-                query.period.clone(),
-            ))
+            .get(&self.reconciliation_of(query)?)
             .cloned()
             .unwrap_or_default())
     }

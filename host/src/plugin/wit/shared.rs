@@ -3,6 +3,61 @@
 //! version's module expands these macros next to its own bindings (`wit` names that version's
 //! `types` interface), so the code is written once and compiled against each version's types.
 
+/// The glue of a version's bindings to the runtime: the data its imports reach, its linker
+/// entries and its pre-instantiated step. Every version's is the same text, over its own
+/// generated types.
+macro_rules! close_step_glue {
+    () => {
+        struct LedgerData;
+        impl HasData for LedgerData {
+            type Data<'a> = &'a mut LedgerGate;
+        }
+
+        struct LogData;
+        impl HasData for LogData {
+            type Data<'a> = &'a mut SharedStepLog;
+        }
+
+        /// Adds the version's imports (`ledger`, `log`) to `linker`.
+        pub(super) fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
+            ledger::add_to_linker::<RunState, LedgerData>(linker, |state| &mut state.ledger)?;
+            log::add_to_linker::<RunState, LogData>(linker, |state| &mut state.log)?;
+            Ok(())
+        }
+
+        /// A pre-instantiated close step of the version.
+        pub(crate) struct Pre(CloseStepPre<RunState>);
+
+        impl Pre {
+            pub(super) fn new(instance_pre: InstancePre<RunState>) -> wasmtime::Result<Self> {
+                CloseStepPre::new(instance_pre).map(Self)
+            }
+
+            pub(super) fn engine(&self) -> &Engine {
+                self.0.engine()
+            }
+
+            /// Instantiates the step in `store` and calls `describe`.
+            pub(super) fn describe(&self, store: &mut Store<RunState>) -> wasmtime::Result<types::StepInfo> {
+                let step = self.0.instantiate(&mut *store)?;
+                step.call_describe(store).map(types::StepInfo::from)
+            }
+
+            /// Instantiates the step in `store` and calls `run`; a step's own failure is its message.
+            pub(super) fn run(
+                &self,
+                store: &mut Store<RunState>,
+                input: &types::StepInput,
+            ) -> wasmtime::Result<Result<types::StepOutput, String>> {
+                let step = self.0.instantiate(&mut *store)?;
+                let input = wit::StepInput::from(input.clone());
+                let output = step.call_run(store, &input)?;
+                Ok(output.map(types::StepOutput::from).map_err(|error| error.message))
+            }
+        }
+    };
+}
+
 /// The `ledger` import functions of 0.1, as methods of `ledger::Host for LedgerGate`.
 macro_rules! ledger_queries_since_v0_1 {
     () => {

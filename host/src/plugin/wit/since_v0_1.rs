@@ -25,53 +25,7 @@ wasmtime::component::bindgen!({
 /// The interface version these bindings are for, as a component names it in its imports.
 pub(super) const INTERFACE_VERSION: &str = "0.1.0";
 
-struct LedgerData;
-impl HasData for LedgerData {
-    type Data<'a> = &'a mut LedgerGate;
-}
-
-struct LogData;
-impl HasData for LogData {
-    type Data<'a> = &'a mut SharedStepLog;
-}
-
-/// Adds the v0.1 imports (`ledger`, `log`) to `linker`.
-pub(super) fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
-    ledger::add_to_linker::<RunState, LedgerData>(linker, |state| &mut state.ledger)?;
-    log::add_to_linker::<RunState, LogData>(linker, |state| &mut state.log)?;
-    Ok(())
-}
-
-/// A pre-instantiated v0.1 close step.
-pub(crate) struct Pre(CloseStepPre<RunState>);
-
-impl Pre {
-    pub(super) fn new(instance_pre: InstancePre<RunState>) -> wasmtime::Result<Self> {
-        CloseStepPre::new(instance_pre).map(Self)
-    }
-
-    pub(super) fn engine(&self) -> &Engine {
-        self.0.engine()
-    }
-
-    /// Instantiates the step in `store` and calls `describe`.
-    pub(super) fn describe(&self, store: &mut Store<RunState>) -> wasmtime::Result<types::StepInfo> {
-        let step = self.0.instantiate(&mut *store)?;
-        step.call_describe(store).map(types::StepInfo::from)
-    }
-
-    /// Instantiates the step in `store` and calls `run`; a step's own failure is its message.
-    pub(super) fn run(
-        &self,
-        store: &mut Store<RunState>,
-        input: &types::StepInput,
-    ) -> wasmtime::Result<Result<types::StepOutput, String>> {
-        let step = self.0.instantiate(&mut *store)?;
-        let input = wit::StepInput::from(input.clone());
-        let output = step.call_run(store, &input)?;
-        Ok(output.map(types::StepOutput::from).map_err(|error| error.message))
-    }
-}
+close_step_glue!();
 
 impl ledger::Host for LedgerGate {
     ledger_queries_since_v0_1!();

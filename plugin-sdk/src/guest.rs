@@ -87,6 +87,7 @@ impl Ledger for HostLedger {
                 Ok(OpenItem {
                     id: item.id,
                     period: item.period.into(),
+                    cleared: item.cleared,
                     amount: parse_decimal(&item.amount).map_err(|error| host_error(&error))?,
                     explanation: item.explanation,
                     expected_clear: parse_date(&item.expected_clear).map_err(|error| host_error(&error))?,

@@ -63,8 +63,8 @@ pub trait Ledger {
         Err(QueryError::new("this ledger has no reconciliation statements"))
     }
 
-    /// The reconciling items open in the query's period (carried forward from earlier periods
-    /// included), oldest first. Interface 0.2; a ledger without reconciliations refuses it.
+    /// The reconciling items of the query's period, oldest first: open in it (carried forward
+    /// from earlier periods included) or cleared in it ([`OpenItem::cleared`]). Interface 0.2; a ledger without reconciliations refuses it.
     fn reconciling_items(&self, query: &StatementQuery) -> Result<Vec<OpenItem>, QueryError> {
         let _ = query;
         Err(QueryError::new("this ledger has no reconciliations"))

@@ -86,14 +86,16 @@ pub struct ReconcilingItem {
     pub reference: String,
 }
 
-/// A reconciling item open in a reconciliation's period: opened then or earlier, not cleared
-/// by then.
+/// A reconciling item of a reconciliation's period: opened then or earlier, and not cleared
+/// before it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenItem {
     /// Its id, which a [`Clearing`] names.
     pub id: u64,
     /// The period it was opened in.
     pub period: PeriodName,
+    /// It cleared in the queried period (a step run again sees what its first run cleared).
+    pub cleared: bool,
     /// Its amount.
     pub amount: Decimal,
     /// What it is.

@@ -816,7 +816,7 @@ fn bank_match_explains_january_and_clears_the_cheque_on_februarys_statement() {
     };
     let posted = run("2026-01");
     assert!(
-        posted.contains("reconciling item in ACME-US account 1000 for 2026-01: -4,500.00, in the ledger, not on the statement: US-GL-002 January rent (2026-01-28)")
+        posted.contains("reconciling item in ACME-US account 1000 for 2026-01: -4,500.00, in the ledger, not on the statement: US-GL-002 January rent (2026-01-28, line ")
             && posted.contains("account 1000: 2 of 2 statement lines matched (0 by reference), 0 carried items cleared, 1 reconciling items proposed")
             && posted.contains("and recorded 1 reconciling items"),
         "{posted}"
@@ -851,6 +851,12 @@ fn bank_match_explains_january_and_clears_the_cheque_on_februarys_statement() {
     assert_eq!(reconciled["items_total"], "-4465.00");
     assert_eq!(reconciled["unexplained"], "0.00", "{reconciled}");
     assert_eq!(reconciled["cleared"][0]["reference"], "US-GL-002");
+    // Run again (a rerun of the close), February records and clears nothing more.
+    let again = run("2026-02");
+    assert!(again.contains("posted 0 entries and 0 settlements as run"), "{again}");
+    assert_eq!(count(&ledger, "reconciling_items"), 3);
+    assert_eq!(count(&ledger, "reconciling_item_clearings"), 1);
+    assert_eq!(show(&ledger, "2026-02")["unexplained"], "0.00");
     // January keeps its cheque open at its end.
     assert_eq!(show(&ledger, "2026-01")["items_total"], "-4500.00");
 }

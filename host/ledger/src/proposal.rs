@@ -153,8 +153,10 @@ pub struct Posted {
     pub settlements: Vec<i64>,
     /// The ids of the reconciling items written (an item the step proposed again, already
     /// open as proposed, is not written twice).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reconciling_items: Vec<i64>,
     /// The ids of the reconciling items cleared.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cleared_items: Vec<i64>,
 }
 
@@ -229,15 +231,14 @@ pub fn post_proposals(db: &Db<'_>, actor: &Actor, batch: ProposalBatch<'_>) -> R
     let posted = post_entries(db, user, &provenance, proposals)?;
     let mut known_lines = known_lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let settled = post_settlements(db, &scope, settlements, &mut known_lines, user, &run_id)?;
-    let cleared = post_clearings(db, &scope, cleared_items, actor)?;
-    let items = post_reconciling_items(db, &scope, reconciling_items, actor, &run_id)?;
+    let (items, cleared) = post_reconciliation_proposals(db, &scope, reconciling_items, cleared_items, actor, &run_id)?;
     run.run_id = run_id;
     run.run_by = user.clone();
     run.finished_at = crate::now_text();
     run.sequence_after = db.ledger_head(&run.entity)?.0;
     run.entries_posted = posted.len() as i64;
     run.settlements_posted = settled.len() as i64;
-    record_run(db, actor, &run, items.len())?;
+    record_run(db, actor, &run, (items.len(), cleared.len()))?;
     Ok(Posted {
         run_id: run.run_id,
         entries: posted,
@@ -538,17 +539,43 @@ fn post_settlements(
     Ok(settlements)
 }
 
-/// Checks and writes the proposed reconciling items, each into an entity the step may post to,
-/// held to the rules of `closebook reconcile item add`.
-fn post_reconciling_items(
+/// Checks the proposed reconciling items and clearings without writing: each into an entity
+/// the step may post to, in the period the step runs for, held to the rules of `closebook
+/// reconcile item add` and `item clear`. Returns the checked items.
+pub fn check_reconciliation_proposals(
     db: &Db<'_>,
     scope: &ProposalScope<'_>,
-    proposals: &[ProposedReconcilingItem],
-    actor: &Actor,
-    run_id: &str,
-) -> Result<Vec<i64>, ProposalRefusal> {
-    let mut ids = Vec::with_capacity(proposals.len());
-    for (index, proposal) in proposals.iter().enumerate() {
+    items: &[ProposedReconcilingItem],
+    clearings: &[ProposedClearing],
+) -> Result<Vec<crate::reconcile::CheckedItem>, ProposalRefusal> {
+    let in_run_period = |period: &str| -> Result<(), LedgerError> {
+        if period == scope.period {
+            return Ok(());
+        }
+        Err(LedgerError::Invalid(format!(
+            "a step running for {} proposes reconciling items and clearings for {} only, not {period}",
+            scope.period, scope.period
+        )))
+    };
+    for (index, proposal) in clearings.iter().enumerate() {
+        let refused = |reason: LedgerError| ProposalRefusal::Clearing {
+            index,
+            item: proposal.item_id,
+            reason,
+        };
+        require_post(scope, &proposal.entity).map_err(refused)?;
+        in_run_period(&proposal.period).map_err(refused)?;
+        let item = i64::try_from(proposal.item_id).unwrap_or(i64::MAX);
+        crate::reconcile::check_clearing(
+            db,
+            &EntityId::new(proposal.entity.clone()),
+            item,
+            &PeriodName::new(proposal.period.clone()),
+        )
+        .map_err(refused)?;
+    }
+    let mut checked = Vec::with_capacity(items.len());
+    for (index, proposal) in items.iter().enumerate() {
         let refused = |reason: LedgerError| ProposalRefusal::ReconcilingItem {
             index,
             entity: proposal.entity.clone(),
@@ -556,11 +583,10 @@ fn post_reconciling_items(
             reason,
         };
         require_post(scope, &proposal.entity).map_err(refused)?;
-        if let Some(id) = crate::reconcile::add_proposed_item(db, proposal, actor, run_id).map_err(refused)? {
-            ids.push(id);
-        }
+        in_run_period(&proposal.period).map_err(refused)?;
+        checked.push(crate::reconcile::check_proposed_item(db, proposal).map_err(refused)?);
     }
-    Ok(ids)
+    Ok(checked)
 }
 
 /// Refused unless the batch may post into `entity`.
@@ -577,22 +603,19 @@ fn require_post(scope: &ProposalScope<'_>, entity: &str) -> Result<(), LedgerErr
     )))
 }
 
-/// Checks and writes the proposed clearings, each of an item of an entity the step may post to,
-/// held to the rules of `closebook reconcile item clear`.
-fn post_clearings(
+/// Checks and writes the proposed clearings, then the proposed reconciling items (an item the
+/// statement shows cleared is no longer open when the new ones are compared with the open ones).
+fn post_reconciliation_proposals(
     db: &Db<'_>,
     scope: &ProposalScope<'_>,
-    proposals: &[ProposedClearing],
+    items: &[ProposedReconcilingItem],
+    clearings: &[ProposedClearing],
     actor: &Actor,
-) -> Result<Vec<i64>, ProposalRefusal> {
-    let mut ids = Vec::with_capacity(proposals.len());
-    for (index, proposal) in proposals.iter().enumerate() {
-        let refused = |reason: LedgerError| ProposalRefusal::Clearing {
-            index,
-            item: proposal.item_id,
-            reason,
-        };
-        require_post(scope, &proposal.entity).map_err(refused)?;
+    run_id: &str,
+) -> Result<(Vec<i64>, Vec<i64>), ProposalRefusal> {
+    let checked = check_reconciliation_proposals(db, scope, items, clearings)?;
+    let mut cleared = Vec::with_capacity(clearings.len());
+    for (index, proposal) in clearings.iter().enumerate() {
         let item = i64::try_from(proposal.item_id).unwrap_or(i64::MAX);
         crate::reconcile::clear_item(
             db,
@@ -601,30 +624,42 @@ fn post_clearings(
             &PeriodName::new(proposal.period.clone()),
             &proposal.note,
             actor,
+            Some(run_id),
         )
-        .map_err(refused)?;
-        ids.push(item);
+        .map_err(|reason| ProposalRefusal::Clearing {
+            index,
+            item: proposal.item_id,
+            reason,
+        })?;
+        cleared.push(item);
     }
-    Ok(ids)
+    let recorded = crate::reconcile::record_proposed_items(db, checked, actor, run_id)?;
+    Ok((recorded, cleared))
 }
 
 /// Records the run (`step_runs`) and its audit event.
-fn record_run(db: &Db<'_>, actor: &Actor, run: &StepRunRecord, reconciling_items: usize) -> Result<(), LedgerError> {
+/// A run that recorded or cleared reconciling items says how many; one that did not reads as
+/// before they existed.
+fn record_run(
+    db: &Db<'_>,
+    actor: &Actor,
+    run: &StepRunRecord,
+    (recorded, cleared): (usize, usize),
+) -> Result<(), LedgerError> {
     db.insert_step_run(run)?;
-    db.append_audit(
-        actor,
-        "plugin.post",
-        Some(&run.entity),
-        &serde_json::json!({
-            "run_id": run.run_id,
-            "plugin": run.plugin_name,
-            "version": run.plugin_version,
-            "sha256": run.plugin_sha256,
-            "entries": run.entries_posted,
-            "settlements": run.settlements_posted,
-            "reconciling_items": reconciling_items,
-        }),
-    )
+    let mut details = serde_json::json!({
+        "run_id": run.run_id,
+        "plugin": run.plugin_name,
+        "version": run.plugin_version,
+        "sha256": run.plugin_sha256,
+        "entries": run.entries_posted,
+        "settlements": run.settlements_posted,
+    });
+    if recorded + cleared > 0 {
+        details["reconciling_items"] = recorded.into();
+        details["cleared_items"] = cleared.into();
+    }
+    db.append_audit(actor, "plugin.post", Some(&run.entity), &details)
 }
 
 #[cfg(test)]
@@ -703,6 +738,15 @@ mod tests {
         entries: &[ProposedEntry],
         settlements: &[ProposedSettlement],
     ) -> Result<Posted, ProposalRefusal> {
+        post_with_items(ledger, entries, settlements, &[])
+    }
+
+    fn post_with_items(
+        ledger: &mut Ledger,
+        entries: &[ProposedEntry],
+        settlements: &[ProposedSettlement],
+        reconciling_items: &[ProposedReconcilingItem],
+    ) -> Result<Posted, ProposalRefusal> {
         let entities = access();
         let known_lines = Mutex::new(KnownLines::default());
         let batch = ProposalBatch {
@@ -715,7 +759,7 @@ mod tests {
             },
             entries,
             settlements,
-            reconciling_items: &[],
+            reconciling_items,
             cleared_items: &[],
             known_lines: &known_lines,
             run: run(),
@@ -797,5 +841,35 @@ mod tests {
         let refusal = post(&mut ledger, &[fee("ACME-US", "2026-01-31", None)], &[settlement]).unwrap_err();
         assert_eq!(refusal.to_string(), "the step may not settle lines of entity ACME-DE");
         assert_eq!(head(&mut ledger), 0);
+    }
+
+    // Proves a step's reconciling item for another period than the one it runs for is refused
+    // with the batch's entries, and one for its own period is recorded with the run.
+    #[test]
+    fn a_reconciling_item_is_of_the_period_the_step_runs_for() {
+        let mut ledger = demo_ledger();
+        let item = |period: &str| ProposedReconcilingItem {
+            entity: "ACME-US".to_owned(),
+            account: "1000".to_owned(),
+            dimensions: Vec::new(),
+            period: period.to_owned(),
+            amount: "-4500.00".to_owned(),
+            explanation: "rent cheque".to_owned(),
+            expected_clear: "2026-02-05".to_owned(),
+            reference: "1187".to_owned(),
+        };
+        let fee = [fee("ACME-US", "2026-01-31", None)];
+        let refused = post_with_items(&mut ledger, &fee, &[], &[item("2026-02")]).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "reconciling item 0 (account 1000 of ACME-US) refused: a step running for 2026-01 proposes reconciling items and clearings for 2026-01 only, not 2026-02"
+        );
+        assert_eq!(ledger.read(|db| db.entry_count(None)).unwrap(), 0);
+        let posted = post_with_items(&mut ledger, &fee, &[], &[item("2026-01"), item("2026-01")]).unwrap();
+        assert_eq!(
+            posted.reconciling_items.len(),
+            1,
+            "the same item twice is recorded once"
+        );
     }
 }

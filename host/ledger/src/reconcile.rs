@@ -691,15 +691,13 @@ fn check_amount(amount: Decimal, minor_units: u32, currency: &str) -> Result<(),
     Ok(())
 }
 
-/// Clears reconciling item `item` of the entity in `period`, in the caller's transaction: the
-/// rules of `closebook reconcile item clear`, for a person and a close step alike.
-pub(crate) fn clear_item(
+/// Checks that reconciling item `item` of the entity may clear in `period` (the rules of
+/// `closebook reconcile item clear`) without writing: returns the reconciliation it clears in.
+pub(crate) fn check_clearing(
     db: &Db<'_>,
     entity: &EntityId,
     item: i64,
     period: &PeriodName,
-    note: &str,
-    actor: &Actor,
 ) -> Result<ReconcileScope, LedgerError> {
     let loader = Loader::new(db, entity)?;
     let clearing = loader.periods.named(period)?.ordinal;
@@ -718,49 +716,64 @@ pub(crate) fn clear_item(
             cleared.period, cleared.at, cleared.by
         )));
     }
-    require_changeable(
-        db,
-        &ReconcileScope {
-            entity: entity.clone(),
-            account: account.clone(),
-            dimensions: found.dimensions.clone(),
-            period: period.clone(),
-        },
-    )?;
-    if clearing < loader.ordinal(&found.period)? {
-        return Err(refused(format!(
-            "reconciling item {item} was opened in {}, so it cannot clear in the earlier period {period}",
-            found.period
-        )));
-    }
-    db.insert_item_clearing(item, period, note.trim(), actor)?;
-    db.append_audit(
-        actor,
-        "reconcile.clear",
-        Some(entity),
-        &json!({ "item": item, "account": account, "period": period, "note": note.trim() }),
-    )?;
     let scope = ReconcileScope {
         entity: entity.clone(),
         account,
         dimensions: found.dimensions.clone(),
         period: period.clone(),
     };
-    // Clearing changes the items of its period and every later one; the period it
-    // clears in is the one a sign-off is withdrawn for here (later ones show it on read).
+    require_changeable(db, &scope)?;
+    if clearing < loader.ordinal(&found.period)? {
+        return Err(refused(format!(
+            "reconciling item {item} was opened in {}, so it cannot clear in the earlier period {period}",
+            found.period
+        )));
+    }
+    Ok(scope)
+}
+
+/// Clears reconciling item `item` of the entity in `period`, in the caller's transaction: the
+/// rules of `closebook reconcile item clear`, for a person and a close step alike (`run_id`
+/// names the step's run in the audit trail).
+pub(crate) fn clear_item(
+    db: &Db<'_>,
+    entity: &EntityId,
+    item: i64,
+    period: &PeriodName,
+    note: &str,
+    actor: &Actor,
+    run_id: Option<&str>,
+) -> Result<ReconcileScope, LedgerError> {
+    let scope = check_clearing(db, entity, item, period)?;
+    db.insert_item_clearing(item, period, note.trim(), actor)?;
+    db.append_audit(
+        actor,
+        "reconcile.clear",
+        Some(entity),
+        &json!({ "item": item, "account": scope.account, "period": period, "note": note.trim(), "run_id": run_id }),
+    )?;
+    // Clearing changes the items of its period and every later one; the period it clears in
+    // is the one a sign-off is withdrawn for here (later ones show it on read).
     record_withdrawal(db, &reconciliation(db, &scope)?, actor)?;
     Ok(scope)
 }
 
-/// Checks and records reconciling item `proposal` a close step proposed in run `run_id`, in the
-/// caller's transaction, held to the rules of `closebook reconcile item add`; returns its id,
-/// or `None` when the same item is open in the period already.
-pub(crate) fn add_proposed_item(
+/// A reconciling item a close step proposed, checked: what `closebook reconcile item add`
+/// would record.
+pub struct CheckedItem {
+    pub(crate) scope: ReconcileScope,
+    amount: Decimal,
+    explanation: String,
+    expected_clear: NaiveDate,
+    reference: String,
+}
+
+/// Checks reconciling item `proposal` a close step proposed, held to the rules of `closebook
+/// reconcile item add`, without writing.
+pub(crate) fn check_proposed_item(
     db: &Db<'_>,
     proposal: &crate::proposal::ProposedReconcilingItem,
-    actor: &Actor,
-    run_id: &str,
-) -> Result<Option<i64>, LedgerError> {
+) -> Result<CheckedItem, LedgerError> {
     let dimensions: Vec<String> = proposal
         .dimensions
         .iter()
@@ -790,32 +803,80 @@ pub(crate) fn add_proposed_item(
             proposal.expected_clear
         ))
     })?;
-    // A step run again (a rerun of the close) proposes the items it proposed before: an item
-    // already open in the period with the same amount, reference and explanation is not
-    // recorded twice.
-    let reference = proposal.reference.trim();
-    let current = reconciliation(db, &scope)?;
-    if current.items.iter().any(|open| {
-        open.period == scope.period
-            && open.amount == amount
-            && open.reference == reference
-            && open.explanation == explanation
-    }) {
-        return Ok(None);
+    Ok(CheckedItem {
+        scope,
+        amount,
+        explanation: explanation.to_owned(),
+        expected_clear,
+        reference: proposal.reference.trim().to_owned(),
+    })
+}
+
+/// Records checked items a close step proposed in run `run_id`, in the caller's transaction:
+/// each reconciliation is read once, an item already open in its period with the same amount,
+/// reference and explanation (a rerun proposing it again, or the same item twice) is recorded
+/// once, and each reconciliation gets one audit record and one check for a withdrawn sign-off.
+/// Returns the ids written.
+pub(crate) fn record_proposed_items(
+    db: &Db<'_>,
+    items: Vec<CheckedItem>,
+    actor: &Actor,
+    run_id: &str,
+) -> Result<Vec<i64>, LedgerError> {
+    let mut by_scope: BTreeMap<ReconcileScope, Vec<CheckedItem>> = BTreeMap::new();
+    for item in items {
+        by_scope.entry(item.scope.clone()).or_default().push(item);
     }
-    let id = db.insert_reconciling_item(
-        &scope,
-        &NewReconcilingItem {
-            amount,
-            explanation,
-            expected_clear,
-            reference,
-            run_id: Some(run_id),
-        },
-        actor,
-    )?;
-    record_withdrawal(db, &reconciliation(db, &scope)?, actor)?;
-    Ok(Some(id))
+    let mut ids = Vec::new();
+    for (scope, items) in by_scope {
+        let current = reconciliation(db, &scope)?;
+        let mut known: std::collections::BTreeSet<(Decimal, String, String)> = current
+            .items
+            .iter()
+            .chain(&current.cleared)
+            .filter(|open| open.period == scope.period)
+            .map(|open| {
+                (
+                    open.amount.normalize(),
+                    open.reference.clone(),
+                    open.explanation.clone(),
+                )
+            })
+            .collect();
+        let mut written = Vec::new();
+        for item in items {
+            if !known.insert((
+                item.amount.normalize(),
+                item.reference.clone(),
+                item.explanation.clone(),
+            )) {
+                continue;
+            }
+            written.push(db.insert_reconciling_item(
+                &scope,
+                &NewReconcilingItem {
+                    amount: item.amount,
+                    explanation: &item.explanation,
+                    expected_clear: item.expected_clear,
+                    reference: &item.reference,
+                    run_id: Some(run_id),
+                },
+                actor,
+            )?);
+        }
+        if written.is_empty() {
+            continue;
+        }
+        db.append_audit(
+            actor,
+            "reconcile.item",
+            Some(&scope.entity),
+            &json!({ "scope": scope, "items": written, "run_id": run_id }),
+        )?;
+        record_withdrawal(db, &reconciliation(db, &scope)?, actor)?;
+        ids.extend(written);
+    }
+    Ok(ids)
 }
 
 /// Refused when the period is permanently closed: its reconciliation's figures are final.
@@ -1082,7 +1143,7 @@ impl Ledger {
         self.authorize(Permission::ClosePrepare, Some(entity))?;
         let actor = self.actor().clone();
         self.store()
-            .write(|db| clear_item(db, entity, item, period, note, &actor))
+            .write(|db| clear_item(db, entity, item, period, note, &actor, None))
     }
 
     /// Attaches evidence file `file_name` with `content` to `scope`; returns its id and

@@ -25,6 +25,9 @@ pub const STEP_SUMMARY_CHARS_MAX: usize = 1_000;
 pub const CONFIG_SCHEMA_BYTES_MAX: usize = 64 * 1024;
 /// Characters a message (`step-output.messages`) or a step error may have.
 pub const MESSAGE_CHARS_MAX: usize = 4_000;
+/// Reconciling items, clearings or findings one step output may hold: a month of a busy bank
+/// account's exceptions, with room to spare. Each is checked against the ledger when it posts.
+pub const RECONCILIATION_PROPOSALS_MAX: usize = 10_000;
 /// Characters a proposed decimal (amount) may have: 28 digits, a sign and a point fit easily.
 pub const DECIMAL_CHARS_MAX: usize = 64;
 
@@ -105,6 +108,23 @@ pub fn check_step_output(plugin: &str, output: &StepOutput) -> Result<(), Plugin
         place,
         reason: Box::new(reason),
     };
+    for (what, count) in [
+        ("reconciling items", output.reconciling_items.len()),
+        ("clearings", output.cleared_items.len()),
+        ("findings", output.findings.len()),
+    ] {
+        if count > RECONCILIATION_PROPOSALS_MAX {
+            return Err(PluginError::ProposalRefused {
+                plugin: plugin.to_string(),
+                place: what.to_string(),
+                reason: Box::new(Refusal::Malformed {
+                    message: format!(
+                        "the output holds {count} {what}; at most {RECONCILIATION_PROPOSALS_MAX} are allowed (RECONCILIATION_PROPOSALS_MAX)"
+                    ),
+                }),
+            });
+        }
+    }
     for (index, item) in output.reconciling_items.iter().enumerate() {
         check_reconciling_item(item).map_err(|reason| refused(format!("reconciling item {}", index + 1), reason))?;
     }
@@ -218,6 +238,33 @@ mod tests {
         let message = error.to_string();
         assert!(!message.contains('\u{1b}'), "{message}");
         assert!(message.contains("fee\\u{1b}[2J"), "{message}");
+    }
+
+    // Proves an output with more reconciling items than RECONCILIATION_PROPOSALS_MAX is refused
+    // before the host looks at any of them.
+    #[test]
+    fn too_many_reconciling_items_are_refused() {
+        let item = super::super::types::ProposedReconcilingItem {
+            entity: "ACME-US".to_string(),
+            account: "1000".to_string(),
+            dimensions: Vec::new(),
+            period: "2026-01".to_string(),
+            amount: "1.00".to_string(),
+            explanation: "x".to_string(),
+            expected_clear: "2026-02-01".to_string(),
+            reference: String::new(),
+        };
+        let mut output = output(Vec::new(), Vec::new());
+        output.reconciling_items = vec![item; RECONCILIATION_PROPOSALS_MAX + 1];
+        let message = check_step_output("many", &output).unwrap_err().to_string();
+        assert!(
+            message.contains(
+                "the output holds 10001 reconciling items; at most 10000 are allowed (RECONCILIATION_PROPOSALS_MAX)"
+            ),
+            "{message}"
+        );
+        output.reconciling_items.truncate(RECONCILIATION_PROPOSALS_MAX);
+        check_step_output("many", &output).unwrap();
     }
 
     // Proves ordinary names pass.

@@ -377,9 +377,10 @@ impl LedgerGate {
             return Ok(Err(refusal));
         }
         let answer = self.reader.statement(&query);
-        // The statement is a row, and each of its lines another.
+        // The statement is a row, and each of its lines another; asking costs a row even when
+        // there is none, as the reconciliation is read either way.
         self.answer(answer, |statement| {
-            statement.as_ref().map_or(0, |statement| 1 + statement.lines.len())
+            statement.as_ref().map_or(1, |statement| 1 + statement.lines.len())
         })
     }
 
@@ -392,7 +393,8 @@ impl LedgerGate {
             return Ok(Err(refusal));
         }
         let answer = self.reader.reconciling_items(&query);
-        self.answer(answer, Vec::len)
+        // At least a row: the reconciliation is read even when it has no item.
+        self.answer(answer, |items| items.len().max(1))
     }
 }
 

@@ -239,6 +239,8 @@ pub struct OpenItemInfo {
     pub id: u64,
     /// The period it was opened in.
     pub period: String,
+    /// It cleared in the query's period.
+    pub cleared: bool,
     pub amount: DecimalText,
     pub explanation: String,
     pub expected_clear: DateText,

@@ -27,7 +27,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-pub use record::{STEP_RECORD_FORMAT, StepRecord};
+pub use record::{STEP_RECORD_FORMAT, StepRecord, record_format};
 
 /// What to run: the plugin's context apart from the plugin itself.
 #[derive(Debug, Clone)]
@@ -235,7 +235,7 @@ impl StepPreview {
             Err(error) => anyhow::bail!("plugin {} failed, nothing to post: {error}", plugin.name()),
         };
         Ok(StepRecord {
-            format: STEP_RECORD_FORMAT,
+            format: record::record_format(&output),
             run_id: self.run_id.clone(),
             plugin_name: self.info.name.clone(),
             plugin_version: self.info.version.clone(),
@@ -265,7 +265,17 @@ pub fn post_step(ledger: &mut Ledger, plugin: &LoadedPlugin, preview: &StepPrevi
 pub fn check_proposals(db_path: &Path, record: &StepRecord, user: &UserId) -> anyhow::Result<()> {
     let mut store = Store::open(db_path)?;
     store
-        .read(|db| validate_proposals(db, &record.scope(), &record.output.entries, user, &record.run_id).map(|_| ()))
+        .read(|db| {
+            validate_proposals(db, &record.scope(), &record.output.entries, user, &record.run_id)?;
+            closebook_ledger::proposal::check_reconciliation_proposals(
+                db,
+                &record.scope(),
+                &record.output.reconciling_items,
+                &record.output.cleared_items,
+            )
+            .map_err(|refusal| LedgerError::Invalid(refusal.to_string()))?;
+            Ok(())
+        })
         .with_context(|| {
             format!(
                 "the proposals of plugin {} for {} {} break a posting rule",

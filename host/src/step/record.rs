@@ -20,7 +20,18 @@ use std::sync::{Arc, Mutex};
 ///   records. The host's types keep their field names and variants, so it loads as they are
 ///   (`legacy_record_without_format_loads` holds it to a record of that shape).
 /// - 1: the host's types (`plugin::types`, `closebook_ledger::proposal`).
-pub const STEP_RECORD_FORMAT: u32 = 1;
+/// - 2: the same, with reconciling items, clearings or findings (interface 0.2), which a build
+///   that reads only format 1 would drop. A record without them is still written as format 1.
+pub const STEP_RECORD_FORMAT: u32 = 2;
+
+/// The format a record of `output` is written in: the oldest that holds all of it.
+pub fn record_format(output: &crate::plugin::types::StepOutput) -> u32 {
+    if output.reconciling_items.is_empty() && output.cleared_items.is_empty() && output.findings.is_empty() {
+        1
+    } else {
+        STEP_RECORD_FORMAT
+    }
+}
 
 /// Everything needed to post a step's output later (at once, or after a review): the output
 /// and the run it came from. Kept as JSON with a proposal awaiting review.
@@ -157,18 +168,34 @@ mod tests {
         let mut record: StepRecord = serde_json::from_str(LEGACY_RECORD).expect("a legacy record loads");
         record.format = STEP_RECORD_FORMAT;
         let text = serde_json::to_string(&record).expect("a record serializes");
-        assert!(text.starts_with(r#"{"format":1,"#), "{text}");
+        assert!(text.starts_with(r#"{"format":2,"#), "{text}");
         let again: StepRecord = serde_json::from_str(&text).expect("a stored record loads");
         assert_eq!(again.format, STEP_RECORD_FORMAT);
         assert_eq!(again.input, record.input);
         assert_eq!(again.output, record.output);
     }
 
+    // Proves a record holds the oldest format that keeps all of its output: 1 without
+    // reconciliation proposals (older builds read it), 2 with them (older builds refuse it).
+    #[test]
+    fn a_record_with_reconciliation_proposals_is_written_in_format_2() {
+        let record: StepRecord = serde_json::from_str(LEGACY_RECORD).expect("a legacy record loads");
+        assert_eq!(record_format(&record.output), 1);
+        let mut output = record.output.clone();
+        output.cleared_items.push(crate::plugin::types::ProposedClearing {
+            entity: "ACME-US".to_owned(),
+            item_id: 7,
+            period: "2026-01".to_owned(),
+            note: String::new(),
+        });
+        assert_eq!(record_format(&output), 2);
+    }
+
     // Proves a record from a newer build is refused rather than misread.
     #[test]
     fn record_of_a_newer_format_is_refused() {
-        let text = LEGACY_RECORD.replacen('{', r#"{"format":2,"#, 1);
-        let error = serde_json::from_str::<StepRecord>(&text).expect_err("format 2 is unknown");
+        let text = LEGACY_RECORD.replacen('{', r#"{"format":3,"#, 1);
+        let error = serde_json::from_str::<StepRecord>(&text).expect_err("format 3 is unknown");
         assert!(error.to_string().contains("written by a newer closebook"), "{error}");
     }
 }

@@ -240,12 +240,20 @@ impl LedgerReader for SnapshotReader {
         let db = snapshot.db();
         let scope = reconcile_scope(&db, query)?;
         let reconciliation = closebook_ledger::reconcile::reconciliation(&db, &scope).map_err(convert)?;
-        Ok(reconciliation
+        let cleared = reconciliation.cleared.into_iter().map(|item| (item, true));
+        let mut items: Vec<_> = reconciliation
             .items
             .into_iter()
-            .map(|item| OpenItemInfo {
+            .map(|item| (item, false))
+            .chain(cleared)
+            .collect();
+        items.sort_by_key(|(item, _)| item.id);
+        Ok(items
+            .into_iter()
+            .map(|(item, cleared)| OpenItemInfo {
                 id: u64::try_from(item.id).unwrap_or_default(),
                 period: item.period.to_string(),
+                cleared,
                 amount: item.amount.to_string(),
                 explanation: item.explanation,
                 expected_clear: item.expected_clear.to_string(),

@@ -13,7 +13,9 @@
 //!
 //! Matches are not proposals: they leave nothing to record, and the step's message counts them.
 //! Run twice, it proposes nothing twice: the host does not record an item already open as
-//! proposed, and a cleared item is no longer carried.
+//! proposed, and an item the first run cleared still takes its statement or ledger line (the
+//! query returns it, flagged cleared), so the line is not proposed as new. Lines of zero are
+//! left alone.
 
 use closebook_plugin_sdk::chrono::{Days, NaiveDate};
 use closebook_plugin_sdk::rust_decimal::Decimal;
@@ -26,6 +28,20 @@ use serde::Deserialize;
 
 /// The widest date window, in days, between a statement line and the ledger line it matches.
 pub const DATE_WINDOW_DAYS_MAX: u32 = 31;
+
+/// Characters of a statement or ledger description quoted in an item's explanation: the host
+/// takes explanations of at most 1,000.
+pub const QUOTED_DESCRIPTION_CHARS_MAX: usize = 200;
+
+/// `text`, cut to [`QUOTED_DESCRIPTION_CHARS_MAX`] characters with `…` when longer.
+fn quoted(text: &str) -> String {
+    if text.chars().count() <= QUOTED_DESCRIPTION_CHARS_MAX {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(QUOTED_DESCRIPTION_CHARS_MAX - 1).collect();
+    cut.push('…');
+    cut
+}
 
 /// The step's configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -97,7 +113,8 @@ impl CloseStep for BankMatch {
                 input.entity, input.period.name, input.entity, input.period.name
             )));
         };
-        // Items opened in earlier periods; this period's are the host's to leave alone.
+        // Items opened in earlier periods (those this step cleared in the period before
+        // included, flagged); this period's own are the host's to keep once.
         let carried: Vec<OpenItem> = ledger
             .reconciling_items(&query)?
             .into_iter()
@@ -114,7 +131,7 @@ impl CloseStep for BankMatch {
         }
         let matching = Matching::new(&statement.lines, &posted, &carried, config.date_window_days);
         let mut output = StepOutput::new();
-        for (item, note) in &matching.cleared {
+        for (item, note) in matching.cleared.iter().filter(|(item, _)| !item.cleared) {
             output.push_clearing(Clearing {
                 entity: input.entity.clone(),
                 item_id: item.id,
@@ -135,8 +152,11 @@ impl CloseStep for BankMatch {
                 period: input.period.name.clone(),
                 amount: line.accounting_amount,
                 explanation: format!(
-                    "in the ledger, not on the statement: {} {} ({})",
-                    line.entry_key, line.description, line.date
+                    "in the ledger, not on the statement: {} {} ({}, line {})",
+                    line.entry_key,
+                    quoted(&line.description),
+                    line.date,
+                    line.id
                 ),
                 expected_clear,
                 reference: line.entry_key.clone(),
@@ -150,8 +170,11 @@ impl CloseStep for BankMatch {
                 period: input.period.name.clone(),
                 amount: -line.amount,
                 explanation: format!(
-                    "on the statement, not in the ledger: {} ({}, {})",
-                    line.description, line.reference, line.date
+                    "on the statement, not in the ledger: {} ({}, {}, statement line {})",
+                    quoted(&line.description),
+                    quoted(&line.reference),
+                    line.date,
+                    line.line_no
                 ),
                 expected_clear,
                 reference: line.reference.clone(),
@@ -167,7 +190,10 @@ impl CloseStep for BankMatch {
                 explanation_required: true,
                 message: format!(
                     "statement line {} ({}, {}, {}) has no ledger line: book it, or explain it",
-                    line.line_no, line.date, line.reference, line.description
+                    line.line_no,
+                    line.date,
+                    quoted(&line.reference),
+                    quoted(&line.description)
                 ),
             });
         }
@@ -176,7 +202,7 @@ impl CloseStep for BankMatch {
             matching.matched,
             statement.lines.len(),
             matching.by_reference,
-            matching.cleared.len(),
+            output.cleared_items.len(),
             output.reconciling_items.len()
         );
         ledger.info(&text);
@@ -214,12 +240,19 @@ impl<'a> Matching<'a> {
         matching
     }
 
-    /// A carried item clears against a statement line of its amount (it reached the bank) or
-    /// a ledger line of the opposite amount (the ledger booked it).
+    /// A carried item clears against a statement line of its amount (it reached the bank),
+    /// one naming its reference first, or a ledger line of the opposite amount (the ledger
+    /// booked it).
     fn clear_carried(&mut self, carried: &'a [OpenItem]) {
         for item in carried {
+            let reference = item.reference.trim().to_lowercase();
             let on_statement = (0..self.statement.len())
-                .find(|&index| !self.statement_used[index] && self.statement[index].amount == item.amount);
+                .filter(|&index| !self.statement_used[index] && self.statement[index].amount == item.amount)
+                .min_by_key(|&index| {
+                    let line = &self.statement[index];
+                    let named = !reference.is_empty() && line.reference.to_lowercase().contains(&reference);
+                    (!named, index)
+                });
             if let Some(index) = on_statement {
                 self.statement_used[index] = true;
                 let line = &self.statement[index];
@@ -244,7 +277,7 @@ impl<'a> Matching<'a> {
     /// that names its reference first, then the nearest in date, then the oldest.
     fn match_lines(&mut self, window: u32) {
         for (index, line) in self.statement.iter().enumerate() {
-            if self.statement_used[index] {
+            if self.statement_used[index] || line.amount.is_zero() {
                 continue;
             }
             let reference = line.reference.trim().to_lowercase();
@@ -283,12 +316,12 @@ impl<'a> Matching<'a> {
             .map(|(line, _)| line)
     }
 
-    /// Statement lines neither matched nor clearing a carried item.
+    /// Statement lines neither matched nor clearing a carried item, with an amount.
     fn statement_only(&self) -> impl Iterator<Item = &'a StatementLine> + '_ {
         self.statement
             .iter()
             .zip(&self.statement_used)
-            .filter(|(_, used)| !**used)
+            .filter(|(line, used)| !**used && !line.amount.is_zero())
             .map(|(line, _)| line)
     }
 }
@@ -373,6 +406,7 @@ mod tests {
             OpenItem {
                 id: 7,
                 period: "2026-01".into(),
+                cleared: false,
                 amount: decimal("-4500.00"),
                 explanation: cheque.explanation.clone(),
                 expected_clear: cheque.expected_clear,
@@ -406,6 +440,68 @@ mod tests {
             "{:?}",
             output.messages
         );
+    }
+
+    #[test]
+    fn run_again_it_sees_what_it_cleared_and_proposes_nothing_new_for_it() {
+        // February ran once: the cheque (item 7) cleared against CHQ-1187. The query now
+        // returns it flagged cleared; it still takes its statement line.
+        let mut ledger = ledger();
+        post(&mut ledger, "rent", "2026-01-28", "-4500.00", "6100");
+        ledger.add_statement(
+            "US",
+            "1000",
+            "2026-02",
+            Statement {
+                source: "feb.csv".to_owned(),
+                opening: decimal("0"),
+                closing: decimal("-4535.00"),
+                lines: vec![
+                    line(2, "2026-02-04", "-4500.00", "CHQ-1187"),
+                    line(3, "2026-02-27", "-35.00", "FEE"),
+                ],
+            },
+        );
+        ledger.add_open_item(
+            "US",
+            "1000",
+            "2026-02",
+            OpenItem {
+                id: 7,
+                period: "2026-01".into(),
+                cleared: true,
+                amount: decimal("-4500.00"),
+                explanation: "rent cheque".to_owned(),
+                expected_clear: date("2026-02-03"),
+                reference: "TEST-000001".to_owned(),
+            },
+        );
+        let output = ledger
+            .run_step::<BankMatch>(ledger.step_input("US", "2026-02", json!({ "account": "1000" })))
+            .unwrap();
+        assert!(output.cleared_items.is_empty());
+        assert_eq!(output.reconciling_items.len(), 1);
+        assert_eq!(output.reconciling_items[0].amount, decimal("35.00"));
+    }
+
+    #[test]
+    fn a_statement_line_of_zero_is_left_alone() {
+        let mut ledger = ledger();
+        ledger.add_statement(
+            "US",
+            "1000",
+            "2026-01",
+            Statement {
+                source: "jan.csv".to_owned(),
+                opening: decimal("0"),
+                closing: decimal("0"),
+                lines: vec![line(2, "2026-01-15", "0.00", "NOTE")],
+            },
+        );
+        let output = ledger
+            .run_step::<BankMatch>(ledger.step_input("US", "2026-01", json!({ "account": "1000" })))
+            .unwrap();
+        assert!(output.reconciling_items.is_empty() && output.findings.is_empty());
     }
 
     #[test]

@@ -106,6 +106,7 @@ impl From<types::OpenItemInfo> for wit::OpenItem {
         Self {
             id: item.id,
             period: item.period,
+            cleared: item.cleared,
             amount: item.amount,
             explanation: item.explanation,
             expected_clear: item.expected_clear,

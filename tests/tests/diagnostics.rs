@@ -228,6 +228,14 @@ fn stdout_of_every_json_command_stays_json_with_the_whole_trace_on() {
             words("report open-items --entity ACME-US --account 1100"),
         ),
         ("journal list", words("journal list --entity ACME-US --period 2026-01")),
+        (
+            "reconcile show",
+            words("reconcile show --entity ACME-US --account 1000 --period 2026-01"),
+        ),
+        (
+            "reconcile report",
+            words("reconcile report --entity ACME-US --period 2026-01"),
+        ),
         ("period list", words("period list --entity ACME-US --year FY2026")),
         ("year-end history", words("year-end history")),
         ("audit", words("audit --limit 5")),

@@ -196,7 +196,8 @@ fn every_language_describes_the_same_step_and_schema() {
     // Proves the Python and JavaScript steps carry the Rust step's name, version, summary and
     // configuration schema, so the host validates their configuration the same way. (Only the
     // step's own description: the Rust step is also packaged as a standard plugin, with
-    // package metadata the examples do not have.)
+    // package metadata the examples do not have. The Rust SDK builds for interface 0.2, the
+    // Python and JavaScript scaffolds for 0.1; the host runs both.)
     let ledger = Ledger::with_demo_setup();
     let inspect = |wasm: PathBuf| {
         let mut info = run_cached(
@@ -208,11 +209,16 @@ fn every_language_describes_the_same_step_and_schema() {
         .json();
         info["sha256"] = Value::Null;
         info["package"] = Value::Null;
-        info
+        let version = std::mem::take(&mut info["interface_version"]);
+        (info, version)
     };
-    let rust = inspect(plugin_wasm("allocation"));
-    assert_eq!(inspect(polyglot_wasm("python_allocation")), rust);
-    assert_eq!(inspect(polyglot_wasm("js_allocation")), rust);
+    let (rust, rust_version) = inspect(plugin_wasm("allocation"));
+    assert_eq!(rust_version, "0.2.0");
+    for polyglot in ["python_allocation", "js_allocation"] {
+        let (info, version) = inspect(polyglot_wasm(polyglot));
+        assert_eq!(info, rust, "{polyglot}");
+        assert_eq!(version, "0.1.0", "{polyglot}");
+    }
 }
 
 #[test]

@@ -28,6 +28,11 @@ fn a_frozen_v0_1_component_proposes_byte_for_byte_what_it_did_when_frozen() {
         .success()
         .stdout;
     assert!(inspected.contains("interface version: 0.1.0"), "{inspected}");
+    // The configuration schema reads as indented JSON, not one line of escapes.
+    assert!(
+        inspected.contains("config schema:\n{\n  \"$schema\"") && !inspected.contains("\\u{a}"),
+        "{inspected}"
+    );
 
     let run = ledger
         .run(&[

@@ -238,7 +238,13 @@ needs closebook:   {} or later
         visible(&info.version),
         visible(&info.summary),
         plugin.interface_version(),
-        visible(&serde_json::to_string_pretty(&schema)?),
+        // Line by line: the schema's own line breaks are layout (a newline inside one of its
+        // strings is escaped by the JSON already), anything else is shown escaped.
+        serde_json::to_string_pretty(&schema)?
+            .lines()
+            .map(|line| visible(line).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n"),
         visible(&info.name),
         visible(&file.display().to_string()),
     ));

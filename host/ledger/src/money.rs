@@ -41,6 +41,14 @@ pub fn round_to_minor_units(amount: Decimal, minor_units: u32) -> Decimal {
     amount.round_dp_with_strategy(minor_units, RoundingStrategy::MidpointAwayFromZero)
 }
 
+/// `amount` with at least `minor_units` decimals (`12.5` USD -> `12.50`), more when it has
+/// them, its value unchanged: how reports show an amount.
+pub fn at_least_minor_units(amount: Decimal, minor_units: u32) -> Decimal {
+    let mut amount = amount;
+    amount.rescale(minor_units.max(amount.scale()));
+    amount
+}
+
 /// The number of decimals an amount really uses (`10.50` uses 1, `10.505` uses 3).
 pub fn decimals_used(amount: Decimal) -> u32 {
     amount.normalize().scale()

@@ -544,6 +544,7 @@ fn post_settlements(
 /// reconcile item add` and `item clear`. Returns the checked items.
 pub fn check_reconciliation_proposals(
     db: &Db<'_>,
+    checks: &mut crate::reconcile::ProposalChecks,
     scope: &ProposalScope<'_>,
     items: &[ProposedReconcilingItem],
     clearings: &[ProposedClearing],
@@ -566,13 +567,14 @@ pub fn check_reconciliation_proposals(
         require_post(scope, &proposal.entity).map_err(refused)?;
         in_run_period(&proposal.period).map_err(refused)?;
         let item = i64::try_from(proposal.item_id).unwrap_or(i64::MAX);
-        crate::reconcile::check_clearing(
-            db,
-            &EntityId::new(proposal.entity.clone()),
-            item,
-            &PeriodName::new(proposal.period.clone()),
-        )
-        .map_err(refused)?;
+        checks
+            .clearing(
+                db,
+                &EntityId::new(proposal.entity.clone()),
+                item,
+                &PeriodName::new(proposal.period.clone()),
+            )
+            .map_err(refused)?;
     }
     let mut checked = Vec::with_capacity(items.len());
     for (index, proposal) in items.iter().enumerate() {
@@ -584,7 +586,7 @@ pub fn check_reconciliation_proposals(
         };
         require_post(scope, &proposal.entity).map_err(refused)?;
         in_run_period(&proposal.period).map_err(refused)?;
-        checked.push(crate::reconcile::check_proposed_item(db, proposal).map_err(refused)?);
+        checked.push(checks.item(db, proposal).map_err(refused)?);
     }
     Ok(checked)
 }
@@ -613,27 +615,33 @@ fn post_reconciliation_proposals(
     actor: &Actor,
     run_id: &str,
 ) -> Result<(Vec<i64>, Vec<i64>), ProposalRefusal> {
-    let checked = check_reconciliation_proposals(db, scope, items, clearings)?;
+    let mut checks = crate::reconcile::ProposalChecks::default();
+    let checked = check_reconciliation_proposals(db, &mut checks, scope, items, clearings)?;
     let mut cleared = Vec::with_capacity(clearings.len());
+    let mut changed = std::collections::BTreeSet::new();
     for (index, proposal) in clearings.iter().enumerate() {
         let item = i64::try_from(proposal.item_id).unwrap_or(i64::MAX);
-        crate::reconcile::clear_item(
-            db,
-            &EntityId::new(proposal.entity.clone()),
-            item,
-            &PeriodName::new(proposal.period.clone()),
-            &proposal.note,
-            actor,
-            Some(run_id),
-        )
-        .map_err(|reason| ProposalRefusal::Clearing {
-            index,
-            item: proposal.item_id,
-            reason,
-        })?;
+        let cleared_in = checks
+            .clear(
+                db,
+                &EntityId::new(proposal.entity.clone()),
+                item,
+                &PeriodName::new(proposal.period.clone()),
+                &proposal.note,
+                actor,
+                run_id,
+            )
+            .map_err(|reason| ProposalRefusal::Clearing {
+                index,
+                item: proposal.item_id,
+                reason,
+            })?;
+        changed.insert(cleared_in);
         cleared.push(item);
     }
-    let recorded = crate::reconcile::record_proposed_items(db, checked, actor, run_id)?;
+    let (recorded, items_changed) = crate::reconcile::record_proposed_items(db, checked, actor, run_id)?;
+    changed.extend(items_changed);
+    crate::reconcile::record_withdrawals(db, &changed, actor)?;
     Ok((recorded, cleared))
 }
 

@@ -72,7 +72,7 @@ fn year_context(db: &Db<'_>, entity_id: &EntityId, period: &PeriodName) -> Resul
         .into_iter()
         .filter(|candidate| candidate.fiscal_year == target.fiscal_year)
         .collect();
-    let minor_units = db.currencies()?.get(&entity.currency).copied().unwrap_or(2);
+    let minor_units = db.minor_units(&entity.currency)?;
     Ok(YearContext {
         target,
         year,
@@ -96,9 +96,7 @@ impl YearContext {
     }
 
     fn fixed(&self, amount: Decimal) -> Decimal {
-        let mut amount = amount;
-        amount.rescale(self.minor_units.max(amount.scale()));
-        amount
+        crate::money::at_least_minor_units(amount, self.minor_units)
     }
 
     fn account(&self, number: &AccountNumber) -> (String, AccountType, Option<String>) {

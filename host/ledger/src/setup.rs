@@ -806,7 +806,7 @@ fn apply_reconciliations(db: &Db<'_>, reconciliations: &[ReconciliationSetup]) -
             )));
         };
         let account = crate::ids::AccountNumber::new(account.clone());
-        let minor_units = db.currencies()?.get(&record.currency).copied().unwrap_or(2);
+        let minor_units = db.minor_units(&record.currency)?;
         if db.account(&record.chart, &account)?.is_none() {
             return Err(invalid(format!(
                 "[[reconciliation]] of entity {entity}: account {account} is not in its chart {}",

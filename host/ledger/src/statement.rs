@@ -289,7 +289,7 @@ fn scope(db: &Db<'_>, entity_ids: &[EntityId], period: &PeriodName) -> Result<Sc
         });
     }
     let target = target.ok_or(StatementError::NoEntity)?;
-    let minor_units = db.currencies()?.get(&first.currency).copied().unwrap_or(2);
+    let minor_units = db.minor_units(&first.currency)?;
     let accounts = db
         .accounts(&first.chart)?
         .into_iter()
@@ -416,9 +416,8 @@ impl Scope {
     /// The amount at the currency's minor units; a zero is always a plain zero (negating a
     /// credit-free balance must not print `-0.00`).
     fn fixed(&self, amount: Decimal) -> Decimal {
-        let mut amount = if amount.is_zero() { Decimal::ZERO } else { amount };
-        amount.rescale(self.minor_units.max(amount.scale()));
-        amount
+        let amount = if amount.is_zero() { Decimal::ZERO } else { amount };
+        crate::money::at_least_minor_units(amount, self.minor_units)
     }
 
     fn fixed_all(&self, amounts: &[Decimal]) -> Vec<Decimal> {

@@ -269,6 +269,7 @@ pub fn check_proposals(db_path: &Path, record: &StepRecord, user: &UserId) -> an
             validate_proposals(db, &record.scope(), &record.output.entries, user, &record.run_id)?;
             closebook_ledger::proposal::check_reconciliation_proposals(
                 db,
+                &mut Default::default(),
                 &record.scope(),
                 &record.output.reconciling_items,
                 &record.output.cleared_items,

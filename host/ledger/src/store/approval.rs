@@ -97,11 +97,10 @@ impl Db<'_> {
                 EVERY_MODULE => Some(None),
                 other => Module::parse(other).map(Some),
             })?;
-            let above = match fields.optional_text("above")? {
-                Some(_) => Some(fields.decimal("above")?),
-                None => None,
-            };
-            Ok(ApprovalRule { module, above })
+            Ok(ApprovalRule {
+                module,
+                above: fields.optional_decimal("above")?,
+            })
         })
     }
 

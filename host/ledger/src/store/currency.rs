@@ -30,6 +30,11 @@ impl Db<'_> {
         Ok(rows.into_iter().collect())
     }
 
+    /// The minor units (decimals) of `currency`; 2 for a currency the ledger does not know.
+    pub fn minor_units(&self, currency: &CurrencyCode) -> Result<u32, LedgerError> {
+        Ok(self.currencies()?.get(currency).copied().unwrap_or(2))
+    }
+
     pub fn currency_list(&self) -> Result<Vec<(CurrencyCode, String, u32)>, LedgerError> {
         let mut statement = self
             .connection

@@ -219,16 +219,52 @@ fn read_balance(row: &rusqlite::Row<'_>) -> Result<IndependentBalance, LedgerErr
             "subledger" => Some(IndependentKind::Subledger),
             _ => None,
         })?,
-        opening: match fields.optional_text("opening")? {
-            Some(_) => Some(fields.decimal("opening")?),
-            None => None,
-        },
+        opening: fields.optional_decimal("opening")?,
         closing: fields.decimal("closing")?,
         source: fields.text("source")?,
         sha256: fields.optional_text("sha256")?,
         created_by: UserId::new(fields.text("created_by")?),
         created_at: fields.text("created_at")?,
     })
+}
+
+const ITEM_COLUMNS: &str = "i.id, i.account, i.dimensions, i.period, i.amount, i.explanation, i.expected_clear, i.reference, i.created_by, i.created_at, i.run_id,
+     c.period AS cleared_period, c.note AS cleared_note, c.cleared_by, c.cleared_at";
+
+/// The parameters `?1` to `?4` of a query of one reconciliation: entity, account, dimensions and
+/// period.
+fn scope_key(scope: &ReconcileScope) -> [&dyn rusqlite::ToSql; 4] {
+    [&scope.entity.0, &scope.account.0, &scope.dimensions, &scope.period.0]
+}
+
+/// A reconciling item row of [`ITEM_COLUMNS`], with its account.
+fn read_item(row: &rusqlite::Row<'_>) -> Result<(AccountNumber, ReconcilingItem), LedgerError> {
+    let fields = Fields::new(row, "reconciling_items", &["id"]);
+    let cleared = match fields.optional_text("cleared_period")? {
+        Some(period) => Some(ItemClearing {
+            period: PeriodName(period),
+            note: fields.text("cleared_note")?,
+            by: UserId::new(fields.text("cleared_by")?),
+            at: fields.text("cleared_at")?,
+        }),
+        None => None,
+    };
+    Ok((
+        AccountNumber::new(fields.text("account")?),
+        ReconcilingItem {
+            id: fields.integer("id")?,
+            dimensions: fields.text("dimensions")?,
+            period: PeriodName(fields.text("period")?),
+            amount: fields.decimal("amount")?,
+            explanation: fields.text("explanation")?,
+            expected_clear: fields.date("expected_clear")?,
+            reference: fields.text("reference")?,
+            created_by: UserId::new(fields.text("created_by")?),
+            created_at: fields.text("created_at")?,
+            run_id: fields.optional_text("run_id")?,
+            cleared,
+        },
+    ))
 }
 
 impl Db<'_> {
@@ -262,16 +298,10 @@ impl Db<'_> {
         )?;
         all(&mut statement, [entity.as_str()], |row| {
             let fields = Fields::new(row, "reconciliation_rules", &["account"]);
-            let optional = |column: &'static str| -> Result<Option<Decimal>, LedgerError> {
-                match fields.optional_text(column)? {
-                    Some(_) => Ok(Some(fields.decimal(column)?)),
-                    None => Ok(None),
-                }
-            };
             Ok(ReconciliationRule {
                 account: AccountNumber::new(fields.text("account")?),
-                materiality: optional("materiality")?,
-                materiality_percent: optional("materiality_percent")?,
+                materiality: fields.optional_decimal("materiality")?,
+                materiality_percent: fields.optional_decimal("materiality_percent")?,
             })
         })
     }
@@ -325,16 +355,7 @@ impl Db<'_> {
             "SELECT {BALANCE_COLUMNS} FROM reconciliation_balances
              WHERE entity_id = ?1 AND account = ?2 AND dimensions = ?3 AND period = ?4 ORDER BY id"
         ))?;
-        all(
-            &mut statement,
-            params![
-                scope.entity.as_str(),
-                scope.account.as_str(),
-                scope.dimensions,
-                scope.period.as_str()
-            ],
-            read_balance,
-        )
+        all(&mut statement, scope_key(scope), read_balance)
     }
 
     /// The latest statement of the account (and dimensions) in each period that has one, by
@@ -416,44 +437,28 @@ impl Db<'_> {
         account: Option<&AccountNumber>,
         dimensions: Option<&str>,
     ) -> Result<Vec<(AccountNumber, ReconcilingItem)>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT i.id, i.account, i.dimensions, i.period, i.amount, i.explanation, i.expected_clear, i.reference, i.created_by, i.created_at, i.run_id,
-                    c.period AS cleared_period, c.note AS cleared_note, c.cleared_by, c.cleared_at
-             FROM reconciling_items i LEFT JOIN reconciling_item_clearings c ON c.item_id = i.id
-             WHERE i.entity_id = ?1 AND (?2 IS NULL OR i.account = ?2) AND (?3 IS NULL OR i.dimensions = ?3) ORDER BY i.id",
-        )?;
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {ITEM_COLUMNS} FROM reconciling_items i LEFT JOIN reconciling_item_clearings c ON c.item_id = i.id
+             WHERE i.entity_id = ?1 AND (?2 IS NULL OR i.account = ?2) AND (?3 IS NULL OR i.dimensions = ?3) ORDER BY i.id"
+        ))?;
         all(
             &mut statement,
             params![entity.as_str(), account.map(AccountNumber::as_str), dimensions],
-            |row| {
-                let fields = Fields::new(row, "reconciling_items", &["id"]);
-                let cleared = match fields.optional_text("cleared_period")? {
-                    Some(period) => Some(ItemClearing {
-                        period: PeriodName(period),
-                        note: fields.text("cleared_note")?,
-                        by: UserId::new(fields.text("cleared_by")?),
-                        at: fields.text("cleared_at")?,
-                    }),
-                    None => None,
-                };
-                Ok((
-                    AccountNumber::new(fields.text("account")?),
-                    ReconcilingItem {
-                        id: fields.integer("id")?,
-                        dimensions: fields.text("dimensions")?,
-                        period: PeriodName(fields.text("period")?),
-                        amount: fields.decimal("amount")?,
-                        explanation: fields.text("explanation")?,
-                        expected_clear: fields.date("expected_clear")?,
-                        reference: fields.text("reference")?,
-                        created_by: UserId::new(fields.text("created_by")?),
-                        created_at: fields.text("created_at")?,
-                        run_id: fields.optional_text("run_id")?,
-                        cleared,
-                    },
-                ))
-            },
+            read_item,
         )
+    }
+
+    /// Reconciling item `id` of the entity, with its account and clearing.
+    pub fn reconciling_item(
+        &self,
+        entity: &EntityId,
+        id: i64,
+    ) -> Result<Option<(AccountNumber, ReconcilingItem)>, LedgerError> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {ITEM_COLUMNS} FROM reconciling_items i LEFT JOIN reconciling_item_clearings c ON c.item_id = i.id
+             WHERE i.entity_id = ?1 AND i.id = ?2"
+        ))?;
+        first(&mut statement, params![entity.as_str(), id], read_item)
     }
 
     /// Records that reconciling item `item` cleared in `period`.
@@ -515,26 +520,17 @@ impl Db<'_> {
             "SELECT id, file_name, sha256, bytes, added_by, added_at FROM reconciliation_evidence
              WHERE entity_id = ?1 AND account = ?2 AND dimensions = ?3 AND period = ?4 ORDER BY id",
         )?;
-        all(
-            &mut statement,
-            params![
-                scope.entity.as_str(),
-                scope.account.as_str(),
-                scope.dimensions,
-                scope.period.as_str()
-            ],
-            |row| {
-                let fields = Fields::new(row, "reconciliation_evidence", &["id"]);
-                Ok(Evidence {
-                    id: fields.integer("id")?,
-                    file_name: fields.text("file_name")?,
-                    sha256: fields.text("sha256")?,
-                    bytes: fields.integer("bytes")?,
-                    added_by: UserId::new(fields.text("added_by")?),
-                    added_at: fields.text("added_at")?,
-                })
-            },
-        )
+        all(&mut statement, scope_key(scope), |row| {
+            let fields = Fields::new(row, "reconciliation_evidence", &["id"]);
+            Ok(Evidence {
+                id: fields.integer("id")?,
+                file_name: fields.text("file_name")?,
+                sha256: fields.text("sha256")?,
+                bytes: fields.integer("bytes")?,
+                added_by: UserId::new(fields.text("added_by")?),
+                added_at: fields.text("added_at")?,
+            })
+        })
     }
 
     /// Evidence file `id` of the entity: its name, SHA-256 and content.
@@ -590,37 +586,22 @@ impl Db<'_> {
             "SELECT id, action, user_id, identity, at, note, gl_balance, independent, items, unexplained, fingerprint, sequence
              FROM reconciliation_signoffs WHERE entity_id = ?1 AND account = ?2 AND dimensions = ?3 AND period = ?4 ORDER BY id",
         )?;
-        all(
-            &mut statement,
-            params![
-                scope.entity.as_str(),
-                scope.account.as_str(),
-                scope.dimensions,
-                scope.period.as_str()
-            ],
-            |row| {
-                let fields = Fields::new(row, "reconciliation_signoffs", &["id"]);
-                let optional = |column: &'static str| -> Result<Option<Decimal>, LedgerError> {
-                    match fields.optional_text(column)? {
-                        Some(_) => Ok(Some(fields.decimal(column)?)),
-                        None => Ok(None),
-                    }
-                };
-                Ok(ReconciliationSignoff {
-                    action: fields.parsed("action", "prepared, reviewed or withdrawn", SignoffAction::parse)?,
-                    user: UserId::new(fields.text("user_id")?),
-                    identity: fields.text("identity")?,
-                    at: fields.text("at")?,
-                    note: fields.text("note")?,
-                    gl_balance: fields.decimal("gl_balance")?,
-                    independent: optional("independent")?,
-                    items: fields.decimal("items")?,
-                    unexplained: optional("unexplained")?,
-                    fingerprint: fields.text("fingerprint")?,
-                    sequence: fields.integer("sequence")?,
-                })
-            },
-        )
+        all(&mut statement, scope_key(scope), |row| {
+            let fields = Fields::new(row, "reconciliation_signoffs", &["id"]);
+            Ok(ReconciliationSignoff {
+                action: fields.parsed("action", "prepared, reviewed or withdrawn", SignoffAction::parse)?,
+                user: UserId::new(fields.text("user_id")?),
+                identity: fields.text("identity")?,
+                at: fields.text("at")?,
+                note: fields.text("note")?,
+                gl_balance: fields.decimal("gl_balance")?,
+                independent: fields.optional_decimal("independent")?,
+                items: fields.decimal("items")?,
+                unexplained: fields.optional_decimal("unexplained")?,
+                fingerprint: fields.text("fingerprint")?,
+                sequence: fields.integer("sequence")?,
+            })
+        })
     }
 
     /// The entries of the entity posted after `sequence`, dated in `periods`, with a line on

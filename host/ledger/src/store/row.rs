@@ -153,6 +153,14 @@ impl<'a, 'r> Fields<'a, 'r> {
         Decimal::from_str(text).map_err(|error| self.corrupt(index, format!("not a decimal ({error})")))
     }
 
+    /// A decimal column that may be NULL.
+    pub(super) fn optional_decimal<C: Column>(&self, column: C) -> Result<Option<Decimal>, LedgerError> {
+        match self.optional_text(column)? {
+            Some(_) => self.decimal(column).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// An integer column that holds a value.
     pub(super) fn integer<C: Column>(&self, column: C) -> Result<i64, LedgerError> {
         let (index, value) = self.value(column)?;

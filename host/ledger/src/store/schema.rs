@@ -506,7 +506,7 @@ CREATE TABLE recurring_journals (
 );
 "#;
 
-/// Account reconciliations (`reconcile.rs`, issue 20). A reconciliation's scope is an entity,
+/// Account reconciliations (`reconcile/`, issue 20). A reconciliation's scope is an entity,
 /// an account, optionally dimension values (canonical text, empty for none) and a period.
 /// - `reconciliation_rules`: configuration from setup's `[[reconciliation]]`, replaced per
 ///   entity: the accounts reconciled and their materiality (absolute and/or percent).

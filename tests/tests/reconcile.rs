@@ -860,3 +860,242 @@ fn bank_match_explains_january_and_clears_the_cheque_on_februarys_statement() {
     // January keeps its cheque open at its end.
     assert_eq!(show(&ledger, "2026-01")["items_total"], "-4500.00");
 }
+
+#[test]
+fn the_other_reconciliation_refusals_name_the_fix_and_write_nothing() {
+    let ledger = ledger();
+    let tables = [
+        "reconciliation_balances",
+        "reconciling_items",
+        "reconciling_item_clearings",
+        "reconciliation_evidence",
+        "reconciliation_signoffs",
+    ];
+    let counts = |ledger: &Ledger| tables.map(|table| count(ledger, table));
+    let refused = |run: closebook_tests::Run, expected: &str, before: [i64; 5]| {
+        let message = run.failure();
+        assert!(message.contains(expected), "expected {expected:?} in: {message}");
+        assert_eq!(counts(&ledger), before, "{expected}: something was written");
+    };
+    let before = counts(&ledger);
+    refused(
+        reconcile(&ledger, "bob", &["prepare"], "2026-01", &[]),
+        "account 1000 of ACME-US for 2026-01 has no independent balance to reconcile with: import the bank statement (`closebook reconcile import-statement --entity ACME-US --account 1000 --period 2026-01 FILE`)",
+        before,
+    );
+    refused(
+        reconcile(&ledger, "alice", &["review"], "2026-01", &[]),
+        "has no independent balance to reconcile with",
+        before,
+    );
+    let item = |amount: &str, explanation: &str| {
+        reconcile(
+            &ledger,
+            "bob",
+            &["item", "add"],
+            "2026-01",
+            &[
+                "--amount",
+                amount,
+                "--explanation",
+                explanation,
+                "--expected-clear",
+                "2026-02-10",
+            ],
+        )
+    };
+    refused(
+        item("0.00", "nothing"),
+        "a reconciling item of 0 explains nothing",
+        before,
+    );
+    refused(
+        item("10.00", "  "),
+        "a reconciling item needs an explanation: give --explanation",
+        before,
+    );
+    refused(
+        ledger.run_as(
+            "bob",
+            &[
+                "reconcile",
+                "item",
+                "clear",
+                "--entity",
+                "ACME-US",
+                "--period",
+                "2026-01",
+                "99",
+            ],
+        ),
+        "entity ACME-US has no reconciling item 99: `closebook reconcile show` lists an account's items with their ids",
+        before,
+    );
+    let empty = ledger.write("empty.pdf", "");
+    refused(
+        reconcile(&ledger, "bob", &["attach"], "2026-01", &[&empty]),
+        "evidence file empty.pdf is empty: attach the file that supports the reconciliation",
+        before,
+    );
+    let latin1 = ledger.dir.path().join("latin1.csv");
+    std::fs::write(&latin1, b"date,amount,description\n2026-01-10,10.00,Caf\xe9\n").unwrap();
+    refused(
+        reconcile(
+            &ledger,
+            "bob",
+            &["import-statement"],
+            "2026-01",
+            &["--opening", "0", "--closing", "10.00", &latin1.display().to_string()],
+        ),
+        "the statement is not UTF-8 text: export it as CSV in UTF-8",
+        before,
+    );
+    let big = ledger.write("big.csv", &"x".repeat(16 * 1024 * 1024 + 1));
+    refused(
+        reconcile(
+            &ledger,
+            "bob",
+            &["import-statement"],
+            "2026-01",
+            &["--opening", "0", "--closing", "0", &big],
+        ),
+        "the statement is 16777217 bytes, over the limit of 16777216 (STATEMENT_BYTES_MAX): split it by period",
+        before,
+    );
+    let many = ledger.write(
+        "many.csv",
+        &format!("date,amount\n{}", "2026-01-10,0.01\n".repeat(200_001)),
+    );
+    refused(
+        reconcile(
+            &ledger,
+            "bob",
+            &["import-statement"],
+            "2026-01",
+            &["--opening", "0", "--closing", "2000.01", &many],
+        ),
+        "the statement has more than 200000 lines (STATEMENT_LINES_MAX): split it by period",
+        before,
+    );
+
+    // With a statement and an item: a second preparation, a review before preparation, a
+    // clearing in an earlier period or twice, and an evidence download over an existing file.
+    let statement = ledger.write("bank-2026-01.csv", JANUARY);
+    reconcile(
+        &ledger,
+        "bob",
+        &["import-statement"],
+        "2026-01",
+        &["--opening", "50000.00", "--closing", "51090.00", &statement],
+    )
+    .success();
+    item("1250.00", "Deposits in transit").success();
+    refused(
+        reconcile(&ledger, "alice", &["review"], "2026-01", &[]),
+        "is unreconciled: only a prepared reconciliation is reviewed; its preparer signs it off with `closebook reconcile prepare --entity ACME-US --account 1000 --period 2026-01`",
+        counts(&ledger),
+    );
+    reconcile(&ledger, "bob", &["prepare"], "2026-01", &[]).success();
+    refused(
+        reconcile(&ledger, "bob", &["prepare"], "2026-01", &[]),
+        "account 1000 of ACME-US for 2026-01 is prepared by bob (identity declared, unverified) already: nothing to prepare",
+        counts(&ledger),
+    );
+    reconcile(
+        &ledger,
+        "bob",
+        &["item", "add"],
+        "2026-02",
+        &[
+            "--amount",
+            "5.00",
+            "--explanation",
+            "February item",
+            "--expected-clear",
+            "2026-03-10",
+        ],
+    )
+    .success();
+    let february_item = show(&ledger, "2026-02")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["period"] == "2026-02")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    refused(
+        ledger.run_as(
+            "bob",
+            &[
+                "reconcile",
+                "item",
+                "clear",
+                "--entity",
+                "ACME-US",
+                "--period",
+                "2026-01",
+                &february_item,
+            ],
+        ),
+        &format!(
+            "reconciling item {february_item} was opened in 2026-02, so it cannot clear in the earlier period 2026-01"
+        ),
+        counts(&ledger),
+    );
+    ledger
+        .run_as(
+            "bob",
+            &[
+                "reconcile",
+                "item",
+                "clear",
+                "--entity",
+                "ACME-US",
+                "--period",
+                "2026-02",
+                &february_item,
+            ],
+        )
+        .success();
+    refused(
+        ledger.run_as(
+            "bob",
+            &[
+                "reconcile",
+                "item",
+                "clear",
+                "--entity",
+                "ACME-US",
+                "--period",
+                "2026-03",
+                &february_item,
+            ],
+        ),
+        &format!("reconciling item {february_item} cleared in 2026-02 already"),
+        counts(&ledger),
+    );
+    let evidence = ledger.write("statement.pdf", "the statement");
+    reconcile(&ledger, "bob", &["attach"], "2026-01", &[&evidence]).success();
+    let existing = ledger.write("existing.pdf", "keep me");
+    let message = ledger
+        .run_as(
+            "carol",
+            &[
+                "reconcile",
+                "evidence",
+                "--entity",
+                "ACME-US",
+                "1",
+                "--output",
+                &existing,
+            ],
+        )
+        .failure();
+    assert!(
+        message.contains("an existing file is not overwritten: choose another path or remove it"),
+        "{message}"
+    );
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
+}

@@ -29,7 +29,7 @@ pub struct Cli {
 
     /// Run the command on a close workspace server (`closebook serve`) instead of a local
     /// ledger file: import journals, report, period, journal, settle, year-end reverse|history
-    /// and close run|signoff|status|show|history.
+    /// and close run|signoff|explain|status|show|history.
     /// The server acts as the user of the API token in CLOSEBOOK_TOKEN (`closebook token
     /// create`); --db and --as do not apply. Output and exit codes are those of local mode.
     #[arg(long, global = true, env = "CLOSEBOOK_SERVER", value_name = "URL")]
@@ -648,6 +648,37 @@ pub enum CloseCommand {
         /// A note kept with the sign-off.
         #[arg(long)]
         note: Option<String>,
+    },
+    /// Explain a finding of a task's step (a flux variance): why the figure moved. The task
+    /// cannot be signed off until every finding that needs one is explained; the explanation
+    /// holds for the figures explained, so a late journal that changes them reopens it.
+    Explain {
+        /// The close configuration (close.toml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The period: YYYY-MM, FY2026-opening or FY2026-closing.
+        #[arg(long)]
+        period: String,
+        /// The entity whose task found the variance.
+        #[arg(long)]
+        entity: String,
+        /// The task id in close.toml.
+        #[arg(long)]
+        task: String,
+        /// The account of the finding.
+        #[arg(long)]
+        account: String,
+        /// Only the finding of these dimension values (repeat for several), when the task
+        /// compares by dimension.
+        #[arg(long = "dimension", value_name = "NAME=VALUE")]
+        dimensions: Vec<String>,
+        /// Only the finding of this measure (e.g. `movement vs prior year`), when the account
+        /// has several.
+        #[arg(long)]
+        measure: Option<String>,
+        /// The explanation, e.g. "storage rent from February".
+        #[arg(long)]
+        text: String,
     },
     /// One task as its reviewer sees it: status, who prepared, ran and reviewed it and when,
     /// its dependencies, messages and step log, and every entry it proposes (or posted) with its

@@ -142,6 +142,16 @@ where
     parse_decimal(&text).map_err(serde::de::Error::custom)
 }
 
+/// [`deserialize_decimal`] for an optional field: `#[serde(default, deserialize_with =
+/// "closebook_plugin_sdk::wire::deserialize_optional_decimal")]` (absent is None; a JSON
+/// number is refused as there).
+pub fn deserialize_optional_decimal<'de, D>(deserializer: D) -> Result<Option<Decimal>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    deserialize_decimal(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

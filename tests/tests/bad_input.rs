@@ -280,7 +280,7 @@ fn rewind_to_schema_3(database: &Path) {
              DROP TABLE journal_approval_rules; DROP TABLE draft_approvals; DROP TABLE recurring_journals;
              DROP TABLE reconciliation_rules; DROP TABLE statement_lines; DROP TABLE reconciliation_balances;
              DROP TABLE reconciling_item_clearings; DROP TABLE reconciling_items; DROP TABLE reconciliation_evidence;
-             DROP TABLE reconciliation_signoffs;
+             DROP TABLE reconciliation_signoffs; DROP TABLE close_findings; DROP TABLE close_finding_explanations;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .unwrap();

@@ -69,3 +69,31 @@ fn a_frozen_v0_1_component_proposes_byte_for_byte_what_it_did_when_frozen() {
     let entries: &Value = &proposals["entries"];
     assert_eq!(entries[0]["lines"][0]["amount"], "1378.50", "{entries}");
 }
+
+#[test]
+fn released_interface_files_are_never_edited() {
+    // A released WIT version is frozen: components built for it must keep meaning what they
+    // meant. A change to the interface is a new version in a folder of its own.
+    for (version, sha256) in [
+        (
+            "v0.1",
+            "601581e718a3f2d02f6e422e0f17f4b32d3f8fde199f9ef2ea00068ef7a8a6d0",
+        ),
+        (
+            "v0.2",
+            "26ec199a62e6702e7364b9c8df2d6ce65cd12ff06c85bc20f0c8cc09b6adb407",
+        ),
+    ] {
+        let path = workspace_root()
+            .join("plugin-sdk/wit")
+            .join(version)
+            .join("closebook.wit");
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            sha256,
+            "{} changed: released interface versions are frozen; add a new version instead",
+            path.display()
+        );
+    }
+}

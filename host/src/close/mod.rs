@@ -7,6 +7,7 @@
 pub mod board;
 pub mod builtin;
 pub mod config;
+pub mod finding;
 mod memo;
 pub mod review;
 mod signoff;
@@ -768,6 +769,8 @@ fn has_entries_in_effect(context: &CloseContext<'_>, entity: &EntityId, task: &T
 struct TaskResult {
     status: TaskStatus,
     proposals: Vec<review::ProposedEntryView>,
+    /// What waits for a person beyond the status, e.g. findings to explain.
+    note: Option<String>,
 }
 
 /// Runs one task and records its state: one place saves a failure; each kind saves its own
@@ -794,6 +797,7 @@ fn run_task(
             Ok(TaskResult {
                 status: TaskStatus::AwaitingSignoff,
                 proposals: Vec::new(),
+                note: None,
             })
         }
         TaskKind::Builtin(builtin) => {
@@ -807,14 +811,17 @@ fn run_task(
             builtin::run(context, entity, builtin, &mut record).map(|()| TaskResult {
                 status: TaskStatus::Done,
                 proposals: Vec::new(),
+                note: None,
             })
         }
         TaskKind::Plugin { plugin } => run_plugin_task(context, &plugins[plugin], (entity, task, started), &mut record),
     };
     record.duration_ms = record.duration_ms.max(started.elapsed().as_millis() as u64);
+    let mut note = None;
     let proposals = match result {
         Ok(result) => {
             record.status = result.status;
+            note = result.note;
             result.proposals
         }
         Err(error) => {
@@ -840,7 +847,7 @@ fn run_task(
         entries_posted: record.entries_posted,
         duration_ms: record.duration_ms,
         fuel_consumed: record.fuel_consumed,
-        message: record.message.clone(),
+        message: with_note(record.message.clone(), note),
         proposals,
     })
 }
@@ -892,31 +899,48 @@ fn run_plugin_task(
             store.read(|db| review::proposed_entries(db, &step_record))?
         };
         let findings = step_findings(&step_record.output.messages);
+        let reported = {
+            let mut ledger = context.ledger()?;
+            let store = ledger.store();
+            store.read(|db| Ok(finding::checked_findings(db, entity, &step_record.output.findings)))??
+        };
         if task.review {
             crate::step::check_proposals(&context.db, &step_record, &context.actor.user)?;
             record.proposal = Some(serde_json::to_string(&step_record)?);
-            let waiting = format!(
-                "{} proposed entries wait for review (`closebook close show --task {}`)",
-                step_record.output.entries.len(),
-                task.id
-            );
+            let waiting = match step_record.output.entries.len() {
+                0 if !reported.is_empty() => format!(
+                    "its findings wait for review (`closebook close show --task {}`)",
+                    task.id
+                ),
+                0 => format!(
+                    "it proposes no entries; its review completes it (`closebook close show --task {}`)",
+                    task.id
+                ),
+                count => format!(
+                    "{count} proposed entries wait for review (`closebook close show --task {}`)",
+                    task.id
+                ),
+            };
             record.message = Some(match &findings {
                 Some(findings) => format!("{waiting}; {findings}"),
                 None => waiting,
             });
             record.status = TaskStatus::AwaitingReview;
             let mut ledger = context.ledger()?;
-            ledger.store().write(|db| {
+            let note = ledger.store().write(|db| {
+                db.insert_findings(&finding::finding_task(record), &step_record.run_id, &reported)?;
                 db.save_close_task(
                     record,
                     &context.actor,
                     "proposed",
-                    &json!({ "run_id": step_record.run_id }),
-                )
+                    &json!({ "run_id": step_record.run_id, "findings": reported.len() }),
+                )?;
+                Ok(finding::findings_note(&finding::finding_views(db, record)?))
             })?;
             return Ok(TaskResult {
                 status: TaskStatus::AwaitingReview,
                 proposals,
+                note,
             });
         }
         let mut ledger = context.ledger()?;
@@ -926,8 +950,9 @@ fn run_plugin_task(
             entries_posted: (step_record.output.entries.len()) as i64,
             ..record.clone()
         };
+        let mut note = None;
         let posted = post_record(&mut ledger, &step_record, |db, outcome| {
-            let done = CloseTaskRecord {
+            let mut done = CloseTaskRecord {
                 entries_posted: outcome.entries.len() as i64,
                 // The id the run was posted under: a rerun of a step that posted no entry (only
                 // settlements) proposes the same id again and posts it with a suffix, and
@@ -937,20 +962,37 @@ fn run_plugin_task(
                 duration_ms: done.duration_ms.max(started.elapsed().as_millis() as u64),
                 ..done.clone()
             };
+            db.insert_findings(&finding::finding_task(&done), &outcome.run_id, &reported)?;
+            // Findings to explain hold the task for its preparer's sign-off.
+            note = finding::findings_note(&finding::finding_views(db, &done)?);
+            if note.is_some() {
+                done.status = TaskStatus::AwaitingSignoff;
+            }
             let details = json!({
                 "run_id": outcome.run_id,
                 "entries": outcome.entries.len(),
                 "settlements": outcome.settlements.len(),
+                "findings": reported.len(),
             });
-            db.save_close_task(&done, &context.actor, "done", &details)
+            db.save_close_task(
+                &done,
+                &context.actor,
+                if note.is_some() { "awaiting-signoff" } else { "done" },
+                &details,
+            )
         });
         match posted {
             Ok(outcome) => {
                 record.entries_posted = outcome.entries.len() as i64;
                 record.run_id = Some(outcome.run_id);
                 return Ok(TaskResult {
-                    status: TaskStatus::Done,
+                    status: if note.is_some() {
+                        TaskStatus::AwaitingSignoff
+                    } else {
+                        TaskStatus::Done
+                    },
                     proposals,
+                    note,
                 });
             }
             Err(PostError::SnapshotMoved(moved)) if attempt == 0 => {

@@ -306,6 +306,10 @@ pub struct TaskView {
     /// `proposed` (awaiting review), `posted` (done) or none.
     pub entries_are: Option<&'static str>,
     pub entries: Vec<ProposedEntryView>,
+    /// The findings of the task's last run (flux variances…) with their explanations: what
+    /// the reviewer signs off with the entries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<super::finding::FindingView>,
 }
 
 /// The task as its reader may see it: `ledger` is opened for the reader (permissions checked),
@@ -381,9 +385,13 @@ pub fn task_view(context: &CloseContext<'_>, entity: &EntityId, task_id: &str) -
             ),
             _ => (None, Vec::new(), Vec::new()),
         };
-        Ok((after, events, entries_are, entries, step_log))
+        let findings = match state.as_ref() {
+            Some(record) if record.status != TaskStatus::Stale => super::finding::finding_views(db, record)?,
+            _ => Vec::new(),
+        };
+        Ok((after, events, entries_are, entries, step_log, findings))
     })?;
-    let (after, events, entries_are, entries, step_log) = view;
+    let (after, events, entries_are, entries, step_log, findings) = view;
     let step = match &task.kind {
         TaskKind::Manual { .. } => "manual".to_owned(),
         TaskKind::Builtin(builtin) => format!("builtin:{}", builtin.name()),
@@ -416,6 +424,7 @@ pub fn task_view(context: &CloseContext<'_>, entity: &EntityId, task_id: &str) -
         step_log,
         entries_are,
         entries,
+        findings,
     })
 }
 
@@ -495,6 +504,11 @@ pub fn render_task_view(view: &TaskView) -> String {
             text.push_str(&format!("  {line}\n"));
         }
     }
+    if !view.findings.is_empty() {
+        let count = view.findings.len();
+        text.push_str(&format!("\n{count} finding{}\n", if count == 1 { "" } else { "s" }));
+        text.push_str(&findings_table(&view.findings).render());
+    }
     match view.entries_are {
         Some(what) => {
             text.push_str(&format!("\n{} {what} entries\n\n", view.entries.len()));
@@ -505,6 +519,45 @@ pub fn render_task_view(view: &TaskView) -> String {
         None => text.push_str("\nNo entries proposed or posted.\n"),
     }
     text
+}
+
+/// A task's findings for the terminal: the figures compared, where each stands, and its
+/// explanation (or, for a reopened one, the explanation given for the figures it had).
+pub fn findings_table(findings: &[super::finding::FindingView]) -> Table {
+    let mut table = Table::new(&[
+        ("account", false),
+        ("dimensions", false),
+        ("measure", false),
+        ("current", true),
+        ("baseline", true),
+        ("change", true),
+        ("threshold", false),
+        ("status", false),
+        ("explanation", false),
+    ]);
+    for view in findings {
+        let key = &view.finding.key;
+        let explanation = match (&view.explanation, &view.earlier) {
+            (Some(explanation), _) => format!("{} ({})", explanation.text, explanation.explained_by),
+            (None, Some(earlier)) => format!(
+                "was: {} ({}, for {} against {})",
+                earlier.text, earlier.explained_by, earlier.key.current, earlier.key.baseline
+            ),
+            (None, None) => String::new(),
+        };
+        table.row(vec![
+            key.account.to_string(),
+            key.dimensions.clone(),
+            key.measure.clone(),
+            crate::output::grouped(key.current),
+            crate::output::grouped(key.baseline),
+            crate::output::grouped(key.current - key.baseline),
+            view.finding.threshold.clone(),
+            view.status.as_str().to_owned(),
+            explanation,
+        ]);
+    }
+    table
 }
 
 /// Of a task's preparer and reviewer, those whose latest sign-off of it was declared with

@@ -5,7 +5,7 @@
 use super::config::{Task, TaskKind};
 use super::review::{ProposedEntryView, posted_entries};
 use super::stale::{changes_since_run, describe_changes, late_reads, mark_stale, refuse_changed_signoff};
-use super::{CloseContext, task_state};
+use super::{CloseContext, finding, task_state};
 use crate::step::{PostError, StepRecord, post_record};
 use anyhow::Context as _;
 use closebook_ledger::LedgerError;
@@ -70,7 +70,24 @@ pub fn signoff(
     );
     let user = context.actor.user.to_string();
     let record = state.unwrap_or_else(|| context.record(entity, task_id));
-    if !review && matches!(task.kind, TaskKind::Manual { .. }) && task.reviewer.as_deref() != Some(user.as_str()) {
+    // A step's findings: every one that needs it is explained for the figures of this run
+    // before anyone signs the task off, and its reviewer explained none of them.
+    if matches!(task.kind, TaskKind::Plugin { .. }) {
+        let views = store.read(|db| finding::finding_views(db, &record))?;
+        if let Some(refusal) = finding::unexplained_refusal(task_id, entity, &views) {
+            anyhow::bail!(refusal);
+        }
+        let explainers = finding::explainers(&views);
+        anyhow::ensure!(
+            !review || !explainers.contains(&user),
+            "{user} explained findings of task {task_id} of {entity}; someone else reviews it (a review checks the preparer's explanations)"
+        );
+    }
+    let prepares_a_step = matches!(task.kind, TaskKind::Plugin { .. }) && record.status == TaskStatus::AwaitingSignoff;
+    if !review
+        && (matches!(task.kind, TaskKind::Manual { .. }) || prepares_a_step)
+        && task.reviewer.as_deref() != Some(user.as_str())
+    {
         let mut preparers = task.preparers.clone();
         if !task.owner.is_empty() {
             preparers.push(task.owner.clone());
@@ -99,6 +116,14 @@ pub fn signoff(
         (TaskKind::Manual { .. }, true) => review_manual(task, &record, &user)?,
         (TaskKind::Plugin { .. }, true) if record.status == TaskStatus::AwaitingReview => {
             return review_proposal(context, &all_entities, task, record, &user, note);
+        }
+        // A step without review whose findings waited for its preparer (then its reviewer,
+        // when it has one), as a manual task does.
+        (TaskKind::Plugin { .. }, false) if record.status == TaskStatus::AwaitingSignoff => {
+            prepare(task, &record, &user, note)?
+        }
+        (TaskKind::Plugin { .. }, true) if record.status == TaskStatus::Prepared => {
+            review_manual(task, &record, &user)?
         }
         (kind, review) => anyhow::bail!(no_signoff_reason(task, kind, review, &record)),
     };
@@ -320,6 +345,15 @@ fn review_proposal(
             );
             changed_meanwhile = Some(message.clone());
             return Err(LedgerError::Invalid(message));
+        }
+        // Posted under a suffixed id (a rerun of a run that posted no entry): its findings
+        // go with it.
+        if let Some(proposed) = record.run_id.as_deref().filter(|proposed| *proposed != outcome.run_id) {
+            db.insert_findings(
+                &finding::finding_task(&record),
+                &outcome.run_id,
+                &db.findings(proposed)?,
+            )?;
         }
         let sequence = db.ledger_head(&entity)?.0;
         let done = CloseTaskRecord {

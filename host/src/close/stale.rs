@@ -220,7 +220,10 @@ pub(super) fn mark_stale_if_holding_figures(
     let Some(state) = db.close_task(&context.config.name, entity, &context.period, task_id)? else {
         return Ok(false);
     };
-    if !state.status.holds_figures() {
+    // A step waiting for its preparer's sign-off (findings to explain) holds what it ran on;
+    // a manual task waiting for one (no run) does not.
+    let step_awaiting_signoff = state.status == TaskStatus::AwaitingSignoff && state.run_id.is_some();
+    if !state.status.holds_figures() && !step_awaiting_signoff {
         return Ok(false);
     }
     let undone = CloseTaskRecord {
@@ -486,7 +489,14 @@ pub(super) fn mark_stale_reads(
             let Some(state) = db.close_task(&context.config.name, entity, &context.period, &task.id)? else {
                 continue;
             };
-            if !matches!(state.status, TaskStatus::Done | TaskStatus::AwaitingReview) {
+            // A step holds what it read while its proposal waits, once it posted, and while
+            // its findings wait for their preparer and reviewer.
+            let step_waits_for_signoff = matches!(task.kind, TaskKind::Plugin { .. })
+                && matches!(
+                    state.status,
+                    TaskStatus::AwaitingSignoff | TaskStatus::Prepared | TaskStatus::SignedOff
+                );
+            if !matches!(state.status, TaskStatus::Done | TaskStatus::AwaitingReview) && !step_waits_for_signoff {
                 continue;
             }
             let (message, details, cause) = if let Some(message) = period_status_changed(db, context, task, &state)? {

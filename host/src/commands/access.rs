@@ -74,6 +74,7 @@ pub fn needs(command: &Command) -> Vec<Need> {
         // close engine checks it.
         Command::Close(CloseCommand::Signoff { entity, .. }) => vec![one(LedgerRead, entity)],
         Command::Close(CloseCommand::Show { entity, .. }) => vec![one(LedgerRead, entity)],
+        Command::Close(CloseCommand::Explain { entity, .. }) => vec![one(ClosePrepare, entity)],
         Command::Close(CloseCommand::Status { .. } | CloseCommand::History { .. }) => {
             vec![Need::CloseEntities(LedgerRead)]
         }

@@ -3,6 +3,7 @@
 use super::Context;
 use crate::cli::{CloseCommand, Format, FormatArg};
 use crate::close::config::CloseConfig;
+use crate::close::finding::{ExplainTarget, explain};
 use crate::close::review::{entries_table, readable_task_view, render_task_view};
 use crate::close::{CloseContext, CloseProgress, ShownStatus, TaskOutcome, board, dry_run_copy, run_close, signoff};
 use crate::diagnostics::Progress;
@@ -82,6 +83,32 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                 text.push_str(&entries_table(&signed.posted).render());
             }
             print(&text)
+        }
+        CloseCommand::Explain {
+            config,
+            period,
+            entity,
+            task,
+            account,
+            dimensions,
+            measure,
+            text,
+        } => {
+            let close = CloseConfig::load(&config)?;
+            let close_context = close_context(context, &close, &period, &[]);
+            checked(context, &close_context)?;
+            let target = ExplainTarget {
+                account: &account,
+                dimensions: &dimensions,
+                measure: measure.as_deref(),
+            };
+            let explained = explain(&close_context, &EntityId::new(entity.clone()), &task, &target, &text)
+                .with_context(|| format!("explaining a finding of task {task} of {entity} for {period}"))?;
+            let mut lines = String::new();
+            for line in explained {
+                lines.push_str(&format!("{line} (by {})\n", context.actor.describe()));
+            }
+            print(&lines)
         }
         CloseCommand::Show {
             config,

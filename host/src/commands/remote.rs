@@ -81,6 +81,7 @@ pub fn run(server: &str, command: Command) -> anyhow::Result<()> {
         | Command::Close(
             CloseCommand::Run { .. }
             | CloseCommand::Signoff { .. }
+            | CloseCommand::Explain { .. }
             | CloseCommand::Show { .. }
             | CloseCommand::Status { .. }
             | CloseCommand::History { .. },
@@ -96,7 +97,7 @@ pub fn run(server: &str, command: Command) -> anyhow::Result<()> {
             }
         }
         _ => anyhow::bail!(
-            "this command runs only on a local ledger file: leave out --server (or unset CLOSEBOOK_SERVER); with --server, closebook runs import journals, report, period, journal, settle, reconcile, year-end reverse|history and close run|signoff|status|show|history"
+            "this command runs only on a local ledger file: leave out --server (or unset CLOSEBOOK_SERVER); with --server, closebook runs import journals, report, period, journal, settle, reconcile, year-end reverse|history and close run|signoff|explain|status|show|history"
         ),
     }
 }

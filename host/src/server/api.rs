@@ -613,6 +613,7 @@ fn runs_remotely(command: &crate::cli::Command) -> bool {
         Command::Close(
             CloseCommand::Run { .. }
             | CloseCommand::Signoff { .. }
+            | CloseCommand::Explain { .. }
             | CloseCommand::Show { .. }
             | CloseCommand::Status { .. }
             | CloseCommand::History { .. },
@@ -632,7 +633,7 @@ async fn cli(State(state): State<SharedState>, caller: Caller, Json(request): Js
     let mut command = parsed.command;
     if !runs_remotely(&command) {
         return Err(ServerError::bad_request(
-            "the server runs report, period, journal, settle, reconcile (but import-statement, attach and evidence), year-end reverse|history and close run|signoff|status|show|history for a remote command line; run other commands where the ledger is",
+            "the server runs report, period, journal, settle, reconcile (but import-statement, attach and evidence), year-end reverse|history and close run|signoff|explain|status|show|history for a remote command line; run other commands where the ledger is",
         )
         .into());
     }
@@ -643,6 +644,7 @@ async fn cli(State(state): State<SharedState>, caller: Caller, Json(request): Js
         let (config, period) = match close_command {
             CloseCommand::Run { config, period, .. }
             | CloseCommand::Signoff { config, period, .. }
+            | CloseCommand::Explain { config, period, .. }
             | CloseCommand::Show { config, period, .. }
             | CloseCommand::Status { config, period, .. } => (config, Some(period.clone())),
             CloseCommand::History { config, .. } => (config, None),

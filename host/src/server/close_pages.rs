@@ -5,8 +5,10 @@ use super::auth::{self, Caller};
 use super::pages::{CsrfForm, layout, nonblank};
 use super::{ServerError, SharedState};
 use crate::close::board::{Board, BoardRow, readable_board};
+use crate::close::finding::{EXPLANATION_CHARS_MAX, ExplainTarget, FindingView, explain};
 use crate::close::review::{ProposedEntryView, TaskView, readable_task_view};
 use crate::close::signoff;
+use crate::output::grouped;
 use axum::Form;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -25,6 +27,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/closes/{close}/{period}/run", post(run_form))
         .route("/closes/{close}/{period}/{entity}/{task}", get(task_page))
         .route("/closes/{close}/{period}/{entity}/{task}/signoff", post(signoff_form))
+        .route("/closes/{close}/{period}/{entity}/{task}/explain", post(explain_form))
 }
 
 #[derive(Deserialize, Default)]
@@ -254,6 +257,7 @@ async fn task_page(
         auth::percent_encode(&entity),
         auth::percent_encode(&task)
     );
+    let explain_action = action.replace("/signoff", "/explain");
     let board = format!(
         "/closes/{}/{}",
         auth::percent_encode(&close),
@@ -266,6 +270,10 @@ async fn task_page(
         @if !view.step_log.is_empty() {
             h2 { "Step log" }
             pre { @for line in &view.step_log { (line) "\n" } }
+        }
+        @if !view.findings.is_empty() {
+            h2 { "Findings (" (view.findings.len()) ")" }
+            (findings_table(&view.findings, may_prepare.then_some((caller.csrf(), explain_action.as_str()))))
         }
         @if let Some(entries_are) = view.entries_are {
             h2 { "Entries " (entries_are) " (" (view.entries.len()) ")" }
@@ -322,6 +330,53 @@ fn task_summary(view: &TaskView) -> Markup {
                     @for (dependency, status) in &view.after { (dependency) " (" (status.as_str()) ")" br; }
                 } }
                 @if let Some(message) = &view.message { tr { th { "Message" } td { (message) } } }
+            }
+        }
+    }
+}
+
+/// The task's findings with their explanations: what the reviewer signs off with the entries.
+/// With `explain` (the caller's CSRF token and the form's address, for a preparer), each
+/// finding that waits for an explanation has a form to give it.
+fn findings_table(findings: &[FindingView], explain: Option<(&str, &str)>) -> Markup {
+    html! {
+        table.findings {
+            thead { tr { th { "Account" } th { "Dimensions" } th { "Measure" } th { "Current" } th { "Baseline" } th { "Change" } th { "Threshold" } th { "Status" } th { "Explanation" } } }
+            tbody {
+                @for view in findings {
+                    @let key = &view.finding.key;
+                    tr {
+                        td { (key.account) }
+                        td { (key.dimensions) }
+                        td { (key.measure) }
+                        td.num { (grouped(key.current)) }
+                        td.num { (grouped(key.baseline)) }
+                        td.num { (grouped(key.current - key.baseline)) }
+                        td { (view.finding.threshold) }
+                        td class=(status_class(view.status.as_str())) { (view.status.as_str()) }
+                        td {
+                            @if let Some(explanation) = &view.explanation {
+                                (explanation.text) " " span.muted { "(" (explanation.explained_by) ", " (explanation.explained_at) ")" }
+                            } @else if let Some(earlier) = &view.earlier {
+                                span.muted { "explained for " (grouped(earlier.key.current)) " against " (grouped(earlier.key.baseline)) ": " }
+                                (earlier.text) " " span.muted { "(" (earlier.explained_by) ")" }
+                            }
+                            @if let Some((csrf, action)) = &explain {
+                                @if view.status.blocks_signoff(&view.finding) {
+                                    form method="post" action=(action) {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        input type="hidden" name="account" value=(key.account);
+                                        input type="hidden" name="dimensions" value=(key.dimensions);
+                                        input type="hidden" name="measure" value=(key.measure);
+                                        label { "Why it moved " input name="text" size="50" maxlength=(EXPLANATION_CHARS_MAX) required; }
+                                        " " button type="submit" { "Explain" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    tr { td {} td colspan="8" .muted { (view.finding.message) } }
+                }
             }
         }
     }
@@ -386,13 +441,60 @@ async fn signoff_form(
             Ok(signed.summary)
         })
         .await?;
-    Ok(Redirect::to(&format!(
+    Ok(back_to_task((&close, &period, &entity, &task), &summary))
+}
+
+#[derive(Deserialize)]
+struct ExplainForm {
+    csrf: String,
+    account: String,
+    /// The finding's dimension values as canonical text (`department=300;region=EU`).
+    #[serde(default)]
+    dimensions: String,
+    measure: String,
+    text: String,
+}
+
+/// `POST …/explain`: the preparer's explanation of a finding, as `closebook close explain`.
+async fn explain_form(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path((close, period, entity, task)): Path<(String, String, String, String)>,
+    Form(form): Form<ExplainForm>,
+) -> Result<Response, ServerError> {
+    caller.check_csrf(&form.csrf)?;
+    state.close(&close)?;
+    let (close_name, period_name, entity_id, task_id) = (close.clone(), period.clone(), entity.clone(), task.clone());
+    let summary = state
+        .with_ledger(&caller.actor, move |ledger, state| {
+            let entity = EntityId::new(entity_id);
+            let context = state.task_context(ledger, &close_name, &period_name, &entity)?;
+            let dimensions: Vec<String> = form
+                .dimensions
+                .split(';')
+                .filter(|pair| !pair.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let target = ExplainTarget {
+                account: &form.account,
+                dimensions: &dimensions,
+                measure: Some(&form.measure),
+            };
+            Ok(explain(&context, &entity, &task_id, &target, &form.text)?.join("; "))
+        })
+        .await?;
+    Ok(back_to_task((&close, &period, &entity, &task), &summary))
+}
+
+/// Back to the task's page, saying what was done.
+fn back_to_task((close, period, entity, task): (&str, &str, &str, &str), done: &str) -> Response {
+    Redirect::to(&format!(
         "/closes/{}/{}/{}/{}?done={}",
-        auth::percent_encode(&close),
-        auth::percent_encode(&period),
-        auth::percent_encode(&entity),
-        auth::percent_encode(&task),
-        auth::percent_encode(&summary)
+        auth::percent_encode(close),
+        auth::percent_encode(period),
+        auth::percent_encode(entity),
+        auth::percent_encode(task),
+        auth::percent_encode(done)
     ))
-    .into_response())
+    .into_response()
 }

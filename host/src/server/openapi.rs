@@ -262,7 +262,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/api/v1/cli",
-        summary: "Run a command of the remote command line (closebook --server): report, period, journal, settle, year-end reverse|history, close run|signoff|status|show|history; answers what it printed (stdout) and its error",
+        summary: "Run a command of the remote command line (closebook --server): report, period, journal, settle, year-end reverse|history, close run|signoff|explain|status|show|history; answers what it printed (stdout) and its error",
         query: &[],
         body: Some(&[(
             "args",

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use closebook_plugin_sdk::rust_decimal::Decimal;
 use closebook_plugin_sdk::serde_json::Value;
-use closebook_plugin_sdk::wire::deserialize_decimal;
+use closebook_plugin_sdk::wire::{deserialize_decimal, deserialize_optional_decimal};
 use closebook_plugin_sdk::{AccountFilter, AccountNumber, CurrencyCode, PeriodName, Remainder, StepError};
 use serde::Deserialize;
 
@@ -372,15 +372,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// Reads an optional decimal written as a JSON string, refusing numbers as
-/// [`deserialize_decimal`] does.
-fn deserialize_optional_decimal<'de, D>(deserializer: D) -> Result<Option<Decimal>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    deserialize_decimal(deserializer).map(Some)
 }
 
 /// The configuration schema's text: one JSON file that the Rust, Python and JavaScript

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use closebook_plugin_sdk::rust_decimal::Decimal;
 use closebook_plugin_sdk::serde_json::{Value, json};
-use closebook_plugin_sdk::wire::{DECIMAL_PATTERN, deserialize_decimal};
+use closebook_plugin_sdk::wire::{DECIMAL_PATTERN, deserialize_decimal, deserialize_optional_decimal};
 use closebook_plugin_sdk::{AccountNumber, DimensionInfo, EntityId, StepError};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// The most member entities one consolidation may have: each costs a balance query per period
 /// of the year.
@@ -77,13 +77,6 @@ fn average_rate_type() -> String {
 
 fn historical_rate_type() -> String {
     "historical".to_owned()
-}
-
-fn deserialize_optional_decimal<'de, D>(deserializer: D) -> Result<Option<Decimal>, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    deserialize_decimal(deserializer).map(Some)
 }
 
 impl Config {

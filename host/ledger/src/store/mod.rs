@@ -26,6 +26,7 @@ mod dimension;
 mod draft;
 mod entity;
 mod entry;
+mod finding;
 mod identity;
 mod line;
 mod period;
@@ -50,6 +51,7 @@ pub use close_task::{CloseTaskRecord, TaskEvent};
 pub use credential::{ApiToken, WebSession};
 pub use draft::{Draft, ExistingKey};
 pub use entry::LaterEntry;
+pub use finding::{FindingExplanation, FindingKey, FindingRecord, FindingTask};
 pub use line::LineRecord;
 pub use posting::{PostingBatch, PostingStatements, StagedEntry, Stager};
 pub use reconcile::{

@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_12,
     MIGRATION_13,
     MIGRATION_14,
+    MIGRATION_15,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -627,4 +628,49 @@ CREATE TRIGGER reconciliation_signoffs_no_delete BEFORE DELETE ON reconciliation
 /// Reconciling items a close step proposed (interface 0.2) record the run that proposed them.
 const MIGRATION_14: &str = r#"
 ALTER TABLE reconciling_items ADD COLUMN run_id TEXT;
+"#;
+
+/// Findings of close steps (interface 0.2: flux variances and the like), kept per run, and the
+/// preparers' explanations of them, each bound to the figures it explains: a rerun that finds
+/// the same figures finds them explained, one that finds others (a late journal) does not.
+const MIGRATION_15: &str = r#"
+CREATE TABLE close_findings (
+    run_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    close_name TEXT NOT NULL,
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    period TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    dimensions TEXT NOT NULL,
+    measure TEXT NOT NULL,
+    current TEXT NOT NULL,
+    baseline TEXT NOT NULL,
+    threshold TEXT NOT NULL,
+    explanation_required INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (run_id, position)
+);
+CREATE TABLE close_finding_explanations (
+    id INTEGER PRIMARY KEY,
+    close_name TEXT NOT NULL,
+    entity_id TEXT NOT NULL REFERENCES entities(id),
+    period TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    dimensions TEXT NOT NULL,
+    measure TEXT NOT NULL,
+    current TEXT NOT NULL,
+    baseline TEXT NOT NULL,
+    text TEXT NOT NULL,
+    explained_by TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    explained_at TEXT NOT NULL,
+    run_id TEXT NOT NULL
+);
+CREATE INDEX close_finding_explanations_by_task ON close_finding_explanations (close_name, entity_id, period, task_id, id);
+CREATE TRIGGER close_findings_no_update BEFORE UPDATE ON close_findings BEGIN SELECT RAISE(ABORT, 'close findings are append-only'); END;
+CREATE TRIGGER close_findings_no_delete BEFORE DELETE ON close_findings BEGIN SELECT RAISE(ABORT, 'close findings are append-only'); END;
+CREATE TRIGGER close_finding_explanations_no_update BEFORE UPDATE ON close_finding_explanations BEGIN SELECT RAISE(ABORT, 'finding explanations are append-only'); END;
+CREATE TRIGGER close_finding_explanations_no_delete BEFORE DELETE ON close_finding_explanations BEGIN SELECT RAISE(ABORT, 'finding explanations are append-only'); END;
 "#;

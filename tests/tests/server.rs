@@ -1172,3 +1172,76 @@ fn an_oversized_upload_is_refused_at_the_named_limit_and_hostile_names_are_escap
     );
     assert_eq!(ledger.entry_count("ACME-US"), before);
 }
+
+#[test]
+fn a_flux_review_in_the_workspace_shows_findings_takes_explanations_and_escapes_them() {
+    // February's utilities (6200) fell from January's 1,200.00 accrual to 32.96: flagged at
+    // 1,000.00 and 10 %. bob explains it in the browser (with markup in the text, shown as
+    // text), alice may not explain it, sees the explanation through the API and reviews.
+    use sha2::{Digest, Sha256};
+    let ledger = demo_ledger();
+    let wasm = closebook_tests::plugin_wasm("flux");
+    let hash = hex::encode(Sha256::digest(std::fs::read(&wasm).unwrap()));
+    let demo = std::fs::read_to_string(closebook_tests::demo_dir().join("flux.toml")).unwrap();
+    let start = demo.find("sha256 = \"").unwrap() + 10;
+    let mut text = demo.replace(
+        "../../target/wasm32-wasip2/release/flux.wasm",
+        &wasm.display().to_string(),
+    );
+    let start = start + text.len() - demo.len();
+    text.replace_range(start..start + 64, &hash);
+    let config = ledger.write("flux.toml", &text);
+    let bob = create_token(&ledger, "bob", "closing");
+    let alice = create_token(&ledger, "alice", "reviewing");
+    let server = Server::start(&ledger, &[&config], &[]);
+    let api = server.url("/api/v1/closes/acme-flux-review/2026-02");
+    let (status, run) = post_json(&format!("{api}/run"), &bob, &json!({}));
+    assert_eq!(status, 200, "{run}");
+
+    let mut browser = Browser::new();
+    browser.sign_in(&server, "bob", BOB_PASSWORD);
+    let task = server.url("/closes/acme-flux-review/2026-02/ACME-US/flux");
+    let (status, page, _) = browser.get(&task);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Findings (1)") && page.contains("6200") && page.contains("unexplained"),
+        "{page}"
+    );
+    assert!(
+        page.contains("/closes/acme-flux-review/2026-02/ACME-US/flux/explain"),
+        "{page}"
+    );
+    let token = csrf(&page);
+    let hostile = "accrual reversed <script>alert(4)</script>";
+    let (status, _, location) = browser.post(
+        &format!("{task}/explain"),
+        &[
+            ("csrf", &token),
+            ("account", "6200"),
+            ("dimensions", ""),
+            ("measure", "movement vs prior period"),
+            ("text", hostile),
+        ],
+    );
+    assert_eq!(status, 303, "{location:?}");
+    let (_, page, _) = browser.get(&task);
+    assert!(
+        page.contains("accrual reversed &lt;script&gt;alert(4)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>alert(4)"), "{page}");
+    assert!(page.contains("explained"), "{page}");
+
+    let explain = json!({ "entity": "ACME-US", "task": "flux", "account": "6200", "text": "fine" });
+    let (status, body) = post_json(&format!("{api}/explain"), &alice, &explain);
+    assert!(status >= 400, "{body}");
+    assert!(body.to_string().contains("alice reviews task flux"), "{body}");
+    let (status, view) = get(&format!("{api}/tasks/ACME-US/flux"), &alice);
+    assert_eq!(status, 200, "{view}");
+    let view = json(&view);
+    assert_eq!(view["findings"][0]["status"], "explained");
+    assert_eq!(view["findings"][0]["explanation"]["text"], hostile);
+    let review = json!({ "entity": "ACME-US", "task": "flux", "review": true });
+    let (status, body) = post_json(&format!("{api}/signoff"), &alice, &review);
+    assert_eq!(status, 200, "{body}");
+}

@@ -71,6 +71,7 @@ pub fn api_routes() -> ApiRoutes {
     .get("/api/v1/closes/{close}/{period}/status", close_status)
     .get("/api/v1/closes/{close}/{period}/tasks/{entity}/{task}", close_task)
     .post("/api/v1/closes/{close}/{period}/signoff", close_signoff)
+    .post("/api/v1/closes/{close}/{period}/explain", close_explain)
     .post("/api/v1/closes/{close}/{period}/run", close_run)
     .get("/api/v1/audit", audit)
     .post("/api/v1/cli", cli)
@@ -510,6 +511,42 @@ async fn close_signoff(
         })
         .await?;
     Ok(Json(json!({ "summary": signed.summary, "posted": signed.posted })))
+}
+
+#[derive(Deserialize)]
+struct ExplainRequest {
+    entity: String,
+    task: String,
+    account: String,
+    /// `NAME=VALUE` pairs picking the finding of these dimension values.
+    #[serde(default)]
+    dimensions: Vec<String>,
+    /// The finding's measure, when the account has several.
+    measure: Option<String>,
+    text: String,
+}
+
+/// `POST …/explain`: the preparer's explanation of a task's findings, as `close explain`.
+async fn close_explain(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path((close, period)): Path<(String, String)>,
+    Json(request): Json<ExplainRequest>,
+) -> ApiResult {
+    state.close(&close)?;
+    let explained = state
+        .with_ledger(&caller.actor, move |ledger, state| {
+            let entity = EntityId::new(request.entity.clone());
+            let context = state.task_context(ledger, &close, &period, &entity)?;
+            let target = crate::close::finding::ExplainTarget {
+                account: &request.account,
+                dimensions: &request.dimensions,
+                measure: request.measure.as_deref(),
+            };
+            crate::close::finding::explain(&context, &entity, &request.task, &target, &request.text)
+        })
+        .await?;
+    Ok(Json(json!({ "explained": explained })))
 }
 
 #[derive(Deserialize, Default)]

@@ -211,7 +211,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get",
         path: "/api/v1/closes/{close}/{period}/tasks/{entity}/{task}",
-        summary: "One task as its reviewer sees it: dependencies, step log, entries, history",
+        summary: "One task as its reviewer sees it: dependencies, step log, findings with their explanations, entries, history",
         query: &[],
         body: None,
         permission: "ledger.read",
@@ -228,6 +228,31 @@ pub const OPERATIONS: &[Operation] = &[
             ("note", "string", false, "A note kept with the sign-off"),
         ]),
         permission: "close.prepare or close.review",
+    },
+    Operation {
+        method: "post",
+        path: "/api/v1/closes/{close}/{period}/explain",
+        summary: "Explain a task's finding (a flux variance) for the figures of its last run; a sign-off waits until every finding that needs one is explained",
+        query: &[],
+        body: Some(&[
+            ("entity", "string", true, "The entity"),
+            ("task", "string", true, "The task id"),
+            ("account", "string", true, "The finding's account"),
+            (
+                "dimensions",
+                "array",
+                false,
+                "NAME=VALUE pairs picking the finding of these dimension values",
+            ),
+            (
+                "measure",
+                "string",
+                false,
+                "The finding's measure, when the account has several",
+            ),
+            ("text", "string", true, "Why the figure moved"),
+        ]),
+        permission: "close.prepare",
     },
     Operation {
         method: "post",

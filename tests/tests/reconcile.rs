@@ -1099,3 +1099,72 @@ fn the_other_reconciliation_refusals_name_the_fix_and_write_nothing() {
     );
     assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
 }
+
+#[test]
+fn bank_match_as_a_reviewed_close_task_shows_its_items_before_they_are_recorded() {
+    // A reviewer approves what they can see: bank-match run by the close with `review = true`
+    // records January's outstanding rent cheque (−4,500.00) only when alice reviews it, and
+    // `close show` lists the item first.
+    use sha2::{Digest, Sha256};
+    let ledger = Ledger::with_demo_journals();
+    let january = closebook_tests::demo_dir()
+        .join("bank-us-2026-01.csv")
+        .display()
+        .to_string();
+    reconcile(
+        &ledger,
+        "bob",
+        &["import-statement"],
+        "2026-01",
+        &["--opening", "250000.00", "--closing", "245000.00", &january],
+    )
+    .success();
+    let wasm = closebook_tests::plugin_wasm("bank_match");
+    let hash = hex::encode(Sha256::digest(std::fs::read(&wasm).unwrap()));
+    let config = ledger.write(
+        "bank.toml",
+        &format!(
+            r#"[close]
+name = "bank"
+entities = ["ACME-US"]
+[plugins]
+bank-match = {{ path = "{}", sha256 = "{hash}" }}
+[[task]]
+id = "bank-match"
+name = "Match the bank statement"
+owner = "bob"
+reviewer = "alice"
+step = "plugin:bank-match"
+review = true
+config = {{ account = "1000" }}
+"#,
+            wasm.display()
+        ),
+    );
+    let close = |user: &str, command: &str, rest: &[&str]| {
+        let mut arguments = vec!["close", command, "--config", &config, "--period", "2026-01"];
+        if command != "run" {
+            arguments.extend(["--entity", "ACME-US", "--task", "bank-match"]);
+        }
+        arguments.extend(rest);
+        ledger.run_as(user, &arguments)
+    };
+    close("bob", "run", &[]).success();
+    let view = close("alice", "show", &["--format", "json"]).success().json();
+    assert_eq!(view["status"], "awaiting-review");
+    assert_eq!(view["proposed_items"][0]["amount"], "-4500.00", "{view}");
+    assert_eq!(view["proposed_items"][0]["account"], "1000");
+    let table = close("alice", "show", &[]).success().stdout;
+    assert!(
+        table.contains("1 proposed reconciling items, 0 clearings") && table.contains("US-GL-002 January rent"),
+        "{table}"
+    );
+    assert_eq!(
+        count(&ledger, "reconciling_items"),
+        0,
+        "nothing is recorded before the review"
+    );
+    close("alice", "signoff", &["--review"]).success();
+    assert_eq!(count(&ledger, "reconciling_items"), 1);
+    assert_eq!(show(&ledger, "2026-01")["unexplained"], "0.00");
+}

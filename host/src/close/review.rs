@@ -13,6 +13,7 @@ use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::ids::{AccountNumber, EntityId};
 use closebook_ledger::journal::PostedEntry;
 use closebook_ledger::money::parse_decimal;
+use closebook_ledger::proposal::{ProposedClearing, ProposedReconcilingItem};
 use closebook_ledger::store::{CloseTaskRecord, Db, TaskEvent};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -310,6 +311,12 @@ pub struct TaskView {
     /// the reviewer signs off with the entries.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<super::finding::FindingView>,
+    /// The reconciling items and clearings a proposal awaiting review records when it posts
+    /// (interface 0.2): the reviewer approves them with the entries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub proposed_items: Vec<ProposedReconcilingItem>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub proposed_clearings: Vec<ProposedClearing>,
 }
 
 /// The task as its reader may see it: `ledger` is opened for the reader (permissions checked),
@@ -389,9 +396,19 @@ pub fn task_view(context: &CloseContext<'_>, entity: &EntityId, task_id: &str) -
             Some(record) if record.status != TaskStatus::Stale => super::finding::finding_views(db, record)?,
             _ => Vec::new(),
         };
-        Ok((after, events, entries_are, entries, step_log, findings))
+        let (proposed_items, proposed_clearings) = match &stored {
+            Some(record) => (
+                record.output.reconciling_items.clone(),
+                record.output.cleared_items.clone(),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        Ok((
+            (after, events, entries_are, entries, step_log, findings),
+            (proposed_items, proposed_clearings),
+        ))
     })?;
-    let (after, events, entries_are, entries, step_log, findings) = view;
+    let ((after, events, entries_are, entries, step_log, findings), (proposed_items, proposed_clearings)) = view;
     let step = match &task.kind {
         TaskKind::Manual { .. } => "manual".to_owned(),
         TaskKind::Builtin(builtin) => format!("builtin:{}", builtin.name()),
@@ -425,6 +442,8 @@ pub fn task_view(context: &CloseContext<'_>, entity: &EntityId, task_id: &str) -
         entries_are,
         entries,
         findings,
+        proposed_items,
+        proposed_clearings,
     })
 }
 
@@ -509,6 +528,14 @@ pub fn render_task_view(view: &TaskView) -> String {
         text.push_str(&format!("\n{count} finding{}\n", if count == 1 { "" } else { "s" }));
         text.push_str(&findings_table(&view.findings).render());
     }
+    if !view.proposed_items.is_empty() || !view.proposed_clearings.is_empty() {
+        text.push_str(&format!(
+            "\n{} proposed reconciling items, {} clearings\n",
+            view.proposed_items.len(),
+            view.proposed_clearings.len()
+        ));
+        text.push_str(&reconciliation_proposals_table(view).render());
+    }
     match view.entries_are {
         Some(what) => {
             text.push_str(&format!("\n{} {what} entries\n\n", view.entries.len()));
@@ -519,6 +546,54 @@ pub fn render_task_view(view: &TaskView) -> String {
         None => text.push_str("\nNo entries proposed or posted.\n"),
     }
     text
+}
+
+/// The reconciling items a proposal opens and the items it clears, one row each.
+pub fn reconciliation_proposals_table(view: &TaskView) -> Table {
+    let mut table = Table::new(&[
+        ("proposal", false),
+        ("entity", false),
+        ("account", false),
+        ("period", false),
+        ("amount", true),
+        ("explanation or note", false),
+        ("expected clear", false),
+        ("reference", false),
+    ]);
+    for item in &view.proposed_items {
+        let dimensions: Vec<String> = item
+            .dimensions
+            .iter()
+            .map(|dimension| format!("{}={}", dimension.name, dimension.value))
+            .collect();
+        table.row(vec![
+            "open item".to_owned(),
+            item.entity.clone(),
+            if dimensions.is_empty() {
+                item.account.clone()
+            } else {
+                format!("{} ({})", item.account, dimensions.join(";"))
+            },
+            item.period.clone(),
+            item.amount.clone(),
+            item.explanation.clone(),
+            item.expected_clear.clone(),
+            item.reference.clone(),
+        ]);
+    }
+    for clearing in &view.proposed_clearings {
+        table.row(vec![
+            format!("clear item {}", clearing.item_id),
+            clearing.entity.clone(),
+            String::new(),
+            clearing.period.clone(),
+            String::new(),
+            clearing.note.clone(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    table
 }
 
 /// A task's findings for the terminal: the figures compared, where each stands, and its
@@ -549,9 +624,9 @@ pub fn findings_table(findings: &[super::finding::FindingView]) -> Table {
             key.account.to_string(),
             key.dimensions.clone(),
             key.measure.clone(),
-            crate::output::grouped(key.current),
-            crate::output::grouped(key.baseline),
-            crate::output::grouped(key.current - key.baseline),
+            grouped(key.current),
+            grouped(key.baseline),
+            grouped(key.current - key.baseline),
             view.finding.threshold.clone(),
             view.status.as_str().to_owned(),
             explanation,

@@ -90,8 +90,9 @@ const RUST_TEMPLATE: [TemplateFile; 4] = [
 ];
 
 /// closebook's plugin interface, copied into Python and JavaScript projects (`wit/`): their
-/// build tools generate bindings from it, and there is no SDK crate to carry it.
-const INTERFACE_WIT: &str = include_str!("../../../plugin-sdk/wit/v0.1/closebook.wit");
+/// build tools generate bindings from it, and there is no SDK crate to carry it. The newest
+/// released version, as the Rust SDK's.
+const INTERFACE_WIT: &str = include_str!("../../../plugin-sdk/wit/v0.2/closebook.wit");
 
 /// The Python template (componentize-py), with the SDK's native test harness. `.gitignore` is
 /// stored as `gitignore`, as for Rust.

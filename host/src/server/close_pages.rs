@@ -275,6 +275,10 @@ async fn task_page(
             h2 { "Findings (" (view.findings.len()) ")" }
             (findings_table(&view.findings, may_prepare.then_some((caller.csrf(), explain_action.as_str()))))
         }
+        @if !view.proposed_items.is_empty() || !view.proposed_clearings.is_empty() {
+            h2 { "Reconciling items proposed (" (view.proposed_items.len()) ") and clearings (" (view.proposed_clearings.len()) ")" }
+            (crate::close::review::reconciliation_proposals_table(&view).to_html())
+        }
         @if let Some(entries_are) = view.entries_are {
             h2 { "Entries " (entries_are) " (" (view.entries.len()) ")" }
             (entries_table(&view.entries))

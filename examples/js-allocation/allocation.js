@@ -11,10 +11,12 @@
 // Money is exact: decimal.js keeps every amount as a scaled BigInt, never a Number.
 //
 // componentize-js (through `jco componentize`, see package.json) bundles this module with its
-// imports into a WebAssembly component of the `close-step` world of plugin-sdk/wit/v0.1.
+// imports into a WebAssembly component of the `close-step` world of plugin-sdk/wit/v0.2, the
+// interface the Rust step is built for. An allocation proposes no reconciling items, clearings
+// or findings: its output has them empty.
 
-import * as ledger from "closebook:plugin/ledger@0.1.0";
-import { log as writeLog } from "closebook:plugin/log@0.1.0";
+import * as ledger from "closebook:plugin/ledger@0.2.0";
+import { log as writeLog } from "closebook:plugin/log@0.2.0";
 
 // Written from plugins/allocation/config.schema.json by scripts/build-polyglot-plugins.
 import { CONFIG_SCHEMA } from "./config-schema.js";
@@ -504,7 +506,7 @@ function allocate(input) {
     }
     info(text);
     messages.push({ level: "info", text: `${text}: skipped` });
-    return { entries: [], settlements: [], messages };
+    return { entries: [], settlements: [], messages, reconcilingItems: [], clearedItems: [], findings: [] };
   }
 
   const shareWeights = weights(input, config);
@@ -575,6 +577,9 @@ function allocate(input) {
     ],
     settlements: [],
     messages,
+    reconcilingItems: [],
+    clearedItems: [],
+    findings: [],
   };
 }
 

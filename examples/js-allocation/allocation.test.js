@@ -119,6 +119,7 @@ test("rent is split fifty, thirty, twenty and posts", () => {
       ["300", "-4500.00"],
     ],
   );
+  assert.deepEqual([output.reconcilingItems, output.clearedItems, output.findings], [[], [], []]);
   ledger.postOutput(output);
   const rows = ledger.balances({
     entity: ENTITY,

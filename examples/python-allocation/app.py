@@ -13,7 +13,9 @@ configuration is parsed with `json.loads(..., parse_float=Decimal)` for the same
 the schema already asks for amounts as strings.
 
 componentize-py turns this module into a WebAssembly component of the `close-step` world of
-plugin-sdk/wit/v0.1/closebook.wit: see build.sh beside this file.
+plugin-sdk/wit/v0.2/closebook.wit (interface 0.2.0): `scripts/build-polyglot-plugins python` builds
+it. An allocation proposes no reconciling items, clearings or findings, so those lists of its
+output are empty.
 """
 
 import json
@@ -479,7 +481,9 @@ def allocate(step_input):
             )
         info(text)
         messages.append(types.Message(level=types.Level.INFO, text=f"{text}: skipped"))
-        return types.StepOutput(entries=[], settlements=[], messages=messages)
+        return types.StepOutput(
+            entries=[], settlements=[], messages=messages, reconciling_items=[], cleared_items=[], findings=[]
+        )
 
     shares_by = weights(step_input, config)
     remainder = config.get("remainder", "last")
@@ -543,7 +547,9 @@ def allocate(step_input):
     )
     info(text)
     messages.append(types.Message(level=types.Level.INFO, text=text))
-    return types.StepOutput(entries=[entry], settlements=[], messages=messages)
+    return types.StepOutput(
+        entries=[entry], settlements=[], messages=messages, reconciling_items=[], cleared_items=[], findings=[]
+    )
 
 
 class WitWorld(wit_world.WitWorld):

@@ -3,32 +3,38 @@
 // `closebook plugin new --lang javascript` writes this file beside `app.js`, so that the step's
 // unit tests run with `node --test` in a second, without building the component. It holds:
 //
-// - Stand-ins for the interfaces the component imports, `closebook:plugin/ledger@0.1.0`,
-//   `closebook:plugin/log@0.1.0` and `closebook:plugin/types@0.1.0`, served through a
-//   module-resolution hook (`node:module` `register`) so that `app.js` imports them unchanged.
+// - Stand-ins for the interfaces the component imports, `closebook:plugin/ledger@0.2.0`,
+//   `closebook:plugin/log@0.2.0` and `closebook:plugin/types@0.2.0` (interface 0.2.0, which
+//   `closebook plugin new` scaffolds; a specifier of another version is refused), served through
+//   a module-resolution hook (`node:module` `register`) so that `app.js` imports them unchanged.
 //   `loadStep` installs the hook and imports the step. Values cross as componentize-js passes
-//   them: records are objects with camelCase fields, variants `{ tag, val }`, enums strings,
-//   `option<T>` undefined or the value, u64 ids BigInts, a refused query throws a
-//   `ComponentError` whose `payload` is the `query-error`.
+//   them: functions and records' fields are camelCase (`reconcilingItems`, `expectedClear`),
+//   variants `{ tag, val }`, enums strings, `option<T>` undefined or the value, u64 ids BigInts,
+//   a refused query throws a `ComponentError` whose `payload` is the `query-error`.
 // - `TestLedger`: an in-memory ledger that answers the step's queries with the host's
 //   semantics, the same as the Rust SDK's `closebook_plugin_sdk::testing::TestLedger`: period
 //   ranges by name in calendar order, account lists, ranges (compared as text) and types,
 //   dimension filters and grouping (`"*"` keeps every dimension), balance rows in the host's
 //   order, line pages with a cursor, rates (the latest on or before the date; the opposite pair's
 //   inverted to 12 decimal places only when the pair has no rate of the type at all; never
-//   triangulated).
+//   triangulated), and a reconciliation's bank statement and reconciling items (oldest, lowest
+//   id, first).
 // - Fixture builders: currencies, dimensions, an entity and its accounts, the periods of a fiscal
-//   year, rates, and posted entries (`entry`, `line`), which must balance.
+//   year, rates, posted entries (`entry`, `line`), which must balance, and a reconciliation's
+//   imported bank statement (`addStatement`, whose lines must add up) and open items
+//   (`addOpenItem`).
 // - `TestLedger.describe` and `TestLedger.runStep`, which call the step's exports as the
 //   component would and check what crosses the boundary: the records' field types, and that
-//   every amount and date is one the host accepts.
+//   every amount, date and id is one the host accepts (in the entries, settlements, reconciling
+//   items, clearings and findings alike).
 //
 // Setup methods throw `FixtureError` on an inconsistent fixture (an unknown account, an entry that
 // does not balance): a broken fixture is a bug in the test. Queries throw `ComponentError` as the
 // host's refusals do.
 //
 // What only the host does: validate the configuration against the step's JSON Schema, check
-// period status and entity access on the proposals, and enforce the fuel, memory, time and output
+// period status and entity access on the proposals, check reconciling items, clearings and
+// findings against the chart and the open items, and enforce the fuel, memory, time and output
 // limits. `closebook plugin run` runs the built component under all of them.
 //
 // Only Node's standard library is used (Node 20.6 or later, for `module.register`). Money is never
@@ -114,10 +120,12 @@ export class StepRefusal extends Error {
 /** The module-resolution hooks, run by Node in its loader thread: see `installHooks`. */
 async function resolve(specifier, context, nextResolve) {
   if (specifier.startsWith("closebook:")) {
-    const match = /^closebook:plugin\/(ledger|log|types)@0\.1\.0$/.exec(specifier);
+    // Interface 0.2.0 only: a step built for it imports these specifiers, and the harness checks
+    // its output as 0.2.0's (`reconcilingItems`, `clearedItems` and `findings` are required).
+    const match = /^closebook:plugin\/(ledger|log|types)@0\.2\.0$/.exec(specifier);
     if (match === null) {
       throw new Error(
-        `closebook-testing stands in for closebook:plugin/ledger, log and types at version 0.1.0, not ${specifier}`,
+        `closebook-testing stands in for closebook:plugin/ledger, log and types at version 0.2.0, not ${specifier}: import "closebook:plugin/ledger@0.2.0", "closebook:plugin/log@0.2.0" and "closebook:plugin/types@0.2.0"`,
       );
     }
     return { url: `closebook-testing:${match[1]}`, shortCircuit: true };
@@ -136,7 +144,7 @@ async function load(url, context, nextLoad) {
 const STAND_IN_SOURCES = {
   ledger:
     `const { ledger } = globalThis[Symbol.for(${JSON.stringify(Symbol.keyFor(STAND_INS_KEY))})];\n` +
-    "export const { entity, currencies, accounts, dimensions, periods, balances, lines, rate } = ledger;\n",
+    "export const { entity, currencies, accounts, dimensions, periods, balances, lines, rate, statement, reconcilingItems } = ledger;\n",
   log:
     `const { log: logInterface } = globalThis[Symbol.for(${JSON.stringify(Symbol.keyFor(STAND_INS_KEY))})];\n` +
     "export const { log } = logInterface;\n",
@@ -558,8 +566,57 @@ const WIT_TYPES = {
     record: { entity: "string", period: "periodInfo", entities: list("entityAccess"), asOf: "date", config: "string" },
   },
   stepInfo: { record: { name: "string", version: "string", summary: "string", configSchema: "string" } },
+  statementQuery: { record: { entity: "string", account: "string", period: "string", dimensions: list("dimension") } },
+  statementLine: {
+    record: { lineNo: "u32", date: "date", amount: "decimal", reference: "string", description: "string" },
+  },
+  bankStatement: { record: { source: "string", opening: "decimal", closing: "decimal", lines: list("statementLine") } },
+  proposedReconcilingItem: {
+    record: {
+      entity: "string",
+      account: "string",
+      dimensions: list("dimension"),
+      period: "string",
+      amount: "decimal",
+      explanation: "string",
+      expectedClear: "date",
+      reference: "string",
+    },
+  },
+  openItem: {
+    record: {
+      id: "u64",
+      period: "string",
+      cleared: "bool",
+      amount: "decimal",
+      explanation: "string",
+      expectedClear: "date",
+      reference: "string",
+    },
+  },
+  proposedClearing: { record: { entity: "string", itemId: "u64", period: "string", note: "string" } },
+  finding: {
+    record: {
+      entity: "string",
+      account: "string",
+      dimensions: list("dimension"),
+      measure: "string",
+      current: "decimal",
+      baseline: "decimal",
+      threshold: "string",
+      explanationRequired: "bool",
+      message: "string",
+    },
+  },
   stepOutput: {
-    record: { entries: list("proposedEntry"), settlements: list("proposedSettlement"), messages: list("message") },
+    record: {
+      entries: list("proposedEntry"),
+      settlements: list("proposedSettlement"),
+      messages: list("message"),
+      reconcilingItems: list("proposedReconcilingItem"),
+      clearedItems: list("proposedClearing"),
+      findings: list("finding"),
+    },
   },
   stepError: { record: { message: "string" } },
 };
@@ -707,6 +764,8 @@ globalThis[STAND_INS_KEY] = {
     balances: (query) => servingLedger().balances(query),
     lines: (query) => servingLedger().lines(query),
     rate: (from, to, rateType, on) => servingLedger().rate(from, to, rateType, on),
+    statement: (query) => servingLedger().statement(query),
+    reconcilingItems: (query) => servingLedger().reconcilingItems(query),
   },
   log: {
     log: (level, message) => servingLedger().log(level, message),
@@ -773,8 +832,8 @@ function sortedValues(map) {
  * ```
  *
  * The query methods (`entity`, `currencies`, `accounts`, `dimensions`, `periods`, `balances`,
- * `lines`, `rate`) are the WIT `ledger` interface's, with its types; the step calls them through
- * `closebook:plugin/ledger@0.1.0` while the ledger is active.
+ * `lines`, `rate`, `statement`, `reconcilingItems`) are the WIT `ledger` interface's, with its
+ * types; the step calls them through `closebook:plugin/ledger@0.2.0` while the ledger is active.
  */
 export class TestLedger {
   #currencies = new Map();
@@ -782,6 +841,10 @@ export class TestLedger {
   #entities = new Map();
   #rates = [];
   #log = [];
+  // Imported bank statements and open reconciling items, by reconciliation: a JSON key of the
+  // entity, the account, the dimension values (canonical text) and the period.
+  #statements = new Map();
+  #openItems = new Map();
   #entriesPosted = 0n;
   #linesPosted = 0n;
   #settlementsRecorded = 0n;
@@ -929,7 +992,11 @@ export class TestLedger {
     return lineIds;
   }
 
-  /** Posts every entry and records every settlement of a step's output, so that a test can run a later step on the result. */
+  /**
+   * Posts every entry and records every settlement of a step's output, so that a test can run a
+   * later step on the result. Its reconciling items, clearings and findings are not recorded (as
+   * in the Rust harness): give a later step its open items with `addOpenItem`.
+   */
   postOutput(output) {
     for (const proposed of output.entries) {
       this.post(proposed);
@@ -971,6 +1038,44 @@ export class TestLedger {
       posted.settlementId = this.#settlementsRecorded;
     }
     return this.#settlementsRecorded;
+  }
+
+  /**
+   * Imports a bank statement (a `bank-statement` record: `{ source, opening, closing, lines }`,
+   * each line `{ lineNo, date, amount, reference, description }`) for the reconciliation of
+   * `account` of `entity` in `period`, over the whole account: the `statement` query reads it
+   * back. Another statement for the same reconciliation replaces it, as the latest import wins.
+   * Opening plus the lines must be the closing balance (the host refuses such a statement).
+   */
+  addStatement(entity, account, period, statement) {
+    const key = this.#reconciliationKey(entity, account, period);
+    checkValue(statement, "bankStatement", "the statement", FixtureError);
+    const total = statement.lines.reduce((sum, statementLine) => addDecimal(sum, parseDecimal(statementLine.amount)), ZERO);
+    if (compareDecimal(addDecimal(parseDecimal(statement.opening), total), parseDecimal(statement.closing)) !== 0) {
+      throw new FixtureError(
+        `statement: opening ${statement.opening} plus the lines (${formatDecimal(total)}) is not the closing balance ${statement.closing}`,
+      );
+    }
+    this.#statements.set(key, structuredClone(statement));
+    return this;
+  }
+
+  /**
+   * Makes `item` (an `open-item` record: `{ id, period, cleared, amount, explanation,
+   * expectedClear, reference }`, `id` a BigInt or a safe integer) open in `period` in the
+   * reconciliation of `account` of `entity`, over the whole account: the `reconcilingItems`
+   * query returns it. An item carried forward from an earlier period is added to each period it
+   * is open in.
+   */
+  addOpenItem(entity, account, period, item) {
+    const key = this.#reconciliationKey(entity, account, period);
+    checkValue(item, "openItem", "the open item", FixtureError);
+    if (!this.#openItems.has(key)) {
+      this.#openItems.set(key, []);
+    }
+    // The step sees a u64 as componentize-js passes it: a BigInt.
+    this.#openItems.get(key).push({ ...structuredClone(item), id: BigInt(item.id) });
+    return this;
   }
 
   // --- Running a step ---
@@ -1068,6 +1173,14 @@ export class TestLedger {
     if (refusedRun) {
       checkValue(refusal, "stepError", "run's error");
       throw new StepRefusal(refusal);
+    }
+    if (output !== null && typeof output === "object") {
+      const missing = ["reconcilingItems", "clearedItems", "findings"].filter((field) => output[field] === undefined);
+      if (missing.length > 0) {
+        throw new BoundaryError(
+          `run's result has no ${missing.join(", ")}: interface 0.2.0's step-output requires reconcilingItems, clearedItems and findings (empty arrays when the step proposes none)`,
+        );
+      }
     }
     checkValue(output, "stepOutput", "run's result");
     return output;
@@ -1202,6 +1315,19 @@ export class TestLedger {
     return value === null ? undefined : formatDecimal(value);
   }
 
+  statement(query) {
+    checkValue(query, "statementQuery", "statement: query");
+    const statement = this.#statements.get(this.#reconciliationOf(query));
+    return statement === undefined ? undefined : structuredClone(statement);
+  }
+
+  reconcilingItems(query) {
+    checkValue(query, "statementQuery", "reconcilingItems: query");
+    const items = this.#openItems.get(this.#reconciliationOf(query)) ?? [];
+    // Oldest first, as the host orders them: by id.
+    return structuredClone(items).sort((left, right) => (left.id < right.id ? -1 : left.id > right.id ? 1 : 0));
+  }
+
   /** The WIT `log` interface: keeps the message for `logs()`. */
   log(level, message) {
     checkValue(level, "level", "log: level");
@@ -1225,6 +1351,37 @@ export class TestLedger {
       throw refused(`entity ${entity} does not exist`);
     }
     return known;
+  }
+
+  /**
+   * The key of the reconciliation of `account` of `entity` in `period`, over the whole account,
+   * for a fixture: the entity, the account and the period must exist.
+   */
+  #reconciliationKey(entity, account, period) {
+    const known = this.#entityForSetup(entity);
+    if (!known.accounts.has(account)) {
+      throw new FixtureError(`account ${account} does not exist in entity ${entity}`);
+    }
+    if (!known.periods.some((candidate) => candidate.name === period)) {
+      throw new FixtureError(`period ${period} does not exist in entity ${entity}`);
+    }
+    return JSON.stringify([entity, account, "", period]);
+  }
+
+  /**
+   * The reconciliation a statement or reconcilingItems query names, refused as the host refuses
+   * an unknown entity, period or account.
+   */
+  #reconciliationOf(query) {
+    const known = this.#knownEntity(query.entity);
+    // The host checks the period before the account.
+    if (!known.periods.some((candidate) => candidate.name === query.period)) {
+      throw refused(`period ${query.period} does not exist in entity ${query.entity}`);
+    }
+    if (!known.accounts.has(query.account)) {
+      throw refused(`account ${query.account} is not in the chart of entity ${query.entity}`);
+    }
+    return JSON.stringify([query.entity, query.account, canonicalDimensions(query.dimensions), query.period]);
   }
 
   /** The names of the periods from `fromPeriod` to `toPeriod` inclusive, in calendar order. */

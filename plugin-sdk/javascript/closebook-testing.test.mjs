@@ -1,6 +1,7 @@
 // Tests of the JavaScript test harness, closebook-testing.mjs: the same cases as the Rust
-// harness's (plugin-sdk/src/testing/queries.rs), so the two answer every query alike, plus the
-// module-resolution hook and the boundary checks that stand in for componentize-js's. Run with
+// harness's (plugin-sdk/src/testing/queries.rs), so the two answer every query alike, plus
+// interface 0.2's reconciliation queries (a bank statement, open items), the module-resolution
+// hook (interface 0.2.0 only) and the boundary checks that stand in for componentize-js's. Run with
 // `node --test` in this folder; tests/tests/plugin_new.rs runs them, and checks the harness's
 // rates and fiscal years against the ledger's own code.
 
@@ -36,6 +37,40 @@ function balanceQuery(entity, fromPeriod, toPeriod, { accounts = { tag: "all" },
 
 function lineQuery(entity, account, fromPeriod, toPeriod, { after, limit = 500, includeSettled = true } = {}) {
   return { entity, account, fromPeriod, toPeriod, after, limit, includeSettled };
+}
+
+function statementQuery(entity, account, period, dimensions = []) {
+  return { entity, account, period, dimensions: dimensions.map(([name, value]) => ({ name, value })) };
+}
+
+/** January's statement of the bank, 1100: 10,000.00 opening, a receipt and a cheque. */
+function bankStatement(closing = "10400.00") {
+  return {
+    source: "bank-2026-01.csv",
+    opening: "10000.00",
+    closing,
+    lines: [
+      { lineNo: 2, date: "2026-01-12", amount: "700.00", reference: "DEP-1", description: "Deposit" },
+      { lineNo: 3, date: "2026-01-28", amount: "-300.00", reference: "CHQ-101", description: "Cheque 101" },
+    ],
+  };
+}
+
+function openItem(id, period, amount, { cleared = false, reference = `REF-${id}` } = {}) {
+  return { id, period, cleared, amount, explanation: `item ${id}`, expectedClear: "2026-02-15", reference };
+}
+
+/** Writes a step module into a fresh folder and loads it through the harness; `cleanup` removes the folder. */
+async function probeStep(source) {
+  const folder = mkdtempSync(join(tmpdir(), "closebook-testing-"));
+  const path = join(folder, "step.mjs");
+  writeFileSync(path, source);
+  try {
+    return { step: await loadStep(pathToFileURL(path)), cleanup: () => rmSync(folder, { recursive: true, force: true }) };
+  } catch (error) {
+    rmSync(folder, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 /** ACME (USD) with a bank, a EUR bank, receivables, sales split by department, and rent. */
@@ -277,17 +312,17 @@ test("the stand-in imports answer from the active ledger and keep the log", asyn
     writeFileSync(
       path,
       [
-        'import * as ledger from "closebook:plugin/ledger@0.1.0";',
-        'import { log } from "closebook:plugin/log@0.1.0";',
-        'import "closebook:plugin/types@0.1.0";',
+        'import * as ledger from "closebook:plugin/ledger@0.2.0";',
+        'import { log } from "closebook:plugin/log@0.2.0";',
+        'import "closebook:plugin/types@0.2.0";',
         'export function describe() { return { name: "probe", version: "0.1.0", summary: "s", configSchema: "{}" }; }',
         "export function run(input) {",
         "  const entity = ledger.entity(input.entity);",
         '  log("info", `currency ${entity.currency}`);',
         '  if (input.config === "{\\"refuse\\":true}") { throw { message: "refused on purpose" }; }',
         '  if (input.config === "{\\"query\\":true}") { ledger.entity("NOPE"); }',
-        '  if (input.config === "{\\"number\\":true}") { return { entries: [{ entity: input.entity, date: input.period.end, description: "x", lines: [{ account: "6100", dimensions: [], amount: 1 }] }], settlements: [], messages: [] }; }',
-        "  return { entries: [], settlements: [], messages: [{ level: \"info\", text: entity.name }] };",
+        '  if (input.config === "{\\"number\\":true}") { return { entries: [{ entity: input.entity, date: input.period.end, description: "x", lines: [{ account: "6100", dimensions: [], amount: 1 }] }], settlements: [], messages: [], reconcilingItems: [], clearedItems: [], findings: [] }; }',
+        "  return { entries: [], settlements: [], messages: [{ level: \"info\", text: entity.name }], reconcilingItems: [], clearedItems: [], findings: [] };",
         "}",
       ].join("\n"),
     );
@@ -321,4 +356,160 @@ test("step input reads every entity and posts into one", () => {
   const input = ledger.stepInput("ACME", "2026-02", { amount: "1.00" });
   assert.deepEqual(input.entities, [{ entity: "ACME", post: true }, { entity: "ACME-DE", post: false }]);
   assert.deepEqual([input.asOf, input.period.name, input.config], ["2026-02-28", "2026-02", '{"amount":"1.00"}']);
+});
+
+test("statements are read back per reconciliation", () => {
+  // The statement imported for 1100 in January; none for another period, account or dimension
+  // values, and a later import replaces the earlier one.
+  const ledger = fixture().addStatement("ACME", "1100", "2026-01", bankStatement());
+  assert.deepEqual(ledger.statement(statementQuery("ACME", "1100", "2026-01")), bankStatement());
+  assert.equal(ledger.statement(statementQuery("ACME", "1100", "2026-02")), undefined);
+  assert.equal(ledger.statement(statementQuery("ACME", "1150", "2026-01")), undefined);
+  assert.equal(ledger.statement(statementQuery("ACME", "1100", "2026-01", [["department", "100"]])), undefined);
+  const later = { ...bankStatement("10000.00"), source: "bank-2026-01-corrected.csv", lines: [] };
+  ledger.addStatement("ACME", "1100", "2026-01", later);
+  assert.equal(ledger.statement(statementQuery("ACME", "1100", "2026-01")).source, "bank-2026-01-corrected.csv");
+  // What the step gets is a copy: changing it leaves the ledger's statement as it was.
+  ledger.statement(statementQuery("ACME", "1100", "2026-01")).source = "changed";
+  assert.equal(ledger.statement(statementQuery("ACME", "1100", "2026-01")).source, "bank-2026-01-corrected.csv");
+});
+
+test("reconciling items come oldest first, ids as BigInts", () => {
+  // Added out of order, listed by id as the host lists them; none for another period.
+  const ledger = fixture()
+    .addOpenItem("ACME", "1100", "2026-02", openItem(7n, "2026-02", "-120.00"))
+    .addOpenItem("ACME", "1100", "2026-02", openItem(3, "2026-01", "250.00", { cleared: true }));
+  const items = ledger.reconcilingItems(statementQuery("ACME", "1100", "2026-02"));
+  assert.deepEqual(
+    items.map((item) => [item.id, item.period, item.cleared, item.amount, item.expectedClear]),
+    [
+      [3n, "2026-01", true, "250.00", "2026-02-15"],
+      [7n, "2026-02", false, "-120.00", "2026-02-15"],
+    ],
+  );
+  assert.deepEqual(ledger.reconcilingItems(statementQuery("ACME", "1100", "2026-01")), []);
+  assert.deepEqual(ledger.reconcilingItems(statementQuery("ACME", "1100", "2026-02", [["department", "100"]])), []);
+});
+
+test("reconciliation queries refuse unknown entities, periods and accounts", () => {
+  const ledger = fixture();
+  for (const query of [ledger.statement.bind(ledger), ledger.reconcilingItems.bind(ledger)]) {
+    assertRefused(() => query(statementQuery("NOPE", "1100", "2026-01")), "entity NOPE does not exist");
+    assertRefused(() => query(statementQuery("ACME", "1100", "2025-12")), "period 2025-12 does not exist in entity ACME");
+    assertRefused(() => query(statementQuery("ACME", "1999", "2026-01")), "account 1999 is not in the chart of entity ACME");
+  }
+  assert.throws(() => ledger.statement({ entity: "ACME", account: "1100", period: "2026-01" }), {
+    name: "BoundaryError",
+    message: "statement: query.dimensions is undefined, not an array",
+  });
+});
+
+test("broken statements and open items are refused", () => {
+  const ledger = fixture();
+  for (const [build, message] of [
+    [
+      () => ledger.addStatement("ACME", "1100", "2026-01", bankStatement("10400.01")),
+      "statement: opening 10000.00 plus the lines (400.00) is not the closing balance 10400.01",
+    ],
+    [() => ledger.addStatement("ACME", "1999", "2026-01", bankStatement()), "account 1999 does not exist in entity ACME"],
+    [() => ledger.addStatement("ACME", "1100", "2025-12", bankStatement()), "period 2025-12 does not exist in entity ACME"],
+    [() => ledger.addStatement("NOPE", "1100", "2026-01", bankStatement()), "entity NOPE does not exist"],
+    [
+      () => ledger.addStatement("ACME", "1100", "2026-01", { ...bankStatement(), opening: 10000 }),
+      "the statement.opening is a number (10000), not a decimal string",
+    ],
+    [
+      () => ledger.addStatement("ACME", "1100", "2026-01", { ...bankStatement(), lines: [{ ...bankStatement().lines[0], date: "2026-01-32" }] }),
+      "the statement.lines[0].date `2026-01-32` is not a date",
+    ],
+    [() => ledger.addOpenItem("ACME", "1100", "2026-01", openItem(-1, "2026-01", "5.00")), "the open item.id is a number (-1), not a u64"],
+    [() => ledger.addOpenItem("ACME", "1100", "2026-01", openItem(1, "2026-01", "5,00")), "the open item.amount `5,00` is not a decimal"],
+    [() => ledger.addOpenItem("ACME", "1999", "2026-01", openItem(1, "2026-01", "5.00")), "account 1999 does not exist in entity ACME"],
+  ]) {
+    assert.throws(build, (error) => error instanceof FixtureError && error.message.includes(message), message);
+  }
+});
+
+test("a step reads its reconciliation through the stand-in imports", async () => {
+  // `statement` and `reconcilingItems` are the names componentize-js gives the WIT's `statement`
+  // and `reconciling-items`; what the step proposes from them is checked at the boundary.
+  const { step, cleanup } = await probeStep(
+    [
+      'import { statement, reconcilingItems } from "closebook:plugin/ledger@0.2.0";',
+      "export function describe() { return { name: \"rec\", version: \"0.1.0\", summary: \"s\", configSchema: \"{}\" }; }",
+      "export function run(input) {",
+      '  const query = { entity: input.entity, account: "1100", period: input.period.name, dimensions: [] };',
+      "  const bank = statement(query);",
+      "  const items = reconcilingItems(query);",
+      "  const config = JSON.parse(input.config);",
+      "  return {",
+      "    entries: [], settlements: [], messages: [],",
+      "    reconcilingItems: bank === undefined ? [] : [{ entity: input.entity, account: \"1100\", dimensions: [], period: input.period.name,",
+      "      amount: config.amount ?? bank.closing, explanation: bank.source, expectedClear: config.expectedClear ?? input.period.end, reference: \"R\" }],",
+      "    clearedItems: items.map((item) => ({ entity: input.entity, itemId: config.itemId ?? item.id, period: input.period.name, note: typeof item.id })),",
+      "    findings: [{ entity: input.entity, account: \"1100\", dimensions: [], measure: \"balance vs prior period\",",
+      "      current: config.current ?? \"10400.00\", baseline: \"10000.00\", threshold: \">= 100.00\", explanationRequired: true, message: \"moved\" }],",
+      "  };",
+      "}",
+    ].join("\n"),
+  );
+  try {
+    const ledger = fixture()
+      .addStatement("ACME", "1100", "2026-01", bankStatement())
+      .addOpenItem("ACME", "1100", "2026-01", openItem(4, "2026-01", "-300.00"));
+    const proposed = ledger.runStep(step, ledger.stepInput("ACME", "2026-01", {}));
+    assert.deepEqual(
+      proposed.reconcilingItems.map((item) => [item.amount, item.explanation, item.expectedClear]),
+      [["10400.00", "bank-2026-01.csv", "2026-01-31"]],
+    );
+    assert.deepEqual(proposed.clearedItems, [{ entity: "ACME", itemId: 4n, period: "2026-01", note: "bigint" }]);
+    assert.equal(proposed.findings[0].explanationRequired, true);
+    assert.deepEqual(ledger.runStep(step, ledger.stepInput("ACME", "2026-02", {})).reconcilingItems, []);
+    for (const [config, message] of [
+      [{ amount: 1.5 }, "run's result.reconcilingItems[0].amount is a number (1.5), not a decimal string"],
+      [{ expectedClear: "2026-02-30" }, "run's result.reconcilingItems[0].expectedClear `2026-02-30` is not a date (YYYY-MM-DD)"],
+      [{ itemId: -4 }, "run's result.clearedItems[0].itemId is a number (-4), not a u64 (a BigInt)"],
+      [{ current: "1e3" }, "run's result.findings[0].current `1e3` is not a decimal"],
+    ]) {
+      assert.throws(
+        () => ledger.runStep(step, ledger.stepInput("ACME", "2026-01", config)),
+        (error) => error instanceof BoundaryError && error.message.startsWith(message),
+        message,
+      );
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+test("a step output of interface 0.1 is refused", async () => {
+  // 0.2's step-output requires the three new lists; an output without them names them.
+  const { step, cleanup } = await probeStep(
+    [
+      'import "closebook:plugin/types@0.2.0";',
+      "export function run() { return { entries: [], settlements: [], messages: [] }; }",
+    ].join("\n"),
+  );
+  try {
+    const ledger = fixture();
+    assert.throws(() => ledger.runStep(step, ledger.stepInput("ACME", "2026-01", {})), {
+      name: "BoundaryError",
+      message:
+        "run's result has no reconcilingItems, clearedItems, findings: interface 0.2.0's step-output requires reconcilingItems, clearedItems and findings (empty arrays when the step proposes none)",
+    });
+    assert.deepEqual(ledger.active(() => step.run()), { entries: [], settlements: [], messages: [] });
+  } finally {
+    cleanup();
+  }
+});
+
+test("the hook stands in for interface 0.2.0 only", async () => {
+  // A step importing 0.1.0 (or any other version) is refused with the version the harness serves.
+  for (const specifier of ["closebook:plugin/ledger@0.1.0", "closebook:plugin/log@0.3.0", "closebook:plugin/ledger"]) {
+    await assert.rejects(probeStep(`import * as ledger from "${specifier}";\nexport function run() {}\n`), (error) =>
+      error.message.startsWith(
+        `closebook-testing stands in for closebook:plugin/ledger, log and types at version 0.2.0, not ${specifier}: import "closebook:plugin/ledger@0.2.0"`,
+      ),
+    );
+  }
 });

@@ -6,26 +6,31 @@ tests run with `python3 -m unittest` in a second, without building the component
 - Stand-ins for the modules componentize-py generates from `wit/closebook.wit`: `wit_world`,
   `wit_world.imports.ledger`, `.log` and `.types`, and `componentize_py_types`. Importing this
   module puts them in `sys.modules`, so `app.py` imports them unchanged. The records, enums and
-  `Err` are the very classes componentize-py 0.25.1 generates for closebook:plugin@0.1.0 (their
+  `Err` are the very classes componentize-py 0.25.1 generates for closebook:plugin@0.2.0 (their
   source is below, word for word); the ledger and log functions answer from a `TestLedger`.
 - `TestLedger`: an in-memory ledger that answers the step's queries with the host's semantics,
   the same as the Rust SDK's `closebook_plugin_sdk::testing::TestLedger`: period ranges by name
   in calendar order, account lists, ranges (compared as text) and types, dimension filters and
   grouping (`"*"` keeps every dimension), balance rows in the host's order, line pages with a
   cursor, rates (the latest on or before the date; the opposite pair's inverted to 12 decimal
-  places only when the pair has no rate of the type at all; never triangulated).
+  places only when the pair has no rate of the type at all; never triangulated), and a
+  reconciliation's bank statement and open reconciling items.
 - Fixture builders: currencies, dimensions, an entity and its accounts, the periods of a fiscal
-  year, rates, and posted entries (`entry`, `line`), which must balance.
+  year, rates, posted entries (`entry`, `line`), which must balance, and a reconciliation's
+  imported bank statement (`add_statement`, whose lines must add up) and open items
+  (`add_open_item`).
 - `load_step`, `TestLedger.describe` and `TestLedger.run_step`, which call the step's `WitWorld`
   as the component would and check what crosses the boundary: the records' field types, and
-  that every amount and date is one the host accepts.
+  that every amount, date and id is one the host accepts (in the entries, settlements,
+  reconciling items, clearings and findings alike).
 
 Setup methods raise `FixtureError` on an inconsistent fixture (an unknown account, an entry that
 does not balance): a broken fixture is a bug in the test. Queries raise
 `componentize_py_types.Err(types.QueryError)` as the host's refusals do.
 
 What only the host does: validate the configuration against the step's JSON Schema, check period
-status and entity access on the proposals, and enforce the fuel, memory, time and output limits.
+status and entity access on the proposals, check reconciling items, clearings and findings against
+the chart and the open items, and enforce the fuel, memory, time and output limits.
 `closebook plugin run` runs the built component under all of them.
 
 Only the standard library is used (Python 3.11 or later, as the generated bindings need).
@@ -203,12 +208,33 @@ def _rate(from_: str, to: str, rate_type: str, on: str):
     return _serving().rate(from_, to, rate_type, on)
 
 
+def _statement(query):
+    """The bank statement imported for a reconciliation, or None when there is none."""
+    return _serving().statement(query)
+
+
+def _reconciling_items(query):
+    """The reconciling items of a reconciliation's period, oldest (lowest id) first."""
+    return _serving().reconciling_items(query)
+
+
 def _log(level, message: str):
     """Writes to the step log of the serving TestLedger (`TestLedger.logs`)."""
     _serving().log(level, message)
 
 
-_LEDGER_FUNCTIONS = (_entity, _currencies, _accounts, _dimensions, _periods, _balances, _lines, _rate)
+_LEDGER_FUNCTIONS = (
+    _entity,
+    _currencies,
+    _accounts,
+    _dimensions,
+    _periods,
+    _balances,
+    _lines,
+    _rate,
+    _statement,
+    _reconciling_items,
+)
 
 def load_step(module_name="app"):
     """Imports the step's module (by default `app`, as `componentize-py ... componentize app`
@@ -501,6 +527,17 @@ def _check_output(output):
         for position, line_id in enumerate(settlement.line_ids):
             if not 0 <= line_id <= U64_MAX:
                 raise BoundaryError(f"run's result: settlements[{index}].line_ids[{position}] {line_id} is not a u64")
+    for index, item in enumerate(output.reconciling_items):
+        where = f"run's result: reconciling_items[{index}]"
+        decimal_value(item.amount, f"{where}.amount")
+        date_text(item.expected_clear, f"{where}.expected_clear")
+    for index, clearing in enumerate(output.cleared_items):
+        if not 0 <= clearing.item_id <= U64_MAX:
+            raise BoundaryError(f"run's result: cleared_items[{index}].item_id {clearing.item_id} is not a u64")
+    for index, finding in enumerate(output.findings):
+        where = f"run's result: findings[{index}]"
+        decimal_value(finding.current, f"{where}.current")
+        decimal_value(finding.baseline, f"{where}.baseline")
 
 
 # --- Builders of the records a step and a fixture propose ---
@@ -610,8 +647,8 @@ class TestLedger:
     ```
 
     The query methods (`entity`, `currencies`, `accounts`, `dimensions`, `periods`, `balances`,
-    `lines`, `rate`) are the WIT `ledger` interface's, with its types; the step calls them
-    through `wit_world.imports.ledger` while the ledger is active.
+    `lines`, `rate`, `statement`, `reconciling_items`) are the WIT `ledger` interface's, with its
+    types; the step calls them through `wit_world.imports.ledger` while the ledger is active.
     """
 
     # Not a test case, although its name starts with Test (pytest would collect it otherwise).
@@ -623,6 +660,10 @@ class TestLedger:
         self._entities = {}
         self._rates = []
         self._log = []
+        # Imported bank statements and open reconciling items, by reconciliation: entity,
+        # account, dimension values (canonical text) and period.
+        self._statements = {}
+        self._open_items = {}
         self._entries_posted = 0
         self._lines_posted = 0
         self._settlements_recorded = 0
@@ -776,7 +817,9 @@ class TestLedger:
 
     def post_output(self, output):
         """Posts every entry and records every settlement of a step's output, so that a test
-        can run a later step on the result."""
+        can run a later step on the result. Its reconciling items, clearings and findings are
+        not recorded (as in the Rust harness): give a later step its open items with
+        `add_open_item`."""
         for proposed in output.entries:
             self.post(proposed)
         for settlement in output.settlements:
@@ -805,6 +848,49 @@ class TestLedger:
         for line_id in settlement.line_ids:
             by_id[line_id].settlement_id = self._settlements_recorded
         return self._settlements_recorded
+
+    def add_statement(self, entity, account, period, statement):
+        """Imports a bank statement (a `types.BankStatement`) for the reconciliation of `account`
+        of `entity` in `period`, over the whole account: the `statement` query reads it back.
+        Another statement for the same reconciliation replaces it, as the latest import wins.
+        Opening plus the lines must be the closing balance (the host refuses such a statement)."""
+        key = self._reconciliation_key(entity, account, period)
+        try:
+            check_value(statement, types.BankStatement, "the statement")
+        except BoundaryError as error:
+            raise FixtureError(str(error)) from None
+        opening = _fixture_decimal(statement.opening, "statement: opening")
+        closing = _fixture_decimal(statement.closing, "statement: closing")
+        total = Decimal(0)
+        for index, statement_line in enumerate(statement.lines):
+            where = f"statement line {index + 1}"
+            if not 0 <= statement_line.line_no <= U32_MAX:
+                raise FixtureError(f"{where}: line_no {statement_line.line_no} is not a u32")
+            _date_value(statement_line.date, f"{where}: date", FixtureError)
+            total += _fixture_decimal(statement_line.amount, f"{where}: amount")
+        if opening + total != closing:
+            raise FixtureError(
+                f"statement: opening {statement.opening} plus the lines ({_text(total)}) is not the closing "
+                f"balance {statement.closing}"
+            )
+        self._statements[key] = copy.deepcopy(statement)
+        return self
+
+    def add_open_item(self, entity, account, period, item):
+        """Makes `item` (a `types.OpenItem`) open in `period` in the reconciliation of `account`
+        of `entity`, over the whole account: the `reconciling_items` query returns it. An item
+        carried forward from an earlier period is added to each period it is open in."""
+        key = self._reconciliation_key(entity, account, period)
+        try:
+            check_value(item, types.OpenItem, "the open item")
+        except BoundaryError as error:
+            raise FixtureError(str(error)) from None
+        if not 0 <= item.id <= U64_MAX:
+            raise FixtureError(f"open item: id {item.id} is not a u64")
+        _fixture_decimal(item.amount, f"open item {item.id}: amount")
+        _date_value(item.expected_clear, f"open item {item.id}: expected_clear", FixtureError)
+        self._open_items.setdefault(key, []).append(copy.deepcopy(item))
+        return self
 
     # --- Running a step ---
 
@@ -985,6 +1071,16 @@ class TestLedger:
         value = self._rate(from_, to, rate_type, day)
         return None if value is None else _text(value)
 
+    def statement(self, query):
+        check_value(query, types.StatementQuery, "statement: query")
+        return copy.deepcopy(self._statements.get(self._reconciliation_of(query)))
+
+    def reconciling_items(self, query):
+        check_value(query, types.StatementQuery, "reconciling_items: query")
+        items = self._open_items.get(self._reconciliation_of(query), [])
+        # Oldest first, as the host orders them: by id.
+        return copy.deepcopy(sorted(items, key=lambda item: item.id))
+
     def log(self, level, message):
         """The WIT `log` interface: keeps the message for `logs()`."""
         check_value(level, types.Level, "log: level")
@@ -1004,6 +1100,27 @@ class TestLedger:
         if known is None:
             raise _refused(f"entity {entity} does not exist")
         return known
+
+    def _reconciliation_key(self, entity, account, period):
+        """The key of the reconciliation of `account` of `entity` in `period`, over the whole
+        account, for a fixture: the entity, the account and the period must exist."""
+        known = self._entity_for_setup(entity)
+        if account not in known.accounts:
+            raise FixtureError(f"account {account} does not exist in entity {entity}")
+        if not any(candidate.name == period for candidate in known.periods):
+            raise FixtureError(f"period {period} does not exist in entity {entity}")
+        return (entity, account, "", period)
+
+    def _reconciliation_of(self, query):
+        """The reconciliation a statement or reconciling-items query names, refused as the host
+        refuses an unknown entity, account or period."""
+        known = self._known_entity(query.entity)
+        # The host checks the period before the account.
+        if not any(candidate.name == query.period for candidate in known.periods):
+            raise _refused(f"period {query.period} does not exist in entity {query.entity}")
+        if query.account not in known.accounts:
+            raise _refused(f"account {query.account} is not in the chart of entity {query.entity}")
+        return (query.entity, query.account, _canonical_dimensions(query.dimensions), query.period)
 
     def _period_range(self, known, from_period, to_period):
         """The names of the periods from `from_period` to `to_period` inclusive, in calendar order."""
@@ -1172,10 +1289,10 @@ def _world(step):
 
 # --- The generated bindings ---
 
-# The bindings componentize-py 0.25.1 generates for closebook:plugin@0.1.0, word for word
-# (`componentize-py -d wit -w close-step bindings OUT`), by their path in OUT. The closebook
-# repository's tests compare them with a fresh generation. The generated `ledger.py` and `log.py`
-# only raise NotImplementedError, so the harness writes its own.
+# The bindings componentize-py 0.25.1 generates for closebook:plugin@0.2.0, word for word
+# (`componentize-py -d wit -w close-step bindings OUT`, where wit holds plugin-sdk/wit/v0.2), by
+# their path in OUT. The closebook repository's tests compare them with a fresh generation. The
+# generated `ledger.py` and `log.py` only raise NotImplementedError, so the harness writes its own.
 GENERATED_SOURCES = {
     "componentize_py_types.py": r'''from typing import TypeVar, Generic, Union
 from dataclasses import dataclass
@@ -1460,10 +1577,102 @@ class StepInfo:
     config_schema: str
 
 @dataclass
+class StatementQuery:
+    """
+    Which statement a `ledger.statement` query reads: the latest one imported for the
+    account (and dimension values) and period (`closebook reconcile import-statement`).
+    """
+    entity: str
+    account: str
+    period: str
+    dimensions: List[Dimension]
+
+@dataclass
+class StatementLine:
+    line_no: int
+    date: str
+    amount: str
+    reference: str
+    description: str
+
+@dataclass
+class BankStatement:
+    """
+    A bank statement imported for a reconciliation, with its lines in file order.
+    """
+    source: str
+    opening: str
+    closing: str
+    lines: List[StatementLine]
+
+@dataclass
+class ProposedReconcilingItem:
+    """
+    A reconciling item: an amount that explains part of the difference between an account's
+    GL balance and its independent balance, added to the independent balance (an
+    outstanding cheque is negative, a deposit in transit positive). It is opened in `period`
+    and stays open in later periods until a person clears it.
+    """
+    entity: str
+    account: str
+    dimensions: List[Dimension]
+    period: str
+    amount: str
+    explanation: str
+    expected_clear: str
+    reference: str
+
+@dataclass
+class OpenItem:
+    """
+    A reconciling item of a reconciliation's period: opened then or earlier, and not cleared
+    before it.
+    """
+    id: int
+    period: str
+    cleared: bool
+    amount: str
+    explanation: str
+    expected_clear: str
+    reference: str
+
+@dataclass
+class ProposedClearing:
+    """
+    The clearing of an open reconciling item in `period`: it matched a line of that period's
+    statement, so it is open before `period` and not from it on.
+    """
+    entity: str
+    item_id: int
+    period: str
+    note: str
+
+@dataclass
+class Finding:
+    """
+    Something a person must look at before the task is signed off, e.g. a balance that moved
+    more than a threshold: the account (and dimension values), what was measured, its value
+    now and the baseline it is compared with, the threshold crossed, and whether the
+    preparer must explain it.
+    """
+    entity: str
+    account: str
+    dimensions: List[Dimension]
+    measure: str
+    current: str
+    baseline: str
+    threshold: str
+    explanation_required: bool
+    message: str
+
+@dataclass
 class StepOutput:
     entries: List[ProposedEntry]
     settlements: List[ProposedSettlement]
     messages: List[Message]
+    reconciling_items: List[ProposedReconcilingItem]
+    cleared_items: List[ProposedClearing]
+    findings: List[Finding]
 
 @dataclass
 class StepError:

@@ -39,6 +39,52 @@ def line_query(entity, account, from_period, to_period, after=None, limit=500, i
     )
 
 
+def output(entries=(), settlements=(), messages=(), reconciling_items=(), cleared_items=(), findings=()):
+    """A `types.StepOutput` of these lists (every field of interface 0.2 is required)."""
+    return types.StepOutput(
+        entries=list(entries),
+        settlements=list(settlements),
+        messages=list(messages),
+        reconciling_items=list(reconciling_items),
+        cleared_items=list(cleared_items),
+        findings=list(findings),
+    )
+
+
+def statement_query(entity, account, period, dimensions=()):
+    return types.StatementQuery(
+        entity=entity,
+        account=account,
+        period=period,
+        dimensions=[types.Dimension(name=name, value=value) for name, value in dimensions],
+    )
+
+
+def bank_statement(opening, closing, lines):
+    """A `types.BankStatement` of (date, amount, reference) lines, numbered from row 2."""
+    return types.BankStatement(
+        source="bank-2026-01.csv",
+        opening=opening,
+        closing=closing,
+        lines=[
+            types.StatementLine(line_no=index + 2, date=date, amount=amount, reference=reference, description=f"Line {reference}")
+            for index, (date, amount, reference) in enumerate(lines)
+        ],
+    )
+
+
+def open_item(id, period, amount, cleared=False):
+    return types.OpenItem(
+        id=id,
+        period=period,
+        cleared=cleared,
+        amount=amount,
+        explanation=f"Item {id}",
+        expected_clear="2026-02-05",
+        reference=f"CHQ-{id}",
+    )
+
+
 def fixture():
     """ACME (USD) with a bank, a EUR bank, receivables, sales split by department, and rent."""
     ledger = TestLedger()
@@ -309,6 +355,142 @@ class PostingTest(unittest.TestCase):
             line("6100", 1.5)
 
 
+class ReconciliationTest(unittest.TestCase):
+    """Interface 0.2's `statement` and `reconciling_items` queries, from the fixture's
+    `add_statement` and `add_open_item`."""
+
+    def test_a_statement_and_open_items_round_trip(self):
+        # The bank's January statement of 1100 and two items open in January (added out of id
+        # order; the query answers oldest first), read directly and through the stand-ins.
+        ledger = fixture()
+        january = bank_statement("1000.00", "1450.00", [("2026-01-05", "500.00", "DEP-1"), ("2026-01-20", "-50.00", "FEE")])
+        ledger.add_statement("ACME", "1100", "2026-01", january)
+        ledger.add_open_item("ACME", "1100", "2026-01", open_item(7, "2026-01", "-120.00"))
+        ledger.add_open_item("ACME", "1100", "2026-01", open_item(3, "2025-12", "80.00", cleared=True))
+        query = statement_query("ACME", "1100", "2026-01")
+        self.assertEqual(ledger.statement(query), january)
+        items = ledger.reconciling_items(query)
+        self.assertEqual([(item.id, item.period, item.cleared, item.amount) for item in items], [
+            (3, "2025-12", True, "80.00"),
+            (7, "2026-01", False, "-120.00"),
+        ])
+        with ledger.active():
+            self.assertEqual(ledger_imports.statement(query), january)
+            self.assertEqual(ledger_imports.reconciling_items(query), items)
+        # What the step gets is a copy: changing it changes nothing in the ledger.
+        ledger.statement(query).lines.clear()
+        ledger.reconciling_items(query)[0].amount = "0.00"
+        self.assertEqual(ledger.statement(query), january)
+        self.assertEqual(ledger.reconciling_items(query), items)
+
+    def test_no_statement_is_none_and_no_items_an_empty_list(self):
+        # Another period, another account, or the account's reconciliation by a dimension value
+        # (the fixture's are over the whole account) has neither.
+        ledger = fixture()
+        ledger.add_statement("ACME", "1100", "2026-01", bank_statement("0.00", "10.00", [("2026-01-05", "10.00", "DEP")]))
+        ledger.add_open_item("ACME", "1100", "2026-01", open_item(1, "2026-01", "10.00"))
+        for query in [
+            statement_query("ACME", "1100", "2026-02"),
+            statement_query("ACME", "1150", "2026-01"),
+            statement_query("ACME", "1100", "2026-01", dimensions=[("department", "100")]),
+        ]:
+            self.assertIsNone(ledger.statement(query), query)
+            self.assertEqual(ledger.reconciling_items(query), [], query)
+        with ledger.active():
+            self.assertIsNone(ledger_imports.statement(statement_query("ACME", "1200", "2026-01")))
+
+    def test_an_unknown_entity_account_or_period_is_refused(self):
+        ledger = fixture()
+        for query, message in [
+            (statement_query("NOPE", "1100", "2026-01"), "entity NOPE does not exist"),
+            (statement_query("ACME", "1199", "2026-01"), "account 1199 is not in the chart of entity ACME"),
+            (statement_query("ACME", "1100", "2030-01"), "period 2030-01 does not exist in entity ACME"),
+        ]:
+            for ask in (ledger.statement, ledger.reconciling_items):
+                with self.assertRaises(Err) as refused:
+                    ask(query)
+                self.assertEqual(refused.exception.value, types.QueryError(message=message))
+        with self.assertRaisesRegex(BoundaryError, r"statement: query is a str"):
+            ledger.statement("1100")
+
+    def test_broken_statements_and_items_are_refused(self):
+        # Lines that do not add up to the closing balance, an unknown account or period, a
+        # float amount and a date that is none each stop the test with the reason.
+        ledger = fixture()
+        unbalanced = bank_statement("100.00", "150.00", [("2026-01-05", "40.00", "DEP")])
+        with self.assertRaisesRegex(
+            FixtureError, re.escape("statement: opening 100.00 plus the lines (40.00) is not the closing balance 150.00")
+        ):
+            ledger.add_statement("ACME", "1100", "2026-01", unbalanced)
+        balanced = bank_statement("100.00", "140.00", [("2026-01-05", "40.00", "DEP")])
+        with self.assertRaisesRegex(FixtureError, "account 1199 does not exist in entity ACME"):
+            ledger.add_statement("ACME", "1199", "2026-01", balanced)
+        with self.assertRaisesRegex(FixtureError, "period 2030-01 does not exist in entity ACME"):
+            ledger.add_open_item("ACME", "1100", "2030-01", open_item(1, "2026-01", "1.00"))
+        with self.assertRaisesRegex(FixtureError, r"the statement\.lines\[0\]\.amount is a float"):
+            ledger.add_statement("ACME", "1100", "2026-01", bank_statement("0.00", "1.00", [("2026-01-05", 1.0, "DEP")]))
+        misdated = open_item(1, "2026-01", "1.00")
+        misdated.expected_clear = "2026-02-30"
+        with self.assertRaisesRegex(FixtureError, "open item 1: expected_clear `2026-02-30` is not a date"):
+            ledger.add_open_item("ACME", "1100", "2026-01", misdated)
+        self.assertIsNone(ledger.statement(statement_query("ACME", "1100", "2026-01")))
+
+    def test_a_step_reads_the_statement_and_proposes_items_clearings_and_findings(self):
+        # A small matching step: the open item whose amount is on the statement clears, each
+        # unmatched statement line becomes a reconciling item, and a large fee is a finding.
+        class Matches:
+            def run(self, step_input):
+                query = statement_query(step_input.entity, "1100", step_input.period.name)
+                found = ledger_imports.statement(query)
+                items = ledger_imports.reconciling_items(query)
+                amounts = {item.amount: item for item in items}
+                output_items, clearings = [], []
+                for statement_line in found.lines:
+                    item = amounts.get(statement_line.amount)
+                    if item is not None:
+                        clearings.append(
+                            types.ProposedClearing(entity=step_input.entity, item_id=item.id, period=step_input.period.name, note="matched")
+                        )
+                    else:
+                        output_items.append(
+                            types.ProposedReconcilingItem(
+                                entity=step_input.entity,
+                                account="1100",
+                                dimensions=[],
+                                period=step_input.period.name,
+                                amount=str(-Decimal(statement_line.amount)),
+                                explanation=statement_line.description,
+                                expected_clear=step_input.period.end,
+                                reference=statement_line.reference,
+                            )
+                        )
+                finding = types.Finding(
+                    entity=step_input.entity,
+                    account="1100",
+                    dimensions=[],
+                    measure="fees",
+                    current="50.00",
+                    baseline="0.00",
+                    threshold="|change| >= 10.00",
+                    explanation_required=True,
+                    message="bank fees",
+                )
+                return output(reconciling_items=output_items, cleared_items=clearings, findings=[finding])
+
+        ledger = fixture()
+        ledger.add_statement(
+            "ACME", "1100", "2026-01", bank_statement("0.00", "450.00", [("2026-01-05", "500.00", "DEP-1"), ("2026-01-20", "-50.00", "FEE")])
+        )
+        ledger.add_open_item("ACME", "1100", "2026-01", open_item(4, "2025-12", "500.00"))
+        result = ledger.run_step(Matches(), ledger.step_input("ACME", "2026-01", {}))
+        self.assertEqual(result.cleared_items, [types.ProposedClearing(entity="ACME", item_id=4, period="2026-01", note="matched")])
+        self.assertEqual([(item.amount, item.reference) for item in result.reconciling_items], [("50.00", "FEE")])
+        self.assertEqual(result.findings[0].current, "50.00")
+        # Nothing of them is posted: the ledger's items stay as the fixture made them.
+        ledger.post_output(result)
+        self.assertEqual(len(ledger.reconciling_items(statement_query("ACME", "1100", "2026-01"))), 1)
+
+
 class StepBoundaryTest(unittest.TestCase):
     """run_step and the stand-in imports, with small steps defined here."""
 
@@ -342,23 +524,76 @@ class StepBoundaryTest(unittest.TestCase):
                 return self.output
 
         step_input = ledger.step_input("ACME", "2026-01", {})
-        decimal_amount = types.StepOutput(
-            entries=[entry("ACME", "2026-01-31", "x", [line("6100", "1.00"), line("1100", "-1.00")])], settlements=[], messages=[]
-        )
+        decimal_amount = output(entries=[entry("ACME", "2026-01-31", "x", [line("6100", "1.00"), line("1100", "-1.00")])])
         decimal_amount.entries[0].lines[0].amount = Decimal("1.00")
-        for output, message in [
+        for returned, message in [
             (decimal_amount, r"entries\[0\]\.lines\[0\]\.amount is a Decimal"),
-            (types.StepOutput(entries=[], settlements=[], messages=[types.Message(level="info", text="x")]), r"messages\[0\]\.level"),
+            (output(messages=[types.Message(level="info", text="x")]), r"messages\[0\]\.level"),
             ({"entries": []}, "run's result is a dict"),
         ]:
             with self.assertRaisesRegex(BoundaryError, message):
-                ledger.run_step(Returns(output), step_input)
-        exponent = types.StepOutput(
-            entries=[entry("ACME", "2026-01-31", "x", [line("6100", "1.00"), line("1100", "-1.00")])], settlements=[], messages=[]
-        )
+                ledger.run_step(Returns(returned), step_input)
+        exponent = output(entries=[entry("ACME", "2026-01-31", "x", [line("6100", "1.00"), line("1100", "-1.00")])])
         exponent.entries[0].lines[0].amount = "1E+2"
         with self.assertRaisesRegex(BoundaryError, r"entries\[0\]\.lines\[0\]\.amount `1E\+2` is not a decimal"):
             ledger.run_step(Returns(exponent), step_input)
+
+    def test_reconciling_items_clearings_and_findings_are_checked_as_the_boundary_would(self):
+        # Interface 0.2's output records: their types, decimals, dates and ids.
+        class Returns:
+            def __init__(self, output):
+                self.output = output
+
+            def run(self, step_input):
+                return self.output
+
+        def item(amount="-120.00", expected_clear="2026-02-05"):
+            return types.ProposedReconcilingItem(
+                entity="ACME",
+                account="1100",
+                dimensions=[],
+                period="2026-01",
+                amount=amount,
+                explanation="Cheque 104 outstanding",
+                expected_clear=expected_clear,
+                reference="CHQ-104",
+            )
+
+        def finding(current="1250.00", baseline="100.00"):
+            return types.Finding(
+                entity="ACME",
+                account="6100",
+                dimensions=[types.Dimension(name="department", value="100")],
+                measure="balance vs prior period",
+                current=current,
+                baseline=baseline,
+                threshold="|change| >= 1000.00",
+                explanation_required=True,
+                message="rent moved",
+            )
+
+        def clearing(item_id=7):
+            return types.ProposedClearing(entity="ACME", item_id=item_id, period="2026-01", note="matched")
+
+        ledger = fixture()
+        step_input = ledger.step_input("ACME", "2026-01", {})
+        fine = output(reconciling_items=[item()], cleared_items=[clearing()], findings=[finding()])
+        self.assertEqual(ledger.run_step(Returns(fine), step_input), fine)
+        for returned, message in [
+            (output(reconciling_items=[item(amount=Decimal("1.00"))]), r"reconciling_items\[0\]\.amount is a Decimal"),
+            (output(reconciling_items=[item(amount="1e3")]), r"reconciling_items\[0\]\.amount `1e3` is not a decimal"),
+            (
+                output(reconciling_items=[item(expected_clear="2026-02-30")]),
+                r"reconciling_items\[0\]\.expected_clear `2026-02-30` is not a date",
+            ),
+            (output(cleared_items=[clearing(item_id="7")]), r"cleared_items\[0\]\.item_id is a str"),
+            (output(cleared_items=[clearing(item_id=-1)]), r"cleared_items\[0\]\.item_id -1 is not a u64"),
+            (output(findings=[finding(current=12.5)]), r"findings\[0\]\.current is a float"),
+            (output(findings=[finding(baseline="+100")]), r"findings\[0\]\.baseline `\+100` is not a decimal"),
+            (types.StepOutput([], [], [], None, [], []), r"reconciling_items is None, not a list"),
+        ]:
+            with self.assertRaisesRegex(BoundaryError, message):
+                ledger.run_step(Returns(returned), step_input)
 
     def test_a_refusal_is_the_err_the_step_raised(self):
         class Refuses:

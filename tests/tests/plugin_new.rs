@@ -230,8 +230,8 @@ fn scaffold_builds_and_runs(language: &str, name: &str, files: &[&str], build_pr
     assert_eq!(entries(&project), files);
     assert_eq!(
         std::fs::read_to_string(project.join("wit/closebook.wit")).unwrap(),
-        std::fs::read_to_string(workspace_root().join("plugin-sdk/wit/v0.1/closebook.wit")).unwrap(),
-        "the project's WIT must be the frozen interface"
+        std::fs::read_to_string(workspace_root().join("plugin-sdk/wit/v0.2/closebook.wit")).unwrap(),
+        "the project's WIT must be the newest released interface"
     );
     build_project(&project);
     let wasm = project.join(format!("{}.wasm", name.replace('-', "_")));
@@ -772,12 +772,12 @@ fn the_python_and_javascript_harnesses_agree_with_the_ledger_on_rates_and_calend
 }
 
 // Proves the Python harness's records, enums and `Err` are the very ones componentize-py 0.25.1
-// generates from the frozen WIT (installed by scripts/build-polyglot-plugins in CI): a step's
+// generates from the newest released WIT, 0.2 (installed by scripts/build-polyglot-plugins in CI): a step's
 // `types.ProposedLine(...)` builds the same record in a test as in the component.
 #[test]
 fn the_python_harness_carries_the_bindings_componentize_py_generates() {
     let bindings = tempfile::tempdir().unwrap();
-    let wit = workspace_root().join("plugin-sdk/wit/v0.1");
+    let wit = workspace_root().join("plugin-sdk/wit/v0.2");
     let generated = native(
         bindings.path(),
         "componentize-py",

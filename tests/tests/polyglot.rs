@@ -196,8 +196,7 @@ fn every_language_describes_the_same_step_and_schema() {
     // Proves the Python and JavaScript steps carry the Rust step's name, version, summary and
     // configuration schema, so the host validates their configuration the same way. (Only the
     // step's own description: the Rust step is also packaged as a standard plugin, with
-    // package metadata the examples do not have. The Rust SDK builds for interface 0.2, the
-    // Python and JavaScript scaffolds for 0.1; the host runs both.)
+    // package metadata the examples do not have. All three build for interface 0.2.)
     let ledger = Ledger::with_demo_setup();
     let inspect = |wasm: PathBuf| {
         let mut info = run_cached(
@@ -217,7 +216,7 @@ fn every_language_describes_the_same_step_and_schema() {
     for polyglot in ["python_allocation", "js_allocation"] {
         let (info, version) = inspect(polyglot_wasm(polyglot));
         assert_eq!(info, rust, "{polyglot}");
-        assert_eq!(version, "0.1.0", "{polyglot}");
+        assert_eq!(version, "0.2.0", "{polyglot}");
     }
 }
 

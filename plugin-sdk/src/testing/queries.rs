@@ -83,6 +83,13 @@ impl TestLedger {
     /// unknown entity or account.
     fn reconciliation_of(&self, query: &StatementQuery) -> Result<super::ReconciliationKey, QueryError> {
         let entity = self.known_entity(&query.entity)?;
+        // The host checks the period before the account.
+        if !entity.periods.iter().any(|period| period.name == query.period) {
+            return Err(QueryError::new(format!(
+                "period {} does not exist in entity {}",
+                query.period, query.entity
+            )));
+        }
         if !entity.accounts.contains_key(&query.account) {
             return Err(QueryError::new(format!(
                 "account {} is not in the chart of entity {}",
@@ -245,11 +252,14 @@ impl Ledger for TestLedger {
     }
 
     fn reconciling_items(&self, query: &StatementQuery) -> Result<Vec<OpenItem>, QueryError> {
-        Ok(self
+        let mut items = self
             .open_items
             .get(&self.reconciliation_of(query)?)
             .cloned()
-            .unwrap_or_default())
+            .unwrap_or_default();
+        // Oldest first, as the host returns them.
+        items.sort_by_key(|item| item.id);
+        Ok(items)
     }
 
     fn log(&self, level: Level, message: &str) {
@@ -719,6 +729,42 @@ mod tests {
                 .debit("6100", decimal("50.01"))
                 .credit("1100", decimal("50.00"))
                 .build_unchecked(),
+        );
+    }
+
+    #[test]
+    fn reconciliation_queries_refuse_an_unknown_period_and_list_items_oldest_first() {
+        use crate::reconcile::{OpenItem, StatementQuery};
+        let mut ledger = ledger();
+        for id in [7, 3] {
+            ledger.add_open_item(
+                "ACME",
+                "1100",
+                "2026-02",
+                OpenItem {
+                    id,
+                    period: PeriodName::new("2026-01"),
+                    cleared: false,
+                    amount: decimal("-10.00"),
+                    explanation: format!("item {id}"),
+                    expected_clear: date("2026-02-10"),
+                    reference: String::new(),
+                },
+            );
+        }
+        let items = ledger
+            .reconciling_items(&StatementQuery::new("ACME", "1100", "2026-02"))
+            .unwrap();
+        assert_eq!(items.iter().map(|item| item.id).collect::<Vec<_>>(), vec![3, 7]);
+        let refused = ledger
+            .statement(&StatementQuery::new("ACME", "9999", "2025-12"))
+            .unwrap_err();
+        assert_eq!(refused.message, "period 2025-12 does not exist in entity ACME");
+        assert_eq!(
+            ledger
+                .statement(&StatementQuery::new("ACME", "1100", "2026-02"))
+                .unwrap(),
+            None
         );
     }
 }

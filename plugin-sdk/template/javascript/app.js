@@ -6,9 +6,13 @@
 //
 // Money crosses the boundary as decimal strings. JavaScript's Number is a binary float, so never
 // turn money into a Number: keep it as text, or compute on BigInt units as below.
+//
+// The step is built for closebook's plugin interface 0.2.0 (wit/closebook.wit): it imports
+// `closebook:plugin/…@0.2.0`, and its output carries, beside the entries, settlements and
+// messages, the reconciling items, clearings of open items and findings it proposes (none here).
 
-import * as ledger from "closebook:plugin/ledger@0.1.0";
-import { log } from "closebook:plugin/log@0.1.0";
+import * as ledger from "closebook:plugin/ledger@0.2.0";
+import { log } from "closebook:plugin/log@0.2.0";
 
 const CONFIG_SCHEMA = JSON.stringify({
   $schema: "https://json-schema.org/draft/2020-12/schema",
@@ -88,6 +92,9 @@ function propose(input) {
     ],
     settlements: [],
     messages: [],
+    reconcilingItems: [],
+    clearedItems: [],
+    findings: [],
   };
 }
 

@@ -64,6 +64,7 @@ test("accrues at the period end and reverses the next day", () => {
     ],
   );
   assert.deepEqual(ledger.logs(), [{ level: "info", text: "accruing 1500.00 USD" }]);
+  assert.deepEqual([output.reconcilingItems, output.clearedItems, output.findings], [[], [], []]);
 
   // Posting refuses (FixtureError) an entry that does not balance.
   ledger.postOutput(output);

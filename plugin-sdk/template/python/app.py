@@ -6,6 +6,11 @@ day. Replace `propose` with your own step.
 
 Money crosses the boundary as decimal strings: read them with `decimal.Decimal(text)` and write
 them with `str(amount)`. Never use float for money.
+
+The step implements the `close-step` world of wit/closebook.wit, interface 0.2.0. Besides
+entries and settlements, a step of 0.2 may propose reconciling items and clearings of open items
+(reading a reconciliation with `ledger.statement` and `ledger.reconciling_items`) and report
+findings; this one proposes none of them, so those lists of its output are empty.
 """
 
 import json
@@ -66,7 +71,9 @@ def propose(step_input):
         ],
         reversal_date=reversal,
     )
-    return types.StepOutput(entries=[entry], settlements=[], messages=[])
+    return types.StepOutput(
+        entries=[entry], settlements=[], messages=[], reconciling_items=[], cleared_items=[], findings=[]
+    )
 
 
 class WitWorld(wit_world.WitWorld):

@@ -669,9 +669,12 @@ pub enum CloseCommand {
         #[arg(long)]
         account: String,
         /// Only the finding of these dimension values (repeat for several), when the task
-        /// compares by dimension.
-        #[arg(long = "dimension", value_name = "NAME=VALUE")]
+        /// compares by dimension. Without it, every finding of the account.
+        #[arg(long = "dimension", value_name = "NAME=VALUE", conflicts_with = "whole_account")]
         dimensions: Vec<String>,
+        /// Only the finding of the whole account, not those of its dimension values.
+        #[arg(long)]
+        whole_account: bool,
         /// Only the finding of this measure (e.g. `movement vs prior year`), when the account
         /// has several.
         #[arg(long)]

@@ -28,8 +28,13 @@ LATE-01,2026-02-27,6100,500.00,Storage rent for February,300
 LATE-01,2026-02-27,1000,-500.00,Storage rent for February,
 ";
 
-/// A close for ACME-US with one flux task; `review` and `reviewer` as given.
+/// A close for ACME-US with one flux task owned by bob and reviewed by alice; `review` as given.
 fn close_toml(ledger: &Ledger, review: bool) -> String {
+    close_toml_with(ledger, review, "reviewer = \"alice\"")
+}
+
+/// The close of [`close_toml`] with `reviewer` as its reviewer line (empty for none).
+fn close_toml_with(ledger: &Ledger, review: bool, reviewer: &str) -> String {
     let wasm = plugin_wasm("flux");
     let hash = hex::encode(Sha256::digest(std::fs::read(&wasm).unwrap()));
     ledger.write(
@@ -44,7 +49,7 @@ flux = {{ path = "{}", sha256 = "{hash}" }}
 id = "flux"
 name = "Explain expense variances"
 owner = "bob"
-reviewer = "alice"
+{reviewer}
 step = "plugin:flux"
 review = {review}
 config = {{ amount = "1000.00", percent = "10", combine = "and", account_range = ["6000", "6999"] }}
@@ -297,11 +302,33 @@ fn a_step_without_review_waits_for_its_preparer_and_reviewer_until_its_findings_
         &["--account", "6100", "--text", "storage rent from February"],
     )
     .success();
+    let refused = close(&ledger, "alice", &config, "signoff", &["--review"]).failure();
+    assert!(
+        refused.contains("waits for its preparer's sign-off of its findings first"),
+        "{refused}"
+    );
     close(&ledger, "bob", &config, "signoff", &["--note", "explained"]).success();
     assert_eq!(show(&ledger, &config)["status"], "prepared");
+    // What the preparer signed off is what the reviewer reviews.
+    let before = written(&ledger);
+    let refused = close(
+        &ledger,
+        "bob",
+        &config,
+        "explain",
+        &["--account", "6100", "--text", "other"],
+    )
+    .failure();
+    assert!(refused.contains("task flux of ACME-US is prepared by bob"), "{refused}");
+    assert_eq!(written(&ledger).0, before.0);
     let refused = close(&ledger, "bob", &config, "signoff", &["--review"]).failure();
     assert!(
         refused.contains("bob explained findings of task flux of ACME-US; someone else reviews it"),
+        "{refused}"
+    );
+    let refused = close(&ledger, "alice", &config, "signoff", &[]).failure();
+    assert!(
+        refused.contains("is prepared by bob and waits for its review: add --review"),
         "{refused}"
     );
     close(&ledger, "alice", &config, "signoff", &["--review"]).success();
@@ -316,4 +343,50 @@ fn a_step_without_review_waits_for_its_preparer_and_reviewer_until_its_findings_
         .success()
         .json();
     assert!(status.to_string().contains("100"), "{status}");
+    // A rerun finds the same figures explained, and still waits for the sign-offs: a run
+    // never signs findings off on its own.
+    let rerun = close(&ledger, "bob", &config, "run", &["--rerun", "flux"]).success();
+    assert!(rerun.stdout.contains("its findings are explained"), "{}", rerun.stdout);
+    let view = show(&ledger, &config);
+    assert_eq!(view["status"], "awaiting-signoff");
+    assert_eq!(view["findings"][0]["status"], "explained");
+}
+
+#[test]
+fn only_the_tasks_preparer_explains_its_findings() {
+    // alice holds close.prepare, but task flux is bob's: she may not explain its findings.
+    let ledger = ledger();
+    let config = close_toml_with(&ledger, false, "");
+    close(&ledger, "bob", &config, "run", &[]).success();
+    let before = written(&ledger);
+    let refused = close(
+        &ledger,
+        "alice",
+        &config,
+        "explain",
+        &["--account", "6100", "--text", "fine"],
+    )
+    .failure();
+    assert!(
+        refused.contains("alice may not explain the findings of task flux of ACME-US: it is prepared by bob"),
+        "{refused}"
+    );
+    assert_eq!(written(&ledger), before);
+    // The whole-account finding, picked exactly.
+    close(
+        &ledger,
+        "bob",
+        &config,
+        "explain",
+        &[
+            "--account",
+            "6100",
+            "--whole-account",
+            "--text",
+            "storage rent from February",
+        ],
+    )
+    .success();
+    close(&ledger, "bob", &config, "signoff", &[]).success();
+    assert_eq!(show(&ledger, &config)["status"], "signed-off");
 }

@@ -841,7 +841,7 @@ fn bank_match_explains_january_and_clears_the_cheque_on_februarys_statement() {
     let posted = run("2026-02");
     assert!(
         posted.contains("clear reconciling item 1 of ACME-US in 2026-02: statement line 2 (2026-02-04, CHQ-1187)")
-            && posted.contains("finding in ACME-US account 1000: statement line without a ledger line -35.00 against 0")
+            && posted.contains("finding in ACME-US account 1000: statement line 6 without a ledger line -35.00 against 0")
             && posted.contains("account 1000: 3 of 5 statement lines matched (1 by reference), 1 carried items cleared, 2 reconciling items proposed")
             && posted.contains("recorded 2 reconciling items and cleared 1"),
         "{posted}"

@@ -73,12 +73,27 @@ impl FindingView {
     }
 }
 
+/// What a finding is of, for a message: a step wrote the measure, so control characters are
+/// shown escaped.
 fn subject(key: &FindingKey) -> String {
-    if key.dimensions.is_empty() {
+    let text = if key.dimensions.is_empty() {
         format!("{} ({})", key.account, key.measure)
     } else {
         format!("{} {} ({})", key.account, key.dimensions, key.measure)
+    };
+    crate::output::visible(&text).into_owned()
+}
+
+/// How many findings a message names; the rest are counted (`close show` lists them all).
+const FINDINGS_QUOTED_MAX: usize = 5;
+
+/// `a, b, c` of at most [`FINDINGS_QUOTED_MAX`] subjects, with `and N more`.
+fn quoted_subjects(subjects: &[String]) -> String {
+    let mut text = subjects[..subjects.len().min(FINDINGS_QUOTED_MAX)].join(", ");
+    if subjects.len() > FINDINGS_QUOTED_MAX {
+        text.push_str(&format!(" and {} more", subjects.len() - FINDINGS_QUOTED_MAX));
     }
+    text
 }
 
 /// The findings a step reported, checked against the ledger: of the entity the step ran for,
@@ -157,7 +172,17 @@ pub fn finding_task(record: &CloseTaskRecord) -> FindingTask<'_> {
 
 /// The findings of the task's last run, each with where it stands.
 pub fn finding_views(db: &Db<'_>, record: &CloseTaskRecord) -> Result<Vec<FindingView>, LedgerError> {
-    let Some(run_id) = &record.run_id else {
+    // A pending, failed or stale task holds no run's findings (a failed one may keep the id of
+    // a run it could not cancel).
+    let holds_a_run = matches!(
+        record.status,
+        TaskStatus::AwaitingReview
+            | TaskStatus::AwaitingSignoff
+            | TaskStatus::Prepared
+            | TaskStatus::Done
+            | TaskStatus::SignedOff
+    );
+    let Some(run_id) = record.run_id.as_ref().filter(|_| holds_a_run) else {
         return Ok(Vec::new());
     };
     let findings = db.findings(run_id)?;
@@ -219,7 +244,7 @@ pub fn unexplained_refusal(task_id: &str, entity: &EntityId, views: &[FindingVie
         waiting.len(),
         if waiting.len() == 1 { "" } else { "s" },
         if waiting.len() == 1 { "s" } else { "" },
-        waiting.join(", ")
+        quoted_subjects(&waiting)
     ))
 }
 
@@ -234,7 +259,10 @@ pub fn findings_note(views: &[FindingView]) -> Option<String> {
     match waiting.len() {
         0 => None,
         1 => Some(format!("1 finding needs an explanation: {}", waiting[0])),
-        count => Some(format!("{count} findings need an explanation: {}", waiting.join(", "))),
+        count => Some(format!(
+            "{count} findings need an explanation: {}",
+            quoted_subjects(&waiting)
+        )),
     }
 }
 
@@ -253,8 +281,9 @@ pub fn explainers(views: &[FindingView]) -> Vec<String> {
 /// What to explain: the finding's account, optionally its dimension values and measure.
 pub struct ExplainTarget<'a> {
     pub account: &'a str,
-    /// `NAME=VALUE` pairs.
-    pub dimensions: &'a [String],
+    /// `NAME=VALUE` pairs: the finding of exactly these dimension values (none: of the whole
+    /// account); None for the account's findings whatever their dimension values.
+    pub dimensions: Option<&'a [String]>,
     pub measure: Option<&'a str>,
 }
 
@@ -293,8 +322,9 @@ pub fn explain(
         task.reviewer.as_deref() != Some(user.as_str()),
         "{user} reviews task {task_id}; its preparer explains the findings, so that the review is by someone else"
     );
+    super::signoff::ensure_preparer(context, task, entity, "explain the findings of")?;
     let mut values = DimensionValues::new();
-    for pair in target.dimensions {
+    for pair in target.dimensions.unwrap_or_default() {
         let (name, value) = pair
             .split_once('=')
             .with_context(|| format!("dimension `{pair}` is not NAME=VALUE, like department=100"))?;
@@ -332,6 +362,12 @@ pub fn explain(
                         .unwrap_or_default()
                 ));
             }
+            TaskStatus::Prepared => {
+                return refuse(format!(
+                    "task {task_id} of {entity} is prepared by {}: its reviewer reviews the explanations that were signed off; to change one, run the task again (`closebook close run --rerun {task_id}`) and prepare it again",
+                    record.prepared_by.as_deref().unwrap_or("its preparer")
+                ));
+            }
             _ => {}
         }
         let views = finding_views(db, &record)?;
@@ -345,7 +381,7 @@ pub fn explain(
             .iter()
             .filter(|view| {
                 view.finding.key.account.as_str() == target.account
-                    && (target.dimensions.is_empty() || view.finding.key.dimensions == dimensions)
+                    && (target.dimensions.is_none() || view.finding.key.dimensions == dimensions)
                     && target.measure.is_none_or(|measure| view.finding.key.measure == measure)
             })
             .collect();
@@ -360,7 +396,7 @@ pub fn explain(
                     format!(" ({dimensions})")
                 },
                 target.measure.map(|measure| format!(" measured as {measure}")).unwrap_or_default(),
-                subjects.join(", ")
+                quoted_subjects(&subjects)
             ));
         }
         let run_id = record.run_id.clone().unwrap_or_default();

@@ -950,7 +950,7 @@ fn run_plugin_task(
             entries_posted: (step_record.output.entries.len()) as i64,
             ..record.clone()
         };
-        let mut note = None;
+        let (mut note, mut held, mut message) = (None, false, None);
         let posted = post_record(&mut ledger, &step_record, |db, outcome| {
             let mut done = CloseTaskRecord {
                 entries_posted: outcome.entries.len() as i64,
@@ -963,10 +963,19 @@ fn run_plugin_task(
                 ..done.clone()
             };
             db.insert_findings(&finding::finding_task(&done), &outcome.run_id, &reported)?;
-            // Findings to explain hold the task for its preparer's sign-off.
-            note = finding::findings_note(&finding::finding_views(db, &done)?);
-            if note.is_some() {
+            // Findings that need explaining hold the task for its preparer's sign-off (and then
+            // its reviewer's), even when an earlier run's explanations fit them already: a
+            // rerun never signs them off on its own.
+            if reported.iter().any(|finding| finding.explanation_required) {
                 done.status = TaskStatus::AwaitingSignoff;
+                done.message = Some(format!(
+                    "its findings wait for its preparer's sign-off (`closebook close show --task {}`)",
+                    task.id
+                ));
+                note = Some(
+                    finding::findings_note(&finding::finding_views(db, &done)?)
+                        .unwrap_or_else(|| "its findings are explained".to_owned()),
+                );
             }
             let details = json!({
                 "run_id": outcome.run_id,
@@ -977,16 +986,26 @@ fn run_plugin_task(
             db.save_close_task(
                 &done,
                 &context.actor,
-                if note.is_some() { "awaiting-signoff" } else { "done" },
+                if done.status == TaskStatus::AwaitingSignoff {
+                    "awaiting-signoff"
+                } else {
+                    "done"
+                },
                 &details,
-            )
+            )?;
+            held = done.status == TaskStatus::AwaitingSignoff;
+            message = done.message.clone();
+            Ok(())
         });
         match posted {
             Ok(outcome) => {
                 record.entries_posted = outcome.entries.len() as i64;
                 record.run_id = Some(outcome.run_id);
+                if held {
+                    record.message = message;
+                }
                 return Ok(TaskResult {
-                    status: if note.is_some() {
+                    status: if held {
                         TaskStatus::AwaitingSignoff
                     } else {
                         TaskStatus::Done

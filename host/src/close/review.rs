@@ -385,11 +385,19 @@ pub fn task_view(context: &CloseContext<'_>, entity: &EntityId, task_id: &str) -
                 proposed_entries(db, record)?,
                 log_lines(&record.log_json),
             ),
-            (None, Some(done)) if done.status.is_complete() && done.run_id.is_some() => (
-                Some("posted"),
-                posted_entries(db, done.run_id.as_deref().unwrap_or_default())?,
-                Vec::new(),
-            ),
+            // A step that posted and waits for its preparer's or reviewer's sign-off of its
+            // findings shows what it posted too.
+            (None, Some(done))
+                if (done.status.is_complete()
+                    || matches!(done.status, TaskStatus::AwaitingSignoff | TaskStatus::Prepared))
+                    && done.run_id.is_some() =>
+            {
+                (
+                    Some("posted"),
+                    posted_entries(db, done.run_id.as_deref().unwrap_or_default())?,
+                    Vec::new(),
+                )
+            }
             _ => (None, Vec::new(), Vec::new()),
         };
         let findings = match state.as_ref() {

@@ -88,20 +88,7 @@ pub fn signoff(
         && (matches!(task.kind, TaskKind::Manual { .. }) || prepares_a_step)
         && task.reviewer.as_deref() != Some(user.as_str())
     {
-        let mut preparers = task.preparers.clone();
-        if !task.owner.is_empty() {
-            preparers.push(task.owner.clone());
-        }
-        anyhow::ensure!(
-            preparers.is_empty() || context.acting_user_is_one_of(&preparers)?,
-            "{user} may not prepare task {task_id} of {entity}: it is prepared by {} (close.toml's owner{}); act as one of them",
-            preparers.join(", "),
-            if task.preparers.is_empty() {
-                ""
-            } else {
-                " and preparers"
-            }
-        );
+        ensure_preparer(context, task, entity, "prepare")?;
     }
     if let Some(reviewer) = &task.reviewer
         && review
@@ -123,6 +110,10 @@ pub fn signoff(
             prepare(task, &record, &user, note)?
         }
         (TaskKind::Plugin { .. }, true) if record.status == TaskStatus::Prepared => {
+            anyhow::ensure!(
+                record.ran_by.as_deref() != Some(user.as_str()),
+                "the reviewer of task {task_id} must not be the user who ran the step ({user})"
+            );
             review_manual(task, &record, &user)?
         }
         (kind, review) => anyhow::bail!(no_signoff_reason(task, kind, review, &record)),
@@ -137,6 +128,34 @@ pub fn signoff(
         summary: format!("task {task_id} of {entity} is {status}"),
         posted: Vec::new(),
     })
+}
+
+/// Refused unless the acting user is one of the task's preparers (close.toml's owner and
+/// `preparers`; anyone with close.prepare when it names none). `doing` says what was refused,
+/// e.g. `prepare`.
+pub(super) fn ensure_preparer(
+    context: &CloseContext<'_>,
+    task: &Task,
+    entity: &EntityId,
+    doing: &str,
+) -> anyhow::Result<()> {
+    let mut preparers = task.preparers.clone();
+    if !task.owner.is_empty() {
+        preparers.push(task.owner.clone());
+    }
+    anyhow::ensure!(
+        preparers.is_empty() || context.acting_user_is_one_of(&preparers)?,
+        "{} may not {doing} task {} of {entity}: it is prepared by {} (close.toml's owner{}); act as one of them",
+        context.actor.user,
+        task.id,
+        preparers.join(", "),
+        if task.preparers.is_empty() {
+            ""
+        } else {
+            " and preparers"
+        }
+    );
+    Ok(())
 }
 
 /// The preparer's sign-off of a manual task.
@@ -213,6 +232,22 @@ fn no_signoff_reason(task: &Task, kind: &TaskKind, review: bool, record: &CloseT
         TaskKind::Builtin(builtin) => format!(
             "task {task_id} is the built-in step builtin:{}: it completes when `closebook close run` runs it; there is nothing to sign off",
             builtin.name()
+        ),
+        TaskKind::Plugin { .. } if review && record.status == TaskStatus::AwaitingSignoff => format!(
+            "task {task_id} of {entity} waits for its preparer's sign-off of its findings first (`closebook close signoff` without --review)"
+        ),
+        TaskKind::Plugin { .. } if !review && record.status == TaskStatus::Prepared => format!(
+            "task {task_id} of {entity} is prepared by {} and waits for its review: add --review (its reviewer signs it off)",
+            record.prepared_by.as_deref().unwrap_or("its preparer")
+        ),
+        TaskKind::Plugin { .. } if record.status == TaskStatus::SignedOff => format!(
+            "task {task_id} of {entity} is already signed off{}; nothing to sign off",
+            record
+                .reviewed_by
+                .as_deref()
+                .or(record.prepared_by.as_deref())
+                .map(|signer| format!(" (by {signer})"))
+                .unwrap_or_default()
         ),
         TaskKind::Plugin { .. } if !task.review => format!(
             "task {task_id} is a plugin step without review: it posts when `closebook close run` runs it; there is nothing to sign off (set `review = true` and a reviewer in close.toml to review its proposals)"

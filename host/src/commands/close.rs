@@ -91,6 +91,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             task,
             account,
             dimensions,
+            whole_account,
             measure,
             text,
         } => {
@@ -99,7 +100,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
             checked(context, &close_context)?;
             let target = ExplainTarget {
                 account: &account,
-                dimensions: &dimensions,
+                dimensions: (whole_account || !dimensions.is_empty()).then_some(dimensions.as_slice()),
                 measure: measure.as_deref(),
             };
             let explained = explain(&close_context, &EntityId::new(entity.clone()), &task, &target, &text)

@@ -518,9 +518,9 @@ struct ExplainRequest {
     entity: String,
     task: String,
     account: String,
-    /// `NAME=VALUE` pairs picking the finding of these dimension values.
-    #[serde(default)]
-    dimensions: Vec<String>,
+    /// `NAME=VALUE` pairs picking the finding of exactly these dimension values (`[]`: of the
+    /// whole account); absent, every finding of the account.
+    dimensions: Option<Vec<String>>,
     /// The finding's measure, when the account has several.
     measure: Option<String>,
     text: String,
@@ -540,7 +540,7 @@ async fn close_explain(
             let context = state.task_context(ledger, &close, &period, &entity)?;
             let target = crate::close::finding::ExplainTarget {
                 account: &request.account,
-                dimensions: &request.dimensions,
+                dimensions: request.dimensions.as_deref(),
                 measure: request.measure.as_deref(),
             };
             crate::close::finding::explain(&context, &entity, &request.task, &target, &request.text)

@@ -479,9 +479,10 @@ async fn explain_form(
                 .filter(|pair| !pair.is_empty())
                 .map(str::to_owned)
                 .collect();
+            // Exactly the finding the form was shown for (no dimension values: the whole account).
             let target = ExplainTarget {
                 account: &form.account,
-                dimensions: &dimensions,
+                dimensions: Some(&dimensions),
                 measure: Some(&form.measure),
             };
             Ok(explain(&context, &entity, &task_id, &target, &form.text)?.join("; "))

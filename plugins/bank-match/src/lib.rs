@@ -183,7 +183,8 @@ impl CloseStep for BankMatch {
                 entity: input.entity.clone(),
                 account: account.clone(),
                 dimensions: Vec::new(),
-                measure: "statement line without a ledger line".to_owned(),
+                // The line's number names the finding, so that each line's explanation is its own.
+                measure: format!("statement line {} without a ledger line", line.line_no),
                 current: line.amount,
                 baseline: Decimal::ZERO,
                 threshold: "any amount".to_owned(),

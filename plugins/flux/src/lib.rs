@@ -7,8 +7,8 @@
 //!   fiscal year's opening period and its movements up to then, DOMAIN.md section 3).
 //!
 //! A variance is flagged when |change| ≥ the amount threshold and/or |change| / |baseline| ≥
-//! the percentage threshold (`combine` = `and` or `or`); against a baseline of zero the
-//! percentage test passes for any change, so the amount decides. Per-account overrides replace
+//! the percentage threshold (`combine` = `and` or `or`); against a baseline of zero a share
+//! means nothing, so the amount decides (with a percentage alone, any change is flagged). Per-account overrides replace
 //! the thresholds they name, or leave the account out. Each flagged variance is a **finding**
 //! the preparer must explain (`closebook close explain`) before the task is signed off.
 //!
@@ -76,10 +76,16 @@ impl Thresholds {
             return false;
         }
         let by_amount = self.amount.map(|amount| change >= amount);
-        let by_percent = self.percent.map(|percent| {
-            // Against zero, any change is an infinite share: the amount decides.
-            baseline.is_zero() || change * Decimal::ONE_HUNDRED >= percent * baseline.abs()
-        });
+        // Against zero a share means nothing: the amount decides when there is one (DOMAIN.md
+        // section 14: "baseline 0: any change above the absolute threshold is flagged"), and
+        // with a percentage alone any change is flagged.
+        let by_percent = match (baseline.is_zero(), by_amount) {
+            (true, Some(_)) => None,
+            (true, None) => self.percent.map(|_| true),
+            (false, _) => self
+                .percent
+                .map(|percent| change * Decimal::ONE_HUNDRED >= percent * baseline.abs()),
+        };
         let tests = [by_amount, by_percent];
         let mut given = tests.iter().flatten();
         match self.combine {
@@ -629,6 +635,16 @@ mod tests {
         };
         assert!(both.flags(decimal("1200"), Decimal::ZERO));
         assert!(!both.flags(decimal("900"), Decimal::ZERO));
+        // With `or` too: the share does not flag 0.01 against nothing.
+        let either = Thresholds {
+            combine: Combine::Or,
+            ..both
+        };
+        assert!(!either.flags(decimal("0.01"), Decimal::ZERO));
+        assert!(either.flags(decimal("1000"), Decimal::ZERO));
+        // With a percentage alone, any change against zero is flagged.
+        let share_only = Thresholds { amount: None, ..both };
+        assert!(share_only.flags(decimal("0.01"), Decimal::ZERO));
         assert_eq!(share(decimal("900"), Decimal::ZERO), "new");
         assert_eq!(share(decimal("4500"), decimal("6000")), "-25.0 %");
     }

@@ -1592,7 +1592,8 @@ A,2026-01-10,4000,-100.00
                      DROP TABLE verify_checkpoints; DROP TABLE journal_approval_rules; DROP TABLE draft_approvals;
                      DROP TABLE recurring_journals; DROP TABLE reconciliation_rules; DROP TABLE statement_lines;
                      DROP TABLE reconciliation_balances; DROP TABLE reconciling_item_clearings; DROP TABLE reconciling_items;
-                     DROP TABLE reconciliation_evidence; DROP TABLE reconciliation_signoffs;",
+                     DROP TABLE reconciliation_evidence; DROP TABLE reconciliation_signoffs;
+                     DROP TABLE close_findings; DROP TABLE close_finding_explanations;",
                 )
                 .unwrap();
         }

@@ -493,6 +493,7 @@ mod tests {
             entity: EntityId::new("E"),
             period: PeriodName::new("2026-02"),
             task: "flux".to_owned(),
+            status: TaskStatus::AwaitingReview,
             run_id: Some(run_id.to_owned()),
             ..CloseTaskRecord::default()
         }
@@ -551,6 +552,12 @@ mod tests {
             })
             .unwrap();
         let [before, explained, rerun, late] = views;
+        // A failed task keeps the id of a run it could not cancel, not its findings.
+        let failed = CloseTaskRecord {
+            status: TaskStatus::Failed,
+            ..record("run-1")
+        };
+        assert!(ledger.read(|db| finding_views(db, &failed)).unwrap().is_empty());
         assert_eq!(before[0].status, FindingStatus::Unexplained);
         assert!(unexplained_refusal_text(&before).contains("1 finding needs an explanation"));
         assert_eq!(explained[0].status, FindingStatus::Explained);

@@ -1245,3 +1245,87 @@ fn a_flux_review_in_the_workspace_shows_findings_takes_explanations_and_escapes_
     let (status, body) = post_json(&format!("{api}/signoff"), &alice, &review);
     assert_eq!(status, 200, "{body}");
 }
+
+#[test]
+fn reconciliations_are_prepared_and_reviewed_from_the_workspace() {
+    // January's bank reconciliation of 1000 (the demo's: GL 240,500.00, statement 245,000.00,
+    // the rent cheque −4,500.00 outstanding, entered with markup in its explanation): bob
+    // prepares it on the page, alice reviews it, carol only reads it.
+    let ledger = demo_ledger();
+    let demo = closebook_tests::demo_dir();
+    ledger
+        .run(&[
+            "setup",
+            "apply",
+            &demo.join("reconciliation.toml").display().to_string(),
+        ])
+        .success();
+    let target = ["--entity", "ACME-US", "--account", "1000", "--period", "2026-01"];
+    let statement = demo.join("bank-us-2026-01.csv").display().to_string();
+    let mut import = vec!["reconcile", "import-statement"];
+    import.extend(target);
+    import.extend(["--opening", "250000.00", "--closing", "245000.00", &statement]);
+    ledger.run_as("bob", &import).success();
+    let mut item = vec!["reconcile", "item", "add"];
+    item.extend(target);
+    item.extend([
+        "--amount",
+        "-4500.00",
+        "--explanation",
+        "cheque 1187 <script>alert(5)</script>",
+        "--expected-clear",
+        "2026-02-04",
+    ]);
+    ledger.run_as("bob", &item).success();
+    let server = Server::start(&ledger, &[], &[]);
+    let page_url = server.url("/reconciliations?entity=ACME-US&period=2026-01");
+
+    let mut carol = Browser::new();
+    carol.sign_in(&server, "carol", CAROL_PASSWORD);
+    let (status, page, _) = carol.get(&page_url);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("cheque 1187 &lt;script&gt;alert(5)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>alert(5)"), "{page}");
+    assert!(
+        page.contains("0 of 1 reviewed") && !page.contains("/reconciliations/signoff"),
+        "{page}"
+    );
+    let token = csrf(&page);
+    let signoff = |browser: &mut Browser, token: &str, action: &str| {
+        browser.post(
+            &server.url("/reconciliations/signoff"),
+            &[
+                ("csrf", token),
+                ("entity", "ACME-US"),
+                ("account", "1000"),
+                ("dimensions", ""),
+                ("period", "2026-01"),
+                ("action", action),
+                ("note", "ties to the statement"),
+            ],
+        )
+    };
+    let (status, page, _) = signoff(&mut carol, &token, "prepare");
+    assert_eq!(status, 403, "{page}");
+
+    let mut bob = Browser::new();
+    bob.sign_in(&server, "bob", BOB_PASSWORD);
+    let (_, page, _) = bob.get(&page_url);
+    assert!(page.contains("value=\"prepare\""), "{page}");
+    let (status, _, location) = signoff(&mut bob, &csrf(&page), "prepare");
+    assert_eq!(status, 303, "{location:?}");
+    let (_, page, _) = bob.get(&format!("{}{}", server.url, location.unwrap()));
+    assert!(page.contains("prepared by bob"), "{page}");
+
+    let mut alice = Browser::new();
+    alice.sign_in(&server, "alice", ALICE_PASSWORD);
+    let (_, page, _) = alice.get(&page_url);
+    assert!(page.contains("value=\"review\""), "{page}");
+    let (status, _, _) = signoff(&mut alice, &csrf(&page), "review");
+    assert_eq!(status, 303);
+    let (_, page, _) = carol.get(&page_url);
+    assert!(page.contains("1 of 1 reviewed"), "{page}");
+}

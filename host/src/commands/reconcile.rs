@@ -535,18 +535,27 @@ fn report_html(entity: &EntityId, period: &PeriodName, reconciliations: &[Reconc
             body {
                 h1 { (title) }
                 p { (reviewed) " of " (reconciliations.len()) " reviewed." }
-                (report_table(reconciliations, Format::Table, true).to_html())
-                @for reconciliation in reconciliations {
-                    @if let ReconcileStatus::Unreconciled { withdrawn: Some(reason) } = &reconciliation.status {
-                        p.withdrawn { (reconciliation.scope.account) ": sign-off withdrawn: " (reason) }
-                    }
-                    @if !reconciliation.items.is_empty() {
-                        h2 { "Reconciling items of " (reconciliation.scope.account) " " (reconciliation.account_name) }
-                        (items_table(&reconciliation.items, Format::Table).to_html())
-                    }
-                }
+                (report_body(reconciliations))
             }
         }
     }
     .into_string()
+}
+
+/// The report's tables as HTML, every value escaped: the accounts' figures and statuses, each
+/// withdrawal's reason, and each account's open reconciling items. The workspace's
+/// reconciliations page shows the same.
+pub(crate) fn report_body(reconciliations: &[Reconciliation]) -> maud::Markup {
+    maud::html! {
+        (report_table(reconciliations, Format::Table, true).to_html())
+        @for reconciliation in reconciliations {
+            @if let ReconcileStatus::Unreconciled { withdrawn: Some(reason) } = &reconciliation.status {
+                p.withdrawn { (reconciliation.scope.account) ": sign-off withdrawn: " (reason) }
+            }
+            @if !reconciliation.items.is_empty() {
+                h2 { "Reconciling items of " (reconciliation.scope.account) " " (reconciliation.account_name) }
+                (items_table(&reconciliation.items, Format::Table).to_html())
+            }
+        }
+    }
 }

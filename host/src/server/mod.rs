@@ -23,6 +23,7 @@ mod journals;
 mod openapi;
 mod pages;
 mod periods;
+mod reconciliations;
 mod reports;
 mod runs;
 
@@ -374,6 +375,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(close_pages::routes())
         .merge(periods::routes())
         .merge(drafts::routes())
+        .merge(reconciliations::routes())
         .merge(admin::routes())
         .merge(api::routes())
         .layer(axum::middleware::from_fn(refuse_declared_oversize))

@@ -85,6 +85,7 @@ pub fn layout(title: &str, caller: Option<&Caller>, body: Markup) -> Html<String
                         a href="/periods" { "Periods" }
                         a href="/journals" { "Journals" }
                         a href="/drafts" { "Drafts" }
+                        a href="/reconciliations" { "Reconciliations" }
                         a href="/reports" { "Reports" }
                         a href="/audit" { "Audit trail" }
                         a href="/admin" { "Admin" }

@@ -17,16 +17,19 @@
 //   dimension filters and grouping (`"*"` keeps every dimension), balance rows in the host's
 //   order, line pages with a cursor, rates (the latest on or before the date; the opposite pair's
 //   inverted to 12 decimal places only when the pair has no rate of the type at all; never
-//   triangulated), and a reconciliation's bank statement and reconciling items (oldest, lowest
-//   id, first).
+//   triangulated), and a reconciliation's bank statement (its lines by line number) and
+//   reconciling items (oldest, lowest id, first), those two queries refused as the host refuses
+//   them (an unknown entity, period or account; a malformed, unknown or repeated dimension).
 // - Fixture builders: currencies, dimensions, an entity and its accounts, the periods of a fiscal
 //   year, rates, posted entries (`entry`, `line`), which must balance, and a reconciliation's
-//   imported bank statement (`addStatement`, whose lines must add up) and open items
-//   (`addOpenItem`).
+//   imported bank statement (`addStatement`, whose lines must add up, be dated in the period and
+//   have distinct line numbers) and open items (`addOpenItem`, as the host would hold them).
 // - `TestLedger.describe` and `TestLedger.runStep`, which call the step's exports as the
 //   component would and check what crosses the boundary: the records' field types, and that
 //   every amount, date and id is one the host accepts (in the entries, settlements, reconciling
-//   items, clearings and findings alike).
+//   items, clearings and findings alike), and the host's bounds on the output's texts: lengths in
+//   characters, no control character in an id, at most 10,000 reconciling items, clearings and
+//   findings (`host/src/plugin/bounds.rs`).
 //
 // Setup methods throw `FixtureError` on an inconsistent fixture (an unknown account, an entry that
 // does not balance): a broken fixture is a bug in the test. Queries throw `ComponentError` as the
@@ -57,6 +60,26 @@ export const LINE_PAGE_SIZE_MAX = 1000;
 /** The boundary's decimal limits (the `closebook-wire` crate's), what rust_decimal holds exactly. */
 export const DECIMAL_SCALE_MAX = 28;
 export const DECIMAL_SIGNIFICANT_DIGITS_MAX = 28;
+
+/**
+ * The host's bounds on the texts of a step output (`host/src/plugin/bounds.rs`, with the ledger's
+ * own limits from `closebook_ledger::journal`), in characters (Unicode scalar values, not UTF-16
+ * units). An id-like text (an entity, an account, a dimension name or value, a period, a date, a
+ * decimal) must also hold no control character.
+ */
+export const ENTITY_CHARS_MAX = 64;
+export const ACCOUNT_CHARS_MAX = 64;
+export const DIMENSION_CHARS_MAX = 64;
+/** Periods, dates and currency codes. */
+export const CODE_CHARS_MAX = 32;
+/** Free texts: descriptions, explanations, references, clearing notes, measures, thresholds. */
+export const DESCRIPTION_CHARS_MAX = 1_000;
+/** A proposed decimal (an amount, a finding's current and baseline). */
+export const DECIMAL_CHARS_MAX = 64;
+/** A message (`step-output.messages`) or a finding's message. */
+export const MESSAGE_CHARS_MAX = 4_000;
+/** The most reconciling items, clearings or findings (each) one step output may hold. */
+export const RECONCILIATION_PROPOSALS_MAX = 10_000;
 
 /** The `group-by-dimensions` entry that keeps every dimension. */
 const GROUP_BY_EVERY_DIMENSION = "*";
@@ -258,6 +281,15 @@ function rescale(value, scale) {
 function addDecimal(left, right) {
   const scale = Math.max(left.scale, right.scale);
   return { units: rescale(left, scale) + rescale(right, scale), scale };
+}
+
+/** The decimal places `value` uses, trailing zeros aside (`closebook_ledger::money::decimals_used`): 10.50 uses 1. */
+function decimalsUsed({ units, scale }) {
+  let used = scale;
+  while (used > 0 && units % 10n ** BigInt(scale - used + 1) === 0n) {
+    used -= 1;
+  }
+  return used;
 }
 
 function negateDecimal({ units, scale }) {
@@ -477,6 +509,83 @@ function compareText(left, right) {
     }
   }
   return leftPoints.length - rightPoints.length;
+}
+
+// --- Texts, as the host bounds them ---
+
+/**
+ * What the host hides in a text a person reads (`closebook_ledger::journal::
+ * escape_control_characters`): every control character (Unicode category Cc, as Rust's
+ * `char::is_control`) and every bidirectional override, which can reorder what a terminal shows.
+ */
+const HIDDEN_CHARACTER = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u;
+const HIDDEN_CHARACTERS = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/gu;
+
+/** How many characters of an offending value a message quotes (the ledger's `QUOTED_CHARS_MAX`). */
+const QUOTED_CHARS_MAX = 40;
+
+/** `text` with every hidden character written as a visible escape such as `\u{1b}`, as the host writes it. */
+function escapeControlCharacters(text) {
+  return text.replace(HIDDEN_CHARACTERS, (character) => `\\u{${character.codePointAt(0).toString(16)}}`);
+}
+
+/** An offending value as the host's messages quote it: its first 40 characters, escaped, `…` when cut. */
+function quotedForMessage(text) {
+  const characters = Array.from(text);
+  const shown = escapeControlCharacters(characters.slice(0, QUOTED_CHARS_MAX).join(""));
+  return characters.length > QUOTED_CHARS_MAX ? `${shown}…` : shown;
+}
+
+/** The length of `text` in characters (Unicode scalar values), as Rust's `chars().count()`. */
+function characterCount(text) {
+  let count = 0;
+  for (const _ of text) {
+    count += 1;
+  }
+  return count;
+}
+
+/**
+ * Refuses a text longer than `maximumChars` characters with the host's refusal
+ * (`check_text_length`), after `where`: `field` is the host's name for it (`clearing note`).
+ * Only strings are checked: a value of another type is `checkValue`'s to refuse.
+ */
+function checkTextLength(text, field, maximumChars, where) {
+  // A text of no more UTF-16 units than the maximum cannot have more characters.
+  if (typeof text !== "string" || text.length <= maximumChars) {
+    return;
+  }
+  const length = characterCount(text);
+  if (length > maximumChars) {
+    throw new BoundaryError(`${where}: the ${field} is ${length} characters long; at most ${maximumChars} are allowed`);
+  }
+}
+
+/**
+ * Refuses an id, key or code longer than `maximumChars` or holding a control character, with the
+ * host's refusal (`check_id_text`).
+ */
+function checkIdText(text, field, maximumChars, where) {
+  checkTextLength(text, field, maximumChars, where);
+  if (typeof text === "string" && HIDDEN_CHARACTER.test(text)) {
+    throw new BoundaryError(
+      `${where}: the ${field} \`${quotedForMessage(text)}\` contains a control character (shown escaped); ids, keys and codes may not contain control characters`,
+    );
+  }
+}
+
+/**
+ * The whitespace Rust's `str::trim` takes off (Unicode's White_Space): JavaScript's `trim` differs
+ * on U+0085 (Rust trims it) and U+FEFF (Rust does not).
+ */
+const RUST_EDGE_WHITESPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$/u;
+
+/**
+ * Whether a dimension name or value can be stored, as the ledger's
+ * `dimension::is_valid_dimension_text` says: not empty, nothing to trim, no `=`, `;` or newline.
+ */
+function isValidDimensionText(text) {
+  return text !== "" && !RUST_EDGE_WHITESPACE.test(text) && !/[=;\n]/.test(text);
 }
 
 function compareTuples(left, right) {
@@ -706,6 +815,88 @@ export function checkValue(value, type, where, ErrorClass = BoundaryError) {
   for (const [field, fieldType] of Object.entries(definition.record)) {
     checkValue(value[field], fieldType, `${where}.${field}`, ErrorClass);
   }
+}
+
+/** Checks each dimension's name and value as ids (`check_dimensions`). */
+function checkDimensionBounds(dimensions, where) {
+  dimensions.forEach((dimension, index) => {
+    checkIdText(dimension.name, "dimension name", DIMENSION_CHARS_MAX, `${where}[${index}].name`);
+    checkIdText(dimension.value, "dimension value", DIMENSION_CHARS_MAX, `${where}[${index}].value`);
+  });
+}
+
+/**
+ * Checks every text of a step output (already `checkValue`d as a `stepOutput`) against the bounds
+ * the host applies as it takes the output (`host/src/plugin/bounds.rs`, `check_step_output`), in
+ * its order: the entries and their lines, the settlements, the messages, then how many reconciling
+ * items, clearings and findings there are, then each of them. Throws `BoundaryError` naming the
+ * field, then the host's refusal (`run's result.findings[0].message: the finding message is 4001
+ * characters long; at most 4000 are allowed`).
+ */
+function checkStepOutputBounds(output, where) {
+  output.entries.forEach((proposed, index) => {
+    const at = `${where}.entries[${index}]`;
+    checkIdText(proposed.entity, "entity", ENTITY_CHARS_MAX, `${at}.entity`);
+    checkIdText(proposed.period, "period", CODE_CHARS_MAX, `${at}.period`);
+    checkIdText(proposed.date, "date", CODE_CHARS_MAX, `${at}.date`);
+    checkIdText(proposed.reversalDate, "reversal date", CODE_CHARS_MAX, `${at}.reversalDate`);
+    checkTextLength(proposed.description, "entry description", DESCRIPTION_CHARS_MAX, `${at}.description`);
+    proposed.lines.forEach((proposedLine, lineIndex) => {
+      const lineAt = `${at}.lines[${lineIndex}]`;
+      checkIdText(proposedLine.account, "account", ACCOUNT_CHARS_MAX, `${lineAt}.account`);
+      checkDimensionBounds(proposedLine.dimensions, `${lineAt}.dimensions`);
+      checkIdText(proposedLine.currency, "currency", CODE_CHARS_MAX, `${lineAt}.currency`);
+      checkIdText(proposedLine.amount, "amount", DECIMAL_CHARS_MAX, `${lineAt}.amount`);
+      checkIdText(proposedLine.accountingAmount, "accounting amount", DECIMAL_CHARS_MAX, `${lineAt}.accountingAmount`);
+      checkTextLength(proposedLine.description, "line description", DESCRIPTION_CHARS_MAX, `${lineAt}.description`);
+    });
+  });
+  output.settlements.forEach((settlement, index) => {
+    checkIdText(settlement.entity, "entity", ENTITY_CHARS_MAX, `${where}.settlements[${index}].entity`);
+  });
+  output.messages.forEach((message, index) => {
+    checkTextLength(message.text, "message", MESSAGE_CHARS_MAX, `${where}.messages[${index}].text`);
+  });
+  for (const [field, what] of [
+    ["reconcilingItems", "reconciling items"],
+    ["clearedItems", "clearings"],
+    ["findings", "findings"],
+  ]) {
+    const count = output[field].length;
+    if (count > RECONCILIATION_PROPOSALS_MAX) {
+      throw new BoundaryError(
+        `${where}.${field}: the output holds ${count} ${what}; at most ${RECONCILIATION_PROPOSALS_MAX} are allowed (RECONCILIATION_PROPOSALS_MAX)`,
+      );
+    }
+  }
+  output.reconcilingItems.forEach((item, index) => {
+    const at = `${where}.reconcilingItems[${index}]`;
+    checkIdText(item.entity, "entity", ENTITY_CHARS_MAX, `${at}.entity`);
+    checkIdText(item.account, "account", ACCOUNT_CHARS_MAX, `${at}.account`);
+    checkDimensionBounds(item.dimensions, `${at}.dimensions`);
+    checkIdText(item.period, "period", CODE_CHARS_MAX, `${at}.period`);
+    checkIdText(item.amount, "amount", DECIMAL_CHARS_MAX, `${at}.amount`);
+    checkTextLength(item.explanation, "explanation", DESCRIPTION_CHARS_MAX, `${at}.explanation`);
+    checkIdText(item.expectedClear, "expected clearing date", CODE_CHARS_MAX, `${at}.expectedClear`);
+    checkTextLength(item.reference, "reference", DESCRIPTION_CHARS_MAX, `${at}.reference`);
+  });
+  output.clearedItems.forEach((clearing, index) => {
+    const at = `${where}.clearedItems[${index}]`;
+    checkIdText(clearing.entity, "entity", ENTITY_CHARS_MAX, `${at}.entity`);
+    checkIdText(clearing.period, "period", CODE_CHARS_MAX, `${at}.period`);
+    checkTextLength(clearing.note, "clearing note", DESCRIPTION_CHARS_MAX, `${at}.note`);
+  });
+  output.findings.forEach((finding, index) => {
+    const at = `${where}.findings[${index}]`;
+    checkIdText(finding.entity, "entity", ENTITY_CHARS_MAX, `${at}.entity`);
+    checkIdText(finding.account, "account", ACCOUNT_CHARS_MAX, `${at}.account`);
+    checkDimensionBounds(finding.dimensions, `${at}.dimensions`);
+    checkTextLength(finding.measure, "measure", DESCRIPTION_CHARS_MAX, `${at}.measure`);
+    checkIdText(finding.current, "current", DECIMAL_CHARS_MAX, `${at}.current`);
+    checkIdText(finding.baseline, "baseline", DECIMAL_CHARS_MAX, `${at}.baseline`);
+    checkTextLength(finding.threshold, "threshold", DESCRIPTION_CHARS_MAX, `${at}.threshold`);
+    checkTextLength(finding.message, "finding message", MESSAGE_CHARS_MAX, `${at}.message`);
+  });
 }
 
 // --- Builders of the records a step and a fixture propose ---
@@ -1044,37 +1235,84 @@ export class TestLedger {
    * Imports a bank statement (a `bank-statement` record: `{ source, opening, closing, lines }`,
    * each line `{ lineNo, date, amount, reference, description }`) for the reconciliation of
    * `account` of `entity` in `period`, over the whole account: the `statement` query reads it
-   * back. Another statement for the same reconciliation replaces it, as the latest import wins.
-   * Opening plus the lines must be the closing balance (the host refuses such a statement).
+   * back, its lines ordered by line number as the host returns them. Another statement for the
+   * same reconciliation replaces it, as the latest import wins. As the host refuses such a
+   * statement: each line is dated within the period (its start to its end), no line number is
+   * given twice, and opening plus the lines must be the closing balance.
    */
   addStatement(entity, account, period, statement) {
     const key = this.#reconciliationKey(entity, account, period);
     checkValue(statement, "bankStatement", "the statement", FixtureError);
+    const target = this.#entities.get(entity).periods.find((candidate) => candidate.name === period);
+    const numbers = new Set();
+    for (const statementLine of statement.lines) {
+      if (numbers.has(statementLine.lineNo)) {
+        throw new FixtureError(`statement: line number ${statementLine.lineNo} is given twice: number each line once`);
+      }
+      numbers.add(statementLine.lineNo);
+      if (statementLine.date < target.start || statementLine.date > target.end) {
+        throw new FixtureError(
+          `statement: line ${statementLine.lineNo}: ${statementLine.date} is outside period ${period} (${target.start} to ${target.end}): import each period's statement for its period`,
+        );
+      }
+    }
     const total = statement.lines.reduce((sum, statementLine) => addDecimal(sum, parseDecimal(statementLine.amount)), ZERO);
     if (compareDecimal(addDecimal(parseDecimal(statement.opening), total), parseDecimal(statement.closing)) !== 0) {
       throw new FixtureError(
         `statement: opening ${statement.opening} plus the lines (${formatDecimal(total)}) is not the closing balance ${statement.closing}`,
       );
     }
-    this.#statements.set(key, structuredClone(statement));
+    const stored = structuredClone(statement);
+    stored.lines.sort((left, right) => left.lineNo - right.lineNo);
+    this.#statements.set(key, stored);
     return this;
   }
 
   /**
    * Makes `item` (an `open-item` record: `{ id, period, cleared, amount, explanation,
-   * expectedClear, reference }`, `id` a BigInt or a safe integer) open in `period` in the
+   * expectedClear, reference }`, `id` a BigInt or a safe integer) listed in `period` in the
    * reconciliation of `account` of `entity`, over the whole account: the `reconcilingItems`
-   * query returns it. An item carried forward from an earlier period is added to each period it
-   * is open in.
+   * query returns it. As the host would hold it: the item's own `period` (the one it was opened
+   * in) exists in the entity and is not later than `period` in calendar order, its amount is not
+   * zero and has no more decimals than the entity's currency (its minor units), and one
+   * reconciliation lists an id once.
+   *
+   * Carrying an item forward is the test's to do, as the harness keeps no history: add it to each
+   * period it is open in (with `cleared: false`), and to the period it clears in with
+   * `cleared: true`.
    */
   addOpenItem(entity, account, period, item) {
     const key = this.#reconciliationKey(entity, account, period);
     checkValue(item, "openItem", "the open item", FixtureError);
+    const known = this.#entities.get(entity);
+    const what = `open item ${item.id}`;
+    const opened = known.periods.findIndex((candidate) => candidate.name === item.period);
+    if (opened === -1) {
+      throw new FixtureError(`${what}: period ${item.period} does not exist in entity ${entity}`);
+    }
+    if (opened > known.periods.findIndex((candidate) => candidate.name === period)) {
+      throw new FixtureError(
+        `${what}: opened in ${item.period}, after ${period}: an item is a reconciling item of the period it was opened in and later ones`,
+      );
+    }
+    // The step sees a u64 as componentize-js passes it: a BigInt.
+    const id = BigInt(item.id);
+    if ((this.#openItems.get(key) ?? []).some((listed) => listed.id === id)) {
+      throw new FixtureError(`${what} is added twice to the reconciliation of ${account} of ${entity} in ${period}`);
+    }
+    const amount = parseDecimal(item.amount, `${what}: amount`, FixtureError);
+    if (amount.units === 0n) {
+      throw new FixtureError(`${what}: a reconciling item of 0 explains nothing`);
+    }
+    const currency = known.info.currency;
+    const minorUnits = this.#currencies.get(currency).minorUnits;
+    if (decimalsUsed(amount) > minorUnits) {
+      throw new FixtureError(`${what}: amount ${item.amount} has more decimals than ${currency}'s ${minorUnits}`);
+    }
     if (!this.#openItems.has(key)) {
       this.#openItems.set(key, []);
     }
-    // The step sees a u64 as componentize-js passes it: a BigInt.
-    this.#openItems.get(key).push({ ...structuredClone(item), id: BigInt(item.id) });
+    this.#openItems.get(key).push({ ...structuredClone(item), id });
     return this;
   }
 
@@ -1144,7 +1382,8 @@ export class TestLedger {
 
   /**
    * Runs the step's `run` export against this ledger as the component would, and returns its
-   * output, checked as it crosses the boundary. A thrown value becomes the `err` case as the
+   * output, checked as it crosses the boundary: its types and grammars, then the host's bounds on
+   * its texts (`check_step_output`). A thrown value becomes the `err` case as the
    * bindings make it (its `payload` when it has one, else the value itself) and is thrown as a
    * `StepRefusal`; a thrown `Error` (a trap in the component) propagates as it is.
    */
@@ -1183,6 +1422,7 @@ export class TestLedger {
       }
     }
     checkValue(output, "stepOutput", "run's result");
+    checkStepOutputBounds(output, "run's result");
     return output;
   }
 
@@ -1370,18 +1610,46 @@ export class TestLedger {
 
   /**
    * The reconciliation a statement or reconcilingItems query names, refused as the host refuses
-   * an unknown entity, period or account.
+   * it (`closebook_ledger::reconcile::scope`), in its order: an unknown entity, period or
+   * account, then each dimension in turn (its text, its name, its value, a name given twice).
    */
   #reconciliationOf(query) {
-    const known = this.#knownEntity(query.entity);
-    // The host checks the period before the account.
-    if (!known.periods.some((candidate) => candidate.name === query.period)) {
-      throw refused(`period ${query.period} does not exist in entity ${query.entity}`);
+    const { entity, account, period } = query;
+    const known = this.#knownEntity(entity);
+    if (!known.periods.some((candidate) => candidate.name === period)) {
+      throw refused(`period ${period} does not exist in entity ${entity}`);
     }
-    if (!known.accounts.has(query.account)) {
-      throw refused(`account ${query.account} is not in the chart of entity ${query.entity}`);
+    if (!known.accounts.has(account)) {
+      throw refused(
+        `account ${account} is not in the chart of entity ${entity}: check the number (\`closebook report trial-balance\` lists the accounts with balances)`,
+      );
     }
-    return JSON.stringify([query.entity, query.account, canonicalDimensions(query.dimensions), query.period]);
+    const values = new Map();
+    for (const dimension of query.dimensions) {
+      // The host joins each dimension into `name=value` and splits it again at the first `=`.
+      const pair = `${dimension.name}=${dimension.value}`;
+      const split = pair.indexOf("=");
+      const [name, value] = [pair.slice(0, split), pair.slice(split + 1)];
+      if (!isValidDimensionText(name) || !isValidDimensionText(value)) {
+        throw refused(
+          `dimension \`${pair}\` is not NAME=VALUE without spaces around them or \`;\` in them, like department=100`,
+        );
+      }
+      const defined = this.#dimensions.get(name);
+      if (defined === undefined) {
+        const names = [...this.#dimensions.keys()].sort(compareText);
+        throw refused(`dimension \`${name}\` does not exist (the dimensions are ${names.join(", ")})`);
+      }
+      if (!defined.values.includes(value)) {
+        throw refused(`dimension ${name} has no value ${value}`);
+      }
+      if (values.has(name)) {
+        throw refused(`dimension ${name} is given twice: give it once`);
+      }
+      values.set(name, value);
+    }
+    const dimensions = [...values].map(([name, value]) => ({ name, value }));
+    return JSON.stringify([entity, account, canonicalDimensions(dimensions), period]);
   }
 
   /** The names of the periods from `fromPeriod` to `toPeriod` inclusive, in calendar order. */

@@ -396,12 +396,141 @@ test("reconciliation queries refuse unknown entities, periods and accounts", () 
   for (const query of [ledger.statement.bind(ledger), ledger.reconcilingItems.bind(ledger)]) {
     assertRefused(() => query(statementQuery("NOPE", "1100", "2026-01")), "entity NOPE does not exist");
     assertRefused(() => query(statementQuery("ACME", "1100", "2025-12")), "period 2025-12 does not exist in entity ACME");
-    assertRefused(() => query(statementQuery("ACME", "1999", "2026-01")), "account 1999 is not in the chart of entity ACME");
+    assertRefused(
+      () => query(statementQuery("ACME", "1999", "2026-01")),
+      "account 1999 is not in the chart of entity ACME: check the number (`closebook report trial-balance` lists the accounts with balances)",
+    );
+    // In the host's order: the entity, then the period, then the account, then the dimensions.
+    assertRefused(() => query(statementQuery("NOPE", "1999", "2025-12")), "entity NOPE does not exist");
+    assertRefused(() => query(statementQuery("ACME", "1999", "2025-12")), "period 2025-12 does not exist in entity ACME");
+    assertRefused(
+      () => query(statementQuery("ACME", "1999", "2026-01", [["nope", "1"]])),
+      "account 1999 is not in the chart of entity ACME: check the number (`closebook report trial-balance` lists the accounts with balances)",
+    );
   }
   assert.throws(() => ledger.statement({ entity: "ACME", account: "1100", period: "2026-01" }), {
     name: "BoundaryError",
     message: "statement: query.dimensions is undefined, not an array",
   });
+});
+
+test("reconciliation queries refuse dimensions as the host does", () => {
+  // Each dimension is joined into `name=value` and split again at the first `=`, then checked in
+  // turn: its text, its name, its value, a name given twice.
+  const ledger = fixture().addDimension("project", ["P1"]).addDimension("cost-center", ["CC7"]);
+  const malformed = (pair) =>
+    `dimension \`${pair}\` is not NAME=VALUE without spaces around them or \`;\` in them, like department=100`;
+  const cases = [
+    [[["department", " 100"]], malformed("department= 100")],
+    [[["department ", "100"]], malformed("department =100")],
+    [[["", "100"]], malformed("=100")],
+    [[["department", ""]], malformed("department=")],
+    // A name holding `=` splits early: the rest becomes the value, which then holds `=`.
+    [[["department=100", "200"]], malformed("department=100=200")],
+    [[["department", "1;2"]], malformed("department=1;2")],
+    [[["department", "10\n0"]], malformed("department=10\n0")],
+    // Rust's trim takes off U+0085 (NEL), which JavaScript's keeps; it keeps U+FEFF, which
+    // JavaScript's takes off.
+    [[["department", "100\u0085"]], malformed("department=100\u0085")],
+    [[["department", "\ufeff100"]], "dimension department has no value \ufeff100"],
+    [[["region", "EU"]], "dimension `region` does not exist (the dimensions are cost-center, department, project)"],
+    [[["department", "300"]], "dimension department has no value 300"],
+    [[["department", "100"], ["department", "200"]], "dimension department is given twice: give it once"],
+    [[["department", "100"], ["department", "100"]], "dimension department is given twice: give it once"],
+    // The first dimension that fails is the one refused.
+    [
+      [["project", "P1"], ["region", "EU"], ["department", " 1"]],
+      "dimension `region` does not exist (the dimensions are cost-center, department, project)",
+    ],
+    [[["project", "P2"], ["department", "100"], ["department", "100"]], "dimension project has no value P2"],
+  ];
+  for (const query of [ledger.statement.bind(ledger), ledger.reconcilingItems.bind(ledger)]) {
+    for (const [dimensions, message] of cases) {
+      assertRefused(() => query(statementQuery("ACME", "1100", "2026-01", dimensions)), message);
+    }
+  }
+  // Known names and values pass, in any order; the list of names is empty when none exist.
+  assert.equal(ledger.statement(statementQuery("ACME", "1100", "2026-01", [["project", "P1"], ["department", "100"]])), undefined);
+  const bare = new TestLedger()
+    .addCurrency("USD", 2)
+    .addEntity("ACME", "Acme Inc.", "USD", "3900", "spot")
+    .addAccount("ACME", "1100", "Bank", "asset")
+    .addFiscalYear("ACME", 2026);
+  assertRefused(
+    () => bare.reconcilingItems(statementQuery("ACME", "1100", "2026-01", [["department", "100"]])),
+    "dimension `department` does not exist (the dimensions are )",
+  );
+  assert.deepEqual(bare.reconcilingItems(statementQuery("ACME", "1100", "2026-01")), []);
+});
+
+test("statement lines come by line number", () => {
+  const statement = bankStatement();
+  statement.lines.reverse();
+  const ledger = fixture().addStatement("ACME", "1100", "2026-01", statement);
+  assert.deepEqual(ledger.statement(statementQuery("ACME", "1100", "2026-01")).lines.map((each) => each.lineNo), [2, 3]);
+  // The fixture given is left as it was.
+  assert.deepEqual(statement.lines.map((each) => each.lineNo), [3, 2]);
+});
+
+test("open items are held as the host holds them", () => {
+  // An item opened earlier is listed in a later period (carried forward by the test), and in the
+  // period it clears in; one opened in the opening period is listed in January. Trailing zeros
+  // are not decimals used.
+  const ledger = fixture()
+    .addEntity("ACME-JP", "Acme KK", "JPY", "3900", "spot")
+    .addAccount("ACME-JP", "1100", "Bank", "asset")
+    .addFiscalYear("ACME-JP", 2026)
+    .addOpenItem("ACME", "1100", "2026-01", openItem(1, "2026-01", "5.00"))
+    .addOpenItem("ACME", "1100", "2026-02", openItem(1, "2026-01", "5.00"))
+    .addOpenItem("ACME", "1100", "2026-03", openItem(1, "2026-01", "5.00", { cleared: true }))
+    .addOpenItem("ACME", "1100", "2026-01", openItem(2, "FY2026-opening", "-7.5"))
+    .addOpenItem("ACME", "1100", "2026-01", openItem(3, "2026-01", "1.000"))
+    .addOpenItem("ACME-JP", "1100", "2026-01", openItem(1, "2026-01", "500.0"));
+  assert.deepEqual(
+    ledger.reconcilingItems(statementQuery("ACME", "1100", "2026-03")).map((item) => [item.id, item.cleared]),
+    [[1n, true]],
+  );
+  assert.equal(ledger.reconcilingItems(statementQuery("ACME", "1100", "2026-01")).length, 3);
+  for (const [build, message] of [
+    [
+      () => ledger.addOpenItem("ACME", "1100", "2026-01", openItem(9, "2025-12", "5.00")),
+      "open item 9: period 2025-12 does not exist in entity ACME",
+    ],
+    [
+      () => ledger.addOpenItem("ACME", "1100", "2026-01", openItem(9, "2026-02", "5.00")),
+      "open item 9: opened in 2026-02, after 2026-01: an item is a reconciling item of the period it was opened in and later ones",
+    ],
+    [
+      // The closing period comes after December, though it starts on the same day.
+      () => ledger.addOpenItem("ACME", "1100", "2026-12", openItem(9, "FY2026-closing", "5.00")),
+      "open item 9: opened in FY2026-closing, after 2026-12:",
+    ],
+    [
+      () => ledger.addOpenItem("ACME", "1100", "2026-01", openItem(1n, "2026-01", "6.00")),
+      "open item 1 is added twice to the reconciliation of 1100 of ACME in 2026-01",
+    ],
+    [
+      () => ledger.addOpenItem("ACME", "1100", "2026-04", openItem(9, "2026-04", "0.00")),
+      "open item 9: a reconciling item of 0 explains nothing",
+    ],
+    [
+      () => ledger.addOpenItem("ACME", "1100", "2026-04", openItem(9, "2026-04", "-0")),
+      "open item 9: a reconciling item of 0 explains nothing",
+    ],
+    [
+      () => ledger.addOpenItem("ACME", "1100", "2026-04", openItem(9, "2026-04", "5.001")),
+      "open item 9: amount 5.001 has more decimals than USD's 2",
+    ],
+    [
+      () => ledger.addOpenItem("ACME-JP", "1100", "2026-04", openItem(9, "2026-04", "500.5")),
+      "open item 9: amount 500.5 has more decimals than JPY's 0",
+    ],
+  ]) {
+    assert.throws(build, (error) => error instanceof FixtureError && error.message.startsWith(message), message);
+  }
+  // A refused item leaves the reconciliation as it was.
+  assert.equal(ledger.reconcilingItems(statementQuery("ACME", "1100", "2026-01")).length, 3);
+  assert.deepEqual(ledger.reconcilingItems(statementQuery("ACME", "1100", "2026-04")), []);
 });
 
 test("broken statements and open items are refused", () => {
@@ -414,6 +543,23 @@ test("broken statements and open items are refused", () => {
     [() => ledger.addStatement("ACME", "1999", "2026-01", bankStatement()), "account 1999 does not exist in entity ACME"],
     [() => ledger.addStatement("ACME", "1100", "2025-12", bankStatement()), "period 2025-12 does not exist in entity ACME"],
     [() => ledger.addStatement("NOPE", "1100", "2026-01", bankStatement()), "entity NOPE does not exist"],
+    [
+      () =>
+        ledger.addStatement("ACME", "1100", "2026-01", {
+          ...bankStatement(),
+          lines: [...bankStatement().lines, { ...bankStatement().lines[0], amount: "0.00" }],
+        }),
+      "statement: line number 2 is given twice: number each line once",
+    ],
+    [
+      () => ledger.addStatement("ACME", "1100", "2026-02", bankStatement()),
+      "statement: line 2: 2026-01-12 is outside period 2026-02 (2026-02-01 to 2026-02-28): import each period's statement for its period",
+    ],
+    [
+      () => ledger.addStatement("ACME", "1100", "FY2026-opening", bankStatement()),
+      "statement: line 2: 2026-01-12 is outside period FY2026-opening (2026-01-01 to 2026-01-01)",
+    ],
+
     [
       () => ledger.addStatement("ACME", "1100", "2026-01", { ...bankStatement(), opening: 10000 }),
       "the statement.opening is a number (10000), not a decimal string",
@@ -511,5 +657,140 @@ test("the hook stands in for interface 0.2.0 only", async () => {
         `closebook-testing stands in for closebook:plugin/ledger, log and types at version 0.2.0, not ${specifier}: import "closebook:plugin/ledger@0.2.0"`,
       ),
     );
+  }
+});
+
+test("a step output's texts meet the host's bounds", async () => {
+  // The step proposes one of everything, then changes the fields the configuration names
+  // (`set`: [path, value] pairs) and repeats a list's first element (`repeat`: [field, count]).
+  const { step, cleanup } = await probeStep(
+    [
+      'import "closebook:plugin/types@0.2.0";',
+      "export function run(input) {",
+      "  const { entity } = input;",
+      '  const dimensions = () => [{ name: "department", value: "100" }];',
+      "  const output = {",
+      '    entries: [{ entity, date: "2026-01-31", description: "Accrual", lines: [',
+      '      { account: "6100", dimensions: dimensions(), amount: "1.00", description: "Rent" },',
+      '      { account: "1100", dimensions: [], amount: "-1.00" }] }],',
+      "    settlements: [{ entity, lineIds: [1n] }],",
+      '    messages: [{ level: "info", text: "done" }],',
+      '    reconcilingItems: [{ entity, account: "1100", dimensions: dimensions(), period: "2026-01", amount: "-300.00",',
+      '      explanation: "cheque 101", expectedClear: "2026-02-15", reference: "CHQ-101" }],',
+      '    clearedItems: [{ entity, itemId: 4n, period: "2026-01", note: "cleared by DEP-1" }],',
+      '    findings: [{ entity, account: "1100", dimensions: dimensions(), measure: "balance vs prior period",',
+      '      current: "10400.00", baseline: "10000.00", threshold: ">= 100.00", explanationRequired: true, message: "moved" }],',
+      "  };",
+      "  const config = JSON.parse(input.config);",
+      "  for (const [path, value] of config.set ?? []) {",
+      "    let target = output;",
+      "    for (const key of path.slice(0, -1)) { target = target[key]; }",
+      "    target[path.at(-1)] = value;",
+      "  }",
+      "  for (const [field, count] of config.repeat ?? []) {",
+      "    output[field] = Array.from({ length: count }, () => output[field][0]);",
+      "  }",
+      "  return output;",
+      "}",
+    ].join("\n"),
+  );
+  try {
+    const ledger = fixture();
+    const run = (config) => ledger.runStep(step, ledger.stepInput("ACME", "2026-01", config));
+    const refusedWith = (config, message) =>
+      assert.throws(() => run(config), (error) => error instanceof BoundaryError && error.message === message, message);
+    const long = (length, maximum) => `is ${length} characters long; at most ${maximum} are allowed`;
+    const hidden = (shown) =>
+      `\`${shown}\` contains a control character (shown escaped); ids, keys and codes may not contain control characters`;
+    const x = (count) => "x".repeat(count);
+    // Every text at its bound passes; lengths count characters, not UTF-16 units.
+    const emoji = (count) => "\u{1f600}".repeat(count);
+    run({
+      set: [
+        [["reconcilingItems", 0, "entity"], emoji(64)],
+        [["reconcilingItems", 0, "account"], x(64)],
+        [["reconcilingItems", 0, "dimensions", 0, "value"], x(64)],
+        [["reconcilingItems", 0, "period"], x(32)],
+        [["reconcilingItems", 0, "explanation"], emoji(1000)],
+        [["reconcilingItems", 0, "reference"], x(1000)],
+        [["clearedItems", 0, "note"], x(1000)],
+        [["findings", 0, "measure"], x(1000)],
+        [["findings", 0, "threshold"], x(1000)],
+        [["findings", 0, "current"], `${"0".repeat(63)}1`],
+        [["messages", 0, "text"], emoji(4000)],
+        [["entries", 0, "lines", 0, "description"], x(1000)],
+        // Free texts may hold control characters: only ids may not.
+        [["findings", 0, "message"], "line one\nline two\t\u001b"],
+      ],
+    });
+    run({ set: [[["findings", 0, "message"], emoji(4000)]] });
+    // Each field beyond its bound: where it is, then the host's refusal with its name for the field.
+    for (const [path, value, field, refusal] of [
+      // The reconciling items, clearings and findings.
+      [["reconcilingItems", 0, "entity"], emoji(65), "entity", long(65, 64)],
+      [["reconcilingItems", 0, "entity"], "AC\u001bME", "entity", hidden("AC\\u{1b}ME")],
+      [["reconcilingItems", 0, "account"], x(65), "account", long(65, 64)],
+      // A C1 control and the bidirectional overrides are hidden characters too.
+      [["reconcilingItems", 0, "account"], "1100\u0085", "account", hidden("1100\\u{85}")],
+      [["reconcilingItems", 0, "account"], "\u202e0011", "account", hidden("\\u{202e}0011")],
+      [["reconcilingItems", 0, "account"], "\u20691100", "account", hidden("\\u{2069}1100")],
+      [["reconcilingItems", 0, "dimensions", 0, "name"], x(65), "dimension name", long(65, 64)],
+      [["reconcilingItems", 0, "dimensions", 0, "value"], "1\u00000", "dimension value", hidden("1\\u{0}0")],
+      [["reconcilingItems", 0, "period"], x(33), "period", long(33, 32)],
+      [["reconcilingItems", 0, "period"], "2026-01\r", "period", hidden("2026-01\\u{d}")],
+      // A decimal of 71 characters is a decimal (one significant digit), but too long.
+      [["reconcilingItems", 0, "amount"], `${"0".repeat(70)}1`, "amount", long(71, 64)],
+      [["reconcilingItems", 0, "explanation"], x(1001), "explanation", long(1001, 1000)],
+      [["reconcilingItems", 0, "reference"], emoji(1001), "reference", long(1001, 1000)],
+      [["clearedItems", 0, "entity"], "ACME\u007f", "entity", hidden("ACME\\u{7f}")],
+      [["clearedItems", 0, "period"], x(33), "period", long(33, 32)],
+      [["clearedItems", 0, "note"], x(1001), "clearing note", long(1001, 1000)],
+      [["findings", 0, "entity"], x(65), "entity", long(65, 64)],
+      [["findings", 0, "account"], "11\n00", "account", hidden("11\\u{a}00")],
+      [["findings", 0, "dimensions", 0, "name"], "dep\u2066t", "dimension name", hidden("dep\\u{2066}t")],
+      [["findings", 0, "measure"], x(1001), "measure", long(1001, 1000)],
+      [["findings", 0, "current"], `${"0".repeat(64)}1`, "current", long(65, 64)],
+      [["findings", 0, "baseline"], `-${"0".repeat(64)}`, "baseline", long(65, 64)],
+      [["findings", 0, "threshold"], x(1001), "threshold", long(1001, 1000)],
+      [["findings", 0, "message"], emoji(4001), "finding message", long(4001, 4000)],
+      // The entries, their lines, the settlements and the messages.
+      [["entries", 0, "entity"], "ACME\u0007", "entity", hidden("ACME\\u{7}")],
+      [["entries", 0, "period"], x(33), "period", long(33, 32)],
+      [["entries", 0, "description"], x(1001), "entry description", long(1001, 1000)],
+      [["entries", 0, "lines", 1, "account"], x(65), "account", long(65, 64)],
+      [["entries", 0, "lines", 0, "dimensions", 0, "value"], "1\u001b[2J", "dimension value", hidden("1\\u{1b}[2J")],
+      // U+200F (a mark, not an override) is kept as it is.
+      [["entries", 0, "lines", 0, "currency"], "US\u200fD\u202a", "currency", hidden("US\u200fD\\u{202a}")],
+      [["entries", 0, "lines", 0, "accountingAmount"], `${"0".repeat(64)}1`, "accounting amount", long(65, 64)],
+      [["entries", 0, "lines", 0, "description"], x(1001), "line description", long(1001, 1000)],
+      [["settlements", 0, "entity"], "\u0085", "entity", hidden("\\u{85}")],
+      [["messages", 0, "text"], x(4001), "message", long(4001, 4000)],
+      // A long id with a control character is refused by its length first; a quoted id is cut at
+      // 40 characters.
+      [["reconcilingItems", 0, "entity"], `${x(65)}\u001b`, "entity", long(66, 64)],
+      [["reconcilingItems", 0, "entity"], `${x(50)}\u001b`, "entity", hidden(`${x(40)}…`)],
+    ]) {
+      const place = path.map((key) => (typeof key === "number" ? `[${key}]` : `.${key}`)).join("");
+      refusedWith({ set: [[path, value]] }, `run's result${place}: the ${field} ${refusal}`);
+    }
+    // At most RECONCILIATION_PROPOSALS_MAX of each list.
+    run({ repeat: [["reconcilingItems", 10000], ["clearedItems", 10000], ["findings", 10000]] });
+    for (const [field, what] of [["reconcilingItems", "reconciling items"], ["clearedItems", "clearings"], ["findings", "findings"]]) {
+      refusedWith(
+        { repeat: [[field, 10001]] },
+        `run's result.${field}: the output holds 10001 ${what}; at most 10000 are allowed (RECONCILIATION_PROPOSALS_MAX)`,
+      );
+    }
+    // As in the host, the counts are checked after the entries and before the items.
+    refusedWith(
+      { set: [[["reconcilingItems", 0, "entity"], x(65)]], repeat: [["findings", 10001]] },
+      "run's result.findings: the output holds 10001 findings; at most 10000 are allowed (RECONCILIATION_PROPOSALS_MAX)",
+    );
+    refusedWith(
+      { set: [[["entries", 0, "entity"], x(65)]], repeat: [["findings", 10001]] },
+      `run's result.entries[0].entity: the entity ${long(65, 64)}`,
+    );
+  } finally {
+    cleanup();
   }
 });

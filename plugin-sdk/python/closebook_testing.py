@@ -14,15 +14,18 @@ tests run with `python3 -m unittest` in a second, without building the component
   grouping (`"*"` keeps every dimension), balance rows in the host's order, line pages with a
   cursor, rates (the latest on or before the date; the opposite pair's inverted to 12 decimal
   places only when the pair has no rate of the type at all; never triangulated), and a
-  reconciliation's bank statement and open reconciling items.
+  reconciliation's bank statement and open reconciling items, refused as the host refuses an
+  unknown entity, period, account or dimension value.
 - Fixture builders: currencies, dimensions, an entity and its accounts, the periods of a fiscal
   year, rates, posted entries (`entry`, `line`), which must balance, and a reconciliation's
-  imported bank statement (`add_statement`, whose lines must add up) and open items
-  (`add_open_item`).
+  imported bank statement (`add_statement`, whose lines must add up and fall in the period) and
+  open items (`add_open_item`, each added to every period it is open in).
 - `load_step`, `TestLedger.describe` and `TestLedger.run_step`, which call the step's `WitWorld`
-  as the component would and check what crosses the boundary: the records' field types, and
-  that every amount, date and id is one the host accepts (in the entries, settlements,
-  reconciling items, clearings and findings alike).
+  as the component would and check what crosses the boundary: the records' field types, the
+  host's bounds on every text of the output (lengths, no control characters in ids, dates and
+  decimals) and on how many reconciling items, clearings and findings it holds, and that every
+  amount, date and id is one the host accepts (in the entries, settlements, reconciling items,
+  clearings and findings alike).
 
 Setup methods raise `FixtureError` on an inconsistent fixture (an unknown account, an entry that
 does not balance): a broken fixture is a bug in the test. Queries raise
@@ -30,7 +33,7 @@ does not balance): a broken fixture is a bug in the test. Queries raise
 
 What only the host does: validate the configuration against the step's JSON Schema, check period
 status and entity access on the proposals, check reconciling items, clearings and findings against
-the chart and the open items, and enforce the fuel, memory, time and output limits.
+the chart and the open items, and enforce the fuel, memory, time and output-size limits.
 `closebook plugin run` runs the built component under all of them.
 
 Only the standard library is used (Python 3.11 or later, as the generated bindings need).
@@ -47,6 +50,7 @@ import re
 import sys
 import types as python_types
 import typing
+import unicodedata
 from decimal import Decimal
 
 # Decimal places kept on a rate derived as the inverse of the opposite pair's, as the host keeps
@@ -69,6 +73,33 @@ GROUP_BY_EVERY_DIMENSION = "*"
 # The largest values of the WIT integer types the harness checks.
 U32_MAX = 2**32 - 1
 U64_MAX = 2**64 - 1
+
+# The host's bounds on the texts of a step's output (`host/src/plugin/bounds.rs`,
+# `check_step_output`), which are the ledger's own (`closebook_ledger::journal`): an id-like text
+# (entity, account, dimension, period, date, code, decimal) fits its length and holds no control
+# character; a free text (explanation, reference, note, description, message) fits its length.
+ENTITY_CHARS_MAX = 64
+ACCOUNT_CHARS_MAX = 64
+DIMENSION_CHARS_MAX = 64
+# Periods, dates and currency codes.
+CODE_CHARS_MAX = 32
+DECIMAL_CHARS_MAX = 64
+DESCRIPTION_CHARS_MAX = 1_000
+MESSAGE_CHARS_MAX = 4_000
+# Reconciling items, clearings or findings one step output may hold.
+RECONCILIATION_PROPOSALS_MAX = 10_000
+# The characters of an offending value a message quotes.
+QUOTED_CHARS_MAX = 40
+
+# The characters Rust's `str::trim` takes off (Unicode White_Space), which is how the host
+# tells a dimension name or value with spaces around it (`closebook_ledger::dimension`).
+_UNICODE_WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(chr(code) for code in range(0x2000, 0x200B))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
+# What a dimension name or value may not hold: the canonical set's separators.
+_DIMENSION_RESERVED_CHARACTERS = ("=", ";", "\n")
 
 
 class FixtureError(Exception):
@@ -510,10 +541,120 @@ def check_value(value, annotation, where):
             check_value(getattr(value, field.name), field.type, f"{where}.{field.name}")
 
 
+def _is_hidden_character(character):
+    """A control character (Unicode Cc, what Rust's `char::is_control` is) or a bidirectional
+    override, which can reorder what a terminal shows."""
+    return unicodedata.category(character) == "Cc" or "\u202a" <= character <= "\u202e" or "\u2066" <= character <= "\u2069"
+
+
+def _escape_control_characters(text):
+    """`text` with every control character and bidirectional override replaced by a visible
+    escape such as `\\u{1b}`, as the host shows such text (`closebook_ledger::journal::
+    escape_control_characters`). Other characters, backslashes included, are kept."""
+    return "".join(f"\\u{{{ord(character):x}}}" if _is_hidden_character(character) else character for character in text)
+
+
+def _quoted_for_message(text):
+    """An offending value as the host's messages quote it: its first QUOTED_CHARS_MAX
+    characters, escaped, with `…` when cut."""
+    shown = _escape_control_characters(text[:QUOTED_CHARS_MAX])
+    return shown + "…" if len(text) > QUOTED_CHARS_MAX else shown
+
+
+def _check_text_length(where, field, text, maximum_chars):
+    """Refuses a text of more than `maximum_chars` characters, as the host's `check_text_length`."""
+    if len(text) > maximum_chars:
+        raise BoundaryError(f"{where}: the {field} is {len(text)} characters long; at most {maximum_chars} are allowed")
+
+
+def _check_id_text(where, field, text, maximum_chars):
+    """Refuses an id, code, date or decimal longer than `maximum_chars` or holding a control
+    character, as the host's `check_id_text`."""
+    _check_text_length(where, field, text, maximum_chars)
+    if any(_is_hidden_character(character) for character in text):
+        raise BoundaryError(
+            f"{where}: the {field} `{_quoted_for_message(text)}` contains a control character (shown escaped); "
+            "ids, keys and codes may not contain control characters"
+        )
+
+
+def _check_dimension_texts(where, dimensions):
+    for index, dimension in enumerate(dimensions):
+        _check_id_text(f"{where}.dimensions[{index}].name", "dimension name", dimension.name, DIMENSION_CHARS_MAX)
+        _check_id_text(f"{where}.dimensions[{index}].value", "dimension value", dimension.value, DIMENSION_CHARS_MAX)
+
+
+def _check_output_texts(output):
+    """The host's bounds on every text of a step's output (`host/src/plugin/bounds.rs`,
+    `check_step_output`), in its order: the entries and their lines, the settlements, the
+    messages, how many reconciling items, clearings and findings there are, then each of them."""
+    for entry_index, proposed in enumerate(output.entries):
+        where = f"run's result: entries[{entry_index}]"
+        _check_id_text(f"{where}.entity", "entity", proposed.entity, ENTITY_CHARS_MAX)
+        if proposed.period is not None:
+            _check_id_text(f"{where}.period", "period", proposed.period, CODE_CHARS_MAX)
+        _check_id_text(f"{where}.date", "date", proposed.date, CODE_CHARS_MAX)
+        if proposed.reversal_date is not None:
+            _check_id_text(f"{where}.reversal_date", "reversal date", proposed.reversal_date, CODE_CHARS_MAX)
+        _check_text_length(f"{where}.description", "entry description", proposed.description, DESCRIPTION_CHARS_MAX)
+        for line_index, proposed_line in enumerate(proposed.lines):
+            at = f"{where}.lines[{line_index}]"
+            _check_id_text(f"{at}.account", "account", proposed_line.account, ACCOUNT_CHARS_MAX)
+            _check_dimension_texts(at, proposed_line.dimensions)
+            if proposed_line.currency is not None:
+                _check_id_text(f"{at}.currency", "currency", proposed_line.currency, CODE_CHARS_MAX)
+            _check_id_text(f"{at}.amount", "amount", proposed_line.amount, DECIMAL_CHARS_MAX)
+            if proposed_line.accounting_amount is not None:
+                _check_id_text(f"{at}.accounting_amount", "accounting amount", proposed_line.accounting_amount, DECIMAL_CHARS_MAX)
+            if proposed_line.description is not None:
+                _check_text_length(f"{at}.description", "line description", proposed_line.description, DESCRIPTION_CHARS_MAX)
+    for index, settlement in enumerate(output.settlements):
+        _check_id_text(f"run's result: settlements[{index}].entity", "entity", settlement.entity, ENTITY_CHARS_MAX)
+    for index, message in enumerate(output.messages):
+        _check_text_length(f"run's result: messages[{index}].text", "message", message.text, MESSAGE_CHARS_MAX)
+    for field, what, count in (
+        ("reconciling_items", "reconciling items", len(output.reconciling_items)),
+        ("cleared_items", "clearings", len(output.cleared_items)),
+        ("findings", "findings", len(output.findings)),
+    ):
+        if count > RECONCILIATION_PROPOSALS_MAX:
+            raise BoundaryError(
+                f"run's result: {field}: the output holds {count} {what}; at most {RECONCILIATION_PROPOSALS_MAX} "
+                "are allowed (RECONCILIATION_PROPOSALS_MAX)"
+            )
+    for index, item in enumerate(output.reconciling_items):
+        where = f"run's result: reconciling_items[{index}]"
+        _check_id_text(f"{where}.entity", "entity", item.entity, ENTITY_CHARS_MAX)
+        _check_id_text(f"{where}.account", "account", item.account, ACCOUNT_CHARS_MAX)
+        _check_dimension_texts(where, item.dimensions)
+        _check_id_text(f"{where}.period", "period", item.period, CODE_CHARS_MAX)
+        _check_id_text(f"{where}.amount", "amount", item.amount, DECIMAL_CHARS_MAX)
+        _check_text_length(f"{where}.explanation", "explanation", item.explanation, DESCRIPTION_CHARS_MAX)
+        _check_id_text(f"{where}.expected_clear", "expected clearing date", item.expected_clear, CODE_CHARS_MAX)
+        _check_text_length(f"{where}.reference", "reference", item.reference, DESCRIPTION_CHARS_MAX)
+    for index, clearing in enumerate(output.cleared_items):
+        where = f"run's result: cleared_items[{index}]"
+        _check_id_text(f"{where}.entity", "entity", clearing.entity, ENTITY_CHARS_MAX)
+        _check_id_text(f"{where}.period", "period", clearing.period, CODE_CHARS_MAX)
+        _check_text_length(f"{where}.note", "clearing note", clearing.note, DESCRIPTION_CHARS_MAX)
+    for index, finding in enumerate(output.findings):
+        where = f"run's result: findings[{index}]"
+        _check_id_text(f"{where}.entity", "entity", finding.entity, ENTITY_CHARS_MAX)
+        _check_id_text(f"{where}.account", "account", finding.account, ACCOUNT_CHARS_MAX)
+        _check_dimension_texts(where, finding.dimensions)
+        _check_text_length(f"{where}.measure", "measure", finding.measure, DESCRIPTION_CHARS_MAX)
+        _check_id_text(f"{where}.current", "current", finding.current, DECIMAL_CHARS_MAX)
+        _check_id_text(f"{where}.baseline", "baseline", finding.baseline, DECIMAL_CHARS_MAX)
+        _check_text_length(f"{where}.threshold", "threshold", finding.threshold, DESCRIPTION_CHARS_MAX)
+        _check_text_length(f"{where}.message", "finding message", finding.message, MESSAGE_CHARS_MAX)
+
+
 def _check_output(output):
-    """Checks a step's output as the boundary and the host's conversion would: the types, then
-    every amount and date."""
+    """Checks a step's output as the boundary and the host would: the types, then the host's
+    bounds on every text and on how many reconciling items, clearings and findings it holds,
+    then every amount and date."""
     check_value(output, types.StepOutput, "run's result")
+    _check_output_texts(output)
     for entry_index, entry in enumerate(output.entries):
         where = f"run's result: entries[{entry_index}]"
         date_text(entry.date, f"{where}.date")
@@ -618,6 +759,16 @@ def _canonical_dimensions(dimensions):
 
 def _refused(message):
     return Err(types.QueryError(message=message))
+
+
+def _is_valid_dimension_text(text):
+    """Whether a dimension name or value is one the host can hold (`closebook_ledger::dimension::
+    is_valid_dimension_text`): not empty, no spaces around it, no `=`, `;` or newline in it."""
+    return (
+        text != ""
+        and text.strip(_UNICODE_WHITE_SPACE) == text
+        and not any(reserved in text for reserved in _DIMENSION_RESERVED_CHARACTERS)
+    )
 
 
 def _enum_member(enum, value, where):
@@ -851,10 +1002,14 @@ class TestLedger:
 
     def add_statement(self, entity, account, period, statement):
         """Imports a bank statement (a `types.BankStatement`) for the reconciliation of `account`
-        of `entity` in `period`, over the whole account: the `statement` query reads it back.
-        Another statement for the same reconciliation replaces it, as the latest import wins.
-        Opening plus the lines must be the closing balance (the host refuses such a statement)."""
+        of `entity` in `period`, over the whole account: the `statement` query reads it back,
+        its lines ordered by line number as the host returns them. Another statement for the
+        same reconciliation replaces it, as the latest import wins. Refused as the host refuses
+        the import: a line number given twice, a line dated outside the period, or lines that do
+        not take the opening balance to the closing one."""
         key = self._reconciliation_key(entity, account, period)
+        target = self._period_info(entity, period)
+        start, end = datetime.date.fromisoformat(target.start), datetime.date.fromisoformat(target.end)
         try:
             check_value(statement, types.BankStatement, "the statement")
         except BoundaryError as error:
@@ -862,24 +1017,44 @@ class TestLedger:
         opening = _fixture_decimal(statement.opening, "statement: opening")
         closing = _fixture_decimal(statement.closing, "statement: closing")
         total = Decimal(0)
+        line_numbers = set()
         for index, statement_line in enumerate(statement.lines):
             where = f"statement line {index + 1}"
             if not 0 <= statement_line.line_no <= U32_MAX:
                 raise FixtureError(f"{where}: line_no {statement_line.line_no} is not a u32")
-            _date_value(statement_line.date, f"{where}: date", FixtureError)
+            if statement_line.line_no in line_numbers:
+                raise FixtureError(f"{where}: line_no {statement_line.line_no} is given twice: number each line once")
+            line_numbers.add(statement_line.line_no)
+            day = _date_value(statement_line.date, f"{where}: date", FixtureError)
+            if not start <= day <= end:
+                raise FixtureError(
+                    f"{where}: {day} is outside period {target.name} ({target.start} to {target.end}): "
+                    "import each period's statement for its period"
+                )
             total += _fixture_decimal(statement_line.amount, f"{where}: amount")
         if opening + total != closing:
             raise FixtureError(
                 f"statement: opening {statement.opening} plus the lines ({_text(total)}) is not the closing "
                 f"balance {statement.closing}"
             )
-        self._statements[key] = copy.deepcopy(statement)
+        kept = copy.deepcopy(statement)
+        kept.lines.sort(key=lambda statement_line: statement_line.line_no)
+        self._statements[key] = kept
         return self
 
     def add_open_item(self, entity, account, period, item):
-        """Makes `item` (a `types.OpenItem`) open in `period` in the reconciliation of `account`
-        of `entity`, over the whole account: the `reconciling_items` query returns it. An item
-        carried forward from an earlier period is added to each period it is open in."""
+        """Makes `item` (a `types.OpenItem`) one of the reconciling items of `period` in the
+        reconciliation of `account` of `entity`, over the whole account: the
+        `reconciling_items` query of that period returns it. `item.period` is the period it was
+        opened in: a period of the entity, `period` or an earlier one.
+
+        Carrying an item forward stays the test's job: add the item (the same id) to each
+        period it is open in, from the one it was opened in on, and to the period it clears in
+        with `cleared=True`, as the host's ledger would answer for each; to no later one.
+
+        Refused as the host would never hold it: an opening period that does not exist or comes
+        after `period`, an id already added to this period's reconciliation, an amount of zero,
+        or one with more decimals than the entity's currency has."""
         key = self._reconciliation_key(entity, account, period)
         try:
             check_value(item, types.OpenItem, "the open item")
@@ -887,9 +1062,27 @@ class TestLedger:
             raise FixtureError(str(error)) from None
         if not 0 <= item.id <= U64_MAX:
             raise FixtureError(f"open item: id {item.id} is not a u64")
-        _fixture_decimal(item.amount, f"open item {item.id}: amount")
-        _date_value(item.expected_clear, f"open item {item.id}: expected_clear", FixtureError)
-        self._open_items.setdefault(key, []).append(copy.deepcopy(item))
+        where = f"open item {item.id}"
+        amount = _fixture_decimal(item.amount, f"{where}: amount")
+        currency = self._entities[entity].info.currency
+        minor_units = self._currencies[currency].minor_units
+        if _decimals_used(amount) > minor_units:
+            raise FixtureError(f"{where}: amount {item.amount} has more decimals than {currency}'s {minor_units}")
+        if amount.is_zero():
+            raise FixtureError(f"{where}: a reconciling item of 0 explains nothing")
+        _date_value(item.expected_clear, f"{where}: expected_clear", FixtureError)
+        names = [candidate.name for candidate in self._entities[entity].periods]
+        if item.period not in names:
+            raise FixtureError(f"{where}: period {item.period} does not exist in entity {entity}")
+        if names.index(item.period) > names.index(period):
+            raise FixtureError(
+                f"{where}: opened in {item.period}, after {period}: an item is a reconciling item of the period "
+                "it was opened in and later ones"
+            )
+        items = self._open_items.setdefault(key, [])
+        if any(existing.id == item.id for existing in items):
+            raise FixtureError(f"{where} is added twice to the reconciliation of {account} of {entity} in {period}")
+        items.append(copy.deepcopy(item))
         return self
 
     # --- Running a step ---
@@ -1101,6 +1294,9 @@ class TestLedger:
             raise _refused(f"entity {entity} does not exist")
         return known
 
+    def _period_info(self, entity, period):
+        return next(candidate for candidate in self._entity_for_setup(entity).periods if candidate.name == period)
+
     def _reconciliation_key(self, entity, account, period):
         """The key of the reconciliation of `account` of `entity` in `period`, over the whole
         account, for a fixture: the entity, the account and the period must exist."""
@@ -1113,14 +1309,35 @@ class TestLedger:
 
     def _reconciliation_of(self, query):
         """The reconciliation a statement or reconciling-items query names, refused as the host
-        refuses an unknown entity, account or period."""
+        refuses it (`closebook_ledger::reconcile::scope`), in its order: an unknown entity,
+        period or account, then each dimension (given as `name=value`, split at its first `=`):
+        one that is not well formed, an unknown name, an unknown value, a name given twice."""
         known = self._known_entity(query.entity)
-        # The host checks the period before the account.
         if not any(candidate.name == query.period for candidate in known.periods):
             raise _refused(f"period {query.period} does not exist in entity {query.entity}")
         if query.account not in known.accounts:
-            raise _refused(f"account {query.account} is not in the chart of entity {query.entity}")
-        return (query.entity, query.account, _canonical_dimensions(query.dimensions), query.period)
+            raise _refused(
+                f"account {query.account} is not in the chart of entity {query.entity}: check the number "
+                "(`closebook report trial-balance` lists the accounts with balances)"
+            )
+        values = {}
+        for dimension in query.dimensions:
+            pair = f"{dimension.name}={dimension.value}"
+            name, _, value = pair.partition("=")
+            if not _is_valid_dimension_text(name) or not _is_valid_dimension_text(value):
+                raise _refused(
+                    f"dimension `{pair}` is not NAME=VALUE without spaces around them or `;` in them, like department=100"
+                )
+            defined = self._dimensions.get(name)
+            if defined is None:
+                raise _refused(f"dimension `{name}` does not exist (the dimensions are {', '.join(sorted(self._dimensions))})")
+            if value not in defined.values:
+                raise _refused(f"dimension {name} has no value {value}")
+            if name in values:
+                raise _refused(f"dimension {name} is given twice: give it once")
+            values[name] = value
+        canonical = ";".join(f"{name}={value}" for name, value in sorted(values.items()))
+        return (query.entity, query.account, canonical, query.period)
 
     def _period_range(self, known, from_period, to_period):
         """The names of the periods from `from_period` to `to_period` inclusive, in calendar order."""
@@ -1248,6 +1465,13 @@ class TestLedger:
         minor_units = 2 if accounting is None else accounting.minor_units
         with decimal.localcontext(_boundary_context()):
             return _round_to_minor_units(amount * rate, minor_units)
+
+
+def _decimals_used(amount):
+    """The decimals an amount uses, trailing zeros aside (`closebook_ledger::money::decimals_used`):
+    10.50 uses one."""
+    exponent = amount.normalize(_boundary_context()).as_tuple().exponent
+    return max(0, -exponent)
 
 
 def _fixture_decimal(text, where):

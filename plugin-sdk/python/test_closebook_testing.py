@@ -363,6 +363,7 @@ class ReconciliationTest(unittest.TestCase):
         # The bank's January statement of 1100 and two items open in January (added out of id
         # order; the query answers oldest first), read directly and through the stand-ins.
         ledger = fixture()
+        ledger.add_fiscal_year("ACME", 2025)
         january = bank_statement("1000.00", "1450.00", [("2026-01-05", "500.00", "DEP-1"), ("2026-01-20", "-50.00", "FEE")])
         ledger.add_statement("ACME", "1100", "2026-01", january)
         ledger.add_open_item("ACME", "1100", "2026-01", open_item(7, "2026-01", "-120.00"))
@@ -400,11 +401,18 @@ class ReconciliationTest(unittest.TestCase):
             self.assertIsNone(ledger_imports.statement(statement_query("ACME", "1200", "2026-01")))
 
     def test_an_unknown_entity_account_or_period_is_refused(self):
+        # In the host's order: the entity, then the period, then the account.
         ledger = fixture()
+        unknown_account = (
+            "account 1199 is not in the chart of entity ACME: check the number "
+            "(`closebook report trial-balance` lists the accounts with balances)"
+        )
         for query, message in [
-            (statement_query("NOPE", "1100", "2026-01"), "entity NOPE does not exist"),
-            (statement_query("ACME", "1199", "2026-01"), "account 1199 is not in the chart of entity ACME"),
+            (statement_query("NOPE", "1199", "2030-01"), "entity NOPE does not exist"),
+            (statement_query("ACME", "1199", "2026-01"), unknown_account),
             (statement_query("ACME", "1100", "2030-01"), "period 2030-01 does not exist in entity ACME"),
+            (statement_query("ACME", "1199", "2030-01"), "period 2030-01 does not exist in entity ACME"),
+            (statement_query("ACME", "1199", "2026-01", dimensions=[("nope", "1")]), unknown_account),
         ]:
             for ask in (ledger.statement, ledger.reconciling_items):
                 with self.assertRaises(Err) as refused:
@@ -434,6 +442,117 @@ class ReconciliationTest(unittest.TestCase):
         with self.assertRaisesRegex(FixtureError, "open item 1: expected_clear `2026-02-30` is not a date"):
             ledger.add_open_item("ACME", "1100", "2026-01", misdated)
         self.assertIsNone(ledger.statement(statement_query("ACME", "1100", "2026-01")))
+
+    def test_query_dimensions_are_refused_as_the_host_refuses_them(self):
+        # Each dimension, in order, as `name=value` split at its first `=`: one that is not well
+        # formed, an unknown name (the known ones listed, sorted), an unknown value, a name
+        # given twice. Well-formed known values are a reconciliation of their own: none here.
+        ledger = fixture()
+        ledger.add_dimension("cost-center", ["CC7"])
+        not_a_pair = "dimension `{}` is not NAME=VALUE without spaces around them or `;` in them, like department=100"
+        for dimensions, message in [
+            ([("", "100")], not_a_pair.format("=100")),
+            ([("department", "")], not_a_pair.format("department=")),
+            ([("department", " 100")], not_a_pair.format("department= 100")),
+            ([("department ", "100")], not_a_pair.format("department =100")),
+            ([("department", "100\u00a0")], not_a_pair.format("department=100\u00a0")),
+            ([("department", "1;2")], not_a_pair.format("department=1;2")),
+            ([("department", "1\n2")], not_a_pair.format("department=1\n2")),
+            ([("dep=artment", "100")], not_a_pair.format("dep=artment=100")),
+            ([("department", "1=2")], not_a_pair.format("department=1=2")),
+            ([("region", "EU")], "dimension `region` does not exist (the dimensions are cost-center, department)"),
+            ([("department", "300")], "dimension department has no value 300"),
+            # Only Unicode White_Space is trimmed, as Rust's `trim` does: not U+001F.
+            ([("department", "\x1f100")], "dimension department has no value \x1f100"),
+            ([("department", "100"), ("department", "200")], "dimension department is given twice: give it once"),
+            (
+                [("department", "100"), ("region", "EU"), ("department", "x")],
+                "dimension `region` does not exist (the dimensions are cost-center, department)",
+            ),
+            ([("department", "300"), ("", "")], "dimension department has no value 300"),
+        ]:
+            query = statement_query("ACME", "1100", "2026-01", dimensions=dimensions)
+            for ask in (ledger.statement, ledger.reconciling_items):
+                with self.assertRaises(Err) as refused:
+                    ask(query)
+                self.assertEqual(refused.exception.value, types.QueryError(message=message), dimensions)
+        # A value that is well formed and known: the whole account's fixtures are not its.
+        ledger.add_open_item("ACME", "1100", "2026-01", open_item(1, "2026-01", "10.00"))
+        query = statement_query("ACME", "1100", "2026-01", dimensions=[("department", "100"), ("cost-center", "CC7")])
+        self.assertIsNone(ledger.statement(query))
+        self.assertEqual(ledger.reconciling_items(query), [])
+        # With no dimension registered, the list is empty.
+        bare = TestLedger().add_currency("USD", 2).add_entity("ONE", "One", "USD", "3900", "spot")
+        bare.add_account("ONE", "1100", "Bank", "asset").add_fiscal_year("ONE", 2026)
+        with self.assertRaises(Err) as refused:
+            bare.statement(statement_query("ONE", "1100", "2026-01", dimensions=[("department", "100")]))
+        self.assertEqual(refused.exception.value.message, "dimension `department` does not exist (the dimensions are )")
+
+    def test_statement_fixtures_are_checked_as_the_host_imports_them(self):
+        # A line number given twice and a line dated outside the period are refused; the lines
+        # come back ordered by line number, whatever order the fixture gave them in.
+        ledger = fixture()
+        twice = bank_statement("0.00", "30.00", [("2026-01-05", "10.00", "A"), ("2026-01-06", "20.00", "B")])
+        twice.lines[1].line_no = twice.lines[0].line_no
+        with self.assertRaisesRegex(FixtureError, re.escape("statement line 2: line_no 2 is given twice")):
+            ledger.add_statement("ACME", "1100", "2026-01", twice)
+        for date in ["2025-12-31", "2026-02-01"]:
+            outside = bank_statement("0.00", "10.00", [("2026-01-05", "5.00", "A"), (date, "5.00", "B")])
+            with self.assertRaisesRegex(
+                FixtureError, re.escape(f"statement line 2: {date} is outside period 2026-01 (2026-01-01 to 2026-01-31)")
+            ):
+                ledger.add_statement("ACME", "1100", "2026-01", outside)
+        self.assertIsNone(ledger.statement(statement_query("ACME", "1100", "2026-01")))
+        unordered = bank_statement(
+            "0.00", "60.00", [("2026-01-05", "10.00", "A"), ("2026-01-01", "20.00", "B"), ("2026-01-31", "30.00", "C")]
+        )
+        for statement_line, line_no in zip(unordered.lines, [9, 4, 7]):
+            statement_line.line_no = line_no
+        ledger.add_statement("ACME", "1100", "2026-01", unordered)
+        found = ledger.statement(statement_query("ACME", "1100", "2026-01"))
+        self.assertEqual([(line.line_no, line.reference) for line in found.lines], [(4, "B"), (7, "C"), (9, "A")])
+        self.assertEqual([line.line_no for line in unordered.lines], [9, 4, 7])
+        # The closing period has December's dates.
+        ledger.add_statement("ACME", "1100", "FY2026-closing", bank_statement("0.00", "1.00", [("2026-12-31", "1.00", "A")]))
+
+    def test_open_item_fixtures_are_checked_as_the_host_would_hold_them(self):
+        # The opening period exists and is not after the reconciliation's; an id once per
+        # reconciliation; no zero; no more decimals than the entity's currency has (trailing
+        # zeros aside).
+        ledger = fixture()
+        ledger.add_fiscal_year("ACME", 2025)
+        for item, message in [
+            (open_item(1, "2024-12", "1.00"), "open item 1: period 2024-12 does not exist in entity ACME"),
+            (open_item(1, "2026-02", "1.00"), "open item 1: opened in 2026-02, after 2026-01"),
+            (open_item(1, "2026-01", "0.00"), "open item 1: a reconciling item of 0 explains nothing"),
+            (open_item(1, "2026-01", "-0"), "open item 1: a reconciling item of 0 explains nothing"),
+            (open_item(1, "2026-01", "1.005"), "open item 1: amount 1.005 has more decimals than USD's 2"),
+        ]:
+            with self.assertRaisesRegex(FixtureError, re.escape(message)):
+                ledger.add_open_item("ACME", "1100", "2026-01", item)
+        self.assertEqual(ledger.reconciling_items(statement_query("ACME", "1100", "2026-01")), [])
+        ledger.add_open_item("ACME", "1100", "2026-01", open_item(1, "2025-06", "1.050"))
+        ledger.add_open_item("ACME", "1100", "2026-01", open_item(2, "2026-01", "2"))
+        ledger.add_open_item("ACME", "1100", "2026-01", open_item(3, "FY2026-opening", "3.00"))
+        with self.assertRaisesRegex(
+            FixtureError, re.escape("open item 1 is added twice to the reconciliation of 1100 of ACME in 2026-01")
+        ):
+            ledger.add_open_item("ACME", "1100", "2026-01", open_item(1, "2026-01", "5.00"))
+        # Carried forward by the test: open in February, cleared in March, in neither after.
+        ledger.add_open_item("ACME", "1100", "2026-02", open_item(1, "2025-06", "1.050"))
+        ledger.add_open_item("ACME", "1100", "2026-03", open_item(1, "2025-06", "1.050", cleared=True))
+        ledger.add_open_item("ACME", "1200", "2026-01", open_item(1, "2026-01", "1.00"))
+        self.assertEqual([item.id for item in ledger.reconciling_items(statement_query("ACME", "1100", "2026-01"))], [1, 2, 3])
+        self.assertEqual(
+            [(item.id, item.cleared) for item in ledger.reconciling_items(statement_query("ACME", "1100", "2026-03"))],
+            [(1, True)],
+        )
+        # A yen entity has no decimals: 1.5 is refused, 150 is fine.
+        ledger.add_entity("ACME-JP", "Acme KK", "JPY", "3900", "spot").add_account("ACME-JP", "1100", "Bank", "asset")
+        ledger.add_fiscal_year("ACME-JP", 2026)
+        with self.assertRaisesRegex(FixtureError, re.escape("open item 9: amount 1.5 has more decimals than JPY's 0")):
+            ledger.add_open_item("ACME-JP", "1100", "2026-01", open_item(9, "2026-01", "1.5"))
+        ledger.add_open_item("ACME-JP", "1100", "2026-01", open_item(9, "2026-01", "150.00"))
 
     def test_a_step_reads_the_statement_and_proposes_items_clearings_and_findings(self):
         # A small matching step: the open item whose amount is on the statement clears, each
@@ -478,6 +597,7 @@ class ReconciliationTest(unittest.TestCase):
                 return output(reconciling_items=output_items, cleared_items=clearings, findings=[finding])
 
         ledger = fixture()
+        ledger.add_fiscal_year("ACME", 2025)
         ledger.add_statement(
             "ACME", "1100", "2026-01", bank_statement("0.00", "450.00", [("2026-01-05", "500.00", "DEP-1"), ("2026-01-20", "-50.00", "FEE")])
         )
@@ -594,6 +714,223 @@ class StepBoundaryTest(unittest.TestCase):
         ]:
             with self.assertRaisesRegex(BoundaryError, message):
                 ledger.run_step(Returns(returned), step_input)
+
+    def test_output_texts_are_held_to_the_hosts_bounds(self):
+        # host/src/plugin/bounds.rs: ids, dates and decimals fit their length and hold no control
+        # character or bidirectional override; free texts fit their length. Each refusal names
+        # the field. A text at its bound passes.
+        class Returns:
+            def __init__(self, output):
+                self.output = output
+
+            def run(self, step_input):
+                return self.output
+
+        def item(**changes):
+            fields = dict(
+                entity="ACME",
+                account="1100",
+                dimensions=[types.Dimension(name="department", value="100")],
+                period="2026-01",
+                amount="-120.00",
+                explanation="Cheque 104 outstanding",
+                expected_clear="2026-02-05",
+                reference="CHQ-104",
+            )
+            fields.update(changes)
+            return types.ProposedReconcilingItem(**fields)
+
+        def clearing(**changes):
+            fields = dict(entity="ACME", item_id=7, period="2026-01", note="matched")
+            fields.update(changes)
+            return types.ProposedClearing(**fields)
+
+        def finding(**changes):
+            fields = dict(
+                entity="ACME",
+                account="6100",
+                dimensions=[],
+                measure="balance vs prior period",
+                current="1250.00",
+                baseline="100.00",
+                threshold="|change| >= 1000.00",
+                explanation_required=True,
+                message="rent moved",
+            )
+            fields.update(changes)
+            return types.Finding(**fields)
+
+        def rent(**changes):
+            proposed = entry("ACME", "2026-01-31", "Rent", [line("6100", "1.00"), line("1100", "-1.00")])
+            for name, value in changes.items():
+                target = proposed.lines[0] if name.startswith("line_") else proposed
+                setattr(target, name.removeprefix("line_"), value)
+            return proposed
+
+        ledger = fixture()
+        step_input = ledger.step_input("ACME", "2026-01", {})
+        long_id, long_period = "x" * 65, "2" * 33
+        at_bounds = output(
+            entries=[rent(description="d" * 1000, line_description="d" * 1000, line_amount="0" * 60 + "1.00")],
+            messages=[types.Message(level=types.Level.INFO, text="m" * 4000)],
+            reconciling_items=[
+                item(
+                    entity="E" * 64,
+                    account="A" * 64,
+                    period="P" * 32,
+                    # Free texts may hold control characters: the host escapes them where shown.
+                    explanation="e\n" * 500,
+                    reference="r" * 1000,
+                    dimensions=[types.Dimension(name="n" * 64, value="v" * 64)],
+                )
+            ],
+            cleared_items=[clearing(entity="E" * 64, period="P" * 32, note="n" * 1000)],
+            findings=[finding(measure="m" * 1000, threshold="t" * 1000, message="\x1b" * 4000, current="0" * 60 + "1.00")],
+        )
+        self.assertEqual(ledger.run_step(Returns(at_bounds), step_input), at_bounds)
+        def control(field, shown):
+            return (
+                f"the {field} `{shown}` contains a control character (shown escaped); "
+                "ids, keys and codes may not contain control characters"
+            )
+
+        def too_long(field, length, maximum):
+            return f"the {field} is {length} characters long; at most {maximum} are allowed"
+
+        for returned, place, reason in [
+            (
+                output(reconciling_items=[item(entity=long_id)]),
+                "reconciling_items[0].entity", too_long("entity", 65, 64),
+            ),
+            (
+                output(reconciling_items=[item(account="1100\x1b[2J")]),
+                "reconciling_items[0].account", control("account", "1100\\u{1b}[2J"),
+            ),
+            (
+                output(reconciling_items=[item(dimensions=[types.Dimension(name="d" * 65, value="100")])]),
+                "reconciling_items[0].dimensions[0].name", too_long("dimension name", 65, 64),
+            ),
+            (
+                output(reconciling_items=[item(dimensions=[types.Dimension(name="department", value="100\n")])]),
+                "reconciling_items[0].dimensions[0].value", control("dimension value", "100\\u{a}"),
+            ),
+            (
+                output(reconciling_items=[item(period=long_period)]),
+                "reconciling_items[0].period", too_long("period", 33, 32),
+            ),
+            # The bound comes before the decimal grammar and the date, as in the host.
+            (
+                output(reconciling_items=[item(amount="9" * 65)]),
+                "reconciling_items[0].amount", too_long("amount", 65, 64),
+            ),
+            (
+                output(reconciling_items=[item(expected_clear="2026-02-05\u202e")]),
+                "reconciling_items[0].expected_clear", control("expected clearing date", "2026-02-05\\u{202e}"),
+            ),
+            (
+                output(reconciling_items=[item(explanation="e" * 1001)]),
+                "reconciling_items[0].explanation", too_long("explanation", 1001, 1000),
+            ),
+            (
+                output(reconciling_items=[item(reference="r" * 1001)]),
+                "reconciling_items[0].reference", too_long("reference", 1001, 1000),
+            ),
+            (
+                output(cleared_items=[clearing(entity="AC\u2066ME")]),
+                "cleared_items[0].entity", control("entity", "AC\\u{2066}ME"),
+            ),
+            (
+                output(cleared_items=[clearing(period=long_period)]),
+                "cleared_items[0].period", too_long("period", 33, 32),
+            ),
+            (
+                output(cleared_items=[clearing(note="n" * 1001)]),
+                "cleared_items[0].note", too_long("clearing note", 1001, 1000),
+            ),
+            (output(findings=[finding(entity=long_id)]), "findings[0].entity", too_long("entity", 65, 64)),
+            (output(findings=[finding(account="6100\x7f")]), "findings[0].account", control("account", "6100\\u{7f}")),
+            (
+                output(findings=[finding(dimensions=[types.Dimension(name="department", value="v" * 65)])]),
+                "findings[0].dimensions[0].value", too_long("dimension value", 65, 64),
+            ),
+            (output(findings=[finding(measure="m" * 1001)]), "findings[0].measure", too_long("measure", 1001, 1000)),
+            (output(findings=[finding(current="1" * 65)]), "findings[0].current", too_long("current", 65, 64)),
+            (output(findings=[finding(baseline="1\x85")]), "findings[0].baseline", control("baseline", "1\\u{85}")),
+            (
+                output(findings=[finding(threshold="t" * 1001)]),
+                "findings[0].threshold", too_long("threshold", 1001, 1000),
+            ),
+            (
+                output(findings=[finding(message="m" * 4001)]),
+                "findings[0].message", too_long("finding message", 4001, 4000),
+            ),
+            # Entries, lines, settlements and messages, as the host checks them too.
+            (output(entries=[rent(entity=long_id)]), "entries[0].entity", too_long("entity", 65, 64)),
+            (output(entries=[rent(period="FY2026\t")]), "entries[0].period", control("period", "FY2026\\u{9}")),
+            (
+                output(entries=[rent(description="d" * 1001)]),
+                "entries[0].description", too_long("entry description", 1001, 1000),
+            ),
+            (
+                output(entries=[rent(line_currency="USD\x1b")]),
+                "entries[0].lines[0].currency", control("currency", "USD\\u{1b}"),
+            ),
+            (output(entries=[rent(line_amount="9" * 65)]), "entries[0].lines[0].amount", too_long("amount", 65, 64)),
+            (
+                output(entries=[rent(line_description="d" * 1001)]),
+                "entries[0].lines[0].description", too_long("line description", 1001, 1000),
+            ),
+            (
+                output(settlements=[types.ProposedSettlement(entity="ACME\r", line_ids=[1, 2])]),
+                "settlements[0].entity", control("entity", "ACME\\u{d}"),
+            ),
+            (
+                output(messages=[types.Message(level=types.Level.INFO, text="m" * 4001)]),
+                "messages[0].text", too_long("message", 4001, 4000),
+            ),
+        ]:
+            with self.assertRaisesRegex(BoundaryError, "^" + re.escape(f"run's result: {place}: {reason}") + "$"):
+                ledger.run_step(Returns(returned), step_input)
+        # A long offending id is quoted by its first 40 characters, escaped.
+        with self.assertRaisesRegex(BoundaryError, re.escape("the account `" + "\\u{1b}" * 40 + "…` contains")):
+            ledger.run_step(Returns(output(findings=[finding(account="\x1b" * 60)])), step_input)
+
+    def test_output_holds_at_most_so_many_reconciling_items_clearings_and_findings(self):
+        class Returns:
+            def __init__(self, output):
+                self.output = output
+
+            def run(self, step_input):
+                return self.output
+
+        ledger = fixture()
+        step_input = ledger.step_input("ACME", "2026-01", {})
+        item = types.ProposedReconcilingItem(
+            entity="ACME", account="1100", dimensions=[], period="2026-01", amount="1.00",
+            explanation="x", expected_clear="2026-02-01", reference="",
+        )
+        clearing = types.ProposedClearing(entity="ACME", item_id=1, period="2026-01", note="")
+        finding = types.Finding(
+            entity="ACME", account="1100", dimensions=[], measure="m", current="1", baseline="0",
+            threshold="t", explanation_required=False, message="",
+        )
+        maximum = closebook_testing.RECONCILIATION_PROPOSALS_MAX
+        self.assertEqual(maximum, 10_000)
+        for field, what, record in [
+            ("reconciling_items", "reconciling items", item),
+            ("cleared_items", "clearings", clearing),
+            ("findings", "findings", finding),
+        ]:
+            with self.assertRaisesRegex(
+                BoundaryError,
+                re.escape(
+                    f"run's result: {field}: the output holds 10001 {what}; "
+                    "at most 10000 are allowed (RECONCILIATION_PROPOSALS_MAX)"
+                ),
+            ):
+                ledger.run_step(Returns(output(**{field: [record] * (maximum + 1)})), step_input)
+            at_most = output(**{field: [record] * maximum})
+            self.assertEqual(len(getattr(ledger.run_step(Returns(at_most), step_input), field)), maximum)
 
     def test_a_refusal_is_the_err_the_step_raised(self):
         class Refuses:

@@ -1294,7 +1294,16 @@ fn reconciliations_are_prepared_and_reviewed_from_the_workspace() {
         "{page}"
     );
     let token = csrf(&page);
-    let signoff = |browser: &mut Browser, token: &str, action: &str| {
+    let fingerprint = |page: &str| {
+        let marker = "name=\"fingerprint\" value=\"";
+        let start = page.find(marker).expect("a sign-off form") + marker.len();
+        page[start..start + 64].to_owned()
+    };
+    let signoff_as = |browser: &mut Browser, page: &str, token: &str, action: &str| {
+        let fingerprint = page
+            .find("name=\"fingerprint\" value=\"")
+            .map(|_| fingerprint(page))
+            .unwrap_or_default();
         browser.post(
             &server.url("/reconciliations/signoff"),
             &[
@@ -1303,29 +1312,81 @@ fn reconciliations_are_prepared_and_reviewed_from_the_workspace() {
                 ("account", "1000"),
                 ("dimensions", ""),
                 ("period", "2026-01"),
+                ("fingerprint", &fingerprint),
                 ("action", action),
                 ("note", "ties to the statement"),
             ],
         )
     };
-    let (status, page, _) = signoff(&mut carol, &token, "prepare");
+    let signed = || {
+        rusqlite::Connection::open(ledger.db())
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM reconciliation_signoffs", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .unwrap()
+    };
+    let (status, page, _) = signoff_as(&mut carol, "", &token, "prepare");
     assert_eq!(status, 403, "{page}");
 
     let mut bob = Browser::new();
     bob.sign_in(&server, "bob", BOB_PASSWORD);
-    let (_, page, _) = bob.get(&page_url);
-    assert!(page.contains("value=\"prepare\""), "{page}");
-    let (status, _, location) = signoff(&mut bob, &csrf(&page), "prepare");
+    let (_, prepare_page, _) = bob.get(&page_url);
+    assert!(prepare_page.contains("value=\"prepare\""), "{prepare_page}");
+    // Without the session's token, nothing is signed.
+    let (status, _, _) = signoff_as(&mut bob, &prepare_page, "forged", "prepare");
+    assert_eq!((status, signed()), (403, 0));
+    let (status, _, location) = signoff_as(&mut bob, &prepare_page, &csrf(&prepare_page), "prepare");
     assert_eq!(status, 303, "{location:?}");
     let (_, page, _) = bob.get(&format!("{}{}", server.url, location.unwrap()));
     assert!(page.contains("prepared by bob"), "{page}");
+    // bob prepared it (and entered its statement and item): the page offers him no review, and
+    // a review he posts anyway comes back refused, with the ledger's reason, nothing signed.
+    assert!(
+        !page.contains("value=\"review\"")
+            && page.contains("another user with close.review reviews it (you prepared it)"),
+        "{page}"
+    );
+    let (status, _, location) = signoff_as(&mut bob, &prepare_page, &csrf(&page), "review");
+    assert_eq!(status, 303);
+    let (_, refused, _) = bob.get(&format!("{}{}", server.url, location.unwrap()));
+    assert!(
+        refused.contains("role=\"alert\"") && refused.contains("another user with close.review must review it"),
+        "{refused}"
+    );
+    assert_eq!(signed(), 1);
 
     let mut alice = Browser::new();
     alice.sign_in(&server, "alice", ALICE_PASSWORD);
     let (_, page, _) = alice.get(&page_url);
     assert!(page.contains("value=\"review\""), "{page}");
-    let (status, _, _) = signoff(&mut alice, &csrf(&page), "review");
+    // A page shown before the figures changed signs nothing: a late entry withdraws bob's
+    // preparation, and alice's review of the old page is refused with the reason.
+    ledger
+        .run(&[
+            "import",
+            "journals",
+            &ledger.write(
+                "late.csv",
+                "entry,date,account,amount,description\nLATE-01,2026-01-30,1000,-35.00,Bank fee\nLATE-01,2026-01-30,6200,35.00,Bank fee\n",
+            ),
+            "--entity",
+            "ACME-US",
+            "--post",
+        ])
+        .success();
+    let (status, _, location) = signoff_as(&mut alice, &page, &csrf(&page), "review");
     assert_eq!(status, 303);
+    let (_, refused, _) = alice.get(&format!("{}{}", server.url, location.unwrap()));
+    assert!(
+        refused.contains("role=\"alert\"")
+            && refused.contains("changed since the page was shown, so nothing was signed"),
+        "{refused}"
+    );
+    assert_eq!(signed(), 1, "nothing was signed");
     let (_, page, _) = carol.get(&page_url);
-    assert!(page.contains("1 of 1 reviewed"), "{page}");
+    assert!(
+        page.contains("0 of 1 reviewed") && page.contains("sign-off withdrawn"),
+        "{page}"
+    );
 }

@@ -13,10 +13,8 @@ use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::dimension::{self, DimensionValues};
 use closebook_ledger::ids::{AccountNumber, EntityId};
 use closebook_ledger::store::{CloseTaskRecord, Db, FindingExplanation, FindingKey, FindingRecord, FindingTask};
-use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::json;
-use std::str::FromStr;
 
 /// The most characters an explanation may have.
 pub const EXPLANATION_CHARS_MAX: usize = 2_000;
@@ -125,8 +123,9 @@ pub fn checked_findings(db: &Db<'_>, entity: &EntityId, findings: &[Finding]) ->
             "finding {number} (account {}) does not say what it measured",
             finding.account
         );
+        // The boundary's decimal grammar, as for amounts (no `+`, no `_`, no exponent).
         let figure = |name: &str, text: &str| {
-            Decimal::from_str(text).ok().with_context(|| {
+            closebook_ledger::money::parse_decimal(text).ok().with_context(|| {
                 format!(
                     "finding {number} (account {}): {name} `{text}` is not a decimal number",
                     finding.account
@@ -443,6 +442,7 @@ mod tests {
     use closebook_ledger::ids::{PeriodName, UserId};
     use closebook_ledger::setup::SetupFile;
     use closebook_ledger::store::Store;
+    use rust_decimal::Decimal;
 
     const SETUP: &str = r#"
         [[currency]]
@@ -520,6 +520,10 @@ mod tests {
             check(&[rent("E", "6100", "6,000")]).unwrap_err(),
             "finding 1 (account 6100): current `6,000` is not a decimal number"
         );
+        // The boundary's grammar, which Decimal's own parser is looser than.
+        for loose in ["+6000.00", "6_000.00"] {
+            assert!(check(&[rent("E", "6100", loose)]).is_err(), "{loose}");
+        }
         let checked = check(&[rent("E", "6100", "6000.00")]).unwrap();
         assert_eq!(checked[0].key.current, Decimal::new(600000, 2));
     }

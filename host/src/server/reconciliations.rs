@@ -12,10 +12,11 @@ use crate::commands::reconcile::report_body;
 use axum::Form;
 use axum::Router;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use closebook_ledger::access::Permission;
-use closebook_ledger::ids::{AccountNumber, EntityId, PeriodName};
+use closebook_ledger::ids::{AccountNumber, EntityId, PeriodName, UserId};
 use closebook_ledger::reconcile::{ReconcileStatus, Reconciliation};
 use maud::html;
 use serde::Deserialize;
@@ -31,6 +32,8 @@ struct ReconciliationsQuery {
     entity: Option<String>,
     period: Option<String>,
     done: Option<String>,
+    /// A sign-off the ledger refused, with its reason.
+    refused: Option<String>,
 }
 
 /// What the page shows of one entity and period, with what the caller may sign.
@@ -40,6 +43,8 @@ struct Shown {
     reconciliations: Vec<Reconciliation>,
     may_prepare: bool,
     may_review: bool,
+    /// The caller.
+    user: UserId,
 }
 
 async fn reconciliations_page(
@@ -68,12 +73,14 @@ async fn reconciliations_page(
                 entity,
                 period,
                 reconciliations,
+                user: UserId::new(user),
             };
             Ok((entities, Some(shown)))
         })
         .await?;
     let body = html! {
         @if let Some(done) = &query.done { div.ok role="status" { (done) } }
+        @if let Some(refused) = &query.refused { div.error role="alert" { (refused) } }
         form method="get" action="/reconciliations" {
             label { "Entity " select name="entity" {
                 @for entity in &entities {
@@ -109,7 +116,25 @@ async fn reconciliations_page(
     Ok(layout("Reconciliations", Some(&caller), body))
 }
 
-/// The forms that prepare or review one reconciliation, as its status allows.
+/// Why the caller may not review a prepared reconciliation, as the ledger would refuse it: they
+/// prepared it, or entered its independent balance or an open item. None when they may.
+fn why_not_reviewer(user: &UserId, reconciliation: &Reconciliation) -> Option<&'static str> {
+    match &reconciliation.status {
+        ReconcileStatus::Prepared { by, .. } if by == user => Some("you prepared it"),
+        _ if reconciliation
+            .independent
+            .as_ref()
+            .is_some_and(|balance| &balance.created_by == user) =>
+        {
+            Some("you entered its statement or figure")
+        }
+        _ if reconciliation.items.iter().any(|item| &item.created_by == user) => Some("you added one of its items"),
+        _ => None,
+    }
+}
+
+/// The form that prepares or reviews one reconciliation, as its status allows, for the figures
+/// the page shows; or why the caller may not review it.
 fn signoff_forms(caller: &Caller, shown: &Shown, reconciliation: &Reconciliation) -> maud::Markup {
     let scope = &reconciliation.scope;
     let action = match &reconciliation.status {
@@ -117,14 +142,23 @@ fn signoff_forms(caller: &Caller, shown: &Shown, reconciliation: &Reconciliation
         ReconcileStatus::Prepared { .. } if shown.may_review => Some(("review", "Review")),
         _ => None,
     };
+    let barred = match action {
+        Some(("review", _)) => why_not_reviewer(&shown.user, reconciliation),
+        _ => None,
+    };
     html! {
-        @if let Some((name, label)) = action {
+        @if let Some(reason) = barred {
+            p.muted {
+                (scope.account) " " (reconciliation.account_name) ": another user with close.review reviews it (" (reason) ")."
+            }
+        } @else if let Some((name, label)) = action {
             form method="post" action="/reconciliations/signoff" {
                 input type="hidden" name="csrf" value=(caller.csrf());
                 input type="hidden" name="entity" value=(scope.entity);
                 input type="hidden" name="account" value=(scope.account);
                 input type="hidden" name="dimensions" value=(scope.dimensions);
                 input type="hidden" name="period" value=(scope.period);
+                input type="hidden" name="fingerprint" value=(reconciliation.fingerprint);
                 input type="hidden" name="action" value=(name);
                 (scope.account) " " (reconciliation.account_name)
                 @if !scope.dimensions.is_empty() { " (" (scope.dimensions) ")" }
@@ -145,6 +179,8 @@ struct SignoffForm {
     #[serde(default)]
     dimensions: String,
     period: String,
+    /// The figures the page showed (`Reconciliation::fingerprint`): a sign-off signs those.
+    fingerprint: String,
     action: String,
     #[serde(default)]
     note: String,
@@ -167,7 +203,7 @@ async fn signoff_form(
         }
     };
     let (entity, period) = (form.entity.clone(), form.period.clone());
-    let done = state
+    let signed = state
         .with_ledger(&caller.actor, move |ledger, _| {
             let dimensions: Vec<String> = form
                 .dimensions
@@ -188,6 +224,23 @@ async fn signoff_form(
                     &PeriodName::new(form.period.clone()),
                 )
             })?;
+            // The permission first (the ledger checks it again when it signs): a user who may
+            // not sign learns nothing of the figures.
+            ledger.authorize(
+                if review {
+                    Permission::CloseReview
+                } else {
+                    Permission::ClosePrepare
+                },
+                Some(&entity),
+            )?;
+            // A reviewer approves what they saw: figures that changed since the page was
+            // shown are refused, and the page shows the new ones.
+            anyhow::ensure!(
+                ledger.reconciliation(&scope)?.fingerprint == form.fingerprint,
+                "the figures of {} changed since the page was shown, so nothing was signed: look at them again and sign off what the page shows",
+                scope.describe()
+            );
             let signed = if review {
                 ledger.review_reconciliation(&scope, &form.note)?
             } else {
@@ -195,12 +248,21 @@ async fn signoff_form(
             };
             Ok(format!("{}: {}", scope.describe(), signed.status.describe()))
         })
-        .await?;
+        .await;
+    // A refusal of the sign-off itself (its rules, changed figures) goes back to the page with
+    // its reason; a missing permission or entity is the request's error.
+    let (key, message) = match signed {
+        Ok(done) => ("done", done),
+        Err(error) if error.status == StatusCode::UNPROCESSABLE_ENTITY => {
+            ("refused", error.for_client(&state.config.db).message)
+        }
+        Err(error) => return Err(error),
+    };
     Ok(Redirect::to(&format!(
-        "/reconciliations?entity={}&period={}&done={}",
+        "/reconciliations?entity={}&period={}&{key}={}",
         auth::percent_encode(&entity),
         auth::percent_encode(&period),
-        auth::percent_encode(&done)
+        auth::percent_encode(&message)
     ))
     .into_response())
 }

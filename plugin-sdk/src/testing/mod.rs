@@ -464,16 +464,51 @@ impl TestLedger {
             statement.opening,
             statement.closing
         );
+        let mut statement = statement;
+        // The host imports only lines of the period and returns them by line number.
+        let known = self.period_of(&key.0, &key.3);
+        for line in &statement.lines {
+            assert!(
+                known.start <= line.date && line.date <= known.end,
+                "statement line {}: {} is outside period {} ({} to {})",
+                line.line_no,
+                line.date,
+                known.name,
+                known.start,
+                known.end
+            );
+        }
+        statement.lines.sort_by_key(|line| line.line_no);
+        if let Some(pair) = statement
+            .lines
+            .windows(2)
+            .find(|pair| pair[0].line_no == pair[1].line_no)
+        {
+            panic!("statement line number {} is given twice", pair[0].line_no);
+        }
         self.statements.insert(key, statement);
         self
     }
 
+    /// Period `period` of `entity`, which exists.
+    fn period_of(&self, entity: &EntityId, period: &PeriodName) -> &PeriodInfo {
+        self.entities[entity]
+            .periods
+            .iter()
+            .find(|known| &known.name == period)
+            .expect("checked by reconciliation_key")
+    }
+
     /// Makes `item` open in `period` in the reconciliation of `account` of `entity` (interface
-    /// 0.2's `reconciling_items` query returns it): an item carried forward from an earlier
-    /// period is added to each period it is open in.
+    /// 0.2's `reconciling_items` query returns it). Carrying an item forward is the test's to
+    /// do, as the host does it: add the item to each period it is open in, from the one it
+    /// opened in (`item.period`), with `cleared` set in the period it clears in and in no later
+    /// one.
     ///
     /// # Panics
-    /// When the entity, the account or the period does not exist.
+    /// When the entity, the account or the period does not exist; when the item opened in a
+    /// period that does not exist or comes after `period`; when its id is given twice for the
+    /// period; when its amount is zero or has more decimals than the entity's currency.
     pub fn add_open_item(
         &mut self,
         entity: impl Into<EntityId>,
@@ -482,7 +517,44 @@ impl TestLedger {
         item: OpenItem,
     ) -> &mut Self {
         let key = self.reconciliation_key(entity.into(), account.into(), period.into());
-        self.open_items.entry(key).or_default().push(item);
+        let known = &self.entities[&key.0];
+        let position = |name: &PeriodName| known.periods.iter().position(|period| &period.name == name);
+        let Some(opened) = position(&item.period) else {
+            panic!(
+                "item {}: period {} does not exist in entity {}",
+                item.id, item.period, key.0
+            );
+        };
+        assert!(
+            opened <= position(&key.3).expect("checked by reconciliation_key"),
+            "item {} opened in {}, after {}: it is not open there",
+            item.id,
+            item.period,
+            key.3
+        );
+        assert!(
+            !item.amount.is_zero(),
+            "item {}: an amount of 0 explains nothing",
+            item.id
+        );
+        let minor_units = self
+            .currencies
+            .get(&known.info.currency)
+            .map_or(u32::MAX, |currency| u32::from(currency.minor_units));
+        assert!(
+            item.amount.normalize().scale() <= minor_units,
+            "item {}: amount {} has more decimals than {}'s {minor_units}",
+            item.id,
+            item.amount,
+            known.info.currency
+        );
+        let items = self.open_items.entry(key).or_default();
+        assert!(
+            items.iter().all(|other| other.id != item.id),
+            "item {} is given twice for the period",
+            item.id
+        );
+        items.push(item);
         self
     }
 

@@ -92,9 +92,36 @@ impl TestLedger {
         }
         if !entity.accounts.contains_key(&query.account) {
             return Err(QueryError::new(format!(
-                "account {} is not in the chart of entity {}",
+                "account {} is not in the chart of entity {}: check the number (`closebook report trial-balance` lists the accounts with balances)",
                 query.account, query.entity
             )));
+        }
+        // Each dimension value as the host checks it (`closebook_ledger::reconcile::scope`).
+        let mut given = std::collections::BTreeSet::new();
+        for dimension in &query.dimensions {
+            let pair = format!("{}={}", dimension.name, dimension.value);
+            let (name, value) = pair.split_once('=').expect("the pair holds `=`");
+            let well_formed = |text: &str| !text.is_empty() && text.trim() == text && !text.contains(['=', ';', '\n']);
+            if !well_formed(name) || !well_formed(value) {
+                return Err(QueryError::new(format!(
+                    "dimension `{pair}` is not NAME=VALUE without spaces around them or `;` in them, like department=100"
+                )));
+            }
+            let Some(known) = self.dimensions.get(name) else {
+                let names: Vec<&str> = self.dimensions.keys().map(String::as_str).collect();
+                return Err(QueryError::new(format!(
+                    "dimension `{name}` does not exist (the dimensions are {})",
+                    names.join(", ")
+                )));
+            };
+            if !known.values.iter().any(|known| known == value) {
+                return Err(QueryError::new(format!("dimension {name} has no value {value}")));
+            }
+            if !given.insert(name.to_owned()) {
+                return Err(QueryError::new(format!(
+                    "dimension {name} is given twice: give it once"
+                )));
+            }
         }
         Ok((
             query.entity.clone(),
@@ -765,6 +792,90 @@ mod tests {
                 .statement(&StatementQuery::new("ACME", "1100", "2026-02"))
                 .unwrap(),
             None
+        );
+        // Dimension values are checked as the host checks them, in its order and words.
+        let refused = |dimensions: &[(&str, &str)]| {
+            let mut query = StatementQuery::new("ACME", "1100", "2026-02");
+            query.dimensions = dimensions
+                .iter()
+                .map(|(name, value)| crate::Dimension::new(*name, *value))
+                .collect();
+            ledger.reconciling_items(&query).unwrap_err().message
+        };
+        assert_eq!(
+            refused(&[("region", "EU")]),
+            "dimension `region` does not exist (the dimensions are department)"
+        );
+        assert_eq!(
+            refused(&[("department", "999")]),
+            "dimension department has no value 999"
+        );
+        assert_eq!(
+            refused(&[("department", "100"), ("department", "200")]),
+            "dimension department is given twice: give it once"
+        );
+        assert!(refused(&[(" department", "100")]).starts_with("dimension ` department=100` is not NAME=VALUE"));
+        assert!(
+            ledger
+                .statement(&StatementQuery::new("ACME", "9999", "2026-02"))
+                .unwrap_err()
+                .message
+                .ends_with(": check the number (`closebook report trial-balance` lists the accounts with balances)")
+        );
+    }
+
+    fn item(id: u64, opened: &str, amount: &str) -> crate::reconcile::OpenItem {
+        crate::reconcile::OpenItem {
+            id,
+            period: PeriodName::new(opened),
+            cleared: false,
+            amount: decimal(amount),
+            explanation: format!("item {id}"),
+            expected_clear: date("2026-02-10"),
+            reference: String::new(),
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "item 1 opened in 2026-03, after 2026-02: it is not open there")]
+    fn an_item_is_not_open_before_it_opened() {
+        ledger().add_open_item("ACME", "1100", "2026-02", item(1, "2026-03", "-10.00"));
+    }
+
+    #[test]
+    #[should_panic(expected = "item 1: amount -10.001 has more decimals than USD's 2")]
+    fn an_item_has_the_currency_s_decimals() {
+        ledger().add_open_item("ACME", "1100", "2026-02", item(1, "2026-01", "-10.001"));
+    }
+
+    #[test]
+    #[should_panic(expected = "item 1 is given twice for the period")]
+    fn an_item_is_open_once_in_a_period() {
+        let mut ledger = ledger();
+        ledger.add_open_item("ACME", "1100", "2026-02", item(1, "2026-01", "-10.00"));
+        ledger.add_open_item("ACME", "1100", "2026-02", item(1, "2026-01", "-10.00"));
+    }
+
+    #[test]
+    #[should_panic(expected = "statement line 2: 2026-03-01 is outside period 2026-02 (2026-02-01 to 2026-02-28)")]
+    fn a_statement_holds_only_lines_of_its_period() {
+        use crate::reconcile::{Statement, StatementLine};
+        ledger().add_statement(
+            "ACME",
+            "1100",
+            "2026-02",
+            Statement {
+                source: "feb.csv".to_owned(),
+                opening: decimal("0"),
+                closing: decimal("5.00"),
+                lines: vec![StatementLine {
+                    line_no: 2,
+                    date: date("2026-03-01"),
+                    amount: decimal("5.00"),
+                    reference: String::new(),
+                    description: String::new(),
+                }],
+            },
         );
     }
 }

@@ -551,7 +551,12 @@ def _escape_control_characters(text):
     """`text` with every control character and bidirectional override replaced by a visible
     escape such as `\\u{1b}`, as the host shows such text (`closebook_ledger::journal::
     escape_control_characters`). Other characters, backslashes included, are kept."""
-    return "".join(f"\\u{{{ord(character):x}}}" if _is_hidden_character(character) else character for character in text)
+    # Written without doubled braces: `closebook plugin new` copies this file through its
+    # template renderer, which must find no placeholder in it.
+    return "".join(
+        "\\u" + "{" + format(ord(character), "x") + "}" if _is_hidden_character(character) else character
+        for character in text
+    )
 
 
 def _quoted_for_message(text):

@@ -38,6 +38,13 @@ pub struct Dimension {
     pub value: String,
 }
 
+impl Dimension {
+    /// `name=value`, as the command line and the reconciliation scopes take a dimension value.
+    pub fn pair(&self) -> String {
+        format!("{}={}", self.name, self.value)
+    }
+}
+
 /// A proposed line. Amounts are decimal text, parsed strictly when the entry is checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProposedLine {

@@ -171,17 +171,7 @@ pub fn finding_task(record: &CloseTaskRecord) -> FindingTask<'_> {
 
 /// The findings of the task's last run, each with where it stands.
 pub fn finding_views(db: &Db<'_>, record: &CloseTaskRecord) -> Result<Vec<FindingView>, LedgerError> {
-    // A pending, failed or stale task holds no run's findings (a failed one may keep the id of
-    // a run it could not cancel).
-    let holds_a_run = matches!(
-        record.status,
-        TaskStatus::AwaitingReview
-            | TaskStatus::AwaitingSignoff
-            | TaskStatus::Prepared
-            | TaskStatus::Done
-            | TaskStatus::SignedOff
-    );
-    let Some(run_id) = record.run_id.as_ref().filter(|_| holds_a_run) else {
+    let Some(run_id) = record.held_run() else {
         return Ok(Vec::new());
     };
     let findings = db.findings(run_id)?;

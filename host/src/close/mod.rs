@@ -893,17 +893,19 @@ fn run_plugin_task(
         record.run_reads = step_record.reads.clone();
         record.fuel_consumed = step_record.fuel_consumed;
         record.duration_ms = step_record.duration_ms;
-        let proposals = {
+        // What a reviewer sees of the proposal, and its findings checked, in one read.
+        let (proposals, reported) = {
             let mut ledger = context.ledger()?;
             let store = ledger.store();
-            store.read(|db| review::proposed_entries(db, &step_record))?
+            store.read(|db| {
+                Ok((
+                    review::proposed_entries(db, &step_record)?,
+                    finding::checked_findings(db, entity, &step_record.output.findings),
+                ))
+            })?
         };
+        let reported = reported?;
         let findings = step_findings(&step_record.output.messages);
-        let reported = {
-            let mut ledger = context.ledger()?;
-            let store = ledger.store();
-            store.read(|db| Ok(finding::checked_findings(db, entity, &step_record.output.findings)))??
-        };
         if task.review {
             crate::step::check_proposals(&context.db, &step_record, &context.actor.user)?;
             record.proposal = Some(serde_json::to_string(&step_record)?);

@@ -13,7 +13,7 @@ use closebook_ledger::close_task::TaskStatus;
 use closebook_ledger::ids::{AccountNumber, EntityId};
 use closebook_ledger::journal::PostedEntry;
 use closebook_ledger::money::parse_decimal;
-use closebook_ledger::proposal::{ProposedClearing, ProposedReconcilingItem};
+use closebook_ledger::proposal::{Dimension, ProposedClearing, ProposedReconcilingItem};
 use closebook_ledger::store::{CloseTaskRecord, Db, TaskEvent};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -103,11 +103,7 @@ pub fn proposed_entries(db: &Db<'_>, record: &StepRecord) -> Result<Vec<Proposed
             .iter()
             .map(|line| {
                 let line_currency = line.currency.clone().unwrap_or_else(|| currency.clone());
-                let mut dimensions: Vec<String> = line
-                    .dimensions
-                    .iter()
-                    .map(|dimension| format!("{}={}", dimension.name, dimension.value))
-                    .collect();
+                let mut dimensions: Vec<String> = line.dimensions.iter().map(Dimension::pair).collect();
                 dimensions.sort();
                 LineView {
                     account_name: names
@@ -569,11 +565,7 @@ pub fn reconciliation_proposals_table(view: &TaskView) -> Table {
         ("reference", false),
     ]);
     for item in &view.proposed_items {
-        let dimensions: Vec<String> = item
-            .dimensions
-            .iter()
-            .map(|dimension| format!("{}={}", dimension.name, dimension.value))
-            .collect();
+        let dimensions: Vec<String> = item.dimensions.iter().map(Dimension::pair).collect();
         table.row(vec![
             "open item".to_owned(),
             item.entity.clone(),

@@ -222,8 +222,7 @@ pub(super) fn mark_stale_if_holding_figures(
     };
     // A step waiting for its preparer's sign-off (findings to explain) holds what it ran on;
     // a manual task waiting for one (no run) does not.
-    let step_awaiting_signoff = state.status == TaskStatus::AwaitingSignoff && state.run_id.is_some();
-    if !state.status.holds_figures() && !step_awaiting_signoff {
+    if !state.status.holds_figures() && state.held_run().is_none() {
         return Ok(false);
     }
     let undone = CloseTaskRecord {
@@ -491,12 +490,8 @@ pub(super) fn mark_stale_reads(
             };
             // A step holds what it read while its proposal waits, once it posted, and while
             // its findings wait for their preparer and reviewer.
-            let step_waits_for_signoff = matches!(task.kind, TaskKind::Plugin { .. })
-                && matches!(
-                    state.status,
-                    TaskStatus::AwaitingSignoff | TaskStatus::Prepared | TaskStatus::SignedOff
-                );
-            if !matches!(state.status, TaskStatus::Done | TaskStatus::AwaitingReview) && !step_waits_for_signoff {
+            let step_holds_a_run = matches!(task.kind, TaskKind::Plugin { .. }) && state.held_run().is_some();
+            if !matches!(state.status, TaskStatus::Done | TaskStatus::AwaitingReview) && !step_holds_a_run {
                 continue;
             }
             let (message, details, cause) = if let Some(message) = period_status_changed(db, context, task, &state)? {

@@ -13,6 +13,7 @@ use crate::step::{StepRequest, post_step, run_step};
 use anyhow::Context as _;
 use closebook_ledger::ids::{EntityId, PeriodName};
 use closebook_ledger::money::parse_decimal;
+use closebook_ledger::proposal::Dimension;
 use std::path::{Path, PathBuf};
 
 /// Where compiled plugins are cached: `CLOSEBOOK_CACHE`, else `.closebook-cache` beside the
@@ -366,11 +367,7 @@ fn run_plugin(context: &Context, file: &Path, request: &StepRequest, post: bool,
     for (index, entry) in output.entries.iter().enumerate() {
         for (line_index, line) in entry.lines.iter().enumerate() {
             let first = line_index == 0;
-            let dimensions: Vec<String> = line
-                .dimensions
-                .iter()
-                .map(|dimension| format!("{}={}", dimension.name, dimension.value))
-                .collect();
+            let dimensions: Vec<String> = line.dimensions.iter().map(Dimension::pair).collect();
             table.row(vec![
                 if first { (index + 1).to_string() } else { String::new() },
                 if first { entry.entity.clone() } else { String::new() },
@@ -496,7 +493,7 @@ fn dimensions_text(dimensions: &[crate::plugin::types::Dimension]) -> String {
     }
     let pairs: Vec<String> = dimensions
         .iter()
-        .map(|dimension| format!("{}={}", visible(&dimension.name), visible(&dimension.value)))
+        .map(|dimension| visible(&dimension.pair()).into_owned())
         .collect();
     format!(" ({})", pairs.join(";"))
 }

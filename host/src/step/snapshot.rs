@@ -219,11 +219,7 @@ fn reconcile_scope(
     db: &Db<'_>,
     query: &StatementQuery,
 ) -> Result<closebook_ledger::store::ReconcileScope, ReaderError> {
-    let dimensions: Vec<String> = query
-        .dimensions
-        .iter()
-        .map(|dimension| format!("{}={}", dimension.name, dimension.value))
-        .collect();
+    let dimensions: Vec<String> = query.dimensions.iter().map(Dimension::pair).collect();
     closebook_ledger::reconcile::scope(
         db,
         &EntityId::new(query.entity.clone()),

@@ -146,7 +146,7 @@ fn check_proposed_item(
     let dimensions: Vec<String> = proposal
         .dimensions
         .iter()
-        .map(|dimension| format!("{}={}", dimension.name, dimension.value))
+        .map(crate::proposal::Dimension::pair)
         .collect();
     let scope = loader.scope(
         db,

@@ -80,6 +80,23 @@ macro_rules! close_task_columns {
 }
 
 impl CloseTaskRecord {
+    /// The run whose figures the task holds: a step's, while its proposal waits for review,
+    /// once it posted, and while its findings wait for their sign-offs. None for a task without
+    /// a run, and for a pending, failed or stale one (a failed task may keep the id of a run it
+    /// could not cancel).
+    pub fn held_run(&self) -> Option<&str> {
+        self.run_id.as_deref().filter(|_| {
+            matches!(
+                self.status,
+                TaskStatus::AwaitingReview
+                    | TaskStatus::AwaitingSignoff
+                    | TaskStatus::Prepared
+                    | TaskStatus::Done
+                    | TaskStatus::SignedOff
+            )
+        })
+    }
+
     fn from_row(row: &Row<'_>) -> Result<Self, LedgerError> {
         let fields = Fields::new(row, "close_tasks", CLOSE_TASK_KEY);
         Ok(CloseTaskRecord {

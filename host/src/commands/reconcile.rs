@@ -168,7 +168,7 @@ pub fn run(context: &Context, command: ReconcileCommand) -> anyhow::Result<()> {
         ReconcileCommand::Prepare { target, note } => {
             let scope = scope(&mut ledger, &target)?;
             let signed = ledger
-                .prepare_reconciliation(&scope, &note)
+                .prepare_reconciliation(&scope, &note, None)
                 .with_context(|| format!("preparing the reconciliation of {}", scope.describe()))?;
             print(&format!("{}: {}\n", scope.describe(), signed.status.describe()))?;
             print(&figures(&signed))
@@ -176,7 +176,7 @@ pub fn run(context: &Context, command: ReconcileCommand) -> anyhow::Result<()> {
         ReconcileCommand::Review { target, note } => {
             let scope = scope(&mut ledger, &target)?;
             let signed = ledger
-                .review_reconciliation(&scope, &note)
+                .review_reconciliation(&scope, &note, None)
                 .with_context(|| format!("reviewing the reconciliation of {}", scope.describe()))?;
             print(&format!("{}: {}\n", scope.describe(), signed.status.describe()))?;
             print(&figures(&signed))

@@ -224,27 +224,13 @@ async fn signoff_form(
                     &PeriodName::new(form.period.clone()),
                 )
             })?;
-            // The permission first (the ledger checks it again when it signs): a user who may
-            // not sign learns nothing of the figures.
-            ledger.authorize(
-                if review {
-                    Permission::CloseReview
-                } else {
-                    Permission::ClosePrepare
-                },
-                Some(&entity),
-            )?;
-            // A reviewer approves what they saw: figures that changed since the page was
-            // shown are refused, and the page shows the new ones.
-            anyhow::ensure!(
-                ledger.reconciliation(&scope)?.fingerprint == form.fingerprint,
-                "the figures of {} changed since the page was shown, so nothing was signed: look at them again and sign off what the page shows",
-                scope.describe()
-            );
+            // A signer signs what they saw: the ledger checks its permission first (a user who
+            // may not sign learns nothing of the figures), then refuses figures that changed
+            // since the page was shown, in the transaction that records the sign-off.
             let signed = if review {
-                ledger.review_reconciliation(&scope, &form.note)?
+                ledger.review_reconciliation(&scope, &form.note, Some(&form.fingerprint))?
             } else {
-                ledger.prepare_reconciliation(&scope, &form.note)?
+                ledger.prepare_reconciliation(&scope, &form.note, Some(&form.fingerprint))?
             };
             Ok(format!("{}: {}", scope.describe(), signed.status.describe()))
         })

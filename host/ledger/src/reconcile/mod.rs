@@ -729,6 +729,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::setup::SetupFile;
     use crate::test_fixtures::{import_csv, one_entity_ledger};
     use std::str::FromStr;
 
@@ -781,7 +782,7 @@ mod tests {
         ledger
             .set_subledger_balance(&march, decimal("100.00"), "bank portal")
             .unwrap();
-        ledger.prepare_reconciliation(&march, "").unwrap();
+        ledger.prepare_reconciliation(&march, "", None).unwrap();
         // April's entry leaves March alone.
         import_csv(
             &mut ledger,
@@ -801,6 +802,69 @@ mod tests {
             status.describe(),
             "unreconciled: sign-off withdrawn: entries posted to account 1000 after it was prepared by preparer: J1, J2; the GL balance is 100.00 again"
         );
+    }
+
+    #[test]
+    fn a_sign_off_over_figures_shown_before_a_late_entry_is_refused_in_its_own_transaction() {
+        // The fingerprint a signer was shown is compared inside the transaction that records the
+        // sign-off: an entry posted after the figures were read refuses it, writing nothing.
+        let mut ledger = one_entity_ledger("preparer");
+        ledger
+            .apply_setup(
+                &SetupFile::parse(
+                    "[[reconciliation]]\nentity = \"E\"\naccount = \"1000\"\nmateriality = \"10.00\"\n",
+                    "reconciliation.toml",
+                )
+                .unwrap(),
+                "reconciliation.toml",
+            )
+            .unwrap();
+        import_csv(
+            &mut ledger,
+            "entry,date,account,amount\nS1,2026-01-10,1000,100.00\nS1,2026-01-10,4000,-100.00\n",
+        )
+        .unwrap();
+        let january = cash(&mut ledger, "2026-01");
+        ledger
+            .set_subledger_balance(&january, decimal("100.00"), "bank portal")
+            .unwrap();
+        let shown = ledger.reconciliation(&january).unwrap().fingerprint;
+        // A late entry within the materiality: the new figures could be signed, but not unseen.
+        import_csv(
+            &mut ledger,
+            "entry,date,account,amount\nL1,2026-01-30,1000,-5.00\nL1,2026-01-30,4000,5.00\n",
+        )
+        .unwrap();
+        let audit_before = ledger.read(|db| db.audit(None, 1000)).unwrap().len();
+        let refused = ledger
+            .prepare_reconciliation(&january, "", Some(&shown))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            refused,
+            "the figures of account 1000 of E for 2026-01 changed since the page was shown, so nothing was signed: reload the page, check the figures again and sign off what it shows"
+        );
+        let after_refusal = ledger.reconciliation(&january).unwrap();
+        assert!(after_refusal.history.is_empty(), "{:?}", after_refusal.history);
+        assert_eq!(after_refusal.status.as_str(), "unreconciled");
+        assert_eq!(ledger.read(|db| db.audit(None, 1000)).unwrap().len(), audit_before);
+        // The same refusal for a review, whatever its own rules would say.
+        assert!(
+            ledger
+                .review_reconciliation(&january, "", Some(&shown))
+                .unwrap_err()
+                .to_string()
+                .contains("changed since the page was shown")
+        );
+
+        let current = after_refusal.fingerprint;
+        assert_ne!(current, shown);
+        let signed = ledger.prepare_reconciliation(&january, "", Some(&current)).unwrap();
+        assert_eq!(signed.status.as_str(), "prepared");
+        // What was recorded is what the signer was shown.
+        assert_eq!(signed.history.len(), 1);
+        assert_eq!(signed.history[0].fingerprint, current);
+        assert_eq!(signed.history[0].gl_balance, decimal("95.00"));
     }
 
     #[test]

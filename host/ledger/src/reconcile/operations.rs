@@ -311,21 +311,31 @@ impl Ledger {
     }
 
     /// The preparer signs off `scope`: refused without an independent balance, with an
-    /// unexplained difference above the materiality, or when it is signed off already.
+    /// unexplained difference above the materiality, or when it is signed off already. With
+    /// `expected` (the [`Reconciliation::fingerprint`] of the figures the preparer was shown),
+    /// also refused when the figures are no longer those.
     pub fn prepare_reconciliation(
         &mut self,
         scope: &ReconcileScope,
         note: &str,
+        expected: Option<&str>,
     ) -> Result<Reconciliation, LedgerError> {
         self.authorize(Permission::ClosePrepare, Some(&scope.entity))?;
-        self.sign_reconciliation(scope, SignoffAction::Prepared, note)
+        self.sign_reconciliation(scope, SignoffAction::Prepared, note, expected)
     }
 
     /// Another user reviews a prepared `scope`: refused when it is not prepared for its current
     /// figures, or when the reviewer prepared it or supplied its statement, figure or items.
-    pub fn review_reconciliation(&mut self, scope: &ReconcileScope, note: &str) -> Result<Reconciliation, LedgerError> {
+    /// With `expected` (the [`Reconciliation::fingerprint`] of the figures the reviewer was
+    /// shown), also refused when the figures are no longer those.
+    pub fn review_reconciliation(
+        &mut self,
+        scope: &ReconcileScope,
+        note: &str,
+        expected: Option<&str>,
+    ) -> Result<Reconciliation, LedgerError> {
         self.authorize(Permission::CloseReview, Some(&scope.entity))?;
-        self.sign_reconciliation(scope, SignoffAction::Reviewed, note)
+        self.sign_reconciliation(scope, SignoffAction::Reviewed, note, expected)
     }
 
     fn sign_reconciliation(
@@ -333,11 +343,24 @@ impl Ledger {
         scope: &ReconcileScope,
         action: SignoffAction,
         note: &str,
+        expected: Option<&str>,
     ) -> Result<Reconciliation, LedgerError> {
         let actor = self.actor().clone();
         let note = note.trim();
         self.store().write(|db| {
             let current = reconciliation(db, scope)?;
+            // Compared with what this transaction read and then signs, so an entry posted
+            // after the signer was shown the figures can never be signed unseen. Checked before
+            // the sign-off's own rules: figures that changed are the reason, whatever else the
+            // new ones would refuse.
+            if let Some(expected) = expected
+                && expected != current.fingerprint
+            {
+                return Err(refused(format!(
+                    "the figures of {} changed since the page was shown, so nothing was signed: reload the page, check the figures again and sign off what it shows",
+                    scope.describe()
+                )));
+            }
             check_signoff(&current, action, &actor.user)?;
             record_withdrawal(db, &current, &actor)?;
             db.insert_reconciliation_signoff(scope, &signoff(db, &current, action, &actor, note)?)?;

@@ -3,7 +3,9 @@
 use clap::{CommandFactory as _, FromArgMatches as _};
 
 /// mimalloc rather than the system allocator: an import allocates entries on its reading thread
-/// and frees them on its writing thread, which glibc's malloc serves slowly.
+/// and frees them on its writing thread, which glibc's malloc serves slowly. Built without
+/// transparent huge pages (the workspace's `no_thp`): the kernel zeroes each 2 MiB page when it
+/// is first touched, again after mimalloc returns it, and that cost more than it saved.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -10,7 +10,8 @@ use crate::error::LedgerError;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, PeriodName};
 use crate::store::{AccountRows, Db};
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::HashMap;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AccountSelection {
@@ -93,32 +94,50 @@ pub fn balances(db: &Db<'_>, entity: &EntityId, selection: &BalanceSelection) ->
         AccountSelection::All | AccountSelection::Types(_) => AccountRows::All,
     };
     let with_dimensions = !(selection.group_by.is_empty() && selection.dimension_filter.is_empty());
-    let mut grouped: BTreeMap<(AccountNumber, String, CurrencyCode), [Decimal; 4]> = BTreeMap::new();
-    // A dimension set's projection on `group_by`, worked out once per set, not once per row.
-    let mut projections: HashMap<String, Option<String>> = HashMap::new();
+    // Rows are summed under small integer keys: each account, kept dimension set and currency
+    // is named once, so that a query over a year of a large ledger (hundreds of thousands of
+    // rows summed into a hundred thousand) hashes three integers per row, not three strings,
+    // and allocates only for what it keeps.
+    let mut accounts = Names::default();
+    // Per account name: whether the selection keeps it.
+    let mut account_selected: Vec<bool> = Vec::new();
+    let mut currencies = Names::default();
+    let mut kept_sets = Names::default();
+    // A dimension set's projection on `group_by` (none: filtered out), worked out once per set.
+    let mut projections: FxHashMap<i64, Option<u32>> = FxHashMap::default();
+    let mut grouped: FxHashMap<(u32, u32, u32), [Decimal; 4]> = FxHashMap::default();
     db.balances_of_accounts(entity, &periods, rows, with_dimensions, &mut |balance| {
-        if !selected(&balance.account)
+        let account = accounts.id(balance.account);
+        if account as usize == account_selected.len() {
+            account_selected.push(selected(&AccountNumber::new(balance.account)));
+        }
+        if !account_selected[account as usize]
             || selection
                 .currency
                 .as_ref()
-                .is_some_and(|currency| currency != &balance.currency)
+                .is_some_and(|currency| currency.as_str() != balance.currency)
         {
             return Ok(());
         }
-        if !projections.contains_key(&balance.dimensions) {
-            let values = dimension::parse_canonical(&balance.dimensions);
-            let passes = selection
-                .dimension_filter
-                .iter()
-                .all(|(name, value)| values.get(name) == Some(value));
-            let kept = passes.then(|| dimension::canonical(&dimension::project(&values, &selection.group_by)));
-            projections.insert(balance.dimensions.clone(), kept);
-        }
-        let Some(kept) = &projections[&balance.dimensions] else {
+        let kept = match projections.get(&balance.dimension_set) {
+            Some(kept) => *kept,
+            None => {
+                let values = dimension::parse_canonical(balance.dimensions);
+                let passes = selection
+                    .dimension_filter
+                    .iter()
+                    .all(|(name, value)| values.get(name) == Some(value));
+                let kept = passes
+                    .then(|| kept_sets.id(&dimension::canonical(&dimension::project(&values, &selection.group_by))));
+                projections.insert(balance.dimension_set, kept);
+                kept
+            }
+        };
+        let Some(kept) = kept else {
             return Ok(());
         };
         let sums = grouped
-            .entry((balance.account, kept.clone(), balance.currency))
+            .entry((account, kept, currencies.id(balance.currency)))
             .or_default();
         for (sum, amount) in
             sums.iter_mut()
@@ -128,13 +147,28 @@ pub fn balances(db: &Db<'_>, entity: &EntityId, selection: &BalanceSelection) ->
         }
         Ok(())
     })?;
-    Ok(grouped
+    // Ordered by account, dimension set and currency text, as the names' ranks order them.
+    let (account_rank, set_rank, currency_rank) = (accounts.ranks(), kept_sets.ranks(), currencies.ranks());
+    let mut sums: Vec<((u32, u32, u32), [Decimal; 4])> = grouped.into_iter().collect();
+    sums.sort_unstable_by_key(|((account, kept, currency), _)| {
+        (
+            account_rank[*account as usize],
+            set_rank[*kept as usize],
+            currency_rank[*currency as usize],
+        )
+    });
+    let kept_values: Vec<DimensionValues> = kept_sets
+        .names
+        .iter()
+        .map(|text| dimension::parse_canonical(text))
+        .collect();
+    Ok(sums
         .into_iter()
         .map(
-            |((account, dimensions, currency), [amount, accounting_amount, debit, credit])| BalanceSum {
-                account,
-                dimensions: dimension::parse_canonical(&dimensions),
-                currency,
+            |((account, kept, currency), [amount, accounting_amount, debit, credit])| BalanceSum {
+                account: AccountNumber::new(accounts.names[account as usize].as_str()),
+                dimensions: kept_values[kept as usize].clone(),
+                currency: CurrencyCode::new(currencies.names[currency as usize].as_str()),
                 amount,
                 accounting_amount,
                 debit,
@@ -142,6 +176,38 @@ pub fn balances(db: &Db<'_>, entity: &EntityId, selection: &BalanceSelection) ->
             },
         )
         .collect())
+}
+
+/// Texts named by small integers in the order first seen: a query's accounts, currencies or
+/// dimension sets.
+#[derive(Default)]
+struct Names {
+    ids: FxHashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Names {
+    /// The text's number, given on first sight.
+    fn id(&mut self, text: &str) -> u32 {
+        if let Some(id) = self.ids.get(text) {
+            return *id;
+        }
+        let id = u32::try_from(self.names.len()).expect("fewer than 2^32 distinct names in one query");
+        self.ids.insert(text.to_owned(), id);
+        self.names.push(text.to_owned());
+        id
+    }
+
+    /// Each number's place among the texts in text order (byte by byte, as SQLite compares).
+    fn ranks(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.names.len() as u32).collect();
+        order.sort_unstable_by(|left, right| self.names[*left as usize].cmp(&self.names[*right as usize]));
+        let mut ranks = vec![0; self.names.len()];
+        for (rank, id) in order.into_iter().enumerate() {
+            ranks[id as usize] = rank as u32;
+        }
+        ranks
+    }
 }
 
 #[cfg(test)]
@@ -153,6 +219,7 @@ mod tests {
     use crate::period::Module;
     use crate::setup::SetupFile;
     use crate::store::Store;
+    use std::collections::BTreeMap;
 
     const DEMO_SETUP: &str = include_str!("../../../examples/demo/setup.toml");
 

@@ -93,8 +93,29 @@ pub fn buckets(
         })
         .filter(|bucket| !bucket.is_zero())
         .collect();
-    buckets.sort_by_key(Bucket::key);
+    // The host sends them in this order already; the sort keeps the step's output independent
+    // of that, and compares without building a key (a stable sort of sorted rows is one
+    // comparison per row).
+    buckets.sort_by(|left, right| {
+        left.account
+            .cmp(&right.account)
+            .then_with(|| canonical_bytes(&left.dimensions).cmp(canonical_bytes(&right.dimensions)))
+            .then_with(|| left.currency.cmp(&right.currency))
+    });
     Ok(buckets)
+}
+
+/// The bytes of [`canonical_dimensions`]' text, without building it: two sets compare as
+/// their texts do.
+fn canonical_bytes(dimensions: &[Dimension]) -> impl Iterator<Item = u8> + '_ {
+    dimensions.iter().enumerate().flat_map(|(index, dimension)| {
+        (index > 0)
+            .then_some(b';')
+            .into_iter()
+            .chain(dimension.name.bytes())
+            .chain(std::iter::once(b'='))
+            .chain(dimension.value.bytes())
+    })
 }
 
 /// The unsettled posted lines of one account over the period range, following the line cursor
@@ -202,11 +223,21 @@ pub fn add_to(sums: &mut BTreeMap<BucketKey, Bucket>, bucket: Bucket) -> Result<
 
 /// A dimension set as text, `cost-center=CC7;department=100`, as the ledger orders and shows it.
 pub fn canonical_dimensions(dimensions: &[Dimension]) -> String {
-    dimensions
-        .iter()
-        .map(|dimension| format!("{}={}", dimension.name, dimension.value))
-        .collect::<Vec<_>>()
-        .join(";")
+    let mut text = String::new();
+    write_canonical_dimensions(&mut text, dimensions);
+    text
+}
+
+/// Appends [`canonical_dimensions`]' text to `text`.
+pub fn write_canonical_dimensions(text: &mut String, dimensions: &[Dimension]) {
+    for (index, dimension) in dimensions.iter().enumerate() {
+        if index > 0 {
+            text.push(';');
+        }
+        text.push_str(&dimension.name);
+        text.push('=');
+        text.push_str(&dimension.value);
+    }
 }
 
 #[cfg(test)]
@@ -222,6 +253,32 @@ mod tests {
             currency: currency.into(),
             amount: decimal(amount),
             accounting_amount: decimal(accounting_amount),
+        }
+    }
+
+    #[test]
+    fn dimension_sets_compare_as_their_canonical_texts() {
+        // `department=10;partner=X` sorts after `department=100` as text (';' after '0'),
+        // although "10" < "100" as values: the comparison must follow the text.
+        let sets = [
+            vec![],
+            vec![Dimension::new("department", "10"), Dimension::new("partner", "X")],
+            vec![Dimension::new("department", "100")],
+            vec![Dimension::new("department", "10")],
+            vec![
+                Dimension::new("cost-center", "CC7"),
+                Dimension::new("department", "100"),
+            ],
+            vec![Dimension::new("department", "1")],
+        ];
+        for left in &sets {
+            for right in &sets {
+                assert_eq!(
+                    canonical_bytes(left).cmp(canonical_bytes(right)),
+                    canonical_dimensions(left).cmp(&canonical_dimensions(right)),
+                    "{left:?} against {right:?}"
+                );
+            }
         }
     }
 

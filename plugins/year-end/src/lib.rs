@@ -32,7 +32,7 @@ use closebook_plugin_sdk::{
     Ledger, Level, ProposedEntry, ProposedLine, StepError, StepInfo, StepInput, StepOutput,
 };
 
-use carry::{Bucket, BucketKey, canonical_dimensions};
+use carry::{Bucket, BucketKey};
 pub use config::{Config, DimensionMode, schema};
 use years::Years;
 
@@ -205,15 +205,24 @@ impl Transfer {
         let overflow = || StepError::new("the profit and loss of the year overflows when summed");
         let mut sums: BTreeMap<String, (Vec<Dimension>, Decimal)> = BTreeMap::new();
         let mut total = Decimal::ZERO;
+        let single = config.single_dimension_set();
+        // The key of each bucket's set is written into one buffer: a year's tens of thousands
+        // of buckets fall into a few hundred sets, and only a new set allocates.
+        let mut key = String::new();
         for bucket in profit_and_loss {
             total = total.checked_add(bucket.accounting_amount).ok_or_else(overflow)?;
             let dimensions = match config.dimension_mode {
-                DimensionMode::CloseAll => bucket.dimensions.clone(),
-                DimensionMode::CloseSingle => config.single_dimension_set(),
+                DimensionMode::CloseAll => &bucket.dimensions,
+                DimensionMode::CloseSingle => &single,
             };
-            let sum = sums
-                .entry(canonical_dimensions(&dimensions))
-                .or_insert_with(|| (dimensions, Decimal::ZERO));
+            key.clear();
+            carry::write_canonical_dimensions(&mut key, dimensions);
+            let sum = match sums.get_mut(key.as_str()) {
+                Some(sum) => sum,
+                None => sums
+                    .entry(key.clone())
+                    .or_insert_with(|| (dimensions.clone(), Decimal::ZERO)),
+            };
             sum.1 = sum.1.checked_add(bucket.accounting_amount).ok_or_else(overflow)?;
         }
         Ok(Self {
@@ -527,6 +536,7 @@ mod tests {
     use closebook_plugin_sdk::{AccountFilter, AccountType, BalanceRow, LineQuery, ProposedSettlement};
 
     use super::*;
+    use crate::carry::canonical_dimensions;
 
     /// ACME keeps its books in USD; retained earnings 3900. Receivables (1100) are settled,
     /// the EUR bank account (1200) is revalued. Fiscal years 2026 and, unless `next_year` is

@@ -44,7 +44,7 @@ mod user;
 
 pub use approval::{ApprovalAction, ApprovalEvent, ApprovalRule};
 pub use audit::AuditRecord;
-pub use balance::{AccountRows, BalanceRecord};
+pub use balance::{AccountRows, BalanceRecord, BalanceView};
 pub use calendar::PeriodsVersion;
 pub use checkpoint::{CheckpointScope, NewCheckpoint, VerifyCheckpoint};
 pub use close_task::{CloseTaskRecord, TaskEvent};

@@ -114,6 +114,13 @@ impl<'a, 'r> Fields<'a, 'r> {
         }
     }
 
+    /// A text column that holds a value, borrowed from the row: for a caller that reads many
+    /// rows and keeps few of their texts.
+    pub(super) fn str<C: Column>(&self, column: C) -> Result<&'a str, LedgerError> {
+        let (index, value) = self.value(column)?;
+        self.text_at(index, value)
+    }
+
     /// A text column that holds a value.
     pub(super) fn text<C: Column>(&self, column: C) -> Result<String, LedgerError> {
         let (index, value) = self.value(column)?;
@@ -151,6 +158,16 @@ impl<'a, 'r> Fields<'a, 'r> {
         let (index, value) = self.value(column)?;
         let text = self.text_at(index, value)?;
         Decimal::from_str(text).map_err(|error| self.corrupt(index, format!("not a decimal ({error})")))
+    }
+
+    /// A decimal amount as [`Fields::decimal`] reads it, built from its digits when the text is
+    /// in the boundary's grammar (as `Decimal::to_string` writes every value but a negative
+    /// zero and 29-digit ones, which go through the general parser): several times cheaper,
+    /// for reads of hundreds of thousands of amounts that only sum them.
+    pub(super) fn amount<C: Column>(&self, column: C) -> Result<Decimal, LedgerError> {
+        let (index, value) = self.value(column)?;
+        let text = self.text_at(index, value)?;
+        stored_amount(text).map_err(|error| self.corrupt(index, format!("not a decimal ({error})")))
     }
 
     /// A decimal column that may be NULL.
@@ -294,8 +311,66 @@ pub(super) fn first<T>(
     }
 }
 
+/// A stored decimal, read to the same value and scale as `Decimal::from_str` reads it: built
+/// from its digits when the text is in the boundary's grammar, by the general parser otherwise
+/// (a negative zero keeps its sign, a 29-digit value its digits).
+fn stored_amount(text: &str) -> Result<Decimal, rust_decimal::Error> {
+    match closebook_wire::decimal::parse_decimal(text) {
+        Ok(amount) if !(amount.is_zero() && text.starts_with('-')) => Ok(amount),
+        _ => Decimal::from_str(text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stored_amounts_read_as_the_general_parser_reads_them() {
+        use rust_decimal::Decimal;
+        use std::str::FromStr;
+        let mut texts: Vec<String> = [
+            "0",
+            "0.00",
+            "-0.00",
+            "-0",
+            "1",
+            "-1",
+            "1250.00",
+            "-1250.00",
+            "0.0000000001",
+            "123456789.123456789",
+            "9999999999999999999",
+            "10000000000000000000",
+            "-12345678901234567890.12345678",
+            "79228162514264337593543950335",
+            "-79228162514264337593543950335",
+            "0.0000000000000000000000000001",
+            "7.9228162514264337593543950335",
+            "x",
+            "",
+            "1.",
+            ".5",
+            "+1",
+            "1e5",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        // Sums and products as the ledger's arithmetic writes them.
+        let mut value = Decimal::from_str("-0.01").unwrap();
+        for step in 0..150 {
+            value = (value * Decimal::from_str("-1.37").unwrap() + Decimal::new(step, 2)).round_dp(6);
+            texts.push(value.round_dp(2).to_string());
+            texts.push((value - value).to_string());
+        }
+        for text in &texts {
+            let general = Decimal::from_str(text);
+            let stored = super::stored_amount(text);
+            assert_eq!(stored.is_ok(), general.is_ok(), "{text}");
+            if let (Ok(stored), Ok(general)) = (stored, general) {
+                assert_eq!((stored, stored.to_string()), (general, general.to_string()), "{text}");
+            }
+        }
+    }
+
     #[test]
     fn stored_dates_read_as_chrono_reads_them() {
         let mut day = NaiveDate::from_ymd_opt(1999, 12, 25).unwrap();

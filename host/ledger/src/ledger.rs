@@ -1463,6 +1463,46 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_period_check_names_a_stored_balance_without_lines_and_lines_without_a_stored_balance() {
+        // verify_period compares the stored balances with the recomputed ones row by row and
+        // goes to the ordered comparison only when they differ: both directions must still be
+        // found, and a matching ledger stays clean.
+        let mut ledger = ledger_with(
+            "entry,date,account,amount\n\
+             B,2026-03-01,1000,2.00\nB,2026-03-01,4000,-2.00\n",
+        );
+        let check = |ledger: &mut Ledger| -> Vec<String> {
+            ledger
+                .read(|db| crate::verify::verify_period(db, &EntityId::new("E"), &PeriodName::new("2026-03")))
+                .unwrap()
+                .findings
+                .iter()
+                .map(|finding| finding.to_string())
+                .collect()
+        };
+        assert!(check(&mut ledger).is_empty());
+        ledger
+            .store()
+            .connection()
+            .execute_batch(
+                "INSERT INTO balances (entity_id, period, account, dimension_set_id, currency, amount, accounting_amount, debit, credit)
+                 VALUES ('E', '2026-03', '1200', 0, 'USD', '9.00', '9.00', '9.00', '0');
+                 DELETE FROM balances WHERE account = '4000';",
+            )
+            .unwrap();
+        let findings = check(&mut ledger);
+        for text in [
+            "balance of account 1200 [] USD in 2026-03",
+            "balance of account 4000 [] USD in 2026-03",
+        ] {
+            assert!(
+                findings.iter().any(|finding| finding.starts_with(text)),
+                "{text} is missing from {findings:?}"
+            );
+        }
+    }
+
     /// Sums `balances` over dimensions, the way `account_balances` must hold them.
     fn summed_dimension_balances(ledger: &mut Ledger) -> Vec<(String, String, String, Decimal, Decimal)> {
         let mut sums: BTreeMap<(String, String, String), (Decimal, Decimal)> = BTreeMap::new();

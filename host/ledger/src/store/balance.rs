@@ -147,10 +147,10 @@ fn for_each_balance_view(
                 dimension_set: fields.integer(dimension_set)?,
                 dimensions: fields.str(columns.dimensions)?,
                 currency: fields.str(columns.currency)?,
-                amount: fields.amount(columns.amount)?,
-                accounting_amount: fields.amount(columns.accounting_amount)?,
-                debit: fields.amount(columns.debit)?,
-                credit: fields.amount(columns.credit)?,
+                amount: fields.decimal(columns.amount)?,
+                accounting_amount: fields.decimal(columns.accounting_amount)?,
+                debit: fields.decimal(columns.debit)?,
+                credit: fields.decimal(columns.credit)?,
             })?;
         }
     }

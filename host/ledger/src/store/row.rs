@@ -157,16 +157,6 @@ impl<'a, 'r> Fields<'a, 'r> {
     pub(super) fn decimal<C: Column>(&self, column: C) -> Result<Decimal, LedgerError> {
         let (index, value) = self.value(column)?;
         let text = self.text_at(index, value)?;
-        Decimal::from_str(text).map_err(|error| self.corrupt(index, format!("not a decimal ({error})")))
-    }
-
-    /// A decimal amount as [`Fields::decimal`] reads it, built from its digits when the text is
-    /// in the boundary's grammar (as `Decimal::to_string` writes every value but a negative
-    /// zero and 29-digit ones, which go through the general parser): several times cheaper,
-    /// for reads of hundreds of thousands of amounts that only sum them.
-    pub(super) fn amount<C: Column>(&self, column: C) -> Result<Decimal, LedgerError> {
-        let (index, value) = self.value(column)?;
-        let text = self.text_at(index, value)?;
         stored_amount(text).map_err(|error| self.corrupt(index, format!("not a decimal ({error})")))
     }
 
@@ -312,8 +302,9 @@ pub(super) fn first<T>(
 }
 
 /// A stored decimal, read to the same value and scale as `Decimal::from_str` reads it: built
-/// from its digits when the text is in the boundary's grammar, by the general parser otherwise
-/// (a negative zero keeps its sign, a 29-digit value its digits).
+/// from its digits when the text is in the boundary's grammar, as `Decimal::to_string` writes
+/// nearly every value (several times cheaper, for reads of hundreds of thousands of amounts), by
+/// the general parser otherwise (a negative zero keeps its sign, a 29-digit value its digits).
 fn stored_amount(text: &str) -> Result<Decimal, rust_decimal::Error> {
     match closebook_wire::decimal::parse_decimal(text) {
         Ok(amount) if !(amount.is_zero() && text.starts_with('-')) => Ok(amount),

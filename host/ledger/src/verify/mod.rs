@@ -13,7 +13,7 @@
 use crate::error::LedgerError;
 use crate::ids::{EntityId, PeriodName};
 use crate::journal::{GENESIS_HASH, PostedEntry};
-use crate::store::{BalanceRecord, CheckpointScope, Db, VerifyCheckpoint};
+use crate::store::{AccountRows, BalanceRecord, CheckpointScope, Db, VerifyCheckpoint};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -189,16 +189,27 @@ struct Buckets {
 
 impl Buckets {
     fn bucket(&mut self, parts: [&str; 4]) -> &mut [Decimal; 4] {
-        self.key.clear();
-        for part in parts {
-            self.key.push_str(&part.len().to_string());
-            self.key.push(':');
-            self.key.push_str(part);
-        }
+        encode_key(&mut self.key, parts);
         if !self.sums.contains_key(self.key.as_str()) {
             self.sums.insert(self.key.clone(), [Decimal::ZERO; 4]);
         }
         self.sums.get_mut(self.key.as_str()).expect("inserted just above")
+    }
+
+    /// The recomputed values of a bucket, none when no line touched it.
+    fn get(&mut self, parts: [&str; 4]) -> Option<&[Decimal; 4]> {
+        encode_key(&mut self.key, parts);
+        self.sums.get(self.key.as_str())
+    }
+
+    /// How many buckets lines touched.
+    fn len(&self) -> usize {
+        self.sums.len()
+    }
+
+    /// Each bucket's four parts, borrowed, with its values, in no order.
+    fn iter(&self) -> impl Iterator<Item = ([&str; 4], [Decimal; 4])> {
+        self.sums.iter().map(|(key, sums)| (decode_parts(key), *sums))
     }
 
     /// The buckets by their four parts, in order.
@@ -215,18 +226,34 @@ impl Buckets {
     }
 }
 
-/// The four parts of a key `Buckets::bucket` wrote.
-fn decode_key(key: &str) -> BucketKey {
+/// Writes a bucket's key into `key`: its four parts, each prefixed with its length and `:`.
+fn encode_key(key: &mut String, parts: [&str; 4]) {
+    use std::fmt::Write as _;
+    key.clear();
+    for part in parts {
+        // Writing into a String cannot fail.
+        let _ = write!(key, "{}:", part.len());
+        key.push_str(part);
+    }
+}
+
+/// The four parts of a key [`encode_key`] wrote, borrowed from it.
+fn decode_parts(key: &str) -> [&str; 4] {
     let mut rest = key;
-    let mut parts = Vec::with_capacity(4);
-    while let Some((length, after)) = rest.split_once(':') {
-        let length: usize = length.parse().expect("a length written by `bucket`");
-        let (part, after) = after.split_at(length);
-        parts.push(part.to_owned());
+    let mut parts = [""; 4];
+    for part in &mut parts {
+        let (length, after) = rest.split_once(':').expect("a length written by `encode_key`");
+        let length: usize = length.parse().expect("a length written by `encode_key`");
+        let (value, after) = after.split_at(length);
+        *part = value;
         rest = after;
     }
-    let [period, account, dimensions, currency]: [String; 4] =
-        parts.try_into().expect("four parts written by `bucket`");
+    parts
+}
+
+/// The four parts of a key [`encode_key`] wrote.
+fn decode_key(key: &str) -> BucketKey {
+    let [period, account, dimensions, currency] = decode_parts(key).map(str::to_owned);
     (period, account, dimensions, currency)
 }
 
@@ -421,11 +448,16 @@ pub fn verify_entity_with_progress(
     }
     let stored = db.all_balances(entity)?;
     let stored_accounts = db.all_account_balances(entity)?;
+    let recomputed = checked.balances.into_map();
+    // No entry after the digest's sequence: the digest is that of everything recomputed.
+    let digest_at_checkpoint = checked
+        .digest_at
+        .or_else(|| digest_at.map(|_| balances_digest(&recomputed)));
     report.balances_sha256 = match &since {
         Some(checkpoint) => {
             // What the entries since add, taken off the stored balances, must leave the
             // balances the checkpoint recorded.
-            let (at_checkpoint, now) = digests_since(stored, &stored_accounts, &checked.balances, &mut findings)?;
+            let (at_checkpoint, now) = digests_since(stored, &stored_accounts, &recomputed, &mut findings)?;
             if at_checkpoint != checkpoint.balances_sha256 {
                 findings.push(Finding::BalancesSinceCheckpoint {
                     checkpoint: checkpoint.id,
@@ -436,13 +468,13 @@ pub fn verify_entity_with_progress(
         }
         None => {
             let stored = bucket_map(&stored, true);
-            compare_buckets(&stored, &checked.balances, &mut findings);
+            compare_buckets(&stored, &recomputed, &mut findings);
             compare_buckets(
                 &bucket_map(&stored_accounts, false),
-                &per_account_of(&checked.balances)?,
+                &per_account_of(&recomputed)?,
                 &mut findings,
             );
-            if let (Some(checkpoint), Some(digest)) = (latest, &checked.digest_at)
+            if let (Some(checkpoint), Some(digest)) = (latest, &digest_at_checkpoint)
                 && *digest != checkpoint.balances_sha256
             {
                 findings.push(Finding::CheckpointBalances {
@@ -564,14 +596,35 @@ pub fn verify_period(db: &Db<'_>, entity: &EntityId, period: &PeriodName) -> Res
     entry_findings.sort_by_key(|(sequence, _)| *sequence);
     findings.extend(entry_findings.into_iter().map(|(_, finding)| finding));
     let periods = std::slice::from_ref(period);
-    compare_buckets(
-        &bucket_map(&db.balances(entity, periods)?, true),
-        &checked.balances,
-        &mut findings,
-    );
+    let mut recomputed = checked.balances;
+    // The stored balances of the period against the recomputed ones, row by row without
+    // building either side's ordered map: when every row matches and no recomputed bucket is
+    // missing from them, there is nothing to report. Otherwise the ordered comparison below
+    // names every difference.
+    let (mut matching, mut found) = (true, 0usize);
+    db.balances_of_accounts(entity, periods, AccountRows::All, true, &mut |stored| {
+        let values = [stored.amount, stored.accounting_amount, stored.debit, stored.credit];
+        let parts = [period.as_str(), stored.account, stored.dimensions, stored.currency];
+        match recomputed.get(parts) {
+            Some(sums) => {
+                found += 1;
+                matching &= *sums == values;
+            }
+            None => matching &= values.iter().all(Decimal::is_zero),
+        }
+        Ok(())
+    })?;
+    let recomputed_accounts = per_account(recomputed.iter())?;
+    if !(matching && found == recomputed.len()) {
+        compare_buckets(
+            &bucket_map(&db.balances(entity, periods)?, true),
+            &recomputed.into_map(),
+            &mut findings,
+        );
+    }
     compare_buckets(
         &bucket_map(&db.account_balances(entity, periods)?, false),
-        &per_account_of(&checked.balances)?,
+        &recomputed_accounts,
         &mut findings,
     );
     findings.truncate(FINDINGS_MAX);
@@ -592,10 +645,11 @@ const CHECK_CHUNKS_AHEAD: usize = 8;
 /// What the checking thread returns.
 struct Checked {
     /// The balances recomputed from the lines read.
-    balances: BTreeMap<BucketKey, [Decimal; 4]>,
+    balances: Buckets,
     /// The findings, by sequence.
     findings: Vec<(i64, Finding)>,
-    /// The digest of the balances up to the sequence asked for, when asked.
+    /// The digest of the balances up to the sequence asked for, when asked and entries came
+    /// after it (otherwise it is the digest of `balances`, which the caller takes).
     digest_at: Option<String>,
 }
 
@@ -664,12 +718,8 @@ fn check_entries(
             findings.extend(entry_findings.into_iter().map(|finding| (entry.sequence, finding)));
         }
     }
-    let balances = recomputed.into_map();
-    if digest.is_none() && digest_at.is_some() {
-        digest = Some(balances_digest(&balances));
-    }
     Ok(Checked {
-        balances,
+        balances: recomputed,
         findings,
         digest_at: digest,
     })

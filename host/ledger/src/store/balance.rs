@@ -112,9 +112,10 @@ fn balance_records(
     periods: &[PeriodName],
     extra: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<BalanceRecord>, LedgerError> {
+    let columns = BalanceColumns::resolve(statement, table)?;
     let mut records = Vec::new();
-    for_each_balance_record(statement, table, entity, periods, extra, &mut |record| {
-        records.push(record);
+    for_each_row_of_periods(statement, entity, periods, extra, &mut |row| {
+        records.push(columns.read(row)?);
         if records.len() > QUERY_ROWS_MAX {
             return Err(too_many_balance_rows());
         }
@@ -135,45 +136,37 @@ fn for_each_balance_view(
 ) -> Result<(), LedgerError> {
     let columns = BalanceColumns::resolve(statement, table)?;
     let dimension_set = column_index(statement, "dimension_set_id")?;
-    for period in periods {
-        let (entity, period) = (entity.as_str(), period.as_str());
-        let mut parameters: Vec<&dyn rusqlite::ToSql> = vec![&entity, &period];
-        parameters.extend_from_slice(extra);
-        let mut rows = statement.query(parameters.as_slice())?;
-        while let Some(row) = rows.next()? {
-            let fields = Fields::new(row, table, BALANCE_KEY);
-            visit(BalanceView {
-                account: fields.str(columns.account)?,
-                dimension_set: fields.integer(dimension_set)?,
-                dimensions: fields.str(columns.dimensions)?,
-                currency: fields.str(columns.currency)?,
-                amount: fields.decimal(columns.amount)?,
-                accounting_amount: fields.decimal(columns.accounting_amount)?,
-                debit: fields.decimal(columns.debit)?,
-                credit: fields.decimal(columns.credit)?,
-            })?;
-        }
-    }
-    Ok(())
+    for_each_row_of_periods(statement, entity, periods, extra, &mut |row| {
+        let fields = Fields::new(row, table, BALANCE_KEY);
+        visit(BalanceView {
+            account: fields.str(columns.account)?,
+            dimension_set: fields.integer(dimension_set)?,
+            dimensions: fields.str(columns.dimensions)?,
+            currency: fields.str(columns.currency)?,
+            amount: fields.decimal(columns.amount)?,
+            accounting_amount: fields.decimal(columns.accounting_amount)?,
+            debit: fields.decimal(columns.debit)?,
+            credit: fields.decimal(columns.credit)?,
+        })
+    })
 }
 
-/// Runs a balance statement for each period, handing each row to `visit` as it is read.
-fn for_each_balance_record(
+/// Runs a balance statement (parameters: entity, period, then `extra`) for each period, handing
+/// each row to `visit` as it is read.
+fn for_each_row_of_periods(
     statement: &mut Statement<'_>,
-    table: &'static str,
     entity: &EntityId,
     periods: &[PeriodName],
     extra: &[&dyn rusqlite::ToSql],
-    visit: &mut dyn FnMut(BalanceRecord) -> Result<(), LedgerError>,
+    visit: &mut dyn FnMut(&Row<'_>) -> Result<(), LedgerError>,
 ) -> Result<(), LedgerError> {
-    let columns = BalanceColumns::resolve(statement, table)?;
     for period in periods {
         let (entity, period) = (entity.as_str(), period.as_str());
         let mut parameters: Vec<&dyn rusqlite::ToSql> = vec![&entity, &period];
         parameters.extend_from_slice(extra);
         let mut rows = statement.query(parameters.as_slice())?;
         while let Some(row) = rows.next()? {
-            visit(columns.read(row)?)?;
+            visit(row)?;
         }
     }
     Ok(())

@@ -1241,9 +1241,35 @@ fn a_flux_review_in_the_workspace_shows_findings_takes_explanations_and_escapes_
     let view = json(&view);
     assert_eq!(view["findings"][0]["status"], "explained");
     assert_eq!(view["findings"][0]["explanation"]["text"], hostile);
-    let review = json!({ "entity": "ACME-US", "task": "flux", "review": true });
-    let (status, body) = post_json(&format!("{api}/signoff"), &alice, &review);
-    assert_eq!(status, 200, "{body}");
+
+    // alice reviews from the page, which names the run it showed: a sign-off naming another
+    // run (a rerun since the page was shown) is refused and signs nothing.
+    let mut reviewer = Browser::new();
+    reviewer.sign_in(&server, "alice", ALICE_PASSWORD);
+    let (status, page, _) = reviewer.get(&task);
+    assert_eq!(status, 200, "{page}");
+    let run = {
+        let start = page.find("name=\"run\" value=\"").expect("the page names its run") + 18;
+        page[start..start + page[start..].find('"').unwrap()].to_owned()
+    };
+    assert!(run.starts_with("flux-ACME-US-2026-02"), "{run}");
+    let signoff = |browser: &mut Browser, run: &str| {
+        let (_, page, _) = browser.get(&task);
+        browser.post(
+            &format!("{task}/signoff"),
+            &[("csrf", &csrf(&page)), ("review", "true"), ("note", ""), ("run", run)],
+        )
+    };
+    let (status, page, _) = signoff(&mut reviewer, "flux-ACME-US-2026-02-s1-00000000");
+    assert!((400..500).contains(&status), "{status} {page}");
+    assert!(page.contains("changed since the page was shown"), "{page}");
+    let (_, view) = get(&format!("{api}/tasks/ACME-US/flux"), &alice);
+    assert_eq!(json(&view)["status"], "awaiting-review", "{view}");
+    let (status, _, location) = signoff(&mut reviewer, &run);
+    assert_eq!(status, 303, "{location:?}");
+    let (_, view) = get(&format!("{api}/tasks/ACME-US/flux"), &alice);
+    assert_ne!(json(&view)["status"], "awaiting-review", "{view}");
+    assert_eq!(json(&view)["reviewed_by"], "alice", "{view}");
 }
 
 #[test]

@@ -313,6 +313,10 @@ pub struct TaskView {
     pub proposed_items: Vec<ProposedReconcilingItem>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub proposed_clearings: Vec<ProposedClearing>,
+    /// The run whose entries, findings and proposals the view shows (`CloseTaskRecord::held_run`):
+    /// a sign-off from the workspace names it, and is refused when the task holds another.
+    #[serde(skip)]
+    pub run: Option<String>,
 }
 
 /// The task as its reader may see it: `ledger` is opened for the reader (permissions checked),
@@ -432,6 +436,7 @@ pub fn task_view(context: &CloseContext<'_>, entity: &EntityId, task_id: &str) -
         owner: task.owner.clone(),
         reviewer: task.reviewer.clone(),
         status: super::ShownStatus::of(status, &waiting),
+        run: state.as_ref().and_then(|record| record.held_run().map(str::to_owned)),
         ran_by: state.as_ref().and_then(|record| record.ran_by.clone()),
         prepared_by: state.as_ref().and_then(|record| record.prepared_by.clone()),
         reviewed_by: state.as_ref().and_then(|record| record.reviewed_by.clone()),

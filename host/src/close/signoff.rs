@@ -31,6 +31,7 @@ pub fn signoff(
     task_id: &str,
     review: bool,
     note: Option<&str>,
+    shown_run: Option<&str>,
 ) -> anyhow::Result<Signoff> {
     let task = context
         .config
@@ -70,6 +71,23 @@ pub fn signoff(
     );
     let user = context.actor.user.to_string();
     let record = state.unwrap_or_else(|| context.record(entity, task_id));
+    // A sign-off from a page signs what the page showed: the run it showed (none: "") must be
+    // the run the task holds, or a rerun since then would be signed unseen.
+    if let Some(shown) = shown_run
+        && shown != record.held_run().unwrap_or_default()
+    {
+        anyhow::bail!(
+            "task {task_id} of {entity} changed since the page was shown: it now holds {} (the page showed {}), so nothing was signed; reload the page, check what it shows and sign off again",
+            record
+                .held_run()
+                .map_or_else(|| "no run".to_owned(), |run| format!("run {run}")),
+            if shown.is_empty() {
+                "no run".to_owned()
+            } else {
+                format!("run {shown}")
+            },
+        );
+    }
     // A step's findings: every one that needs it is explained for the figures of this run
     // before anyone signs the task off, and its reviewer explained none of them.
     if matches!(task.kind, TaskKind::Plugin { .. }) {

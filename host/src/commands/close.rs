@@ -75,6 +75,7 @@ pub fn run(context: &Context, command: CloseCommand) -> anyhow::Result<()> {
                 &task,
                 review,
                 note.as_deref(),
+                None,
             )
             .with_context(|| format!("signing off task {task} of {entity} for {period}"))?;
             let mut text = format!("{} (by {})\n", signed.summary, context.actor.describe());

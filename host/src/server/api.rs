@@ -507,6 +507,7 @@ async fn close_signoff(
                 &request.task,
                 request.review,
                 request.note.as_deref(),
+                None,
             )
         })
         .await?;

@@ -287,6 +287,7 @@ async fn task_page(
         @if may_prepare || may_review {
             form method="post" action=(action) {
                 input type="hidden" name="csrf" value=(caller.csrf());
+                input type="hidden" name="run" value=(view.run.as_deref().unwrap_or_default());
                 p { label { "Note " input name="note" size="60"; } }
                 p {
                     @if may_prepare { button type="submit" name="review" value="false" { "Sign off as preparer" } " " }
@@ -424,6 +425,9 @@ struct SignoffForm {
     csrf: String,
     review: String,
     note: Option<String>,
+    /// The run the page showed (empty: none); the sign-off is refused when the task holds
+    /// another.
+    run: String,
 }
 
 async fn signoff_form(
@@ -441,7 +445,7 @@ async fn signoff_form(
         .with_ledger(&caller.actor, move |ledger, state| {
             let entity = EntityId::new(entity_id);
             let context = state.task_context(ledger, &close_name, &period_name, &entity)?;
-            let signed = signoff(&context, &entity, &task_id, review, note.as_deref())?;
+            let signed = signoff(&context, &entity, &task_id, review, note.as_deref(), Some(&form.run))?;
             Ok(signed.summary)
         })
         .await?;

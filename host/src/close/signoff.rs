@@ -73,19 +73,21 @@ pub fn signoff(
     let record = state.unwrap_or_else(|| context.record(entity, task_id));
     // A sign-off from a page signs what the page showed: the run it showed (none: "") must be
     // the run the task holds, or a rerun since then would be signed unseen.
+    let held = record.held_run().unwrap_or_default();
     if let Some(shown) = shown_run
-        && shown != record.held_run().unwrap_or_default()
+        && shown != held
     {
-        anyhow::bail!(
-            "task {task_id} of {entity} changed since the page was shown: it now holds {} (the page showed {}), so nothing was signed; reload the page, check what it shows and sign off again",
-            record
-                .held_run()
-                .map_or_else(|| "no run".to_owned(), |run| format!("run {run}")),
-            if shown.is_empty() {
+        let describe = |run: &str| {
+            if run.is_empty() {
                 "no run".to_owned()
             } else {
-                format!("run {shown}")
-            },
+                format!("run {run}")
+            }
+        };
+        anyhow::bail!(
+            "task {task_id} of {entity} changed since the page was shown: it now holds {} (the page showed {}), so nothing was signed; reload the page, check what it shows and sign off again",
+            describe(held),
+            describe(shown),
         );
     }
     // A step's findings: every one that needs it is explained for the figures of this run

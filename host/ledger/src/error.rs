@@ -10,8 +10,19 @@ pub const REFUSALS_LISTED_MAX: usize = 50;
 pub enum LedgerError {
     #[error("cannot open the ledger file {path}: {source}")]
     Open { path: String, source: rusqlite::Error },
+    #[error(
+        "cannot connect to the PostgreSQL database {url}: {}: check the URL given with --db (or CLOSEBOOK_DB), and that the server runs and lets this user in",
+        describe_postgres(.source)
+    )]
+    OpenPostgres { url: String, source: postgres::Error },
+    #[error(
+        "the PostgreSQL database {url} has closebook schema version {found}, but this closebook needs version {needed}: run `closebook db migrate --db {url}` first"
+    )]
+    UnmigratedPostgres { url: String, found: i64, needed: i64 },
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
+    #[error("database error: {}", describe_postgres(.0))]
+    Postgres(postgres::Error),
     #[error(
         "the ledger file is not a closebook database or is damaged ({detail}): check that --db names the right file, or restore it from a backup"
     )]
@@ -88,6 +99,38 @@ impl From<rusqlite::Error> for LedgerError {
     }
 }
 
+/// PostgreSQL failures a user can act on get the same messages as SQLite's; the rest stay
+/// database errors.
+impl From<postgres::Error> for LedgerError {
+    fn from(error: postgres::Error) -> Self {
+        use postgres::error::SqlState;
+        match error.code() {
+            Some(code)
+                if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *code == SqlState::T_R_DEADLOCK_DETECTED
+                    || *code == SqlState::LOCK_NOT_AVAILABLE =>
+            {
+                LedgerError::Busy
+            }
+            Some(code) if *code == SqlState::READ_ONLY_SQL_TRANSACTION => LedgerError::ReadOnly,
+            Some(code) if *code == SqlState::DISK_FULL => LedgerError::Full,
+            _ => LedgerError::Postgres(error),
+        }
+    }
+}
+
+/// A PostgreSQL error with the server's message and detail, which `postgres::Error`'s own text
+/// leaves out ("db error").
+fn describe_postgres(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => error.to_string(),
+    }
+}
+
 impl LedgerError {
     /// Whether the error is the storage's (the file, the disk, another process) rather than
     /// a refusal of what was asked.
@@ -95,7 +138,10 @@ impl LedgerError {
         matches!(
             self,
             LedgerError::Sqlite(_)
+                | LedgerError::Postgres(_)
                 | LedgerError::Open { .. }
+                | LedgerError::OpenPostgres { .. }
+                | LedgerError::UnmigratedPostgres { .. }
                 | LedgerError::Busy
                 | LedgerError::Io { .. }
                 | LedgerError::Damaged { .. }

@@ -1434,10 +1434,8 @@ mod tests {
         assert!(clean.findings.is_empty(), "{:?}", clean.findings);
         ledger
             .store()
-            .connection()
-            .execute_batch(
-                "DROP TRIGGER entries_no_update; DROP TRIGGER lines_no_delete;
-                 UPDATE entries SET hash = 'changed' WHERE entry_key IN ('A', 'C');
+            .tamper(
+                "UPDATE entries SET hash = 'changed' WHERE entry_key IN ('A', 'C');
                  DELETE FROM lines WHERE entry_id = (SELECT id FROM entries WHERE entry_key = 'D');",
             )
             .unwrap();
@@ -1484,8 +1482,7 @@ mod tests {
         assert!(check(&mut ledger).is_empty());
         ledger
             .store()
-            .connection()
-            .execute_batch(
+            .tamper(
                 "INSERT INTO balances (entity_id, period, account, dimension_set_id, currency, amount, accounting_amount, debit, credit)
                  VALUES ('E', '2026-03', '1200', 0, 'USD', '9.00', '9.00', '9.00', '0');
                  DELETE FROM balances WHERE account = '4000';",
@@ -1575,11 +1572,7 @@ C,2026-01-20,4000,-7.00
         assert_eq!(closing(&mut ledger, "2026-02", "1000").as_deref(), Some("77.00"));
         ledger
             .store()
-            .connection()
-            .execute(
-                "UPDATE account_balances SET accounting_amount = '1' WHERE period = '2026-01' AND account = '1000'",
-                [],
-            )
+            .tamper("UPDATE account_balances SET accounting_amount = '1' WHERE period = '2026-01' AND account = '1000'")
             .unwrap();
         let report = ledger
             .read(|db| crate::verify::verify_entity(db, &EntityId::new("E")))

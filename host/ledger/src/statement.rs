@@ -870,15 +870,19 @@ W2,2026-03-28,,2000,-120.00
     }
 
     fn sheet(ledger: &mut Ledger, entities: &[&str], period: &str) -> Result<Statement, StatementError> {
-        let store = ledger.store();
-        let connection = store.connection();
-        balance_sheet(&Store::db(connection), &ids(entities), &PeriodName::new(period))
+        let entities = ids(entities);
+        ledger
+            .store()
+            .read(|db| Ok(balance_sheet(db, &entities, &PeriodName::new(period))))
+            .unwrap()
     }
 
     fn income(ledger: &mut Ledger, entities: &[&str], period: &str) -> Result<Statement, StatementError> {
-        let store = ledger.store();
-        let connection = store.connection();
-        income_statement(&Store::db(connection), &ids(entities), &PeriodName::new(period))
+        let entities = ids(entities);
+        ledger
+            .store()
+            .read(|db| Ok(income_statement(db, &entities, &PeriodName::new(period))))
+            .unwrap()
     }
 
     #[test]

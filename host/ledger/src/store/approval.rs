@@ -4,10 +4,10 @@
 
 use super::Db;
 use super::row::{Fields, all, first};
+use super::sql::{Row, args};
 use crate::error::LedgerError;
 use crate::ids::{EntityId, EntryKey, UserId};
 use crate::period::Module;
-use rusqlite::params;
 use rust_decimal::Decimal;
 
 /// Journals of an entity that need approval: those of `module` (every module when `None`),
@@ -71,13 +71,13 @@ impl Db<'_> {
     /// Replaces the entity's approval rules.
     pub fn replace_approval_rules(&self, entity: &EntityId, rules: &[ApprovalRule]) -> Result<(), LedgerError> {
         self.connection
-            .prepare_cached("DELETE FROM journal_approval_rules WHERE entity_id = ?1")?
-            .execute([entity.as_str()])?;
+            .prepare("DELETE FROM journal_approval_rules WHERE entity_id = ?1")?
+            .execute(args![entity.as_str()])?;
         let mut insert = self
             .connection
-            .prepare_cached("INSERT INTO journal_approval_rules (entity_id, module, above) VALUES (?1, ?2, ?3)")?;
+            .prepare("INSERT INTO journal_approval_rules (entity_id, module, above) VALUES (?1, ?2, ?3)")?;
         for rule in rules {
-            insert.execute(params![
+            insert.execute(args![
                 entity.as_str(),
                 rule.module.map_or(EVERY_MODULE, Module::as_str),
                 rule.above.map(|above| above.to_string()),
@@ -88,10 +88,10 @@ impl Db<'_> {
 
     /// The entity's approval rules (none: no journal needs approval).
     pub fn approval_rules(&self, entity: &EntityId) -> Result<Vec<ApprovalRule>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT entity_id, module, above FROM journal_approval_rules WHERE entity_id = ?1 ORDER BY module",
         )?;
-        all(&mut statement, [entity.as_str()], |row| {
+        all(&mut statement, args![entity.as_str()], |row| {
             let fields = Fields::new(row, "journal_approval_rules", &["entity_id", "module"]);
             let module = fields.parsed("module", "a module or *", |text| match text {
                 EVERY_MODULE => Some(None),
@@ -112,10 +112,10 @@ impl Db<'_> {
         event: &ApprovalEvent,
     ) -> Result<(), LedgerError> {
         self.connection
-            .prepare_cached(
+            .prepare(
                 "INSERT INTO draft_approvals (entity_id, entry_key, fingerprint, action, user_id, identity, at, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
-            .execute(params![
+            .execute(args![
                 entity.as_str(),
                 key.as_str(),
                 event.fingerprint,
@@ -134,24 +134,24 @@ impl Db<'_> {
         entity: &EntityId,
         key: &EntryKey,
     ) -> Result<Option<ApprovalEvent>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT id, fingerprint, action, user_id, identity, at, note FROM draft_approvals
              WHERE entity_id = ?1 AND entry_key = ?2 ORDER BY id DESC LIMIT 1",
         )?;
-        first(&mut statement, [entity.as_str(), key.as_str()], read_event)
+        first(&mut statement, args![entity.as_str(), key.as_str()], read_event)
     }
 
     /// The approval history of the entity's draft `key`, oldest first.
     pub fn approval_history(&self, entity: &EntityId, key: &EntryKey) -> Result<Vec<ApprovalEvent>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT id, fingerprint, action, user_id, identity, at, note FROM draft_approvals
              WHERE entity_id = ?1 AND entry_key = ?2 ORDER BY id",
         )?;
-        all(&mut statement, [entity.as_str(), key.as_str()], read_event)
+        all(&mut statement, args![entity.as_str(), key.as_str()], read_event)
     }
 }
 
-fn read_event(row: &rusqlite::Row<'_>) -> Result<ApprovalEvent, LedgerError> {
+fn read_event(row: &Row<'_>) -> Result<ApprovalEvent, LedgerError> {
     let fields = Fields::new(row, "draft_approvals", &["id"]);
     Ok(ApprovalEvent {
         fingerprint: fields.text("fingerprint")?,

@@ -2,9 +2,9 @@
 
 use super::Db;
 use super::row::{Fields, all};
+use super::sql::{Row, args};
 use crate::error::LedgerError;
 use crate::ids::EntityId;
-use rusqlite::params;
 
 /// One event of the audit trail.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -31,10 +31,10 @@ impl Db<'_> {
         details: &serde_json::Value,
     ) -> Result<(), LedgerError> {
         self.connection
-            .prepare_cached(
+            .prepare(
                 "INSERT INTO audit_log (at, user_id, action, entity_id, details, identity, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(super::control_log::audit_row(self, actor, action, entity, details)?.params())?;
+            .execute(&super::control_log::audit_row(self, actor, action, entity, details)?.params())?;
         Ok(())
     }
 
@@ -48,35 +48,35 @@ impl Db<'_> {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT id, at, user_id, action, entity_id, details, identity FROM audit_log
-             WHERE (?1 IS NULL OR entity_id = ?1) AND (?2 IS NULL OR user_id = ?2)
-               AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR id < ?4)
+             WHERE (CAST(?1 AS TEXT) IS NULL OR entity_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR user_id = ?2)
+               AND (CAST(?3 AS TEXT) IS NULL OR action = ?3) AND (CAST(?4 AS BIGINT) IS NULL OR id < ?4)
              ORDER BY id DESC LIMIT ?5",
         )?;
         all(
             &mut statement,
-            params![entity.map(|entity| entity.as_str()), user, action, before, limit as i64],
+            args![entity.map(|entity| entity.as_str()), user, action, before, limit as i64],
             audit_record,
         )
     }
 
     /// The newest `limit` audit records, oldest first.
     pub fn audit(&self, entity: Option<&EntityId>, limit: usize) -> Result<Vec<AuditRecord>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT id, at, user_id, action, entity_id, details, identity FROM (
-                SELECT * FROM audit_log WHERE ?1 IS NULL OR entity_id = ?1 ORDER BY id DESC LIMIT ?2
-             ) ORDER BY id",
+                SELECT * FROM audit_log WHERE CAST(?1 AS TEXT) IS NULL OR entity_id = ?1 ORDER BY id DESC LIMIT ?2
+             ) AS recent ORDER BY id",
         )?;
         all(
             &mut statement,
-            params![entity.map(|entity| entity.as_str()), limit as i64],
+            args![entity.map(|entity| entity.as_str()), limit as i64],
             audit_record,
         )
     }
 }
 
-fn audit_record(row: &rusqlite::Row<'_>) -> Result<AuditRecord, LedgerError> {
+fn audit_record(row: &Row<'_>) -> Result<AuditRecord, LedgerError> {
     let fields = Fields::new(row, "audit_log", &["id"]);
     Ok(AuditRecord {
         id: fields.integer("id")?,

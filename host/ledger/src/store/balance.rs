@@ -3,10 +3,10 @@
 //! are written by `posting.rs`.
 
 use super::row::{Fields, all, column_index};
+use super::sql::{Arg, Row, Statement, args};
 use super::{Db, QUERY_ROWS_MAX};
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, PeriodName};
-use rusqlite::{Row, Statement};
 use rust_decimal::Decimal;
 
 /// One maintained balance row.
@@ -110,7 +110,7 @@ fn balance_records(
     table: &'static str,
     entity: &EntityId,
     periods: &[PeriodName],
-    extra: &[&dyn rusqlite::ToSql],
+    extra: &[&dyn Arg],
 ) -> Result<Vec<BalanceRecord>, LedgerError> {
     let columns = BalanceColumns::resolve(statement, table)?;
     let mut records = Vec::new();
@@ -131,7 +131,7 @@ fn for_each_balance_view(
     table: &'static str,
     entity: &EntityId,
     periods: &[PeriodName],
-    extra: &[&dyn rusqlite::ToSql],
+    extra: &[&dyn Arg],
     visit: &mut dyn FnMut(BalanceView<'_>) -> Result<(), LedgerError>,
 ) -> Result<(), LedgerError> {
     let columns = BalanceColumns::resolve(statement, table)?;
@@ -157,17 +157,14 @@ fn for_each_row_of_periods(
     statement: &mut Statement<'_>,
     entity: &EntityId,
     periods: &[PeriodName],
-    extra: &[&dyn rusqlite::ToSql],
+    extra: &[&dyn Arg],
     visit: &mut dyn FnMut(&Row<'_>) -> Result<(), LedgerError>,
 ) -> Result<(), LedgerError> {
     for period in periods {
         let (entity, period) = (entity.as_str(), period.as_str());
-        let mut parameters: Vec<&dyn rusqlite::ToSql> = vec![&entity, &period];
+        let mut parameters: Vec<&dyn Arg> = vec![&entity, &period];
         parameters.extend_from_slice(extra);
-        let mut rows = statement.query(parameters.as_slice())?;
-        while let Some(row) = rows.next()? {
-            visit(row)?;
-        }
+        statement.for_each(&parameters, visit)?;
     }
     Ok(())
 }
@@ -175,7 +172,7 @@ fn for_each_row_of_periods(
 impl Db<'_> {
     /// Maintained balances of an entity in the given periods.
     pub fn balances(&self, entity: &EntityId, periods: &[PeriodName]) -> Result<Vec<BalanceRecord>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT b.entity_id, b.period, b.account, s.canonical AS dimensions, b.currency, b.amount, b.accounting_amount, b.debit, b.credit
              FROM balances b JOIN dimension_sets s ON s.id = b.dimension_set_id
              WHERE b.entity_id = ?1 AND b.period = ?2 ORDER BY b.account, s.canonical, b.currency",
@@ -191,7 +188,7 @@ impl Db<'_> {
         entity: &EntityId,
         periods: &[PeriodName],
     ) -> Result<Vec<BalanceRecord>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT entity_id, period, account, '' AS dimensions, currency, amount, accounting_amount, debit, credit
              FROM account_balances WHERE entity_id = ?1 AND period = ?2 ORDER BY account, currency",
         )?;
@@ -237,13 +234,11 @@ impl Db<'_> {
         };
         match accounts {
             AccountRows::All => {
-                let mut statement = self.connection.prepare_cached(select)?;
+                let mut statement = self.connection.prepare(select)?;
                 for_each_balance_view(&mut statement, table, entity, periods, &[], &mut counted)
             }
             AccountRows::List(accounts) => {
-                let mut statement = self
-                    .connection
-                    .prepare_cached(&format!("{select} AND b.account = ?3"))?;
+                let mut statement = self.connection.prepare(&format!("{select} AND b.account = ?3"))?;
                 // Each account once, however often the list names it.
                 let unique: std::collections::BTreeSet<&AccountNumber> = accounts.iter().collect();
                 for account in unique {
@@ -261,7 +256,7 @@ impl Db<'_> {
             AccountRows::Range(first, last) => {
                 let mut statement = self
                     .connection
-                    .prepare_cached(&format!("{select} AND b.account BETWEEN ?3 AND ?4"))?;
+                    .prepare(&format!("{select} AND b.account BETWEEN ?3 AND ?4"))?;
                 for_each_balance_view(
                     &mut statement,
                     table,
@@ -289,10 +284,10 @@ impl Db<'_> {
     /// The periods in which an entity has rows in a maintained balance table (`balances` or
     /// `account_balances`: a fixed name, never input).
     fn periods_with_balances(&self, table: &'static str, entity: &EntityId) -> Result<Vec<PeriodName>, LedgerError> {
-        let mut statement = self.connection.prepare(&format!(
-            "SELECT DISTINCT entity_id, period FROM {table} WHERE entity_id = ?1"
+        let mut statement = self.connection.prepare_once(&format!(
+            "SELECT DISTINCT entity_id, period FROM {table} WHERE entity_id = ?1 ORDER BY period"
         ))?;
-        all(&mut statement, [entity.as_str()], |row| {
+        all(&mut statement, args![entity.as_str()], |row| {
             Ok(PeriodName(
                 Fields::new(row, table, &["entity_id", "period"]).text("period")?,
             ))

@@ -4,9 +4,9 @@
 //! net to zero. What reads them is in `balance.rs`.
 
 use super::row::{Fields, all, first};
+use super::sql::{Conn, Row, args};
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, PeriodName};
-use rusqlite::{Row, params};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
@@ -50,28 +50,30 @@ pub(super) type AccountBalanceKey = (PeriodName, AccountNumber, CurrencyCode);
 
 /// Adds `delta` to the `account_balances` row of `key` in `entity`, creating it if missing.
 pub(super) fn add_to_account_balance(
-    connection: &rusqlite::Connection,
+    connection: Conn<'_>,
     entity: &str,
     (period, account, currency): &AccountBalanceKey,
     delta: BalanceDelta,
 ) -> Result<(), LedgerError> {
-    let mut statement = connection.prepare_cached(
+    let mut statement = connection.prepare(
         "SELECT entity_id, period, account, currency, amount, accounting_amount, debit, credit FROM account_balances
          WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND currency = ?4",
     )?;
     let existing = first(
         &mut statement,
-        params![entity, period.as_str(), account.as_str(), currency.as_str()],
+        args![entity, period.as_str(), account.as_str(), currency.as_str()],
         |row| BalanceDelta::from_row(row, "account_balances"),
     )?
     .unwrap_or_default();
     let total = existing.plus(delta)?;
     connection
-        .prepare_cached(
-            "INSERT OR REPLACE INTO account_balances (entity_id, period, account, currency, amount, accounting_amount, debit, credit)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        .prepare(
+            "INSERT INTO account_balances (entity_id, period, account, currency, amount, accounting_amount, debit, credit)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (entity_id, period, account, currency) DO UPDATE SET amount = excluded.amount,
+                accounting_amount = excluded.accounting_amount, debit = excluded.debit, credit = excluded.credit",
         )?
-        .execute(params![
+        .execute(args![
             entity,
             period.as_str(),
             account.as_str(),
@@ -88,17 +90,17 @@ pub(super) fn add_to_account_balance(
 /// of a first import) is written by one insert; only a row that exists is read, summed in
 /// `Decimal` and updated.
 pub(super) fn add_to_balance(
-    connection: &rusqlite::Connection,
+    connection: Conn<'_>,
     entity: &str,
     (period, account, dimension_set_id, currency): (&PeriodName, &AccountNumber, i64, &CurrencyCode),
     delta: BalanceDelta,
 ) -> Result<(), LedgerError> {
     let inserted = connection
-        .prepare_cached(
+        .prepare(
             "INSERT INTO balances (entity_id, period, account, dimension_set_id, currency, amount, accounting_amount, debit, credit)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
         )?
-        .execute(params![
+        .execute(args![
             entity,
             period.as_str(),
             account.as_str(),
@@ -112,26 +114,25 @@ pub(super) fn add_to_balance(
     if inserted == 1 {
         return Ok(());
     }
-    let key = params![
+    let key = args![
         entity,
         period.as_str(),
         account.as_str(),
         dimension_set_id,
         currency.as_str()
     ];
-    let mut statement = connection.prepare_cached(
+    let mut statement = connection.prepare(
         "SELECT entity_id, period, account, dimension_set_id, currency, amount, accounting_amount, debit, credit FROM balances
          WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND dimension_set_id = ?4 AND currency = ?5",
     )?;
-    let existing = first(&mut statement, key, |row| BalanceDelta::from_row(row, "balances"))?
-        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    let existing = super::row::one(&mut statement, key, |row| BalanceDelta::from_row(row, "balances"))?;
     let total = existing.plus(delta)?;
     connection
-        .prepare_cached(
+        .prepare(
             "UPDATE balances SET amount = ?6, accounting_amount = ?7, debit = ?8, credit = ?9
              WHERE entity_id = ?1 AND period = ?2 AND account = ?3 AND dimension_set_id = ?4 AND currency = ?5",
         )?
-        .execute(params![
+        .execute(args![
             entity,
             period.as_str(),
             account.as_str(),
@@ -147,12 +148,12 @@ pub(super) fn add_to_balance(
 
 /// Fills `account_balances` from `balances` (the migration that adds the table runs this once,
 /// in its transaction, so that a ledger posted to before it reads the same totals).
-pub(super) fn fill_account_balances(connection: &rusqlite::Connection) -> Result<(), LedgerError> {
+pub(super) fn fill_account_balances(connection: Conn<'_>) -> Result<(), LedgerError> {
     let mut sums: BTreeMap<(String, AccountBalanceKey), BalanceDelta> = BTreeMap::new();
-    let mut statement = connection.prepare(
+    let mut statement = connection.prepare_once(
         "SELECT entity_id, period, account, dimension_set_id, currency, amount, accounting_amount, debit, credit FROM balances",
     )?;
-    let rows = all(&mut statement, [], |row| {
+    let rows = all(&mut statement, args![], |row| {
         let fields = Fields::new(row, "balances", BALANCE_KEY);
         Ok((
             (
@@ -179,20 +180,20 @@ pub(super) fn fill_account_balances(connection: &rusqlite::Connection) -> Result
 /// The sum of the accounting amounts of one maintained balance table's rows of an entity's
 /// period: zero in a balanced ledger.
 pub(super) fn accounting_total(
-    connection: &rusqlite::Connection,
+    connection: Conn<'_>,
     table: &'static str,
     entity: &EntityId,
     period: &PeriodName,
 ) -> Result<Decimal, LedgerError> {
-    let mut statement = connection.prepare_cached(&format!(
+    let mut statement = connection.prepare(&format!(
         "SELECT entity_id, period, account, currency, accounting_amount FROM {table} WHERE entity_id = ?1 AND period = ?2"
     ))?;
     let accounting_amount = super::row::column_index(&statement, "accounting_amount")?;
-    let mut rows = statement.query(params![entity.as_str(), period.as_str()])?;
     let mut total = Decimal::ZERO;
-    while let Some(row) = rows.next()? {
+    statement.for_each(args![entity.as_str(), period.as_str()], &mut |row| {
         let amount = Fields::new(row, table, BALANCE_KEY).decimal(accounting_amount)?;
         total = total.checked_add(amount).ok_or(LedgerError::Overflow)?;
-    }
+        Ok(())
+    })?;
     Ok(total)
 }

@@ -3,13 +3,13 @@
 
 use super::Db;
 use super::row::{Fields, all, first};
+use super::sql::args;
 use crate::calendar::{FiscalCalendar, FiscalYear, Period, PeriodKind};
 use crate::error::LedgerError;
 use crate::ids::{CalendarId, EntityId, FiscalYearName, PeriodName};
-use rusqlite::params;
 
 impl Period {
-    fn from_row(fields: &Fields<'_, '_>) -> Result<Self, LedgerError> {
+    fn from_row(fields: &Fields<'_>) -> Result<Self, LedgerError> {
         Ok(Period {
             name: PeriodName(fields.text("name")?),
             kind: fields.parsed("kind", "a period kind", PeriodKind::parse)?,
@@ -25,8 +25,8 @@ impl Db<'_> {
     pub fn calendar_start_month(&self, calendar: &CalendarId) -> Result<Option<u32>, LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached("SELECT id, start_month FROM calendars WHERE id = ?1")?;
-        first(&mut statement, [calendar.as_str()], |row| {
+            .prepare("SELECT id, start_month FROM calendars WHERE id = ?1")?;
+        first(&mut statement, args![calendar.as_str()], |row| {
             Fields::new(row, "calendars", &["id"]).whole("start_month")
         })
     }
@@ -34,7 +34,7 @@ impl Db<'_> {
     pub fn insert_calendar(&self, calendar: &CalendarId, start_month: u32) -> Result<(), LedgerError> {
         self.connection.execute(
             "INSERT INTO calendars (id, start_month) VALUES (?1, ?2)",
-            params![calendar.as_str(), start_month],
+            args![calendar.as_str(), start_month],
         )?;
         Ok(())
     }
@@ -54,19 +54,21 @@ impl Db<'_> {
         periods: &[Period],
     ) -> Result<bool, LedgerError> {
         let inserted = self.connection.execute(
-            "INSERT OR IGNORE INTO fiscal_years (calendar_id, name, start_date, end_date) VALUES (?1, ?2, ?3, ?4)",
-            params![
+            "INSERT INTO fiscal_years (calendar_id, name, start_date, end_date) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (calendar_id, name) DO NOTHING",
+            args![
                 calendar.as_str(),
                 year.name.as_str(),
                 year.start.to_string(),
                 year.end.to_string()
             ],
         )?;
-        let mut statement = self.connection.prepare_cached(
-            "INSERT OR IGNORE INTO periods (calendar_id, name, fiscal_year, kind, ordinal, start_date, end_date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        let mut statement = self.connection.prepare(
+            "INSERT INTO periods (calendar_id, name, fiscal_year, kind, ordinal, start_date, end_date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (calendar_id, name) DO NOTHING",
         )?;
         for period in periods {
-            statement.execute(params![
+            statement.execute(args![
                 calendar.as_str(),
                 period.name.as_str(),
                 period.fiscal_year.as_str(),
@@ -82,8 +84,8 @@ impl Db<'_> {
     pub fn fiscal_years(&self, calendar: &CalendarId) -> Result<Vec<FiscalYearName>, LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached("SELECT calendar_id, name FROM fiscal_years WHERE calendar_id = ?1 ORDER BY start_date")?;
-        all(&mut statement, [calendar.as_str()], |row| {
+            .prepare("SELECT calendar_id, name FROM fiscal_years WHERE calendar_id = ?1 ORDER BY start_date")?;
+        all(&mut statement, args![calendar.as_str()], |row| {
             Ok(FiscalYearName(
                 Fields::new(row, "fiscal_years", &["calendar_id", "name"]).text("name")?,
             ))
@@ -95,11 +97,11 @@ impl Db<'_> {
     /// whole fiscal year at a time, by setup), so a list read earlier stands while this is
     /// unchanged. None when the entity does not exist.
     pub fn periods_version(&self, entity: &EntityId) -> Result<Option<PeriodsVersion>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT e.calendar_id, (SELECT max(rowid) FROM periods), (SELECT count(*) FROM periods)
              FROM entities e WHERE e.id = ?1",
         )?;
-        first(&mut statement, [entity.as_str()], |row| {
+        first(&mut statement, args![entity.as_str()], |row| {
             let fields = Fields::new(row, "entities", &["calendar_id"]);
             Ok(PeriodsVersion {
                 calendar: CalendarId::new(fields.text(0)?),
@@ -115,13 +117,13 @@ impl Db<'_> {
         calendar: &CalendarId,
         fiscal_year: Option<&FiscalYearName>,
     ) -> Result<Vec<Period>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT calendar_id, name, kind, fiscal_year, start_date, end_date, ordinal FROM periods
-             WHERE calendar_id = ?1 AND (?2 IS NULL OR fiscal_year = ?2) ORDER BY ordinal",
+             WHERE calendar_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR fiscal_year = ?2) ORDER BY ordinal",
         )?;
         all(
             &mut statement,
-            params![calendar.as_str(), fiscal_year.map(|year| year.as_str())],
+            args![calendar.as_str(), fiscal_year.map(|year| year.as_str())],
             |row| Period::from_row(&Fields::new(row, "periods", &["calendar_id", "name"])),
         )
     }

@@ -7,10 +7,10 @@
 use super::Db;
 use super::control_log::chain_hash;
 use super::row::{Fields, all};
+use super::sql::args;
 use crate::error::LedgerError;
 use crate::ids::{EntityId, UserId};
 use crate::journal::GENESIS_HASH;
-use rusqlite::params;
 
 /// How much of the ledger the check behind a checkpoint read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -94,10 +94,10 @@ const CHECKPOINT_COLUMNS: &str = "id, entity_id, sequence, entry_hash, balances_
 impl Db<'_> {
     /// An entity's checkpoints, oldest first.
     pub fn verify_checkpoints(&self, entity: &EntityId) -> Result<Vec<VerifyCheckpoint>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(&format!(
+        let mut statement = self.connection.prepare(&format!(
             "SELECT {CHECKPOINT_COLUMNS} FROM verify_checkpoints WHERE entity_id = ?1 ORDER BY id"
         ))?;
-        all(&mut statement, params![entity.as_str()], |row| {
+        all(&mut statement, args![entity.as_str()], |row| {
             let fields = Fields::new(row, "verify_checkpoints", &["id", "entity_id"]);
             Ok(VerifyCheckpoint {
                 id: fields.integer("id")?,
@@ -143,12 +143,12 @@ impl Db<'_> {
             hash: String::new(),
         };
         recorded.hash = recorded.compute_hash();
-        self.connection
-            .prepare_cached(
+        let inserted_id = self.connection
+            .prepare(
                 "INSERT INTO verify_checkpoints (entity_id, sequence, entry_hash, balances_sha256, scope, entries_checked, created_by, created_at, previous_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
             )?
-            .execute(params![
+            .insert_returning_id(args![
                 recorded.entity.as_str(),
                 recorded.sequence,
                 recorded.entry_hash,
@@ -160,7 +160,7 @@ impl Db<'_> {
                 recorded.previous_hash,
                 recorded.hash,
             ])?;
-        recorded.id = self.connection.last_insert_rowid();
+        recorded.id = inserted_id;
         Ok(Some(recorded))
     }
 }

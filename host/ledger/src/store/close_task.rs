@@ -2,11 +2,11 @@
 //! the append-only history of events that changed it.
 
 use super::row::{Fields, all, at_most, first};
+use super::sql::{Row, args};
 use super::{Db, QUERY_ROWS_MAX};
 use crate::close_task::{TaskReads, TaskStatus};
 use crate::error::LedgerError;
 use crate::ids::{EntityId, PeriodName};
-use rusqlite::{Row, params};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
@@ -131,29 +131,25 @@ impl Db<'_> {
         period: &PeriodName,
         task: &str,
     ) -> Result<Option<CloseTaskRecord>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(concat!(
+        let mut statement = self.connection.prepare(concat!(
             "SELECT ",
             close_task_columns!(),
             " FROM close_tasks WHERE close_name = ?1 AND entity_id = ?2 AND period = ?3 AND task_id = ?4"
         ))?;
         first(
             &mut statement,
-            params![close, entity.as_str(), period.as_str(), task],
+            args![close, entity.as_str(), period.as_str(), task],
             CloseTaskRecord::from_row,
         )
     }
 
     pub fn close_tasks(&self, close: &str, period: &PeriodName) -> Result<Vec<CloseTaskRecord>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(concat!(
+        let mut statement = self.connection.prepare(concat!(
             "SELECT ",
             close_task_columns!(),
             " FROM close_tasks WHERE close_name = ?1 AND period = ?2 ORDER BY entity_id, task_id"
         ))?;
-        all(
-            &mut statement,
-            params![close, period.as_str()],
-            CloseTaskRecord::from_row,
-        )
+        all(&mut statement, args![close, period.as_str()], CloseTaskRecord::from_row)
     }
 
     /// Writes a task's state and appends the event that changed it.
@@ -165,11 +161,17 @@ impl Db<'_> {
         details: &serde_json::Value,
     ) -> Result<(), LedgerError> {
         self.connection.execute(
-            "INSERT OR REPLACE INTO close_tasks (close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by,
+            "INSERT INTO close_tasks (close_name, entity_id, period, task_id, status, run_id, ran_by, prepared_by, reviewed_by,
                 signoff_sequence, entries_posted, fuel_consumed, duration_ms, proposal, message, updated_at, signoff_sequences, run_sequences,
                 run_reads, config_sha256)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-            params![
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+             ON CONFLICT (close_name, entity_id, period, task_id) DO UPDATE SET status = excluded.status, run_id = excluded.run_id,
+                ran_by = excluded.ran_by, prepared_by = excluded.prepared_by, reviewed_by = excluded.reviewed_by,
+                signoff_sequence = excluded.signoff_sequence, entries_posted = excluded.entries_posted,
+                fuel_consumed = excluded.fuel_consumed, duration_ms = excluded.duration_ms, proposal = excluded.proposal,
+                message = excluded.message, updated_at = excluded.updated_at, signoff_sequences = excluded.signoff_sequences,
+                run_sequences = excluded.run_sequences, run_reads = excluded.run_reads, config_sha256 = excluded.config_sha256",
+            args![
                 record.close,
                 record.entity.as_str(),
                 record.period.as_str(),
@@ -197,17 +199,17 @@ impl Db<'_> {
         self.connection.execute(
             "INSERT INTO close_events (at, user_id, close_name, entity_id, period, task_id, event, details, identity, record, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            super::control_log::close_event_row(self, actor, record, event, details)?.params(),
+            &super::control_log::close_event_row(self, actor, record, event, details)?.params(),
         )?;
         Ok(())
     }
 
     pub fn close_events(&self, close: &str, limit: usize) -> Result<Vec<serde_json::Value>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT id, at, user_id, entity_id, period, task_id, event, details FROM (
-                SELECT * FROM close_events WHERE close_name = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+                SELECT * FROM close_events WHERE close_name = ?1 ORDER BY id DESC LIMIT ?2) AS recent ORDER BY id",
         )?;
-        all(&mut statement, params![close, limit as i64], |row| {
+        all(&mut statement, args![close, limit as i64], |row| {
             let fields = Fields::new(row, "close_events", &["id"]);
             Ok(serde_json::json!({
                 "at": fields.text("at")?, "user": fields.text("user_id")?, "entity": fields.text("entity_id")?,
@@ -225,13 +227,13 @@ impl Db<'_> {
         period: &PeriodName,
         task: &str,
     ) -> Result<Vec<TaskEvent>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT id, at, user_id, event, details, identity FROM close_events
              WHERE close_name = ?1 AND entity_id = ?2 AND period = ?3 AND task_id = ?4 ORDER BY id",
         )?;
         at_most(
             &mut statement,
-            params![close, entity.as_str(), period.as_str(), task],
+            args![close, entity.as_str(), period.as_str(), task],
             QUERY_ROWS_MAX,
             |row| {
                 let fields = Fields::new(row, "close_events", &["id"]);

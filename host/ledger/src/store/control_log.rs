@@ -6,13 +6,12 @@
 //! not checked.
 
 use super::Db;
+use super::sql::{Arg, args};
 use crate::access::Actor;
 use crate::error::LedgerError;
 use crate::ids::EntityId;
 use crate::journal::GENESIS_HASH;
 use crate::store::CloseTaskRecord;
-use rusqlite::types::ToSql;
-use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -29,14 +28,11 @@ pub(super) fn chain_hash(previous: &str, fields: &[&str]) -> String {
 }
 
 fn last_hash(db: &Db<'_>, table: &str) -> Result<String, LedgerError> {
-    let hash: Option<Option<String>> = db
-        .connection
-        .query_row(
-            &format!("SELECT hash FROM {table} ORDER BY id DESC LIMIT 1"),
-            [],
-            |row| row.get(0),
-        )
-        .optional()?;
+    let hash: Option<Option<String>> = db.connection.first(
+        &format!("SELECT hash FROM {table} ORDER BY id DESC LIMIT 1"),
+        args![],
+        |row| row.get(0),
+    )?;
     Ok(hash.flatten().unwrap_or_else(|| GENESIS_HASH.to_owned()))
 }
 
@@ -58,7 +54,7 @@ pub(super) struct CloseEventRow {
 }
 
 impl CloseEventRow {
-    pub(super) fn params(&self) -> [&dyn ToSql; 11] {
+    pub(super) fn params(&self) -> [&dyn Arg; 11] {
         let [at, user, close, entity, period, task, event, details, identity, record] = &self.fields;
         [
             at, user, close, entity, period, task, event, details, identity, record, &self.hash,
@@ -96,7 +92,7 @@ pub(super) struct AuditRow {
 }
 
 impl AuditRow {
-    pub(super) fn params(&self) -> [&dyn ToSql; 7] {
+    pub(super) fn params(&self) -> [&dyn Arg; 7] {
         let [at, user, action, entity, details, identity] = &self.fields;
         [at, user, action, entity, details, identity, &self.hash]
     }
@@ -173,13 +169,12 @@ impl Db<'_> {
     }
 
     fn audit_chain_findings(&self) -> Result<Vec<String>, LedgerError> {
-        let mut statement = self
-            .connection
-            .prepare("SELECT id, at, user_id, action, entity_id, details, identity, hash FROM audit_log ORDER BY id")?;
-        let mut rows = statement.query([])?;
+        let mut statement = self.connection.prepare_once(
+            "SELECT id, at, user_id, action, entity_id, details, identity, hash FROM audit_log ORDER BY id",
+        )?;
         let mut walk = ChainWalk::new();
         let mut findings = Vec::new();
-        while let Some(row) = rows.next()? {
+        statement.for_each(args![], &mut |row| {
             let fields: [Option<String>; 6] = [
                 row.get("at")?,
                 row.get("user_id")?,
@@ -196,21 +191,21 @@ impl Db<'_> {
                     fields[1].as_deref().unwrap_or("")
                 ));
             }
-        }
+            Ok(())
+        })?;
         Ok(findings)
     }
 
     fn close_event_findings(&self) -> Result<Vec<String>, LedgerError> {
-        let mut statement = self.connection.prepare(
+        let mut statement = self.connection.prepare_once(
             "SELECT id, at, user_id, close_name, entity_id, period, task_id, event, details, identity, record, hash
              FROM close_events ORDER BY id",
         )?;
-        let mut rows = statement.query([])?;
         let mut walk = ChainWalk::new();
         let mut findings = Vec::new();
         // The last chained event of each task.
         let mut last: BTreeMap<TaskKey, LastEvent> = BTreeMap::new();
-        while let Some(row) = rows.next()? {
+        statement.for_each(args![], &mut |row| {
             let mut fields: Vec<String> = Vec::with_capacity(10);
             for column in [
                 "at",
@@ -224,7 +219,7 @@ impl Db<'_> {
                 "identity",
                 "record",
             ] {
-                fields.push(row.get::<_, Option<String>>(column)?.unwrap_or_default());
+                fields.push(row.get::<Option<String>>(column)?.unwrap_or_default());
             }
             let hash: Option<String> = row.get("hash")?;
             let chained = hash.is_some();
@@ -245,25 +240,23 @@ impl Db<'_> {
                 );
                 last.insert(key, (fields[6].clone(), fields[1].clone(), fields[9].clone()));
             }
-        }
+            Ok(())
+        })?;
         for ((close, entity, period, task), (event, user, state)) in last {
-            let now: Option<String> = self
-                .connection
-                .query_row(
-                    "SELECT status, ran_by, prepared_by, reviewed_by FROM close_tasks
+            let now: Option<String> = self.connection.first(
+                "SELECT status, ran_by, prepared_by, reviewed_by FROM close_tasks
                      WHERE close_name = ?1 AND entity_id = ?2 AND period = ?3 AND task_id = ?4",
-                    params![close, entity, period, task],
-                    |row| {
-                        Ok(serde_json::json!({
-                            "status": row.get::<_, String>("status")?,
-                            "ran_by": row.get::<_, Option<String>>("ran_by")?,
-                            "prepared_by": row.get::<_, Option<String>>("prepared_by")?,
-                            "reviewed_by": row.get::<_, Option<String>>("reviewed_by")?,
-                        })
-                        .to_string())
-                    },
-                )
-                .optional()?;
+                args![close, entity, period, task],
+                |row| {
+                    Ok(serde_json::json!({
+                        "status": row.get::<String>("status")?,
+                        "ran_by": row.get::<Option<String>>("ran_by")?,
+                        "prepared_by": row.get::<Option<String>>("prepared_by")?,
+                        "reviewed_by": row.get::<Option<String>>("reviewed_by")?,
+                    })
+                    .to_string())
+                },
+            )?;
             let now = now.unwrap_or_else(|| "no row".to_owned());
             if now != state {
                 findings.push(format!(

@@ -7,8 +7,8 @@
 
 use super::Db;
 use super::row::{Fields, all, first};
+use super::sql::{Row, args};
 use crate::error::LedgerError;
-use rusqlite::params;
 use serde::Serialize;
 
 /// An API token as `token list` shows it: never the token itself.
@@ -41,7 +41,7 @@ pub struct WebSession {
 
 const TOKEN_COLUMNS: &str = "id, user_id, name, created_at, expires_at, last_used_at, revoked_at";
 
-fn token_of(row: &rusqlite::Row<'_>) -> Result<ApiToken, LedgerError> {
+fn token_of(row: &Row<'_>) -> Result<ApiToken, LedgerError> {
     let fields = Fields::new(row, "api_tokens", &["id"]);
     Ok(ApiToken {
         id: fields.integer("id")?,
@@ -60,7 +60,7 @@ impl Db<'_> {
         self.connection.execute(
             "INSERT INTO user_passwords (user_id, hash, set_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, set_at = excluded.set_at",
-            params![user, hash, at],
+            args![user, hash, at],
         )?;
         Ok(())
     }
@@ -69,8 +69,8 @@ impl Db<'_> {
     pub fn password_hash(&self, user: &str) -> Result<Option<String>, LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached("SELECT user_id, hash FROM user_passwords WHERE user_id = ?1")?;
-        first(&mut statement, [user], |row| {
+            .prepare("SELECT user_id, hash FROM user_passwords WHERE user_id = ?1")?;
+        first(&mut statement, args![user], |row| {
             Fields::new(row, "user_passwords", &["user_id"]).text("hash")
         })
     }
@@ -79,8 +79,8 @@ impl Db<'_> {
     pub fn password_users(&self) -> Result<Vec<(String, String)>, LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached("SELECT user_id, set_at FROM user_passwords ORDER BY user_id")?;
-        all(&mut statement, [], |row| {
+            .prepare("SELECT user_id, set_at FROM user_passwords ORDER BY user_id")?;
+        all(&mut statement, args![], |row| {
             let fields = Fields::new(row, "user_passwords", &["user_id"]);
             Ok((fields.text("user_id")?, fields.text("set_at")?))
         })
@@ -95,40 +95,40 @@ impl Db<'_> {
         created_at: &str,
         expires_at: &str,
     ) -> Result<i64, LedgerError> {
-        self.connection.execute(
-            "INSERT INTO api_tokens (user_id, name, token_sha256, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![user, name, token_sha256, created_at, expires_at],
+        let inserted_id = self.connection.insert_returning_id(
+            "INSERT INTO api_tokens (user_id, name, token_sha256, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            args![user, name, token_sha256, created_at, expires_at],
         )?;
-        Ok(self.connection.last_insert_rowid())
+        Ok(inserted_id)
     }
 
     /// API tokens, of one user or all, oldest first.
     pub fn api_tokens(&self, user: Option<&str>) -> Result<Vec<ApiToken>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE ?1 IS NULL OR user_id = ?1 ORDER BY id"
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE CAST(?1 AS TEXT) IS NULL OR user_id = ?1 ORDER BY id"
         ))?;
-        all(&mut statement, [user], token_of)
+        all(&mut statement, args![user], token_of)
     }
 
     pub fn api_token(&self, id: i64) -> Result<Option<ApiToken>, LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?1"))?;
-        first(&mut statement, [id], token_of)
+            .prepare(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?1"))?;
+        first(&mut statement, args![id], token_of)
     }
 
     /// The token whose SHA-256 this is.
     pub fn api_token_by_hash(&self, token_sha256: &str) -> Result<Option<ApiToken>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(&format!(
+        let mut statement = self.connection.prepare(&format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_sha256 = ?1"
         ))?;
-        first(&mut statement, [token_sha256], token_of)
+        first(&mut statement, args![token_sha256], token_of)
     }
 
     pub fn touch_api_token(&self, id: i64, at: &str) -> Result<(), LedgerError> {
         self.connection
-            .prepare_cached("UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1")?
-            .execute(params![id, at])?;
+            .prepare("UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1")?
+            .execute(args![id, at])?;
         Ok(())
     }
 
@@ -136,7 +136,7 @@ impl Db<'_> {
     pub fn revoke_api_token(&self, id: i64, at: &str) -> Result<bool, LedgerError> {
         let changed = self.connection.execute(
             "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-            params![id, at],
+            args![id, at],
         )?;
         Ok(changed == 1)
     }
@@ -150,16 +150,16 @@ impl Db<'_> {
     ) -> Result<(), LedgerError> {
         self.connection.execute(
             "INSERT INTO web_sessions (id_sha256, user_id, csrf_token, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-            params![id_sha256, user, csrf_token, at],
+            args![id_sha256, user, csrf_token, at],
         )?;
         Ok(())
     }
 
     pub fn web_session(&self, id_sha256: &str) -> Result<Option<WebSession>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT id_sha256, user_id, csrf_token, created_at, last_seen_at FROM web_sessions WHERE id_sha256 = ?1",
         )?;
-        first(&mut statement, [id_sha256], |row| {
+        first(&mut statement, args![id_sha256], |row| {
             let fields = Fields::new(row, "web_sessions", &["id_sha256"]);
             Ok(WebSession {
                 user: fields.text("user_id")?,
@@ -172,30 +172,29 @@ impl Db<'_> {
 
     pub fn touch_web_session(&self, id_sha256: &str, at: &str) -> Result<(), LedgerError> {
         self.connection
-            .prepare_cached("UPDATE web_sessions SET last_seen_at = ?2 WHERE id_sha256 = ?1")?
-            .execute(params![id_sha256, at])?;
+            .prepare("UPDATE web_sessions SET last_seen_at = ?2 WHERE id_sha256 = ?1")?
+            .execute(args![id_sha256, at])?;
         Ok(())
     }
 
     pub fn delete_web_session(&self, id_sha256: &str) -> Result<(), LedgerError> {
         self.connection
-            .execute("DELETE FROM web_sessions WHERE id_sha256 = ?1", [id_sha256])?;
+            .execute("DELETE FROM web_sessions WHERE id_sha256 = ?1", args![id_sha256])?;
         Ok(())
     }
 
     /// Signs a user out everywhere (a new password, a blocked user).
     pub fn delete_web_sessions_of(&self, user: &str) -> Result<usize, LedgerError> {
-        Ok(self
-            .connection
-            .execute("DELETE FROM web_sessions WHERE user_id = ?1", [user])?)
+        self.connection
+            .execute("DELETE FROM web_sessions WHERE user_id = ?1", args![user])
     }
 
     /// Removes sessions idle since before `idle_before` or started before `created_before`.
     pub fn delete_expired_web_sessions(&self, idle_before: &str, created_before: &str) -> Result<usize, LedgerError> {
-        Ok(self.connection.execute(
+        self.connection.execute(
             "DELETE FROM web_sessions WHERE last_seen_at < ?1 OR created_at < ?2",
-            params![idle_before, created_before],
-        )?)
+            args![idle_before, created_before],
+        )
     }
 }
 

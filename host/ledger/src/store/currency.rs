@@ -2,9 +2,9 @@
 
 use super::Db;
 use super::row::{Fields, all};
+use super::sql::args;
 use crate::error::LedgerError;
 use crate::ids::CurrencyCode;
-use rusqlite::params;
 use std::collections::HashMap;
 
 const KEY: &[&str] = &["code"];
@@ -14,16 +14,14 @@ impl Db<'_> {
         self.connection.execute(
             "INSERT INTO currencies (code, name, minor_units) VALUES (?1, ?2, ?3)
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, minor_units = excluded.minor_units",
-            params![code, name, minor_units],
+            args![code, name, minor_units],
         )?;
         Ok(())
     }
 
     pub fn currencies(&self) -> Result<HashMap<CurrencyCode, u32>, LedgerError> {
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT code, minor_units FROM currencies")?;
-        let rows = all(&mut statement, [], |row| {
+        let mut statement = self.connection.prepare("SELECT code, minor_units FROM currencies")?;
+        let rows = all(&mut statement, args![], |row| {
             let fields = Fields::new(row, "currencies", KEY);
             Ok((CurrencyCode(fields.text("code")?), fields.whole("minor_units")?))
         })?;
@@ -38,8 +36,8 @@ impl Db<'_> {
     pub fn currency_list(&self) -> Result<Vec<(CurrencyCode, String, u32)>, LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached("SELECT code, name, minor_units FROM currencies ORDER BY code")?;
-        all(&mut statement, [], |row| {
+            .prepare("SELECT code, name, minor_units FROM currencies ORDER BY code")?;
+        all(&mut statement, args![], |row| {
             let fields = Fields::new(row, "currencies", KEY);
             Ok((
                 CurrencyCode(fields.text("code")?),

@@ -3,15 +3,15 @@
 
 use super::Db;
 use super::row::{Fields, all};
+use super::sql::args;
 use crate::error::LedgerError;
-use rusqlite::params;
 use std::collections::HashMap;
 
 impl Db<'_> {
     pub fn upsert_dimension(&self, name: &str, description: &str) -> Result<(), LedgerError> {
         self.connection.execute(
             "INSERT INTO dimensions (name, description) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET description = excluded.description",
-            params![name, description],
+            args![name, description],
         )?;
         Ok(())
     }
@@ -26,7 +26,7 @@ impl Db<'_> {
         self.connection.execute(
             "INSERT INTO dimension_values (dimension, value, description, blocked) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (dimension, value) DO UPDATE SET description = excluded.description, blocked = excluded.blocked",
-            params![dimension, value, description, blocked],
+            args![dimension, value, description, blocked],
         )?;
         Ok(())
     }
@@ -34,8 +34,8 @@ impl Db<'_> {
     /// Dimension name -> value -> blocked.
     pub fn dimensions(&self) -> Result<HashMap<String, HashMap<String, bool>>, LedgerError> {
         let mut dimensions: HashMap<String, HashMap<String, bool>> = HashMap::new();
-        let mut statement = self.connection.prepare_cached("SELECT name FROM dimensions")?;
-        let names = all(&mut statement, [], |row| {
+        let mut statement = self.connection.prepare("SELECT name FROM dimensions")?;
+        let names = all(&mut statement, args![], |row| {
             Fields::new(row, "dimensions", &["name"]).text("name")
         })?;
         for name in names {
@@ -43,8 +43,8 @@ impl Db<'_> {
         }
         let mut statement = self
             .connection
-            .prepare_cached("SELECT dimension, value, blocked FROM dimension_values")?;
-        let rows = all(&mut statement, [], |row| {
+            .prepare("SELECT dimension, value, blocked FROM dimension_values")?;
+        let rows = all(&mut statement, args![], |row| {
             let fields = Fields::new(row, "dimension_values", &["dimension", "value"]);
             Ok((
                 fields.text("dimension")?,

@@ -3,9 +3,9 @@
 
 use super::Db;
 use super::row::{Fields, all, first};
+use super::sql::args;
 use crate::error::LedgerError;
 use crate::ids::{EntityId, EntryKey, UserId};
-use rusqlite::params;
 
 /// What the store knows about an entry key already used in an entity.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,8 +34,8 @@ impl Db<'_> {
         }
         let mut statement = self
             .connection
-            .prepare_cached("SELECT id, fingerprint FROM drafts WHERE entity_id = ?1 AND entry_key = ?2")?;
-        let draft = first(&mut statement, [entity.as_str(), key.as_str()], |row| {
+            .prepare("SELECT id, fingerprint FROM drafts WHERE entity_id = ?1 AND entry_key = ?2")?;
+        let draft = first(&mut statement, args![entity.as_str(), key.as_str()], |row| {
             let fields = Fields::new(row, "drafts", &["id"]);
             Ok((fields.integer("id")?, fields.text("fingerprint")?))
         })?;
@@ -56,16 +56,16 @@ impl Db<'_> {
         user: &UserId,
     ) -> Result<(), LedgerError> {
         self.connection
-            .prepare_cached("INSERT INTO drafts (entity_id, entry_key, fingerprint, body, source, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
-            .execute(params![entity.as_str(), key.as_str(), fingerprint, body, source, user.as_str(), crate::now_text()])?;
+            .prepare("INSERT INTO drafts (entity_id, entry_key, fingerprint, body, source, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+            .execute(args![entity.as_str(), key.as_str(), fingerprint, body, source, user.as_str(), crate::now_text()])?;
         Ok(())
     }
 
     pub fn drafts(&self, entity: &EntityId) -> Result<Vec<Draft>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT id, entry_key, fingerprint, body, source, created_by FROM drafts WHERE entity_id = ?1 ORDER BY id",
         )?;
-        all(&mut statement, [entity.as_str()], |row| {
+        all(&mut statement, args![entity.as_str()], |row| {
             let fields = Fields::new(row, "drafts", &["id"]);
             Ok(Draft {
                 id: fields.integer("id")?,
@@ -80,25 +80,24 @@ impl Db<'_> {
 
     /// Drafts dated in a period, by module: what "are the subledgers' journals posted" checks.
     pub fn draft_count(&self, entity: &EntityId) -> Result<i64, LedgerError> {
-        Ok(self.connection.query_row(
+        self.connection.one(
             "SELECT COUNT(*) FROM drafts WHERE entity_id = ?1",
-            [entity.as_str()],
+            args![entity.as_str()],
             |row| row.get(0),
-        )?)
+        )
     }
 
     /// The largest id of the drafts there now (0 when none): a draft inserted after it, in the
     /// same transaction, gets a larger one.
     pub fn last_draft_id(&self) -> Result<i64, LedgerError> {
-        Ok(self
-            .connection
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM drafts", [], |row| row.get(0))?)
+        self.connection
+            .one("SELECT COALESCE(MAX(id), 0) FROM drafts", args![], |row| row.get(0))
     }
 
     pub fn delete_draft(&self, draft_id: i64) -> Result<(), LedgerError> {
         self.connection
-            .prepare_cached("DELETE FROM drafts WHERE id = ?1")?
-            .execute([draft_id])?;
+            .prepare("DELETE FROM drafts WHERE id = ?1")?
+            .execute(args![draft_id])?;
         Ok(())
     }
 

@@ -3,10 +3,10 @@
 
 use super::Db;
 use super::row::{Fields, all, first};
+use super::sql::{Row, args};
 use crate::entity::Entity;
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, CalendarId, ChartId, CurrencyCode, EntityId, RateType};
-use rusqlite::{Row, params};
 
 const ENTITY_COLUMNS: &str = "id, name, currency, calendar_id, chart_id, retained_earnings_account, default_rate_type, penny_rounding_account, penny_tolerance";
 
@@ -36,7 +36,7 @@ impl Db<'_> {
                 chart_id = excluded.chart_id, retained_earnings_account = excluded.retained_earnings_account,
                 default_rate_type = excluded.default_rate_type, penny_rounding_account = excluded.penny_rounding_account,
                 penny_tolerance = excluded.penny_tolerance",
-            params![
+            args![
                 entity.id.as_str(),
                 entity.name,
                 entity.currency.as_str(),
@@ -54,8 +54,8 @@ impl Db<'_> {
     pub fn entity(&self, id: &EntityId) -> Result<Option<Entity>, LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached(&format!("SELECT {ENTITY_COLUMNS} FROM entities WHERE id = ?1"))?;
-        first(&mut statement, [id.as_str()], Entity::from_row)
+            .prepare(&format!("SELECT {ENTITY_COLUMNS} FROM entities WHERE id = ?1"))?;
+        first(&mut statement, args![id.as_str()], Entity::from_row)
     }
 
     /// The entity, or an error naming it.
@@ -67,7 +67,7 @@ impl Db<'_> {
     pub fn entities(&self) -> Result<Vec<Entity>, LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached(&format!("SELECT {ENTITY_COLUMNS} FROM entities ORDER BY id"))?;
-        all(&mut statement, [], Entity::from_row)
+            .prepare(&format!("SELECT {ENTITY_COLUMNS} FROM entities ORDER BY id"))?;
+        all(&mut statement, args![], Entity::from_row)
     }
 }

@@ -5,12 +5,12 @@
 use super::draft::ExistingKey;
 use super::line::LineColumns;
 use super::row::{Fields, all, at_most, column_index, first};
+use super::sql::{Arg, Row, Statement, args};
 use super::{Db, QUERY_ROWS_MAX};
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, EntityId, EntryKey, FiscalYearName, PeriodName, UserId};
 use crate::journal::{PostedEntry, Provenance};
 use crate::period::Module;
-use rusqlite::{Row, Statement, params};
 use std::collections::BTreeSet;
 
 /// An entry posted after some point, as staleness checks see it.
@@ -120,8 +120,8 @@ impl Db<'_> {
     pub fn existing_posted_key(&self, entity: &EntityId, key: &EntryKey) -> Result<Option<ExistingKey>, LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached("SELECT id, fingerprint FROM entries WHERE entity_id = ?1 AND entry_key = ?2")?;
-        let posted = first(&mut statement, [entity.as_str(), key.as_str()], |row| {
+            .prepare("SELECT id, fingerprint FROM entries WHERE entity_id = ?1 AND entry_key = ?2")?;
+        let posted = first(&mut statement, args![entity.as_str(), key.as_str()], |row| {
             let fields = Fields::new(row, "entries", ENTRY_KEY);
             Ok((fields.integer("id")?, fields.text("fingerprint")?))
         })?;
@@ -136,8 +136,8 @@ impl Db<'_> {
     pub fn ledger_head(&self, entity: &EntityId) -> Result<(i64, String), LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached("SELECT entity_id, sequence, hash FROM ledger_heads WHERE entity_id = ?1")?;
-        let head = first(&mut statement, [entity.as_str()], |row| {
+            .prepare("SELECT entity_id, sequence, hash FROM ledger_heads WHERE entity_id = ?1")?;
+        let head = first(&mut statement, args![entity.as_str()], |row| {
             let fields = Fields::new(row, "ledger_heads", &["entity_id"]);
             Ok((fields.integer("sequence")?, fields.text("hash")?))
         })?;
@@ -145,11 +145,11 @@ impl Db<'_> {
     }
 
     pub fn entry_count(&self, entity: Option<&EntityId>) -> Result<i64, LedgerError> {
-        Ok(self.connection.query_row(
-            "SELECT COUNT(*) FROM entries WHERE ?1 IS NULL OR entity_id = ?1",
-            [entity.map(|entity| entity.as_str())],
+        self.connection.one(
+            "SELECT COUNT(*) FROM entries WHERE CAST(?1 AS TEXT) IS NULL OR entity_id = ?1",
+            args![entity.map(|entity| entity.as_str())],
             |row| row.get(0),
-        )?)
+        )
     }
 
     fn with_lines(&self, entries: Vec<PostedEntry>) -> Result<Vec<PostedEntry>, LedgerError> {
@@ -163,20 +163,22 @@ impl Db<'_> {
     }
 
     pub fn entry_by_key(&self, entity: &EntityId, key: &EntryKey) -> Result<Option<PostedEntry>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(&format!(
+        let mut statement = self.connection.prepare(&format!(
             "SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 AND entry_key = ?2"
         ))?;
         let columns = EntryColumns::resolve(&statement)?;
-        let entry = first(&mut statement, [entity.as_str(), key.as_str()], |row| columns.read(row))?;
+        let entry = first(&mut statement, args![entity.as_str(), key.as_str()], |row| {
+            columns.read(row)
+        })?;
         Ok(self.with_lines(entry.into_iter().collect())?.pop())
     }
 
     pub fn entry_by_id(&self, id: i64) -> Result<Option<PostedEntry>, LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached(&format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ?1"))?;
+            .prepare(&format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ?1"))?;
         let columns = EntryColumns::resolve(&statement)?;
-        let entry = first(&mut statement, [id], |row| columns.read(row))?;
+        let entry = first(&mut statement, args![id], |row| columns.read(row))?;
         Ok(self.with_lines(entry.into_iter().collect())?.pop())
     }
 
@@ -184,21 +186,21 @@ impl Db<'_> {
     pub fn reversal_of(&self, entry_id: i64) -> Result<Option<EntryKey>, LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached("SELECT id, entity_id, entry_key FROM entries WHERE reverses_entry_id = ?1")?;
-        first(&mut statement, [entry_id], |row| {
+            .prepare("SELECT id, entity_id, entry_key FROM entries WHERE reverses_entry_id = ?1")?;
+        first(&mut statement, args![entry_id], |row| {
             Ok(EntryKey(Fields::new(row, "entries", ENTRY_KEY).text("entry_key")?))
         })
     }
 
     /// Entries of a period (all periods when none) in posting order, with their lines.
     pub fn entries(&self, entity: &EntityId, period: Option<&PeriodName>) -> Result<Vec<PostedEntry>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 AND (?2 IS NULL OR period = ?2) ORDER BY sequence"
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries WHERE entity_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR period = ?2) ORDER BY sequence"
         ))?;
         let columns = EntryColumns::resolve(&statement)?;
         let entries = at_most(
             &mut statement,
-            params![entity.as_str(), period.map(|period| period.as_str())],
+            args![entity.as_str(), period.map(|period| period.as_str())],
             QUERY_ROWS_MAX,
             |row| columns.read(row),
         )?;
@@ -250,8 +252,14 @@ impl Db<'_> {
     ) -> Result<(), LedgerError> {
         // Through the period index: the cost follows the period, not the whole chain (SQLite
         // would otherwise walk every entry of the entity in sequence order and filter).
+        // `INDEXED BY` is SQLite's; PostgreSQL's planner picks the index by itself.
+        let source = if self.connection.is_postgres() {
+            "entries e"
+        } else {
+            "entries e INDEXED BY entries_by_period"
+        };
         self.visit_entries_with_lines(
-            "entries e INDEXED BY entries_by_period",
+            source,
             "e.entity_id = ?1 AND e.period = ?2",
             "e.id",
             &[&entity.as_str(), &period.as_str()],
@@ -267,7 +275,7 @@ impl Db<'_> {
         source: &'static str,
         condition: &'static str,
         order: &'static str,
-        parameters: &[&dyn rusqlite::ToSql],
+        parameters: &[&dyn Arg],
         mut visit: impl FnMut(PostedEntry) -> Result<(), LedgerError>,
     ) -> Result<(), LedgerError> {
         let entry_columns = ENTRY_COLUMNS
@@ -275,16 +283,15 @@ impl Db<'_> {
             .map(|column| format!("e.{column}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut statement = self.connection.prepare(&format!(
+        let mut statement = self.connection.prepare_once(&format!(
             "SELECT {entry_columns}, l.id AS line_id, l.line_no, l.account, s.canonical AS dimensions, l.currency, l.amount, l.accounting_amount, l.description AS line_description
              FROM {source} LEFT JOIN lines l ON l.entry_id = e.id LEFT JOIN dimension_sets s ON s.id = l.dimension_set_id
              WHERE {condition} ORDER BY {order}, l.line_no"
         ))?;
         let entry_columns = EntryColumns::resolve(&statement)?;
         let line_columns = LineColumns::resolve(&statement)?;
-        let mut rows = statement.query(parameters)?;
         let mut current: Option<PostedEntry> = None;
-        while let Some(row) = rows.next()? {
+        statement.for_each(parameters, &mut |row| {
             let id = Fields::new(row, "entries", ENTRY_KEY).integer(entry_columns.id)?;
             if current.as_ref().is_none_or(|entry| entry.id != id) {
                 if let Some(done) = current.take() {
@@ -299,7 +306,8 @@ impl Db<'_> {
                 let entry = current.as_mut().expect("the entry of this row was just read");
                 entry.lines.push(line_columns.read(row)?);
             }
-        }
+            Ok(())
+        })?;
         if let Some(done) = current {
             visit(done)?;
         }
@@ -312,10 +320,10 @@ impl Db<'_> {
         if sequence == 0 {
             return Ok(Some(crate::journal::GENESIS_HASH.to_owned()));
         }
-        let mut statement = self.connection.prepare_cached(
-            "SELECT id, entity_id, entry_key, hash FROM entries WHERE entity_id = ?1 AND sequence = ?2",
-        )?;
-        first(&mut statement, params![entity.as_str(), sequence], |row| {
+        let mut statement = self
+            .connection
+            .prepare("SELECT id, entity_id, entry_key, hash FROM entries WHERE entity_id = ?1 AND sequence = ?2")?;
+        first(&mut statement, args![entity.as_str(), sequence], |row| {
             Fields::new(row, "entries", ENTRY_KEY).text("hash")
         })
     }
@@ -331,20 +339,18 @@ impl Db<'_> {
         periods: impl IntoIterator<Item = &'p str>,
     ) -> Result<Vec<LaterEntry>, LedgerError> {
         let periods: Vec<&str> = periods.into_iter().collect();
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT e.id, e.entity_id, e.entry_key, e.period, e.task,
-                    (SELECT group_concat(account, char(31)) FROM (SELECT DISTINCT account FROM lines WHERE entry_id = e.id)) AS accounts
+                    (SELECT string_agg(account, ?4 ORDER BY account)
+                     FROM (SELECT DISTINCT account FROM lines WHERE entry_id = e.id) AS entry_accounts) AS accounts
              FROM entries e WHERE e.entity_id = ?1 AND e.sequence > ?2
                AND e.period IN (SELECT value FROM json_each(?3)) ORDER BY e.sequence",
         )?;
         let periods = serde_json::to_string(&periods).map_err(|error| LedgerError::Invalid(error.to_string()))?;
-        Self::later_entries(&mut statement, params![entity.as_str(), sequence, periods])
+        Self::later_entries(&mut statement, args![entity.as_str(), sequence, periods, "\u{1f}"])
     }
 
-    fn later_entries(
-        statement: &mut rusqlite::Statement<'_>,
-        parameters: impl rusqlite::Params,
-    ) -> Result<Vec<LaterEntry>, LedgerError> {
+    fn later_entries(statement: &mut Statement<'_>, parameters: &[&dyn Arg]) -> Result<Vec<LaterEntry>, LedgerError> {
         at_most(statement, parameters, QUERY_ROWS_MAX, |row| {
             let fields = Fields::new(row, "entries", ENTRY_KEY);
             Ok(LaterEntry {
@@ -365,12 +371,12 @@ impl Db<'_> {
     /// The entries a run posted, in every entity it posted to (its automatic reversals
     /// included), that a rerun has not cancelled yet, in posting order.
     pub fn entries_to_negate_for_rerun(&self, run_id: &str) -> Result<Vec<(EntityId, EntryKey)>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT e.id, e.entity_id, e.entry_key FROM entries e WHERE e.run_id = ?1
                AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.entity_id = e.entity_id AND r.entry_key = 'rerun-of-' || e.entry_key)
              ORDER BY e.id",
         )?;
-        all(&mut statement, params![run_id], |row| {
+        all(&mut statement, args![run_id], |row| {
             let fields = Fields::new(row, "entries", ENTRY_KEY);
             Ok((EntityId(fields.text("entity_id")?), EntryKey(fields.text("entry_key")?)))
         })

@@ -5,10 +5,10 @@
 
 use super::Db;
 use super::row::{Fields, all};
+use super::sql::args;
 use crate::access::Actor;
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, EntityId, PeriodName, UserId};
-use rusqlite::params;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -71,7 +71,7 @@ const FINDING_COLUMNS: &str =
 const EXPLANATION_COLUMNS: &str =
     "id, account, dimensions, measure, current, baseline, text, explained_by, identity, explained_at, run_id";
 
-fn read_key(fields: &Fields<'_, '_>) -> Result<FindingKey, LedgerError> {
+fn read_key(fields: &Fields<'_>) -> Result<FindingKey, LedgerError> {
     Ok(FindingKey {
         account: AccountNumber::new(fields.text("account")?),
         dimensions: fields.text("dimensions")?,
@@ -92,13 +92,14 @@ impl Db<'_> {
         run_id: &str,
         findings: &[FindingRecord],
     ) -> Result<(), LedgerError> {
-        let mut statement = self.connection.prepare_cached(
-            "INSERT OR IGNORE INTO close_findings (run_id, position, close_name, entity_id, period, task_id, account, dimensions, measure,
+        let mut statement = self.connection.prepare(
+            "INSERT INTO close_findings (run_id, position, close_name, entity_id, period, task_id, account, dimensions, measure,
                 current, baseline, threshold, explanation_required, message)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT (run_id, position) DO NOTHING",
         )?;
         for (position, finding) in findings.iter().enumerate() {
-            statement.execute(params![
+            statement.execute(args![
                 run_id,
                 position as i64,
                 task.close,
@@ -120,10 +121,10 @@ impl Db<'_> {
 
     /// The findings of run `run_id`, in the order the step reported them.
     pub fn findings(&self, run_id: &str) -> Result<Vec<FindingRecord>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(&format!(
+        let mut statement = self.connection.prepare(&format!(
             "SELECT {FINDING_COLUMNS} FROM close_findings WHERE run_id = ?1 ORDER BY position"
         ))?;
-        all(&mut statement, params![run_id], |row| {
+        all(&mut statement, args![run_id], |row| {
             let fields = Fields::new(row, "close_findings", &["run_id", "position"]);
             Ok(FindingRecord {
                 key: read_key(&fields)?,
@@ -143,13 +144,13 @@ impl Db<'_> {
         run_id: &str,
         actor: &Actor,
     ) -> Result<i64, LedgerError> {
-        self.connection
-            .prepare_cached(
+        let id = self.connection
+            .prepare(
                 "INSERT INTO close_finding_explanations (close_name, entity_id, period, task_id, account, dimensions, measure,
                     current, baseline, text, explained_by, identity, explained_at, run_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id",
             )?
-            .execute(params![
+            .insert_returning_id(args![
                 task.close,
                 task.entity.as_str(),
                 task.period.as_str(),
@@ -165,18 +166,18 @@ impl Db<'_> {
                 crate::now_text(),
                 run_id,
             ])?;
-        Ok(self.connection.last_insert_rowid())
+        Ok(id)
     }
 
     /// Every explanation given for findings of `task`, oldest first.
     pub fn finding_explanations(&self, task: &FindingTask<'_>) -> Result<Vec<FindingExplanation>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(&format!(
+        let mut statement = self.connection.prepare(&format!(
             "SELECT {EXPLANATION_COLUMNS} FROM close_finding_explanations
              WHERE close_name = ?1 AND entity_id = ?2 AND period = ?3 AND task_id = ?4 ORDER BY id"
         ))?;
         all(
             &mut statement,
-            params![task.close, task.entity.as_str(), task.period.as_str(), task.task],
+            args![task.close, task.entity.as_str(), task.period.as_str(), task.task],
             |row| {
                 let fields = Fields::new(row, "close_finding_explanations", &["id"]);
                 Ok(FindingExplanation {

@@ -2,10 +2,10 @@
 
 use super::Db;
 use super::row::{Fields, all, first};
+use super::sql::args;
 use crate::access::{AccessPolicy, Grant, Permission, Principal, UserAccess};
 use crate::error::LedgerError;
 use crate::ids::EntityId;
-use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeSet;
 
 impl Db<'_> {
@@ -16,8 +16,8 @@ impl Db<'_> {
         let mut policy = AccessPolicy::default();
         let mut users = self
             .connection
-            .prepare_cached("SELECT id, blocked, os_user FROM users ORDER BY id")?;
-        let rows = all(&mut users, [], |row| {
+            .prepare("SELECT id, blocked, os_user FROM users ORDER BY id")?;
+        let rows = all(&mut users, args![], |row| {
             let fields = Fields::new(row, "users", &["id"]);
             Ok((
                 fields.text("id")?,
@@ -33,10 +33,8 @@ impl Db<'_> {
             };
             policy.users.insert(id, access);
         }
-        let mut members = self
-            .connection
-            .prepare_cached("SELECT group_id, user_id FROM group_members")?;
-        let rows = all(&mut members, [], |row| {
+        let mut members = self.connection.prepare("SELECT group_id, user_id FROM group_members")?;
+        let rows = all(&mut members, args![], |row| {
             let fields = Fields::new(row, "group_members", &["group_id", "user_id"]);
             Ok((fields.text("group_id")?, fields.text("user_id")?))
         })?;
@@ -45,10 +43,10 @@ impl Db<'_> {
                 access.groups.insert(group);
             }
         }
-        let mut roles = self.connection.prepare_cached(
+        let mut roles = self.connection.prepare(
             "SELECT roles.id AS role_id, permission FROM roles LEFT JOIN role_permissions ON role_id = roles.id",
         )?;
-        let rows = all(&mut roles, [], |row| {
+        let rows = all(&mut roles, args![], |row| {
             let fields = Fields::new(row, "role_permissions", &["role_id"]);
             let permission = match fields.optional_text("permission")? {
                 None => None,
@@ -63,8 +61,8 @@ impl Db<'_> {
         policy.grants = self.grants()?;
         let mut security = self
             .connection
-            .prepare_cached("SELECT id, administrator, trust_declared_users FROM security WHERE id = 1")?;
-        let security = first(&mut security, [], |row| {
+            .prepare("SELECT id, administrator, trust_declared_users FROM security WHERE id = 1")?;
+        let security = first(&mut security, args![], |row| {
             let fields = Fields::new(row, "security", &["id"]);
             Ok((fields.text("administrator")?, fields.flag("trust_declared_users")?))
         })?;
@@ -76,11 +74,11 @@ impl Db<'_> {
     }
 
     fn grants(&self) -> Result<Vec<Grant>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT grants.id AS id, role_id, user_id, group_id, entity_id
              FROM grants LEFT JOIN grant_entities ON grant_id = grants.id ORDER BY grants.id",
         )?;
-        let rows = all(&mut statement, [], |row| {
+        let rows = all(&mut statement, args![], |row| {
             let fields = Fields::new(row, "grants", &["id"]);
             let principal = match (fields.optional_text("user_id")?, fields.optional_text("group_id")?) {
                 (Some(user), None) => Principal::User(user),
@@ -121,45 +119,41 @@ impl Db<'_> {
 
     /// Every group declared in setup.
     pub fn group_ids(&self) -> Result<BTreeSet<String>, LedgerError> {
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT id FROM user_groups ORDER BY id")?;
-        let rows = statement.query_map([], |row| row.get::<_, String>("id"))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut statement = self.connection.prepare("SELECT id FROM user_groups ORDER BY id")?;
+        Ok(all(&mut statement, args![], |row| row.get::<String>("id"))?
+            .into_iter()
+            .collect())
     }
 
     pub fn set_user_access(&self, user: &str, blocked: bool, os_user: Option<&str>) -> Result<(), LedgerError> {
         self.connection.execute(
             "UPDATE users SET blocked = ?2, os_user = ?3 WHERE id = ?1",
-            params![user, blocked, os_user],
+            args![user, blocked, os_user],
         )?;
         Ok(())
     }
 
     /// The user an operating-system account is mapped to, other than `except`.
     pub fn user_of_os_account(&self, account: &str, except: &str) -> Result<Option<String>, LedgerError> {
-        Ok(self
-            .connection
-            .query_row(
-                "SELECT id FROM users WHERE os_user = ?1 AND id <> ?2",
-                params![account, except],
-                |row| row.get::<_, String>("id"),
-            )
-            .optional()?)
+        self.connection.first(
+            "SELECT id FROM users WHERE os_user = ?1 AND id <> ?2",
+            args![account, except],
+            |row| row.get::<String>("id"),
+        )
     }
 
     /// Creates or replaces a role with exactly these permissions.
     pub fn upsert_role(&self, role: &str, name: &str, permissions: &BTreeSet<Permission>) -> Result<(), LedgerError> {
         self.connection.execute(
             "INSERT INTO roles (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
-            params![role, name],
+            args![role, name],
         )?;
         self.connection
-            .execute("DELETE FROM role_permissions WHERE role_id = ?1", [role])?;
+            .execute("DELETE FROM role_permissions WHERE role_id = ?1", args![role])?;
         for permission in permissions {
             self.connection.execute(
                 "INSERT INTO role_permissions (role_id, permission) VALUES (?1, ?2)",
-                params![role, permission.as_str()],
+                args![role, permission.as_str()],
             )?;
         }
         Ok(())
@@ -168,8 +162,7 @@ impl Db<'_> {
     pub fn role_exists(&self, role: &str) -> Result<bool, LedgerError> {
         Ok(self
             .connection
-            .query_row("SELECT 1 FROM roles WHERE id = ?1", [role], |_| Ok(()))
-            .optional()?
+            .first("SELECT 1 FROM roles WHERE id = ?1", args![role], |_| Ok(()))?
             .is_some())
     }
 
@@ -180,25 +173,24 @@ impl Db<'_> {
             let (user, group) = principal_columns(principal);
             self.connection.execute(
                 "DELETE FROM grant_entities WHERE grant_id IN (
-                     SELECT id FROM grants WHERE user_id IS ?1 AND group_id IS ?2)",
-                params![user, group],
+                     SELECT id FROM grants WHERE user_id IS NOT DISTINCT FROM ?1 AND group_id IS NOT DISTINCT FROM ?2)",
+                args![user, group],
             )?;
             self.connection.execute(
-                "DELETE FROM grants WHERE user_id IS ?1 AND group_id IS ?2",
-                params![user, group],
+                "DELETE FROM grants WHERE user_id IS NOT DISTINCT FROM ?1 AND group_id IS NOT DISTINCT FROM ?2",
+                args![user, group],
             )?;
         }
         for grant in grants {
             let (user, group) = principal_columns(&grant.principal);
-            self.connection.execute(
-                "INSERT INTO grants (role_id, user_id, group_id) VALUES (?1, ?2, ?3)",
-                params![grant.role, user, group],
+            let id = self.connection.insert_returning_id(
+                "INSERT INTO grants (role_id, user_id, group_id) VALUES (?1, ?2, ?3) RETURNING id",
+                args![grant.role, user, group],
             )?;
-            let id = self.connection.last_insert_rowid();
             for entity in grant.entities.iter().flatten() {
                 self.connection.execute(
                     "INSERT INTO grant_entities (grant_id, entity_id) VALUES (?1, ?2)",
-                    params![id, entity.as_str()],
+                    args![id, entity.as_str()],
                 )?;
             }
         }
@@ -210,7 +202,7 @@ impl Db<'_> {
             "INSERT INTO security (id, administrator, trust_declared_users) VALUES (1, ?1, ?2)
              ON CONFLICT (id) DO UPDATE SET administrator = excluded.administrator,
                  trust_declared_users = excluded.trust_declared_users",
-            params![administrator, trust_declared_users],
+            args![administrator, trust_declared_users],
         )?;
         Ok(())
     }

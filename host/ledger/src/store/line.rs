@@ -3,12 +3,11 @@
 
 use super::Db;
 use super::row::{Fields, all, column_index};
+use super::sql::{Row, Statement, ValueRef, args};
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, EntryKey, PeriodName};
 use crate::journal::PostedLine;
 use chrono::NaiveDate;
-use rusqlite::types::ValueRef;
-use rusqlite::{Row, Statement, params};
 
 /// The most lines a page of [`Db::account_lines`] reserves room for before reading.
 const LINE_PAGE_CAPACITY_MAX: usize = 10_001;
@@ -59,7 +58,7 @@ impl LineColumns {
     /// Whether the row holds a line: an outer join gives an entry without lines one row with
     /// NULL line columns, and a line whose dimension set is missing a NULL dimensions column.
     pub(super) fn present(&self, row: &Row<'_>) -> Result<bool, LedgerError> {
-        Ok(row.get_ref(self.line_id)? != ValueRef::Null && row.get_ref(self.dimensions)? != ValueRef::Null)
+        Ok(row.value(self.line_id)? != ValueRef::Null && row.value(self.dimensions)? != ValueRef::Null)
     }
 
     pub(super) fn read(&self, row: &Row<'_>) -> Result<PostedLine, LedgerError> {
@@ -115,12 +114,12 @@ impl LineRecordColumns {
 
 impl Db<'_> {
     pub(super) fn lines_of(&self, entry_id: i64) -> Result<Vec<PostedLine>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT l.id AS line_id, l.line_no, l.account, s.canonical AS dimensions, l.currency, l.amount, l.accounting_amount, l.description AS line_description
              FROM lines l JOIN dimension_sets s ON s.id = l.dimension_set_id WHERE l.entry_id = ?1 ORDER BY l.line_no",
         )?;
         let columns = LineColumns::resolve(&statement)?;
-        all(&mut statement, [entry_id], |row| columns.read(row))
+        all(&mut statement, args![entry_id], |row| columns.read(row))
     }
 
     /// Posted lines of one account in a period range, after a line id, at most `limit`.
@@ -139,7 +138,7 @@ impl Db<'_> {
         // account: a step that stops at a short page never misses lines.
         // With settled lines, each line carries its active settlement; without, a line passes
         // only when it has none, so its settlement is NULL and is looked up once, not twice.
-        let mut statement = self.connection.prepare_cached(if include_settled {
+        let mut statement = self.connection.prepare(if include_settled {
             "SELECT l.id AS line_id, l.entry_id, e.entry_key, e.date, l.period, l.line_no, l.account, s.canonical AS dimensions, l.currency, l.amount, l.accounting_amount, l.description AS line_description,
                 (SELECT sl.settlement_id FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
                  WHERE sl.line_id = l.id AND r.settlement_id IS NULL LIMIT 1) AS settlement_id
@@ -148,7 +147,7 @@ impl Db<'_> {
              ORDER BY l.id LIMIT ?5"
         } else {
             "SELECT l.id AS line_id, l.entry_id, e.entry_key, e.date, l.period, l.line_no, l.account, s.canonical AS dimensions, l.currency, l.amount, l.accounting_amount, l.description AS line_description,
-                NULL AS settlement_id
+                CAST(NULL AS BIGINT) AS settlement_id
              FROM lines l JOIN entries e ON e.id = l.entry_id JOIN dimension_sets s ON s.id = l.dimension_set_id
              WHERE l.entity_id = ?1 AND l.account = ?2 AND l.id > ?3 AND l.period IN (SELECT value FROM json_each(?4))
                 AND NOT EXISTS (SELECT 1 FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
@@ -156,19 +155,16 @@ impl Db<'_> {
              ORDER BY l.id LIMIT ?5"
         })?;
         let columns = LineRecordColumns::resolve(&statement)?;
-        let mut rows = statement.query(params![
-            entity.as_str(),
-            account.as_str(),
-            after,
-            period_list,
-            limit as i64
-        ])?;
         // Sized for a full page up front: a page is read per call, and growing it by copying
         // costs more than the rows it moves.
         let mut records = Vec::with_capacity(limit.min(LINE_PAGE_CAPACITY_MAX));
-        while let Some(row) = rows.next()? {
-            records.push(columns.read(row)?);
-        }
+        statement.for_each(
+            args![entity.as_str(), account.as_str(), after, period_list, limit as i64],
+            &mut |row| {
+                records.push(columns.read(row)?);
+                Ok(())
+            },
+        )?;
         Ok(records)
     }
 }

@@ -30,13 +30,16 @@ mod finding;
 mod identity;
 mod line;
 mod period;
+pub mod postgres;
 mod posting;
 mod rate;
 mod reconcile;
 mod recurring;
 mod row;
 mod schema;
+mod schema_postgres;
 mod settlement;
+pub(crate) mod sql;
 mod step_run;
 #[cfg(test)]
 mod test_support;
@@ -73,19 +76,34 @@ pub const BUSY_TIMEOUT_MS: u64 = 30_000;
 /// Rows one report query may return: a bound on memory for a runaway query.
 pub const QUERY_ROWS_MAX: usize = 5_000_000;
 
+/// A ledger's database: a SQLite file (the default), or a PostgreSQL database (issue 22).
 pub struct Store {
-    connection: Connection,
+    backend: Backend,
+}
+
+enum Backend {
+    Sqlite(Connection),
+    Postgres(std::cell::RefCell<sql::PgClient>),
+}
+
+impl Backend {
+    fn conn(&self) -> sql::Conn<'_> {
+        match self {
+            Backend::Sqlite(connection) => sql::Conn::Sqlite(connection),
+            Backend::Postgres(client) => sql::Conn::Postgres(client),
+        }
+    }
 }
 
 /// A connection inside a transaction (or a plain read): all queries hang off it.
 pub struct Db<'a> {
-    connection: &'a Connection,
+    connection: sql::Conn<'a>,
 }
 
 /// A read transaction held open for as long as a close step runs: every query through it sees
 /// the ledger as it was when the snapshot was taken, whatever other processes post meanwhile.
 pub struct Snapshot {
-    connection: Connection,
+    backend: Backend,
 }
 
 /// SQLite virtual-machine instructions between two checks of a snapshot's deadline. A check
@@ -98,18 +116,25 @@ const SNAPSHOT_DEADLINE_CHECK_INSTRUCTIONS: i32 = 1_000;
 impl Snapshot {
     pub fn db(&self) -> Db<'_> {
         Db {
-            connection: &self.connection,
+            connection: self.backend.conn(),
         }
     }
 
     /// Interrupts every query on this snapshot that is still running at `deadline`, and refuses
     /// every query started after it: such a query fails with SQLite's "interrupted" error. This
-    /// is how a plugin run's wall-time limit reaches into a long ledger query.
-    pub fn interrupt_at(&self, deadline: std::time::Instant) {
-        self.connection.progress_handler(
-            SNAPSHOT_DEADLINE_CHECK_INSTRUCTIONS,
-            Some(move || std::time::Instant::now() >= deadline),
-        );
+    /// is how a plugin run's wall-time limit reaches into a long ledger query. (On PostgreSQL,
+    /// each statement is bounded by the time left when this is called: `statement_timeout`.)
+    pub fn interrupt_at(&self, deadline: std::time::Instant) -> Result<(), LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(connection) => {
+                connection.progress_handler(
+                    SNAPSHOT_DEADLINE_CHECK_INSTRUCTIONS,
+                    Some(move || std::time::Instant::now() >= deadline),
+                );
+                Ok(())
+            }
+            Backend::Postgres(client) => postgres::interrupt_at(client, deadline),
+        }
     }
 }
 
@@ -119,7 +144,15 @@ impl Store {
     /// A file whose permissions allow nobody to write (`chmod a-w`) is opened read-only by
     /// SQLite itself: reports and `verify` work, and every write is refused with
     /// [`LedgerError::ReadOnly`] — for root too, whom file permissions alone would not stop.
+    ///
+    /// A `path` that is a `postgres://` or `postgresql://` URL opens that PostgreSQL database
+    /// instead, which must already hold this build's schema (`closebook db migrate`).
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        if let Some(url) = path.to_str().filter(|text| postgres::is_postgres_location(text)) {
+            return Ok(Self {
+                backend: Backend::Postgres(postgres::open(url)?),
+            });
+        }
         let read_only = std::fs::metadata(path).is_ok_and(|metadata| metadata.permissions().readonly());
         let flags = if read_only {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -134,8 +167,14 @@ impl Store {
         Ok(store)
     }
 
-    /// An in-memory store, for tests.
+    /// An in-memory store, for tests: or, when [`TEST_POSTGRES_ENV`] names a PostgreSQL
+    /// database, a new schema of its own in that database, so that the same tests run on both.
     pub fn open_in_memory() -> Result<Self, LedgerError> {
+        if let Ok(url) = std::env::var(TEST_POSTGRES_ENV) {
+            return Ok(Self {
+                backend: Backend::Postgres(postgres::open_test_schema(&url)?),
+            });
+        }
         Self::configure(Connection::open_in_memory()?, None)
     }
 
@@ -152,24 +191,31 @@ impl Store {
         if let Some(path) = read_only_path {
             connection.execute_batch("PRAGMA foreign_keys = ON;")?;
             check_schema_read_only(&connection, path)?;
-            return Ok(Self { connection });
+            return Ok(Self {
+                backend: Backend::Sqlite(connection),
+            });
         }
         // WAL lets readers (reports, plugin snapshots) run while one writer posts.
         let _mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
         migrate(&mut connection)?;
-        Ok(Self { connection })
+        Ok(Self {
+            backend: Backend::Sqlite(connection),
+        })
     }
 
     /// Runs `work` in an IMMEDIATE transaction, committed only when it returns Ok.
     pub fn write<T>(&mut self, work: impl FnOnce(&Db<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
         let _write = tracing::debug_span!("ledger.write").entered();
-        let transaction = self
-            .connection
+        let connection = match &mut self.backend {
+            Backend::Sqlite(connection) => connection,
+            Backend::Postgres(client) => return postgres::transaction(client, postgres::Begin::Write, work),
+        };
+        let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(busy_error)?;
         let value = work(&Db {
-            connection: &transaction,
+            connection: sql::Conn::Sqlite(&transaction),
         })
         .inspect_err(|error| tracing::debug!(error = %error, "transaction rolled back"))?;
         let _commit = tracing::debug_span!("ledger.commit").entered();
@@ -180,11 +226,13 @@ impl Store {
     /// Runs `work` in a read transaction: every query inside sees one consistent snapshot.
     pub fn read<T>(&mut self, work: impl FnOnce(&Db<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
         let _read = tracing::trace_span!("ledger.read").entered();
-        let transaction = self
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let connection = match &mut self.backend {
+            Backend::Sqlite(connection) => connection,
+            Backend::Postgres(client) => return postgres::transaction(client, postgres::Begin::Read, work),
+        };
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Deferred)?;
         let value = work(&Db {
-            connection: &transaction,
+            connection: sql::Conn::Sqlite(&transaction),
         })?;
         transaction.commit()?;
         Ok(value)
@@ -197,7 +245,13 @@ impl Store {
     /// again from the start in an IMMEDIATE transaction, as [`Store::write`]. So readers never
     /// queue behind one another or behind a long writer just to find nothing to write.
     pub fn write_when_needed<T>(&mut self, work: impl Fn(&Db<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+        let postgres = matches!(self.backend, Backend::Postgres(_));
         match self.read(&work) {
+            // PostgreSQL refuses a write in a read-only transaction.
+            Err(LedgerError::ReadOnly) if postgres => {
+                tracing::debug!("the read found something to write and waits for the write lock");
+                self.write(work)
+            }
             Err(LedgerError::Sqlite(error))
                 if matches!(
                     error.sqlite_error_code(),
@@ -215,27 +269,66 @@ impl Store {
     /// behind the store's back.
     #[cfg(test)]
     pub fn connection(&mut self) -> &mut Connection {
-        &mut self.connection
+        match &mut self.backend {
+            Backend::Sqlite(connection) => connection,
+            Backend::Postgres(_) => panic!("a test asked for the SQLite connection of a PostgreSQL store"),
+        }
+    }
+
+    /// Runs `sql` on the database as someone with `sqlite3` or `psql` would: behind closebook's
+    /// back, with the append-only triggers gone (dropped on SQLite, disabled on PostgreSQL).
+    /// For the tests that prove `verify` finds such changes.
+    #[cfg(test)]
+    pub fn tamper(&mut self, sql: &str) -> Result<(), LedgerError> {
+        match &mut self.backend {
+            Backend::Sqlite(connection) => {
+                let triggers: Vec<String> = connection
+                    .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")?
+                    .query_map([], |row| row.get(0))?
+                    .collect::<Result<_, _>>()?;
+                for trigger in triggers {
+                    connection.execute_batch(&format!("DROP TRIGGER \"{trigger}\""))?;
+                }
+                connection.execute_batch(sql)?;
+            }
+            Backend::Postgres(client) => client.get_mut().client.batch_execute(&format!(
+                "DO $$ DECLARE t record; BEGIN
+                     FOR t IN SELECT DISTINCT event_object_table AS name FROM information_schema.triggers
+                              WHERE trigger_schema = current_schema() LOOP
+                         EXECUTE format('ALTER TABLE %I DISABLE TRIGGER USER', t.name);
+                     END LOOP;
+                 END $$; {sql}"
+            ))?,
+        }
+        Ok(())
+    }
+
+    /// Whether this store is a PostgreSQL database (for tests that reach behind the store).
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     /// Turns this store into a snapshot: a read transaction that starts now and lasts until
     /// the snapshot is dropped. (WAL mode lets writers go on meanwhile.)
     pub fn into_snapshot(self) -> Result<Snapshot, LedgerError> {
-        self.connection.execute_batch("BEGIN DEFERRED")?;
-        // The snapshot is fixed at the first read, so read now.
-        let _heads: i64 = self
-            .connection
-            .query_row("SELECT COUNT(*) FROM ledger_heads", [], |row| row.get(0))?;
-        Ok(Snapshot {
-            connection: self.connection,
-        })
+        match &self.backend {
+            Backend::Sqlite(connection) => {
+                connection.execute_batch("BEGIN DEFERRED")?;
+                // The snapshot is fixed at the first read, so read now.
+                let _heads: i64 = connection.query_row("SELECT COUNT(*) FROM ledger_heads", [], |row| row.get(0))?;
+            }
+            Backend::Postgres(client) => postgres::begin_snapshot(client)?,
+        }
+        Ok(Snapshot { backend: self.backend })
     }
 
     /// Wraps a connection the caller already holds in a transaction (tests that read outside
     /// `read` and `write`).
     #[cfg(test)]
     pub fn db(connection: &Connection) -> Db<'_> {
-        Db { connection }
+        Db {
+            connection: sql::Conn::Sqlite(connection),
+        }
     }
 }
 
@@ -267,6 +360,10 @@ fn busy_error(error: rusqlite::Error) -> LedgerError {
 /// that creates a ledger (`setup apply`) opens such a file. Other errors reading the file's
 /// metadata are left to the open, which names them.
 pub fn require_ledger_file(path: &Path) -> Result<(), LedgerError> {
+    // A PostgreSQL database is checked when it is opened: its schema must be there.
+    if path.to_str().is_some_and(postgres::is_postgres_location) {
+        return Ok(());
+    }
     match std::fs::metadata(path) {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(LedgerError::MissingLedger {
             path: path.display().to_string(),
@@ -283,6 +380,10 @@ pub fn require_ledger_file(path: &Path) -> Result<(), LedgerError> {
 /// and signs off in turn (a pooled server connection) evicts and parses them again all the
 /// time: a fifth of the server's time under the mixed load, in SQLite's parser.
 const PREPARED_STATEMENTS_CACHED: usize = 256;
+
+/// The environment variable that makes the tests' stores (`Store::open_in_memory`) PostgreSQL
+/// schemas in the database it names, instead of in-memory SQLite databases.
+pub const TEST_POSTGRES_ENV: &str = "CLOSEBOOK_TEST_POSTGRES";
 
 /// The schema version this build writes and needs: the number of its migrations.
 pub const SCHEMA_VERSION: usize = schema::MIGRATIONS.len();
@@ -373,7 +474,7 @@ fn migrate(connection: &mut Connection) -> Result<(), LedgerError> {
     for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(applied as usize) {
         transaction.execute_batch(migration)?;
         if index + 1 == schema::MIGRATION_4_VERSION {
-            balance_update::fill_account_balances(&transaction)?;
+            balance_update::fill_account_balances(sql::Conn::Sqlite(&transaction))?;
         }
         transaction.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
@@ -388,7 +489,10 @@ impl Db<'_> {
     /// The raw connection, for tests that change the file behind the store's back.
     #[cfg(test)]
     pub fn connection(&self) -> &Connection {
-        self.connection
+        match self.connection {
+            sql::Conn::Sqlite(connection) => connection,
+            sql::Conn::Postgres(_) => panic!("a test asked for the SQLite connection of a PostgreSQL store"),
+        }
     }
 }
 
@@ -418,12 +522,12 @@ mod tests {
             .write_when_needed(|db| {
                 attempts.set(attempts.get() + 1);
                 let seen: i64 = db
-                    .connection
+                    .connection()
                     .query_row("SELECT count(*) FROM notes", [], |row| row.get(0))?;
                 if attempts.get() == 1 {
                     writer.execute_batch("INSERT INTO notes VALUES ('meanwhile')").unwrap();
                 }
-                db.connection
+                db.connection()
                     .execute("INSERT INTO notes VALUES (?1)", [format!("after {seen}")])?;
                 Ok(())
             })

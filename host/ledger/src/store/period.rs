@@ -3,18 +3,18 @@
 
 use super::Db;
 use super::row::{Fields, all};
+use super::sql::args;
 use crate::error::LedgerError;
 use crate::ids::{EntityId, PeriodName};
 use crate::period::{Module, ModuleAccess, PeriodStatus};
-use rusqlite::params;
 use std::collections::HashMap;
 
 impl Db<'_> {
     pub fn period_statuses(&self, entity: &EntityId) -> Result<HashMap<PeriodName, PeriodStatus>, LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached("SELECT entity_id, period, status FROM period_status WHERE entity_id = ?1")?;
-        let rows = all(&mut statement, [entity.as_str()], |row| {
+            .prepare("SELECT entity_id, period, status FROM period_status WHERE entity_id = ?1")?;
+        let rows = all(&mut statement, args![entity.as_str()], |row| {
             let fields = Fields::new(row, "period_status", &["entity_id", "period"]);
             Ok((
                 PeriodName(fields.text("period")?),
@@ -33,7 +33,7 @@ impl Db<'_> {
         self.connection.execute(
             "INSERT INTO period_status (entity_id, period, status) VALUES (?1, ?2, ?3)
              ON CONFLICT (entity_id, period) DO UPDATE SET status = excluded.status",
-            params![entity.as_str(), period.as_str(), status.as_str()],
+            args![entity.as_str(), period.as_str(), status.as_str()],
         )?;
         Ok(())
     }
@@ -41,8 +41,8 @@ impl Db<'_> {
     pub fn module_access(&self, entity: &EntityId) -> Result<HashMap<(PeriodName, Module), ModuleAccess>, LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached("SELECT entity_id, period, module, level FROM module_access WHERE entity_id = ?1")?;
-        let rows = all(&mut statement, [entity.as_str()], |row| {
+            .prepare("SELECT entity_id, period, module, level FROM module_access WHERE entity_id = ?1")?;
+        let rows = all(&mut statement, args![entity.as_str()], |row| {
             let fields = Fields::new(row, "module_access", &["entity_id", "period", "module"]);
             Ok((
                 (
@@ -65,7 +65,7 @@ impl Db<'_> {
         self.connection.execute(
             "INSERT INTO module_access (entity_id, period, module, level) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (entity_id, period, module) DO UPDATE SET level = excluded.level",
-            params![entity.as_str(), period.as_str(), module.as_str(), level.to_text()],
+            args![entity.as_str(), period.as_str(), module.as_str(), level.to_text()],
         )?;
         Ok(())
     }

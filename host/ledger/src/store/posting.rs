@@ -10,10 +10,10 @@ use super::balance_update::{
     AccountBalanceKey, BalanceDelta, accounting_total, add_to_account_balance, add_to_balance,
 };
 use super::row::Fields;
+use super::sql::{Conn, Statement, args};
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, EntryKey, PeriodName, UserId};
 use crate::journal::{EntryTexts, PostedEntry, Provenance, ValidEntry, assert_balanced};
-use rusqlite::params;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 type BalanceKey = (PeriodName, AccountNumber, i64, CurrencyCode);
@@ -64,10 +64,15 @@ impl DeltaKeys {
     }
 }
 
-const INSERT_ENTRY: &str = "INSERT INTO entries (entity_id, sequence, entry_key, fingerprint, date, period, fiscal_year, module, description,
+macro_rules! insert_entry {
+    () => {
+        "INSERT INTO entries (entity_id, sequence, entry_key, fingerprint, date, period, fiscal_year, module, description,
         reverses_entry_id, posted_by, posted_at, source, run_id, task, plugin_name, plugin_version, plugin_sha256, previous_hash, hash)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
-     ON CONFLICT (entity_id, entry_key) DO NOTHING";
+     ON CONFLICT (entity_id, entry_key) DO NOTHING"
+    };
+}
+const INSERT_ENTRY: &str = insert_entry!();
 const INSERT_LINE: &str = "INSERT INTO lines (entry_id, entity_id, period, line_no, account, dimension_set_id, currency, amount, accounting_amount, description)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
@@ -82,22 +87,137 @@ struct SharedColumns {
 }
 
 /// The two inserts of posting, prepared once and held for a whole batch.
+///
+/// On SQLite each parameter is bound by itself and the columns all entries of a batch share are
+/// bound once (`bind_shared`): most of an import's time is spent here. On PostgreSQL each
+/// insert is one round trip with all its arguments, and the entry's insert returns its id.
 pub struct PostingStatements<'c> {
-    connection: &'c rusqlite::Connection,
-    entry: rusqlite::CachedStatement<'c>,
-    line: rusqlite::CachedStatement<'c>,
+    connection: Conn<'c>,
+    entry: Statement<'c>,
+    line: Statement<'c>,
     /// What the shared columns are bound to now.
     shared: Option<SharedColumns>,
 }
 
+/// The entry insert on PostgreSQL: the same, returning the new row's id (none on a conflict).
+const INSERT_ENTRY_RETURNING_ID: &str = concat!(insert_entry!(), " RETURNING id");
+
 impl<'c> PostingStatements<'c> {
     pub fn prepare(db: &Db<'c>) -> Result<Self, LedgerError> {
+        let entry = if db.connection.is_postgres() {
+            INSERT_ENTRY_RETURNING_ID
+        } else {
+            INSERT_ENTRY
+        };
         Ok(Self {
             connection: db.connection,
-            entry: db.connection.prepare_cached(INSERT_ENTRY)?,
-            line: db.connection.prepare_cached(INSERT_LINE)?,
+            entry: db.connection.prepare(entry)?,
+            line: db.connection.prepare(INSERT_LINE)?,
             shared: None,
         })
+    }
+
+    /// Inserts `entry`'s row and returns its id, or `None` when the entity has an entry with its
+    /// key already.
+    fn insert_entry(&mut self, entry: &PostedEntry, texts: &EntryTexts) -> Result<Option<i64>, LedgerError> {
+        let Conn::Sqlite(connection) = self.connection else {
+            let provenance = &entry.provenance;
+            let mut id = None;
+            self.entry.for_each(
+                args![
+                    entry.entity.as_str(),
+                    entry.sequence,
+                    entry.key.as_str(),
+                    entry.fingerprint,
+                    texts.date,
+                    entry.period.as_str(),
+                    entry.fiscal_year.as_str(),
+                    entry.module.as_str(),
+                    entry.description,
+                    entry.reverses_entry_id,
+                    entry.posted_by.as_str(),
+                    entry.posted_at,
+                    provenance.source,
+                    provenance.run_id,
+                    provenance.task,
+                    provenance.plugin_name,
+                    provenance.plugin_version,
+                    provenance.plugin_sha256,
+                    entry.previous_hash,
+                    entry.hash
+                ],
+                &mut |row| {
+                    id = Some(Fields::new(row, "entries", &["id"]).integer(0)?);
+                    Ok(())
+                },
+            )?;
+            return Ok(id);
+        };
+        self.bind_shared(entry)?;
+        let Some(statement) = self.entry.sqlite() else {
+            unreachable!("a SQLite connection prepares SQLite statements")
+        };
+        statement.raw_bind_parameter(2, entry.sequence)?;
+        statement.raw_bind_parameter(3, entry.key.as_str())?;
+        statement.raw_bind_parameter(4, &entry.fingerprint)?;
+        statement.raw_bind_parameter(5, &texts.date)?;
+        statement.raw_bind_parameter(6, entry.period.as_str())?;
+        statement.raw_bind_parameter(7, entry.fiscal_year.as_str())?;
+        statement.raw_bind_parameter(8, entry.module.as_str())?;
+        statement.raw_bind_parameter(9, &entry.description)?;
+        statement.raw_bind_parameter(10, entry.reverses_entry_id)?;
+        statement.raw_bind_parameter(19, &entry.previous_hash)?;
+        statement.raw_bind_parameter(20, &entry.hash)?;
+        if statement.raw_execute()? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(connection.last_insert_rowid()))
+    }
+
+    /// Inserts one line of the entry `entry_id`, whose entity and period the caller bound with
+    /// [`Self::bind_line_entry`].
+    fn insert_line(
+        &mut self,
+        entry: &PostedEntry,
+        line: &crate::journal::PostedLine,
+        dimension_set_id: i64,
+        amount: &str,
+        accounting_amount: &str,
+    ) -> Result<(), LedgerError> {
+        let Some(statement) = self.line.sqlite() else {
+            self.line.execute(args![
+                entry.id,
+                entry.entity.as_str(),
+                entry.period.as_str(),
+                line.line_no,
+                line.account.as_str(),
+                dimension_set_id,
+                line.currency.as_str(),
+                amount,
+                accounting_amount,
+                line.description
+            ])?;
+            return Ok(());
+        };
+        statement.raw_bind_parameter(4, line.line_no)?;
+        statement.raw_bind_parameter(5, line.account.as_str())?;
+        statement.raw_bind_parameter(6, dimension_set_id)?;
+        statement.raw_bind_parameter(7, line.currency.as_str())?;
+        statement.raw_bind_parameter(8, amount)?;
+        statement.raw_bind_parameter(9, accounting_amount)?;
+        statement.raw_bind_parameter(10, &line.description)?;
+        statement.raw_execute()?;
+        Ok(())
+    }
+
+    /// Binds the columns every line of `entry` shares (SQLite only; PostgreSQL passes them
+    /// with each line).
+    fn bind_line_entry(&mut self, entry: &PostedEntry) -> Result<(), LedgerError> {
+        if let Some(statement) = self.line.sqlite() {
+            statement.raw_bind_parameter(1, entry.id)?;
+            statement.raw_bind_parameter(3, entry.period.as_str())?;
+        }
+        Ok(())
     }
 
     /// Binds the shared columns of `entry`, unless they are bound already.
@@ -112,7 +232,9 @@ impl<'c> PostingStatements<'c> {
             return Ok(());
         }
         let provenance = &entry.provenance;
-        let statement = &mut self.entry;
+        let Some(statement) = self.entry.sqlite() else {
+            return Ok(());
+        };
         statement.raw_bind_parameter(1, entry.entity.as_str())?;
         statement.raw_bind_parameter(11, entry.posted_by.as_str())?;
         statement.raw_bind_parameter(12, &entry.posted_at)?;
@@ -122,7 +244,9 @@ impl<'c> PostingStatements<'c> {
         statement.raw_bind_parameter(16, &provenance.plugin_name)?;
         statement.raw_bind_parameter(17, &provenance.plugin_version)?;
         statement.raw_bind_parameter(18, &provenance.plugin_sha256)?;
-        self.line.raw_bind_parameter(2, entry.entity.as_str())?;
+        if let Some(line) = self.line.sqlite() {
+            line.raw_bind_parameter(2, entry.entity.as_str())?;
+        }
         self.shared = Some(SharedColumns {
             entity: entry.entity.clone(),
             posted_by: entry.posted_by.clone(),
@@ -205,14 +329,12 @@ impl PostingBatch {
     pub fn begin(db: &Db<'_>, entity: &EntityId, posted_by: &UserId) -> Result<Self, LedgerError> {
         let (sequence, hash) = db.ledger_head(entity)?;
         let mut dimension_sets = HashMap::new();
-        let mut statement = db
-            .connection
-            .prepare_cached("SELECT canonical, id FROM dimension_sets")?;
-        let mut rows = statement.query([])?;
-        while let Some(row) = rows.next()? {
+        let mut statement = db.connection.prepare("SELECT canonical, id FROM dimension_sets")?;
+        statement.for_each(args![], &mut |row| {
             let fields = Fields::new(row, "dimension_sets", &["id"]);
             dimension_sets.insert(fields.text("canonical")?, fields.integer("id")?);
-        }
+            Ok(())
+        })?;
         Ok(Self {
             entity: entity.clone(),
             sequence,
@@ -247,14 +369,14 @@ impl PostingBatch {
         }
     }
 
-    fn dimension_set_id(&mut self, connection: &rusqlite::Connection, canonical: &str) -> Result<i64, LedgerError> {
+    fn dimension_set_id(&mut self, connection: Conn<'_>, canonical: &str) -> Result<i64, LedgerError> {
         if let Some(id) = self.dimension_sets.get(canonical) {
             return Ok(*id);
         }
-        connection
-            .prepare_cached("INSERT INTO dimension_sets (canonical) VALUES (?1)")?
-            .execute([canonical])?;
-        let id = connection.last_insert_rowid();
+        let id = connection.insert_returning_id(
+            "INSERT INTO dimension_sets (canonical) VALUES (?1) RETURNING id",
+            args![canonical],
+        )?;
         self.dimension_sets.insert(canonical.to_owned(), id);
         Ok(id)
     }
@@ -294,37 +416,15 @@ impl PostingBatch {
             entry.previous_hash.clone_from(&self.hash);
             entry.hash = entry.compute_hash_with(&texts);
         }
-        statements.bind_shared(&entry)?;
-        let statement = &mut statements.entry;
-        statement.raw_bind_parameter(2, entry.sequence)?;
-        statement.raw_bind_parameter(3, entry.key.as_str())?;
-        statement.raw_bind_parameter(4, &entry.fingerprint)?;
-        statement.raw_bind_parameter(5, &texts.date)?;
-        statement.raw_bind_parameter(6, entry.period.as_str())?;
-        statement.raw_bind_parameter(7, entry.fiscal_year.as_str())?;
-        statement.raw_bind_parameter(8, entry.module.as_str())?;
-        statement.raw_bind_parameter(9, &entry.description)?;
-        statement.raw_bind_parameter(10, entry.reverses_entry_id)?;
-        statement.raw_bind_parameter(19, &entry.previous_hash)?;
-        statement.raw_bind_parameter(20, &entry.hash)?;
-        if statement.raw_execute()? == 0 {
+        let Some(id) = statements.insert_entry(&entry, &texts)? else {
             return Ok(None);
-        }
-        entry.id = statements.connection.last_insert_rowid();
+        };
+        entry.id = id;
         let period = index_in(&mut self.keys.periods, &entry.period);
-        statements.line.raw_bind_parameter(1, entry.id)?;
-        statements.line.raw_bind_parameter(3, entry.period.as_str())?;
+        statements.bind_line_entry(&entry)?;
         for (line, (amount, accounting_amount)) in entry.lines.iter().zip(&texts.amounts) {
             let dimension_set_id = self.dimension_set_id(statements.connection, &line.dimensions)?;
-            let statement = &mut statements.line;
-            statement.raw_bind_parameter(4, line.line_no)?;
-            statement.raw_bind_parameter(5, line.account.as_str())?;
-            statement.raw_bind_parameter(6, dimension_set_id)?;
-            statement.raw_bind_parameter(7, line.currency.as_str())?;
-            statement.raw_bind_parameter(8, amount)?;
-            statement.raw_bind_parameter(9, accounting_amount)?;
-            statement.raw_bind_parameter(10, &line.description)?;
-            statement.raw_execute()?;
+            statements.insert_line(&entry, line, dimension_set_id, amount, accounting_amount)?;
             let key = (
                 period,
                 self.keys.account(&line.account),
@@ -392,7 +492,7 @@ impl PostingBatch {
         db.connection.execute(
             "INSERT INTO ledger_heads (entity_id, sequence, hash) VALUES (?1, ?2, ?3)
              ON CONFLICT (entity_id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash",
-            params![self.entity.as_str(), self.sequence, self.hash],
+            args![self.entity.as_str(), self.sequence, self.hash],
         )?;
         for period in &touched_periods {
             for table in ["balances", "account_balances"] {

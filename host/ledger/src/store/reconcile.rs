@@ -5,11 +5,11 @@
 
 use super::Db;
 use super::row::{Fields, all, first};
+use super::sql::{Arg, Row, args};
 use crate::access::Actor;
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, EntityId, PeriodName, UserId};
 use chrono::NaiveDate;
-use rusqlite::params;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -210,7 +210,7 @@ pub struct NewReconcilingItem<'a> {
 
 const BALANCE_COLUMNS: &str = "id, kind, opening, closing, source, sha256, created_by, created_at";
 
-fn read_balance(row: &rusqlite::Row<'_>) -> Result<IndependentBalance, LedgerError> {
+fn read_balance(row: &Row<'_>) -> Result<IndependentBalance, LedgerError> {
     let fields = Fields::new(row, "reconciliation_balances", &["id"]);
     Ok(IndependentBalance {
         id: fields.integer("id")?,
@@ -233,12 +233,12 @@ const ITEM_COLUMNS: &str = "i.id, i.account, i.dimensions, i.period, i.amount, i
 
 /// The parameters `?1` to `?4` of a query of one reconciliation: entity, account, dimensions and
 /// period.
-fn scope_key(scope: &ReconcileScope) -> [&dyn rusqlite::ToSql; 4] {
+fn scope_key(scope: &ReconcileScope) -> [&dyn Arg; 4] {
     [&scope.entity.0, &scope.account.0, &scope.dimensions, &scope.period.0]
 }
 
 /// A reconciling item row of [`ITEM_COLUMNS`], with its account.
-fn read_item(row: &rusqlite::Row<'_>) -> Result<(AccountNumber, ReconcilingItem), LedgerError> {
+fn read_item(row: &Row<'_>) -> Result<(AccountNumber, ReconcilingItem), LedgerError> {
     let fields = Fields::new(row, "reconciling_items", &["id"]);
     let cleared = match fields.optional_text("cleared_period")? {
         Some(period) => Some(ItemClearing {
@@ -275,13 +275,13 @@ impl Db<'_> {
         rules: &[ReconciliationRule],
     ) -> Result<(), LedgerError> {
         self.connection
-            .prepare_cached("DELETE FROM reconciliation_rules WHERE entity_id = ?1")?
-            .execute([entity.as_str()])?;
-        let mut insert = self.connection.prepare_cached(
+            .prepare("DELETE FROM reconciliation_rules WHERE entity_id = ?1")?
+            .execute(args![entity.as_str()])?;
+        let mut insert = self.connection.prepare(
             "INSERT INTO reconciliation_rules (entity_id, account, materiality, materiality_percent) VALUES (?1, ?2, ?3, ?4)",
         )?;
         for rule in rules {
-            insert.execute(params![
+            insert.execute(args![
                 entity.as_str(),
                 rule.account.as_str(),
                 rule.materiality.map(|amount| amount.to_string()),
@@ -293,10 +293,10 @@ impl Db<'_> {
 
     /// The entity's reconciliation rules, by account.
     pub fn reconciliation_rules(&self, entity: &EntityId) -> Result<Vec<ReconciliationRule>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT account, materiality, materiality_percent FROM reconciliation_rules WHERE entity_id = ?1 ORDER BY account",
         )?;
-        all(&mut statement, [entity.as_str()], |row| {
+        all(&mut statement, args![entity.as_str()], |row| {
             let fields = Fields::new(row, "reconciliation_rules", &["account"]);
             Ok(ReconciliationRule {
                 account: AccountNumber::new(fields.text("account")?),
@@ -313,12 +313,12 @@ impl Db<'_> {
         balance: &NewIndependentBalance<'_>,
         actor: &Actor,
     ) -> Result<i64, LedgerError> {
-        self.connection
-            .prepare_cached(
+        let id = self.connection
+            .prepare(
                 "INSERT INTO reconciliation_balances (entity_id, account, dimensions, period, kind, opening, closing, source, sha256, created_by, identity, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
             )?
-            .execute(params![
+            .insert_returning_id(args![
                 scope.entity.as_str(),
                 scope.account.as_str(),
                 scope.dimensions,
@@ -332,12 +332,11 @@ impl Db<'_> {
                 actor.method.as_str(),
                 crate::now_text(),
             ])?;
-        let id = self.connection.last_insert_rowid();
-        let mut insert = self.connection.prepare_cached(
+        let mut insert = self.connection.prepare(
             "INSERT INTO statement_lines (balance_id, line_no, date, amount, reference, description) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for line in balance.lines {
-            insert.execute(params![
+            insert.execute(args![
                 id,
                 line.line_no,
                 line.date.to_string(),
@@ -351,11 +350,11 @@ impl Db<'_> {
 
     /// The independent balances recorded for `scope`, oldest first: the last one counts.
     pub fn independent_balances(&self, scope: &ReconcileScope) -> Result<Vec<IndependentBalance>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(&format!(
+        let mut statement = self.connection.prepare(&format!(
             "SELECT {BALANCE_COLUMNS} FROM reconciliation_balances
              WHERE entity_id = ?1 AND account = ?2 AND dimensions = ?3 AND period = ?4 ORDER BY id"
         ))?;
-        all(&mut statement, scope_key(scope), read_balance)
+        all(&mut statement, &scope_key(scope), read_balance)
     }
 
     /// The latest statement of the account (and dimensions) in each period that has one, by
@@ -366,16 +365,17 @@ impl Db<'_> {
         account: &AccountNumber,
         dimensions: &str,
     ) -> Result<Vec<(PeriodName, IndependentBalance)>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(&format!(
+        let mut statement = self.connection.prepare(&format!(
             "SELECT period, {BALANCE_COLUMNS} FROM reconciliation_balances b
              WHERE entity_id = ?1 AND account = ?2 AND dimensions = ?3 AND kind = 'statement'
                AND id = (SELECT max(id) FROM reconciliation_balances o
                          WHERE o.entity_id = b.entity_id AND o.account = b.account AND o.dimensions = b.dimensions
-                           AND o.period = b.period AND o.kind = 'statement')"
+                           AND o.period = b.period AND o.kind = 'statement')
+             ORDER BY period"
         ))?;
         all(
             &mut statement,
-            params![entity.as_str(), account.as_str(), dimensions],
+            args![entity.as_str(), account.as_str(), dimensions],
             |row| {
                 let period = PeriodName(Fields::new(row, "reconciliation_balances", &["id"]).text("period")?);
                 Ok((period, read_balance(row)?))
@@ -385,10 +385,10 @@ impl Db<'_> {
 
     /// The lines of statement `balance_id`, in file order.
     pub fn statement_lines(&self, balance_id: i64) -> Result<Vec<StatementLine>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT line_no, date, amount, reference, description FROM statement_lines WHERE balance_id = ?1 ORDER BY line_no",
         )?;
-        all(&mut statement, [balance_id], |row| {
+        all(&mut statement, args![balance_id], |row| {
             let fields = Fields::new(row, "statement_lines", &["line_no"]);
             Ok(StatementLine {
                 line_no: fields.integer("line_no")?,
@@ -407,12 +407,12 @@ impl Db<'_> {
         item: &NewReconcilingItem<'_>,
         actor: &Actor,
     ) -> Result<i64, LedgerError> {
-        self.connection
-            .prepare_cached(
+        let id = self.connection
+            .prepare(
                 "INSERT INTO reconciling_items (entity_id, account, dimensions, period, amount, explanation, expected_clear, reference, created_by, identity, created_at, run_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
             )?
-            .execute(params![
+            .insert_returning_id(args![
                 scope.entity.as_str(),
                 scope.account.as_str(),
                 scope.dimensions,
@@ -426,7 +426,7 @@ impl Db<'_> {
                 crate::now_text(),
                 item.run_id,
             ])?;
-        Ok(self.connection.last_insert_rowid())
+        Ok(id)
     }
 
     /// Every reconciling item of the account (and dimensions), with its clearing, oldest
@@ -437,13 +437,14 @@ impl Db<'_> {
         account: Option<&AccountNumber>,
         dimensions: Option<&str>,
     ) -> Result<Vec<(AccountNumber, ReconcilingItem)>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(&format!(
+        let mut statement = self.connection.prepare(&format!(
             "SELECT {ITEM_COLUMNS} FROM reconciling_items i LEFT JOIN reconciling_item_clearings c ON c.item_id = i.id
-             WHERE i.entity_id = ?1 AND (?2 IS NULL OR i.account = ?2) AND (?3 IS NULL OR i.dimensions = ?3) ORDER BY i.id"
+             WHERE i.entity_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR i.account = ?2)
+               AND (CAST(?3 AS TEXT) IS NULL OR i.dimensions = ?3) ORDER BY i.id"
         ))?;
         all(
             &mut statement,
-            params![entity.as_str(), account.map(AccountNumber::as_str), dimensions],
+            args![entity.as_str(), account.map(AccountNumber::as_str), dimensions],
             read_item,
         )
     }
@@ -454,11 +455,11 @@ impl Db<'_> {
         entity: &EntityId,
         id: i64,
     ) -> Result<Option<(AccountNumber, ReconcilingItem)>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(&format!(
+        let mut statement = self.connection.prepare(&format!(
             "SELECT {ITEM_COLUMNS} FROM reconciling_items i LEFT JOIN reconciling_item_clearings c ON c.item_id = i.id
              WHERE i.entity_id = ?1 AND i.id = ?2"
         ))?;
-        first(&mut statement, params![entity.as_str(), id], read_item)
+        first(&mut statement, args![entity.as_str(), id], read_item)
     }
 
     /// Records that reconciling item `item` cleared in `period`.
@@ -470,10 +471,10 @@ impl Db<'_> {
         actor: &Actor,
     ) -> Result<(), LedgerError> {
         self.connection
-            .prepare_cached(
+            .prepare(
                 "INSERT INTO reconciling_item_clearings (item_id, period, note, cleared_by, identity, cleared_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![
+            .execute(args![
                 item,
                 period.as_str(),
                 note,
@@ -493,12 +494,12 @@ impl Db<'_> {
         content: &[u8],
         actor: &Actor,
     ) -> Result<i64, LedgerError> {
-        self.connection
-            .prepare_cached(
+        let id = self.connection
+            .prepare(
                 "INSERT INTO reconciliation_evidence (entity_id, account, dimensions, period, file_name, sha256, bytes, content, added_by, identity, added_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
             )?
-            .execute(params![
+            .insert_returning_id(args![
                 scope.entity.as_str(),
                 scope.account.as_str(),
                 scope.dimensions,
@@ -511,16 +512,16 @@ impl Db<'_> {
                 actor.method.as_str(),
                 crate::now_text(),
             ])?;
-        Ok(self.connection.last_insert_rowid())
+        Ok(id)
     }
 
     /// The evidence files of `scope`, oldest first, without their content.
     pub fn evidence(&self, scope: &ReconcileScope) -> Result<Vec<Evidence>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT id, file_name, sha256, bytes, added_by, added_at FROM reconciliation_evidence
              WHERE entity_id = ?1 AND account = ?2 AND dimensions = ?3 AND period = ?4 ORDER BY id",
         )?;
-        all(&mut statement, scope_key(scope), |row| {
+        all(&mut statement, &scope_key(scope), |row| {
             let fields = Fields::new(row, "reconciliation_evidence", &["id"]);
             Ok(Evidence {
                 id: fields.integer("id")?,
@@ -539,10 +540,10 @@ impl Db<'_> {
         entity: &EntityId,
         id: i64,
     ) -> Result<Option<(String, String, Vec<u8>)>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT file_name, sha256, content FROM reconciliation_evidence WHERE entity_id = ?1 AND id = ?2",
         )?;
-        first(&mut statement, params![entity.as_str(), id], |row| {
+        first(&mut statement, args![entity.as_str(), id], |row| {
             let fields = Fields::new(row, "reconciliation_evidence", &["id"]);
             let content: Vec<u8> = row.get("content")?;
             Ok((fields.text("file_name")?, fields.text("sha256")?, content))
@@ -556,11 +557,11 @@ impl Db<'_> {
         signoff: &ReconciliationSignoff,
     ) -> Result<(), LedgerError> {
         self.connection
-            .prepare_cached(
+            .prepare(
                 "INSERT INTO reconciliation_signoffs (entity_id, account, dimensions, period, action, user_id, identity, at, note, gl_balance, independent, items, unexplained, fingerprint, sequence)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?
-            .execute(params![
+            .execute(args![
                 scope.entity.as_str(),
                 scope.account.as_str(),
                 scope.dimensions,
@@ -582,11 +583,11 @@ impl Db<'_> {
 
     /// The sign-off history of `scope`, oldest first.
     pub fn reconciliation_signoffs(&self, scope: &ReconcileScope) -> Result<Vec<ReconciliationSignoff>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT id, action, user_id, identity, at, note, gl_balance, independent, items, unexplained, fingerprint, sequence
              FROM reconciliation_signoffs WHERE entity_id = ?1 AND account = ?2 AND dimensions = ?3 AND period = ?4 ORDER BY id",
         )?;
-        all(&mut statement, scope_key(scope), |row| {
+        all(&mut statement, &scope_key(scope), |row| {
             let fields = Fields::new(row, "reconciliation_signoffs", &["id"]);
             Ok(ReconciliationSignoff {
                 action: fields.parsed("action", "prepared, reviewed or withdrawn", SignoffAction::parse)?,
@@ -617,7 +618,7 @@ impl Db<'_> {
     ) -> Result<Vec<(String, String)>, LedgerError> {
         let periods = serde_json::to_string(periods).map_err(|error| LedgerError::Invalid(error.to_string()))?;
         // CROSS JOIN keeps SQLite from driving the join from the account's lines.
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT e.entry_key, s.canonical FROM entries e CROSS JOIN lines l CROSS JOIN dimension_sets s
              WHERE e.entity_id = ?1 AND e.sequence > ?2 AND e.period IN (SELECT value FROM json_each(?3))
                AND l.entry_id = e.id AND l.account = ?4 AND s.id = l.dimension_set_id
@@ -625,7 +626,7 @@ impl Db<'_> {
         )?;
         all(
             &mut statement,
-            params![entity.as_str(), sequence, periods, account.as_str()],
+            args![entity.as_str(), sequence, periods, account.as_str()],
             |row| {
                 let fields = Fields::new(row, "entries", &["entry_key"]);
                 Ok((fields.text("entry_key")?, fields.text("canonical")?))
@@ -640,14 +641,14 @@ impl Db<'_> {
         entity: &EntityId,
         period: &PeriodName,
     ) -> Result<Vec<(AccountNumber, String)>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT account, dimensions FROM reconciliation_balances WHERE entity_id = ?1 AND period = ?2
              UNION SELECT account, dimensions FROM reconciliation_signoffs WHERE entity_id = ?1 AND period = ?2
              UNION SELECT account, dimensions FROM reconciliation_evidence WHERE entity_id = ?1 AND period = ?2
              UNION SELECT account, dimensions FROM reconciling_items WHERE entity_id = ?1
              ORDER BY 1, 2",
         )?;
-        all(&mut statement, params![entity.as_str(), period.as_str()], |row| {
+        all(&mut statement, args![entity.as_str(), period.as_str()], |row| {
             let fields = Fields::new(row, "reconciliation_balances", &["account"]);
             Ok((AccountNumber::new(fields.text("account")?), fields.text("dimensions")?))
         })

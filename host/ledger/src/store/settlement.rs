@@ -4,9 +4,9 @@
 use super::Db;
 use super::line::{LINE_KEY, LineRecord};
 use super::row::{Fields, all, first};
+use super::sql::{Row, args};
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, EntityId, FiscalYearName, PeriodName, UserId};
-use rusqlite::{Row, params};
 use rust_decimal::Decimal;
 
 /// A posted line as settlement sees it.
@@ -36,24 +36,24 @@ impl SettlementLine {
 impl Db<'_> {
     /// Lines of an entry that belong to a settlement not reversed.
     pub fn settled_line_count(&self, entry_id: i64) -> Result<i64, LedgerError> {
-        Ok(self.connection.query_row(
+        self.connection.one(
             "SELECT COUNT(*) FROM lines l JOIN settlement_lines sl ON sl.line_id = l.id
              LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
              WHERE l.entry_id = ?1 AND r.settlement_id IS NULL",
-            [entry_id],
+            args![entry_id],
             |row| row.get(0),
-        )?)
+        )
     }
 
     /// A posted line with what settlement needs to know about it.
     pub fn line_for_settlement(&self, line_id: i64) -> Result<Option<SettlementLine>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT l.id AS line_id, l.entity_id, l.account, l.period, l.accounting_amount,
                 (SELECT sl.settlement_id FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
                  WHERE sl.line_id = l.id AND r.settlement_id IS NULL LIMIT 1) AS active_settlement
              FROM lines l WHERE l.id = ?1",
         )?;
-        first(&mut statement, [line_id], SettlementLine::from_row)
+        first(&mut statement, args![line_id], SettlementLine::from_row)
     }
 
     /// [`Db::line_for_settlement`] of many lines in one query, read in line order: the lines a
@@ -61,13 +61,13 @@ impl Db<'_> {
     /// absent from the answer.
     pub fn lines_for_settlement(&self, line_ids: &[i64]) -> Result<Vec<(i64, SettlementLine)>, LedgerError> {
         let ids = serde_json::to_string(line_ids).unwrap_or_default();
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT l.id AS line_id, l.entity_id, l.account, l.period, l.accounting_amount,
                 (SELECT sl.settlement_id FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
                  WHERE sl.line_id = l.id AND r.settlement_id IS NULL LIMIT 1) AS active_settlement
-             FROM lines l WHERE l.id IN (SELECT value FROM json_each(?1)) ORDER BY l.id",
+             FROM lines l WHERE l.id IN (SELECT CAST(value AS BIGINT) FROM json_each(?1)) ORDER BY l.id",
         )?;
-        all(&mut statement, [ids], |row| {
+        all(&mut statement, args![ids], |row| {
             let id = Fields::new(row, "lines", LINE_KEY).integer("line_id")?;
             Ok((id, SettlementLine::from_row(row)?))
         })
@@ -76,11 +76,12 @@ impl Db<'_> {
     /// The active settlement of each of the given lines that has one: (line id, settlement id).
     pub fn active_settlements(&self, line_ids: &[i64]) -> Result<Vec<(i64, i64)>, LedgerError> {
         let ids = serde_json::to_string(line_ids).unwrap_or_default();
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT sl.line_id, sl.settlement_id FROM settlement_lines sl LEFT JOIN settlement_reversals r ON r.settlement_id = sl.settlement_id
-             WHERE sl.line_id IN (SELECT value FROM json_each(?1)) AND r.settlement_id IS NULL",
+             WHERE sl.line_id IN (SELECT CAST(value AS BIGINT) FROM json_each(?1)) AND r.settlement_id IS NULL
+             ORDER BY sl.line_id",
         )?;
-        all(&mut statement, [ids], |row| {
+        all(&mut statement, args![ids], |row| {
             let fields = Fields::new(row, "settlement_lines", &["settlement_id", "line_id"]);
             Ok((fields.integer("line_id")?, fields.integer("settlement_id")?))
         })
@@ -95,32 +96,32 @@ impl Db<'_> {
         (user, created_at): (&UserId, &str),
         run_id: Option<&str>,
     ) -> Result<i64, LedgerError> {
-        self.connection.prepare_cached(
-            "INSERT INTO settlements (entity_id, account, fiscal_year, created_by, created_at, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?.execute(
-            params![entity.as_str(), account.as_str(), fiscal_year.as_str(), user.as_str(), created_at, run_id],
+        let id = self.connection.prepare(
+            "INSERT INTO settlements (entity_id, account, fiscal_year, created_by, created_at, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        )?.insert_returning_id(
+            args![entity.as_str(), account.as_str(), fiscal_year.as_str(), user.as_str(), created_at, run_id],
         )?;
-        Ok(self.connection.last_insert_rowid())
+        Ok(id)
     }
 
     /// Marks lines with their settlements: (settlement id, line id) pairs.
     pub fn insert_settlement_lines(&self, marks: impl IntoIterator<Item = (i64, i64)>) -> Result<(), LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached("INSERT INTO settlement_lines (settlement_id, line_id) VALUES (?1, ?2)")?;
+            .prepare("INSERT INTO settlement_lines (settlement_id, line_id) VALUES (?1, ?2)")?;
         for (settlement_id, line_id) in marks {
-            statement.execute([settlement_id, line_id])?;
+            statement.execute(args![settlement_id, line_id])?;
         }
         Ok(())
     }
 
     /// The entity a settlement belongs to and whether it was reversed.
     pub fn settlement_state(&self, settlement_id: i64) -> Result<Option<(EntityId, bool)>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(
+        let mut statement = self.connection.prepare(
             "SELECT s.id, s.entity_id, r.settlement_id IS NOT NULL AS reversed
              FROM settlements s LEFT JOIN settlement_reversals r ON r.settlement_id = s.id WHERE s.id = ?1",
         )?;
-        first(&mut statement, [settlement_id], |row| {
+        first(&mut statement, args![settlement_id], |row| {
             let fields = Fields::new(row, "settlements", &["id"]);
             Ok((EntityId(fields.text("entity_id")?), fields.flag("reversed")?))
         })
@@ -129,8 +130,8 @@ impl Db<'_> {
     pub fn settlement_fiscal_year(&self, settlement_id: i64) -> Result<FiscalYearName, LedgerError> {
         let mut statement = self
             .connection
-            .prepare_cached("SELECT id, fiscal_year FROM settlements WHERE id = ?1")?;
-        let fiscal_year = first(&mut statement, [settlement_id], |row| {
+            .prepare("SELECT id, fiscal_year FROM settlements WHERE id = ?1")?;
+        let fiscal_year = first(&mut statement, args![settlement_id], |row| {
             Fields::new(row, "settlements", &["id"]).text("fiscal_year")
         })?;
         Ok(FiscalYearName(fiscal_year.ok_or(rusqlite::Error::QueryReturnedNoRows)?))
@@ -144,10 +145,10 @@ impl Db<'_> {
         limit: usize,
     ) -> Result<Vec<LineRecord>, LedgerError> {
         let periods: Vec<PeriodName> = {
-            let mut statement = self.connection.prepare_cached(
-                "SELECT DISTINCT entity_id, account, period FROM lines WHERE entity_id = ?1 AND account = ?2",
+            let mut statement = self.connection.prepare(
+                "SELECT DISTINCT entity_id, account, period FROM lines WHERE entity_id = ?1 AND account = ?2 ORDER BY period",
             )?;
-            all(&mut statement, [entity.as_str(), account.as_str()], |row| {
+            all(&mut statement, args![entity.as_str(), account.as_str()], |row| {
                 Ok(PeriodName(
                     Fields::new(row, "lines", &["entity_id", "account", "period"]).text("period")?,
                 ))
@@ -159,7 +160,7 @@ impl Db<'_> {
     pub fn insert_settlement_reversal(&self, settlement_id: i64, user: &UserId) -> Result<(), LedgerError> {
         self.connection.execute(
             "INSERT INTO settlement_reversals (settlement_id, reversed_by, reversed_at) VALUES (?1, ?2, ?3)",
-            params![settlement_id, user.as_str(), crate::now_text()],
+            args![settlement_id, user.as_str(), crate::now_text()],
         )?;
         Ok(())
     }

@@ -3,9 +3,9 @@
 
 use super::Db;
 use super::row::{Fields, all, first};
+use super::sql::{Row, args};
 use crate::error::LedgerError;
 use crate::ids::{EntityId, PeriodName, UserId};
-use rusqlite::{Row, params};
 
 /// The completion record of one plugin step run that posted.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -69,7 +69,7 @@ impl Db<'_> {
             "INSERT INTO step_runs (run_id, entity_id, period, task, plugin_name, plugin_version, plugin_sha256, config, run_by,
                 started_at, finished_at, sequence_before, sequence_after, entries_posted, settlements_posted, fuel_consumed, duration_ms, log)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-            params![
+            args![
                 run.run_id,
                 run.entity.as_str(),
                 run.period.as_str(),
@@ -99,10 +99,8 @@ impl Db<'_> {
     pub fn unused_run_id(&self, run_id: &str) -> Result<String, LedgerError> {
         let mut candidate = run_id.to_owned();
         for suffix in 2..=RUN_ID_SUFFIX_MAX {
-            let mut statement = self
-                .connection
-                .prepare_cached("SELECT 1 FROM step_runs WHERE run_id = ?1")?;
-            let taken = first(&mut statement, [&candidate], |_| Ok(()))?.is_some();
+            let mut statement = self.connection.prepare("SELECT 1 FROM step_runs WHERE run_id = ?1")?;
+            let taken = first(&mut statement, args![&candidate], |_| Ok(()))?.is_some();
             if !taken {
                 return Ok(candidate);
             }
@@ -114,13 +112,15 @@ impl Db<'_> {
     }
 
     pub fn step_runs(&self, entity: Option<&EntityId>, limit: usize) -> Result<Vec<StepRunRecord>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(&format!(
+        let mut statement = self.connection.prepare(&format!(
             "SELECT {STEP_RUN_COLUMNS}
-             FROM (SELECT rowid AS position, * FROM step_runs WHERE ?1 IS NULL OR entity_id = ?1 ORDER BY rowid DESC LIMIT ?2) ORDER BY position"
+             FROM (SELECT rowid AS position, {STEP_RUN_COLUMNS} FROM step_runs
+                   WHERE CAST(?1 AS TEXT) IS NULL OR entity_id = ?1 ORDER BY rowid DESC LIMIT ?2) AS recent
+             ORDER BY position"
         ))?;
         all(
             &mut statement,
-            params![entity.map(|entity| entity.as_str()), limit as i64],
+            args![entity.map(|entity| entity.as_str()), limit as i64],
             StepRunRecord::from_row,
         )
     }
@@ -128,9 +128,9 @@ impl Db<'_> {
     /// Every run of a close task in an entity, oldest first, however many runs the entity has:
     /// what cancelling a task's work (year-end close reversed or rerun) must find in full.
     pub fn step_runs_of_task(&self, entity: &EntityId, task: &str) -> Result<Vec<StepRunRecord>, LedgerError> {
-        let mut statement = self.connection.prepare_cached(&format!(
+        let mut statement = self.connection.prepare(&format!(
             "SELECT {STEP_RUN_COLUMNS} FROM step_runs WHERE entity_id = ?1 AND task = ?2 ORDER BY rowid"
         ))?;
-        all(&mut statement, params![entity.as_str(), task], StepRunRecord::from_row)
+        all(&mut statement, args![entity.as_str(), task], StepRunRecord::from_row)
     }
 }

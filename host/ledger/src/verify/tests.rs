@@ -40,16 +40,10 @@ fn checkpoint(ledger: &mut Ledger) -> VerifyCheckpoint {
     ledger.record_verify_checkpoint(&entity(), &report).unwrap().unwrap()
 }
 
-/// Runs SQL on the file as someone with sqlite3 would, with the append-only triggers gone.
+/// Runs SQL on the database as someone with sqlite3 or psql would, with the append-only triggers
+/// gone.
 fn tamper(ledger: &mut Ledger, sql: &str) {
-    ledger
-        .store()
-        .connection()
-        .execute_batch(&format!(
-            "DROP TRIGGER IF EXISTS entries_no_update; DROP TRIGGER IF EXISTS lines_no_update; \
-             DROP TRIGGER IF EXISTS verify_checkpoints_no_update; {sql}"
-        ))
-        .unwrap();
+    ledger.store().tamper(sql).unwrap();
 }
 
 fn findings(report: &VerifyReport) -> Vec<String> {

@@ -14,6 +14,9 @@ pub struct Cli {
     /// The ledger file. `setup apply` creates it when it does not exist (or is empty); every
     /// other command refuses a missing or empty file rather than start a new ledger. A
     /// relative path is taken from the current directory.
+    ///
+    /// A URL `postgres://USER@HOST/DB` (or `postgresql://…`) keeps the ledger in that
+    /// PostgreSQL database instead: create its tables first with `closebook db migrate`.
     #[arg(
         long,
         global = true,
@@ -126,6 +129,20 @@ pub enum Command {
     /// HTTPS; without, plain HTTP: keep it on 127.0.0.1, or behind a reverse proxy that
     /// terminates TLS (and pass --secure-cookies).
     Serve(ServeArgs),
+    /// The ledger's database itself: bring its schema up to this build's.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Bring the database's schema up to this build's version, in one transaction.
+    ///
+    /// A PostgreSQL database (`--db postgres://USER@HOST/DB`) is migrated only by this
+    /// command: run it once on a new, empty database to create closebook's tables, and again
+    /// after upgrading closebook; every other command refuses a database whose schema is older.
+    /// A SQLite file is migrated whenever a writable command opens it; here it is only opened.
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1107,6 +1107,12 @@ fn reset_for_rerun(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -
 /// A copy of the ledger for a dry run, made with `VACUUM INTO` so the real file is not touched.
 pub fn dry_run_copy(db: &Path, directory: &Path) -> anyhow::Result<PathBuf> {
     let copy = directory.join("dry-run.db");
+    anyhow::ensure!(
+        !db.to_str()
+            .is_some_and(closebook_ledger::store::postgres::is_postgres_location),
+        "a dry run copies the ledger file, and {} is a PostgreSQL database: dry runs on PostgreSQL are not supported yet; run the close without --dry-run",
+        closebook_ledger::store::postgres::redacted(&db.display().to_string())
+    );
     anyhow::ensure!(db.exists(), "the ledger file {} does not exist", db.display());
     closebook_ledger::store::copy_database(db, &copy)?;
     Ok(copy)

@@ -4,6 +4,7 @@
 mod access;
 mod audit;
 mod close;
+mod db;
 pub(crate) mod import;
 mod journal;
 mod period;
@@ -198,6 +199,7 @@ pub fn execute(mut context: Context, command: Command) -> anyhow::Result<()> {
         Command::User(command) => user::run(&context, command),
         Command::Token(command) => token::run(&context, command),
         Command::Serve(arguments) => serve::run(&context, arguments),
+        Command::Db(command) => db::run(&context, command),
     }
 }
 
@@ -208,6 +210,7 @@ fn needs_existing_ledger(command: &Command) -> bool {
     !matches!(
         command,
         Command::Setup(SetupCommand::Apply { .. })
+            | Command::Db(_)
             | Command::Plugin(
                 PluginCommand::New { .. }
                     | PluginCommand::Inspect { .. }

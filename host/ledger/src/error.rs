@@ -19,6 +19,8 @@ pub enum LedgerError {
         "the PostgreSQL database {url} has closebook schema version {found}, but this closebook needs version {needed}: run `closebook db migrate --db {url}` first"
     )]
     UnmigratedPostgres { url: String, found: i64, needed: i64 },
+    #[error("database error: interrupted: the query ran past its run's time limit")]
+    Interrupted,
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
     #[error("database error: {}", describe_postgres(.0))]
@@ -114,6 +116,8 @@ impl From<postgres::Error> for LedgerError {
             }
             Some(code) if *code == SqlState::READ_ONLY_SQL_TRANSACTION => LedgerError::ReadOnly,
             Some(code) if *code == SqlState::DISK_FULL => LedgerError::Full,
+            // `statement_timeout`: a plugin run's deadline.
+            Some(code) if *code == SqlState::QUERY_CANCELED => LedgerError::Interrupted,
             _ => LedgerError::Postgres(error),
         }
     }

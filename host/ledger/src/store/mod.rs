@@ -20,6 +20,7 @@ mod calendar;
 mod checkpoint;
 mod close_task;
 mod control_log;
+pub mod copy;
 mod credential;
 mod currency;
 mod dimension;

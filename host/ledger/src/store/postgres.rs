@@ -133,6 +133,132 @@ pub(super) fn open_test_schema(url: &str) -> Result<RefCell<PgClient>, LedgerErr
     Ok(RefCell::new(client))
 }
 
+/// A copy of a PostgreSQL ledger for a dry run: a schema of its own in the same database, made
+/// by this build's migrations and filled with the ledger's rows, which a dry run posts into so
+/// that the ledger itself is left as it was. Dropped (with everything in it) when this is.
+pub struct DryRunCopy {
+    /// The URL of the copy: the ledger's, with the copy's schema as its search path.
+    url: String,
+    /// The ledger's URL, through which the copy is dropped.
+    ledger: String,
+    schema: String,
+}
+
+impl DryRunCopy {
+    /// Copies the ledger at `url` (its current schema, `public` unless the URL says otherwise).
+    /// The copy is one consistent snapshot (REPEATABLE READ) of the ledger.
+    pub fn create(url: &str) -> Result<Self, LedgerError> {
+        let mut client = connect(url)?.client;
+        let schema = format!(
+            "closebook_dry_run_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos())
+        );
+        let mut transaction = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .start()?;
+        let source: String = transaction.query_one("SELECT current_schema()", &[])?.get(0);
+        transaction.batch_execute(&format!(
+            "CREATE SCHEMA {schema}; SET LOCAL search_path TO {schema};
+             CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        ))?;
+        for migration in schema_postgres::MIGRATIONS {
+            transaction.batch_execute(migration)?;
+        }
+        for table in tables() {
+            let columns: Vec<String> = transaction
+                .query(
+                    "SELECT column_name::text FROM information_schema.columns
+                     WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+                    &[&schema, &table],
+                )?
+                .iter()
+                .map(|row| format!("\"{}\"", row.get::<_, String>(0)))
+                .collect();
+            let columns = columns.join(", ");
+            // ON CONFLICT: rows the migrations seed (the empty dimension set) are there already.
+            transaction.batch_execute(&format!(
+                "INSERT INTO {schema}.{table} ({columns}) OVERRIDING SYSTEM VALUE
+                 SELECT {columns} FROM \"{source}\".{table} ON CONFLICT DO NOTHING"
+            ))?;
+        }
+        reset_identities(&mut transaction, Some(&schema))?;
+        transaction.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            &[&(schema_postgres::MIGRATIONS.len() as i64), &crate::now_text()],
+        )?;
+        transaction.commit()?;
+        Ok(Self {
+            url: with_search_path(url, &schema),
+            ledger: url.to_owned(),
+            schema,
+        })
+    }
+
+    /// The copy's URL, for `--db`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for DryRunCopy {
+    fn drop(&mut self) {
+        // The schema's triggers refuse DELETE and TRUNCATE, not DROP.
+        let dropped = connect(&self.ledger).and_then(|mut client| {
+            Ok(client
+                .client
+                .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema))?)
+        });
+        if let Err(error) = dropped {
+            tracing::warn!(schema = %self.schema, error = %error, "the dry run's copy could not be dropped; drop it by hand");
+        }
+    }
+}
+
+/// Sets each identity column of `schema` (the session's current one when `None`) to go on from
+/// its table's largest value: after rows were copied in with their ids.
+pub(super) fn reset_identities(
+    client: &mut impl postgres::GenericClient,
+    schema: Option<&str>,
+) -> Result<(), LedgerError> {
+    let schema = match schema {
+        Some(schema) => schema.to_owned(),
+        None => client.query_one("SELECT current_schema()::text", &[])?.get(0),
+    };
+    for row in client.query(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns
+         WHERE table_schema = $1 AND is_identity = 'YES'",
+        &[&schema],
+    )? {
+        let (table, column): (String, String) = (row.get(0), row.get(1));
+        client.batch_execute(&format!(
+            "SELECT setval(pg_get_serial_sequence('{schema}.{table}', '{column}'),
+                           COALESCE((SELECT MAX({column}) FROM {schema}.{table}), 0) + 1, false)"
+        ))?;
+    }
+    Ok(())
+}
+
+/// `url` with `schema` as its sessions' search path (`options=-c search_path=…`).
+fn with_search_path(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+/// The schema's tables in the order its migrations create them: each after the tables its
+/// foreign keys name.
+pub(super) fn tables() -> Vec<&'static str> {
+    schema_postgres::MIGRATIONS
+        .iter()
+        .flat_map(|migration| migration.split("CREATE TABLE ").skip(1))
+        .filter_map(|rest| rest.split([' ', '(']).next())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
 /// How a transaction begins.
 #[derive(Clone, Copy)]
 pub(super) enum Begin {
@@ -163,6 +289,7 @@ pub(super) fn transaction<T>(
     });
     match value {
         Ok(value) => {
+            let _commit = tracing::debug_span!("ledger.commit").entered();
             client.borrow_mut().client.batch_execute("COMMIT")?;
             Ok(value)
         }
@@ -184,16 +311,10 @@ pub(super) fn begin_snapshot(client: &RefCell<PgClient>) -> Result<(), LedgerErr
     Ok(())
 }
 
-/// Ends every statement of this session that runs past `deadline`: PostgreSQL's
-/// `statement_timeout`, set to the time left. (SQLite's progress handler ends the whole run at
-/// the deadline; here each statement is bounded by the time left when it starts.)
+/// Ends every statement of this session that would run past `deadline` (see
+/// `PgClient::set_deadline`).
 pub(super) fn interrupt_at(client: &RefCell<PgClient>, deadline: std::time::Instant) -> Result<(), LedgerError> {
-    let left = deadline.saturating_duration_since(std::time::Instant::now());
-    let milliseconds = left.as_millis().max(1);
-    client
-        .borrow_mut()
-        .client
-        .batch_execute(&format!("SET statement_timeout = {milliseconds}"))?;
+    client.borrow_mut().set_deadline(deadline);
     Ok(())
 }
 

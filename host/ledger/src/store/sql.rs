@@ -178,6 +178,9 @@ impl postgres::types::ToSql for Value<'_> {
 pub struct PgClient {
     pub(super) client: postgres::Client,
     statements: HashMap<String, postgres::Statement>,
+    /// When every statement must have ended (a plugin run's wall-time limit), and the
+    /// `statement_timeout` last set towards it.
+    deadline: Option<(std::time::Instant, Option<std::time::Duration>)>,
 }
 
 impl PgClient {
@@ -185,7 +188,34 @@ impl PgClient {
         Self {
             client,
             statements: HashMap::new(),
+            deadline: None,
         }
+    }
+
+    /// From now on no statement runs past `deadline`: one started after it is refused, and one
+    /// started before it is cancelled by the server (`statement_timeout`) at about that time.
+    pub(super) fn set_deadline(&mut self, deadline: std::time::Instant) {
+        self.deadline = Some((deadline, None));
+    }
+
+    /// Checks the deadline before a statement runs, tightening the server's timeout to the
+    /// time left whenever that has halved since it was last set: so a loop of short
+    /// statements ends at the deadline (as SQLite's progress handler ends it), and a long one
+    /// is cancelled within twice the time that was left when it started.
+    fn before_statement(&mut self) -> Result<(), LedgerError> {
+        let Some((deadline, set)) = self.deadline else {
+            return Ok(());
+        };
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(LedgerError::Interrupted);
+        }
+        if set.is_none_or(|set| left < set / 2) {
+            self.client
+                .batch_execute(&format!("SET statement_timeout = {}", left.as_millis().max(1)))?;
+            self.deadline = Some((deadline, Some(left)));
+        }
+        Ok(())
     }
 
     fn prepare(&mut self, sql: &str) -> Result<postgres::Statement, LedgerError> {
@@ -341,6 +371,18 @@ impl<'a> Statement<'a> {
         }
     }
 
+    /// The names of the result's columns, in order.
+    pub(super) fn column_names(&self) -> Vec<String> {
+        match self {
+            Statement::Sqlite(statement) => statement.column_names().into_iter().map(str::to_owned).collect(),
+            Statement::Postgres { statement, .. } => statement
+                .columns()
+                .iter()
+                .map(|column| column.name().to_owned())
+                .collect(),
+        }
+    }
+
     /// Runs the statement, returning the number of rows it changed.
     pub(super) fn execute(&mut self, arguments: &[&dyn Arg]) -> Result<usize, LedgerError> {
         let values = values(arguments)?;
@@ -351,7 +393,9 @@ impl<'a> Statement<'a> {
                     .iter()
                     .map(|value| value as &(dyn postgres::types::ToSql + Sync))
                     .collect();
-                let changed = client.borrow_mut().client.execute(statement, &parameters)?;
+                let mut client = client.borrow_mut();
+                client.before_statement()?;
+                let changed = client.client.execute(statement, &parameters)?;
                 Ok(changed as usize)
             }
         }
@@ -387,7 +431,11 @@ impl<'a> Statement<'a> {
                     .map(|value| value as &(dyn postgres::types::ToSql + Sync))
                     .collect();
                 // The rows whole, so that the client is free while they are read.
-                let rows = client.borrow_mut().client.query(statement, &parameters)?;
+                let rows = {
+                    let mut client = client.borrow_mut();
+                    client.before_statement()?;
+                    client.client.query(statement, &parameters)?
+                };
                 for row in &rows {
                     if !visit(&Row::Postgres(row))? {
                         break;

@@ -13,10 +13,8 @@ use std::path::PathBuf;
 pub struct Cli {
     /// The ledger file. `setup apply` creates it when it does not exist (or is empty); every
     /// other command refuses a missing or empty file rather than start a new ledger. A
-    /// relative path is taken from the current directory.
-    ///
-    /// A URL `postgres://USER@HOST/DB` (or `postgresql://…`) keeps the ledger in that
-    /// PostgreSQL database instead: create its tables first with `closebook db migrate`.
+    /// relative path is taken from the current directory. A URL postgres://USER@HOST/DB keeps
+    /// the ledger in that PostgreSQL database instead (`closebook db migrate` makes its tables)
     #[arg(
         long,
         global = true,
@@ -143,6 +141,23 @@ pub enum DbCommand {
     /// after upgrading closebook; every other command refuses a database whose schema is older.
     /// A SQLite file is migrated whenever a writable command opens it; here it is only opened.
     Migrate,
+    /// Copy a whole ledger into a new database: SQLite to PostgreSQL, PostgreSQL to SQLite, or
+    /// either to its own kind. --db does not apply.
+    ///
+    /// Every row goes across as it is stored, so the hash chains hold in the copy, `closebook
+    /// verify` passes on it and its reports are the source's. The source is read in one
+    /// snapshot (others may go on using it); the copy is written in one transaction, whole or
+    /// not at all. The destination must hold no ledger: a new file, or a new PostgreSQL
+    /// database (its schema is made here when it has none).
+    Copy {
+        /// The ledger to copy: a SQLite file or a postgres:// URL.
+        #[arg(long, value_name = "PATH|URL")]
+        from: PathBuf,
+        /// The new ledger: a SQLite file that does not exist yet, or a postgres:// URL of an
+        /// empty database.
+        #[arg(long, value_name = "PATH|URL")]
+        to: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

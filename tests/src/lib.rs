@@ -140,10 +140,84 @@ pub fn with_test_users(setup: &str) -> String {
     format!("{setup}\n{TEST_USERS}")
 }
 
-/// A ledger file in its own temporary directory, driven through the CLI.
+/// A ledger file in its own temporary directory, driven through the CLI; or, when the suite
+/// runs on PostgreSQL ([`TEST_POSTGRES_ENV`]), a database of its own there.
 pub struct Ledger {
     pub dir: tempfile::TempDir,
     pub user: String,
+    postgres: Option<PostgresDatabase>,
+}
+
+pub use closebook_ledger::store::TEST_POSTGRES_ENV;
+
+/// Whether this run of the suite keeps its ledgers in PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var_os(TEST_POSTGRES_ENV).is_some()
+}
+
+/// A database made for one test ledger, with closebook's schema, and dropped with it.
+pub struct PostgresDatabase {
+    /// The server's URL with the test's database.
+    url: String,
+    /// The URL the suite was given, through which the database is made and dropped.
+    admin: String,
+    name: String,
+}
+
+impl PostgresDatabase {
+    /// A new, empty database (no schema) on the suite's PostgreSQL server; `None` when the
+    /// suite runs on SQLite.
+    pub fn empty() -> Option<Self> {
+        std::env::var(TEST_POSTGRES_ENV)
+            .ok()
+            .map(|admin| Self::make(&admin, ""))
+    }
+
+    /// Its URL, for `--db`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A new database with closebook's schema.
+    fn create(admin: &str) -> Self {
+        let database = Self::make(admin, "");
+        closebook_ledger::store::postgres::migrate(&database.url).expect("the test database is migrated");
+        database
+    }
+
+    /// A new database made as a copy of `template` (which no one may be connected to).
+    fn copy_of(template: &PostgresDatabase) -> Self {
+        Self::make(&template.admin, &format!(" TEMPLATE {}", template.name))
+    }
+
+    fn make(admin: &str, template: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!(
+            "closebook_e2e_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let (server, _database) = admin
+            .rsplit_once('/')
+            .unwrap_or_else(|| panic!("{TEST_POSTGRES_ENV} is not a URL ending in /DATABASE: {admin}"));
+        let mut client = postgres::Client::connect(admin, postgres::NoTls).expect("the test PostgreSQL answers");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}{template}"))
+            .expect("a test database is made");
+        Self {
+            url: format!("{server}/{name}"),
+            admin: admin.to_owned(),
+            name,
+        }
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
 }
 
 impl Ledger {
@@ -151,11 +225,33 @@ impl Ledger {
         Self {
             dir: tempfile::tempdir().expect("a temporary directory"),
             user: "alice".to_owned(),
+            postgres: std::env::var(TEST_POSTGRES_ENV)
+                .ok()
+                .map(|admin| PostgresDatabase::create(&admin)),
         }
     }
 
+    /// A new ledger holding what this one holds now: a copy of its file, or of its database.
+    pub fn copy(&self) -> Ledger {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let postgres = self.postgres.as_ref().map(PostgresDatabase::copy_of);
+        let copy = Ledger {
+            dir,
+            user: self.user.clone(),
+            postgres,
+        };
+        if copy.postgres.is_none() {
+            std::fs::copy(self.db(), copy.db()).expect("copying the ledger file");
+        }
+        copy
+    }
+
+    /// The ledger's `--db`: its file, or its PostgreSQL database's URL.
     pub fn db(&self) -> PathBuf {
-        self.dir.path().join("closebook.db")
+        match &self.postgres {
+            Some(database) => PathBuf::from(&database.url),
+            None => self.dir.path().join("closebook.db"),
+        }
     }
 
     /// Runs `closebook` with the ledger's `--db` and acting user.
@@ -262,6 +358,107 @@ impl Ledger {
         ])
         .success()
         .json()
+    }
+
+    /// Runs `sql` (statements without results) on the ledger's database directly, as someone
+    /// with `sqlite3` or `psql` would: for the tests that prove what closebook makes of it. The
+    /// append-only triggers stay in place.
+    pub fn execute_sql(&self, sql: &str) {
+        match &self.postgres {
+            Some(database) => postgres::Client::connect(&database.url, postgres::NoTls)
+                .expect("the test PostgreSQL answers")
+                .batch_execute(sql)
+                .unwrap_or_else(|error| panic!("{sql}: {error}")),
+            None => rusqlite::Connection::open(self.db())
+                .expect("the ledger file opens")
+                .execute_batch(sql)
+                .unwrap_or_else(|error| panic!("{sql}: {error}")),
+        }
+    }
+
+    /// Runs `sql` on the ledger's database directly with the append-only triggers gone
+    /// (dropped on SQLite, disabled on PostgreSQL): a change made behind closebook's back, which
+    /// `verify` and the close's checks must find.
+    pub fn tamper(&self, sql: &str) {
+        match &self.postgres {
+            Some(_) => self.execute_sql(&format!(
+                "DO $$ DECLARE t record; BEGIN
+                     FOR t IN SELECT DISTINCT event_object_table AS name FROM information_schema.triggers
+                              WHERE trigger_schema = current_schema() LOOP
+                         EXECUTE format('ALTER TABLE %I DISABLE TRIGGER USER', t.name);
+                     END LOOP;
+                 END $$; {sql}"
+            )),
+            None => {
+                let connection = rusqlite::Connection::open(self.db()).expect("the ledger file opens");
+                let triggers: Vec<String> = connection
+                    .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+                    .and_then(|mut statement| statement.query_map([], |row| row.get(0))?.collect())
+                    .expect("the triggers are listed");
+                for trigger in triggers {
+                    connection
+                        .execute_batch(&format!("DROP TRIGGER \"{trigger}\""))
+                        .expect("a trigger is dropped");
+                }
+                connection
+                    .execute_batch(sql)
+                    .unwrap_or_else(|error| panic!("{sql}: {error}"));
+            }
+        }
+    }
+
+    /// The rows of a query on the ledger's database, each value as text (`None` for NULL;
+    /// integers in decimal, as both databases print them).
+    pub fn query_rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        match &self.postgres {
+            Some(database) => postgres::Client::connect(&database.url, postgres::NoTls)
+                .expect("the test PostgreSQL answers")
+                .simple_query(sql)
+                .unwrap_or_else(|error| panic!("{sql}: {error}"))
+                .into_iter()
+                .filter_map(|message| match message {
+                    postgres::SimpleQueryMessage::Row(row) => {
+                        Some((0..row.len()).map(|index| row.get(index).map(str::to_owned)).collect())
+                    }
+                    _ => None,
+                })
+                .collect(),
+            None => {
+                let connection = rusqlite::Connection::open(self.db()).expect("the ledger file opens");
+                let mut statement = connection.prepare(sql).unwrap_or_else(|error| panic!("{sql}: {error}"));
+                let columns = statement.column_count();
+                statement
+                    .query_map([], |row| {
+                        (0..columns)
+                            .map(|index| {
+                                Ok(match row.get::<_, rusqlite::types::Value>(index)? {
+                                    rusqlite::types::Value::Null => None,
+                                    rusqlite::types::Value::Integer(number) => Some(number.to_string()),
+                                    rusqlite::types::Value::Real(number) => Some(number.to_string()),
+                                    rusqlite::types::Value::Text(text) => Some(text),
+                                    rusqlite::types::Value::Blob(bytes) => Some(hex::encode(bytes)),
+                                })
+                            })
+                            .collect()
+                    })
+                    .and_then(|rows| rows.collect())
+                    .unwrap_or_else(|error| panic!("{sql}: {error}"))
+            }
+        }
+    }
+
+    /// The first column of a query's only row, as text.
+    pub fn query_text(&self, sql: &str) -> String {
+        let rows = self.query_rows(sql);
+        assert_eq!(rows.len(), 1, "{sql} returned {} rows", rows.len());
+        rows[0][0].clone().unwrap_or_else(|| panic!("{sql} returned NULL"))
+    }
+
+    /// The first column of a query's only row, as a whole number.
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        let text = self.query_text(sql);
+        text.parse()
+            .unwrap_or_else(|_| panic!("{sql} returned {text}, not a whole number"))
     }
 
     /// Posted entries of an entity, counted straight from the SQLite file.

@@ -123,9 +123,7 @@ pub fn demo_ledger() -> Ledger {
         set_password(&ledger, "carol", CAROL_PASSWORD);
         ledger
     });
-    let ledger = Ledger::new();
-    std::fs::copy(template.db(), ledger.db()).expect("copying the demo ledger");
-    ledger
+    template.copy()
 }
 
 /// What a browser gets by opening the sign-in page at `url` (`http://127.0.0.1:PORT`): the

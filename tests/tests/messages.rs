@@ -455,7 +455,7 @@ fn setup_rates_take_toml_dates_and_errors_name_the_file_given() {
     let help = String::from_utf8(help.stdout).expect("help is text");
     let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        help.contains("--db <PATH> The ledger file. `setup apply` creates it when it does not exist (or is empty); every other command refuses a missing or empty file rather than start a new ledger. A relative path is taken from the current directory [env: CLOSEBOOK_DB=] [default: closebook.db]"),
+        help.contains("--db <PATH> The ledger file. `setup apply` creates it when it does not exist (or is empty); every other command refuses a missing or empty file rather than start a new ledger. A relative path is taken from the current directory. A URL postgres://USER@HOST/DB keeps the ledger in that PostgreSQL database instead (`closebook db migrate` makes its tables) [env: CLOSEBOOK_DB=] [default: closebook.db]"),
         "{help}"
     );
 }

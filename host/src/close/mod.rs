@@ -1104,18 +1104,41 @@ fn reset_for_rerun(context: &CloseContext<'_>, entity: &EntityId, task: &Task) -
     Ok(())
 }
 
-/// A copy of the ledger for a dry run, made with `VACUUM INTO` so the real file is not touched.
-pub fn dry_run_copy(db: &Path, directory: &Path) -> anyhow::Result<PathBuf> {
+/// The copy of the ledger a dry run posts into, so that the ledger itself is not touched.
+pub enum DryRunLedger {
+    /// A copy of the SQLite file (`VACUUM INTO`), in the dry run's temporary folder.
+    File(PathBuf),
+    /// A copy of the PostgreSQL ledger in a schema of its own, dropped with this value.
+    Postgres(closebook_ledger::store::postgres::DryRunCopy),
+}
+
+impl DryRunLedger {
+    /// The copy's `--db`.
+    pub fn location(&self) -> PathBuf {
+        match self {
+            DryRunLedger::File(path) => path.clone(),
+            DryRunLedger::Postgres(copy) => PathBuf::from(copy.url()),
+        }
+    }
+}
+
+/// A copy of the ledger for a dry run: of a SQLite file, into `directory`.
+pub fn dry_run_copy(db: &Path, directory: &Path) -> anyhow::Result<DryRunLedger> {
+    if let Some(url) = postgres_url(db) {
+        return Ok(DryRunLedger::Postgres(
+            closebook_ledger::store::postgres::DryRunCopy::create(url)?,
+        ));
+    }
     let copy = directory.join("dry-run.db");
-    anyhow::ensure!(
-        !db.to_str()
-            .is_some_and(closebook_ledger::store::postgres::is_postgres_location),
-        "a dry run copies the ledger file, and {} is a PostgreSQL database: dry runs on PostgreSQL are not supported yet; run the close without --dry-run",
-        closebook_ledger::store::postgres::redacted(&db.display().to_string())
-    );
     anyhow::ensure!(db.exists(), "the ledger file {} does not exist", db.display());
     closebook_ledger::store::copy_database(db, &copy)?;
-    Ok(copy)
+    Ok(DryRunLedger::File(copy))
+}
+
+/// The URL of a `--db` that names a PostgreSQL database.
+pub fn postgres_url(db: &Path) -> Option<&str> {
+    db.to_str()
+        .filter(|text| closebook_ledger::store::postgres::is_postgres_location(text))
 }
 
 #[cfg(test)]

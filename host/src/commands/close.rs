@@ -178,13 +178,20 @@ fn run_command(
         local_progress.as_mut().expect("set just above")
     };
     let outcomes = if dry_run {
-        let directory = tempfile_directory(&context.db)?;
-        let copy = dry_run_copy(&context.db, &directory)?;
+        // A SQLite ledger's copy goes into a folder beside it; a PostgreSQL one's into its database.
+        let directory = match crate::close::postgres_url(&context.db) {
+            Some(_) => None,
+            None => Some(tempfile_directory(&context.db)?),
+        };
+        let copy = dry_run_copy(&context.db, directory.as_deref().unwrap_or(Path::new(".")))?;
         let mut close_context = close_context(context, &close, period, &entities);
-        close_context.db = copy;
+        close_context.db = copy.location();
         close_context.dry_run = true;
         let outcomes = run_close(&close_context, rerun.as_deref(), progress);
-        let _ = std::fs::remove_dir_all(&directory);
+        drop(copy);
+        if let Some(directory) = directory {
+            let _ = std::fs::remove_dir_all(&directory);
+        }
         outcomes?
     } else {
         run_close(

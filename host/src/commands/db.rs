@@ -1,14 +1,69 @@
-//! `closebook db migrate`: the ledger database's schema, brought up to this build's.
+//! `closebook db migrate`: the ledger database's schema, brought up to this build's; `closebook
+//! db copy`: a whole ledger into a new database, of either kind.
 
 use super::Context;
 use crate::cli::DbCommand;
+use crate::diagnostics::progress::Progress;
 use crate::output::print;
+use anyhow::Context as _;
+use closebook_ledger::store::copy::copy_ledger;
 use closebook_ledger::store::{self, Store, postgres};
+use std::path::Path;
 
 pub fn run(context: &Context, command: DbCommand) -> anyhow::Result<()> {
     match command {
         DbCommand::Migrate => migrate(context),
+        DbCommand::Copy { from, to } => copy(&from, &to),
     }
+}
+
+/// The location as messages show it: a URL without its password.
+fn shown(location: &Path) -> String {
+    postgres::redacted(&location.display().to_string())
+}
+
+fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+    store::require_ledger_file(from).with_context(|| format!("opening the ledger to copy, {}", shown(from)))?;
+    let mut source = Store::open(from).with_context(|| format!("opening the ledger to copy, {}", shown(from)))?;
+    let destination_url = to.to_str().filter(|text| postgres::is_postgres_location(text));
+    match destination_url {
+        Some(url) => {
+            let (before, after) = postgres::migrate(url)?;
+            if before != after {
+                print(&format!(
+                    "made closebook's schema (version {after}) in the PostgreSQL database {}\n",
+                    shown(to)
+                ))?;
+            }
+        }
+        None => anyhow::ensure!(
+            !to.exists() || std::fs::metadata(to).is_ok_and(|metadata| metadata.len() == 0),
+            "{} exists already: a copy goes into a new file; name one that does not exist",
+            to.display()
+        ),
+    }
+    let mut destination = Store::open(to).with_context(|| format!("opening the copy, {}", shown(to)))?;
+    let bar = Progress::start(format!("copy {} to {}", shown(from), shown(to)), None, false);
+    let summary = copy_ledger(&mut source, &mut destination, &mut |table, rows| {
+        bar.update(rows, format!("{table}: {rows} rows copied"));
+    })
+    .with_context(|| {
+        format!(
+            "copying {} to {}; nothing was written to the copy",
+            shown(from),
+            shown(to)
+        )
+    })?;
+    drop(bar);
+    print(&format!(
+        "copied {} rows in {} tables from {} to {}; run `closebook --db {} verify` to check the copy\n",
+        summary.rows(),
+        summary.tables.len(),
+        shown(from),
+        shown(to),
+        shown(to)
+    ))?;
+    Ok(())
 }
 
 fn migrate(context: &Context) -> anyhow::Result<()> {
@@ -18,11 +73,11 @@ fn migrate(context: &Context) -> anyhow::Result<()> {
         let shown = postgres::redacted(&location);
         if before == after {
             print(&format!(
-                "the PostgreSQL database {shown} is at schema version {after} already; nothing to do"
+                "the PostgreSQL database {shown} is at schema version {after} already; nothing to do\n"
             ))?;
         } else {
             print(&format!(
-                "migrated the PostgreSQL database {shown} from schema version {before} to {after}"
+                "migrated the PostgreSQL database {shown} from schema version {before} to {after}\n"
             ))?;
         }
         return Ok(());
@@ -30,7 +85,7 @@ fn migrate(context: &Context) -> anyhow::Result<()> {
     store::require_ledger_file(&context.db)?;
     Store::open(&context.db)?;
     print(&format!(
-        "the ledger file {location} is at schema version {}",
+        "the ledger file {location} is at schema version {}\n",
         store::SCHEMA_VERSION
     ))?;
     Ok(())

@@ -17,10 +17,18 @@ use closebook_ledger::proposal::Dimension;
 use std::path::{Path, PathBuf};
 
 /// Where compiled plugins are cached: `CLOSEBOOK_CACHE`, else `.closebook-cache` beside the
-/// ledger file, so that a second run never recompiles.
+/// ledger file, so that a second run never recompiles. A ledger in PostgreSQL has no folder:
+/// its cache is the user's (`$XDG_CACHE_HOME/closebook`, else `~/.cache/closebook`).
 pub fn cache_directory(db: &Path) -> PathBuf {
     if let Some(directory) = std::env::var_os("CLOSEBOOK_CACHE") {
         return PathBuf::from(directory);
+    }
+    if crate::close::postgres_url(db).is_some() {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        return base.join("closebook");
     }
     let parent = db
         .parent()

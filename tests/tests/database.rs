@@ -1,0 +1,197 @@
+//! The ledger's database itself (issue 22): `closebook db copy` between SQLite and PostgreSQL with
+//! the hash chains intact, `closebook db migrate`, and what PostgreSQL refuses. On the suite's
+//! SQLite run these copy file to file; on its PostgreSQL run (`CLOSEBOOK_TEST_POSTGRES`) from
+//! the database to a SQLite file and back into a new database.
+
+use closebook_tests::{Ledger, PostgresDatabase, Run, closebook_binary, workspace_root};
+use std::path::Path;
+use std::process::Command;
+
+/// Runs `closebook` as alice with these arguments (the ones naming the databases themselves).
+fn closebook(arguments: &[&str]) -> Run {
+    Run::from_output(
+        Command::new(closebook_binary())
+            .args(["--as", "alice"])
+            .args(arguments)
+            .current_dir(workspace_root())
+            .env_remove("CLOSEBOOK_DB")
+            .env_remove("CLOSEBOOK_USER")
+            .output()
+            .expect("closebook runs"),
+    )
+}
+
+/// What the books say at `db`, as a person or an auditor reads them: every trial balance, both
+/// statements, the journal and the audit trail, as JSON.
+fn books(db: &str) -> Vec<String> {
+    let mut shown = Vec::new();
+    for entity in ["ACME-US", "ACME-DE"] {
+        for period in ["2026-01", "2026-02", "2026-03"] {
+            for report in ["trial-balance", "balance-sheet", "income-statement", "journal"] {
+                shown.push(
+                    closebook(&[
+                        "--db", db, "report", report, "--entity", entity, "--period", period, "--format", "json",
+                    ])
+                    .success()
+                    .stdout,
+                );
+            }
+        }
+    }
+    shown.push(closebook(&["--db", db, "audit", "--format", "json"]).success().stdout);
+    shown
+}
+
+fn verified(db: &str) -> String {
+    closebook(&["--db", db, "verify"]).success().stdout
+}
+
+#[test]
+fn a_ledger_copied_to_the_other_database_and_back_verifies_and_reads_the_same() {
+    let ledger = Ledger::with_demo_journals();
+    let config = ledger.pinned_demo_close();
+    ledger
+        .run_as("bob", &["close", "run", "--config", &config, "--period", "2026-01"])
+        .success();
+    let source = ledger.db().display().to_string();
+    let expected = books(&source);
+    let verification = verified(&source);
+    assert!(verification.contains("hash chain intact"), "{verification}");
+
+    let file = ledger.dir.path().join("copy.db").display().to_string();
+    let copied = closebook(&["db", "copy", "--from", &source, "--to", &file])
+        .success()
+        .stdout;
+    assert!(copied.contains(" tables from "), "{copied}");
+    assert!(
+        copied.contains(&format!("run `closebook --db {file} verify` to check the copy")),
+        "{copied}"
+    );
+    assert_eq!(verified(&file), verification);
+    assert_eq!(books(&file), expected);
+    // A second copy into the same file is refused, and the file is left as it was.
+    let refused = closebook(&["db", "copy", "--from", &source, "--to", &file]).failure();
+    assert!(
+        refused.contains("exists already: a copy goes into a new file"),
+        "{refused}"
+    );
+    assert_eq!(books(&file), expected);
+
+    // On PostgreSQL, the file goes back into a new database: both ways across, the same books.
+    let Some(database) = PostgresDatabase::empty() else {
+        return;
+    };
+    let back = closebook(&["db", "copy", "--from", &file, "--to", database.url()])
+        .success()
+        .stdout;
+    assert!(
+        back.contains("made closebook's schema (version 1) in the PostgreSQL database"),
+        "{back}"
+    );
+    assert_eq!(verified(database.url()), verification);
+    assert_eq!(books(database.url()), expected);
+    // A database that holds a ledger is not copied into: nothing is merged, nothing written.
+    let refused = closebook(&["db", "copy", "--from", &file, "--to", database.url()]).failure();
+    assert!(
+        refused.contains(
+            "the destination holds a ledger already (entity ACME-DE), and a copy never merges into another ledger"
+        ),
+        "{refused}"
+    );
+    assert!(refused.contains("nothing was written to the copy"), "{refused}");
+    assert_eq!(books(database.url()), expected);
+}
+
+#[test]
+fn a_postgresql_ledger_is_migrated_only_when_asked_and_refuses_what_sqlite_refuses() {
+    let Some(database) = PostgresDatabase::empty() else {
+        // The SQLite file is migrated when it is opened; `db migrate` only reports its version.
+        let ledger = Ledger::with_demo_setup();
+        let db = ledger.db().display().to_string();
+        let shown = closebook(&["--db", &db, "db", "migrate"]).success().stdout;
+        assert!(
+            shown.starts_with(&format!("the ledger file {db} is at schema version ")),
+            "{shown}"
+        );
+        return;
+    };
+    let url = database.url();
+    // A database without closebook's schema is refused by every command, naming the fix.
+    let refused = closebook(&[
+        "--db",
+        url,
+        "report",
+        "trial-balance",
+        "--entity",
+        "ACME-US",
+        "--period",
+        "2026-01",
+    ])
+    .failure();
+    assert!(
+        refused.contains(&format!(
+            "has closebook schema version 0, but this closebook needs version 1: run `closebook db migrate --db {url}` first"
+        )),
+        "{refused}"
+    );
+    let migrated = closebook(&["--db", url, "db", "migrate"]).success().stdout;
+    assert_eq!(
+        migrated,
+        format!("migrated the PostgreSQL database {url} from schema version 0 to 1\n")
+    );
+    let again = closebook(&["--db", url, "db", "migrate"]).success().stdout;
+    assert_eq!(
+        again,
+        format!("the PostgreSQL database {url} is at schema version 1 already; nothing to do\n")
+    );
+    let setup = closebook_tests::demo_dir().join("setup.toml").display().to_string();
+    closebook(&["--db", url, "setup", "apply", &setup]).success();
+
+    // The append-only tables refuse a change made behind closebook's back, as SQLite's do.
+    let folder = tempfile::tempdir().unwrap();
+    let journal = folder.path().join("j.csv");
+    std::fs::write(&journal, closebook_tests::balanced_journal("PG", 1)).unwrap();
+    let journal = journal.display().to_string();
+    closebook(&[
+        "--db", url, "import", "journals", &journal, "--entity", "ACME-US", "--post",
+    ])
+    .success();
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    for change in [
+        "UPDATE entries SET description = 'changed'",
+        "DELETE FROM lines",
+        "TRUNCATE audit_log",
+    ] {
+        let error = client.batch_execute(change).expect_err(change);
+        let message = error
+            .as_db_error()
+            .map(|db| db.message().to_owned())
+            .unwrap_or_default();
+        assert!(
+            [
+                "posted entries are immutable",
+                "posted lines are immutable",
+                "the audit trail is append-only"
+            ]
+            .iter()
+            .any(|expected| message.starts_with(expected)),
+            "{change}: {message}"
+        );
+    }
+    assert!(verified(url).contains("hash chain intact"));
+
+    // A server that cannot be reached is named, with where to look.
+    let unreachable = "postgresql://closebook@%2Fnonexistent%2Fsocket:5432/closebook";
+    let refused = closebook(&["--db", unreachable, "verify"]).failure();
+    assert!(
+        refused.contains(&format!("cannot connect to the PostgreSQL database {unreachable}")),
+        "{refused}"
+    );
+    assert!(
+        refused.contains(
+            "check the URL given with --db (or CLOSEBOOK_DB), and that the server runs and lets this user in"
+        ),
+        "{refused}"
+    );
+    assert!(!Path::new("postgresql:").exists(), "a URL was taken for a file path");
+}

@@ -143,12 +143,10 @@ impl Db<'_> {
             hash: String::new(),
         };
         recorded.hash = recorded.compute_hash();
-        let inserted_id = self.connection
-            .prepare(
-                "INSERT INTO verify_checkpoints (entity_id, sequence, entry_hash, balances_sha256, scope, entries_checked, created_by, created_at, previous_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
-            )?
-            .insert_returning_id(args![
+        let inserted_id = self.connection.insert_returning_id(
+            "INSERT INTO verify_checkpoints (entity_id, sequence, entry_hash, balances_sha256, scope, entries_checked, created_by, created_at, previous_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            args![
                 recorded.entity.as_str(),
                 recorded.sequence,
                 recorded.entry_hash,
@@ -159,7 +157,8 @@ impl Db<'_> {
                 recorded.created_at,
                 recorded.previous_hash,
                 recorded.hash,
-            ])?;
+            ],
+        )?;
         recorded.id = inserted_id;
         Ok(Some(recorded))
     }

@@ -96,7 +96,7 @@ impl Db<'_> {
         expires_at: &str,
     ) -> Result<i64, LedgerError> {
         let inserted_id = self.connection.insert_returning_id(
-            "INSERT INTO api_tokens (user_id, name, token_sha256, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            "INSERT INTO api_tokens (user_id, name, token_sha256, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             args![user, name, token_sha256, created_at, expires_at],
         )?;
         Ok(inserted_id)

@@ -144,13 +144,11 @@ impl Db<'_> {
         run_id: &str,
         actor: &Actor,
     ) -> Result<i64, LedgerError> {
-        let id = self.connection
-            .prepare(
-                "INSERT INTO close_finding_explanations (close_name, entity_id, period, task_id, account, dimensions, measure,
+        let id = self.connection.insert_returning_id(
+            "INSERT INTO close_finding_explanations (close_name, entity_id, period, task_id, account, dimensions, measure,
                     current, baseline, text, explained_by, identity, explained_at, run_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id",
-            )?
-            .insert_returning_id(args![
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            args![
                 task.close,
                 task.entity.as_str(),
                 task.period.as_str(),
@@ -165,7 +163,8 @@ impl Db<'_> {
                 actor.method.as_str(),
                 crate::now_text(),
                 run_id,
-            ])?;
+            ],
+        )?;
         Ok(id)
     }
 

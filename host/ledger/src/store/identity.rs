@@ -184,7 +184,7 @@ impl Db<'_> {
         for grant in grants {
             let (user, group) = principal_columns(&grant.principal);
             let id = self.connection.insert_returning_id(
-                "INSERT INTO grants (role_id, user_id, group_id) VALUES (?1, ?2, ?3) RETURNING id",
+                "INSERT INTO grants (role_id, user_id, group_id) VALUES (?1, ?2, ?3)",
                 args![grant.role, user, group],
             )?;
             for entity in grant.entities.iter().flatten() {

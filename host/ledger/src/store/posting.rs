@@ -373,10 +373,8 @@ impl PostingBatch {
         if let Some(id) = self.dimension_sets.get(canonical) {
             return Ok(*id);
         }
-        let id = connection.insert_returning_id(
-            "INSERT INTO dimension_sets (canonical) VALUES (?1) RETURNING id",
-            args![canonical],
-        )?;
+        let id =
+            connection.insert_returning_id("INSERT INTO dimension_sets (canonical) VALUES (?1)", args![canonical])?;
         self.dimension_sets.insert(canonical.to_owned(), id);
         Ok(id)
     }

@@ -313,12 +313,10 @@ impl Db<'_> {
         balance: &NewIndependentBalance<'_>,
         actor: &Actor,
     ) -> Result<i64, LedgerError> {
-        let id = self.connection
-            .prepare(
-                "INSERT INTO reconciliation_balances (entity_id, account, dimensions, period, kind, opening, closing, source, sha256, created_by, identity, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
-            )?
-            .insert_returning_id(args![
+        let id = self.connection.insert_returning_id(
+            "INSERT INTO reconciliation_balances (entity_id, account, dimensions, period, kind, opening, closing, source, sha256, created_by, identity, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            args![
                 scope.entity.as_str(),
                 scope.account.as_str(),
                 scope.dimensions,
@@ -331,7 +329,8 @@ impl Db<'_> {
                 actor.user.as_str(),
                 actor.method.as_str(),
                 crate::now_text(),
-            ])?;
+            ],
+        )?;
         let mut insert = self.connection.prepare(
             "INSERT INTO statement_lines (balance_id, line_no, date, amount, reference, description) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
@@ -407,12 +406,10 @@ impl Db<'_> {
         item: &NewReconcilingItem<'_>,
         actor: &Actor,
     ) -> Result<i64, LedgerError> {
-        let id = self.connection
-            .prepare(
-                "INSERT INTO reconciling_items (entity_id, account, dimensions, period, amount, explanation, expected_clear, reference, created_by, identity, created_at, run_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
-            )?
-            .insert_returning_id(args![
+        let id = self.connection.insert_returning_id(
+            "INSERT INTO reconciling_items (entity_id, account, dimensions, period, amount, explanation, expected_clear, reference, created_by, identity, created_at, run_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            args![
                 scope.entity.as_str(),
                 scope.account.as_str(),
                 scope.dimensions,
@@ -425,7 +422,8 @@ impl Db<'_> {
                 actor.method.as_str(),
                 crate::now_text(),
                 item.run_id,
-            ])?;
+            ],
+        )?;
         Ok(id)
     }
 
@@ -494,12 +492,10 @@ impl Db<'_> {
         content: &[u8],
         actor: &Actor,
     ) -> Result<i64, LedgerError> {
-        let id = self.connection
-            .prepare(
-                "INSERT INTO reconciliation_evidence (entity_id, account, dimensions, period, file_name, sha256, bytes, content, added_by, identity, added_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
-            )?
-            .insert_returning_id(args![
+        let id = self.connection.insert_returning_id(
+            "INSERT INTO reconciliation_evidence (entity_id, account, dimensions, period, file_name, sha256, bytes, content, added_by, identity, added_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            args![
                 scope.entity.as_str(),
                 scope.account.as_str(),
                 scope.dimensions,
@@ -511,7 +507,8 @@ impl Db<'_> {
                 actor.user.as_str(),
                 actor.method.as_str(),
                 crate::now_text(),
-            ])?;
+            ],
+        )?;
         Ok(id)
     }
 

@@ -96,9 +96,8 @@ impl Db<'_> {
         (user, created_at): (&UserId, &str),
         run_id: Option<&str>,
     ) -> Result<i64, LedgerError> {
-        let id = self.connection.prepare(
-            "INSERT INTO settlements (entity_id, account, fiscal_year, created_by, created_at, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-        )?.insert_returning_id(
+        let id = self.connection.insert_returning_id(
+            "INSERT INTO settlements (entity_id, account, fiscal_year, created_by, created_at, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             args![entity.as_str(), account.as_str(), fiscal_year.as_str(), user.as_str(), created_at, run_id],
         )?;
         Ok(id)

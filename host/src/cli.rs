@@ -140,7 +140,16 @@ pub enum DbCommand {
     /// command: run it once on a new, empty database to create closebook's tables, and again
     /// after upgrading closebook; every other command refuses a database whose schema is older.
     /// A SQLite file is migrated whenever a writable command opens it; here it is only opened.
-    Migrate,
+    Migrate {
+        /// PostgreSQL: grant this existing role what closebook needs and no more: SELECT and
+        /// INSERT everywhere, UPDATE and DELETE only where closebook changes rows, none of them
+        /// on the append-only tables (posted entries and lines, settlements, the audit trail,
+        /// the close's history). Servers then connect as that role, not as the tables' owner,
+        /// so that not even a changed closebook can edit posted data. Run it again after every
+        /// migration.
+        #[arg(long, value_name = "ROLE")]
+        app_role: Option<String>,
+    },
     /// Copy a whole ledger into a new database: SQLite to PostgreSQL, PostgreSQL to SQLite, or
     /// either to its own kind. --db does not apply.
     ///

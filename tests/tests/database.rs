@@ -195,3 +195,74 @@ fn a_postgresql_ledger_is_migrated_only_when_asked_and_refuses_what_sqlite_refus
     );
     assert!(!Path::new("postgresql:").exists(), "a URL was taken for a file path");
 }
+
+#[test]
+fn an_application_role_posts_and_reads_but_cannot_change_or_remove_posted_data() {
+    let Some(database) = PostgresDatabase::empty() else {
+        // A SQLite file has no roles: the option is refused, naming why.
+        let ledger = Ledger::with_demo_setup();
+        let db = ledger.db().display().to_string();
+        let refused = closebook(&["--db", &db, "db", "migrate", "--app-role", "clerk"]).failure();
+        assert!(refused.contains("--app-role is for a PostgreSQL database"), "{refused}");
+        return;
+    };
+    let owner = database.url();
+    let role = format!("closebook_app_{}", std::process::id());
+    let mut admin = postgres::Client::connect(owner, postgres::NoTls).unwrap();
+    admin.batch_execute(&format!("CREATE ROLE {role} LOGIN")).unwrap();
+    let refused = closebook(&["--db", owner, "db", "migrate", "--app-role", "nobody_at_all"]).failure();
+    assert!(
+        refused.contains("there is no PostgreSQL role nobody_at_all: create it first"),
+        "{refused}"
+    );
+    let granted = closebook(&["--db", owner, "db", "migrate", "--app-role", &role])
+        .success()
+        .stdout;
+    assert!(
+        granted.contains(&format!("granted {role} reading and adding rows everywhere")),
+        "{granted}"
+    );
+    for table in ["entries", "lines", "audit_log", "close_events", "settlement_lines"] {
+        assert!(
+            granted.contains(table),
+            "{table} is not append-only for the role: {granted}"
+        );
+    }
+    // The role runs closebook: setup, a posted import, a report, verify.
+    let (server, name) = owner.rsplit_once('/').unwrap();
+    let (_, host) = server.split_once('@').unwrap();
+    let app = format!("postgresql://{role}@{host}/{name}");
+    let setup = closebook_tests::demo_dir().join("setup.toml").display().to_string();
+    closebook(&["--db", &app, "setup", "apply", &setup]).success();
+    let folder = tempfile::tempdir().unwrap();
+    let journal = folder.path().join("j.csv");
+    std::fs::write(&journal, closebook_tests::balanced_journal("APP", 3)).unwrap();
+    let journal = journal.display().to_string();
+    closebook(&[
+        "--db", &app, "import", "journals", &journal, "--entity", "ACME-US", "--post",
+    ])
+    .success();
+    assert!(verified(&app).contains("hash chain intact"));
+    // What the role may not do, even by hand, whatever the triggers: change, delete or empty
+    // posted data, or switch the triggers off.
+    let mut client = postgres::Client::connect(&app, postgres::NoTls).unwrap();
+    for change in [
+        "UPDATE entries SET description = 'changed'",
+        "DELETE FROM lines",
+        "TRUNCATE audit_log",
+        "ALTER TABLE entries DISABLE TRIGGER USER",
+        "DROP TABLE close_events",
+        "UPDATE schema_migrations SET version = 0",
+    ] {
+        let error = client.batch_execute(change).expect_err(change);
+        let message = error
+            .as_db_error()
+            .map(|db| db.message().to_owned())
+            .unwrap_or_default();
+        assert!(
+            message.starts_with("permission denied") || message.starts_with("must be owner"),
+            "{change}: {message}"
+        );
+    }
+    // The role stays in the throwaway server (roles are the server's, not the database's).
+}

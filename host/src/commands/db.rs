@@ -12,7 +12,7 @@ use std::path::Path;
 
 pub fn run(context: &Context, command: DbCommand) -> anyhow::Result<()> {
     match command {
-        DbCommand::Migrate => migrate(context),
+        DbCommand::Migrate { app_role } => migrate(context, app_role.as_deref()),
         DbCommand::Copy { from, to } => copy(&from, &to),
     }
 }
@@ -66,8 +66,14 @@ fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn migrate(context: &Context) -> anyhow::Result<()> {
+fn migrate(context: &Context, app_role: Option<&str>) -> anyhow::Result<()> {
     let location = context.db.display().to_string();
+    if !postgres::is_postgres_location(&location) {
+        anyhow::ensure!(
+            app_role.is_none(),
+            "--app-role is for a PostgreSQL database; a SQLite file has no roles (its file permissions are its access control)"
+        );
+    }
     if postgres::is_postgres_location(&location) {
         let (before, after) = postgres::migrate(&location)?;
         let shown = postgres::redacted(&location);
@@ -78,6 +84,15 @@ fn migrate(context: &Context) -> anyhow::Result<()> {
         } else {
             print(&format!(
                 "migrated the PostgreSQL database {shown} from schema version {before} to {after}\n"
+            ))?;
+        }
+        if let Some(role) = app_role {
+            let grants = postgres::grant_application_role(&location, role)?;
+            print(&format!(
+                "granted {role} reading and adding rows everywhere, changing them in {} tables, and neither changing nor deleting them in the {} append-only tables: {}\n",
+                grants.changeable.len(),
+                grants.append_only.len(),
+                grants.append_only.join(", ")
             ))?;
         }
         return Ok(());

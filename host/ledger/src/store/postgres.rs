@@ -116,6 +116,72 @@ fn migrate_client(client: &mut postgres::Client) -> Result<(i64, i64), LedgerErr
     Ok((applied, known))
 }
 
+/// What `grant_application_role` granted: the tables the role may change, and those it may
+/// only read and add to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Grants {
+    pub changeable: Vec<String>,
+    pub append_only: Vec<String>,
+}
+
+/// Grants `role` (which must exist: the database administrator creates it, with its password
+/// or certificate) what closebook needs and no more, in the schema of the database at `url`:
+/// SELECT and INSERT on every table and its identity sequences; UPDATE and DELETE only on the
+/// tables closebook changes (drafts, close tasks, maintained balances, sessions…); on the
+/// append-only ones (entries, lines, settlements, the audit trail, the close's history,
+/// checkpoints, reconciliation records) UPDATE, DELETE and TRUNCATE are revoked. The role owns
+/// nothing, so it cannot drop or disable the triggers either: posted data is append-only for it
+/// twice over. Run again after a migration that adds tables.
+pub fn grant_application_role(url: &str, role: &str) -> Result<Grants, LedgerError> {
+    let mut client = connect(url)?.client;
+    let mut transaction = client.transaction()?;
+    let exists = transaction
+        .query_one("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)", &[&role])?
+        .get::<_, bool>(0);
+    if !exists {
+        return Err(LedgerError::Invalid(format!(
+            "there is no PostgreSQL role {role}: create it first (CREATE ROLE {role} LOGIN PASSWORD '…'), then grant it"
+        )));
+    }
+    let schema: String = transaction.query_one("SELECT current_schema()::text", &[])?.get(0);
+    let append_only: std::collections::BTreeSet<String> = transaction
+        .query(
+            "SELECT DISTINCT event_object_table::text FROM information_schema.triggers
+             WHERE trigger_schema = $1 AND trigger_name LIKE '%\\_no\\_update'",
+            &[&schema],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let quoted_role = format!("\"{}\"", role.replace('"', "\"\""));
+    transaction.batch_execute(&format!(
+        "GRANT USAGE ON SCHEMA \"{schema}\" TO {quoted_role};
+         GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA \"{schema}\" TO {quoted_role};
+         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA \"{schema}\" TO {quoted_role};"
+    ))?;
+    let mut grants = Grants::default();
+    for table in tables().into_iter().chain(["schema_migrations"]) {
+        if append_only.contains(table) {
+            transaction.batch_execute(&format!(
+                "REVOKE UPDATE, DELETE, TRUNCATE ON \"{schema}\".{table} FROM {quoted_role}"
+            ))?;
+            grants.append_only.push(table.to_owned());
+        } else if table == "schema_migrations" {
+            // Only `closebook db migrate`, as the owner, changes the schema's version.
+            transaction.batch_execute(&format!(
+                "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON \"{schema}\".{table} FROM {quoted_role}"
+            ))?;
+        } else {
+            transaction.batch_execute(&format!(
+                "GRANT UPDATE, DELETE ON \"{schema}\".{table} TO {quoted_role}"
+            ))?;
+            grants.changeable.push(table.to_owned());
+        }
+    }
+    transaction.commit()?;
+    Ok(grants)
+}
+
 /// A store of its own for one test: a new PostgreSQL schema in the database at `url`, migrated,
 /// and made the connection's search path. Tests run side by side, each in its own schema.
 pub(super) fn open_test_schema(url: &str) -> Result<RefCell<PgClient>, LedgerError> {

@@ -10,7 +10,7 @@ use super::balance_update::{
     AccountBalanceKey, BalanceDelta, accounting_total, add_to_account_balance, add_to_balance,
 };
 use super::row::Fields;
-use super::sql::{Conn, Statement, args};
+use super::sql::{Arg, Conn, Statement, args};
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, EntryKey, PeriodName, UserId};
 use crate::journal::{EntryTexts, PostedEntry, Provenance, ValidEntry, assert_balanced};
@@ -97,7 +97,27 @@ pub struct PostingStatements<'c> {
     line: Statement<'c>,
     /// What the shared columns are bound to now.
     shared: Option<SharedColumns>,
+    /// PostgreSQL: the lines of the entry being posted, written together once it is done.
+    pending_lines: Vec<PendingLine>,
 }
+
+/// A line kept for `write_pending_lines`.
+struct PendingLine {
+    line_no: i64,
+    account: String,
+    dimension_set_id: i64,
+    currency: String,
+    amount: String,
+    accounting_amount: String,
+    description: String,
+}
+
+/// The most lines one PostgreSQL statement writes: 10 parameters each, well under the
+/// protocol's 65,535.
+const LINES_PER_STATEMENT: usize = 1_000;
+
+/// The start of a many-row insert of lines; the rows follow.
+const INSERT_LINES: &str = "INSERT INTO lines (entry_id, entity_id, period, line_no, account, dimension_set_id, currency, amount, accounting_amount, description) VALUES";
 
 /// The entry insert on PostgreSQL: the same, returning the new row's id (none on a conflict).
 const INSERT_ENTRY_RETURNING_ID: &str = concat!(insert_entry!(), " RETURNING id");
@@ -114,6 +134,7 @@ impl<'c> PostingStatements<'c> {
             entry: db.connection.prepare(entry)?,
             line: db.connection.prepare(INSERT_LINE)?,
             shared: None,
+            pending_lines: Vec::new(),
         })
     }
 
@@ -178,25 +199,22 @@ impl<'c> PostingStatements<'c> {
     /// [`Self::bind_line_entry`].
     fn insert_line(
         &mut self,
-        entry: &PostedEntry,
         line: &crate::journal::PostedLine,
         dimension_set_id: i64,
         amount: &str,
         accounting_amount: &str,
     ) -> Result<(), LedgerError> {
         let Some(statement) = self.line.sqlite() else {
-            self.line.execute(args![
-                entry.id,
-                entry.entity.as_str(),
-                entry.period.as_str(),
-                line.line_no,
-                line.account.as_str(),
+            // Written with the entry's other lines, in one statement, by `write_pending_lines`.
+            self.pending_lines.push(PendingLine {
+                line_no: i64::from(line.line_no),
+                account: line.account.as_str().to_owned(),
                 dimension_set_id,
-                line.currency.as_str(),
-                amount,
-                accounting_amount,
-                line.description
-            ])?;
+                currency: line.currency.as_str().to_owned(),
+                amount: amount.to_owned(),
+                accounting_amount: accounting_amount.to_owned(),
+                description: line.description.clone(),
+            });
             return Ok(());
         };
         statement.raw_bind_parameter(4, line.line_no)?;
@@ -207,6 +225,41 @@ impl<'c> PostingStatements<'c> {
         statement.raw_bind_parameter(9, accounting_amount)?;
         statement.raw_bind_parameter(10, &line.description)?;
         statement.raw_execute()?;
+        Ok(())
+    }
+
+    /// Writes the lines of `entry` that `insert_line` kept (PostgreSQL): all of them in one
+    /// statement of many rows (up to `LINES_PER_STATEMENT`), one round trip instead of one per
+    /// line.
+    fn write_pending_lines(&mut self, entry: &PostedEntry) -> Result<(), LedgerError> {
+        let pending = std::mem::take(&mut self.pending_lines);
+        for chunk in pending.chunks(LINES_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let first = row * 10;
+                    let placeholders: Vec<String> = (1..=10).map(|column| format!("?{}", first + column)).collect();
+                    format!("({})", placeholders.join(", "))
+                })
+                .collect();
+            let sql = format!("{INSERT_LINES} {}", rows.join(", "));
+            let (entity, period) = (entry.entity.as_str(), entry.period.as_str());
+            let mut arguments: Vec<&dyn Arg> = Vec::with_capacity(chunk.len() * 10);
+            for line in chunk {
+                arguments.extend_from_slice(&[
+                    &entry.id as &dyn Arg,
+                    &entity,
+                    &period,
+                    &line.line_no,
+                    &line.account,
+                    &line.dimension_set_id,
+                    &line.currency,
+                    &line.amount,
+                    &line.accounting_amount,
+                    &line.description,
+                ]);
+            }
+            self.connection.execute(&sql, &arguments)?;
+        }
         Ok(())
     }
 
@@ -422,7 +475,7 @@ impl PostingBatch {
         statements.bind_line_entry(&entry)?;
         for (line, (amount, accounting_amount)) in entry.lines.iter().zip(&texts.amounts) {
             let dimension_set_id = self.dimension_set_id(statements.connection, &line.dimensions)?;
-            statements.insert_line(&entry, line, dimension_set_id, amount, accounting_amount)?;
+            statements.insert_line(line, dimension_set_id, amount, accounting_amount)?;
             let key = (
                 period,
                 self.keys.account(&line.account),
@@ -447,6 +500,7 @@ impl PostingBatch {
                     .ok_or(LedgerError::Overflow)?;
             }
         }
+        statements.write_pending_lines(&entry)?;
         self.sequence = entry.sequence;
         self.hash.clone_from(&entry.hash);
         self.posted_count += 1;

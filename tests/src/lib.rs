@@ -447,6 +447,51 @@ impl Ledger {
         }
     }
 
+    /// The ledger's tables, by name.
+    pub fn table_names(&self) -> Vec<String> {
+        let sql = if self.postgres.is_some() {
+            "SELECT table_name FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name"
+        } else {
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        };
+        self.query_rows(sql)
+            .into_iter()
+            .map(|row| row[0].clone().expect("a table has a name"))
+            .collect()
+    }
+
+    /// Every table's rows, each as text, sorted: what a "nothing was written" check compares.
+    pub fn contents(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.table_names()
+            .into_iter()
+            .map(|table| {
+                let mut rows: Vec<String> = self
+                    .query_rows(&format!("SELECT * FROM \"{table}\""))
+                    .into_iter()
+                    .map(|row| format!("{row:?}"))
+                    .collect();
+                rows.sort();
+                (table, rows)
+            })
+            .collect()
+    }
+
+    /// What the database holds, for the tests that prove nothing was written: the file's
+    /// SHA-256 on SQLite (every byte), on PostgreSQL the database's schemas (a dry run's copy
+    /// left behind shows) and every table's rows.
+    pub fn stored(&self) -> String {
+        if self.postgres.is_none() {
+            use sha2::Digest;
+            return hex::encode(sha2::Sha256::digest(std::fs::read(self.db()).expect("the ledger file")));
+        }
+        format!(
+            "schemas: {:?}\n{:?}",
+            self.query_rows("SELECT schema_name FROM information_schema.schemata ORDER BY schema_name"),
+            self.contents()
+        )
+    }
+
     /// The first column of a query's only row, as text.
     pub fn query_text(&self, sql: &str) -> String {
         let rows = self.query_rows(sql);
@@ -461,7 +506,7 @@ impl Ledger {
             .unwrap_or_else(|_| panic!("{sql} returned {text}, not a whole number"))
     }
 
-    /// Posted entries of an entity, counted straight from the SQLite file.
+    /// Posted entries of an entity, counted through the store.
     pub fn entry_count(&self, entity: &str) -> i64 {
         let mut store = closebook_ledger::store::Store::open(&self.db()).expect("the ledger opens");
         store

@@ -39,16 +39,13 @@ impl Server {
         let mut reader = BufReader::new(stderr);
         let mut first = String::new();
         reader.read_line(&mut first).expect("the server prints its address");
+        // The line names the ledger first (a PostgreSQL ledger by its URL), then the address:
+        // `… is at http://127.0.0.1:PORT/ …`.
         let url = first
-            .split("://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .map(|address| {
-                format!(
-                    "{}://{address}",
-                    if first.contains("https://") { "https" } else { "http" }
-                )
-            })
+            .rsplit_once(" is at ")
+            .and_then(|(_, rest)| rest.split_once("://"))
+            .and_then(|(scheme, rest)| Some((scheme, rest.split('/').next()?)))
+            .map(|(scheme, address)| format!("{scheme}://{address}"))
             .unwrap_or_else(|| panic!("no address in the server's first line: {first:?}"));
         let log = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&log);

@@ -74,6 +74,9 @@ fn a_file_of_garbage_bytes_is_refused_as_not_a_database_and_left_alone() {
 
 #[test]
 fn a_truncated_ledger_file_is_refused_as_damaged_and_left_alone() {
+    if closebook_tests::on_postgres() {
+        return; // about a damaged SQLite file
+    }
     // Proves a ledger file cut in half (a bad copy, a full disk during a copy) is named as
     // damaged by every command, with exit 1 and no panic, and nothing is written to it.
     let ledger = Ledger::with_demo_journals();
@@ -96,6 +99,9 @@ fn a_truncated_ledger_file_is_refused_as_damaged_and_left_alone() {
 
 #[test]
 fn a_read_only_ledger_file_serves_reports_and_refuses_every_write() {
+    if closebook_tests::on_postgres() {
+        return; // about the SQLite file's permissions
+    }
     // Proves chmod a-w makes the ledger read-only even for root (closebook then opens it with
     // SQLite's read-only flag): verify and reports work, an import and a period change are
     // refused with a clear message, and the file is unchanged.
@@ -135,16 +141,16 @@ fn a_read_only_ledger_file_serves_reports_and_refuses_every_write() {
 
 #[test]
 fn a_full_disk_during_an_import_refuses_the_whole_file_and_writes_nothing() {
+    if closebook_tests::on_postgres() {
+        return; // CLOSEBOOK_MAX_PAGES is SQLite's max_page_count
+    }
     // Proves all-or-nothing when the disk fills mid-write (simulated with SQLite's
     // max_page_count through CLOSEBOOK_MAX_PAGES): a clear refusal, exit 1, no entry of the
     // file posted, the ledger verifies; and without the limit the same file imports.
     let ledger = Ledger::with_demo_journals();
     let entries_before = ledger.entry_count("ACME-US");
     let trial_balance_before = ledger.trial_balance("ACME-US", "2026-03");
-    let pages: i64 = rusqlite::Connection::open(ledger.db())
-        .unwrap()
-        .query_row("PRAGMA page_count", [], |row| row.get(0))
-        .unwrap();
+    let pages = ledger.query_i64("PRAGMA page_count");
     let limit = (pages + 4).to_string();
     let file = ledger.write("march.csv", &balanced_journal("FULL", 2_000));
     let run = run_with_environment(
@@ -168,6 +174,9 @@ fn a_full_disk_during_an_import_refuses_the_whole_file_and_writes_nothing() {
 
 #[test]
 fn a_size_limit_that_is_not_a_number_is_refused_before_opening() {
+    if closebook_tests::on_postgres() {
+        return; // CLOSEBOOK_MAX_PAGES is SQLite's max_page_count
+    }
     // Proves a mistyped CLOSEBOOK_MAX_PAGES is named rather than ignored, and nothing is written.
     let ledger = Ledger::with_demo_journals();
     let digest = file_digest(&ledger.db());
@@ -185,16 +194,11 @@ fn rows_inserted_into_the_file_are_named_by_verify() {
     // a line added to a posted entry, and a forged entry appended after the last one, are
     // each named, and verify exits non-zero.
     let ledger = Ledger::with_demo_journals();
-    {
-        let connection = rusqlite::Connection::open(ledger.db()).unwrap();
-        connection
-            .execute_batch(
-                "INSERT INTO lines (entry_id, entity_id, period, line_no, account, dimension_set_id, currency, amount, accounting_amount, description)
-                 SELECT entry_id, entity_id, period, line_no + 100, account, dimension_set_id, currency, amount, accounting_amount, 'forged'
-                 FROM lines WHERE entry_id = (SELECT id FROM entries WHERE entry_key = 'US-GL-002') ORDER BY line_no LIMIT 1;",
-            )
-            .unwrap();
-    }
+    ledger.execute_sql(
+        "INSERT INTO lines (entry_id, entity_id, period, line_no, account, dimension_set_id, currency, amount, accounting_amount, description)
+         SELECT entry_id, entity_id, period, line_no + 100, account, dimension_set_id, currency, amount, accounting_amount, 'forged'
+         FROM lines WHERE entry_id = (SELECT id FROM entries WHERE entry_key = 'US-GL-002') ORDER BY line_no LIMIT 1;",
+    );
     let run = ledger.run(&["verify", "--entity", "ACME-US"]);
     assert_eq!(run.status, 1, "{}", run.stdout);
     assert!(
@@ -206,16 +210,11 @@ fn rows_inserted_into_the_file_are_named_by_verify() {
     assert!(run.stdout.contains("(US-GL-002) does not balance"), "{}", run.stdout);
     let ledger = Ledger::with_demo_journals();
     let last = ledger.entry_count("ACME-DE");
-    {
-        let connection = rusqlite::Connection::open(ledger.db()).unwrap();
-        connection
-            .execute_batch(&format!(
-                "INSERT INTO entries (entity_id, sequence, entry_key, fingerprint, date, period, fiscal_year, module, description, posted_by, posted_at, source, previous_hash, hash)
-                 SELECT entity_id, sequence + 1, 'FORGED-1', fingerprint, date, period, fiscal_year, module, description, posted_by, posted_at, source, hash, hash
-                 FROM entries WHERE entity_id = 'ACME-DE' AND sequence = {last};"
-            ))
-            .unwrap();
-    }
+    ledger.execute_sql(&format!(
+        "INSERT INTO entries (entity_id, sequence, entry_key, fingerprint, date, period, fiscal_year, module, description, posted_by, posted_at, source, previous_hash, hash)
+         SELECT entity_id, sequence + 1, 'FORGED-1', fingerprint, date, period, fiscal_year, module, description, posted_by, posted_at, source, hash, hash
+         FROM entries WHERE entity_id = 'ACME-DE' AND sequence = {last};"
+    ));
     let run = ledger.run(&["verify"]);
     assert_eq!(run.status, 1, "{}", run.stdout);
     let forged = last + 1;
@@ -244,14 +243,8 @@ fn a_ledger_from_a_newer_closebook_is_refused_untouched() {
     // Proves a schema version beyond this build's is refused by name before anything is
     // migrated or written.
     let ledger = Ledger::with_demo_journals();
-    rusqlite::Connection::open(ledger.db())
-        .unwrap()
-        .execute(
-            "INSERT INTO schema_migrations (version, applied_at) VALUES (999, '2030-01-01T00:00:00Z')",
-            [],
-        )
-        .unwrap();
-    let digest = file_digest(&ledger.db());
+    ledger.execute_sql("INSERT INTO schema_migrations (version, applied_at) VALUES (999, '2030-01-01T00:00:00Z')");
+    let before = ledger.stored();
     let run = ledger.run(&["report", "trial-balance", "--entity", "ACME-US", "--period", "2026-01"]);
     let stderr = run.stderr.clone();
     assert_clean_failure(
@@ -259,31 +252,28 @@ fn a_ledger_from_a_newer_closebook_is_refused_untouched() {
         "this ledger was written by a newer closebook (schema version 999; this build knows up to",
     );
     assert!(stderr.contains("): upgrade closebook"), "{stderr}");
-    assert_eq!(file_digest(&ledger.db()), digest);
+    assert_eq!(ledger.stored(), before);
 }
 
 /// Takes a ledger file back to schema version 3, as a closebook from before migration 4
 /// (`account_balances`) left it: the tables and columns of later migrations dropped, their
 /// versions forgotten.
-fn rewind_to_schema_3(database: &Path) {
-    rusqlite::Connection::open(database)
-        .unwrap()
-        .execute_batch(
-            "ALTER TABLE close_tasks DROP COLUMN signoff_sequences; ALTER TABLE close_tasks DROP COLUMN run_sequences;
-             ALTER TABLE close_tasks DROP COLUMN run_reads; ALTER TABLE close_tasks DROP COLUMN config_sha256; DROP TABLE account_balances;
-             DROP TABLE security; DROP TABLE grant_entities; DROP TABLE grants; DROP TABLE role_permissions;
-             DROP TABLE roles; DROP INDEX users_os_user; ALTER TABLE users DROP COLUMN os_user;
-             ALTER TABLE users DROP COLUMN blocked; ALTER TABLE audit_log DROP COLUMN identity;
-             ALTER TABLE close_events DROP COLUMN identity; ALTER TABLE audit_log DROP COLUMN hash;
-             ALTER TABLE close_events DROP COLUMN record; ALTER TABLE close_events DROP COLUMN hash;
-             DROP TABLE user_passwords; DROP TABLE api_tokens; DROP TABLE web_sessions; DROP TABLE verify_checkpoints;
-             DROP TABLE journal_approval_rules; DROP TABLE draft_approvals; DROP TABLE recurring_journals;
-             DROP TABLE reconciliation_rules; DROP TABLE statement_lines; DROP TABLE reconciliation_balances;
-             DROP TABLE reconciling_item_clearings; DROP TABLE reconciling_items; DROP TABLE reconciliation_evidence;
-             DROP TABLE reconciliation_signoffs; DROP TABLE close_findings; DROP TABLE close_finding_explanations;
-             DELETE FROM schema_migrations WHERE version >= 4;",
-        )
-        .unwrap();
+fn rewind_to_schema_3(ledger: &Ledger) {
+    ledger.execute_sql(
+        "ALTER TABLE close_tasks DROP COLUMN signoff_sequences; ALTER TABLE close_tasks DROP COLUMN run_sequences;
+         ALTER TABLE close_tasks DROP COLUMN run_reads; ALTER TABLE close_tasks DROP COLUMN config_sha256; DROP TABLE account_balances;
+         DROP TABLE security; DROP TABLE grant_entities; DROP TABLE grants; DROP TABLE role_permissions;
+         DROP TABLE roles; DROP INDEX users_os_user; ALTER TABLE users DROP COLUMN os_user;
+         ALTER TABLE users DROP COLUMN blocked; ALTER TABLE audit_log DROP COLUMN identity;
+         ALTER TABLE close_events DROP COLUMN identity; ALTER TABLE audit_log DROP COLUMN hash;
+         ALTER TABLE close_events DROP COLUMN record; ALTER TABLE close_events DROP COLUMN hash;
+         DROP TABLE user_passwords; DROP TABLE api_tokens; DROP TABLE web_sessions; DROP TABLE verify_checkpoints;
+         DROP TABLE journal_approval_rules; DROP TABLE draft_approvals; DROP TABLE recurring_journals;
+         DROP TABLE reconciliation_rules; DROP TABLE statement_lines; DROP TABLE reconciliation_balances;
+         DROP TABLE reconciling_item_clearings; DROP TABLE reconciling_items; DROP TABLE reconciliation_evidence;
+         DROP TABLE reconciliation_signoffs; DROP TABLE close_findings; DROP TABLE close_finding_explanations;
+         DELETE FROM schema_migrations WHERE version >= 4;",
+    );
 }
 
 fn set_read_only(database: &Path, read_only: bool) {
@@ -294,12 +284,15 @@ fn set_read_only(database: &Path, read_only: bool) {
 
 #[test]
 fn a_read_only_ledger_of_an_older_schema_is_refused_by_name_until_opened_writable_once() {
+    if closebook_tests::on_postgres() {
+        return; // the schema upgrade of an old, read-only SQLite file
+    }
     // Proves a read-only file that would need a migration is refused with its path, its schema
     // version, the version needed and the fix, not a raw SQLite error, and is left unchanged;
     // and that the fix works: one writable open upgrades it and reports then work read-only.
     let ledger = Ledger::with_demo_journals();
     let trial_balance_before = ledger.trial_balance("ACME-US", "2026-03");
-    rewind_to_schema_3(&ledger.db());
+    rewind_to_schema_3(&ledger);
     set_read_only(&ledger.db(), true);
     let digest = file_digest(&ledger.db());
     let expected = format!(

@@ -5,6 +5,7 @@
 //! only when what a person reads changes. Review a change with `cargo insta review`, or accept
 //! it with `INSTA_UPDATE=always cargo test -p closebook-tests --test cli_snapshots`.
 
+use std::path::Path;
 use std::process::Command;
 
 use closebook_tests::{Ledger, Run, closebook_binary, plugin_wasm, workspace_root};
@@ -15,11 +16,16 @@ const TERMINAL_COLUMNS: &str = "100";
 
 /// Runs `closebook` like `Ledger::run`, with a fixed terminal width.
 fn run(ledger: &Ledger, arguments: &[&str]) -> Run {
+    run_on(&ledger.db(), &ledger.user, arguments)
+}
+
+/// Runs `closebook` on the ledger `db` as `user`, with a fixed terminal width.
+fn run_on(db: &Path, user: &str, arguments: &[&str]) -> Run {
     let output = Command::new(closebook_binary())
         .arg("--db")
-        .arg(ledger.db())
+        .arg(db)
         .arg("--as")
-        .arg(&ledger.user)
+        .arg(user)
         .args(arguments)
         .current_dir(workspace_root())
         .env_remove("CLOSEBOOK_DB")
@@ -55,13 +61,18 @@ fn run_without_ledger(arguments: &[&str]) -> Run {
 /// replaced first: the ledger's folder may sit inside neither of the others, but the target
 /// folder usually sits inside the workspace.
 fn filtered(ledger: &Ledger) -> insta::Settings {
+    filtered_in(ledger.dir.path())
+}
+
+/// [`filtered`], with `folder` as the ledger's folder.
+fn filtered_in(folder: &Path) -> insta::Settings {
     let target = plugin_wasm("allocation")
         .ancestors()
         .nth(3)
         .expect("target/wasm32-wasip2/release/x.wasm")
         .to_path_buf();
     let mut settings = insta::Settings::clone_current();
-    settings.add_filter(&regex_escape(&ledger.dir.path().display().to_string()), "[ledger]");
+    settings.add_filter(&regex_escape(&folder.display().to_string()), "[ledger]");
     settings.add_filter(&regex_escape(&target.display().to_string()), "[target]");
     settings.add_filter(&regex_escape(&workspace_root().display().to_string()), "[workspace]");
     settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]");
@@ -228,9 +239,11 @@ fn refusals_on_stderr() {
         ],
     )
     .failure();
-    let missing = Ledger::new();
-    let missing_ledger = run(
-        &missing,
+    // A ledger file, whichever database the other ledgers are in: the refusal is about a file.
+    let missing = tempfile::tempdir().expect("a temporary directory");
+    let missing_ledger = run_on(
+        &missing.path().join("closebook.db"),
+        &ledger.user,
         &["report", "trial-balance", "--entity", "ACME-US", "--period", "2026-01"],
     )
     .failure();
@@ -238,7 +251,7 @@ fn refusals_on_stderr() {
         insta::assert_snapshot!("refusal_unknown_entity", unknown_entity);
         insta::assert_snapshot!("refusal_malformed_amount", malformed_amount);
     });
-    filtered(&missing).bind(|| insta::assert_snapshot!("refusal_missing_ledger", missing_ledger));
+    filtered_in(missing.path()).bind(|| insta::assert_snapshot!("refusal_missing_ledger", missing_ledger));
 }
 
 #[test]

@@ -144,6 +144,24 @@ fn a_postgresql_ledger_is_migrated_only_when_asked_and_refuses_what_sqlite_refus
         again,
         format!("the PostgreSQL database {url} is at schema version 1 already; nothing to do\n")
     );
+    // Migrated but not set up: the SQLite counterpart is a missing file, and the fix is the same.
+    let empty = closebook(&[
+        "--db",
+        url,
+        "report",
+        "trial-balance",
+        "--entity",
+        "ACME-US",
+        "--period",
+        "2026-01",
+    ])
+    .failure();
+    assert!(
+        empty.contains(
+            "this ledger is empty: nothing has been set up in it; run `closebook setup apply SETUP.toml` first"
+        ),
+        "{empty}"
+    );
     let setup = closebook_tests::demo_dir().join("setup.toml").display().to_string();
     closebook(&["--db", url, "setup", "apply", &setup]).success();
 

@@ -91,10 +91,7 @@ fn show(ledger: &Ledger, config: &str) -> Value {
 }
 
 fn count(ledger: &Ledger, table: &str) -> i64 {
-    rusqlite::Connection::open(ledger.db())
-        .unwrap()
-        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| row.get(0))
-        .unwrap()
+    ledger.query_i64(&format!("SELECT COUNT(*) FROM {table}"))
 }
 
 /// What refusals must leave alone: explanations, and the task's history.

@@ -43,7 +43,15 @@ fn run_plugin(ledger: &Ledger, wasm: &str, config: &Value, extra: &[&str]) -> Ru
     ledger.run(&arguments)
 }
 
-/// Runs `closebook` on `ledger` with `arguments` and returns its outcome and its peak resident
+/// The ledger's own plugin cache: `.closebook-cache` beside its file, where closebook keeps it
+/// for a ledger file. Given as `CLOSEBOOK_CACHE`, so that a ledger in PostgreSQL, whose default
+/// cache is the user's (shared by every test), has a cache of its own as well.
+fn plugin_cache(ledger: &Ledger) -> std::path::PathBuf {
+    ledger.dir.path().join(".closebook-cache")
+}
+
+/// Runs `closebook` on `ledger` with `arguments` (and its own plugin cache, [`plugin_cache`])
+/// and returns its outcome and its peak resident
 /// memory in bytes, read with `wait4` for that one child (the children of other tests, and the
 /// `cargo build` of the binary, are not counted).
 // The child is waited for with `wait4`, which clippy cannot see.
@@ -60,6 +68,7 @@ fn run_measured(ledger: &Ledger, arguments: &[&str]) -> (Run, u64) {
         .current_dir(workspace_root())
         .env_remove("CLOSEBOOK_DB")
         .env_remove("CLOSEBOOK_USER")
+        .env("CLOSEBOOK_CACHE", plugin_cache(ledger))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -227,24 +236,12 @@ fn output_never_panics_whatever_is_stored() {
     // `report journal` and `audit`, escaped, without a panic.
     let ledger = Ledger::with_demo_journals();
     let stored = format!("{}\u{1b}[2J\r\nforged line", "x".repeat(70_000));
-    {
-        let connection = rusqlite::Connection::open(ledger.db()).unwrap();
-        connection
-            .execute_batch("DROP TRIGGER entries_no_update; DROP TRIGGER lines_no_update;")
-            .unwrap();
-        connection
-            .execute(
-                "UPDATE entries SET description = ?1 WHERE entry_key = 'US-GL-002'",
-                [&stored],
-            )
-            .unwrap();
-        connection
-            .execute(
-                "UPDATE lines SET description = ?1 WHERE entry_id = (SELECT id FROM entries WHERE entry_key = 'US-GL-002')",
-                [&stored],
-            )
-            .unwrap();
-    }
+    // The text has no quote to escape: it goes into the SQL as a literal, control characters and all.
+    assert!(!stored.contains('\''));
+    ledger.tamper(&format!(
+        "UPDATE entries SET description = '{stored}' WHERE entry_key = 'US-GL-002';
+         UPDATE lines SET description = '{stored}' WHERE entry_id = (SELECT id FROM entries WHERE entry_key = 'US-GL-002');"
+    ));
     let journal = ledger
         .run(&["report", "journal", "--entity", "ACME-US", "--period", "2026-01"])
         .success()
@@ -530,7 +527,14 @@ fn the_wall_time_limit_stops_a_long_ledger_query() {
     ledger.run(&["setup", "apply", &setup]).success();
     let path = plugin_wasm("guest_slow_query").display().to_string();
     // Compiled into the cache first, so that the timed run below is the run alone.
-    ledger.run(&["plugin", "inspect", &path]).success();
+    let cache = plugin_cache(&ledger).display().to_string();
+    ledger
+        .run_with_environment(
+            &ledger.user,
+            &[("CLOSEBOOK_CACHE", &cache)],
+            &["plugin", "inspect", &path],
+        )
+        .success();
     let before = state(&ledger);
     let limit_ms: u64 = 1_000;
     let started = std::time::Instant::now();
@@ -636,7 +640,7 @@ fn a_compile_bomb_is_stopped_at_the_compile_memory_limit() {
         ],
     ));
     assert!(stderr.contains(expected), "{stderr}");
-    let cache = ledger.dir.path().join(".closebook-cache");
+    let cache = plugin_cache(&ledger);
     let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
     assert!(cached.is_empty(), "a refused compile left {cached:?}");
     assert_eq!(state(&ledger), before);

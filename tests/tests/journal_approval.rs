@@ -31,56 +31,47 @@ fn journal(entries: &[(&str, &str)]) -> String {
 
 /// Every table but the audit trail, as text: unchanged means nothing was written.
 fn snapshot(ledger: &Ledger) -> Vec<String> {
-    let connection = rusqlite::Connection::open(ledger.db()).unwrap();
-    let tables: Vec<String> = connection
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'audit_log' ORDER BY name")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let mut rows = Vec::new();
-    for table in tables {
-        let count: i64 = connection
-            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |row| row.get(0))
-            .unwrap();
-        rows.push(format!("{table}: {count}"));
-    }
-    rows
+    let tables = if closebook_tests::on_postgres() {
+        "SELECT table_name FROM information_schema.tables
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> 'audit_log'"
+    } else {
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'audit_log'"
+    };
+    let mut tables: Vec<String> = ledger
+        .query_rows(tables)
+        .into_iter()
+        .map(|row| row[0].clone().expect("a table has a name"))
+        .collect();
+    tables.sort();
+    tables
+        .into_iter()
+        .map(|table| {
+            let count = ledger.query_i64(&format!("SELECT count(*) FROM \"{table}\""));
+            format!("{table}: {count}")
+        })
+        .collect()
 }
 
 fn approval_history(ledger: &Ledger, key: &str) -> Vec<String> {
-    let connection = rusqlite::Connection::open(ledger.db()).unwrap();
-    let mut statement = connection
-        .prepare("SELECT action, user_id, note FROM draft_approvals WHERE entry_key = ?1 ORDER BY id")
-        .unwrap();
-    statement
-        .query_map([key], |row| {
-            Ok(format!(
-                "{} by {}{}",
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                match row.get::<_, String>(2)? {
-                    note if note.is_empty() => String::new(),
-                    note => format!(": {note}"),
-                }
-            ))
+    ledger
+        .query_rows(&format!(
+            "SELECT action, user_id, note FROM draft_approvals WHERE entry_key = '{key}' ORDER BY id"
+        ))
+        .into_iter()
+        .map(|row| {
+            let [action, user, note] = [0, 1, 2].map(|column| row[column].clone().expect("not NULL"));
+            let note = if note.is_empty() { note } else { format!(": {note}") };
+            format!("{action} by {user}{note}")
         })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+        .collect()
 }
 
 fn audit_actions(ledger: &Ledger) -> Vec<String> {
-    let connection = rusqlite::Connection::open(ledger.db()).unwrap();
-    let mut statement = connection
-        .prepare("SELECT action FROM audit_log WHERE action LIKE 'journal.%' ORDER BY id")
-        .unwrap();
-    statement
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    ledger
+        .query_rows("SELECT action FROM audit_log WHERE action LIKE 'journal.%' ORDER BY id")
+        .into_iter()
+        .map(|row| row[0].clone().expect("an action"))
+        .collect()
 }
 
 /// Runs a command that must fail, checks that it wrote nothing, and returns its stderr.
@@ -423,14 +414,8 @@ fn the_approver_is_never_the_preparer_and_a_waiting_draft_does_not_block_the_oth
         .success();
     assert!(posted.stdout.contains("2 posted"), "{}", posted.stdout);
     assert_eq!(ledger.entry_count("ACME-US"), entries + 2);
-    let connection = rusqlite::Connection::open(ledger.db()).unwrap();
-    let identity: String = connection
-        .query_row(
-            "SELECT identity FROM draft_approvals WHERE entry_key = 'SPLIT-1' AND action = 'approved'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
+    let identity =
+        ledger.query_text("SELECT identity FROM draft_approvals WHERE entry_key = 'SPLIT-1' AND action = 'approved'");
     assert_eq!(identity, "declared", "how alice's identity was proven is kept");
 
     // A rule naming an unknown module or a negative amount is refused by setup.

@@ -525,16 +525,10 @@ fn tampering_with_the_sqlite_file_is_found_by_verify() {
     // Proves the hash chain: a changed line amount and a deleted entry are each named.
     let ledger = Ledger::with_demo_journals();
     ledger.run(&["verify"]).success();
-    {
-        let connection = rusqlite::Connection::open(ledger.db()).unwrap();
-        connection
-            .execute_batch(
-                "DROP TRIGGER lines_no_update;
-                 UPDATE lines SET accounting_amount = '4600.00', amount = '4600.00'
-                 WHERE entry_id = (SELECT id FROM entries WHERE entry_key = 'US-GL-002') AND account = '6100';",
-            )
-            .unwrap();
-    }
+    ledger.tamper(
+        "UPDATE lines SET accounting_amount = '4600.00', amount = '4600.00'
+         WHERE entry_id = (SELECT id FROM entries WHERE entry_key = 'US-GL-002') AND account = '6100';",
+    );
     let run = ledger.run(&["verify", "--entity", "ACME-US"]);
     assert_ne!(run.status, 0);
     assert!(
@@ -545,16 +539,10 @@ fn tampering_with_the_sqlite_file_is_found_by_verify() {
     );
     assert!(run.stdout.contains("(US-GL-002) does not balance"), "{}", run.stdout);
     let ledger = Ledger::with_demo_journals();
-    {
-        let connection = rusqlite::Connection::open(ledger.db()).unwrap();
-        connection
-            .execute_batch(
-                "DROP TRIGGER entries_no_delete; DROP TRIGGER lines_no_delete; PRAGMA foreign_keys = OFF;
-                 DELETE FROM lines WHERE entry_id = (SELECT id FROM entries WHERE entity_id = 'ACME-DE' AND sequence = 5);
-                 DELETE FROM entries WHERE entity_id = 'ACME-DE' AND sequence = 5;",
-            )
-            .unwrap();
-    }
+    ledger.tamper(
+        "DELETE FROM lines WHERE entry_id = (SELECT id FROM entries WHERE entity_id = 'ACME-DE' AND sequence = 5);
+         DELETE FROM entries WHERE entity_id = 'ACME-DE' AND sequence = 5;",
+    );
     let run = ledger.run(&["verify"]);
     assert_ne!(run.status, 0);
     assert!(
@@ -574,10 +562,7 @@ fn verify_from_a_checkpoint_reads_what_was_posted_since_and_full_reads_everythin
     // Issue 23: a checkpoint needs audit.read and a clean check; the routine check then reads
     // only the entries after it, and --full reads every entry again.
     let ledger = Ledger::with_demo_journals();
-    let count = |sql: &str| -> i64 {
-        let connection = rusqlite::Connection::open(ledger.db()).unwrap();
-        connection.query_row(sql, [], |row| row.get(0)).unwrap()
-    };
+    let count = |sql: &str| ledger.query_i64(sql);
     let stderr = ledger.run_as("bob", &["verify", "--checkpoint"]).failure();
     assert!(stderr.contains("audit.read"), "{stderr}");
     assert_eq!(count("SELECT count(*) FROM verify_checkpoints"), 0, "nothing written");
@@ -626,15 +611,7 @@ fn verify_from_a_checkpoint_reads_what_was_posted_since_and_full_reads_everythin
 
     // An older entry changed without touching its balances: outside what the routine check
     // reads (its documented limit), found by the full one.
-    {
-        let connection = rusqlite::Connection::open(ledger.db()).unwrap();
-        connection
-            .execute_batch(
-                "DROP TRIGGER entries_no_update;
-                 UPDATE entries SET description = 'rewritten' WHERE entry_key = 'US-GL-002';",
-            )
-            .unwrap();
-    }
+    ledger.tamper("UPDATE entries SET description = 'rewritten' WHERE entry_key = 'US-GL-002';");
     ledger.run(&["verify", "--entity", "ACME-US"]).success();
     let run = ledger.run(&["verify", "--entity", "ACME-US", "--full"]);
     assert_ne!(run.status, 0);

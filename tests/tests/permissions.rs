@@ -11,34 +11,9 @@ use std::process::Command;
 /// Every table of the ledger but the audit trail (a refusal is audited), as text: an unchanged
 /// snapshot means nothing was written.
 fn snapshot(ledger: &Ledger) -> BTreeMap<String, Vec<String>> {
-    let connection = rusqlite::Connection::open(ledger.db()).unwrap();
-    let tables: Vec<String> = connection
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'audit_log' ORDER BY name")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let mut snapshot = BTreeMap::new();
-    for table in tables {
-        let mut statement = connection.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
-        let columns = statement.column_count();
-        let mut rows: Vec<String> = statement
-            .query_map([], |row| {
-                let mut text = String::new();
-                for column in 0..columns {
-                    let value: rusqlite::types::Value = row.get(column)?;
-                    text.push_str(&format!("{value:?}|"));
-                }
-                Ok(text)
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        rows.sort();
-        snapshot.insert(table, rows);
-    }
-    snapshot
+    let mut contents = ledger.contents();
+    contents.remove("audit_log");
+    contents
 }
 
 /// The permissions of the fixed list, as setup names them.
@@ -766,19 +741,8 @@ fn verify_reports_a_signoff_or_audit_record_edited_in_the_file() {
         ),
         "{clean}"
     );
-    let connection = rusqlite::Connection::open(ledger.db()).unwrap();
-    connection
-        .execute(
-            "UPDATE close_tasks SET prepared_by = 'carol' WHERE task_id = 'accruals'",
-            [],
-        )
-        .unwrap();
-    connection
-        .execute_batch(
-            "DROP TRIGGER audit_no_update; UPDATE audit_log SET user_id = 'carol' WHERE id = (SELECT max(id) FROM audit_log);",
-        )
-        .unwrap();
-    drop(connection);
+    ledger.execute_sql("UPDATE close_tasks SET prepared_by = 'carol' WHERE task_id = 'accruals'");
+    ledger.tamper("UPDATE audit_log SET user_id = 'carol' WHERE id = (SELECT max(id) FROM audit_log);");
     let run = ledger.run(&["verify"]);
     assert_eq!(run.status, 1);
     assert!(

@@ -76,10 +76,7 @@ fn show(ledger: &Ledger, period: &str) -> Value {
 }
 
 fn count(ledger: &Ledger, table: &str) -> i64 {
-    rusqlite::Connection::open(ledger.db())
-        .unwrap()
-        .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0))
-        .unwrap()
+    ledger.query_i64(&format!("SELECT count(*) FROM {table}"))
 }
 
 fn post(ledger: &Ledger, name: &str, journal: &str) {

@@ -111,14 +111,8 @@ fn recurring_journals_post_once_per_period_and_a_changed_template_applies_from_t
     let changed = ledger.write("recurring-2.toml", &TEMPLATES.replace("RENT", "4800.00"));
     ledger.run(&["setup", "apply", &changed]).success();
     // Who changed the template, and to what, is in the audit trail.
-    let details: String = rusqlite::Connection::open(ledger.db())
-        .unwrap()
-        .query_row(
-            "SELECT details FROM audit_log WHERE action = 'setup.apply' ORDER BY id DESC LIMIT 1",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
+    let details =
+        ledger.query_text("SELECT details FROM audit_log WHERE action = 'setup.apply' ORDER BY id DESC LIMIT 1");
     let details: Value = serde_json::from_str(&details).unwrap();
     assert_eq!(
         details["controls"]["recurring_journal"][0]["lines"][0]["amount"], "4800.00",
@@ -225,12 +219,7 @@ fn a_template_that_cannot_post_is_refused_by_setup_and_an_unknown_one_by_the_ste
     );
     let message = ledger.run(&["setup", "apply", &unknown_account]).failure();
     assert!(message.contains("account 9999 is not in chart GROUP"), "{message}");
-    let count = |sql: &str| -> i64 {
-        rusqlite::Connection::open(ledger.db())
-            .unwrap()
-            .query_row(sql, [], |row| row.get(0))
-            .unwrap()
-    };
+    let count = |sql: &str| ledger.query_i64(sql);
     assert_eq!(
         count("SELECT count(*) FROM recurring_journals"),
         0,

@@ -140,11 +140,6 @@ fn strings(amounts: &Value) -> Vec<String> {
         .collect()
 }
 
-fn sha256(path: &std::path::Path) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(std::fs::read(path).expect("the ledger file")))
-}
-
 #[test]
 fn balance_sheet_table_compares_with_the_prior_year() {
     // Proves the terminal balance sheet: categories, subtotals, current-year earnings and the
@@ -381,7 +376,7 @@ fn refused_statements_write_nothing() {
     // entity are refused with a message naming the value, no --output file and the ledger
     // file unchanged.
     let ledger = two_year_ledger();
-    let before = sha256(&ledger.db());
+    let before = ledger.stored();
     let output = ledger.dir.path().join("statement.html");
     let output_text = output.display().to_string();
     let cases: [(&str, &[&str], &str); 4] = [
@@ -413,11 +408,7 @@ fn refused_statements_write_nothing() {
         assert!(stderr.contains(message), "{report} {arguments:?}: {stderr}");
         assert!(!output.exists(), "{report} {arguments:?} wrote {output_text}");
     }
-    assert_eq!(
-        sha256(&ledger.db()),
-        before,
-        "a refused statement changed the ledger file"
-    );
+    assert_eq!(ledger.stored(), before, "a refused statement changed the ledger file");
     assert_eq!(ledger.entry_count("E"), 12);
 }
 
@@ -474,16 +465,17 @@ fn a_balance_sheet_that_does_not_balance_says_so() {
     // Proves the balance check is computed, not assumed: a maintained account balance altered behind
     // the ledger's back (as `verify` would find) shows as a difference in every format.
     let ledger = two_year_ledger();
-    let connection = rusqlite::Connection::open(ledger.db()).expect("the ledger file opens");
-    let changed = connection
-        .execute(
-            "UPDATE account_balances SET accounting_amount = '-190.00'
-             WHERE entity_id = 'E' AND period = '2026-03' AND account = '1000'",
-            [],
-        )
-        .expect("the balance row updates");
-    assert_eq!(changed, 1);
-    drop(connection);
+    let row = "FROM account_balances WHERE entity_id = 'E' AND period = '2026-03' AND account = '1000'";
+    assert_eq!(ledger.query_i64(&format!("SELECT count(*) {row}")), 1);
+    ledger.execute_sql(
+        "UPDATE account_balances SET accounting_amount = '-190.00'
+         WHERE entity_id = 'E' AND period = '2026-03' AND account = '1000'",
+    );
+    assert_eq!(
+        ledger.query_text(&format!("SELECT accounting_amount {row}")),
+        "-190.00",
+        "the balance row updates"
+    );
     let sheet = json(&ledger, "balance-sheet", &["E"], "2026-03");
     assert_eq!(sheet["balanced"], false);
     assert_eq!(strings(&sheet["difference"]), ["10.00", "0.00", "0.00"]);

@@ -278,24 +278,22 @@ fn year_end_reverse_finds_a_run_behind_more_than_ten_thousand_newer_runs() {
     assert!(opened.values().any(|amount| !amount.is_zero()), "{opened:?}");
     // Runs of another task after it, each a copy of the year-end's run record under its own id.
     let newer_runs = 10_001;
-    let mut connection = rusqlite::Connection::open(ledger.db()).expect("the ledger opens");
-    let transaction = connection.transaction().expect("a transaction");
-    transaction
-        .execute_batch(
-            "CREATE TEMP TABLE newer AS SELECT * FROM step_runs WHERE task = 'year-end' LIMIT 1;
-             UPDATE newer SET task = 'other-step';",
-        )
-        .expect("the year-end run is recorded");
-    for index in 0..newer_runs {
-        transaction
-            .execute("UPDATE newer SET run_id = ?1", [format!("other-step-{index}")])
-            .expect("a new run id");
-        transaction
-            .execute("INSERT INTO step_runs SELECT * FROM newer", [])
-            .expect("a newer run");
-    }
-    transaction.commit().expect("the newer runs are written");
-    drop(connection);
+    // One statement makes them all, numbered by a recursive count both databases know.
+    ledger.execute_sql(&format!(
+        "INSERT INTO step_runs (run_id, entity_id, period, task, plugin_name, plugin_version, plugin_sha256,
+             config, run_by, started_at, finished_at, sequence_before, sequence_after, entries_posted,
+             settlements_posted, fuel_consumed, duration_ms, log)
+         WITH RECURSIVE counter (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM counter WHERE n + 1 < {newer_runs})
+         SELECT 'other-step-' || CAST(counter.n AS TEXT), entity_id, period, 'other-step', plugin_name, plugin_version,
+             plugin_sha256, config, run_by, started_at, finished_at, sequence_before, sequence_after,
+             entries_posted, settlements_posted, fuel_consumed, duration_ms, log
+         FROM counter, (SELECT * FROM step_runs WHERE task = 'year-end' LIMIT 1) AS year_end
+         ORDER BY counter.n"
+    ));
+    assert_eq!(
+        ledger.query_i64("SELECT count(*) FROM step_runs WHERE task = 'other-step'"),
+        newer_runs
+    );
     let reversed = ledger
         .run(&["year-end", "reverse", "--entity", ENTITY, "--year", "FY2026"])
         .success()

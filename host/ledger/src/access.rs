@@ -274,6 +274,10 @@ pub enum AccessError {
         "this ledger has no administrator yet (it was set up before closebook had permissions): apply a setup file with [security] administrator = \"USER\" naming a declared user"
     )]
     NoAdministrator,
+    /// A database with closebook's schema and nothing in it (a PostgreSQL database after
+    /// `db migrate`): the SQLite counterpart is a missing file.
+    #[error("this ledger is empty: nothing has been set up in it; run `closebook setup apply SETUP.toml` first")]
+    EmptyLedger,
     #[error("{user} may not {action} (needs {permission})")]
     NotPermitted {
         user: String,

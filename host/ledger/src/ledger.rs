@@ -189,7 +189,13 @@ impl Ledger {
     pub fn authorize(&mut self, permission: Permission, entity: Option<&EntityId>) -> Result<(), LedgerError> {
         let refusal = match &self.access {
             Access::Unchecked => return Ok(()),
-            Access::Bootstrap(_) => AccessError::NoAdministrator,
+            Access::Bootstrap(_) => {
+                if self.store.read(|db| db.entities())?.is_empty() {
+                    AccessError::EmptyLedger
+                } else {
+                    AccessError::NoAdministrator
+                }
+            }
             Access::Checked(policy) => match policy.check(&self.actor, permission, entity) {
                 Ok(()) => return Ok(()),
                 Err(refusal) => refusal,

@@ -199,12 +199,14 @@ fn a_postgresql_ledger_is_migrated_only_when_asked_and_refuses_what_sqlite_refus
     assert!(verified(url).contains("hash chain intact"));
 
     // A server that cannot be reached is named, with where to look.
-    let unreachable = "postgresql://closebook@%2Fnonexistent%2Fsocket:5432/closebook";
+    // Its password is never shown.
+    let unreachable = "postgresql://closebook:s3cret@%2Fnonexistent%2Fsocket:5432/closebook";
     let refused = closebook(&["--db", unreachable, "verify"]).failure();
     assert!(
-        refused.contains(&format!("cannot connect to the PostgreSQL database {unreachable}")),
+        refused.contains("cannot connect to the PostgreSQL database postgresql://closebook:***@%2Fnonexistent%2Fsocket:5432/closebook"),
         "{refused}"
     );
+    assert!(!refused.contains("s3cret"), "{refused}");
     assert!(
         refused.contains(
             "check the URL given with --db (or CLOSEBOOK_DB), and that the server runs and lets this user in"

@@ -17,10 +17,7 @@ pub fn run(context: &Context, command: DbCommand) -> anyhow::Result<()> {
     }
 }
 
-/// The location as messages show it: a URL without its password.
-fn shown(location: &Path) -> String {
-    postgres::redacted(&location.display().to_string())
-}
+use super::shown;
 
 fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
     store::require_ledger_file(from).with_context(|| format!("opening the ledger to copy, {}", shown(from)))?;

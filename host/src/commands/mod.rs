@@ -49,7 +49,7 @@ pub struct Context {
 impl Context {
     /// Opens the ledger for the acting user: every operation checks its permission.
     pub fn open_ledger(&self) -> anyhow::Result<Ledger> {
-        Ledger::open_for(&self.db, &self.identity).with_context(|| format!("opening ledger {}", self.db.display()))
+        Ledger::open_for(&self.db, &self.identity).with_context(|| format!("opening ledger {}", shown(&self.db)))
     }
 
     /// Opens the ledger and checks one permission of the acting user, in an entity or (None)
@@ -174,7 +174,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 pub fn execute(mut context: Context, command: Command) -> anyhow::Result<()> {
     if needs_existing_ledger(&command) {
         closebook_ledger::store::require_ledger_file(&context.db)
-            .with_context(|| format!("opening ledger {}", context.db.display()))?;
+            .with_context(|| format!("opening ledger {}", shown(&context.db)))?;
         // Who is acting, resolved once against the ledger's users: an undeclared, blank or
         // blocked user, or a name this account may not use, is refused before anything runs.
         let mut ledger = context.open_ledger()?;
@@ -223,6 +223,12 @@ fn needs_existing_ledger(command: &Command) -> bool {
                     | PluginCommand::Update { .. }
             )
     )
+}
+
+/// The ledger's `--db` as messages show it: a file's path, or a PostgreSQL URL without its
+/// password.
+pub fn shown(db: &Path) -> String {
+    closebook_ledger::store::postgres::redacted(&db.display().to_string())
 }
 
 pub fn read_file(path: &Path) -> anyhow::Result<String> {

@@ -67,7 +67,7 @@ pub fn run(context: &Context, arguments: ServeArgs) -> anyhow::Result<()> {
         // The address (with the port the system chose for :0) is what scripts and tests read.
         eprintln!(
             "closebook serve: the close workspace of {} is at {}://{address}/ (stop with ctrl-c)",
-            context.db.display(),
+            super::shown(&context.db),
             if tls.is_some() { "https" } else { "http" }
         );
         crate::server::serve(listener, tls, state).await

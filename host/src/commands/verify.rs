@@ -89,7 +89,7 @@ pub fn run(context: &Context, arguments: VerifyArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         findings_total == 0,
         "verify found {findings_total} problems in the ledger {}",
-        context.db.display()
+        super::shown(&context.db)
     );
     Ok(())
 }

@@ -53,9 +53,13 @@ impl ServerError {
             tracing::error!(status = self.status.as_u16(), error = %self.detail.as_deref().unwrap_or(&self.message), "request failed");
         }
         let file = db.display().to_string();
+        // Messages name a PostgreSQL ledger by its URL without the password.
+        let shown = closebook_ledger::store::postgres::redacted(&file);
         let scrub = |text: &str| {
             text.replace(&format!("ledger {file}"), "the ledger")
+                .replace(&format!("ledger {shown}"), "the ledger")
                 .replace(&file, "the ledger file")
+                .replace(&shown, "the ledger file")
         };
         self.message = scrub(&self.message);
         self.detail = self.detail.as_deref().map(scrub);

@@ -116,18 +116,21 @@ fn a_postgresql_ledger_is_migrated_only_when_asked_and_refuses_what_sqlite_refus
         return;
     };
     let url = database.url();
+    let report = || {
+        closebook(&[
+            "--db",
+            url,
+            "report",
+            "trial-balance",
+            "--entity",
+            "ACME-US",
+            "--period",
+            "2026-01",
+        ])
+        .failure()
+    };
     // A database without closebook's schema is refused by every command, naming the fix.
-    let refused = closebook(&[
-        "--db",
-        url,
-        "report",
-        "trial-balance",
-        "--entity",
-        "ACME-US",
-        "--period",
-        "2026-01",
-    ])
-    .failure();
+    let refused = report();
     assert!(
         refused.contains(&format!(
             "has closebook schema version 0, but this closebook needs version 1: run `closebook db migrate --db {url}` first"
@@ -145,17 +148,7 @@ fn a_postgresql_ledger_is_migrated_only_when_asked_and_refuses_what_sqlite_refus
         format!("the PostgreSQL database {url} is at schema version 1 already; nothing to do\n")
     );
     // Migrated but not set up: the SQLite counterpart is a missing file, and the fix is the same.
-    let empty = closebook(&[
-        "--db",
-        url,
-        "report",
-        "trial-balance",
-        "--entity",
-        "ACME-US",
-        "--period",
-        "2026-01",
-    ])
-    .failure();
+    let empty = report();
     assert!(
         empty.contains(
             "this ledger is empty: nothing has been set up in it; run `closebook setup apply SETUP.toml` first"

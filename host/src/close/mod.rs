@@ -1124,7 +1124,7 @@ impl DryRunLedger {
 
 /// A copy of the ledger for a dry run: of a SQLite file, into `directory`.
 pub fn dry_run_copy(db: &Path, directory: &Path) -> anyhow::Result<DryRunLedger> {
-    if let Some(url) = postgres_url(db) {
+    if let Some(url) = closebook_ledger::store::postgres::url_of(db) {
         return Ok(DryRunLedger::Postgres(
             closebook_ledger::store::postgres::DryRunCopy::create(url)?,
         ));
@@ -1133,12 +1133,6 @@ pub fn dry_run_copy(db: &Path, directory: &Path) -> anyhow::Result<DryRunLedger>
     anyhow::ensure!(db.exists(), "the ledger file {} does not exist", db.display());
     closebook_ledger::store::copy_database(db, &copy)?;
     Ok(DryRunLedger::File(copy))
-}
-
-/// The URL of a `--db` that names a PostgreSQL database.
-pub fn postgres_url(db: &Path) -> Option<&str> {
-    db.to_str()
-        .filter(|text| closebook_ledger::store::postgres::is_postgres_location(text))
 }
 
 #[cfg(test)]

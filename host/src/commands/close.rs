@@ -179,7 +179,7 @@ fn run_command(
     };
     let outcomes = if dry_run {
         // A SQLite ledger's copy goes into a folder beside it; a PostgreSQL one's into its database.
-        let directory = match crate::close::postgres_url(&context.db) {
+        let directory = match closebook_ledger::store::postgres::url_of(&context.db) {
             Some(_) => None,
             None => Some(tempfile_directory(&context.db)?),
         };

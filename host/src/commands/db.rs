@@ -22,8 +22,7 @@ use super::shown;
 fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
     store::require_ledger_file(from).with_context(|| format!("opening the ledger to copy, {}", shown(from)))?;
     let mut source = Store::open(from).with_context(|| format!("opening the ledger to copy, {}", shown(from)))?;
-    let destination_url = to.to_str().filter(|text| postgres::is_postgres_location(text));
-    match destination_url {
+    match postgres::url_of(to) {
         Some(url) => {
             let (before, after) = postgres::migrate(url)?;
             if before != after {
@@ -64,41 +63,39 @@ fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
 }
 
 fn migrate(context: &Context, app_role: Option<&str>) -> anyhow::Result<()> {
-    let location = context.db.display().to_string();
-    if !postgres::is_postgres_location(&location) {
+    let Some(url) = postgres::url_of(&context.db) else {
         anyhow::ensure!(
             app_role.is_none(),
             "--app-role is for a PostgreSQL database; a SQLite file has no roles (its file permissions are its access control)"
         );
-    }
-    if postgres::is_postgres_location(&location) {
-        let (before, after) = postgres::migrate(&location)?;
-        let shown = postgres::redacted(&location);
-        if before == after {
-            print(&format!(
-                "the PostgreSQL database {shown} is at schema version {after} already; nothing to do\n"
-            ))?;
-        } else {
-            print(&format!(
-                "migrated the PostgreSQL database {shown} from schema version {before} to {after}\n"
-            ))?;
-        }
-        if let Some(role) = app_role {
-            let grants = postgres::grant_application_role(&location, role)?;
-            print(&format!(
-                "granted {role} reading and adding rows everywhere, changing them in {} tables, and neither changing nor deleting them in the {} append-only tables: {}\n",
-                grants.changeable.len(),
-                grants.append_only.len(),
-                grants.append_only.join(", ")
-            ))?;
-        }
+        store::require_ledger_file(&context.db)?;
+        Store::open(&context.db)?;
+        print(&format!(
+            "the ledger file {} is at schema version {}\n",
+            context.db.display(),
+            store::SCHEMA_VERSION
+        ))?;
         return Ok(());
+    };
+    let (before, after) = postgres::migrate(url)?;
+    let shown = postgres::redacted(url);
+    if before == after {
+        print(&format!(
+            "the PostgreSQL database {shown} is at schema version {after} already; nothing to do\n"
+        ))?;
+    } else {
+        print(&format!(
+            "migrated the PostgreSQL database {shown} from schema version {before} to {after}\n"
+        ))?;
     }
-    store::require_ledger_file(&context.db)?;
-    Store::open(&context.db)?;
-    print(&format!(
-        "the ledger file {location} is at schema version {}\n",
-        store::SCHEMA_VERSION
-    ))?;
+    if let Some(role) = app_role {
+        let grants = postgres::grant_application_role(url, role)?;
+        print(&format!(
+            "granted {role} reading and adding rows everywhere, changing them in {} tables, and neither changing nor deleting them in the {} append-only tables: {}\n",
+            grants.changeable.len(),
+            grants.append_only.len(),
+            grants.append_only.join(", ")
+        ))?;
+    }
     Ok(())
 }

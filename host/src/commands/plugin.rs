@@ -23,7 +23,7 @@ pub fn cache_directory(db: &Path) -> PathBuf {
     if let Some(directory) = std::env::var_os("CLOSEBOOK_CACHE") {
         return PathBuf::from(directory);
     }
-    if crate::close::postgres_url(db).is_some() {
+    if closebook_ledger::store::postgres::url_of(db).is_some() {
         let base = std::env::var_os("XDG_CACHE_HOME")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))

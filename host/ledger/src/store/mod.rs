@@ -149,7 +149,7 @@ impl Store {
     /// A `path` that is a `postgres://` or `postgresql://` URL opens that PostgreSQL database
     /// instead, which must already hold this build's schema (`closebook db migrate`).
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
-        if let Some(url) = path.to_str().filter(|text| postgres::is_postgres_location(text)) {
+        if let Some(url) = postgres::url_of(path) {
             return Ok(Self {
                 backend: Backend::Postgres(postgres::open(url)?),
             });
@@ -362,7 +362,7 @@ fn busy_error(error: rusqlite::Error) -> LedgerError {
 /// metadata are left to the open, which names them.
 pub fn require_ledger_file(path: &Path) -> Result<(), LedgerError> {
     // A PostgreSQL database is checked when it is opened: its schema must be there.
-    if path.to_str().is_some_and(postgres::is_postgres_location) {
+    if postgres::url_of(path).is_some() {
         return Ok(());
     }
     match std::fs::metadata(path) {

@@ -28,6 +28,11 @@ pub fn is_postgres_location(location: &str) -> bool {
     location.starts_with("postgres://") || location.starts_with("postgresql://")
 }
 
+/// The URL of a `--db` that names a PostgreSQL database; `None` for a SQLite file.
+pub fn url_of(location: &std::path::Path) -> Option<&str> {
+    location.to_str().filter(|text| is_postgres_location(text))
+}
+
 /// The URL as messages show it: without its password.
 pub fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

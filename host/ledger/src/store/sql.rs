@@ -388,11 +388,7 @@ impl<'a> Statement<'a> {
     pub(super) fn column_index(&self, name: &str) -> Result<usize, LedgerError> {
         match self {
             Statement::Sqlite(statement) => Ok(statement.column_index(name)?),
-            Statement::Postgres { statement, .. } => statement
-                .columns()
-                .iter()
-                .position(|column| column.name() == name)
-                .ok_or_else(|| LedgerError::Invalid(format!("no column named {name} in the query's result"))),
+            Statement::Postgres { statement, .. } => postgres_column(statement.columns(), name),
         }
     }
 
@@ -529,11 +525,7 @@ impl<'a> Row<'a> {
     pub(super) fn column_index(self, name: &str) -> Result<usize, LedgerError> {
         match self {
             Row::Sqlite(row) => Ok(row.as_ref().column_index(name)?),
-            Row::Postgres(row) => row
-                .columns()
-                .iter()
-                .position(|column| column.name() == name)
-                .ok_or_else(|| LedgerError::Invalid(format!("no column named {name} in the query's result"))),
+            Row::Postgres(row) => postgres_column(row.columns(), name),
         }
     }
 }
@@ -582,6 +574,14 @@ impl<T: FromValue> FromValue for Option<T> {
             value => T::from_value(value).map(Some),
         }
     }
+}
+
+/// The index of a PostgreSQL result column, by name.
+fn postgres_column(columns: &[postgres::Column], name: &str) -> Result<usize, LedgerError> {
+    columns
+        .iter()
+        .position(|column| column.name() == name)
+        .ok_or_else(|| LedgerError::Invalid(format!("no column named {name} in the query's result")))
 }
 
 /// A PostgreSQL column's value as the store reads it: integers of any width and booleans as

@@ -15,7 +15,7 @@ use crate::period::{Module, ModuleAccess, PeriodStatus, check_status_change};
 use crate::pipeline::{self, Checked, KeepDrafts, ReadItem, Stage};
 use crate::rate::{ExchangeRate, RateTable};
 use crate::setup::{AccountSetup, SetupFile, SetupSummary};
-use crate::store::{Db, ExistingKey, PostingBatch, PostingStatements, StagedEntry, Store};
+use crate::store::{Db, ExistingKey, Posted, PostingBatch, PostingStatements, StagedEntry, Store};
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::json;
@@ -28,11 +28,11 @@ use std::sync::mpsc::Receiver;
 pub const IMPORT_PROGRESS_ENTRIES: usize = 5_000;
 
 /// The refusal of an entry whose key the entity used for different data.
-fn key_conflict(entry: &NewEntry) -> EntryRefusal {
+fn key_conflict(key: &EntryKey, source_line: Option<u64>) -> EntryRefusal {
     EntryRefusal {
-        key: entry.key.clone(),
-        source_line: entry.source_line(),
-        reason: Refusal::KeyConflict { key: entry.key.clone() },
+        key: key.clone(),
+        source_line,
+        reason: Refusal::KeyConflict { key: key.clone() },
     }
 }
 
@@ -442,6 +442,7 @@ impl Ledger {
                 let writer = Posting {
                     batch: PostingBatch::begin(db, entity, &user)?,
                     statements: PostingStatements::prepare(db)?,
+                    pending: Vec::new(),
                 };
                 // A posting import writes no drafts, so when the entity has none at the start no
                 // key of the file can name one, and the per-entry draft lookup is left out; the
@@ -806,6 +807,11 @@ impl JournalImport<'_, '_> {
             written
         })?;
         if !self.refusals.is_empty() {
+            // In the file's order: a posting import finds key conflicts a chunk at a time.
+            if self.refusals.iter().all(|refusal| refusal.source_line.is_some()) {
+                self.refusals.sort_by_key(|refusal| refusal.source_line);
+            }
+            self.refusals.truncate(REFUSALS_COLLECTED_MAX);
             tracing::info!(
                 refusals = self.refusals.len(),
                 first = %self.refusals[0],
@@ -843,9 +849,11 @@ impl JournalImport<'_, '_> {
                 if self.summary.entries_read != entries_before
                     && self.summary.entries_read.is_multiple_of(IMPORT_PROGRESS_ENTRIES)
                 {
+                    writer.flush(self)?;
                     (self.progress)(&self.summary);
                 }
             }
+            writer.flush(self)?;
         }
     }
 
@@ -874,7 +882,7 @@ impl JournalImport<'_, '_> {
         };
         if let Some(existing) = &existing {
             if existing.fingerprint != fingerprint {
-                self.refusals.push(key_conflict(&entry));
+                self.refusals.push(key_conflict(&entry.key, entry.source_line()));
                 return Ok(());
             }
             // An identical posted entry, or a draft re-imported without --post.
@@ -911,6 +919,11 @@ trait JournalWriter {
         existing: Option<&ExistingKey>,
         staged: Self::Staged,
     ) -> Result<(), LedgerError>;
+
+    /// Writes what `write` kept back; called after each chunk of the file.
+    fn flush(&mut self, _import: &mut JournalImport<'_, '_>) -> Result<(), LedgerError> {
+        Ok(())
+    }
 
     /// Ends the writes of an import nothing of which was refused; returns the entity's ledger
     /// sequence after it.
@@ -950,10 +963,22 @@ impl JournalWriter for Drafts {
     }
 }
 
-/// An import with `--post`: valid entries, stamped by the reader, post through one batch.
+/// An import with `--post`: valid entries, stamped by the reader, post through one batch, a
+/// chunk of the reader's at a time (on PostgreSQL, a chunk is four round trips: see
+/// `PostingBatch::post_many`).
 struct Posting<'db> {
     batch: PostingBatch,
     statements: PostingStatements<'db>,
+    /// Entries written to the batch at the next `flush`.
+    pending: Vec<PendingPost>,
+}
+
+/// An entry of the import waiting in [`Posting::pending`], with what its outcome is checked
+/// against.
+struct PendingPost {
+    staged: StagedEntry,
+    fingerprint: String,
+    source_line: Option<u64>,
 }
 
 impl JournalWriter for Posting<'_> {
@@ -971,25 +996,43 @@ impl JournalWriter for Posting<'_> {
         if let Some(draft_id) = existing.and_then(|existing| existing.draft_id) {
             import.db.delete_draft(draft_id)?;
         }
-        if self.batch.post_staged(&mut self.statements, *staged)?.is_some() {
-            import.summary.posted += 1;
+        self.pending.push(PendingPost {
+            staged: *staged,
+            fingerprint: fingerprint.to_owned(),
+            source_line: entry.source_line(),
+        });
+        Ok(())
+    }
+
+    fn flush(&mut self, import: &mut JournalImport<'_, '_>) -> Result<(), LedgerError> {
+        if self.pending.is_empty() {
             return Ok(());
         }
-        // The key is posted already: a repeat, or a conflict.
-        let posted = import
-            .db
-            .existing_posted_key(import.entity, &entry.key)?
-            .expect("the insert found the key posted");
-        if posted.fingerprint == fingerprint {
-            import.summary.repeated += 1;
-        } else {
-            import.refusals.push(key_conflict(entry));
+        let pending = std::mem::take(&mut self.pending);
+        let mut checks = Vec::with_capacity(pending.len());
+        let staged = pending
+            .into_iter()
+            .map(|post| {
+                checks.push((post.staged.key().clone(), post.fingerprint, post.source_line));
+                post.staged
+            })
+            .collect();
+        let outcomes = self.batch.post_many(&mut self.statements, staged)?;
+        for (outcome, (key, fingerprint, source_line)) in outcomes.into_iter().zip(checks) {
+            match outcome {
+                Posted::New => import.summary.posted += 1,
+                // The key is posted already: a repeat, or a conflict.
+                Posted::KeyPostedBefore { fingerprint: posted } if posted == fingerprint => {
+                    import.summary.repeated += 1;
+                }
+                Posted::KeyPostedBefore { .. } => import.refusals.push(key_conflict(&key, source_line)),
+            }
         }
         Ok(())
     }
 
     fn finish(self, db: &Db<'_>, _entity: &EntityId) -> Result<i64, LedgerError> {
-        let Posting { batch, statements } = self;
+        let Posting { batch, statements, .. } = self;
         // The batch writes the balances with statements of its own.
         drop(statements);
         let sequence = batch.sequence();
@@ -1230,6 +1273,26 @@ mod tests {
         );
         assert_eq!(verify_findings(&mut ledger), 0);
         assert_eq!(closing(&mut ledger, "2026-01", "1000").as_deref(), Some("15.00"));
+    }
+
+    #[test]
+    fn descriptions_with_tabs_newlines_and_backslashes_are_stored_as_written() {
+        // Proves the escaping of PostgreSQL's COPY text format (`PostingBatch::post_many`), and
+        // SQLite's binding alike: each of these characters means something to COPY.
+        let description = "tab\there\nnew line \\ backslash \\N null\r\\.";
+        let journal = format!(
+            "entry,date,account,amount,description\nT,2026-01-05,1000,1.00,\"{}\"\nT,2026-01-05,4000,-1.00,\\N\n",
+            description.replace('"', "\"\"")
+        );
+        let mut ledger = ledger_with(&journal);
+        let entry = ledger
+            .read(|db| db.entry_by_key(&EntityId::new("E"), &EntryKey::new("T")))
+            .unwrap()
+            .expect("T is posted");
+        assert_eq!(entry.description, description);
+        assert_eq!(entry.lines[0].description, description);
+        assert_eq!(entry.lines[1].description, "\\N");
+        assert_eq!(verify_findings(&mut ledger), 0);
     }
 
     #[test]

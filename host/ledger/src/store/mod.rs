@@ -57,7 +57,7 @@ pub use draft::{Draft, ExistingKey};
 pub use entry::LaterEntry;
 pub use finding::{FindingExplanation, FindingKey, FindingRecord, FindingTask};
 pub use line::LineRecord;
-pub use posting::{PostingBatch, PostingStatements, StagedEntry, Stager};
+pub use posting::{Posted, PostingBatch, PostingStatements, StagedEntry, Stager};
 pub use reconcile::{
     Evidence, IndependentBalance, IndependentKind, ItemClearing, NewIndependentBalance, NewReconcilingItem,
     ReconcileScope, ReconciliationRule, ReconciliationSignoff, ReconcilingItem, SignoffAction, StatementLine,

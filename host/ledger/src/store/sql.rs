@@ -324,6 +324,25 @@ impl<'a> Conn<'a> {
         }
     }
 
+    /// Runs a PostgreSQL `COPY … FROM STDIN` with `rows` (in its text format), returning the
+    /// number of rows written. SQLite has no `COPY`; calling this on it is a bug.
+    pub(super) fn copy_in(self, sql: &str, rows: &[u8]) -> Result<u64, LedgerError> {
+        let Conn::Postgres(client) = self else {
+            unreachable!("COPY is PostgreSQL's")
+        };
+        let mut client = client.borrow_mut();
+        client.before_statement()?;
+        let mut writer = client.client.copy_in(sql)?;
+        if let Err(error) = std::io::Write::write_all(&mut writer, rows) {
+            // The server's own error, when it refused the rows, comes with the copy's end.
+            return Err(match writer.finish() {
+                Err(refused) => refused.into(),
+                Ok(_) => LedgerError::Invalid(format!("writing the rows of {sql}: {error}")),
+            });
+        }
+        Ok(writer.finish()?)
+    }
+
     pub(super) fn is_postgres(self) -> bool {
         matches!(self, Conn::Postgres(_))
     }

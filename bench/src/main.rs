@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use closebook_bench::{generate, grow_load, measure, results, serve_load, verify_load};
+use closebook_bench::{generate, grow_load, measure, postgres, results, serve_load, verify_load};
 use std::path::PathBuf;
 
 /// The allocator the closebook binary uses, so that the raw-SQLite ceiling measured in this
@@ -126,6 +126,27 @@ enum Command {
         /// so that both can open it).
         #[arg(long)]
         before: Option<PathBuf>,
+        #[command(flatten)]
+        binaries: Binaries,
+    },
+    /// Measure the ledger in SQLite and in PostgreSQL side by side, in one run on the same
+    /// journal: each backend's raw ceiling (closebook's rows into its tables in one transaction:
+    /// prepared INSERTs on SQLite, COPY on PostgreSQL), `closebook import journals --post`, the
+    /// three reports on the imported ledger and the month-end close (on PostgreSQL also after an
+    /// ANALYZE); print the table with PostgreSQL's targets (import ≥ 50 % of its ceiling, reports
+    /// < 10 ms, close ≤ 2× SQLite's).
+    Postgres {
+        /// A PostgreSQL 15+ server whose role may CREATE DATABASE: a throwaway one
+        /// (`scripts/postgres start DIR` prints its URL). The benchmark makes databases named
+        /// closebook_bench_* there, replacing any, and drops them at the end.
+        #[arg(long)]
+        url: String,
+        /// Journal entries to generate (about three lines each).
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Rounds of the ceilings, imports and closes; the median of each figure is reported.
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
         #[command(flatten)]
         binaries: Binaries,
     },
@@ -353,6 +374,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "{}",
                 verify_load::table(&figures, before.as_deref(), &options.closebook)
             );
+        }
+        Command::Postgres {
+            url,
+            entries,
+            runs,
+            binaries,
+        } => {
+            let Binaries {
+                closebook,
+                plugins,
+                work,
+            } = binaries.prepared()?;
+            let options = measure::Options {
+                entries,
+                runs,
+                peer_runs: 0,
+                closebook,
+                plugins,
+                work,
+                currencies: generate::Currencies::Mixed,
+            };
+            let figures = postgres::run(&options, &url)?;
+            let command = format!("closebook-bench postgres --entries {entries} --runs {runs}");
+            let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+            print!("{}", postgres::table(&figures, &command, &date));
         }
     }
     Ok(())

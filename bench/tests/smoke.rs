@@ -4,7 +4,7 @@
 
 use closebook_bench::generate::Currencies;
 use closebook_bench::measure::{self, Options};
-use closebook_bench::{grow_load, results, verify_load};
+use closebook_bench::{grow_load, postgres, results, verify_load};
 use closebook_tests::{closebook_binary, plugin_wasm};
 
 /// Entries of the smoke run: enough for every kind of entry the generator makes.
@@ -133,6 +133,55 @@ fn the_import_on_top_benchmark_imports_into_the_full_and_the_empty_ledger() {
     );
     let refused = grow_load::run(&options, SMOKE_ENTRIES + 1, 1).unwrap_err().to_string();
     assert!(refused.contains("give 1 to 2000"), "{refused}");
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+#[test]
+fn the_postgres_benchmark_measures_both_backends_on_the_same_journal() {
+    // Proves `closebook-bench postgres` end to end on the debug binary, when the suite has a
+    // PostgreSQL server (CLOSEBOOK_TEST_POSTGRES; otherwise there is nothing to measure against):
+    // both ceilings and both imports wrote every line (the benchmark refuses one that did not),
+    // both ledgers give the same trial balance, both closes completed every task and posted, and
+    // no database is left on the server.
+    let Ok(url) = std::env::var(closebook_tests::TEST_POSTGRES_ENV) else {
+        return;
+    };
+    let (work, options) = smoke_options("postgres");
+    let figures = postgres::run(&options, &url).unwrap();
+    assert_eq!(figures.entries, SMOKE_ENTRIES);
+    assert!(figures.lines > 2 * SMOKE_ENTRIES, "{} lines", figures.lines);
+    assert_eq!(figures.sqlite.trial_balance_rows, figures.postgres.trial_balance_rows);
+    for backend in [&figures.sqlite, &figures.postgres] {
+        assert!(backend.trial_balance_rows > 0);
+        assert!(backend.import.peak_rss_bytes > 0 && backend.close.peak_rss_bytes > 0);
+        assert!(
+            backend
+                .close_tasks
+                .iter()
+                .any(|task| task.task == "fx-revaluation" && task.entries_posted > 0),
+            "{:?}",
+            backend.close_tasks
+        );
+    }
+    let table = postgres::table(&figures, "smoke", "today");
+    for row in [
+        "raw ceiling",
+        "`closebook import journals --post`",
+        "trial balance",
+        "month-end close",
+        "settle-open-items",
+    ] {
+        assert!(table.contains(row), "the table has no `{row}` row:\n{table}");
+    }
+    let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    let left: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM pg_database WHERE datname LIKE 'closebook\\_bench\\_%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the benchmark's databases were dropped");
     std::fs::remove_dir_all(&work).unwrap();
 }
 

@@ -27,6 +27,10 @@ use std::sync::mpsc::Receiver;
 /// progress bar) every 5,000 entries costs nothing measurable.
 pub const IMPORT_PROGRESS_ENTRIES: usize = 5_000;
 
+/// Entries a posting import posts from which the database's statistics are refreshed after it
+/// (`Store::refresh_statistics`; PostgreSQL only).
+const STATISTICS_AFTER_POSTED: usize = 10_000;
+
 /// The refusal of an entry whose key the entity used for different data.
 fn key_conflict(key: &EntryKey, source_line: Option<u64>) -> EntryRefusal {
     EntryRefusal {
@@ -403,74 +407,83 @@ impl Ledger {
         }
         let user = self.actor.user.clone();
         let actor = self.actor.clone();
-        self.store.write(|db| {
-            let rules = posting_rules(db, entity, &user, PostingOptions::default())?;
-            let provenance = Provenance {
-                source: format!("import:{source}"),
-                ..Provenance::default()
-            };
-            let mut import = JournalImport {
-                db,
-                entity,
-                user: &user,
-                source,
-                drafts_possible: true,
-                drafts_repeated: Vec::new(),
-                summary: ImportSummary::default(),
-                refusals: Vec::new(),
-                progress,
-            };
-            let (sequence, action) = if post && !db.approval_rules(entity)?.is_empty() {
-                // Some journals of the entity need approval: the file imports as drafts, then
-                // its drafts (new ones, and those it repeats, as a posting import posts them)
-                // post in the same transaction, except those waiting for approval.
-                let first_new_draft = db.last_draft_id()? + 1;
-                import.run(Drafts, KeepDrafts, &rules, items)?;
-                import.summary.repeated -= import.drafts_repeated.len();
-                let repeated: std::collections::HashSet<&EntryKey> = import.drafts_repeated.iter().collect();
-                let new_drafts: Vec<_> = db
-                    .drafts(entity)?
-                    .into_iter()
-                    .filter(|draft| draft.id >= first_new_draft || repeated.contains(&draft.key))
-                    .collect();
-                let posted = post_drafts_in(db, entity, &user, new_drafts, WaitingDrafts::Keep)?;
-                import.summary.posted = posted.posted;
-                import.summary.drafted = posted.drafted;
-                import.summary.awaiting_approval = posted.awaiting_approval;
-                (posted.sequence, "import.journals.post")
-            } else if post {
-                let writer = Posting {
-                    batch: PostingBatch::begin(db, entity, &user)?,
-                    statements: PostingStatements::prepare(db)?,
-                    pending: Vec::new(),
+        self.store
+            .write(|db| {
+                let rules = posting_rules(db, entity, &user, PostingOptions::default())?;
+                let provenance = Provenance {
+                    source: format!("import:{source}"),
+                    ..Provenance::default()
                 };
-                // A posting import writes no drafts, so when the entity has none at the start no
-                // key of the file can name one, and the per-entry draft lookup is left out; the
-                // insert itself then finds a key posted before.
-                import.drafts_possible = db.draft_count(entity)? > 0;
-                let stager = writer.batch.stager(&provenance);
-                (import.run(writer, stager, &rules, items)?, "import.journals.post")
-            } else {
-                (import.run(Drafts, KeepDrafts, &rules, items)?, "import.journals.draft")
-            };
-            let mut summary = import.summary;
-            summary.sequence = sequence;
-            tracing::info!(
-                entries_read = summary.entries_read,
-                lines_read = summary.lines_read,
-                posted = summary.posted,
-                drafted = summary.drafted,
-                repeated = summary.repeated,
-                "journals imported"
-            );
-            db.append_audit(
-                &actor,
-                action,
-                Some(entity),
-                &json!({ "file": source, "summary": summary }),
-            )?;
-            Ok(summary)
-        })
+                let mut import = JournalImport {
+                    db,
+                    entity,
+                    user: &user,
+                    source,
+                    drafts_possible: true,
+                    drafts_repeated: Vec::new(),
+                    summary: ImportSummary::default(),
+                    refusals: Vec::new(),
+                    progress,
+                };
+                let (sequence, action) = if post && !db.approval_rules(entity)?.is_empty() {
+                    // Some journals of the entity need approval: the file imports as drafts, then
+                    // its drafts (new ones, and those it repeats, as a posting import posts them)
+                    // post in the same transaction, except those waiting for approval.
+                    let first_new_draft = db.last_draft_id()? + 1;
+                    import.run(Drafts, KeepDrafts, &rules, items)?;
+                    import.summary.repeated -= import.drafts_repeated.len();
+                    let repeated: std::collections::HashSet<&EntryKey> = import.drafts_repeated.iter().collect();
+                    let new_drafts: Vec<_> = db
+                        .drafts(entity)?
+                        .into_iter()
+                        .filter(|draft| draft.id >= first_new_draft || repeated.contains(&draft.key))
+                        .collect();
+                    let posted = post_drafts_in(db, entity, &user, new_drafts, WaitingDrafts::Keep)?;
+                    import.summary.posted = posted.posted;
+                    import.summary.drafted = posted.drafted;
+                    import.summary.awaiting_approval = posted.awaiting_approval;
+                    (posted.sequence, "import.journals.post")
+                } else if post {
+                    let writer = Posting {
+                        batch: PostingBatch::begin(db, entity, &user)?,
+                        statements: PostingStatements::prepare(db)?,
+                        pending: Vec::new(),
+                    };
+                    // A posting import writes no drafts, so when the entity has none at the start no
+                    // key of the file can name one, and the per-entry draft lookup is left out; the
+                    // insert itself then finds a key posted before.
+                    import.drafts_possible = db.draft_count(entity)? > 0;
+                    let stager = writer.batch.stager(&provenance);
+                    (import.run(writer, stager, &rules, items)?, "import.journals.post")
+                } else {
+                    (import.run(Drafts, KeepDrafts, &rules, items)?, "import.journals.draft")
+                };
+                let mut summary = import.summary;
+                summary.sequence = sequence;
+                tracing::info!(
+                    entries_read = summary.entries_read,
+                    lines_read = summary.lines_read,
+                    posted = summary.posted,
+                    drafted = summary.drafted,
+                    repeated = summary.repeated,
+                    "journals imported"
+                );
+                db.append_audit(
+                    &actor,
+                    action,
+                    Some(entity),
+                    &json!({ "file": source, "summary": summary }),
+                )?;
+                Ok(summary)
+            })
+            .inspect(|summary| {
+                if summary.posted >= STATISTICS_AFTER_POSTED
+                    && let Err(error) = self.store.refresh_statistics()
+                {
+                    // The import is committed; only the planner's figures are stale.
+                    tracing::warn!(error = %error, "the ledger's statistics could not be refreshed after the import");
+                }
+            })
     }
 
     /// Posts the entity's drafts (those named, or all). All or nothing. A draft that needs

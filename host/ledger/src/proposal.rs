@@ -522,6 +522,7 @@ fn post_settlements(
     let line_id = |id: &u64| i64::try_from(*id).unwrap_or(i64::MAX);
     let mut settlements = Vec::new();
     let mut settlement_batch = SettlementBatch::new(known_lines);
+    settlement_batch.reserve(db, proposals.len())?;
     settlement_batch.read_lines(
         db,
         proposals

@@ -105,6 +105,11 @@ pub fn copy_ledger(
             Ok(summary)
         })
     })
+    .inspect(|_| {
+        if let Err(error) = to.refresh_statistics() {
+            tracing::warn!(error = %error, "the copy's statistics could not be refreshed");
+        }
+    })
 }
 
 /// Copies one table's rows, in the source's insertion order where it has one.

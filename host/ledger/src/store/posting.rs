@@ -11,7 +11,7 @@ use super::balance_update::{
     add_to_balance, add_to_balances_in_bulk,
 };
 use super::row::Fields;
-use super::sql::{Arg, Conn, Statement, Value, args};
+use super::sql::{Arg, Conn, CopyRows, Statement, Value, args};
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, EntryKey, PeriodName, UserId};
 use crate::journal::{EntryTexts, PostedEntry, Provenance, ValidEntry, assert_balanced};
@@ -761,47 +761,3 @@ const COPY_ENTRIES: &str = "COPY entries (id, entity_id, sequence, entry_key, fi
 const COPY_LINES: &str =
     "COPY lines (entry_id, entity_id, period, line_no, account, dimension_set_id, currency, amount,
     accounting_amount, description) FROM STDIN";
-
-/// Rows in PostgreSQL's `COPY` text format: fields separated by tabs, rows ended by newlines,
-/// `\N` for NULL, and a backslash, tab, newline or carriage return inside a value escaped.
-#[derive(Default)]
-struct CopyRows {
-    text: String,
-    /// Whether the row being written has a field already.
-    in_row: bool,
-}
-
-impl CopyRows {
-    fn field(&mut self, value: Option<&str>) -> &mut Self {
-        if std::mem::replace(&mut self.in_row, true) {
-            self.text.push('\t');
-        }
-        let Some(value) = value else {
-            self.text.push_str("\\N");
-            return self;
-        };
-        for character in value.chars() {
-            match character {
-                '\\' => self.text.push_str("\\\\"),
-                '\t' => self.text.push_str("\\t"),
-                '\n' => self.text.push_str("\\n"),
-                '\r' => self.text.push_str("\\r"),
-                other => self.text.push(other),
-            }
-        }
-        self
-    }
-
-    fn text(&mut self, value: &str) -> &mut Self {
-        self.field(Some(value))
-    }
-
-    fn number(&mut self, value: i64) -> &mut Self {
-        self.field(Some(&value.to_string()))
-    }
-
-    fn end_row(&mut self) {
-        self.text.push('\n');
-        self.in_row = false;
-    }
-}

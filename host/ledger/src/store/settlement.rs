@@ -4,10 +4,22 @@
 use super::Db;
 use super::line::{LINE_KEY, LineRecord};
 use super::row::{Fields, all, first};
-use super::sql::{Row, args};
+use super::sql::{CopyRows, Row, args};
 use crate::error::LedgerError;
 use crate::ids::{AccountNumber, EntityId, FiscalYearName, PeriodName, UserId};
 use rust_decimal::Decimal;
+
+/// A settlement with an id reserved for it (`reserve_settlement_ids`), written later with
+/// others (`insert_settlements`).
+pub struct NewSettlement {
+    pub id: i64,
+    pub entity: EntityId,
+    pub account: AccountNumber,
+    pub fiscal_year: FiscalYearName,
+    pub created_by: UserId,
+    pub created_at: String,
+    pub run_id: Option<String>,
+}
 
 /// A posted line as settlement sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,8 +115,66 @@ impl Db<'_> {
         Ok(id)
     }
 
-    /// Marks lines with their settlements: (settlement id, line id) pairs.
+    /// PostgreSQL: `count` settlement ids, ascending, for settlements [`Self::insert_settlements`]
+    /// writes later (one round trip for all of them). None on SQLite, whose settlements are
+    /// inserted one by one (`insert_settlement`), as fast there as together.
+    pub fn reserve_settlement_ids(&self, count: usize) -> Result<Vec<i64>, LedgerError> {
+        if !self.connection.is_postgres() || count == 0 {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(count);
+        self.connection
+            .prepare(
+                "SELECT nextval(pg_get_serial_sequence('settlements', 'id'))
+                 FROM generate_series(1, CAST(?1 AS BIGINT))",
+            )?
+            .for_each(args![count], &mut |row| {
+                ids.push(Fields::new(row, "settlements", &["id"]).integer(0)?);
+                Ok(())
+            })?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// Writes settlements whose ids were reserved (PostgreSQL, one `COPY`).
+    pub fn insert_settlements(&self, settlements: &[NewSettlement]) -> Result<(), LedgerError> {
+        if settlements.is_empty() {
+            return Ok(());
+        }
+        let mut rows = CopyRows::default();
+        for settlement in settlements {
+            rows.number(settlement.id)
+                .text(settlement.entity.as_str())
+                .text(settlement.account.as_str())
+                .text(settlement.fiscal_year.as_str())
+                .text(settlement.created_by.as_str())
+                .text(&settlement.created_at)
+                .field(settlement.run_id.as_deref())
+                .end_row();
+        }
+        self.connection.copy_in(
+            "COPY settlements (id, entity_id, account, fiscal_year, created_by, created_at, run_id) FROM STDIN",
+            rows.text.as_bytes(),
+        )?;
+        Ok(())
+    }
+
+    /// Marks lines with their settlements: (settlement id, line id) pairs. PostgreSQL writes
+    /// them with one `COPY`.
     pub fn insert_settlement_lines(&self, marks: impl IntoIterator<Item = (i64, i64)>) -> Result<(), LedgerError> {
+        if self.connection.is_postgres() {
+            let mut rows = CopyRows::default();
+            for (settlement_id, line_id) in marks {
+                rows.number(settlement_id).number(line_id).end_row();
+            }
+            if !rows.text.is_empty() {
+                self.connection.copy_in(
+                    "COPY settlement_lines (settlement_id, line_id) FROM STDIN",
+                    rows.text.as_bytes(),
+                )?;
+            }
+            return Ok(());
+        }
         let mut statement = self
             .connection
             .prepare("INSERT INTO settlement_lines (settlement_id, line_id) VALUES (?1, ?2)")?;

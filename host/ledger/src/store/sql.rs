@@ -247,6 +247,50 @@ pub(super) fn postgres_placeholders(sql: &str) -> String {
     out
 }
 
+/// Rows in PostgreSQL's `COPY` text format: fields separated by tabs, rows ended by newlines,
+/// `\N` for NULL, and a backslash, tab, newline or carriage return inside a value escaped.
+#[derive(Default)]
+pub(super) struct CopyRows {
+    pub(super) text: String,
+    /// Whether the row being written has a field already.
+    in_row: bool,
+}
+
+impl CopyRows {
+    pub(super) fn field(&mut self, value: Option<&str>) -> &mut Self {
+        if std::mem::replace(&mut self.in_row, true) {
+            self.text.push('\t');
+        }
+        let Some(value) = value else {
+            self.text.push_str("\\N");
+            return self;
+        };
+        for character in value.chars() {
+            match character {
+                '\\' => self.text.push_str("\\\\"),
+                '\t' => self.text.push_str("\\t"),
+                '\n' => self.text.push_str("\\n"),
+                '\r' => self.text.push_str("\\r"),
+                other => self.text.push(other),
+            }
+        }
+        self
+    }
+
+    pub(super) fn text(&mut self, value: &str) -> &mut Self {
+        self.field(Some(value))
+    }
+
+    pub(super) fn number(&mut self, value: i64) -> &mut Self {
+        self.field(Some(&value.to_string()))
+    }
+
+    pub(super) fn end_row(&mut self) {
+        self.text.push('\n');
+        self.in_row = false;
+    }
+}
+
 /// The connection a [`super::Db`] runs its queries on.
 #[derive(Clone, Copy)]
 pub(super) enum Conn<'a> {

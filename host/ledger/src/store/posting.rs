@@ -461,13 +461,7 @@ impl PostingBatch {
         staged: StagedEntry,
     ) -> Result<Option<PostedEntry>, LedgerError> {
         let StagedEntry { mut entry, texts } = staged;
-        assert_balanced(&self.entity, &entry.key, &entry.lines);
-        assert_eq!(entry.entity, self.entity, "an entry staged for another entity");
-        if entry.sequence != self.sequence + 1 || entry.previous_hash != self.hash {
-            entry.sequence = self.sequence + 1;
-            entry.previous_hash.clone_from(&self.hash);
-            entry.hash = entry.compute_hash_with(&texts);
-        }
+        self.chain(&mut entry, &texts);
         let Some(id) = statements.insert_entry(&entry, &texts)? else {
             return Ok(None);
         };
@@ -484,6 +478,18 @@ impl PostingBatch {
         self.hash.clone_from(&entry.hash);
         self.posted_count += 1;
         Ok(Some(entry))
+    }
+
+    /// Checks a staged entry and re-stamps it onto the chain's head when the chain moved
+    /// otherwise than its stager assumed (an entry before it was not posted).
+    fn chain(&self, entry: &mut PostedEntry, texts: &EntryTexts) {
+        assert_balanced(&self.entity, &entry.key, &entry.lines);
+        assert_eq!(entry.entity, self.entity, "an entry staged for another entity");
+        if entry.sequence != self.sequence + 1 || entry.previous_hash != self.hash {
+            entry.sequence = self.sequence + 1;
+            entry.previous_hash.clone_from(&self.hash);
+            entry.hash = entry.compute_hash_with(texts);
+        }
     }
 
     /// Adds `line`, of the period `period` indexes, to the balance changes staged.
@@ -583,13 +589,7 @@ impl PostingBatch {
                 });
                 continue;
             }
-            assert_balanced(&self.entity, &entry.key, &entry.lines);
-            assert_eq!(entry.entity, self.entity, "an entry staged for another entity");
-            if entry.sequence != self.sequence + 1 || entry.previous_hash != self.hash {
-                entry.sequence = self.sequence + 1;
-                entry.previous_hash.clone_from(&self.hash);
-                entry.hash = entry.compute_hash_with(&texts);
-            }
+            self.chain(&mut entry, &texts);
             self.sequence = entry.sequence;
             self.hash.clone_from(&entry.hash);
             posted_before.insert(entry.key.as_str().to_owned(), entry.fingerprint.clone());

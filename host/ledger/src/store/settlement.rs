@@ -203,7 +203,9 @@ impl Db<'_> {
         let fiscal_year = first(&mut statement, args![settlement_id], |row| {
             Fields::new(row, "settlements", &["id"]).text("fiscal_year")
         })?;
-        Ok(FiscalYearName(fiscal_year.ok_or(rusqlite::Error::QueryReturnedNoRows)?))
+        fiscal_year
+            .map(FiscalYearName)
+            .ok_or_else(|| LedgerError::not_found("settlement", settlement_id.to_string()))
     }
 
     /// Active settlements of an entity's account, with their lines, for reports.

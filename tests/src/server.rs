@@ -147,3 +147,19 @@ pub fn login_form(agent: &ureq::Agent, url: &str) -> (String, String) {
     let token = page[start..].split('"').next().unwrap().to_owned();
     (cookie, token)
 }
+
+impl Server {
+    /// Kills the server with SIGKILL, as a crash or `kill -9` would: no request finishes, no
+    /// transaction commits, nothing is cleaned up. Panics if the server had already stopped by
+    /// itself (a crash the test did not cause); returns once the process is gone.
+    pub fn kill(&mut self) {
+        let exited = self.child.try_wait().expect("the server's status can be read");
+        assert!(
+            exited.is_none(),
+            "the server stopped by itself ({exited:?}) before it was killed; its log:\n{}",
+            self.log.lock().unwrap()
+        );
+        self.child.kill().expect("SIGKILL reaches the running server");
+        let _ = self.child.wait();
+    }
+}

@@ -3,6 +3,7 @@
 //! SQLite run these copy file to file; on its PostgreSQL run (`CLOSEBOOK_TEST_POSTGRES`) from
 //! the database to a SQLite file and back into a new database.
 
+use closebook_ledger::store::POSTGRES_SCHEMA_VERSION;
 use closebook_tests::{Ledger, PostgresDatabase, Run, closebook_binary, workspace_root};
 use std::path::Path;
 use std::process::Command;
@@ -85,7 +86,9 @@ fn a_ledger_copied_to_the_other_database_and_back_verifies_and_reads_the_same() 
         .success()
         .stdout;
     assert!(
-        back.contains("made closebook's schema (version 1) in the PostgreSQL database"),
+        back.contains(&format!(
+            "made closebook's schema (version {POSTGRES_SCHEMA_VERSION}) in the PostgreSQL database"
+        )),
         "{back}"
     );
     assert_eq!(verified(database.url()), verification);
@@ -133,19 +136,21 @@ fn a_postgresql_ledger_is_migrated_only_when_asked_and_refuses_what_sqlite_refus
     let refused = report();
     assert!(
         refused.contains(&format!(
-            "has closebook schema version 0, but this closebook needs version 1: run `closebook db migrate --db {url}` first"
+            "has closebook schema version 0, but this closebook needs version {POSTGRES_SCHEMA_VERSION}: run `closebook db migrate --db {url}` first"
         )),
         "{refused}"
     );
     let migrated = closebook(&["--db", url, "db", "migrate"]).success().stdout;
     assert_eq!(
         migrated,
-        format!("migrated the PostgreSQL database {url} from schema version 0 to 1\n")
+        format!("migrated the PostgreSQL database {url} from schema version 0 to {POSTGRES_SCHEMA_VERSION}\n")
     );
     let again = closebook(&["--db", url, "db", "migrate"]).success().stdout;
     assert_eq!(
         again,
-        format!("the PostgreSQL database {url} is at schema version 1 already; nothing to do\n")
+        format!(
+            "the PostgreSQL database {url} is at schema version {POSTGRES_SCHEMA_VERSION} already; nothing to do\n"
+        )
     );
     // Migrated but not set up: the SQLite counterpart is a missing file, and the fix is the same.
     let empty = report();
@@ -187,6 +192,25 @@ fn a_postgresql_ledger_is_migrated_only_when_asked_and_refuses_what_sqlite_refus
             .iter()
             .any(|expected| message.starts_with(expected)),
             "{change}: {message}"
+        );
+    }
+    // A settlement may mark only a line and a settlement that exist: checked once per statement
+    // on PostgreSQL (migration 2), where SQLite has foreign keys.
+    let line: i64 = client.query_one("SELECT MIN(id) FROM lines", &[]).unwrap().get(0);
+    for (settlement, line) in [(999_999_i64, line), (999_999, 999_999)] {
+        let error = client
+            .execute(
+                "INSERT INTO settlement_lines (settlement_id, line_id) VALUES ($1, $2)",
+                &[&settlement, &line],
+            )
+            .expect_err("a dangling settlement line");
+        let message = error
+            .as_db_error()
+            .map(|db| db.message().to_owned())
+            .unwrap_or_default();
+        assert_eq!(
+            message,
+            format!("settlement {settlement} cannot mark line {line}: the line or the settlement does not exist")
         );
     }
     assert!(verified(url).contains("hash chain intact"));

@@ -408,6 +408,9 @@ pub const TEST_POSTGRES_ENV: &str = "CLOSEBOOK_TEST_POSTGRES";
 /// The schema version this build writes and needs: the number of its migrations.
 pub const SCHEMA_VERSION: usize = schema::MIGRATIONS.len();
 
+/// The schema version this closebook migrates a PostgreSQL database to (`closebook db migrate`).
+pub const POSTGRES_SCHEMA_VERSION: usize = schema_postgres::MIGRATIONS.len();
+
 /// The environment variable that caps the ledger file's size, in database pages (SQLite's
 /// `max_page_count`). It exists to simulate a full disk: the bad-input tests set it to just
 /// above the file's size and prove that a write which outgrows it is refused whole.

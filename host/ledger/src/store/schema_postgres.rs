@@ -28,11 +28,44 @@
 //! same name per table and operation. PostgreSQL also has TRUNCATE, which row triggers do not
 //! see: each append-only table has a `…_no_truncate` statement trigger as well.
 //!
-//! One migration: a PostgreSQL ledger starts at the schema as it stands, so SQLite's history
-//! (columns added, a table filled on upgrade) has nothing to upgrade here. A change after this
-//! is appended to both lists.
+//! Migration 1 is the schema as it stood when PostgreSQL came, so SQLite's history (columns
+//! added, a table filled on upgrade) has nothing to upgrade here. A change after it is appended
+//! to both lists, or, for what only PostgreSQL needs, to this one:
+//!
+//! - Migration 2: `settlement_lines` checks its references to `lines` and `settlements` once
+//!   per statement (`closebook_settlement_lines_reference`) instead of by foreign keys, which
+//!   PostgreSQL checks one row at a time with a row lock on the line referred to: a month-end
+//!   close of the 1M-entry benchmark settles 180,000 lines, and their foreign keys cost 2.9 s
+//!   of its 3.5 s `COPY` (measured). Both referred tables are append-only (their triggers
+//!   refuse UPDATE, DELETE and TRUNCATE), so the lock guards nothing a check at insert does
+//!   not: a reference that holds when it is written holds for good. SQLite keeps its foreign
+//!   keys.
 
-pub const MIGRATIONS: &[&str] = &[MIGRATION_1];
+pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+
+const MIGRATION_2: &str = r#"
+ALTER TABLE settlement_lines DROP CONSTRAINT settlement_lines_line_id_fkey;
+ALTER TABLE settlement_lines DROP CONSTRAINT settlement_lines_settlement_id_fkey;
+CREATE FUNCTION closebook_settlement_lines_reference() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    missing RECORD;
+BEGIN
+    SELECT n.settlement_id, n.line_id INTO missing FROM inserted n
+    WHERE NOT EXISTS (SELECT 1 FROM lines l WHERE l.id = n.line_id)
+       OR NOT EXISTS (SELECT 1 FROM settlements s WHERE s.id = n.settlement_id)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', MESSAGE = format(
+            'settlement %s cannot mark line %s: the line or the settlement does not exist',
+            missing.settlement_id, missing.line_id);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER settlement_lines_reference AFTER INSERT ON settlement_lines
+    REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT
+    EXECUTE FUNCTION closebook_settlement_lines_reference();
+"#;
 
 const MIGRATION_1: &str = r#"
 CREATE FUNCTION closebook_refuse() RETURNS trigger LANGUAGE plpgsql AS $$

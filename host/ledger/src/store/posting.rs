@@ -693,7 +693,7 @@ impl PostingBatch {
             touched_periods.insert(period.clone());
         }
         if bulk {
-            let changes: Vec<_> = deltas
+            let changes = deltas
                 .iter()
                 .map(|((period, account, dimension_set_id, currency), delta)| {
                     let key = vec![
@@ -703,21 +703,17 @@ impl PostingBatch {
                         Value::Text(currency.as_str()),
                     ];
                     (key, *delta)
-                })
-                .collect();
-            add_to_balances_in_bulk(db.connection, &BALANCES, self.entity.as_str(), &changes)?;
-            let changes: Vec<_> = account_deltas
-                .iter()
-                .map(|((period, account, currency), delta)| {
-                    let key = vec![
-                        Value::Text(period.as_str()),
-                        Value::Text(account.as_str()),
-                        Value::Text(currency.as_str()),
-                    ];
-                    (key, *delta)
-                })
-                .collect();
-            add_to_balances_in_bulk(db.connection, &ACCOUNT_BALANCES, self.entity.as_str(), &changes)?;
+                });
+            add_to_balances_in_bulk(db.connection, &BALANCES, self.entity.as_str(), changes)?;
+            let changes = account_deltas.iter().map(|((period, account, currency), delta)| {
+                let key = vec![
+                    Value::Text(period.as_str()),
+                    Value::Text(account.as_str()),
+                    Value::Text(currency.as_str()),
+                ];
+                (key, *delta)
+            });
+            add_to_balances_in_bulk(db.connection, &ACCOUNT_BALANCES, self.entity.as_str(), changes)?;
         } else {
             for (key, delta) in &account_deltas {
                 add_to_account_balance(db.connection, self.entity.as_str(), key, *delta)?;

@@ -599,16 +599,7 @@ impl PostingBatch {
         if new.is_empty() {
             return Ok(outcomes);
         }
-        let mut ids = Vec::with_capacity(new.len());
-        connection
-            .prepare(
-                "SELECT nextval(pg_get_serial_sequence('entries', 'id')) FROM generate_series(1, CAST(?1 AS BIGINT))",
-            )?
-            .for_each(args![new.len()], &mut |row| {
-                ids.push(Fields::new(row, "entries", &["id"]).integer(0)?);
-                Ok(())
-            })?;
-        ids.sort_unstable();
+        let ids = connection.reserve_ids("entries", new.len())?;
         let (mut entries, mut lines) = (CopyRows::default(), CopyRows::default());
         for ((entry, texts), id) in new.iter().zip(ids) {
             let provenance = &entry.provenance;

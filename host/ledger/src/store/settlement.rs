@@ -122,18 +122,7 @@ impl Db<'_> {
         if !self.connection.is_postgres() || count == 0 {
             return Ok(Vec::new());
         }
-        let mut ids = Vec::with_capacity(count);
-        self.connection
-            .prepare(
-                "SELECT nextval(pg_get_serial_sequence('settlements', 'id'))
-                 FROM generate_series(1, CAST(?1 AS BIGINT))",
-            )?
-            .for_each(args![count], &mut |row| {
-                ids.push(Fields::new(row, "settlements", &["id"]).integer(0)?);
-                Ok(())
-            })?;
-        ids.sort_unstable();
-        Ok(ids)
+        Ok(self.connection.reserve_ids("settlements", count)?.collect())
     }
 
     /// Writes settlements whose ids were reserved (PostgreSQL, one `COPY`).

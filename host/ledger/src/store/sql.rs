@@ -368,6 +368,27 @@ impl<'a> Conn<'a> {
         }
     }
 
+    /// PostgreSQL: `count` new ids of `table`'s identity column `id`, ascending, for rows the
+    /// caller writes with them (`COPY`). One statement moves the sequence past them all; that
+    /// the ids are consecutive and follow every id before them holds because only a writer
+    /// holding the ledger's write lock inserts into the tables this is used for. Calling it on
+    /// SQLite is a bug.
+    pub(super) fn reserve_ids(self, table: &str, count: usize) -> Result<std::ops::RangeInclusive<i64>, LedgerError> {
+        assert!(self.is_postgres(), "ids are reserved on PostgreSQL only");
+        let count = i64::try_from(count).map_err(|_| LedgerError::Invalid(format!("{count} ids at once")))?;
+        let last = self.one(
+            &format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), nextval(pg_get_serial_sequence('{table}', 'id')) + ?1 - 1)"
+            ),
+            args![count],
+            |row| match row.value(0)? {
+                ValueRef::Integer(id) => Ok(id),
+                other => Err(LedgerError::Invalid(format!("the {table} sequence gave {other:?}"))),
+            },
+        )?;
+        Ok(last - count + 1..=last)
+    }
+
     /// Runs a PostgreSQL `COPY … FROM STDIN` with `rows` (in its text format), returning the
     /// number of rows written. SQLite has no `COPY`; calling this on it is a bug.
     pub(super) fn copy_in(self, sql: &str, rows: &[u8]) -> Result<u64, LedgerError> {

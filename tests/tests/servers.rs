@@ -688,7 +688,7 @@ fn kill_mid_request(
 
 /// Entries of the large journal: enough that its import takes a while, so that a kill lands
 /// inside it.
-const LARGE_ENTRIES: usize = 20_000;
+const LARGE_ENTRIES: usize = 10_000;
 
 /// What an import may change: each entity's entries and March trial balance.
 fn import_state(ledger: &Ledger) -> Vec<(i64, Value)> {
@@ -698,7 +698,7 @@ fn import_state(ledger: &Ledger) -> Vec<(i64, Value)> {
         .collect()
 }
 
-/// Proves crash safety of the server's import: a server killed with SIGKILL while a 20,000-entry
+/// Proves crash safety of the server's import: a server killed with SIGKILL while a 10,000-entry
 /// journal it was sent is being read or posted (at a quarter, half and three quarters of the
 /// time an uninterrupted import takes) leaves a ledger that verifies and holds all of the
 /// journal or none of it; a restarted server imports the same file again, posting what was

@@ -495,6 +495,21 @@ pub fn run_close(
         dry_run = context.dry_run,
     )
     .entered();
+    // One run of a close and period at a time, across processes (two servers, a server and a
+    // terminal): a second one waits for the first, then finds done what it did. The server
+    // also refuses a second run in its own process, naming who started the first.
+    let _one_run = if context.dry_run {
+        None
+    } else {
+        let name = format!("close run {} {}", context.config.name, context.period);
+        Some(closebook_ledger::store::NamedLock::acquire(&context.db, &name, || {
+            tracing::warn!(
+                close = %context.config.name,
+                period = %context.period,
+                "this close is running for the period in another closebook process; waiting for it to finish"
+            );
+        })?)
+    };
     let entities = context.entities()?;
     let all_entities = context.close_entities()?;
     let (_runtime, plugins) = load_plugins(context)?;

@@ -70,6 +70,9 @@ pub fn signoff(
         waiting.join(", ")
     );
     let user = context.actor.user.to_string();
+    // What the sign-off is decided on: its transaction refuses it when the task was changed
+    // since (another sign-off of it, from another server or terminal, got there first).
+    let read = state.clone();
     let record = state.unwrap_or_else(|| context.record(entity, task_id));
     // A sign-off from a page signs what the page showed: the run it showed (none: "") must be
     // the run the task holds, or a rerun since then would be signed unseen.
@@ -122,7 +125,7 @@ pub fn signoff(
         (TaskKind::Manual { .. }, false) => prepare(task, &record, &user, note)?,
         (TaskKind::Manual { .. }, true) => review_manual(task, &record, &user)?,
         (TaskKind::Plugin { .. }, true) if record.status == TaskStatus::AwaitingReview => {
-            return review_proposal(context, &all_entities, task, record, &user, note);
+            return review_proposal(context, &all_entities, task, (record, read.as_ref()), &user, note);
         }
         // A step without review whose findings waited for its preparer (then its reviewer,
         // when it has one), as a manual task does.
@@ -138,7 +141,7 @@ pub fn signoff(
         }
         (kind, review) => anyhow::bail!(no_signoff_reason(task, kind, review, &record)),
     };
-    save_signoff(context, &all_entities, &record, signed, review, note)?;
+    save_signoff(context, &all_entities, (&record, read.as_ref()), signed, review, note)?;
     let status = if task.reviewer.is_some() && !review {
         TaskStatus::Prepared
     } else {
@@ -294,7 +297,7 @@ fn no_signoff_reason(task: &Task, kind: &TaskKind, review: bool, record: &CloseT
 fn save_signoff(
     context: &CloseContext<'_>,
     all_entities: &[EntityId],
-    before_signoff: &CloseTaskRecord,
+    (before_signoff, read): (&CloseTaskRecord, Option<&CloseTaskRecord>),
     mut signed: CloseTaskRecord,
     review: bool,
     note: Option<&str>,
@@ -302,6 +305,9 @@ fn save_signoff(
     let entity = before_signoff.entity.clone();
     let mut ledger = context.ledger()?;
     let refused = ledger.store().write(|db| {
+        if let Some(refusal) = changed_since_read(db, context, before_signoff, read)? {
+            return Ok(Some(refusal));
+        }
         let (reviewed_sequences, changes) = changes_since_run(db, context, before_signoff)?;
         if !changes.is_empty() {
             return refuse_changed_signoff(db, context, all_entities, before_signoff, &changes).map(Some);
@@ -320,6 +326,39 @@ fn save_signoff(
         anyhow::bail!(refusal);
     }
     Ok(())
+}
+
+/// Why a sign-off is refused when the task's stored state is no longer `read`, the state it
+/// was decided on (`None`: the task had no state yet): someone signed it off, reviewed it or ran
+/// it again meanwhile. Checked in the sign-off's own write transaction, so of two sign-offs of
+/// one task sent at once, from two servers or two terminals, exactly one is made.
+fn changed_since_read(
+    db: &Db<'_>,
+    context: &CloseContext<'_>,
+    record: &CloseTaskRecord,
+    read: Option<&CloseTaskRecord>,
+) -> Result<Option<String>, LedgerError> {
+    let now = db.close_task(&context.config.name, &record.entity, &context.period, &record.task)?;
+    if now.as_ref() == read {
+        return Ok(None);
+    }
+    let now = now.map_or_else(
+        || "it has no state".to_owned(),
+        |now| {
+            let by = now
+                .reviewed_by
+                .as_deref()
+                .or(now.prepared_by.as_deref())
+                .or(now.ran_by.as_deref())
+                .map(|user| format!(" by {user}"))
+                .unwrap_or_default();
+            format!("it is now {}{by}", now.status)
+        },
+    );
+    Ok(Some(format!(
+        "task {} of {} changed while it was being signed off: {now}, so nothing was signed; look at it again (`closebook close show --task {}`) and sign off if it still needs it",
+        record.task, record.entity, record.task
+    )))
 }
 
 /// The changes since a step ran that refuse its review: the entries that changed what it read.
@@ -343,7 +382,7 @@ fn review_proposal(
     context: &CloseContext<'_>,
     all_entities: &[EntityId],
     task: &Task,
-    record: CloseTaskRecord,
+    (record, read): (CloseTaskRecord, Option<&CloseTaskRecord>),
     user: &str,
     note: Option<&str>,
 ) -> anyhow::Result<Signoff> {
@@ -372,6 +411,9 @@ fn review_proposal(
     step_record.sequences.clear();
     let mut ledger = context.ledger()?;
     let refused = ledger.store().write(|db| {
+        if let Some(refusal) = changed_since_read(db, context, &record, read)? {
+            return Ok(Some(refusal));
+        }
         let (_, changes) = review_changes(db, context, &record)?;
         if changes.is_empty() {
             return Ok(None);
@@ -390,8 +432,13 @@ fn review_proposal(
     };
     let mut changed_meanwhile = None;
     let posted = post_record(&mut ledger, &step_record, |db, outcome| {
-        // Checked again with the posting: a journal that landed since the check above undoes
-        // the posting rather than being approved unseen.
+        // Checked again with the posting: a review of the task made meanwhile, or a journal
+        // that landed since the checks above, undoes the posting rather than posting twice or
+        // approving unseen.
+        if let Some(refusal) = changed_since_read(db, context, &record, read)? {
+            changed_meanwhile = Some(refusal.clone());
+            return Err(LedgerError::Invalid(refusal));
+        }
         let (reviewed_sequences, changes) = review_changes(db, context, &record)?;
         if !changes.is_empty() {
             let message = format!(

@@ -77,6 +77,61 @@ pub const BUSY_TIMEOUT_MS: u64 = 30_000;
 /// Rows one report query may return: a bound on memory for a runaway query.
 pub const QUERY_ROWS_MAX: usize = 5_000_000;
 
+/// A lock on a name within one ledger, held across processes while it lives and let go when
+/// it is dropped or its process ends (a killed process never leaves it taken): an OS file lock
+/// on a file beside a SQLite ledger, a session-level advisory lock on a connection of its own
+/// for PostgreSQL. What it guards is the caller's; `closebook close run` takes one per close
+/// and period, so that two runs of the same close never run a step twice.
+pub struct NamedLock {
+    _holder: NamedLockHolder,
+}
+
+/// Held for its `Drop` only: closing the file or the connection lets the lock go.
+#[expect(dead_code, reason = "the holders are never read, only dropped")]
+enum NamedLockHolder {
+    File(std::fs::File),
+    Postgres(Box<::postgres::Client>),
+}
+
+impl NamedLock {
+    /// Takes the lock `name` of the ledger at `location`; when another process holds it, calls
+    /// `waiting` once and waits for it.
+    pub fn acquire(location: &Path, name: &str, waiting: impl FnOnce()) -> Result<Self, LedgerError> {
+        if let Some(url) = postgres::url_of(location) {
+            let client = postgres::hold_named_lock(url, name, waiting)?;
+            return Ok(Self {
+                _holder: NamedLockHolder::Postgres(Box::new(client)),
+            });
+        }
+        use sha2::Digest as _;
+        let digest = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+        let mut file_name = location.file_name().unwrap_or_default().to_os_string();
+        file_name.push(format!(".lock-{}", &digest[..16]));
+        let path = location.with_file_name(file_name);
+        let io = |source| LedgerError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                waiting();
+                file.lock().map_err(io)?;
+            }
+            Err(std::fs::TryLockError::Error(error)) => return Err(io(error)),
+        }
+        Ok(Self {
+            _holder: NamedLockHolder::File(file),
+        })
+    }
+}
+
 /// A ledger's database: a SQLite file (the default), or a PostgreSQL database (issue 22).
 pub struct Store {
     backend: Backend,

@@ -406,3 +406,27 @@ mod tests {
         );
     }
 }
+
+/// The advisory lock keys' first half for [`hold_named_lock`]: a key space of its own, apart
+/// from the write lock's single-number key.
+const NAMED_LOCK_CLASS: i32 = 0x636c_6f73; // "clos"
+
+/// Takes the session-level advisory lock named `name` on a connection of its own, which holds
+/// it until it is closed: when the holder drops it, or when its process dies (the server sees
+/// the connection go). Calls `waiting` once first when another session holds it, then waits
+/// without limit.
+pub(super) fn hold_named_lock(url: &str, name: &str, waiting: impl FnOnce()) -> Result<postgres::Client, LedgerError> {
+    let mut client = connect(url)?.client;
+    client.batch_execute("SET lock_timeout = 0")?;
+    let taken: bool = client
+        .query_one(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))",
+            &[&NAMED_LOCK_CLASS, &name],
+        )?
+        .get(0);
+    if !taken {
+        waiting();
+        client.execute("SELECT pg_advisory_lock($1, hashtext($2))", &[&NAMED_LOCK_CLASS, &name])?;
+    }
+    Ok(client)
+}

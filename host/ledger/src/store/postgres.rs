@@ -389,24 +389,6 @@ pub(super) fn interrupt_at(client: &RefCell<PgClient>, deadline: std::time::Inst
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::redacted;
-
-    #[test]
-    fn a_url_is_shown_without_its_password() {
-        assert_eq!(
-            redacted("postgres://alice:s3cret@db.example:5432/ledger"),
-            "postgres://alice:***@db.example:5432/ledger"
-        );
-        assert_eq!(redacted("postgres://alice@db/ledger"), "postgres://alice@db/ledger");
-        assert_eq!(
-            redacted("postgresql://closebook@%2Ftmp%2Fpg:5432/closebook"),
-            "postgresql://closebook@%2Ftmp%2Fpg:5432/closebook"
-        );
-    }
-}
-
 /// The advisory lock keys' first half for [`hold_named_lock`]: a key space of its own, apart
 /// from the write lock's single-number key.
 const NAMED_LOCK_CLASS: i32 = 0x636c_6f73; // "clos"
@@ -429,4 +411,22 @@ pub(super) fn hold_named_lock(url: &str, name: &str, waiting: impl FnOnce()) -> 
         client.execute("SELECT pg_advisory_lock($1, hashtext($2))", &[&NAMED_LOCK_CLASS, &name])?;
     }
     Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        assert_eq!(
+            redacted("postgres://alice:s3cret@db.example:5432/ledger"),
+            "postgres://alice:***@db.example:5432/ledger"
+        );
+        assert_eq!(redacted("postgres://alice@db/ledger"), "postgres://alice@db/ledger");
+        assert_eq!(
+            redacted("postgresql://closebook@%2Ftmp%2Fpg:5432/closebook"),
+            "postgresql://closebook@%2Ftmp%2Fpg:5432/closebook"
+        );
+    }
 }

@@ -150,6 +150,19 @@ pub enum DbCommand {
         #[arg(long, value_name = "ROLE")]
         app_role: Option<String>,
     },
+    /// Set up a new PostgreSQL ledger database as its owner: create the application role the
+    /// servers will connect as (when it does not exist), create closebook's schema, and grant
+    /// the role what closebook needs and no more (as `db migrate --app-role`).
+    ///
+    /// Run it as the database's owner, with a role that may create roles (CREATEROLE), on a new
+    /// database (`createdb books`). The role is created with LOGIN and no password: give it one
+    /// (`ALTER ROLE … PASSWORD '…'`) or let your server's authentication (peer, certificates)
+    /// admit it. Then run `closebook setup apply` and everything else as that role.
+    Init {
+        /// The role servers and people connect as; created when missing.
+        #[arg(long, value_name = "ROLE", default_value = "closebook_app")]
+        app_role: String,
+    },
     /// Copy a whole ledger into a new database: SQLite to PostgreSQL, PostgreSQL to SQLite, or
     /// either to its own kind. --db does not apply.
     ///

@@ -241,20 +241,36 @@ fn an_application_role_posts_and_reads_but_cannot_change_or_remove_posted_data()
         let db = ledger.db().display().to_string();
         let refused = closebook(&["--db", &db, "db", "migrate", "--app-role", "clerk"]).failure();
         assert!(refused.contains("--app-role is for a PostgreSQL database"), "{refused}");
+        let refused = closebook(&["--db", &db, "db", "init"]).failure();
+        assert!(refused.contains("db init sets up a PostgreSQL database"), "{refused}");
         return;
     };
     let owner = database.url();
     let role = format!("closebook_app_{}", std::process::id());
-    let mut admin = postgres::Client::connect(owner, postgres::NoTls).unwrap();
-    admin.batch_execute(&format!("CREATE ROLE {role} LOGIN")).unwrap();
     let refused = closebook(&["--db", owner, "db", "migrate", "--app-role", "nobody_at_all"]).failure();
     assert!(
         refused.contains("there is no PostgreSQL role nobody_at_all: create it first"),
         "{refused}"
     );
-    let granted = closebook(&["--db", owner, "db", "migrate", "--app-role", &role])
+    // `db init` creates the role, the schema and the grants; again, it keeps the role as it is
+    // and grants again (as after a migration).
+    let granted = closebook(&["--db", owner, "db", "init", "--app-role", &role])
         .success()
         .stdout;
+    assert!(
+        granted.starts_with(&format!("created the role {role} (LOGIN, no password")),
+        "{granted}"
+    );
+    let again = closebook(&["--db", owner, "db", "init", "--app-role", &role])
+        .success()
+        .stdout;
+    assert!(
+        again.starts_with(&format!(
+            "the role {role} exists already; it keeps its password and attributes\nthe PostgreSQL database"
+        )),
+        "{again}"
+    );
+
     assert!(
         granted.contains(&format!("granted {role} reading and adding rows everywhere")),
         "{granted}"

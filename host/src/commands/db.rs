@@ -1,5 +1,6 @@
 //! `closebook db migrate`: the ledger database's schema, brought up to this build's; `closebook
-//! db copy`: a whole ledger into a new database, of either kind.
+//! db init`: a new PostgreSQL database's application role, schema and grants; `closebook db
+//! copy`: a whole ledger into a new database, of either kind.
 
 use super::Context;
 use crate::cli::DbCommand;
@@ -13,6 +14,7 @@ use std::path::Path;
 pub fn run(context: &Context, command: DbCommand) -> anyhow::Result<()> {
     match command {
         DbCommand::Migrate { app_role } => migrate(context, app_role.as_deref()),
+        DbCommand::Init { app_role } => init(context, &app_role),
         DbCommand::Copy { from, to } => copy(&from, &to),
     }
 }
@@ -58,6 +60,29 @@ fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
         shown(from),
         shown(to),
         shown(to)
+    ))?;
+    Ok(())
+}
+
+fn init(context: &Context, app_role: &str) -> anyhow::Result<()> {
+    let Some(url) = postgres::url_of(&context.db) else {
+        anyhow::bail!(
+            "db init sets up a PostgreSQL database (--db postgres://OWNER@HOST/DB); a SQLite ledger needs none: `closebook setup apply` creates the file"
+        );
+    };
+    let shown = postgres::redacted(url);
+    if postgres::create_role(url, app_role)? {
+        print(&format!(
+            "created the role {app_role} (LOGIN, no password: give it one with ALTER ROLE {app_role} PASSWORD '…', or let the server's authentication admit it)\n"
+        ))?;
+    } else {
+        print(&format!(
+            "the role {app_role} exists already; it keeps its password and attributes\n"
+        ))?;
+    }
+    migrate(context, Some(app_role))?;
+    print(&format!(
+        "next, as {app_role}: closebook --db postgres://{app_role}@…/… setup apply SETUP.toml (the database: {shown})\n"
     ))?;
     Ok(())
 }

@@ -137,6 +137,37 @@ pub struct Grants {
 /// checkpoints, reconciliation records) UPDATE, DELETE and TRUNCATE are revoked. The role owns
 /// nothing, so it cannot drop or disable the triggers either: posted data is append-only for it
 /// twice over. Run again after a migration that adds tables.
+/// Creates the login role `role` (no password) unless it exists; says whether it created it.
+pub fn create_role(url: &str, role: &str) -> Result<bool, LedgerError> {
+    let mut client = connect(url)?.client;
+    let exists = client
+        .query_one("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)", &[&role])?
+        .get::<_, bool>(0);
+    if exists {
+        return Ok(false);
+    }
+    let quoted_role = format!("\"{}\"", role.replace('"', "\"\""));
+    client
+        .batch_execute(&format!("CREATE ROLE {quoted_role} LOGIN"))
+        .map_err(|error| match error.as_db_error() {
+            Some(db) if db.code() == &postgres::error::SqlState::INSUFFICIENT_PRIVILEGE => LedgerError::Invalid(format!(
+                "{} may not create roles: run db init as a role with CREATEROLE, or have your DBA run CREATE ROLE {role} LOGIN and then `closebook db migrate --app-role {role}`",
+                connected_user(url)
+            )),
+            _ => error.into(),
+        })?;
+    Ok(true)
+}
+
+/// The user a URL connects as, for messages.
+fn connected_user(url: &str) -> String {
+    url.split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .map(|(credentials, _)| credentials.split(':').next().unwrap_or(credentials).to_owned())
+        .filter(|user| !user.is_empty())
+        .unwrap_or_else(|| "this user".to_owned())
+}
+
 pub fn grant_application_role(url: &str, role: &str) -> Result<Grants, LedgerError> {
     let mut client = connect(url)?.client;
     let mut transaction = client.transaction()?;
@@ -159,10 +190,13 @@ pub fn grant_application_role(url: &str, role: &str) -> Result<Grants, LedgerErr
         .map(|row| row.get(0))
         .collect();
     let quoted_role = format!("\"{}\"", role.replace('"', "\"\""));
+    // UPDATE on the sequences is `setval`: a large import or a close's settlements reserve
+    // their ids with one call (`Conn::reserve_ids`). Moving a sequence can only make gaps or
+    // make inserts fail on the primary key, never change a row.
     transaction.batch_execute(&format!(
         "GRANT USAGE ON SCHEMA \"{schema}\" TO {quoted_role};
          GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA \"{schema}\" TO {quoted_role};
-         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA \"{schema}\" TO {quoted_role};"
+         GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA \"{schema}\" TO {quoted_role};"
     ))?;
     let mut grants = Grants::default();
     for table in tables().into_iter().chain(["schema_migrations"]) {

@@ -579,17 +579,28 @@ fn parse_only(journal: &Path) -> anyhow::Result<u64> {
     Ok(lines)
 }
 
-/// Medians of the three statements for `CLOSE_PERIOD`, and the number of balance rows.
-fn measure_reports(database: &Path) -> anyhow::Result<(Duration, Duration, Duration, usize)> {
+/// The medians of the three statements.
+#[derive(Debug, Clone, Copy)]
+pub struct Reports {
+    pub trial_balance: Duration,
+    pub balance_sheet: Duration,
+    pub income_statement: Duration,
+    pub trial_balance_rows: usize,
+}
+
+/// Medians of the trial balance, balance sheet and income statement for `CLOSE_PERIOD` through
+/// the library on `database` (a file or a PostgreSQL URL), each after one unmeasured call, as
+/// `run` measures them.
+pub fn report_medians(database: &Path) -> anyhow::Result<Reports> {
     let mut ledger = Ledger::open(database, UserId::new(USER))?;
     let entity = EntityId::new(ENTITY);
     let period = PeriodName::from(CLOSE_PERIOD);
     let mut time = |name: &str, call: &mut dyn FnMut(&mut Ledger) -> anyhow::Result<usize>| {
-        let mut durations = Vec::with_capacity(REPORT_CALLS);
-        let rows = call(&mut ledger).with_context(|| format!("the {name}"))?;
+        let rows = call(&mut ledger).with_context(|| format!("the {name} of {}", database.display()))?;
         if rows == 0 {
             bail!("the {name} of {ENTITY} for {CLOSE_PERIOD} has no rows: the import posted nothing");
         }
+        let mut durations = Vec::with_capacity(REPORT_CALLS);
         for _ in 0..REPORT_CALLS {
             let start = Instant::now();
             call(&mut ledger)?;
@@ -597,7 +608,7 @@ fn measure_reports(database: &Path) -> anyhow::Result<(Duration, Duration, Durat
         }
         Ok((median(durations), rows))
     };
-    let (trial_balance, rows) = time("trial balance", &mut |ledger| {
+    let (trial_balance, trial_balance_rows) = time("trial balance", &mut |ledger| {
         let report = ledger.read(|db| report::trial_balance(db, &entity, &period, &[], false))?;
         Ok(report.rows.len())
     })?;
@@ -609,14 +620,23 @@ fn measure_reports(database: &Path) -> anyhow::Result<(Duration, Duration, Durat
         std::hint::black_box(ledger.read(|db| report::income_statement(db, &entity, &period))?);
         Ok(1)
     })?;
-    drop(ledger);
-    let balance_rows: i64 =
-        rusqlite::Connection::open(database)?.query_row("SELECT COUNT(*) FROM balances", [], |row| row.get(0))?;
-    let _ = rows;
-    Ok((
+    Ok(Reports {
         trial_balance,
         balance_sheet,
         income_statement,
+        trial_balance_rows,
+    })
+}
+
+/// Medians of the three statements for `CLOSE_PERIOD`, and the number of balance rows.
+fn measure_reports(database: &Path) -> anyhow::Result<(Duration, Duration, Duration, usize)> {
+    let reports = report_medians(database)?;
+    let balance_rows: i64 =
+        rusqlite::Connection::open(database)?.query_row("SELECT COUNT(*) FROM balances", [], |row| row.get(0))?;
+    Ok((
+        reports.trial_balance,
+        reports.balance_sheet,
+        reports.income_statement,
         usize::try_from(balance_rows).unwrap_or(0),
     ))
 }

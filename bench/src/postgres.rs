@@ -35,8 +35,7 @@ use crate::results;
 use anyhow::{Context as _, bail};
 use closebook_ledger::Ledger;
 use closebook_ledger::dimension::{DimensionValues, canonical};
-use closebook_ledger::ids::{EntityId, PeriodName, UserId};
-use closebook_ledger::report;
+use closebook_ledger::ids::{PeriodName, UserId};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -256,16 +255,16 @@ pub fn run(options: &Options, url: &str) -> anyhow::Result<Figures> {
     }
 
     crate::phase!("reports on sqlite ({REPORT_CALLS} calls each)");
-    let sqlite_reports = measure_reports(&sqlite_ledger)?;
+    let sqlite_reports = crate::measure::report_medians(&sqlite_ledger)?;
     let postgres_analyzed = server.analyzed("ledger", &["lines", "balances", "entries"])?;
     crate::phase!("reports on postgresql ({REPORT_CALLS} calls each; {postgres_analyzed})");
-    let postgres_reports = measure_reports(&postgres_ledger)?;
+    let postgres_reports = crate::measure::report_medians(&postgres_ledger)?;
     crate::phase!("ANALYZE of a copy of the postgresql ledger, and its reports ({REPORT_CALLS} calls each)");
     let analyzed_ledger = server.create("analyzed", Some("ledger"))?;
     let start = Instant::now();
     postgres::Client::connect(path_text(&analyzed_ledger)?, postgres::NoTls)?.batch_execute("ANALYZE")?;
     let analyze = start.elapsed();
-    let analyzed_reports = measure_reports(&analyzed_ledger)?;
+    let analyzed_reports = crate::measure::report_medians(&analyzed_ledger)?;
 
     crate::phase!("month-end close: one unmeasured run on sqlite that fills the plugin cache");
     let sqlite_close = options.work.join("close.db");
@@ -438,54 +437,7 @@ fn completed_tasks(database: &Path, config: &Path) -> anyhow::Result<Vec<TaskTim
         .collect())
 }
 
-/// The medians of the three statements.
-#[derive(Debug, Clone, Copy)]
-pub struct Reports {
-    pub trial_balance: Duration,
-    pub balance_sheet: Duration,
-    pub income_statement: Duration,
-    pub trial_balance_rows: usize,
-}
-
-/// Medians of the trial balance, balance sheet and income statement for `CLOSE_PERIOD` through
-/// the library on `database` (a file or a PostgreSQL URL), each after one unmeasured call, as
-/// `run` measures them.
-fn measure_reports(database: &Path) -> anyhow::Result<Reports> {
-    let mut ledger = Ledger::open(database, UserId::new(USER))?;
-    let entity = EntityId::new(ENTITY);
-    let period = PeriodName::from(CLOSE_PERIOD);
-    let mut time = |name: &str, call: &mut dyn FnMut(&mut Ledger) -> anyhow::Result<usize>| {
-        let rows = call(&mut ledger).with_context(|| format!("the {name} of {}", database.display()))?;
-        if rows == 0 {
-            bail!("the {name} of {ENTITY} for {CLOSE_PERIOD} has no rows: the import posted nothing");
-        }
-        let mut durations = Vec::with_capacity(REPORT_CALLS);
-        for _ in 0..REPORT_CALLS {
-            let start = Instant::now();
-            call(&mut ledger)?;
-            durations.push(start.elapsed());
-        }
-        Ok((median(durations), rows))
-    };
-    let (trial_balance, trial_balance_rows) = time("trial balance", &mut |ledger| {
-        let report = ledger.read(|db| report::trial_balance(db, &entity, &period, &[], false))?;
-        Ok(report.rows.len())
-    })?;
-    let (balance_sheet, _) = time("balance sheet", &mut |ledger| {
-        std::hint::black_box(ledger.read(|db| report::balance_sheet(db, &entity, &period))?);
-        Ok(1)
-    })?;
-    let (income_statement, _) = time("income statement", &mut |ledger| {
-        std::hint::black_box(ledger.read(|db| report::income_statement(db, &entity, &period))?);
-        Ok(1)
-    })?;
-    Ok(Reports {
-        trial_balance,
-        balance_sheet,
-        income_statement,
-        trial_balance_rows,
-    })
-}
+pub use crate::measure::Reports;
 
 fn journal_reader(journal: &Path) -> anyhow::Result<csv::Reader<std::io::BufReader<std::fs::File>>> {
     let file = std::fs::File::open(journal).with_context(|| format!("opening {}", journal.display()))?;

@@ -1289,6 +1289,31 @@ mod tests {
     }
 
     #[test]
+    fn verify_and_the_period_check_read_every_entry_of_a_ledger_larger_than_a_page() {
+        // On PostgreSQL both read a page of entries at a time (seven in these tests); every
+        // entry must be read once, whatever the page boundaries.
+        let mut journal = String::from("entry,date,account,amount\n");
+        for index in 0..20 {
+            let day = 5 + index % 2 * 20;
+            journal.push_str(&format!(
+                "P{index:02},2026-01-{day:02},1000,1.00\nP{index:02},2026-01-{day:02},4000,-1.00\n"
+            ));
+        }
+        let mut ledger = ledger_with(&journal);
+        let whole = ledger
+            .read(|db| crate::verify::verify_entity(db, &EntityId::new("E")))
+            .unwrap();
+        assert_eq!(
+            (whole.entries_checked, whole.findings.len(), whole.last_sequence),
+            (20, 0, 20)
+        );
+        let period = ledger
+            .read(|db| crate::verify::verify_period(db, &EntityId::new("E"), &PeriodName::new("2026-01")))
+            .unwrap();
+        assert_eq!((period.entries_checked, period.findings.len()), (20, 0));
+    }
+
+    #[test]
     fn descriptions_with_tabs_newlines_and_backslashes_are_stored_as_written() {
         // Proves the escaping of PostgreSQL's COPY text format (`PostingBatch::post_many`), and
         // SQLite's binding alike: each of these characters means something to COPY.

@@ -70,6 +70,30 @@ fn journal_reader(journal: &Path) -> anyhow::Result<csv::Reader<std::io::BufRead
         .from_reader(std::io::BufReader::with_capacity(1 << 20, file)))
 }
 
+/// A journal line's columns as closebook stores them: its canonical dimension set, its
+/// currency (USD when blank) and its accounting amount (the amount when blank). The ceilings
+/// of both databases read the CSV with it.
+pub(crate) struct JournalLine<'r> {
+    pub dimensions: String,
+    pub currency: &'r str,
+    pub accounting: &'r str,
+}
+
+pub(crate) fn journal_line(record: &csv::StringRecord) -> JournalLine<'_> {
+    let field = |index: usize| record.get(index).unwrap_or("");
+    let mut dimensions = DimensionValues::new();
+    for (index, name) in DIMENSION_COLUMNS {
+        if !field(index).is_empty() {
+            dimensions.insert(name.to_owned(), field(index).to_owned());
+        }
+    }
+    JournalLine {
+        dimensions: canonical(&dimensions),
+        currency: if field(4).is_empty() { "USD" } else { field(4) },
+        accounting: if field(5).is_empty() { field(3) } else { field(5) },
+    }
+}
+
 /// The ceiling: inserts every line of `journal` as closebook stores it into a copy of the set-up
 /// ledger `template` at `database` (replaced); returns the lines inserted.
 pub fn insert_raw(journal: &Path, template: &Path, database: &Path) -> anyhow::Result<u64> {
@@ -133,13 +157,11 @@ pub fn insert_raw(journal: &Path, template: &Path, database: &Path) -> anyhow::R
                 key.clone_into(&mut current_key);
             }
             line_no += 1;
-            let mut dimensions = DimensionValues::new();
-            for (index, name) in DIMENSION_COLUMNS {
-                if !field(index).is_empty() {
-                    dimensions.insert(name.to_owned(), field(index).to_owned());
-                }
-            }
-            let dimensions = canonical(&dimensions);
+            let JournalLine {
+                dimensions,
+                currency,
+                accounting,
+            } = journal_line(&record);
             let dimension_set_id = match dimension_sets.get(&dimensions) {
                 Some(id) => *id,
                 None => {
@@ -149,8 +171,6 @@ pub fn insert_raw(journal: &Path, template: &Path, database: &Path) -> anyhow::R
                     id
                 }
             };
-            let currency = if field(4).is_empty() { "USD" } else { field(4) };
-            let accounting = if field(5).is_empty() { field(3) } else { field(5) };
             insert_line.execute(params![
                 entry_id,
                 crate::generate::ENTITY,

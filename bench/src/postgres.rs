@@ -34,7 +34,6 @@ use crate::measure::{self, Options, TaskTime, median};
 use crate::results;
 use anyhow::{Context as _, bail};
 use closebook_ledger::Ledger;
-use closebook_ledger::dimension::{DimensionValues, canonical};
 use closebook_ledger::ids::{PeriodName, UserId};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -61,7 +60,6 @@ const DATABASE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The placeholder written where closebook writes a SHA-256 in hex, as the SQLite ceiling's.
 const HASH_PLACEHOLDER: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// The CSV columns of `generate`'s journal that are dimensions, by position.
-const DIMENSION_COLUMNS: [(usize, &str); 2] = [(7, "department"), (8, "project")];
 /// The COPY data is handed to the client library in pieces of about this size (each one message).
 const COPY_CHUNK_BYTES: usize = 1 << 16;
 /// The entry columns the ceiling writes: the id (assigned here, so that lines can name it) and
@@ -565,13 +563,11 @@ pub fn insert_raw_postgres(journal: &Path, url: &str) -> anyhow::Result<u64> {
                 key.clone_into(&mut current_key);
             }
             line_no += 1;
-            let mut dimensions = DimensionValues::new();
-            for (index, name) in DIMENSION_COLUMNS {
-                if !field(index).is_empty() {
-                    dimensions.insert(name.to_owned(), field(index).to_owned());
-                }
-            }
-            let dimensions = canonical(&dimensions);
+            let crate::baseline::JournalLine {
+                dimensions,
+                currency,
+                accounting,
+            } = crate::baseline::journal_line(&record);
             let dimension_set_id = match dimension_sets.get(&dimensions) {
                 Some(id) => *id,
                 None => {
@@ -582,8 +578,6 @@ pub fn insert_raw_postgres(journal: &Path, url: &str) -> anyhow::Result<u64> {
                     id
                 }
             };
-            let currency = if field(4).is_empty() { "USD" } else { field(4) };
-            let accounting = if field(5).is_empty() { field(3) } else { field(5) };
             push_row(
                 &mut lines,
                 &[

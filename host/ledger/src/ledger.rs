@@ -1314,6 +1314,36 @@ mod tests {
     }
 
     #[test]
+    fn entries_after_a_sequence_are_found_in_the_periods_named_and_no_others() {
+        // What a staleness check asks on every board read: the query seeks each period from the
+        // id of the entry at the sequence, so it must still return every later entry of the
+        // periods named, in sequence order, and nothing at or before the sequence.
+        let mut journal = String::from("entry,date,account,amount\n");
+        for index in 1..=12 {
+            let month = 1 + index % 2;
+            journal.push_str(&format!(
+                "Q{index:02},2026-{month:02}-10,1000,1.00\nQ{index:02},2026-{month:02}-10,4000,-1.00\n"
+            ));
+        }
+        let mut ledger = ledger_with(&journal);
+        let mut after = |sequence: i64, periods: &[&str]| -> Vec<String> {
+            ledger
+                .read(|db| db.entries_after_in_periods(&EntityId::new("E"), sequence, periods.iter().copied()))
+                .unwrap()
+                .into_iter()
+                .map(|entry| entry.key.to_string())
+                .collect()
+        };
+        // Q01 is sequence 1 (February), Q02 sequence 2 (January), and so on.
+        assert_eq!(after(0, &["2026-01"]), ["Q02", "Q04", "Q06", "Q08", "Q10", "Q12"]);
+        assert_eq!(after(6, &["2026-01"]), ["Q08", "Q10", "Q12"]);
+        assert_eq!(after(7, &["2026-02"]), ["Q09", "Q11"]);
+        assert_eq!(after(9, &["2026-01", "2026-02"]), ["Q10", "Q11", "Q12"]);
+        assert_eq!(after(12, &["2026-01", "2026-02"]), Vec::<String>::new());
+        assert_eq!(after(0, &["2026-03"]), Vec::<String>::new());
+    }
+
+    #[test]
     fn descriptions_with_tabs_newlines_and_backslashes_are_stored_as_written() {
         // Proves the escaping of PostgreSQL's COPY text format (`PostingBatch::post_many`), and
         // SQLite's binding alike: each of these characters means something to COPY.

@@ -380,9 +380,11 @@ impl Db<'_> {
     }
 
     /// Entries of an entity after a sequence number in the periods named, oldest first: what a
-    /// staleness check asks on every board read. The periods are filtered in the query, so
-    /// entries of other periods (a stream of imports into the next month) cost a look at their
-    /// period, not the reading of their accounts.
+    /// staleness check asks on every board read. The query seeks each named period in the period
+    /// index from the id of the entry at `sequence`, so its cost follows the entries it returns:
+    /// entries of other periods (a stream of imports into the next month) are never visited,
+    /// however many there are. An entry's id is allocated with its sequence, by the one writer,
+    /// so an entity's later sequences have larger ids; the sequence is compared too.
     pub fn entries_after_in_periods<'p>(
         &self,
         entity: &EntityId,
@@ -390,13 +392,20 @@ impl Db<'_> {
         periods: impl IntoIterator<Item = &'p str>,
     ) -> Result<Vec<LaterEntry>, LedgerError> {
         let periods: Vec<&str> = periods.into_iter().collect();
-        let mut statement = self.connection.prepare(
+        // `INDEXED BY` is SQLite's; PostgreSQL's planner picks the index by itself.
+        let source = if self.connection.is_postgres() {
+            "entries e"
+        } else {
+            "entries e INDEXED BY entries_by_period"
+        };
+        let mut statement = self.connection.prepare(&format!(
             "SELECT e.id, e.entity_id, e.entry_key, e.period, e.task,
                     (SELECT string_agg(account, ?4 ORDER BY account)
                      FROM (SELECT DISTINCT account FROM lines WHERE entry_id = e.id) AS entry_accounts) AS accounts
-             FROM entries e WHERE e.entity_id = ?1 AND e.sequence > ?2
-               AND e.period IN (SELECT value FROM json_each(?3)) ORDER BY e.sequence",
-        )?;
+             FROM {source} WHERE e.entity_id = ?1 AND e.period IN (SELECT value FROM json_each(?3))
+               AND e.id > COALESCE((SELECT f.id FROM entries f WHERE f.entity_id = ?1 AND f.sequence = ?2), 0)
+               AND e.sequence > ?2 ORDER BY e.sequence",
+        ))?;
         let periods = serde_json::to_string(&periods).map_err(|error| LedgerError::Invalid(error.to_string()))?;
         Self::later_entries(&mut statement, args![entity.as_str(), sequence, periods, "\u{1f}"])
     }

@@ -17,7 +17,7 @@ use crate::error::LedgerError;
 use crate::ids::{AccountNumber, CurrencyCode, EntityId, PeriodName};
 use crate::journal::PostedEntry;
 use crate::statement::{self, Statement};
-use crate::store::{BalanceRecord, Db};
+use crate::store::{AccountRows, BalanceView, Db};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -133,38 +133,57 @@ pub fn trial_balance(
         candidate.ordinal == target.ordinal
             || (include_closing && Some(target.ordinal) == last_operating && candidate.kind == PeriodKind::Closing)
     });
-    let mut grouped: BTreeMap<(AccountNumber, String), TrialBalanceTotals> = BTreeMap::new();
-    let key = |record: &BalanceRecord| {
-        (
-            record.account.clone(),
-            dimension::canonical(&dimension::project(
-                &dimension::parse_canonical(&record.dimensions),
-                dimensions,
-            )),
-        )
-    };
+    // Rows are read as borrowed views and summed under the account's and the projected
+    // dimensions' texts, allocated once each: a trial balance late in the year reads every
+    // earlier period's rows for its opening column.
+    let mut grouped: HashMap<String, HashMap<String, TrialBalanceTotals>> = HashMap::new();
+    let mut projected: HashMap<i64, String> = HashMap::new();
     // Without dimensions, the few per-account rows hold the same totals as the per-dimension rows.
-    let read = |periods: &[PeriodName]| {
-        if dimensions.is_empty() {
-            db.account_balances(entity, periods)
-        } else {
-            db.balances(entity, periods)
-        }
-    };
-    for record in read(&opening_periods)? {
-        add(
-            &mut grouped.entry(key(&record)).or_default().opening,
-            record.accounting_amount,
-        )?;
-    }
-    for record in read(&movement_periods)? {
-        let row = grouped.entry(key(&record)).or_default();
-        add(&mut row.debit, record.debit)?;
-        add(&mut row.credit, record.credit)?;
-    }
+    let with_dimensions = !dimensions.is_empty();
+    let mut read =
+        |periods: &[PeriodName], add_row: fn(&mut TrialBalanceTotals, &BalanceView<'_>) -> Result<(), LedgerError>| {
+            db.balances_of_accounts(entity, periods, AccountRows::All, with_dimensions, &mut |view| {
+                let dimension_text: &str = if with_dimensions {
+                    projected.entry(view.dimension_set).or_insert_with(|| {
+                        dimension::canonical(&dimension::project(
+                            &dimension::parse_canonical(view.dimensions),
+                            dimensions,
+                        ))
+                    })
+                } else {
+                    ""
+                };
+                let by_dimensions = match grouped.get_mut(view.account) {
+                    Some(by_dimensions) => by_dimensions,
+                    None => grouped.entry(view.account.to_owned()).or_default(),
+                };
+                let totals = match by_dimensions.get_mut(dimension_text) {
+                    Some(totals) => totals,
+                    None => by_dimensions.entry(dimension_text.to_owned()).or_default(),
+                };
+                add_row(totals, &view)
+            })
+        };
+    read(&opening_periods, |totals, view| {
+        add(&mut totals.opening, view.accounting_amount)
+    })?;
+    read(&movement_periods, |totals, view| {
+        add(&mut totals.debit, view.debit)?;
+        add(&mut totals.credit, view.credit)
+    })?;
+    let mut grouped: Vec<((String, String), TrialBalanceTotals)> = grouped
+        .into_iter()
+        .flat_map(|(account, by_dimensions)| {
+            by_dimensions
+                .into_iter()
+                .map(move |(dimension_text, amounts)| ((account.clone(), dimension_text), amounts))
+        })
+        .collect();
+    grouped.sort_unstable_by(|left, right| left.0.cmp(&right.0));
     let mut totals = TrialBalanceTotals::default();
     let mut rows = Vec::with_capacity(grouped.len());
     for ((account, dimension_text), amounts) in grouped {
+        let account = AccountNumber::new(account);
         let closing = amounts
             .opening
             .checked_add(amounts.debit)

@@ -105,9 +105,60 @@ pub async fn authorize_and_claim(
     claim(state, close, period, caller.user())
 }
 
+/// How much lower than the requests' a close run's scheduling priority is (a nice value).
+/// A close is minutes of batch work beside people waiting for a page: on a busy server it takes
+/// the cores the requests leave, so the board stays as fast as the rest of the load lets it.
+const CLOSE_RUN_NICENESS: libc::c_int = 10;
+
 /// Runs every ready task of the close for the ledger's actor (checked first), reporting
 /// progress to the boards. Blocking: call it on the blocking pool.
+///
+/// The close runs on a thread of its own at a lower scheduling priority
+/// ([`CLOSE_RUN_NICENESS`]); the threads it starts (a plugin's, the read-ahead) inherit it. A
+/// thread cannot take its priority back without privileges, so the pool's thread is not the
+/// one lowered.
 pub fn run(
+    ledger: &mut Ledger,
+    state: &AppState,
+    close: &str,
+    period: &str,
+    entities: &[String],
+    rerun: Option<&str>,
+) -> anyhow::Result<Vec<TaskOutcome>> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("close-run".to_owned())
+            .spawn_scoped(scope, || {
+                lower_this_threads_priority(CLOSE_RUN_NICENESS);
+                run_at_this_priority(ledger, state, close, period, entities, rerun)
+            })
+            .map_err(|error| anyhow::anyhow!("starting the close run's thread: {error}"))?
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Raises the calling thread's nice value by `by` (Linux keeps it per thread). Best effort: a
+/// close that cannot be lowered still runs.
+fn lower_this_threads_priority(by: libc::c_int) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take plain integers and change only this thread's
+    // scheduling priority.
+    unsafe {
+        let thread = libc::id_t::try_from(libc::gettid()).unwrap_or(0);
+        let current = libc::getpriority(libc::PRIO_PROCESS, thread);
+        if libc::setpriority(libc::PRIO_PROCESS, thread, current.saturating_add(by)) != 0 {
+            tracing::warn!(
+                error = %std::io::Error::last_os_error(),
+                "the close run keeps the requests' priority"
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = by;
+}
+
+fn run_at_this_priority(
     ledger: &mut Ledger,
     state: &AppState,
     close: &str,
@@ -127,4 +178,33 @@ pub fn run(
     );
     out.finish();
     outcome
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The nice value of the calling thread.
+    fn niceness() -> libc::c_int {
+        // SAFETY: plain integers in, this thread's priority out.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::id_t::try_from(libc::gettid()).unwrap()) }
+    }
+
+    #[test]
+    fn a_close_runs_below_the_requests_and_its_threads_inherit_it() {
+        let (before, lowered, child) = std::thread::spawn(|| {
+            let before = niceness();
+            lower_this_threads_priority(CLOSE_RUN_NICENESS);
+            let lowered = niceness();
+            // A plugin's thread and the read-ahead are started by the close's thread.
+            let child = std::thread::spawn(niceness).join().unwrap();
+            (before, lowered, child)
+        })
+        .join()
+        .unwrap();
+        let expected = (before + CLOSE_RUN_NICENESS).min(19);
+        assert_eq!((lowered, child), (expected, expected));
+        // The thread that asked is unchanged: only the close's thread was lowered.
+        assert_eq!(niceness(), before);
+    }
 }

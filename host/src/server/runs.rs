@@ -130,7 +130,18 @@ pub fn run(
             .name("close-run".to_owned())
             .spawn_scoped(scope, || {
                 lower_this_threads_priority(CLOSE_RUN_NICENESS);
-                run_at_this_priority(ledger, state, close, period, entities, rerun)
+                let context = checked_context(ledger, state, close, period, entities)?;
+                let mut out = ProgressWriter::new(state.progress_channel(close, period));
+                let outcome = run_close(
+                    &context,
+                    rerun,
+                    &mut Progress {
+                        out: &mut out,
+                        terminal: false,
+                    },
+                );
+                out.finish();
+                outcome
             })
             .map_err(|error| anyhow::anyhow!("starting the close run's thread: {error}"))?
             .join()
@@ -156,28 +167,6 @@ fn lower_this_threads_priority(by: libc::c_int) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = by;
-}
-
-fn run_at_this_priority(
-    ledger: &mut Ledger,
-    state: &AppState,
-    close: &str,
-    period: &str,
-    entities: &[String],
-    rerun: Option<&str>,
-) -> anyhow::Result<Vec<TaskOutcome>> {
-    let context = checked_context(ledger, state, close, period, entities)?;
-    let mut out = ProgressWriter::new(state.progress_channel(close, period));
-    let outcome = run_close(
-        &context,
-        rerun,
-        &mut Progress {
-            out: &mut out,
-            terminal: false,
-        },
-    );
-    out.finish();
-    outcome
 }
 
 #[cfg(all(test, target_os = "linux"))]

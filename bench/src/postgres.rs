@@ -59,7 +59,6 @@ const DATABASE_PREFIX: &str = "closebook_bench_";
 const DATABASE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The placeholder written where closebook writes a SHA-256 in hex, as the SQLite ceiling's.
 const HASH_PLACEHOLDER: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-/// The CSV columns of `generate`'s journal that are dimensions, by position.
 /// The COPY data is handed to the client library in pieces of about this size (each one message).
 const COPY_CHUNK_BYTES: usize = 1 << 16;
 /// The entry columns the ceiling writes: the id (assigned here, so that lines can name it) and

@@ -149,16 +149,24 @@ pub fn run(
     })
 }
 
-/// Raises the calling thread's nice value by `by` (Linux keeps it per thread). Best effort: a
-/// close that cannot be lowered still runs.
-fn lower_this_threads_priority(by: libc::c_int) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: gettid and setpriority take plain integers and change only this thread's
-    // scheduling priority.
+/// The calling thread's id and nice value (Linux keeps the nice value per thread).
+#[cfg(target_os = "linux")]
+fn this_threads_niceness() -> (libc::id_t, libc::c_int) {
+    // SAFETY: gettid and getpriority take and return plain integers.
     unsafe {
         let thread = libc::id_t::try_from(libc::gettid()).unwrap_or(0);
-        let current = libc::getpriority(libc::PRIO_PROCESS, thread);
-        if libc::setpriority(libc::PRIO_PROCESS, thread, current.saturating_add(by)) != 0 {
+        (thread, libc::getpriority(libc::PRIO_PROCESS, thread))
+    }
+}
+
+/// Raises the calling thread's nice value by `by`. Best effort: a close that cannot be lowered
+/// still runs.
+fn lower_this_threads_priority(by: libc::c_int) {
+    #[cfg(target_os = "linux")]
+    {
+        let (thread, current) = this_threads_niceness();
+        // SAFETY: setpriority takes plain integers and changes only this thread's priority.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, thread, current.saturating_add(by)) } != 0 {
             tracing::warn!(
                 error = %std::io::Error::last_os_error(),
                 "the close run keeps the requests' priority"
@@ -173,10 +181,8 @@ fn lower_this_threads_priority(by: libc::c_int) {
 mod tests {
     use super::*;
 
-    /// The nice value of the calling thread.
     fn niceness() -> libc::c_int {
-        // SAFETY: plain integers in, this thread's priority out.
-        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::id_t::try_from(libc::gettid()).unwrap()) }
+        this_threads_niceness().1
     }
 
     #[test]

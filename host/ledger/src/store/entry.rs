@@ -256,19 +256,23 @@ impl Db<'_> {
     ) -> Result<(), LedgerError> {
         // Through the period index: the cost follows the period, not the whole chain (SQLite
         // would otherwise walk every entry of the entity in sequence order and filter).
-        // `INDEXED BY` is SQLite's; PostgreSQL's planner picks the index by itself.
-        let source = if self.connection.is_postgres() {
-            "entries e"
-        } else {
-            "entries e INDEXED BY entries_by_period"
-        };
         self.visit_entries_with_lines(
-            source,
+            self.entries_through_period_index(),
             "e.entity_id = ?1 AND e.period = ?2",
             "e.id",
             &[&entity.as_str(), &period.as_str()],
             visit,
         )
+    }
+
+    /// `entries e`, read through the period index `entries_by_period`. `INDEXED BY` is
+    /// SQLite's; PostgreSQL's planner picks the index by itself.
+    fn entries_through_period_index(&self) -> &'static str {
+        if self.connection.is_postgres() {
+            "entries e"
+        } else {
+            "entries e INDEXED BY entries_by_period"
+        }
     }
 
     /// The entries of `source` matching `condition` (fixed SQL texts over `e`, never input) in
@@ -392,12 +396,7 @@ impl Db<'_> {
         periods: impl IntoIterator<Item = &'p str>,
     ) -> Result<Vec<LaterEntry>, LedgerError> {
         let periods: Vec<&str> = periods.into_iter().collect();
-        // `INDEXED BY` is SQLite's; PostgreSQL's planner picks the index by itself.
-        let source = if self.connection.is_postgres() {
-            "entries e"
-        } else {
-            "entries e INDEXED BY entries_by_period"
-        };
+        let source = self.entries_through_period_index();
         let mut statement = self.connection.prepare(&format!(
             "SELECT e.id, e.entity_id, e.entry_key, e.period, e.task,
                     (SELECT string_agg(account, ?4 ORDER BY account)

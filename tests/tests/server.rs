@@ -110,6 +110,23 @@ fn every_api_call_goes_through_the_permission_check() {
         ledger.trial_balance("ACME-US", "2026-01"),
         "the API and the CLI agree"
     );
+    // February's opening column is kept between reads; an entry another process posts into
+    // January is in the next read.
+    let february = server.url("/api/v1/reports/trial-balance?entity=ACME-US&period=2026-02");
+    let (status, before) = get(&february, &carol);
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(json(&before), ledger.trial_balance("ACME-US", "2026-02"));
+    let late = ledger.write(
+        "late.csv",
+        "entry,date,account,amount\nL1,2026-01-25,6100,10.00\nL1,2026-01-25,2100,-10.00\n",
+    );
+    ledger
+        .run(&["import", "journals", &late, "--entity", "ACME-US", "--post"])
+        .success();
+    let (_, after) = get(&february, &carol);
+    let after = json(&after);
+    assert_ne!(after, json(&before));
+    assert_eq!(after, ledger.trial_balance("ACME-US", "2026-02"));
     let change = json!({ "entities": ["ACME-US"], "period": "2026-01", "status": "on-hold" });
     let (status, body) = post_json(&server.url("/api/v1/periods/status"), &carol, &change);
     assert_eq!(status, 403, "{body}");

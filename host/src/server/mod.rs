@@ -80,6 +80,9 @@ pub struct AppState {
     stores: StorePool,
     /// Entities' periods kept between requests (see [`crate::close::PeriodsCache`]).
     periods: Arc<crate::close::PeriodsCache>,
+    /// Trial balances' opening columns kept between requests (see
+    /// [`closebook_ledger::report::OpeningCache`]).
+    openings: closebook_ledger::report::OpeningCache,
 }
 
 /// Open connections to the ledger file, kept between requests: opening one (the file, its
@@ -134,6 +137,7 @@ impl AppState {
                 idle: Mutex::new(Vec::new()),
             },
             periods: Arc::default(),
+            openings: closebook_ledger::report::OpeningCache::default(),
             config,
         }
     }

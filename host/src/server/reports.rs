@@ -95,12 +95,12 @@ pub async fn compute(
     period: PeriodName,
 ) -> Result<Computed, ServerError> {
     state
-        .with_ledger_to_read(&caller.actor, move |ledger, _| {
+        .with_ledger_to_read(&caller.actor, move |ledger, state| {
             ledger.authorize(Permission::LedgerRead, Some(&entity))?;
             Ok(match kind {
-                ReportKind::TrialBalance => {
-                    Computed::TrialBalance(ledger.read(|db| report::trial_balance(db, &entity, &period, &[], false))?)
-                }
+                ReportKind::TrialBalance => Computed::TrialBalance(ledger.read(|db| {
+                    report::trial_balance_keeping_openings(db, &entity, &period, &[], false, &state.openings)
+                })?),
                 ReportKind::BalanceSheet => Computed::Statement(
                     ledger.read(|db| Ok(statement::balance_sheet(db, std::slice::from_ref(&entity), &period)?))?,
                 ),

@@ -383,6 +383,31 @@ impl Db<'_> {
         })
     }
 
+    /// The hash of the last entry an entity posted in each of `periods` (`None` for a period
+    /// without entries), one seek of the period index each. What the maintained balances of
+    /// those periods hold changes only when an entry is posted into them, and an entry's hash
+    /// commits to every entry before it, so while these hashes are unchanged, so are the
+    /// periods' balances: a cache of balances compares them instead of reading the rows again.
+    pub fn last_entry_hashes(
+        &self,
+        entity: &EntityId,
+        periods: &[PeriodName],
+    ) -> Result<Vec<Option<String>>, LedgerError> {
+        let source = self.entries_through_period_index();
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT e.id, e.entity_id, e.entry_key, e.hash FROM {source}
+             WHERE e.entity_id = ?1 AND e.period = ?2 ORDER BY e.id DESC LIMIT 1"
+        ))?;
+        periods
+            .iter()
+            .map(|period| {
+                first(&mut statement, args![entity.as_str(), period.as_str()], |row| {
+                    Fields::new(row, "entries", ENTRY_KEY).text("hash")
+                })
+            })
+            .collect()
+    }
+
     /// Entries of an entity after a sequence number in the periods named, oldest first: what a
     /// staleness check asks on every board read. The query seeks each named period in the period
     /// index from the id of the entry at `sequence`, so its cost follows the entries it returns:

@@ -272,6 +272,9 @@ fn rewind_to_schema_3(ledger: &Ledger) {
          DROP TABLE reconciliation_rules; DROP TABLE statement_lines; DROP TABLE reconciliation_balances;
          DROP TABLE reconciling_item_clearings; DROP TABLE reconciling_items; DROP TABLE reconciliation_evidence;
          DROP TABLE reconciliation_signoffs; DROP TABLE close_findings; DROP TABLE close_finding_explanations;
+         DROP TABLE access_version; DROP TRIGGER users_access_insert; DROP TRIGGER users_access_update;
+         DROP TRIGGER users_access_delete; DROP TRIGGER group_members_access_insert;
+         DROP TRIGGER group_members_access_update; DROP TRIGGER group_members_access_delete;
          DELETE FROM schema_migrations WHERE version >= 4;",
     );
 }

@@ -1121,6 +1121,16 @@ fn an_entity_the_user_may_not_read_is_not_found_like_one_that_does_not_exist() {
     );
     let (_, me) = get(&server.url("/api/v1/me"), &carol);
     assert_eq!(json(&me)["entities"], json!(["ACME-DE"]));
+    // A grant made while the server runs counts at its next request, and so does taking it
+    // back: the server keeps the access policy only while the ledger's is the same.
+    let both = ledger.write(
+        "carol-both.toml",
+        "[[grant]]\nrole = \"auditor\"\nuser = \"carol\"\nentities = [\"ACME-DE\", \"ACME-US\"]\n",
+    );
+    ledger.run(&["setup", "apply", &both]).success();
+    assert_eq!(report("ACME-US").0, 200);
+    ledger.run(&["setup", "apply", &setup]).success();
+    assert_eq!(report("ACME-US").0, 404);
     // Putting the period on hold waits on every entity's trial-balance check: carol sees
     // ACME-DE's by name and status, and ACME-US's only as a count.
     let base = server.url("/api/v1/closes/acme-month-end/2026-01");

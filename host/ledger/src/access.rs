@@ -241,6 +241,32 @@ pub struct AccessPolicy {
     pub grants: Vec<Grant>,
 }
 
+/// The access policy kept between requests (a server keeps one), with the version it was read
+/// at (`Db::access_version`): each use reads that one row and reads the policy again only when
+/// the version changed. The database raises the version at every change to users, groups,
+/// roles and grants, whoever makes it, so a blocked user or a revoked grant counts at the next
+/// request, as when every request read the whole policy.
+#[derive(Default)]
+pub struct PolicyCache(std::sync::Mutex<Option<(i64, std::sync::Arc<AccessPolicy>)>>);
+
+impl PolicyCache {
+    /// The ledger's access policy as of `db`'s transaction.
+    pub fn policy(&self, db: &crate::store::Db<'_>) -> Result<std::sync::Arc<AccessPolicy>, crate::LedgerError> {
+        let lock = || self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(version) = db.access_version()? else {
+            return Ok(std::sync::Arc::new(db.access_policy()?));
+        };
+        if let Some((kept_version, policy)) = lock().as_ref()
+            && *kept_version == version
+        {
+            return Ok(std::sync::Arc::clone(policy));
+        }
+        let policy = std::sync::Arc::new(db.access_policy()?);
+        *lock() = Some((version, std::sync::Arc::clone(&policy)));
+        Ok(policy)
+    }
+}
+
 /// Why an identity or an operation was refused. Each message names who, what and the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccessError {

@@ -56,7 +56,7 @@ enum Access {
     /// tools and tests): operations do not check again.
     Unchecked,
     /// Opened for a resolved identity: every operation checks its permission first.
-    Checked(AccessPolicy),
+    Checked(std::sync::Arc<AccessPolicy>),
     /// A new ledger, or one set up before permissions existed: only a setup naming an
     /// administrator may be applied; the identity is resolved against it.
     Bootstrap(Claim),
@@ -145,6 +145,25 @@ impl Ledger {
     /// counts at once.
     pub fn from_store_for(mut store: Store, identity: &Identity) -> Result<Self, LedgerError> {
         let policy = store.read(|db| db.access_policy())?;
+        Self::with_policy(store, identity, std::sync::Arc::new(policy))
+    }
+
+    /// [`Ledger::from_store_for`] with the access policy from `policies`, which reads one row
+    /// to know that the policy it keeps is still the ledger's.
+    pub fn from_store_keeping_policy(
+        mut store: Store,
+        identity: &Identity,
+        policies: &crate::access::PolicyCache,
+    ) -> Result<Self, LedgerError> {
+        let policy = store.read(|db| policies.policy(db))?;
+        Self::with_policy(store, identity, policy)
+    }
+
+    fn with_policy(
+        store: Store,
+        identity: &Identity,
+        policy: std::sync::Arc<AccessPolicy>,
+    ) -> Result<Self, LedgerError> {
         if policy.administrator.is_none() {
             let Identity::Local(claim) = identity else {
                 return Err(AccessError::NoAdministrator.into());
@@ -306,7 +325,7 @@ impl Ledger {
                 Ok((summary, actor, policy))
             })?;
             self.actor = actor;
-            self.access = Access::Checked(policy);
+            self.access = Access::Checked(std::sync::Arc::new(policy));
             return Ok(summary);
         }
         self.authorize(Permission::SetupApply, None)?;

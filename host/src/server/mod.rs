@@ -83,12 +83,14 @@ pub struct AppState {
     /// Trial balances' opening columns kept between requests (see
     /// [`closebook_ledger::report::OpeningCache`]).
     openings: closebook_ledger::report::OpeningCache,
+    /// The access policy kept between requests (see [`closebook_ledger::access::PolicyCache`]).
+    policies: closebook_ledger::access::PolicyCache,
 }
 
 /// Open connections to the ledger file, kept between requests: opening one (the file, its
 /// schema, the statements each request prepares again) costs more than a board read itself.
 /// A store goes back only when its work is done (its transaction committed or rolled back);
-/// nothing but the connection is kept, so every request reads the access policy anew.
+/// nothing but the connection is kept with it.
 struct StorePool {
     db: PathBuf,
     idle: Mutex<Vec<closebook_ledger::store::Store>>,
@@ -138,6 +140,7 @@ impl AppState {
             },
             periods: Arc::default(),
             openings: closebook_ledger::report::OpeningCache::default(),
+            policies: closebook_ledger::access::PolicyCache::default(),
             config,
         }
     }
@@ -172,7 +175,8 @@ impl AppState {
         let identity = Identity::Authenticated(actor.clone());
         self.blocking(move |state| {
             let store = state.stores.take().context("opening the ledger")?;
-            let mut ledger = Ledger::from_store_for(store, &identity).context("opening the ledger")?;
+            let mut ledger =
+                Ledger::from_store_keeping_policy(store, &identity, &state.policies).context("opening the ledger")?;
             let outcome = work(&mut ledger, state);
             state.stores.give_back(ledger.into_store());
             outcome

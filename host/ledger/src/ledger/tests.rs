@@ -536,7 +536,10 @@ A,2026-01-10,4000,-100.00
                      DROP TABLE recurring_journals; DROP TABLE reconciliation_rules; DROP TABLE statement_lines;
                      DROP TABLE reconciliation_balances; DROP TABLE reconciling_item_clearings; DROP TABLE reconciling_items;
                      DROP TABLE reconciliation_evidence; DROP TABLE reconciliation_signoffs;
-                     DROP TABLE close_findings; DROP TABLE close_finding_explanations;",
+                     DROP TABLE close_findings; DROP TABLE close_finding_explanations;
+                     DROP TABLE access_version; DROP TRIGGER users_access_insert; DROP TRIGGER users_access_update;
+                     DROP TRIGGER users_access_delete; DROP TRIGGER group_members_access_insert;
+                     DROP TRIGGER group_members_access_update; DROP TRIGGER group_members_access_delete;",
                 )
                 .unwrap();
     }
@@ -548,5 +551,67 @@ A,2026-01-10,4000,-100.00
     drop(ledger);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+fn kept_policy(ledger: &mut Ledger, cache: &crate::access::PolicyCache) -> std::sync::Arc<AccessPolicy> {
+    ledger.store().read(|db| cache.policy(db)).unwrap()
+}
+
+#[test]
+fn a_kept_access_policy_is_read_again_after_every_kind_of_change_to_it() {
+    use crate::access::{Grant, Permission, Principal};
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+    let mut ledger = one_entity_ledger("test");
+    let cache = crate::access::PolicyCache::default();
+    let first = kept_policy(&mut ledger, &cache);
+    import(
+        &mut ledger,
+        "entry,date,account,amount\nA,2026-01-10,1000,1.00\nA,2026-01-10,4000,-1.00\n",
+    )
+    .unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &kept_policy(&mut ledger, &cache)),
+        "a posting changes nothing the policy holds: the kept one serves"
+    );
+    type Change = fn(&Db<'_>) -> Result<(), LedgerError>;
+    let changes: [(&str, Change); 7] = [
+        ("a new user", |db| db.upsert_user("bob", "Bob")),
+        ("a user blocked", |db| db.set_user_access("bob", true, None)),
+        ("a group membership", |db| {
+            db.upsert_group("closers", "Closers")?;
+            db.set_user_groups("bob", &["closers".to_owned()])
+        }),
+        ("a role's permissions", |db| {
+            db.upsert_role("clerk", "Clerk", &BTreeSet::from([Permission::LedgerRead]))
+        }),
+        ("a grant in an entity", |db| {
+            let bob = Principal::User("bob".to_owned());
+            db.replace_grants(
+                &BTreeSet::from([bob.clone()]),
+                &[Grant {
+                    role: "clerk".to_owned(),
+                    principal: bob,
+                    entities: Some(BTreeSet::from([EntityId::new("E")])),
+                }],
+            )
+        }),
+        ("a grant revoked", |db| {
+            db.replace_grants(&BTreeSet::from([Principal::User("bob".to_owned())]), &[])
+        }),
+        ("the administrator", |db| db.set_security("bob", false)),
+    ];
+    for (change, write) in changes {
+        let before = kept_policy(&mut ledger, &cache);
+        ledger.store().write(write).unwrap();
+        let after = kept_policy(&mut ledger, &cache);
+        assert!(!Arc::ptr_eq(&before, &after), "{change}: the policy must be read again");
+        let read_now = ledger.store().read(|db| db.access_policy()).unwrap();
+        assert_eq!(format!("{:?}", *after), format!("{read_now:?}"), "{change}");
+        assert!(
+            Arc::ptr_eq(&after, &kept_policy(&mut ledger, &cache)),
+            "{change}: then kept"
+        );
     }
 }

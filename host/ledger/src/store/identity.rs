@@ -73,6 +73,18 @@ impl Db<'_> {
         Ok(policy)
     }
 
+    /// The access policy's version (`access_version`), raised by the database at every change
+    /// to what [`Db::access_policy`] reads; `None` when the row is missing, which no cache may
+    /// trust.
+    pub fn access_version(&self) -> Result<Option<i64>, LedgerError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT id, version FROM access_version WHERE id = 1")?;
+        first(&mut statement, args![], |row| {
+            Fields::new(row, "access_version", &["id"]).integer("version")
+        })
+    }
+
     fn grants(&self) -> Result<Vec<Grant>, LedgerError> {
         let mut statement = self.connection.prepare(
             "SELECT grants.id AS id, role_id, user_id, group_id, entity_id

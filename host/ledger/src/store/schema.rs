@@ -22,6 +22,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_13,
     MIGRATION_14,
     MIGRATION_15,
+    MIGRATION_16,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -673,4 +674,37 @@ CREATE TRIGGER close_findings_no_update BEFORE UPDATE ON close_findings BEGIN SE
 CREATE TRIGGER close_findings_no_delete BEFORE DELETE ON close_findings BEGIN SELECT RAISE(ABORT, 'close findings are append-only'); END;
 CREATE TRIGGER close_finding_explanations_no_update BEFORE UPDATE ON close_finding_explanations BEGIN SELECT RAISE(ABORT, 'finding explanations are append-only'); END;
 CREATE TRIGGER close_finding_explanations_no_delete BEFORE DELETE ON close_finding_explanations BEGIN SELECT RAISE(ABORT, 'finding explanations are append-only'); END;
+"#;
+
+/// The access policy's version: one row, its number raised by a trigger at every change to the
+/// tables the permission check reads (users, group members, roles and their permissions,
+/// grants and their entities, security). A server keeps the policy between requests and reads
+/// only this row to know it is still the ledger's (`access::PolicyCache`).
+const MIGRATION_16: &str = r#"
+CREATE TABLE access_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
+INSERT INTO access_version (id, version) VALUES (1, 0);
+CREATE TRIGGER users_access_insert AFTER INSERT ON users BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER users_access_update AFTER UPDATE ON users BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER users_access_delete AFTER DELETE ON users BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER group_members_access_insert AFTER INSERT ON group_members BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER group_members_access_update AFTER UPDATE ON group_members BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER group_members_access_delete AFTER DELETE ON group_members BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER roles_access_insert AFTER INSERT ON roles BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER roles_access_update AFTER UPDATE ON roles BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER roles_access_delete AFTER DELETE ON roles BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER role_permissions_access_insert AFTER INSERT ON role_permissions BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER role_permissions_access_update AFTER UPDATE ON role_permissions BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER role_permissions_access_delete AFTER DELETE ON role_permissions BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER grants_access_insert AFTER INSERT ON grants BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER grants_access_update AFTER UPDATE ON grants BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER grants_access_delete AFTER DELETE ON grants BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER grant_entities_access_insert AFTER INSERT ON grant_entities BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER grant_entities_access_update AFTER UPDATE ON grant_entities BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER grant_entities_access_delete AFTER DELETE ON grant_entities BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER security_access_insert AFTER INSERT ON security BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER security_access_update AFTER UPDATE ON security BEGIN UPDATE access_version SET version = version + 1; END;
+CREATE TRIGGER security_access_delete AFTER DELETE ON security BEGIN UPDATE access_version SET version = version + 1; END;
 "#;

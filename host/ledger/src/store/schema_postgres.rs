@@ -40,8 +40,11 @@
 //!   refuse UPDATE, DELETE and TRUNCATE), so the lock guards nothing a check at insert does
 //!   not: a reference that holds when it is written holds for good. SQLite keeps its foreign
 //!   keys.
+//! - Migration 3: `access_version`, SQLite's migration 16, its number raised by one statement
+//!   trigger per table (`closebook_access_changed`, TRUNCATE included) where SQLite has a row
+//!   trigger per table and operation.
 
-pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3];
 
 const MIGRATION_2: &str = r#"
 ALTER TABLE settlement_lines DROP CONSTRAINT settlement_lines_line_id_fkey;
@@ -664,4 +667,26 @@ CREATE TRIGGER close_findings_no_truncate BEFORE TRUNCATE ON close_findings FOR 
 CREATE TRIGGER close_finding_explanations_no_update BEFORE UPDATE ON close_finding_explanations FOR EACH ROW EXECUTE FUNCTION closebook_refuse('finding explanations are append-only');
 CREATE TRIGGER close_finding_explanations_no_delete BEFORE DELETE ON close_finding_explanations FOR EACH ROW EXECUTE FUNCTION closebook_refuse('finding explanations are append-only');
 CREATE TRIGGER close_finding_explanations_no_truncate BEFORE TRUNCATE ON close_finding_explanations FOR EACH STATEMENT EXECUTE FUNCTION closebook_refuse('finding explanations are append-only');
+"#;
+
+/// SQLite's migration 16: the access policy's version.
+const MIGRATION_3: &str = r#"
+CREATE TABLE access_version (
+    id BIGINT PRIMARY KEY CHECK (id = 1),
+    version BIGINT NOT NULL
+);
+INSERT INTO access_version (id, version) VALUES (1, 0);
+CREATE FUNCTION closebook_access_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE access_version SET version = version + 1;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER users_access_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON users FOR EACH STATEMENT EXECUTE FUNCTION closebook_access_changed();
+CREATE TRIGGER group_members_access_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON group_members FOR EACH STATEMENT EXECUTE FUNCTION closebook_access_changed();
+CREATE TRIGGER roles_access_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON roles FOR EACH STATEMENT EXECUTE FUNCTION closebook_access_changed();
+CREATE TRIGGER role_permissions_access_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON role_permissions FOR EACH STATEMENT EXECUTE FUNCTION closebook_access_changed();
+CREATE TRIGGER grants_access_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON grants FOR EACH STATEMENT EXECUTE FUNCTION closebook_access_changed();
+CREATE TRIGGER grant_entities_access_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON grant_entities FOR EACH STATEMENT EXECUTE FUNCTION closebook_access_changed();
+CREATE TRIGGER security_access_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON security FOR EACH STATEMENT EXECUTE FUNCTION closebook_access_changed();
 "#;

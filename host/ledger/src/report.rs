@@ -173,9 +173,10 @@ type KeptOpening = (Vec<Option<String>>, Arc<[OpeningRow]>);
 /// Opening columns an [`OpeningCache`] keeps; when full, it starts again empty.
 const OPENINGS_KEPT: usize = 64;
 
-/// The most rows of one opening column an [`OpeningCache`] keeps (a few MiB); a larger one is
-/// read from the balances every time.
-const OPENING_ROWS_KEPT: usize = 50_000;
+/// The most rows an [`OpeningCache`] keeps in all its columns (about 100 bytes each, so some
+/// 10 MiB): a column that would take it past this starts it again empty, and a column larger
+/// than this alone is read from the balances every time.
+const OPENING_ROWS_KEPT: usize = 100_000;
 
 impl OpeningCache {
     /// The opening column of `key`, kept or read now (and kept).
@@ -192,7 +193,9 @@ impl OpeningCache {
         let rows = read_opening(db, &key)?;
         if rows.len() <= OPENING_ROWS_KEPT {
             let mut kept = lock();
-            if kept.len() >= OPENINGS_KEPT && !kept.contains_key(&key) {
+            kept.remove(&key);
+            let rows_kept: usize = kept.values().map(|(_, kept_rows)| kept_rows.len()).sum();
+            if kept.len() >= OPENINGS_KEPT || rows_kept + rows.len() > OPENING_ROWS_KEPT {
                 kept.clear();
             }
             kept.insert(key, (hashes, Arc::clone(&rows)));

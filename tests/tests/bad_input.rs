@@ -259,24 +259,7 @@ fn a_ledger_from_a_newer_closebook_is_refused_untouched() {
 /// (`account_balances`) left it: the tables and columns of later migrations dropped, their
 /// versions forgotten.
 fn rewind_to_schema_3(ledger: &Ledger) {
-    ledger.execute_sql(
-        "ALTER TABLE close_tasks DROP COLUMN signoff_sequences; ALTER TABLE close_tasks DROP COLUMN run_sequences;
-         ALTER TABLE close_tasks DROP COLUMN run_reads; ALTER TABLE close_tasks DROP COLUMN config_sha256; DROP TABLE account_balances;
-         DROP TABLE security; DROP TABLE grant_entities; DROP TABLE grants; DROP TABLE role_permissions;
-         DROP TABLE roles; DROP INDEX users_os_user; ALTER TABLE users DROP COLUMN os_user;
-         ALTER TABLE users DROP COLUMN blocked; ALTER TABLE audit_log DROP COLUMN identity;
-         ALTER TABLE close_events DROP COLUMN identity; ALTER TABLE audit_log DROP COLUMN hash;
-         ALTER TABLE close_events DROP COLUMN record; ALTER TABLE close_events DROP COLUMN hash;
-         DROP TABLE user_passwords; DROP TABLE api_tokens; DROP TABLE web_sessions; DROP TABLE verify_checkpoints;
-         DROP TABLE journal_approval_rules; DROP TABLE draft_approvals; DROP TABLE recurring_journals;
-         DROP TABLE reconciliation_rules; DROP TABLE statement_lines; DROP TABLE reconciliation_balances;
-         DROP TABLE reconciling_item_clearings; DROP TABLE reconciling_items; DROP TABLE reconciliation_evidence;
-         DROP TABLE reconciliation_signoffs; DROP TABLE close_findings; DROP TABLE close_finding_explanations;
-         DROP TABLE access_version; DROP TRIGGER users_access_insert; DROP TRIGGER users_access_update;
-         DROP TRIGGER users_access_delete; DROP TRIGGER group_members_access_insert;
-         DROP TRIGGER group_members_access_update; DROP TRIGGER group_members_access_delete;
-         DELETE FROM schema_migrations WHERE version >= 4;",
-    );
+    ledger.execute_sql(closebook_ledger::store::REWIND_TO_VERSION_3);
 }
 
 fn set_read_only(database: &Path, read_only: bool) {

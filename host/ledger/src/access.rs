@@ -12,6 +12,7 @@
 use crate::ids::{EntityId, UserId};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The permissions a role can hold: a fixed list, so a typo in setup is refused rather than
 /// granting nothing. `docs/security.md` lists what needs each.
@@ -247,22 +248,22 @@ pub struct AccessPolicy {
 /// roles and grants, whoever makes it, so a blocked user or a revoked grant counts at the next
 /// request, as when every request read the whole policy.
 #[derive(Default)]
-pub struct PolicyCache(std::sync::Mutex<Option<(i64, std::sync::Arc<AccessPolicy>)>>);
+pub struct PolicyCache(Mutex<Option<(i64, Arc<AccessPolicy>)>>);
 
 impl PolicyCache {
     /// The ledger's access policy as of `db`'s transaction.
-    pub fn policy(&self, db: &crate::store::Db<'_>) -> Result<std::sync::Arc<AccessPolicy>, crate::LedgerError> {
-        let lock = || self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    pub fn policy(&self, db: &crate::store::Db<'_>) -> Result<Arc<AccessPolicy>, crate::LedgerError> {
+        let lock = || self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(version) = db.access_version()? else {
-            return Ok(std::sync::Arc::new(db.access_policy()?));
+            return Ok(Arc::new(db.access_policy()?));
         };
         if let Some((kept_version, policy)) = lock().as_ref()
             && *kept_version == version
         {
-            return Ok(std::sync::Arc::clone(policy));
+            return Ok(Arc::clone(policy));
         }
-        let policy = std::sync::Arc::new(db.access_policy()?);
-        *lock() = Some((version, std::sync::Arc::clone(&policy)));
+        let policy = Arc::new(db.access_policy()?);
+        *lock() = Some((version, Arc::clone(&policy)));
         Ok(policy)
     }
 }

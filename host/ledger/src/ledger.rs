@@ -2,7 +2,7 @@
 //! and post journals, reverse entries, change period status and module access. The CLI and
 //! the close engine call these; they hold the rules, the store holds the SQL.
 
-use crate::access::{AccessError, AccessPolicy, Actor, Claim, Identity, IdentityMethod, Permission};
+use crate::access::{AccessError, AccessPolicy, Actor, Claim, Identity, IdentityMethod, Permission, PolicyCache};
 use crate::calendar::{EntityPeriods, Period};
 use crate::entity::Entity;
 use crate::error::LedgerError;
@@ -20,6 +20,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
 /// How often a long import reports its progress, in entries read: a few times a second at the
@@ -56,7 +57,7 @@ enum Access {
     /// tools and tests): operations do not check again.
     Unchecked,
     /// Opened for a resolved identity: every operation checks its permission first.
-    Checked(std::sync::Arc<AccessPolicy>),
+    Checked(Arc<AccessPolicy>),
     /// A new ledger, or one set up before permissions existed: only a setup naming an
     /// administrator may be applied; the identity is resolved against it.
     Bootstrap(Claim),
@@ -145,7 +146,7 @@ impl Ledger {
     /// counts at once.
     pub fn from_store_for(mut store: Store, identity: &Identity) -> Result<Self, LedgerError> {
         let policy = store.read(|db| db.access_policy())?;
-        Self::with_policy(store, identity, std::sync::Arc::new(policy))
+        Self::with_policy(store, identity, Arc::new(policy))
     }
 
     /// [`Ledger::from_store_for`] with the access policy from `policies`, which reads one row
@@ -153,17 +154,13 @@ impl Ledger {
     pub fn from_store_keeping_policy(
         mut store: Store,
         identity: &Identity,
-        policies: &crate::access::PolicyCache,
+        policies: &PolicyCache,
     ) -> Result<Self, LedgerError> {
         let policy = store.read(|db| policies.policy(db))?;
         Self::with_policy(store, identity, policy)
     }
 
-    fn with_policy(
-        store: Store,
-        identity: &Identity,
-        policy: std::sync::Arc<AccessPolicy>,
-    ) -> Result<Self, LedgerError> {
+    fn with_policy(store: Store, identity: &Identity, policy: Arc<AccessPolicy>) -> Result<Self, LedgerError> {
         if policy.administrator.is_none() {
             let Identity::Local(claim) = identity else {
                 return Err(AccessError::NoAdministrator.into());
@@ -325,7 +322,7 @@ impl Ledger {
                 Ok((summary, actor, policy))
             })?;
             self.actor = actor;
-            self.access = Access::Checked(std::sync::Arc::new(policy));
+            self.access = Access::Checked(Arc::new(policy));
             return Ok(summary);
         }
         self.authorize(Permission::SetupApply, None)?;

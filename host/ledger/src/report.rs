@@ -157,6 +157,18 @@ struct OpeningKey {
     with_dimensions: bool,
 }
 
+impl OpeningKey {
+    /// The opening column of a trial balance of `context`'s period: the year's periods before it
+    /// (the opening period included), per dimension set when it shows `dimensions`.
+    fn of(context: &YearContext, entity: &EntityId, dimensions: &[String]) -> Self {
+        Self {
+            entity: entity.clone(),
+            periods: context.names(|candidate| candidate.ordinal < context.target.ordinal),
+            with_dimensions: !dimensions.is_empty(),
+        }
+    }
+}
+
 /// Opening columns kept between trial balances, each with the hash of the last entry of every
 /// period it sums (`Db::last_entry_hashes`): a trial balance late in the year reads every
 /// earlier period's balance rows for its opening column (eleven periods' worth in December),
@@ -286,7 +298,6 @@ fn trial_balance_of(
 ) -> Result<TrialBalance, LedgerError> {
     let context = year_context(db, entity, period)?;
     let target = &context.target;
-    let opening_periods = context.names(|candidate| candidate.ordinal < target.ordinal);
     let last_operating = context
         .year
         .iter()
@@ -299,11 +310,7 @@ fn trial_balance_of(
     });
     // Without dimensions, the few per-account rows hold the same totals as the per-dimension rows.
     let with_dimensions = !dimensions.is_empty();
-    let opening = OpeningKey {
-        entity: entity.clone(),
-        periods: opening_periods,
-        with_dimensions,
-    };
+    let opening = OpeningKey::of(&context, entity, dimensions);
     let opening = match openings {
         Some(openings) => openings.opening(db, opening)?,
         None => read_opening(db, &opening)?,
@@ -446,12 +453,11 @@ mod tests {
             .unwrap();
         let key = ledger
             .read(|db| {
-                let context = year_context(db, &entity, &period)?;
-                Ok(OpeningKey {
-                    entity: entity.clone(),
-                    periods: context.names(|candidate| candidate.ordinal < context.target.ordinal),
-                    with_dimensions: !dimensions.is_empty(),
-                })
+                Ok(OpeningKey::of(
+                    &year_context(db, &entity, &period)?,
+                    &entity,
+                    dimensions,
+                ))
             })
             .unwrap();
         let rows = Arc::clone(&cache.0.lock().unwrap()[&key].1);

@@ -62,6 +62,7 @@ pub use reconcile::{
     Evidence, IndependentBalance, IndependentKind, ItemClearing, NewIndependentBalance, NewReconcilingItem,
     ReconcileScope, ReconciliationRule, ReconciliationSignoff, ReconcilingItem, SignoffAction, StatementLine,
 };
+pub use schema::REWIND_TO_VERSION_3;
 pub use settlement::{NewSettlement, SettlementLine};
 pub use step_run::{RUN_ID_SUFFIX_MAX, StepRunRecord};
 

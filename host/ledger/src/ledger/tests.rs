@@ -463,19 +463,11 @@ A,2026-01-10,4000,-100.00
 B,2026-02-10,4000,30.00
 ",
     );
-    let reader = CsvJournalReader::new(
-        "entry,date,account,amount
-C,2026-01-20,1000,7.00
-C,2026-01-20,4000,-7.00
-"
-        .as_bytes(),
-        "k.csv",
-        Module::Ledger,
+    import(
+        &mut ledger,
+        "entry,date,account,amount\nC,2026-01-20,1000,7.00\nC,2026-01-20,4000,-7.00\n",
     )
     .unwrap();
-    ledger
-        .import_journals(&EntityId::new("E"), reader, true, "k.csv")
-        .unwrap();
     let expected = summed_dimension_balances(&mut ledger);
     assert_eq!(expected.len(), 4, "{expected:?}");
     assert_eq!(account_balance_rows(&mut ledger), expected);
@@ -505,19 +497,11 @@ fn the_account_balances_migration_fills_the_table_from_existing_balances() {
         ledger
             .apply_setup(&SetupFile::parse(ONE_ENTITY_SETUP, "setup.toml").unwrap(), "setup.toml")
             .unwrap();
-        let reader = CsvJournalReader::new(
-            "entry,date,account,amount
-A,2026-01-10,1000,100.00
-A,2026-01-10,4000,-100.00
-"
-            .as_bytes(),
-            "j.csv",
-            Module::Ledger,
+        import(
+            &mut ledger,
+            "entry,date,account,amount\nA,2026-01-10,1000,100.00\nA,2026-01-10,4000,-100.00\n",
         )
         .unwrap();
-        ledger
-            .import_journals(&EntityId::new("E"), reader, true, "j.csv")
-            .unwrap();
         // Back to the schema before the migration (and the migrations after it).
         ledger
             .store()

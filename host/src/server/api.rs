@@ -573,7 +573,7 @@ async fn close_run(
     state.close(&close)?;
     let claim = super::runs::authorize_and_claim(&state, &caller, &close, &period, &request.entities).await?;
     let outcomes: Vec<TaskOutcome> = state
-        .with_ledger(&caller.actor, move |ledger, state| {
+        .with_ledger_unqueued(&caller.actor, move |ledger, state| {
             let _claim = claim;
             super::runs::run(
                 ledger,

@@ -210,7 +210,7 @@ async fn run_form(
     let (close_name, period_name) = (close.clone(), period.clone());
     tokio::spawn(async move {
         let outcome = run_state
-            .with_ledger(&actor, move |ledger, state| {
+            .with_ledger_unqueued(&actor, move |ledger, state| {
                 let _claim = claim;
                 super::runs::run(ledger, state, &close, &period, &[], None)
             })

@@ -72,6 +72,16 @@ pub struct AppState {
     /// every read slower. Writes do not take a slot, so a read never waits behind an import
     /// waiting for the ledger's write lock.
     reading_slots: tokio::sync::Semaphore,
+    /// Changes to the ledger (imports, postings, sign-offs, period changes) run one at a time.
+    /// The ledger lets one writer in at once anyway; writers queued here wait in arrival order
+    /// without a thread or a connection, instead of each holding both while it polls for the
+    /// write lock (SQLite's busy handler sleeping and waking), and the cores stay with the
+    /// reads. A close run does not take it: its steps take the write lock only to post, and the
+    /// writes queued behind it go between them. Other processes (the command line) still meet
+    /// the ledger's own lock.
+    writing_slot: tokio::sync::Semaphore,
+    /// How long a change waits for the writing slot before it is answered "busy".
+    write_wait: std::time::Duration,
     /// The progress of close runs, per close and period.
     progress: Mutex<BTreeMap<(String, String), tokio::sync::broadcast::Sender<events::RunEvent>>>,
     /// The close runs under way, per close and period.
@@ -132,6 +142,8 @@ impl AppState {
             throttle: Mutex::new(auth::Throttle::default()),
             sign_in_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
             reading_slots: tokio::sync::Semaphore::new(cores * READING_SLOTS_PER_CORE),
+            writing_slot: tokio::sync::Semaphore::new(1),
+            write_wait: std::time::Duration::from_millis(closebook_ledger::store::BUSY_TIMEOUT_MS),
             progress: Mutex::new(BTreeMap::new()),
             running: Mutex::new(BTreeMap::new()),
             stores: StorePool {
@@ -165,9 +177,34 @@ impl AppState {
             .clone()
     }
 
-    /// Runs `work` on the ledger opened for `actor` (every operation permission-checked), on the
-    /// blocking pool.
+    /// Runs `work`, which changes the ledger, on the ledger opened for `actor` (every operation
+    /// permission-checked), on the blocking pool, once the [`Self::writing_slot`] is free. A
+    /// change that waits for it longer than the ledger's own wait for its write lock is answered
+    /// busy (409 with Retry-After), and nothing is written.
     pub async fn with_ledger<T: Send + 'static>(
+        self: &Arc<Self>,
+        actor: &Actor,
+        work: impl FnOnce(&mut Ledger, &AppState) -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, ServerError> {
+        let _slot = match tokio::time::timeout(self.write_wait, self.writing_slot.acquire()).await {
+            Ok(slot) => slot.map_err(|_| ServerError::internal("the server is shutting down".to_owned()))?,
+            Err(_) => {
+                return Err(ServerError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    format!(
+                        "the ledger is busy with other changes (this one waited {} s for them); nothing was written: try again in a moment",
+                        self.write_wait.as_secs()
+                    ),
+                ));
+            }
+        };
+        self.with_ledger_unqueued(actor, work).await
+    }
+
+    /// Runs `work` on the ledger opened for `actor` (every operation permission-checked), on the
+    /// blocking pool, without a reading or writing slot: for a close run, whose steps take the
+    /// ledger's write lock only while they post.
+    pub async fn with_ledger_unqueued<T: Send + 'static>(
         self: &Arc<Self>,
         actor: &Actor,
         work: impl FnOnce(&mut Ledger, &AppState) -> anyhow::Result<T> + Send + 'static,
@@ -196,7 +233,7 @@ impl AppState {
             .acquire()
             .await
             .map_err(|_| ServerError::internal("the server is shutting down".to_owned()))?;
-        self.with_ledger(actor, work).await
+        self.with_ledger_unqueued(actor, work).await
     }
 
     /// Runs `work` on the blocking pool with the state alone (sign-in, sessions).
@@ -464,19 +501,29 @@ async fn shutdown_signal() {
 mod tests {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_read_waits_for_a_reading_slot_and_a_write_does_not() {
-        let folder = tempfile::tempdir().unwrap();
+    fn state_on_a_new_ledger(folder: &tempfile::TempDir) -> AppState {
         let db = folder.path().join("ledger.db");
-        closebook_ledger::store::Store::open(&db).unwrap();
-        let state = Arc::new(AppState::new(ServerConfig {
+        let setup = "[[user]]\nid = \"alice\"\n[security]\nadministrator = \"alice\"\ntrust_declared_users = true\n";
+        Ledger::from_store(
+            closebook_ledger::store::Store::open(&db).unwrap(),
+            closebook_ledger::ids::UserId::new("alice"),
+        )
+        .apply_setup(&closebook_ledger::setup::SetupFile::parse(setup, "setup.toml").unwrap(), "setup.toml")
+        .unwrap();
+        AppState::new(ServerConfig {
             db,
             closes: BTreeMap::new(),
             session_idle: chrono::Duration::hours(1),
             session_max: chrono::Duration::hours(8),
             secure_cookies: false,
             trusted_proxies: Vec::new(),
-        }));
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_waits_for_a_reading_slot_and_a_write_does_not() {
+        let folder = tempfile::tempdir().unwrap();
+        let state = Arc::new(state_on_a_new_ledger(&folder));
         let slots = u32::try_from(state.reading_slots.available_permits()).unwrap();
         let held = state.reading_slots.acquire_many(slots).await.unwrap();
         let actor = Actor::from("alice");
@@ -485,12 +532,54 @@ mod tests {
             let actor = actor.clone();
             async move { state.with_ledger_to_read(&actor, |_, _| Ok(())).await.is_ok() }
         });
-        // With every reading slot taken, a write still runs (whatever the ledger answers)...
-        let _ = state.with_ledger(&actor, |_, _| Ok(())).await;
+        // With every reading slot taken, a write still runs...
+        state.with_ledger(&actor, |_, _| Ok(())).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         // ...and the read has not started.
         assert!(!reader.is_finished(), "a read ran without a reading slot");
         drop(held);
         reader.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn changes_run_one_at_a_time_and_one_that_waits_too_long_is_answered_busy_without_running() {
+        let folder = tempfile::tempdir().unwrap();
+        let mut state = state_on_a_new_ledger(&folder);
+        state.write_wait = std::time::Duration::from_millis(300);
+        let state = Arc::new(state);
+        let actor = Actor::from("alice");
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let change = |state: &Arc<AppState>, ran: &Arc<std::sync::atomic::AtomicUsize>| {
+            let (state, ran, actor) = (Arc::clone(state), Arc::clone(ran), actor.clone());
+            async move {
+                state
+                    .with_ledger(&actor, move |_, _| {
+                        ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .await
+            }
+        };
+        // The slot is free: a change runs.
+        change(&state, &ran).await.unwrap();
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // While another change holds the slot, a read still runs...
+        let held = state.writing_slot.acquire().await.unwrap();
+        state.with_ledger_to_read(&actor, |_, _| Ok(())).await.unwrap();
+        // ...a change waits, and past the wait it is answered busy and never runs.
+        let refused = change(&state, &ran).await.unwrap_err();
+        assert_eq!(refused.status, axum::http::StatusCode::CONFLICT);
+        assert!(refused.message.contains("busy"), "{}", refused.message);
+        assert!(refused.message.contains("nothing was written"), "{}", refused.message);
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // A change that starts waiting runs as soon as the slot is given back.
+        let waiting = tokio::spawn(change(&state, &ran));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "a change ran while another held the writing slot");
+        drop(held);
+        waiting.await.unwrap().unwrap();
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }

@@ -98,7 +98,7 @@ pub async fn authorize_and_claim(
 ) -> Result<RunClaim, ServerError> {
     let (checked_close, checked_period, checked_entities) = (close.to_owned(), period.to_owned(), entities.to_vec());
     state
-        .with_ledger(&caller.actor, move |ledger, state| {
+        .with_ledger_to_read(&caller.actor, move |ledger, state| {
             checked_context(ledger, state, &checked_close, &checked_period, &checked_entities).map(drop)
         })
         .await?;

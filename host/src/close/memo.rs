@@ -1,14 +1,14 @@
 //! What a close's context reads once and reuses: the ledger's entities and each entity's
 //! periods, for one request or one run, and on the server each entity's periods between
-//! requests as long as setup adds none.
+//! requests as long as setup adds none, and how far the staleness checks found no late entry.
 
 use super::CloseContext;
 use closebook_ledger::LedgerError;
 use closebook_ledger::calendar::EntityPeriods;
 use closebook_ledger::ids::EntityId;
-use closebook_ledger::store::{Db, PeriodsVersion};
+use closebook_ledger::store::{Db, LaterEntry, PeriodsVersion};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// The ledger facts a context reads at most once: the ledger's entities and each entity's
@@ -21,15 +21,78 @@ pub(crate) struct ContextMemo {
     periods: RefCell<BTreeMap<EntityId, Arc<EntityPeriods>>>,
     /// Periods kept between contexts (the server's requests), when there is such a cache.
     shared: Option<Arc<PeriodsCache>>,
+    /// How far the staleness checks found nothing late: the context's own, or the server's
+    /// kept between requests.
+    late: Arc<LateEntryChecks>,
 }
 
 impl ContextMemo {
-    /// A memo that takes periods from `shared`, and adds to it what it reads.
-    pub(crate) fn sharing(shared: Arc<PeriodsCache>) -> Self {
+    /// A memo that takes periods from `shared` and the staleness checks' progress from `late`,
+    /// and adds to them what it reads.
+    pub(crate) fn sharing(shared: Arc<PeriodsCache>, late: Arc<LateEntryChecks>) -> Self {
         Self {
             shared: Some(shared),
+            late,
             ..Self::default()
         }
+    }
+}
+
+/// How far each staleness check found no late entry, kept between checks.
+///
+/// A check asks for the entries of an entity posted after a task ran (or was signed off), in
+/// the periods it covers, that change what it relied on. Entries are append-only, and whether
+/// one counts (its accounts, the task that posted it) is fixed when it is posted; so once a
+/// check found nothing through the entity's ledger sequence N, the same check later reads only
+/// the entries after N. Without it, a board of a closed month read, at every request, every
+/// entry posted since in the periods its tasks read (a busy next month's imports, thousands).
+///
+/// Each kept sequence carries the hash of the entry at it, read again at every use: a ledger
+/// file replaced by an older copy, whose sequence N is another entry, is checked in full.
+#[derive(Default)]
+pub struct LateEntryChecks(Mutex<HashMap<String, (i64, String)>>);
+
+/// Checks kept at most; past it the kept ones are forgotten and checked in full once more.
+const LATE_CHECKS_KEPT_MAX: usize = 10_000;
+
+impl LateEntryChecks {
+    /// The entries of `entity` posted after `sequence` in `periods` that `counts` keeps, in
+    /// posting order. `filter` names everything `counts` decides by (two checks with the same
+    /// entity, sequence, periods and filter must keep the same entries).
+    pub fn late_entries(
+        &self,
+        db: &Db<'_>,
+        entity: &EntityId,
+        sequence: i64,
+        periods: &BTreeSet<String>,
+        filter: &str,
+        counts: impl Fn(&LaterEntry) -> bool,
+    ) -> Result<Vec<LaterEntry>, LedgerError> {
+        let key = format!(
+            "{entity}\u{1f}{sequence}\u{1f}{}\u{1f}{filter}",
+            periods.iter().map(String::as_str).collect::<Vec<_>>().join(",")
+        );
+        let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner).get(&key).cloned();
+        let from = match kept {
+            Some((through, hash)) if db.entry_hash_at(entity, through)?.as_deref() == Some(hash.as_str()) => through,
+            _ => sequence,
+        };
+        // The head is read before the entries: every entry up to it is in what they return
+        // (on PostgreSQL each statement sees what was committed when it started).
+        let (head, head_hash) = db.ledger_head(entity)?;
+        let late: Vec<LaterEntry> = db
+            .entries_after_in_periods(entity, from, periods.iter().map(String::as_str))?
+            .into_iter()
+            .filter(|entry| counts(entry))
+            .collect();
+        if late.is_empty() && head > from {
+            let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            if kept.len() >= LATE_CHECKS_KEPT_MAX {
+                kept.clear();
+            }
+            kept.insert(key, (head, head_hash));
+        }
+        Ok(late)
     }
 }
 
@@ -59,6 +122,21 @@ impl PeriodsCache {
 }
 
 impl CloseContext<'_> {
+    /// See [`LateEntryChecks::late_entries`].
+    pub(super) fn late_entries(
+        &self,
+        db: &Db<'_>,
+        entity: &EntityId,
+        sequence: i64,
+        periods: &BTreeSet<String>,
+        filter: &str,
+        counts: impl Fn(&LaterEntry) -> bool,
+    ) -> Result<Vec<LaterEntry>, LedgerError> {
+        self.memo
+            .late
+            .late_entries(db, entity, sequence, periods, filter, counts)
+    }
+
     /// Every entity of the ledger, read once per context.
     pub(super) fn ledger_entities(&self) -> anyhow::Result<Vec<EntityId>> {
         if let Some(entities) = self.memo.entities.borrow().as_ref() {
@@ -147,5 +225,86 @@ mod tests {
         assert!(after.find(&PeriodName::new("2027-01")).is_some());
         let unknown = ledger.read(|db| cache.periods_of(db, &EntityId::new("NOPE")));
         assert!(unknown.unwrap_err().to_string().contains("NOPE"));
+    }
+
+    fn import(ledger: &mut Ledger, entries: &[(&str, &str)]) {
+        let mut journal = "entry,date,account,amount\n".to_owned();
+        for (key, account) in entries {
+            journal.push_str(&format!(
+                "{key},2026-01-15,{account},1.00\n{key},2026-01-15,3900,-1.00\n"
+            ));
+        }
+        let reader = closebook_ledger::import::CsvJournalReader::new(
+            journal.as_bytes(),
+            "j.csv",
+            closebook_ledger::period::Module::Ledger,
+        )
+        .unwrap();
+        ledger
+            .import_journals(&EntityId::new("E"), reader, true, "j.csv")
+            .unwrap();
+    }
+
+    #[test]
+    fn a_late_entry_check_reads_only_what_was_posted_since_it_last_found_nothing() {
+        // Proves the staleness checks' kept progress never hides a late entry: a check reads
+        // the entries after the sequence it last found clean, and everything again when the
+        // entry at that sequence is not the one it saw (another ledger file).
+        let open = |name: &str| {
+            let mut ledger = Ledger::from_store(Store::open_in_memory().unwrap(), UserId::new("test"));
+            ledger.apply_setup(&setup("FY2026"), "setup.toml").unwrap();
+            import(&mut ledger, &[(&format!("{name}-1"), "1000")]);
+            ledger
+        };
+        let mut ledger = open("A");
+        let checks = LateEntryChecks::default();
+        let entity = EntityId::new("E");
+        let january: BTreeSet<String> = ["2026-01".to_owned()].into();
+        // Late: an entry on account 1000. `seen` lists the entries the check was shown.
+        let check = |ledger: &mut Ledger, filter: &str| {
+            let seen = RefCell::new(Vec::new());
+            let late = ledger
+                .read(|db| {
+                    checks.late_entries(db, &entity, 1, &january, filter, |entry| {
+                        seen.borrow_mut().push(entry.key.to_string());
+                        entry
+                            .accounts
+                            .contains(&closebook_ledger::ids::AccountNumber::new("1000"))
+                    })
+                })
+                .unwrap();
+            let late: Vec<String> = late.iter().map(|entry| entry.key.to_string()).collect();
+            (late, seen.into_inner())
+        };
+        import(&mut ledger, &[("A-2", "3900"), ("A-3", "3900")]);
+        assert_eq!(
+            check(&mut ledger, "f"),
+            (vec![], vec!["A-2".to_owned(), "A-3".to_owned()])
+        );
+        import(&mut ledger, &[("A-4", "3900")]);
+        assert_eq!(
+            check(&mut ledger, "f"),
+            (vec![], vec!["A-4".to_owned()]),
+            "only what was posted since"
+        );
+        // Another filter is checked from the task's own sequence.
+        assert_eq!(check(&mut ledger, "g").1.len(), 3);
+        import(&mut ledger, &[("A-5", "1000")]);
+        assert_eq!(
+            check(&mut ledger, "f"),
+            (vec!["A-5".to_owned()], vec!["A-5".to_owned()])
+        );
+        // Found late, so nothing more is kept: the next check shows it again.
+        assert_eq!(check(&mut ledger, "f").0, vec!["A-5".to_owned()]);
+
+        // Another ledger at the same sequences (a file replaced by another): read in full.
+        let mut other = open("B");
+        import(
+            &mut other,
+            &[("B-2", "3900"), ("B-3", "3900"), ("B-4", "3900"), ("B-5", "1000")],
+        );
+        let (late, seen) = check(&mut other, "f");
+        assert_eq!(late, vec!["B-5".to_owned()]);
+        assert_eq!(seen.len(), 4, "{seen:?}");
     }
 }

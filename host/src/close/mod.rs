@@ -14,7 +14,7 @@ mod signoff;
 mod stale;
 
 pub(crate) use memo::ContextMemo;
-pub use memo::PeriodsCache;
+pub use memo::{LateEntryChecks, PeriodsCache};
 
 pub use signoff::signoff;
 

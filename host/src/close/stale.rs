@@ -96,7 +96,7 @@ pub(super) fn late_entries_elsewhere(
         let mut part_of_close = context.config.downstream_of(task);
         part_of_close.insert(task.to_owned());
         part_of_close.extend(readers.get(other).into_iter().flatten().cloned());
-        let late = late_entries(db, other, *sequence, &scope, &part_of_close)?;
+        let late = late_entries(db, context, other, *sequence, &scope, &part_of_close)?;
         if !late.is_empty() {
             late_elsewhere.insert(other.clone(), late);
         }
@@ -240,15 +240,18 @@ pub(super) fn mark_stale_if_holding_figures(
 /// out those posted by the tasks downstream of the signed-off one (they are part of the close).
 pub(super) fn late_entries(
     db: &Db<'_>,
+    context: &CloseContext<'_>,
     entity: &EntityId,
     sequence: i64,
     in_scope: &BTreeSet<String>,
     downstream: &BTreeSet<String>,
 ) -> Result<Vec<String>, LedgerError> {
-    Ok(db
-        .entries_after_in_periods(entity, sequence, in_scope.iter().map(String::as_str))?
+    let filter = format!("any account; close {downstream:?}");
+    Ok(context
+        .late_entries(db, entity, sequence, in_scope, &filter, |entry| {
+            !entry.task.as_ref().is_some_and(|task| downstream.contains(task))
+        })?
         .into_iter()
-        .filter(|entry| !entry.task.as_ref().is_some_and(|task| downstream.contains(task)))
         .map(|entry| entry.key.to_string())
         .collect())
 }
@@ -301,7 +304,7 @@ fn mark_signoff_stale_if_late(
         return Ok(());
     }
     let downstream = context.config.downstream_of(&task.id);
-    let late = late_entries(db, entity, sequence, in_scope, &downstream)?;
+    let late = late_entries(db, context, entity, sequence, in_scope, &downstream)?;
     // Other entities the sign-off covers, with their late entries.
     let late_elsewhere = late_entries_elsewhere(db, context, entity, &task.id, &state.signoff_sequences)?;
     if late.is_empty() && late_elsewhere.is_empty() {
@@ -408,14 +411,20 @@ pub(super) fn late_reads(
         if read.is_empty() {
             continue;
         }
-        let periods = periods_read(db, context, entity, read)?;
-        let late: Vec<String> = db
-            .entries_after_in_periods(entity, read.sequence, periods.iter().map(PeriodName::as_str))?
+        let periods: BTreeSet<String> = periods_read(db, context, entity, read)?
             .into_iter()
-            .filter(|entry| {
+            .map(|period| period.to_string())
+            .collect();
+        let filter = format!(
+            "reads {:?} {:?}; close {part_of_close:?}",
+            read.accounts, read.account_ranges
+        );
+        let late: Vec<String> = context
+            .late_entries(db, entity, read.sequence, &periods, &filter, |entry| {
                 !entry.task.as_ref().is_some_and(|task| part_of_close.contains(task))
                     && entry.accounts.iter().any(|account| read.covers_account(account))
-            })
+            })?
+            .into_iter()
             .map(|entry| entry.key.to_string())
             .collect();
         if !late.is_empty() {

@@ -90,6 +90,9 @@ pub struct AppState {
     stores: StorePool,
     /// Entities' periods kept between requests (see [`crate::close::PeriodsCache`]).
     periods: Arc<crate::close::PeriodsCache>,
+    /// How far the boards' staleness checks found nothing late (see
+    /// [`crate::close::LateEntryChecks`]).
+    late_checks: Arc<crate::close::LateEntryChecks>,
     /// Trial balances' opening columns kept between requests (see
     /// [`closebook_ledger::report::OpeningCache`]).
     openings: closebook_ledger::report::OpeningCache,
@@ -151,6 +154,7 @@ impl AppState {
                 idle: Mutex::new(Vec::new()),
             },
             periods: Arc::default(),
+            late_checks: Arc::default(),
             openings: closebook_ledger::report::OpeningCache::default(),
             policies: closebook_ledger::access::PolicyCache::default(),
             config,
@@ -268,7 +272,7 @@ impl AppState {
                     self.config.db.clone(),
                     Ledger::from_store(store, actor.clone()),
                 ))),
-                memo: crate::close::ContextMemo::sharing(Arc::clone(&self.periods)),
+                memo: crate::close::ContextMemo::sharing(Arc::clone(&self.periods), Arc::clone(&self.late_checks)),
             },
             pool: &self.stores,
         })
@@ -508,7 +512,10 @@ mod tests {
             closebook_ledger::store::Store::open(&db).unwrap(),
             closebook_ledger::ids::UserId::new("alice"),
         )
-        .apply_setup(&closebook_ledger::setup::SetupFile::parse(setup, "setup.toml").unwrap(), "setup.toml")
+        .apply_setup(
+            &closebook_ledger::setup::SetupFile::parse(setup, "setup.toml").unwrap(),
+            "setup.toml",
+        )
         .unwrap();
         AppState::new(ServerConfig {
             db,
@@ -577,7 +584,10 @@ mod tests {
         // A change that starts waiting runs as soon as the slot is given back.
         let waiting = tokio::spawn(change(&state, &ran));
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        assert!(!waiting.is_finished(), "a change ran while another held the writing slot");
+        assert!(
+            !waiting.is_finished(),
+            "a change ran while another held the writing slot"
+        );
         drop(held);
         waiting.await.unwrap().unwrap();
         assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 2);

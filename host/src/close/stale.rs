@@ -267,19 +267,42 @@ pub(super) fn mark_stale_signoffs(
     db: &Db<'_>,
     context: &CloseContext<'_>,
     entities: &[EntityId],
+    records: &TaskRecords,
 ) -> Result<(), LedgerError> {
     for entity in entities {
         let Some(in_scope) = periods_in_scope(db, context, entity)? else {
             continue;
         };
         for task in &context.config.tasks {
-            let Some(state) = db.close_task(&context.config.name, entity, &context.period, &task.id)? else {
+            let Some(state) = records.get(&(entity.clone(), task.id.clone())) else {
                 continue;
             };
-            mark_signoff_stale_if_late(db, context, entities, (entity, task, state), &in_scope)?;
+            mark_signoff_stale_if_late(db, context, entities, (entity, task, state.clone()), &in_scope)?;
         }
     }
     Ok(())
+}
+
+/// The close's task records of the period, by entity and task, read once per staleness pass
+/// (one query, where each check read its task's record again).
+pub(super) type TaskRecords = BTreeMap<(EntityId, String), CloseTaskRecord>;
+
+fn task_records(db: &Db<'_>, context: &CloseContext<'_>) -> Result<TaskRecords, LedgerError> {
+    Ok(db
+        .close_tasks(&context.config.name, &context.period)?
+        .into_iter()
+        .map(|record| ((record.entity.clone(), record.task.clone()), record))
+        .collect())
+}
+
+/// Whether this pass changed the record of `seen`'s task since [`task_records`] read it. The
+/// pass only marks tasks stale, and every check skips a stale task, so a check that found
+/// something on a record read before it was marked does nothing.
+fn changed_in_this_pass(db: &Db<'_>, context: &CloseContext<'_>, seen: &CloseTaskRecord) -> Result<bool, LedgerError> {
+    Ok(db
+        .close_task(&context.config.name, &seen.entity, &context.period, &seen.task)?
+        .as_ref()
+        != Some(seen))
 }
 
 /// Withdraws one task's sign-off in `entity` when entries were posted after it in the periods
@@ -307,7 +330,7 @@ fn mark_signoff_stale_if_late(
     let late = late_entries(db, context, entity, sequence, in_scope, &downstream)?;
     // Other entities the sign-off covers, with their late entries.
     let late_elsewhere = late_entries_elsewhere(db, context, entity, &task.id, &state.signoff_sequences)?;
-    if late.is_empty() && late_elsewhere.is_empty() {
+    if (late.is_empty() && late_elsewhere.is_empty()) || changed_in_this_pass(db, context, &state)? {
         return Ok(());
     }
     let mut changes = Vec::new();
@@ -390,8 +413,9 @@ pub(crate) fn mark_stale(context: &CloseContext<'_>, all_entities: &[EntityId]) 
     // Usually nothing is stale: a board read then takes no write lock (see
     // `Store::write_when_needed`).
     ledger.store().write_when_needed(|db| {
-        mark_stale_signoffs(db, context, all_entities)?;
-        mark_stale_reads(db, context, all_entities)
+        let records = task_records(db, context)?;
+        mark_stale_signoffs(db, context, all_entities, &records)?;
+        mark_stale_reads(db, context, all_entities, &records)
     })?;
     Ok(())
 }
@@ -490,11 +514,12 @@ pub(super) fn mark_stale_reads(
     db: &Db<'_>,
     context: &CloseContext<'_>,
     entities: &[EntityId],
+    records: &TaskRecords,
 ) -> Result<usize, LedgerError> {
     let mut marked = 0;
     for entity in entities {
         for task in &context.config.tasks {
-            let Some(state) = db.close_task(&context.config.name, entity, &context.period, &task.id)? else {
+            let Some(state) = records.get(&(entity.clone(), task.id.clone())) else {
                 continue;
             };
             // A step holds what it read while its proposal waits, once it posted, and while
@@ -503,11 +528,11 @@ pub(super) fn mark_stale_reads(
             if !matches!(state.status, TaskStatus::Done | TaskStatus::AwaitingReview) && !step_holds_a_run {
                 continue;
             }
-            let (message, details, cause) = if let Some(message) = period_status_changed(db, context, task, &state)? {
+            let (message, details, cause) = if let Some(message) = period_status_changed(db, context, task, state)? {
                 let cause = format!("period {} of {entity} changed status", context.period);
                 (message, json!({ "period_status_changed": true }), cause)
             } else {
-                let late = late_reads(db, context, &state)?;
+                let late = late_reads(db, context, state)?;
                 if late.is_empty() {
                     continue;
                 }
@@ -519,6 +544,9 @@ pub(super) fn mark_stale_reads(
                     late.iter().map(|(other, keys)| (other.as_str(), keys)).collect();
                 (message, json!({ "late_entries": late_json }), describe_changes(&late))
             };
+            if changed_in_this_pass(db, context, state)? {
+                continue;
+            }
             marked += usize::from(mark_stale_if_holding_figures(
                 db, context, entity, &task.id, message, &details,
             )?);

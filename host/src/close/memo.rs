@@ -122,19 +122,9 @@ impl PeriodsCache {
 }
 
 impl CloseContext<'_> {
-    /// See [`LateEntryChecks::late_entries`].
-    pub(super) fn late_entries(
-        &self,
-        db: &Db<'_>,
-        entity: &EntityId,
-        sequence: i64,
-        periods: &BTreeSet<String>,
-        filter: &str,
-        counts: impl Fn(&LaterEntry) -> bool,
-    ) -> Result<Vec<LaterEntry>, LedgerError> {
-        self.memo
-            .late
-            .late_entries(db, entity, sequence, periods, filter, counts)
+    /// How far the staleness checks found nothing late (the server's, or this context's).
+    pub(super) fn late_checks(&self) -> &LateEntryChecks {
+        &self.memo.late
     }
 
     /// Every entity of the ledger, read once per context.

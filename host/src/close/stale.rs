@@ -248,6 +248,7 @@ pub(super) fn late_entries(
 ) -> Result<Vec<String>, LedgerError> {
     let filter = format!("any account; close {downstream:?}");
     Ok(context
+        .late_checks()
         .late_entries(db, entity, sequence, in_scope, &filter, |entry| {
             !entry.task.as_ref().is_some_and(|task| downstream.contains(task))
         })?
@@ -444,6 +445,7 @@ pub(super) fn late_reads(
             read.accounts, read.account_ranges
         );
         let late: Vec<String> = context
+            .late_checks()
             .late_entries(db, entity, read.sequence, &periods, &filter, |entry| {
                 !entry.task.as_ref().is_some_and(|task| part_of_close.contains(task))
                     && entry.accounts.iter().any(|account| read.covers_account(account))

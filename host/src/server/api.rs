@@ -660,6 +660,27 @@ fn runs_remotely(command: &crate::cli::Command) -> bool {
     }
 }
 
+/// Whether a command of the remote command line may change the ledger, so that it waits for
+/// the server's writing slot. A close run takes none (its steps take the write lock only while
+/// they post); a command not named here as a read counts as a change.
+fn changes_the_ledger(command: &crate::cli::Command) -> bool {
+    use crate::cli::{CloseCommand, Command, JournalCommand, PeriodCommand, ReconcileCommand, YearEndCommand};
+    !matches!(
+        command,
+        Command::Report(_)
+            | Command::Period(PeriodCommand::List { .. })
+            | Command::Journal(JournalCommand::List { .. })
+            | Command::Reconcile(ReconcileCommand::Show { .. } | ReconcileCommand::Report { .. })
+            | Command::YearEnd(YearEndCommand::History { .. })
+            | Command::Close(
+                CloseCommand::Run { .. }
+                    | CloseCommand::Show { .. }
+                    | CloseCommand::Status { .. }
+                    | CloseCommand::History { .. }
+            )
+    )
+}
+
 /// `POST /api/v1/cli`: runs a command of the remote command line with the server's own command
 /// code, as the token's user, and answers what it printed and its error, if any.
 async fn cli(State(state): State<SharedState>, caller: Caller, Json(request): Json<CliRequest>) -> ApiResult {
@@ -703,12 +724,19 @@ async fn cli(State(state): State<SharedState>, caller: Caller, Json(request): Js
             progress = Some(out);
         }
     }
+    // A change waits for the writing slot like the API's own changes (a close run takes none).
+    let writing_slot = if changes_the_ledger(&command) {
+        Some(state.wait_for_writing_slot().await?)
+    } else {
+        None
+    };
     let actor = caller.actor.clone();
     // The command's own error is the answer's, beside what it printed; only a stopped worker
     // is the request's.
     let (outcome, stdout) = state
         .blocking(move |state| {
             let _claim = run_claim;
+            let _slot = writing_slot;
             let context = crate::commands::Context {
                 db: state.config.db.clone(),
                 identity: closebook_ledger::access::Identity::Authenticated(actor.clone()),
@@ -726,4 +754,36 @@ async fn cli(State(state): State<SharedState>, caller: Caller, Json(request): Js
             json!({ "stdout": stdout, "error": error.detail.unwrap_or(error.message) })
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    fn changes(line: &str) -> bool {
+        let arguments = std::iter::once("closebook").chain(line.split_whitespace());
+        changes_the_ledger(&crate::cli::Cli::try_parse_from(arguments).unwrap().command)
+    }
+
+    #[test]
+    fn the_remote_command_lines_changes_wait_for_the_writing_slot_and_its_reads_and_close_runs_do_not() {
+        for change in [
+            "period set-status --entity ACME-US --period 2026-01 --status on-hold",
+            "journal post --entity ACME-US DRAFT-1",
+            "journal reverse --entity ACME-US --date 2026-02-01 E-1",
+            "close signoff --config close.toml --period 2026-01 --entity ACME-US --task fee",
+        ] {
+            assert!(changes(change), "{change}");
+        }
+        for read in [
+            "report trial-balance --entity ACME-US --period 2026-01",
+            "period list --entity ACME-US",
+            "journal list --entity ACME-US --period 2026-01",
+            "close status --config close.toml --period 2026-01",
+            "close run --config close.toml --period 2026-01",
+        ] {
+            assert!(!changes(read), "{read}");
+        }
+    }
 }

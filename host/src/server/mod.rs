@@ -71,7 +71,7 @@ pub struct AppState {
     /// of them than a few per core only add threads, connections and lock hand-offs, and make
     /// every read slower. Writes do not take a slot, so a read never waits behind an import
     /// waiting for the ledger's write lock.
-    reading_slots: tokio::sync::Semaphore,
+    reading_slots: Arc<tokio::sync::Semaphore>,
     /// Changes to the ledger (imports, postings, sign-offs, period changes) run one at a time.
     /// The ledger lets one writer in at once anyway; writers queued here wait in arrival order
     /// without a thread or a connection, instead of each holding both while it polls for the
@@ -79,7 +79,7 @@ pub struct AppState {
     /// reads. A close run does not take it: its steps take the write lock only to post, and the
     /// writes queued behind it go between them. Other processes (the command line) still meet
     /// the ledger's own lock.
-    writing_slot: tokio::sync::Semaphore,
+    writing_slot: Arc<tokio::sync::Semaphore>,
     /// How long a change waits for the writing slot before it is answered "busy".
     write_wait: std::time::Duration,
     /// The progress of close runs, per close and period.
@@ -144,8 +144,8 @@ impl AppState {
         Self {
             throttle: Mutex::new(auth::Throttle::default()),
             sign_in_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
-            reading_slots: tokio::sync::Semaphore::new(cores * READING_SLOTS_PER_CORE),
-            writing_slot: tokio::sync::Semaphore::new(1),
+            reading_slots: Arc::new(tokio::sync::Semaphore::new(cores * READING_SLOTS_PER_CORE)),
+            writing_slot: Arc::new(tokio::sync::Semaphore::new(1)),
             write_wait: std::time::Duration::from_millis(closebook_ledger::store::BUSY_TIMEOUT_MS),
             progress: Mutex::new(BTreeMap::new()),
             running: Mutex::new(BTreeMap::new()),
@@ -182,32 +182,49 @@ impl AppState {
     }
 
     /// Runs `work`, which changes the ledger, on the ledger opened for `actor` (every operation
-    /// permission-checked), on the blocking pool, once the [`Self::writing_slot`] is free. A
-    /// change that waits for it longer than the ledger's own wait for its write lock is answered
-    /// busy (409 with Retry-After), and nothing is written.
+    /// permission-checked), on the blocking pool, once the [`Self::writing_slot`] is free (see
+    /// [`Self::wait_for_writing_slot`]). The slot is held by the work itself: a request dropped
+    /// while its work runs (a client gone) keeps it until the work returns.
     pub async fn with_ledger<T: Send + 'static>(
         self: &Arc<Self>,
         actor: &Actor,
         work: impl FnOnce(&mut Ledger, &AppState) -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, ServerError> {
-        let _slot = match tokio::time::timeout(self.write_wait, self.writing_slot.acquire()).await {
-            Ok(slot) => slot.map_err(|_| ServerError::internal("the server is shutting down".to_owned()))?,
+        let slot = self.wait_for_writing_slot().await?;
+        self.with_ledger_unqueued(actor, move |ledger, state| {
+            let _slot = slot;
+            work(ledger, state)
+        })
+        .await
+    }
+
+    /// Waits for the [`Self::writing_slot`]; hold what it returns while the change runs. A
+    /// change that waits for it longer than the ledger's own wait for its write lock is
+    /// answered busy (409 with Retry-After), and nothing is written.
+    pub async fn wait_for_writing_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ServerError> {
+        match tokio::time::timeout(self.write_wait, Arc::clone(&self.writing_slot).acquire_owned()).await {
+            Ok(Ok(slot)) => Ok(slot),
+            Ok(Err(_)) => Err(ServerError::internal("the server is shutting down".to_owned())),
             Err(_) => {
-                return Err(ServerError::new(
+                tracing::warn!(
+                    waited_s = self.write_wait.as_secs(),
+                    "a change was refused busy: it waited too long for the writing slot"
+                );
+                Err(ServerError::new(
                     axum::http::StatusCode::CONFLICT,
                     format!(
                         "the ledger is busy with other changes (this one waited {} s for them); nothing was written: try again in a moment",
                         self.write_wait.as_secs()
                     ),
-                ));
+                ))
             }
-        };
-        self.with_ledger_unqueued(actor, work).await
+        }
     }
 
     /// Runs `work` on the ledger opened for `actor` (every operation permission-checked), on the
-    /// blocking pool, without a reading or writing slot: for a close run, whose steps take the
-    /// ledger's write lock only while they post.
+    /// blocking pool, without waiting for a reading or writing slot. Only a close run uses it
+    /// directly: its steps take the ledger's write lock only while they post, and the changes
+    /// queued for the writing slot go between them.
     pub async fn with_ledger_unqueued<T: Send + 'static>(
         self: &Arc<Self>,
         actor: &Actor,
@@ -225,19 +242,22 @@ impl AppState {
         .await
     }
 
-    /// [`Self::with_ledger`] for work that only reads: it starts when one of the
-    /// [`Self::reading_slots`] is free.
+    /// Runs `work`, which only reads, on the ledger opened for `actor`, on the blocking pool, once
+    /// one of the [`Self::reading_slots`] is free; the work holds the slot until it returns.
     pub async fn with_ledger_to_read<T: Send + 'static>(
         self: &Arc<Self>,
         actor: &Actor,
         work: impl FnOnce(&mut Ledger, &AppState) -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, ServerError> {
-        let _slot = self
-            .reading_slots
-            .acquire()
+        let slot = Arc::clone(&self.reading_slots)
+            .acquire_owned()
             .await
             .map_err(|_| ServerError::internal("the server is shutting down".to_owned()))?;
-        self.with_ledger_unqueued(actor, work).await
+        self.with_ledger_unqueued(actor, move |ledger, state| {
+            let _slot = slot;
+            work(ledger, state)
+        })
+        .await
     }
 
     /// Runs `work` on the blocking pool with the state alone (sign-in, sessions).
@@ -527,6 +547,45 @@ mod tests {
         })
     }
 
+    /// Work that marks when it starts and then waits until `release` is set.
+    fn work_held_until(
+        started: &Arc<std::sync::atomic::AtomicBool>,
+        release: &Arc<std::sync::atomic::AtomicBool>,
+    ) -> impl FnOnce(&mut Ledger, &AppState) -> anyhow::Result<()> + Send + 'static {
+        let (started, release) = (Arc::clone(started), Arc::clone(release));
+        move |_, _| {
+            started.store(true, std::sync::atomic::Ordering::SeqCst);
+            while !release.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Ok(())
+        }
+    }
+
+    fn flag() -> Arc<std::sync::atomic::AtomicBool> {
+        Arc::new(std::sync::atomic::AtomicBool::new(false))
+    }
+
+    /// Sets its flag when dropped: held work is released when a test fails, so the failure is
+    /// reported instead of the runtime waiting for the work forever.
+    struct ReleasedOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+    impl Drop for ReleasedOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn is_set(flag: &Arc<std::sync::atomic::AtomicBool>) -> bool {
+        flag.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn until(flag: &Arc<std::sync::atomic::AtomicBool>) {
+        while !is_set(flag) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_read_waits_for_a_reading_slot_and_a_write_does_not() {
         let folder = tempfile::tempdir().unwrap();
@@ -534,62 +593,103 @@ mod tests {
         let slots = u32::try_from(state.reading_slots.available_permits()).unwrap();
         let held = state.reading_slots.acquire_many(slots).await.unwrap();
         let actor = Actor::from("alice");
+        let (read_started, release) = (flag(), flag());
+        release.store(true, std::sync::atomic::Ordering::SeqCst);
         let reader = tokio::spawn({
             let state = Arc::clone(&state);
-            let actor = actor.clone();
-            async move { state.with_ledger_to_read(&actor, |_, _| Ok(())).await.is_ok() }
+            let (actor, work) = (actor.clone(), work_held_until(&read_started, &release));
+            async move { state.with_ledger_to_read(&actor, work).await.is_ok() }
         });
         // With every reading slot taken, a write still runs...
         state.with_ledger(&actor, |_, _| Ok(())).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         // ...and the read has not started.
-        assert!(!reader.is_finished(), "a read ran without a reading slot");
+        assert!(!is_set(&read_started), "a read ran without a reading slot");
         drop(held);
-        reader.await.unwrap();
+        assert!(reader.await.unwrap());
+        assert!(is_set(&read_started));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn changes_run_one_at_a_time_and_one_that_waits_too_long_is_answered_busy_without_running() {
+    async fn changes_run_one_at_a_time_and_a_read_runs_beside_them() {
+        let folder = tempfile::tempdir().unwrap();
+        let state = Arc::new(state_on_a_new_ledger(&folder));
+        let actor = Actor::from("alice");
+        let (first_started, first_release) = (flag(), flag());
+        let _release_on_failure = ReleasedOnDrop(Arc::clone(&first_release));
+        let (second_started, second_release) = (flag(), flag());
+        second_release.store(true, std::sync::atomic::Ordering::SeqCst);
+        let change = |work| {
+            let (state, actor) = (Arc::clone(&state), actor.clone());
+            tokio::spawn(async move { state.with_ledger(&actor, work).await })
+        };
+        let first = change(work_held_until(&first_started, &first_release));
+        until(&first_started).await;
+        let second = change(work_held_until(&second_started, &second_release));
+        // A read runs while a change holds the writing slot...
+        state.with_ledger_to_read(&actor, |_, _| Ok(())).await.unwrap();
+        // ...and the second change waits for the first.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!is_set(&second_started), "two changes ran at once");
+        first_release.store(true, std::sync::atomic::Ordering::SeqCst);
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        assert!(is_set(&second_started));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_whose_request_is_dropped_keeps_the_writing_slot_until_its_work_returns() {
+        let folder = tempfile::tempdir().unwrap();
+        let state = Arc::new(state_on_a_new_ledger(&folder));
+        let actor = Actor::from("alice");
+        let (started, release) = (flag(), flag());
+        let _release_on_failure = ReleasedOnDrop(Arc::clone(&release));
+        let request = tokio::spawn({
+            let (state, actor, work) = (Arc::clone(&state), actor.clone(), work_held_until(&started, &release));
+            async move { state.with_ledger(&actor, work).await }
+        });
+        until(&started).await;
+        // The client goes away: the request's future is dropped, its work still runs.
+        request.abort();
+        assert!(request.await.unwrap_err().is_cancelled());
+        assert_eq!(
+            state.writing_slot.available_permits(),
+            0,
+            "the slot went with the request"
+        );
+        release.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while state.writing_slot.available_permits() == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the slot comes back when the work returns");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_change_that_waits_too_long_for_the_writing_slot_is_answered_busy_and_never_runs() {
         let folder = tempfile::tempdir().unwrap();
         let mut state = state_on_a_new_ledger(&folder);
-        state.write_wait = std::time::Duration::from_millis(300);
+        state.write_wait = std::time::Duration::from_millis(200);
         let state = Arc::new(state);
-        let actor = Actor::from("alice");
-        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let change = |state: &Arc<AppState>, ran: &Arc<std::sync::atomic::AtomicUsize>| {
-            let (state, ran, actor) = (Arc::clone(state), Arc::clone(ran), actor.clone());
-            async move {
-                state
-                    .with_ledger(&actor, move |_, _| {
-                        ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        Ok(())
-                    })
-                    .await
-            }
-        };
-        // The slot is free: a change runs.
-        change(&state, &ran).await.unwrap();
-        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
-
-        // While another change holds the slot, a read still runs...
-        let held = state.writing_slot.acquire().await.unwrap();
-        state.with_ledger_to_read(&actor, |_, _| Ok(())).await.unwrap();
-        // ...a change waits, and past the wait it is answered busy and never runs.
-        let refused = change(&state, &ran).await.unwrap_err();
+        let held = Arc::clone(&state.writing_slot).acquire_owned().await.unwrap();
+        let ran = flag();
+        let refused = state
+            .with_ledger(&Actor::from("alice"), {
+                let ran = Arc::clone(&ran);
+                move |_, _| {
+                    ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                    Ok(())
+                }
+            })
+            .await
+            .unwrap_err();
         assert_eq!(refused.status, axum::http::StatusCode::CONFLICT);
         assert!(refused.message.contains("busy"), "{}", refused.message);
         assert!(refused.message.contains("nothing was written"), "{}", refused.message);
-        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
-
-        // A change that starts waiting runs as soon as the slot is given back.
-        let waiting = tokio::spawn(change(&state, &ran));
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        assert!(
-            !waiting.is_finished(),
-            "a change ran while another held the writing slot"
-        );
         drop(held);
-        waiting.await.unwrap().unwrap();
-        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 2);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!is_set(&ran), "a refused change ran");
     }
 }

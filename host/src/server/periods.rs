@@ -143,7 +143,7 @@ async fn period_status_form(
         // The confirmation names every change before anything is written.
         let (names, target_period) = (entities.clone(), period_name.clone());
         let current = state
-            .with_ledger(&caller.actor, move |ledger, _| {
+            .with_ledger_to_read(&caller.actor, move |ledger, _| {
                 let mut current = Vec::new();
                 for entity in names {
                     let status = ledger

@@ -68,10 +68,8 @@ impl LateEntryChecks {
         filter: &str,
         counts: impl Fn(&LaterEntry) -> bool,
     ) -> Result<Vec<LaterEntry>, LedgerError> {
-        let key = format!(
-            "{entity}\u{1f}{sequence}\u{1f}{}\u{1f}{filter}",
-            periods.iter().map(String::as_str).collect::<Vec<_>>().join(",")
-        );
+        // Kept by a digest: a filter names whole sets of accounts and tasks.
+        let key = crate::credentials::sha256_hex(&format!("{entity:?} {sequence} {periods:?} {filter}"));
         let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner).get(&key).cloned();
         let from = match kept {
             Some((through, hash)) if db.entry_hash_at(entity, through)?.as_deref() == Some(hash.as_str()) => through,
@@ -80,12 +78,11 @@ impl LateEntryChecks {
         // The head is read before the entries: every entry up to it is in what they return
         // (on PostgreSQL each statement sees what was committed when it started).
         let (head, head_hash) = db.ledger_head(entity)?;
-        let late: Vec<LaterEntry> = db
-            .entries_after_in_periods(entity, from, periods.iter().map(String::as_str))?
-            .into_iter()
-            .filter(|entry| counts(entry))
-            .collect();
-        if late.is_empty() && head > from {
+        let read = db.entries_after_in_periods(entity, from, periods.iter().map(String::as_str))?;
+        // A read cut off at the row limit did not see every entry up to the head.
+        let complete = read.len() < closebook_ledger::store::QUERY_ROWS_MAX;
+        let late: Vec<LaterEntry> = read.into_iter().filter(|entry| counts(entry)).collect();
+        if late.is_empty() && complete && head > from {
             let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
             if kept.len() >= LATE_CHECKS_KEPT_MAX {
                 kept.clear();

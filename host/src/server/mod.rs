@@ -554,8 +554,8 @@ mod tests {
     ) -> impl FnOnce(&mut Ledger, &AppState) -> anyhow::Result<()> + Send + 'static {
         let (started, release) = (Arc::clone(started), Arc::clone(release));
         move |_, _| {
-            started.store(true, std::sync::atomic::Ordering::SeqCst);
-            while !release.load(std::sync::atomic::Ordering::SeqCst) {
+            set(&started);
+            while !is_set(&release) {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
             Ok(())
@@ -572,12 +572,16 @@ mod tests {
 
     impl Drop for ReleasedOnDrop {
         fn drop(&mut self) {
-            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            set(&self.0);
         }
     }
 
-    fn is_set(flag: &Arc<std::sync::atomic::AtomicBool>) -> bool {
+    fn is_set(flag: &std::sync::atomic::AtomicBool) -> bool {
         flag.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn set(flag: &std::sync::atomic::AtomicBool) {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     async fn until(flag: &Arc<std::sync::atomic::AtomicBool>) {
@@ -594,7 +598,7 @@ mod tests {
         let held = state.reading_slots.acquire_many(slots).await.unwrap();
         let actor = Actor::from("alice");
         let (read_started, release) = (flag(), flag());
-        release.store(true, std::sync::atomic::Ordering::SeqCst);
+        set(&release);
         let reader = tokio::spawn({
             let state = Arc::clone(&state);
             let (actor, work) = (actor.clone(), work_held_until(&read_started, &release));
@@ -618,7 +622,7 @@ mod tests {
         let (first_started, first_release) = (flag(), flag());
         let _release_on_failure = ReleasedOnDrop(Arc::clone(&first_release));
         let (second_started, second_release) = (flag(), flag());
-        second_release.store(true, std::sync::atomic::Ordering::SeqCst);
+        set(&second_release);
         let change = |work| {
             let (state, actor) = (Arc::clone(&state), actor.clone());
             tokio::spawn(async move { state.with_ledger(&actor, work).await })
@@ -631,7 +635,7 @@ mod tests {
         // ...and the second change waits for the first.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!is_set(&second_started), "two changes ran at once");
-        first_release.store(true, std::sync::atomic::Ordering::SeqCst);
+        set(&first_release);
         first.await.unwrap().unwrap();
         second.await.unwrap().unwrap();
         assert!(is_set(&second_started));
@@ -657,7 +661,7 @@ mod tests {
             0,
             "the slot went with the request"
         );
-        release.store(true, std::sync::atomic::Ordering::SeqCst);
+        set(&release);
         tokio::time::timeout(std::time::Duration::from_secs(30), async {
             while state.writing_slot.available_permits() == 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -679,7 +683,7 @@ mod tests {
             .with_ledger(&Actor::from("alice"), {
                 let ran = Arc::clone(&ran);
                 move |_, _| {
-                    ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                    set(&ran);
                     Ok(())
                 }
             })
